@@ -1,0 +1,126 @@
+"""Validation of an unlearning request, shared by every unlearnable estimator."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.utils import check_array, column_or_1d
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+UNLEARN_METHODS = ("second_order", "first_order", "refined")
+
+
+@dataclass
+class Request:
+    """A validated request: the rows as trained on and as they should be.
+
+    ``X_old``/``y_old`` are ``None`` for an insertion, ``X_new``/``y_new`` for a
+    deletion. ``sample_weight`` applies to the rows of both sides.
+    """
+
+    X_old: object
+    y_old: np.ndarray | None
+    X_new: object
+    y_new: np.ndarray | None
+    sample_weight: np.ndarray
+
+
+def _check_rows(estimator, X, name):
+    try:
+        return validate_data(
+            estimator, X, reset=False, accept_sparse="csr", dtype=np.float64,
+            ensure_all_finite=True,
+        )
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+
+
+def _check_targets(estimator, y, n_rows, name):
+    if is_classifier(estimator):
+        y = column_or_1d(y, warn=False)
+        unknown = np.setdiff1d(np.unique(y), estimator.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"{name} contains labels {unknown.tolist()} that the model was not "
+                f"trained on (classes_={estimator.classes_.tolist()}). A new class "
+                "changes the model's outputs and needs retraining; unlearning "
+                "only moves points between known classes."
+            )
+    else:
+        y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=True,
+                        input_name=name)
+        n_targets = getattr(estimator, "_unlearn_n_targets", lambda: None)()
+        if n_targets is None:
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            if y.ndim != 1:
+                raise ValueError(
+                    f"{name} has shape {y.shape} but the model was trained on a "
+                    "single target: pass one value per row."
+                )
+        elif y.ndim != 2 or y.shape[1] != n_targets:
+            raise ValueError(
+                f"{name} has shape {y.shape} but the model was trained on "
+                f"{n_targets} targets: pass an array of shape (n_rows, {n_targets})."
+            )
+    if len(y) != n_rows:
+        raise ValueError(
+            f"{name} has {len(y)} rows but the matching X has {n_rows}: every "
+            "affected row needs its target."
+        )
+    return y
+
+
+def validate_request(estimator, X_old, X_new, y_old, y_new, sample_weight, method):
+    """Check a request against a fitted estimator and return a :class:`Request`.
+
+    Raises a ``ValueError`` that says what is wrong and how to fix it; the
+    estimator is not touched.
+    """
+    check_is_fitted(estimator)
+    if method not in UNLEARN_METHODS:
+        raise ValueError(
+            f"method={method!r} is not supported: use one of {list(UNLEARN_METHODS)}."
+        )
+    if X_old is None and X_new is None:
+        raise ValueError(
+            "Nothing to unlearn: pass X_old (the affected rows as trained on) "
+            "and/or X_new (the rows as they should be)."
+        )
+    if X_old is None:
+        if y_old is not None:
+            raise ValueError("y_old was given without X_old: pass both or neither.")
+        if y_new is None:
+            raise ValueError(
+                "Inserting rows (X_old=None) needs their targets: pass y_new."
+            )
+    elif y_old is None:
+        raise ValueError(
+            "y_old is required: the targets of the affected rows as trained on "
+            "(for a label-only change pass the same X twice with y_new)."
+        )
+    if X_new is None and y_new is not None:
+        raise ValueError(
+            "y_new was given without X_new: to change labels pass the same rows "
+            "as X_old and X_new; to delete rows leave both X_new and y_new None."
+        )
+
+    Xo = _check_rows(estimator, X_old, "X_old") if X_old is not None else None
+    Xn = _check_rows(estimator, X_new, "X_new") if X_new is not None else None
+    if Xo is not None and Xn is not None and Xo.shape[0] != Xn.shape[0]:
+        raise ValueError(
+            f"X_old has {Xo.shape[0]} rows but X_new has {Xn.shape[0]}: row i of "
+            "X_new is the corrected row i of X_old. Delete or insert rows in "
+            "separate requests (X_new=None or X_old=None)."
+        )
+    yo = _check_targets(estimator, y_old, Xo.shape[0], "y_old") if Xo is not None else None
+    if Xn is not None:
+        yn = _check_targets(
+            estimator, y_new if y_new is not None else y_old, Xn.shape[0],
+            "y_new" if y_new is not None else "y_old",
+        )
+    else:
+        yn = None
+    ref = Xo if Xo is not None else Xn
+    sw = _check_sample_weight(sample_weight, ref, ensure_non_negative=True)
+    return Request(X_old=Xo, y_old=yo, X_new=Xn, y_new=yn, sample_weight=sw)

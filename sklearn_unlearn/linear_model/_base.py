@@ -1,0 +1,245 @@
+"""Fit-time caching and closed-form unlearning shared by the linear estimators."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array, column_or_1d
+from sklearn.utils.class_weight import compute_class_weight
+
+from .._request import validate_request
+from ..solvers import LinearDesign, UnlearningCache
+
+
+class _EncodedRows:
+    """A request's rows in the form the cache works with."""
+
+    def __init__(self, R_old, Y_old, S_old, w_old, g_old, R_new, Y_new, S_new, w_new, g_new):
+        self.R_old, self.Y_old, self.S_old, self.w_old, self.g_old = (
+            R_old, Y_old, S_old, w_old, g_old)
+        self.R_new, self.Y_new, self.S_new, self.w_new, self.g_new = (
+            R_new, Y_new, S_new, w_new, g_new)
+
+
+class UnlearnableLinearMixin:
+    """Closed-form unlearning for a scikit-learn linear estimator (mixin).
+
+    The estimator it is mixed into fits with its parent's solver; this mixin
+    then polishes the solution to the exact optimum with Newton steps and
+    caches what :meth:`unlearn` needs (see :class:`~sklearn_unlearn.solvers.
+    UnlearningCache`). Subclasses say which objective their parent minimises
+    and how targets and weights are encoded.
+    """
+
+    # -- hooks for subclasses ---------------------------------------------------
+    def _unlearn_objective(self, n_features, n_outputs):  # pragma: no cover
+        raise NotImplementedError
+
+    def _unlearn_targets(self, y, sample_weight):  # pragma: no cover
+        """Return ``Y`` (n, m), weights ``S`` (n, 1 or m), row weights (n,),
+        groups (n,) and the number of groups."""
+        raise NotImplementedError
+
+    def _unlearn_check_request(self, request):
+        """Refuse requests the cache cannot handle exactly."""
+
+    def _unlearn_noise(self, objective):
+        return None
+
+    def _get_theta(self, design):
+        coef = np.atleast_2d(np.asarray(self.coef_, dtype=np.float64))
+        d = coef.shape[1]
+        theta = np.zeros((design.n_params(d), coef.shape[0]))
+        theta[:d] = coef.T
+        if design.fit_intercept:
+            theta[d] = np.ravel(self.intercept_) / design.intercept_value
+        return theta
+
+    def _set_theta(self, theta, design):
+        d = theta.shape[0] - int(design.fit_intercept)
+        coef_dtype = np.asarray(self.coef_).dtype
+        coef = theta[:d].T.astype(coef_dtype, copy=True)
+        self.coef_ = coef.reshape(np.shape(self.coef_))
+        if design.fit_intercept:
+            icpt = (design.intercept_value * theta[d]).astype(coef_dtype)
+            if np.ndim(self.intercept_) == 0:
+                self.intercept_ = float(icpt[0]) if isinstance(self.intercept_, float) else icpt[0]
+            else:
+                self.intercept_ = icpt.reshape(np.shape(self.intercept_))
+
+    # -- fit -------------------------------------------------------------------
+    def _fit_unlearning_cache(self, X, y, sample_weight):
+        X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C")
+        if sp.issparse(X):
+            X = X.tocsr()
+        if sample_weight is None:
+            sample_weight = np.ones(X.shape[0])
+        else:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64).ravel()
+            if sample_weight.shape[0] != X.shape[0]:
+                sample_weight = np.broadcast_to(sample_weight, X.shape[0]).copy()
+        Y, S, row_weight, groups, n_groups = self._unlearn_targets(y, sample_weight)
+        objective = self._unlearn_objective(X.shape[1], Y.shape[1])
+        theta = self._get_theta(objective.design)
+        noise = self._unlearn_noise(objective)
+        cache = UnlearningCache.from_fit(
+            objective, X, Y, S, theta, noise=noise, groups=groups,
+            n_groups=n_groups, row_weight=row_weight,
+        )
+        self.unlearning_cache_ = cache
+        self._set_theta(cache.theta, objective.design)
+
+    # -- unlearn ---------------------------------------------------------------
+    def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
+                method="second_order", tau="auto", max_iter=10):
+        """Move the model to where retraining on the corrected data would put it.
+
+        The training data set ``D`` becomes ``(D minus the rows X_old) plus the
+        rows X_new``, and the parameters take a closed-form step computed from
+        the cache made at fit time and from the affected rows alone.
+
+        Parameters
+        ----------
+        X_old : {array-like, sparse matrix} of shape (k, n_features) or None
+            The affected rows as they were trained on. ``None`` inserts
+            ``X_new`` as new rows.
+        X_new : {array-like, sparse matrix} of shape (k, n_features) or None
+            The same rows as they should be (row ``i`` corrects row ``i`` of
+            ``X_old``). ``None`` deletes the rows of ``X_old``.
+        y_old : array-like of shape (k,) or (k, n_targets), default=None
+            Targets of ``X_old`` as trained on. Required unless inserting.
+        y_new : array-like of shape (k,) or (k, n_targets), default=None
+            Corrected targets; ``None`` keeps ``y_old``.
+        sample_weight : array-like of shape (k,), default=None
+            Training weights of the affected rows (a corrected row keeps its
+            weight). ``None`` means weight 1.
+        method : {"second_order", "first_order", "refined"}, default="second_order"
+            ``"second_order"``: one Newton step with the Hessian of the
+            corrected data. ``"first_order"``: a gradient step of rate
+            ``tau``. ``"refined"``: Newton iterations on the exact loss of the
+            new rows plus the cached quadratic model of the others; its first
+            iteration is the second-order step.
+        tau : float or "auto", default="auto"
+            Rate of the first-order step. ``"auto"`` takes the step that
+            minimises the cached quadratic model along the gradient,
+            ``tau = G^T G / G^T H G``, which never moves away from the
+            corrected optimum of that model.
+        max_iter : int, default=10
+            Iterations of ``method="refined"``.
+
+        Returns
+        -------
+        self : object
+            The updated estimator. On any error it is left exactly as it was.
+        """
+        request = validate_request(self, X_old, X_new, y_old, y_new, sample_weight, method)
+        if not (tau == "auto" or (np.isscalar(tau) and np.isfinite(tau) and tau >= 0)):
+            raise ValueError(f"tau must be 'auto' or a non-negative number, got {tau!r}.")
+        if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
+            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
+        self._unlearn_check_request(request)
+        return self._unlearn(request, method=method, tau=tau, max_iter=max_iter)
+
+    def _encode_request(self, request):
+        cache = self.unlearning_cache_
+        design = cache.objective.design
+        p, m = cache.theta.shape
+
+        def side(X, y, sw):
+            if X is None:
+                return (np.zeros((0, p)), np.zeros((0, m)), np.zeros((0, 1)),
+                        np.zeros(0), np.zeros(0, dtype=int))
+            Y, S, w, g, _ = self._unlearn_targets(y, sw)
+            return design.augmented_rows(X), Y, S, w, g
+
+        sw = request.sample_weight
+        return _EncodedRows(*side(request.X_old, request.y_old, sw),
+                            *side(request.X_new, request.y_new, sw))
+
+    def _unlearn(self, request, *, method, tau, max_iter):
+        cache = self.unlearning_cache_
+        rows = self._encode_request(request)
+        plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter)
+        self._check_remaining_data(plan)
+        cache.commit(plan)
+        self._set_theta(cache.theta, cache.objective.design)
+        return self
+
+    def _check_remaining_data(self, plan):
+        totals, counts = plan.weight_totals, plan.counts
+        cache = self.unlearning_cache_
+        tol = 1e-9 * max(cache.weight_totals.sum(), 1.0)
+        names = getattr(self, "classes_", None)
+        for g in range(len(totals)):
+            what = f"class {names[g]!r}" if names is not None else "the training data"
+            if totals[g] < -tol or counts[g] < 0:
+                raise ValueError(
+                    f"The request removes more weight from {what} than the model "
+                    f"was trained on ({cache.weight_totals[g]:.6g}). Check that the "
+                    "rows, labels and sample_weight are those of the training data."
+                )
+            if counts[g] == 0 and cache.counts[g] > 0:
+                raise ValueError(
+                    f"The request removes every training row of {what}; the "
+                    "model cannot represent that without retraining."
+                )
+
+    @property
+    def residual_bound_(self):
+        """Upper bound on the gradient residual of the current model.
+
+        ``||grad L(theta; D)||`` for the corrected training data ``D``,
+        computed from the cache alone (``inf`` when the loss admits no bound,
+        as the squared hinge). Zero residual means ``theta`` is exactly what
+        retraining would give.
+        """
+        return self.unlearning_cache_.residual_bound
+
+    @property
+    def unlearn_history_(self):
+        """The :class:`~sklearn_unlearn.solvers.RequestReport` of every request."""
+        return self.unlearning_cache_.history
+
+
+class UnlearnableClassifierMixin(UnlearnableLinearMixin):
+    """Target encoding of linear classifiers: binary, multinomial or one-vs-rest."""
+
+    # "multinomial" (coupled softmax) or "ovr" (one binary problem per class)
+    _multiclass_scheme = "multinomial"
+
+    def _class_weights(self, y_index):
+        if self.class_weight is None:
+            return np.ones(len(self.classes_))
+        if isinstance(self.class_weight, str):
+            # "balanced": the weights of the fitted model, kept fixed.
+            return compute_class_weight(
+                self.class_weight, classes=np.arange(len(self.classes_)), y=y_index
+            )
+        return np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
+
+    def _unlearn_targets(self, y, sample_weight):
+        y = column_or_1d(y, warn=False)
+        idx = np.searchsorted(self.classes_, y)
+        cw = self._class_weights(idx)
+        n, K = len(y), len(self.classes_)
+        row_weight = sample_weight * cw[idx]
+        if K == 2:
+            Y = np.where(idx == 1, 1.0, -1.0)[:, None]
+            S = row_weight[:, None]
+        elif self._multiclass_scheme == "multinomial":
+            Y = np.zeros((n, K))
+            Y[np.arange(n), idx] = 1.0
+            S = row_weight[:, None]
+        else:
+            Y = np.where(idx[:, None] == np.arange(K), 1.0, -1.0)
+            # liblinear weighs the positive class of each binary problem only.
+            S = sample_weight[:, None] * np.where(Y > 0, cw[None, :], 1.0)
+        return Y, S, row_weight, idx, K
+
+    def _unlearn_check_request(self, request):
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' makes every sample's weight depend on the "
+                "class counts, so any deletion or label change reweights the whole "
+                "training set and cannot be undone from the cache. Fit with the "
+                "weights fixed instead, e.g. class_weight=dict(zip(classes, "
+                "compute_class_weight('balanced', classes=classes, y=y))), or retrain."
+            )

@@ -1,0 +1,179 @@
+"""Logistic regression that can unlearn features, labels and rows."""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+
+from ..losses import BinaryLogLoss, MultinomialLogLoss
+from ..solvers import LinearDesign, LinearObjective
+from ._base import UnlearnableClassifierMixin
+
+
+class UnlearnableLogisticRegression(UnlearnableClassifierMixin, LogisticRegression):
+    """Logistic regression with closed-form unlearning.
+
+    A drop-in :class:`~sklearn.linear_model.LogisticRegression`: it fits with
+    the same solver to the same optimum (polished with Newton steps to round-off
+    level), and adds :meth:`unlearn`, which moves the model to where retraining
+    on corrected data would put it, from a cache made at fit time and the
+    affected rows alone. Binary and multinomial, L2 penalty, dense or CSR input.
+
+    The objective is ``C * sum_i s_i log_loss_i + ||w||^2 / 2`` (liblinear
+    also penalises the intercept, as one more feature of value
+    ``intercept_scaling``), plus ``b^T theta`` when ``objective_noise > 0``.
+
+    Parameters
+    ----------
+    penalty : {"l2", "deprecated"}, default="deprecated"
+        Only the L2 penalty can be unlearned (``l1_ratio=0``, finite ``C``).
+    C, l1_ratio, dual, tol, fit_intercept, intercept_scaling, class_weight, \
+solver, max_iter, verbose, warm_start, n_jobs
+        As in :class:`~sklearn.linear_model.LogisticRegression`.
+        ``class_weight="balanced"`` fits, but cannot be unlearned (every
+        weight depends on the class counts): fix the weights with a dict.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the solver as in the parent, and the objective noise.
+    objective_noise : float, default=0.0
+        Standard deviation ``sigma`` of the objective perturbation
+        ``b ~ N(0, sigma^2 I)`` over all parameters, intercepts included, used
+        by certified removal (:class:`~sklearn_unlearn.certified.CertifiedRemoval`
+        sets it). For a multinomial model with an intercept, the component of
+        ``b`` along the unidentifiable common shift of the intercepts is
+        removed.
+
+    Attributes
+    ----------
+    coef_, intercept_, classes_, n_features_in_, feature_names_in_, n_iter_
+        As in :class:`~sklearn.linear_model.LogisticRegression`.
+    unlearning_cache_ : :class:`~sklearn_unlearn.solvers.UnlearningCache`
+        What unlearning needs: the factored Hessian at the optimum, the
+        residual gradient, the Gram matrix and row norms for the bound. The
+        training data is not kept.
+
+    See Also
+    --------
+    sklearn.linear_model.LogisticRegression : The parent estimator.
+    UnlearnableLinearSVC : Squared hinge loss, not certifiable.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import scale
+    >>> from sklearn_unlearn import UnlearnableLogisticRegression, zero_features
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = scale(X)
+    >>> clf = UnlearnableLogisticRegression().fit(X, y)
+    >>> # forget feature 0 of the first 20 training rows
+    >>> clf = clf.unlearn(X[:20], zero_features(X[:20], [0]), y[:20])
+    >>> clf.score(X, y) > 0.95
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **LogisticRegression._parameter_constraints,
+        "objective_noise": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        penalty="deprecated",
+        C=1.0,
+        l1_ratio=0.0,
+        dual=False,
+        tol=1e-4,
+        fit_intercept=True,
+        intercept_scaling=1,
+        class_weight=None,
+        random_state=None,
+        solver="lbfgs",
+        max_iter=100,
+        verbose=0,
+        warm_start=False,
+        n_jobs=None,
+        objective_noise=0.0,
+    ):
+        super().__init__(
+            penalty=penalty,
+            C=C,
+            l1_ratio=l1_ratio,
+            dual=dual,
+            tol=tol,
+            fit_intercept=fit_intercept,
+            intercept_scaling=intercept_scaling,
+            class_weight=class_weight,
+            random_state=random_state,
+            solver=solver,
+            max_iter=max_iter,
+            verbose=verbose,
+            warm_start=warm_start,
+            n_jobs=n_jobs,
+        )
+        self.objective_noise = objective_noise
+
+    def _check_unlearnable(self):
+        if self.penalty not in ("deprecated", "l2") or self.l1_ratio not in (0, 0.0):
+            raise ValueError(
+                "UnlearnableLogisticRegression supports only the L2 penalty "
+                f"(got penalty={self.penalty!r}, l1_ratio={self.l1_ratio!r}): the "
+                "closed-form update needs a twice-differentiable objective. Use "
+                "l1_ratio=0."
+            )
+        if not np.isfinite(self.C):
+            raise ValueError(
+                "UnlearnableLogisticRegression needs a finite C: without the L2 "
+                "penalty the objective is not strongly convex and the update is "
+                "not well defined."
+            )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model with the parent's solver and cache what unlearning needs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Target labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_unlearnable()
+        super().fit(X, y, sample_weight=sample_weight)
+        self._fit_unlearning_cache(X, y, sample_weight)
+        return self
+
+    def _unlearn_objective(self, n_features, n_outputs):
+        liblinear = self.solver == "liblinear"
+        design = LinearDesign(
+            self.fit_intercept, self.intercept_scaling if liblinear else 1.0
+        )
+        loss = BinaryLogLoss() if len(self.classes_) == 2 else MultinomialLogLoss()
+        return LinearObjective(
+            loss, design, scale=self.C, l2=1.0, penalize_intercept=liblinear,
+            n_features=n_features, n_outputs=n_outputs,
+        )
+
+    def _unlearn_noise(self, objective):
+        if self.objective_noise == 0:
+            return None
+        rng = check_random_state(self.random_state)
+        B = self.objective_noise * rng.standard_normal(
+            (objective.n_params, objective.n_outputs)
+        )
+        null = objective.null_basis
+        if null is not None:
+            b = B.ravel(order="F")
+            b -= null @ (null.T @ b)
+            B = b.reshape(B.shape, order="F")
+        return B

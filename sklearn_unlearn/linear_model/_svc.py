@@ -1,0 +1,134 @@
+"""Linear SVC (squared hinge) that can unlearn features, labels and rows."""
+
+from sklearn.base import _fit_context
+from sklearn.svm import LinearSVC
+
+from ..losses import SquaredHinge
+from ..solvers import LinearDesign, LinearObjective
+from ._base import UnlearnableClassifierMixin
+
+
+class UnlearnableLinearSVC(UnlearnableClassifierMixin, LinearSVC):
+    """Linear support vector classifier with closed-form unlearning.
+
+    A drop-in :class:`~sklearn.svm.LinearSVC` for its default loss, the squared
+    hinge with an L2 penalty: ``C * sum_i s_i max(0, 1 - y_i x_i^T w)^2 +
+    ||w||^2 / 2``, where liblinear treats the intercept as one more feature of
+    value ``intercept_scaling`` (so it is penalised). Binary, or one-vs-rest
+    for more classes (one independent problem per class).
+
+    The update uses the generalised Hessian ``2 C sum_{margin < 1} x x^T``.
+    Its curvature jumps at the margin, so no residual bound exists: the
+    update is approximate and cannot be certified (``residual_bound_`` is
+    ``inf``).
+
+    Parameters
+    ----------
+    penalty : {"l2"}, default="l2"
+        Only the L2 penalty can be unlearned.
+    loss : {"squared_hinge"}, default="squared_hinge"
+        Only the squared hinge is differentiable.
+    dual, tol, C, fit_intercept, intercept_scaling, class_weight, verbose, \
+random_state, max_iter
+        As in :class:`~sklearn.svm.LinearSVC`.
+    multi_class : {"ovr"}, default="ovr"
+        Crammer-Singer is not supported.
+
+    Attributes
+    ----------
+    coef_, intercept_, classes_, n_features_in_, feature_names_in_, n_iter_
+        As in :class:`~sklearn.svm.LinearSVC`.
+    unlearning_cache_ : :class:`~sklearn_unlearn.solvers.UnlearningCache`
+        One factored Hessian per binary problem and the residual gradient.
+
+    See Also
+    --------
+    sklearn.svm.LinearSVC : The parent estimator.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_unlearn import UnlearnableLinearSVC
+    >>> X, y = load_iris(return_X_y=True)
+    >>> svc = UnlearnableLinearSVC(C=0.1).fit(X, y)
+    >>> svc = svc.unlearn(X[:5], None, y[:5])   # delete five rows
+    >>> svc.coef_.shape
+    (3, 4)
+    """
+
+    _parameter_constraints: dict = {**LinearSVC._parameter_constraints}
+    _multiclass_scheme = "ovr"
+
+    def __init__(
+        self,
+        *,
+        penalty="l2",
+        loss="squared_hinge",
+        dual="auto",
+        tol=1e-4,
+        C=1.0,
+        multi_class="ovr",
+        fit_intercept=True,
+        intercept_scaling=1,
+        class_weight=None,
+        verbose=0,
+        random_state=None,
+        max_iter=1000,
+    ):
+        super().__init__(
+            penalty=penalty,
+            loss=loss,
+            dual=dual,
+            tol=tol,
+            C=C,
+            multi_class=multi_class,
+            fit_intercept=fit_intercept,
+            intercept_scaling=intercept_scaling,
+            class_weight=class_weight,
+            verbose=verbose,
+            random_state=random_state,
+            max_iter=max_iter,
+        )
+
+    def _check_unlearnable(self):
+        if self.penalty != "l2" or self.loss != "squared_hinge":
+            raise ValueError(
+                "UnlearnableLinearSVC supports only penalty='l2' with "
+                f"loss='squared_hinge' (got penalty={self.penalty!r}, "
+                f"loss={self.loss!r}): the update needs a differentiable loss."
+            )
+        if self.multi_class != "ovr":
+            raise ValueError(
+                "UnlearnableLinearSVC supports only multi_class='ovr' (got "
+                f"{self.multi_class!r})."
+            )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model with liblinear and cache what unlearning needs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Target labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_unlearnable()
+        super().fit(X, y, sample_weight=sample_weight)
+        self._fit_unlearning_cache(X, y, sample_weight)
+        return self
+
+    def _unlearn_objective(self, n_features, n_outputs):
+        design = LinearDesign(self.fit_intercept, self.intercept_scaling)
+        return LinearObjective(
+            SquaredHinge(), design, scale=self.C, l2=1.0, penalize_intercept=True,
+            n_features=n_features, n_outputs=n_outputs,
+        )

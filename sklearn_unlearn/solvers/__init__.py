@@ -1,0 +1,16 @@
+"""Solvers and caches: the objective, its factored Hessian, and the state kept
+from fit to unlearn."""
+
+from ._cache import RequestReport, UnlearningCache
+from ._design import LinearDesign
+from ._factored import FactoredHessian, NotPositiveDefiniteError
+from ._objective import LinearObjective
+
+__all__ = [
+    "FactoredHessian",
+    "LinearDesign",
+    "LinearObjective",
+    "NotPositiveDefiniteError",
+    "RequestReport",
+    "UnlearningCache",
+]

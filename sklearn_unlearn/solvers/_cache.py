@@ -1,0 +1,376 @@
+"""What a linear estimator keeps from fit to unlearn without its data, and the
+updates that move it.
+
+Conventions (see the user guide for the derivations):
+
+- ``theta`` is the current parameter, ``anchor`` the point at which every
+  curvature term in the cached Hessian was evaluated. The cached Hessian is
+  therefore exactly the Hessian of the *current* data at ``anchor``: rows
+  leave and enter it with their curvature at ``anchor``.
+- ``residual`` is an estimate of the gradient of the current objective at
+  ``theta``; ``residual_error`` bounds its distance to the true gradient.
+  ``||residual|| + residual_error`` bounds the true gradient residual.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_EPS = np.finfo(float).eps
+
+
+@dataclass
+class RequestReport:
+    """Figures of one unlearning request.
+
+    Attributes
+    ----------
+    method : str
+        The update used.
+    n_removed, n_added : int
+        Rows leaving and entering the training data.
+    tau : float or None
+        The rate of a first-order step.
+    n_iter : int
+        Newton iterations (1 for the plain second-order step).
+    step_norm : float
+        ``||theta_new - theta_old||``.
+    gradient_norm : float
+        ``||G||``, the gradient of the corrected objective before the step.
+    residual_estimate : float
+        Norm of the estimated gradient residual after the step.
+    bound_increment : float
+        What the step adds to the bound on the residual estimate's error:
+        ``gamma * scale * R * (sqrt(q(step) q(drift)) + q(step) / 2)`` plus
+        round-off, with ``q`` the quadratic form of the remaining rows' Gram
+        matrix, ``R`` the largest row norm and ``drift`` the distance of the
+        previous parameters from the anchor of the Hessian.
+    residual_bound : float
+        Upper bound on the true gradient residual of the model after the step
+        (``inf`` when the loss admits none).
+    """
+
+    method: str
+    n_removed: int
+    n_added: int
+    tau: float | None
+    n_iter: int
+    step_norm: float
+    gradient_norm: float
+    residual_estimate: float
+    bound_increment: float
+    residual_bound: float
+
+
+@dataclass
+class _Plan:
+    theta: np.ndarray
+    residual: np.ndarray
+    error_increment: float
+    corrections: list
+    gram_change: tuple
+    weight_totals: np.ndarray
+    counts: np.ndarray
+    max_row_norm: float
+    report: RequestReport
+
+
+@dataclass
+class UnlearningCache:
+    """State kept at fit time for closed-form unlearning.
+
+    Attributes
+    ----------
+    objective : LinearObjective
+    theta : ndarray of shape (n_params, n_outputs)
+        Current parameters (intercept weight in the last row).
+    anchor : ndarray of shape (n_params, n_outputs)
+        Where the cached curvature was evaluated.
+    noise : ndarray of shape (n_params, n_outputs) or None
+        The objective perturbation ``B``.
+    hessians : list of FactoredHessian
+        One per independent block of outputs.
+    residual : ndarray of shape (n_params, n_outputs)
+        Estimated gradient of the current objective at ``theta``.
+    residual_error : float
+        Bound on the error of ``residual``.
+    gram : ndarray of shape (n_params, n_params) or None
+        ``sum_i s_i x_i x_i^T`` over the current data, for the bound.
+    max_row_norm : float
+        Largest augmented row norm ever trained on (an upper bound for the
+        current data).
+    weight_totals, counts : ndarray of shape (n_groups,)
+        Trained weight and number of rows per class (one group for regressors).
+    """
+
+    objective: object
+    theta: np.ndarray
+    anchor: np.ndarray
+    noise: np.ndarray | None
+    hessians: list
+    residual: np.ndarray
+    residual_error: float
+    gram: np.ndarray | None
+    max_row_norm: float
+    weight_totals: np.ndarray
+    counts: np.ndarray
+    n_requests: int = 0
+    history: list = field(default_factory=list)
+
+    # -- construction --------------------------------------------------------
+    @classmethod
+    def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
+                 row_weight, max_newton=30):
+        """Polish ``theta`` to the exact optimum and cache what unlearning needs."""
+        gamma = objective.loss.curvature_lipschitz
+        with_gram = gamma is not None and gamma > 0
+        theta = theta.copy()
+        hessians, gram = objective.hessian(X, Y, S, theta, with_gram=with_gram)
+        anchor = theta.copy()
+        row_norms = objective.design.row_norms(X)
+        g = objective.gradient(X, Y, S, theta, noise)
+        f = objective.value(X, Y, S, theta, noise)
+        refreshed = 0
+        stalls = 0
+        for _ in range(max_newton):
+            gnorm = np.linalg.norm(g)
+            if gnorm == 0:
+                break
+            step = -_solve(objective, hessians, g)
+            t = 1.0
+            while True:
+                cand = theta + t * step
+                g_c = objective.gradient(X, Y, S, cand, noise)
+                f_c = objective.value(X, Y, S, cand, noise)
+                if f_c < f or np.linalg.norm(g_c) < gnorm or t < 1e-8:
+                    break
+                t *= 0.5
+            if not (f_c <= f or np.linalg.norm(g_c) < gnorm):
+                break
+            progress = np.linalg.norm(g_c) / gnorm
+            theta, g, f = cand, g_c, f_c
+            if progress > 0.9:
+                stalls += 1
+                if stalls >= 2:
+                    break
+            else:
+                stalls = 0
+            if progress > 0.25 and refreshed < 3:
+                # The anchor is too far from the optimum for fast convergence.
+                hessians, gram = objective.hessian(X, Y, S, theta, with_gram=with_gram)
+                anchor = theta.copy()
+                refreshed += 1
+        # Round-off of the gradient sums, so the bound covers a residual
+        # recomputed from the data in floating point.
+        eta = objective.design.predictor(X, theta)
+        terms = objective.scale * np.abs(S * objective.loss.gradient(Y, eta)).sum(axis=1)
+        roundoff = 64 * _EPS * (
+            terms @ row_norms * np.sqrt(objective.n_params)
+            + np.linalg.norm(objective.penalty[:, None] * theta)
+            + (np.linalg.norm(noise) if noise is not None else 0.0)
+        )
+        return cls(
+            objective=objective,
+            theta=theta,
+            anchor=anchor,
+            noise=noise,
+            hessians=hessians,
+            residual=g,
+            residual_error=roundoff if gamma is not None else np.inf,
+            gram=gram,
+            max_row_norm=float(row_norms.max(initial=0.0)),
+            weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
+            counts=np.bincount(groups, minlength=n_groups).astype(float),
+        )
+
+    @property
+    def residual_bound(self):
+        """Upper bound on ``||grad L(theta; current data)||``."""
+        return float(np.linalg.norm(self.residual) + self.residual_error)
+
+    # -- a request -------------------------------------------------------------
+    def plan(self, request, *, method="second_order", tau="auto", max_iter=10,
+             tol=1e-10):
+        """Compute the update of ``request`` without changing the cache.
+
+        ``request`` has augmented rows ``R_old``, ``R_new``, encoded targets
+        ``Y_old``, ``Y_new``, weights ``S_old``, ``S_new`` (shape ``(k, 1)`` or
+        ``(k, m)``), row weights ``w_old``, ``w_new`` and class groups
+        ``g_old``, ``g_new``.
+        """
+        obj = self.objective
+        r = request
+        theta = self.theta
+        grad_old = obj.loss_gradient(r.R_old, r.Y_old, r.S_old, theta)
+        grad_new = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta)
+        G_rest = self.residual - grad_old
+        G = G_rest + grad_new
+
+        corr_old = obj.corrections(r.R_old, r.Y_old, -r.S_old, self.anchor)
+        corr_new = obj.corrections(r.R_new, r.Y_new, r.S_new, self.anchor)
+        corr = _join(corr_old, corr_new)
+
+        n_iter = 1
+        used_tau = None
+        if method == "first_order":
+            if tau == "auto":
+                HG = _matvec(obj, self.hessians, G, corr)
+                curv = float((G * HG).sum())
+                used_tau = float((G * G).sum()) / curv if curv > 0 else 0.0
+            else:
+                used_tau = float(tau)
+            delta = -used_tau * G
+        else:
+            delta = -_solve(obj, self.hessians, G, corr)
+            if method == "refined":
+                delta, n_iter = self._refine(
+                    r, theta, G_rest, corr_old, delta, max_iter=max_iter, tol=tol
+                )
+        theta_new = theta + delta
+        H_rest_delta = _matvec(obj, self.hessians, delta, corr_old)
+        grad_new_after = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta_new)
+        residual = G_rest + H_rest_delta + grad_new_after
+
+        increment = self._error_increment(r, delta, theta)
+        increment += 64 * _EPS * np.sqrt(obj.n_params) * (
+            np.linalg.norm(G_rest) + np.linalg.norm(H_rest_delta)
+            + np.linalg.norm(grad_new_after) + np.linalg.norm(grad_old)
+        )
+
+        totals = self.weight_totals.copy()
+        counts = self.counts.copy()
+        np.subtract.at(totals, r.g_old, r.w_old)
+        np.add.at(totals, r.g_new, r.w_new)
+        np.subtract.at(counts, r.g_old, 1)
+        np.add.at(counts, r.g_new, 1)
+
+        new_norms = np.linalg.norm(r.R_new, axis=1)
+        error = self.residual_error + increment
+        report = RequestReport(
+            method=method,
+            n_removed=len(r.R_old),
+            n_added=len(r.R_new),
+            tau=used_tau,
+            n_iter=n_iter,
+            step_norm=float(np.linalg.norm(delta)),
+            gradient_norm=float(np.linalg.norm(G)),
+            residual_estimate=float(np.linalg.norm(residual)),
+            bound_increment=float(increment),
+            residual_bound=float(np.linalg.norm(residual) + error),
+        )
+        gram_change = (r.R_old, r.S_old[:, 0], r.R_new, r.S_new[:, 0])
+        return _Plan(
+            theta=theta_new,
+            residual=residual,
+            error_increment=increment,
+            corrections=corr,
+            gram_change=gram_change,
+            weight_totals=totals,
+            counts=counts,
+            max_row_norm=float(max(self.max_row_norm, new_norms.max(initial=0.0))),
+            report=report,
+        )
+
+    def _refine(self, r, theta, G_rest, corr_old, delta, *, max_iter, tol):
+        """Newton iterations on the cached quadratic model of the remaining
+        rows plus the exact loss of the new rows (the plain step is the first)."""
+        obj = self.objective
+
+        def model(d):
+            val = float((G_rest * d).sum())
+            val += 0.5 * float((d * _matvec(obj, self.hessians, d, corr_old)).sum())
+            return val + obj.loss_value(r.R_new, r.Y_new, r.S_new, theta + d)
+
+        def model_grad(d):
+            return (G_rest + _matvec(obj, self.hessians, d, corr_old)
+                    + obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta + d))
+
+        scale = max(np.linalg.norm(G_rest + obj.loss_gradient(
+            r.R_new, r.Y_new, r.S_new, theta)), 1e-300)
+        f = model(delta)
+        n_iter = 1
+        for _ in range(max_iter - 1):
+            g = model_grad(delta)
+            if np.linalg.norm(g) <= tol * scale:
+                break
+            corr_t = _join(
+                corr_old, obj.corrections(r.R_new, r.Y_new, r.S_new, theta + delta)
+            )
+            step = -_solve(obj, self.hessians, g, corr_t)
+            slope = float((g * step).sum())
+            t = 1.0
+            while t > 1e-10:
+                f_c = model(delta + t * step)
+                if f_c <= f + 1e-4 * t * slope:
+                    break
+                t *= 0.5
+            else:
+                break
+            delta, f = delta + t * step, f_c
+            n_iter += 1
+        return delta, n_iter
+
+    def _error_increment(self, r, delta, theta):
+        gamma = self.objective.loss.curvature_lipschitz
+        if gamma is None:
+            return np.inf
+        if gamma == 0:
+            return 0.0
+        obj = self.objective
+
+        def q_rest(V):
+            removed = (r.S_old[:, 0] * ((r.R_old @ V) ** 2).sum(axis=1)).sum()
+            return max(obj.quadratic_form(self.gram, V) - removed, 0.0)
+
+        q_step = q_rest(delta)
+        q_drift = q_rest(theta - self.anchor)
+        return float(
+            gamma * obj.scale * self.max_row_norm
+            * (np.sqrt(q_step * q_drift) + 0.5 * q_step)
+        )
+
+    def commit(self, plan):
+        """Apply a plan computed by :meth:`plan`."""
+        saved = [dict(H.__dict__) for H in self.hessians]
+        try:
+            for H, (U, signs) in zip(self.hessians, plan.corrections):
+                H.update(U, signs)
+        except Exception:
+            for H, state in zip(self.hessians, saved):
+                H.__dict__.clear()
+                H.__dict__.update(state)
+            raise
+        if self.gram is not None:
+            R_old, s_old, R_new, s_new = plan.gram_change
+            self.gram += (R_new.T * s_new) @ R_new - (R_old.T * s_old) @ R_old
+        self.theta = plan.theta
+        self.residual = plan.residual
+        self.residual_error += plan.error_increment
+        self.weight_totals = plan.weight_totals
+        self.counts = plan.counts
+        self.max_row_norm = plan.max_row_norm
+        self.n_requests += 1
+        self.history.append(plan.report)
+
+
+def _join(a, b):
+    return [
+        (np.hstack([Ua, Ub]), np.concatenate([sa, sb]))
+        for (Ua, sa), (Ub, sb) in zip(a, b)
+    ]
+
+
+def _solve(obj, hessians, g, corrections=None):
+    parts = []
+    for b, H in enumerate(hessians):
+        U, signs = corrections[b] if corrections is not None else (None, None)
+        parts.append(H.solve(obj.to_block(g, b), U, signs))
+    return obj.from_blocks(parts)
+
+
+def _matvec(obj, hessians, v, corrections=None):
+    parts = []
+    for b, H in enumerate(hessians):
+        U, signs = corrections[b] if corrections is not None else (None, None)
+        parts.append(H.matvec(obj.to_block(v, b), U, signs))
+    return obj.from_blocks(parts)

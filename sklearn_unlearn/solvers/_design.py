@@ -1,0 +1,110 @@
+"""The design of a linear model: features plus an optional intercept column.
+
+Parameters are stored as ``theta`` of shape ``(n_features + fit_intercept,
+n_outputs)``: one column per output, the last row the intercept weight. The
+intercept column is never materialised, so sparse input stays sparse and
+dense input is never copied.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+# Rows per block when a pass over the data forms dense temporaries: bounds
+# the extra memory to about this many float64 values.
+_BLOCK_VALUES = 2**22
+
+
+def _row_blocks(n_samples, n_columns):
+    step = max(1, _BLOCK_VALUES // max(1, n_columns))
+    for start in range(0, n_samples, step):
+        yield slice(start, min(n_samples, start + step))
+
+
+class LinearDesign:
+    """Features ``X`` with an implicit intercept column of value ``intercept_value``.
+
+    Parameters
+    ----------
+    fit_intercept : bool
+        Whether the model has an intercept column.
+    intercept_value : float
+        Value of the intercept column (``intercept_scaling`` for liblinear).
+    """
+
+    def __init__(self, fit_intercept, intercept_value=1.0):
+        self.fit_intercept = bool(fit_intercept)
+        self.intercept_value = float(intercept_value)
+
+    def n_params(self, n_features):
+        return n_features + int(self.fit_intercept)
+
+    def predictor(self, X, theta):
+        """Linear predictor ``X_aug @ theta``, shape ``(n_samples, n_outputs)``."""
+        d = X.shape[1]
+        eta = np.asarray(X @ theta[:d])
+        if self.fit_intercept:
+            eta = eta + self.intercept_value * theta[d]
+        return eta
+
+    def transpose_product(self, X, R):
+        """``X_aug.T @ R`` for ``R`` of shape ``(n_samples, n_outputs)``."""
+        out = np.asarray(X.T @ R)
+        if self.fit_intercept:
+            out = np.vstack([out, self.intercept_value * R.sum(axis=0)])
+        return out
+
+    def augmented_rows(self, X):
+        """Dense ``X_aug`` of a few rows (a request), shape ``(k, n_params)``."""
+        Xd = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+        if self.fit_intercept:
+            Xd = np.hstack([Xd, np.full((Xd.shape[0], 1), self.intercept_value)])
+        return Xd
+
+    def row_norms(self, X):
+        """Euclidean norm of every augmented row."""
+        if sp.issparse(X):
+            sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()
+        else:
+            sq = np.einsum("ij,ij->i", X, X)
+        if self.fit_intercept:
+            sq = sq + self.intercept_value**2
+        return np.sqrt(sq)
+
+    def weighted_grams(self, X, weights):
+        """``X_aug.T @ diag(w) @ X_aug`` for every column ``w`` of ``weights``.
+
+        One pass over ``X`` in blocks of bounded memory; the products are
+        BLAS (dense) or sparse matrix products, never Python loops over rows.
+
+        Parameters
+        ----------
+        X : ndarray or CSR matrix of shape (n_samples, n_features)
+        weights : ndarray of shape (n_samples, n_weights)
+
+        Returns
+        -------
+        grams : ndarray of shape (n_weights, n_params, n_params)
+        """
+        n, d = X.shape
+        q = weights.shape[1]
+        p = self.n_params(d)
+        grams = np.zeros((q, p, p))
+        for rows in _row_blocks(n, d * (1 + q) if not sp.issparse(X) else d):
+            Xb = X[rows]
+            Wb = weights[rows]
+            for j in range(q):
+                w = Wb[:, j]
+                if sp.issparse(Xb):
+                    XtW = (Xb.T.multiply(w)).tocsr()
+                    grams[j, :d, :d] += (XtW @ Xb).toarray()
+                    XtWv = np.asarray(XtW.sum(axis=1)).ravel()
+                else:
+                    XtW = Xb.T * w
+                    grams[j, :d, :d] += XtW @ Xb
+                    XtWv = XtW.sum(axis=1)
+                if self.fit_intercept:
+                    c = self.intercept_value
+                    grams[j, :d, d] += c * XtWv
+                    grams[j, d, :d] += c * XtWv
+                    grams[j, d, d] += c * c * w.sum()
+        return grams

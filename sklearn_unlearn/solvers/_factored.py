@@ -1,0 +1,115 @@
+"""A symmetric positive definite matrix kept as a Cholesky factor plus a
+pending low-rank correction, solved with the Woodbury identity."""
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve, lu_factor, lu_solve
+
+
+class NotPositiveDefiniteError(ValueError):
+    """The Hessian of the objective is not positive definite."""
+
+
+class FactoredHessian:
+    """``matrix = factored + U @ diag(signs) @ U.T``, never inverted explicitly.
+
+    Small changes (a request's rows) are applied through the Woodbury identity
+    on the existing Cholesky factor, in ``O(p^2 r)``; once the pending rank
+    ``r`` makes that dearer than a new factorisation (``O(p^3 / 3)``), the
+    explicit matrix is refactored.
+
+    Parameters
+    ----------
+    matrix : ndarray of shape (p, p)
+        The symmetric positive (semi-)definite matrix. Owned, not copied.
+    null_basis : ndarray of shape (p, q), default=None
+        Orthonormal directions along which ``matrix`` is singular by
+        construction (an unidentifiable shift). Solutions are kept orthogonal
+        to them; right-hand sides must be orthogonal to them.
+    """
+
+    # Refactor once the pending rank exceeds this share of the dimension.
+    refactor_share = 0.25
+
+    def __init__(self, matrix, null_basis=None):
+        self.matrix = matrix
+        self.null_basis = null_basis
+        self._refactor()
+
+    @property
+    def pending_rank(self):
+        return self._U.shape[1]
+
+    def _refactor(self):
+        M = self.matrix
+        if self.null_basis is not None:
+            shift = max(np.mean(np.diag(M)), 1.0)
+            M = M + shift * (self.null_basis @ self.null_basis.T)
+        try:
+            self._chol = cho_factor(M, lower=True, check_finite=True)
+        except (LinAlgError, ValueError) as exc:
+            raise NotPositiveDefiniteError(
+                "The Hessian of the training objective is not positive definite, "
+                "so the update has no unique solution. Use a stronger L2 penalty "
+                "(larger alpha, smaller C) or retrain."
+            ) from exc
+        p = self.matrix.shape[0]
+        self._U = np.zeros((p, 0))
+        self._signs = np.zeros(0)
+        self._HinvU = np.zeros((p, 0))
+
+    def _project(self, v):
+        if self.null_basis is None:
+            return v
+        return v - self.null_basis @ (self.null_basis.T @ v)
+
+    def solve(self, g, U=None, signs=None):
+        """Solve ``(matrix + U diag(signs) U^T) x = g``.
+
+        Parameters
+        ----------
+        g : ndarray of shape (p,) or (p, r)
+        U : ndarray of shape (p, k), default=None
+            An extra low-rank correction, not yet applied to the matrix.
+        signs : ndarray of shape (k,), default=None
+        """
+        Uall, Sall, HinvU = self._U, self._signs, self._HinvU
+        if U is not None and U.shape[1]:
+            Uall = np.hstack([Uall, U])
+            Sall = np.concatenate([Sall, signs])
+            HinvU = np.hstack([HinvU, cho_solve(self._chol, U)])
+        x = cho_solve(self._chol, self._project(g))
+        if Uall.shape[1]:
+            capacitance = np.diag(1.0 / Sall) + Uall.T @ HinvU
+            try:
+                x = x - HinvU @ lu_solve(
+                    lu_factor(capacitance, check_finite=True), Uall.T @ x
+                )
+            except (LinAlgError, ValueError) as exc:
+                raise NotPositiveDefiniteError(
+                    "The corrected Hessian is singular: the request removes "
+                    "(almost) all the curvature the model was trained with. "
+                    "Retrain on the corrected data instead."
+                ) from exc
+        return self._project(x)
+
+    def matvec(self, v, U=None, signs=None):
+        """``(matrix + U diag(signs) U^T) @ v``."""
+        out = self.matrix @ v
+        if U is not None and U.shape[1]:
+            w = U.T @ v
+            out = out + U @ (w * (signs if w.ndim == 1 else signs[:, None]))
+        return out
+
+    def update(self, U, signs):
+        """Apply ``matrix += U diag(signs) U^T``; on error nothing changes."""
+        if not U.shape[1]:
+            return
+        matrix = self.matrix + (U * signs) @ U.T
+        if self.pending_rank + U.shape[1] > self.refactor_share * matrix.shape[0]:
+            self.__dict__.update(FactoredHessian(matrix, self.null_basis).__dict__)
+            return
+        HinvU = cho_solve(self._chol, U)
+        self.matrix = matrix
+        self._U = np.hstack([self._U, U])
+        self._signs = np.concatenate([self._signs, signs])
+        self._HinvU = np.hstack([self._HinvU, HinvU])

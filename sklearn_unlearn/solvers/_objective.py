@@ -1,0 +1,191 @@
+"""The training objective of a linear model and the blocks of its Hessian.
+
+``L(theta) = scale * sum_i s_i l(y_i, x_i^T theta) + 1/2 sum_j pen_j ||theta_j||^2
++ <B, theta>``
+
+with ``x_i`` the augmented row (intercept column included), ``pen_j`` the L2
+weight of parameter row ``j`` (zero for an unpenalised intercept) and ``B`` the
+objective perturbation of certified removal (zero otherwise).
+"""
+
+import numpy as np
+
+from ._factored import FactoredHessian
+
+
+class LinearObjective:
+    """Loss, penalty and design of one linear estimator.
+
+    Parameters
+    ----------
+    loss : loss object from :mod:`sklearn_unlearn.losses`
+    design : LinearDesign
+    scale : float
+        Multiplies the summed loss (``C`` for logistic and SVC, 2 for ridge).
+    l2 : float
+        Weight of the L2 penalty ``l2 / 2 * ||w||^2``.
+    penalize_intercept : bool
+        Whether the intercept row is penalised (liblinear's convention).
+    n_features, n_outputs : int
+    """
+
+    def __init__(
+        self, loss, design, *, scale, l2, penalize_intercept, n_features, n_outputs
+    ):
+        self.loss = loss
+        self.design = design
+        self.scale = float(scale)
+        self.l2 = float(l2)
+        self.n_features = n_features
+        self.n_outputs = n_outputs
+        self.n_params = design.n_params(n_features)
+        pen = np.full(self.n_params, self.l2)
+        if design.fit_intercept and not penalize_intercept:
+            pen[-1] = 0.0
+        self.penalty = pen
+
+    # -- block structure -------------------------------------------------
+    @property
+    def block_columns(self):
+        """Output columns of each independent Hessian block."""
+        m = self.n_outputs
+        if self.loss.coupled or self.loss.constant_curvature:
+            return [np.arange(m)]
+        return [np.array([j]) for j in range(m)]
+
+    @property
+    def null_basis(self):
+        """The unidentifiable direction of a multinomial model's intercepts."""
+        if not (self.loss.coupled and self.design.fit_intercept and self.penalty[-1] == 0):
+            return None
+        p, K = self.n_params, self.n_outputs
+        v = np.zeros((p, K))
+        v[-1] = 1.0 / np.sqrt(K)
+        return v.ravel(order="F")[:, None]
+
+    def to_block(self, M, b):
+        """The part of a ``(p, m)`` array that block ``b`` acts on."""
+        cols = self.block_columns[b]
+        if self.loss.coupled:
+            return M[:, cols].ravel(order="F")
+        return M[:, cols]
+
+    def from_blocks(self, parts):
+        out = np.zeros((self.n_params, self.n_outputs))
+        for cols, part in zip(self.block_columns, parts):
+            if self.loss.coupled:
+                out[:, cols] = part.reshape((self.n_params, len(cols)), order="F")
+            else:
+                out[:, cols] = part
+        return out
+
+    # -- values and gradients --------------------------------------------
+    def value(self, X, Y, S, theta, B=None):
+        eta = self.design.predictor(X, theta)
+        val = self.scale * (S * self.loss.value(Y, eta)).sum()
+        val += 0.5 * (self.penalty[:, None] * theta**2).sum()
+        if B is not None:
+            val += (B * theta).sum()
+        return val
+
+    def loss_value(self, R, Y, S, theta):
+        """``scale * sum_i s_i l_i`` over the augmented rows ``R``."""
+        return self.scale * (S * self.loss.value(Y, R @ theta)).sum()
+
+    def loss_gradient(self, R, Y, S, theta):
+        """Gradient of ``scale * sum_i s_i l_i`` over the augmented rows ``R``."""
+        return self.scale * R.T @ (S * self.loss.gradient(Y, R @ theta))
+
+    def gradient(self, X, Y, S, theta, B=None):
+        eta = self.design.predictor(X, theta)
+        g = self.scale * self.design.transpose_product(
+            X, S * self.loss.gradient(Y, eta)
+        )
+        g += self.penalty[:, None] * theta
+        if B is not None:
+            g += B
+        return g
+
+    # -- Hessians ----------------------------------------------------------
+    def _curvature_weights(self, Y, eta, S):
+        """Per-sample weights of every Gram matrix the Hessian blocks need."""
+        c = self.loss.curvature(Y, eta)
+        if self.loss.coupled:
+            iu = np.triu_indices(self.n_outputs)
+            return self.scale * S[:, :1] * c[:, iu[0], iu[1]]
+        if self.loss.constant_curvature:
+            return self.scale * S[:, :1] * c[:, :1]
+        return self.scale * S * c
+
+    def _assemble(self, grams):
+        p = self.n_params
+        pen = np.diag(self.penalty)
+        if self.loss.coupled:
+            K = self.n_outputs
+            H = np.zeros((K * p, K * p))
+            for g, (k, l) in zip(grams, zip(*np.triu_indices(K))):
+                H[k * p : (k + 1) * p, l * p : (l + 1) * p] = g
+                H[l * p : (l + 1) * p, k * p : (k + 1) * p] = g
+            for k in range(K):
+                H[k * p : (k + 1) * p, k * p : (k + 1) * p] += pen
+            return [FactoredHessian(H, self.null_basis)]
+        return [FactoredHessian(g + pen) for g in grams]
+
+    def hessian(self, X, Y, S, theta, *, with_gram=False):
+        """Hessian blocks at ``theta``, and the weighted Gram matrix if asked.
+
+        The Gram matrix ``sum_i s_i x_i x_i^T`` (weights of the first output)
+        comes from the same pass over the data.
+        """
+        eta = self.design.predictor(X, theta)
+        W = self._curvature_weights(Y, eta, S)
+        if with_gram:
+            W = np.hstack([W, S[:, :1]])
+        grams = self.design.weighted_grams(X, W)
+        gram = grams[-1] if with_gram else None
+        if with_gram:
+            grams = grams[:-1]
+        return self._assemble(grams), gram
+
+    def corrections(self, R, Y, weights, theta):
+        """Low-rank Hessian change ``sum_i w_i curvature_i`` of a few rows.
+
+        Parameters
+        ----------
+        R : ndarray of shape (k, p)
+            Augmented rows.
+        Y : ndarray of shape (k, m)
+        weights : ndarray of shape (k, 1) or (k, m)
+            Signed sample weights (negative for rows leaving the data).
+        theta : ndarray of shape (p, m)
+            Where the curvature is evaluated.
+
+        Returns
+        -------
+        list of (U, signs), one per block, with ``change = U diag(signs) U^T``.
+        """
+        w = self.scale * weights
+        c = self.loss.curvature(Y, R @ theta)
+        out = []
+        if self.loss.coupled:
+            K = self.n_outputs
+            w = w[:, 0]
+            cols, sg = [], []
+            for i in range(R.shape[0]):
+                lam, V = np.linalg.eigh(abs(w[i]) * c[i])
+                keep = lam > 1e-14 * max(lam.max(), 0.0) + 1e-300
+                for lv, vv in zip(lam[keep], V[:, keep].T):
+                    cols.append(np.kron(np.sqrt(lv) * vv, R[i]))
+                    sg.append(np.sign(w[i]))
+            p = self.n_params
+            U = np.array(cols).T if cols else np.zeros((K * p, 0))
+            return [(U, np.array(sg, dtype=float))]
+        for cols in self.block_columns:
+            a = w[:, min(cols[0], w.shape[1] - 1)] * c[:, cols[0]]
+            keep = a != 0
+            out.append((R[keep].T * np.sqrt(np.abs(a[keep])), np.sign(a[keep])))
+        return out
+
+    def quadratic_form(self, gram, V):
+        """``sum_j V_j^T gram V_j`` over the output columns of ``V``."""
+        return float(np.einsum("ij,ij->", V, gram @ V))
