@@ -1,0 +1,44 @@
+"""scikit-learn's estimator checks over every estimator the package exports."""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import sklearn_unlearn
+from sklearn_unlearn import (
+    UnlearnableLinearSVC,
+    UnlearnableLogisticRegression,
+    UnlearnableRidge,
+)
+
+ESTIMATORS = [
+    UnlearnableLogisticRegression(),
+    UnlearnableRidge(),
+    UnlearnableLinearSVC(),
+]
+
+
+def test_every_exported_estimator_is_checked():
+    exported = {
+        name for name in sklearn_unlearn.__all__
+        if isinstance(getattr(sklearn_unlearn, name), type)
+    }
+    checked = {type(est).__name__ for est in ESTIMATORS}
+    assert exported <= checked | {"CertifiedRemoval"}
+
+
+def _expected_failed_checks(estimator):
+    # The same entry scikit-learn keeps for Ridge itself: the direct solvers
+    # (cholesky, svd) report n_iter_=None, and the subclass keeps the parent's
+    # attribute unchanged.
+    if isinstance(estimator, UnlearnableRidge):
+        return {
+            "check_non_transformer_estimators_n_iter": (
+                "inherited from Ridge: n_iter_ is None for direct solvers"
+            )
+        }
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
