@@ -67,7 +67,7 @@ class _Plan:
     theta: np.ndarray
     residual: np.ndarray
     error_increment: float
-    corrections: list
+    hessians: list
     gram_change: tuple
     weight_totals: np.ndarray
     counts: np.ndarray
@@ -120,7 +120,7 @@ class UnlearningCache:
     # -- construction --------------------------------------------------------
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
-                 row_weight, max_newton=30):
+                 row_weight, max_newton=50):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs."""
         gamma = objective.loss.curvature_lipschitz
         with_gram = gamma is not None and gamma > 0
@@ -155,7 +155,7 @@ class UnlearningCache:
                     break
             else:
                 stalls = 0
-            if progress > 0.25 and refreshed < 3:
+            if progress > 0.5 and refreshed < 3:
                 # The anchor is too far from the optimum for fast convergence.
                 hessians, gram = objective.hessian(X, Y, S, theta, with_gram=with_gram)
                 anchor = theta.copy()
@@ -208,20 +208,22 @@ class UnlearningCache:
 
         corr_old = obj.corrections(r.R_old, r.Y_old, -r.S_old, self.anchor)
         corr_new = obj.corrections(r.R_new, r.Y_new, r.S_new, self.anchor)
-        corr = _join(corr_old, corr_new)
+        # The Hessian of the corrected data at the anchor: solved here and
+        # adopted by the cache on commit.
+        hessians = [H.corrected(U, sg) for H, (U, sg) in zip(self.hessians, _join(corr_old, corr_new))]
 
         n_iter = 1
         used_tau = None
         if method == "first_order":
             if tau == "auto":
-                HG = _matvec(obj, self.hessians, G, corr)
+                HG = _matvec(obj, hessians, G)
                 curv = float((G * HG).sum())
                 used_tau = float((G * G).sum()) / curv if curv > 0 else 0.0
             else:
                 used_tau = float(tau)
             delta = -used_tau * G
         else:
-            delta = -_solve(obj, self.hessians, G, corr)
+            delta = -_solve(obj, hessians, G)
             if method == "refined":
                 delta, n_iter = self._refine(
                     r, theta, G_rest, corr_old, delta, max_iter=max_iter, tol=tol
@@ -263,7 +265,7 @@ class UnlearningCache:
             theta=theta_new,
             residual=residual,
             error_increment=increment,
-            corrections=corr,
+            hessians=hessians,
             gram_change=gram_change,
             weight_totals=totals,
             counts=counts,
@@ -296,7 +298,8 @@ class UnlearningCache:
             corr_t = _join(
                 corr_old, obj.corrections(r.R_new, r.Y_new, r.S_new, theta + delta)
             )
-            step = -_solve(obj, self.hessians, g, corr_t)
+            step = -_solve(obj, [H.corrected(U, sg) for H, (U, sg)
+                                 in zip(self.hessians, corr_t)], g)
             slope = float((g * step).sum())
             t = 1.0
             while t > 1e-10:
@@ -331,15 +334,7 @@ class UnlearningCache:
 
     def commit(self, plan):
         """Apply a plan computed by :meth:`plan`."""
-        saved = [dict(H.__dict__) for H in self.hessians]
-        try:
-            for H, (U, signs) in zip(self.hessians, plan.corrections):
-                H.update(U, signs)
-        except Exception:
-            for H, state in zip(self.hessians, saved):
-                H.__dict__.clear()
-                H.__dict__.update(state)
-            raise
+        self.hessians = plan.hessians
         if self.gram is not None:
             R_old, s_old, R_new, s_new = plan.gram_change
             self.gram += (R_new.T * s_new) @ R_new - (R_old.T * s_old) @ R_old
@@ -360,12 +355,8 @@ def _join(a, b):
     ]
 
 
-def _solve(obj, hessians, g, corrections=None):
-    parts = []
-    for b, H in enumerate(hessians):
-        U, signs = corrections[b] if corrections is not None else (None, None)
-        parts.append(H.solve(obj.to_block(g, b), U, signs))
-    return obj.from_blocks(parts)
+def _solve(obj, hessians, g):
+    return obj.from_blocks([H.solve(obj.to_block(g, b)) for b, H in enumerate(hessians)])
 
 
 def _matvec(obj, hessians, v, corrections=None):

@@ -56,40 +56,54 @@ class FactoredHessian:
         self._U = np.zeros((p, 0))
         self._signs = np.zeros(0)
         self._HinvU = np.zeros((p, 0))
+        self._capacitance = None
 
     def _project(self, v):
         if self.null_basis is None:
             return v
         return v - self.null_basis @ (self.null_basis.T @ v)
 
-    def solve(self, g, U=None, signs=None):
-        """Solve ``(matrix + U diag(signs) U^T) x = g``.
+    def corrected(self, U=None, signs=None):
+        """The matrix plus ``U diag(signs) U^T``, ready to solve.
 
-        Parameters
-        ----------
-        g : ndarray of shape (p,) or (p, r)
-        U : ndarray of shape (p, k), default=None
-            An extra low-rank correction, not yet applied to the matrix.
-        signs : ndarray of shape (k,), default=None
+        Returns a new object and leaves this one unchanged. A small change
+        reuses this Cholesky factor through the Woodbury identity; once the
+        total pending rank passes ``refactor_share * p``, the corrected matrix
+        is formed and factored anew, which is then cheaper.
         """
-        Uall, Sall, HinvU = self._U, self._signs, self._HinvU
-        if U is not None and U.shape[1]:
-            Uall = np.hstack([Uall, U])
-            Sall = np.concatenate([Sall, signs])
-            HinvU = np.hstack([HinvU, cho_solve(self._chol, U)])
-        x = cho_solve(self._chol, self._project(g))
-        if Uall.shape[1]:
-            capacitance = np.diag(1.0 / Sall) + Uall.T @ HinvU
+        if U is None or not U.shape[1]:
+            return self
+        new = object.__new__(type(self))
+        new.null_basis = self.null_basis
+        new.matrix = self.matrix + (U * signs) @ U.T
+        if self.pending_rank + U.shape[1] > self.refactor_share * new.matrix.shape[0]:
+            new._refactor()
+        else:
+            new._chol = self._chol
+            new._U = np.hstack([self._U, U])
+            new._signs = np.concatenate([self._signs, signs])
+            new._HinvU = np.hstack([self._HinvU, cho_solve(self._chol, U)])
+            new._capacitance = None
+        return new
+
+    def _capacitance_lu(self):
+        if getattr(self, "_capacitance", None) is None:
+            capacitance = np.diag(1.0 / self._signs) + self._U.T @ self._HinvU
             try:
-                x = x - HinvU @ lu_solve(
-                    lu_factor(capacitance, check_finite=True), Uall.T @ x
-                )
+                self._capacitance = lu_factor(capacitance, check_finite=True)
             except (LinAlgError, ValueError) as exc:
                 raise NotPositiveDefiniteError(
                     "The corrected Hessian is singular: the request removes "
                     "(almost) all the curvature the model was trained with. "
                     "Retrain on the corrected data instead."
                 ) from exc
+        return self._capacitance
+
+    def solve(self, g):
+        """Solve ``matrix @ x = g`` for ``g`` of shape (p,) or (p, r)."""
+        x = cho_solve(self._chol, self._project(g))
+        if self.pending_rank:
+            x = x - self._HinvU @ lu_solve(self._capacitance_lu(), self._U.T @ x)
         return self._project(x)
 
     def matvec(self, v, U=None, signs=None):
@@ -99,17 +113,3 @@ class FactoredHessian:
             w = U.T @ v
             out = out + U @ (w * (signs if w.ndim == 1 else signs[:, None]))
         return out
-
-    def update(self, U, signs):
-        """Apply ``matrix += U diag(signs) U^T``; on error nothing changes."""
-        if not U.shape[1]:
-            return
-        matrix = self.matrix + (U * signs) @ U.T
-        if self.pending_rank + U.shape[1] > self.refactor_share * matrix.shape[0]:
-            self.__dict__.update(FactoredHessian(matrix, self.null_basis).__dict__)
-            return
-        HinvU = cho_solve(self._chol, U)
-        self.matrix = matrix
-        self._U = np.hstack([self._U, U])
-        self._signs = np.concatenate([self._signs, signs])
-        self._HinvU = np.hstack([self._HinvU, HinvU])

@@ -1,0 +1,248 @@
+"""Unlearning against scikit-learn's own estimator refit on the corrected data.
+
+Every assertion compares with the parent estimator refit to its optimum
+(``conftest.exact_refit``) and states its tolerance. Distances are relative:
+``||theta - theta_refit|| / ||theta_refit||`` over coefficients and intercepts.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+
+from sklearn_unlearn import (
+    UnlearnableLinearSVC,
+    UnlearnableLogisticRegression,
+    UnlearnableRidge,
+    zero_features,
+)
+
+from .conftest import exact_refit, rel_dist
+
+# Second-order update after zeroing features in, or deleting, up to 5% of rows.
+MAX_REL_DIST = 1e-2
+MIN_GAIN = 10.0  # times closer to the refit than no update
+RIDGE_TOL = 1e-8
+
+
+def _classification_cases():
+    return [
+        ("logistic-binary", UnlearnableLogisticRegression(C=1.0), "breast_cancer"),
+        ("logistic-multinomial", UnlearnableLogisticRegression(C=0.5), "digits"),
+        ("logistic-synthetic", UnlearnableLogisticRegression(C=0.1), "synthetic_binary"),
+        ("svc-binary", UnlearnableLinearSVC(C=0.05), "breast_cancer"),
+        ("svc-ovr", UnlearnableLinearSVC(C=0.02), "digits"),
+    ]
+
+
+def _rows(n, share, seed):
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=max(1, int(share * n)), replace=False))
+
+
+def _apply(kind, est, X, y, rows, **kw):
+    """Run one request on ``est``; return the corrected data set."""
+    if kind == "features":
+        cols = [0, 3, 5]
+        X_new = zero_features(X[rows], cols)
+        est.unlearn(X[rows], X_new, y[rows], **kw)
+        Xc = X.copy()
+        Xc[rows] = X_new
+        return Xc, y
+    if kind == "delete":
+        est.unlearn(X[rows], None, y[rows], **kw)
+        keep = np.setdiff1d(np.arange(len(y)), rows)
+        return X[keep], y[keep]
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["features", "delete"])
+@pytest.mark.parametrize("share", [0.01, 0.05])
+@pytest.mark.parametrize("name, est, data", _classification_cases())
+def test_second_order_close_to_refit(request, name, est, data, kind, share):
+    X, y = request.getfixturevalue(data)
+    est = clone(est).fit(X, y)
+    before = clone(est).fit(X, y)
+    rows = _rows(len(y), share, seed=1)
+    Xc, yc = _apply(kind, est, X, y, rows)
+    ref = exact_refit(est, Xc, yc)
+    d, d0 = rel_dist(est, ref), rel_dist(before, ref)
+    print(f"{name} {kind} {share:.0%}: unlearned {d:.2e}, no update {d0:.2e}")
+    assert d <= MAX_REL_DIST
+    assert d * MIN_GAIN <= d0
+
+
+@pytest.mark.parametrize("kind", ["features", "delete"])
+@pytest.mark.parametrize("name, est, data", _classification_cases())
+def test_first_order_closer_than_no_update(request, name, est, data, kind):
+    X, y = request.getfixturevalue(data)
+    est = clone(est).fit(X, y)
+    before = clone(est).fit(X, y)
+    rows = _rows(len(y), 0.05, seed=2)
+    Xc, yc = _apply(kind, est, X, y, rows, method="first_order")
+    ref = exact_refit(est, Xc, yc)
+    d, d0 = rel_dist(est, ref), rel_dist(before, ref)
+    print(f"{name} {kind} first order: {d:.2e}, no update {d0:.2e}")
+    assert d < d0
+
+
+@pytest.mark.parametrize("share", [0.01, 0.05])
+@pytest.mark.parametrize("name, est, data", _classification_cases())
+def test_label_repair(request, name, est, data, share):
+    """Train with wrong labels, then restore the true ones."""
+    X, y = request.getfixturevalue(data)
+    rows = _rows(len(y), share, seed=3)
+    classes = np.unique(y)
+    y_bad = y.copy()
+    y_bad[rows] = classes[(np.searchsorted(classes, y[rows]) + 1) % len(classes)]
+    ref = exact_refit(est, X, y)
+    dists = {}
+    for method in ["second_order", "refined", "first_order"]:
+        model = clone(est).fit(X, y_bad)
+        if method == "second_order":
+            dists["none"] = rel_dist(model, ref)
+        model.unlearn(X[rows], X[rows], y_bad[rows], y[rows], method=method)
+        dists[method] = rel_dist(model, ref)
+    print(name, f"{share:.0%}", {k: f"{v:.2e}" for k, v in dists.items()})
+    assert dists["second_order"] < dists["none"]
+    assert dists["first_order"] < dists["none"]
+    # The refined variant starts with the plain step and only ever decreases
+    # its model objective: never further from the refit than the plain step.
+    assert dists["refined"] <= dists["second_order"] * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("kind", ["features", "delete", "insert", "targets"])
+def test_ridge_equals_refit(synthetic_regression, kind, fit_intercept):
+    X, Y = synthetic_regression
+    rng = np.random.default_rng(0)
+    sw = rng.uniform(0.5, 2.0, len(Y))
+    rows = _rows(len(Y), 0.05, seed=4)
+    for y in (Y[:, 0], Y):
+        est = UnlearnableRidge(alpha=0.3, fit_intercept=fit_intercept)
+        if kind == "insert":
+            keep = np.setdiff1d(np.arange(len(y)), rows)
+            est.fit(X[keep], y[keep], sample_weight=sw[keep])
+            est.unlearn(None, X[rows], y_new=y[rows], sample_weight=sw[rows])
+            Xc, yc, swc = X, y, sw
+        else:
+            est.fit(X, y, sample_weight=sw)
+            Xc, yc, swc = X.copy(), y.copy(), sw
+            if kind == "features":
+                Xc[rows] = zero_features(X[rows], [1, 2])
+                est.unlearn(X[rows], Xc[rows], y[rows], sample_weight=sw[rows])
+            elif kind == "targets":
+                yc[rows] = y[rows] + 10.0
+                est.unlearn(X[rows], X[rows], y[rows], yc[rows], sample_weight=sw[rows])
+            else:
+                est.unlearn(X[rows], None, y[rows], sample_weight=sw[rows])
+                keep = np.setdiff1d(np.arange(len(y)), rows)
+                Xc, yc, swc = X[keep], y[keep], sw[keep]
+        ref = exact_refit(est, Xc, yc, sample_weight=swc)
+        assert rel_dist(est, ref) <= RIDGE_TOL
+        assert np.shape(est.coef_) == np.shape(ref.coef_)
+        assert np.shape(est.intercept_) == np.shape(ref.intercept_)
+
+
+def test_ridge_real_data_exact(diabetes):
+    X, y = diabetes
+    est = UnlearnableRidge(alpha=0.1).fit(X, y)
+    rows = _rows(len(y), 0.05, seed=5)
+    est.unlearn(X[rows], None, y[rows])
+    keep = np.setdiff1d(np.arange(len(y)), rows)
+    assert rel_dist(est, exact_refit(est, X[keep], y[keep])) <= RIDGE_TOL
+    assert est.residual_bound_ <= 1e-8 * np.abs(y).sum()
+
+
+@pytest.mark.parametrize(
+    "est",
+    [
+        UnlearnableLogisticRegression(C=0.5, fit_intercept=False),
+        UnlearnableLogisticRegression(C=0.5, class_weight={0: 2.0, 1: 0.5}),
+        UnlearnableLogisticRegression(C=0.5, solver="liblinear", intercept_scaling=2.0),
+        UnlearnableLogisticRegression(C=0.5, solver="newton-cholesky"),
+        UnlearnableLinearSVC(C=0.1, fit_intercept=False),
+        UnlearnableLinearSVC(C=0.1, class_weight={0: 3.0}, intercept_scaling=3.0),
+    ],
+)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_variants_binary(breast_cancer, est, weighted):
+    """Intercept on/off, liblinear's penalised intercept, class and sample weights."""
+    X, y = breast_cancer
+    sw = np.random.default_rng(0).uniform(0.2, 3.0, len(y)) if weighted else None
+    est = clone(est).fit(X, y, sample_weight=sw)
+    before = clone(est).fit(X, y, sample_weight=sw)
+    rows = _rows(len(y), 0.03, seed=6)
+    est.unlearn(X[rows], None, y[rows], sample_weight=None if sw is None else sw[rows])
+    keep = np.setdiff1d(np.arange(len(y)), rows)
+    ref = exact_refit(est, X[keep], y[keep], None if sw is None else sw[keep])
+    assert rel_dist(est, ref) <= MAX_REL_DIST
+    assert rel_dist(est, ref) * MIN_GAIN <= rel_dist(before, ref)
+
+
+@pytest.mark.parametrize(
+    "est",
+    [
+        UnlearnableLogisticRegression(C=0.5),
+        UnlearnableLogisticRegression(C=0.5, fit_intercept=False),
+        UnlearnableLogisticRegression(C=0.5, class_weight={0: 2.0, 3: 0.5}),
+        UnlearnableLinearSVC(C=0.02, class_weight={0: 2.0, 3: 0.5}),
+    ],
+)
+def test_variants_multiclass_weighted(digits, est):
+    X, y = digits
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    est = clone(est).fit(X, y, sample_weight=sw)
+    before = clone(est).fit(X, y, sample_weight=sw)
+    rows = _rows(len(y), 0.03, seed=7)
+    X_new = zero_features(X[rows], [20, 21, 28])
+    est.unlearn(X[rows], X_new, y[rows], sample_weight=sw[rows])
+    Xc = X.copy()
+    Xc[rows] = X_new
+    ref = exact_refit(est, Xc, y, sw)
+    assert rel_dist(est, ref) <= MAX_REL_DIST
+    assert rel_dist(est, ref) * MIN_GAIN <= rel_dist(before, ref)
+    if est.fit_intercept and isinstance(est, UnlearnableLogisticRegression):
+        # intercepts stay centred, as scikit-learn reports them
+        assert abs(est.intercept_.sum()) <= 1e-10 * np.abs(est.intercept_).sum()
+
+
+@pytest.mark.parametrize(
+    "est", [UnlearnableLogisticRegression(C=0.5), UnlearnableLinearSVC(C=0.05)]
+)
+def test_sparse_input_matches_dense(digits, est):
+    X, y = digits
+    Xs = sp.csr_matrix(X)
+    rows = _rows(len(y), 0.03, seed=8)
+    dense = clone(est).fit(X, y).unlearn(X[rows], zero_features(X[rows], [10]), y[rows])
+    sparse = clone(est).fit(Xs, y).unlearn(
+        Xs[rows], zero_features(Xs[rows], [10]), y[rows]
+    )
+    assert sp.issparse(zero_features(Xs[rows], [10]))
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-8, atol=1e-10)
+    Xc = X.copy()
+    Xc[rows, 10] = 0
+    ref = exact_refit(est, sp.csr_matrix(Xc), y)
+    assert rel_dist(sparse, ref) <= MAX_REL_DIST
+
+
+def test_float32_input(breast_cancer):
+    X, y = breast_cancer
+    X32 = X.astype(np.float32)
+    est = UnlearnableLogisticRegression().fit(X32, y)
+    est.unlearn(X32[:10], None, y[:10])
+    ref = exact_refit(est, X32[10:].astype(np.float64), y[10:])
+    assert rel_dist(est, ref) <= MAX_REL_DIST
+    assert est.predict(X32).shape == y.shape
+
+
+def test_fit_polishes_to_the_parent_optimum(breast_cancer, digits):
+    """Fitting gives the parent's solution, polished to round-off."""
+    for (X, y), est in [(breast_cancer, UnlearnableLogisticRegression()),
+                        (digits, UnlearnableLogisticRegression(C=0.5)),
+                        (digits, UnlearnableLinearSVC(C=0.02))]:
+        est = clone(est).fit(X, y)
+        ref = exact_refit(est, X, y)
+        assert rel_dist(est, ref) <= 1e-6
+        grad = est.unlearning_cache_.residual
+        assert np.linalg.norm(grad) <= 1e-9 * len(y)
