@@ -46,7 +46,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from .._request import validate_request
 from ._cg import conjugate_gradient
 from ._data import TrainingRows
-from ._hvp import MLPFunction, MLPLayout
+from ._hvp import MeanObjective, MLPFunction, MLPLayout
 
 MLP_UNLEARN_METHODS = ("second_order", "first_order")
 HESSIANS = ("gauss_newton", "exact")
@@ -246,7 +246,6 @@ class UnlearnableMLPMixin:
         start = time.perf_counter()
         layout = MLPLayout.from_coefs(self.coefs_)
         theta = layout.pack(self.coefs_, self.intercepts_)
-        penalised = layout.coef_mask()
         sw = request.sample_weight
         n_old = 0 if request.X_old is None else request.X_old.shape[0]
         n_new = 0 if request.X_new is None else request.X_new.shape[0]
@@ -274,14 +273,16 @@ class UnlearnableMLPMixin:
                 "objective is empty. Retrain instead."
             )
 
-        penalty_grad = self.alpha * penalised * theta
         if rows is not None:
-            net = self._network(layout, rows.X, rows.y, rows.sample_weight, theta)
-            G = (net.gradient() + penalty_grad) / weight_total
+            objective = MeanObjective(
+                self._network(layout, rows.X, rows.y, rows.sample_weight, theta),
+                self.alpha, weight_total,
+            )
+            G = objective.gradient()
         else:
             # No rows kept: assume the fit was stationary on D, so that
             # S~ grad J(theta; D~) = sum_{Z~} s grad loss - sum_Z s grad loss.
-            net = None
+            objective = None
             G = np.zeros(layout.n_params)
             if n_new:
                 G += self._network(layout, request.X_new, request.y_new, sw, theta).gradient()
@@ -292,8 +293,7 @@ class UnlearnableMLPMixin:
         gauss_newton = hessian == "gauss_newton"
 
         def apply_H(v):
-            hv = net.hvp(v, gauss_newton=gauss_newton) + self.alpha * penalised * v
-            return hv / weight_total + damping * v
+            return objective.hvp(v, gauss_newton=gauss_newton) + damping * v
 
         tau_used = cg = None
         if method == "first_order":
@@ -305,7 +305,7 @@ class UnlearnableMLPMixin:
                         "gradient, so tau='auto' is undefined: raise damping, use "
                         "hessian='gauss_newton', or pass a numeric tau."
                     )
-                tau_used = float(G @ G) / curvature if curvature else 0.0
+                tau_used = float(G @ G) / curvature
             else:
                 tau_used = float(tau)
             step = tau_used * G
@@ -328,10 +328,11 @@ class UnlearnableMLPMixin:
 
         grad_after = None
         if rows is not None:
-            net_after = self._network(layout, rows.X, rows.y, rows.sample_weight, theta_new)
-            grad_after = float(np.linalg.norm(
-                (net_after.gradient() + self.alpha * penalised * theta_new) / weight_total
-            ))
+            after = MeanObjective(
+                self._network(layout, rows.X, rows.y, rows.sample_weight, theta_new),
+                self.alpha, weight_total,
+            )
+            grad_after = float(np.linalg.norm(after.gradient()))
         coefs, intercepts = layout.unpack(theta_new)
         new_coefs = [c.astype(old.dtype, copy=True) for c, old in zip(coefs, self.coefs_)]
         new_intercepts = [

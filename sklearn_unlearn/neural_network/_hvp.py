@@ -240,3 +240,40 @@ class MLPFunction:
                     back += (D[i + 1] @ W[i].T) * d[i][1] * RZ[i]
                 RD = back
         return out
+
+
+class MeanObjective:
+    """scikit-learn's MLP objective on fixed rows, its gradient and HVPs.
+
+    ``J(theta) = (1 / S) [sum_i s_i loss_i(theta) + (alpha / 2) sum_l ||W_l||^2]``
+    with ``S`` the total weight of the rows (``weight_total``): the mean loss
+    and the penalty divided by ``S``, as in scikit-learn's ``_backprop``.
+
+    Parameters
+    ----------
+    net : MLPFunction
+        The summed loss on the rows, at the point ``net.theta``.
+    alpha : float
+        L2 penalty of the weights (the intercepts are not penalised).
+    weight_total : float
+        ``S``.
+    """
+
+    def __init__(self, net, alpha, weight_total):
+        self.net = net
+        self.alpha = float(alpha)
+        self.weight_total = float(weight_total)
+        self.penalised = net.layout.coef_mask()
+
+    def gradient(self):
+        """``grad J`` at ``net.theta``."""
+        g = self.net.gradient() + self.alpha * self.penalised * self.net.theta
+        return g / self.weight_total
+
+    def hvp(self, v, gauss_newton=False):
+        """``Hess J`` (or its Gauss-Newton form) at ``net.theta`` times ``v``.
+
+        The penalty's term ``alpha / S`` on the weights is exact in both forms.
+        """
+        hv = self.net.hvp(v, gauss_newton=gauss_newton) + self.alpha * self.penalised * v
+        return hv / self.weight_total
