@@ -156,7 +156,8 @@ def test_hvp_penalty_term_is_exact(small_data, gauss_newton):
             - MeanObjective(net, 0.0, S).hvp(v, gauss_newton))
     expected = np.zeros_like(v)
     expected[: layout.n_coef] = alpha * v[: layout.n_coef] / S   # intercepts unpenalised
-    np.testing.assert_allclose(diff, expected, rtol=PENALTY_RTOL, atol=PENALTY_RTOL * np.abs(v).max())
+    np.testing.assert_allclose(diff, expected, rtol=PENALTY_RTOL,
+                               atol=PENALTY_RTOL * np.abs(v).max())
     assert np.all(diff[layout.n_coef:] == 0)
 
 
@@ -178,7 +179,8 @@ def test_update_uses_sklearns_gradient_of_the_corrected_data(small_data, request
         Xc, yc, swc = X[k:], y_cls[k:], sw[k:]
     elif request_kind == "insert":
         args, kw = (None, X_fix), {"y_new": y_fix}
-        Xc, yc, swc = np.vstack([X, X_fix]), np.concatenate([y_cls, y_fix]), np.concatenate([sw, sw[:k]])
+        Xc, yc = np.vstack([X, X_fix]), np.concatenate([y_cls, y_fix])
+        swc = np.concatenate([sw, sw[:k]])
     elif request_kind == "relabel":
         args, kw = (X[:k], X[:k], y_cls[:k], y_fix), {}
         Xc, yc, swc = X, np.concatenate([y_fix, y_cls[k:]]), sw
@@ -187,7 +189,8 @@ def test_update_uses_sklearns_gradient_of_the_corrected_data(small_data, request
         Xc, yc, swc = np.vstack([X_fix, X[k:]]), y_cls, sw
     layout, theta = _theta(est)
     tau = 0.7
-    out = copy.deepcopy(est).unlearn(*args, **kw, sample_weight=sw[:k], method="first_order", tau=tau)
+    out = copy.deepcopy(est).unlearn(*args, **kw, sample_weight=sw[:k], method="first_order",
+                                     tau=tau)
     _, theta_new = _theta(out)
     g_sk = _sklearn_gradient(est, Xc, est._encode_targets(yc), swc, theta)
     np.testing.assert_allclose(theta_new, theta - tau * g_sk, rtol=SCALING_RTOL, atol=1e-12)
@@ -315,8 +318,8 @@ def test_canary_label_correction_removes_its_exposure(digits):
 # -- state, sequences, storage ------------------------------------------------
 def test_requests_edit_the_kept_rows_and_compose(small_data):
     X, y_cls, _ = small_data
-    est = _fit_quiet(UnlearnableMLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0),
-                     X, y_cls)
+    est = _fit_quiet(
+        UnlearnableMLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0), X, y_cls)
     assert est.unlearning_data_.nbytes >= X.nbytes
     est.unlearn(X[:5], None, y_cls[:5])
     assert est.unlearning_data_.n_rows == 75 and est.unlearning_weight_total_ == 75
@@ -348,8 +351,8 @@ def test_sparse_and_dense_give_the_same_update(small_data):
 
 def test_adam_moments_are_kept(small_data):
     X, y_cls, _ = small_data
-    est = _fit_quiet(UnlearnableMLPClassifier(hidden_layer_sizes=(6,), max_iter=20, random_state=0),
-                     X, y_cls)
+    est = _fit_quiet(
+        UnlearnableMLPClassifier(hidden_layer_sizes=(6,), max_iter=20, random_state=0), X, y_cls)
     ms = [m.copy() for m in est._optimizer.ms]
     est.unlearn(X[:3], None, y_cls[:3])
     for a, b in zip(est._optimizer.ms, ms):
@@ -373,7 +376,8 @@ def test_without_kept_rows_only_first_order_with_numeric_tau(small_data):
     net = MLPFunction(layout, est.activation, est.out_activation_, X[:3],
                       est._encode_targets(y_cls[:3]), np.ones(3), theta)
     _, theta_new = _theta(est)
-    np.testing.assert_allclose(theta_new, theta + 2.0 * net.gradient() / 77, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(theta_new, theta + 2.0 * net.gradient() / 77,
+                               rtol=1e-12, atol=1e-14)
     assert est.unlearning_weight_total_ == 77
 
 
@@ -383,8 +387,8 @@ def test_errors_leave_the_estimator_unchanged(small_data):
     with pytest.raises(NotFittedError):
         UnlearnableMLPClassifier().unlearn(X[:2], None, y_cls[:2])
 
-    est = _fit_quiet(UnlearnableMLPClassifier(hidden_layer_sizes=(6,), max_iter=20, random_state=0),
-                     X, y_cls)
+    est = _fit_quiet(
+        UnlearnableMLPClassifier(hidden_layer_sizes=(6,), max_iter=20, random_state=0), X, y_cls)
     snap = _snapshot(est)
     bad_requests = [
         (dict(X_old=X[:3], X_new=None, y_old=y_cls[:3], method="refined"), "not supported"),
@@ -420,8 +424,8 @@ def test_errors_leave_the_estimator_unchanged(small_data):
 def test_multilabel_model_refuses_to_unlearn(small_data):
     X, y_cls, _ = small_data
     Y = np.stack([y_cls == 0, y_cls == 1], axis=1).astype(int)
-    est = _fit_quiet(UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=10, random_state=0),
-                     X, Y)
+    est = _fit_quiet(
+        UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=10, random_state=0), X, Y)
     with pytest.raises(ValueError, match="multilabel"):
         est.unlearn(X[:2], None, Y[:2])
 

@@ -28,6 +28,15 @@ _SHARED_DOC = """
     insertions change the weight of the penalty exactly as a refit would.
     The Hessian-vector products include ``alpha / S`` on the weights.
 
+    **Limits.** The step follows the local model of the corrected objective,
+    so it cannot undo what the network stored in directions that the
+    remaining data does not constrain: deleting the only rows with ink in
+    some features leaves the weights of those features where the rows put
+    them (their curvature is only ``alpha / S``), while correcting the rows
+    undoes them. On ``load_digits`` with 20% of the labels flipped the
+    second-order update restored 64-89% of the lost test accuracy at about
+    6% of a refit's time; see ``benchmarks/RESULTS_mlp.md``.
+
     **What is kept.** With ``unlearning_data="keep"`` (default) the model
     keeps a float64 copy of the training rows, their targets and sample
     weights in ``unlearning_data_``: ``8 n (n_features + 1)`` bytes plus the
@@ -50,9 +59,9 @@ def _param_doc(extra=""):
     return f"""
     Parameters
     ----------
-{extra}    hidden_layer_sizes, activation, solver, alpha, batch_size, \\
-learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state, \\
-tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping, \\
+{extra}    hidden_layer_sizes, activation, solver, alpha, batch_size, \
+learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state, \
+tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping, \
 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
         As in the parent. With ``early_stopping=True`` the parent trains on
         a split of the rows; the unlearning objective covers all of them.
@@ -77,8 +86,8 @@ class UnlearnableMLPClassifier(UnlearnableMLPMixin, MLPClassifier):
         + """
     Attributes
     ----------
-    classes_, loss_, best_loss_, loss_curve_, validation_scores_, \\
-best_validation_score_, t_, coefs_, intercepts_, n_features_in_, \\
+    classes_, loss_, best_loss_, loss_curve_, validation_scores_, \
+best_validation_score_, t_, coefs_, intercepts_, n_features_in_, \
 feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         As in :class:`~sklearn.neural_network.MLPClassifier`.
     unlearning_data_ : TrainingRows or None
@@ -233,8 +242,8 @@ class UnlearnableMLPRegressor(UnlearnableMLPMixin, MLPRegressor):
         + """
     Attributes
     ----------
-    loss_, best_loss_, loss_curve_, validation_scores_, \\
-best_validation_score_, t_, coefs_, intercepts_, n_features_in_, \\
+    loss_, best_loss_, loss_curve_, validation_scores_, \
+best_validation_score_, t_, coefs_, intercepts_, n_features_in_, \
 feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         As in :class:`~sklearn.neural_network.MLPRegressor`.
     unlearning_data_ : TrainingRows or None
