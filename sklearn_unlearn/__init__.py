@@ -11,12 +11,15 @@ from .linear_model import (
     UnlearnableLogisticRegression,
     UnlearnableRidge,
 )
+from .neural_network import UnlearnableMLPClassifier, UnlearnableMLPRegressor
 
 __version__ = "0.1.0"
 
 __all__ = [
     "UnlearnableLinearSVC",
     "UnlearnableLogisticRegression",
+    "UnlearnableMLPClassifier",
+    "UnlearnableMLPRegressor",
     "UnlearnableRidge",
     "replace_features",
     "zero_features",

@@ -7,6 +7,8 @@ import sklearn_unlearn
 from sklearn_unlearn import (
     UnlearnableLinearSVC,
     UnlearnableLogisticRegression,
+    UnlearnableMLPClassifier,
+    UnlearnableMLPRegressor,
     UnlearnableRidge,
 )
 
@@ -14,6 +16,9 @@ ESTIMATORS = [
     UnlearnableLogisticRegression(),
     UnlearnableRidge(),
     UnlearnableLinearSVC(),
+    # few iterations keep the checks quick (as scikit-learn checks its MLPs)
+    UnlearnableMLPClassifier(max_iter=100, random_state=0),
+    UnlearnableMLPRegressor(max_iter=100, random_state=0),
 ]
 
 

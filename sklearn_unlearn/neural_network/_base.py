@@ -1,0 +1,364 @@
+"""Unlearning shared by the multilayer perceptrons: the update and its state.
+
+The objective
+-------------
+scikit-learn's MLPs minimise the **mean** loss plus an L2 penalty that is also
+divided by the total sample weight (``_backprop`` in
+``sklearn/neural_network/_multilayer_perceptron.py``)::
+
+    J(theta; D) = (1 / S) * [ sum_i s_i loss_i(theta) + (alpha / 2) sum_l ||W_l||_F^2 ]
+
+with ``S = sum_i s_i`` (``S = n`` without sample weights) and the intercepts
+not penalised. The gradient scikit-learn follows is exactly ``grad J`` (this
+is tested against ``_backprop``). ``loss_i`` is the half squared error summed
+over the outputs (the reported ``loss_`` also averages over the outputs, the
+gradient does not; both agree for one output), the half Poisson deviance, the
+binary log loss summed over the output units, or the multinomial log loss.
+
+A request turns ``D`` into ``D~ = (D minus Z) plus Z~`` with total weight
+``S~ = S - sum_Z s + sum_Z~ s``. The corrected objective is ``J(theta; D~)``,
+normalised by ``S~``: after a deletion the penalty weighs relatively more,
+exactly as in a refit on ``D~``. Every quantity of the update is taken on this
+corrected objective:
+
+    G  = grad J(theta; D~)
+    H~ = (1 / S~) [ sum_{D~} s_i Hess loss_i + alpha * P ]    (P: 1 on weights, 0 on intercepts)
+
+- ``first_order``:  ``theta_new = theta - tau * G``
+- ``second_order``: ``theta_new = theta - (H~ + damping * I)^{-1} G``, solved by
+  conjugate gradients with Hessian-vector products (no matrix is formed).
+
+``damping`` is in the units of the mean objective ``J``, so the same value
+suits any number of rows. Note that ``G`` includes what the optimiser left
+of the gradient on ``D`` (``grad J(theta; D)`` is not zero after a stochastic
+solver stops), so the step also finishes that part of the optimisation.
+"""
+
+import time
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from .._request import validate_request
+from ._cg import conjugate_gradient
+from ._data import TrainingRows
+from ._hvp import MeanObjective, MLPFunction, MLPLayout
+
+MLP_UNLEARN_METHODS = ("second_order", "first_order")
+HESSIANS = ("gauss_newton", "exact")
+
+
+@dataclass
+class MLPRequestReport:
+    """Figures of one unlearning request (see ``unlearn_history_``).
+
+    ``gradient_norm_before``/``gradient_norm_after`` are ``||grad J||`` of the
+    corrected objective at the old and new parameters: a measured residual,
+    not a bound, and ``None`` when the training rows are not kept.
+    """
+
+    method: str
+    hessian: str | None
+    n_old: int
+    n_new: int
+    n_rows: int | None
+    weight_total: float
+    tau: float | None
+    damping: float | None
+    cg_iterations: int | None
+    cg_status: str | None
+    cg_relative_residual: float | None
+    step_norm: float
+    gradient_norm_before: float | None
+    gradient_norm_after: float | None
+    seconds: float
+
+
+class UnlearnableMLPMixin:
+    """Approximate unlearning for scikit-learn's multilayer perceptrons (mixin).
+
+    Mixed into a subclass of ``MLPClassifier`` or ``MLPRegressor``. ``fit``
+    (of the subclass) calls :meth:`_fit_unlearning_state` after the parent's
+    solver; :meth:`unlearn` moves the parameters to approximate a refit on
+    the corrected data. No certificate exists: the objective is not convex.
+    """
+
+    # -- fit -------------------------------------------------------------------
+    def _fit_unlearning_state(self, X, y, sample_weight):
+        X = check_array(X, accept_sparse="csr", dtype=np.float64, copy=True)
+        if sp.issparse(X):
+            X = X.tocsr()
+        sw = np.array(_check_sample_weight(sample_weight, X, dtype=np.float64), copy=True)
+        y = self._stored_targets(y)
+        self.unlearning_weight_total_ = float(sw.sum())
+        self.unlearning_data_ = (
+            TrainingRows(X, y, sw) if self.unlearning_data == "keep" else None
+        )
+        self.unlearn_history_ = []
+
+    # -- hooks for the two subclasses -----------------------------------------
+    def _stored_targets(self, y):  # pragma: no cover
+        """Targets in the form kept with the rows and compared on deletion."""
+        raise NotImplementedError
+
+    def _encode_targets(self, y):  # pragma: no cover
+        """Targets in the network's output encoding, float (n, n_outputs)."""
+        raise NotImplementedError
+
+    def _check_unlearnable_model(self):
+        """Refuse models whose requests cannot be expressed (e.g. multilabel)."""
+
+    def _check_unlearn_targets(self, request):
+        """Refuse corrected targets the loss does not accept."""
+
+    # -- unlearn ---------------------------------------------------------------
+    def unlearn(
+        self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
+        method="second_order", tau="auto", damping=1e-2, hessian="gauss_newton",
+        cg_tol=1e-2, cg_max_iter=100,
+    ):
+        """Move the network towards where retraining on the corrected data would put it.
+
+        The training data ``D`` becomes ``(D minus the rows X_old) plus the
+        rows X_new``, and the parameters take one step on the corrected
+        objective ``J(theta; D~)`` (mean loss plus ``alpha / (2 S~)`` times the
+        squared weights, ``S~`` the corrected total sample weight). The model
+        is not convex: the step is an approximation **without any
+        certificate**, and there is no ``residual_bound_``. With the training
+        rows kept (``unlearning_data="keep"``) ``unlearn_history_`` records the
+        measured gradient norm of the corrected objective before and after.
+
+        Parameters
+        ----------
+        X_old : {array-like, sparse matrix} of shape (k, n_features) or None
+            The affected rows as they were trained on (after earlier
+            requests). ``None`` inserts ``X_new`` as new rows. With the rows
+            kept, each must match a kept row exactly, with its target and
+            weight.
+        X_new : {array-like, sparse matrix} of shape (k, n_features) or None
+            The same rows as they should be (row ``i`` corrects row ``i`` of
+            ``X_old``). ``None`` deletes the rows of ``X_old``.
+        y_old : array-like of shape (k,) or (k, n_outputs), default=None
+            Targets of ``X_old`` as trained on. Required unless inserting.
+        y_new : array-like of shape (k,) or (k, n_outputs), default=None
+            Corrected targets; ``None`` keeps ``y_old``.
+        sample_weight : array-like of shape (k,), default=None
+            Training weights of the affected rows (a corrected row keeps its
+            weight). ``None`` means weight 1.
+        method : {"second_order", "first_order"}, default="second_order"
+            ``"second_order"``: ``theta - (H~ + damping I)^{-1} G``, with
+            ``G`` and ``H~`` the gradient and Hessian of the corrected
+            objective at the current parameters, solved by conjugate
+            gradients on Hessian-vector products. ``"first_order"``:
+            ``theta - tau G``.
+        tau : float or "auto", default="auto"
+            Rate of the first-order step, in the units of the mean objective.
+            ``"auto"`` minimises the damped quadratic model along ``G``:
+            ``tau = G^T G / G^T (H~ + damping I) G`` (one Hessian-vector
+            product; needs the kept rows). Without kept rows pass a number.
+        damping : float, default=1e-2
+            ``lambda`` added to the Hessian of the mean objective. The
+            Hessian of a network is indefinite and nearly singular at the
+            end of training; damping keeps the step bounded (a large damping
+            turns the step into a gradient step of rate ``1 / damping``).
+        hessian : {"gauss_newton", "exact"}, default="gauss_newton"
+            Curvature used in ``H~``. ``"exact"``: the exact Hessian by the
+            R-operator (forward and backward pass of directional
+            derivatives). ``"gauss_newton"``: the generalised Gauss-Newton
+            matrix ``J^T H_out J`` (the exact Hessian less the terms weighted
+            by the output residuals), positive semi-definite, so conjugate
+            gradients cannot meet negative curvature. With the exact Hessian,
+            a request whose damped Hessian shows negative curvature is refused
+            (raise ``damping`` or use ``"gauss_newton"``). Both include the
+            penalty ``alpha / S~`` on the weights.
+        cg_tol : float, default=1e-2
+            Conjugate gradients stop when ``||G - (H~ + lambda I) x|| <=
+            cg_tol ||G||``.
+        cg_max_iter : int, default=100
+            Limit of conjugate-gradient iterations (one Hessian-vector
+            product each, about three passes over the kept rows).
+
+        Returns
+        -------
+        self : object
+            The updated estimator. On any error it is left exactly as it was.
+
+        Notes
+        -----
+        The kept rows are updated to ``D~``. The state of the stochastic
+        optimiser (adam's moment estimates, sgd's velocities) is kept as it
+        was, so a later ``partial_fit`` continues with it; ``loss_`` and
+        ``loss_curve_`` still describe the last fit.
+        """
+        check_is_fitted(self)
+        if not hasattr(self, "unlearning_weight_total_"):
+            raise ValueError(
+                "This model has no unlearning state: it was trained with "
+                "partial_fit only. Train it with fit to unlearn."
+            )
+        if method not in MLP_UNLEARN_METHODS:
+            raise ValueError(
+                f"method={method!r} is not supported by {type(self).__name__}: use "
+                f"one of {list(MLP_UNLEARN_METHODS)}."
+            )
+        self._check_unlearnable_model()
+        request = validate_request(
+            self, X_old, X_new, y_old, y_new, sample_weight, method
+        )
+        if not (isinstance(tau, str) and tau == "auto") and not (
+            isinstance(tau, Real) and np.isfinite(tau) and tau >= 0
+        ):
+            raise ValueError(f"tau must be 'auto' or a non-negative number, got {tau!r}.")
+        if not (isinstance(damping, Real) and np.isfinite(damping) and damping >= 0):
+            raise ValueError(f"damping must be a non-negative number, got {damping!r}.")
+        if hessian not in HESSIANS:
+            raise ValueError(f"hessian must be one of {list(HESSIANS)}, got {hessian!r}.")
+        if not (isinstance(cg_tol, Real) and cg_tol > 0):
+            raise ValueError(f"cg_tol must be a positive number, got {cg_tol!r}.")
+        if not (isinstance(cg_max_iter, Integral) and cg_max_iter >= 1):
+            raise ValueError(f"cg_max_iter must be a positive integer, got {cg_max_iter!r}.")
+        needs_rows = method == "second_order" or tau == "auto"
+        if needs_rows and self.unlearning_data_ is None:
+            raise ValueError(
+                f"method={method!r} with tau={tau!r} needs the Hessian of the "
+                "training objective, but the model was fitted with "
+                "unlearning_data='none' and kept no rows. Use "
+                "method='first_order' with a numeric tau, or fit with "
+                "unlearning_data='keep'."
+            )
+        self._check_unlearn_targets(request)
+        return self._unlearn(
+            request, method=method, tau=tau, damping=float(damping),
+            hessian=hessian, cg_tol=float(cg_tol), cg_max_iter=int(cg_max_iter),
+        )
+
+    def _network(self, layout, X, y, s, theta):
+        return MLPFunction(
+            layout, self.activation, self.out_activation_, X,
+            self._encode_targets(y), s, theta,
+        )
+
+    def _unlearn(self, request, *, method, tau, damping, hessian, cg_tol, cg_max_iter):
+        start = time.perf_counter()
+        layout = MLPLayout.from_coefs(self.coefs_)
+        theta = layout.pack(self.coefs_, self.intercepts_)
+        sw = request.sample_weight
+        n_old = 0 if request.X_old is None else request.X_old.shape[0]
+        n_new = 0 if request.X_new is None else request.X_new.shape[0]
+        weight_total = (
+            self.unlearning_weight_total_
+            - (float(sw.sum()) if n_old else 0.0)
+            + (float(sw.sum()) if n_new else 0.0)
+        )
+        kept = self.unlearning_data_
+        rows = None
+        if kept is not None:
+            drop = (
+                kept.locate(request.X_old, self._stored_targets(request.y_old), sw)
+                if n_old else np.zeros(0, dtype=np.intp)
+            )
+            rows = kept.corrected(
+                drop, request.X_new,
+                self._stored_targets(request.y_new) if n_new else None,
+                sw if n_new else None,
+            )
+            weight_total = rows.total_weight
+        if not weight_total > 1e-12 * max(self.unlearning_weight_total_, 1.0):
+            raise ValueError(
+                "The request removes all the training weight: the corrected "
+                "objective is empty. Retrain instead."
+            )
+
+        if rows is not None:
+            objective = MeanObjective(
+                self._network(layout, rows.X, rows.y, rows.sample_weight, theta),
+                self.alpha, weight_total,
+            )
+            G = objective.gradient()
+        else:
+            # No rows kept: assume the fit was stationary on D, so that
+            # S~ grad J(theta; D~) = sum_{Z~} s grad loss - sum_Z s grad loss.
+            objective = None
+            G = np.zeros(layout.n_params)
+            if n_new:
+                G += self._network(layout, request.X_new, request.y_new, sw, theta).gradient()
+            if n_old:
+                G -= self._network(layout, request.X_old, request.y_old, sw, theta).gradient()
+            G /= weight_total
+
+        gauss_newton = hessian == "gauss_newton"
+
+        def apply_H(v):
+            return objective.hvp(v, gauss_newton=gauss_newton) + damping * v
+
+        tau_used = cg = None
+        if method == "first_order":
+            if tau == "auto":
+                curvature = float(G @ apply_H(G))
+                if not curvature > 0:
+                    raise ValueError(
+                        "The damped Hessian has no positive curvature along the "
+                        "gradient, so tau='auto' is undefined: raise damping, use "
+                        "hessian='gauss_newton', or pass a numeric tau."
+                    )
+                tau_used = float(G @ G) / curvature
+            else:
+                tau_used = float(tau)
+            step = tau_used * G
+        else:
+            cg = conjugate_gradient(apply_H, G, tol=cg_tol, max_iter=cg_max_iter)
+            if cg.status == "negative_curvature":
+                raise ValueError(
+                    f"Conjugate gradients met negative curvature of the damped "
+                    f"{hessian} Hessian after {cg.n_iter} iterations (damping="
+                    f"{damping:g}): the step is undefined. Raise damping or use "
+                    "hessian='gauss_newton'. The model is unchanged."
+                )
+            step = cg.x
+        theta_new = theta - step
+        if not np.all(np.isfinite(theta_new)):
+            raise ValueError(
+                "The update produced non-finite parameters; the model is "
+                "unchanged. Raise damping or lower tau."
+            )
+
+        grad_after = None
+        if rows is not None:
+            after = MeanObjective(
+                self._network(layout, rows.X, rows.y, rows.sample_weight, theta_new),
+                self.alpha, weight_total,
+            )
+            grad_after = float(np.linalg.norm(after.gradient()))
+        coefs, intercepts = layout.unpack(theta_new)
+        new_coefs = [c.astype(old.dtype, copy=True) for c, old in zip(coefs, self.coefs_)]
+        new_intercepts = [
+            b.astype(old.dtype, copy=True) for b, old in zip(intercepts, self.intercepts_)
+        ]
+        report = MLPRequestReport(
+            method=method,
+            hessian=hessian if (method == "second_order" or tau == "auto") else None,
+            n_old=n_old,
+            n_new=n_new,
+            n_rows=None if rows is None else rows.n_rows,
+            weight_total=weight_total,
+            tau=tau_used,
+            damping=damping if (method == "second_order" or tau == "auto") else None,
+            cg_iterations=None if cg is None else cg.n_iter,
+            cg_status=None if cg is None else cg.status,
+            cg_relative_residual=None if cg is None else cg.relative_residual,
+            step_norm=float(np.linalg.norm(step)),
+            gradient_norm_before=None if rows is None else float(np.linalg.norm(G)),
+            gradient_norm_after=grad_after,
+            seconds=time.perf_counter() - start,
+        )
+        # Everything is computed: commit the new state at once.
+        self.coefs_ = new_coefs
+        self.intercepts_ = new_intercepts
+        self.unlearning_data_ = rows
+        self.unlearning_weight_total_ = float(weight_total)
+        self.unlearn_history_ = [*self.unlearn_history_, report]
+        return self

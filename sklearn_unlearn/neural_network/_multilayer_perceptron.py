@@ -1,0 +1,382 @@
+"""Multilayer perceptrons that can unlearn features, labels and rows (approximately)."""
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.utils import column_or_1d
+from sklearn.utils._param_validation import StrOptions
+
+from ._base import UnlearnableMLPMixin
+
+_SHARED_DOC = """
+    The fitted network is exactly the parent's (same solver, same result).
+    :meth:`unlearn` then takes one first- or second-order step on the
+    corrected training objective; see :meth:`unlearn` for the update.
+
+    **No certificate.** The objective of a network is not convex, the
+    update is an approximation of retraining, and nothing bounds its
+    distance to a refit: there is no ``residual_bound_`` and the model
+    cannot be used for certified removal. ``unlearn_history_`` reports the
+    measured gradient norm of the corrected objective before and after each
+    request when the training rows are kept.
+
+    **Objective and scaling.** As in scikit-learn,
+    ``J(theta; D) = (1/S) [sum_i s_i loss_i + (alpha/2) sum_l ||W_l||^2]``
+    with ``S`` the total sample weight (``n`` without weights) and the
+    intercepts not penalised: mean loss, and a penalty divided by ``S`` too.
+    A request recomputes ``S`` for the corrected data, so deletions and
+    insertions change the weight of the penalty exactly as a refit would.
+    The Hessian-vector products include ``alpha / S`` on the weights.
+
+    **Limits.** The step follows the local model of the corrected objective,
+    so it cannot undo what the network stored in directions that the
+    remaining data does not constrain: deleting the only rows with ink in
+    some features leaves the weights of those features where the rows put
+    them (their curvature is only ``alpha / S``), while correcting the rows
+    undoes them. On ``load_digits`` with 20% of the labels flipped the
+    second-order update restored 64-89% of the lost test accuracy at about
+    6% of a refit's time; see ``benchmarks/RESULTS_mlp.md``.
+
+    **What is kept.** With ``unlearning_data="keep"`` (default) the model
+    keeps a float64 copy of the training rows, their targets and sample
+    weights in ``unlearning_data_``: ``8 n (n_features + 1)`` bytes plus the
+    targets for dense input (``nnz`` values and indices for CSR), about
+    0.9 MB for ``load_digits``. The second-order step needs them for the
+    Hessian-vector products; requests edit the copy, so each request must
+    give the rows as currently trained on. With ``unlearning_data="none"``
+    only the total sample weight is kept and only ``method="first_order"``
+    with a numeric ``tau`` is available (its gradient then assumes the fit
+    was stationary).
+
+    **Optimiser state.** Unlearning keeps the state of the stochastic
+    optimiser (adam's first and second moment estimates, sgd's velocities)
+    unchanged; a later ``partial_fit`` continues with it. ``partial_fit``
+    does not change the kept rows.
+"""
+
+
+def _param_doc(extra=""):
+    return f"""
+    Parameters
+    ----------
+{extra}    hidden_layer_sizes, activation, solver, alpha, batch_size, \
+learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state, \
+tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping, \
+validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
+        As in the parent. With ``early_stopping=True`` the parent trains on
+        a split of the rows; the unlearning objective covers all of them.
+    unlearning_data : {{"keep", "none"}}, default="keep"
+        Whether ``fit`` keeps a copy of the training rows for the Hessian-
+        vector products of the second-order update (see above).
+"""
+
+
+class UnlearnableMLPClassifier(UnlearnableMLPMixin, MLPClassifier):
+    __doc__ = (
+        """Multilayer perceptron classifier with approximate unlearning.
+
+    A drop-in :class:`~sklearn.neural_network.MLPClassifier` (binary and
+    multiclass; a multilabel model fits but cannot unlearn) with
+    :meth:`unlearn`: a gradient step or a damped Newton step, solved with
+    conjugate gradients on exact or Gauss-Newton Hessian-vector products,
+    that moves the network towards a refit on corrected data.
+"""
+        + _SHARED_DOC
+        + _param_doc()
+        + """
+    Attributes
+    ----------
+    classes_, loss_, best_loss_, loss_curve_, validation_scores_, \
+best_validation_score_, t_, coefs_, intercepts_, n_features_in_, \
+feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
+        As in :class:`~sklearn.neural_network.MLPClassifier`.
+    unlearning_data_ : TrainingRows or None
+        The kept training rows (``X``, ``y``, ``sample_weight``), as
+        corrected by the requests so far; ``None`` with
+        ``unlearning_data="none"``.
+    unlearning_weight_total_ : float
+        Total sample weight ``S`` of the current training data.
+    unlearn_history_ : list of MLPRequestReport
+        Figures of every request: method, conjugate-gradient iterations and
+        stop reason, step norm, gradient norm before and after, time.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : The parent estimator.
+    UnlearnableMLPRegressor : The regressor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_unlearn import UnlearnableMLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X / 16.0
+    >>> y_bad = y.copy()
+    >>> y_bad[:200] = (y[:200] + 1) % 10          # 200 wrong labels
+    >>> clf = UnlearnableMLPClassifier(hidden_layer_sizes=(32,), max_iter=100,
+    ...                                random_state=0).fit(X, y_bad)
+    >>> # repair the labels: same rows twice, corrected labels
+    >>> clf = clf.unlearn(X[:200], X[:200], y_old=y_bad[:200], y_new=y[:200])
+    >>> float(np.mean(clf.predict(X[:200]) == y[:200])) > 0.9
+    True
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **MLPClassifier._parameter_constraints,
+        "unlearning_data": [StrOptions({"keep", "none"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        unlearning_data="keep",
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+        )
+        self.unlearning_data = unlearning_data
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network with the parent's solver and keep what unlearning needs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target labels (a label indicator matrix for multilabel).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        super().fit(X, y, sample_weight=sample_weight)
+        self._fit_unlearning_state(X, y, sample_weight)
+        return self
+
+    def _stored_targets(self, y):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=False)
+        return y.copy()
+
+    def _encode_targets(self, y):
+        return np.asarray(self._label_binarizer.transform(y), dtype=np.float64)
+
+    def _check_unlearnable_model(self):
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            raise ValueError(
+                "UnlearnableMLPClassifier cannot unlearn a multilabel model: "
+                "requests take one class label per row. Retrain instead."
+            )
+
+
+class UnlearnableMLPRegressor(UnlearnableMLPMixin, MLPRegressor):
+    __doc__ = (
+        """Multilayer perceptron regressor with approximate unlearning.
+
+    A drop-in :class:`~sklearn.neural_network.MLPRegressor` (squared error or
+    Poisson loss, single or multiple targets) with :meth:`unlearn`: a
+    gradient step or a damped Newton step, solved with conjugate gradients
+    on exact or Gauss-Newton Hessian-vector products, that moves the network
+    towards a refit on corrected data.
+"""
+        + _SHARED_DOC
+        + _param_doc(
+            """    loss : {"squared_error", "poisson"}, default="squared_error"
+        As in the parent: half squared error (summed over the targets in the
+        gradient) or half Poisson deviance with an exponential output.
+"""
+        )
+        + """
+    Attributes
+    ----------
+    loss_, best_loss_, loss_curve_, validation_scores_, \
+best_validation_score_, t_, coefs_, intercepts_, n_features_in_, \
+feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
+        As in :class:`~sklearn.neural_network.MLPRegressor`.
+    unlearning_data_ : TrainingRows or None
+        The kept training rows (``X``, ``y`` of shape (n, n_outputs),
+        ``sample_weight``), as corrected by the requests so far; ``None``
+        with ``unlearning_data="none"``.
+    unlearning_weight_total_ : float
+        Total sample weight ``S`` of the current training data.
+    unlearn_history_ : list of MLPRequestReport
+        Figures of every request.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPRegressor : The parent estimator.
+    UnlearnableMLPClassifier : The classifier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn_unlearn import UnlearnableMLPRegressor
+    >>> X, y = make_regression(n_samples=300, n_features=5, noise=1.0,
+    ...                        random_state=0)
+    >>> y = y / y.std()
+    >>> reg = UnlearnableMLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs",
+    ...                               max_iter=500, random_state=0).fit(X, y)
+    >>> reg = reg.unlearn(X[:30], None, y[:30])   # delete thirty rows
+    >>> reg.unlearning_data_.n_rows
+    270
+    >>> reg.score(X[30:], y[30:]) > 0.95
+    True
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **MLPRegressor._parameter_constraints,
+        "unlearning_data": [StrOptions({"keep", "none"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        unlearning_data="keep",
+    ):
+        super().__init__(
+            loss=loss,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+        )
+        self.unlearning_data = unlearning_data
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network with the parent's solver and keep what unlearning needs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        super().fit(X, y, sample_weight=sample_weight)
+        self._fit_unlearning_state(X, y, sample_weight)
+        return self
+
+    def _unlearn_n_targets(self):
+        # None: the model was fitted on one target (1-D y), as validate_request expects.
+        return None if self.n_outputs_ == 1 else self.n_outputs_
+
+    def _stored_targets(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        return y.reshape(y.shape[0], -1).copy()
+
+    def _encode_targets(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        return y.reshape(y.shape[0], -1)
+
+    def _check_unlearn_targets(self, request):
+        if self.loss == "poisson" and request.y_new is not None and np.any(request.y_new < 0):
+            raise ValueError(
+                "y_new has negative values: the Poisson loss needs non-negative "
+                "targets."
+            )
