@@ -96,7 +96,6 @@ plot_gallery = os.environ.get("SKLEARN_UNLEARN_DOCS_PLOT", "True")
 # -- HTML ---------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn-unlearn {release}"
-html_static_path = ["_static"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
