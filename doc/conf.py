@@ -49,11 +49,12 @@ autodoc_member_order = "groupwise"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
-# Every documented public class and function must carry an Examples section.
+# Every documented public class and function, and ``unlearn``, must carry an
+# Examples section (numpydoc check EX01); other methods and attributes are
+# not checked.
 numpydoc_validation_checks = {"EX01"}
 numpydoc_validation_exclude = {
-    # dataclass-generated and inherited dunder methods
-    r"\.__\w+__$",
+    r"\.[A-Z]\w*\.(?!unlearn$)\w+$",
 }
 
 # -- Links to other projects (opt-in, needs the network) ----------------------
