@@ -24,9 +24,18 @@ class UnlearnableLinearMixin:
 
     The estimator it is mixed into fits with its parent's solver; this mixin
     then polishes the solution to the exact optimum with Newton steps and
-    caches what :meth:`unlearn` needs (see :class:`~sklearn_unlearn.solvers.
-    UnlearningCache`). Subclasses say which objective their parent minimises
-    and how targets and weights are encoded.
+    caches what :meth:`unlearn` needs (see
+    :class:`~sklearn_unlearn.solvers.UnlearningCache`). Subclasses say which
+    objective their parent minimises and how targets and weights are encoded.
+
+    Examples
+    --------
+    Every estimator of the package is built on it:
+
+    >>> from sklearn_unlearn import UnlearnableRidge
+    >>> from sklearn_unlearn.linear_model import UnlearnableLinearMixin
+    >>> issubclass(UnlearnableRidge, UnlearnableLinearMixin)
+    True
     """
 
     # -- hooks for subclasses ---------------------------------------------------
@@ -129,6 +138,34 @@ class UnlearnableLinearMixin:
         -------
         self : object
             The updated estimator. On any error it is left exactly as it was.
+
+        Examples
+        --------
+        The four kinds of request, on a ridge regression (which unlearns
+        exactly):
+
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn_unlearn import UnlearnableRidge, zero_features
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> reg = UnlearnableRidge(alpha=0.1).fit(X, y)
+        >>> reg = reg.unlearn(X[:10], zero_features(X[:10], [2]), y[:10])  # features
+        >>> reg = reg.unlearn(X[10:20], X[10:20], y[10:20], y[10:20] + 1)  # targets
+        >>> reg = reg.unlearn(X[20:30], None, y[20:30])                    # deletion
+        >>> reg = reg.unlearn(None, X[20:25], y_new=y[20:25])              # insertion
+        >>> len(reg.unlearn_history_)
+        4
+
+        The result equals a refit on the corrected data:
+
+        >>> from sklearn.linear_model import Ridge
+        >>> X_fixed, y_fixed = X.copy(), y.copy()
+        >>> X_fixed[:10, 2] = 0
+        >>> y_fixed[10:20] += 1
+        >>> keep = np.r_[0:20, 30:len(y), 20:25]
+        >>> refit = Ridge(alpha=0.1).fit(X_fixed[keep], y_fixed[keep])
+        >>> bool(np.allclose(reg.coef_, refit.coef_))
+        True
         """
         request = validate_request(self, X_old, X_new, y_old, y_new, sample_weight, method)
         if not (tau == "auto" or (np.isscalar(tau) and np.isfinite(tau) and tau >= 0)):

@@ -17,6 +17,19 @@ class HalfSquaredError:
 
     Its curvature is constant, so a Newton step is exact and residual bounds
     are zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.losses import HalfSquaredError
+    >>> loss = HalfSquaredError()
+    >>> Y, eta = np.array([[1.0], [2.0]]), np.array([[0.0], [2.5]])
+    >>> loss.value(Y, eta)
+    array([[0.5  ],
+           [0.125]])
+    >>> loss.gradient(Y, eta)
+    array([[-1. ],
+           [ 0.5]])
     """
 
     coupled = False
@@ -44,6 +57,21 @@ class BinaryLogLoss:
     ``s (1 - s)(1 - 2 s)``, whose largest absolute value is ``1 / (6 sqrt(3))``
     (at ``s = 1/2 +- 1/(2 sqrt(3))``): the Lipschitz constant of the
     curvature used by the residual bound.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.losses import BinaryLogLoss
+    >>> loss = BinaryLogLoss()
+    >>> Y, eta = np.array([[1.0], [-1.0]]), np.array([[0.0], [0.0]])
+    >>> loss.gradient(Y, eta)
+    array([[-0.5],
+           [ 0.5]])
+    >>> loss.curvature(Y, eta)
+    array([[0.25],
+           [0.25]])
+    >>> print(round(loss.curvature_lipschitz, 4))
+    0.0962
     """
 
     coupled = False
@@ -78,6 +106,18 @@ class MultinomialLogLoss:
     ``r``; a unit vector has range at most ``sqrt(2)``. Hence the curvature is
     Lipschitz with constant ``2 sqrt(2) / (6 sqrt(3)) = sqrt(2) / (3 sqrt(3))``
     in the operator norm, for the Euclidean norm of the logits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.losses import MultinomialLogLoss
+    >>> loss = MultinomialLogLoss()
+    >>> Y = np.array([[0.0, 1.0, 0.0]])      # one-hot: class 1
+    >>> eta = np.zeros((1, 3))               # equal logits
+    >>> loss.gradient(Y, eta).round(3)
+    array([[ 0.333, -0.667,  0.333]])
+    >>> loss.curvature(Y, eta).shape         # one K x K matrix per sample
+    (1, 3, 3)
     """
 
     coupled = True
@@ -110,6 +150,21 @@ class SquaredHinge:
     Its (generalised) curvature ``2 * [y * eta < 1]`` jumps at the margin: it
     is not Lipschitz, so no residual bound exists and the removal cannot be
     certified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.losses import SquaredHinge
+    >>> loss = SquaredHinge()
+    >>> Y, eta = np.array([[1.0], [1.0]]), np.array([[0.5], [2.0]])
+    >>> loss.value(Y, eta)               # inside the margin, then outside
+    array([[0.25],
+           [0.  ]])
+    >>> loss.curvature(Y, eta)
+    array([[2.],
+           [0.]])
+    >>> print(loss.curvature_lipschitz)
+    None
     """
 
     coupled = False

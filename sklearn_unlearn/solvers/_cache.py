@@ -48,6 +48,25 @@ class RequestReport:
     residual_bound : float
         Upper bound on the true gradient residual of the model after the step
         (``inf`` when the loss admits none).
+
+    Notes
+    -----
+    ``residual_estimate`` uses the curvature of the remaining rows at the
+    point where the cached Hessian was evaluated. After a long step (a
+    label flip, a large request) the true residual can be much larger than
+    the estimate; ``residual_bound`` covers the difference.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn_unlearn import UnlearnableRidge
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = UnlearnableRidge().fit(X, y).unlearn(X[:5], None, y[:5])
+    >>> report = reg.unlearn_history_[-1]
+    >>> report.method, report.n_removed, report.n_added
+    ('second_order', 5, 0)
+    >>> report.residual_bound < 1e-6      # ridge unlearns exactly
+    True
     """
 
     method: str
@@ -101,6 +120,27 @@ class UnlearningCache:
         current data).
     weight_totals, counts : ndarray of shape (n_groups,)
         Trained weight and number of rows per class (one group for regressors).
+    n_requests : int
+        Number of requests applied.
+    history : list of RequestReport
+        The report of every request.
+
+    Examples
+    --------
+    Every unlearnable estimator keeps one in ``unlearning_cache_``; its size
+    depends on the number of parameters, not on the number of rows:
+
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import scale
+    >>> from sklearn_unlearn import UnlearnableLogisticRegression
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> cache = UnlearnableLogisticRegression().fit(scale(X), y).unlearning_cache_
+    >>> cache.theta.shape                    # 30 weights and the intercept
+    (31, 1)
+    >>> [H.matrix.shape for H in cache.hessians]
+    [(31, 31)]
+    >>> cache.gram.shape
+    (31, 31)
     """
 
     objective: object

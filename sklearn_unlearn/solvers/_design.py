@@ -29,6 +29,20 @@ class LinearDesign:
         Whether the model has an intercept column.
     intercept_value : float
         Value of the intercept column (``intercept_scaling`` for liblinear).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.solvers import LinearDesign
+    >>> design = LinearDesign(fit_intercept=True)
+    >>> X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> theta = np.array([[1.0], [0.5], [-1.0]])    # two weights, then intercept
+    >>> design.predictor(X, theta)
+    array([[1.],
+           [4.]])
+    >>> design.augmented_rows(X)
+    array([[1., 2., 1.],
+           [3., 4., 1.]])
     """
 
     def __init__(self, fit_intercept, intercept_value=1.0):

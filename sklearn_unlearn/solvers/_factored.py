@@ -6,7 +6,21 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve, lu_factor, lu_solve
 
 
 class NotPositiveDefiniteError(ValueError):
-    """The Hessian of the objective is not positive definite."""
+    """The Hessian of the objective is not positive definite.
+
+    A subclass of ``ValueError``, raised when a Hessian cannot be factored or
+    a request leaves the corrected Hessian singular.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.solvers import FactoredHessian, NotPositiveDefiniteError
+    >>> try:
+    ...     FactoredHessian(np.array([[1.0, 0.0], [0.0, -1.0]]))
+    ... except NotPositiveDefiniteError as exc:
+    ...     print("refused:", str(exc)[:45])
+    refused: The Hessian of the training objective is not
+    """
 
 
 class FactoredHessian:
@@ -25,6 +39,27 @@ class FactoredHessian:
         Orthonormal directions along which ``matrix`` is singular by
         construction (an unidentifiable shift). Solutions are kept orthogonal
         to them; right-hand sides must be orthogonal to them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.solvers import FactoredHessian
+    >>> H = FactoredHessian(np.array([[4.0, 1.0], [1.0, 3.0]]))
+    >>> H.solve(np.array([1.0, 2.0]))
+    array([0.09090909, 0.63636364])
+
+    Solve with a pending rank-one change ``+ u u^T`` without applying it,
+    then apply it; both give the solution of the changed system:
+
+    >>> u, signs = np.array([[1.0], [0.0]]), np.array([1.0])
+    >>> H.solve(np.array([1.0, 2.0]), u, signs)
+    array([0.07142857, 0.64285714])
+    >>> H.update(u, signs)
+    >>> H.matrix
+    array([[5., 1.],
+           [1., 3.]])
+    >>> H.solve(np.array([1.0, 2.0]))
+    array([0.07142857, 0.64285714])
     """
 
     # Refactor once the pending rank exceeds this share of the dimension.

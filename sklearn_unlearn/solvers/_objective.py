@@ -27,6 +27,31 @@ class LinearObjective:
     penalize_intercept : bool
         Whether the intercept row is penalised (liblinear's convention).
     n_features, n_outputs : int
+        Number of features (without the intercept) and of outputs (columns of
+        ``theta``).
+
+    Examples
+    --------
+    The objective of a ridge regression ``sum_i (y_i - x_i^T w - w_0)^2 +
+    alpha ||w||^2`` with ``alpha = 0.5``, its gradient and its Hessian:
+
+    >>> import numpy as np
+    >>> from sklearn_unlearn.losses import HalfSquaredError
+    >>> from sklearn_unlearn.solvers import LinearDesign, LinearObjective
+    >>> obj = LinearObjective(HalfSquaredError(), LinearDesign(True), scale=2.0,
+    ...                       l2=1.0, penalize_intercept=False, n_features=1,
+    ...                       n_outputs=1)
+    >>> X, Y, S = np.array([[0.0], [1.0]]), np.array([[1.0], [3.0]]), np.ones((2, 1))
+    >>> theta = np.zeros((2, 1))
+    >>> print(obj.value(X, Y, S, theta))
+    10.0
+    >>> obj.gradient(X, Y, S, theta)
+    array([[-6.],
+           [-8.]])
+    >>> hessians, _ = obj.hessian(X, Y, S, theta)
+    >>> hessians[0].matrix
+    array([[3., 2.],
+           [2., 4.]])
     """
 
     def __init__(

@@ -1,0 +1,181 @@
+"""Saving and loading with joblib and skops: the cache survives, and a loaded
+model unlearns exactly as the original would have."""
+
+import copy
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import make_classification, make_regression
+
+import sklearn_unlearn
+from sklearn_unlearn import (
+    UnlearnableLinearSVC,
+    UnlearnableLogisticRegression,
+    UnlearnableRidge,
+    zero_features,
+)
+
+sio = pytest.importorskip("skops.io")
+
+# Every type that skops does not trust by default and that a saved
+# estimator of this package needs. All are plain containers of NumPy arrays
+# and numbers defined in this package; reviewed, not trusted wholesale.
+CACHE_TYPES = {
+    "sklearn_unlearn.solvers._cache.RequestReport",
+    "sklearn_unlearn.solvers._cache.UnlearningCache",
+    "sklearn_unlearn.solvers._design.LinearDesign",
+    "sklearn_unlearn.solvers._factored.FactoredHessian",
+    "sklearn_unlearn.solvers._objective.LinearObjective",
+}
+ESTIMATOR_TYPES = {
+    UnlearnableLogisticRegression: "sklearn_unlearn.linear_model._logistic.UnlearnableLogisticRegression",
+    UnlearnableRidge: "sklearn_unlearn.linear_model._ridge.UnlearnableRidge",
+    UnlearnableLinearSVC: "sklearn_unlearn.linear_model._svc.UnlearnableLinearSVC",
+}
+LOSS_TYPES = {
+    "binary_logistic": "sklearn_unlearn.losses._glm.BinaryLogLoss",
+    "multinomial_logistic": "sklearn_unlearn.losses._glm.MultinomialLogLoss",
+    "ridge": "sklearn_unlearn.losses._glm.HalfSquaredError",
+    "multi_target_ridge": "sklearn_unlearn.losses._glm.HalfSquaredError",
+    "binary_svc": "sklearn_unlearn.losses._glm.SquaredHinge",
+    "ovr_svc": "sklearn_unlearn.losses._glm.SquaredHinge",
+}
+
+
+def _classification(n_classes, sparse=False):
+    X, y = make_classification(n_samples=120, n_features=6, n_informative=4,
+                               n_classes=n_classes, random_state=0)
+    return (sp.csr_matrix(X) if sparse else X), y
+
+
+def _regression(n_targets):
+    X, y = make_regression(n_samples=120, n_features=6, n_targets=n_targets,
+                           noise=1.0, random_state=0)
+    return X, y
+
+
+CASES = {
+    "binary_logistic": (lambda: UnlearnableLogisticRegression(C=0.5),
+                        lambda: _classification(2)),
+    "multinomial_logistic": (lambda: UnlearnableLogisticRegression(C=0.5),
+                             lambda: _classification(3)),
+    "ridge": (lambda: UnlearnableRidge(alpha=0.3), lambda: _regression(1)),
+    "multi_target_ridge": (lambda: UnlearnableRidge(alpha=0.3),
+                           lambda: _regression(2)),
+    "binary_svc": (lambda: UnlearnableLinearSVC(C=0.1, max_iter=10_000),
+                   lambda: _classification(2)),
+    "ovr_svc": (lambda: UnlearnableLinearSVC(C=0.1, max_iter=10_000),
+                lambda: _classification(3, sparse=True)),
+}
+
+
+def _fitted(case):
+    make_estimator, make_data = CASES[case]
+    X, y = make_data()
+    est = make_estimator().fit(X, y)
+    # One request before saving, so that the history and a pending low-rank
+    # correction of the Hessian are part of what is saved.
+    est.unlearn(X[:3], None, y[:3])
+    return est, X, y
+
+
+def _requests(est, X, y):
+    """Apply a fixed sequence of requests and return every state reached."""
+    states = []
+    requests = [
+        dict(X_old=X[5:9], X_new=zero_features(X[5:9], [1]), y_old=y[5:9]),
+        dict(X_old=X[9:12], X_new=None, y_old=y[9:12], method="first_order"),
+        dict(X_old=None, X_new=X[9:12], y_new=y[9:12], method="refined"),
+    ]
+    for request in requests:
+        est.unlearn(**request)
+        states.append((np.array(est.coef_, copy=True),
+                       np.array(est.intercept_, copy=True),
+                       est.residual_bound_))
+    return states
+
+
+def _assert_identical(est, loaded):
+    np.testing.assert_array_equal(loaded.coef_, est.coef_)
+    np.testing.assert_array_equal(loaded.intercept_, est.intercept_)
+    assert type(loaded) is type(est)
+    assert loaded.get_params() == est.get_params()
+    assert loaded.unlearn_history_ == est.unlearn_history_
+    a, b = est.unlearning_cache_, loaded.unlearning_cache_
+    np.testing.assert_array_equal(b.theta, a.theta)
+    np.testing.assert_array_equal(b.residual, a.residual)
+    for Ha, Hb in zip(a.hessians, b.hessians, strict=True):
+        np.testing.assert_array_equal(Hb.matrix, Ha.matrix)
+        assert Hb.pending_rank == Ha.pending_rank
+
+
+def _assert_same_future(est, loaded, X, y):
+    """``unlearn`` on the loaded copy gives bit-identical results."""
+    X_pred = X[:20]
+    np.testing.assert_array_equal(loaded.predict(X_pred), est.predict(X_pred))
+    expected = _requests(copy.deepcopy(est), X, y)
+    got = _requests(loaded, X, y)
+    for (c1, i1, b1), (c2, i2, b2) in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(c2, c1)
+        np.testing.assert_array_equal(i2, i1)
+        assert b2 == b1 or (np.isinf(b1) and np.isinf(b2))
+
+
+def test_every_exported_estimator_is_covered():
+    exported = {
+        getattr(sklearn_unlearn, name) for name in sklearn_unlearn.__all__
+        if isinstance(getattr(sklearn_unlearn, name), type)
+    }
+    covered = {type(make()) for make, _ in CASES.values()}
+    assert exported == covered == set(ESTIMATOR_TYPES)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_joblib_round_trip(case, tmp_path):
+    est, X, y = _fitted(case)
+    path = tmp_path / "model.joblib"
+    joblib.dump(est, path)
+    loaded = joblib.load(path)
+    _assert_identical(est, loaded)
+    _assert_same_future(est, loaded, X, y)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_skops_round_trip(case, tmp_path):
+    est, X, y = _fitted(case)
+    path = tmp_path / "model.skops"
+    sio.dump(est, path)
+
+    # The types the file asks us to trust are exactly the reviewed ones.
+    untrusted = set(sio.get_untrusted_types(file=path))
+    expected = CACHE_TYPES | {ESTIMATOR_TYPES[type(est)], LOSS_TYPES[case]}
+    assert untrusted == expected
+
+    loaded = sio.load(path, trusted=sorted(expected))
+    _assert_identical(est, loaded)
+    _assert_same_future(est, loaded, X, y)
+
+
+def test_skops_refuses_unreviewed_types(tmp_path):
+    est, _, _ = _fitted("binary_logistic")
+    path = tmp_path / "model.skops"
+    sio.dump(est, path)
+    # Trusting only the estimator class is not enough: its cache types must
+    # be reviewed too, and loading stops before building anything untrusted.
+    with pytest.raises(Exception, match="[Uu]ntrusted"):
+        sio.load(path, trusted=[ESTIMATOR_TYPES[type(est)]])
+
+
+def test_loaded_model_keeps_its_history_and_bound(tmp_path):
+    est, X, y = _fitted("binary_logistic")
+    path = tmp_path / "model.joblib"
+    joblib.dump(est, path)
+    loaded = joblib.load(path)
+    assert len(loaded.unlearn_history_) == 1
+    assert loaded.residual_bound_ == est.residual_bound_
+    # The history goes on from where it was.
+    loaded.unlearn(X[20:22], None, y[20:22])
+    assert len(loaded.unlearn_history_) == 2
+    assert len(est.unlearn_history_) == 1
