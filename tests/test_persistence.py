@@ -13,6 +13,8 @@ import sklearn_unlearn
 from sklearn_unlearn import (
     UnlearnableLinearSVC,
     UnlearnableLogisticRegression,
+    UnlearnableMLPClassifier,
+    UnlearnableMLPRegressor,
     UnlearnableRidge,
     zero_features,
 )
@@ -128,8 +130,8 @@ def test_every_exported_estimator_is_covered():
         getattr(sklearn_unlearn, name) for name in sklearn_unlearn.__all__
         if isinstance(getattr(sklearn_unlearn, name), type)
     }
-    covered = {type(make()) for make, _ in CASES.values()}
-    assert exported == covered == set(ESTIMATOR_TYPES)
+    covered = {type(make()) for make, _ in CASES.values()} | set(MLP_TYPES)
+    assert exported == covered == set(ESTIMATOR_TYPES) | set(MLP_TYPES)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -179,3 +181,44 @@ def test_loaded_model_keeps_its_history_and_bound(tmp_path):
     loaded.unlearn(X[20:22], None, y[20:22])
     assert len(loaded.unlearn_history_) == 2
     assert len(est.unlearn_history_) == 1
+
+
+# The MLPs keep their training rows (``unlearning_data_``) and the parent's
+# Adam optimiser; both are reviewed below.
+MLP_TYPES = {
+    UnlearnableMLPClassifier: "sklearn_unlearn.neural_network._multilayer_perceptron.UnlearnableMLPClassifier",
+    UnlearnableMLPRegressor: "sklearn_unlearn.neural_network._multilayer_perceptron.UnlearnableMLPRegressor",
+}
+MLP_TRUSTED = {
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn_unlearn.neural_network._base.MLPRequestReport",
+    "sklearn_unlearn.neural_network._data.TrainingRows",
+}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("cls", sorted(MLP_TYPES, key=lambda c: c.__name__))
+@pytest.mark.parametrize("fmt", ["joblib", "skops"])
+def test_mlp_round_trip(cls, fmt, tmp_path):
+    X, y = _classification(2)
+    if cls is UnlearnableMLPRegressor:
+        y = y.astype(float)
+    est = cls(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, y)
+    est.unlearn(X[:3], None, y[:3])
+    path = tmp_path / "model"
+    if fmt == "joblib":
+        joblib.dump(est, path)
+        loaded = joblib.load(path)
+    else:
+        sio.dump(est, path)
+        expected = MLP_TRUSTED | {MLP_TYPES[cls]}
+        assert set(sio.get_untrusted_types(file=path)) == expected
+        loaded = sio.load(path, trusted=sorted(expected))
+    for a, b in zip(est.coefs_ + est.intercepts_, loaded.coefs_ + loaded.intercepts_,
+                    strict=True):
+        np.testing.assert_array_equal(b, a)
+    for model in (est, loaded):
+        model.unlearn(X[5:8], zero_features(X[5:8], [1]), y[5:8])
+    for a, b in zip(est.coefs_ + est.intercepts_, loaded.coefs_ + loaded.intercepts_,
+                    strict=True):
+        np.testing.assert_array_equal(b, a)

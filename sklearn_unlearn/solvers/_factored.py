@@ -48,18 +48,19 @@ class FactoredHessian:
     >>> H.solve(np.array([1.0, 2.0]))
     array([0.09090909, 0.63636364])
 
-    Solve with a pending rank-one change ``+ u u^T`` without applying it,
-    then apply it; both give the solution of the changed system:
+    The matrix with a rank-one change ``+ u u^T``, solved through the
+    Woodbury identity on the same factor; the original is unchanged:
 
     >>> u, signs = np.array([[1.0], [0.0]]), np.array([1.0])
-    >>> H.solve(np.array([1.0, 2.0]), u, signs)
+    >>> H2 = H.corrected(u, signs)
+    >>> H2.solve(np.array([1.0, 2.0]))
     array([0.07142857, 0.64285714])
-    >>> H.update(u, signs)
-    >>> H.matrix
+    >>> H2.matrix
     array([[5., 1.],
            [1., 3.]])
-    >>> H.solve(np.array([1.0, 2.0]))
-    array([0.07142857, 0.64285714])
+    >>> H.matrix
+    array([[4., 1.],
+           [1., 3.]])
     """
 
     # Refactor once the pending rank exceeds this share of the dimension.
