@@ -37,6 +37,9 @@ def exact_refit(est, X, y, sample_weight=None):
         k: v for k, v in est.get_params().items() if k in parent().get_params()
     }
     params.update(EXACT[parent])
+    if parent is LogisticRegression and params["solver"] != "liblinear":
+        # The same optimum, reached to round-off in a few Newton iterations.
+        params["solver"] = "newton-cholesky"
     return parent(**params).fit(X, y, sample_weight=sample_weight)
 
 
