@@ -194,19 +194,18 @@ class UnlearnableLinearMixin:
     def _unlearn(self, request, *, method, tau, max_iter):
         cache = self.unlearning_cache_
         rows = self._encode_request(request)
+        self._check_remaining_data(*cache.remaining(rows))
         plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter)
-        self._check_remaining_data(plan)
         cache.commit(plan)
         self._set_theta(cache.theta, cache.objective.design)
         return self
 
-    def _check_remaining_data(self, plan):
-        totals, counts = plan.weight_totals, plan.counts
+    def _check_remaining_data(self, totals, counts):
         cache = self.unlearning_cache_
         tol = 1e-9 * max(cache.weight_totals.sum(), 1.0)
         names = getattr(self, "classes_", None)
         for g in range(len(totals)):
-            what = f"class {names[g]!r}" if names is not None else "the training data"
+            what = f"class {names[g].tolist()!r}" if names is not None else "the training data"
             if totals[g] < -tol or counts[g] < 0:
                 raise ValueError(
                     f"The request removes more weight from {what} than the model "

@@ -279,12 +279,7 @@ class UnlearningCache:
             + np.linalg.norm(grad_new_after) + np.linalg.norm(grad_old)
         )
 
-        totals = self.weight_totals.copy()
-        counts = self.counts.copy()
-        np.subtract.at(totals, r.g_old, r.w_old)
-        np.add.at(totals, r.g_new, r.w_new)
-        np.subtract.at(counts, r.g_old, 1)
-        np.add.at(counts, r.g_new, 1)
+        totals, counts = self.remaining(r)
 
         new_norms = np.linalg.norm(r.R_new, axis=1)
         error = self.residual_error + increment
@@ -312,6 +307,16 @@ class UnlearningCache:
             max_row_norm=float(max(self.max_row_norm, new_norms.max(initial=0.0))),
             report=report,
         )
+
+    def remaining(self, r):
+        """Weight and row count per group after the request ``r``."""
+        totals = self.weight_totals.copy()
+        counts = self.counts.copy()
+        np.subtract.at(totals, r.g_old, r.w_old)
+        np.add.at(totals, r.g_new, r.w_new)
+        np.subtract.at(counts, r.g_old, 1)
+        np.add.at(counts, r.g_new, 1)
+        return totals, counts
 
     def _refine(self, r, theta, G_rest, corr_old, delta, *, max_iter, tol):
         """Newton iterations on the cached quadratic model of the remaining

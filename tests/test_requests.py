@@ -1,0 +1,245 @@
+"""Requests: composition, validation, all-or-nothing, and use in scikit-learn tools."""
+
+import copy
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sklearn_unlearn import (
+    UnlearnableLinearSVC,
+    UnlearnableLogisticRegression,
+    UnlearnableRidge,
+    replace_features,
+    zero_features,
+)
+
+from .conftest import exact_refit, params_of, rel_dist
+
+LINEAR = [
+    UnlearnableLogisticRegression(C=0.5),
+    UnlearnableRidge(alpha=1.0),
+    UnlearnableLinearSVC(C=0.05),
+]
+
+
+def _data(est, breast_cancer, diabetes):
+    return diabetes if isinstance(est, UnlearnableRidge) else breast_cancer
+
+
+def _state(est):
+    return pickle.dumps(est.__dict__)
+
+
+# -- composition -------------------------------------------------------------
+
+@pytest.mark.parametrize("est", LINEAR, ids=lambda e: type(e).__name__)
+def test_two_requests_agree_with_one(est, breast_cancer, diabetes):
+    X, y = _data(est, breast_cancer, diabetes)
+    est = clone(est).fit(X, y)
+    a, b = slice(0, 10), slice(10, 20)
+    one = copy.deepcopy(est).unlearn(X[:20], zero_features(X[:20], [1, 2]), y[:20])
+    two = copy.deepcopy(est)
+    two.unlearn(X[a], zero_features(X[a], [1, 2]), y[a])
+    two.unlearn(X[b], zero_features(X[b], [1, 2]), y[b])
+    Xc = X.copy()
+    Xc[:20] = zero_features(X[:20], [1, 2])
+    ref = exact_refit(est, Xc, y)
+    # The two agree far more closely than either is to the model before.
+    gap = rel_dist(one, two)
+    print(type(est).__name__, f"one vs two {gap:.2e}, to refit {rel_dist(one, ref):.2e}")
+    if isinstance(est, UnlearnableRidge):
+        assert gap <= 1e-10
+    else:
+        assert gap <= 0.1 * rel_dist(est, ref)
+        assert rel_dist(two, ref) <= 1e-2
+
+
+@pytest.mark.parametrize("est", LINEAR, ids=lambda e: type(e).__name__)
+def test_request_then_reverse_returns_to_start(est, breast_cancer, diabetes):
+    X, y = _data(est, breast_cancer, diabetes)
+    est = clone(est).fit(X, y)
+    start = params_of(est).copy()
+    rows = slice(30, 45)
+    X_new = replace_features(X[rows], [0, 4], 0.5)
+    est.unlearn(X[rows], X_new, y[rows])
+    moved = np.linalg.norm(params_of(est) - start)
+    est.unlearn(X_new, X[rows], y[rows])
+    back = np.linalg.norm(params_of(est) - start)
+    print(type(est).__name__, f"moved {moved:.2e}, back to {back:.2e}")
+    tol = 1e-10 if isinstance(est, UnlearnableRidge) else 1e-2
+    assert back <= tol * moved
+    # Deleting and re-inserting rows also returns. The insertion keeps the
+    # exact loss of the rows it adds (refined), since the plain step sees
+    # their curvature only at the anchor, far from where the deletion left them.
+    est.unlearn(X[rows], None, y[rows])
+    moved = np.linalg.norm(params_of(est) - start)
+    est.unlearn(None, X[rows], y_new=y[rows], method="refined")
+    back = np.linalg.norm(params_of(est) - start)
+    print(type(est).__name__, f"deleted: moved {moved:.2e}, re-inserted: back to {back:.2e}")
+    assert back <= tol * moved
+
+
+# -- validation and all-or-nothing ---------------------------------------------
+
+BAD_REQUESTS = [
+    ("nothing", lambda X, y: dict(X_old=None, X_new=None), "Nothing to unlearn"),
+    ("rows", lambda X, y: dict(X_old=X[:3], X_new=X[:4], y_old=y[:3]), "X_old has 3 rows"),
+    ("y rows", lambda X, y: dict(X_old=X[:3], X_new=None, y_old=y[:2]), "y_old has 2 rows"),
+    ("y_new rows", lambda X, y: dict(X_old=X[:3], X_new=X[:3], y_old=y[:3], y_new=y[:4]),
+     "y_new has 4 rows"),
+    ("features", lambda X, y: dict(X_old=X[:3, :-1], X_new=None, y_old=y[:3]), "features"),
+    ("nan", lambda X, y: dict(X_old=np.where(np.eye(3, X.shape[1]) > 0, np.nan, X[:3]),
+                              X_new=None, y_old=y[:3]), "NaN"),
+    ("inf", lambda X, y: dict(X_old=X[:3], X_new=np.where(np.eye(3, X.shape[1]) > 0,
+                                                         np.inf, X[:3]), y_old=y[:3]),
+     "infinity"),
+    ("no y_old", lambda X, y: dict(X_old=X[:3], X_new=None), "y_old is required"),
+    ("insert without y", lambda X, y: dict(X_old=None, X_new=X[:3]), "needs their targets"),
+    ("delete with y_new", lambda X, y: dict(X_old=X[:3], X_new=None, y_old=y[:3],
+                                            y_new=y[:3]), "y_new was given without X_new"),
+    ("method", lambda X, y: dict(X_old=X[:3], X_new=None, y_old=y[:3], method="third"),
+     "method='third'"),
+    ("tau", lambda X, y: dict(X_old=X[:3], X_new=None, y_old=y[:3], method="first_order",
+                              tau=-1.0), "tau must be"),
+    ("weights", lambda X, y: dict(X_old=X[:3], X_new=None, y_old=y[:3],
+                                  sample_weight=[1.0, -1.0, 1.0]), "(?i)negative"),
+]
+
+
+@pytest.mark.parametrize("est", LINEAR, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("name, make, match", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
+def test_bad_request_is_refused_and_changes_nothing(est, name, make, match, breast_cancer,
+                                                    diabetes):
+    X, y = _data(est, breast_cancer, diabetes)
+    est = clone(est).fit(X, y)
+    before = _state(est)
+    with pytest.raises(ValueError, match=match):
+        est.unlearn(**make(X, y))
+    assert _state(est) == before
+
+
+@pytest.mark.parametrize("est", LINEAR, ids=lambda e: type(e).__name__)
+def test_unlearn_before_fit(est):
+    with pytest.raises(NotFittedError):
+        clone(est).unlearn(np.ones((2, 3)), None, [0, 1])
+
+
+@pytest.mark.parametrize("est", [UnlearnableLogisticRegression(), UnlearnableLinearSVC()],
+                         ids=lambda e: type(e).__name__)
+def test_unknown_label_needs_retraining(est, digits):
+    X, y = digits
+    keep = y < 9
+    est = clone(est).fit(X[keep], y[keep])
+    before = _state(est)
+    with pytest.raises(ValueError, match=r"labels \[9\].*needs retraining"):
+        est.unlearn(X[:3], X[:3], y[:3], np.array([9, 9, 9]))
+    with pytest.raises(ValueError, match="needs retraining"):
+        est.unlearn(None, X[~keep][:2], y_new=y[~keep][:2])
+    assert _state(est) == before
+
+
+def test_removing_more_weight_than_trained(breast_cancer):
+    X, y = breast_cancer
+    est = UnlearnableLogisticRegression().fit(X[:100], y[:100])
+    before = _state(est)
+    cls0 = np.flatnonzero(y[:100] == 0)
+    # deleting the same rows twice the weight they had
+    with pytest.raises(ValueError, match="removes more weight"):
+        est.unlearn(X[cls0], None, y[cls0], sample_weight=np.full(len(cls0), 2.0))
+    # deleting every row of a class
+    with pytest.raises(ValueError, match="removes every training row of class 0"):
+        est.unlearn(X[cls0], None, y[cls0])
+    assert _state(est) == before
+    ridge = UnlearnableRidge().fit(X[:10], y[:10])
+    with pytest.raises(ValueError, match="removes every training row"):
+        ridge.unlearn(X[:10], None, y[:10])
+
+
+def test_balanced_class_weight_is_refused(breast_cancer):
+    X, y = breast_cancer
+    est = UnlearnableLogisticRegression(class_weight="balanced").fit(X, y)
+    before = _state(est)
+    with pytest.raises(ValueError, match="class_weight='balanced'"):
+        est.unlearn(X[:3], None, y[:3])
+    assert _state(est) == before
+
+
+@pytest.mark.parametrize(
+    "est, message",
+    [
+        (UnlearnableLogisticRegression(l1_ratio=1.0, solver="saga"), "only the L2 penalty"),
+        (UnlearnableLogisticRegression(C=np.inf), "finite C"),
+        (UnlearnableRidge(positive=True), "positive=True"),
+        (UnlearnableLinearSVC(loss="hinge"), "squared_hinge"),
+        (UnlearnableLinearSVC(penalty="l1", dual=False), "squared_hinge"),
+        (UnlearnableLinearSVC(multi_class="crammer_singer"), "ovr"),
+    ],
+)
+def test_unsupported_parameters_are_refused_at_fit(est, message, breast_cancer):
+    X, y = breast_cancer
+    with pytest.raises(ValueError, match=message):
+        est.fit(X, y)
+
+
+# -- pandas, sparse and scikit-learn tools ------------------------------------------
+
+def test_dataframe_requests_are_checked_like_predict(breast_cancer):
+    X, y = breast_cancer
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    est = UnlearnableLogisticRegression().fit(df, y)
+    before = _state(est)
+    renamed = df.iloc[:3].rename(columns={"f0": "other"})
+    with pytest.raises(ValueError, match="feature names"):
+        est.unlearn(renamed, None, y[:3])
+    with pytest.raises(ValueError, match="feature names"):
+        est.unlearn(df.iloc[:3][df.columns[::-1]], None, y[:3])
+    assert _state(est) == before
+    est.unlearn(df.iloc[:5], zero_features(df.iloc[:5], ["f1", "f2"]), pd.Series(y[:5]))
+    ref_X = df.copy()
+    ref_X.iloc[:5, [1, 2]] = 0.0
+    assert rel_dist(est, exact_refit(est, ref_X, y)) <= 1e-3
+
+
+def test_pipeline_grid_search_and_clone(breast_cancer):
+    X, y = breast_cancer
+    pipe = make_pipeline(FunctionTransformer(np.tanh), UnlearnableLogisticRegression())
+    search = GridSearchCV(pipe, {"unlearnablelogisticregression__C": [0.1, 1.0]}, cv=3)
+    search.fit(X, y)
+    best = search.best_estimator_
+    model = best[-1]
+    Xt = best[:-1].transform(X[:10])
+    model.unlearn(Xt, None, y[:10])
+    keep = np.arange(10, len(y))
+    ref = exact_refit(model, np.tanh(X[keep]), y[keep])
+    assert rel_dist(model, ref) <= 1e-3
+    fresh = clone(model)
+    assert not hasattr(fresh, "unlearning_cache_")
+    assert fresh.get_params() == model.get_params()
+
+
+def test_sparse_request_on_dense_model_and_back(digits):
+    X, y = digits
+    est = UnlearnableLogisticRegression(C=0.1).fit(X, y)
+    dense = copy.deepcopy(est).unlearn(X[:5], None, y[:5])
+    sparse = copy.deepcopy(est).unlearn(sp.csr_matrix(X[:5]), None, y[:5])
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-12, atol=1e-14)
+
+
+def test_report_figures(breast_cancer):
+    X, y = breast_cancer
+    est = UnlearnableLogisticRegression().fit(X, y)
+    est.unlearn(X[:8], None, y[:8])
+    est.unlearn(X[8:12], X[8:12], y[8:12], 1 - y[8:12], method="refined")
+    first, second = est.unlearn_history_
+    assert (first.method, first.n_removed, first.n_added) == ("second_order", 8, 0)
+    assert (second.method, second.n_removed, second.n_added) == ("refined", 4, 4)
+    assert second.n_iter > 1
+    assert first.step_norm > 0 and np.isfinite(est.residual_bound_)
