@@ -36,6 +36,8 @@ class HalfSquaredError:
     constant_curvature = True
     #: Lipschitz constant of the curvature in the linear predictor.
     curvature_lipschitz = 0.0
+    #: Largest change of the curvature between any two predictors.
+    curvature_cap = 0.0
 
     def value(self, Y, eta):
         return 0.5 * (Y - eta) ** 2
@@ -77,6 +79,8 @@ class BinaryLogLoss:
     coupled = False
     constant_curvature = False
     curvature_lipschitz = 1.0 / (6.0 * np.sqrt(3.0))
+    # the curvature lies in (0, 1/4]
+    curvature_cap = 0.25
 
     def value(self, Y, eta):
         return -log_expit(Y * eta)
@@ -123,6 +127,9 @@ class MultinomialLogLoss:
     coupled = True
     constant_curvature = False
     curvature_lipschitz = np.sqrt(2.0) / (3.0 * np.sqrt(3.0))
+    # diag(p) - p p^T has eigenvalues in [0, 1/2]; so has any difference of two
+    # such matrices in absolute value
+    curvature_cap = 0.5
 
     def value(self, Y, eta):
         return (logsumexp(eta, axis=1) - (Y * eta).sum(axis=1))[:, None]
@@ -170,6 +177,7 @@ class SquaredHinge:
     coupled = False
     constant_curvature = False
     curvature_lipschitz = None
+    curvature_cap = 2.0
 
     def value(self, Y, eta):
         return np.maximum(0.0, 1.0 - Y * eta) ** 2

@@ -114,7 +114,10 @@ class UnlearningCache:
     residual_error : float
         Bound on the error of ``residual``.
     gram : ndarray of shape (n_params, n_params) or None
-        ``sum_i s_i x_i x_i^T`` over the current data, for the bound.
+        ``K = sum_i s_i x_i x_i^T`` over the current data, for the bound.
+    norm_gram : ndarray of shape (n_params, n_params) or None
+        ``K_R = sum_i s_i ||x_i|| x_i x_i^T`` over the current data, for the
+        bound.
     max_row_norm : float
         Largest augmented row norm ever trained on (an upper bound for the
         current data).
@@ -151,6 +154,7 @@ class UnlearningCache:
     residual: np.ndarray
     residual_error: float
     gram: np.ndarray | None
+    norm_gram: np.ndarray | None
     max_row_norm: float
     weight_totals: np.ndarray
     counts: np.ndarray
@@ -163,11 +167,13 @@ class UnlearningCache:
                  row_weight, max_newton=50):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs."""
         gamma = objective.loss.curvature_lipschitz
-        with_gram = gamma is not None and gamma > 0
         theta = theta.copy()
-        hessians, gram = objective.hessian(X, Y, S, theta, with_gram=with_gram)
-        anchor = theta.copy()
         row_norms = objective.design.row_norms(X)
+        gram_weights = None
+        if gamma is not None and gamma > 0:
+            gram_weights = np.column_stack([S[:, 0], S[:, 0] * row_norms])
+        hessians, grams = objective.hessian(X, Y, S, theta, gram_weights=gram_weights)
+        anchor = theta.copy()
         g = objective.gradient(X, Y, S, theta, noise)
         f = objective.value(X, Y, S, theta, noise)
         refreshed = 0
@@ -197,7 +203,7 @@ class UnlearningCache:
                 stalls = 0
             if progress > 0.5 and refreshed < 3:
                 # The anchor is too far from the optimum for fast convergence.
-                hessians, gram = objective.hessian(X, Y, S, theta, with_gram=with_gram)
+                hessians, _ = objective.hessian(X, Y, S, theta)
                 anchor = theta.copy()
                 refreshed += 1
         # Round-off of the gradient sums, so the bound covers a residual
@@ -217,7 +223,8 @@ class UnlearningCache:
             hessians=hessians,
             residual=g,
             residual_error=roundoff if gamma is not None else np.inf,
-            gram=gram,
+            gram=None if grams is None else grams[0],
+            norm_gram=None if grams is None else grams[1],
             max_row_norm=float(row_norms.max(initial=0.0)),
             weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
             counts=np.bincount(groups, minlength=n_groups).astype(float),
@@ -359,30 +366,57 @@ class UnlearningCache:
         return delta, n_iter
 
     def _error_increment(self, r, delta, theta):
+        """Bound on how far the step moves the true residual from its estimate.
+
+        The estimate treats the remaining rows with their curvature at the
+        anchor. With ``u_i = x_i^T step`` and ``v_i = x_i^T drift`` (drift =
+        ``theta - anchor``), the error is ``||sum_i s_i (c_i - a_i) x_i u_i||``
+        over the remaining rows, where ``c_i`` is the curvature averaged along
+        the step and ``a_i`` the one at the anchor. Two bounds hold, the
+        smaller is used:
+
+        - Lipschitz curvature: ``|c_i - a_i| <= gamma (|v_i| + |u_i| / 2)``
+          and Cauchy-Schwarz with weights ``s_i ||x_i||`` give
+          ``gamma (sqrt(q_R(step) q_R(drift)) + q_R(step) / 2)``;
+        - bounded curvature, ``|c_i - a_i| <= cap``: ``cap sqrt(q(step) tr K)``,
+
+        with ``q`` and ``q_R`` the quadratic forms of ``K`` and ``K_R`` over
+        the remaining rows (for several outputs, ``u_i`` is a vector and the
+        same holds with its norm and the operator norm of the curvature).
+        """
         gamma = self.objective.loss.curvature_lipschitz
         if gamma is None:
             return np.inf
         if gamma == 0:
             return 0.0
         obj = self.objective
+        R = r.R_old
+        s_old = r.S_old[:, 0]
+        norms_old = np.linalg.norm(R, axis=1)
 
-        def q_rest(V):
-            removed = (r.S_old[:, 0] * ((r.R_old @ V) ** 2).sum(axis=1)).sum()
-            return max(obj.quadratic_form(self.gram, V) - removed, 0.0)
+        def q_rest(gram, weights, V):
+            removed = (weights * ((R @ V) ** 2).sum(axis=1)).sum()
+            return max(obj.quadratic_form(gram, V) - removed, 0.0)
 
-        q_step = q_rest(delta)
-        q_drift = q_rest(theta - self.anchor)
-        return float(
-            gamma * obj.scale * self.max_row_norm
-            * (np.sqrt(q_step * q_drift) + 0.5 * q_step)
-        )
+        drift = theta - self.anchor
+        qr_step = q_rest(self.norm_gram, s_old * norms_old, delta)
+        qr_drift = q_rest(self.norm_gram, s_old * norms_old, drift)
+        lipschitz = gamma * (np.sqrt(qr_step * qr_drift) + 0.5 * qr_step)
+        cap = obj.loss.curvature_cap
+        trace = max(np.trace(self.gram) - (s_old * norms_old**2).sum(), 0.0)
+        bounded = cap * np.sqrt(q_rest(self.gram, s_old, delta) * trace)
+        return float(obj.scale * min(lipschitz, bounded))
 
     def commit(self, plan):
         """Apply a plan computed by :meth:`plan`."""
         self.hessians = plan.hessians
         if self.gram is not None:
             R_old, s_old, R_new, s_new = plan.gram_change
-            self.gram += (R_new.T * s_new) @ R_new - (R_old.T * s_old) @ R_old
+            n_old, n_new = np.linalg.norm(R_old, axis=1), np.linalg.norm(R_new, axis=1)
+            self.gram = (self.gram + (R_new.T * s_new) @ R_new
+                         - (R_old.T * s_old) @ R_old)
+            self.norm_gram = (self.norm_gram + (R_new.T * (s_new * n_new)) @ R_new
+                              - (R_old.T * (s_old * n_old)) @ R_old)
         self.theta = plan.theta
         self.residual = plan.residual
         self.residual_error += plan.error_increment

@@ -156,21 +156,21 @@ class LinearObjective:
             return [FactoredHessian(H, self.null_basis)]
         return [FactoredHessian(g + pen) for g in grams]
 
-    def hessian(self, X, Y, S, theta, *, with_gram=False):
-        """Hessian blocks at ``theta``, and the weighted Gram matrix if asked.
+    def hessian(self, X, Y, S, theta, *, gram_weights=None):
+        """Hessian blocks at ``theta``, and extra weighted Gram matrices.
 
-        The Gram matrix ``sum_i s_i x_i x_i^T`` (weights of the first output)
-        comes from the same pass over the data.
+        ``gram_weights`` of shape ``(n_samples, q)`` asks for the ``q`` matrices
+        ``sum_i w_i x_i x_i^T`` from the same pass over the data.
         """
         eta = self.design.predictor(X, theta)
         W = self._curvature_weights(Y, eta, S)
-        if with_gram:
-            W = np.hstack([W, S[:, :1]])
+        q = 0 if gram_weights is None else gram_weights.shape[1]
+        if q:
+            W = np.hstack([W, gram_weights])
         grams = self.design.weighted_grams(X, W)
-        gram = grams[-1] if with_gram else None
-        if with_gram:
-            grams = grams[:-1]
-        return self._assemble(grams), gram
+        if not q:
+            return self._assemble(grams), None
+        return self._assemble(grams[:-q]), grams[-q:]
 
     def corrections(self, R, Y, weights, theta):
         """Low-rank Hessian change ``sum_i w_i curvature_i`` of a few rows.
