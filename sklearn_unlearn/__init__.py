@@ -5,6 +5,7 @@ time and add ``unlearn(X_old, X_new, y_old, y_new)``: a closed-form update
 that moves the model to where retraining on the corrected data would put it.
 """
 
+from .certified import CertifiedRemoval
 from .edits import replace_features, zero_features
 from .linear_model import (
     UnlearnableLinearSVC,
@@ -16,6 +17,7 @@ from .neural_network import UnlearnableMLPClassifier, UnlearnableMLPRegressor
 __version__ = "0.1.0"
 
 __all__ = [
+    "CertifiedRemoval",
     "UnlearnableLinearSVC",
     "UnlearnableLogisticRegression",
     "UnlearnableMLPClassifier",

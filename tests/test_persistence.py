@@ -192,7 +192,7 @@ MLP_TYPES = {
 MLP_TRUSTED = {
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn_unlearn.neural_network._base.MLPRequestReport",
-    "sklearn_unlearn.neural_network._data.TrainingRows",
+    "sklearn_unlearn._training_rows.TrainingRows",
 }
 
 

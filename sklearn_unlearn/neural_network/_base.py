@@ -45,7 +45,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .._request import validate_request
 from ._cg import conjugate_gradient
-from ._data import TrainingRows
+from .._training_rows import TrainingRows
 from ._hvp import MeanObjective, MLPFunction, MLPLayout
 
 MLP_UNLEARN_METHODS = ("second_order", "first_order")

@@ -1,4 +1,5 @@
-"""The training rows an unlearnable MLP keeps, and how a request edits them."""
+"""A kept copy of the training rows, and how a request edits it (used where
+unlearning needs the data: the MLPs and certified removal)."""
 
 import numpy as np
 import scipy.sparse as sp

@@ -1,0 +1,21 @@
+"""Certified removal: calibrated objective noise, residual bounds spent from a
+budget, and the meta-estimator that keeps the ledger."""
+
+from ._certificate import (
+    Certificate,
+    LedgerEntry,
+    Verification,
+    noise_constant,
+    noise_scale,
+)
+from ._removal import BudgetExceededError, CertifiedRemoval
+
+__all__ = [
+    "BudgetExceededError",
+    "Certificate",
+    "CertifiedRemoval",
+    "LedgerEntry",
+    "Verification",
+    "noise_constant",
+    "noise_scale",
+]

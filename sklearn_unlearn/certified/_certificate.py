@@ -1,0 +1,142 @@
+"""The certificate of a certified model: its noise, budget and ledger."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def noise_constant(delta):
+    """``c = sqrt(2 ln(1.5 / delta))`` of the Gaussian certified-removal theorem.
+
+    Examples
+    --------
+    >>> from sklearn_unlearn.certified import noise_constant
+    >>> round(noise_constant(1e-4), 3)
+    4.385
+    """
+    return float(np.sqrt(2.0 * np.log(1.5 / delta)))
+
+
+def noise_scale(epsilon, delta, budget):
+    """Standard deviation ``sigma = budget * c / epsilon`` of the objective noise.
+
+    A model trained with ``b ~ N(0, sigma^2 I)`` in its objective, whose
+    gradient residual on the corrected data is at most ``budget``, is
+    ``(epsilon, delta)``-indistinguishable from one retrained on that data
+    with fresh noise.
+
+    Examples
+    --------
+    >>> from sklearn_unlearn.certified import noise_scale
+    >>> round(noise_scale(epsilon=1.0, delta=1e-4, budget=0.5), 3)
+    2.193
+    """
+    return float(budget * noise_constant(delta) / epsilon)
+
+
+@dataclass
+class LedgerEntry:
+    """One request as the ledger records it.
+
+    Attributes
+    ----------
+    kind : {"fit", "request", "retrain"}
+    n_removed, n_added : int
+    bound : float
+        Bound on the gradient residual of the model after this entry.
+    spent : float
+        What this entry added to the spent budget (the fit's own residual
+        counts too).
+    applied : bool
+        False for a request that was refused.
+    """
+
+    kind: str
+    n_removed: int
+    n_added: int
+    bound: float
+    spent: float
+    applied: bool = True
+
+
+@dataclass
+class Certificate:
+    """What a :class:`CertifiedRemoval` model can claim, and why.
+
+    The model is ``(epsilon, delta)``-indistinguishable from one retrained on
+    the corrected data with fresh noise of scale ``sigma``, as long as the
+    bound on its gradient residual, ``spent``, stays at most ``budget`` and the
+    certificate is not ``void``.
+
+    Attributes
+    ----------
+    epsilon, delta : float
+        The privacy parameters.
+    sigma : float
+        Standard deviation of the objective noise (0 for an exact model).
+    budget : float
+        The largest gradient residual the noise covers.
+    spent : float
+        Bound on the gradient residual of the current model: the fit's
+        residual plus what every request since the last (re)training added.
+    n_requests : int
+        Requests applied since fit, over all retrainings.
+    n_retrains : int
+        Retrainings forced by the budget.
+    exact : bool
+        Whether unlearning is exact (squared error): no noise, nothing spent.
+    void : bool
+        Whether the guarantee no longer holds.
+    void_reason : str
+        Why (empty while valid).
+    uncovered_steps : list of str
+        Pipeline steps fitted on the data that the user chose to allow
+        (``allow_stateful_steps=True``): their fitted state is not covered.
+    ledger : list of LedgerEntry
+    """
+
+    epsilon: float
+    delta: float
+    sigma: float
+    budget: float
+    spent: float
+    exact: bool
+    n_requests: int = 0
+    n_retrains: int = 0
+    void: bool = False
+    void_reason: str = ""
+    uncovered_steps: list = field(default_factory=list)
+    ledger: list = field(default_factory=list)
+
+    @property
+    def remaining(self):
+        """Budget left before a retraining (or a refusal) is due."""
+        return max(self.budget - self.spent, 0.0)
+
+    @property
+    def valid(self):
+        """Whether the guarantee holds for the current model."""
+        return not self.void and self.spent <= self.budget and not self.uncovered_steps
+
+
+@dataclass
+class Verification:
+    """What :meth:`CertifiedRemoval.verify` measured with the kept data.
+
+    Attributes
+    ----------
+    true_residual : float
+        ``||grad L(theta; D)||`` on the corrected data, noise included.
+    bound : float
+        The certificate's ``spent``; never below ``true_residual``.
+    parameter_distance : float
+        ``||theta - theta_refit|| / ||theta_refit||`` against a model refit
+        on the corrected data with the same noise.
+    prediction_agreement : float
+        Share of the kept rows on which the two predict the same.
+    """
+
+    true_residual: float
+    bound: float
+    parameter_distance: float
+    prediction_agreement: float
