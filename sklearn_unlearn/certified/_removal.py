@@ -357,6 +357,12 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         cert.spent = bound
         cert.n_requests += 1
         cert.n_retrains += 1
+        if bound > cert.budget:
+            cert.void = True
+            cert.void_reason = (
+                f"the retrained model's own residual bound {bound:.3g} exceeds the "
+                "budget"
+            )
 
     # -- verification ----------------------------------------------------------------
     def verify(self):

@@ -176,33 +176,39 @@ class UnlearningCache:
         anchor = theta.copy()
         g = objective.gradient(X, Y, S, theta, noise)
         f = objective.value(X, Y, S, theta, noise)
+        # Damped Newton with the cached Hessian, refreshed (a new anchor)
+        # whenever it no longer gives fast convergence: cheap near the
+        # solver's answer, robust far from it (a large objective noise).
         refreshed = 0
-        stalls = 0
+        best = np.linalg.norm(g)
+        since_best = 0
         for _ in range(max_newton):
             gnorm = np.linalg.norm(g)
             if gnorm == 0:
                 break
             step = -_solve(objective, hessians, g)
+            slope = float((g * step).sum())
             t = 1.0
-            while True:
+            while t >= 1e-10:
                 cand = theta + t * step
-                g_c = objective.gradient(X, Y, S, cand, noise)
                 f_c = objective.value(X, Y, S, cand, noise)
-                if f_c < f or np.linalg.norm(g_c) < gnorm or t < 1e-8:
+                g_c = objective.gradient(X, Y, S, cand, noise)
+                # Armijo; near round-off the objective stops resolving
+                # differences, so a smaller gradient is accepted as well.
+                if f_c <= f + 1e-4 * t * slope or np.linalg.norm(g_c) < gnorm:
                     break
                 t *= 0.5
-            if not (f_c <= f or np.linalg.norm(g_c) < gnorm):
-                break
-            progress = np.linalg.norm(g_c) / gnorm
-            theta, g, f = cand, g_c, f_c
-            if progress > 0.9:
-                stalls += 1
-                if stalls >= 2:
-                    break
             else:
-                stalls = 0
-            if progress > 0.5 and refreshed < 3:
-                # The anchor is too far from the optimum for fast convergence.
+                break
+            theta, g, f = cand, g_c, f_c
+            progress = np.linalg.norm(g) / gnorm
+            if np.linalg.norm(g) < 0.5 * best:
+                best, since_best = np.linalg.norm(g), 0
+            else:
+                since_best += 1
+                if since_best >= 4:
+                    break  # round-off reached
+            if progress > 0.5 and refreshed < max_newton // 2:
                 hessians, _ = objective.hessian(X, Y, S, theta)
                 anchor = theta.copy()
                 refreshed += 1

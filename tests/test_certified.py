@@ -1,0 +1,237 @@
+"""Certified removal: noise, budget, ledger, refusal, retraining, verification."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from sklearn_unlearn import (
+    UnlearnableLinearSVC,
+    UnlearnableLogisticRegression,
+    UnlearnableMLPClassifier,
+    UnlearnableRidge,
+)
+from sklearn_unlearn.certified import (
+    BudgetExceededError,
+    CertifiedRemoval,
+    noise_constant,
+    noise_scale,
+)
+
+
+def _state(model):
+    return pickle.dumps(model.__dict__)
+
+
+@pytest.fixture
+def frozen_scaler(breast_cancer):
+    X, _ = breast_cancer
+    # fitted on rows that are never removed, then frozen
+    return FrozenEstimator(StandardScaler().fit(X[-100:]))
+
+
+def _model(scaler, **kw):
+    # sigma = 0.44: the noise is small against the data term (C * n)
+    params = dict(epsilon=1.0, delta=1e-4, budget=0.1, random_state=0)
+    params.update(kw)
+    return CertifiedRemoval(make_pipeline(scaler, UnlearnableLogisticRegression(C=1.0)),
+                            **params)
+
+
+def test_noise_is_calibrated_and_covers_intercepts(breast_cancer, digits):
+    X, y = breast_cancer
+    model = CertifiedRemoval(UnlearnableLogisticRegression(), epsilon=0.5, delta=1e-5,
+                             budget=0.3, random_state=1).fit(X, y)
+    sigma = 0.3 * np.sqrt(2 * np.log(1.5 / 1e-5)) / 0.5
+    assert model.certificate_.sigma == pytest.approx(sigma)
+    assert noise_scale(0.5, 1e-5, 0.3) == pytest.approx(sigma)
+    assert noise_constant(1e-5) == pytest.approx(np.sqrt(2 * np.log(1.5e5)))
+    B = model.estimator_.unlearning_cache_.noise
+    assert B.shape == (X.shape[1] + 1, 1)  # weights and intercept
+    assert B[-1, 0] != 0
+    assert np.std(B) == pytest.approx(sigma, rel=0.35)
+    # multinomial: the noise has no component along the common intercept shift
+    Xd, yd = digits
+    multi = CertifiedRemoval(UnlearnableLogisticRegression(C=0.1), budget=0.1,
+                             random_state=0).fit(Xd, yd)
+    Bm = multi.estimator_.unlearning_cache_.noise
+    assert abs(Bm[-1].sum()) <= 1e-12 * np.abs(Bm[-1]).sum()
+    assert np.all(Bm[-1] != 0)
+
+
+def test_objective_noise_is_in_the_optimum(breast_cancer):
+    """The fitted model minimises the perturbed objective to round-off."""
+    X, y = breast_cancer
+    est = UnlearnableLogisticRegression(objective_noise=2.0, random_state=3).fit(X, y)
+    cache = est.unlearning_cache_
+    Y, S, *_ = est._unlearn_targets(y, np.ones(len(y)))
+    grad = cache.objective.gradient(X, Y, S, cache.theta, cache.noise)
+    assert np.linalg.norm(grad) <= 1e-9
+    plain = UnlearnableLogisticRegression().fit(X, y)
+    assert np.linalg.norm(est.coef_ - plain.coef_) > 1e-3
+
+
+def test_budget_is_spent_request_by_request(breast_cancer, frozen_scaler):
+    X, y = breast_cancer
+    # the same noise with a budget 200 times larger
+    model = _model(frozen_scaler, epsilon=200.0, budget=20.0).fit(X, y)
+    cert = model.certificate_
+    spent = [cert.spent]
+    for i in range(4):
+        rows = slice(5 * i, 5 * i + 5)
+        model.unlearn(X[rows], None, y[rows])
+        spent.append(cert.spent)
+    assert cert.n_requests == 4 and cert.n_retrains == 0
+    assert [e.kind for e in cert.ledger] == ["fit"] + ["request"] * 4
+    assert np.all(np.diff(spent) > 0)
+    assert cert.remaining == pytest.approx(cert.budget - cert.spent)
+    assert cert.valid
+    report = model.verify()
+    print(f"spent {cert.spent:.3g}, true residual {report.true_residual:.3g}, "
+          f"distance {report.parameter_distance:.2e}, agreement {report.prediction_agreement}")
+    assert report.true_residual <= cert.spent
+    assert report.parameter_distance <= 1e-2
+    assert report.prediction_agreement >= 0.99
+    assert model.training_rows_.n_rows == len(y) - 20
+
+
+@pytest.mark.parametrize("kind", ["features", "labels", "insert"])
+def test_features_labels_and_insertions_are_certified(breast_cancer, frozen_scaler, kind):
+    X, y = breast_cancer
+    model = _model(frozen_scaler, epsilon=20.0, budget=2.0).fit(X[:500], y[:500])
+    if kind == "features":
+        X_new = X[:8].copy()
+        X_new[:, 2] = 0.0
+        model.unlearn(X[:8], X_new, y[:8])
+    elif kind == "labels":
+        model.unlearn(X[:4], X[:4], y[:4], 1 - y[:4])
+    else:
+        model.unlearn(None, X[500:510], y_new=y[500:510])
+    report = model.verify()
+    assert report.true_residual <= model.certificate_.spent
+    assert report.parameter_distance <= 5e-2
+
+
+def test_retrain_when_the_budget_is_spent(breast_cancer, frozen_scaler):
+    X, y = breast_cancer
+    model = _model(frozen_scaler).fit(X, y)
+    seed = model.noise_seed_
+    for i in range(6):
+        rows = slice(20 * i, 20 * i + 10)
+        model.unlearn(X[rows], None, y[rows])
+        assert model.certificate_.spent <= model.certificate_.budget
+    cert = model.certificate_
+    assert cert.n_retrains >= 1 and cert.n_requests == 6
+    assert "retrain" in [e.kind for e in cert.ledger]
+    assert model.noise_seed_ != seed
+    assert model.training_rows_.n_rows == len(y) - 60
+    assert model.verify().parameter_distance <= 1e-2
+
+
+def test_raise_leaves_everything_unchanged(breast_cancer, frozen_scaler):
+    X, y = breast_cancer
+    model = _model(frozen_scaler, on_budget_exceeded="raise").fit(X, y)
+    for i in range(20):
+        before = _state(model)
+        try:
+            model.unlearn(X[20 * i: 20 * i + 10], None, y[20 * i: 20 * i + 10])
+        except BudgetExceededError as exc:
+            assert "nothing was changed" in str(exc)
+            assert _state(model) == before
+            break
+    else:
+        pytest.fail("the budget was never exceeded")
+    assert model.certificate_.n_retrains == 0
+
+
+def test_warn_applies_and_voids(breast_cancer, frozen_scaler):
+    X, y = breast_cancer
+    model = _model(frozen_scaler, on_budget_exceeded="warn").fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(10):
+            model.unlearn(X[20 * i: 20 * i + 10], None, y[20 * i: 20 * i + 10])
+    assert any("void" in str(w.message) for w in caught)
+    cert = model.certificate_
+    assert cert.void and not cert.valid and "over the budget" in cert.void_reason
+    assert cert.n_requests == 10 and cert.spent > cert.budget
+
+
+def test_rows_not_trained_on_are_refused(breast_cancer, frozen_scaler):
+    X, y = breast_cancer
+    model = _model(frozen_scaler).fit(X[:300], y[:300])
+    before = _state(model)
+    with pytest.raises(ValueError, match="not among the training rows"):
+        model.unlearn(X[300:302], None, y[300:302])
+    with pytest.raises(ValueError, match="not among the training rows"):
+        model.unlearn(X[:2], None, 1 - y[:2])   # wrong labels
+    model.unlearn(X[:2], None, y[:2])
+    with pytest.raises(ValueError, match="not among the training rows"):
+        model.unlearn(X[:2], None, y[:2])       # already deleted
+    model = _model(frozen_scaler).fit(X[:300], y[:300])
+    assert _state(model) == before
+
+
+def test_fitted_scaler_is_refused_frozen_is_accepted(breast_cancer):
+    X, y = breast_cancer
+    leaky = CertifiedRemoval(make_pipeline(StandardScaler(), UnlearnableLogisticRegression()))
+    with pytest.raises(ValueError, match="'standardscaler'.*fitted statistics"):
+        leaky.fit(X, y)
+    frozen = CertifiedRemoval(make_pipeline(
+        FrozenEstimator(StandardScaler().fit(X)), UnlearnableLogisticRegression()),
+        random_state=0)
+    assert frozen.fit(X, y).certificate_.valid
+    stateless = CertifiedRemoval(make_pipeline(FunctionTransformer(np.tanh),
+                                               UnlearnableLogisticRegression()))
+    assert stateless.fit(X, y).certificate_.valid
+    opted = CertifiedRemoval(make_pipeline(StandardScaler(), UnlearnableLogisticRegression()),
+                             allow_stateful_steps=True).fit(X, y)
+    assert opted.certificate_.uncovered_steps == ["standardscaler"]
+    assert not opted.certificate_.valid
+
+
+@pytest.mark.parametrize("final, match", [
+    (UnlearnableLinearSVC(), "squared hinge"),
+    (UnlearnableMLPClassifier(max_iter=5), "non-convex"),
+])
+def test_uncertifiable_models_are_refused(breast_cancer, final, match):
+    X, y = breast_cancer
+    with pytest.raises(ValueError, match=match):
+        CertifiedRemoval(final).fit(X, y)
+
+
+def test_ridge_is_exact_and_spends_nothing(diabetes):
+    X, y = diabetes
+    model = CertifiedRemoval(UnlearnableRidge(alpha=0.1), budget=1e-6).fit(X, y)
+    cert = model.certificate_
+    assert cert.exact and cert.sigma == 0.0
+    for i in range(5):
+        model.unlearn(X[10 * i: 10 * i + 10], None, y[10 * i: 10 * i + 10])
+    assert cert.n_retrains == 0 and cert.spent <= 1e-6
+    report = model.verify()
+    assert report.parameter_distance <= 1e-10
+
+
+def test_grid_search_clone_and_joblib(breast_cancer, frozen_scaler, tmp_path):
+    X, y = breast_cancer
+    search = GridSearchCV(_model(frozen_scaler), {"epsilon": [0.5, 2.0]}, cv=3).fit(X, y)
+    best = search.best_estimator_
+    assert clone(best).get_params()["epsilon"] == best.epsilon
+    best.unlearn(X[:5], None, y[:5])
+    joblib.dump(best, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib")
+    assert loaded.certificate_ == best.certificate_
+    assert loaded.training_rows_.n_rows == best.training_rows_.n_rows
+    for m in (best, loaded):
+        m.unlearn(X[5:9], None, y[5:9])
+    np.testing.assert_array_equal(loaded.predict_proba(X), best.predict_proba(X))
+    assert loaded.certificate_ == best.certificate_
+    assert loaded.score(X, y) == best.score(X, y)
+    np.testing.assert_array_equal(loaded.classes_, [0, 1])
