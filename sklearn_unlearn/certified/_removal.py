@@ -226,8 +226,8 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         _, final, _ = self._split(est)
         exact = isinstance(final, UnlearnableRidge)
         self.sigma_ = 0.0 if exact else noise_scale(self.epsilon, self.delta, self.budget)
-        self._rng = check_random_state(self.random_state)
-        self.noise_seed_ = int(self._rng.randint(np.iinfo(np.int32).max))
+        self.noise_rng_ = check_random_state(self.random_state)
+        self.noise_seed_ = int(self.noise_rng_.randint(np.iinfo(np.int32).max))
         self.estimator_ = self._fit_model(est, X, y, sample_weight, self.noise_seed_)
         pre, final, _ = self._split(self.estimator_)
         if self.keep_data:
@@ -346,7 +346,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
     def _retrain(self, rows, n_removed, n_added):
         """Refit the final step on the corrected rows with fresh noise."""
         _, final, _ = self._split(self.estimator_)
-        seed = int(self._rng.randint(np.iinfo(np.int32).max))
+        seed = int(self.noise_rng_.randint(np.iinfo(np.int32).max))
         fresh = self._fit_model(clone(final), rows.X, rows.y, rows.sample_weight, seed)
         self._set_final(fresh)
         self.noise_seed_ = seed

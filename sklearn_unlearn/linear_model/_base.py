@@ -86,6 +86,15 @@ class UnlearnableLinearMixin:
             if sample_weight.shape[0] != X.shape[0]:
                 sample_weight = np.broadcast_to(sample_weight, X.shape[0]).copy()
         Y, S, row_weight, groups, n_groups = self._unlearn_targets(y, sample_weight)
+        totals = np.bincount(groups, weights=row_weight, minlength=n_groups)
+        if n_groups > 1 and np.any(totals <= 0):
+            empty = np.asarray(self.classes_)[totals <= 0].tolist()
+            raise ValueError(
+                f"The training data has no weight on class(es) {empty}: with an "
+                "unpenalised intercept the objective then has no finite optimum, "
+                "so there is nothing to unlearn from. Give every class in "
+                "classes_ a positive total sample weight."
+            )
         objective = self._unlearn_objective(X.shape[1], Y.shape[1])
         theta = self._get_theta(objective.design)
         noise = self._unlearn_noise(objective)

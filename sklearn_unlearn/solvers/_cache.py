@@ -182,9 +182,15 @@ class UnlearningCache:
         refreshed = 0
         best = np.linalg.norm(g)
         since_best = 0
+        # The gradient cannot be resolved below the round-off of its sum.
+        eta = objective.design.predictor(X, theta)
+        floor = 1e3 * _EPS * (
+            objective.scale * np.abs(S * objective.loss.gradient(Y, eta)).sum(axis=1)
+            @ row_norms + np.linalg.norm(objective.penalty[:, None] * theta)
+        )
         for _ in range(max_newton):
             gnorm = np.linalg.norm(g)
-            if gnorm == 0:
+            if gnorm <= floor:
                 break
             step = -_solve(objective, hessians, g)
             slope = float((g * step).sum())
@@ -212,6 +218,10 @@ class UnlearningCache:
                 hessians, _ = objective.hessian(X, Y, S, theta)
                 anchor = theta.copy()
                 refreshed += 1
+        if gamma and np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta):
+            # The bound grows with the drift from the anchor: start from none.
+            hessians, _ = objective.hessian(X, Y, S, theta)
+            anchor = theta.copy()
         # Round-off of the gradient sums, so the bound covers a residual
         # recomputed from the data in floating point.
         eta = objective.design.predictor(X, theta)
