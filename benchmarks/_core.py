@@ -206,7 +206,7 @@ def _take(X, idx):
 
 
 def make_request(data, kind, k, seed=0):
-    rng = np.random.default_rng(seed + 7919 * k + hash(kind) % 1000)
+    rng = np.random.default_rng([seed, k, ("features", "labels", "delete").index(kind)])
     X, y, n = data.X, data.y, data.n
     idx = np.sort(rng.choice(n, k, replace=False))
     X_old, y_old = _take(X, idx), y[idx].copy()
@@ -309,36 +309,60 @@ def cache_nbytes(model):
     return total
 
 
-def exact_optimum(model_after, X, y, *, max_chord=30, max_newton=10):
+def exact_optimum(model_after, model_before, X, y, *, max_iter=60, max_newton=15):
     """Parameters of the exact optimum of the corrected objective.
 
-    Newton iterations on the corrected data, started from the unlearned
-    model: first with the unlearned model's Hessian (one gradient pass per
-    iteration), then with fresh Hessians if that stalls above round-off.
-    Returns ``theta``, the gradient norm reached and the iterations.
+    Minimises the corrected objective from the better of the unlearned and the
+    original parameters with line-searched Newton-type steps: first
+    preconditioned by the unlearned model's cached Hessian (one pass over the
+    data per step), then with fresh Hessians of the corrected data if that
+    converges slowly. Returns ``theta``, the gradient norm reached and the
+    number of steps.
     """
     cache = model_after.unlearning_cache_
     obj = cache.objective
     Y, S, *_ = model_after._unlearn_targets(y, np.ones(X.shape[0]))
-    theta = cache.theta.copy()
+    starts = [cache.theta.copy(), model_before.unlearning_cache_.theta.copy()]
+    vals = [obj.value(X, Y, S, t) for t in starts]
+    theta = starts[int(np.argmin(vals))]
+    f = min(vals)
     g = obj.gradient(X, Y, S, theta)
     scale = obj.scale * np.sqrt(X.shape[0]) * max(cache.max_row_norm, 1.0)
     floor = 1e-13 * scale
-    hessians, it = cache.hessians, 0
-    for phase, n_max in (("chord", max_chord), ("newton", max_newton)):
-        for _ in range(n_max):
-            gn = np.linalg.norm(g)
-            if gn <= floor and it > 0:  # always one step of its own
+    hessians, it, fresh, newton_steps = cache.hessians, 0, False, 0
+    while it < max_iter:
+        gn = np.linalg.norm(g)
+        if gn <= floor and it > 0:  # always one step of its own
+            break
+        if fresh:
+            hessians, _ = obj.hessian(X, Y, S, theta)
+            newton_steps += 1
+        step = -_solve(obj, hessians, g)
+        slope = float((g * step).sum())
+        t, accepted = 1.0, False
+        while t > 1e-12:
+            cand = theta + t * step
+            f_c = obj.value(X, Y, S, cand)
+            if f_c <= f + 1e-4 * t * slope:
+                accepted = True
                 break
-            if phase == "newton":
-                hessians, _ = obj.hessian(X, Y, S, theta)
-            cand = theta - _solve(obj, hessians, g)
-            g_c = obj.gradient(X, Y, S, cand)
-            it += 1
-            if np.linalg.norm(g_c) > gn or (np.linalg.norm(g_c) == gn and it > 1):
+            t *= 0.5
+        it += 1
+        if not accepted:
+            # no decrease within round-off: try a last step on the gradient norm
+            g_c = obj.gradient(X, Y, S, theta + step)
+            if np.linalg.norm(g_c) < gn:
+                theta, g = theta + step, g_c
+                continue
+            if fresh:
                 break
-            ratio = np.linalg.norm(g_c) / gn
-            theta, g = cand, g_c
-            if phase == "chord" and ratio > 0.5:
-                break
+            fresh = True
+            continue
+        g_c = obj.gradient(X, Y, S, cand)
+        ratio = np.linalg.norm(g_c) / gn
+        theta, g, f = cand, g_c, f_c
+        if not fresh and (ratio > 0.3 or t < 1):
+            fresh = True
+        if fresh and newton_steps >= max_newton:
+            break
     return theta, float(np.linalg.norm(g)), it

@@ -91,7 +91,7 @@ def run_request(family, data, model, req, opts):
         lambda mm: req.apply(mm, "second_order"),
         setup=lambda: copy.deepcopy(model)) / 2**20
     unl = results["second_order"][1]
-    theta_star, gnorm, it = C.exact_optimum(unl, req.X_corr, req.y_corr)
+    theta_star, gnorm, it = C.exact_optimum(unl, model, req.X_corr, req.y_corr)
     row["exact_grad_norm"] = gnorm
     row["exact_iters"] = it
 
