@@ -62,7 +62,10 @@ def targets(payload):
             continue
         d = cands[0]["d"]
         k1 = max(1, int(round(0.01 * n)))
-        for k, goals in ((100, (500, 100, 100)), (k1, (50, 20, 10))):
+        sizes = [(100, (500, 100, 100))]
+        if k1 != 100:
+            sizes.append((k1, (50, 20, 10)))
+        for k, goals in sizes:
             r = next((c for c in cands if c["k"] == k), None)
             where = f"{name} n={n:g} d={d}, k={k}, 5 features zeroed"
             check(f"{where}: speed-up vs cold refit (equal accuracy)", r,
@@ -172,6 +175,11 @@ def markdown(payload):
                          + (f". Fitted exponent for {key} >= {sw[f'exponent_{key}_from']}: "
                             f"**{sw[f'exponent_{key}']:.2f}**." if f"exponent_{key}" in sw
                             else "."))
+            local = [np.log(b["t"] / a["t"]) / np.log(b[key] / a[key])
+                     for a, b in zip(pts, pts[1:])]
+            lines.append("Local exponents: " + ", ".join(
+                f"{a[key]}->{b[key]}: {s:.2f}" for a, b, s in zip(pts, pts[1:], local))
+                + ".")
             lines.append("")
     return "\n".join(lines) + "\n"
 
