@@ -5,7 +5,7 @@
     python benchmarks/run.py --full --n 1000000 --d 2000   # bigger (hours)
 
 Writes ``results.md``, ``results.json`` and plots into ``benchmarks/results/``
-(or ``--out``). See ``benchmarks/RESULTS.md`` for what every column means.
+(``benchmarks/results/smoke/`` for ``--smoke``; or ``--out``). See ``benchmarks/RESULTS.md`` for what every column means.
 """
 
 import argparse
@@ -278,10 +278,12 @@ def main(argv=None):
                     help="BLAS threads (default 1: small solves on a shared "
                          "machine are 10-80x slower with 2 threads under load)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--out", help="output folder (default benchmarks/results, "
+                    "benchmarks/results/smoke for --smoke)")
     opts = ap.parse_args(argv)
 
     smoke = not opts.full
+    opts.out = opts.out or str(HERE / "results" / ("smoke" if smoke else ""))
     opts.mem_limit = opts.mem_limit_gb * 2**30
     opts.n = opts.n or ([2000] if smoke else [1000, 10_000, 100_000])
     opts.d = opts.d or (50 if smoke else 500)
