@@ -243,3 +243,26 @@ def test_report_figures(breast_cancer):
     assert (second.method, second.n_removed, second.n_added) == ("refined", 4, 4)
     assert second.n_iter > 1
     assert first.step_norm > 0 and np.isfinite(est.residual_bound_)
+
+
+def test_overshooting_second_order_step_warns():
+    """Flipping many labels of a nearly separable problem moves the optimum
+    too far for one Newton step: the step is flagged, and the refined variant
+    is closer to the refit."""
+    from sklearn.datasets import make_classification
+
+    from sklearn_unlearn.solvers import UnlearningWarning
+
+    X, y = make_classification(n_samples=400, n_features=150, n_informative=30,
+                               random_state=0)
+    est = UnlearnableLogisticRegression().fit(X, y)
+    flipped = 1 - y[:40]
+    plain = copy.deepcopy(est)
+    with pytest.warns(UnlearningWarning, match="method='refined'"):
+        plain.unlearn(X[:40], X[:40], y[:40], flipped)
+    refined = copy.deepcopy(est).unlearn(X[:40], X[:40], y[:40], flipped,
+                                         method="refined")
+    y_c = y.copy()
+    y_c[:40] = flipped
+    ref = exact_refit(est, X, y_c)
+    assert rel_dist(refined, ref) < rel_dist(plain, ref)

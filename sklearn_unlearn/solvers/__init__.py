@@ -1,7 +1,7 @@
 """Solvers and caches: the objective, its factored Hessian, and the state kept
 from fit to unlearn."""
 
-from ._cache import RequestReport, UnlearningCache
+from ._cache import RequestReport, UnlearningCache, UnlearningWarning
 from ._design import LinearDesign
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._objective import LinearObjective
@@ -13,4 +13,5 @@ __all__ = [
     "NotPositiveDefiniteError",
     "RequestReport",
     "UnlearningCache",
+    "UnlearningWarning",
 ]

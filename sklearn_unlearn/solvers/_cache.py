@@ -12,11 +12,16 @@ Conventions (see the user guide for the derivations):
   ``||residual|| + residual_error`` bounds the true gradient residual.
 """
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 _EPS = np.finfo(float).eps
+
+
+class UnlearningWarning(UserWarning):
+    """An update that is likely far from what retraining would give."""
 
 
 @dataclass
@@ -293,6 +298,21 @@ class UnlearningCache:
                 )
         theta_new = theta + delta
         H_rest_delta = _matvec(obj, self.hessians, delta, corr_old)
+        if method == "second_order" and obj.loss.curvature_lipschitz != 0:
+            # The cached model of the corrected objective (quadratic in the
+            # remaining rows, exact in the new ones) must not go up.
+            before = obj.loss_value(r.R_new, r.Y_new, r.S_new, theta)
+            after = (float((G_rest * delta).sum()) + 0.5 * float((delta * H_rest_delta).sum())
+                     + obj.loss_value(r.R_new, r.Y_new, r.S_new, theta_new))
+            if after > before:
+                warnings.warn(
+                    "The second-order step increases the cached model of the "
+                    "corrected objective: the request moves the optimum too far "
+                    "for one Newton step (typical of many flipped labels on nearly "
+                    "separable data). method='refined' iterates with a line "
+                    "search; retraining is safest.",
+                    UnlearningWarning,
+                )
         grad_new_after = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta_new)
         residual = G_rest + H_rest_delta + grad_new_after
 
