@@ -193,18 +193,15 @@ class LinearObjective:
         c = self.loss.curvature(Y, R @ theta)
         out = []
         if self.loss.coupled:
-            K = self.n_outputs
-            w = w[:, 0]
-            cols, sg = [], []
-            for i in range(R.shape[0]):
-                lam, V = np.linalg.eigh(abs(w[i]) * c[i])
-                keep = lam > 1e-14 * max(lam.max(), 0.0) + 1e-300
-                for lv, vv in zip(lam[keep], V[:, keep].T):
-                    cols.append(np.kron(np.sqrt(lv) * vv, R[i]))
-                    sg.append(np.sign(w[i]))
-            p = self.n_params
-            U = np.array(cols).T if cols else np.zeros((K * p, 0))
-            return [(U, np.array(sg, dtype=float))]
+            # Each row's K x K curvature, factored by one batched
+            # eigendecomposition: its columns b_ij (x) x_i span the change.
+            K, p = self.n_outputs, self.n_params
+            lam, V = np.linalg.eigh(np.abs(w[:, 0])[:, None, None] * c)
+            B = V * np.sqrt(np.clip(lam, 0.0, None))[:, None, :]
+            keep = lam > 1e-14 * np.maximum(lam.max(axis=1, keepdims=True), 1e-300)
+            cols = np.einsum("ikj,il->ijkl", B, R)[keep].reshape(-1, K * p)
+            signs = np.broadcast_to(np.sign(w[:, :1]), lam.shape)[keep]
+            return [(cols.T.copy(), signs.astype(float))]
         for cols in self.block_columns:
             a = w[:, min(cols[0], w.shape[1] - 1)] * c[:, cols[0]]
             keep = a != 0
