@@ -6,6 +6,8 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
@@ -235,3 +237,31 @@ def test_grid_search_clone_and_joblib(breast_cancer, frozen_scaler, tmp_path):
     assert loaded.certificate_ == best.certificate_
     assert loaded.score(X, y) == best.score(X, y)
     np.testing.assert_array_equal(loaded.classes_, [0, 1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_verify_never_finds_the_bound_below_the_residual(seed):
+    """Random streams of deletions, label fixes and insertions through the
+    meta-estimator: verify() recomputes the true residual from the kept rows
+    and raises if the certificate ever under-reports it."""
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(200, 400)), int(rng.integers(2, 6))
+    X = rng.normal(size=(n, d))
+    y = (X @ rng.normal(size=d) + rng.normal(size=n) > 0).astype(int)
+    model = CertifiedRemoval(
+        UnlearnableLogisticRegression(C=float(rng.choice([0.1, 1.0]))),
+        epsilon=1.0, budget=float(rng.choice([0.05, 0.5])), random_state=seed % 1000,
+    ).fit(X, y)
+    for _ in range(4):
+        rows = model.training_rows_
+        idx = rng.choice(rows.n_rows, size=int(rng.integers(1, 6)), replace=False)
+        kind = rng.choice(["delete", "labels", "insert"])
+        if kind == "delete":
+            model.unlearn(rows.X[idx], None, rows.y[idx])
+        elif kind == "labels":
+            model.unlearn(rows.X[idx], rows.X[idx], rows.y[idx], 1 - rows.y[idx])
+        else:
+            model.unlearn(None, rng.normal(size=(len(idx), d)), y_new=rows.y[idx])
+        report = model.verify()
+        assert report.true_residual <= report.bound
