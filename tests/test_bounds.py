@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sklearn_unlearn import UnlearnableLogisticRegression, UnlearnableRidge
@@ -91,7 +91,14 @@ def _apply(est, X, y, sw, kind, k, method, seed):
 @given(scenarios())
 def test_logistic_bound_never_under_reports(scenario):
     X, y, sw, params, requests = scenario
-    est = UnlearnableLogisticRegression(max_iter=500, **params).fit(X, y, sample_weight=sw)
+    est = UnlearnableLogisticRegression(max_iter=500, **params)
+    try:
+        est.fit(X, y, sample_weight=sw)
+    except ValueError as exc:
+        # noise larger than the data term: the perturbed objective has no
+        # minimum, and fit says so
+        assert params["objective_noise"] > 0 and "no finite minimum" in str(exc)
+        assume(False)
     bound = est.residual_bound_
     assert true_residual(est, X, y, sw) <= bound
     for kind, k, method, seed in requests:

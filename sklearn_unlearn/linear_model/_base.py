@@ -6,7 +6,7 @@ from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
 from .._request import validate_request
-from ..solvers import LinearDesign, UnlearningCache
+from ..solvers import LinearDesign, NotPositiveDefiniteError, UnlearningCache
 
 
 class _EncodedRows:
@@ -98,10 +98,20 @@ class UnlearnableLinearMixin:
         objective = self._unlearn_objective(X.shape[1], Y.shape[1])
         theta = self._get_theta(objective.design)
         noise = self._unlearn_noise(objective)
-        cache = UnlearningCache.from_fit(
-            objective, X, Y, S, theta, noise=noise, groups=groups,
-            n_groups=n_groups, row_weight=row_weight,
-        )
+        try:
+            cache = UnlearningCache.from_fit(
+                objective, X, Y, S, theta, noise=noise, groups=groups,
+                n_groups=n_groups, row_weight=row_weight,
+            )
+        except NotPositiveDefiniteError as exc:
+            if noise is None:
+                raise
+            raise ValueError(
+                "The objective with this noise has no finite minimum: the noise "
+                "on the unpenalised intercept outweighs the data term, and the "
+                "parameters diverge. Use more data or a larger C, less noise "
+                "(a larger epsilon or a smaller budget), or fit_intercept=False."
+            ) from exc
         self.unlearning_cache_ = cache
         self._set_theta(cache.theta, objective.design)
 

@@ -316,7 +316,7 @@ class UnlearningCache:
         grad_new_after = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta_new)
         residual = G_rest + H_rest_delta + grad_new_after
 
-        increment = self._error_increment(r, delta, theta)
+        increment = self._error_increment(r, delta, theta, corr_old, H_rest_delta)
         increment += 64 * _EPS * np.sqrt(obj.n_params) * (
             np.linalg.norm(G_rest) + np.linalg.norm(H_rest_delta)
             + np.linalg.norm(grad_new_after) + np.linalg.norm(grad_old)
@@ -401,7 +401,7 @@ class UnlearningCache:
             n_iter += 1
         return delta, n_iter
 
-    def _error_increment(self, r, delta, theta):
+    def _error_increment(self, r, delta, theta, corr_old, H_rest_delta):
         """Bound on how far the step moves the true residual from its estimate.
 
         The estimate treats the remaining rows with their curvature at the
@@ -414,7 +414,14 @@ class UnlearningCache:
         - Lipschitz curvature: ``|c_i - a_i| <= gamma (|v_i| + |u_i| / 2)``
           and Cauchy-Schwarz with weights ``s_i ||x_i||`` give
           ``gamma (sqrt(q_R(step) q_R(drift)) + q_R(step) / 2)``;
-        - bounded curvature, ``|c_i - a_i| <= cap``: ``cap sqrt(q(step) tr K)``,
+        - bounded curvature, ``|c_i - a_i| <= cap``: ``cap sqrt(q(step) tr K)``;
+        - self-concordant curvature (binary logistic, whose third derivative
+          is at most its second): ``|c_i - a_i| <= a_i (|v_i| + |u_i| / 2)
+          exp(m_v + m_u)`` with ``m_u = R ||step|| >= |u_i|`` and
+          ``m_v = R ||drift||``, which gives ``exp(m_v + m_u) R (sqrt(h(step)
+          h(drift)) + h(step) / 2)`` with ``h`` the quadratic form of the
+          cached loss Hessian of the remaining rows: the tightest for small
+          steps of confident models,
 
         with ``q`` and ``q_R`` the quadratic forms of ``K`` and ``K_R`` over
         the remaining rows (for several outputs, ``u_i`` is a vector and the
@@ -441,7 +448,22 @@ class UnlearningCache:
         cap = obj.loss.curvature_cap
         trace = max(np.trace(self.gram) - (s_old * norms_old**2).sum(), 0.0)
         bounded = cap * np.sqrt(q_rest(self.gram, s_old, delta) * trace)
-        return float(obj.scale * min(lipschitz, bounded))
+        best = obj.scale * min(lipschitz, bounded)
+        if getattr(obj.loss, "self_concordant", False):
+            pen = obj.penalty[:, None]
+
+            def h_rest(V, HV):
+                return max(float((V * HV).sum() - (pen * V**2).sum()), 0.0)
+
+            R_max = self.max_row_norm
+            exponent = R_max * (np.linalg.norm(delta) + np.linalg.norm(drift))
+            if exponent < 50:
+                h_step = h_rest(delta, H_rest_delta)
+                h_drift = h_rest(drift, _matvec(obj, self.hessians, drift, corr_old))
+                concordant = np.exp(exponent) * R_max * (
+                    np.sqrt(h_step * h_drift) + 0.5 * h_step)
+                best = min(best, concordant)
+        return float(best)
 
     def commit(self, plan):
         """Apply a plan computed by :meth:`plan`."""
