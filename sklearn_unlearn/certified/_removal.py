@@ -346,8 +346,14 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
     def _retrain(self, rows, n_removed, n_added):
         """Refit the final step on the corrected rows with fresh noise."""
         _, final, _ = self._split(self.estimator_)
+        state = self.noise_rng_.get_state()
         seed = int(self.noise_rng_.randint(np.iinfo(np.int32).max))
-        fresh = self._fit_model(clone(final), rows.X, rows.y, rows.sample_weight, seed)
+        try:
+            fresh = self._fit_model(clone(final), rows.X, rows.y, rows.sample_weight,
+                                    seed)
+        except Exception:
+            self.noise_rng_.set_state(state)  # a failed retrain changes nothing
+            raise
         self._set_final(fresh)
         self.noise_seed_ = seed
         self.training_rows_ = rows
