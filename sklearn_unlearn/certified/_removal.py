@@ -20,7 +20,31 @@ from ._certificate import Certificate, LedgerEntry, Verification, noise_scale
 
 
 class BudgetExceededError(ValueError):
-    """A request would push the spent budget past the certified budget."""
+    """A request would push the spent budget past the certified budget.
+
+    Raised by :meth:`CertifiedRemoval.unlearn` with
+    ``on_budget_exceeded="raise"``; the model, its ledger and its kept rows
+    are left exactly as they were.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import scale
+    >>> from sklearn_unlearn import UnlearnableLogisticRegression
+    >>> from sklearn_unlearn.certified import BudgetExceededError, CertifiedRemoval
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = scale(X)
+    >>> model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=0.01,
+    ...                          on_budget_exceeded="raise",
+    ...                          random_state=0).fit(X, y)
+    >>> try:
+    ...     model.unlearn(X[:50], None, y[:50])
+    ... except BudgetExceededError as exc:
+    ...     print(str(exc)[:49])
+    The request would raise the bound on the gradient
+    >>> model.certificate_.n_requests
+    0
+    """
 
 
 def _final_has(attr):
