@@ -1,7 +1,7 @@
 """
-=================================================
+==================================================
 The price of certified removal: accuracy against ε
-=================================================
+==================================================
 
 Certified removal trains with a random linear term :math:`b^\\top\\theta`,
 :math:`b \\sim \\mathcal N(0, \\sigma^2 I)`, in the objective, with

@@ -300,6 +300,25 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         self : object
             The updated meta-estimator. A refused request leaves model,
             ledger and kept data exactly as they were.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> from sklearn.preprocessing import scale
+        >>> from sklearn_unlearn import UnlearnableLogisticRegression
+        >>> from sklearn_unlearn.certified import CertifiedRemoval
+        >>> X, y = load_breast_cancer(return_X_y=True)
+        >>> X = scale(X)
+        >>> model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=1.0,
+        ...                          random_state=0).fit(X, y)
+        >>> model = model.unlearn(X[100:105], None, y[100:105])   # erase rows
+        >>> model = model.unlearn(X[300:302], X[300:302], y[300:302],
+        ...                       1 - y[300:302])                  # flip labels
+        >>> [entry.kind for entry in model.certificate_.ledger]
+        ['fit', 'request', 'retrain']
+        >>> cert = model.certificate_
+        >>> cert.n_requests, cert.n_retrains, cert.spent <= cert.budget
+        (2, 1, True)
         """
         check_is_fitted(self)
         pre, final, last = self._split(self.estimator_)
