@@ -49,6 +49,18 @@ class LedgerEntry:
         counts too).
     applied : bool
         False for a request that was refused.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn_unlearn import UnlearnableRidge
+    >>> from sklearn_unlearn.certified import CertifiedRemoval
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = CertifiedRemoval(UnlearnableRidge()).fit(X, y)
+    >>> model = model.unlearn(X[:5], None, y[:5])
+    >>> [(entry.kind, entry.n_removed, entry.n_added)
+    ...  for entry in model.certificate_.ledger]
+    [('fit', 0, 442), ('request', 5, 0)]
     """
 
     kind: str
@@ -93,6 +105,22 @@ class Certificate:
         Pipeline steps fitted on the data that the user chose to allow
         (``allow_stateful_steps=True``): their fitted state is not covered.
     ledger : list of LedgerEntry
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import scale
+    >>> from sklearn_unlearn import UnlearnableLogisticRegression
+    >>> from sklearn_unlearn.certified import CertifiedRemoval
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = scale(X)
+    >>> model = CertifiedRemoval(UnlearnableLogisticRegression(), epsilon=1.0,
+    ...                          delta=1e-4, budget=1.0, random_state=0).fit(X, y)
+    >>> cert = model.certificate_
+    >>> round(cert.sigma, 2)                 # budget * noise_constant(delta) / epsilon
+    4.39
+    >>> cert.valid, cert.n_requests, cert.spent < 1e-6
+    (True, 0, True)
     """
 
     epsilon: float
@@ -134,6 +162,22 @@ class Verification:
         on the corrected data with the same noise.
     prediction_agreement : float
         Share of the kept rows on which the two predict the same.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import scale
+    >>> from sklearn_unlearn import UnlearnableLogisticRegression
+    >>> from sklearn_unlearn.certified import CertifiedRemoval
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = scale(X)
+    >>> model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=1.0,
+    ...                          random_state=0).fit(X, y)
+    >>> report = model.unlearn(X[:10], None, y[:10]).verify()
+    >>> report.true_residual <= report.bound
+    True
+    >>> report.prediction_agreement
+    1.0
     """
 
     true_residual: float

@@ -20,7 +20,31 @@ from ._certificate import Certificate, LedgerEntry, Verification, noise_scale
 
 
 class BudgetExceededError(ValueError):
-    """A request would push the spent budget past the certified budget."""
+    """A request would push the spent budget past the certified budget.
+
+    Raised by :meth:`CertifiedRemoval.unlearn` with
+    ``on_budget_exceeded="raise"``; the model, its ledger and its kept rows
+    are left exactly as they were.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import scale
+    >>> from sklearn_unlearn import UnlearnableLogisticRegression
+    >>> from sklearn_unlearn.certified import BudgetExceededError, CertifiedRemoval
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = scale(X)
+    >>> model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=0.01,
+    ...                          on_budget_exceeded="raise",
+    ...                          random_state=0).fit(X, y)
+    >>> try:
+    ...     model.unlearn(X[:50], None, y[:50])
+    ... except BudgetExceededError as exc:
+    ...     print(str(exc)[:49])
+    The request would raise the bound on the gradient
+    >>> model.certificate_.n_requests
+    0
+    """
 
 
 def _final_has(attr):
@@ -276,6 +300,25 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         self : object
             The updated meta-estimator. A refused request leaves model,
             ledger and kept data exactly as they were.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> from sklearn.preprocessing import scale
+        >>> from sklearn_unlearn import UnlearnableLogisticRegression
+        >>> from sklearn_unlearn.certified import CertifiedRemoval
+        >>> X, y = load_breast_cancer(return_X_y=True)
+        >>> X = scale(X)
+        >>> model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=1.0,
+        ...                          random_state=0).fit(X, y)
+        >>> model = model.unlearn(X[100:105], None, y[100:105])   # erase rows
+        >>> model = model.unlearn(X[300:302], X[300:302], y[300:302],
+        ...                       1 - y[300:302])                  # flip labels
+        >>> [entry.kind for entry in model.certificate_.ledger]
+        ['fit', 'request', 'retrain']
+        >>> cert = model.certificate_
+        >>> cert.n_requests, cert.n_retrains, cert.spent <= cert.budget
+        (2, 1, True)
         """
         check_is_fitted(self)
         pre, final, last = self._split(self.estimator_)

@@ -21,7 +21,23 @@ _EPS = np.finfo(float).eps
 
 
 class UnlearningWarning(UserWarning):
-    """An update that is likely far from what retraining would give."""
+    """An update that is likely far from what retraining would give.
+
+    Issued, for instance, when a second-order step increases the cached
+    quadratic model of the corrected objective: the request moves the
+    optimum too far for one Newton step. ``method="refined"`` or retraining
+    is then the better choice. The update is still applied.
+
+    Examples
+    --------
+    Turn it into an error to refuse such updates:
+
+    >>> import warnings
+    >>> from sklearn_unlearn.solvers import UnlearningWarning
+    >>> warnings.simplefilter("error", UnlearningWarning)   # doctest: +SKIP
+    >>> issubclass(UnlearningWarning, UserWarning)
+    True
+    """
 
 
 @dataclass
