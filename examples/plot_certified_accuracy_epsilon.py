@@ -43,7 +43,7 @@ X_pool, X_test, y_pool, y_test = train_test_split(
 )
 
 sizes = [500, 2_000, 20_000]
-epsilons = [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
+epsilons = [0.05, 0.1, 0.2, 0.5, 1.0]
 seeds = range(5)
 budget, delta, C = 1.0, 1e-4, 1.0
 
@@ -51,13 +51,10 @@ budget, delta, C = 1.0, 1e-4, 1.0
 # Certified and non-private models
 # --------------------------------
 # For each training size and :math:`\varepsilon`, five certified models with
-# different noise draws. A certificate is void when even the fitted model's
-# own gradient residual exceeds the budget, that is when fitting stopped
-# short of the optimum of the perturbed objective. Here that happens only
-# with 500 rows and the largest noise: the optimum exists (a general-purpose
-# solver reaches it), but the fit's Newton polishing gives up before it.
-# Those points are drawn hollow; their accuracy is that of the unfinished
-# fits, not of the certified mechanism.
+# different noise draws. With few rows and much noise, the noise on the
+# unpenalised intercept can outweigh the data term: the perturbed objective
+# then has no minimum and ``fit`` refuses with a ``ValueError``. Such draws are
+# counted (column "none") and left out of the mean.
 
 accuracy = {}
 voided = {}
@@ -72,14 +69,20 @@ for n in sizes:
             model = CertifiedRemoval(
                 UnlearnableLogisticRegression(C=C),
                 epsilon=eps, delta=delta, budget=budget, random_state=seed,
-            ).fit(X_train, y_train)
+            )
+            try:
+                model.fit(X_train, y_train)
+            except ValueError as exc:
+                if "no finite minimum" not in str(exc):
+                    raise
+                void += 1
+                continue
             scores.append(model.score(X_test, y_test))
-            void += model.certificate_.void
-        accuracy[n, eps] = np.array(scores)
+        accuracy[n, eps] = np.array(scores) if scores else np.array([np.nan])
         voided[n, eps] = void
 
 print(f"{'n':>6} {'epsilon':>8} {'sigma':>7} {'mean acc':>9} {'min':>6} "
-      f"{'max':>6} {'void':>5}   non-private")
+      f"{'max':>6} {'none':>5}   non-private")
 for n in sizes:
     for eps in epsilons:
         a = accuracy[n, eps]
@@ -107,7 +110,7 @@ for i, n in enumerate(sizes):
     ax.plot(np.array(epsilons)[ok], mean[ok], "o", color=color)
     if not ok.all():
         ax.plot(np.array(epsilons)[~ok], mean[~ok], "o", mfc="white",
-                color=color, label=f"some certificates void, n = {n:,}")
+                color=color, label=f"some draws without a minimum, n = {n:,}")
     ax.axhline(plain[n], color=color, linestyle="--", linewidth=1)
 ax.plot([], [], "k--", linewidth=1, label="non-private model")
 ax.set_xscale("log")

@@ -39,6 +39,22 @@ def frozen_scaler(breast_cancer):
     return FrozenEstimator(StandardScaler().fit(X[-100:]))
 
 
+@pytest.fixture(scope="module")
+def large_binary():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=10_000, n_features=20, n_informative=8,
+                               random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+def _large_model(**kw):
+    # n = 10,000: the noise (sigma = 8.8) is small against the data term
+    params = dict(epsilon=1.0, delta=1e-4, budget=2.0, random_state=0)
+    params.update(kw)
+    return CertifiedRemoval(UnlearnableLogisticRegression(C=1.0), **params)
+
+
 def _model(scaler, **kw):
     # sigma = 0.44: the noise is small against the data term (C * n)
     params = dict(epsilon=1.0, delta=1e-4, budget=0.1, random_state=0)
@@ -80,10 +96,9 @@ def test_objective_noise_is_in_the_optimum(breast_cancer):
     assert np.linalg.norm(est.coef_ - plain.coef_) > 1e-3
 
 
-def test_budget_is_spent_request_by_request(breast_cancer, frozen_scaler):
-    X, y = breast_cancer
-    # the same noise with a budget 200 times larger
-    model = _model(frozen_scaler, epsilon=200.0, budget=20.0).fit(X, y)
+def test_budget_is_spent_request_by_request(large_binary):
+    X, y = large_binary
+    model = _large_model().fit(X, y)
     cert = model.certificate_
     spent = [cert.spent]
     for i in range(4):
@@ -104,10 +119,17 @@ def test_budget_is_spent_request_by_request(breast_cancer, frozen_scaler):
     assert model.training_rows_.n_rows == len(y) - 20
 
 
-@pytest.mark.parametrize("kind", ["features", "labels", "insert"])
-def test_features_labels_and_insertions_are_certified(breast_cancer, frozen_scaler, kind):
+def test_epsilon_above_one_is_refused(breast_cancer):
     X, y = breast_cancer
-    model = _model(frozen_scaler, epsilon=20.0, budget=2.0).fit(X[:500], y[:500])
+    with pytest.raises(ValueError, match="epsilon"):
+        CertifiedRemoval(UnlearnableLogisticRegression(), epsilon=2.0).fit(X, y)
+
+
+@pytest.mark.parametrize("kind", ["features", "labels", "insert"])
+def test_features_labels_and_insertions_are_certified(large_binary, kind):
+    X, y = large_binary
+    X, y = X[:5000], y[:5000]
+    model = _large_model().fit(X[:4990], y[:4990])
     if kind == "features":
         X_new = X[:8].copy()
         X_new[:, 2] = 0.0
@@ -115,7 +137,7 @@ def test_features_labels_and_insertions_are_certified(breast_cancer, frozen_scal
     elif kind == "labels":
         model.unlearn(X[:4], X[:4], y[:4], 1 - y[:4])
     else:
-        model.unlearn(None, X[500:510], y_new=y[500:510])
+        model.unlearn(None, X[4990:5000], y_new=y[4990:5000])
     report = model.verify()
     assert report.true_residual <= model.certificate_.spent
     assert report.parameter_distance <= 5e-2
@@ -223,7 +245,7 @@ def test_ridge_is_exact_and_spends_nothing(diabetes):
 
 def test_grid_search_clone_and_joblib(breast_cancer, frozen_scaler, tmp_path):
     X, y = breast_cancer
-    search = GridSearchCV(_model(frozen_scaler), {"epsilon": [0.5, 2.0]}, cv=3).fit(X, y)
+    search = GridSearchCV(_model(frozen_scaler), {"epsilon": [0.5, 1.0]}, cv=3).fit(X, y)
     best = search.best_estimator_
     assert clone(best).get_params()["epsilon"] == best.epsilon
     best.unlearn(X[:5], None, y[:5])

@@ -240,7 +240,7 @@ CERTIFIED_TRUSTED = CACHE_TYPES | {
 @pytest.mark.parametrize("fmt", ["joblib", "skops"])
 def test_certified_round_trip(fmt, tmp_path):
     X, y = _classification(2)
-    model = CertifiedRemoval(UnlearnableLogisticRegression(), epsilon=5.0, budget=5.0,
+    model = CertifiedRemoval(UnlearnableLogisticRegression(), epsilon=1.0, budget=1.0,
                              random_state=0).fit(X, y)
     model.unlearn(X[:2], None, y[:2])
     path = tmp_path / "model"

@@ -74,12 +74,14 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
     estimator : estimator or Pipeline
         The model to certify. Steps before the final one must be stateless
         (``requires_fit=False``, e.g. ``HashingVectorizer``,
-        ``FunctionTransformer``), frozen (:class:`~sklearn.frozen.FrozenEstimator`)
-        or unlearnable: a step fitted on the data (a scaler's mean, a
+        ``FunctionTransformer``) or frozen (:class:`~sklearn.frozen.FrozenEstimator`):
+        a step fitted on the data (a scaler's mean, a
         vocabulary) keeps statistics of the rows to remove, which no update of
         the final step can take back.
     epsilon : float, default=1.0
-        Privacy parameter; smaller is stronger and needs more noise.
+        Privacy parameter in (0, 1]; smaller is stronger and needs more noise.
+        The calibration ``sigma = budget * c / epsilon`` is the Gaussian
+        mechanism's, proven for ``epsilon <= 1``.
     delta : float, default=1e-4
         Probability with which the guarantee may fail.
     budget : float, default=1.0
@@ -138,7 +140,8 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit"])],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        # the Gaussian certified-removal theorem is stated for epsilon <= 1
+        "epsilon": [Interval(Real, 0, 1, closed="right")],
         "delta": [Interval(Real, 0, 1, closed="neither")],
         "budget": [Interval(Real, 0, None, closed="neither")],
         "on_budget_exceeded": [StrOptions({"retrain", "raise", "warn"})],
@@ -192,7 +195,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
             for name, step in pre.steps:
                 if step is None or step == "passthrough":
                     continue
-                if isinstance(step, FrozenEstimator) or hasattr(step, "unlearn"):
+                if isinstance(step, FrozenEstimator):
                     continue
                 if not get_tags(step).requires_fit:
                     continue

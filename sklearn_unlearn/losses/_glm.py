@@ -82,7 +82,7 @@ class BinaryLogLoss:
     # the curvature lies in (0, 1/4]
     curvature_cap = 0.25
     #: The third derivative is at most the second in absolute value, so the
-    #: curvature changes by at most a factor exp(|t|) over a step t.
+    #: curvature changes by at most a factor ``exp(abs(t))`` over a step ``t``.
     self_concordant = True
 
     def value(self, Y, eta):

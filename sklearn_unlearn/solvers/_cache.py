@@ -185,7 +185,7 @@ class UnlearningCache:
     # -- construction --------------------------------------------------------
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
-                 row_weight, max_newton=50):
+                 row_weight, max_newton=100):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs."""
         gamma = objective.loss.curvature_lipschitz
         theta = theta.copy()
@@ -201,8 +201,8 @@ class UnlearningCache:
         # whenever it no longer gives fast convergence: cheap near the
         # solver's answer, robust far from it (a large objective noise).
         refreshed = 0
-        best = np.linalg.norm(g)
-        since_best = 0
+        fresh = True  # the Hessian was evaluated at the current theta
+        near = 0
         # The gradient cannot be resolved below the round-off of its sum.
         eta = objective.design.predictor(X, theta)
         floor = 1e3 * _EPS * (
@@ -216,28 +216,36 @@ class UnlearningCache:
             step = -_solve(objective, hessians, g)
             slope = float((g * step).sum())
             t = 1.0
+            accepted = False
             while t >= 1e-10:
                 cand = theta + t * step
                 f_c = objective.value(X, Y, S, cand, noise)
                 g_c = objective.gradient(X, Y, S, cand, noise)
-                # Armijo; near round-off the objective stops resolving
-                # differences, so a smaller gradient is accepted as well.
-                if f_c <= f + 1e-4 * t * slope or np.linalg.norm(g_c) < gnorm:
+                # Armijo; close to round-off the objective no longer resolves
+                # differences, and a smaller gradient is accepted instead.
+                if f_c <= f + 1e-4 * t * slope or (
+                    gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm
+                ):
+                    accepted = True
                     break
                 t *= 0.5
-            else:
-                break
-            theta, g, f = cand, g_c, f_c
-            progress = np.linalg.norm(g) / gnorm
-            if np.linalg.norm(g) < 0.5 * best:
-                best, since_best = np.linalg.norm(g), 0
-            else:
-                since_best += 1
-                if since_best >= 4:
-                    break  # round-off reached
-            if progress > 0.5 and refreshed < max_newton // 2:
+            if not accepted:
+                if fresh:
+                    break
                 hessians, _ = objective.hessian(X, Y, S, theta)
-                anchor = theta.copy()
+                anchor, fresh = theta.copy(), True
+                refreshed += 1
+                continue
+            theta, g, f = cand, g_c, f_c
+            fresh = False
+            if np.linalg.norm(g) <= 1e3 * floor:
+                near += 1
+                if near >= 3:
+                    break  # round-off reached
+                continue
+            if np.linalg.norm(g) > 0.5 * gnorm and refreshed < max_newton // 2:
+                hessians, _ = objective.hessian(X, Y, S, theta)
+                anchor, fresh = theta.copy(), True
                 refreshed += 1
         if gamma and np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta):
             # The bound grows with the drift from the anchor: start from none.
