@@ -193,6 +193,19 @@ class UnlearnableMLPMixin:
         optimiser (adam's moment estimates, sgd's velocities) is kept as it
         was, so a later ``partial_fit`` continues with it; ``loss_`` and
         ``loss_curve_`` still describe the last fit.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn_unlearn import UnlearnableMLPClassifier
+        >>> X, y = load_digits(return_X_y=True)
+        >>> X = X / 16.0
+        >>> net = UnlearnableMLPClassifier(hidden_layer_sizes=(16,), max_iter=50,
+        ...                                random_state=0).fit(X[:500], y[:500])
+        >>> net = net.unlearn(X[:5], None, y[:5])   # forget five rows
+        >>> net.unlearning_data_.n_rows
+        495
         """
         check_is_fitted(self)
         if not hasattr(self, "unlearning_weight_total_"):
