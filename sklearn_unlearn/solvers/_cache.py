@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._factored import FactoredHessian, NotPositiveDefiniteError
+from ._lowrank import DEFAULT_RANK
+
 _EPS = np.finfo(float).eps
 
 
@@ -164,48 +167,42 @@ class UnlearningCache:
     # -- construction --------------------------------------------------------
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
-                 row_weight, max_newton=50):
-        """Polish ``theta`` to the exact optimum and cache what unlearning needs."""
+                 row_weight, max_newton=50, mode="dense", rank=DEFAULT_RANK):
+        """Polish ``theta`` to the exact optimum and cache what unlearning needs.
+
+        ``mode="dense"`` keeps factored ``p x p`` Hessian blocks and the Gram
+        matrices of the residual bound; ``mode="low_rank"`` keeps
+        :class:`~sklearn_unlearn.solvers.LowRankHessian` blocks of rank
+        ``rank`` and no Gram matrix (the bound is then ``inf``).
+
+        The polish takes Newton steps whose systems are solved by conjugate
+        gradients with exact Hessian-vector products (one pass over the data
+        each), preconditioned by the Hessian cached at the start; when a step
+        makes slow progress (the start was far from the optimum), the cached
+        Hessian is recomputed once at the polished optimum.
+        """
         gamma = objective.loss.curvature_lipschitz
+        exact = mode == "dense"
         theta = theta.copy()
         row_norms = objective.design.row_norms(X)
         gram_weights = None
-        if gamma is not None and gamma > 0:
+        if exact and gamma is not None and gamma > 0:
             gram_weights = np.column_stack([S[:, 0], S[:, 0] * row_norms])
-        hessians, grams = objective.hessian(X, Y, S, theta, gram_weights=gram_weights)
+        hessians, grams = objective.hessian(X, Y, S, theta, gram_weights=gram_weights,
+                                            mode=mode, rank=rank)
         anchor = theta.copy()
-        g = objective.gradient(X, Y, S, theta, noise)
-        f = objective.value(X, Y, S, theta, noise)
-        refreshed = 0
-        stalls = 0
-        for _ in range(max_newton):
-            gnorm = np.linalg.norm(g)
-            if gnorm == 0:
-                break
-            step = -_solve(objective, hessians, g)
-            t = 1.0
-            while True:
-                cand = theta + t * step
-                g_c = objective.gradient(X, Y, S, cand, noise)
-                f_c = objective.value(X, Y, S, cand, noise)
-                if f_c < f or np.linalg.norm(g_c) < gnorm or t < 1e-8:
-                    break
-                t *= 0.5
-            if not (f_c <= f or np.linalg.norm(g_c) < gnorm):
-                break
-            progress = np.linalg.norm(g_c) / gnorm
-            theta, g, f = cand, g_c, f_c
-            if progress > 0.9:
-                stalls += 1
-                if stalls >= 2:
-                    break
-            else:
-                stalls = 0
-            if progress > 0.5 and refreshed < 3:
-                # The anchor is too far from the optimum for fast convergence.
-                hessians, _ = objective.hessian(X, Y, S, theta)
+        theta, g, far = _polish(objective, X, Y, S, theta, noise, hessians,
+                                max_newton=max_newton)
+        if far:
+            # The start was too far from the optimum for its curvature to
+            # describe the optimum: anchor the cache there instead.
+            try:
+                hessians, _ = objective.hessian(X, Y, S, theta, mode=mode, rank=rank)
                 anchor = theta.copy()
-                refreshed += 1
+            except NotPositiveDefiniteError:
+                # no curvature left at the optimum (e.g. one class carries
+                # all the weight): keep the Hessian where it was computed
+                pass
         # Round-off of the gradient sums, so the bound covers a residual
         # recomputed from the data in floating point.
         eta = objective.design.predictor(X, theta)
@@ -222,13 +219,18 @@ class UnlearningCache:
             noise=noise,
             hessians=hessians,
             residual=g,
-            residual_error=roundoff if gamma is not None else np.inf,
+            residual_error=roundoff if gamma is not None and exact else np.inf,
             gram=None if grams is None else grams[0],
             norm_gram=None if grams is None else grams[1],
             max_row_norm=float(row_norms.max(initial=0.0)),
             weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
             counts=np.bincount(groups, minlength=n_groups).astype(float),
         )
+
+    @property
+    def exact_hessian(self):
+        """Whether the cached Hessian blocks are exact (dense mode)."""
+        return all(isinstance(H, FactoredHessian) for H in self.hessians)
 
     @property
     def residual_bound(self):
@@ -280,7 +282,12 @@ class UnlearningCache:
         grad_new_after = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta_new)
         residual = G_rest + H_rest_delta + grad_new_after
 
-        increment = self._error_increment(r, delta, theta)
+        if self.exact_hessian:
+            increment = self._error_increment(r, delta, theta)
+        else:
+            # The cached Hessian is an approximation: its error times the
+            # step is not bounded by anything the cache keeps.
+            increment = np.inf
         increment += 64 * _EPS * np.sqrt(obj.n_params) * (
             np.linalg.norm(G_rest) + np.linalg.norm(H_rest_delta)
             + np.linalg.norm(grad_new_after) + np.linalg.norm(grad_old)
@@ -444,3 +451,100 @@ def _matvec(obj, hessians, v, corrections=None):
         U, signs = corrections[b] if corrections is not None else (None, None)
         parts.append(H.matvec(obj.to_block(v, b), U, signs))
     return obj.from_blocks(parts)
+
+
+def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton,
+            cg_tol=1e-4, cg_max_iter=100):
+    """Newton iterations to the optimum, with conjugate-gradient solves.
+
+    Returns the polished parameters, the gradient there, and whether some
+    step made slow progress (``||g_new|| > ||g|| / 2``), i.e. the starting
+    point was too far from the optimum for its Hessian to stand for the
+    Hessian at the optimum.
+    """
+    f, g = objective.value_and_gradient(X, Y, S, theta, noise)
+    far = False
+    stalls = 0
+    for it in range(max_newton):
+        gnorm = np.linalg.norm(g)
+        if gnorm == 0:
+            break
+        if it == 0 and all(isinstance(H, FactoredHessian) for H in hessians):
+            # the cached Hessian is exact here: a direct Newton step
+            step = -_solve(objective, hessians, g)
+        else:
+            hvps = objective.hessian_products(X, Y, S, theta)
+            step = -objective.from_blocks([
+                _pcg(hvp, H.solve, objective.to_block(g, b), cg_tol, cg_max_iter,
+                     H._project)
+                for b, (hvp, H) in enumerate(zip(hvps, hessians))
+            ])
+        t = 1.0
+        while True:
+            cand = theta + t * step
+            f_c, g_c = objective.value_and_gradient(X, Y, S, cand, noise)
+            if f_c < f or np.linalg.norm(g_c) < gnorm or t < 1e-8:
+                break
+            t *= 0.5
+        if not (f_c <= f or np.linalg.norm(g_c) < gnorm):
+            break
+        progress = np.linalg.norm(g_c) / gnorm
+        theta, g, f = cand, g_c, f_c
+        if progress > 0.5:
+            far = True
+        if progress > 0.9:
+            stalls += 1
+            if stalls >= 2:
+                break
+        else:
+            stalls = 0
+    return theta, g, far
+
+
+def _pcg(hvp, precond, b, tol, max_iter, project=None):
+    """Preconditioned conjugate gradients for ``H x = b``, column by column.
+
+    Starts from ``precond(b)``, stops at ``||H x - b|| <= tol ||b||`` and
+    returns the iterate of smallest residual (at round-off level the
+    recursion stops making progress), projected by ``project``.
+    """
+    if b.ndim == 2:
+        return np.column_stack([
+            _pcg(hvp, lambda v: precond(v[:, None])[:, 0], b[:, j], tol, max_iter,
+                 project)
+            for j in range(b.shape[1])
+        ])
+    bnorm = np.linalg.norm(b)
+    if bnorm == 0:
+        return np.zeros_like(b)
+    x = precond(b)
+    r = b - hvp(x)
+    best, best_norm = x.copy(), np.linalg.norm(r)
+    since_best = 0
+    z = precond(r)
+    d = z.copy()
+    rz = float(r @ z)
+    for _ in range(max_iter):
+        if best_norm <= tol * bnorm or rz <= 0:
+            break
+        Hd = hvp(d)
+        dHd = float(d @ Hd)
+        if dHd <= 0:
+            break
+        alpha = rz / dHd
+        x += alpha * d
+        r -= alpha * Hd
+        rnorm = np.linalg.norm(r)
+        if not np.isfinite(rnorm):
+            break
+        if rnorm < best_norm:
+            best, best_norm, since_best = x.copy(), rnorm, 0
+        else:
+            since_best += 1
+            if since_best >= 3:
+                break
+        z = precond(r)
+        rz_new = float(r @ z)
+        d = z + (rz_new / rz) * d
+        rz = rz_new
+    return best if project is None else project(best)
