@@ -38,7 +38,7 @@ random_state, max_iter
         How the cache keeps the Hessian of the training objective.
         ``"dense"``: factored ``p x p`` blocks (``p`` parameters, one block per
         class), exact second-order updates and a residual bound.
-        ``"low_rank"``: a Nystrom sketch of rank 100 of the data part, its
+        ``"low_rank"``: a Nystrom sketch of rank 200 of the data part, its
         exact diagonal remainder and the penalty, in ``O(p)`` memory, for
         hashed text and other very wide data; the update is approximate and
         ``residual_bound_`` is ``inf``. ``"auto"`` is ``"dense"`` while the

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._factored import FactoredHessian, NotPositiveDefiniteError
-from ._lowrank import DEFAULT_RANK
+from . import _lowrank
 
 _EPS = np.finfo(float).eps
 
@@ -167,7 +167,7 @@ class UnlearningCache:
     # -- construction --------------------------------------------------------
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
-                 row_weight, max_newton=50, mode="dense", rank=DEFAULT_RANK):
+                 row_weight, max_newton=50, mode="dense", rank=None):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs.
 
         ``mode="dense"`` keeps factored ``p x p`` Hessian blocks and the Gram
@@ -196,10 +196,14 @@ class UnlearningCache:
         if far:
             # The start was too far from the optimum for its curvature to
             # describe the optimum: anchor the cache there instead.
+            if not exact:
+                hessians = None     # release the first sketch before the second
             try:
                 hessians, _ = objective.hessian(X, Y, S, theta, mode=mode, rank=rank)
                 anchor = theta.copy()
             except NotPositiveDefiniteError:
+                if not exact:
+                    raise
                 # no curvature left at the optimum (e.g. one class carries
                 # all the weight): keep the Hessian where it was computed
                 pass

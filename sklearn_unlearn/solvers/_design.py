@@ -63,9 +63,12 @@ class LinearDesign:
 
     def transpose_product(self, X, R):
         """``X_aug.T @ R`` for ``R`` of shape ``(n_samples, n_outputs)``."""
-        out = np.asarray(X.T @ R)
-        if self.fit_intercept:
-            out = np.vstack([out, self.intercept_value * R.sum(axis=0)])
+        d = X.shape[1]
+        if not self.fit_intercept:
+            return np.asarray(X.T @ R)
+        out = np.empty((d + 1,) + R.shape[1:])
+        out[:d] = X.T @ R
+        out[d] = self.intercept_value * R.sum(axis=0)
         return out
 
     def augmented_rows(self, X):

@@ -15,7 +15,7 @@ from scipy.linalg import LinAlgError, cho_factor, lu_factor, lu_solve, solve_tri
 from ._factored import NotPositiveDefiniteError
 
 #: Rank of the Nystrom sketch when none is given.
-DEFAULT_RANK = 100
+DEFAULT_RANK = 200
 
 
 def nystrom(apply, p, rank, exact_columns=(), seed=0, dtype=np.float64):
@@ -67,7 +67,10 @@ def nystrom(apply, p, rank, exact_columns=(), seed=0, dtype=np.float64):
         Omega /= np.linalg.norm(Omega, axis=0)
     Y = np.asarray(apply(Omega), dtype=np.float64)
     nu = np.finfo(float).eps * max(np.linalg.norm(Y), 1e-300) * np.sqrt(p)
-    Y += nu * Omega
+    step = max(1, 2**20 // max(1, s))
+    for start in range(0, p, step):      # Y += nu Omega without a p x s temporary
+        rows = slice(start, min(p, start + step))
+        Y[rows] += nu * Omega[rows]
     core = Omega.T @ Y
     del Omega
     core = 0.5 * (core + core.T)
@@ -80,6 +83,7 @@ def nystrom(apply, p, rank, exact_columns=(), seed=0, dtype=np.float64):
         L = None
         B = Y @ (Q[:, keep] / np.sqrt(ev[keep]))
     if L is not None:
+        # B = Y L^{-T}, in place of Y
         B = solve_triangular(L, Y.T, lower=True, overwrite_b=True).T
     del Y
     # thin SVD of B through its small Gram matrix: B = V sigma Q^T
@@ -87,11 +91,15 @@ def nystrom(apply, p, rank, exact_columns=(), seed=0, dtype=np.float64):
     ev, Q = np.linalg.eigh(0.5 * (gram + gram.T))
     keep = ev > ev.max(initial=0.0) * 1e-13
     sigma = np.sqrt(ev[keep])
-    V = B @ (Q[:, keep] / sigma)
-    del B
     lam = np.maximum(sigma**2 - nu, 0.0)
     order = np.argsort(lam)[::-1]
-    return V[:, order], lam[order]
+    rotation = (Q[:, keep] / sigma)[:, order]
+    # V = B @ rotation, overwriting B row block by row block
+    step = max(1, 2**20 // max(1, B.shape[1]))
+    for start in range(0, p, step):
+        rows = slice(start, min(p, start + step))
+        B[rows, : rotation.shape[1]] = B[rows] @ rotation
+    return np.ascontiguousarray(B[:, : rotation.shape[1]]), lam[order]
 
 
 class LowRankHessian:
@@ -155,11 +163,11 @@ class LowRankHessian:
         # Coordinates with (almost) no diagonal mass (an unpenalised intercept
         # whose column the low-rank part reproduces) get a shift ``mu`` on the
         # diagonal, taken back by a negative rank-one column.
-        full_diag = diagonal + (W**2) @ w_signs
+        full_diag = diagonal + np.einsum("ij,ij,j->i", W, W, w_signs)
         weak = diagonal <= 1e-10 * np.maximum(full_diag, 0.0)
         mu = np.where(weak, np.maximum(full_diag, 1.0), 0.0)
         base_diag = diagonal + mu
-        cols, sg = [W], [w_signs]
+        cols, sg = [], []
         idx = np.flatnonzero(weak)
         if len(idx):
             E = np.zeros((len(diagonal), len(idx)))
@@ -176,10 +184,18 @@ class LowRankHessian:
                 "(a parameter has no curvature). Use a stronger L2 penalty."
             )
         self._base_diag = base_diag
-        self._base_W = np.hstack(cols) if len(cols) > 1 else W
-        self._base_signs = np.concatenate(sg)
-        DinvW = self._base_W / base_diag[:, None]
-        capacitance = np.diag(1.0 / self._base_signs) + self._base_W.T @ DinvW
+        # the factor is [W, extra]; the few extra columns are kept apart so
+        # that W is never copied
+        self._extra = np.hstack(cols) if cols else np.zeros((len(diagonal), 0))
+        self._base_signs = np.concatenate([w_signs] + sg)
+        m = W.shape[1]
+        gram = np.zeros((len(self._base_signs),) * 2)
+        step = max(1, 2**20 // max(1, m))
+        for start in range(0, len(diagonal), step):
+            rows = slice(start, min(len(diagonal), start + step))
+            F = np.hstack([W[rows], self._extra[rows]])
+            gram += F.T @ (F / base_diag[rows, None])
+        capacitance = np.diag(1.0 / self._base_signs) + gram
         self._base_cap = _lu(capacitance, "The Hessian of the training objective")
         p = len(diagonal)
         self._U = np.zeros((p, 0))
@@ -200,9 +216,7 @@ class LowRankHessian:
     def nbytes(self):
         """Bytes held by the arrays of this object."""
         arrays = [self.diagonal, self.W, self.w_signs, self._base_diag,
-                  self._U, self._HinvU, self._signs]
-        if self._base_W is not self.W:
-            arrays.append(self._base_W)
+                  self._extra, self._U, self._HinvU, self._signs]
         return int(sum(a.nbytes for a in arrays))
 
     def _project(self, v):
@@ -213,8 +227,9 @@ class LowRankHessian:
     def _base_solve(self, g):
         D = self._base_diag if g.ndim == 1 else self._base_diag[:, None]
         x = g / D
-        t = lu_solve(self._base_cap, self._base_W.T @ x)
-        return x - (self._base_W @ t) / D
+        m = self.W.shape[1]
+        t = lu_solve(self._base_cap, np.concatenate([self.W.T @ x, self._extra.T @ x]))
+        return x - (self.W @ t[:m] + self._extra @ t[m:]) / D
 
     def corrected(self, U=None, signs=None):
         """The matrix plus ``U diag(signs) U^T``, ready to solve.
@@ -256,8 +271,8 @@ class LowRankHessian:
 
     def diag(self):
         """The diagonal of the matrix."""
-        return (self.diagonal + (self.W**2) @ self.w_signs
-                + (self._U**2) @ self._signs)
+        return (self.diagonal + np.einsum("ij,ij,j->i", self.W, self.W, self.w_signs)
+                + np.einsum("ij,ij,j->i", self._U, self._U, self._signs))
 
     def to_dense(self):
         """The matrix as a dense array (for small ``p`` and tests only)."""

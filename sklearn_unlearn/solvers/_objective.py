@@ -11,7 +11,8 @@ objective perturbation of certified removal (zero otherwise).
 import numpy as np
 
 from ._factored import FactoredHessian
-from ._lowrank import DEFAULT_RANK, LowRankHessian, nystrom
+from . import _lowrank
+from ._lowrank import LowRankHessian, nystrom
 
 # Values per row block of the passes that form ``n x (K r)`` temporaries.
 _BLOCK_VALUES = 2**22
@@ -175,7 +176,7 @@ class LinearObjective:
         return [FactoredHessian(g + pen) for g in grams]
 
     def hessian(self, X, Y, S, theta, *, gram_weights=None, mode="dense",
-                rank=DEFAULT_RANK, seed=0):
+                rank=None, seed=0):
         """Hessian blocks at ``theta``, and extra weighted Gram matrices.
 
         ``gram_weights`` of shape ``(n_samples, q)`` asks for the ``q`` matrices
@@ -188,14 +189,16 @@ class LinearObjective:
         ``O(nnz(X) r)`` and ``O(p r)`` memory; no ``p x p`` matrix is formed.
         """
         if mode == "low_rank":
+            rank = _lowrank.DEFAULT_RANK if rank is None else rank
             blocks = []
             for b, (apply, diag) in enumerate(self.data_operators(X, Y, S, theta)):
                 pb = len(diag)
                 V, lam = nystrom(apply, pb, rank, self._exact_columns(b), seed=seed + b)
-                remainder = np.maximum(diag - (V**2) @ lam, 0.0)
+                remainder = np.maximum(diag - np.einsum("ij,ij,j->i", V, V, lam), 0.0)
+                V *= np.sqrt(lam)
                 blocks.append(LowRankHessian(
-                    remainder + self._block_penalty(b), V * np.sqrt(lam),
-                    np.ones(len(lam)), self.null_basis,
+                    remainder + self._block_penalty(b), V, np.ones(len(lam)),
+                    self.null_basis,
                 ))
             return blocks, None
         eta = self.design.predictor(X, theta)
