@@ -8,6 +8,10 @@ from sklearn.utils.class_weight import compute_class_weight
 from .._request import validate_request
 from ..solvers import LinearDesign, NotPositiveDefiniteError, UnlearningCache
 
+#: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
+#: at most the square of this (8 * 4000**2 bytes, 128 MB, per matrix).
+DENSE_HESSIAN_MAX_PARAMS = 4000
+
 
 class _EncodedRows:
     """A request's rows in the form the cache works with."""
@@ -102,6 +106,7 @@ class UnlearnableLinearMixin:
             cache = UnlearningCache.from_fit(
                 objective, X, Y, S, theta, noise=noise, groups=groups,
                 n_groups=n_groups, row_weight=row_weight,
+                mode=self._hessian_mode(objective),
             )
         except NotPositiveDefiniteError as exc:
             if noise is None:
@@ -114,6 +119,17 @@ class UnlearnableLinearMixin:
             ) from exc
         self.unlearning_cache_ = cache
         self._set_theta(cache.theta, objective.design)
+
+    def _hessian_mode(self, objective):
+        """``"dense"`` or ``"low_rank"``, from the ``hessian`` parameter."""
+        mode = getattr(self, "hessian", "auto")
+        if mode != "auto":
+            return mode
+        entries = sum(
+            (objective.n_params * (objective.n_outputs if objective.loss.coupled else 1)) ** 2
+            for _ in objective.block_columns
+        )
+        return "dense" if entries <= DENSE_HESSIAN_MAX_PARAMS**2 else "low_rank"
 
     # -- unlearn ---------------------------------------------------------------
     def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,

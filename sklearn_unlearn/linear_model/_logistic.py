@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..losses import BinaryLogLoss, MultinomialLogLoss
 from ..solvers import LinearDesign, LinearObjective
@@ -44,6 +44,16 @@ solver, max_iter, verbose, warm_start, n_jobs
         sets it). For a multinomial model with an intercept, the component of
         ``b`` along the unidentifiable common shift of the intercepts is
         removed.
+    hessian : {"auto", "dense", "low_rank"}, default="auto"
+        How the cache keeps the Hessian of the training objective.
+        ``"dense"``: factored ``p x p`` blocks (``p`` parameters, ``K p`` for
+        a multinomial model), exact second-order updates and a residual bound.
+        ``"low_rank"``: a Nystrom sketch of rank 200 of the data part, its
+        exact diagonal remainder and the penalty, in ``O(p)`` memory, for
+        hashed text and other very wide data; the update is approximate and
+        ``residual_bound_`` is ``inf``. ``"auto"`` is ``"dense"`` while the
+        dense blocks hold at most ``4000**2`` entries in all, ``"low_rank"``
+        otherwise.
 
     Attributes
     ----------
@@ -75,6 +85,7 @@ solver, max_iter, verbose, warm_start, n_jobs
 
     _parameter_constraints: dict = {
         **LogisticRegression._parameter_constraints,
+        "hessian": [StrOptions({"auto", "dense", "low_rank"})],
         "objective_noise": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -96,6 +107,7 @@ solver, max_iter, verbose, warm_start, n_jobs
         warm_start=False,
         n_jobs=None,
         objective_noise=0.0,
+        hessian="auto",
     ):
         super().__init__(
             penalty=penalty,
@@ -114,6 +126,7 @@ solver, max_iter, verbose, warm_start, n_jobs
             n_jobs=n_jobs,
         )
         self.objective_noise = objective_noise
+        self.hessian = hessian
 
     def _check_unlearnable(self):
         if self.penalty not in ("deprecated", "l2") or self.l1_ratio not in (0, 0.0):

@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.linear_model import Ridge
+from sklearn.utils._param_validation import StrOptions
 
 from ..losses import HalfSquaredError
 from ..solvers import LinearDesign, LinearObjective
@@ -24,6 +25,16 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
         number.
     positive : bool, default=False
         Must be False: a constrained optimum has no closed-form update.
+    hessian : {"auto", "dense", "low_rank"}, default="auto"
+        How the cache keeps the Hessian of the training objective.
+        ``"dense"``: factored ``p x p`` blocks (``p`` parameters, shared by all
+        targets), exact second-order updates and a residual bound.
+        ``"low_rank"``: a Nystrom sketch of rank 200 of the data part, its
+        exact diagonal remainder and the penalty, in ``O(p)`` memory, for
+        hashed text and other very wide data; the update is approximate and
+        ``residual_bound_`` is ``inf``. ``"auto"`` is ``"dense"`` while the
+        dense blocks hold at most ``4000**2`` entries in all, ``"low_rank"``
+        otherwise.
 
     Attributes
     ----------
@@ -51,7 +62,10 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
     True
     """
 
-    _parameter_constraints: dict = {**Ridge._parameter_constraints}
+    _parameter_constraints: dict = {
+        **Ridge._parameter_constraints,
+        "hessian": [StrOptions({"auto", "dense", "low_rank"})],
+    }
 
     def __init__(
         self,
@@ -64,6 +78,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
         solver="auto",
         positive=False,
         random_state=None,
+        hessian="auto",
     ):
         super().__init__(
             alpha=alpha,
@@ -75,6 +90,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             positive=positive,
             random_state=random_state,
         )
+        self.hessian = hessian
 
     def _check_unlearnable(self):
         if self.positive:

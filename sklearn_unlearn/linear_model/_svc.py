@@ -2,6 +2,7 @@
 
 from sklearn.base import _fit_context
 from sklearn.svm import LinearSVC
+from sklearn.utils._param_validation import StrOptions
 
 from ..losses import SquaredHinge
 from ..solvers import LinearDesign, LinearObjective
@@ -33,6 +34,16 @@ random_state, max_iter
         As in :class:`~sklearn.svm.LinearSVC`.
     multi_class : {"ovr"}, default="ovr"
         Crammer-Singer is not supported.
+    hessian : {"auto", "dense", "low_rank"}, default="auto"
+        How the cache keeps the Hessian of the training objective.
+        ``"dense"``: factored ``p x p`` blocks (``p`` parameters, one block per
+        class), exact second-order updates and a residual bound.
+        ``"low_rank"``: a Nystrom sketch of rank 200 of the data part, its
+        exact diagonal remainder and the penalty, in ``O(p)`` memory, for
+        hashed text and other very wide data; the update is approximate and
+        ``residual_bound_`` is ``inf``. ``"auto"`` is ``"dense"`` while the
+        dense blocks hold at most ``4000**2`` entries in all, ``"low_rank"``
+        otherwise.
 
     Attributes
     ----------
@@ -56,7 +67,10 @@ random_state, max_iter
     (3, 4)
     """
 
-    _parameter_constraints: dict = {**LinearSVC._parameter_constraints}
+    _parameter_constraints: dict = {
+        **LinearSVC._parameter_constraints,
+        "hessian": [StrOptions({"auto", "dense", "low_rank"})],
+    }
     _multiclass_scheme = "ovr"
 
     def __init__(
@@ -74,6 +88,7 @@ random_state, max_iter
         verbose=0,
         random_state=None,
         max_iter=1000,
+        hessian="auto",
     ):
         super().__init__(
             penalty=penalty,
@@ -89,6 +104,7 @@ random_state, max_iter
             random_state=random_state,
             max_iter=max_iter,
         )
+        self.hessian = hessian
 
     def _check_unlearnable(self):
         if self.penalty != "l2" or self.loss != "squared_hinge":

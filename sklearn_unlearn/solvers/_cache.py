@@ -16,6 +16,10 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ._factored import FactoredHessian, NotPositiveDefiniteError
+from . import _lowrank
 
 _EPS = np.finfo(float).eps
 
@@ -185,72 +189,61 @@ class UnlearningCache:
     # -- construction --------------------------------------------------------
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
-                 row_weight, max_newton=100):
-        """Polish ``theta`` to the exact optimum and cache what unlearning needs."""
+                 row_weight, max_newton=100, mode="dense", rank=None):
+        """Polish ``theta`` to the exact optimum and cache what unlearning needs.
+
+        ``mode="dense"`` keeps factored ``p x p`` Hessian blocks and the Gram
+        matrices of the residual bound; ``mode="low_rank"`` keeps
+        :class:`~sklearn_unlearn.solvers.LowRankHessian` blocks of rank
+        ``rank`` and no Gram matrix (the bound is then ``inf``).
+
+        The polish takes Newton steps whose systems are solved by conjugate
+        gradients with exact Hessian-vector products (one pass over the data
+        each), preconditioned by the Hessian cached at the start; when a step
+        makes slow progress (the start was far from the optimum), the cached
+        Hessian is recomputed once at the polished optimum.
+        """
         gamma = objective.loss.curvature_lipschitz
+        exact = mode == "dense"
         theta = theta.copy()
         row_norms = objective.design.row_norms(X)
         gram_weights = None
-        if gamma is not None and gamma > 0:
+        if exact and gamma is not None and gamma > 0:
             gram_weights = np.column_stack([S[:, 0], S[:, 0] * row_norms])
-        hessians, grams = objective.hessian(X, Y, S, theta, gram_weights=gram_weights)
+        hessians, grams = objective.hessian(X, Y, S, theta, gram_weights=gram_weights,
+                                            mode=mode, rank=rank)
         anchor = theta.copy()
-        g = objective.gradient(X, Y, S, theta, noise)
-        f = objective.value(X, Y, S, theta, noise)
-        # Damped Newton with the cached Hessian, refreshed (a new anchor)
-        # whenever it no longer gives fast convergence: cheap near the
-        # solver's answer, robust far from it (a large objective noise).
-        refreshed = 0
-        fresh = True  # the Hessian was evaluated at the current theta
-        near = 0
-        # The gradient cannot be resolved below the round-off of its sum.
-        eta = objective.design.predictor(X, theta)
-        floor = 1e3 * _EPS * (
-            objective.scale * np.abs(S * objective.loss.gradient(Y, eta)).sum(axis=1)
-            @ row_norms + np.linalg.norm(objective.penalty[:, None] * theta)
-        )
-        for _ in range(max_newton):
-            gnorm = np.linalg.norm(g)
-            if gnorm <= floor:
-                break
-            step = -_solve(objective, hessians, g)
-            slope = float((g * step).sum())
-            t = 1.0
-            accepted = False
-            while t >= 1e-10:
-                cand = theta + t * step
-                f_c = objective.value(X, Y, S, cand, noise)
-                g_c = objective.gradient(X, Y, S, cand, noise)
-                # Armijo; close to round-off the objective no longer resolves
-                # differences, and a smaller gradient is accepted instead.
-                if f_c <= f + 1e-4 * t * slope or (
-                    gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm
-                ):
-                    accepted = True
-                    break
-                t *= 0.5
-            if not accepted:
-                if fresh:
-                    break
-                hessians, _ = objective.hessian(X, Y, S, theta)
-                anchor, fresh = theta.copy(), True
-                refreshed += 1
-                continue
-            theta, g, f = cand, g_c, f_c
-            fresh = False
-            if np.linalg.norm(g) <= 1e3 * floor:
-                near += 1
-                if near >= 3:
-                    break  # round-off reached
-                continue
-            if np.linalg.norm(g) > 0.5 * gnorm and refreshed < max_newton // 2:
-                hessians, _ = objective.hessian(X, Y, S, theta)
-                anchor, fresh = theta.copy(), True
-                refreshed += 1
-        if gamma and np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta):
-            # The bound grows with the drift from the anchor: start from none.
-            hessians, _ = objective.hessian(X, Y, S, theta)
-            anchor = theta.copy()
+        theta, g, far, converged = _polish(objective, X, Y, S, theta, noise, hessians,
+                                           max_newton=max_newton, row_norms=row_norms)
+        if not converged:
+            if noise is not None:
+                # with a linear noise term the objective may have no minimum
+                raise NotPositiveDefiniteError(
+                    "The polish did not reach the optimum of the perturbed "
+                    f"objective (gradient norm {np.linalg.norm(g):.3g})."
+                )
+            warnings.warn(
+                "The Newton polish did not reach the optimum to round-off "
+                f"(gradient norm {np.linalg.norm(g):.3g}); unlearning starts from "
+                "this residual, which the bound includes.",
+                ConvergenceWarning,
+            )
+        drift = np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta)
+        if far or (noise is not None and gamma and drift):
+            # The start was too far from the optimum for its curvature to
+            # describe the optimum, or (certified use) the bound would carry
+            # the drift from it in every request: anchor the cache there.
+            if not exact:
+                hessians = None     # release the first sketch before the second
+            try:
+                hessians, _ = objective.hessian(X, Y, S, theta, mode=mode, rank=rank)
+                anchor = theta.copy()
+            except NotPositiveDefiniteError:
+                if not exact:
+                    raise
+                # no curvature left at the optimum (e.g. one class carries
+                # all the weight): keep the Hessian where it was computed
+                pass
         # Round-off of the gradient sums, so the bound covers a residual
         # recomputed from the data in floating point.
         eta = objective.design.predictor(X, theta)
@@ -267,13 +260,18 @@ class UnlearningCache:
             noise=noise,
             hessians=hessians,
             residual=g,
-            residual_error=roundoff if gamma is not None else np.inf,
+            residual_error=roundoff if gamma is not None and exact else np.inf,
             gram=None if grams is None else grams[0],
             norm_gram=None if grams is None else grams[1],
             max_row_norm=float(row_norms.max(initial=0.0)),
             weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
             counts=np.bincount(groups, minlength=n_groups).astype(float),
         )
+
+    @property
+    def exact_hessian(self):
+        """Whether the cached Hessian blocks are exact (dense mode)."""
+        return all(isinstance(H, FactoredHessian) for H in self.hessians)
 
     @property
     def residual_bound(self):
@@ -340,7 +338,12 @@ class UnlearningCache:
         grad_new_after = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta_new)
         residual = G_rest + H_rest_delta + grad_new_after
 
-        increment = self._error_increment(r, delta, theta, corr_old, H_rest_delta)
+        if self.exact_hessian:
+            increment = self._error_increment(r, delta, theta, corr_old, H_rest_delta)
+        else:
+            # The cached Hessian is an approximation: its error times the
+            # step is not bounded by anything the cache keeps.
+            increment = np.inf
         increment += 64 * _EPS * np.sqrt(obj.n_params) * (
             np.linalg.norm(G_rest) + np.linalg.norm(H_rest_delta)
             + np.linalg.norm(grad_new_after) + np.linalg.norm(grad_old)
@@ -526,3 +529,113 @@ def _matvec(obj, hessians, v, corrections=None):
         U, signs = corrections[b] if corrections is not None else (None, None)
         parts.append(H.matvec(obj.to_block(v, b), U, signs))
     return obj.from_blocks(parts)
+
+
+def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
+            cg_tol=1e-4, cg_max_iter=100):
+    """Damped Newton iterations to the optimum, with conjugate-gradient solves.
+
+    Each step solves the Newton system with exact Hessian-vector products
+    (one pass over the data each), preconditioned by the cached Hessian, and
+    takes an Armijo line search: the iteration converges from any start of a
+    strongly convex objective, however far (a large objective noise). It stops
+    at the round-off of the gradient's sum. Returns the polished parameters,
+    the gradient there, whether some step made slow progress (the start was
+    too far for its Hessian to stand for the optimum's), and whether the
+    gradient reached round-off.
+    """
+    f, g = objective.value_and_gradient(X, Y, S, theta, noise)
+    eta = objective.design.predictor(X, theta)
+    floor = 1e3 * _EPS * (
+        objective.scale * np.abs(S * objective.loss.gradient(Y, eta)).sum(axis=1)
+        @ row_norms + np.linalg.norm(objective.penalty[:, None] * theta)
+    )
+    far = False
+    near = 0
+    for it in range(max_newton):
+        gnorm = np.linalg.norm(g)
+        if gnorm <= floor:
+            return theta, g, far, True
+        if it == 0 and all(isinstance(H, FactoredHessian) for H in hessians):
+            # the cached Hessian is exact here: a direct Newton step
+            step = -_solve(objective, hessians, g)
+        else:
+            hvps = objective.hessian_products(X, Y, S, theta)
+            step = -objective.from_blocks([
+                _pcg(hvp, H.solve, objective.to_block(g, b), cg_tol, cg_max_iter,
+                     H._project)
+                for b, (hvp, H) in enumerate(zip(hvps, hessians))
+            ])
+        slope = float((g * step).sum())
+        t = 1.0
+        accepted = False
+        while t >= 1e-10:
+            cand = theta + t * step
+            f_c, g_c = objective.value_and_gradient(X, Y, S, cand, noise)
+            # Armijo; close to round-off the objective no longer resolves
+            # differences, and a smaller gradient is accepted instead.
+            if f_c <= f + 1e-4 * t * slope or (
+                gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm
+            ):
+                accepted = True
+                break
+            t *= 0.5
+        if not accepted:
+            break
+        if np.linalg.norm(g_c) > 0.5 * gnorm:
+            far = True
+        theta, g, f = cand, g_c, f_c
+        if np.linalg.norm(g) <= 1e3 * floor:
+            near += 1
+            if near >= 3:
+                return theta, g, far, True
+    return theta, g, far, np.linalg.norm(g) <= 1e6 * floor
+
+
+def _pcg(hvp, precond, b, tol, max_iter, project=None):
+    """Preconditioned conjugate gradients for ``H x = b``, column by column.
+
+    Starts from ``precond(b)``, stops at ``||H x - b|| <= tol ||b||`` and
+    returns the iterate of smallest residual (at round-off level the
+    recursion stops making progress), projected by ``project``.
+    """
+    if b.ndim == 2:
+        return np.column_stack([
+            _pcg(hvp, lambda v: precond(v[:, None])[:, 0], b[:, j], tol, max_iter,
+                 project)
+            for j in range(b.shape[1])
+        ])
+    bnorm = np.linalg.norm(b)
+    if bnorm == 0:
+        return np.zeros_like(b)
+    x = precond(b)
+    r = b - hvp(x)
+    best, best_norm = x.copy(), np.linalg.norm(r)
+    since_best = 0
+    z = precond(r)
+    d = z.copy()
+    rz = float(r @ z)
+    for _ in range(max_iter):
+        if best_norm <= tol * bnorm or rz <= 0:
+            break
+        Hd = hvp(d)
+        dHd = float(d @ Hd)
+        if dHd <= 0:
+            break
+        alpha = rz / dHd
+        x += alpha * d
+        r -= alpha * Hd
+        rnorm = np.linalg.norm(r)
+        if not np.isfinite(rnorm):
+            break
+        if rnorm < best_norm:
+            best, best_norm, since_best = x.copy(), rnorm, 0
+        else:
+            since_best += 1
+            if since_best >= 3:
+                break
+        z = precond(r)
+        rz_new = float(r @ z)
+        d = z + (rz_new / rz) * d
+        rz = rz_new
+    return best if project is None else project(best)

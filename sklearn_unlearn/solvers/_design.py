@@ -8,6 +8,7 @@ dense input is never copied.
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import dsyrk as _syrk
 
 # Rows per block when a pass over the data forms dense temporaries: bounds
 # the extra memory to about this many float64 values.
@@ -62,9 +63,12 @@ class LinearDesign:
 
     def transpose_product(self, X, R):
         """``X_aug.T @ R`` for ``R`` of shape ``(n_samples, n_outputs)``."""
-        out = np.asarray(X.T @ R)
-        if self.fit_intercept:
-            out = np.vstack([out, self.intercept_value * R.sum(axis=0)])
+        d = X.shape[1]
+        if not self.fit_intercept:
+            return np.asarray(X.T @ R)
+        out = np.empty((d + 1,) + R.shape[1:])
+        out[:d] = X.T @ R
+        out[d] = self.intercept_value * R.sum(axis=0)
         return out
 
     def augmented_rows(self, X):
@@ -84,6 +88,22 @@ class LinearDesign:
             sq = sq + self.intercept_value**2
         return np.sqrt(sq)
 
+    def weighted_squares(self, X, weights):
+        """Diagonals of ``X_aug.T @ diag(w) @ X_aug`` for every column ``w``.
+
+        Returns an array of shape ``(n_params, n_weights)``; ``O(nnz(X))``,
+        in row blocks (a sparse ``X`` is never densified).
+        """
+        n, d = X.shape
+        out = np.zeros((self.n_params(d), weights.shape[1]))
+        for rows in _row_blocks(n, d if not sp.issparse(X) else 1):
+            Xb = X[rows]
+            sq = Xb.multiply(Xb) if sp.issparse(Xb) else Xb * Xb
+            out[:d] += np.asarray(sq.T @ weights[rows])
+        if self.fit_intercept:
+            out[d] = self.intercept_value**2 * weights.sum(axis=0)
+        return out
+
     def weighted_grams(self, X, weights):
         """``X_aug.T @ diag(w) @ X_aug`` for every column ``w`` of ``weights``.
 
@@ -102,16 +122,28 @@ class LinearDesign:
         n, d = X.shape
         q = weights.shape[1]
         p = self.n_params(d)
+        dense = not sp.issparse(X)
+        # Non-negative weights on dense rows: a symmetric rank-k update of
+        # sqrt(w) X (half the flops of a general product), accumulated in the
+        # upper triangle of a Fortran-ordered array.
+        use_syrk = dense and d > 1 and bool(np.all(weights >= 0))
         grams = np.zeros((q, p, p))
-        for rows in _row_blocks(n, d * (1 + q) if not sp.issparse(X) else d):
+        if use_syrk:
+            upper = [np.zeros((d, d), order="F") for _ in range(q)]
+        for rows in _row_blocks(n, d * (1 + q) if dense else d):
             Xb = X[rows]
             Wb = weights[rows]
             for j in range(q):
                 w = Wb[:, j]
-                if sp.issparse(Xb):
+                if not dense:
                     XtW = (Xb.T.multiply(w)).tocsr()
                     grams[j, :d, :d] += (XtW @ Xb).toarray()
                     XtWv = np.asarray(XtW.sum(axis=1)).ravel()
+                elif use_syrk:
+                    A = Xb * np.sqrt(w)[:, None]
+                    upper[j] = _syrk(1.0, A.T, beta=1.0, c=upper[j], trans=0,
+                                     lower=0, overwrite_c=1)
+                    XtWv = Xb.T @ w
                 else:
                     XtW = Xb.T * w
                     grams[j, :d, :d] += XtW @ Xb
@@ -121,4 +153,8 @@ class LinearDesign:
                     grams[j, :d, d] += c * XtWv
                     grams[j, d, :d] += c * XtWv
                     grams[j, d, d] += c * c * w.sum()
+        if use_syrk:
+            for j in range(q):
+                U = np.triu(upper[j])
+                grams[j, :d, :d] = U + np.triu(U, 1).T
         return grams

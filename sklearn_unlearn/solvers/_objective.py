@@ -11,6 +11,11 @@ objective perturbation of certified removal (zero otherwise).
 import numpy as np
 
 from ._factored import FactoredHessian
+from . import _lowrank
+from ._lowrank import LowRankHessian, nystrom
+
+# Values per row block of the passes that form ``n x (K r)`` temporaries.
+_BLOCK_VALUES = 2**22
 
 
 class LinearObjective:
@@ -105,6 +110,20 @@ class LinearObjective:
         return out
 
     # -- values and gradients --------------------------------------------
+    def value_and_gradient(self, X, Y, S, theta, B=None):
+        """``(value(...), gradient(...))`` from one linear predictor."""
+        eta = self.design.predictor(X, theta)
+        val = self.scale * (S * self.loss.value(Y, eta)).sum()
+        val += 0.5 * (self.penalty[:, None] * theta**2).sum()
+        g = self.scale * self.design.transpose_product(
+            X, S * self.loss.gradient(Y, eta)
+        )
+        g += self.penalty[:, None] * theta
+        if B is not None:
+            val += (B * theta).sum()
+            g += B
+        return val, g
+
     def value(self, X, Y, S, theta, B=None):
         eta = self.design.predictor(X, theta)
         val = self.scale * (S * self.loss.value(Y, eta)).sum()
@@ -156,12 +175,32 @@ class LinearObjective:
             return [FactoredHessian(H, self.null_basis)]
         return [FactoredHessian(g + pen) for g in grams]
 
-    def hessian(self, X, Y, S, theta, *, gram_weights=None):
+    def hessian(self, X, Y, S, theta, *, gram_weights=None, mode="dense",
+                rank=None, seed=0):
         """Hessian blocks at ``theta``, and extra weighted Gram matrices.
 
         ``gram_weights`` of shape ``(n_samples, q)`` asks for the ``q`` matrices
-        ``sum_i w_i x_i x_i^T`` from the same pass over the data.
+        ``sum_i w_i x_i x_i^T`` from the same pass over the data (dense mode
+        only).
+
+        ``mode="low_rank"`` returns :class:`LowRankHessian` blocks: a Nystrom
+        sketch of rank ``rank`` of the data part (intercept columns exact), the
+        exact remainder of its diagonal and the penalty. It costs
+        ``O(nnz(X) r)`` and ``O(p r)`` memory; no ``p x p`` matrix is formed.
         """
+        if mode == "low_rank":
+            rank = _lowrank.DEFAULT_RANK if rank is None else rank
+            blocks = []
+            for b, (apply, diag) in enumerate(self.data_operators(X, Y, S, theta)):
+                pb = len(diag)
+                V, lam = nystrom(apply, pb, rank, self._exact_columns(b), seed=seed + b)
+                remainder = np.maximum(diag - np.einsum("ij,ij,j->i", V, V, lam), 0.0)
+                V *= np.sqrt(lam)
+                blocks.append(LowRankHessian(
+                    remainder + self._block_penalty(b), V, np.ones(len(lam)),
+                    self.null_basis,
+                ))
+            return blocks, None
         eta = self.design.predictor(X, theta)
         W = self._curvature_weights(Y, eta, S)
         q = 0 if gram_weights is None else gram_weights.shape[1]
@@ -171,6 +210,83 @@ class LinearObjective:
         if not q:
             return self._assemble(grams), None
         return self._assemble(grams[:-q]), grams[-q:]
+
+    # -- matrix-free products ---------------------------------------------------
+    def _block_penalty(self, b):
+        if self.loss.coupled:
+            return np.tile(self.penalty, self.n_outputs)
+        return self.penalty
+
+    def _exact_columns(self, b):
+        if not self.design.fit_intercept:
+            return []
+        p = self.n_params
+        if self.loss.coupled:
+            return [k * p + p - 1 for k in range(self.n_outputs)]
+        return [p - 1]
+
+    def data_operators(self, X, Y, S, theta, *, with_diag=True):
+        """Exact products with the data part of every Hessian block.
+
+        Returns a list, one ``(apply, diag)`` per block: ``apply(V)`` is the
+        data part of the block times ``V`` of shape ``(p_b, s)`` (one pass over
+        ``X``, ``O(nnz(X) s)``), ``diag`` its diagonal (``None`` unless
+        ``with_diag``).
+        """
+        design = self.design
+        eta = design.predictor(X, theta)
+        if self.loss.coupled:
+            P = _softmax_rows(eta)
+            w = self.scale * S[:, 0]
+            K, p = self.n_outputs, self.n_params
+
+            def apply(V):
+                s = V.shape[1]
+                V3 = V.reshape(K, p, s).transpose(1, 0, 2).reshape(p, K * s)
+                out = np.zeros((p, K * s))
+                n = X.shape[0]
+                step = max(1, _BLOCK_VALUES // (K * s))
+                for start in range(0, n, step):
+                    rows = slice(start, min(n, start + step))
+                    Xb = X[rows]
+                    Z = design.predictor(Xb, V3).reshape(-1, K, s)
+                    Pb = P[rows][:, :, None]
+                    Z = Pb * (Z - (Pb * Z).sum(axis=1, keepdims=True))
+                    Z *= w[rows, None, None]
+                    out += design.transpose_product(Xb, Z.reshape(-1, K * s))
+                return out.reshape(p, K, s).transpose(1, 0, 2).reshape(K * p, s)
+
+            if not with_diag:
+                return [(apply, None)]
+            diag = design.weighted_squares(X, w[:, None] * P * (1.0 - P))
+            return [(apply, diag.T.ravel())]
+
+        W = self._curvature_weights(Y, eta, S)
+        diags = design.weighted_squares(X, W) if with_diag else np.zeros((0, W.shape[1]))
+        ops = []
+        for b in range(W.shape[1]):
+            wb = W[:, b]
+
+            def apply(V, wb=wb):
+                return design.transpose_product(X, wb[:, None] * design.predictor(X, V))
+
+            ops.append((apply, diags[:, b] if with_diag else None))
+        return ops
+
+    def hessian_products(self, X, Y, S, theta):
+        """Exact Hessian-vector products of every block at ``theta``."""
+        out = []
+        ops = self.data_operators(X, Y, S, theta, with_diag=False)
+        for b, (apply, _) in enumerate(ops):
+            pen = self._block_penalty(b)
+
+            def hvp(v, apply=apply, pen=pen):
+                V = v[:, None] if v.ndim == 1 else v
+                r = apply(V) + pen[:, None] * V
+                return r[:, 0] if v.ndim == 1 else r
+
+            out.append(hvp)
+        return out
 
     def corrections(self, R, Y, weights, theta):
         """Low-rank Hessian change ``sum_i w_i curvature_i`` of a few rows.
@@ -211,3 +327,8 @@ class LinearObjective:
     def quadratic_form(self, gram, V):
         """``sum_j V_j^T gram V_j`` over the output columns of ``V``."""
         return float(np.einsum("ij,ij->", V, gram @ V))
+
+
+def _softmax_rows(eta):
+    e = np.exp(eta - eta.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)

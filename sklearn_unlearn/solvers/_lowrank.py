@@ -1,0 +1,312 @@
+"""A Hessian kept as diagonal plus low rank, for models too large for a dense
+``p x p`` matrix (hashed text features, large multinomial models).
+
+``matrix = diag(diagonal) + W diag(w_signs) W^T + U diag(signs) U^T``
+
+At fit, ``W`` is a Nystrom approximation of the data part of the Hessian,
+``diagonal`` its exact diagonal remainder plus the penalty; requests add their
+exact rank-one corrections ``U``. Every solve uses the Woodbury identity on the
+diagonal, in ``O(p (r + k) + (r + k)^3)``.
+"""
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, lu_factor, lu_solve, solve_triangular
+
+from ._factored import NotPositiveDefiniteError
+
+#: Rank of the Nystrom sketch when none is given.
+DEFAULT_RANK = 200
+
+
+def nystrom(apply, p, rank, exact_columns=(), seed=0, dtype=np.float64):
+    """Nystrom approximation ``V diag(lam) V^T`` of a PSD operator.
+
+    Parameters
+    ----------
+    apply : callable
+        ``apply(Omega)`` returns ``A @ Omega`` for ``Omega`` of shape (p, s).
+    p : int
+        Dimension of ``A``.
+    rank : int
+        Number of Gaussian test vectors.
+    exact_columns : sequence of int
+        Coordinates whose unit vectors join the test matrix: the columns of
+        ``A`` at these coordinates are reproduced exactly (to round-off).
+    seed : int
+        Seed of the Gaussian test matrix.
+
+    Returns
+    -------
+    V : ndarray of shape (p, s)
+        Orthonormal columns, ``s <= rank + len(exact_columns)``.
+    lam : ndarray of shape (s,)
+        Non-negative eigenvalues.
+
+    Notes
+    -----
+    The stabilised construction of Tropp, Yurtsever, Udell and Cevher (2017):
+    ``Y = A Omega``, a shift ``nu = eps ||Y||`` makes ``Omega^T (Y + nu Omega)``
+    safely positive definite, and the eigenvalues of the approximation of
+    ``A + nu I`` are shifted back by ``nu``. Without the shift the
+    approximation satisfies ``0 <= A_nys <= A`` (Loewner order), so the
+    diagonal remainder ``diag(A) - diag(A_nys)`` is non-negative; the shift
+    perturbs this at round-off level only.
+    """
+    rng = np.random.default_rng(seed)
+    exact_columns = np.asarray(exact_columns, dtype=int)
+    s = min(p, rank + len(exact_columns))
+    Omega = rng.standard_normal((p, s))
+    if len(exact_columns):
+        Omega[exact_columns] = 0.0
+        Omega[:, : len(exact_columns)] = 0.0
+        Omega[exact_columns, np.arange(len(exact_columns))] = 1.0
+        # the Gaussian columns act on the other coordinates only
+        norms = np.linalg.norm(Omega[:, len(exact_columns):], axis=0)
+        Omega[:, len(exact_columns):] /= np.maximum(norms, 1e-300)
+    else:
+        Omega /= np.linalg.norm(Omega, axis=0)
+    Y = np.asarray(apply(Omega), dtype=np.float64)
+    nu = np.finfo(float).eps * max(np.linalg.norm(Y), 1e-300) * np.sqrt(p)
+    step = max(1, 2**20 // max(1, s))
+    for start in range(0, p, step):      # Y += nu Omega without a p x s temporary
+        rows = slice(start, min(p, start + step))
+        Y[rows] += nu * Omega[rows]
+    core = Omega.T @ Y
+    del Omega
+    core = 0.5 * (core + core.T)
+    try:
+        L = cho_factor(core, lower=True)[0]
+    except (LinAlgError, ValueError):
+        # rank deficient beyond the shift: fall back to eigenvalues
+        ev, Q = np.linalg.eigh(core)
+        keep = ev > ev.max() * 1e-12
+        L = None
+        B = Y @ (Q[:, keep] / np.sqrt(ev[keep]))
+    if L is not None:
+        # B = Y L^{-T}, in place of Y
+        B = solve_triangular(L, Y.T, lower=True, overwrite_b=True).T
+    del Y
+    # thin SVD of B through its small Gram matrix: B = V sigma Q^T
+    gram = B.T @ B
+    ev, Q = np.linalg.eigh(0.5 * (gram + gram.T))
+    keep = ev > ev.max(initial=0.0) * 1e-13
+    sigma = np.sqrt(ev[keep])
+    lam = np.maximum(sigma**2 - nu, 0.0)
+    order = np.argsort(lam)[::-1]
+    rotation = (Q[:, keep] / sigma)[:, order]
+    # V = B @ rotation, overwriting B row block by row block
+    step = max(1, 2**20 // max(1, B.shape[1]))
+    for start in range(0, p, step):
+        rows = slice(start, min(p, start + step))
+        B[rows, : rotation.shape[1]] = B[rows] @ rotation
+    return np.ascontiguousarray(B[:, : rotation.shape[1]]), lam[order]
+
+
+class LowRankHessian:
+    """``matrix = diag(diagonal) + W diag(w_signs) W^T``, plus pending
+    corrections, solved through the Woodbury identity on the diagonal.
+
+    The same interface as :class:`FactoredHessian` (``corrected``, ``solve``,
+    ``matvec``, ``pending_rank``) for matrices that are never formed: memory
+    is ``8 p (m + k)`` bytes for ``m`` columns of ``W`` and ``k`` pending
+    corrections, instead of ``8 p^2``.
+
+    Parameters
+    ----------
+    diagonal : ndarray of shape (p,)
+        Positive diagonal part.
+    W : ndarray of shape (p, m)
+        Low-rank factor.
+    w_signs : ndarray of shape (m,)
+        Signs (+1 or -1) of the columns of ``W``.
+    null_basis : ndarray of shape (p, q), default=None
+        Orthonormal directions along which the matrix is singular by
+        construction; solutions are kept orthogonal to them.
+
+    Attributes
+    ----------
+    pending_rank : int
+        Number of correction columns added since construction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.solvers import LowRankHessian
+    >>> H = LowRankHessian(np.array([3.0, 2.0]), np.array([[1.0], [1.0]]),
+    ...                    np.array([1.0]))
+    >>> H.to_dense()
+    array([[4., 1.],
+           [1., 3.]])
+    >>> H.solve(np.array([1.0, 2.0]))
+    array([0.09090909, 0.63636364])
+
+    A rank-one change ``+ u u^T`` gives a new object; the original is
+    unchanged:
+
+    >>> H2 = H.corrected(np.array([[1.0], [0.0]]), np.array([1.0]))
+    >>> H2.solve(np.array([1.0, 2.0]))
+    array([0.07142857, 0.64285714])
+    >>> H2.matvec(np.array([1.0, 0.0]))
+    array([5., 1.])
+    >>> H.pending_rank, H2.pending_rank
+    (0, 1)
+    """
+
+    def __init__(self, diagonal, W, w_signs, null_basis=None):
+        diagonal = np.asarray(diagonal, dtype=np.float64)
+        W = np.asarray(W, dtype=np.float64)
+        w_signs = np.asarray(w_signs, dtype=np.float64)
+        self.null_basis = null_basis
+        self.diagonal = diagonal
+        self.W = W
+        self.w_signs = w_signs
+        # Coordinates with (almost) no diagonal mass (an unpenalised intercept
+        # whose column the low-rank part reproduces) get a shift ``mu`` on the
+        # diagonal, taken back by a negative rank-one column.
+        full_diag = diagonal + np.einsum("ij,ij,j->i", W, W, w_signs)
+        weak = diagonal <= 1e-10 * np.maximum(full_diag, 0.0)
+        mu = np.where(weak, np.maximum(full_diag, 1.0), 0.0)
+        base_diag = diagonal + mu
+        cols, sg = [], []
+        idx = np.flatnonzero(weak)
+        if len(idx):
+            E = np.zeros((len(diagonal), len(idx)))
+            E[idx, np.arange(len(idx))] = np.sqrt(mu[idx])
+            cols.append(E)
+            sg.append(-np.ones(len(idx)))
+        if null_basis is not None:
+            shift = max(np.mean(full_diag), 1.0)
+            cols.append(np.sqrt(shift) * null_basis)
+            sg.append(np.ones(null_basis.shape[1]))
+        if np.any(base_diag <= 0) or not np.all(np.isfinite(base_diag)):
+            raise NotPositiveDefiniteError(
+                "The Hessian of the training objective is not positive definite "
+                "(a parameter has no curvature). Use a stronger L2 penalty."
+            )
+        self._base_diag = base_diag
+        # the factor is [W, extra]; the few extra columns are kept apart so
+        # that W is never copied
+        self._extra = np.hstack(cols) if cols else np.zeros((len(diagonal), 0))
+        self._base_signs = np.concatenate([w_signs] + sg)
+        m = W.shape[1]
+        gram = np.zeros((len(self._base_signs),) * 2)
+        step = max(1, 2**20 // max(1, m))
+        for start in range(0, len(diagonal), step):
+            rows = slice(start, min(len(diagonal), start + step))
+            F = np.hstack([W[rows], self._extra[rows]])
+            gram += F.T @ (F / base_diag[rows, None])
+        capacitance = np.diag(1.0 / self._base_signs) + gram
+        self._base_cap = _lu(capacitance, "The Hessian of the training objective")
+        p = len(diagonal)
+        self._U = np.zeros((p, 0))
+        self._signs = np.zeros(0)
+        self._HinvU = np.zeros((p, 0))
+        self._capacitance = None
+
+    @property
+    def pending_rank(self):
+        return self._U.shape[1]
+
+    @property
+    def shape(self):
+        p = len(self.diagonal)
+        return (p, p)
+
+    @property
+    def nbytes(self):
+        """Bytes held by the arrays of this object."""
+        arrays = [self.diagonal, self.W, self.w_signs, self._base_diag,
+                  self._extra, self._U, self._HinvU, self._signs]
+        return int(sum(a.nbytes for a in arrays))
+
+    def _project(self, v):
+        if self.null_basis is None:
+            return v
+        return v - self.null_basis @ (self.null_basis.T @ v)
+
+    def _base_solve(self, g):
+        D = self._base_diag if g.ndim == 1 else self._base_diag[:, None]
+        x = g / D
+        m = self.W.shape[1]
+        t = lu_solve(self._base_cap, np.concatenate([self.W.T @ x, self._extra.T @ x]))
+        return x - (self.W @ t[:m] + self._extra @ t[m:]) / D
+
+    def corrected(self, U=None, signs=None):
+        """The matrix plus ``U diag(signs) U^T``, ready to solve.
+
+        Returns a new object sharing this one's factorisation; this one is
+        unchanged.
+        """
+        if U is None or not U.shape[1]:
+            return self
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._U = np.hstack([self._U, U])
+        new._signs = np.concatenate([self._signs, signs])
+        new._HinvU = np.hstack([self._HinvU, self._base_solve(U)])
+        new._capacitance = None
+        return new
+
+    def _capacitance_lu(self):
+        if self._capacitance is None:
+            capacitance = np.diag(1.0 / self._signs) + self._U.T @ self._HinvU
+            self._capacitance = _lu(capacitance, "The corrected Hessian")
+        return self._capacitance
+
+    def solve(self, g):
+        """Solve ``matrix @ x = g`` for ``g`` of shape (p,) or (p, r)."""
+        x = self._base_solve(self._project(g))
+        if self.pending_rank:
+            x = x - self._HinvU @ lu_solve(self._capacitance_lu(), self._U.T @ x)
+        return self._project(x)
+
+    def matvec(self, v, U=None, signs=None):
+        """``(matrix + U diag(signs) U^T) @ v``."""
+        out = (self.diagonal * v.T).T
+        for A, s in ((self.W, self.w_signs), (self._U, self._signs), (U, signs)):
+            if A is not None and A.shape[1]:
+                w = A.T @ v
+                out = out + A @ (w * (s if w.ndim == 1 else s[:, None]))
+        return out
+
+    def diag(self):
+        """The diagonal of the matrix."""
+        return (self.diagonal + np.einsum("ij,ij,j->i", self.W, self.W, self.w_signs)
+                + np.einsum("ij,ij,j->i", self._U, self._U, self._signs))
+
+    def to_dense(self):
+        """The matrix as a dense array (for small ``p`` and tests only)."""
+        M = (self.W * self.w_signs) @ self.W.T + (self._U * self._signs) @ self._U.T
+        M[np.diag_indices_from(M)] += self.diagonal
+        return M
+
+    @property
+    def matrix(self):
+        """Dense matrix, formed on demand; refused above 4096 parameters."""
+        if len(self.diagonal) > 4096:
+            raise MemoryError(
+                f"A {len(self.diagonal)} x {len(self.diagonal)} matrix is not "
+                "formed in low-rank mode; use matvec or diag."
+            )
+        return self.to_dense()
+
+
+def _lu(capacitance, what):
+    try:
+        if not np.all(np.isfinite(capacitance)):
+            raise ValueError("non-finite capacitance")
+        lu = lu_factor(capacitance, check_finite=False)
+    except (LinAlgError, ValueError) as exc:
+        raise NotPositiveDefiniteError(
+            f"{what} is singular: the request removes (almost) all the "
+            "curvature the model was trained with. Retrain on the corrected "
+            "data instead."
+        ) from exc
+    piv = np.abs(np.diag(lu[0]))
+    if piv.min(initial=1.0) <= 1e-14 * piv.max(initial=1.0):
+        raise NotPositiveDefiniteError(
+            f"{what} is singular: the request removes (almost) all the "
+            "curvature the model was trained with. Retrain on the corrected "
+            "data instead."
+        )
+    return lu

@@ -1,0 +1,229 @@
+"""The low-rank Hessian mode: its linear algebra, its agreement with the dense
+mode, and its updates against scikit-learn refits on hashed text."""
+
+import copy
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_unlearn import (
+    UnlearnableLinearSVC,
+    UnlearnableLogisticRegression,
+    UnlearnableRidge,
+    zero_features,
+)
+from sklearn_unlearn.solvers import FactoredHessian, LowRankHessian
+from sklearn_unlearn.solvers._lowrank import nystrom
+
+from .conftest import params_of, rel_dist
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _corpus import hashed, zipf_corpus  # noqa: E402
+
+# How much closer to the exact refit than no update the low-rank update must
+# be on the hashed corpus below (C=1, rank 200). Measured gains are listed in
+# benchmarks/RESULTS_sparse.md; this is the floor the tests enforce.
+MIN_GAIN_LOW_RANK = 5.0
+
+
+# -- linear algebra ------------------------------------------------------------
+def _random_case(rng, p=12, m=4, weak=True):
+    diagonal = rng.uniform(0.5, 2.0, p)
+    if weak:
+        diagonal[-1] = 0.0        # an unpenalised intercept the sketch carries
+    W = rng.standard_normal((p, m))
+    return diagonal, W
+
+
+@pytest.mark.parametrize("weak", [False, True])
+def test_low_rank_hessian_solves_like_dense(weak):
+    rng = np.random.default_rng(0)
+    diagonal, W = _random_case(rng, weak=weak)
+    H = LowRankHessian(diagonal, W, np.ones(W.shape[1]))
+    M = np.diag(diagonal) + W @ W.T
+    np.testing.assert_allclose(H.to_dense(), M, rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal((len(diagonal), 3))
+    np.testing.assert_allclose(M @ H.solve(g), g, rtol=1e-9, atol=1e-9)
+    # a removal and an addition, as a request makes them
+    U = rng.standard_normal((len(diagonal), 2)) * 0.3
+    signs = np.array([-1.0, 1.0])
+    H2 = H.corrected(U, signs)
+    M2 = M + (U * signs) @ U.T
+    np.testing.assert_allclose(M2 @ H2.solve(g), g, rtol=1e-9, atol=1e-9)
+    v = rng.standard_normal(len(diagonal))
+    np.testing.assert_allclose(H2.matvec(v), M2 @ v, rtol=1e-12)
+    np.testing.assert_allclose(H2.diag(), np.diag(M2), rtol=1e-12)
+    np.testing.assert_allclose(H.matvec(v, U, signs), M2 @ v, rtol=1e-12)
+    assert (H.pending_rank, H2.pending_rank) == (0, 2)
+    np.testing.assert_allclose(H.to_dense(), M, rtol=1e-12, atol=1e-12)
+
+
+def test_low_rank_hessian_refuses_a_singular_correction():
+    from sklearn_unlearn.solvers import NotPositiveDefiniteError
+
+    H = LowRankHessian(np.array([1.0, 0.0]), np.array([[0.0], [1.0]]), np.ones(1))
+    with pytest.raises(NotPositiveDefiniteError):
+        H.corrected(np.array([[0.0], [1.0]]), np.array([-1.0])).solve(np.ones(2))
+
+
+def test_nystrom_bounds_and_exact_columns():
+    rng = np.random.default_rng(1)
+    p = 40
+    A = rng.standard_normal((p, 300))
+    A = A @ A.T / 300 + np.outer(np.ones(p), np.ones(p))
+    V, lam = nystrom(lambda O: A @ O, p, 10, exact_columns=[p - 1], seed=0)
+    approx = (V * lam) @ V.T
+    # exact on the chosen column, below A in the Loewner order
+    np.testing.assert_allclose(approx[:, -1], A[:, -1], rtol=1e-8, atol=1e-8)
+    assert np.linalg.eigvalsh(A - approx).min() >= -1e-8 * lam.max()
+    assert np.all(np.diag(A) - np.diag(approx) >= -1e-8 * lam.max())
+    # full rank: the sketch is A itself
+    V, lam = nystrom(lambda O: A @ O, p, p, seed=0)
+    np.testing.assert_allclose((V * lam) @ V.T, A, rtol=1e-7, atol=1e-7)
+
+
+# -- the estimators -------------------------------------------------------------
+def test_hessian_parameter_is_validated():
+    X, y = np.random.default_rng(0).standard_normal((30, 3)), np.arange(30) % 2
+    for est in (UnlearnableLogisticRegression, UnlearnableRidge, UnlearnableLinearSVC):
+        with pytest.raises(InvalidParameterError, match="hessian"):
+            est(hessian="sparse").fit(X, y)
+        assert est(hessian="low_rank").get_params()["hessian"] == "low_rank"
+
+
+def test_auto_mode_picks_by_size():
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 2
+    small = UnlearnableLogisticRegression().fit(rng.standard_normal((60, 5)), y)
+    assert isinstance(small.unlearning_cache_.hessians[0], FactoredHessian)
+    wide = sp.random(60, 5000, density=0.002, random_state=0, format="csr")
+    big = UnlearnableLogisticRegression().fit(wide, y)
+    assert isinstance(big.unlearning_cache_.hessians[0], LowRankHessian)
+    assert big.residual_bound_ == np.inf
+    # three classes of 1500 features: 4503 coupled parameters
+    y3 = np.arange(60) % 3
+    multi = UnlearnableLogisticRegression().fit(wide[:, :1500], y3)
+    assert isinstance(multi.unlearning_cache_.hessians[0], LowRankHessian)
+
+
+@pytest.mark.parametrize(
+    "est, task",
+    [
+        (UnlearnableLogisticRegression(C=0.5), "binary"),
+        (UnlearnableLogisticRegression(C=0.5), "multiclass"),
+        (UnlearnableLogisticRegression(C=0.5, fit_intercept=False), "multiclass"),
+        (UnlearnableLinearSVC(C=0.05), "multiclass"),
+        (UnlearnableRidge(alpha=2.0), "regression"),
+    ],
+)
+def test_full_rank_sketch_matches_dense(est, task, monkeypatch):
+    """With a sketch rank above the number of parameters the low-rank mode is
+    the dense mode by another route: updates agree to solver round-off."""
+    import sklearn_unlearn.solvers._lowrank as lowrank
+
+    monkeypatch.setattr(lowrank, "DEFAULT_RANK", 200)
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 15))
+    if task == "regression":
+        y = X @ rng.standard_normal(15) + rng.standard_normal(300)
+    else:
+        y = (X[:, 0] + X[:, 1] + 0.5 * rng.standard_normal(300) > 0).astype(int)
+        if task == "multiclass":
+            y = y + (X[:, 2] > 0.5)
+    dense = copy.deepcopy(est).set_params(hessian="dense").fit(X, y)
+    low = copy.deepcopy(est).set_params(hessian="low_rank").fit(X, y)
+    assert isinstance(low.unlearning_cache_.hessians[0], LowRankHessian)
+    np.testing.assert_allclose(params_of(low), params_of(dense), rtol=1e-8, atol=1e-10)
+    X_new = zero_features(X[:20], [0])
+    for model in (dense, low):
+        model.unlearn(X[:20], X_new, y[:20])
+        model.unlearn(X[20:30], None, y[20:30])
+    assert rel_dist(low, dense) <= 1e-7
+
+
+@pytest.fixture(scope="module")
+def hashed_text():
+    docs, y = zipf_corpus(3000, seed=0)
+    return docs, y
+
+
+def _refit(X, y):
+    return LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X, y)
+
+
+def _gain(est, before, ref):
+    return rel_dist(before, ref) / rel_dist(est, ref)
+
+
+@pytest.mark.parametrize("k", [1, 100])
+def test_low_rank_deletions_against_refit(hashed_text, k):
+    docs, y = hashed_text
+    X = hashed(docs, 2**14)
+    before = UnlearnableLogisticRegression(hessian="low_rank", tol=1e-8).fit(X, y)
+    assert sp.issparse(X)
+    rows = np.sort(np.random.default_rng(k).choice(len(y), k, replace=False))
+    est = copy.deepcopy(before).unlearn(X[rows], None, y[rows])
+    keep = np.setdiff1d(np.arange(len(y)), rows)
+    ref = _refit(X[keep], y[keep])
+    assert _gain(est, before, ref) >= MIN_GAIN_LOW_RANK
+
+
+def test_low_rank_planted_token_removal(hashed_text):
+    docs, y = hashed_text
+    X = hashed(docs, 2**14)
+    col = hashed(["zzplanted"], 2**14).indices[0]
+    rows = np.flatnonzero(X[:, col].toarray().ravel())
+    assert len(rows) >= 5
+    before = UnlearnableLogisticRegression(hessian="low_rank", tol=1e-8).fit(X, y)
+    X_new = zero_features(X[rows], [col])
+    est = copy.deepcopy(before).unlearn(X[rows], X_new, y[rows])
+    Xc = X.tolil()
+    Xc[rows, col] = 0
+    ref = _refit(Xc.tocsr(), y)
+    assert _gain(est, before, ref) >= MIN_GAIN_LOW_RANK
+    # the planted weight itself is gone (refit: exactly zero from the penalty)
+    assert abs(est.coef_[0, col]) <= 0.1 * abs(before.coef_[0, col])
+
+
+def test_dense_and_low_rank_on_the_same_text(hashed_text):
+    docs, y = hashed_text
+    X = hashed(docs, 2**11)
+    rows = np.arange(0, 3000, 30)
+    keep = np.setdiff1d(np.arange(len(y)), rows)
+    ref = _refit(X[keep], y[keep])
+    gains = {}
+    for mode in ("dense", "low_rank"):
+        before = UnlearnableLogisticRegression(hessian=mode, tol=1e-8).fit(X, y)
+        est = copy.deepcopy(before).unlearn(X[rows], None, y[rows])
+        gains[mode] = _gain(est, before, ref)
+    # the dense update is the exact Newton step: far closer than the sketch
+    assert gains["dense"] >= 100
+    assert gains["low_rank"] >= MIN_GAIN_LOW_RANK
+
+
+def test_sparse_input_is_never_densified(monkeypatch):
+    import sklearn_unlearn.solvers._lowrank as lowrank
+
+    monkeypatch.setattr(lowrank, "DEFAULT_RANK", 50)    # keeps the test quick
+    rng = np.random.default_rng(0)
+    n, d = 5000, 2**18
+    X = sp.random(n, d, density=40 / d, random_state=rng, format="csr")
+    y = (np.asarray(X[:, :2000].sum(axis=1)).ravel() > 0.1).astype(int)
+    tracemalloc.start()
+    est = UnlearnableLogisticRegression().fit(X, y)
+    est.unlearn(X[:10], None, y[:10])
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert isinstance(est.unlearning_cache_.hessians[0], LowRankHessian)
+    # a dense copy of X would take 8 n d = 10.5 GB, one p x p matrix 550 GB;
+    # the sketch needs two p x (rank + 1) arrays at a time, the request its
+    # k dense rows and their solves
+    rank = est.unlearning_cache_.hessians[0].W.shape[1]
+    assert rank == 51
+    assert peak <= 8 * d * (3 * rank + 4 * 10 + 16) + 64 * X.nnz
