@@ -214,13 +214,19 @@ class UnlearnableLinearMixin:
         cache = self.unlearning_cache_
         design = cache.objective.design
         p, m = cache.theta.shape
+        # Sparse rows stay sparse with low-rank Hessian blocks, whose updates
+        # then cost O(nnz) instead of O(p) per row; dense blocks take dense
+        # rows.
+        sparse = not cache.exact_hessian and any(
+            sp.issparse(X) for X in (request.X_old, request.X_new))
 
         def side(X, y, sw):
             if X is None:
-                return (np.zeros((0, p)), np.zeros((0, m)), np.zeros((0, 1)),
+                R = sp.csr_matrix((0, p)) if sparse else np.zeros((0, p))
+                return (R, np.zeros((0, m)), np.zeros((0, 1)),
                         np.zeros(0), np.zeros(0, dtype=int))
             Y, S, w, g, _ = self._unlearn_targets(y, sw)
-            return design.augmented_rows(X), Y, S, w, g
+            return design.augmented_rows(X, sparse=sparse), Y, S, w, g
 
         sw = request.sample_weight
         return _EncodedRows(*side(request.X_old, request.y_old, sw),

@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ._factored import FactoredHessian, NotPositiveDefiniteError
@@ -283,7 +284,9 @@ class UnlearningCache:
              tol=1e-10):
         """Compute the update of ``request`` without changing the cache.
 
-        ``request`` has augmented rows ``R_old``, ``R_new``, encoded targets
+        ``request`` has augmented rows ``R_old``, ``R_new`` (arrays, or sparse
+        matrices with low-rank Hessian blocks, which then keep the request's
+        corrections sparse), encoded targets
         ``Y_old``, ``Y_new``, weights ``S_old``, ``S_new`` (shape ``(k, 1)`` or
         ``(k, m)``), row weights ``w_old``, ``w_new`` and class groups
         ``g_old``, ``g_new``.
@@ -351,12 +354,12 @@ class UnlearningCache:
 
         totals, counts = self.remaining(r)
 
-        new_norms = np.linalg.norm(r.R_new, axis=1)
+        new_norms = _row_norms(r.R_new)
         error = self.residual_error + increment
         report = RequestReport(
             method=method,
-            n_removed=len(r.R_old),
-            n_added=len(r.R_new),
+            n_removed=r.R_old.shape[0],
+            n_added=r.R_new.shape[0],
             tau=used_tau,
             n_iter=n_iter,
             step_norm=float(np.linalg.norm(delta)),
@@ -514,9 +517,15 @@ class UnlearningCache:
 
 def _join(a, b):
     return [
-        (np.hstack([Ua, Ub]), np.concatenate([sa, sb]))
+        (_lowrank.hstack_columns(Ua, Ub), np.concatenate([sa, sb]))
         for (Ua, sa), (Ub, sb) in zip(a, b)
     ]
+
+
+def _row_norms(R):
+    if sp.issparse(R):
+        return np.sqrt(np.asarray(R.multiply(R).sum(axis=1)).ravel())
+    return np.linalg.norm(R, axis=1)
 
 
 def _solve(obj, hessians, g):

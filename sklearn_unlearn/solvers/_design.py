@@ -71,8 +71,19 @@ class LinearDesign:
         out[d] = self.intercept_value * R.sum(axis=0)
         return out
 
-    def augmented_rows(self, X):
-        """Dense ``X_aug`` of a few rows (a request), shape ``(k, n_params)``."""
+    def augmented_rows(self, X, sparse=False):
+        """``X_aug`` of a few rows (a request), shape ``(k, n_params)``.
+
+        Dense by default. With ``sparse=True`` a CSR matrix, the intercept
+        column appended as ``k`` stored values: a sparse ``X`` is never
+        densified.
+        """
+        if sparse:
+            Xs = sp.csr_matrix(X, dtype=np.float64)
+            if self.fit_intercept:
+                col = sp.csr_matrix(np.full((Xs.shape[0], 1), self.intercept_value))
+                Xs = sp.hstack([Xs, col], format="csr")
+            return Xs
         Xd = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
         if self.fit_intercept:
             Xd = np.hstack([Xd, np.full((Xd.shape[0], 1), self.intercept_value)])

@@ -7,9 +7,14 @@ At fit, ``W`` is a Nystrom approximation of the data part of the Hessian,
 ``diagonal`` its exact diagonal remainder plus the penalty; requests add their
 exact rank-one corrections ``U``. Every solve uses the Woodbury identity on the
 diagonal, in ``O(p (r + k) + (r + k)^3)``.
+
+The corrections of sparse rows (hashed text) stay sparse: ``U`` is then a CSC
+matrix, and every product with it costs ``O(nnz(U))`` per vector, never
+``O(p k)``.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import LinAlgError, cho_factor, lu_factor, lu_solve, solve_triangular
 
 from ._factored import NotPositiveDefiniteError
@@ -108,8 +113,10 @@ class LowRankHessian:
 
     The same interface as :class:`FactoredHessian` (``corrected``, ``solve``,
     ``matvec``, ``pending_rank``) for matrices that are never formed: memory
-    is ``8 p (m + k)`` bytes for ``m`` columns of ``W`` and ``k`` pending
-    corrections, instead of ``8 p^2``.
+    is ``8 p m`` bytes for ``m`` columns of ``W``, plus the ``k`` pending
+    corrections as given (``8 p k`` bytes dense, 12 bytes per stored value
+    sparse) and ``8 m k`` bytes of their products with ``W``, instead of
+    ``8 p^2``.
 
     Parameters
     ----------
@@ -150,6 +157,16 @@ class LowRankHessian:
     array([5., 1.])
     >>> H.pending_rank, H2.pending_rank
     (0, 1)
+
+    Sparse corrections (a CSC matrix) give the same solution and are kept
+    sparse:
+
+    >>> import scipy.sparse as sp
+    >>> H3 = H.corrected(sp.csc_matrix([[1.0], [0.0]]), np.array([1.0]))
+    >>> H3.solve(np.array([1.0, 2.0]))
+    array([0.07142857, 0.64285714])
+    >>> sp.issparse(H3.pending_corrections)
+    True
     """
 
     def __init__(self, diagonal, W, w_signs, null_basis=None):
@@ -200,12 +217,19 @@ class LowRankHessian:
         p = len(diagonal)
         self._U = np.zeros((p, 0))
         self._signs = np.zeros(0)
-        self._HinvU = np.zeros((p, 0))
+        # [W, extra]^T D^-1 U: the only products of the corrections with the
+        # factor that the Woodbury capacitance needs
+        self._FtDU = np.zeros((len(self._base_signs), 0))
         self._capacitance = None
 
     @property
     def pending_rank(self):
         return self._U.shape[1]
+
+    @property
+    def pending_corrections(self):
+        """The pending correction columns ``U``, dense or sparse as given."""
+        return self._U
 
     @property
     def shape(self):
@@ -216,8 +240,8 @@ class LowRankHessian:
     def nbytes(self):
         """Bytes held by the arrays of this object."""
         arrays = [self.diagonal, self.W, self.w_signs, self._base_diag,
-                  self._extra, self._U, self._HinvU, self._signs]
-        return int(sum(a.nbytes for a in arrays))
+                  self._extra, self._U, self._FtDU, self._signs]
+        return int(sum(_nbytes(a) for a in arrays))
 
     def _project(self, v):
         if self.null_basis is None:
@@ -231,25 +255,45 @@ class LowRankHessian:
         t = lu_solve(self._base_cap, np.concatenate([self.W.T @ x, self._extra.T @ x]))
         return x - (self.W @ t[:m] + self._extra @ t[m:]) / D
 
+    def _scaled(self, U):
+        """``D^-1 U`` for the shifted diagonal ``D``, dense or sparse as ``U``."""
+        if sp.issparse(U):
+            return sp.diags(1.0 / self._base_diag) @ U
+        return U / self._base_diag[:, None]
+
     def corrected(self, U=None, signs=None):
         """The matrix plus ``U diag(signs) U^T``, ready to solve.
 
-        Returns a new object sharing this one's factorisation; this one is
-        unchanged.
+        ``U`` of shape (p, k) is an array or a sparse matrix; sparse
+        corrections are kept sparse. Returns a new object sharing this one's
+        factorisation; this one is unchanged.
         """
         if U is None or not U.shape[1]:
             return self
+        DU = self._scaled(U)
+        FtDU = np.vstack([_transposed_product(self.W, DU),
+                          _transposed_product(self._extra, DU)])
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new._U = np.hstack([self._U, U])
+        new._U = hstack_columns(self._U, U)
         new._signs = np.concatenate([self._signs, signs])
-        new._HinvU = np.hstack([self._HinvU, self._base_solve(U)])
+        new._FtDU = np.hstack([self._FtDU, FtDU])
         new._capacitance = None
         return new
 
     def _capacitance_lu(self):
+        """LU of ``diag(signs)^-1 + U^T B^-1 U``, ``B`` the matrix at construction.
+
+        ``B^-1 = D^-1 - D^-1 F C_B^-1 F^T D^-1`` (Woodbury on the diagonal
+        ``D`` and the factor ``F = [W, extra]``), so the capacitance needs
+        ``U^T D^-1 U`` and ``F^T D^-1 U`` only: ``O(nnz(U) m)`` for sparse
+        ``U``, no ``p x k`` array.
+        """
         if self._capacitance is None:
-            capacitance = np.diag(1.0 / self._signs) + self._U.T @ self._HinvU
+            U, FtDU = self._U, self._FtDU
+            UtDU = _transposed_product(U, self._scaled(U))
+            capacitance = (np.diag(1.0 / self._signs) + UtDU
+                           - FtDU.T @ lu_solve(self._base_cap, FtDU))
             self._capacitance = _lu(capacitance, "The corrected Hessian")
         return self._capacitance
 
@@ -257,7 +301,8 @@ class LowRankHessian:
         """Solve ``matrix @ x = g`` for ``g`` of shape (p,) or (p, r)."""
         x = self._base_solve(self._project(g))
         if self.pending_rank:
-            x = x - self._HinvU @ lu_solve(self._capacitance_lu(), self._U.T @ x)
+            c = lu_solve(self._capacitance_lu(), np.asarray(self._U.T @ x))
+            x = x - self._base_solve(np.asarray(self._U @ c))
         return self._project(x)
 
     def matvec(self, v, U=None, signs=None):
@@ -265,18 +310,22 @@ class LowRankHessian:
         out = (self.diagonal * v.T).T
         for A, s in ((self.W, self.w_signs), (self._U, self._signs), (U, signs)):
             if A is not None and A.shape[1]:
-                w = A.T @ v
-                out = out + A @ (w * (s if w.ndim == 1 else s[:, None]))
+                w = np.asarray(A.T @ v)
+                out = out + np.asarray(A @ (w * (s if w.ndim == 1 else s[:, None])))
         return out
 
     def diag(self):
         """The diagonal of the matrix."""
-        return (self.diagonal + np.einsum("ij,ij,j->i", self.W, self.W, self.w_signs)
-                + np.einsum("ij,ij,j->i", self._U, self._U, self._signs))
+        out = self.diagonal + np.einsum("ij,ij,j->i", self.W, self.W, self.w_signs)
+        U = self._U
+        if sp.issparse(U):
+            return out + np.asarray(U.multiply(U) @ self._signs).ravel()
+        return out + np.einsum("ij,ij,j->i", U, U, self._signs)
 
     def to_dense(self):
         """The matrix as a dense array (for small ``p`` and tests only)."""
-        M = (self.W * self.w_signs) @ self.W.T + (self._U * self._signs) @ self._U.T
+        U = self._U.toarray() if sp.issparse(self._U) else self._U
+        M = (self.W * self.w_signs) @ self.W.T + (U * self._signs) @ U.T
         M[np.diag_indices_from(M)] += self.diagonal
         return M
 
@@ -289,6 +338,34 @@ class LowRankHessian:
                 "formed in low-rank mode; use matvec or diag."
             )
         return self.to_dense()
+
+
+def hstack_columns(A, B):
+    """The columns of ``A`` then those of ``B``; sparse (CSC) if either is."""
+    if not B.shape[1]:
+        return A
+    if not A.shape[1]:
+        return B.tocsc() if sp.issparse(B) else B
+    if sp.issparse(A) or sp.issparse(B):
+        return sp.hstack([A, B], format="csc")
+    return np.hstack([A, B])
+
+
+def _transposed_product(A, B):
+    """``A^T B`` as a dense array, for dense or sparse ``A`` and ``B``."""
+    if sp.issparse(B) and not sp.issparse(A):
+        # as (B^T A)^T: a sparse-dense product that reads only the rows of A
+        # where B has values
+        return np.asarray(B.T @ A).T
+    out = A.T @ B
+    return out.toarray() if sp.issparse(out) else np.asarray(out)
+
+
+def _nbytes(A):
+    if sp.issparse(A):
+        A = A if A.format in ("csc", "csr") else A.tocsc()
+        return A.data.nbytes + A.indices.nbytes + A.indptr.nbytes
+    return A.nbytes
 
 
 def _lu(capacitance, what):
