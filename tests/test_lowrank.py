@@ -227,3 +227,42 @@ def test_sparse_input_is_never_densified(monkeypatch):
     rank = est.unlearning_cache_.hessians[0].W.shape[1]
     assert rank == 51
     assert peak <= 8 * d * (3 * rank + 4 * 10 + 16) + 64 * X.nnz
+
+
+@pytest.mark.parametrize("kind", ["deletion", "feature_removal"])
+def test_sparse_request_rows_stay_sparse(kind, monkeypatch):
+    """In low-rank mode a request on sparse rows is the same update as on the
+    densified rows, computed without any dense ``k x p`` array."""
+    import sklearn_unlearn.solvers._lowrank as lowrank
+
+    monkeypatch.setattr(lowrank, "DEFAULT_RANK", 50)    # keeps the test quick
+    rng = np.random.default_rng(0)
+    n, d, k = 3000, 2**18, 100
+    X = sp.random(n, d, density=40 / d, random_state=rng, format="csr")
+    y = (np.asarray(X[:, :2000].sum(axis=1)).ravel() > 0.1).astype(int)
+    est = UnlearnableLogisticRegression(hessian="low_rank").fit(X, y)
+    rows = np.sort(rng.choice(n, k, replace=False))
+    X_old = X[rows]
+    X_new = None
+    if kind == "feature_removal":
+        X_new = zero_features(X_old, np.unique(X_old.indices)[::2])
+    sparse_est, dense_est = copy.deepcopy(est), copy.deepcopy(est)
+
+    tracemalloc.start()
+    sparse_est.unlearn(X_old, X_new, y[rows])
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    dense_est.unlearn(X_old.toarray(), None if X_new is None else X_new.toarray(),
+                      y[rows])
+
+    assert rel_dist(sparse_est, est) > 1e-4                # the request moved it
+    assert rel_dist(sparse_est, dense_est) <= 1e-10
+    H_sparse = sparse_est.unlearning_cache_.hessians[0]
+    H_dense = dense_est.unlearning_cache_.hessians[0]
+    assert sp.issparse(H_sparse.pending_corrections)
+    assert H_sparse.pending_rank == H_dense.pending_rank
+    assert H_sparse.nbytes < H_dense.nbytes
+    # one dense k x p array takes 8 k p = 210 MB; the sparse request needs its
+    # stored values and a few p-vectors (2 MB each), about 10 at a time
+    p = d + 1
+    assert peak <= 16 * 8 * p < 8 * k * p / 6

@@ -248,17 +248,27 @@ class LowRankHessian:
             return v
         return v - self.null_basis @ (self.null_basis.T @ v)
 
+    def _factor_t(self, x):
+        """``F^T x`` for the factor ``F = [W, extra]``."""
+        return np.concatenate([self.W.T @ x, self._extra.T @ x])
+
+    def _factor(self, t):
+        """``F t`` for the factor ``F = [W, extra]``."""
+        m = self.W.shape[1]
+        return self.W @ t[:m] + self._extra @ t[m:]
+
     def _base_solve(self, g):
         D = self._base_diag if g.ndim == 1 else self._base_diag[:, None]
         x = g / D
-        m = self.W.shape[1]
-        t = lu_solve(self._base_cap, np.concatenate([self.W.T @ x, self._extra.T @ x]))
-        return x - (self.W @ t[:m] + self._extra @ t[m:]) / D
+        t = lu_solve(self._base_cap, self._factor_t(x))
+        return x - self._factor(t) / D
 
     def _scaled(self, U):
         """``D^-1 U`` for the shifted diagonal ``D``, dense or sparse as ``U``."""
         if sp.issparse(U):
-            return sp.diags(1.0 / self._base_diag) @ U
+            DU = sp.csc_matrix(U, copy=True)
+            DU.data /= self._base_diag[DU.indices]
+            return DU
         return U / self._base_diag[:, None]
 
     def corrected(self, U=None, signs=None):
@@ -298,11 +308,24 @@ class LowRankHessian:
         return self._capacitance
 
     def solve(self, g):
-        """Solve ``matrix @ x = g`` for ``g`` of shape (p,) or (p, r)."""
-        x = self._base_solve(self._project(g))
-        if self.pending_rank:
-            c = lu_solve(self._capacitance_lu(), np.asarray(self._U.T @ x))
-            x = x - self._base_solve(np.asarray(self._U @ c))
+        """Solve ``matrix @ x = g`` for ``g`` of shape (p,) or (p, r).
+
+        With pending corrections ``U``, ``x = B^-1 (g - U c)`` with ``c =
+        C^-1 U^T B^-1 g`` (``C`` the capacitance); both products with ``B^-1``
+        share one ``F^T D^-1 g``, so the solve passes over the factor twice,
+        as without corrections.
+        """
+        g = self._project(g)
+        if not self.pending_rank:
+            return self._project(self._base_solve(g))
+        U, FtDU = self._U, self._FtDU
+        D = self._base_diag if g.ndim == 1 else self._base_diag[:, None]
+        y = g / D
+        t = self._factor_t(y)
+        UtBg = np.asarray(U.T @ y) - FtDU.T @ lu_solve(self._base_cap, t)
+        c = lu_solve(self._capacitance_lu(), UtBg)
+        s = lu_solve(self._base_cap, t - FtDU @ c)
+        x = (g - np.asarray(U @ c) - self._factor(s)) / D
         return self._project(x)
 
     def matvec(self, v, U=None, signs=None):
