@@ -102,14 +102,18 @@ def test_auto_mode_picks_by_size():
     y = np.arange(60) % 2
     small = UnlearnableLogisticRegression().fit(rng.standard_normal((60, 5)), y)
     assert isinstance(small.unlearning_cache_.hessians[0], FactoredHessian)
-    wide = sp.random(60, 5000, density=0.002, random_state=0, format="csr")
+    wide = sp.random(60, 9000, density=0.002, random_state=0, format="csr")
     big = UnlearnableLogisticRegression().fit(wide, y)
     assert isinstance(big.unlearning_cache_.hessians[0], LowRankHessian)
     assert big.residual_bound_ == np.inf
-    # three classes of 1500 features: 4503 coupled parameters
+    # three classes of 3000 features: 9003 coupled parameters
     y3 = np.arange(60) % 3
-    multi = UnlearnableLogisticRegression().fit(wide[:, :1500], y3)
+    multi = UnlearnableLogisticRegression().fit(wide[:, :3000], y3)
     assert isinstance(multi.unlearning_cache_.hessians[0], LowRankHessian)
+    # ten classes of 500 features stay dense (5010 coupled parameters)
+    y10 = np.arange(60) % 10
+    dense = UnlearnableLogisticRegression().fit(wide[:, :500], y10)
+    assert isinstance(dense.unlearning_cache_.hessians[0], FactoredHessian)
 
 
 @pytest.mark.parametrize(

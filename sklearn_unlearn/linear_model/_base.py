@@ -9,8 +9,8 @@ from .._request import validate_request
 from ..solvers import LinearDesign, NotPositiveDefiniteError, UnlearningCache
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
-#: at most the square of this (8 * 4000**2 bytes, 128 MB, per matrix).
-DENSE_HESSIAN_MAX_PARAMS = 4000
+#: at most the square of this (8 * 8000**2 bytes, 512 MB, per matrix).
+DENSE_HESSIAN_MAX_PARAMS = 8000
 
 
 class _EncodedRows:

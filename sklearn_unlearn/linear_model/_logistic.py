@@ -52,7 +52,7 @@ solver, max_iter, verbose, warm_start, n_jobs
         exact diagonal remainder and the penalty, in ``O(p)`` memory, for
         hashed text and other very wide data; the update is approximate and
         ``residual_bound_`` is ``inf``. ``"auto"`` is ``"dense"`` while the
-        dense blocks hold at most ``4000**2`` entries in all, ``"low_rank"``
+        dense blocks hold at most ``8000**2`` entries in all, ``"low_rank"``
         otherwise.
 
     Attributes
