@@ -1,6 +1,5 @@
 """Data sets, requests and measurements of the benchmark suite."""
 
-import copy
 import math
 import time
 import tracemalloc

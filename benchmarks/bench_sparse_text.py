@@ -20,7 +20,6 @@ too.
 """
 
 import argparse
-import copy
 import time
 import tracemalloc
 import warnings

@@ -11,7 +11,6 @@ Writes ``results.md``, ``results.json`` and plots into ``benchmarks/results/``
 import argparse
 import copy
 import json
-import math
 import os
 import platform
 import resource

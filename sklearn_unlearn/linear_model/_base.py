@@ -6,7 +6,7 @@ from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
 from .._request import validate_request
-from ..solvers import LinearDesign, NotPositiveDefiniteError, UnlearningCache
+from ..solvers import NotPositiveDefiniteError, UnlearningCache
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
 #: at most the square of this (8 * 8000**2 bytes, 512 MB, per matrix).
