@@ -287,3 +287,10 @@ def test_verify_never_finds_the_bound_below_the_residual(seed):
             model.unlearn(None, rng.normal(size=(len(idx), d)), y_new=rows.y[idx])
         report = model.verify()
         assert report.true_residual <= report.bound
+
+
+def test_low_rank_hessian_is_refused(breast_cancer):
+    X, y = breast_cancer
+    model = CertifiedRemoval(UnlearnableLogisticRegression(hessian="low_rank"))
+    with pytest.raises(ValueError, match="hessian='dense'"):
+        model.fit(X, y)

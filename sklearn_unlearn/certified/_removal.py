@@ -257,6 +257,14 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         self.noise_seed_ = int(self.noise_rng_.randint(np.iinfo(np.int32).max))
         self.estimator_ = self._fit_model(est, X, y, sample_weight, self.noise_seed_)
         pre, final, _ = self._split(self.estimator_)
+        if not final.unlearning_cache_.exact_hessian:
+            raise ValueError(
+                f"{type(final).__name__} keeps a low-rank approximation of its "
+                f"Hessian ({final.unlearning_cache_.objective.n_params} parameters "
+                "per output), whose error no bound covers, so its removals cannot "
+                "be certified. Set hessian='dense' on it (memory grows as the "
+                "square of the number of parameters) or reduce the features."
+            )
         if self.keep_data:
             Xt = pre.transform(X) if pre is not None else X
             Xt = check_array(Xt, accept_sparse="csr", dtype=np.float64)

@@ -303,7 +303,8 @@ class UnlearningCache:
         corr_new = obj.corrections(r.R_new, r.Y_new, r.S_new, self.anchor)
         # The Hessian of the corrected data at the anchor: solved here and
         # adopted by the cache on commit.
-        hessians = [H.corrected(U, sg) for H, (U, sg) in zip(self.hessians, _join(corr_old, corr_new))]
+        hessians = [H.corrected(U, sg)
+                    for H, (U, sg) in zip(self.hessians, _join(corr_old, corr_new))]
 
         n_iter = 1
         used_tau = None
