@@ -67,7 +67,7 @@ class FactoredHessian:
     refactor_share = 0.25
 
     def __init__(self, matrix, null_basis=None):
-        self.matrix = matrix
+        self._base = matrix
         self.null_basis = null_basis
         self._refactor()
 
@@ -75,8 +75,16 @@ class FactoredHessian:
     def pending_rank(self):
         return self._U.shape[1]
 
+    @property
+    def matrix(self):
+        """The matrix, formed on demand (the factored one plus the pending
+        correction)."""
+        if not self.pending_rank:
+            return self._base
+        return self._base + (self._U * self._signs) @ self._U.T
+
     def _refactor(self):
-        M = self.matrix
+        M = self._base
         if self.null_basis is not None:
             shift = max(np.mean(np.diag(M)), 1.0)
             M = M + shift * (self.null_basis @ self.null_basis.T)
@@ -88,7 +96,7 @@ class FactoredHessian:
                 "so the update has no unique solution. Use a stronger L2 penalty "
                 "(larger alpha, smaller C) or retrain."
             ) from exc
-        p = self.matrix.shape[0]
+        p = self._base.shape[0]
         self._U = np.zeros((p, 0))
         self._signs = np.zeros(0)
         self._HinvU = np.zeros((p, 0))
@@ -102,23 +110,27 @@ class FactoredHessian:
     def corrected(self, U=None, signs=None):
         """The matrix plus ``U diag(signs) U^T``, ready to solve.
 
-        Returns a new object and leaves this one unchanged. A small change
-        reuses this Cholesky factor through the Woodbury identity; once the
-        total pending rank passes ``refactor_share * p``, the corrected matrix
-        is formed and factored anew, which is then cheaper.
+        Returns a new object and leaves this one unchanged (the factored
+        matrix is shared, not copied). A small change reuses this Cholesky
+        factor through the Woodbury identity; once the total pending rank
+        passes ``refactor_share * p``, the corrected matrix is formed and
+        factored anew, which is then cheaper.
         """
         if U is None or not U.shape[1]:
             return self
         new = object.__new__(type(self))
         new.null_basis = self.null_basis
-        new.matrix = self.matrix + (U * signs) @ U.T
-        if self.pending_rank + U.shape[1] > self.refactor_share * new.matrix.shape[0]:
+        p = self._base.shape[0]
+        if self.pending_rank + U.shape[1] > self.refactor_share * p:
+            new._base = self.matrix + (U * signs) @ U.T
             new._refactor()
         else:
+            new._base = self._base
             new._chol = self._chol
             new._U = np.hstack([self._U, U])
             new._signs = np.concatenate([self._signs, signs])
-            new._HinvU = np.hstack([self._HinvU, cho_solve(self._chol, U)])
+            new._HinvU = np.hstack(
+                [self._HinvU, cho_solve(self._chol, U, check_finite=False)])
             new._capacitance = None
         return new
 
@@ -137,15 +149,16 @@ class FactoredHessian:
 
     def solve(self, g):
         """Solve ``matrix @ x = g`` for ``g`` of shape (p,) or (p, r)."""
-        x = cho_solve(self._chol, self._project(g))
+        x = cho_solve(self._chol, self._project(g), check_finite=False)
         if self.pending_rank:
             x = x - self._HinvU @ lu_solve(self._capacitance_lu(), self._U.T @ x)
         return self._project(x)
 
     def matvec(self, v, U=None, signs=None):
-        """``(matrix + U diag(signs) U^T) @ v``."""
-        out = self.matrix @ v
-        if U is not None and U.shape[1]:
-            w = U.T @ v
-            out = out + U @ (w * (signs if w.ndim == 1 else signs[:, None]))
+        """``(matrix + U diag(signs) U^T) @ v``, without forming the matrix."""
+        out = self._base @ v
+        for W, sg in ((self._U, self._signs), (U, signs)):
+            if W is not None and W.shape[1]:
+                w = W.T @ v
+                out = out + W @ (w * (sg if w.ndim == 1 else sg[:, None]))
         return out
