@@ -149,8 +149,13 @@ class MultinomialLogLoss:
         return A
 
     def curvature_product(self, Y, eta, V):
-        """``A_i @ V_i`` for every sample, without forming ``A_i``."""
+        """``A_i @ V_i`` for every sample, without forming ``A_i``.
+
+        ``V`` has shape ``(n, K)`` or ``(n, K, s)`` (``s`` vectors a sample).
+        """
         p = softmax(eta, axis=1)
+        if V.ndim == 3:
+            p = p[:, :, None]
         return p * V - p * (p * V).sum(axis=1, keepdims=True)
 
 

@@ -10,6 +10,7 @@ objective perturbation of certified removal (zero otherwise).
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import softmax
 
 from ._factored import FactoredHessian
 from . import _lowrank
@@ -240,7 +241,6 @@ class LinearObjective:
         design = self.design
         eta = design.predictor(X, theta)
         if self.loss.coupled:
-            P = _softmax_rows(eta)
             w = self.scale * S[:, 0]
             K, p = self.n_outputs, self.n_params
 
@@ -254,14 +254,14 @@ class LinearObjective:
                     rows = slice(start, min(n, start + step))
                     Xb = X[rows]
                     Z = design.predictor(Xb, V3).reshape(-1, K, s)
-                    Pb = P[rows][:, :, None]
-                    Z = Pb * (Z - (Pb * Z).sum(axis=1, keepdims=True))
+                    Z = self.loss.curvature_product(None, eta[rows], Z)
                     Z *= w[rows, None, None]
                     out += design.transpose_product(Xb, Z.reshape(-1, K * s))
                 return out.reshape(p, K, s).transpose(1, 0, 2).reshape(K * p, s)
 
             if not with_diag:
                 return [(apply, None)]
+            P = softmax(eta, axis=1)
             diag = design.weighted_squares(X, w[:, None] * P * (1.0 - P))
             return [(apply, diag.T.ravel())]
 
@@ -364,8 +364,3 @@ def _coupled_columns(R, B, keep):
     values = B[i, o, j] * coo.data[e]
     rows = o * p + coo.col[e]
     return sp.csc_matrix((values, (rows, col_id[i, j])), shape=(K * p, int(keep.sum())))
-
-
-def _softmax_rows(eta):
-    e = np.exp(eta - eta.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
