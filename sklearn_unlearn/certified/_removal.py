@@ -341,10 +341,8 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         if self.training_rows_ is not None and request.X_old is not None:
             drop = self.training_rows_.locate(request.X_old, request.y_old,
                                               request.sample_weight)
-        candidate = copy.deepcopy(final)
-        candidate.unlearn(request.X_old, request.X_new, request.y_old, request.y_new,
-                          sample_weight=request.sample_weight, method=method)
-        bound = candidate.residual_bound_
+        plan = final._plan_unlearn(request, method=method)
+        bound = plan.report.residual_bound
         cert = self.certificate_
         n_removed = 0 if request.X_old is None else request.X_old.shape[0]
         n_added = 0 if request.X_new is None else request.X_new.shape[0]
@@ -375,7 +373,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
                 f"request {cert.n_requests + 1} raised the residual bound to "
                 f"{bound:.4g}, over the budget {cert.budget:.4g}"
             )
-        self._set_final(candidate)
+        final._commit_unlearn(plan)
         if rows is not None:
             self.training_rows_ = rows
         cert.ledger.append(LedgerEntry("request", n_removed, n_added, bound,

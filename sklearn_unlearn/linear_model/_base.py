@@ -207,7 +207,6 @@ class UnlearnableLinearMixin:
             raise ValueError(f"tau must be 'auto' or a non-negative number, got {tau!r}.")
         if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
-        self._unlearn_check_request(request)
         return self._unlearn(request, method=method, tau=tau, max_iter=max_iter)
 
     def _encode_request(self, request):
@@ -233,13 +232,24 @@ class UnlearnableLinearMixin:
                             *side(request.X_new, request.y_new, sw))
 
     def _unlearn(self, request, *, method, tau, max_iter):
+        self._commit_unlearn(
+            self._plan_unlearn(request, method=method, tau=tau, max_iter=max_iter))
+        return self
+
+    def _plan_unlearn(self, request, *, method, tau="auto", max_iter=10):
+        """The update of a validated request, computed without changing the
+        estimator (its report carries the residual bound it would reach)."""
+        self._unlearn_check_request(request)
         cache = self.unlearning_cache_
         rows = self._encode_request(request)
         self._check_remaining_data(*cache.remaining(rows))
-        plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter)
+        return cache.plan(rows, method=method, tau=tau, max_iter=max_iter)
+
+    def _commit_unlearn(self, plan):
+        """Apply a plan of :meth:`_plan_unlearn`."""
+        cache = self.unlearning_cache_
         cache.commit(plan)
         self._set_theta(cache.theta, cache.objective.design)
-        return self
 
     def _check_remaining_data(self, totals, counts):
         cache = self.unlearning_cache_
