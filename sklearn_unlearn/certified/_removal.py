@@ -346,20 +346,21 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         cert = self.certificate_
         n_removed = 0 if request.X_old is None else request.X_old.shape[0]
         n_added = 0 if request.X_new is None else request.X_new.shape[0]
+        over = bound > cert.budget and not cert.exact
+        if over and self.on_budget_exceeded == "raise":
+            raise BudgetExceededError(
+                f"The request would raise the bound on the gradient residual "
+                f"to {bound:.4g}, over the budget {cert.budget:.4g} (spent "
+                f"{cert.spent:.4g}); nothing was changed. Retrain, raise the "
+                "budget, or use on_budget_exceeded='retrain'."
+            )
         rows = None
         if self.training_rows_ is not None:
             rows = self.training_rows_.corrected(
                 np.array([], dtype=int) if drop is None else drop,
                 request.X_new, request.y_new, request.sample_weight,
             )
-        if bound > cert.budget and not cert.exact:
-            if self.on_budget_exceeded == "raise":
-                raise BudgetExceededError(
-                    f"The request would raise the bound on the gradient residual "
-                    f"to {bound:.4g}, over the budget {cert.budget:.4g} (spent "
-                    f"{cert.spent:.4g}); nothing was changed. Retrain, raise the "
-                    "budget, or use on_budget_exceeded='retrain'."
-                )
+        if over:
             if self.on_budget_exceeded == "retrain":
                 self._retrain(rows, n_removed, n_added)
                 return self
