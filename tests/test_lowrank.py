@@ -18,7 +18,7 @@ from sklearn_unlearn import (
     UnlearnableRidge,
     zero_features,
 )
-from sklearn_unlearn.solvers import FactoredHessian, LowRankHessian
+from sklearn_unlearn.solvers import FactoredHessian, LowRankHessian, RowCurvature
 from sklearn_unlearn.solvers._lowrank import nystrom
 
 from .conftest import params_of, rel_dist
@@ -50,16 +50,20 @@ def test_low_rank_hessian_solves_like_dense(weak):
     np.testing.assert_allclose(H.to_dense(), M, rtol=1e-12, atol=1e-12)
     g = rng.standard_normal((len(diagonal), 3))
     np.testing.assert_allclose(M @ H.solve(g), g, rtol=1e-9, atol=1e-9)
-    # a removal and an addition, as a request makes them
+    # a removal and an addition, as a request makes them: two rows with
+    # weights -1 and +1, entering as the columns U
     U = rng.standard_normal((len(diagonal), 2)) * 0.3
     signs = np.array([-1.0, 1.0])
-    H2 = H.corrected(U, signs)
+    change = RowCurvature(U.T, signs)
+    H2 = H.corrected(change)
     M2 = M + (U * signs) @ U.T
     np.testing.assert_allclose(M2 @ H2.solve(g), g, rtol=1e-9, atol=1e-9)
     v = rng.standard_normal(len(diagonal))
     np.testing.assert_allclose(H2.matvec(v), M2 @ v, rtol=1e-12)
     np.testing.assert_allclose(H2.diag(), np.diag(M2), rtol=1e-12)
-    np.testing.assert_allclose(H.matvec(v, U, signs), M2 @ v, rtol=1e-12)
+    np.testing.assert_allclose(H.matvec(v, change), M2 @ v, rtol=1e-12)
+    np.testing.assert_allclose(H.with_columns(U, signs).solve(g), H2.solve(g),
+                               rtol=1e-12)
     assert (H.pending_rank, H2.pending_rank) == (0, 2)
     np.testing.assert_allclose(H.to_dense(), M, rtol=1e-12, atol=1e-12)
 
@@ -69,7 +73,7 @@ def test_low_rank_hessian_refuses_a_singular_correction():
 
     H = LowRankHessian(np.array([1.0, 0.0]), np.array([[0.0], [1.0]]), np.ones(1))
     with pytest.raises(NotPositiveDefiniteError):
-        H.corrected(np.array([[0.0], [1.0]]), np.array([-1.0])).solve(np.ones(2))
+        H.with_columns(np.array([[0.0], [1.0]]), np.array([-1.0])).solve(np.ones(2))
 
 
 def test_nystrom_bounds_and_exact_columns():

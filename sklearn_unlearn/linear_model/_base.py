@@ -7,6 +7,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from .._request import validate_request
 from ..solvers import NotPositiveDefiniteError, UnlearningCache
+from ..solvers._rows import row_norms
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
 #: at most the square of this (8 * 8000**2 bytes, 512 MB, per matrix).
@@ -14,13 +15,19 @@ DENSE_HESSIAN_MAX_PARAMS = 8000
 
 
 class _EncodedRows:
-    """A request's rows in the form the cache works with."""
+    """A request's rows in the form the cache works with: ``R_all`` holds the
+    augmented rows as they were, then as they should be; ``R_old`` and
+    ``R_new`` are its two parts, ``norms_old`` and ``norms_new`` their row
+    norms."""
 
-    def __init__(self, R_old, Y_old, S_old, w_old, g_old, R_new, Y_new, S_new, w_new, g_new):
-        self.R_old, self.Y_old, self.S_old, self.w_old, self.g_old = (
-            R_old, Y_old, S_old, w_old, g_old)
-        self.R_new, self.Y_new, self.S_new, self.w_new, self.g_new = (
-            R_new, Y_new, S_new, w_new, g_new)
+    def __init__(self, R_all, k_old, Y_old, S_old, w_old, g_old, Y_new, S_new, w_new,
+                 g_new):
+        self.R_all = R_all
+        self.R_old, self.R_new = R_all[:k_old], R_all[k_old:]
+        norms = row_norms(R_all)
+        self.norms_old, self.norms_new = norms[:k_old], norms[k_old:]
+        self.Y_old, self.S_old, self.w_old, self.g_old = Y_old, S_old, w_old, g_old
+        self.Y_new, self.S_new, self.w_new, self.g_new = Y_new, S_new, w_new, g_new
 
 
 class UnlearnableLinearMixin:
@@ -219,17 +226,18 @@ class UnlearnableLinearMixin:
         sparse = not cache.exact_hessian and any(
             sp.issparse(X) for X in (request.X_old, request.X_new))
 
-        def side(X, y, sw):
+        def targets(X, y, sw):
             if X is None:
-                R = sp.csr_matrix((0, p)) if sparse else np.zeros((0, p))
-                return (R, np.zeros((0, m)), np.zeros((0, 1)),
-                        np.zeros(0), np.zeros(0, dtype=int))
-            Y, S, w, g, _ = self._unlearn_targets(y, sw)
-            return design.augmented_rows(X, sparse=sparse), Y, S, w, g
+                return (np.zeros((0, m)), np.zeros((0, 1)), np.zeros(0),
+                        np.zeros(0, dtype=int))
+            return self._unlearn_targets(y, sw)[:4]
 
         sw = request.sample_weight
-        return _EncodedRows(*side(request.X_old, request.y_old, sw),
-                            *side(request.X_new, request.y_new, sw))
+        blocks = [X for X in (request.X_old, request.X_new) if X is not None]
+        k_old = 0 if request.X_old is None else request.X_old.shape[0]
+        return _EncodedRows(design.augmented_rows(blocks, sparse=sparse), k_old,
+                            *targets(request.X_old, request.y_old, sw),
+                            *targets(request.X_new, request.y_new, sw))
 
     def _unlearn(self, request, *, method, tau, max_iter):
         self._commit_unlearn(

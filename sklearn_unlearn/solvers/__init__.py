@@ -6,6 +6,8 @@ from ._design import LinearDesign
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._lowrank import LowRankHessian
 from ._objective import LinearObjective
+from ._pending import PendingMatrix
+from ._rows import RowCurvature
 
 __all__ = [
     "FactoredHessian",
@@ -13,7 +15,9 @@ __all__ = [
     "LinearObjective",
     "LowRankHessian",
     "NotPositiveDefiniteError",
+    "PendingMatrix",
     "RequestReport",
+    "RowCurvature",
     "UnlearningCache",
     "UnlearningWarning",
 ]

@@ -20,7 +20,8 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ._factored import FactoredHessian, NotPositiveDefiniteError
-from . import _lowrank
+from ._pending import PendingMatrix
+from ._rows import RowCurvature
 
 _EPS = np.finfo(float).eps
 
@@ -113,7 +114,8 @@ class _Plan:
     residual: np.ndarray
     error_increment: float
     hessians: list
-    gram_change: tuple
+    gram: object
+    norm_gram: object
     weight_totals: np.ndarray
     counts: np.ndarray
     max_row_norm: float
@@ -139,9 +141,9 @@ class UnlearningCache:
         Estimated gradient of the current objective at ``theta``.
     residual_error : float
         Bound on the error of ``residual``.
-    gram : ndarray of shape (n_params, n_params) or None
+    gram : PendingMatrix or None
         ``K = sum_i s_i x_i x_i^T`` over the current data, for the bound.
-    norm_gram : ndarray of shape (n_params, n_params) or None
+    norm_gram : PendingMatrix or None
         ``K_R = sum_i s_i ||x_i|| x_i x_i^T`` over the current data, for the
         bound.
     max_row_norm : float
@@ -179,8 +181,8 @@ class UnlearningCache:
     hessians: list
     residual: np.ndarray
     residual_error: float
-    gram: np.ndarray | None
-    norm_gram: np.ndarray | None
+    gram: PendingMatrix | None
+    norm_gram: PendingMatrix | None
     max_row_norm: float
     weight_totals: np.ndarray
     counts: np.ndarray
@@ -262,8 +264,8 @@ class UnlearningCache:
             hessians=hessians,
             residual=g,
             residual_error=roundoff if gamma is not None and exact else np.inf,
-            gram=None if grams is None else grams[0],
-            norm_gram=None if grams is None else grams[1],
+            gram=None if grams is None else PendingMatrix(grams[0]),
+            norm_gram=None if grams is None else PendingMatrix(grams[1]),
             max_row_norm=float(row_norms.max(initial=0.0)),
             weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
             counts=np.bincount(groups, minlength=n_groups).astype(float),
@@ -294,17 +296,23 @@ class UnlearningCache:
         obj = self.objective
         r = request
         theta = self.theta
-        grad_old = obj.loss_gradient(r.R_old, r.Y_old, r.S_old, theta)
-        grad_new = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta)
+        drift = theta - self.anchor
+        moved = bool(drift.any())
+        # the predictors of the request rows at theta and at the anchor
+        eta = np.asarray(r.R_all @ theta)
+        eta_anchor = np.asarray(r.R_all @ self.anchor) if moved else eta
+        k_old = r.R_old.shape[0]
+        eta_old, eta_new = eta[:k_old], eta[k_old:]
+        grad_old = obj.loss_gradient(r.R_old, r.Y_old, r.S_old, theta, eta_old)
+        grad_new = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta, eta_new)
         G_rest = self.residual - grad_old
         G = G_rest + grad_new
 
-        corr_old = obj.corrections(r.R_old, r.Y_old, -r.S_old, self.anchor)
-        corr_new = obj.corrections(r.R_new, r.Y_new, r.S_new, self.anchor)
+        change = _RequestChange(obj, r, self.anchor, eta_anchor[:k_old],
+                                eta_anchor[k_old:], grams=self.gram is not None)
         # The Hessian of the corrected data at the anchor: solved here and
         # adopted by the cache on commit.
-        hessians = [H.corrected(U, sg)
-                    for H, (U, sg) in zip(self.hessians, _join(corr_old, corr_new))]
+        hessians = [H.corrected(t) for H, t in zip(self.hessians, change.hessian)]
 
         n_iter = 1
         used_tau = None
@@ -320,16 +328,23 @@ class UnlearningCache:
             delta = -_solve(obj, hessians, G)
             if method == "refined":
                 delta, n_iter = self._refine(
-                    r, theta, G_rest, corr_old, delta, max_iter=max_iter, tol=tol
+                    r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol
                 )
         theta_new = theta + delta
-        H_rest_delta = _matvec(obj, self.hessians, delta, corr_old)
+        # the Hessian of the remaining rows times the step (and the drift,
+        # which the self-concordant bound needs), from one product
+        concordant = (self.exact_hessian and moved
+                      and getattr(obj.loss, "self_concordant", False))
+        H_rest_delta, H_rest_drift = (
+            _matvecs(obj, self.hessians, [delta, drift], change.removed) if concordant
+            else (_matvec(obj, self.hessians, delta, change.removed), None))
+        eta_new_after = np.asarray(r.R_new @ theta_new)
         if method == "second_order" and obj.loss.curvature_lipschitz != 0:
             # The cached model of the corrected objective (quadratic in the
             # remaining rows, exact in the new ones) must not go up.
-            before = obj.loss_value(r.R_new, r.Y_new, r.S_new, theta)
+            before = obj.loss_value(r.R_new, r.Y_new, r.S_new, theta, eta_new)
             after = (float((G_rest * delta).sum()) + 0.5 * float((delta * H_rest_delta).sum())
-                     + obj.loss_value(r.R_new, r.Y_new, r.S_new, theta_new))
+                     + obj.loss_value(r.R_new, r.Y_new, r.S_new, theta_new, eta_new_after))
             if after > before:
                 warnings.warn(
                     "The second-order step increases the cached model of the "
@@ -339,11 +354,12 @@ class UnlearningCache:
                     "search; retraining is safest.",
                     UnlearningWarning,
                 )
-        grad_new_after = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta_new)
+        grad_new_after = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta_new,
+                                           eta_new_after)
         residual = G_rest + H_rest_delta + grad_new_after
 
         if self.exact_hessian:
-            increment = self._error_increment(r, delta, theta, corr_old, H_rest_delta)
+            increment = self._error_increment(r, delta, drift, H_rest_delta, H_rest_drift)
         else:
             # The cached Hessian is an approximation: its error times the
             # step is not bounded by anything the cache keeps.
@@ -355,7 +371,6 @@ class UnlearningCache:
 
         totals, counts = self.remaining(r)
 
-        new_norms = _row_norms(r.R_new)
         error = self.residual_error + increment
         report = RequestReport(
             method=method,
@@ -369,16 +384,17 @@ class UnlearningCache:
             bound_increment=float(increment),
             residual_bound=float(np.linalg.norm(residual) + error),
         )
-        gram_change = (r.R_old, r.S_old[:, 0], r.R_new, r.S_new[:, 0])
         return _Plan(
             theta=theta_new,
             residual=residual,
             error_increment=increment,
             hessians=hessians,
-            gram_change=gram_change,
+            gram=None if self.gram is None else self.gram.corrected(change.gram),
+            norm_gram=(None if self.norm_gram is None
+                       else self.norm_gram.corrected(change.norm_gram)),
             weight_totals=totals,
             counts=counts,
-            max_row_norm=float(max(self.max_row_norm, new_norms.max(initial=0.0))),
+            max_row_norm=float(max(self.max_row_norm, r.norms_new.max(initial=0.0))),
             report=report,
         )
 
@@ -392,18 +408,18 @@ class UnlearningCache:
         np.add.at(counts, r.g_new, 1)
         return totals, counts
 
-    def _refine(self, r, theta, G_rest, corr_old, delta, *, max_iter, tol):
+    def _refine(self, r, theta, G_rest, removed, delta, *, max_iter, tol):
         """Newton iterations on the cached quadratic model of the remaining
         rows plus the exact loss of the new rows (the plain step is the first)."""
         obj = self.objective
 
         def model(d):
             val = float((G_rest * d).sum())
-            val += 0.5 * float((d * _matvec(obj, self.hessians, d, corr_old)).sum())
+            val += 0.5 * float((d * _matvec(obj, self.hessians, d, removed)).sum())
             return val + obj.loss_value(r.R_new, r.Y_new, r.S_new, theta + d)
 
         def model_grad(d):
-            return (G_rest + _matvec(obj, self.hessians, d, corr_old)
+            return (G_rest + _matvec(obj, self.hessians, d, removed)
                     + obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta + d))
 
         scale = max(np.linalg.norm(G_rest + obj.loss_gradient(
@@ -414,11 +430,10 @@ class UnlearningCache:
             g = model_grad(delta)
             if np.linalg.norm(g) <= tol * scale:
                 break
-            corr_t = _join(
-                corr_old, obj.corrections(r.R_new, r.Y_new, r.S_new, theta + delta)
-            )
-            step = -_solve(obj, [H.corrected(U, sg) for H, (U, sg)
-                                 in zip(self.hessians, corr_t)], g)
+            added = obj.row_curvature(r.R_new, r.Y_new, r.S_new, theta + delta)
+            step = -_solve(obj, [H.corrected(RowCurvature.concat([t_old, t_new]))
+                                 for H, t_old, t_new
+                                 in zip(self.hessians, removed, added)], g)
             slope = float((g * step).sum())
             t = 1.0
             while t > 1e-10:
@@ -432,7 +447,7 @@ class UnlearningCache:
             n_iter += 1
         return delta, n_iter
 
-    def _error_increment(self, r, delta, theta, corr_old, H_rest_delta):
+    def _error_increment(self, r, delta, drift, H_rest_delta, H_rest_drift):
         """Bound on how far the step moves the true residual from its estimate.
 
         The estimate treats the remaining rows with their curvature at the
@@ -466,19 +481,20 @@ class UnlearningCache:
         obj = self.objective
         R = r.R_old
         s_old = r.S_old[:, 0]
-        norms_old = np.linalg.norm(R, axis=1)
+        norms_old = r.norms_old
 
-        def q_rest(gram, weights, V):
-            removed = (weights * ((R @ V) ** 2).sum(axis=1)).sum()
-            return max(obj.quadratic_form(gram, V) - removed, 0.0)
+        # the Gram matrices of the remaining rows: current minus removed
+        gram_out = RowCurvature(R, -s_old)
+        norm_out = RowCurvature(R, -s_old * norms_old)
 
-        drift = theta - self.anchor
-        qr_step = q_rest(self.norm_gram, s_old * norms_old, delta)
-        qr_drift = q_rest(self.norm_gram, s_old * norms_old, drift)
+        # both quadratic forms of K_R from one product
+        qr_step, qr_drift = np.maximum(
+            self.norm_gram.quadratic_forms([delta, drift], norm_out), 0.0)
         lipschitz = gamma * (np.sqrt(qr_step * qr_drift) + 0.5 * qr_step)
         cap = obj.loss.curvature_cap
-        trace = max(np.trace(self.gram) - (s_old * norms_old**2).sum(), 0.0)
-        bounded = cap * np.sqrt(q_rest(self.gram, s_old, delta) * trace)
+        trace = max(self.gram.trace(gram_out), 0.0)
+        q_step = max(self.gram.quadratic_form(delta, gram_out), 0.0)
+        bounded = cap * np.sqrt(q_step * trace)
         best = obj.scale * min(lipschitz, bounded)
         if getattr(obj.loss, "self_concordant", False):
             pen = obj.penalty[:, None]
@@ -490,7 +506,7 @@ class UnlearningCache:
             exponent = R_max * (np.linalg.norm(delta) + np.linalg.norm(drift))
             if exponent < 50:
                 h_step = h_rest(delta, H_rest_delta)
-                h_drift = h_rest(drift, _matvec(obj, self.hessians, drift, corr_old))
+                h_drift = 0.0 if H_rest_drift is None else h_rest(drift, H_rest_drift)
                 concordant = np.exp(exponent) * R_max * (
                     np.sqrt(h_step * h_drift) + 0.5 * h_step)
                 best = min(best, concordant)
@@ -499,13 +515,8 @@ class UnlearningCache:
     def commit(self, plan):
         """Apply a plan computed by :meth:`plan`."""
         self.hessians = plan.hessians
-        if self.gram is not None:
-            R_old, s_old, R_new, s_new = plan.gram_change
-            n_old, n_new = np.linalg.norm(R_old, axis=1), np.linalg.norm(R_new, axis=1)
-            self.gram = (self.gram + (R_new.T * s_new) @ R_new
-                         - (R_old.T * s_old) @ R_old)
-            self.norm_gram = (self.norm_gram + (R_new.T * (s_new * n_new)) @ R_new
-                              - (R_old.T * (s_old * n_old)) @ R_old)
+        self.gram = plan.gram
+        self.norm_gram = plan.norm_gram
         self.theta = plan.theta
         self.residual = plan.residual
         self.residual_error += plan.error_increment
@@ -516,29 +527,102 @@ class UnlearningCache:
         self.history.append(plan.report)
 
 
-def _join(a, b):
-    return [
-        (_lowrank.hstack_columns(Ua, Ub), np.concatenate([sa, sb]))
-        for (Ua, sa), (Ub, sb) in zip(a, b)
-    ]
+class _RequestChange:
+    """How a request changes the cached matrices, as weighted rows.
+
+    ``removed`` holds the curvature of the rows leaving the data (negative
+    weights), per Hessian block. ``hessian`` holds the whole change per block,
+    and ``gram``, ``norm_gram`` that of the bound's Gram matrices. A request
+    that corrects rows (``X_old`` and ``X_new`` row by row) enters as one row
+    each: dense rows with the columns they change (see
+    :class:`~sklearn_unlearn.solvers.RowCurvature`), sparse rows merged when
+    their features are unchanged. Rows whose change is zero everywhere (a
+    label correction of a logistic model, whose curvature does not depend on
+    the label) are left out. All terms share one array of rows.
+    """
+
+    def __init__(self, obj, r, anchor, eta_old, eta_new, *, grams):
+        self.removed = obj.row_curvature(r.R_old, r.Y_old, -r.S_old, anchor, eta_old)
+        added = obj.row_curvature(r.R_new, r.Y_new, r.S_new, anchor, eta_new)
+        w_old = [t.weights for t in self.removed]
+        w_new = [t.weights for t in added]
+        if grams:
+            s_old, s_new = r.S_old[:, 0], r.S_new[:, 0]
+            w_old += [-s_old, -s_old * r.norms_old]
+            w_new += [s_new, s_new * r.norms_new]
+        k_old, k_new = r.R_old.shape[0], r.R_new.shape[0]
+        p = r.R_all.shape[1]
+        edit = None
+        if k_old == k_new and not sp.issparse(r.R_all):
+            D = r.R_new - r.R_old
+            cols = np.flatnonzero(np.any(D != 0, axis=0))
+            if len(cols) <= p // 2:
+                edit = cols, D[:, cols]
+        if edit is not None:
+            cols, delta = edit
+            weights = [wo + wn for wo, wn in zip(w_old, w_new)]
+            keep = np.any(delta != 0, axis=1)
+            for w in weights:
+                keep |= (w != 0).reshape(len(w), -1).any(axis=1)
+            if keep.all():
+                rows = r.R_old
+            else:
+                rows, delta = r.R_old[keep], delta[keep]
+                weights = [w[keep] for w in weights]
+                w_new = [w[keep] for w in w_new]
+            terms = [RowCurvature(rows, w, edit=(cols, delta, wn) if len(cols) else None)
+                     for w, wn in zip(weights, w_new)]
+        else:
+            same = (_same_rows(r.R_old, r.R_new) if k_old == k_new
+                    else np.zeros(k_old, dtype=bool))
+            both = np.flatnonzero(same)
+            only_old = np.flatnonzero(~same)
+            only_new = only_old if k_old == k_new else np.arange(k_new)
+            weights = [np.concatenate([wo[only_old], wn[only_new], wo[both] + wn[both]])
+                       for wo, wn in zip(w_old, w_new)]
+            nonzero = np.zeros(len(weights[0]), dtype=bool)
+            for w in weights:
+                nonzero |= (w != 0).reshape(len(w), -1).any(axis=1)
+            # positions in R_all (old rows, then new rows)
+            order = np.concatenate([only_old, k_old + only_new, both])[nonzero]
+            if len(order) == r.R_all.shape[0] and np.all(order == np.arange(len(order))):
+                rows = r.R_all          # nothing merged or dropped: no copy
+            else:
+                rows = r.R_all[order]
+            terms = [RowCurvature(rows, w[nonzero]) for w in weights]
+        n_blocks = len(self.removed)
+        self.hessian = terms[:n_blocks]
+        self.gram, self.norm_gram = terms[n_blocks:] if grams else (None, None)
 
 
-def _row_norms(R):
-    if sp.issparse(R):
-        return np.sqrt(np.asarray(R.multiply(R).sum(axis=1)).ravel())
-    return np.linalg.norm(R, axis=1)
+def _same_rows(A, B):
+    """Whether row ``i`` of ``A`` equals row ``i`` of ``B``."""
+    if sp.issparse(A) or sp.issparse(B):
+        return np.asarray((sp.csr_matrix(A) != sp.csr_matrix(B)).getnnz(axis=1)) == 0
+    return np.all(A == B, axis=1)
 
 
 def _solve(obj, hessians, g):
     return obj.from_blocks([H.solve(obj.to_block(g, b)) for b, H in enumerate(hessians)])
 
 
-def _matvec(obj, hessians, v, corrections=None):
+def _matvecs(obj, hessians, vs, terms=None):
+    """:func:`_matvec` of every array in ``vs``, from one product per block."""
     parts = []
     for b, H in enumerate(hessians):
-        U, signs = corrections[b] if corrections is not None else (None, None)
-        parts.append(H.matvec(obj.to_block(v, b), U, signs))
-    return obj.from_blocks(parts)
+        V = np.column_stack([obj.to_block(v, b).reshape(-1, 1 if obj.loss.coupled
+                                                         else len(obj.block_columns[b]))
+                             for v in vs])
+        parts.append(np.hsplit(H.matvec(V, None if terms is None else terms[b]), len(vs)))
+    return [obj.from_blocks([P[j] if not obj.loss.coupled else P[j][:, 0]
+                             for P in parts]) for j in range(len(vs))]
+
+
+def _matvec(obj, hessians, v, terms=None):
+    return obj.from_blocks([
+        H.matvec(obj.to_block(v, b), None if terms is None else terms[b])
+        for b, H in enumerate(hessians)
+    ])
 
 
 def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,

@@ -74,20 +74,30 @@ class LinearDesign:
     def augmented_rows(self, X, sparse=False):
         """``X_aug`` of a few rows (a request), shape ``(k, n_params)``.
 
-        Dense by default. With ``sparse=True`` a CSR matrix, the intercept
-        column appended as ``k`` stored values: a sparse ``X`` is never
-        densified.
+        ``X`` is a matrix, or a list of matrices whose rows are stacked into
+        one array (a request's rows as they were and as they should be, in
+        one allocation). Dense by default. With ``sparse=True`` a CSR matrix,
+        the intercept column appended as ``k`` stored values: a sparse ``X``
+        is never densified.
         """
+        blocks = list(X) if isinstance(X, (list, tuple)) else [X]
         if sparse:
-            Xs = sp.csr_matrix(X, dtype=np.float64)
+            Xs = sp.vstack([sp.csr_matrix(B, dtype=np.float64) for B in blocks],
+                           format="csr")
             if self.fit_intercept:
                 col = sp.csr_matrix(np.full((Xs.shape[0], 1), self.intercept_value))
                 Xs = sp.hstack([Xs, col], format="csr")
             return Xs
-        Xd = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+        d = blocks[0].shape[1]
+        out = np.empty((sum(B.shape[0] for B in blocks), self.n_params(d)))
+        start = 0
+        for B in blocks:
+            stop = start + B.shape[0]
+            out[start:stop, :d] = B.toarray() if sp.issparse(B) else B
+            start = stop
         if self.fit_intercept:
-            Xd = np.hstack([Xd, np.full((Xd.shape[0], 1), self.intercept_value)])
-        return Xd
+            out[:, d] = self.intercept_value
+        return out
 
     def row_norms(self, X):
         """Euclidean norm of every augmented row."""

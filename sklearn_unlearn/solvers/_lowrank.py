@@ -112,7 +112,7 @@ class LowRankHessian:
     corrections, solved through the Woodbury identity on the diagonal.
 
     The same interface as :class:`FactoredHessian` (``corrected``, ``solve``,
-    ``matvec``, ``pending_rank``) for matrices that are never formed: memory
+    ``matvec``, ``pending_rank``; request rows enter as correction columns) for matrices that are never formed: memory
     is ``8 p m`` bytes for ``m`` columns of ``W``, plus the ``k`` pending
     corrections as given (``8 p k`` bytes dense, 12 bytes per stored value
     sparse) and ``8 m k`` bytes of their products with ``W``, instead of
@@ -150,7 +150,7 @@ class LowRankHessian:
     A rank-one change ``+ u u^T`` gives a new object; the original is
     unchanged:
 
-    >>> H2 = H.corrected(np.array([[1.0], [0.0]]), np.array([1.0]))
+    >>> H2 = H.with_columns(np.array([[1.0], [0.0]]), np.array([1.0]))
     >>> H2.solve(np.array([1.0, 2.0]))
     array([0.07142857, 0.64285714])
     >>> H2.matvec(np.array([1.0, 0.0]))
@@ -162,7 +162,7 @@ class LowRankHessian:
     sparse:
 
     >>> import scipy.sparse as sp
-    >>> H3 = H.corrected(sp.csc_matrix([[1.0], [0.0]]), np.array([1.0]))
+    >>> H3 = H.with_columns(sp.csc_matrix([[1.0], [0.0]]), np.array([1.0]))
     >>> H3.solve(np.array([1.0, 2.0]))
     array([0.07142857, 0.64285714])
     >>> sp.issparse(H3.pending_corrections)
@@ -271,7 +271,17 @@ class LowRankHessian:
             return DU
         return U / self._base_diag[:, None]
 
-    def corrected(self, U=None, signs=None):
+    def corrected(self, terms=None):
+        """The matrix plus ``terms`` (a RowCurvature), ready to solve.
+
+        The change enters as the columns of :meth:`RowCurvature.columns`;
+        see :meth:`with_columns`.
+        """
+        if terms is None or not terms.n_rows:
+            return self.with_columns(None, None)
+        return self.with_columns(*terms.columns())
+
+    def with_columns(self, U, signs):
         """The matrix plus ``U diag(signs) U^T``, ready to solve.
 
         ``U`` of shape (p, k) is an array or a sparse matrix; sparse
@@ -279,7 +289,9 @@ class LowRankHessian:
         factorisation; this one is unchanged.
         """
         if U is None or not U.shape[1]:
-            return self
+            new = object.__new__(type(self))
+            new.__dict__.update(self.__dict__)
+            return new
         DU = self._scaled(U)
         FtDU = np.vstack([_transposed_product(self.W, DU),
                           _transposed_product(self._extra, DU)])
@@ -328,13 +340,15 @@ class LowRankHessian:
         x = (g - np.asarray(U @ c) - self._factor(s)) / D
         return self._project(x)
 
-    def matvec(self, v, U=None, signs=None):
-        """``(matrix + U diag(signs) U^T) @ v``."""
+    def matvec(self, v, terms=None):
+        """``(matrix + terms) @ v``; ``terms`` a RowCurvature or ``None``."""
         out = (self.diagonal * v.T).T
-        for A, s in ((self.W, self.w_signs), (self._U, self._signs), (U, signs)):
+        for A, s in ((self.W, self.w_signs), (self._U, self._signs)):
             if A is not None and A.shape[1]:
                 w = np.asarray(A.T @ v)
                 out = out + np.asarray(A @ (w * (s if w.ndim == 1 else s[:, None])))
+        if terms is not None:
+            out = out + terms.apply(v)
         return out
 
     def diag(self):

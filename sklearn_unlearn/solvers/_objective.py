@@ -9,12 +9,12 @@ objective perturbation of certified removal (zero otherwise).
 """
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.special import softmax
 
 from ._factored import FactoredHessian
 from . import _lowrank
 from ._lowrank import LowRankHessian, nystrom
+from ._rows import RowCurvature
 
 # Values per row block of the passes that form ``n x (K r)`` temporaries.
 _BLOCK_VALUES = 2**22
@@ -134,15 +134,16 @@ class LinearObjective:
             val += (B * theta).sum()
         return val
 
-    def loss_value(self, R, Y, S, theta):
+    def loss_value(self, R, Y, S, theta, eta=None):
         """``scale * sum_i s_i l_i`` over the augmented rows ``R`` (an array
-        or a sparse matrix)."""
-        return self.scale * (S * self.loss.value(Y, np.asarray(R @ theta))).sum()
+        or a sparse matrix); ``eta``, if given, is ``R @ theta``."""
+        eta = np.asarray(R @ theta) if eta is None else eta
+        return self.scale * (S * self.loss.value(Y, eta)).sum()
 
-    def loss_gradient(self, R, Y, S, theta):
+    def loss_gradient(self, R, Y, S, theta, eta=None):
         """Gradient of ``scale * sum_i s_i l_i`` over the augmented rows ``R``
-        (an array or a sparse matrix)."""
-        eta = np.asarray(R @ theta)
+        (an array or a sparse matrix); ``eta``, if given, is ``R @ theta``."""
+        eta = np.asarray(R @ theta) if eta is None else eta
         return self.scale * np.asarray(R.T @ (S * self.loss.gradient(Y, eta)))
 
     def gradient(self, X, Y, S, theta, B=None):
@@ -292,75 +293,28 @@ class LinearObjective:
             out.append(hvp)
         return out
 
-    def corrections(self, R, Y, weights, theta):
-        """Low-rank Hessian change ``sum_i w_i curvature_i`` of a few rows.
+    def row_curvature(self, R, Y, weights, theta, eta=None):
+        """Hessian change ``sum_i w_i curvature_i`` of a few rows, per block.
 
         Parameters
         ----------
         R : {ndarray, sparse matrix} of shape (k, p)
-            Augmented rows. Sparse rows give sparse (CSC) columns ``U``.
+            Augmented rows, shared by the returned terms (not copied).
         Y : ndarray of shape (k, m)
         weights : ndarray of shape (k, 1) or (k, m)
             Signed sample weights (negative for rows leaving the data).
         theta : ndarray of shape (p, m)
             Where the curvature is evaluated.
+        eta : ndarray of shape (k, m), default=None
+            ``R @ theta``, if already computed.
 
         Returns
         -------
-        list of (U, signs), one per block, with ``change = U diag(signs) U^T``.
+        list of RowCurvature, one per block.
         """
-        sparse = sp.issparse(R)
         w = self.scale * weights
-        c = self.loss.curvature(Y, np.asarray(R @ theta))
-        out = []
+        c = self.loss.curvature(Y, np.asarray(R @ theta) if eta is None else eta)
         if self.loss.coupled:
-            # Each row's K x K curvature, factored by one batched
-            # eigendecomposition: its columns b_ij (x) x_i span the change.
-            K, p = self.n_outputs, self.n_params
-            lam, V = np.linalg.eigh(np.abs(w[:, 0])[:, None, None] * c)
-            B = V * np.sqrt(np.clip(lam, 0.0, None))[:, None, :]
-            keep = lam > 1e-14 * np.maximum(lam.max(axis=1, keepdims=True), 1e-300)
-            signs = np.broadcast_to(np.sign(w[:, :1]), lam.shape)[keep]
-            if sparse:
-                return [(_coupled_columns(R, B, keep), signs.astype(float))]
-            cols = np.einsum("ikj,il->ijkl", B, R)[keep].reshape(-1, K * p)
-            return [(cols.T.copy(), signs.astype(float))]
-        for cols in self.block_columns:
-            a = w[:, min(cols[0], w.shape[1] - 1)] * c[:, cols[0]]
-            keep = np.flatnonzero(a != 0)
-            root = np.sqrt(np.abs(a[keep]))
-            if sparse:
-                U = (sp.diags(root) @ R[keep]).T.tocsc()
-            else:
-                U = R[keep].T * root
-            out.append((U, np.sign(a[keep])))
-        return out
-
-    def quadratic_form(self, gram, V):
-        """``sum_j V_j^T gram V_j`` over the output columns of ``V``."""
-        return float(np.einsum("ij,ij->", V, gram @ V))
-
-
-def _coupled_columns(R, B, keep):
-    """Sparse columns ``b_ij (x) x_i`` of the kept pairs ``(i, j)``.
-
-    ``R`` is a sparse matrix of shape (k, p), ``B`` of shape (k, K, K) holds
-    the scaled eigenvectors ``b_ij = B[i, :, j]``. Column ``(i, j)`` has the
-    value ``B[i, o, j] x_il`` at coordinate ``o p + l``; the columns are in
-    the order of the dense construction (row by row, then ``j``).
-    """
-    k, p = R.shape
-    K = B.shape[1]
-    coo = R.tocoo()
-    col_id = np.full(keep.shape, -1)
-    col_id[keep] = np.arange(keep.sum())
-    # one entry per stored value of R, output o and eigenvector j
-    e, o, j = np.meshgrid(np.arange(coo.nnz), np.arange(K), np.arange(K),
-                          indexing="ij")
-    e, o, j = e.ravel(), o.ravel(), j.ravel()
-    i = coo.row[e]
-    mask = keep[i, j]
-    e, o, j, i = e[mask], o[mask], j[mask], i[mask]
-    values = B[i, o, j] * coo.data[e]
-    rows = o * p + coo.col[e]
-    return sp.csc_matrix((values, (rows, col_id[i, j])), shape=(K * p, int(keep.sum())))
+            return [RowCurvature(R, w[:, 0, None, None] * c)]
+        return [RowCurvature(R, w[:, min(cols[0], w.shape[1] - 1)] * c[:, cols[0]])
+                for cols in self.block_columns]

@@ -1,0 +1,262 @@
+"""The curvature of a few rows: how a request changes a Hessian or a Gram matrix.
+
+A request adds and removes rows ``r_i`` with signed weights ``w_i``; the matrix
+changes by ``sum_i w_i r_i r_i^T`` (for a coupled loss with ``K`` outputs by
+``sum_i W_i (x) r_i r_i^T`` with ``K x K`` matrices ``W_i``, on parameters
+stacked output by output). Kept as rows, the change costs ``O(m p)`` to apply
+to a vector, where its dense form costs ``O(p^2)`` memory and ``O(m p^2)``
+flops to build.
+
+A row edited in a few columns ``C`` (``r_i`` becomes ``r_i + d_i`` with
+``d_i`` zero outside ``C``) changes the matrix by ``w~_i (r + d)(r + d)^T -
+w_i r r^T = (w~_i - w_i) r r^T + w~_i (r d^T + d r^T + d d^T)``: one row and
+``|C|`` values instead of two rows, half the work of every product.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class RowCurvature:
+    """``sum_i a_i r_i r_i^T + b_i (r_i d_i^T + d_i r_i^T + d_i d_i^T)``.
+
+    Parameters
+    ----------
+    rows : {ndarray, sparse matrix} of shape (m, p)
+        The rows ``r_i`` (augmented: intercept column included). Shared, not
+        copied: several terms (the blocks of a Hessian, the Gram matrices of
+        the bound) can hold the same array.
+    weights : ndarray of shape (m,) or (m, K, K)
+        ``a_i``: the signed weight of every row, or its ``K x K`` matrix for a
+        coupled loss (``a_i (x) r_i r_i^T``).
+    edit : tuple (columns, delta, new_weights), default=None
+        Rows edited in a few columns: ``d_i`` is ``delta[i]`` (shape
+        ``(m, |C|)``) placed at ``columns``, and ``b_i = new_weights[i]`` the
+        weight of the edited row. ``None``: no edit (``d_i = 0``). Dense rows
+        only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.solvers import RowCurvature
+    >>> rows = np.array([[1.0, 0.0], [1.0, 1.0]])
+    >>> change = RowCurvature(rows, np.array([2.0, -1.0]))
+    >>> change.dense()
+    array([[ 1., -1.],
+           [-1., -1.]])
+    >>> change.apply(np.array([1.0, 2.0]))
+    array([-1., -3.])
+
+    The row ``[1, 1]`` (weight 1) edited into ``[1, 0]``: the same change as
+    removing one and adding the other.
+
+    >>> edited = RowCurvature(np.array([[1.0, 1.0]]), np.array([0.0]),
+    ...                       edit=(np.array([1]), np.array([[-1.0]]), np.array([1.0])))
+    >>> edited.dense()
+    array([[ 0., -1.],
+           [-1., -1.]])
+    """
+
+    def __init__(self, rows, weights, edit=None):
+        self.rows = rows
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.edit = edit
+
+    @property
+    def coupled(self):
+        return self.weights.ndim == 3
+
+    @property
+    def n_rows(self):
+        return self.rows.shape[0]
+
+    @property
+    def dim(self):
+        """Size of the vectors the change acts on."""
+        p = self.rows.shape[1]
+        return p * self.weights.shape[1] if self.coupled else p
+
+    def _scale(self, W, Z):
+        """``W_i Z_i`` for every row: scalars times ``(m, s)`` or ``K x K``
+        matrices times ``(m, K, s)``."""
+        if W.ndim == 3:
+            return np.einsum("ikl,ils->iks", W, Z)
+        return Z * W.reshape((-1,) + (1,) * (Z.ndim - 1))
+
+    def apply(self, v):
+        """The change times ``v`` of shape ``(dim,)`` or ``(dim, s)``."""
+        if not self.n_rows:
+            return np.zeros_like(v)
+        R = self.rows
+        m, p = R.shape
+        flat = v.ndim == 1
+        K = self.weights.shape[1] if self.coupled else 1
+        # the outputs of a coupled block are stacked: coordinate o p + j is
+        # feature j of output o; all outputs and vectors go through one
+        # product with R
+        V = v.reshape(K, p, -1).transpose(1, 0, 2)       # (p, K, s)
+        s = V.shape[2]
+        Z = np.asarray(R @ V.reshape(p, K * s)).reshape(m, K, s)
+        top = self._scale(self.weights, Z)
+        out_C = None
+        if self.edit is not None:
+            cols, delta, new = self.edit
+            Zd = (delta @ V[cols].reshape(len(cols), K * s)).reshape(m, K, s)
+            top = top + self._scale(new, Zd)
+            # d_i (r_i + d_i)^T v with weight b_i
+            out_C = delta.T @ self._scale(new, Z + Zd).reshape(m, K * s)
+        out = np.asarray(R.T @ top.reshape(m, K * s))
+        if out_C is not None:
+            out[cols] += out_C
+        out = out.reshape(p, K, s).transpose(1, 0, 2).reshape(K * p, s)
+        return out[:, 0] if flat else out
+
+    def quadratic_form(self, V):
+        """``sum_j V_j^T change V_j`` over the columns of ``V`` (uncoupled)."""
+        V = V.reshape(len(V), -1)
+        return float(self.quadratic_forms(V, 1)[0])
+
+    def quadratic_forms(self, V, groups):
+        """:meth:`quadratic_form` of ``groups`` equal blocks of the columns of
+        ``V`` (shape ``(p, s)``), from one product with the rows."""
+        if not self.n_rows:
+            return np.zeros(groups)
+        Z = np.asarray(self.rows @ V)
+        vals = self.weights @ (Z * Z)
+        if self.edit is not None:
+            cols, delta, new = self.edit
+            Zd = delta @ V[cols]
+            vals += new @ (Zd * (2.0 * Z + Zd))
+        return vals.reshape(groups, -1).sum(axis=1)
+
+    def trace(self):
+        """Trace of the change (uncoupled)."""
+        R = self.rows
+        sq = R.multiply(R).sum(axis=1) if sp.issparse(R) else np.einsum("ij,ij->i", R, R)
+        val = float(self.weights @ np.asarray(sq).ravel())
+        if self.edit is not None:
+            cols, delta, new = self.edit
+            cross = np.einsum("ij,ij->i", R[:, cols], delta)
+            val += float(new @ (2.0 * cross + np.einsum("ij,ij->i", delta, delta)))
+        return val
+
+    def plain(self):
+        """The same change as plain rows (an edited row becomes two rows)."""
+        if self.edit is None:
+            return self
+        cols, delta, new = self.edit
+        edited = self.rows.copy()
+        edited[:, cols] += delta
+        # a r r^T + b ((r + d)(r + d)^T - r r^T)
+        return RowCurvature(np.vstack([self.rows, edited]),
+                            np.concatenate([self.weights - new, new]))
+
+    def dense(self):
+        """The change as a dense ``(dim, dim)`` array."""
+        t = self.plain()
+        R = t.rows.toarray() if sp.issparse(t.rows) else t.rows
+        if not t.coupled:
+            return (R.T * t.weights) @ R
+        p, K = R.shape[1], t.weights.shape[1]
+        out = np.empty((K * p, K * p))
+        for k in range(K):
+            for l in range(k, K):
+                block = (R.T * t.weights[:, k, l]) @ R
+                out[k * p:(k + 1) * p, l * p:(l + 1) * p] = block
+                out[l * p:(l + 1) * p, k * p:(k + 1) * p] = block.T
+        return out
+
+    def form_flops(self):
+        """Flops of :meth:`dense`: one product of ``m x p`` arrays per block."""
+        m, p = self.rows.shape
+        if self.edit is not None:
+            m *= 2
+        blocks = 1 if not self.coupled else self.weights.shape[1] ** 2
+        return 2.0 * m * p * p * blocks
+
+    def apply_flops(self):
+        """Flops of :meth:`apply` on one vector."""
+        m, p = self.rows.shape
+        K = self.weights.shape[1] if self.coupled else 1
+        flops = 4.0 * m * p * K + 2.0 * m * K * K
+        if self.edit is not None:
+            flops += 4.0 * self.edit[1].size * K + 2.0 * m * K * K
+        return flops
+
+    def columns(self):
+        """``(U, signs)`` with the change equal to ``U diag(signs) U^T``.
+
+        Zero weights give no column. A coupled row's ``K x K`` matrix is
+        factored by one batched eigendecomposition: its columns ``b_ij (x)
+        r_i`` span the change. Sparse rows give sparse (CSC) columns.
+        """
+        t = self.plain()
+        R = t.rows
+        sparse = sp.issparse(R)
+        if not t.coupled:
+            keep = np.flatnonzero(t.weights != 0)
+            root = np.sqrt(np.abs(t.weights[keep]))
+            if sparse:
+                U = (sp.diags(root) @ R[keep]).T.tocsc()
+            else:
+                U = R[keep].T * root
+            return U, np.sign(t.weights[keep])
+        m, p = R.shape
+        K = t.weights.shape[1]
+        # W_i = V diag(lam) V^T with signed eigenvalues
+        lam, V = np.linalg.eigh(t.weights)
+        B = V * np.sqrt(np.abs(lam))[:, None, :]
+        keep = np.abs(lam) > 1e-14 * np.maximum(np.abs(lam).max(axis=1, keepdims=True),
+                                                1e-300)
+        signs = np.sign(lam)[keep]
+        if sparse:
+            return _coupled_columns(R, B, keep), signs
+        cols = np.einsum("ikj,il->ijkl", B, R)[keep].reshape(-1, K * p)
+        return cols.T.copy(), signs
+
+    @staticmethod
+    def concat(terms):
+        """One term holding the rows of all ``terms`` (copies the rows)."""
+        terms = [t.plain() for t in terms if t.n_rows]
+        if not terms:
+            return None
+        if len(terms) == 1:
+            return terms[0]
+        rows = [t.rows for t in terms]
+        if any(sp.issparse(R) for R in rows):
+            stacked = sp.vstack(rows, format="csr")
+        else:
+            stacked = np.vstack(rows)
+        return RowCurvature(stacked, np.concatenate([t.weights for t in terms]))
+
+
+def row_norms(R):
+    """Euclidean norm of every row of an array or a sparse matrix."""
+    if sp.issparse(R):
+        return np.sqrt(np.asarray(R.multiply(R).sum(axis=1)).ravel())
+    return np.sqrt(np.einsum("ij,ij->i", R, R))
+
+
+def _coupled_columns(R, B, keep):
+    """Sparse columns ``b_ij (x) x_i`` of the kept pairs ``(i, j)``.
+
+    ``R`` is a sparse matrix of shape (k, p), ``B`` of shape (k, K, K) holds
+    the scaled eigenvectors ``b_ij = B[i, :, j]``. Column ``(i, j)`` has the
+    value ``B[i, o, j] x_il`` at coordinate ``o p + l``; the columns are in
+    the order of the dense construction (row by row, then ``j``).
+    """
+    k, p = R.shape
+    K = B.shape[1]
+    coo = R.tocoo()
+    col_id = np.full(keep.shape, -1)
+    col_id[keep] = np.arange(keep.sum())
+    # one entry per stored value of R, output o and eigenvector j
+    e, o, j = np.meshgrid(np.arange(coo.nnz), np.arange(K), np.arange(K),
+                          indexing="ij")
+    e, o, j = e.ravel(), o.ravel(), j.ravel()
+    i = coo.row[e]
+    mask = keep[i, j]
+    e, o, j, i = e[mask], o[mask], j[mask], i[mask]
+    values = B[i, o, j] * coo.data[e]
+    rows = o * p + coo.col[e]
+    return sp.csc_matrix((values, (rows, col_id[i, j])), shape=(K * p, int(keep.sum())))

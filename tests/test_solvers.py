@@ -1,0 +1,193 @@
+"""The request's row changes, the pending matrices and the factored Hessian's
+solves, against dense linear algebra."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from sklearn_unlearn.solvers import (
+    FactoredHessian,
+    NotPositiveDefiniteError,
+    PendingMatrix,
+    RowCurvature,
+)
+
+
+def _spd(rng, p, scale=50.0):
+    A = rng.standard_normal((p, 2 * p))
+    return A @ A.T + scale * np.eye(p)
+
+
+def _change(rng, m, p, K=None, edit=False, positive=False, project=None):
+    """Random rows (times ``project``), signed weights (K x K symmetric for
+    coupled; positive with ``positive``), an edit of three columns; and the
+    same change built by hand from outer products."""
+    R = rng.standard_normal((m, p))
+    if project is not None:
+        R = R @ project
+    if K is None:
+        a, b = rng.standard_normal(m), rng.standard_normal(m)
+        if positive:
+            a = np.abs(a)
+    else:
+        a = rng.standard_normal((m, K, K))
+        a = a + a.transpose(0, 2, 1)
+        b = rng.standard_normal((m, K, K))
+        b = b + b.transpose(0, 2, 1)
+    cols = np.array([0, 2, p - 1])
+    delta = rng.standard_normal((m, len(cols)))
+    term = RowCurvature(R, a, edit=(cols, delta, b) if edit else None)
+
+    def outer(W, x, y):
+        return W * np.outer(x, y) if K is None else np.kron(W, np.outer(x, y))
+
+    dim = p if K is None else K * p
+    expected = np.zeros((dim, dim))
+    for i in range(m):
+        expected += outer(a[i], R[i], R[i])
+        if edit:
+            d = np.zeros(p)
+            d[cols] = delta[i]
+            r = R[i]
+            expected += outer(b[i], r, d) + outer(b[i], d, r) + outer(b[i], d, d)
+    return term, expected
+
+
+@pytest.mark.parametrize("K", [None, 3])
+@pytest.mark.parametrize("edit", [False, True])
+def test_row_curvature_equals_its_outer_products(K, edit):
+    rng = np.random.default_rng(0)
+    term, expected = _change(rng, m=7, p=6, K=K, edit=edit)
+    dim = expected.shape[0]
+    np.testing.assert_allclose(term.dense(), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(term.plain().dense(), expected, rtol=1e-12, atol=1e-12)
+    v, V = rng.standard_normal(dim), rng.standard_normal((dim, 4))
+    np.testing.assert_allclose(term.apply(v), expected @ v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(term.apply(V), expected @ V, rtol=1e-12, atol=1e-12)
+    U, signs = term.columns()
+    np.testing.assert_allclose((U * signs) @ U.T, expected, rtol=1e-10, atol=1e-10)
+    if K is None:
+        assert term.quadratic_form(v) == pytest.approx(v @ expected @ v, rel=1e-12)
+        assert term.quadratic_form(V) == pytest.approx(np.trace(V.T @ expected @ V),
+                                                       rel=1e-12)
+        assert term.trace() == pytest.approx(np.trace(expected), rel=1e-12)
+
+
+def test_row_curvature_concatenates():
+    rng = np.random.default_rng(1)
+    t1, e1 = _change(rng, 3, 5, edit=True)
+    t2, e2 = _change(rng, 4, 5)
+    both = RowCurvature.concat([t1, t2])
+    np.testing.assert_allclose(both.dense(), e1 + e2, rtol=1e-12, atol=1e-12)
+    assert RowCurvature.concat([]) is None
+
+
+def test_pending_matrix_forms_and_products():
+    rng = np.random.default_rng(2)
+    base = _spd(rng, 6)
+    t1, e1 = _change(rng, 3, 6, edit=True)
+    t2, e2 = _change(rng, 2, 6)
+    K = PendingMatrix(base.copy()).corrected(t1)
+    np.testing.assert_allclose(K.matrix, base + e1, rtol=1e-12)
+    V, W = rng.standard_normal((6, 2)), rng.standard_normal((6, 2))
+    M = base + e1 + e2
+    np.testing.assert_allclose(K.quadratic_forms([V, W], t2),
+                               [np.trace(V.T @ M @ V), np.trace(W.T @ M @ W)],
+                               rtol=1e-12)
+    assert K.trace(t2) == pytest.approx(np.trace(M), rel=1e-12)
+    np.testing.assert_allclose(K.matvec(V, t2), M @ V, rtol=1e-12)
+
+
+def test_pending_rows_are_folded_once_their_use_costs_as_much():
+    rng = np.random.default_rng(3)
+    p = 40
+    K = PendingMatrix(_spd(rng, p))
+    expected = K.matrix.copy()
+    folds = 0
+    for _ in range(200):
+        term, e = _change(rng, 2, p)
+        expected += e
+        before = K.pending_rank
+        K = K.corrected(term)
+        folds += K.pending_rank <= before       # folded, then the new rows
+        np.testing.assert_allclose(K.matrix, expected, rtol=1e-10, atol=1e-8)
+    # each request pays rent on every pending row; folding costs O(m p^2):
+    # the rows are folded now and then, not kept for ever
+    assert 2 <= folds
+    assert K.pending_rank < 400
+
+
+@pytest.mark.parametrize("m", [1, 5, 60])
+def test_factored_solves_with_pending_rows_like_a_dense_solve(m):
+    rng = np.random.default_rng(4)
+    p = 30
+    base = _spd(rng, p)
+    H = FactoredHessian(base.copy())
+    term, e = _change(rng, m, p, positive=True)     # keeps it definite
+    H2 = H.corrected(term)
+    g, G = rng.standard_normal(p), rng.standard_normal((p, 3))
+    M = base + e
+    for rhs in (g, G):
+        x = H2.solve(rhs)
+        np.testing.assert_allclose(M @ x, rhs, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(x, np.linalg.solve(M, rhs), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(H2.matvec(g), M @ g, rtol=1e-12)
+    # the matrix it was corrected from is untouched
+    assert H.pending_rank == 0
+    np.testing.assert_array_equal(H.matrix, base)
+
+
+def test_factored_solve_keeps_the_null_direction_out():
+    rng = np.random.default_rng(5)
+    p = 12
+    null = np.zeros((p, 1))
+    null[[3, 7, 11], 0] = 1 / np.sqrt(3)
+    P = np.eye(p) - null @ null.T
+    base = P @ _spd(rng, p) @ P                     # singular along null only
+    H = FactoredHessian(base.copy(), null_basis=null)
+    term, e = _change(rng, 4, p, positive=True, project=P)  # orthogonal to it
+    g = P @ rng.standard_normal(p)
+    x = H.corrected(term).solve(g)
+    assert abs(float(null[:, 0] @ x)) < 1e-12
+    np.testing.assert_allclose((base + e) @ x, g, rtol=1e-10, atol=1e-10)
+
+
+def test_a_change_far_from_the_factor_is_folded_and_solved_directly():
+    rng = np.random.default_rng(6)
+    p = 25
+    A = rng.standard_normal((200, p))
+    base = A.T @ A + np.eye(p)
+    H = FactoredHessian(base.copy())
+    # remove 190 of the 200 rows: the corrected matrix is far from the base
+    term = RowCurvature(A[:190], -np.ones(190))
+    H2 = H.corrected(term)
+    g = rng.standard_normal(p)
+    x = H2.solve(g)
+    M = A[190:].T @ A[190:] + np.eye(p)
+    np.testing.assert_allclose(M @ x, g, rtol=1e-9, atol=1e-9)
+    assert H2.pending_rank == 0                     # folded into a new factor
+    assert H.pending_rank == 0 and np.array_equal(H.matrix, base)
+
+
+def test_a_change_that_removes_the_curvature_is_refused():
+    rng = np.random.default_rng(7)
+    p = 8
+    A = rng.standard_normal((20, p))
+    H = FactoredHessian(A.T @ A)
+    H2 = H.corrected(RowCurvature(A, -np.ones(20) * 1.5))
+    with pytest.raises(NotPositiveDefiniteError, match="removes"):
+        H2.solve(rng.standard_normal(p))
+
+
+def test_solves_are_reproducible_after_a_copy():
+    rng = np.random.default_rng(8)
+    p = 20
+    H = FactoredHessian(_spd(rng, p))
+    for _ in range(5):
+        term, _ = _change(rng, 3, p, positive=True)
+        H = H.corrected(term)
+        H.solve(rng.standard_normal(p))
+    g = rng.standard_normal(p)
+    clone = copy.deepcopy(H)
+    np.testing.assert_array_equal(clone.solve(g), H.solve(g))
