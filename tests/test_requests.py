@@ -266,3 +266,28 @@ def test_overshooting_second_order_step_warns():
     y_c[:40] = flipped
     ref = exact_refit(est, X, y_c)
     assert rel_dist(refined, ref) < rel_dist(plain, ref)
+
+
+def test_without_the_bound_the_update_is_the_same(breast_cancer, digits):
+    from sklearn_unlearn.certified import CertifiedRemoval
+
+    for X, y in (breast_cancer, digits):
+        full = UnlearnableLogisticRegression(C=0.5).fit(X, y)
+        lean = UnlearnableLogisticRegression(C=0.5, residual_bound=False).fit(X, y)
+        assert full.unlearning_cache_.gram is not None
+        assert lean.unlearning_cache_.gram is None
+        for est in (full, lean):
+            est.unlearn(X[:10], zero_features(X[:10], [0, 3]), y[:10])
+            est.unlearn(X[10:15], None, y[10:15])
+        np.testing.assert_allclose(lean.coef_, full.coef_, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(lean.intercept_, full.intercept_, rtol=1e-12,
+                                   atol=1e-14)
+        assert np.isfinite(full.residual_bound_)
+        assert lean.residual_bound_ == np.inf
+        assert lean.unlearn_history_[-1].residual_bound == np.inf
+    # certified removal needs the bound, and turns it on
+    X, y = breast_cancer
+    model = CertifiedRemoval(UnlearnableLogisticRegression(residual_bound=False),
+                             random_state=0).fit(X, y)
+    assert model.estimator_.residual_bound
+    assert np.isfinite(model.certificate_.spent)

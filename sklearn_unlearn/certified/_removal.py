@@ -63,7 +63,9 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
     final step is :class:`~sklearn_unlearn.UnlearnableLogisticRegression` or
     :class:`~sklearn_unlearn.UnlearnableRidge`. ``fit`` trains it with the
     objective perturbation ``b^T theta``, ``b ~ N(0, sigma^2 I)``, where
-    ``sigma = budget * sqrt(2 ln(1.5 / delta)) / epsilon``. Every
+    ``sigma = budget * sqrt(2 ln(1.5 / delta)) / epsilon`` (it sets the
+    final step's ``objective_noise``, ``random_state`` and, for logistic
+    regression, ``residual_bound=True``). Every
     :meth:`unlearn` spends its bound on the gradient residual; while the spent
     total stays within ``budget``, the model is ``(epsilon, delta)``-
     indistinguishable from one retrained on the corrected data with fresh
@@ -217,7 +219,8 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
     def _fit_model(self, est, X, y, sample_weight, seed):
         pre, final, last = self._split(est)
         if isinstance(final, UnlearnableLogisticRegression):
-            final.set_params(objective_noise=self.sigma_, random_state=seed)
+            final.set_params(objective_noise=self.sigma_, random_state=seed,
+                             residual_bound=True)
         params = {}
         if sample_weight is not None:
             params[f"{last}__sample_weight" if last else "sample_weight"] = sample_weight

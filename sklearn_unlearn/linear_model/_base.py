@@ -87,7 +87,9 @@ class UnlearnableLinearMixin:
 
     # -- fit -------------------------------------------------------------------
     def _fit_unlearning_cache(self, X, y, sample_weight):
-        X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C")
+        # the parent's fit has checked the values (finite, the right shape)
+        X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
+                        ensure_all_finite=False)
         if sp.issparse(X):
             X = X.tocsr()
         if sample_weight is None:
@@ -114,6 +116,7 @@ class UnlearnableLinearMixin:
                 objective, X, Y, S, theta, noise=noise, groups=groups,
                 n_groups=n_groups, row_weight=row_weight,
                 mode=self._hessian_mode(objective),
+                bound=getattr(self, "residual_bound", True),
             )
         except NotPositiveDefiniteError as exc:
             if noise is None:

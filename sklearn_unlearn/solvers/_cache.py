@@ -192,7 +192,7 @@ class UnlearningCache:
     # -- construction --------------------------------------------------------
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
-                 row_weight, max_newton=100, mode="dense", rank=None):
+                 row_weight, max_newton=100, mode="dense", rank=None, bound=True):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs.
 
         ``mode="dense"`` keeps factored ``p x p`` Hessian blocks and the Gram
@@ -200,24 +200,30 @@ class UnlearningCache:
         :class:`~sklearn_unlearn.solvers.LowRankHessian` blocks of rank
         ``rank`` and no Gram matrix (the bound is then ``inf``).
 
-        The polish takes Newton steps whose systems are solved by conjugate
-        gradients with exact Hessian-vector products (one pass over the data
-        each), preconditioned by the Hessian cached at the start; when a step
-        makes slow progress (the start was far from the optimum), the cached
-        Hessian is recomputed once at the polished optimum.
+        The polish takes chord steps with the Hessian cached at the start (one
+        solve and one pass over the data each) while they make fast progress,
+        and Newton steps solved by conjugate gradients with exact
+        Hessian-vector products otherwise; when a step makes slow progress
+        (the start was far from the optimum), the cached Hessian is recomputed
+        once at the polished optimum. ``bound=False`` keeps no Gram matrix:
+        the residual bound is then ``inf``.
         """
         gamma = objective.loss.curvature_lipschitz
         exact = mode == "dense"
         theta = theta.copy()
         row_norms = objective.design.row_norms(X)
         gram_weights = None
-        if exact and gamma is not None and gamma > 0:
+        if exact and bound and gamma is not None and gamma > 0:
             gram_weights = np.column_stack([S[:, 0], S[:, 0] * row_norms])
-        hessians, grams = objective.hessian(X, Y, S, theta, gram_weights=gram_weights,
-                                            mode=mode, rank=rank)
+        start = objective.value_and_gradient(X, Y, S, theta, noise,
+                                             return_predictor=True)
+        hessians, grams = objective.hessian(
+            X, Y, S, theta, gram_weights=gram_weights, mode=mode, rank=rank,
+            eta=start[2] if exact else None)
         anchor = theta.copy()
-        theta, g, far, converged = _polish(objective, X, Y, S, theta, noise, hessians,
-                                           max_newton=max_newton, row_norms=row_norms)
+        theta, g, eta, far, converged = _polish(
+            objective, X, Y, S, theta, noise, hessians, max_newton=max_newton,
+            row_norms=row_norms, start=start)
         if not converged:
             if noise is not None:
                 # with a linear noise term the objective may have no minimum
@@ -249,7 +255,6 @@ class UnlearningCache:
                 pass
         # Round-off of the gradient sums, so the bound covers a residual
         # recomputed from the data in floating point.
-        eta = objective.design.predictor(X, theta)
         terms = objective.scale * np.abs(S * objective.loss.gradient(Y, eta)).sum(axis=1)
         roundoff = 64 * _EPS * (
             terms @ row_norms * np.sqrt(objective.n_params)
@@ -263,7 +268,8 @@ class UnlearningCache:
             noise=noise,
             hessians=hessians,
             residual=g,
-            residual_error=roundoff if gamma is not None and exact else np.inf,
+            residual_error=(roundoff if gamma is not None and exact
+                            and (bound or gamma == 0) else np.inf),
             gram=None if grams is None else PendingMatrix(grams[0]),
             norm_gram=None if grams is None else PendingMatrix(grams[1]),
             max_row_norm=float(row_norms.max(initial=0.0)),
@@ -478,6 +484,9 @@ class UnlearningCache:
             return np.inf
         if gamma == 0:
             return 0.0
+        if self.gram is None:
+            # fitted without the bound's Gram matrices
+            return np.inf
         obj = self.objective
         R = r.R_old
         s_old = r.S_old[:, 0]
@@ -626,46 +635,68 @@ def _matvec(obj, hessians, v, terms=None):
 
 
 def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
-            cg_tol=1e-4, cg_max_iter=100):
-    """Damped Newton iterations to the optimum, with conjugate-gradient solves.
+            start=None, cg_tol=1e-4, cg_max_iter=100):
+    """Newton iterations to the optimum, stopping at the round-off of the
+    gradient's sum.
 
-    Each step solves the Newton system with exact Hessian-vector products
-    (one pass over the data each), preconditioned by the cached Hessian, and
-    takes an Armijo line search: the iteration converges from any start of a
-    strongly convex objective, however far (a large objective noise). It stops
-    at the round-off of the gradient's sum. Returns the polished parameters,
-    the gradient there, whether some step made slow progress (the start was
-    too far for its Hessian to stand for the optimum's), and whether the
-    gradient reached round-off.
+    While the cached Hessian is exact and its steps (chord steps: one solve
+    and one pass over the data each) reduce the gradient fourfold, they are
+    taken as they are. Otherwise each step solves the Newton system with exact
+    Hessian-vector products (one pass over the data each), preconditioned by
+    the cached Hessian, and takes an Armijo line search: the iteration
+    converges from any start of a strongly convex objective, however far (a
+    large objective noise). ``start`` is ``(value, gradient, predictor)`` at
+    ``theta`` if already computed. Returns the polished parameters, the
+    gradient and the predictor there, whether some step made slow progress
+    (the start was too far for its Hessian to stand for the optimum's), and
+    whether the gradient reached round-off.
     """
-    f, g = objective.value_and_gradient(X, Y, S, theta, noise)
-    eta = objective.design.predictor(X, theta)
+    if start is None:
+        start = objective.value_and_gradient(X, Y, S, theta, noise,
+                                             return_predictor=True)
+    f, g, eta = start
     floor = 1e3 * _EPS * (
         objective.scale * np.abs(S * objective.loss.gradient(Y, eta)).sum(axis=1)
         @ row_norms + np.linalg.norm(objective.penalty[:, None] * theta)
     )
+    chord = all(isinstance(H, FactoredHessian) for H in hessians)
     far = False
     near = 0
     for it in range(max_newton):
         gnorm = np.linalg.norm(g)
         if gnorm <= floor:
-            return theta, g, far, True
-        if it == 0 and all(isinstance(H, FactoredHessian) for H in hessians):
-            # the cached Hessian is exact here: a direct Newton step
+            return theta, g, eta, far, True
+        if chord:
             step = -_solve(objective, hessians, g)
-        else:
-            hvps = objective.hessian_products(X, Y, S, theta)
-            step = -objective.from_blocks([
-                _pcg(hvp, H.solve, objective.to_block(g, b), cg_tol, cg_max_iter,
-                     H._project)
-                for b, (hvp, H) in enumerate(zip(hvps, hessians))
-            ])
+            cand = theta + step
+            f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
+                                                           return_predictor=True)
+            ratio = np.linalg.norm(g_c) / gnorm
+            if ratio <= 0.25 and (
+                    f_c <= f + 1e-4 * float((g * step).sum()) or gnorm <= 1e6 * floor):
+                theta, g, f, eta = cand, g_c, f_c, eta_c
+                continue
+            if gnorm <= 1e3 * floor:
+                # round-off level: no step resolves the gradient any further
+                if ratio < 1:
+                    theta, g, f, eta = cand, g_c, f_c, eta_c
+                return theta, g, eta, far, True
+            # too far from the start for its Hessian: exact Newton steps
+            chord = False
+            far = far or ratio > 0.5
+        hvps = objective.hessian_products(X, Y, S, theta)
+        step = -objective.from_blocks([
+            _pcg(hvp, H.solve, objective.to_block(g, b), cg_tol, cg_max_iter,
+                 H._project)
+            for b, (hvp, H) in enumerate(zip(hvps, hessians))
+        ])
         slope = float((g * step).sum())
         t = 1.0
         accepted = False
         while t >= 1e-10:
             cand = theta + t * step
-            f_c, g_c = objective.value_and_gradient(X, Y, S, cand, noise)
+            f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
+                                                           return_predictor=True)
             # Armijo; close to round-off the objective no longer resolves
             # differences, and a smaller gradient is accepted instead.
             if f_c <= f + 1e-4 * t * slope or (
@@ -678,12 +709,12 @@ def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms
             break
         if np.linalg.norm(g_c) > 0.5 * gnorm:
             far = True
-        theta, g, f = cand, g_c, f_c
+        theta, g, f, eta = cand, g_c, f_c, eta_c
         if np.linalg.norm(g) <= 1e3 * floor:
             near += 1
             if near >= 3:
-                return theta, g, far, True
-    return theta, g, far, np.linalg.norm(g) <= 1e6 * floor
+                return theta, g, eta, far, True
+    return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * floor
 
 
 def _pcg(hvp, precond, b, tol, max_iter, project=None):

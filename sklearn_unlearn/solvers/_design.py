@@ -143,39 +143,60 @@ class LinearDesign:
         n, d = X.shape
         q = weights.shape[1]
         p = self.n_params(d)
-        dense = not sp.issparse(X)
-        # Non-negative weights on dense rows: a symmetric rank-k update of
-        # sqrt(w) X (half the flops of a general product), accumulated in the
-        # upper triangle of a Fortran-ordered array.
-        use_syrk = dense and d > 1 and bool(np.all(weights >= 0))
+        if not sp.issparse(X):
+            return self._dense_grams(X, weights)
         grams = np.zeros((q, p, p))
-        if use_syrk:
-            upper = [np.zeros((d, d), order="F") for _ in range(q)]
-        for rows in _row_blocks(n, d * (1 + q) if dense else d):
+        for rows in _row_blocks(n, d):
             Xb = X[rows]
             Wb = weights[rows]
             for j in range(q):
                 w = Wb[:, j]
-                if not dense:
-                    XtW = (Xb.T.multiply(w)).tocsr()
-                    grams[j, :d, :d] += (XtW @ Xb).toarray()
-                    XtWv = np.asarray(XtW.sum(axis=1)).ravel()
-                elif use_syrk:
-                    A = Xb * np.sqrt(w)[:, None]
-                    upper[j] = _syrk(1.0, A.T, beta=1.0, c=upper[j], trans=0,
-                                     lower=0, overwrite_c=1)
-                    XtWv = Xb.T @ w
-                else:
-                    XtW = Xb.T * w
-                    grams[j, :d, :d] += XtW @ Xb
-                    XtWv = XtW.sum(axis=1)
+                XtW = (Xb.T.multiply(w)).tocsr()
+                grams[j, :d, :d] += (XtW @ Xb).toarray()
+                XtWv = np.asarray(XtW.sum(axis=1)).ravel()
                 if self.fit_intercept:
                     c = self.intercept_value
                     grams[j, :d, d] += c * XtWv
                     grams[j, d, :d] += c * XtWv
                     grams[j, d, d] += c * c * w.sum()
-        if use_syrk:
+        return grams
+
+    def _dense_grams(self, X, weights):
+        """:meth:`weighted_grams` of dense rows: symmetric rank-k updates of
+        ``sqrt(|w|) X_aug`` (half the flops of a general product, the
+        intercept column included), accumulated in the upper triangle of a
+        Fortran-ordered array, the rows scaled into one reused buffer. A
+        weight column of mixed signs takes one update per sign."""
+        n, d = X.shape
+        q = weights.shape[1]
+        p = self.n_params(d)
+        parts = []
+        for j in range(q):
+            w = weights[:, j]
+            if np.all(w >= 0):
+                parts.append([(1.0, w)])
+            elif np.all(w <= 0):
+                parts.append([(-1.0, -w)])
+            else:
+                parts.append([(1.0, np.maximum(w, 0.0)), (-1.0, np.maximum(-w, 0.0))])
+        upper = [np.zeros((p, p), order="F") for _ in range(q)]
+        # a buffer of 8 MB: scaled, then read by the update while in cache
+        step = max(1, 2**20 // p)
+        buffer = np.empty((min(n, step), p))
+        for start in range(0, n, step):
+            rows = slice(start, min(n, start + step))
+            Xb = X[rows]
+            A = buffer[: Xb.shape[0]]
             for j in range(q):
-                U = np.triu(upper[j])
-                grams[j, :d, :d] = U + np.triu(U, 1).T
+                for alpha, w in parts[j]:
+                    root = np.sqrt(w[rows])
+                    np.multiply(Xb, root[:, None], out=A[:, :d])
+                    if self.fit_intercept:
+                        A[:, d] = self.intercept_value * root
+                    upper[j] = _syrk(alpha, A.T, beta=1.0, c=upper[j], trans=0,
+                                     lower=0, overwrite_c=1)
+        grams = np.empty((q, p, p))
+        for j in range(q):
+            U = np.triu(upper[j])
+            grams[j] = U + np.triu(U, 1).T
         return grams

@@ -112,8 +112,9 @@ class LinearObjective:
         return out
 
     # -- values and gradients --------------------------------------------
-    def value_and_gradient(self, X, Y, S, theta, B=None):
-        """``(value(...), gradient(...))`` from one linear predictor."""
+    def value_and_gradient(self, X, Y, S, theta, B=None, *, return_predictor=False):
+        """``(value(...), gradient(...))`` from one linear predictor (and the
+        predictor, with ``return_predictor``)."""
         eta = self.design.predictor(X, theta)
         val = self.scale * (S * self.loss.value(Y, eta)).sum()
         val += 0.5 * (self.penalty[:, None] * theta**2).sum()
@@ -124,7 +125,7 @@ class LinearObjective:
         if B is not None:
             val += (B * theta).sum()
             g += B
-        return val, g
+        return (val, g, eta) if return_predictor else (val, g)
 
     def value(self, X, Y, S, theta, B=None):
         eta = self.design.predictor(X, theta)
@@ -182,7 +183,7 @@ class LinearObjective:
         return [FactoredHessian(g + pen) for g in grams]
 
     def hessian(self, X, Y, S, theta, *, gram_weights=None, mode="dense",
-                rank=None, seed=0):
+                rank=None, seed=0, eta=None):
         """Hessian blocks at ``theta``, and extra weighted Gram matrices.
 
         ``gram_weights`` of shape ``(n_samples, q)`` asks for the ``q`` matrices
@@ -193,6 +194,8 @@ class LinearObjective:
         sketch of rank ``rank`` of the data part (intercept columns exact), the
         exact remainder of its diagonal and the penalty. It costs
         ``O(nnz(X) r)`` and ``O(p r)`` memory; no ``p x p`` matrix is formed.
+
+        ``eta``, if given, is the linear predictor at ``theta`` (dense mode).
         """
         if mode == "low_rank":
             rank = _lowrank.DEFAULT_RANK if rank is None else rank
@@ -207,7 +210,8 @@ class LinearObjective:
                     self.null_basis,
                 ))
             return blocks, None
-        eta = self.design.predictor(X, theta)
+        if eta is None:
+            eta = self.design.predictor(X, theta)
         W = self._curvature_weights(Y, eta, S)
         q = 0 if gram_weights is None else gram_weights.shape[1]
         if q:
