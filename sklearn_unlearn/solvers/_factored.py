@@ -182,8 +182,7 @@ class FactoredHessian(PendingMatrix):
                 cols.append(x)
             return np.column_stack(cols) if cols else np.zeros_like(g)
         p = g.shape[0]
-        iteration = BLAS2_COST * (
-            2.0 * p * p + sum(t.apply_flops() for t in self._pending))
+        iteration = BLAS2_COST * 2.0 * p * p + self._use_cost()
         budget = max(self._fold_price() - self._rent, 0.0)
         max_iter = max(self.min_iterations, int(budget // iteration))
         gnorm = np.linalg.norm(g)

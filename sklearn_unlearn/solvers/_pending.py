@@ -18,8 +18,11 @@ from ._rows import RowCurvature
 #: Cost of a flop of a memory-bound matrix-vector product, in flops of a
 #: dense matrix product (measured 4-8 on a single core).
 BLAS2_COST = 6.0
+#: Fixed cost of one product with one pending chunk (the interpreter's share,
+#: about 10 microseconds), in flops of a dense matrix product.
+CALL_COST = 5e5
 # Pending chunks (one a request) are merged into one beyond this many.
-_MAX_CHUNKS = 16
+_MAX_CHUNKS = 3
 
 
 def _column_sums(A, groups):
@@ -120,7 +123,7 @@ class PendingMatrix:
 
     def _use_cost(self):
         """Modelled cost of the pending rows in one use of the matrix."""
-        return BLAS2_COST * sum(t.apply_flops() for t in self._pending)
+        return sum(BLAS2_COST * t.apply_flops() + CALL_COST for t in self._pending)
 
     def _copy(self):
         new = object.__new__(type(self))

@@ -16,6 +16,8 @@ w_i r r^T = (w~_i - w_i) r r^T + w~_i (r d^T + d r^T + d d^T)``: one row and
 import numpy as np
 import scipy.sparse as sp
 
+from ._design import LinearDesign
+
 
 class RowCurvature:
     """``sum_i a_i r_i r_i^T + b_i (r_i d_i^T + d_i r_i^T + d_i d_i^T)``.
@@ -88,6 +90,16 @@ class RowCurvature:
         if not self.n_rows:
             return np.zeros_like(v)
         R = self.rows
+        if v.ndim == 1 and not self.coupled:
+            # one vector: the few products of the definition, nothing else
+            z = np.asarray(R @ v)
+            if self.edit is None:
+                return np.asarray(R.T @ (self.weights * z))
+            cols, delta, new = self.edit
+            zd = delta @ v[cols]
+            out = np.asarray(R.T @ (self.weights * z + new * zd))
+            out[cols] += delta.T @ (new * (z + zd))
+            return out
         m, p = R.shape
         flat = v.ndim == 1
         K = self.weights.shape[1] if self.coupled else 1
@@ -152,27 +164,44 @@ class RowCurvature:
                             np.concatenate([self.weights - new, new]))
 
     def dense(self):
-        """The change as a dense ``(dim, dim)`` array."""
-        t = self.plain()
-        R = t.rows.toarray() if sp.issparse(t.rows) else t.rows
-        if not t.coupled:
-            return (R.T * t.weights) @ R
-        p, K = R.shape[1], t.weights.shape[1]
+        """The change as a dense ``(dim, dim)`` array, by symmetric rank-k
+        updates of the rows (the edited columns added as products with
+        ``|C|`` columns)."""
+        R = self.rows.toarray() if sp.issparse(self.rows) else self.rows
+        m, p = R.shape
+        K = self.weights.shape[1] if self.coupled else 1
+        pairs = list(zip(*np.triu_indices(K)))
+        if self.coupled:
+            W = np.column_stack([self.weights[:, k, l] for k, l in pairs])
+        else:
+            W = self.weights[:, None]
+        blocks = LinearDesign(False).weighted_grams(R, W)
+        if self.edit is not None:
+            cols, delta, new = self.edit
+            B = (np.column_stack([new[:, k, l] for k, l in pairs]) if self.coupled
+                 else new[:, None])
+            for j in range(len(pairs)):
+                M = R.T @ (B[:, j, None] * delta)
+                blocks[j][:, cols] += M
+                blocks[j][cols, :] += M.T
+                blocks[j][np.ix_(cols, cols)] += delta.T @ (B[:, j, None] * delta)
+        if not self.coupled:
+            return blocks[0]
         out = np.empty((K * p, K * p))
-        for k in range(K):
-            for l in range(k, K):
-                block = (R.T * t.weights[:, k, l]) @ R
-                out[k * p:(k + 1) * p, l * p:(l + 1) * p] = block
-                out[l * p:(l + 1) * p, k * p:(k + 1) * p] = block.T
+        for block, (k, l) in zip(blocks, pairs):
+            out[k * p:(k + 1) * p, l * p:(l + 1) * p] = block
+            out[l * p:(l + 1) * p, k * p:(k + 1) * p] = block.T
         return out
 
     def form_flops(self):
-        """Flops of :meth:`dense`: one product of ``m x p`` arrays per block."""
+        """Flops of :meth:`dense`: a rank-k update of ``m x p`` rows per block."""
         m, p = self.rows.shape
+        blocks = 1 if not self.coupled else self.weights.shape[1] * (
+            self.weights.shape[1] + 1) / 2
+        flops = m * p * p
         if self.edit is not None:
-            m *= 2
-        blocks = 1 if not self.coupled else self.weights.shape[1] ** 2
-        return 2.0 * m * p * p * blocks
+            flops += 4.0 * m * p * len(self.edit[0])
+        return flops * blocks
 
     def apply_flops(self):
         """Flops of :meth:`apply` on one vector."""
@@ -216,18 +245,41 @@ class RowCurvature:
 
     @staticmethod
     def concat(terms):
-        """One term holding the rows of all ``terms`` (copies the rows)."""
-        terms = [t.plain() for t in terms if t.n_rows]
+        """One term holding the rows of all ``terms`` (copies the rows).
+
+        Dense edited terms stay edited on the union of their columns while
+        it is at most half of them; otherwise every term enters as plain
+        rows.
+        """
+        terms = [t for t in terms if t.n_rows]
         if not terms:
             return None
         if len(terms) == 1:
             return terms[0]
         rows = [t.rows for t in terms]
         if any(sp.issparse(R) for R in rows):
-            stacked = sp.vstack(rows, format="csr")
-        else:
-            stacked = np.vstack(rows)
-        return RowCurvature(stacked, np.concatenate([t.weights for t in terms]))
+            terms = [t.plain() for t in terms]
+            return RowCurvature(sp.vstack([t.rows for t in terms], format="csr"),
+                                np.concatenate([t.weights for t in terms]))
+        edited = [t for t in terms if t.edit is not None]
+        cols = (np.unique(np.concatenate([t.edit[0] for t in edited]))
+                if edited else np.zeros(0, dtype=int))
+        if not edited or len(cols) > rows[0].shape[1] // 2:
+            terms = [t.plain() for t in terms]
+            return RowCurvature(np.vstack([t.rows for t in terms]),
+                                np.concatenate([t.weights for t in terms]))
+        weights = np.concatenate([t.weights for t in terms])
+        delta = np.zeros((len(weights), len(cols)))
+        new = np.zeros_like(weights)
+        start = 0
+        for t in terms:
+            stop = start + t.n_rows
+            if t.edit is not None:
+                c, dl, nw = t.edit
+                delta[start:stop, np.searchsorted(cols, c)] = dl
+                new[start:stop] = nw
+            start = stop
+        return RowCurvature(np.vstack(rows), weights, edit=(cols, delta, new))
 
 
 def row_norms(R):
