@@ -294,17 +294,15 @@ def quiet_fit(est, X, y):
 
 
 def cache_nbytes(model):
+    """Bytes of the cached matrices (Hessian blocks, factors, Gram matrices,
+    pending rows) and parameter arrays."""
     cache = model.unlearning_cache_
-    total = 0
-    for H in cache.hessians:
-        for v in H.__dict__.values():
-            if isinstance(v, np.ndarray):
-                total += v.nbytes
-            elif isinstance(v, tuple):
-                total += sum(a.nbytes for a in v if isinstance(a, np.ndarray))
-    for v in (cache.gram, cache.theta, cache.anchor, cache.residual):
-        if isinstance(v, np.ndarray):
+    total = sum(H.nbytes for H in cache.hessians)
+    for v in (cache.gram, cache.norm_gram):
+        if v is not None:
             total += v.nbytes
+    for v in (cache.theta, cache.anchor, cache.residual):
+        total += v.nbytes
     return total
 
 

@@ -38,8 +38,15 @@ def _check_rows(estimator, X, name):
 def _check_targets(estimator, y, n_rows, name):
     if is_classifier(estimator):
         y = column_or_1d(y, warn=False)
-        unknown = np.setdiff1d(np.unique(y), estimator.classes_)
-        if len(unknown):
+        classes = estimator.classes_
+        try:
+            # classes_ is sorted: a label is known iff it sits where it sorts
+            pos = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+            known = np.asarray(classes[pos] == y, dtype=bool)
+        except TypeError:            # labels not comparable with classes_
+            known = np.isin(y, classes)
+        if not known.all():
+            unknown = np.unique(y[~known])
             raise ValueError(
                 f"{name} contains labels {unknown.tolist()} that the model was not "
                 f"trained on (classes_={estimator.classes_.tolist()}). A new class "

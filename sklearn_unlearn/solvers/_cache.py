@@ -331,19 +331,28 @@ class UnlearningCache:
                 used_tau = float(tau)
             delta = -used_tau * G
         else:
-            delta = -_solve(obj, hessians, G)
+            # a curvature that changes along the step makes the step itself
+            # approximate: its system need not be solved below 1e-10
+            x, res = _solve(obj, hessians, G, residual=True,
+                            rtol=0.0 if obj.loss.constant_curvature else 1e-10)
+            delta = -x
             if method == "refined":
                 delta, n_iter = self._refine(
                     r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol
                 )
         theta_new = theta + delta
-        # the Hessian of the remaining rows times the step (and the drift,
-        # which the self-concordant bound needs), from one product
+        # the Hessian of the remaining rows times the step: from the residual
+        # of the solve (corrected Hessian times the step is res - G) without a
+        # product with the dense matrix, unless the step was refined
+        if method == "second_order":
+            H_rest_delta = (res - G - _apply(obj, change.hessian, delta)
+                            + _apply(obj, change.removed, delta))
+        else:
+            H_rest_delta = _matvec(obj, self.hessians, delta, change.removed)
         concordant = (self.exact_hessian and moved
                       and getattr(obj.loss, "self_concordant", False))
-        H_rest_delta, H_rest_drift = (
-            _matvecs(obj, self.hessians, [delta, drift], change.removed) if concordant
-            else (_matvec(obj, self.hessians, delta, change.removed), None))
+        H_rest_drift = (_matvec(obj, self.hessians, drift, change.removed)
+                        if concordant else None)
         eta_new_after = np.asarray(r.R_new @ theta_new)
         if method == "second_order" and obj.loss.curvature_lipschitz != 0:
             # The cached model of the corrected objective (quadratic in the
@@ -611,20 +620,18 @@ def _same_rows(A, B):
     return np.all(A == B, axis=1)
 
 
-def _solve(obj, hessians, g):
-    return obj.from_blocks([H.solve(obj.to_block(g, b)) for b, H in enumerate(hessians)])
+def _solve(obj, hessians, g, rtol=0.0, residual=False):
+    """Solve with every block; with ``residual`` also ``g - H x``."""
+    out = [H.solve(obj.to_block(g, b), rtol=rtol, residual=residual)
+           for b, H in enumerate(hessians)]
+    if not residual:
+        return obj.from_blocks(out)
+    return obj.from_blocks([o[0] for o in out]), obj.from_blocks([o[1] for o in out])
 
 
-def _matvecs(obj, hessians, vs, terms=None):
-    """:func:`_matvec` of every array in ``vs``, from one product per block."""
-    parts = []
-    for b, H in enumerate(hessians):
-        V = np.column_stack([obj.to_block(v, b).reshape(-1, 1 if obj.loss.coupled
-                                                         else len(obj.block_columns[b]))
-                             for v in vs])
-        parts.append(np.hsplit(H.matvec(V, None if terms is None else terms[b]), len(vs)))
-    return [obj.from_blocks([P[j] if not obj.loss.coupled else P[j][:, 0]
-                             for P in parts]) for j in range(len(vs))]
+def _apply(obj, terms, v):
+    """The row changes ``terms`` (one per block) times ``v``."""
+    return obj.from_blocks([t.apply(obj.to_block(v, b)) for b, t in enumerate(terms)])
 
 
 def _matvec(obj, hessians, v, terms=None):

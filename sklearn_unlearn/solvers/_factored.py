@@ -145,22 +145,31 @@ class FactoredHessian(PendingMatrix):
             out = out + self._shift_value * (self.null_basis @ (self.null_basis.T @ v))
         return out
 
-    def solve(self, g):
-        """Solve ``matrix @ x = g`` for ``g`` of shape (p,) or (p, r)."""
+    def solve(self, g, rtol=0.0, residual=False):
+        """Solve ``matrix @ x = g`` for ``g`` of shape (p,) or (p, r).
+
+        With pending rows the solution is iterated to the round-off level of
+        a direct solve, or to a residual of ``rtol ||g||`` if that is larger.
+        With ``residual``, returns ``(x, g - matrix @ x)``: the iterations
+        compute it anyway.
+        """
         g = self._project(g)
-        x = None
+        out = None
         if self._pending:
-            x = self._pcg(g)
-            if x is None:
+            out = self._pcg(g, rtol)
+            if out is None:
                 # not converged within the cost of folding: fold and solve
                 # directly (this object only; the matrix it was corrected
                 # from keeps its own factor)
                 self._fold()
-        if x is None:
+        if out is None:
             x = self._base_solve(g)
-        return self._project(x)
+            out = (x, g - self._base @ x) if residual else (x, None)
+        x, res = out
+        x = self._project(x)
+        return (x, res) if residual else x
 
-    def _pcg(self, g):
+    def _pcg(self, g, rtol=0.0):
         """Conjugate gradients on ``base + shift + pending`` preconditioned by
         the factor of ``base + shift``, for ``g`` of shape (p,) or (p, r)
         (one column at a time).
@@ -168,19 +177,22 @@ class FactoredHessian(PendingMatrix):
         ``A0 d`` is carried by the recurrence ``A0 d = r + beta A0 d_prev``
         (``A0 z = r`` for the preconditioned residual ``z``), so an iteration
         costs one solve with the factor and one product with the pending rows.
-        The result is accepted when the true residual is at the round-off
-        level of a direct solve, ``16 sqrt(p) eps (||A0||_F ||x|| +
-        ||g||)``; ``None`` otherwise, or when the iterations would cost more
-        than folding.
+        The result ``(x, residual)`` is accepted when the true residual is at
+        the round-off level of a direct solve, ``16 sqrt(p) eps (||A0||_F
+        ||x|| + ||g||)``, or below ``2 rtol ||g||``; ``None`` otherwise, or
+        when the iterations would cost more than folding.
         """
         if g.ndim == 2:
             cols = []
             for j in range(g.shape[1]):
-                x = self._pcg(np.ascontiguousarray(g[:, j]))
-                if x is None:
+                out = self._pcg(np.ascontiguousarray(g[:, j]), rtol)
+                if out is None:
                     return None
-                cols.append(x)
-            return np.column_stack(cols) if cols else np.zeros_like(g)
+                cols.append(out)
+            if not cols:
+                return np.zeros_like(g), np.zeros_like(g)
+            return (np.column_stack([c[0] for c in cols]),
+                    np.column_stack([c[1] for c in cols]))
         p = g.shape[0]
         iteration = BLAS2_COST * 2.0 * p * p + self._use_cost()
         budget = max(self._fold_price() - self._rent, 0.0)
@@ -195,7 +207,8 @@ class FactoredHessian(PendingMatrix):
         q0 = r.copy()          # A0 @ d
         rz = float(r @ z)
         rnorm = best = np.linalg.norm(r)
-        target = 0.1 * level * (self._factored_norm * np.linalg.norm(x) + gnorm)
+        target = max(0.1 * level * (self._factored_norm * np.linalg.norm(x) + gnorm),
+                     rtol * gnorm)
         n_iter = since = 0
         # stop when converged, or when the residual has not halved in three
         # iterations (round-off reached)
@@ -222,7 +235,8 @@ class FactoredHessian(PendingMatrix):
         # the recurrences plus the product with the true residual
         self._rent += (n_iter + 2) * iteration
         true = g - self._factored_matvec(x) - self._apply_pending(x)
-        if not np.linalg.norm(true) <= level * (
-                self._factored_norm * np.linalg.norm(x) + gnorm):
+        if not np.linalg.norm(true) <= max(
+                level * (self._factored_norm * np.linalg.norm(x) + gnorm),
+                2.0 * rtol * gnorm):
             return None
-        return x
+        return x, true

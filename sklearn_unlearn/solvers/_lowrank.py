@@ -319,14 +319,20 @@ class LowRankHessian:
             self._capacitance = _lu(capacitance, "The corrected Hessian")
         return self._capacitance
 
-    def solve(self, g):
-        """Solve ``matrix @ x = g`` for ``g`` of shape (p,) or (p, r).
+    def solve(self, g, rtol=0.0, residual=False):
+        """Solve ``matrix @ x = g`` for ``g`` of shape (p,) or (p, r) (a
+        direct solve: ``rtol`` is not needed; ``residual`` also returns
+        ``g - matrix @ x``).
 
         With pending corrections ``U``, ``x = B^-1 (g - U c)`` with ``c =
         C^-1 U^T B^-1 g`` (``C`` the capacitance); both products with ``B^-1``
         share one ``F^T D^-1 g``, so the solve passes over the factor twice,
         as without corrections.
         """
+        x = self._solve(g)
+        return (x, self._project(g) - self.matvec(x)) if residual else x
+
+    def _solve(self, g):
         g = self._project(g)
         if not self.pending_rank:
             return self._project(self._base_solve(g))

@@ -73,6 +73,17 @@ class PendingMatrix:
         return int(sum(t.n_rows for t in self._pending))
 
     @property
+    def nbytes(self):
+        """Bytes held: the base matrix (and factor) and the pending rows."""
+        arrays = [v for v in self.__dict__.values() if isinstance(v, np.ndarray)]
+        total = sum(a.nbytes for a in arrays)
+        for t in self._pending:
+            total += t.weights.nbytes + getattr(t.rows, "nbytes", 0)
+            if t.edit is not None:
+                total += sum(a.nbytes for a in t.edit)
+        return int(total)
+
+    @property
     def matrix(self):
         """The matrix, formed on demand (base plus pending rows)."""
         if not self._pending:
