@@ -81,32 +81,16 @@ def real_datasets():
     return out
 
 
-def hashed_text(n, n_features=2**18, words_per_doc=80, seed=0):
-    """Synthetic bag-of-words hashed into ``n_features`` columns (CSR).
+def hashed_text(n, n_features=2**18, seed=0):
+    """The generated Zipf corpus of ``_corpus.py`` (50,000 words, about 60
+    tokens a document, labels from 200 topic words), hashed into
+    ``n_features`` l2-normalised term frequencies (CSR)."""
+    from _corpus import hashed, zipf_corpus
 
-    Word frequencies follow a Zipf law over a 200,000-word vocabulary, each
-    word is hashed to a column, rows are log-scaled and L2-normalised as a
-    TF-IDF vectoriser would; the label comes from a sparse linear model.
-    """
-    rng = np.random.default_rng(seed)
-    vocab = 200_000
-    words = np.minimum(rng.zipf(1.2, size=n * words_per_doc), vocab) - 1
-    column_of_word = rng.integers(0, n_features, size=vocab)
-    rows = np.repeat(np.arange(n), words_per_doc)
-    X = sp.csr_matrix(
-        (np.ones(len(words)), (rows, column_of_word[words])), shape=(n, n_features)
-    )
-    X.sum_duplicates()
-    X.data = np.log1p(X.data)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    X = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ X
-    w = np.zeros(n_features)
-    informative = rng.choice(n_features, 5000, replace=False)
-    w[informative] = rng.standard_normal(5000) * 4.0
-    eta = X @ w
-    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(eta - np.median(eta))))).astype(int)
-    return Dataset(f"hashed text n={n:g} d=2^{int(math.log2(n_features))}",
-                   X.tocsr(), y, "binary")
+    docs, y = zipf_corpus(n, seed=seed)
+    X = hashed(docs, n_features)
+    return Dataset(f"hashed text n={n:g} d=2^{int(math.log2(n_features))}", X, y,
+                   "binary")
 
 
 # ----------------------------------------------------------------------------
@@ -304,6 +288,21 @@ def cache_nbytes(model):
     for v in (cache.theta, cache.anchor, cache.residual):
         total += v.nbytes
     return total
+
+
+def reference_optimum(family, model_after, model_before, X, y):
+    """The exact corrected optimum (:func:`exact_optimum`) where the cache
+    keeps the exact Hessian; with a low-rank Hessian (hashed text, where no
+    dense Hessian exists), scikit-learn's own refit at tol=1e-10 warm-started
+    from the update. Returns ``theta``, the gradient norm there (``nan`` for
+    the refit) and the iterations."""
+    if model_after.unlearning_cache_.exact_hessian:
+        return exact_optimum(model_after, model_before, X, y)
+    iv = model_after.unlearning_cache_.objective.design.intercept_value
+    est = family.make_parent(tol=1e-10, warm_theta=model_after.unlearning_cache_.theta
+                             if family.warm else None, intercept_value=iv)
+    est = quiet_fit(est, X, y)
+    return theta_of(est), float("nan"), int(np.max(est.n_iter_))
 
 
 def exact_optimum(model_after, model_before, X, y, *, max_iter=60, max_newton=15):

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import is_classifier
-from sklearn.utils import check_array, column_or_1d
+from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 UNLEARN_METHODS = ("second_order", "first_order", "refined")
@@ -35,9 +35,22 @@ def _check_rows(estimator, X, name):
         raise ValueError(f"{name}: {exc}") from exc
 
 
+def _labels_1d(y, name):
+    """Labels as a 1-d array: ``column_or_1d`` without its checks for data
+    frames, which cost more than the rest of a small request."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(
+            f"{name} has shape {y.shape}: pass one label per row, as a 1-d array."
+        )
+    return y
+
+
 def _check_targets(estimator, y, n_rows, name):
     if is_classifier(estimator):
-        y = column_or_1d(y, warn=False)
+        y = _labels_1d(y, name)
         classes = estimator.classes_
         try:
             # classes_ is sorted: a label is known iff it sits where it sorts

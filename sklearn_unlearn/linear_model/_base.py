@@ -314,7 +314,8 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
         return np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
 
     def _unlearn_targets(self, y, sample_weight):
-        y = column_or_1d(y, warn=False)
+        if not (isinstance(y, np.ndarray) and y.ndim == 1):     # validated already
+            y = column_or_1d(y, warn=False)
         idx = np.searchsorted(self.classes_, y)
         cw = self._class_weights(idx)
         n, K = len(y), len(self.classes_)
