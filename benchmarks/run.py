@@ -174,6 +174,8 @@ def too_big(family, data, n_classes, limit_bytes):
 
 def run_dataset(data, opts, rows, overhead):
     for family in C.families_for(data.task):
+        if opts.estimators and family.name not in opts.estimators:
+            continue
         n_classes = len(np.unique(data.y)) if data.task != "regression" else 1
         need = too_big(family, data, n_classes, opts.mem_limit)
         if need is not None:
@@ -196,7 +198,7 @@ def run_dataset(data, opts, rows, overhead):
                              cache_MB=C.cache_nbytes(model) / 2**20))
         log(f"  parent {t_parent:.3f}s unlearnable {t_unl:.3f}s "
             f"({t_unl / t_parent:.1f}x)")
-        for kind in ("features", "labels", "delete"):
+        for kind in opts.kinds or ("features", "labels", "delete"):
             for k in C.request_sizes(data.n):
                 req = C.make_request(data, kind, k, seed=opts.seed)
                 row = run_request(family, data, model, req, opts)
@@ -326,6 +328,10 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+",
                     choices=["dense", "multinomial", "real", "text", "sweep", "stream"],
                     help="run only these parts")
+    ap.add_argument("--estimators", nargs="+", choices=["logistic", "ridge", "linear_svc"],
+                    help="run only these estimators")
+    ap.add_argument("--kinds", nargs="+", choices=["features", "labels", "delete"],
+                    help="run only these requests")
     ap.add_argument("--mem-limit-gb", type=float, default=4.0,
                     help="refuse a dense Hessian cache above this size")
     ap.add_argument("--threads", type=int, default=1,

@@ -120,10 +120,14 @@ plt.show()
 # ------------------
 # Left: the refit grows with ``n``, the update stays flat, so the gap widens
 # with the size of the training set. Right: the update's cost grows with the
-# request. The second-order step solves with the corrected Hessian through
-# the Woodbury identity, a system whose size is the rank of the change
-# (here ``k``), so for large requests its cost grows like ``k**3`` and
-# eventually crosses the refit. The first-order step needs no solve and
-# stays cheap, but is much less accurate (see the user guide). Large
-# requests are also where the updates are least accurate: past the crossing,
+# request. The second-order step solves with the corrected Hessian by
+# conjugate gradients preconditioned with the Cholesky factor kept from
+# fit: each iteration passes once over the ``k`` affected rows, and the
+# larger the share of the data a request changes, the more iterations it
+# takes; a request too far from the cached Hessian folds its rows into a new
+# factor instead. So the cost grows about linearly in ``k``, and the update
+# stays far below the refit as long as the request is a small share of the
+# data. The first-order step needs no solve and stays cheap, but is much less
+# accurate (see the user guide). Large requests are also where the updates
+# are least accurate: when a request changes a large share of the data,
 # retrain.

@@ -59,7 +59,7 @@ solver, max_iter, verbose, warm_start, n_jobs
         Gram matrices ``K = sum_i s_i x_i x_i^T`` and ``K_R = sum_i s_i
         ||x_i|| x_i x_i^T``, two more ``p x p`` matrices, each an ``O(n p^2)``
         pass at fit, about as long as the Hessian's) and to bound every
-        request. With ``False`` fitting is up to three times faster, each
+        request. With ``False`` the cache costs a third at fit, each
         request skips the bound's products, and ``residual_bound_`` is
         ``inf``; the update is the same.
         :class:`~sklearn_unlearn.certified.CertifiedRemoval` sets it to

@@ -73,9 +73,9 @@ class FactoredHessian(PendingMatrix):
            [1., 3.]])
     """
 
-    # the PCG iterations are charged as they run; the two products with the
-    # rest of the data per request are charged here
-    uses_per_request = 2
+    # the iterations are charged as they run; the product of the remaining
+    # rows' Hessian with the drift (binary logistic bound) here
+    uses_per_request = 1
     #: Iterations allowed even when folding is due sooner by the model.
     min_iterations = 3
 
