@@ -191,3 +191,25 @@ def test_solves_are_reproducible_after_a_copy():
     g = rng.standard_normal(p)
     clone = copy.deepcopy(H)
     np.testing.assert_array_equal(clone.solve(g), H.solve(g))
+
+
+def test_gram_matrices_split_between_joblib_jobs():
+    """Under the caller's joblib configuration the rows are split between
+    threads; the sums are those of one job up to round-off."""
+    from joblib import parallel_config
+
+    from sklearn_unlearn.solvers import LinearDesign
+
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((6000, 400))
+    W = np.column_stack([rng.random(6000), -rng.random(6000), rng.standard_normal(6000)])
+    design = LinearDesign(True, 1.5)
+    one = design.weighted_grams(X, W)
+    with parallel_config(backend="threading", n_jobs=2):
+        two = design.weighted_grams(X, W)
+    Xa = design.augmented_rows(X)
+    ref = np.stack([(Xa.T * w) @ Xa for w in W.T])
+    scale = np.abs(ref).max()
+    assert np.abs(one - ref).max() <= 1e-12 * scale
+    assert np.abs(two - ref).max() <= 1e-12 * scale
+    assert not np.array_equal(one, two)        # the split did happen

@@ -8,7 +8,7 @@ dense input is never copied.
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg.blas import dsyrk as _syrk
+from joblib import Parallel, delayed, effective_n_jobs
 
 # Rows per block when a pass over the data forms dense temporaries: bounds
 # the extra memory to about this many float64 values.
@@ -163,10 +163,16 @@ class LinearDesign:
 
     def _dense_grams(self, X, weights):
         """:meth:`weighted_grams` of dense rows: symmetric rank-k updates of
-        ``sqrt(|w|) X_aug`` (half the flops of a general product, the
-        intercept column included), accumulated in the upper triangle of a
-        Fortran-ordered array, the rows scaled into one reused buffer. A
-        weight column of mixed signs takes one update per sign."""
+        ``sqrt(|w|) X_aug`` (the intercept column included), the rows scaled
+        into one reused buffer. NumPy's ``A.T @ A`` is such an update (half
+        the flops of a general product) and, unlike SciPy's BLAS wrapper,
+        releases the interpreter's lock. A weight column of mixed signs takes
+        one update per sign.
+
+        The rows are split between the jobs of the active joblib
+        configuration (one job unless the caller sets ``n_jobs`` with
+        :func:`joblib.parallel_config`), in threads.
+        """
         n, d = X.shape
         q = weights.shape[1]
         p = self.n_params(d)
@@ -179,24 +185,34 @@ class LinearDesign:
                 parts.append([(-1.0, -w)])
             else:
                 parts.append([(1.0, np.maximum(w, 0.0)), (-1.0, np.maximum(-w, 0.0))])
-        upper = [np.zeros((p, p), order="F") for _ in range(q)]
-        # a buffer of 8 MB: scaled, then read by the update while in cache
-        step = max(1, 2**20 // p)
-        buffer = np.empty((min(n, step), p))
-        for start in range(0, n, step):
-            rows = slice(start, min(n, start + step))
-            Xb = X[rows]
-            A = buffer[: Xb.shape[0]]
-            for j in range(q):
-                for alpha, w in parts[j]:
-                    root = np.sqrt(w[rows])
-                    np.multiply(Xb, root[:, None], out=A[:, :d])
-                    if self.fit_intercept:
-                        A[:, d] = self.intercept_value * root
-                    upper[j] = _syrk(alpha, A.T, beta=1.0, c=upper[j], trans=0,
-                                     lower=0, overwrite_c=1)
-        grams = np.empty((q, p, p))
-        for j in range(q):
-            U = np.triu(upper[j])
-            grams[j] = U + np.triu(U, 1).T
-        return grams
+        n_jobs = max(1, min(effective_n_jobs(None), n // max(1, 2**20 // p)))
+        bounds = np.linspace(0, n, n_jobs + 1).astype(int)
+        chunks = [(self, X, parts, p, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        if n_jobs == 1:
+            return _chunk_grams(*chunks[0])
+        return sum(Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_chunk_grams)(*c) for c in chunks))
+
+
+def _chunk_grams(design, X, parts, p, first, last):
+    """The weighted Gram matrices of rows ``first:last``."""
+    d = X.shape[1]
+    grams = np.zeros((len(parts), p, p))
+    # a buffer of 8 MB: scaled, then read by the update while in cache
+    step = max(1, 2**20 // p)
+    buffer = np.empty((min(last - first, step), p))
+    for start in range(first, last, step):
+        rows = slice(start, min(last, start + step))
+        Xb = X[rows]
+        A = buffer[: Xb.shape[0]]
+        for j, signed in enumerate(parts):
+            for alpha, w in signed:
+                root = np.sqrt(w[rows])
+                np.multiply(Xb, root[:, None], out=A[:, :d])
+                if design.fit_intercept:
+                    A[:, d] = design.intercept_value * root
+                if alpha > 0:
+                    grams[j] += A.T @ A
+                else:
+                    grams[j] -= A.T @ A
+    return grams
