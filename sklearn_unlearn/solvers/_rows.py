@@ -72,12 +72,6 @@ class RowCurvature:
     def n_rows(self):
         return self.rows.shape[0]
 
-    @property
-    def dim(self):
-        """Size of the vectors the change acts on."""
-        p = self.rows.shape[1]
-        return p * self.weights.shape[1] if self.coupled else p
-
     def _scale(self, W, Z):
         """``W_i Z_i`` for every row: scalars times ``(m, s)`` or ``K x K``
         matrices times ``(m, K, s)``."""
