@@ -245,7 +245,9 @@ class UnlearningCache:
             if not exact:
                 hessians = None     # release the first sketch before the second
             try:
-                hessians, _ = objective.hessian(X, Y, S, theta, mode=mode, rank=rank)
+                # the polish's last predictor is at theta: no pass of its own
+                hessians, _ = objective.hessian(X, Y, S, theta, mode=mode, rank=rank,
+                                                eta=eta if exact else None)
                 anchor = theta.copy()
             except NotPositiveDefiniteError:
                 if not exact:
