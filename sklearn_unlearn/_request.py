@@ -5,7 +5,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 UNLEARN_METHODS = ("second_order", "first_order", "refined")
 
@@ -25,7 +29,24 @@ class Request:
     sample_weight: np.ndarray
 
 
+def _plain_rows(estimator, X):
+    """Whether ``X`` is a C-ordered float64 array of finite values and the
+    fitted width, for an estimator fitted without feature names: what
+    ``validate_data`` would return unchanged, at a tenth of its cost on a
+    small request."""
+    return (
+        type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2
+        and X.flags.c_contiguous and X.shape[0] > 0
+        and X.shape[1] == getattr(estimator, "n_features_in_", -1)
+        and not hasattr(estimator, "feature_names_in_")
+        # a finite sum proves every value finite; an overflow goes the long way
+        and np.isfinite(X.sum())
+    )
+
+
 def _check_rows(estimator, X, name):
+    if _plain_rows(estimator, X):
+        return X
     try:
         return validate_data(
             estimator, X, reset=False, accept_sparse="csr", dtype=np.float64,

@@ -20,6 +20,7 @@ from sklearn_unlearn import (
     replace_features,
     zero_features,
 )
+from sklearn_unlearn.solvers._cache import _matvec
 
 from .conftest import exact_refit, params_of, rel_dist
 
@@ -208,6 +209,25 @@ def test_dataframe_requests_are_checked_like_predict(breast_cancer):
     assert rel_dist(est, exact_refit(est, ref_X, y)) <= 1e-3
 
 
+def test_plain_arrays_are_checked_like_any_other_input(breast_cancer):
+    """C-ordered float64 rows skip the conversions of ``validate_data`` but
+    give the same update as any other input, and scikit-learn's warning for
+    a model fitted on named columns."""
+    X, y = breast_cancer
+    est = UnlearnableLogisticRegression().fit(X, y)
+    X_new = zero_features(X[:5], [1, 2])
+    plain = copy.deepcopy(est).unlearn(X[:5], X_new, y[:5])
+    listed = copy.deepcopy(est).unlearn(X[:5].tolist(), np.asfortranarray(X_new),
+                                        y[:5].tolist())
+    np.testing.assert_array_equal(plain.coef_, listed.coef_)
+    with pytest.raises(ValueError, match="expecting 30 features"):
+        copy.deepcopy(est).unlearn(X[:5, :-1], None, y[:5])
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    named = UnlearnableLogisticRegression().fit(df, y)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        named.unlearn(X[:5], None, y[:5])
+
+
 def test_pipeline_grid_search_and_clone(breast_cancer):
     X, y = breast_cancer
     pipe = make_pipeline(FunctionTransformer(np.tanh), UnlearnableLogisticRegression())
@@ -333,6 +353,18 @@ def test_a_long_stream_folds_its_rows_and_stays_close_to_the_refit(est, data, re
             alive[rows] = False
         folds += est.unlearning_cache_.hessians[0].pending_rank < before
     assert folds >= 1
+    # the products with the drift the cache keeps up to date from each
+    # request's own products: those of the final matrices, to round-off
+    cache = est.unlearning_cache_
+    drift = cache.theta - cache.anchor
+    kept = [(cache.hessian_drift, _matvec(cache.objective, cache.hessians, drift),
+             max(np.linalg.norm(H.matrix) for H in cache.hessians))]
+    if cache.norm_gram_drift is not None:
+        kept.append((cache.norm_gram_drift, cache.norm_gram.matvec(drift),
+                     np.linalg.norm(cache.norm_gram.matrix)))
+    for maintained, direct, scale in kept:
+        assert np.linalg.norm(maintained - direct) <= 1e-12 * scale * max(
+            np.linalg.norm(drift), 1e-300)
     ref = exact_refit(est, X[alive], y[alive])
     gap, none = rel_dist(est, ref), rel_dist(start, ref)
     print(type(est).__name__, data, f"folds {folds}, to refit {gap:.2e}, none {none:.2e}")
