@@ -61,6 +61,8 @@ class PendingMatrix:
 
     def __init__(self, matrix):
         self._base = matrix
+        # the diagonal of a matrix not in cache costs a miss per entry
+        self._trace = float(np.trace(matrix))
         self._pending = []
         self._rent = 0.0
 
@@ -123,7 +125,7 @@ class PendingMatrix:
 
     def trace(self, terms=None):
         """Trace of ``matrix + terms``."""
-        val = float(np.trace(self._base))
+        val = self._trace
         for t in self._pending + ([terms] if terms is not None else []):
             val += t.trace()
         return val
@@ -146,6 +148,7 @@ class PendingMatrix:
         """Add the pending rows to the base (a new array: the old base may be
         shared with the matrix this one was corrected from)."""
         self._base = self.matrix
+        self._trace = float(np.trace(self._base))
         self._pending = []
         self._rent = 0.0
 
