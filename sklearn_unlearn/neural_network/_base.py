@@ -44,8 +44,8 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .._request import validate_request
-from ._cg import conjugate_gradient
 from .._training_rows import TrainingRows
+from ._cg import conjugate_gradient
 from ._hvp import MeanObjective, MLPFunction, MLPLayout
 
 MLP_UNLEARN_METHODS = ("second_order", "first_order")

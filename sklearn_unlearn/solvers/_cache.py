@@ -119,6 +119,8 @@ class _Plan:
     weight_totals: np.ndarray
     counts: np.ndarray
     max_row_norm: float
+    hessian_drift: np.ndarray | None
+    norm_gram_drift: np.ndarray | None
     report: RequestReport
 
 
@@ -151,6 +153,10 @@ class UnlearningCache:
         current data).
     weight_totals, counts : ndarray of shape (n_groups,)
         Trained weight and number of rows per class (one group for regressors).
+    hessian_drift, norm_gram_drift : ndarray of shape (n_params, n_outputs) or None
+        The cached Hessian and ``K_R`` times ``theta - anchor``, kept up to
+        date by every request from products it computes anyway (``None``
+        without an exact Hessian or without the bound).
     n_requests : int
         Number of requests applied.
     history : list of RequestReport
@@ -186,6 +192,8 @@ class UnlearningCache:
     max_row_norm: float
     weight_totals: np.ndarray
     counts: np.ndarray
+    hessian_drift: np.ndarray | None = None
+    norm_gram_drift: np.ndarray | None = None
     n_requests: int = 0
     history: list = field(default_factory=list)
 
@@ -254,7 +262,6 @@ class UnlearningCache:
                     raise
                 # no curvature left at the optimum (e.g. one class carries
                 # all the weight): keep the Hessian where it was computed
-                pass
         # Round-off of the gradient sums, so the bound covers a residual
         # recomputed from the data in floating point.
         terms = objective.scale * np.abs(S * objective.loss.gradient(Y, eta)).sum(axis=1)
@@ -263,6 +270,8 @@ class UnlearningCache:
             + np.linalg.norm(objective.penalty[:, None] * theta)
             + (np.linalg.norm(noise) if noise is not None else 0.0)
         )
+        drift = theta - anchor
+        norm_gram = None if grams is None else PendingMatrix(grams[1])
         return cls(
             objective=objective,
             theta=theta,
@@ -273,7 +282,9 @@ class UnlearningCache:
             residual_error=(roundoff if gamma is not None and exact
                             and (bound or gamma == 0) else np.inf),
             gram=None if grams is None else PendingMatrix(grams[0]),
-            norm_gram=None if grams is None else PendingMatrix(grams[1]),
+            norm_gram=norm_gram,
+            hessian_drift=_matvec(objective, hessians, drift) if exact else None,
+            norm_gram_drift=None if norm_gram is None else norm_gram.matvec(drift),
             max_row_norm=float(row_norms.max(initial=0.0)),
             weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
             counts=np.bincount(groups, minlength=n_groups).astype(float),
@@ -353,7 +364,7 @@ class UnlearningCache:
             H_rest_delta = _matvec(obj, self.hessians, delta, change.removed)
         concordant = (self.exact_hessian and moved
                       and getattr(obj.loss, "self_concordant", False))
-        H_rest_drift = (_matvec(obj, self.hessians, drift, change.removed)
+        H_rest_drift = (self.hessian_drift + _apply(obj, change.removed, drift)
                         if concordant else None)
         eta_new_after = np.asarray(r.R_new @ theta_new)
         if method == "second_order" and obj.loss.curvature_lipschitz != 0:
@@ -375,8 +386,11 @@ class UnlearningCache:
                                            eta_new_after)
         residual = G_rest + H_rest_delta + grad_new_after
 
+        # K_R times the step, for the bound and the drift product it keeps
+        KR_delta = None if self.norm_gram is None else self.norm_gram.matvec(delta)
         if self.exact_hessian:
-            increment = self._error_increment(r, delta, drift, H_rest_delta, H_rest_drift)
+            increment = self._error_increment(r, delta, drift, H_rest_delta,
+                                              H_rest_drift, KR_delta)
         else:
             # The cached Hessian is an approximation: its error times the
             # step is not bounded by anything the cache keeps.
@@ -387,6 +401,17 @@ class UnlearningCache:
         )
 
         totals, counts = self.remaining(r)
+        # the maintained products at the new theta: (M + change)(drift + step)
+        drift_after = drift + delta
+        hessian_drift = norm_gram_drift = None
+        if self.hessian_drift is not None:
+            H_delta = (res - G if method == "second_order"
+                       else _matvec(obj, hessians, delta))
+            hessian_drift = (self.hessian_drift + H_delta
+                             + _apply(obj, change.hessian, drift))
+        if self.norm_gram_drift is not None:
+            norm_gram_drift = (self.norm_gram_drift + KR_delta
+                               + change.norm_gram.apply(drift_after))
 
         error = self.residual_error + increment
         report = RequestReport(
@@ -412,17 +437,21 @@ class UnlearningCache:
             weight_totals=totals,
             counts=counts,
             max_row_norm=float(max(self.max_row_norm, r.norms_new.max(initial=0.0))),
+            hessian_drift=hessian_drift,
+            norm_gram_drift=norm_gram_drift,
             report=report,
         )
 
     def remaining(self, r):
         """Weight and row count per group after the request ``r``."""
-        totals = self.weight_totals.copy()
-        counts = self.counts.copy()
-        np.subtract.at(totals, r.g_old, r.w_old)
-        np.add.at(totals, r.g_new, r.w_new)
-        np.subtract.at(counts, r.g_old, 1)
-        np.add.at(counts, r.g_new, 1)
+        n = len(self.counts)
+
+        def per_group(g, w=None):
+            return np.bincount(g, weights=w, minlength=n)[:n]
+
+        totals = (self.weight_totals - per_group(r.g_old, r.w_old)
+                  + per_group(r.g_new, r.w_new))
+        counts = self.counts - per_group(r.g_old) + per_group(r.g_new)
         return totals, counts
 
     def _refine(self, r, theta, G_rest, removed, delta, *, max_iter, tol):
@@ -464,7 +493,7 @@ class UnlearningCache:
             n_iter += 1
         return delta, n_iter
 
-    def _error_increment(self, r, delta, drift, H_rest_delta, H_rest_drift):
+    def _error_increment(self, r, delta, drift, H_rest_delta, H_rest_drift, KR_delta):
         """Bound on how far the step moves the true residual from its estimate.
 
         The estimate treats the remaining rows with their curvature at the
@@ -489,6 +518,8 @@ class UnlearningCache:
         with ``q`` and ``q_R`` the quadratic forms of ``K`` and ``K_R`` over
         the remaining rows (for several outputs, ``u_i`` is a vector and the
         same holds with its norm and the operator norm of the curvature).
+        ``KR_delta`` is ``K_R`` (current rows) times the step; ``K_R`` times
+        the drift is the one the cache keeps.
         """
         gamma = self.objective.loss.curvature_lipschitz
         if gamma is None:
@@ -507,9 +538,15 @@ class UnlearningCache:
         gram_out = RowCurvature(R, -s_old)
         norm_out = RowCurvature(R, -s_old * norms_old)
 
-        # both quadratic forms of K_R from one product
-        qr_step, qr_drift = np.maximum(
-            self.norm_gram.quadratic_forms([delta, drift], norm_out), 0.0)
+        # K_R of the remaining rows: the current one minus the removed rows
+        out = norm_out.apply(np.column_stack([delta.reshape(len(delta), -1),
+                                              drift.reshape(len(drift), -1)]))
+        m = out.shape[1] // 2
+        qr_step = max(float((delta.reshape(len(delta), -1)
+                             * (KR_delta.reshape(len(delta), -1) + out[:, :m])).sum()), 0.0)
+        qr_drift = max(float((drift.reshape(len(drift), -1)
+                              * (self.norm_gram_drift.reshape(len(drift), -1)
+                                 + out[:, m:])).sum()), 0.0)
         lipschitz = gamma * (np.sqrt(qr_step * qr_drift) + 0.5 * qr_step)
         cap = obj.loss.curvature_cap
         trace = max(self.gram.trace(gram_out), 0.0)
@@ -543,6 +580,8 @@ class UnlearningCache:
         self.weight_totals = plan.weight_totals
         self.counts = plan.counts
         self.max_row_norm = plan.max_row_norm
+        self.hessian_drift = plan.hessian_drift
+        self.norm_gram_drift = plan.norm_gram_drift
         self.n_requests += 1
         self.history.append(plan.report)
 
@@ -574,10 +613,11 @@ class _RequestChange:
         p = r.R_all.shape[1]
         edit = None
         if k_old == k_new and not sp.issparse(r.R_all):
-            D = r.R_new - r.R_old
-            cols = np.flatnonzero(np.any(D != 0, axis=0))
+            # the changed columns first: a k x p difference is a fresh
+            # allocation (page faults) the edit form does not need
+            cols = np.flatnonzero(np.any(r.R_new != r.R_old, axis=0))
             if len(cols) <= p // 2:
-                edit = cols, D[:, cols]
+                edit = cols, r.R_new[:, cols] - r.R_old[:, cols]
         if edit is not None:
             cols, delta = edit
             weights = [wo + wn for wo, wn in zip(w_old, w_new)]

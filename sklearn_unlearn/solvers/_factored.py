@@ -212,7 +212,10 @@ class FactoredHessian(PendingMatrix):
         n_iter = since = 0
         # stop when converged, or when the residual has not halved in three
         # iterations (round-off reached)
-        while n_iter < max_iter and rnorm > target and since < 3 and rz > 0:
+        def going():
+            return n_iter < max_iter and rnorm > target and since < 3
+
+        while going() and rz > 0:
             n_iter += 1
             q = q0 + self._apply_pending(d)
             dq = float(d @ q)
@@ -221,6 +224,11 @@ class FactoredHessian(PendingMatrix):
             alpha = rz / dq
             x += alpha * d
             r -= alpha * q
+            rnorm = np.linalg.norm(r)
+            since = 0 if rnorm < 0.5 * best else since + 1
+            best = min(best, rnorm)
+            if not going():
+                break           # the next direction would not be used
             z = self._base_solve(r)
             rz_new = float(r @ z)
             beta = rz_new / rz
@@ -229,9 +237,6 @@ class FactoredHessian(PendingMatrix):
             q0 *= beta
             q0 += r
             rz = rz_new
-            rnorm = np.linalg.norm(r)
-            since = 0 if rnorm < 0.5 * best else since + 1
-            best = min(best, rnorm)
         # the recurrences plus the product with the true residual
         self._rent += (n_iter + 2) * iteration
         true = g - self._factored_matvec(x) - self._apply_pending(x)

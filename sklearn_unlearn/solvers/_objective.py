@@ -11,8 +11,8 @@ objective perturbation of certified removal (zero otherwise).
 import numpy as np
 from scipy.special import softmax
 
-from ._factored import FactoredHessian
 from . import _lowrank
+from ._factored import FactoredHessian
 from ._lowrank import LowRankHessian, nystrom
 from ._rows import RowCurvature
 
