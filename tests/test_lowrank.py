@@ -92,6 +92,37 @@ def test_nystrom_bounds_and_exact_columns():
     np.testing.assert_allclose((V * lam) @ V.T, A, rtol=1e-7, atol=1e-7)
 
 
+def test_sketch_keeps_the_columns_of_the_heaviest_coordinates(monkeypatch):
+    """The low-rank Hessian of a fit is exact on the columns of the intercept
+    and of the coordinates of largest curvature (three quarters of the
+    sketch), and on the diagonal, against the dense Hessian at its anchor."""
+    import sklearn_unlearn.solvers._lowrank as lowrank
+
+    monkeypatch.setattr(lowrank, "DEFAULT_RANK", 20)
+    rng = np.random.default_rng(0)
+    n, d = 600, 120
+    # Zipf-like column frequencies, as in text
+    X = sp.random(n, d, density=0.08, random_state=rng, format="csc")
+    X = sp.csr_matrix(X.multiply(1.0 / np.arange(1, d + 1) ** 0.7))
+    y = (np.asarray(X[:, :10].sum(axis=1)).ravel() + 0.05 * rng.standard_normal(n)
+         > 0.02).astype(int)
+    est = UnlearnableLogisticRegression(hessian="low_rank").fit(X, y)
+    cache = est.unlearning_cache_
+    H = cache.hessians[0]
+    approx = np.diag(H.diagonal) + (H.W * H.w_signs) @ H.W.T
+    Y, S, *_ = est._unlearn_targets(y, np.ones(n))
+    (exact,), _ = cache.objective.hessian(X, Y, S, cache.anchor)
+    exact = exact.matrix
+    heavy = np.argsort(np.diag(exact)[:-1])[::-1][:15]
+    cols = np.r_[heavy, d]          # and the intercept
+    scale = np.abs(exact).max()
+    np.testing.assert_allclose(approx[:, cols], exact[:, cols], atol=1e-9 * scale)
+    np.testing.assert_allclose(np.diag(approx), np.diag(exact), atol=1e-9 * scale)
+    # the other columns are approximate
+    light = np.setdiff1d(np.arange(d), heavy)
+    assert np.abs(approx[:, light] - exact[:, light]).max() > 1e-6 * scale
+
+
 # -- the estimators -------------------------------------------------------------
 def test_hessian_parameter_is_validated():
     X, y = np.random.default_rng(0).standard_normal((30, 3)), np.arange(30) % 2
