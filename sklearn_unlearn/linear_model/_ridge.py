@@ -29,8 +29,9 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
         How the cache keeps the Hessian of the training objective.
         ``"dense"``: factored ``p x p`` blocks (``p`` parameters, shared by all
         targets), exact second-order updates and a residual bound.
-        ``"low_rank"``: a Nystrom sketch of rank 200 of the data part, its
-        exact diagonal remainder and the penalty, in ``O(p)`` memory, for
+        ``"low_rank"``: a Nystrom sketch of rank 200 of the data part (exact
+        on the columns of the 150 coordinates of largest curvature and of the
+        intercept), its exact diagonal remainder and the penalty, in ``O(p)`` memory, for
         hashed text and other very wide data; the update is approximate and
         ``residual_bound_`` is ``inf``. ``"auto"`` is ``"dense"`` while the
         dense blocks hold at most ``8000**2`` entries in all, ``"low_rank"``

@@ -3,8 +3,10 @@
 
 ``matrix = diag(diagonal) + W diag(w_signs) W^T + U diag(signs) U^T``
 
-At fit, ``W`` is a Nystrom approximation of the data part of the Hessian,
-``diagonal`` its exact diagonal remainder plus the penalty; requests add their
+At fit, ``W`` is a Nystrom approximation of the data part of the Hessian
+(exact on the columns of its test vectors that are unit vectors: the
+intercepts and the coordinates of largest curvature), ``diagonal`` its exact
+diagonal remainder plus the penalty; requests add their
 exact rank-one corrections ``U``. Every solve uses the Woodbury identity on the
 diagonal, in ``O(p (r + k) + (r + k)^3)``.
 
