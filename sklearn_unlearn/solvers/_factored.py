@@ -6,7 +6,7 @@ import numpy as np
 from scipy.linalg.blas import dtrsv
 from scipy.linalg.lapack import dpotrf, dpotrs
 
-from ._pending import BLAS2_COST, PendingMatrix
+from ._pending import BLAS2_COST, PendingMatrix, symmetric_product
 
 _EPS = np.finfo(float).eps
 
@@ -140,7 +140,7 @@ class FactoredHessian(PendingMatrix):
 
     def _factored_matvec(self, v):
         """``(base + shift) @ v`` for the matrix that ``_chol`` factors."""
-        out = self._base @ v
+        out = symmetric_product(self._base, v)
         if self._shift_value:
             out = out + self._shift_value * (self.null_basis @ (self.null_basis.T @ v))
         return out
@@ -164,7 +164,7 @@ class FactoredHessian(PendingMatrix):
                 self._fold()
         if out is None:
             x = self._base_solve(g)
-            out = (x, g - self._base @ x) if residual else (x, None)
+            out = (x, g - symmetric_product(self._base, x)) if residual else (x, None)
         x, res = out
         x = self._project(x)
         return (x, res) if residual else x

@@ -12,6 +12,7 @@ and with it every result, is reproducible.
 """
 
 import numpy as np
+from scipy.linalg.blas import dsymv
 
 from ._rows import RowCurvature
 
@@ -23,6 +24,17 @@ BLAS2_COST = 6.0
 CALL_COST = 5e5
 # Pending chunks (one a request) are merged into one beyond this many.
 _MAX_CHUNKS = 3
+
+
+def symmetric_product(A, v):
+    """``A @ v`` for a symmetric float64 ``A``; one vector reads one
+    triangle (a fifth less time than the general product from memory)."""
+    if v.ndim == 2 and v.shape[1] == 1:
+        return symmetric_product(A, v[:, 0])[:, None]
+    if v.ndim == 1 and A.dtype == np.float64 and A.flags.c_contiguous:
+        # the transpose is the same matrix in the BLAS's column order
+        return dsymv(1.0, A.T, np.asarray(v, dtype=np.float64))
+    return A @ v
 
 
 def _column_sums(A, groups):
@@ -103,7 +115,7 @@ class PendingMatrix:
 
     def matvec(self, v, terms=None):
         """``(matrix + terms) @ v``; ``terms`` a RowCurvature or ``None``."""
-        out = self._base @ v
+        out = symmetric_product(self._base, v)
         if self._pending:
             out = out + self._apply_pending(v)
         if terms is not None:
@@ -118,7 +130,7 @@ class PendingMatrix:
         """:meth:`quadratic_form` of every array in ``Vs`` (all of one shape),
         from one product with the matrix."""
         S = np.column_stack([V.reshape(len(V), -1) for V in Vs])
-        vals = _column_sums(S * (self._base @ S), len(Vs))
+        vals = _column_sums(S * symmetric_product(self._base, S), len(Vs))
         for t in self._pending + ([terms] if terms is not None else []):
             vals += t.quadratic_forms(S, len(Vs))
         return vals
