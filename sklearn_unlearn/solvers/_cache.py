@@ -358,8 +358,7 @@ class UnlearningCache:
         # of the solve (corrected Hessian times the step is res - G) without a
         # product with the dense matrix, unless the step was refined
         if method == "second_order":
-            H_rest_delta = (res - G - _apply(obj, change.hessian, delta)
-                            + _apply(obj, change.removed, delta))
+            H_rest_delta = res - G - _apply(obj, change.added, delta)
         else:
             H_rest_delta = _matvec(obj, self.hessians, delta, change.removed)
         concordant = (self.exact_hessian and moved
@@ -550,16 +549,22 @@ class UnlearningCache:
         lipschitz = gamma * (np.sqrt(qr_step * qr_drift) + 0.5 * qr_step)
         cap = obj.loss.curvature_cap
         trace = max(self.gram.trace(gram_out), 0.0)
-        q_step = max(self.gram.quadratic_form(delta, gram_out), 0.0)
-        bounded = cap * np.sqrt(q_step * trace)
-        best = obj.scale * min(lipschitz, bounded)
+        # K >= K_R / R for rows of norm at most R: the bounded form is at
+        # least cap sqrt(q_R tr K / R), and K's own product (a read of one
+        # more p x p matrix) is needed only when it could be the smaller
+        R_max = self.max_row_norm
+        floor = cap * np.sqrt(qr_step * trace / R_max) if R_max > 0 else 0.0
+        if lipschitz <= floor:
+            best = obj.scale * lipschitz
+        else:
+            q_step = max(self.gram.quadratic_form(delta, gram_out), 0.0)
+            best = obj.scale * min(lipschitz, cap * np.sqrt(q_step * trace))
         if getattr(obj.loss, "self_concordant", False):
             pen = obj.penalty[:, None]
 
             def h_rest(V, HV):
                 return max(float((V * HV).sum() - (pen * V**2).sum()), 0.0)
 
-            R_max = self.max_row_norm
             exponent = R_max * (np.linalg.norm(delta) + np.linalg.norm(drift))
             if exponent < 50:
                 h_step = h_rest(delta, H_rest_delta)
@@ -590,7 +595,7 @@ class _RequestChange:
     """How a request changes the cached matrices, as weighted rows.
 
     ``removed`` holds the curvature of the rows leaving the data (negative
-    weights), per Hessian block. ``hessian`` holds the whole change per block,
+    weights), per Hessian block, ``added`` that of the rows entering it. ``hessian`` holds the whole change per block,
     and ``gram``, ``norm_gram`` that of the bound's Gram matrices. A request
     that corrects rows (``X_old`` and ``X_new`` row by row) enters as one row
     each: dense rows with the columns they change (see
@@ -603,6 +608,7 @@ class _RequestChange:
     def __init__(self, obj, r, anchor, eta_old, eta_new, *, grams):
         self.removed = obj.row_curvature(r.R_old, r.Y_old, -r.S_old, anchor, eta_old)
         added = obj.row_curvature(r.R_new, r.Y_new, r.S_new, anchor, eta_new)
+        self.added = added
         w_old = [t.weights for t in self.removed]
         w_new = [t.weights for t in added]
         if grams:
