@@ -2,6 +2,7 @@
 sets and requests, against the true gradient recomputed on the corrected data."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sklearn_unlearn import UnlearnableLogisticRegression, UnlearnableRidge
+from sklearn_unlearn.solvers import UnlearningWarning
 
 RATIOS = []
 
@@ -132,3 +134,68 @@ def test_report_bound_tightness():
           f"{np.median(ratios):.3g}, 10% {np.quantile(ratios, 0.1):.3g}, "
           f"90% {np.quantile(ratios, 0.9):.3g}")
     assert np.all(ratios >= 1.0)
+
+
+
+def _request_against_dense_forms(est, X, y, rows, kind):
+    """Apply a request; check its increment is ``scale * min(Lipschitz form,
+    bounded form)`` computed from the dense Gram matrices of the remaining
+    rows, and return both forms."""
+    cache = est.unlearning_cache_
+    before, anchor = cache.theta.copy(), cache.anchor
+    K, K_R = cache.gram.matrix.copy(), cache.norm_gram.matrix.copy()
+    y_new = None if kind == "delete" else (y[rows] + 1) % 3
+    est.unlearn(X[rows], None if kind == "delete" else X[rows], y[rows], y_new)
+    R = np.column_stack([X[rows], np.ones(len(rows))])
+    norms = np.linalg.norm(R, axis=1)
+    K -= R.T @ R
+    K_R -= (R * norms[:, None]).T @ R
+    step, drift = cache.theta - before, before - anchor
+    q_R, q_R_drift = np.trace(step.T @ K_R @ step), np.trace(drift.T @ K_R @ drift)
+    loss = cache.objective.loss
+    lipschitz = loss.curvature_lipschitz * (np.sqrt(q_R * q_R_drift) + 0.5 * q_R)
+    bounded = loss.curvature_cap * np.sqrt(np.trace(step.T @ K @ step) * np.trace(K))
+    expected = cache.objective.scale * min(lipschitz, bounded)
+    got = est.unlearn_history_[-1].bound_increment
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-12 * expected)
+    if kind == "labels":
+        y[rows] = y_new
+    return lipschitz, bounded
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.1, 1.0, 30.0]),
+       st.sampled_from(["delete", "labels"]))
+def test_increment_is_the_smaller_gram_form(seed, C, kind):
+    """A multinomial model (no self-concordant form): the reported increment
+    is the smaller of the two Gram forms, whether or not the request needed
+    ``K``'s own quadratic form."""
+    rng = np.random.default_rng(seed)
+    n, d = 80, 4
+    X = rng.normal(size=(n, d)) * rng.uniform(0.3, 3.0, d)
+    y = np.arange(n) % 3
+    est = UnlearnableLogisticRegression(C=C, max_iter=500).fit(X, y)
+    # a first request moves theta from the anchor (a drift)
+    est.unlearn(X[:2], None, y[:2])
+    X, y = X[2:], y[2:].copy()
+    rows = rng.choice(len(y), int(rng.integers(1, 8)), replace=False)
+    _request_against_dense_forms(est, X, y, rows, kind)
+
+
+def test_increment_of_long_steps_is_the_bounded_form():
+    """Label flips on a few separable rows: steps of the size of the
+    parameters, where the bounded form is the smaller one."""
+    rng = np.random.default_rng(0)
+    n = 15
+    X = rng.normal(size=(n, 2)) * 3
+    y = np.arange(n) % 3
+    X[:, 0] += 4 * y
+    est = UnlearnableLogisticRegression(C=1e3, max_iter=2000).fit(X, y)
+    y = y.copy()
+    forms = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        for i in range(3):
+            forms.append(_request_against_dense_forms(est, X, y, [i], "labels"))
+    assert any(bounded < lipschitz for lipschitz, bounded in forms)
+    assert any(bounded > lipschitz for lipschitz, bounded in forms)
