@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _corpus import hashed, zipf_corpus  # noqa: E402
 
 # How much closer to the exact refit than no update the low-rank update must
-# be on the hashed corpus below (C=1, rank 200). Measured gains are listed in
-# benchmarks/RESULTS_sparse.md; this is the floor the tests enforce.
-MIN_GAIN_LOW_RANK = 5.0
+# be on the hashed corpus below (C=1, rank 200). Measured gains
+# (19-35x) are in benchmarks/RESULTS_sparse.md.
+MIN_GAIN_LOW_RANK = 10.0
 
 
 # -- linear algebra ------------------------------------------------------------
