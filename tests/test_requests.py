@@ -209,6 +209,23 @@ def test_dataframe_requests_are_checked_like_predict(breast_cancer):
     assert rel_dist(est, exact_refit(est, ref_X, y)) <= 1e-3
 
 
+def test_a_cache_without_its_drift_products_computes_them(breast_cancer):
+    """The products with the drift are kept by the cache (caches saved before
+    they were kept lack them): computed on demand, the same request gives the
+    same model and bound, and the cache keeps them from then on."""
+    X, y = breast_cancer
+    est = UnlearnableLogisticRegression().fit(X, y)
+    est.unlearn(X[:3], None, y[:3])
+    old = copy.deepcopy(est)
+    old.unlearning_cache_.hessian_drift = old.unlearning_cache_.norm_gram_drift = None
+    for model in (est, old):
+        model.unlearn(X[3:8], zero_features(X[3:8], [0, 1]), y[3:8])
+    np.testing.assert_allclose(old.coef_, est.coef_, rtol=1e-12)
+    np.testing.assert_allclose(old.residual_bound_, est.residual_bound_, rtol=1e-9)
+    assert old.unlearning_cache_.hessian_drift is not None
+    assert old.unlearning_cache_.norm_gram_drift is not None
+
+
 def test_plain_arrays_are_checked_like_any_other_input(breast_cancer):
     """C-ordered float64 rows skip the conversions of ``validate_data`` but
     give the same update as any other input, and scikit-learn's warning for

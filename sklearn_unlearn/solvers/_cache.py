@@ -363,7 +363,8 @@ class UnlearningCache:
             H_rest_delta = _matvec(obj, self.hessians, delta, change.removed)
         concordant = (self.exact_hessian and moved
                       and getattr(obj.loss, "self_concordant", False))
-        H_rest_drift = (self.hessian_drift + _apply(obj, change.removed, drift)
+        H_drift, KR_drift = self._drift_products(drift)
+        H_rest_drift = (H_drift + _apply(obj, change.removed, drift)
                         if concordant else None)
         eta_new_after = np.asarray(r.R_new @ theta_new)
         if method == "second_order" and obj.loss.curvature_lipschitz != 0:
@@ -389,7 +390,7 @@ class UnlearningCache:
         KR_delta = None if self.norm_gram is None else self.norm_gram.matvec(delta)
         if self.exact_hessian:
             increment = self._error_increment(r, delta, drift, H_rest_delta,
-                                              H_rest_drift, KR_delta)
+                                              H_rest_drift, KR_delta, KR_drift)
         else:
             # The cached Hessian is an approximation: its error times the
             # step is not bounded by anything the cache keeps.
@@ -403,14 +404,12 @@ class UnlearningCache:
         # the maintained products at the new theta: (M + change)(drift + step)
         drift_after = drift + delta
         hessian_drift = norm_gram_drift = None
-        if self.hessian_drift is not None:
+        if H_drift is not None:
             H_delta = (res - G if method == "second_order"
                        else _matvec(obj, hessians, delta))
-            hessian_drift = (self.hessian_drift + H_delta
-                             + _apply(obj, change.hessian, drift))
-        if self.norm_gram_drift is not None:
-            norm_gram_drift = (self.norm_gram_drift + KR_delta
-                               + change.norm_gram.apply(drift_after))
+            hessian_drift = H_drift + H_delta + _apply(obj, change.hessian, drift)
+        if KR_drift is not None:
+            norm_gram_drift = KR_drift + KR_delta + change.norm_gram.apply(drift_after)
 
         error = self.residual_error + increment
         report = RequestReport(
@@ -440,6 +439,16 @@ class UnlearningCache:
             norm_gram_drift=norm_gram_drift,
             report=report,
         )
+
+    def _drift_products(self, drift):
+        """The cached Hessian and ``K_R`` times ``drift``: the kept products,
+        or computed (a cache saved before it kept them)."""
+        H_drift, KR_drift = self.hessian_drift, self.norm_gram_drift
+        if H_drift is None and self.exact_hessian:
+            H_drift = _matvec(self.objective, self.hessians, drift)
+        if KR_drift is None and self.norm_gram is not None:
+            KR_drift = self.norm_gram.matvec(drift)
+        return H_drift, KR_drift
 
     def remaining(self, r):
         """Weight and row count per group after the request ``r``."""
@@ -492,7 +501,8 @@ class UnlearningCache:
             n_iter += 1
         return delta, n_iter
 
-    def _error_increment(self, r, delta, drift, H_rest_delta, H_rest_drift, KR_delta):
+    def _error_increment(self, r, delta, drift, H_rest_delta, H_rest_drift,
+                         KR_delta, KR_drift):
         """Bound on how far the step moves the true residual from its estimate.
 
         The estimate treats the remaining rows with their curvature at the
@@ -517,8 +527,8 @@ class UnlearningCache:
         with ``q`` and ``q_R`` the quadratic forms of ``K`` and ``K_R`` over
         the remaining rows (for several outputs, ``u_i`` is a vector and the
         same holds with its norm and the operator norm of the curvature).
-        ``KR_delta`` is ``K_R`` (current rows) times the step; ``K_R`` times
-        the drift is the one the cache keeps.
+        ``KR_delta`` and ``KR_drift`` are ``K_R`` (current rows) times the step
+        and the drift.
         """
         gamma = self.objective.loss.curvature_lipschitz
         if gamma is None:
@@ -544,7 +554,7 @@ class UnlearningCache:
         qr_step = max(float((delta.reshape(len(delta), -1)
                              * (KR_delta.reshape(len(delta), -1) + out[:, :m])).sum()), 0.0)
         qr_drift = max(float((drift.reshape(len(drift), -1)
-                              * (self.norm_gram_drift.reshape(len(drift), -1)
+                              * (KR_drift.reshape(len(drift), -1)
                                  + out[:, m:])).sum()), 0.0)
         lipschitz = gamma * (np.sqrt(qr_step * qr_drift) + 0.5 * qr_step)
         cap = obj.loss.curvature_cap
@@ -595,8 +605,9 @@ class _RequestChange:
     """How a request changes the cached matrices, as weighted rows.
 
     ``removed`` holds the curvature of the rows leaving the data (negative
-    weights), per Hessian block, ``added`` that of the rows entering it. ``hessian`` holds the whole change per block,
-    and ``gram``, ``norm_gram`` that of the bound's Gram matrices. A request
+    weights), per Hessian block, and ``added`` that of the rows entering it.
+    ``hessian`` holds the whole change per block, and ``gram``, ``norm_gram``
+    that of the bound's Gram matrices. A request
     that corrects rows (``X_old`` and ``X_new`` row by row) enters as one row
     each: dense rows with the columns they change (see
     :class:`~sklearn_unlearn.solvers.RowCurvature`), sparse rows merged when
