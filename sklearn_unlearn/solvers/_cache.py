@@ -455,7 +455,7 @@ class UnlearningCache:
         n = len(self.counts)
 
         def per_group(g, w=None):
-            return np.bincount(g, weights=w, minlength=n)[:n]
+            return np.bincount(g, weights=w, minlength=n)
 
         totals = (self.weight_totals - per_group(r.g_old, r.w_old)
                   + per_group(r.g_new, r.w_new))

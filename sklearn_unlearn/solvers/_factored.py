@@ -73,8 +73,9 @@ class FactoredHessian(PendingMatrix):
            [1., 3.]])
     """
 
-    # the iterations are charged as they run; the product of the remaining
-    # rows' Hessian with the drift (binary logistic bound) here
+    # the iterations are charged as they run; one more use a request stands
+    # for the products of the other methods (the first-order rate, the
+    # refined iterations); the bound's drift product is kept by the cache
     uses_per_request = 1
     #: Iterations allowed even when folding is due sooner by the model.
     min_iterations = 3
