@@ -54,6 +54,42 @@ def _change(rng, m, p, K=None, edit=False, positive=False, project=None):
     return term, expected
 
 
+def test_apply_terms_equals_every_product_on_its_own():
+    """Terms sharing one array of rows are applied in one pass each way;
+    the result is each term's product with its own vector, whatever mix of
+    edits, shapes, coupled and sparse terms is passed."""
+    import scipy.sparse as sp
+
+    from sklearn_unlearn.solvers._rows import apply_terms
+
+    rng = np.random.default_rng(1)
+    m, p = 9, 7
+    R, S = rng.standard_normal((m, p)), rng.standard_normal((m, p))
+    cols = np.array([1, 4])
+
+    def edit():
+        return cols, rng.standard_normal((m, len(cols))), rng.standard_normal(m)
+
+    terms = [
+        RowCurvature(R, rng.standard_normal(m)),
+        RowCurvature(R, rng.standard_normal(m), edit=edit()),
+        RowCurvature(R, rng.standard_normal(m), edit=edit()),
+        RowCurvature(S, rng.standard_normal(m)),
+        RowCurvature(R[:0], np.zeros(0)),
+        RowCurvature(sp.csr_matrix(R), rng.standard_normal(m)),
+        _change(rng, m=5, p=p, K=2, edit=True)[0],
+    ]
+    vectors = [rng.standard_normal(p), rng.standard_normal((p, 1)),
+               rng.standard_normal((p, 3)), rng.standard_normal(p),
+               rng.standard_normal(p), rng.standard_normal((p, 2)),
+               rng.standard_normal(2 * p)]
+    got = apply_terms(list(zip(terms, vectors)))
+    for t, v, out in zip(terms, vectors, got):
+        assert out.shape == v.shape
+        expected = t.dense() @ v if t.n_rows else np.zeros_like(v)
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("K", [None, 3])
 @pytest.mark.parametrize("edit", [False, True])
 def test_row_curvature_equals_its_outer_products(K, edit):
