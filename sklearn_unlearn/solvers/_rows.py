@@ -302,32 +302,35 @@ def apply_terms(pairs):
     out = [None] * len(pairs)
     shared = {}
     for i, (t, v) in enumerate(pairs):
-        if t.n_rows and not t.coupled and not sp.issparse(t.rows):
+        if t.n_rows and type(t.rows) is np.ndarray and t.weights.ndim == 1:
             shared.setdefault(id(t.rows), []).append(i)
         else:
             out[i] = t.apply(v)
     for idx in shared.values():
         R = pairs[idx[0]][0].rows
-        p = R.shape[1]
-        Vs = [np.asarray(pairs[i][1]).reshape(p, -1) for i in idx]
-        ends = np.cumsum([V.shape[1] for V in Vs])
-        starts = ends - [V.shape[1] for V in Vs]
+        Vs = [pairs[i][1] if pairs[i][1].ndim == 2 else pairs[i][1][:, None] for i in idx]
+        spans, start = [], 0
+        for V in Vs:
+            spans.append((start, start + V.shape[1]))
+            start += V.shape[1]
         Z = R @ (Vs[0] if len(Vs) == 1 else np.hstack(Vs))
         top = np.empty_like(Z)
         fixes = []
-        for i, V, a, b in zip(idx, Vs, starts, ends):
+        for i, V, (a, b) in zip(idx, Vs, spans):
             t = pairs[i][0]
-            top[:, a:b] = t.weights[:, None] * Z[:, a:b]
-            if t.edit is not None:
+            z = Z[:, a:b]
+            if t.edit is None:
+                np.multiply(t.weights[:, None], z, out=top[:, a:b])
+            else:
                 cols, delta, new = t.edit
                 zd = delta @ V[cols]
-                top[:, a:b] += new[:, None] * zd
-                fixes.append((a, b, cols, delta.T @ (new[:, None] * (Z[:, a:b] + zd))))
+                top[:, a:b] = t.weights[:, None] * z + new[:, None] * zd
+                fixes.append((a, b, cols, delta.T @ (new[:, None] * (z + zd))))
         O = R.T @ top
         for a, b, cols, fix in fixes:
             O[cols, a:b] += fix
-        for i, a, b in zip(idx, starts, ends):
-            out[i] = np.ascontiguousarray(O[:, a:b]).reshape(np.shape(pairs[i][1]))
+        for i, (a, b) in zip(idx, spans):
+            out[i] = O[:, a] if pairs[i][1].ndim == 1 else O[:, a:b]
     return out
 
 
