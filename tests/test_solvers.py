@@ -133,6 +133,10 @@ def test_pending_matrix_forms_and_products():
                                rtol=1e-12)
     assert K.trace(t2) == pytest.approx(np.trace(M), rel=1e-12)
     np.testing.assert_allclose(K.matvec(V, t2), M @ V, rtol=1e-12)
+    # a matrix saved before the pending rows' trace was kept sums it
+    del K.__dict__["_pending_trace"]
+    assert K.trace(t2) == pytest.approx(np.trace(M), rel=1e-12)
+    assert K.corrected(t2).trace() == pytest.approx(np.trace(M), rel=1e-12)
 
 
 def test_pending_rows_are_folded_once_their_use_costs_as_much():
@@ -152,6 +156,30 @@ def test_pending_rows_are_folded_once_their_use_costs_as_much():
     # the rows are folded now and then, not kept for ever
     assert 2 <= folds
     assert K.pending_rank < 400
+
+
+def test_pending_chunks_merge_like_a_binary_counter():
+    """Equal requests leave at most log2(requests) + 1 chunks of pending rows
+    (each row copied O(log) times), and the matrix, its products and its
+    trace (a kept sum) stay those of the dense sum."""
+    rng = np.random.default_rng(4)
+    p = 8
+    base = _spd(rng, p)
+    K = PendingMatrix(base.copy())
+    K._fold_price = lambda: np.inf          # keep every row pending
+    expected = base.copy()
+    for i in range(1, 40):
+        term, e = _change(rng, 3, p, edit=bool(i % 2))
+        expected += e
+        K = K.corrected(term)
+        assert len(K._pending) <= np.log2(i) + 1
+        sizes = [t.n_rows for t in K._pending]
+        assert sizes == sorted(sizes, reverse=True)
+        assert K.pending_rank == 3 * i
+    assert K.trace() == pytest.approx(np.trace(expected), rel=1e-12)
+    np.testing.assert_allclose(K.matrix, expected, rtol=1e-12, atol=1e-10)
+    v = rng.standard_normal(p)
+    np.testing.assert_allclose(K.matvec(v), expected @ v, rtol=1e-12, atol=1e-10)
 
 
 @pytest.mark.parametrize("m", [1, 5, 60])

@@ -77,6 +77,7 @@ class FactoredHessian(PendingMatrix):
     # for the products of the other methods (the first-order rate, the
     # refined iterations); the bound's drift product is kept by the cache
     uses_per_request = 1
+    keeps_trace = False
     #: Iterations allowed even when folding is due sooner by the model.
     min_iterations = 3
 

@@ -22,8 +22,6 @@ BLAS2_COST = 6.0
 #: Fixed cost of one product with one pending chunk (the interpreter's share,
 #: about 10 microseconds), in flops of a dense matrix product.
 CALL_COST = 5e5
-# Pending chunks (one a request) are merged into one beyond this many.
-_MAX_CHUNKS = 3
 
 
 def symmetric_product(A, v):
@@ -68,14 +66,21 @@ class PendingMatrix:
     (3.0, 1, 0)
     """
 
-    #: Modelled uses of the matrix per request (quadratic forms or products).
-    uses_per_request = 4
+    #: Modelled uses of the matrix per request (quadratic forms or products):
+    #: the bound multiplies ``K_R`` by the step once, and reads ``K``'s trace
+    #: (kept per term) and, rarely, one quadratic form.
+    uses_per_request = 1
+
+    #: Whether the trace of the pending rows is kept (the bound reads the
+    #: trace of its Gram matrix at every request; a Hessian's is not read).
+    keeps_trace = True
 
     def __init__(self, matrix):
         self._base = matrix
         # the diagonal of a matrix not in cache costs a miss per entry
         self._trace = float(np.trace(matrix))
         self._pending = []
+        self._pending_trace = 0.0 if self.keeps_trace else None
         self._rent = 0.0
 
     @property
@@ -137,10 +142,10 @@ class PendingMatrix:
 
     def trace(self, terms=None):
         """Trace of ``matrix + terms``."""
-        val = self._trace
-        for t in self._pending + ([terms] if terms is not None else []):
-            val += t.trace()
-        return val
+        kept = getattr(self, "_pending_trace", None)
+        if kept is None:
+            kept = sum(t.trace() for t in self._pending)
+        return self._trace + kept + (0.0 if terms is None else terms.trace())
 
     # -- the schedule --------------------------------------------------------
     def _fold_price(self):
@@ -162,6 +167,7 @@ class PendingMatrix:
         self._base = self.matrix
         self._trace = float(np.trace(self._base))
         self._pending = []
+        self._pending_trace = 0.0 if self.keeps_trace else None
         self._rent = 0.0
 
     def corrected(self, terms=None):
@@ -174,9 +180,17 @@ class PendingMatrix:
         if new._pending and new._rent >= new._fold_price():
             new._fold()
         if terms is not None and terms.n_rows:
-            new._pending.append(terms)
-            if len(new._pending) > _MAX_CHUNKS:
-                new._pending = [RowCurvature.concat(new._pending)]
+            if getattr(new, "_pending_trace", None) is not None:
+                new._pending_trace += terms.trace()
+            pending = new._pending + [terms]
+            # Chunks (one a request) merge like the digits of a binary
+            # counter: the newest into the one before while it is as large,
+            # so there are O(log m) chunks and a row is copied O(log m)
+            # times (merging all of them at every request copies O(m) rows
+            # each time).
+            while len(pending) > 1 and pending[-1].n_rows >= pending[-2].n_rows:
+                pending[-2:] = [RowCurvature.concat(pending[-2:])]
+            new._pending = pending
         new._charge_request()
         return new
 
