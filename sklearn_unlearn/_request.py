@@ -69,8 +69,8 @@ def _labels_1d(y, name):
     return y
 
 
-def _check_targets(estimator, y, n_rows, name):
-    if is_classifier(estimator):
+def _check_targets(estimator, y, n_rows, name, classifier):
+    if classifier:
         y = _labels_1d(y, name)
         classes = estimator.classes_
         try:
@@ -118,7 +118,10 @@ def validate_request(estimator, X_old, X_new, y_old, y_new, sample_weight, metho
     Raises a ``ValueError`` that says what is wrong and how to fix it; the
     estimator is not touched.
     """
-    check_is_fitted(estimator)
+    # a fitted unlearnable estimator holds its cache; the full check (the
+    # estimator's tags, every attribute) costs as much as a small request
+    if not hasattr(estimator, "unlearning_cache_"):
+        check_is_fitted(estimator)
     if method not in UNLEARN_METHODS:
         raise ValueError(
             f"method={method!r} is not supported: use one of {list(UNLEARN_METHODS)}."
@@ -154,14 +157,19 @@ def validate_request(estimator, X_old, X_new, y_old, y_new, sample_weight, metho
             "X_new is the corrected row i of X_old. Delete or insert rows in "
             "separate requests (X_new=None or X_old=None)."
         )
-    yo = _check_targets(estimator, y_old, Xo.shape[0], "y_old") if Xo is not None else None
+    classifier = is_classifier(estimator)
+    yo = (_check_targets(estimator, y_old, Xo.shape[0], "y_old", classifier)
+          if Xo is not None else None)
     if Xn is not None:
         yn = _check_targets(
             estimator, y_new if y_new is not None else y_old, Xn.shape[0],
-            "y_new" if y_new is not None else "y_old",
+            "y_new" if y_new is not None else "y_old", classifier,
         )
     else:
         yn = None
     ref = Xo if Xo is not None else Xn
-    sw = _check_sample_weight(sample_weight, ref, ensure_non_negative=True)
+    if sample_weight is None:
+        sw = np.ones(ref.shape[0])
+    else:
+        sw = _check_sample_weight(sample_weight, ref, ensure_non_negative=True)
     return Request(X_old=Xo, y_old=yo, X_new=Xn, y_new=yn, sample_weight=sw)

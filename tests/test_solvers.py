@@ -277,3 +277,43 @@ def test_gram_matrices_split_between_joblib_jobs():
     assert np.abs(one - ref).max() <= 1e-12 * scale
     assert np.abs(two - ref).max() <= 1e-12 * scale
     assert not np.array_equal(one, two)        # the split did happen
+
+
+@pytest.mark.parametrize("kind", ["features", "labels", "delete", "insert"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_request_gram_traces_from_the_row_norms_equal_the_rows(kind, n_classes):
+    """The bound's Gram matrices take their change's trace from the row
+    norms; it is the trace of the rows themselves."""
+    from sklearn_unlearn import UnlearnableLogisticRegression, zero_features
+    from sklearn_unlearn._request import validate_request
+    from sklearn_unlearn.solvers._cache import _RequestChange, _removed_gram
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((80, 6)) * 2.0
+    y = np.digitize(X[:, 0] + rng.standard_normal(80),
+                    np.quantile(X[:, 0], np.linspace(0, 1, n_classes + 1)[1:-1]))
+    sw = rng.uniform(0.5, 2.0, 80)
+    est = UnlearnableLogisticRegression().fit(X, y, sample_weight=sw)
+    rows, w = X[:7], sw[:7]
+    X_old, X_new, y_old, y_new = {
+        "features": (rows, zero_features(rows, [1, 4]), y[:7], None),
+        "labels": (rows, rows, y[:7], (y[:7] + 1) % n_classes),
+        "delete": (rows, None, y[:7], None),
+        "insert": (None, rows + 1.0, None, y[:7]),
+    }[kind]
+    request = validate_request(est, X_old, X_new, y_old, y_new, w, "second_order")
+    r = est._encode_request(request)
+    cache = est.unlearning_cache_
+    assert cache.gram is not None
+    eta = np.asarray(r.R_all @ cache.anchor)
+    k_old = r.R_old.shape[0]
+    change = _RequestChange(cache.objective, r, cache.anchor, eta[:k_old], eta[k_old:],
+                            grams=True)
+    for t in (change.gram, change.norm_gram):
+        from_rows = RowCurvature(t.rows, t.weights, t.edit).trace()
+        assert t.trace() == pytest.approx(from_rows, rel=1e-12, abs=1e-12)
+    if k_old:
+        for power in (0, 1):
+            out = _removed_gram(r, power)
+            assert out.trace() == pytest.approx(
+                RowCurvature(out.rows, out.weights).trace(), rel=1e-12, abs=1e-12)

@@ -528,7 +528,7 @@ class UnlearningCache:
         gamma = self.objective.loss.curvature_lipschitz
         if not self.exact_hessian or self.gram is None or not gamma:
             return None
-        return RowCurvature(r.R_old, -r.S_old[:, 0] * r.norms_old)
+        return _removed_gram(r, 1)
 
     def _error_increment(self, r, delta, drift, H_rest_delta, H_rest_drift, KR_rest):
         """Bound on how far the step moves the true residual from its estimate.
@@ -567,11 +567,8 @@ class UnlearningCache:
             # fitted without the bound's Gram matrices
             return np.inf
         obj = self.objective
-        R = r.R_old
-        s_old = r.S_old[:, 0]
-
         # K of the remaining rows: the current one minus the removed rows
-        gram_out = RowCurvature(R, -s_old)
+        gram_out = _removed_gram(r, 0)
         KR_rest_delta, KR_rest_drift = KR_rest
         qr_step = max(float((delta * KR_rest_delta).sum()), 0.0)
         qr_drift = max(float((drift * KR_rest_drift).sum()), 0.0)
@@ -689,6 +686,20 @@ class _RequestChange:
         n_blocks = len(self.removed)
         self.hessian = terms[:n_blocks]
         self.gram, self.norm_gram = terms[n_blocks:] if grams else (None, None)
+        if grams:
+            # the Gram matrices' traces from the row norms: O(k), not O(k p)
+            sq_old, sq_new = r.norms_old**2, r.norms_new**2
+            self.gram.known_trace = float(s_new @ sq_new - s_old @ sq_old)
+            self.norm_gram.known_trace = float((s_new * r.norms_new) @ sq_new
+                                               - (s_old * r.norms_old) @ sq_old)
+
+
+def _removed_gram(r, power):
+    """The change of ``sum_i s_i ||x_i||^power x_i x_i^T`` (``K`` for 0,
+    ``K_R`` for 1) from the rows the request removes; its trace from the row
+    norms."""
+    w = -r.S_old[:, 0] * r.norms_old**power
+    return RowCurvature(r.R_old, w, trace=float(w @ r.norms_old**2))
 
 
 def _same_rows(A, B):
