@@ -371,13 +371,14 @@ class UnlearningCache:
         # step (the Hessian of the remaining rows times the step is then
         # res - G - that, from the residual of the solve, without a product
         # with the dense matrix), the removed rows' times the drift, the
-        # change of the kept drift products, and K_R of the removed rows.
+        # change of the kept drift products, and K_R of the removed rows
+        # (times a drift of zero, on a model that has not moved, nothing).
         added_delta, removed_drift, change_drift, norm_change, norm_removed = _apply_all(
             obj, [(change.added, delta) if method == "second_order" else None,
                   (change.removed, drift) if concordant else None,
-                  (change.hessian, drift) if H_drift is not None else None,
+                  (change.hessian, drift) if H_drift is not None and moved else None,
                   (change.norm_gram, drift_after) if KR_drift is not None else None,
-                  (norm_out, np.column_stack([delta, drift]))
+                  (norm_out, np.column_stack([delta, drift]) if moved else delta)
                   if norm_out is not None else None])
         if method == "second_order":
             H_rest_delta = res - G - added_delta
@@ -410,7 +411,8 @@ class UnlearningCache:
             KR_rest = None
             if norm_out is not None:
                 m = delta.shape[1]
-                KR_rest = (KR_delta + norm_removed[:, :m], KR_drift + norm_removed[:, m:])
+                KR_rest = (KR_delta + norm_removed[:, :m],
+                           KR_drift + norm_removed[:, m:] if moved else KR_drift)
             increment = self._error_increment(r, delta, drift, H_rest_delta,
                                               H_rest_drift, KR_rest)
         else:
@@ -428,7 +430,9 @@ class UnlearningCache:
         if H_drift is not None:
             H_delta = (res - G if method == "second_order"
                        else _matvec(obj, hessians, delta))
-            hessian_drift = H_drift + H_delta + change_drift
+            hessian_drift = H_drift + H_delta
+            if change_drift is not None:
+                hessian_drift += change_drift
         if KR_drift is not None:
             norm_gram_drift = KR_drift + KR_delta + norm_change
 
@@ -653,6 +657,11 @@ class _RequestChange:
                 edit = cols, r.R_new[:, cols] - r.R_old[:, cols]
         if edit is not None:
             cols, delta = edit
+            if len(cols):
+                # the added rows as edits of the removed ones: products with
+                # them then read the same array as every other term
+                self.added = [RowCurvature(r.R_old, t.weights, edit=(cols, delta, t.weights))
+                              for t in added]
             weights = [wo + wn for wo, wn in zip(w_old, w_new)]
             keep = np.any(delta != 0, axis=1)
             for w in weights:
