@@ -728,10 +728,11 @@ def _solve(obj, hessians, g, rtol=0.0, residual=False):
 
 
 def _apply_all(obj, jobs):
-    """``_apply`` of every ``(terms, v)`` of ``jobs`` (``None`` gives
-    ``None``) with one pass over each array of rows the terms share; a
-    single RowCurvature acts on the whole ``(p, m)`` array (a Gram matrix
-    of the bound), a list holds one term per Hessian block."""
+    """The row changes ``terms`` times ``v`` for every ``(terms, v)`` of
+    ``jobs`` (``None`` gives ``None``), with one pass over each array of
+    rows the terms share; a single RowCurvature acts on the whole ``(p, m)``
+    array (a Gram matrix of the bound), a list holds one term per Hessian
+    block."""
     pairs, spans = [], []
     for job in jobs:
         if job is None:

@@ -68,7 +68,7 @@ class PendingMatrix:
 
     #: Modelled uses of the matrix per request (quadratic forms or products):
     #: the bound multiplies ``K_R`` by the step once, and reads ``K``'s trace
-    #: (kept per term) and, rarely, one quadratic form.
+    #: (kept as a sum) and, rarely, one quadratic form.
     uses_per_request = 1
 
     #: Whether the trace of the pending rows is kept (the bound reads the
