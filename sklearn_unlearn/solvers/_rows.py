@@ -84,6 +84,19 @@ class RowCurvature:
             return np.einsum("ikl,ils->iks", W, Z)
         return Z * W.reshape((-1,) + (1,) * (Z.ndim - 1))
 
+    def _weighted(self, Z, V):
+        """``(top, fix)`` for ``Z = rows @ V`` (uncoupled; ``V`` of shape
+        ``(p,)`` or ``(p, s)``): the change times ``V`` is ``rows.T @ top``
+        plus ``fix`` on the edited columns (``None`` without an edit)."""
+        expand = (slice(None),) + (None,) * (Z.ndim - 1)
+        top = self.weights[expand] * Z
+        if self.edit is None:
+            return top, None
+        cols, delta, new = self.edit
+        zd = delta @ V[cols]
+        top += new[expand] * zd
+        return top, delta.T @ (new[expand] * (Z + zd))
+
     def apply(self, v):
         """The change times ``v`` of shape ``(dim,)`` or ``(dim, s)``."""
         if not self.n_rows:
@@ -91,13 +104,10 @@ class RowCurvature:
         R = self.rows
         if v.ndim == 1 and not self.coupled:
             # one vector: the few products of the definition, nothing else
-            z = np.asarray(R @ v)
-            if self.edit is None:
-                return np.asarray(R.T @ (self.weights * z))
-            cols, delta, new = self.edit
-            zd = delta @ v[cols]
-            out = np.asarray(R.T @ (self.weights * z + new * zd))
-            out[cols] += delta.T @ (new * (z + zd))
+            top, fix = self._weighted(np.asarray(R @ v), v)
+            out = np.asarray(R.T @ top)
+            if fix is not None:
+                out[self.edit[0]] += fix
             return out
         m, p = R.shape
         flat = v.ndim == 1
@@ -326,14 +336,9 @@ def apply_terms(pairs):
         fixes = []
         for i, V, (a, b) in zip(idx, Vs, spans):
             t = pairs[i][0]
-            z = Z[:, a:b]
-            if t.edit is None:
-                np.multiply(t.weights[:, None], z, out=top[:, a:b])
-            else:
-                cols, delta, new = t.edit
-                zd = delta @ V[cols]
-                top[:, a:b] = t.weights[:, None] * z + new[:, None] * zd
-                fixes.append((a, b, cols, delta.T @ (new[:, None] * (z + zd))))
+            top[:, a:b], fix = t._weighted(Z[:, a:b], V)
+            if fix is not None:
+                fixes.append((a, b, t.edit[0], fix))
         O = R.T @ top
         for a, b, cols, fix in fixes:
             O[cols, a:b] += fix
