@@ -317,3 +317,47 @@ def test_request_gram_traces_from_the_row_norms_equal_the_rows(kind, n_classes):
             out = _removed_gram(r, power)
             assert out.trace() == pytest.approx(
                 RowCurvature(out.rows, out.weights).trace(), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["features", "many_columns", "labels", "delete",
+                                  "insert", "sparse"])
+@pytest.mark.parametrize("m", [1, 3])
+def test_request_rows_products_equal_the_rows(kind, m):
+    """The request's predictors and transposed products, read once through
+    the old rows for an edit, equal the products with each part."""
+    import scipy.sparse as sp
+
+    from sklearn_unlearn.solvers._request_rows import RequestRows
+
+    rng = np.random.default_rng(11)
+    k, p = 9, 12
+    old = rng.standard_normal((k, p))
+    new = old.copy()
+    if kind == "features":
+        new[:, [1, 5]] = 0.0
+    elif kind == "many_columns":
+        new[:, : p // 2 + 1] += 1.0
+    blocks = {"delete": [old], "insert": [new]}.get(kind, [old, new])
+    k_old = 0 if kind == "insert" else k
+    R_all = np.vstack(blocks)
+    if kind == "sparse":
+        R_all = sp.csr_matrix(R_all)
+    k_new = R_all.shape[0] - k_old
+
+    def side(n):
+        return np.zeros((n, m)), np.ones((n, 1)), np.ones(n), np.zeros(n, dtype=int)
+
+    r = RequestRows(R_all, k_old, *side(k_old), *side(k_new))
+    assert (r.edit is not None) == (kind in ("features", "labels"))
+    dense = R_all.toarray() if sp.issparse(R_all) else R_all
+    R_old, R_new = dense[:k_old], dense[k_old:]
+    theta = rng.standard_normal((p, m))
+    eta_old, eta_new = r.predictors(theta)
+    np.testing.assert_allclose(eta_old, R_old @ theta, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(eta_new, R_new @ theta, rtol=1e-13, atol=1e-13)
+    C_old, C_new = rng.standard_normal((k_old, m)), rng.standard_normal((k_new, m))
+    T_old, T_new = r.transpose_products(C_old, C_new)
+    np.testing.assert_allclose(T_old, R_old.T @ C_old, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(T_new, R_new.T @ C_new, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(np.concatenate([r.norms_old, r.norms_new]),
+                               np.linalg.norm(dense, axis=1), rtol=1e-14)

@@ -7,27 +7,11 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from .._request import validate_request
 from ..solvers import NotPositiveDefiniteError, UnlearningCache
-from ..solvers._rows import row_norms
+from ..solvers._request_rows import RequestRows
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
 #: at most the square of this (8 * 8000**2 bytes, 512 MB, per matrix).
 DENSE_HESSIAN_MAX_PARAMS = 8000
-
-
-class _EncodedRows:
-    """A request's rows in the form the cache works with: ``R_all`` holds the
-    augmented rows as they were, then as they should be; ``R_old`` and
-    ``R_new`` are its two parts, ``norms_old`` and ``norms_new`` their row
-    norms."""
-
-    def __init__(self, R_all, k_old, Y_old, S_old, w_old, g_old, Y_new, S_new, w_new,
-                 g_new):
-        self.R_all = R_all
-        self.R_old, self.R_new = R_all[:k_old], R_all[k_old:]
-        norms = row_norms(R_all)
-        self.norms_old, self.norms_new = norms[:k_old], norms[k_old:]
-        self.Y_old, self.S_old, self.w_old, self.g_old = Y_old, S_old, w_old, g_old
-        self.Y_new, self.S_new, self.w_new, self.g_new = Y_new, S_new, w_new, g_new
 
 
 class UnlearnableLinearMixin:
@@ -238,9 +222,9 @@ class UnlearnableLinearMixin:
         sw = request.sample_weight
         blocks = [X for X in (request.X_old, request.X_new) if X is not None]
         k_old = 0 if request.X_old is None else request.X_old.shape[0]
-        return _EncodedRows(design.augmented_rows(blocks, sparse=sparse), k_old,
-                            *targets(request.X_old, request.y_old, sw),
-                            *targets(request.X_new, request.y_new, sw))
+        return RequestRows(design.augmented_rows(blocks, sparse=sparse), k_old,
+                           *targets(request.X_old, request.y_old, sw),
+                           *targets(request.X_new, request.y_new, sw))
 
     def _unlearn(self, request, *, method, tau, max_iter):
         self._commit_unlearn(
@@ -253,8 +237,10 @@ class UnlearnableLinearMixin:
         self._unlearn_check_request(request)
         cache = self.unlearning_cache_
         rows = self._encode_request(request)
-        self._check_remaining_data(*cache.remaining(rows))
-        return cache.plan(rows, method=method, tau=tau, max_iter=max_iter)
+        remaining = cache.remaining(rows)
+        self._check_remaining_data(*remaining)
+        return cache.plan(rows, method=method, tau=tau, max_iter=max_iter,
+                          remaining=remaining)
 
     def _commit_unlearn(self, plan):
         """Apply a plan of :meth:`_plan_unlearn`."""

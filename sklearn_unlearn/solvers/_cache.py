@@ -305,15 +305,16 @@ class UnlearningCache:
 
     # -- a request -------------------------------------------------------------
     def plan(self, request, *, method="second_order", tau="auto", max_iter=10,
-             tol=1e-10):
+             tol=1e-10, remaining=None):
         """Compute the update of ``request`` without changing the cache.
 
-        ``request`` has augmented rows ``R_old``, ``R_new`` (arrays, or sparse
-        matrices with low-rank Hessian blocks, which then keep the request's
-        corrections sparse), encoded targets
-        ``Y_old``, ``Y_new``, weights ``S_old``, ``S_new`` (shape ``(k, 1)`` or
-        ``(k, m)``), row weights ``w_old``, ``w_new`` and class groups
-        ``g_old``, ``g_new``.
+        ``request`` is a :class:`~sklearn_unlearn.solvers._request_rows.RequestRows`:
+        augmented rows ``R_old``, ``R_new`` (arrays, or sparse matrices with
+        low-rank Hessian blocks, which then keep the request's corrections
+        sparse), encoded targets ``Y_old``, ``Y_new``, weights ``S_old``,
+        ``S_new`` (shape ``(k, 1)`` or ``(k, m)``), row weights ``w_old``,
+        ``w_new`` and class groups ``g_old``, ``g_new``. ``remaining`` is
+        :meth:`remaining` of the request, if the caller has it.
         """
         obj = self.objective
         r = request
@@ -321,17 +322,16 @@ class UnlearningCache:
         drift = theta - self.anchor
         moved = bool(drift.any())
         # the predictors of the request rows at theta and at the anchor
-        eta = np.asarray(r.R_all @ theta)
-        eta_anchor = np.asarray(r.R_all @ self.anchor) if moved else eta
-        k_old = r.R_old.shape[0]
-        eta_old, eta_new = eta[:k_old], eta[k_old:]
-        grad_old = obj.loss_gradient(r.R_old, r.Y_old, r.S_old, theta, eta_old)
-        grad_new = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta, eta_new)
+        eta_old, eta_new = r.predictors(theta)
+        anchor_old, anchor_new = r.predictors(self.anchor) if moved else (eta_old, eta_new)
+        grad_old, grad_new = r.transpose_products(
+            obj.gradient_coefficients(r.Y_old, r.S_old, eta_old),
+            obj.gradient_coefficients(r.Y_new, r.S_new, eta_new))
         G_rest = self.residual - grad_old
         G = G_rest + grad_new
 
-        change = _RequestChange(obj, r, self.anchor, eta_anchor[:k_old],
-                                eta_anchor[k_old:], grams=self.gram is not None)
+        change = _RequestChange(obj, r, self.anchor, anchor_old, anchor_new,
+                                grams=self.gram is not None)
         # The Hessian of the corrected data at the anchor: solved here and
         # adopted by the cache on commit.
         hessians = [H.corrected(t) for H, t in zip(self.hessians, change.hessian)]
@@ -424,7 +424,7 @@ class UnlearningCache:
             + np.linalg.norm(grad_new_after) + np.linalg.norm(grad_old)
         )
 
-        totals, counts = self.remaining(r)
+        totals, counts = self.remaining(r) if remaining is None else remaining
         # the maintained products at the new theta: (M + change)(drift + step)
         hessian_drift = norm_gram_drift = None
         if H_drift is not None:
@@ -647,16 +647,8 @@ class _RequestChange:
             w_old += [-s_old, -s_old * r.norms_old]
             w_new += [s_new, s_new * r.norms_new]
         k_old, k_new = r.R_old.shape[0], r.R_new.shape[0]
-        p = r.R_all.shape[1]
-        edit = None
-        if k_old == k_new and not sp.issparse(r.R_all):
-            # the changed columns first: a k x p difference is a fresh
-            # allocation (page faults) the edit form does not need
-            cols = np.flatnonzero(np.any(r.R_new != r.R_old, axis=0))
-            if len(cols) <= p // 2:
-                edit = cols, r.R_new[:, cols] - r.R_old[:, cols]
-        if edit is not None:
-            cols, delta = edit
+        if r.edit is not None:
+            cols, delta = r.edit
             if len(cols):
                 # the added rows as edits of the removed ones: products with
                 # them then read the same array as every other term
