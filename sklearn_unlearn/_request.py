@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import is_classifier
+from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.utils import check_array
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -157,7 +157,12 @@ def validate_request(estimator, X_old, X_new, y_old, y_new, sample_weight, metho
             "X_new is the corrected row i of X_old. Delete or insert rows in "
             "separate requests (X_new=None or X_old=None)."
         )
-    classifier = is_classifier(estimator)
+    # the type from the class where it says: the tags cost a twentieth of a
+    # small request
+    if isinstance(estimator, (ClassifierMixin, RegressorMixin)):
+        classifier = isinstance(estimator, ClassifierMixin)
+    else:
+        classifier = is_classifier(estimator)
     yo = (_check_targets(estimator, y_old, Xo.shape[0], "y_old", classifier)
           if Xo is not None else None)
     if Xn is not None:

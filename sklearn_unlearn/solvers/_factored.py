@@ -184,6 +184,9 @@ class FactoredHessian(PendingMatrix):
         ||x|| + ||g||)``, or below ``2 rtol ||g||``; ``None`` otherwise, or
         when the iterations would cost more than folding.
         """
+        if g.ndim == 2 and g.shape[1] == 1:
+            out = self._pcg(g[:, 0], rtol)
+            return None if out is None else (out[0][:, None], out[1][:, None])
         if g.ndim == 2:
             cols = []
             for j in range(g.shape[1]):

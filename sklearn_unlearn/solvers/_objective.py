@@ -95,20 +95,28 @@ class LinearObjective:
         v[-1] = 1.0 / np.sqrt(K)
         return v.ravel(order="F")[:, None]
 
+    def _block_slices(self):
+        """The columns of every block as slices: views, not copies, on the
+        path of every request."""
+        return [slice(cols[0], cols[-1] + 1) for cols in self.block_columns]
+
     def to_block(self, M, b):
         """The part of a ``(p, m)`` array that block ``b`` acts on."""
-        cols = self.block_columns[b]
         if self.loss.coupled:
-            return M[:, cols].ravel(order="F")
+            return np.array(M, order="F").ravel(order="F")
+        cols = self._block_slices()[b] if self.n_outputs > 1 else slice(None)
         return M[:, cols]
 
     def from_blocks(self, parts):
-        out = np.zeros((self.n_params, self.n_outputs))
-        for cols, part in zip(self.block_columns, parts):
-            if self.loss.coupled:
-                out[:, cols] = part.reshape((self.n_params, len(cols)), order="F")
-            else:
-                out[:, cols] = part
+        if self.loss.coupled:
+            return np.ascontiguousarray(
+                parts[0].reshape((self.n_params, self.n_outputs), order="F"))
+        if len(parts) == 1:
+            return np.array(parts[0], dtype=np.float64).reshape(
+                self.n_params, self.n_outputs)
+        out = np.empty((self.n_params, self.n_outputs))
+        for cols, part in zip(self._block_slices(), parts):
+            out[:, cols] = part
         return out
 
     # -- values and gradients --------------------------------------------
@@ -145,7 +153,12 @@ class LinearObjective:
         """Gradient of ``scale * sum_i s_i l_i`` over the augmented rows ``R``
         (an array or a sparse matrix); ``eta``, if given, is ``R @ theta``."""
         eta = np.asarray(R @ theta) if eta is None else eta
-        return self.scale * np.asarray(R.T @ (S * self.loss.gradient(Y, eta)))
+        return np.asarray(R.T @ self.gradient_coefficients(Y, S, eta))
+
+    def gradient_coefficients(self, Y, S, eta):
+        """``C`` with ``R.T @ C`` the gradient of :meth:`loss_gradient` at the
+        predictors ``eta``."""
+        return self.scale * (S * self.loss.gradient(Y, eta))
 
     def gradient(self, X, Y, S, theta, B=None):
         eta = self.design.predictor(X, theta)
