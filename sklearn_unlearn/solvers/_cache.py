@@ -267,7 +267,7 @@ class UnlearningCache:
                 # all the weight): keep the Hessian where it was computed
         # Round-off of the gradient sums, so the bound covers a residual
         # recomputed from the data in floating point.
-        terms = objective.scale * np.abs(S * objective.loss.gradient(Y, eta)).sum(axis=1)
+        terms = np.abs(objective.gradient_coefficients(Y, S, eta)).sum(axis=1)
         roundoff = 64 * _EPS * (
             terms @ row_norms * np.sqrt(objective.n_params)
             + np.linalg.norm(objective.penalty[:, None] * theta)
@@ -323,7 +323,8 @@ class UnlearningCache:
         moved = bool(drift.any())
         # the predictors of the request rows at theta and at the anchor
         eta_old, eta_new = r.predictors(theta)
-        anchor_old, anchor_new = r.predictors(self.anchor) if moved else (eta_old, eta_new)
+        anchor_old, anchor_new = (r.predictors(self.anchor) if moved
+                                  else (eta_old, eta_new))
         grad_old, grad_new = r.transpose_products(
             obj.gradient_coefficients(r.Y_old, r.S_old, eta_old),
             obj.gradient_coefficients(r.Y_new, r.S_new, eta_new))
@@ -771,8 +772,8 @@ def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms
                                              return_predictor=True)
     f, g, eta = start
     floor = 1e3 * _EPS * (
-        objective.scale * np.abs(S * objective.loss.gradient(Y, eta)).sum(axis=1)
-        @ row_norms + np.linalg.norm(objective.penalty[:, None] * theta)
+        np.abs(objective.gradient_coefficients(Y, S, eta)).sum(axis=1) @ row_norms
+        + np.linalg.norm(objective.penalty[:, None] * theta)
     )
     chord = all(isinstance(H, FactoredHessian) for H in hessians)
     far = False

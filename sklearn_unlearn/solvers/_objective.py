@@ -126,9 +126,7 @@ class LinearObjective:
         eta = self.design.predictor(X, theta)
         val = self.scale * (S * self.loss.value(Y, eta)).sum()
         val += 0.5 * (self.penalty[:, None] * theta**2).sum()
-        g = self.scale * self.design.transpose_product(
-            X, S * self.loss.gradient(Y, eta)
-        )
+        g = self.design.transpose_product(X, self.gradient_coefficients(Y, S, eta))
         g += self.penalty[:, None] * theta
         if B is not None:
             val += (B * theta).sum()
@@ -162,9 +160,7 @@ class LinearObjective:
 
     def gradient(self, X, Y, S, theta, B=None):
         eta = self.design.predictor(X, theta)
-        g = self.scale * self.design.transpose_product(
-            X, S * self.loss.gradient(Y, eta)
-        )
+        g = self.design.transpose_product(X, self.gradient_coefficients(Y, S, eta))
         g += self.penalty[:, None] * theta
         if B is not None:
             g += B
