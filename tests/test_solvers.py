@@ -305,9 +305,8 @@ def test_request_gram_traces_from_the_row_norms_equal_the_rows(kind, n_classes):
     r = est._encode_request(request)
     cache = est.unlearning_cache_
     assert cache.gram is not None
-    eta = np.asarray(r.R_all @ cache.anchor)
     k_old = r.R_old.shape[0]
-    change = _RequestChange(cache.objective, r, cache.anchor, eta[:k_old], eta[k_old:],
+    change = _RequestChange(cache.objective, r, cache.anchor, *r.predictors(cache.anchor),
                             grams=True)
     for t in (change.gram, change.norm_gram):
         from_rows = RowCurvature(t.rows, t.weights, t.edit).trace()
@@ -319,21 +318,26 @@ def test_request_gram_traces_from_the_row_norms_equal_the_rows(kind, n_classes):
                 RowCurvature(out.rows, out.weights).trace(), rel=1e-12, abs=1e-12)
 
 
-@pytest.mark.parametrize("kind", ["features", "many_columns", "labels", "delete",
-                                  "insert", "sparse"])
+@pytest.mark.parametrize("kind", ["features", "dominant_column", "many_columns",
+                                  "labels", "delete", "insert", "sparse"])
 @pytest.mark.parametrize("m", [1, 3])
 def test_request_rows_products_equal_the_rows(kind, m):
-    """The request's predictors and transposed products, read once through
-    the old rows for an edit, equal the products with each part."""
+    """The request's predictors, transposed products and row norms, read once
+    through the old rows for an edit, equal those of each part (the norms
+    too where the edited columns carry nearly all of a row's norm)."""
     import scipy.sparse as sp
 
-    from sklearn_unlearn.solvers._request_rows import RequestRows
+    from sklearn_unlearn.solvers._request_rows import RequestRows, find_edit
 
     rng = np.random.default_rng(11)
     k, p = 9, 12
     old = rng.standard_normal((k, p))
     new = old.copy()
     if kind == "features":
+        new[:, [1, 5]] = 0.0
+    elif kind == "dominant_column":
+        old[:4, 5] = 1e9
+        new = old.copy()
         new[:, [1, 5]] = 0.0
     elif kind == "many_columns":
         new[:, : p // 2 + 1] += 1.0
@@ -347,17 +351,36 @@ def test_request_rows_products_equal_the_rows(kind, m):
     def side(n):
         return np.zeros((n, m)), np.ones((n, 1)), np.ones(n), np.zeros(n, dtype=int)
 
-    r = RequestRows(R_all, k_old, *side(k_old), *side(k_new))
-    assert (r.edit is not None) == (kind in ("features", "labels"))
+    edit = (find_edit(R_all[:k_old], R_all[k_old:], p)
+            if kind not in ("delete", "insert", "sparse") else None)
+    assert (edit is not None) == (kind in ("features", "dominant_column", "labels"))
+    rows = R_all[:k_old].copy() if edit is not None else R_all
+    r = RequestRows(rows, k_old, *side(k_old), *side(k_new), edit=edit)
     dense = R_all.toarray() if sp.issparse(R_all) else R_all
     R_old, R_new = dense[:k_old], dense[k_old:]
+    np.testing.assert_array_equal(r.R_new.toarray() if sp.issparse(R_all) else r.R_new,
+                                  R_new)
     theta = rng.standard_normal((p, m))
-    eta_old, eta_new = r.predictors(theta)
-    np.testing.assert_allclose(eta_old, R_old @ theta, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(eta_new, R_new @ theta, rtol=1e-13, atol=1e-13)
     C_old, C_new = rng.standard_normal((k_old, m)), rng.standard_normal((k_new, m))
+    # Products through the old rows carry their round-off: an edit that
+    # removes a large value cancels it (|R| |theta| is 1e9 for those rows).
+    eta_tol = T_tol = 1e-13
+    if edit is not None:
+        eta_tol = 1e-13 * np.maximum(np.abs(R_old) @ np.abs(theta), 1.0)
+        T_tol = 1e-13 * np.maximum(np.abs(R_old.T) @ np.abs(C_new), 1.0)
+
+    def close(actual, desired, tol=1e-13):
+        error = np.abs(np.asarray(actual) - desired)
+        assert np.all(error <= 1e-13 * np.abs(desired) + tol), error.max()
+
+    eta_old, eta_new = r.predictors(theta)
+    close(eta_old, R_old @ theta)
+    close(eta_new, R_new @ theta, eta_tol)
+    close(r.new_predictor(theta), R_new @ theta, eta_tol)
     T_old, T_new = r.transpose_products(C_old, C_new)
-    np.testing.assert_allclose(T_old, R_old.T @ C_old, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(T_new, R_new.T @ C_new, rtol=1e-13, atol=1e-13)
+    close(T_old, R_old.T @ C_old)
+    close(T_new, R_new.T @ C_new, T_tol)
+    close(r.new_transpose_product(C_new), R_new.T @ C_new,
+          T_tol)
     np.testing.assert_allclose(np.concatenate([r.norms_old, r.norms_new]),
                                np.linalg.norm(dense, axis=1), rtol=1e-14)

@@ -7,7 +7,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from .._request import validate_request
 from ..solvers import NotPositiveDefiniteError, UnlearningCache
-from ..solvers._request_rows import RequestRows
+from ..solvers._request_rows import RequestRows, find_edit
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
 #: at most the square of this (8 * 8000**2 bytes, 512 MB, per matrix).
@@ -220,11 +220,16 @@ class UnlearnableLinearMixin:
             return self._unlearn_targets(y, sw)[:4]
 
         sw = request.sample_weight
+        old = targets(request.X_old, request.y_old, sw)
+        new = targets(request.X_new, request.y_new, sw)
+        edit = None if sparse else find_edit(request.X_old, request.X_new, p)
+        if edit is not None:
+            # the new rows are the old ones plus the edit: not stored
+            return RequestRows(design.augmented_rows(request.X_old), len(old[0]),
+                               *old, *new, edit=edit)
         blocks = [X for X in (request.X_old, request.X_new) if X is not None]
-        k_old = 0 if request.X_old is None else request.X_old.shape[0]
-        return RequestRows(design.augmented_rows(blocks, sparse=sparse), k_old,
-                           *targets(request.X_old, request.y_old, sw),
-                           *targets(request.X_new, request.y_new, sw))
+        return RequestRows(design.augmented_rows(blocks, sparse=sparse), len(old[0]),
+                           *old, *new)
 
     def _unlearn(self, request, *, method, tau, max_iter):
         self._commit_unlearn(

@@ -386,13 +386,13 @@ class UnlearningCache:
         else:
             H_rest_delta = _matvec(obj, self.hessians, delta, change.removed)
         H_rest_drift = H_drift + removed_drift if concordant else None
-        eta_new_after = np.asarray(r.R_new @ theta_new)
+        eta_new_after = r.new_predictor(theta_new)
         if method == "second_order" and obj.loss.curvature_lipschitz != 0:
             # The cached model of the corrected objective (quadratic in the
             # remaining rows, exact in the new ones) must not go up.
-            before = obj.loss_value(r.R_new, r.Y_new, r.S_new, theta, eta_new)
+            before = obj.loss_sum(r.Y_new, r.S_new, eta_new)
             after = (float((G_rest * delta).sum()) + 0.5 * float((delta * H_rest_delta).sum())
-                     + obj.loss_value(r.R_new, r.Y_new, r.S_new, theta_new, eta_new_after))
+                     + obj.loss_sum(r.Y_new, r.S_new, eta_new_after))
             if after > before:
                 warnings.warn(
                     "The second-order step increases the cached model of the "
@@ -402,8 +402,8 @@ class UnlearningCache:
                     "search; retraining is safest.",
                     UnlearningWarning,
                 )
-        grad_new_after = obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta_new,
-                                           eta_new_after)
+        grad_new_after = r.new_transpose_product(
+            obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after))
         residual = G_rest + H_rest_delta + grad_new_after
 
         # K_R times the step, for the bound and the drift product it keeps
@@ -441,7 +441,7 @@ class UnlearningCache:
         report = RequestReport(
             method=method,
             n_removed=r.R_old.shape[0],
-            n_added=r.R_new.shape[0],
+            n_added=len(r.Y_new),
             tau=used_tau,
             n_iter=n_iter,
             step_norm=float(np.linalg.norm(delta)),
@@ -639,7 +639,9 @@ class _RequestChange:
 
     def __init__(self, obj, r, anchor, eta_old, eta_new, *, grams):
         self.removed = obj.row_curvature(r.R_old, r.Y_old, -r.S_old, anchor, eta_old)
-        added = obj.row_curvature(r.R_new, r.Y_new, r.S_new, anchor, eta_new)
+        # (an edit's rows enter below as edits of the old ones)
+        added = obj.row_curvature(r.R_old if r.edit is not None else r.R_new,
+                                  r.Y_new, r.S_new, anchor, eta_new)
         self.added = added
         w_old = [t.weights for t in self.removed]
         w_new = [t.weights for t in added]
@@ -647,7 +649,7 @@ class _RequestChange:
             s_old, s_new = r.S_old[:, 0], r.S_new[:, 0]
             w_old += [-s_old, -s_old * r.norms_old]
             w_new += [s_new, s_new * r.norms_new]
-        k_old, k_new = r.R_old.shape[0], r.R_new.shape[0]
+        k_old, k_new = len(r.Y_old), len(r.Y_new)
         if r.edit is not None:
             cols, delta = r.edit
             if len(cols):

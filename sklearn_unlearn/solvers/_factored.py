@@ -179,6 +179,8 @@ class FactoredHessian(PendingMatrix):
         ``A0 d`` is carried by the recurrence ``A0 d = r + beta A0 d_prev``
         (``A0 z = r`` for the preconditioned residual ``z``), so an iteration
         costs one solve with the factor and one product with the pending rows.
+        The pending rows times ``x`` are summed from those products, so the
+        true residual takes a product with ``A0`` only.
         The result ``(x, residual)`` is accepted when the true residual is at
         the round-off level of a direct solve, ``16 sqrt(p) eps (||A0||_F
         ||x|| + ||g||)``, or below ``2 rtol ||g||``; ``None`` otherwise, or
@@ -206,7 +208,8 @@ class FactoredHessian(PendingMatrix):
         level = 16.0 * np.sqrt(p) * _EPS
 
         x = self._base_solve(g)
-        r = -self._apply_pending(x)
+        Px = self._apply_pending(x)          # the pending rows times x
+        r = -Px
         z = self._base_solve(r)
         d = z.copy()
         q0 = r.copy()          # A0 @ d
@@ -222,12 +225,14 @@ class FactoredHessian(PendingMatrix):
 
         while going() and rz > 0:
             n_iter += 1
-            q = q0 + self._apply_pending(d)
+            Pd = self._apply_pending(d)
+            q = q0 + Pd
             dq = float(d @ q)
             if not dq > 0:
                 break
             alpha = rz / dq
             x += alpha * d
+            Px += alpha * Pd
             r -= alpha * q
             rnorm = np.linalg.norm(r)
             since = 0 if rnorm < 0.5 * best else since + 1
@@ -242,9 +247,9 @@ class FactoredHessian(PendingMatrix):
             q0 *= beta
             q0 += r
             rz = rz_new
-        # the recurrences plus the product with the true residual
+        # the recurrences plus the product of the true residual
         self._rent += (n_iter + 2) * iteration
-        true = g - self._factored_matvec(x) - self._apply_pending(x)
+        true = g - self._factored_matvec(x) - Px
         if not np.linalg.norm(true) <= max(
                 level * (self._factored_norm * np.linalg.norm(x) + gnorm),
                 2.0 * rtol * gnorm):

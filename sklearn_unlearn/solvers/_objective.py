@@ -124,7 +124,7 @@ class LinearObjective:
         """``(value(...), gradient(...))`` from one linear predictor (and the
         predictor, with ``return_predictor``)."""
         eta = self.design.predictor(X, theta)
-        val = self.scale * (S * self.loss.value(Y, eta)).sum()
+        val = self.loss_sum(Y, S, eta)
         val += 0.5 * (self.penalty[:, None] * theta**2).sum()
         g = self.design.transpose_product(X, self.gradient_coefficients(Y, S, eta))
         g += self.penalty[:, None] * theta
@@ -134,24 +134,24 @@ class LinearObjective:
         return (val, g, eta) if return_predictor else (val, g)
 
     def value(self, X, Y, S, theta, B=None):
-        eta = self.design.predictor(X, theta)
-        val = self.scale * (S * self.loss.value(Y, eta)).sum()
+        val = self.loss_sum(Y, S, self.design.predictor(X, theta))
         val += 0.5 * (self.penalty[:, None] * theta**2).sum()
         if B is not None:
             val += (B * theta).sum()
         return val
 
-    def loss_value(self, R, Y, S, theta, eta=None):
-        """``scale * sum_i s_i l_i`` over the augmented rows ``R`` (an array
-        or a sparse matrix); ``eta``, if given, is ``R @ theta``."""
-        eta = np.asarray(R @ theta) if eta is None else eta
+    def loss_sum(self, Y, S, eta):
+        """``scale * sum_i s_i l_i`` at the linear predictors ``eta``."""
         return self.scale * (S * self.loss.value(Y, eta)).sum()
 
-    def loss_gradient(self, R, Y, S, theta, eta=None):
-        """Gradient of ``scale * sum_i s_i l_i`` over the augmented rows ``R``
-        (an array or a sparse matrix); ``eta``, if given, is ``R @ theta``."""
-        eta = np.asarray(R @ theta) if eta is None else eta
-        return np.asarray(R.T @ self.gradient_coefficients(Y, S, eta))
+    def loss_value(self, R, Y, S, theta):
+        """:meth:`loss_sum` over the augmented rows ``R`` (an array or a
+        sparse matrix)."""
+        return self.loss_sum(Y, S, np.asarray(R @ theta))
+
+    def loss_gradient(self, R, Y, S, theta):
+        """Gradient of :meth:`loss_value` in ``theta``."""
+        return np.asarray(R.T @ self.gradient_coefficients(Y, S, np.asarray(R @ theta)))
 
     def gradient_coefficients(self, Y, S, eta):
         """``C`` with ``R.T @ C`` the gradient of :meth:`loss_gradient` at the

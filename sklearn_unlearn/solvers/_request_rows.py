@@ -7,56 +7,124 @@ import scipy.sparse as sp
 from ._rows import row_norms
 
 
-class RequestRows:
-    """The augmented rows of a request as they were and as they should be.
-
-    ``R_all`` holds the ``k_old`` rows as trained on, then the rows as they
-    should be; ``R_old`` and ``R_new`` are its two parts, ``norms_old`` and
-    ``norms_new`` their row norms, and ``Y_*``, ``S_*``, ``w_*``, ``g_*`` the
-    encoded targets, sample weights, row weights and class groups of each.
-
-    A dense request that corrects rows in at most half of the columns (a
-    feature zeroed, a label changed) is also held as an edit: ``edit`` is
-    ``(columns, delta)`` with ``R_new = R_old + delta`` on ``columns`` and
-    equal elsewhere (``None`` otherwise). A product with both parts then
-    reads the ``k x p`` old rows once, plus ``k x |columns|`` values.
+def find_edit(X_old, X_new, n_params):
+    """``(columns, delta)`` when the rows ``X_new`` equal ``X_old`` outside at
+    most half of the ``n_params`` columns (``X_new = X_old + delta`` on
+    ``columns``), ``None`` otherwise.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_unlearn.solvers._request_rows import RequestRows
+    >>> from sklearn_unlearn.solvers._request_rows import find_edit
+    >>> old = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    >>> new = old.copy(); new[:, 1] = 0.0
+    >>> cols, delta = find_edit(old, new, 4)
+    >>> cols.tolist(), delta.tolist()
+    ([1], [[-2.0], [-5.0]])
+    """
+    if X_old is None or X_new is None or X_old.shape != X_new.shape or not X_old.shape[0]:
+        return None
+    if sp.issparse(X_old) or sp.issparse(X_new):
+        diff = sp.csr_matrix(X_new, dtype=np.float64) - sp.csr_matrix(X_old, dtype=np.float64)
+        diff.eliminate_zeros()
+        cols = np.unique(diff.indices)
+        if len(cols) > n_params // 2:
+            return None
+        return cols, diff[:, cols].toarray()
+    cols = np.flatnonzero((X_new != X_old).any(axis=0))
+    if len(cols) > n_params // 2:
+        return None
+    return cols, X_new[:, cols] - X_old[:, cols]
+
+
+class RequestRows:
+    """The augmented rows of a request as they were and as they should be.
+
+    ``R_old`` holds the ``k_old`` rows as trained on and ``R_new`` the rows
+    as they should be, ``norms_old`` and ``norms_new`` their row norms, and
+    ``Y_*``, ``S_*``, ``w_*``, ``g_*`` the encoded targets, sample weights,
+    row weights and class groups of each.
+
+    A dense request that corrects rows in at most half of the columns (a
+    feature zeroed, a label changed) is held as an edit: ``edit`` is
+    ``(columns, delta)`` with ``R_new = R_old + delta`` on ``columns`` and
+    equal elsewhere (``None`` otherwise). Only the old rows are stored
+    (``R_new`` is formed if something asks for it), and a product with both
+    parts reads the ``k x p`` old rows once, plus ``k x |columns|`` values.
+
+    Parameters
+    ----------
+    rows : {ndarray, sparse matrix}
+        The old rows, then the new ones; with ``edit``, the old rows only.
+    k_old : int
+        Number of old rows.
+    Y_old, S_old, w_old, g_old, Y_new, S_new, w_new, g_new : ndarray
+        Targets, sample weights, row weights and groups of each part.
+    edit : tuple (columns, delta), default=None
+        The new rows as an edit of the old ones (see :func:`find_edit`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.solvers._request_rows import RequestRows, find_edit
     >>> old = np.array([[1.0, 2.0, 1.0], [3.0, 4.0, 1.0]])
     >>> new = old.copy(); new[:, 1] = 0.0
     >>> none = np.zeros((2, 1))
-    >>> r = RequestRows(np.vstack([old, new]), 2, none, none, none[:, 0], none[:, 0],
-    ...                 none, none, none[:, 0], none[:, 0])
+    >>> r = RequestRows(old, 2, none, none, none[:, 0], none[:, 0],
+    ...                 none, none, none[:, 0], none[:, 0], edit=find_edit(old, new, 3))
     >>> r.edit[0]
     array([1])
     >>> r.predictors(np.array([[1.0], [1.0], [0.0]]))[1].ravel().tolist()
     [1.0, 3.0]
+    >>> r.norms_new.tolist()
+    [1.4142135623730951, 3.1622776601683795]
     """
 
-    def __init__(self, R_all, k_old, Y_old, S_old, w_old, g_old, Y_new, S_new, w_new,
-                 g_new):
-        self.R_all = R_all
-        self.R_old, self.R_new = R_all[:k_old], R_all[k_old:]
+    def __init__(self, rows, k_old, Y_old, S_old, w_old, g_old, Y_new, S_new, w_new,
+                 g_new, edit=None):
         self.Y_old, self.S_old, self.w_old, self.g_old = Y_old, S_old, w_old, g_old
         self.Y_new, self.S_new, self.w_new, self.g_new = Y_new, S_new, w_new, g_new
-        self.edit = self._find_edit()
-        # from the rows, not from the edit: a norm updated by the difference
-        # of squares loses the digits that cancel
-        norms = row_norms(R_all)
-        self.norms_old, self.norms_new = norms[:k_old], norms[k_old:]
+        self.edit = edit
+        if edit is None:
+            self.R_all = rows
+            self.R_old, self._R_new = rows[:k_old], rows[k_old:]
+            # from the rows, not from a difference of squares, which loses
+            # the digits that cancel
+            norms = row_norms(rows)
+            self.norms_old, self.norms_new = norms[:k_old], norms[k_old:]
+        else:
+            self.R_all = None
+            self.R_old, self._R_new = rows, None
+            self.norms_old, self.norms_new = self._edit_norms()
 
-    def _find_edit(self):
-        R_old, R_new = self.R_old, self.R_new
-        k, p = R_old.shape
-        if sp.issparse(self.R_all) or R_new.shape[0] != k or not k:
-            return None
-        cols = np.flatnonzero(np.any(R_new != R_old, axis=0))
-        if len(cols) > p // 2:
-            return None
-        return cols, R_new[:, cols] - R_old[:, cols]
+    @property
+    def R_new(self):
+        """The rows as they should be (formed from an edit on first use)."""
+        if self._R_new is None:
+            cols, delta = self.edit
+            if not len(cols):
+                return self.R_old          # a label change: the same rows
+            R_new = self.R_old.copy()
+            R_new[:, cols] += delta
+            self._R_new = R_new
+        return self._R_new
+
+    def _edit_norms(self):
+        cols, delta = self.edit
+        R = self.R_old
+        sq_old = np.einsum("ij,ij->i", R, R)
+        part_old = R[:, cols]
+        part_new = part_old + delta
+        sq_new = (sq_old - np.einsum("ij,ij->i", part_old, part_old)
+                  + np.einsum("ij,ij->i", part_new, part_new))
+        # The difference keeps its digits while the columns it takes away
+        # hold at most half of the squared norm; other rows are summed again.
+        again = np.flatnonzero(~(sq_new >= 0.5 * sq_old))
+        if len(again):
+            rest = R[again]
+            rest[:, cols] = part_new[again]
+            sq_new[again] = np.einsum("ij,ij->i", rest, rest)
+        return np.sqrt(sq_old), np.sqrt(sq_new)
 
     def predictors(self, theta):
         """``(R_old @ theta, R_new @ theta)``; an edit reads the old rows
@@ -69,6 +137,13 @@ class RequestRows:
         eta_old = self.R_old @ theta
         return eta_old, eta_old + delta @ theta[cols]
 
+    def new_predictor(self, theta):
+        """``R_new @ theta``; an edit reads the old rows."""
+        if self.edit is None:
+            return np.asarray(self.R_new @ theta)
+        cols, delta = self.edit
+        return self.R_old @ theta + delta @ theta[cols]
+
     def transpose_products(self, C_old, C_new):
         """``(R_old.T @ C_old, R_new.T @ C_new)``, in one pass over the old
         rows for an edit."""
@@ -79,3 +154,12 @@ class RequestRows:
         out = self.R_old.T @ np.hstack([C_old, C_new])
         out[cols, m:] += delta.T @ C_new
         return out[:, :m], out[:, m:]
+
+    def new_transpose_product(self, C_new):
+        """``R_new.T @ C_new``; an edit reads the old rows."""
+        if self.edit is None:
+            return np.asarray(self.R_new.T @ C_new)
+        cols, delta = self.edit
+        out = self.R_old.T @ C_new
+        out[cols] += delta.T @ C_new
+        return out
