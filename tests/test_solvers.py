@@ -279,6 +279,27 @@ def test_gram_matrices_split_between_joblib_jobs():
     assert not np.array_equal(one, two)        # the split did happen
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_gram_matrices_of_zero_and_mixed_weights(fit_intercept):
+    """Rows of zero weight, and in a column of mixed signs the rows of the
+    other sign, take no part in an update: the sums are still the dense
+    ones (a column of zeros gives zeros)."""
+    from sklearn_unlearn.solvers import LinearDesign
+
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((3000, 40))
+    mixed = rng.standard_normal(3000)
+    mixed[rng.random(3000) < 0.5] = 0.0
+    sparse_pos = np.where(rng.random(3000) < 0.05, rng.random(3000), 0.0)
+    W = np.column_stack([mixed, sparse_pos, np.zeros(3000), rng.random(3000)])
+    design = LinearDesign(fit_intercept, 2.0)
+    grams = design.weighted_grams(X, W)
+    Xa = design.augmented_rows(X)
+    ref = np.stack([(Xa.T * w) @ Xa for w in W.T])
+    assert np.abs(grams - ref).max() <= 1e-12 * np.abs(ref).max()
+    assert not grams[2].any()
+
+
 @pytest.mark.parametrize("kind", ["features", "labels", "delete", "insert"])
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_request_gram_traces_from_the_row_norms_equal_the_rows(kind, n_classes):

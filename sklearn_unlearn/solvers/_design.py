@@ -208,11 +208,23 @@ def _chunk_grams(design, X, parts, p, first, last):
         for j, signed in enumerate(parts):
             for alpha, w in signed:
                 root = np.sqrt(w[rows])
-                np.multiply(Xb, root[:, None], out=A[:, :d])
-                if design.fit_intercept:
-                    A[:, d] = design.intercept_value * root
-                if alpha > 0:
-                    grams[j] += A.T @ A
+                # rows of zero weight (those of the other sign, a change
+                # that leaves a row's weight as it was) take no part
+                used = np.flatnonzero(root)
+                if not len(used):
+                    continue
+                if len(used) < len(root):
+                    As = A[: len(used)]
+                    np.multiply(Xb[used], root[used, None], out=As[:, :d])
+                    if design.fit_intercept:
+                        As[:, d] = design.intercept_value * root[used]
                 else:
-                    grams[j] -= A.T @ A
+                    As = A
+                    np.multiply(Xb, root[:, None], out=As[:, :d])
+                    if design.fit_intercept:
+                        As[:, d] = design.intercept_value * root
+                if alpha > 0:
+                    grams[j] += As.T @ As
+                else:
+                    grams[j] -= As.T @ As
     return grams
