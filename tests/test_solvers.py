@@ -158,23 +158,31 @@ def test_pending_rows_are_folded_once_their_use_costs_as_much():
     assert K.pending_rank < 400
 
 
-def test_pending_chunks_merge_like_a_binary_counter():
-    """Equal requests leave at most log2(requests) + 1 chunks of pending rows
-    (each row copied O(log) times), and the matrix, its products and its
-    trace (a kept sum) stay those of the dense sum."""
+@pytest.mark.parametrize("merges", [True, False])
+def test_pending_chunks_and_the_dense_sum(merges):
+    """Merging chunks (a Hessian, used several times a request), equal
+    requests leave at most log2(requests) + 1 chunks of pending rows (each
+    row copied O(log) times); not merging (a Gram matrix of the bound, used
+    once), one chunk a request, never copied. Either way the matrix (all
+    chunks folded by one product), its products and its trace (a kept sum)
+    stay those of the dense sum."""
     rng = np.random.default_rng(4)
     p = 8
     base = _spd(rng, p)
     K = PendingMatrix(base.copy())
+    K.merges_chunks = merges
     K._fold_price = lambda: np.inf          # keep every row pending
     expected = base.copy()
     for i in range(1, 40):
         term, e = _change(rng, 3, p, edit=bool(i % 2))
         expected += e
         K = K.corrected(term)
-        assert len(K._pending) <= np.log2(i) + 1
         sizes = [t.n_rows for t in K._pending]
-        assert sizes == sorted(sizes, reverse=True)
+        if merges:
+            assert len(K._pending) <= np.log2(i) + 1
+            assert sizes == sorted(sizes, reverse=True)
+        else:
+            assert sizes == [3] * i
         assert K.pending_rank == 3 * i
     assert K.trace() == pytest.approx(np.trace(expected), rel=1e-12)
     np.testing.assert_allclose(K.matrix, expected, rtol=1e-12, atol=1e-10)

@@ -78,6 +78,7 @@ class FactoredHessian(PendingMatrix):
     # refined iterations); the bound's drift product is kept by the cache
     uses_per_request = 1
     keeps_trace = False
+    merges_chunks = True
     #: Iterations allowed even when folding is due sooner by the model.
     min_iterations = 3
 

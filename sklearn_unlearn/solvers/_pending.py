@@ -71,6 +71,14 @@ class PendingMatrix:
     #: (kept as a sum) and, rarely, one quadratic form.
     uses_per_request = 1
 
+    #: Whether a request's chunk of rows merges into the ones before it (see
+    #: :meth:`corrected`). Merging copies rows to save the fixed cost of a
+    #: product per chunk: worth it for a Hessian, used in every iteration of
+    #: a solve; a Gram matrix of the bound, used once a request, keeps a
+    #: chunk per request (the rent charges each chunk's call) and copies no
+    #: row until it folds.
+    merges_chunks = False
+
     #: Whether the trace of the pending rows is kept (the bound reads the
     #: trace of its Gram matrix at every request; a Hessian's is not read).
     keeps_trace = True
@@ -107,10 +115,9 @@ class PendingMatrix:
         """The matrix, formed on demand (base plus pending rows)."""
         if not self._pending:
             return self._base
-        out = self._base.copy()
-        for t in self._pending:
-            out += t.dense()
-        return out
+        # one product of all the pending rows: per chunk, a small product
+        # and a p x p temporary each
+        return self._base + RowCurvature.concat(self._pending).dense()
 
     def _apply_pending(self, v):
         out = None
@@ -183,12 +190,13 @@ class PendingMatrix:
             if getattr(new, "_pending_trace", None) is not None:
                 new._pending_trace += terms.trace()
             pending = new._pending + [terms]
-            # Chunks (one a request) merge like the digits of a binary
-            # counter: the newest into the one before while it is as large,
-            # so there are O(log m) chunks and a row is copied O(log m)
-            # times (merging all of them at every request copies O(m) rows
-            # each time).
-            while len(pending) > 1 and pending[-1].n_rows >= pending[-2].n_rows:
+            # Chunks (one a request) of a merging matrix merge like the
+            # digits of a binary counter: the newest into the one before
+            # while it is as large, so there are O(log m) chunks and a row
+            # is copied O(log m) times (merging all of them at every request
+            # copies O(m) rows each time).
+            while (self.merges_chunks and len(pending) > 1
+                   and pending[-1].n_rows >= pending[-2].n_rows):
                 pending[-2:] = [RowCurvature.concat(pending[-2:])]
             new._pending = pending
         new._charge_request()
