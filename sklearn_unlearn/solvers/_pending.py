@@ -115,8 +115,8 @@ class PendingMatrix:
         """The matrix, formed on demand (base plus pending rows)."""
         if not self._pending:
             return self._base
-        # one product of all the pending rows: per chunk, a small product
-        # and a p x p temporary each
+        # all pending rows in one product (chunk by chunk, each would take
+        # a small product and a p x p temporary)
         return self._base + RowCurvature.concat(self._pending).dense()
 
     def _apply_pending(self, v):
