@@ -213,16 +213,11 @@ def _chunk_grams(design, X, parts, p, first, last):
                 used = np.flatnonzero(root)
                 if not len(used):
                     continue
-                if len(used) < len(root):
-                    As = A[: len(used)]
-                    np.multiply(Xb[used], root[used, None], out=As[:, :d])
-                    if design.fit_intercept:
-                        As[:, d] = design.intercept_value * root[used]
-                else:
-                    As = A
-                    np.multiply(Xb, root[:, None], out=As[:, :d])
-                    if design.fit_intercept:
-                        As[:, d] = design.intercept_value * root
+                Xu, ru = (Xb, root) if len(used) == len(root) else (Xb[used], root[used])
+                As = A[: len(ru)]
+                np.multiply(Xu, ru[:, None], out=As[:, :d])
+                if design.fit_intercept:
+                    As[:, d] = design.intercept_value * ru
                 if alpha > 0:
                     grams[j] += As.T @ As
                 else:

@@ -133,33 +133,38 @@ class RequestRows:
             eta = np.asarray(self.R_all @ theta)
             k = self.R_old.shape[0]
             return eta[:k], eta[k:]
-        cols, delta = self.edit
         eta_old = self.R_old @ theta
-        return eta_old, eta_old + delta @ theta[cols]
+        return eta_old, self._edited_predictor(eta_old, theta)
 
     def new_predictor(self, theta):
         """``R_new @ theta``; an edit reads the old rows."""
         if self.edit is None:
             return np.asarray(self.R_new @ theta)
+        return self._edited_predictor(self.R_old @ theta, theta)
+
+    def _edited_predictor(self, eta_old, theta):
         cols, delta = self.edit
-        return self.R_old @ theta + delta @ theta[cols]
+        return eta_old + delta @ theta[cols]
 
     def transpose_products(self, C_old, C_new):
         """``(R_old.T @ C_old, R_new.T @ C_new)``, in one pass over the old
         rows for an edit."""
         if self.edit is None:
             return (np.asarray(self.R_old.T @ C_old), np.asarray(self.R_new.T @ C_new))
-        cols, delta = self.edit
         m = C_old.shape[1]
         out = self.R_old.T @ np.hstack([C_old, C_new])
-        out[cols, m:] += delta.T @ C_new
+        self._add_edit_product(out[:, m:], C_new)
         return out[:, :m], out[:, m:]
 
     def new_transpose_product(self, C_new):
         """``R_new.T @ C_new``; an edit reads the old rows."""
         if self.edit is None:
             return np.asarray(self.R_new.T @ C_new)
-        cols, delta = self.edit
         out = self.R_old.T @ C_new
-        out[cols] += delta.T @ C_new
+        self._add_edit_product(out, C_new)
         return out
+
+    def _add_edit_product(self, out, C_new):
+        """``out += (R_new - R_old).T @ C_new``, on the edited columns."""
+        cols, delta = self.edit
+        out[cols] += delta.T @ C_new
