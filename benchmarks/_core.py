@@ -243,19 +243,27 @@ def request_sizes(n, small=(1, 100)):
 # ----------------------------------------------------------------------------
 # measurement helpers
 # ----------------------------------------------------------------------------
-def best_of(fn, setup=None, repeats=5, budget=3.0):
-    """Best wall time of ``fn(setup())`` over up to ``repeats`` runs (fewer
-    once ``budget`` seconds are spent); ``setup`` is not timed."""
-    best, spent, out = np.inf, 0.0, None
-    for i in range(repeats):
+def timings(fn, setup=None, repeats=50, budget=1.0, min_repeats=3):
+    """Wall times of ``fn(setup())`` and the last result; ``setup`` is not
+    timed. At least ``min_repeats`` runs, then more until ``budget`` seconds
+    are spent or ``repeats`` runs are done: a short operation is timed over
+    more runs than a long one, as ``timeit`` does, and its best time is not at
+    the mercy of a few runs on a busy machine."""
+    times, spent, out = [], 0.0, None
+    while len(times) < repeats and (spent <= budget or len(times) < min_repeats):
         arg = setup() if setup is not None else None
         t0 = time.perf_counter()
         out = fn(arg)
         dt = time.perf_counter() - t0
-        best, spent = min(best, dt), spent + dt
-        if spent > budget:
-            break
-    return best, out
+        times.append(dt)
+        spent += dt
+    return times, out
+
+
+def best_of(fn, setup=None, repeats=50, budget=1.0, min_repeats=3):
+    """Best wall time of :func:`timings` and the last result."""
+    times, out = timings(fn, setup, repeats, budget, min_repeats)
+    return min(times), out
 
 
 def peak_memory(fn, setup=None):
