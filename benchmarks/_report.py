@@ -128,8 +128,10 @@ def markdown(payload):
         lines.append(f"| {label} | {val} | {goal} | {mark} |")
     lines.append("")
 
+    rule = info.get("timing", dict(min_runs=3, max_runs=50, budget_s=1.0))
     lines += ["## Unlearning against refitting", "",
-              "Times: the best of at least 3 runs, more within 1 s (up to 50), the "
+              f"Times: the best of at least {rule['min_runs']} runs, more within "
+              f"{rule['budget_s']:g} s (up to {rule['max_runs']}), the "
               "unlearn in ms (on a fresh copy each run), refits in s. "
               "`eq`: the parent refit at the loosest tolerance of 1e-1..1e-12 that is "
               "as close to the exact optimum as the second-order update. `x`: "

@@ -384,6 +384,7 @@ def run_all(opts):
     t_start = time.perf_counter()
     info = machine()
     info["threads"] = opts.threads
+    info["timing"] = dict(min_runs=3, max_runs=opts.repeats, budget_s=opts.budget)
     info["mode"] = "smoke" if smoke else "full"
     info["argv"] = " ".join(sys.argv[1:])
     rows, overhead = [], []
