@@ -409,7 +409,6 @@ def test_request_rows_products_equal_the_rows(kind, m):
     T_old, T_new = r.transpose_products(C_old, C_new)
     close(T_old, R_old.T @ C_old)
     close(T_new, R_new.T @ C_new, T_tol)
-    close(r.new_transpose_product(C_new), R_new.T @ C_new,
-          T_tol)
+    close(r.new_transpose_product(C_new), R_new.T @ C_new, T_tol)
     np.testing.assert_allclose(np.concatenate([r.norms_old, r.norms_new]),
                                np.linalg.norm(dense, axis=1), rtol=1e-14)

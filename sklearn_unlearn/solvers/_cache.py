@@ -402,8 +402,7 @@ class UnlearningCache:
                     "search; retraining is safest.",
                     UnlearningWarning,
                 )
-        grad_new_after = r.new_transpose_product(
-            obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after))
+        grad_new_after = _new_rows_gradient(obj, r, eta_new_after)
         residual = G_rest + H_rest_delta + grad_new_after
 
         # K_R times the step, for the bound and the drift product it keeps
@@ -496,14 +495,14 @@ class UnlearningCache:
         def model(d):
             val = float((G_rest * d).sum())
             val += 0.5 * float((d * _matvec(obj, self.hessians, d, removed)).sum())
-            return val + obj.loss_value(r.R_new, r.Y_new, r.S_new, theta + d)
+            return val + obj.loss_sum(r.Y_new, r.S_new, r.new_predictor(theta + d))
 
         def model_grad(d):
             return (G_rest + _matvec(obj, self.hessians, d, removed)
-                    + obj.loss_gradient(r.R_new, r.Y_new, r.S_new, theta + d))
+                    + _new_rows_gradient(obj, r, r.new_predictor(theta + d)))
 
-        scale = max(np.linalg.norm(G_rest + obj.loss_gradient(
-            r.R_new, r.Y_new, r.S_new, theta)), 1e-300)
+        scale = max(np.linalg.norm(
+            G_rest + _new_rows_gradient(obj, r, r.new_predictor(theta))), 1e-300)
         f = model(delta)
         n_iter = 1
         for _ in range(max_iter - 1):
@@ -696,6 +695,12 @@ class _RequestChange:
             self.gram.known_trace = float(s_new @ sq_new - s_old @ sq_old)
             self.norm_gram.known_trace = float((s_new * r.norms_new) @ sq_new
                                                - (s_old * r.norms_old) @ sq_old)
+
+
+def _new_rows_gradient(obj, r, eta_new):
+    """Gradient of the loss of the request's new rows at their predictors
+    ``eta_new`` (an edit reads the old rows)."""
+    return r.new_transpose_product(obj.gradient_coefficients(r.Y_new, r.S_new, eta_new))
 
 
 def _removed_gram(r, power):

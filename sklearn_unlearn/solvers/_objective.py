@@ -144,18 +144,9 @@ class LinearObjective:
         """``scale * sum_i s_i l_i`` at the linear predictors ``eta``."""
         return self.scale * (S * self.loss.value(Y, eta)).sum()
 
-    def loss_value(self, R, Y, S, theta):
-        """:meth:`loss_sum` over the augmented rows ``R`` (an array or a
-        sparse matrix)."""
-        return self.loss_sum(Y, S, np.asarray(R @ theta))
-
-    def loss_gradient(self, R, Y, S, theta):
-        """Gradient of :meth:`loss_value` in ``theta``."""
-        return np.asarray(R.T @ self.gradient_coefficients(Y, S, np.asarray(R @ theta)))
-
     def gradient_coefficients(self, Y, S, eta):
-        """``C`` with ``R.T @ C`` the gradient of :meth:`loss_gradient` at the
-        predictors ``eta``."""
+        """``C`` with ``R.T @ C`` the gradient of :meth:`loss_sum` over the
+        rows ``R`` whose predictors are ``eta``."""
         return self.scale * (S * self.loss.gradient(Y, eta))
 
     def gradient(self, X, Y, S, theta, B=None):
