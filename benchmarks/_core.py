@@ -105,6 +105,9 @@ class Family:
     warm: bool  # the parent supports warm_start
     tol_search: bool  # the parent's tol controls its accuracy
     tight_params: dict  # extra parameters of the tolerance-grid refits
+    # the cached Hessian sums every training row (the squared hinge only
+    # those inside the margin)
+    every_row: bool = True
 
     def make_unlearnable(self):
         return self.unlearnable(**self.params)
@@ -137,7 +140,8 @@ LOGISTIC = Family("logistic", UnlearnableLogisticRegression, LogisticRegression,
 RIDGE = Family("ridge", UnlearnableRidge, Ridge, dict(alpha=1.0), warm=False,
                tol_search=False, tight_params={})
 SVC = Family("linear_svc", UnlearnableLinearSVC, LinearSVC, dict(C=0.1),
-             warm=False, tol_search=True, tight_params=dict(max_iter=100_000))
+             warm=False, tol_search=True, tight_params=dict(max_iter=100_000),
+             every_row=False)
 
 
 def theta_of(est, multinomial=False):
