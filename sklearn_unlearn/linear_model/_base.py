@@ -70,7 +70,7 @@ class UnlearnableLinearMixin:
                 self.intercept_ = icpt.reshape(np.shape(self.intercept_))
 
     # -- fit -------------------------------------------------------------------
-    def _fit_unlearning_cache(self, X, y, sample_weight):
+    def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
         # the parent's fit has checked the values (finite, the right shape)
         X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
                         ensure_all_finite=False)
@@ -100,7 +100,7 @@ class UnlearnableLinearMixin:
                 objective, X, Y, S, theta, noise=noise, groups=groups,
                 n_groups=n_groups, row_weight=row_weight,
                 mode=self._hessian_mode(objective),
-                bound=getattr(self, "residual_bound", True),
+                bound=getattr(self, "residual_bound", True), hessians=hessians,
             )
         except NotPositiveDefiniteError as exc:
             if noise is None:

@@ -203,7 +203,8 @@ class UnlearningCache:
     # -- construction --------------------------------------------------------
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
-                 row_weight, max_newton=100, mode="dense", rank=None, bound=True):
+                 row_weight, max_newton=100, mode="dense", rank=None, bound=True,
+                 hessians=None):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs.
 
         ``mode="dense"`` keeps factored ``p x p`` Hessian blocks and the Gram
@@ -217,7 +218,9 @@ class UnlearningCache:
         Hessian-vector products otherwise; when a step makes slow progress
         (the start was far from the optimum), the cached Hessian is recomputed
         once at the polished optimum. ``bound=False`` keeps no Gram matrix:
-        the residual bound is then ``inf``.
+        the residual bound is then ``inf``. ``hessians``: blocks already
+        made for this data, for a loss of constant curvature (the same at
+        every ``theta``, and no Gram matrix for the bound).
         """
         gamma = objective.loss.curvature_lipschitz
         exact = mode == "dense"
@@ -228,9 +231,15 @@ class UnlearningCache:
             gram_weights = np.column_stack([S[:, 0], S[:, 0] * row_norms])
         start = objective.value_and_gradient(X, Y, S, theta, noise,
                                              return_predictor=True)
-        hessians, grams = objective.hessian(
-            X, Y, S, theta, gram_weights=gram_weights, mode=mode, rank=rank,
-            eta=start[2] if exact else None)
+        if hessians is None:
+            hessians, grams = objective.hessian(
+                X, Y, S, theta, gram_weights=gram_weights, mode=mode, rank=rank,
+                eta=start[2] if exact else None)
+        elif objective.loss.constant_curvature and gram_weights is None:
+            grams = None
+        else:
+            raise ValueError("Hessian blocks made at another theta are exact only "
+                             "for a loss of constant curvature.")
         anchor = theta.copy()
         theta, g, eta, far, converged = _polish(
             objective, X, Y, S, theta, noise, hessians, max_newton=max_newton,
@@ -778,14 +787,20 @@ def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms
         start = objective.value_and_gradient(X, Y, S, theta, noise,
                                              return_predictor=True)
     f, g, eta = start
-    floor = 1e3 * _EPS * (
-        np.abs(objective.gradient_coefficients(Y, S, eta)).sum(axis=1) @ row_norms
-        + np.linalg.norm(objective.penalty[:, None] * theta)
-    )
+
+    def roundoff(theta, eta):
+        # of the gradient's sum at theta: a start far from the optimum (zero)
+        # has larger terms than the optimum, and a looser floor
+        return 1e3 * _EPS * (
+            np.abs(objective.gradient_coefficients(Y, S, eta)).sum(axis=1) @ row_norms
+            + np.linalg.norm(objective.penalty[:, None] * theta)
+        )
+
     chord = all(isinstance(H, FactoredHessian) for H in hessians)
     far = False
     near = 0
     for it in range(max_newton):
+        floor = roundoff(theta, eta)
         gnorm = np.linalg.norm(g)
         if gnorm <= floor:
             return theta, g, eta, far, True
@@ -833,11 +848,11 @@ def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms
         if np.linalg.norm(g_c) > 0.5 * gnorm:
             far = True
         theta, g, f, eta = cand, g_c, f_c, eta_c
-        if np.linalg.norm(g) <= 1e3 * floor:
+        if np.linalg.norm(g) <= 1e3 * roundoff(theta, eta):
             near += 1
             if near >= 3:
                 return theta, g, eta, far, True
-    return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * floor
+    return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * roundoff(theta, eta)
 
 
 def _pcg(hvp, precond, b, tol, max_iter, project=None):
