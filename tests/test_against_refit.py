@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.linear_model import Ridge
 
 from sklearn_unlearn import (
     UnlearnableLinearSVC,
@@ -18,6 +19,7 @@ from sklearn_unlearn import (
     UnlearnableRidge,
     zero_features,
 )
+from sklearn_unlearn.linear_model._ridge import MAX_OFFSET_RATIO, _offset_ratio
 
 from .conftest import exact_refit, rel_dist
 
@@ -269,6 +271,78 @@ def test_fit_polishes_to_the_parent_optimum(breast_cancer, digits):
         assert rel_dist(est, ref) <= 1e-6
         grad = est.unlearning_cache_.residual
         assert np.linalg.norm(grad) <= 1e-9 * len(y)
+
+
+@pytest.mark.parametrize("solver", ["auto", "cholesky"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("case", ["single", "multi", "float32", "weighted", "column"])
+def test_ridge_fit_by_the_cache_factor(synthetic_regression, solver, fit_intercept, case):
+    """Ridge's direct solve done with the cache's factor gives the parent's
+    fit: the same parameters to 1e-10 and the same attributes, types included."""
+    X, Y = synthetic_regression
+    y, sw = Y[:, 0], None
+    if case == "multi":
+        y = Y
+    elif case == "float32":
+        X = X.astype(np.float32)
+    elif case == "weighted":
+        sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    elif case == "column":
+        y = Y[:, :1]
+    params = dict(alpha=0.3, solver=solver, fit_intercept=fit_intercept)
+    est = UnlearnableRidge(**params).fit(X, y, sample_weight=sw)
+    ref = Ridge(**params).fit(X, y, sample_weight=sw)
+    # float32 data: the parent's own solve in single precision is the
+    # looser of the two
+    assert rel_dist(est, ref) <= (1e-6 if case == "float32" else 1e-10)
+    for name in ("coef_", "intercept_"):
+        mine, theirs = getattr(est, name), getattr(ref, name)
+        assert np.shape(mine) == np.shape(theirs)
+        assert np.asarray(mine).dtype == np.asarray(theirs).dtype
+    assert type(est.intercept_) is type(ref.intercept_) or (
+        # the parent's intercept of one target is a NumPy float64 scalar, a
+        # subclass of float; the cache's is a float
+        isinstance(est.intercept_, float) and isinstance(ref.intercept_, float))
+    assert est.solver_ == ref.solver_ == "cholesky"
+    assert est.n_iter_ is None and ref.n_iter_ is None
+    assert est.n_features_in_ == ref.n_features_in_
+
+
+def test_ridge_fit_of_uncentred_columns_keeps_the_parent_accuracy():
+    """Columns far from centred (offsets of 1e4, scales from 1e-3 to 1e3) make
+    the cache's uncentred matrix far worse conditioned than the parent's
+    centred one: the fit is then the parent's solve, polished, within 1e-9 of
+    a least-squares solve of the centred problem (the cache's factor alone
+    reached 4.5e-8)."""
+    rng = np.random.default_rng(0)
+    n, d = 2000, 30
+    X0 = rng.standard_normal((n, d))
+    y = X0 @ rng.standard_normal(d) + 0.01 * rng.standard_normal(n) + 1000.0
+    X = X0 * np.logspace(-3, 3, d) + 1e4
+    alpha = 1.0
+    mu, ym = X.mean(0), y.mean()
+    A = np.vstack([X - mu, np.sqrt(alpha) * np.eye(d)])
+    coef = np.linalg.lstsq(A, np.r_[y - ym, np.zeros(d)], rcond=None)[0]
+    truth = np.r_[coef, ym - mu @ coef]
+    est = UnlearnableRidge(alpha=alpha).fit(X, y)
+    got = np.r_[est.coef_, est.intercept_]
+    assert np.linalg.norm(got - truth) <= 1e-9 * np.linalg.norm(truth)
+    assert _offset_ratio(est.unlearning_cache_.hessians[0].matrix) > MAX_OFFSET_RATIO
+
+
+def test_offset_ratio_is_the_squared_mean_over_the_variance():
+    """``sum_j m_j^2 / (v_j + alpha / sum(s))`` with weighted means ``m`` and
+    variances ``v``, read off the Hessian to 1e-10."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((500, 4)) * [1.0, 2.0, 0.5, 3.0] + [0.0, 1.0, -2.0, 5.0]
+    y = rng.standard_normal(500)
+    sw = rng.uniform(0.5, 2.0, 500)
+    est = UnlearnableRidge(alpha=2.0).fit(X, y, sample_weight=sw)
+    m = np.average(X, axis=0, weights=sw)
+    v = np.average((X - m) ** 2, axis=0, weights=sw)
+    expected = np.sum(m**2 / (v + 2.0 / sw.sum()))
+    got = _offset_ratio(est.unlearning_cache_.hessians[0].matrix)
+    assert abs(got - expected) <= 1e-10 * expected
 
 
 @pytest.mark.parametrize(

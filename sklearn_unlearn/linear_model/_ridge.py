@@ -1,13 +1,34 @@
 """Ridge regression that unlearns exactly."""
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ..losses import HalfSquaredError
 from ..solvers import LinearDesign, LinearObjective
 from ._base import UnlearnableLinearMixin
+
+
+#: Largest :func:`_offset_ratio` at which the cache's factor solves the fit
+#: (its matrix then at most about a hundred times worse conditioned than
+#: the parent's centred one).
+MAX_OFFSET_RATIO = 100.0
+
+
+def _offset_ratio(H):
+    """``sum_j m_j^2 / v_j`` over the feature columns of the data, ``m_j`` the
+    weighted mean and ``v_j`` the weighted variance plus the penalty, read
+    off the uncentred Hessian (intercept last): ``c_j^2 / (h_jj h - c_j^2)``
+    with ``c`` the intercept's column and ``h`` its diagonal entry.
+    ``inf`` for a column constant and unpenalised."""
+    c, h = H[:-1, -1], H[-1, -1]
+    spread = np.diag(H)[:-1] * h - c**2
+    if np.any(spread <= 0):
+        return np.inf
+    return float(np.sum(c**2 / spread))
 
 
 class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
@@ -107,7 +128,14 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Fit the model with the parent's solver and cache what unlearning needs.
+        """Fit the model and cache what unlearning needs.
+
+        With ``solver="auto"`` or ``"cholesky"``, dense ``X`` and a dense
+        Hessian, the parent would form and factor ``X^T S X + alpha I``, which
+        the cache forms and factors anyway: the parameters are solved with
+        the cache's factor instead, with the parent's checks and attributes
+        (``solver_="cholesky"``, ``n_iter_=None``). Otherwise the parent's
+        solver fits and the cache is made after it.
 
         Parameters
         ----------
@@ -124,9 +152,50 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             The fitted estimator.
         """
         self._check_unlearnable()
+        if self.solver in ("auto", "cholesky") and not sp.issparse(X):
+            # the parent's checks, as in Ridge.fit
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
+                                 force_writeable=True, multi_output=True,
+                                 y_numeric=True)
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+            n_outputs = 1 if y.ndim == 1 else y.shape[1]
+            objective = self._unlearn_objective(X.shape[1], n_outputs)
+            if self._hessian_mode(objective) == "dense":
+                self._fit_by_factor(X, y, sample_weight)
+                return self
         super().fit(X, y, sample_weight=sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
         return self
+
+    def _fit_by_factor(self, X, y, sample_weight):
+        """The direct solve of ``solver="cholesky"``, by the cache's factor:
+        the parameters start at zero and the cache's polish solves for them
+        (one step with the exact factor, then refinement to round-off).
+
+        The parent solves on centred columns. The cache's matrix is not
+        centred: columns far from their mean make it worse conditioned than
+        the centred one by about ``1 + offset_ratio`` (see
+        :func:`_offset_ratio`), and past ``MAX_OFFSET_RATIO`` the parent's
+        solve is taken instead, with the cache's Hessian kept."""
+        # the parent's shapes: one target (even as a column) has 1-d coef_
+        one = y.ndim == 1 or y.shape[1] == 1
+        self.coef_ = np.zeros(X.shape[1] if one else (y.shape[1], X.shape[1]),
+                              dtype=X.dtype)
+        if not self.fit_intercept:
+            self.intercept_ = 0.0
+        elif y.ndim == 1:
+            self.intercept_ = X.dtype.type(0.0)
+        else:
+            self.intercept_ = np.zeros(y.shape[1], dtype=X.dtype)
+        self._fit_unlearning_cache(X, y, sample_weight)
+        hessians = self.unlearning_cache_.hessians
+        if self.fit_intercept and _offset_ratio(hessians[0].matrix) > MAX_OFFSET_RATIO:
+            super().fit(X, y, sample_weight=sample_weight)
+            self._fit_unlearning_cache(X, y, sample_weight, hessians=hessians)
+            return
+        self.n_iter_ = None
+        self.solver_ = "cholesky"
 
     def _unlearn_n_targets(self):
         return None if np.ndim(self.coef_) == 1 else np.shape(self.coef_)[0]
