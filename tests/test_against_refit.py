@@ -306,6 +306,9 @@ def test_ridge_fit_by_the_cache_factor(synthetic_regression, solver, fit_interce
     assert est.solver_ == ref.solver_ == "cholesky"
     assert est.n_iter_ is None and ref.n_iter_ is None
     assert est.n_features_in_ == ref.n_features_in_
+    # a constant Hessian holds at the optimum: the cache carries no drift
+    cache = est.unlearning_cache_
+    assert np.array_equal(cache.theta, cache.anchor)
 
 
 def test_ridge_fit_of_uncentred_columns_keeps_the_parent_accuracy():

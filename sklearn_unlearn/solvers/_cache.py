@@ -258,7 +258,10 @@ class UnlearningCache:
                 ConvergenceWarning,
             )
         drift = np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta)
-        if far or (noise is not None and gamma and drift):
+        if objective.loss.constant_curvature:
+            # the same Hessian at every theta: no drift to carry
+            anchor = theta.copy()
+        elif far or (noise is not None and gamma and drift):
             # The start was too far from the optimum for its curvature to
             # describe the optimum, or (certified use) the bound would carry
             # the drift from it in every request: anchor the cache there.
