@@ -126,6 +126,10 @@ class Family:
         return est
 
 
+def family(name):
+    return {f.name: f for f in (LOGISTIC, RIDGE, SVC)}[name]
+
+
 def families_for(task):
     if task == "binary":
         return [LOGISTIC, SVC]

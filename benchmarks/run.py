@@ -49,9 +49,9 @@ def fit_overhead(family, data, repeats):
 
 def gram_time(X, repeats):
     """Time of one Gram matrix ``X^T X`` of the training rows (``n d^2``
-    flops): the least a dense Hessian summed over every row costs, so
-    ``(parent + gram) / parent`` is the lowest fit overhead such a cache
-    allows. ``None`` for sparse data, whose cache is not dense."""
+    flops): the least a dense Hessian summed over every row costs (see
+    ``_report.fit_floor``). ``None`` for sparse data, whose cache is not
+    dense."""
     if sp.issparse(X):
         return None
     t, _ = C.best_of(lambda _: X.T @ X, repeats=repeats, budget=5.0, min_repeats=1)
@@ -215,20 +215,18 @@ def run_dataset(data, opts, rows, overhead):
             continue
         log(f"fit {family.name} on {data.name}")
         model, t_parent, t_unl = fit_overhead(family, data, opts.fit_repeats)
-        floor = None
         cache = model.unlearning_cache_
         # a coupled loss of m outputs sums m (m + 1) / 2 weighted Grams
-        if family.every_row and cache.exact_hessian and not cache.objective.loss.coupled:
-            if t_gram is None:
-                t_gram = gram_time(data.X, opts.fit_repeats)
-            if t_gram is not None:
-                floor = (t_parent + t_gram) / t_parent
-        overhead.append(dict(dataset=data.name, estimator=family.name, n=data.n,
-                             d=data.d, t_parent=t_parent, t_unlearnable=t_unl,
-                             ratio=t_unl / t_parent,
-                             t_gram=t_gram if floor is not None else None,
-                             floor=floor,
-                             cache_MB=C.cache_nbytes(model) / 2**20))
+        one_gram = (family.every_row and cache.exact_hessian
+                    and not cache.objective.loss.coupled)
+        if one_gram and t_gram is None:
+            t_gram = gram_time(data.X, opts.fit_repeats)
+        o = dict(dataset=data.name, estimator=family.name, n=data.n, d=data.d,
+                 t_parent=t_parent, t_unlearnable=t_unl, ratio=t_unl / t_parent,
+                 t_gram=t_gram if one_gram else None,
+                 cache_MB=C.cache_nbytes(model) / 2**20)
+        overhead.append(o)
+        floor = _report.fit_floor(o)
         log(f"  parent {t_parent:.3f}s unlearnable {t_unl:.3f}s "
             f"({t_unl / t_parent:.1f}x)"
             + (f"; one Gram {t_gram:.3f}s (floor {floor:.1f}x)" if floor else ""))
