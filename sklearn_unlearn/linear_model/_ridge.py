@@ -170,8 +170,11 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
 
     def _fit_by_factor(self, X, y, sample_weight):
         """The direct solve of ``solver="cholesky"``, by the cache's factor:
-        the parameters start at zero and the cache's polish solves for them
-        (one step with the exact factor, then refinement to round-off).
+        the parameters start at zero coefficients and the targets' weighted
+        mean as intercept, and the cache's polish solves for them (one step
+        with the exact factor, then refinement to round-off, which it judges
+        against the residuals at the start: those of the centred targets,
+        as the parent's centred solve sees them).
 
         The parent solves on centred columns. The cache's matrix is not
         centred: columns far from their mean make it worse conditioned than
@@ -184,10 +187,9 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
                               dtype=X.dtype)
         if not self.fit_intercept:
             self.intercept_ = 0.0
-        elif y.ndim == 1:
-            self.intercept_ = X.dtype.type(0.0)
         else:
-            self.intercept_ = np.zeros(y.shape[1], dtype=X.dtype)
+            mean = np.average(y, axis=0, weights=sample_weight).astype(X.dtype)
+            self.intercept_ = X.dtype.type(mean) if y.ndim == 1 else mean
         self._fit_unlearning_cache(X, y, sample_weight)
         hessians = self.unlearning_cache_.hessians
         if self.fit_intercept and _offset_ratio(hessians[0].matrix) > MAX_OFFSET_RATIO:

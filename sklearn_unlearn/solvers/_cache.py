@@ -790,20 +790,14 @@ def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms
         start = objective.value_and_gradient(X, Y, S, theta, noise,
                                              return_predictor=True)
     f, g, eta = start
-
-    def roundoff(theta, eta):
-        # of the gradient's sum at theta: a start far from the optimum (zero)
-        # has larger terms than the optimum, and a looser floor
-        return 1e3 * _EPS * (
-            np.abs(objective.gradient_coefficients(Y, S, eta)).sum(axis=1) @ row_norms
-            + np.linalg.norm(objective.penalty[:, None] * theta)
-        )
-
+    floor = 1e3 * _EPS * (
+        np.abs(objective.gradient_coefficients(Y, S, eta)).sum(axis=1) @ row_norms
+        + np.linalg.norm(objective.penalty[:, None] * theta)
+    )
     chord = all(isinstance(H, FactoredHessian) for H in hessians)
     far = False
     near = 0
     for it in range(max_newton):
-        floor = roundoff(theta, eta)
         gnorm = np.linalg.norm(g)
         if gnorm <= floor:
             return theta, g, eta, far, True
@@ -851,11 +845,11 @@ def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms
         if np.linalg.norm(g_c) > 0.5 * gnorm:
             far = True
         theta, g, f, eta = cand, g_c, f_c, eta_c
-        if np.linalg.norm(g) <= 1e3 * roundoff(theta, eta):
+        if np.linalg.norm(g) <= 1e3 * floor:
             near += 1
             if near >= 3:
                 return theta, g, eta, far, True
-    return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * roundoff(theta, eta)
+    return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * floor
 
 
 def _pcg(hvp, precond, b, tol, max_iter, project=None):
