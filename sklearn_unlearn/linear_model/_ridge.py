@@ -134,8 +134,10 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
         Hessian, the parent would form and factor ``X^T S X + alpha I``, which
         the cache forms and factors anyway: the parameters are solved with
         the cache's factor instead, with the parent's checks and attributes
-        (``solver_="cholesky"``, ``n_iter_=None``). Otherwise the parent's
-        solver fits and the cache is made after it.
+        (``solver_="cholesky"``, ``n_iter_=None``), unless the columns sit so
+        far from their means that the uncentred matrix would lose digits the
+        parent's centred solve keeps. Otherwise the parent's solver fits and
+        the cache is made after it.
 
         Parameters
         ----------
