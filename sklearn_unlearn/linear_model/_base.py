@@ -5,6 +5,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
+from .._locks import request_lock
 from .._request import validate_request
 from ..solvers import NotPositiveDefiniteError, UnlearningCache
 from ..solvers._request_rows import RequestRows, find_edit
@@ -57,17 +58,24 @@ class UnlearnableLinearMixin:
             theta[d] = np.ravel(self.intercept_) / design.intercept_value
         return theta
 
-    def _set_theta(self, theta, design):
+    def _theta_attributes(self, theta, design):
+        """``coef_`` and ``intercept_`` of ``theta``, in the fitted dtypes and
+        shapes, without setting them."""
         d = theta.shape[0] - int(design.fit_intercept)
         coef_dtype = np.asarray(self.coef_).dtype
         coef = theta[:d].T.astype(coef_dtype, copy=True)
-        self.coef_ = coef.reshape(np.shape(self.coef_))
+        attrs = {"coef_": coef.reshape(np.shape(self.coef_))}
         if design.fit_intercept:
             icpt = (design.intercept_value * theta[d]).astype(coef_dtype)
             if np.ndim(self.intercept_) == 0:
-                self.intercept_ = float(icpt[0]) if isinstance(self.intercept_, float) else icpt[0]
+                attrs["intercept_"] = (float(icpt[0]) if isinstance(self.intercept_, float)
+                                       else icpt[0])
             else:
-                self.intercept_ = icpt.reshape(np.shape(self.intercept_))
+                attrs["intercept_"] = icpt.reshape(np.shape(self.intercept_))
+        return attrs
+
+    def _set_theta(self, theta, design):
+        self.__dict__.update(self._theta_attributes(theta, design))
 
     # -- fit -------------------------------------------------------------------
     def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
@@ -232,8 +240,9 @@ class UnlearnableLinearMixin:
                            *old, *new)
 
     def _unlearn(self, request, *, method, tau, max_iter):
-        self._commit_unlearn(
-            self._plan_unlearn(request, method=method, tau=tau, max_iter=max_iter))
+        with request_lock(self):
+            self._commit_unlearn(
+                self._plan_unlearn(request, method=method, tau=tau, max_iter=max_iter))
         return self
 
     def _plan_unlearn(self, request, *, method, tau="auto", max_iter=10):
@@ -248,10 +257,14 @@ class UnlearnableLinearMixin:
                           remaining=remaining)
 
     def _commit_unlearn(self, plan):
-        """Apply a plan of :meth:`_plan_unlearn`."""
-        cache = self.unlearning_cache_
-        cache.commit(plan)
-        self._set_theta(cache.theta, cache.objective.design)
+        """Apply a plan of :meth:`_plan_unlearn`: the new cache and parameters
+        are built first, then swapped in with one update of the estimator's
+        attributes, so an exception (a KeyboardInterrupt included) leaves
+        either the old state or the new one."""
+        cache = self.unlearning_cache_.committed(plan)
+        attrs = self._theta_attributes(cache.theta, cache.objective.design)
+        attrs["unlearning_cache_"] = cache
+        self.__dict__.update(attrs)
 
     def _check_remaining_data(self, totals, counts):
         cache = self.unlearning_cache_

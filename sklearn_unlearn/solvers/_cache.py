@@ -13,7 +13,7 @@ Conventions (see the user guide for the derivations):
 """
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -616,21 +616,28 @@ class UnlearningCache:
                 best = min(best, concordant)
         return float(best)
 
-    def commit(self, plan):
-        """Apply a plan computed by :meth:`plan`."""
-        self.hessians = plan.hessians
-        self.gram = plan.gram
-        self.norm_gram = plan.norm_gram
-        self.theta = plan.theta
-        self.residual = plan.residual
-        self.residual_error += plan.error_increment
-        self.weight_totals = plan.weight_totals
-        self.counts = plan.counts
-        self.max_row_norm = plan.max_row_norm
-        self.hessian_drift = plan.hessian_drift
-        self.norm_gram_drift = plan.norm_gram_drift
-        self.n_requests += 1
-        self.history.append(plan.report)
+    def committed(self, plan):
+        """The cache after a plan computed by :meth:`plan`, as a new object.
+
+        This one is unchanged, so a caller can build the whole new state of
+        an estimator first and swap it in with one assignment.
+        """
+        return replace(
+            self,
+            hessians=plan.hessians,
+            gram=plan.gram,
+            norm_gram=plan.norm_gram,
+            theta=plan.theta,
+            residual=plan.residual,
+            residual_error=self.residual_error + plan.error_increment,
+            weight_totals=plan.weight_totals,
+            counts=plan.counts,
+            max_row_norm=plan.max_row_norm,
+            hessian_drift=plan.hessian_drift,
+            norm_gram_drift=plan.norm_gram_drift,
+            n_requests=self.n_requests + 1,
+            history=[*self.history, plan.report],
+        )
 
 
 class _RequestChange:
