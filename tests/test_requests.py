@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,9 @@ from sklearn_unlearn import (
     replace_features,
     zero_features,
 )
-from sklearn_unlearn.solvers._cache import _matvec
+
+from sklearn_unlearn._request import validate_request
+from sklearn_unlearn.solvers import UnlearningWarning
 
 from .conftest import exact_refit, params_of, rel_dist
 
@@ -75,7 +78,12 @@ def test_request_then_reverse_returns_to_start(est, breast_cancer, diabetes):
     est.unlearn(X_new, X[rows], y[rows])
     back = np.linalg.norm(params_of(est) - start)
     print(type(est).__name__, f"moved {moved:.2e}, back to {back:.2e}")
-    tol = 1e-10 if isinstance(est, UnlearnableRidge) else 1e-2
+    # A row leaves the cached Hessian with its curvature at the current
+    # parameters (the cache keeps no earlier parameters, which would reveal
+    # the removed rows' gradients): a logistic round trip then carries the
+    # error of two second-order steps, about 8% of its move on this data
+    # (0.2% while every curvature stayed at the fit's anchor).
+    tol = 1e-10 if isinstance(est, UnlearnableRidge) else 0.15
     assert back <= tol * moved
     # Deleting and re-inserting rows also returns. The insertion keeps the
     # exact loss of the rows it adds (refined), since the plain step sees
@@ -207,23 +215,6 @@ def test_dataframe_requests_are_checked_like_predict(breast_cancer):
     ref_X = df.copy()
     ref_X.iloc[:5, [1, 2]] = 0.0
     assert rel_dist(est, exact_refit(est, ref_X, y)) <= 1e-3
-
-
-def test_a_cache_without_its_drift_products_computes_them(breast_cancer):
-    """The products with the drift are kept by the cache (caches saved before
-    they were kept lack them): computed on demand, the same request gives the
-    same model and bound, and the cache keeps them from then on."""
-    X, y = breast_cancer
-    est = UnlearnableLogisticRegression().fit(X, y)
-    est.unlearn(X[:3], None, y[:3])
-    old = copy.deepcopy(est)
-    old.unlearning_cache_.hessian_drift = old.unlearning_cache_.norm_gram_drift = None
-    for model in (est, old):
-        model.unlearn(X[3:8], zero_features(X[3:8], [0, 1]), y[3:8])
-    np.testing.assert_allclose(old.coef_, est.coef_, rtol=1e-12)
-    np.testing.assert_allclose(old.residual_bound_, est.residual_bound_, rtol=1e-9)
-    assert old.unlearning_cache_.hessian_drift is not None
-    assert old.unlearning_cache_.norm_gram_drift is not None
 
 
 def test_plain_arrays_are_checked_like_any_other_input(breast_cancer):
@@ -368,20 +359,14 @@ def test_a_long_stream_folds_its_rows_and_stays_close_to_the_refit(est, data, re
         else:
             est.unlearn(X[rows], None, y[rows])
             alive[rows] = False
-        folds += est.unlearning_cache_.hessians[0].pending_rank < before
+        # every request that removes rows folds them before it returns
+        cache = est.unlearning_cache_
+        pending = [H.pending_rank for H in cache.hessians]
+        if cache.gram is not None:
+            pending += [cache.gram.pending_rank, cache.norm_gram.pending_rank]
+        assert max(pending) == 0
+        folds += before > 0 or kind != "insert"
     assert folds >= 1
-    # the products with the drift the cache keeps up to date from each
-    # request's own products: those of the final matrices, to round-off
-    cache = est.unlearning_cache_
-    drift = cache.theta - cache.anchor
-    kept = [(cache.hessian_drift, _matvec(cache.objective, cache.hessians, drift),
-             max(np.linalg.norm(H.matrix) for H in cache.hessians))]
-    if cache.norm_gram_drift is not None:
-        kept.append((cache.norm_gram_drift, cache.norm_gram.matvec(drift),
-                     np.linalg.norm(cache.norm_gram.matrix)))
-    for maintained, direct, scale in kept:
-        assert np.linalg.norm(maintained - direct) <= 1e-12 * scale * max(
-            np.linalg.norm(drift), 1e-300)
     ref = exact_refit(est, X[alive], y[alive])
     gap, none = rel_dist(est, ref), rel_dist(start, ref)
     print(type(est).__name__, data, f"folds {folds}, to refit {gap:.2e}, none {none:.2e}")
@@ -393,3 +378,17 @@ def test_a_long_stream_folds_its_rows_and_stays_close_to_the_refit(est, data, re
         Y, S, *_ = est._unlearn_targets(y[alive], np.ones(alive.sum()))
         true = np.linalg.norm(cache.objective.gradient(X[alive], Y, S, cache.theta))
         assert true <= est.residual_bound_
+
+
+def test_refined_stops_when_it_stagnates(breast_cancer):
+    """With a tolerance no iteration can reach, the refined iterations stop
+    once the objective no longer resolves a decrease, not at max_iter."""
+    X, y = breast_cancer
+    est = UnlearnableLogisticRegression(C=1e4, max_iter=1000).fit(X, y)
+    request = validate_request(est, X[:300], X[:300], y[:300], 1 - y[:300], None,
+                               "refined")
+    rows = est._encode_request(request)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        plan = est.unlearning_cache_.plan(rows, method="refined", max_iter=10**6, tol=0.0)
+    assert plan.report.n_iter < 200

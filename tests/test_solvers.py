@@ -335,7 +335,7 @@ def test_request_gram_traces_from_the_row_norms_equal_the_rows(kind, n_classes):
     cache = est.unlearning_cache_
     assert cache.gram is not None
     k_old = r.R_old.shape[0]
-    change = _RequestChange(cache.objective, r, cache.anchor, *r.predictors(cache.anchor),
+    change = _RequestChange(cache.objective, r, cache.theta, *r.predictors(cache.theta),
                             grams=True)
     for t in (change.gram, change.norm_gram):
         from_rows = RowCurvature(t.rows, t.weights, t.edit).trace()

@@ -109,6 +109,7 @@ class UnlearnableLinearMixin:
                 n_groups=n_groups, row_weight=row_weight,
                 mode=self._hessian_mode(objective),
                 bound=getattr(self, "residual_bound", True), hessians=hessians,
+                dtype=np.asarray(self.coef_).dtype,
             )
         except NotPositiveDefiniteError as exc:
             if noise is None:

@@ -34,10 +34,13 @@ class HalfSquaredError:
 
     coupled = False
     constant_curvature = True
+    self_concordant = False
     #: Lipschitz constant of the curvature in the linear predictor.
     curvature_lipschitz = 0.0
     #: Largest change of the curvature between any two predictors.
     curvature_cap = 0.0
+    #: Largest curvature: the Lipschitz constant of the gradient in the predictor.
+    curvature_max = 1.0
 
     def value(self, Y, eta):
         return 0.5 * (Y - eta) ** 2
@@ -81,6 +84,7 @@ class BinaryLogLoss:
     curvature_lipschitz = 1.0 / (6.0 * np.sqrt(3.0))
     # the curvature lies in (0, 1/4]
     curvature_cap = 0.25
+    curvature_max = 0.25
     #: The third derivative is at most the second in absolute value, so the
     #: curvature changes by at most a factor ``exp(abs(t))`` over a step ``t``.
     self_concordant = True
@@ -129,10 +133,13 @@ class MultinomialLogLoss:
 
     coupled = True
     constant_curvature = False
+    self_concordant = False
     curvature_lipschitz = np.sqrt(2.0) / (3.0 * np.sqrt(3.0))
     # diag(p) - p p^T has eigenvalues in [0, 1/2]; so has any difference of two
     # such matrices in absolute value
     curvature_cap = 0.5
+    #: the softmax Hessian diag(p) - p p^T has eigenvalues at most 1/2
+    curvature_max = 0.5
 
     def value(self, Y, eta):
         return (logsumexp(eta, axis=1) - (Y * eta).sum(axis=1))[:, None]
@@ -184,8 +191,10 @@ class SquaredHinge:
 
     coupled = False
     constant_curvature = False
+    self_concordant = False
     curvature_lipschitz = None
     curvature_cap = 2.0
+    curvature_max = 2.0
 
     def value(self, Y, eta):
         return np.maximum(0.0, 1.0 - Y * eta) ** 2

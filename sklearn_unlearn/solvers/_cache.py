@@ -3,10 +3,12 @@ updates that move it.
 
 Conventions (see the user guide for the derivations):
 
-- ``theta`` is the current parameter, ``anchor`` the point at which every
-  curvature term in the cached Hessian was evaluated. The cached Hessian is
-  therefore exactly the Hessian of the *current* data at ``anchor``: rows
-  leave and enter it with their curvature at ``anchor``.
+- ``theta`` is the current (published) parameter. Every row's curvature
+  entered the cached Hessian where the parameters were at the time (the fit's
+  anchor, or the request that inserted it); a row leaves with its curvature at
+  the request's ``theta``. Only scalar bounds on the drift since are kept
+  (:class:`_Drift`): a stored vector of earlier parameters would, with the
+  Hessian, reveal the rows a request removed.
 - ``residual`` is an estimate of the gradient of the current objective at
   ``theta``; ``residual_error`` bounds its distance to the true gradient.
   ``||residual|| + residual_error`` bounds the true gradient residual.
@@ -21,6 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._pending import PendingMatrix
+from . import _roundoff
 from ._rows import RowCurvature, apply_terms
 
 #: Relative residual to which the Newton system of a non-quadratic loss is
@@ -71,10 +74,9 @@ class RequestReport:
         Norm of the estimated gradient residual after the step.
     bound_increment : float
         What the step adds to the bound on the residual estimate's error:
-        ``gamma * scale * R * (sqrt(q(step) q(drift)) + q(step) / 2)`` plus
-        round-off, with ``q`` the quadratic form of the remaining rows' Gram
-        matrix, ``R`` the largest row norm and ``drift`` the distance of the
-        previous parameters from the anchor of the Hessian.
+        the change of curvature along the step and since the rows' curvature
+        was cached (see ``UnlearningCache._bound_step``), the cached Hessian's
+        error times the step, and the rounding of every computed quantity.
     residual_bound : float
         Upper bound on the true gradient residual of the model after the step
         (``inf`` when the loss admits none).
@@ -122,8 +124,7 @@ class _Plan:
     weight_totals: np.ndarray
     counts: np.ndarray
     max_row_norm: float
-    hessian_drift: np.ndarray | None
-    norm_gram_drift: np.ndarray | None
+    drift: "_Drift"
     report: RequestReport
 
 
@@ -136,8 +137,6 @@ class UnlearningCache:
     objective : LinearObjective
     theta : ndarray of shape (n_params, n_outputs)
         Current parameters (intercept weight in the last row).
-    anchor : ndarray of shape (n_params, n_outputs)
-        Where the cached curvature was evaluated.
     noise : ndarray of shape (n_params, n_outputs) or None
         The objective perturbation ``B``.
     hessians : list of FactoredHessian
@@ -156,10 +155,11 @@ class UnlearningCache:
         current data).
     weight_totals, counts : ndarray of shape (n_groups,)
         Trained weight and number of rows per class (one group for regressors).
-    hessian_drift, norm_gram_drift : ndarray of shape (n_params, n_outputs) or None
-        The cached Hessian and ``K_R`` times ``theta - anchor``, kept up to
-        date by every request from products it computes anyway (``None``
-        without an exact Hessian or without the bound).
+    drift : _Drift
+        Scalar bounds on how far the curvature of the current rows has moved
+        since the cached Hessian took it in, and on the Hessian's error.
+        Only scalars: a stored vector of the old parameters would, with the
+        Hessian, reveal the gradient of the rows a request removed.
     n_requests : int
         Number of requests applied.
     history : list of RequestReport
@@ -185,7 +185,6 @@ class UnlearningCache:
 
     objective: object
     theta: np.ndarray
-    anchor: np.ndarray
     noise: np.ndarray | None
     hessians: list
     residual: np.ndarray
@@ -195,8 +194,8 @@ class UnlearningCache:
     max_row_norm: float
     weight_totals: np.ndarray
     counts: np.ndarray
-    hessian_drift: np.ndarray | None = None
-    norm_gram_drift: np.ndarray | None = None
+    drift: "_Drift" = None
+    dtype: type = np.float64
     n_requests: int = 0
     history: list = field(default_factory=list)
 
@@ -204,7 +203,7 @@ class UnlearningCache:
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
                  row_weight, max_newton=100, mode="dense", rank=None, bound=True,
-                 hessians=None):
+                 hessians=None, dtype=np.float64):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs.
 
         ``mode="dense"`` keeps factored ``p x p`` Hessian blocks and the Gram
@@ -220,7 +219,10 @@ class UnlearningCache:
         once at the polished optimum. ``bound=False`` keeps no Gram matrix:
         the residual bound is then ``inf``. ``hessians``: blocks already
         made for this data, for a loss of constant curvature (the same at
-        every ``theta``, and no Gram matrix for the bound).
+        every ``theta``, and no Gram matrix for the bound). ``dtype``: that
+        of the published parameters; with float32 the cached ``theta`` is
+        their float32 rounding, so the bound is about the model that
+        predicts.
         """
         gamma = objective.loss.curvature_lipschitz
         exact = mode == "dense"
@@ -240,7 +242,7 @@ class UnlearningCache:
         else:
             raise ValueError("Hessian blocks made at another theta are exact only "
                              "for a loss of constant curvature.")
-        anchor = theta.copy()
+        anchor, eta_anchor = theta.copy(), start[2]
         theta, g, eta, far, converged = _polish(
             objective, X, Y, S, theta, noise, hessians, max_newton=max_newton,
             row_norms=row_norms, start=start)
@@ -257,52 +259,69 @@ class UnlearningCache:
                 "this residual, which the bound includes.",
                 ConvergenceWarning,
             )
-        drift = np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta)
+        published = _published(objective, theta, dtype)
+        if published is not theta:
+            # the bound is about the parameters the estimator publishes
+            theta = published
+            _, g, eta = objective.value_and_gradient(X, Y, S, theta, noise,
+                                                     return_predictor=True)
+        moved = np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta)
         if objective.loss.constant_curvature:
             # the same Hessian at every theta: no drift to carry
-            anchor = theta.copy()
-        elif far or (noise is not None and gamma and drift):
+            anchor, eta_anchor = theta, eta
+        elif far or (moved and (exact or (noise is not None and gamma))):
             # The start was too far from the optimum for its curvature to
-            # describe the optimum, or (certified use) the bound would carry
-            # the drift from it in every request: anchor the cache there.
+            # describe the optimum, or the rows would carry the drift from it
+            # into every request (removed rows leave with their curvature at
+            # theta, and the cache cannot keep the start, so what they leave
+            # behind grows with that drift): anchor the cache there. A
+            # low-rank sketch, which has no bound, is taken again only when
+            # the start was far.
             if not exact:
                 hessians = None     # release the first sketch before the second
             try:
                 # the polish's last predictor is at theta: no pass of its own
                 hessians, _ = objective.hessian(X, Y, S, theta, mode=mode, rank=rank,
                                                 eta=eta if exact else None)
-                anchor = theta.copy()
+                anchor, eta_anchor = theta, eta
             except NotPositiveDefiniteError:
                 if not exact:
                     raise
                 # no curvature left at the optimum (e.g. one class carries
                 # all the weight): keep the Hessian where it was computed
-        # Round-off of the gradient sums, so the bound covers a residual
-        # recomputed from the data in floating point.
-        terms = np.abs(objective.gradient_coefficients(Y, S, eta)).sum(axis=1)
-        roundoff = 64 * _EPS * (
-            terms @ row_norms * np.sqrt(objective.n_params)
-            + np.linalg.norm(objective.penalty[:, None] * theta)
-            + (np.linalg.norm(noise) if noise is not None else 0.0)
-        )
-        drift = theta - anchor
-        norm_gram = None if grams is None else PendingMatrix(grams[1])
+        design = objective.design
+        abs_eta = _roundoff.absolute_predictor(design, X, theta)
+        abs_anchor = (abs_eta if anchor is theta
+                      else _roundoff.absolute_predictor(design, X, anchor))
+        drift = _Drift.at_fit(objective, Y, S, eta, eta_anchor, abs_eta, abs_anchor,
+                              row_norms, theta, anchor, hessians, exact)
+        # Round-off of the gradient sums, so the bound covers the exact
+        # gradient of the exact objective at the published theta.
+        coef = objective.gradient_coefficients(Y, S, eta)
+        pen_theta = np.linalg.norm(objective.penalty[:, None] * theta)
+        noise_norm = np.linalg.norm(noise) if noise is not None else 0.0
+        roundoff = (_roundoff.data_gradient_error(objective, Y, S, eta, abs_eta,
+                                                  row_norms, coef)
+                    + _roundoff.sum_error(np.linalg.norm(g), pen_theta, noise_norm))
+        grams_error = _gram_errors(S, row_norms, objective.n_params)
+        norm_gram = (None if grams is None
+                     else PendingMatrix(grams[1], error=grams_error[1]))
         return cls(
             objective=objective,
             theta=theta,
-            anchor=anchor,
             noise=noise,
             hessians=hessians,
             residual=g,
             residual_error=(roundoff if gamma is not None and exact
                             and (bound or gamma == 0) else np.inf),
-            gram=None if grams is None else PendingMatrix(grams[0]),
+            gram=None if grams is None else PendingMatrix(grams[0], error=grams_error[0]),
             norm_gram=norm_gram,
-            hessian_drift=_matvec(objective, hessians, drift) if exact else None,
-            norm_gram_drift=None if norm_gram is None else norm_gram.matvec(drift),
-            max_row_norm=float(row_norms.max(initial=0.0)),
+            max_row_norm=float(_roundoff.upper_norms(row_norms, objective.n_params)
+                               .max(initial=0.0)),
             weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
             counts=np.bincount(groups, minlength=n_groups).astype(float),
+            drift=drift,
+            dtype=np.dtype(dtype).type,
         )
 
     @property
@@ -327,30 +346,36 @@ class UnlearningCache:
         ``S_new`` (shape ``(k, 1)`` or ``(k, m)``), row weights ``w_old``,
         ``w_new`` and class groups ``g_old``, ``g_new``. ``remaining`` is
         :meth:`remaining` of the request, if the caller has it.
+
+        A request that removes or edits rows folds every cached matrix (the
+        Hessian blocks, refactored, and the bound's Gram matrices): the new
+        state holds no removed row. Rows that are only inserted may stay
+        pending beside the matrices; they belong to the corrected data.
         """
         obj = self.objective
         r = request
         theta = self.theta
-        drift = theta - self.anchor
-        moved = bool(drift.any())
-        # the predictors of the request rows at theta and at the anchor
+        # the predictors of the request rows at theta: every row leaves and
+        # enters the cached matrices with its curvature here
         eta_old, eta_new = r.predictors(theta)
-        anchor_old, anchor_new = (r.predictors(self.anchor) if moved
-                                  else (eta_old, eta_new))
-        grad_old, grad_new = r.transpose_products(
-            obj.gradient_coefficients(r.Y_old, r.S_old, eta_old),
-            obj.gradient_coefficients(r.Y_new, r.S_new, eta_new))
+        coef_old = obj.gradient_coefficients(r.Y_old, r.S_old, eta_old)
+        coef_new = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new)
+        grad_old, grad_new = r.transpose_products(coef_old, coef_new)
         G_rest = self.residual - grad_old
         G = G_rest + grad_new
 
-        change = _RequestChange(obj, r, self.anchor, anchor_old, anchor_new,
+        fold = r.R_old.shape[0] > 0
+        change = _RequestChange(obj, r, theta, eta_old, eta_new,
                                 grams=self.gram is not None)
-        # The Hessian of the corrected data at the anchor: solved here and
-        # adopted by the cache on commit.
-        hessians = [H.corrected(t) for H, t in zip(self.hessians, change.hessian)]
+        # The Hessian of the corrected data: solved here and adopted by the
+        # cache on commit.
+        hessian_error = self._hessian_error_after(r)
+        hessians = [_corrected(H, t, fold, hessian_error)
+                    for H, t in zip(self.hessians, change.hessian)]
 
         n_iter = 1
         used_tau = None
+        res = None
         if method == "first_order":
             if tau == "auto":
                 HG = _matvec(obj, hessians, G)
@@ -362,50 +387,44 @@ class UnlearningCache:
         else:
             # A curvature that changes along the step makes the step itself
             # approximate: its system is solved to 1e-8 of the gradient, two
-            # orders below the step's own error (a residual estimate of 3.5e-6
-            # of it for one dense row of 100,000, more for larger requests).
-            # The true residual enters the estimate, so the bound holds
-            # whatever the tolerance.
+            # orders below the step's own error. The true residual enters the
+            # estimate, so the bound holds whatever the tolerance.
             x, res = _solve(obj, hessians, G, residual=True,
                             rtol=0.0 if obj.loss.constant_curvature else _STEP_RTOL)
             delta = -x
             if method == "refined":
                 delta, n_iter = self._refine(
-                    r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol
-                )
-        theta_new = theta + delta
-        concordant = (self.exact_hessian and moved
-                      and getattr(obj.loss, "self_concordant", False))
-        H_drift, KR_drift = self._drift_products(drift)
-        drift_after = drift + delta
-        norm_out = self._removed_norm_gram(r)
-        # Every product of the request's rows with the step and the drift, in
-        # one pass over each array of rows: the added rows' Hessian times the
-        # step (the Hessian of the remaining rows times the step is then
-        # res - G - that, from the residual of the solve, without a product
-        # with the dense matrix), the removed rows' times the drift, the
-        # change of the kept drift products, and K_R of the removed rows
-        # (times a drift of zero, on a model that has not moved, nothing).
-        added_delta, removed_drift, change_drift, norm_change, norm_removed = _apply_all(
-            obj, [(change.added, delta) if method == "second_order" else None,
-                  (change.removed, drift) if concordant else None,
-                  (change.hessian, drift) if H_drift is not None and moved else None,
-                  (change.norm_gram, drift_after) if KR_drift is not None else None,
-                  (norm_out, np.column_stack([delta, drift]) if moved else delta)
-                  if norm_out is not None else None])
-        if method == "second_order":
-            H_rest_delta = res - G - added_delta
+                    r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
+                    max_damping=hessian_error)
+                res = None
+        theta_new = _published(obj, theta + delta, self.dtype)
+        rounding = theta_new - (theta + delta)
+        step = delta + rounding
+        if res is not None:
+            # the Hessian of the remaining rows times the step, from the
+            # residual of the solve (no product with the dense matrix)
+            (added_delta,) = _apply_all(obj, [(change.added, delta)])
+            H_rest_step = res - G - added_delta
+            product_error = (sum(H.rounding_scale() for H in hessians) * np.linalg.norm(delta)
+                             + _roundoff.gamma(obj.n_params + len(r.Y_new) + 2)
+                             * _mass(change.added) * np.linalg.norm(delta)
+                             + _roundoff.sum_error(np.linalg.norm(res), np.linalg.norm(G)))
+            if rounding.any():
+                H_rest_step = H_rest_step + _matvec(obj, self.hessians, rounding,
+                                                    change.removed)
+                product_error += _rest_product_error(self.hessians, change.removed,
+                                                     rounding)
         else:
-            H_rest_delta = _matvec(obj, self.hessians, delta, change.removed)
-        H_rest_drift = H_drift + removed_drift if concordant else None
+            H_rest_step = _matvec(obj, self.hessians, step, change.removed)
+            product_error = _rest_product_error(self.hessians, change.removed, step)
         eta_new_after = r.new_predictor(theta_new)
         if method == "second_order" and obj.loss.curvature_lipschitz != 0:
             # The cached model of the corrected objective (quadratic in the
             # remaining rows, exact in the new ones) must not go up.
             before = obj.loss_sum(r.Y_new, r.S_new, eta_new)
-            after = (float((G_rest * delta).sum()) + 0.5 * float((delta * H_rest_delta).sum())
+            after = (float((G_rest * step).sum()) + 0.5 * float((step * H_rest_step).sum())
                      + obj.loss_sum(r.Y_new, r.S_new, eta_new_after))
-            if after > before:
+            if after > before + 1e-12 * max(abs(before), abs(after)):
                 warnings.warn(
                     "The second-order step increases the cached model of the "
                     "corrected objective: the request moves the optimum too far "
@@ -414,40 +433,34 @@ class UnlearningCache:
                     "search; retraining is safest.",
                     UnlearningWarning,
                 )
-        grad_new_after = _new_rows_gradient(obj, r, eta_new_after)
-        residual = G_rest + H_rest_delta + grad_new_after
+        coef_after = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after)
+        grad_new_after = r.new_transpose_product(coef_after)
+        residual = G_rest + H_rest_step + grad_new_after
+        if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
+            raise ValueError(
+                "The request gives non-finite parameters or gradients: its rows, "
+                "targets or weights are too large for float64 arithmetic. Nothing "
+                "was changed. Rescale the data and retrain."
+            )
 
-        # K_R times the step, for the bound and the drift product it keeps
-        KR_delta = None if self.norm_gram is None else self.norm_gram.matvec(delta)
-        if self.exact_hessian:
-            KR_rest = None
-            if norm_out is not None:
-                m = delta.shape[1]
-                KR_rest = (KR_delta + norm_removed[:, :m],
-                           KR_drift + norm_removed[:, m:] if moved else KR_drift)
-            increment = self._error_increment(r, delta, drift, H_rest_delta,
-                                              H_rest_drift, KR_rest)
-        else:
-            # The cached Hessian is an approximation: its error times the
-            # step is not bounded by anything the cache keeps.
-            increment = np.inf
-        increment += 64 * _EPS * np.sqrt(obj.n_params) * (
-            np.linalg.norm(G_rest) + np.linalg.norm(H_rest_delta)
-            + np.linalg.norm(grad_new_after) + np.linalg.norm(grad_old)
+        drift, increment = self._bound_step(
+            r, hessians, hessian_error, step, H_rest_step, eta_new, eta_new_after)
+        # what the rounding of every computed quantity can hide
+        increment += (
+            self._request_roundoff(r, theta, theta_new, eta_old, eta_new, eta_new_after,
+                                   coef_old, coef_new, coef_after)
+            + product_error
+            + _roundoff.sum_error(np.linalg.norm(self.residual), np.linalg.norm(grad_old),
+                                  np.linalg.norm(G_rest), np.linalg.norm(H_rest_step),
+                                  np.linalg.norm(grad_new_after))
+            # theta_new is the rounding of theta + delta: the Hessian times it
+            + 2.0 * _roundoff.UNIT * np.linalg.norm(theta_new)
+            * max(H.norm_bound() for H in hessians)
         )
+        if not np.isfinite(increment):
+            increment = np.inf
 
         totals, counts = self.remaining(r) if remaining is None else remaining
-        # the maintained products at the new theta: (M + change)(drift + step)
-        hessian_drift = norm_gram_drift = None
-        if H_drift is not None:
-            H_delta = (res - G if method == "second_order"
-                       else _matvec(obj, hessians, delta))
-            hessian_drift = H_drift + H_delta
-            if change_drift is not None:
-                hessian_drift += change_drift
-        if KR_drift is not None:
-            norm_gram_drift = KR_drift + KR_delta + norm_change
-
         error = self.residual_error + increment
         report = RequestReport(
             method=method,
@@ -455,7 +468,7 @@ class UnlearningCache:
             n_added=len(r.Y_new),
             tau=used_tau,
             n_iter=n_iter,
-            step_norm=float(np.linalg.norm(delta)),
+            step_norm=float(np.linalg.norm(step)),
             gradient_norm=float(np.linalg.norm(G)),
             residual_estimate=float(np.linalg.norm(residual)),
             bound_increment=float(increment),
@@ -466,26 +479,161 @@ class UnlearningCache:
             residual=residual,
             error_increment=increment,
             hessians=hessians,
-            gram=None if self.gram is None else self.gram.corrected(change.gram),
+            gram=None if self.gram is None else self.gram.corrected(change.gram, fold=fold),
             norm_gram=(None if self.norm_gram is None
-                       else self.norm_gram.corrected(change.norm_gram)),
+                       else self.norm_gram.corrected(change.norm_gram, fold=fold)),
             weight_totals=totals,
             counts=counts,
-            max_row_norm=float(max(self.max_row_norm, r.norms_new.max(initial=0.0))),
-            hessian_drift=hessian_drift,
-            norm_gram_drift=norm_gram_drift,
+            max_row_norm=float(max(self.max_row_norm, _roundoff.upper_norms(
+                r.norms_new, obj.n_params).max(initial=0.0))),
+            drift=drift,
             report=report,
         )
 
-    def _drift_products(self, drift):
-        """The cached Hessian and ``K_R`` times ``drift``: the kept products,
-        or computed (a cache saved before it kept them)."""
-        H_drift, KR_drift = self.hessian_drift, self.norm_gram_drift
-        if H_drift is None and self.exact_hessian:
-            H_drift = _matvec(self.objective, self.hessians, drift)
-        if KR_drift is None and self.norm_gram is not None:
-            KR_drift = self.norm_gram.matvec(drift)
-        return H_drift, KR_drift
+    def _request_roundoff(self, r, theta, theta_new, eta_old, eta_new, eta_new_after,
+                          coef_old, coef_new, coef_after):
+        """Bound on the rounding of the request rows' gradients: those of the
+        old and new rows at ``theta`` and of the new rows at ``theta_new``."""
+        obj = self.objective
+        R_old = r.R_old
+        R_new = r.R_new
+        out = 0.0
+        if R_old.shape[0]:
+            out += _roundoff.data_gradient_error(
+                obj, r.Y_old, r.S_old, eta_old, _abs_predictor(R_old, theta),
+                r.norms_old, coef_old)
+        if R_new.shape[0]:
+            out += _roundoff.data_gradient_error(
+                obj, r.Y_new, r.S_new, eta_new, _abs_predictor(R_new, theta),
+                r.norms_new, coef_new)
+            out += _roundoff.data_gradient_error(
+                obj, r.Y_new, r.S_new, eta_new_after, _abs_predictor(R_new, theta_new),
+                r.norms_new, coef_after)
+        return out
+
+    def _hessian_error_after(self, r):
+        """The bound on the cached Hessian's error once the request's rows
+        have left and entered it with their curvature at ``theta``.
+
+        A removed row leaves behind its curvature where it entered minus the
+        one at ``theta``: at most ``gamma sum_j s_j ||x_j||^2 |v_j| <= gamma
+        sqrt(tr K_R(Z) Q)`` (or ``cap tr K(Z)``) in operator norm; every
+        row's curvature weight carries its rounding.
+        """
+        obj = self.objective
+        loss = obj.loss
+        gam = loss.curvature_lipschitz
+        if gam is None or not self.exact_hessian:
+            return np.inf
+        p = obj.n_params
+        old = self.drift
+        error = old.hessian_error
+        for R, S, norms in ((r.R_old, r.S_old, r.norms_old), (r.R_new, r.S_new, r.norms_new)):
+            if not len(norms):
+                continue
+            norms = _roundoff.upper_norms(norms, p)
+            error += float(_roundoff.curvature_weight_error(
+                obj, S, _abs_predictor(R, self.theta)) @ norms**2)
+        if gam and len(r.norms_old):
+            norms = _roundoff.upper_norms(r.norms_old, p)
+            s_old = np.abs(r.S_old).max(axis=1)
+            error += obj.scale * min(gam * np.sqrt(float(s_old @ norms**3) * old.form),
+                                     loss.curvature_cap * float(s_old @ norms**2))
+        return error
+
+    def _bound_step(self, r, hessians, hessian_error, step, H_rest_step, eta_new,
+                    eta_new_after):
+        """The drift bounds after the step, and how far the step can move the
+        true residual from its estimate.
+
+        The estimate treats the remaining rows with their cached curvature
+        ``a_i``, evaluated where each row entered the cache. With ``u_i =
+        x_i^T step`` and ``v_i = x_i^T (theta - theta_i)`` (the drift of row
+        ``i`` since its curvature entered), the error is ``||sum_i s_i (c_i -
+        a_i) x_i u_i||`` over the remaining rows (``c_i`` the curvature
+        averaged along the step), plus the cached Hessian's own error
+        ``e`` times ``||step||``. The smallest of these bounds is used:
+
+        - Lipschitz curvature: ``|c_i - a_i| <= gamma (|v_i| + |u_i| / 2)``
+          and Cauchy-Schwarz with weights ``s_i ||x_i||`` give ``gamma
+          (sqrt(q_R(step) Q) + q_R(step) / 2)``, ``Q`` the kept bound on
+          ``sum_i s_i ||x_i|| v_i^2``;
+        - bounded curvature, ``|c_i - a_i| <= cap``: ``cap sqrt(q(step) tr K)``;
+        - self-concordant curvature (binary logistic, whose third derivative
+          is at most its second): ``|c_i - a_i| <= a_i (|v_i| + |u_i| / 2)
+          exp(m_v + m_u)`` with ``m_u = R ||step|| >= |u_i|`` and ``m_v = R
+          D``, ``D`` the kept bound on ``||theta - theta_i||``, which gives
+          ``exp(m_v + m_u) R (sqrt(h(step) h_D) + h(step) / 2)`` with ``h``
+          the quadratic form of the cached loss Hessian of the remaining rows
+          and ``h_D`` the kept bound on ``sum_i a_i v_i^2``,
+
+        with ``q`` and ``q_R`` the quadratic forms of ``K`` and ``K_R`` over
+        the remaining rows, raised by what their rounding can hide (for
+        several outputs, ``u_i`` is a vector and the same holds with its
+        norm and the operator norm of the curvature).
+
+        The rows the request removes leave the Hessian with their curvature
+        at ``theta``, not where they entered: what they leave behind, at
+        most ``gamma sum_j s_j ||x_j||^2 |v_j| <= gamma sqrt(tr K_R(Z) Q)``
+        (or ``cap tr K(Z)``) in operator norm, joins ``e``.
+        """
+        obj = self.objective
+        loss = obj.loss
+        gam = loss.curvature_lipschitz
+        old = self.drift
+        step_norm = float(np.linalg.norm(step))
+        if not np.isfinite(hessian_error):
+            # no Lipschitz curvature, or an approximate Hessian whose error
+            # times the step the cache does not bound
+            return old, np.inf
+        e = hessian_error
+        total_e = e + max(H.error + H.damping for H in hessians)
+        if gam == 0:
+            return replace(old, hessian_error=e), total_e * step_norm
+        if self.gram is None:
+            # fitted without the bound's Gram matrices
+            return old, np.inf
+        p = obj.n_params
+        cap = loss.curvature_cap
+        norms_new = _roundoff.upper_norms(r.norms_new, p)
+        s_new = np.abs(r.S_new).max(axis=1, initial=0.0)
+        abs_new = _abs_predictor(r.R_new, self.theta) if len(norms_new) else None
+        gram_out = _removed_gram(r, 0)
+        norm_out = _removed_gram(r, 1)
+        qr = self.norm_gram.quadratic_form_bound(step, norm_out)
+        q = self.gram.quadratic_form_bound(step, gram_out)
+        trace = self.gram.trace_bound(gram_out)
+        lipschitz = gam * (np.sqrt(qr * old.form) + 0.5 * qr)
+        best = obj.scale * min(lipschitz, cap * np.sqrt(q * trace))
+        # the new rows' predictors move by u along the step: their share
+        # of the drift (their curvature entered at theta)
+        U_new = np.abs(eta_new_after - eta_new) + _roundoff.gamma(p + 1) * (
+            abs_new + _abs_predictor(r.R_new, self.theta + step)
+            if abs_new is not None else 0.0)
+        u_new_sq = (U_new**2).sum(axis=1) if abs_new is not None else np.zeros(0)
+        qr_all = qr + float((s_new * norms_new) @ u_new_sq)
+        h_all = old.curvature
+        if loss.self_concordant:
+            pen = obj.penalty[:, None]
+            h_step = max(float((step * H_rest_step).sum() - (pen * step**2).sum())
+                         + total_e * step_norm**2, 0.0)
+            R_max = self.max_row_norm
+            exponent = R_max * (step_norm + old.norm)
+            if exponent < 50:
+                concordant = np.exp(exponent) * R_max * (
+                    np.sqrt(h_step * old.curvature) + 0.5 * h_step)
+                best = min(best, concordant)
+            a_new = (obj.scale * s_new * loss.curvature(r.Y_new, eta_new)[:, 0]
+                     if abs_new is not None else np.zeros(0))
+            h_all = (np.sqrt(old.curvature) + np.sqrt(h_step + float(a_new @ u_new_sq)))**2
+        growth = 1.0 + 8.0 * _roundoff.UNIT
+        drift = _Drift(
+            form=growth * (np.sqrt(old.form) + np.sqrt(qr_all))**2,
+            norm=growth * (old.norm + step_norm),
+            curvature=growth * h_all,
+            hessian_error=e,
+        )
+        return drift, float(best + total_e * step_norm)
 
     def remaining(self, r):
         """Weight and row count per group after the request ``r``."""
@@ -499,7 +647,8 @@ class UnlearningCache:
         counts = self.counts - per_group(r.g_old) + per_group(r.g_new)
         return totals, counts
 
-    def _refine(self, r, theta, G_rest, removed, delta, *, max_iter, tol):
+    def _refine(self, r, theta, G_rest, removed, delta, *, max_iter, tol,
+                max_damping=0.0):
         """Newton iterations on the cached quadratic model of the remaining
         rows plus the exact loss of the new rows (the plain step is the first)."""
         obj = self.objective
@@ -517,12 +666,23 @@ class UnlearningCache:
             G_rest + _new_rows_gradient(obj, r, r.new_predictor(theta))), 1e-300)
         f = model(delta)
         n_iter = 1
+        best_gnorm, since_best = np.inf, 0
         for _ in range(max_iter - 1):
             g = model_grad(delta)
-            if np.linalg.norm(g) <= tol * scale:
+            gnorm = np.linalg.norm(g)
+            if gnorm <= tol * scale:
                 break
+            # stagnation: the gradient has not halved in thirty iterations
+            # (round-off reached, or line searches that barely move)
+            if gnorm < 0.5 * best_gnorm:
+                best_gnorm, since_best = gnorm, 0
+            else:
+                since_best += 1
+                if since_best >= 30:
+                    break
             added = obj.row_curvature(r.R_new, r.Y_new, r.S_new, theta + delta)
-            step = -_solve(obj, [H.corrected(RowCurvature.concat([t_old, t_new]))
+            step = -_solve(obj, [_corrected(H, RowCurvature.concat([t_old, t_new]),
+                                            False, max_damping)
                                  for H, t_old, t_new
                                  in zip(self.hessians, removed, added)], g)
             slope = float((g * step).sum())
@@ -534,87 +694,13 @@ class UnlearningCache:
                 t *= 0.5
             else:
                 break
+            # no decrease the objective can resolve: stop
+            flat = f - f_c <= 1e-15 * max(abs(f), 1e-300)
             delta, f = delta + t * step, f_c
             n_iter += 1
+            if flat:
+                break
         return delta, n_iter
-
-    def _removed_norm_gram(self, r):
-        """``K_R``'s change from the rows the request removes, when the bound
-        needs it (``None`` otherwise)."""
-        gamma = self.objective.loss.curvature_lipschitz
-        if not self.exact_hessian or self.gram is None or not gamma:
-            return None
-        return _removed_gram(r, 1)
-
-    def _error_increment(self, r, delta, drift, H_rest_delta, H_rest_drift, KR_rest):
-        """Bound on how far the step moves the true residual from its estimate.
-
-        The estimate treats the remaining rows with their curvature at the
-        anchor. With ``u_i = x_i^T step`` and ``v_i = x_i^T drift`` (drift =
-        ``theta - anchor``), the error is ``||sum_i s_i (c_i - a_i) x_i u_i||``
-        over the remaining rows, where ``c_i`` is the curvature averaged along
-        the step and ``a_i`` the one at the anchor. Two bounds hold, the
-        smaller is used:
-
-        - Lipschitz curvature: ``|c_i - a_i| <= gamma (|v_i| + |u_i| / 2)``
-          and Cauchy-Schwarz with weights ``s_i ||x_i||`` give
-          ``gamma (sqrt(q_R(step) q_R(drift)) + q_R(step) / 2)``;
-        - bounded curvature, ``|c_i - a_i| <= cap``: ``cap sqrt(q(step) tr K)``;
-        - self-concordant curvature (binary logistic, whose third derivative
-          is at most its second): ``|c_i - a_i| <= a_i (|v_i| + |u_i| / 2)
-          exp(m_v + m_u)`` with ``m_u = R ||step|| >= |u_i|`` and
-          ``m_v = R ||drift||``, which gives ``exp(m_v + m_u) R (sqrt(h(step)
-          h(drift)) + h(step) / 2)`` with ``h`` the quadratic form of the
-          cached loss Hessian of the remaining rows: the tightest for small
-          steps of confident models,
-
-        with ``q`` and ``q_R`` the quadratic forms of ``K`` and ``K_R`` over
-        the remaining rows (for several outputs, ``u_i`` is a vector and the
-        same holds with its norm and the operator norm of the curvature).
-        ``KR_rest`` holds ``K_R`` of the remaining rows times the step and
-        times the drift.
-        """
-        gamma = self.objective.loss.curvature_lipschitz
-        if gamma is None:
-            return np.inf
-        if gamma == 0:
-            return 0.0
-        if self.gram is None:
-            # fitted without the bound's Gram matrices
-            return np.inf
-        obj = self.objective
-        # K of the remaining rows: the current one minus the removed rows
-        gram_out = _removed_gram(r, 0)
-        KR_rest_delta, KR_rest_drift = KR_rest
-        qr_step = max(float((delta * KR_rest_delta).sum()), 0.0)
-        qr_drift = max(float((drift * KR_rest_drift).sum()), 0.0)
-        lipschitz = gamma * (np.sqrt(qr_step * qr_drift) + 0.5 * qr_step)
-        cap = obj.loss.curvature_cap
-        trace = max(self.gram.trace(gram_out), 0.0)
-        # K >= K_R / R for rows of norm at most R: the bounded form is at
-        # least cap sqrt(q_R tr K / R), and K's own product (a read of one
-        # more p x p matrix) is needed only when it could be the smaller
-        R_max = self.max_row_norm
-        floor = cap * np.sqrt(qr_step * trace / R_max) if R_max > 0 else 0.0
-        if lipschitz <= floor:
-            best = obj.scale * lipschitz
-        else:
-            q_step = max(self.gram.quadratic_form(delta, gram_out), 0.0)
-            best = obj.scale * min(lipschitz, cap * np.sqrt(q_step * trace))
-        if getattr(obj.loss, "self_concordant", False):
-            pen = obj.penalty[:, None]
-
-            def h_rest(V, HV):
-                return max(float((V * HV).sum() - (pen * V**2).sum()), 0.0)
-
-            exponent = R_max * (np.linalg.norm(delta) + np.linalg.norm(drift))
-            if exponent < 50:
-                h_step = h_rest(delta, H_rest_delta)
-                h_drift = 0.0 if H_rest_drift is None else h_rest(drift, H_rest_drift)
-                concordant = np.exp(exponent) * R_max * (
-                    np.sqrt(h_step * h_drift) + 0.5 * h_step)
-                best = min(best, concordant)
-        return float(best)
 
     def committed(self, plan):
         """The cache after a plan computed by :meth:`plan`, as a new object.
@@ -633,11 +719,118 @@ class UnlearningCache:
             weight_totals=plan.weight_totals,
             counts=plan.counts,
             max_row_norm=plan.max_row_norm,
-            hessian_drift=plan.hessian_drift,
-            norm_gram_drift=plan.norm_gram_drift,
+            drift=plan.drift,
             n_requests=self.n_requests + 1,
             history=[*self.history, plan.report],
         )
+
+
+@dataclass(frozen=True)
+class _Drift:
+    """Scalar bounds that let the cached Hessian serve away from where its
+    rows' curvature was evaluated, without keeping where that was.
+
+    Row ``i`` entered the cached Hessian with its curvature ``a_i`` at some
+    ``theta_i`` (the fit's anchor, or the parameters of the request that
+    inserted it); ``v_i = x_i^T (theta - theta_i)`` is its drift since.
+
+    Attributes
+    ----------
+    form : float
+        Bound on ``sum_i s_i ||x_i|| ||v_i||^2`` over the current rows.
+    norm : float
+        Bound on ``max_i ||theta - theta_i||``.
+    curvature : float
+        Bound on ``sum_i a_i ||v_i||^2`` (used by a self-concordant loss).
+    hessian_error : float
+        Bound on the operator norm of the cached Hessian minus the sum of the
+        current rows' cached curvature terms and the penalty: what removed
+        rows left behind (they leave with their curvature at the request's
+        ``theta``) and the rounding of the curvature weights.
+    """
+
+    form: float = 0.0
+    norm: float = 0.0
+    curvature: float = 0.0
+    hessian_error: float = 0.0
+
+    @classmethod
+    def at_fit(cls, obj, Y, S, eta, eta_anchor, abs_eta, abs_anchor, row_norms,
+               theta, anchor, hessians, exact):
+        """The bounds of a cache fitted at ``theta`` with its curvature taken
+        at ``anchor`` (computed from the training rows)."""
+        p = obj.n_params
+        norms = _roundoff.upper_norms(row_norms, p)
+        s = np.abs(S).max(axis=1)
+        n = len(norms)
+        kappa = obj.loss.curvature_max
+        coupled_factor = np.sqrt(obj.n_outputs) if obj.loss.coupled else 1.0
+        weight_error = _roundoff.curvature_weight_error(obj, S, abs_anchor)
+        # the rounding of the Hessian's sums and of its curvature weights
+        error = float((_roundoff.gamma(n + 2) * obj.scale * kappa * coupled_factor * s
+                       + weight_error) @ norms**2)
+        error += _roundoff.gamma(2) * float(np.max(obj.penalty, initial=0.0))
+        if anchor is theta or not exact:
+            return cls(hessian_error=error)
+        V = np.abs(eta - eta_anchor) + _roundoff.gamma(p + 1) * (abs_eta + abs_anchor)
+        v_sq = (V**2).sum(axis=1)
+        growth = 1.0 + _roundoff.gamma(n + 2)
+        curvature = 0.0
+        if obj.loss.self_concordant:
+            a = obj.scale * s * obj.loss.curvature(Y, eta_anchor)[:, 0]
+            curvature = growth * float(a @ v_sq)
+        return cls(form=growth * float((s * norms) @ v_sq),
+                   norm=growth * float(np.linalg.norm(theta - anchor)),
+                   curvature=curvature, hessian_error=error)
+
+
+def _corrected(H, terms, fold, error):
+    """``H.corrected``; a factored block may be damped by up to ``error``
+    (the cache's bound on its operator-norm error) plus its own rounding."""
+    if isinstance(H, FactoredHessian):
+        return H.corrected(terms, fold=fold, max_damping=error + H.error)
+    return H.corrected(terms, fold=fold)
+
+
+def _published(obj, theta, dtype):
+    """``theta`` as the estimator publishes it: its float32 rounding for a
+    float32 model (the same object for float64)."""
+    if np.dtype(dtype) == np.float64:
+        return theta
+    out = theta.astype(dtype).astype(np.float64)
+    design = obj.design
+    if design.fit_intercept:
+        scale = design.intercept_value
+        out[-1] = (scale * theta[-1]).astype(dtype).astype(np.float64) / scale
+    return out
+
+
+def _gram_errors(S, row_norms, n_params):
+    """Bounds on the rounding of ``K`` and ``K_R`` summed over the rows."""
+    n = len(row_norms)
+    norms = _roundoff.upper_norms(row_norms, n_params)
+    s = np.abs(S[:, 0])
+    g = _roundoff.gamma(n + 2)
+    return (g * float(s @ norms**2),
+            (g + 2.0 * _roundoff.gamma(n_params + 2)) * float(s @ norms**3))
+
+
+def _abs_predictor(R, theta):
+    """``|R| @ |theta|`` for augmented rows (array or sparse)."""
+    if sp.issparse(R):
+        return np.asarray(abs(R) @ np.abs(theta))
+    return np.abs(R) @ np.abs(theta)
+
+
+def _mass(terms):
+    return sum(t.abs_mass() for t in terms)
+
+
+def _rest_product_error(hessians, removed, v):
+    """Bound on the rounding of the Hessian blocks plus ``removed`` times
+    ``v``."""
+    return float(sum(H.rounding_scale(t) for H, t in zip(hessians, removed))
+                 * np.linalg.norm(v))
 
 
 class _RequestChange:
@@ -655,11 +848,11 @@ class _RequestChange:
     the label) are left out. All terms share one array of rows.
     """
 
-    def __init__(self, obj, r, anchor, eta_old, eta_new, *, grams):
-        self.removed = obj.row_curvature(r.R_old, r.Y_old, -r.S_old, anchor, eta_old)
+    def __init__(self, obj, r, theta, eta_old, eta_new, *, grams):
+        self.removed = obj.row_curvature(r.R_old, r.Y_old, -r.S_old, theta, eta_old)
         # (an edit's rows enter below as edits of the old ones)
         added = obj.row_curvature(r.R_old if r.edit is not None else r.R_new,
-                                  r.Y_new, r.S_new, anchor, eta_new)
+                                  r.Y_new, r.S_new, theta, eta_new)
         self.added = added
         w_old = [t.weights for t in self.removed]
         w_new = [t.weights for t in added]

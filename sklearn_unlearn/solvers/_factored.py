@@ -82,10 +82,16 @@ class FactoredHessian(PendingMatrix):
     #: Iterations allowed even when folding is due sooner by the model.
     min_iterations = 3
 
-    def __init__(self, matrix, null_basis=None):
-        super().__init__(matrix)
+    def __init__(self, matrix, null_basis=None, error=0.0):
+        super().__init__(matrix, error)
         self.null_basis = null_basis
         self._refactor()
+
+    #: Diagonal shift of the factored matrix (see :meth:`corrected`).
+    damping = 0.0
+    #: The largest shift allowed: a bound on the operator-norm error of the
+    #: matrix, given by the caller.
+    max_damping = 0.0
 
     def _refactor(self):
         M = self._base
@@ -98,15 +104,24 @@ class FactoredHessian(PendingMatrix):
                 "The Hessian of the training objective has non-finite entries. "
                 "Check the data for infinities or overflowing values."
             )
+        damping = 0.0
         L, info = dpotrf(M, lower=1, clean=0, overwrite_a=0)
+        if info != 0 and self.max_damping > 0:
+            # The cached matrix is within max_damping (in operator norm) of a
+            # positive semidefinite one: shifted by it, it is positive
+            # definite whenever the exact matrix is.
+            damping = float(self.max_damping)
+            L, info = dpotrf(M + damping * np.eye(len(M)), lower=1, clean=0,
+                             overwrite_a=0)
         if info != 0:
             raise NotPositiveDefiniteError(
                 "The Hessian of the training objective is not positive definite, "
                 "so the update has no unique solution. Use a stronger L2 penalty "
                 "(larger alpha, smaller C) or retrain."
             )
+        self.damping = damping
         self._chol = L
-        self._factored_norm = float(np.linalg.norm(M))
+        self._factored_norm = float(np.linalg.norm(M)) + damping * np.sqrt(len(M))
         self._rent = 0.0
 
     def _fold(self):
@@ -116,9 +131,25 @@ class FactoredHessian(PendingMatrix):
         except NotPositiveDefiniteError as exc:
             raise NotPositiveDefiniteError(
                 "The corrected Hessian is not positive definite: the request "
-                "removes (almost) all the curvature the model was trained with. "
-                "Retrain on the corrected data instead."
+                "removes (almost) all the curvature the model was trained with, "
+                "or rows it was never trained on. Check the request's rows, "
+                "targets and weights, or retrain on the corrected data."
             ) from exc
+
+    def corrected(self, terms=None, fold=False, max_damping=0.0):
+        """The matrix plus ``terms``, as a new object (see
+        :meth:`PendingMatrix.corrected`).
+
+        ``max_damping`` bounds the operator-norm error of the result: if it
+        cannot be factored when it is folded, the factor is taken of the
+        matrix plus that much times the identity. Solves are then damped
+        Newton steps, and :meth:`solve` still returns the residual of the
+        undamped system, so an estimate built on it stays honest.
+        """
+        new = self._copy()
+        new.max_damping = float(max_damping)
+        new = PendingMatrix.corrected(new, terms, fold=fold)
+        return new
 
     def _fold_price(self):
         p = self._base.shape[0]
@@ -144,6 +175,8 @@ class FactoredHessian(PendingMatrix):
     def _factored_matvec(self, v):
         """``(base + shift) @ v`` for the matrix that ``_chol`` factors."""
         out = symmetric_product(self._base, v)
+        if self.damping:
+            out = out + self.damping * v
         if self._shift_value:
             out = out + self._shift_value * (self.null_basis @ (self.null_basis.T @ v))
         return out
@@ -250,7 +283,10 @@ class FactoredHessian(PendingMatrix):
             rz = rz_new
         # the recurrences plus the product of the true residual
         self._rent += (n_iter + 2) * iteration
+        # the residual of the undamped system
         true = g - self._factored_matvec(x) - Px
+        if self.damping:
+            true += self.damping * x
         if not np.linalg.norm(true) <= max(
                 level * (self._factored_norm * np.linalg.norm(x) + gnorm),
                 2.0 * rtol * gnorm):

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.linalg.blas import dsymv
 
 from ._rows import RowCurvature
+from ._roundoff import gamma
 
 #: Cost of a flop of a memory-bound matrix-vector product, in flops of a
 #: dense matrix product (measured 4-8 on a single core).
@@ -83,13 +84,19 @@ class PendingMatrix:
     #: trace of its Gram matrix at every request; a Hessian's is not read).
     keeps_trace = True
 
-    def __init__(self, matrix):
+    def __init__(self, matrix, error=0.0):
         self._base = matrix
         # the diagonal of a matrix not in cache costs a miss per entry
         self._trace = float(np.trace(matrix))
         self._pending = []
         self._pending_trace = 0.0 if self.keeps_trace else None
         self._rent = 0.0
+        #: Bound on the Frobenius norm of the difference between this matrix
+        #: and the exact sum it stands for (the rounding of every sum that
+        #: formed it; what the caller passes for the matrix it gives).
+        self.error = float(error)
+        self._abs_norm = float(np.linalg.norm(matrix))
+        self._pending_mass = 0.0
 
     @property
     def shape(self):
@@ -154,6 +161,46 @@ class PendingMatrix:
             kept = sum(t.trace() for t in self._pending)
         return self._trace + kept + (0.0 if terms is None else terms.trace())
 
+    def rounding_scale(self, terms=None):
+        """``gamma(p + m + 2)`` times a bound on the Frobenius norm of the
+        absolute values of the matrix (and of ``terms``): what a product
+        with it, a quadratic form or a fold can lose to rounding, per unit
+        norm of the vectors."""
+        mass = self._abs_norm + self._pending_mass
+        m = self.pending_rank
+        if terms is not None:
+            mass += terms.abs_mass()
+            m += terms.n_rows
+        return gamma(self.shape[0] + m + 2) * mass
+
+    def norm_bound(self):
+        """A bound on the operator norm of the exact matrix."""
+        return self._abs_norm + self._pending_mass + self.error
+
+    def quadratic_form_bound(self, V, terms=None):
+        """An upper bound on the exact ``sum_j V_j^T (matrix + terms) V_j`` of
+        a positive semidefinite matrix: the computed form plus what the
+        matrix's own error and the form's rounding can hide (never less than
+        zero; ``inf`` when the computed form is further below zero than
+        rounding explains, which only lost precision can cause)."""
+        value = self.quadratic_form(V, terms)
+        allowance = (self.error + self.rounding_scale(terms)) * float((V * V).sum())
+        if not np.isfinite(value) or value < -2.0 * allowance:
+            return np.inf
+        return max(value + allowance, 0.0)
+
+    def trace_bound(self, terms=None):
+        """An upper bound on the exact trace of ``matrix + terms``."""
+        value = self.trace(terms)
+        p = self.shape[0]
+        allowance = (np.sqrt(p) * self.error
+                     + gamma(p + self.pending_rank + 2) * (abs(self._trace)
+                                                          + self._pending_mass))
+        if terms is not None:
+            allowance += gamma(p + terms.n_rows + 2) * terms.abs_mass()
+        value += allowance
+        return float(value) if np.isfinite(value) else np.inf
+
     # -- the schedule --------------------------------------------------------
     def _fold_price(self):
         return sum(t.form_flops() for t in self._pending)
@@ -170,36 +217,48 @@ class PendingMatrix:
 
     def _fold(self):
         """Add the pending rows to the base (a new array: the old base may be
-        shared with the matrix this one was corrected from)."""
+        shared with the matrix this one was corrected from), with the
+        rounding of the sums that form it added to :attr:`error`."""
+        if self._pending:
+            self.error += self.rounding_scale()
         self._base = self.matrix
         self._trace = float(np.trace(self._base))
+        self._abs_norm = float(np.linalg.norm(self._base))
         self._pending = []
         self._pending_trace = 0.0 if self.keeps_trace else None
+        self._pending_mass = 0.0
         self._rent = 0.0
 
-    def corrected(self, terms=None):
+    def corrected(self, terms=None, fold=False):
         """The matrix plus ``terms`` (a RowCurvature), as a new object.
 
         This one is unchanged; the base is shared. The pending rows are
-        folded first when their use has cost as much as folding them.
+        folded first when their use has cost as much as folding them. With
+        ``fold``, every row, pending or new, is folded into a new base
+        before returning: the result holds no row of ``terms`` (rows that
+        leave the data must not stay beside the matrix they left).
         """
         new = self._copy()
-        if new._pending and new._rent >= new._fold_price():
+        if new._pending and new._rent >= new._fold_price() and not fold:
             new._fold()
         if terms is not None and terms.n_rows:
             if getattr(new, "_pending_trace", None) is not None:
                 new._pending_trace += terms.trace()
+            new._pending_mass += terms.abs_mass()
             pending = new._pending + [terms]
             # Chunks (one a request) of a merging matrix merge like the
             # digits of a binary counter: the newest into the one before
             # while it is as large, so there are O(log m) chunks and a row
             # is copied O(log m) times (merging all of them at every request
             # copies O(m) rows each time).
-            while (self.merges_chunks and len(pending) > 1
+            while (self.merges_chunks and len(pending) > 1 and not fold
                    and pending[-1].n_rows >= pending[-2].n_rows):
                 pending[-2:] = [RowCurvature.concat(pending[-2:])]
             new._pending = pending
-        new._charge_request()
+        if fold:
+            new._fold()
+        else:
+            new._charge_request()
         return new
 
     def _charge_request(self):

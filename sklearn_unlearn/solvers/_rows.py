@@ -164,6 +164,23 @@ class RowCurvature:
             val += float(new @ (2.0 * cross + np.einsum("ij,ij->i", delta, delta)))
         return val
 
+    def abs_mass(self):
+        """``sum_i ||a_i|| ||r_i||^2`` (plus the edited parts): a bound on the
+        Frobenius norm of the change and the scale of its rounding."""
+        if not self.n_rows:
+            return 0.0
+        sq = row_norms(self.rows) ** 2
+        W = np.abs(self.weights)
+        w = np.sqrt((W * W).sum(axis=(1, 2))) if self.coupled else W
+        total = float(w @ sq)
+        if self.edit is not None:
+            cols, delta, new = self.edit
+            dn = np.sqrt(np.einsum("ij,ij->i", delta, delta))
+            B = np.abs(new)
+            b = np.sqrt((B * B).sum(axis=(1, 2))) if self.coupled else B
+            total += float(b @ (2.0 * np.sqrt(sq) * dn + dn * dn))
+        return total
+
     def plain(self):
         """The same change as plain rows (an edited row becomes two rows)."""
         if self.edit is None:

@@ -1,0 +1,89 @@
+"""Worst-case rounding of the quantities a residual bound is computed from.
+
+The residual bound must hold for the exact gradient of the exact objective,
+while every cached quantity is computed in float64. These functions bound the
+difference with the standard model of floating-point arithmetic: every
+operation is exact up to a factor ``1 + e`` with ``|e| <= u = 2**-53``, and a
+sum of ``n`` products ``sum_i a_i b_i`` computed in any order is off by at
+most ``gamma(n) sum_i |a_i b_i|`` with ``gamma(n) = n u / (1 - n u)``
+(Higham, *Accuracy and Stability of Numerical Algorithms*, section 3.1). The
+bounds are worst cases over every summation order, so they hold for any BLAS;
+they are larger than typical errors by about ``sqrt(n)``. The user guide
+derives each one.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+#: Unit round-off of float64.
+UNIT = np.finfo(np.float64).eps / 2
+
+
+def gamma(n):
+    """``n u / (1 - n u)``: the relative error bound of a sum of ``n`` terms
+    (``inf`` when ``n u >= 1``)."""
+    nu = float(n) * UNIT
+    return nu / (1.0 - nu) if nu < 0.5 else np.inf
+
+
+def absolute_predictor(design, X, theta):
+    """``|X_aug| @ |theta|``: what the rounding of every predictor is
+    proportional to (``|fl(x^T t) - x^T t| <= gamma(p) |x|^T |t|``)."""
+    if sp.issparse(X):
+        return np.asarray(design.predictor(abs(X), np.abs(theta)))
+    return design.predictor(np.abs(X), np.abs(theta))
+
+
+def upper_norms(norms, n_params):
+    """Row norms computed as ``sqrt(sum of squares)`` raised by their own
+    rounding, so that they bound the exact norms."""
+    return norms * (1.0 + 2.0 * gamma(n_params + 2))
+
+
+def gradient_coefficient_error(obj, Y, S, eta, abs_eta, coef):
+    """Bound, per row, on ``|computed coefficient - exact coefficient|`` of the
+    data gradient ``obj.gradient_coefficients(Y, S, eta)``.
+
+    The predictor is off by at most ``gamma(p + 1) |x|^T |theta|``, which
+    moves the coefficient by at most ``scale s curvature_max`` times that;
+    the evaluation of the loss's derivative adds a few units of round-off of
+    the values it combines (``|coef|``, the targets and the predictor).
+    """
+    p = obj.n_params
+    weight = obj.scale * np.abs(S)
+    kappa = obj.loss.curvature_max
+    err = weight * (kappa * gamma(p + 1) * abs_eta
+                    + 8.0 * UNIT * (1.0 + kappa * np.abs(eta) + np.abs(Y)))
+    err = err + 8.0 * UNIT * np.abs(coef)
+    return err.sum(axis=1)
+
+
+def data_gradient_error(obj, Y, S, eta, abs_eta, norms, coef):
+    """Bound on ``||computed R^T coef - exact R^T coef(exact eta)||`` over the
+    rows of a block: the coefficients' own error, then the sum over the
+    ``n`` rows of each entry (``gamma(n) sum_i |coef_i| ||r_i||``)."""
+    n = len(norms)
+    if n == 0:
+        return 0.0
+    norms = upper_norms(norms, obj.n_params)
+    coef_err = gradient_coefficient_error(obj, Y, S, eta, abs_eta, coef)
+    total = norms @ (coef_err + gamma(n + 1) * np.abs(coef).sum(axis=1))
+    return float(total) if np.isfinite(total) else np.inf
+
+
+def curvature_weight_error(obj, S, abs_eta):
+    """Bound, per row, on the error of a computed curvature weight
+    ``scale s curvature(eta)`` (one output; a coupled loss's matrix in
+    operator norm): the predictor's rounding times the curvature's
+    Lipschitz constant, plus a few units of round-off of its value."""
+    p = obj.n_params
+    gam = obj.loss.curvature_lipschitz or 0.0
+    kappa = obj.loss.curvature_max
+    weight = obj.scale * np.abs(S[:, :1])
+    return (weight * (gam * gamma(p + 1) * abs_eta.max(axis=1, keepdims=True)
+                      + 8.0 * UNIT * kappa)).ravel()
+
+
+def sum_error(*norms):
+    """Bound on the rounding of a sum of vectors of the given norms."""
+    return 2.0 * UNIT * float(sum(norms)) * max(len(norms), 1)
