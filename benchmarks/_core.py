@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.lapack import dpotrf
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -274,6 +275,42 @@ def best_of(fn, setup=None, repeats=50, budget=1.0, min_repeats=3):
     return min(times), out
 
 
+def fold_floor(model, req, repeats=50, budget=1.0):
+    """Best time of the products and factorisations that folding a request's
+    rows into the cached matrices cannot avoid, or ``None`` when the request
+    changes no cached matrix (a label change of a loss whose curvature does
+    not depend on the label).
+
+    The floor is one symmetric rank-k update of the ``k`` affected rows per
+    cached matrix whose rows' weights the request changes (every Hessian
+    block, ``K(K+1)/2`` updates for a multinomial one; the bound's two Gram
+    matrices on a deletion, only ``K_R``, whose weights hold the row norms,
+    on a feature edit), and one Cholesky factorisation per Hessian block.
+    It is timed with NumPy and LAPACK directly, not with the library.
+    """
+    cache = model.unlearning_cache_
+    if not cache.exact_hessian or req.kind == "labels":
+        return None
+    design = cache.objective.design
+    X = req.X_old.toarray() if sp.issparse(req.X_old) else np.asarray(req.X_old, float)
+    R = (np.column_stack([X, design.intercept_value * np.ones(len(X))])
+         if design.fit_intercept else np.ascontiguousarray(X))
+    K = cache.objective.n_outputs if cache.objective.loss.coupled else 1
+    updates = len(cache.hessians) * K * (K + 1) // 2
+    if cache.gram is not None:
+        updates += 2 if req.kind == "delete" else 1
+    blocks = [H.matrix for H in cache.hessians]
+
+    def once(_):
+        for _ in range(updates):
+            A = R * 0.5
+            A.T @ A
+        for M in blocks:
+            dpotrf(M, lower=1, clean=0, overwrite_a=0)
+
+    return best_of(once, repeats=repeats, budget=budget)[0]
+
+
 def peak_memory(fn, setup=None):
     """Peak traced allocation (bytes) while ``fn(setup())`` runs."""
     arg = setup() if setup is not None else None
@@ -301,7 +338,7 @@ def cache_nbytes(model):
     for v in (cache.gram, cache.norm_gram):
         if v is not None:
             total += v.nbytes
-    for v in (cache.theta, cache.anchor, cache.residual):
+    for v in (cache.theta, cache.residual):
         total += v.nbytes
     return total
 

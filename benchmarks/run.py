@@ -106,6 +106,11 @@ def run_request(family, data, model, req, opts):
             row["unlearn_runs"] = len(times)
             row["t_unlearn_2nd_median"] = float(np.median(times))
     row["t_unlearn_2nd"] = results["second_order"][0]
+    # what folding the request's rows (no trace) cannot avoid, in the same run
+    row["t_fold_floor"] = C.fold_floor(model, req, repeats=opts.repeats,
+                                       budget=opts.budget)
+    if row["t_fold_floor"]:
+        row["fold_floor_ratio"] = row["t_unlearn_2nd"] / row["t_fold_floor"]
     row["t_unlearn_1st"] = results["first_order"][0]
     row["t_unlearn_refined"] = results["refined"][0]
     row["peak_mem_unlearn_MB"] = C.peak_memory(

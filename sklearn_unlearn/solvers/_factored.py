@@ -121,7 +121,9 @@ class FactoredHessian(PendingMatrix):
             )
         self.damping = damping
         self._chol = L
-        self._factored_norm = float(np.linalg.norm(M)) + damping * np.sqrt(len(M))
+        # a bound on the Frobenius norm (kept by the base matrix)
+        self._factored_norm = (self._abs_norm + self._shift_value * np.sqrt(len(M))
+                               + damping * np.sqrt(len(M)))
         self._rent = 0.0
 
     def _fold(self):

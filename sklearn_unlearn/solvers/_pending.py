@@ -15,7 +15,7 @@ import numpy as np
 from scipy.linalg.blas import dsymv
 
 from ._rows import RowCurvature
-from ._roundoff import gamma
+from ._roundoff import UNIT, gamma
 
 #: Cost of a flop of a memory-bound matrix-vector product, in flops of a
 #: dense matrix product (measured 4-8 on a single core).
@@ -162,7 +162,7 @@ class PendingMatrix:
         return self._trace + kept + (0.0 if terms is None else terms.trace())
 
     def rounding_scale(self, terms=None):
-        """``gamma(p + m + 2)`` times a bound on the Frobenius norm of the
+        """``gamma(2 (p + m + 2))`` times a bound on the Frobenius norm of the
         absolute values of the matrix (and of ``terms``): what a product
         with it, a quadratic form or a fold can lose to rounding, per unit
         norm of the vectors."""
@@ -171,7 +171,9 @@ class PendingMatrix:
         if terms is not None:
             mass += terms.abs_mass()
             m += terms.n_rows
-        return gamma(self.shape[0] + m + 2) * mass
+        # twice the length of the sums: the row-norm weights of K_R carry a
+        # rounding of their own of the same size
+        return gamma(2 * (self.shape[0] + m + 2)) * mass
 
     def norm_bound(self):
         """A bound on the operator norm of the exact matrix."""
@@ -223,7 +225,8 @@ class PendingMatrix:
             self.error += self.rounding_scale()
         self._base = self.matrix
         self._trace = float(np.trace(self._base))
-        self._abs_norm = float(np.linalg.norm(self._base))
+        # the triangle inequality bounds the new norm without a pass over it
+        self._abs_norm = (self._abs_norm + self._pending_mass) * (1.0 + 4.0 * UNIT)
         self._pending = []
         self._pending_trace = 0.0 if self.keeps_trace else None
         self._pending_mass = 0.0
@@ -255,9 +258,9 @@ class PendingMatrix:
                    and pending[-1].n_rows >= pending[-2].n_rows):
                 pending[-2:] = [RowCurvature.concat(pending[-2:])]
             new._pending = pending
-        if fold:
+        if fold and new._pending:
             new._fold()
-        else:
+        elif not fold:
             new._charge_request()
         return new
 
