@@ -788,7 +788,9 @@ def _corrected(H, terms, fold, error):
     """``H.corrected``; a factored block may be damped by up to ``error``
     (the cache's bound on its operator-norm error) plus its own rounding."""
     if isinstance(H, FactoredHessian):
-        return H.corrected(terms, fold=fold, max_damping=error + H.error)
+        # no damping where the error is not bounded (the squared hinge)
+        damping = error + H.error if np.isfinite(error) else 0.0
+        return H.corrected(terms, fold=fold, max_damping=damping)
     return H.corrected(terms, fold=fold)
 
 

@@ -15,6 +15,7 @@ w_i r r^T = (w~_i - w_i) r r^T + w~_i (r d^T + d r^T + d d^T)``: one row and
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import dsyrk
 
 
 
@@ -227,6 +228,32 @@ class RowCurvature:
             out[k * p:(k + 1) * p, l * p:(l + 1) * p] = block
             out[l * p:(l + 1) * p, k * p:(k + 1) * p] = block.T
         return out
+
+    def add_lower_to(self, C):
+        """Add the change to the lower triangle (row >= column) of the
+        Fortran-ordered ``C`` in place: symmetric rank-k updates by the
+        BLAS, one per sign of the weights, and the edited columns as
+        products with ``|C|`` columns. A coupled or sparse change is formed
+        whole and added."""
+        if self.coupled or sp.issparse(self.rows):
+            C += self.dense()
+            return
+        R = self.rows
+        w = self.weights
+        for sign in (1.0, -1.0):
+            used = np.flatnonzero(sign * w > 0)
+            if not len(used):
+                continue
+            A = (R if len(used) == len(w) else R[used]) * np.sqrt(sign * w[used])[:, None]
+            out = dsyrk(sign, A, beta=1.0, c=C, trans=1, lower=1, overwrite_c=1)
+            if out is not C:        # not updated in place (a layout f2py copies)
+                C[...] = out
+        if self.edit is not None:
+            cols, delta, new = self.edit
+            M = R.T @ (new[:, None] * delta)
+            C[:, cols] += M
+            C[cols, :] += M.T
+            C[np.ix_(cols, cols)] += delta.T @ (new[:, None] * delta)
 
     def form_flops(self):
         """Flops of :meth:`dense`: a rank-k update of ``m x p`` rows per block."""
