@@ -13,16 +13,35 @@ diagonal, in ``O(p (r + k) + (r + k)^3)``.
 The corrections of sparse rows (hashed text) stay sparse: ``U`` is then a CSC
 matrix, and every product with it costs ``O(nnz(U))`` per vector, never
 ``O(p k)``.
+
+Pending corrections are the request's rows (scaled). ``corrected(terms,
+fold=True)`` merges them into a new factor ``W'`` instead: the eigenvectors
+of the low-rank part in the metric of the diagonal, a function of the
+corrected matrix alone, with no stored array from which a row, or the old
+factor, can be read off. The matrix stays the same to round-off; its rank
+grows by the corrections that stick out of the span of ``W``.
 """
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import LinAlgError, cho_factor, lu_factor, lu_solve, solve_triangular
+from scipy.linalg import (
+    LinAlgError,
+    cho_factor,
+    cholesky,
+    lu_factor,
+    lu_solve,
+    solve_triangular,
+)
 
 from ._factored import NotPositiveDefiniteError
 
 #: Rank of the Nystrom sketch when none is given.
 DEFAULT_RANK = 200
+
+#: Eigenvalues of a fold below this, relative to the shifted diagonal (and to
+#: the largest eigenvalue if it exceeds the diagonal), are dropped: round-off,
+#: or directions that cancel.
+FOLD_RTOL = 1e-12
 
 
 def nystrom(apply, p, rank, exact_columns=(), seed=0, dtype=np.float64):
@@ -114,11 +133,13 @@ class LowRankHessian:
     corrections, solved through the Woodbury identity on the diagonal.
 
     The same interface as :class:`FactoredHessian` (``corrected``, ``solve``,
-    ``matvec``, ``pending_rank``; request rows enter as correction columns) for matrices that are never formed: memory
-    is ``8 p m`` bytes for ``m`` columns of ``W``, plus the ``k`` pending
-    corrections as given (``8 p k`` bytes dense, 12 bytes per stored value
-    sparse) and ``8 m k`` bytes of their products with ``W``, instead of
-    ``8 p^2``.
+    ``matvec``, ``pending_rank``; request rows enter as correction columns)
+    for matrices that are never formed: memory is ``8 p m`` bytes for ``m``
+    columns of ``W``, plus the ``k`` pending corrections as given (``8 p k``
+    bytes dense, 12 bytes per stored value sparse) and ``8 m k`` bytes of
+    their products with ``W``, instead of ``8 p^2``. A fold (``corrected(...,
+    fold=True)``) turns the pending corrections into columns of ``W``: ``8 p``
+    bytes for each that sticks out of the span of ``W``, sparse or not.
 
     Parameters
     ----------
@@ -131,11 +152,22 @@ class LowRankHessian:
     null_basis : ndarray of shape (p, q), default=None
         Orthonormal directions along which the matrix is singular by
         construction; solutions are kept orthogonal to them.
+    max_rank : int, default=None
+        Most columns a fold keeps in ``W`` (the eigenvalues of largest
+        magnitude); what it drops is counted in ``fold_error``. ``None``: only
+        eigenvalues at round-off level are dropped, and the rank grows with
+        every correction that sticks out of the span of ``W``.
 
     Attributes
     ----------
     pending_rank : int
-        Number of correction columns added since construction.
+        Number of correction columns added since construction or the last
+        fold.
+    fold_error : float
+        Bound, in the operator norm, on the difference between the stored
+        matrix and the exact sum of its changes, from the eigenvalues the
+        folds dropped (zero until a fold drops one; round-off level unless
+        ``max_rank`` is reached).
 
     Examples
     --------
@@ -169,9 +201,19 @@ class LowRankHessian:
     array([0.07142857, 0.64285714])
     >>> sp.issparse(H3.pending_corrections)
     True
+
+    Folded, the same matrix holds no pending column:
+
+    >>> from sklearn_unlearn.solvers import RowCurvature
+    >>> H4 = H.corrected(RowCurvature(np.array([[1.0, 0.0]]), np.array([1.0])),
+    ...                  fold=True)
+    >>> H4.pending_rank, H4.W.shape
+    (0, (2, 2))
+    >>> H4.solve(np.array([1.0, 2.0]))
+    array([0.07142857, 0.64285714])
     """
 
-    def __init__(self, diagonal, W, w_signs, null_basis=None):
+    def __init__(self, diagonal, W, w_signs, null_basis=None, max_rank=None):
         diagonal = np.asarray(diagonal, dtype=np.float64)
         W = np.asarray(W, dtype=np.float64)
         w_signs = np.asarray(w_signs, dtype=np.float64)
@@ -179,44 +221,70 @@ class LowRankHessian:
         self.diagonal = diagonal
         self.W = W
         self.w_signs = w_signs
+        self.max_rank = max_rank
+        self.fold_error = 0.0
+        self._set_base(diagonal + np.einsum("ij,ij,j->i", W, W, w_signs))
+        self._clear_pending()
+
+    def _set_base(self, full_diag, gram_w=None):
+        """The shifted diagonal, the extra columns and the factored capacitance
+        of ``diag(diagonal) + W diag(w_signs) W^T``, whose diagonal is
+        ``full_diag``.
+
+        ``gram_w``, if given, is ``W^T D^-1 W`` for the shifted diagonal ``D``
+        (a fold knows it from its small matrices); otherwise it is computed,
+        ``O(p m^2)``.
+        """
+        diagonal, W = self.diagonal, self.W
+        p, m = W.shape
         # Coordinates with (almost) no diagonal mass (an unpenalised intercept
         # whose column the low-rank part reproduces) get a shift ``mu`` on the
         # diagonal, taken back by a negative rank-one column.
-        full_diag = diagonal + np.einsum("ij,ij,j->i", W, W, w_signs)
-        weak = diagonal <= 1e-10 * np.maximum(full_diag, 0.0)
-        mu = np.where(weak, np.maximum(full_diag, 1.0), 0.0)
+        mu = _diagonal_shift(diagonal, full_diag)
         base_diag = diagonal + mu
-        cols, sg = [], []
-        idx = np.flatnonzero(weak)
-        if len(idx):
-            E = np.zeros((len(diagonal), len(idx)))
-            E[idx, np.arange(len(idx))] = np.sqrt(mu[idx])
-            cols.append(E)
-            sg.append(-np.ones(len(idx)))
-        if null_basis is not None:
-            shift = max(np.mean(full_diag), 1.0)
-            cols.append(np.sqrt(shift) * null_basis)
-            sg.append(np.ones(null_basis.shape[1]))
         if np.any(base_diag <= 0) or not np.all(np.isfinite(base_diag)):
             raise NotPositiveDefiniteError(
                 "The Hessian of the training objective is not positive definite "
                 "(a parameter has no curvature). Use a stronger L2 penalty."
             )
+        cols, sg = [], []
+        idx = np.flatnonzero(mu)
+        if len(idx):
+            E = np.zeros((p, len(idx)))
+            E[idx, np.arange(len(idx))] = np.sqrt(mu[idx])
+            cols.append(E)
+            sg.append(-np.ones(len(idx)))
+        if self.null_basis is not None:
+            shift = max(np.mean(full_diag), 1.0)
+            cols.append(np.sqrt(shift) * self.null_basis)
+            sg.append(np.ones(self.null_basis.shape[1]))
         self._base_diag = base_diag
         # the factor is [W, extra]; the few extra columns are kept apart so
         # that W is never copied
-        self._extra = np.hstack(cols) if cols else np.zeros((len(diagonal), 0))
-        self._base_signs = np.concatenate([w_signs] + sg)
-        m = W.shape[1]
-        gram = np.zeros((len(self._base_signs),) * 2)
-        step = max(1, 2**20 // max(1, m))
-        for start in range(0, len(diagonal), step):
-            rows = slice(start, min(len(diagonal), start + step))
-            F = np.hstack([W[rows], self._extra[rows]])
-            gram += F.T @ (F / base_diag[rows, None])
-        capacitance = np.diag(1.0 / self._base_signs) + gram
+        self._extra = np.hstack(cols) if cols else np.zeros((p, 0))
+        self._base_signs = np.concatenate([self.w_signs] + sg)
+        n = len(self._base_signs)
+        gram = np.zeros((n, n))
+        if gram_w is None:
+            step = max(1, 2**20 // max(1, m))
+            for start in range(0, p, step):
+                rows = slice(start, min(p, start + step))
+                F = np.hstack([W[rows], self._extra[rows]])
+                gram += F.T @ (F / base_diag[rows, None])
+        else:
+            # the extra columns live on a few coordinates (the intercepts)
+            live = np.flatnonzero(np.any(self._extra != 0, axis=1))
+            X = self._extra[live] / base_diag[live, None]
+            gram[:m, :m] = gram_w
+            gram[m:, :m] = X.T @ W[live]
+            gram[:m, m:] = gram[m:, :m].T
+            gram[m:, m:] = X.T @ self._extra[live]
+        self._gram = 0.5 * (gram + gram.T)
+        capacitance = np.diag(1.0 / self._base_signs) + self._gram
         self._base_cap = _lu(capacitance, "The Hessian of the training objective")
-        p = len(diagonal)
+
+    def _clear_pending(self):
+        p = len(self.diagonal)
         self._U = np.zeros((p, 0))
         self._signs = np.zeros(0)
         # [W, extra]^T D^-1 U: the only products of the corrections with the
@@ -242,7 +310,8 @@ class LowRankHessian:
     def nbytes(self):
         """Bytes held by the arrays of this object."""
         arrays = [self.diagonal, self.W, self.w_signs, self._base_diag,
-                  self._extra, self._U, self._FtDU, self._signs]
+                  self._extra, self._U, self._FtDU, self._signs, self._gram,
+                  self._base_cap[0]]
         return int(sum(_nbytes(a) for a in arrays))
 
     def _project(self, v):
@@ -267,21 +336,193 @@ class LowRankHessian:
 
     def _scaled(self, U):
         """``D^-1 U`` for the shifted diagonal ``D``, dense or sparse as ``U``."""
-        if sp.issparse(U):
-            DU = sp.csc_matrix(U, copy=True)
-            DU.data /= self._base_diag[DU.indices]
-            return DU
-        return U / self._base_diag[:, None]
+        return _divided(U, self._base_diag)
 
-    def corrected(self, terms=None):
+    def corrected(self, terms=None, fold=False):
         """The matrix plus ``terms`` (a RowCurvature), ready to solve.
 
-        The change enters as the columns of :meth:`RowCurvature.columns`;
-        see :meth:`with_columns`.
+        Parameters
+        ----------
+        terms : RowCurvature, default=None
+            The change; it enters as the columns of
+            :meth:`RowCurvature.columns`.
+        fold : bool, default=False
+            ``False``: the change is kept as pending correction columns beside
+            the factor (see :meth:`with_columns`); the new object holds the
+            rows of ``terms`` as given. ``True``: the change and every pending
+            correction are merged into a new factor (see :meth:`folded`); the
+            new object holds no pending rows.
+
+        Returns
+        -------
+        H : LowRankHessian
+            A new object; this one is unchanged.
         """
         if terms is None or not terms.n_rows:
+            new = self.with_columns(None, None)
+        else:
+            new = self.with_columns(*terms.columns())
+        return new.folded() if fold else new
+
+    def folded(self):
+        """The same matrix with its pending corrections merged into the factor.
+
+        ``W diag(w_signs) W^T + U diag(signs) U^T`` is factored anew as
+        ``W' diag(w_signs') W'^T``, where ``D^-1/2 W'`` are the eigenvectors of
+        ``D^-1/2 (W diag(w_signs) W^T + U diag(signs) U^T) D^-1/2``, scaled
+        by the square roots of the absolute eigenvalues (``D`` the shifted
+        diagonal). That factorisation is a function of the matrix alone
+        (unique up to the signs of its columns when the eigenvalues are
+        distinct): no stored array of the result holds a pending row, or the
+        old factor from which the rows would be the difference.
+
+        Returns
+        -------
+        H : LowRankHessian
+            A new object without pending corrections; this one is unchanged.
+            Its attribute ``fold_error`` bounds, in the operator norm, how far
+            the stored matrix is from the exact sum (accumulated over folds):
+            eigenvalues below ``FOLD_RTOL`` (relative to the shifted diagonal
+            and the largest eigenvalue) are dropped, and, if ``max_rank`` is
+            set, the smallest beyond that rank.
+
+        Notes
+        -----
+        With ``m`` columns in ``W`` and ``k`` pending columns, the fold costs
+        one product of the ``p x m`` factor with an ``m x r`` matrix
+        (``r <= m + k`` the new rank) and ``O(nnz(U) r + (m + k)^3)`` besides:
+        the Gram matrix it orthogonalises with is assembled from the products
+        the capacitance already holds (``W^T D^-1 W``, ``W^T D^-1 U``), never
+        recomputed from the ``p x m`` factor. When ``[W, U]`` is ill
+        conditioned (a pending row almost in the span of the others) the
+        columns are orthogonalised row block by row block against a shifted
+        Cholesky factor of that Gram matrix (backward stable), which costs a
+        triangular solve of ``p (m + k)^2`` more.
+
+        The rank grows by the number of pending columns with a part outside
+        the span of ``W`` (each removed or inserted row that sticks out of
+        the sketch adds one eigenvalue); directions that cancel (a row
+        inserted then removed, rows inside the span) are dropped.
+        """
+        if not self.pending_rank:
             return self.with_columns(None, None)
-        return self.with_columns(*terms.columns())
+        d, W, U = self.diagonal, self.W, self._U
+        p, m = W.shape
+        k = U.shape[1]
+        sparse = sp.issparse(U)
+        U_rows = U.tocsr() if sparse else U
+        full_diag = (d + np.einsum("ij,ij,j->i", W, W, self.w_signs)
+                     + _signed_squares(U, self._signs))
+        D = d + _diagonal_shift(d, full_diag)
+        if np.any(D <= 0) or not np.all(np.isfinite(D)):
+            raise NotPositiveDefiniteError(
+                "The corrected Hessian is not positive definite on its diagonal: "
+                "the request removes (almost) all the curvature of a parameter. "
+                "Retrain on the corrected data instead."
+            )
+        # Gram matrix of [W, U] in the metric D^-1: W^T D0^-1 W and
+        # W^T D0^-1 U are known for the old shifted diagonal D0; D differs
+        # from it on the few shifted coordinates only.
+        G = np.empty((m + k, m + k))
+        G[:m, :m] = self._gram[:m, :m]
+        G[:m, m:] = self._FtDU[:m]
+        G[m:, m:] = _transposed_product(U, _divided(U, D))
+        moved = np.flatnonzero(D != self._base_diag)
+        if len(moved):
+            change = 1.0 / D[moved] - 1.0 / self._base_diag[moved]
+            WJ = W[moved]
+            UJ = _dense(U_rows[moved])
+            G[:m, :m] += WJ.T @ (change[:, None] * WJ)
+            G[:m, m:] += WJ.T @ (change[:, None] * UJ)
+        G[m:, :m] = G[:m, m:].T
+        G = 0.5 * (G + G.T)
+        signs = np.concatenate([self.w_signs, self._signs])
+        if not np.all(np.isfinite(G)):
+            raise NotPositiveDefiniteError(
+                "The corrected Hessian has non-finite entries; retrain on the "
+                "corrected data instead."
+            )
+        scale = np.sqrt(np.maximum(np.diag(G), 0.0))
+        live = np.flatnonzero(scale > 0)          # zero columns add nothing
+        G, scale, signs = G[np.ix_(live, live)], scale[live], signs[live]
+        w_live, u_live = live[live < m], live[live >= m] - m
+        if not len(live):
+            return self._with_factor(np.zeros((p, 0)), np.zeros(0), np.zeros((0, 0)),
+                                     full_diag, 0.0)
+        Gs = G / scale / scale[:, None]
+        ev = np.linalg.eigvalsh(Gs)
+        R = None
+        if ev[0] > 1e-6 * ev[-1]:
+            # well conditioned (cond <= 1e3): the explicit transformation
+            # loses at most that factor in one product with the factor
+            try:
+                R = cholesky(Gs, lower=False, check_finite=False)
+            except LinAlgError:
+                R = None
+        # D^-1/2 [W, U] = Q R N: the low-rank part, scaled by D^-1/2, is
+        # Q (R N S N R^T) Q^T, Q orthonormal up to the rounding of G
+        if R is not None:
+            core = (R * (signs * scale**2)) @ R.T
+            lam, V, r, dropped = _eigenpairs(core, self.max_rank)
+            B = V[:, :r] * np.sqrt(np.abs(lam[:r]))
+            T = solve_triangular(R, B, lower=False, check_finite=False) / scale[:, None]
+            gram_w = T.T @ G @ T
+            # W' = W T_W + U T_U: one product with the factor (the zero
+            # columns get zero rows, W is not copied); U adds to the rows
+            # it touches only
+            T_full = np.zeros((m + k, r))
+            T_full[live] = T
+            W_new = W @ T_full[:m] if m else np.zeros((p, r))
+            if k:
+                touched = (np.unique(U.indices) if sparse
+                           else np.flatnonzero(np.any(U != 0, axis=1)))
+                W_new[touched] += _dense(U_rows[touched]) @ T_full[m:]
+            # |Q|^2 <= 1 + u cond(G) ~ 1 + 1e-10 at cond(G) <= 1e6
+            dropped *= 1.0 + 1e-6
+        else:
+            # ill conditioned: a shifted Cholesky factor always exists, Q is
+            # computed row by row (backward stable) and made orthonormal
+            # through its own Gram matrix, measured on the way
+            shift = 10.0 * len(live) * np.finfo(float).eps * max(ev[-1], 1e-300)
+            R = cholesky(Gs + shift * np.eye(len(live)), lower=False,
+                         check_finite=False)
+            blocks = _QBlocks(W, w_live, U_rows, u_live, D, scale, R)
+            QtQ = blocks.gram()
+            sig, Z = np.linalg.eigh(QtQ)
+            good = sig > np.finfo(float).eps ** 2 * max(sig[-1], 1e-300)
+            # Q = P diag(sig)^1/2 Z^T with P orthonormal; the directions left
+            # out have |Q z|^2 = sig, at most eps^2 of the largest
+            Zg = Z[:, good] * np.sqrt(sig[good])
+            core = (R * (signs * scale**2)) @ R.T
+            lam, V, r, dropped = _eigenpairs(Zg.T @ core @ Zg, self.max_rank)
+            B = ((Z[:, good] / np.sqrt(sig[good]))
+                 @ (V[:, :r] * np.sqrt(np.abs(lam[:r]))))
+            # the directions Z_b left out: Q K Q^T less what is kept is
+            # Q Z_b (Z_b^T K Z_g) sig_g^1/2 P_g^T, its transpose and
+            # Q Z_b (Z_b^T K Z_b) Z_b^T Q^T; |Q Z_b| is measured on the rows
+            # of Q themselves
+            Zb = Z[:, ~good]
+            W_new, rest = blocks.times(B, Zb)
+            gram_w = B.T @ QtQ @ B
+            cross = np.linalg.norm(Zb.T @ core @ Zg, 2) if Zb.shape[1] else 0.0
+            inner = np.linalg.norm(Zb.T @ core @ Zb, 2) if Zb.shape[1] else 0.0
+            dropped = 1.0001 * dropped + 2.0 * rest * cross + rest**2 * inner
+        dropped *= D.max(initial=0.0)
+        return self._with_factor(W_new, np.sign(lam[:r]), gram_w, full_diag, dropped)
+
+    def _with_factor(self, W, w_signs, gram_w, full_diag, dropped):
+        """A new object of this diagonal and null basis with the factor ``W``
+        (``gram_w`` its ``W^T D^-1 W``) and no pending corrections."""
+        new = object.__new__(type(self))
+        new.null_basis = self.null_basis
+        new.diagonal = self.diagonal
+        new.W = W
+        new.w_signs = w_signs
+        new.max_rank = self.max_rank
+        new.fold_error = self.fold_error + float(dropped)
+        new._set_base(full_diag, gram_w=0.5 * (gram_w + gram_w.T))
+        new._clear_pending()
+        return new
 
     def with_columns(self, U, signs):
         """The matrix plus ``U diag(signs) U^T``, ready to solve.
@@ -383,6 +624,98 @@ class LowRankHessian:
                 "formed in low-rank mode; use matvec or diag."
             )
         return self.to_dense()
+
+
+def _diagonal_shift(diagonal, full_diag):
+    """The shift ``mu`` of the coordinates with (almost) no diagonal mass."""
+    weak = diagonal <= 1e-10 * np.maximum(full_diag, 0.0)
+    return np.where(weak, np.maximum(full_diag, 1.0), 0.0)
+
+
+def _signed_squares(U, signs):
+    """The diagonal of ``U diag(signs) U^T``, dense or sparse ``U``."""
+    if not U.shape[1]:
+        return np.zeros(U.shape[0])
+    if sp.issparse(U):
+        return np.asarray(U.multiply(U) @ signs).ravel()
+    return np.einsum("ij,ij,j->i", U, U, signs)
+
+
+def _divided(U, D):
+    """``diag(D)^-1 U``, dense or sparse as ``U``."""
+    if sp.issparse(U):
+        DU = sp.csc_matrix(U, copy=True)
+        DU.data /= D[DU.indices]
+        return DU
+    return U / D[:, None]
+
+
+def _dense(A):
+    return A.toarray() if sp.issparse(A) else np.asarray(A)
+
+
+def _eigenpairs(core, max_rank):
+    """Eigenpairs of a fold's symmetric core, largest magnitude first.
+
+    Returns ``(lam, V, r, dropped)``: the first ``r`` are kept (magnitude
+    above ``FOLD_RTOL`` relative to the shifted diagonal, i.e. to 1 in the
+    scaled metric, or to the largest if larger; at most ``max_rank``), and
+    ``dropped`` is the largest magnitude left out.
+    """
+    lam, V = np.linalg.eigh(0.5 * (core + core.T))
+    order = np.argsort(-np.abs(lam), kind="stable")
+    lam, V = lam[order], V[:, order]
+    big = np.abs(lam).max(initial=0.0)
+    r = int(np.sum(np.abs(lam) > FOLD_RTOL * max(1.0, big)))
+    if max_rank is not None:
+        r = min(r, int(max_rank))
+    return lam, V, r, float(np.abs(lam[r:]).max(initial=0.0))
+
+
+class _QBlocks:
+    """The rows of ``Q = D^-1/2 [W, U] N^-1 R^-1``, block by block.
+
+    Every row of ``Q`` is a triangular solve with ``R``: backward stable
+    however ill conditioned ``R`` is, so ``Q R`` is ``D^-1/2 [W, U] N^-1`` to
+    round-off. ``Q`` itself (``p x (m + k)``) is never held: the two passes
+    over it compute it again.
+    """
+
+    def __init__(self, W, w_live, U_rows, u_live, D, scale, R):
+        self.W, self.w_live, self.U_rows, self.u_live = W, w_live, U_rows, u_live
+        self.D, self.scale, self.R = D, scale, R
+
+    def _blocks(self):
+        p, n = self.W.shape[0], self.R.shape[0]
+        step = max(1, 2**20 // max(1, n))
+        for start in range(0, p, step):
+            rows = slice(start, min(p, start + step))
+            X = np.hstack([self.W[rows][:, self.w_live],
+                           _dense(self.U_rows[rows])[:, self.u_live]])
+            root = np.sqrt(self.D[rows])
+            X /= root[:, None] * self.scale
+            # Q R = X: R^T Q^T = X^T
+            Q = solve_triangular(self.R, X.T, trans="T", lower=False,
+                                 check_finite=False).T
+            yield rows, Q, root
+
+    def gram(self):
+        """``Q^T Q``."""
+        n = self.R.shape[0]
+        out = np.zeros((n, n))
+        for _, Q, _ in self._blocks():
+            out += Q.T @ Q
+        return 0.5 * (out + out.T)
+
+    def times(self, B, Z):
+        """``D^1/2 Q B``, and the Frobenius norm of ``Q Z``."""
+        out = np.empty((self.W.shape[0], B.shape[1]))
+        sq = 0.0
+        for rows, Q, root in self._blocks():
+            out[rows] = (Q @ B) * root[:, None]
+            if Z.shape[1]:
+                sq += float(np.sum((Q @ Z) ** 2))
+        return out, np.sqrt(sq)
 
 
 def hstack_columns(A, B):

@@ -1,0 +1,335 @@
+"""Folding the corrections of a low-rank Hessian into its factor: the matrix
+stays the same (to round-off), and the object holds no correction row."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sklearn_unlearn.solvers import LowRankHessian, RowCurvature
+
+EPS = np.finfo(float).eps
+
+# A folded matrix equals the unfolded one to this, relative to its largest
+# entry (measured: below 1e-13 on every case here).
+MATRIX_RTOL = 1e-12
+
+# |cos| of a stored column or row with a correction row at or above this is
+# a copy of the row (up to scale).
+PARALLEL = 1.0 - 1e-9
+
+
+def _hessian(rng, p=60, m=8, intercept=True, null_basis=False):
+    diagonal = rng.uniform(0.5, 2.0, p)
+    W = rng.standard_normal((p, m)) * rng.uniform(0.3, 3.0, m)
+    N = None
+    if intercept:
+        diagonal[-1] = 0.0          # an unpenalised intercept the sketch carries
+    if null_basis:
+        # two outputs of p / 2 coordinates, their intercepts last in each
+        # half: the difference of the intercepts is unidentified
+        N = np.zeros((p, 1))
+        half = p // 2
+        diagonal[[half - 1, p - 1]] = 0.0
+        N[[half - 1, p - 1], 0] = 1.0 / np.sqrt(2.0)
+        W -= N @ (N.T @ W)
+    return LowRankHessian(diagonal, W, np.ones(m), null_basis=N)
+
+
+def _sparse_rows(rng, k, p, nnz=8):
+    """``k`` rows of ``nnz`` distinctive random values each (the intercept,
+    the last coordinate, included)."""
+    data, cols = [], []
+    for _ in range(k):
+        c = np.r_[np.sort(rng.choice(p - 1, nnz - 1, replace=False)), p - 1]
+        cols.append(c)
+        data.append(rng.uniform(0.2, 1.3, nnz))
+    indptr = np.arange(k + 1) * nnz
+    return sp.csr_matrix((np.concatenate(data), np.concatenate(cols), indptr),
+                         shape=(k, p))
+
+
+def _changes(rng, p):
+    """Requests as the estimators make them: removals (negative weights),
+    an insertion beside a removal, an edit of a few columns, sparse rows."""
+    R = rng.standard_normal((3, p)) * 0.4
+    edit_cols = np.array([1, 4, 7])
+    delta = rng.standard_normal((2, 3))
+    return {
+        "removal": RowCurvature(R, -rng.uniform(0.05, 0.2, 3)),
+        "removal_and_insertion": RowCurvature(R[:2], np.array([-0.15, 0.1])),
+        "edit": RowCurvature(R[:2], np.array([0.0, -0.1]),
+                             edit=(edit_cols, delta, np.array([0.12, 0.08]))),
+        "sparse_removal": RowCurvature(_sparse_rows(rng, 4, p),
+                                       -rng.uniform(0.05, 0.2, 4)),
+    }
+
+
+def _solve_tol(M):
+    """The accuracy any backward-stable solve of ``M`` can promise, with room."""
+    return max(1e-12, 1e3 * EPS * np.linalg.cond(M))
+
+
+def _assert_same_matrix(A, B, proj=None, rng=None):
+    """``A`` and ``B`` agree as matrices: dense form, products, diagonal and
+    solves."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    MA, MB = A.to_dense(), B.to_dense()
+    scale = np.abs(MA).max()
+    np.testing.assert_allclose(MB, MA, rtol=0, atol=MATRIX_RTOL * scale)
+    np.testing.assert_allclose(B.diag(), A.diag(), rtol=0, atol=MATRIX_RTOL * scale)
+    V = rng.standard_normal((len(MA), 3))
+    np.testing.assert_allclose(B.matvec(V), A.matvec(V), rtol=0,
+                               atol=MATRIX_RTOL * np.abs(A.matvec(V)).max())
+    if proj is not None:
+        V = V - proj @ (proj.T @ V)
+    xa, xb = A.solve(V), B.solve(V)
+    tol = _solve_tol(MA if proj is None else MA + proj @ proj.T)
+    np.testing.assert_allclose(xb, xa, rtol=0, atol=tol * np.abs(xa).max())
+    # and the folded solve solves the matrix
+    np.testing.assert_allclose(MA @ xb, V, rtol=0, atol=tol * np.abs(V).max())
+
+
+def _arrays(obj):
+    """Every array reachable from the attributes of ``obj``."""
+    out = []
+
+    def walk(x):
+        if isinstance(x, np.ndarray):
+            out.append(x)
+        elif sp.issparse(x):
+            out.append(x.toarray())
+        elif isinstance(x, (tuple, list)):
+            for y in x:
+                walk(y)
+        elif isinstance(x, dict):
+            for y in x.values():
+                walk(y)
+
+    walk(vars(obj))
+    return out
+
+
+def _max_cos(obj, rows):
+    """The largest ``|cos|`` of a stored column or row with one of ``rows``."""
+    rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    p = rows.shape[1]
+    best = 0.0
+    for A in _arrays(obj):
+        if A.ndim == 1:
+            A = A[:, None]
+        for B in (A, A.T):
+            if B.ndim == 2 and B.shape[0] == p:
+                norms = np.linalg.norm(B, axis=0)
+                B = B[:, norms > 0] / norms[norms > 0]
+                if B.size:
+                    best = max(best, float(np.abs(rows @ B).max()))
+    return best
+
+
+def _raw_rows(change):
+    R = change.rows.toarray() if sp.issparse(change.rows) else change.rows
+    if change.edit is None:
+        return R
+    cols, delta, _ = change.edit
+    edited = R.copy()
+    edited[:, cols] += delta
+    return np.vstack([R, edited])
+
+
+@pytest.mark.parametrize("kind", ["removal", "removal_and_insertion", "edit",
+                                  "sparse_removal"])
+@pytest.mark.parametrize("null_basis", [False, True])
+def test_fold_keeps_the_matrix(kind, null_basis):
+    rng = np.random.default_rng(1)
+    H = _hessian(rng, null_basis=null_basis)
+    change = _changes(rng, H.shape[0])[kind]
+    if null_basis:
+        # the change of a model with an unidentified direction leaves it so
+        N = H.null_basis
+        rows = _raw_rows(change)
+        if sp.issparse(change.rows) or change.edit is not None:
+            change = RowCurvature(rows, np.r_[change.plain().weights])
+        change = RowCurvature(change.rows - (change.rows @ N) @ N.T, change.weights)
+    pending = H.corrected(change)
+    folded = H.corrected(change, fold=True)
+    assert pending.pending_rank > 0 and folded.pending_rank == 0
+    assert folded.fold_error <= MATRIX_RTOL * np.abs(pending.to_dense()).max()
+    _assert_same_matrix(pending, folded, proj=H.null_basis, rng=rng)
+    if null_basis:
+        g = rng.standard_normal(H.shape[0])
+        x = folded.solve(g)
+        assert abs(float(H.null_basis[:, 0] @ x)) <= 1e-12 * np.abs(x).max()
+    # folding what is pending gives the same object as folding at once
+    _assert_same_matrix(folded, pending.corrected(None, fold=True),
+                        proj=H.null_basis, rng=rng)
+
+
+def test_fold_of_a_coupled_change():
+    """Rows of a coupled loss (``K x K`` weights) enter as sparse columns
+    ``b_ij (x) x_i``; the fold merges them like any other."""
+    rng = np.random.default_rng(2)
+    K, d = 3, 20
+    H = _hessian(rng, p=K * d, m=6, intercept=False)
+    R = _sparse_rows(rng, 4, d, nnz=5)
+    A = rng.standard_normal((4, K, K)) * 0.1
+    change = RowCurvature(R, -np.einsum("ikl,ijl->ikj", A, A))
+    pending, folded = H.corrected(change), H.corrected(change, fold=True)
+    assert sp.issparse(pending.pending_corrections)
+    _assert_same_matrix(pending, folded, rng=rng)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_fold_leaves_no_trace_of_the_rows(sparse):
+    rng = np.random.default_rng(3)
+    H = _hessian(rng, p=80, m=10)
+    p = H.shape[0]
+    # removals, and the removal of an edited row's old value
+    if sparse:
+        R = _sparse_rows(rng, 5, p)
+        change = RowCurvature(R, -rng.uniform(0.05, 0.2, 5))
+    else:
+        R = rng.uniform(0.2, 1.3, (3, p)) * rng.choice([-1.0, 1.0], (3, p))
+        change = RowCurvature(R, np.array([-0.1, -0.05, 0.0]),
+                              edit=(np.array([2, 5]), rng.standard_normal((3, 2)),
+                                    np.array([0.0, 0.0, 0.07])))
+    rows = _raw_rows(change)
+    U, _ = change.columns()
+    columns = (U.toarray() if sp.issparse(U) else U).T
+    # the values as given and as the correction columns hold them
+    given, held = (np.unique(A[A != 0]) for A in (rows, columns))
+    values = np.concatenate([given, held])
+
+    def found(obj, values=values):
+        blob = pickle.dumps(obj)
+        return sum(v.tobytes() in blob for v in values)
+
+    pending = H.corrected(change)
+    # the scan sees the rows where they are kept
+    assert _max_cos(pending, np.vstack([rows, columns])) >= PARALLEL
+    assert found(pending, held) == len(held)
+    folded = pending.corrected(None, fold=True)
+    assert _max_cos(folded, np.vstack([rows, columns])) < PARALLEL
+    assert found(folded) == 0
+    # nor a second fold on top of the first (pending rows of a request, then
+    # the next request's)
+    more = RowCurvature(_sparse_rows(rng, 2, p), np.array([-0.1, 0.1]))
+    again = folded.corrected(more).corrected(change, fold=True)
+    assert _max_cos(again, np.vstack([rows, columns, _raw_rows(more)])) < PARALLEL
+    assert found(again) == 0
+
+
+def test_fold_is_copy_on_write():
+    rng = np.random.default_rng(4)
+    H = _hessian(rng)
+    changes = _changes(rng, H.shape[0])
+    first = H.corrected(changes["sparse_removal"])
+    snapshot = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                for k, v in vars(first).items()}
+    dense_before, H_before = first.to_dense(), H.to_dense()
+    g = rng.standard_normal(H.shape[0])
+    x_before = first.solve(g)
+    folded = first.corrected(changes["removal"], fold=True)
+    assert folded is not first and folded.W is not first.W
+    for key, value in vars(first).items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(value, snapshot[key], err_msg=key)
+    assert first.pending_rank == 4
+    np.testing.assert_array_equal(first.to_dense(), dense_before)
+    np.testing.assert_array_equal(first.solve(g), x_before)
+    np.testing.assert_array_equal(H.to_dense(), H_before)
+    assert H.pending_rank == 0
+
+
+def test_twenty_folds_stay_accurate():
+    """A stream of requests, each folded: the matrix stays the exact sum of
+    the changes (to round-off), the rank grows by the columns that stick out,
+    and a row inserted then removed leaves no rank behind."""
+    rng = np.random.default_rng(5)
+    H = _hessian(rng, p=70, m=8)
+    p, m = H.shape[0], H.W.shape[1]
+    folded, pending = H, H
+    inserted = []
+    for i in range(20):
+        R = _sparse_rows(rng, 3, p, nnz=6)
+        w = rng.choice([-1.0, 1.0], 3) * rng.uniform(0.02, 0.1, 3)
+        if i % 5 == 4:
+            # remove the rows inserted five requests before, with their weights
+            R, w = inserted.pop(0)
+            w = -w
+        elif i % 5 == 0:
+            w = np.abs(w)
+            inserted.append((R, w))
+        change = RowCurvature(R, w)
+        folded = folded.corrected(change, fold=True)
+        pending = pending.corrected(change)
+        assert folded.pending_rank == 0
+    _assert_same_matrix(pending, folded, rng=rng)
+    assert folded.fold_error <= MATRIX_RTOL * np.abs(pending.to_dense()).max()
+    # 20 requests of 3 rows, 4 inserted then removed again: their 12 columns
+    # cancel
+    assert folded.W.shape[1] == m + 3 * 20 - 2 * 3 * 4
+
+
+def test_fold_of_rows_in_the_span():
+    """Corrections inside the span of the factor (a full-rank sketch, a row
+    that is a combination of the factor's columns, two nearly equal rows of an
+    edit) do not raise the rank beyond what the matrix has."""
+    rng = np.random.default_rng(6)
+    # m > p: the factor spans everything
+    p = 15
+    H = LowRankHessian(rng.uniform(0.5, 2.0, p), rng.standard_normal((p, 20)),
+                       np.ones(20))
+    change = RowCurvature(rng.standard_normal((6, p)) * 0.3, -0.1 * np.ones(6))
+    folded = H.corrected(change, fold=True)
+    assert folded.W.shape[1] <= p
+    _assert_same_matrix(H.corrected(change), folded, rng=rng)
+    # a row in the span of W; an edit of a row in the span changing one
+    # value by 1e-8: the matrix's new direction has an eigenvalue of 1e-17,
+    # within round-off (the change is absorbed by the old directions); by
+    # 1e-4: an eigenvalue of 1e-9, kept
+    H = _hessian(rng, p=50, m=6)
+    r = 0.1 * (H.W @ rng.standard_normal(6))
+    cases = [(RowCurvature(r[None], np.array([-0.2])), 6)]
+    for step, rank in ((1e-8, 6), (1e-4, 7)):
+        close = r.copy()
+        close[3] += step
+        cases.append((RowCurvature(np.vstack([r, close]), np.array([-0.2, 0.2])), rank))
+    for change, rank in cases:
+        folded = H.corrected(change, fold=True)
+        assert folded.W.shape[1] == rank
+        _assert_same_matrix(H.corrected(change), folded, rng=rng)
+        assert folded.fold_error <= MATRIX_RTOL * np.abs(folded.to_dense()).max()
+
+
+def test_capped_rank_reports_what_it_drops():
+    """With ``max_rank`` the fold keeps the largest eigenvalues; ``fold_error``
+    bounds the change of the matrix in the operator norm."""
+    rng = np.random.default_rng(7)
+    diagonal = rng.uniform(0.5, 2.0, 60)
+    W = rng.standard_normal((60, 8))
+    H = LowRankHessian(diagonal, W, np.ones(8), max_rank=9)
+    exact = H
+    for seed in range(3):
+        change = RowCurvature(_sparse_rows(np.random.default_rng(seed), 3, 60),
+                              -0.05 * np.ones(3))
+        H = H.corrected(change, fold=True)
+        exact = exact.corrected(change)
+        assert H.W.shape[1] == 9
+    gap = np.linalg.norm(exact.to_dense() - H.to_dense(), 2)
+    assert gap > 1e-6                       # something was dropped
+    assert gap <= H.fold_error * (1 + 1e-9) + 1e-12
+    assert H.fold_error <= 10 * gap         # and the bound is not vacuous
+
+
+def test_fold_of_nothing():
+    rng = np.random.default_rng(8)
+    H = _hessian(rng)
+    same = H.corrected(None, fold=True)
+    assert same.pending_rank == 0 and same.W is H.W
+    np.testing.assert_array_equal(same.to_dense(), H.to_dense())
+    # zero rows contribute nothing
+    zero = H.corrected(RowCurvature(np.zeros((2, H.shape[0])), -np.ones(2)), fold=True)
+    assert zero.W.shape[1] == H.W.shape[1]
+    _assert_same_matrix(H, zero, rng=rng)
