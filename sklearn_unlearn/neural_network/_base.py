@@ -227,26 +227,29 @@ class UnlearnableMLPMixin:
         """
         check_is_fitted(self)
         # Concurrent requests on one estimator serialise: each one reads the
-        # state the previous one committed. The lock is taken and released in
-        # the same statements that record it (not by ``with``, whose exit is
-        # a line of its own: an interrupt there would skip the release and
-        # leave every other thread waiting).
+        # state the previous one committed.
         lock = request_lock(self)
-        held = False
+        done = exited = False
         try:
-            held = lock.acquire()
-            state = self._plan_unlearn(
-                X_old, X_new, y_old, y_new, sample_weight=sample_weight,
-                method=method, tau=tau, damping=damping, hessian=hessian,
-                cg_tol=cg_tol, cg_max_iter=cg_max_iter,
-            )
-            # One update of the attributes: an exception (a KeyboardInterrupt
-            # included) leaves either the old state or the new one.
-            self.__dict__.update(state)
-            held = lock.release()   # None
+            with lock:
+                state = self._plan_unlearn(
+                    X_old, X_new, y_old, y_new, sample_weight=sample_weight,
+                    method=method, tau=tau, damping=damping, hessian=hessian,
+                    cg_tol=cg_tol, cg_max_iter=cg_max_iter,
+                )
+                # One update of the attributes: an exception (a
+                # KeyboardInterrupt included) leaves the old state or the new.
+                self.__dict__.update(state)
+                done = True
+            exited = True
         except BaseException:
-            if held:
-                lock.release()
+            if done and not exited:
+                # interrupted between the block's last line and its exit,
+                # which may not have released the lock: release it
+                try:
+                    lock.release()
+                except RuntimeError:   # it had
+                    pass
             raise
         return self
 
