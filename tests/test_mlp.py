@@ -349,15 +349,26 @@ def test_sparse_and_dense_give_the_same_update(small_data):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_adam_moments_are_kept(small_data):
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_optimiser_state_starts_afresh(small_data, solver):
+    """The optimiser's moments and velocities average mini-batch gradients of
+    the erased rows: a request replaces them by a fresh optimiser's."""
     X, y_cls, _ = small_data
-    est = _fit_quiet(
-        UnlearnableMLPClassifier(hidden_layer_sizes=(6,), max_iter=20, random_state=0), X, y_cls)
-    ms = [m.copy() for m in est._optimizer.ms]
+    est = _fit_quiet(UnlearnableMLPClassifier(hidden_layer_sizes=(6,), max_iter=20, solver=solver,
+                                              random_state=0), X, y_cls)
+    old = est._optimizer
+    stored = old.ms if solver == "adam" else old.velocities
+    assert any(np.any(m != 0) for m in stored)
     est.unlearn(X[:3], None, y_cls[:3])
-    for a, b in zip(est._optimizer.ms, ms):
-        assert np.array_equal(a, b)
+    new = est._optimizer
+    assert type(new) is type(old) and new is not old
+    stored = new.ms + new.vs if solver == "adam" else new.velocities
+    for m, c in zip(stored, 2 * (est.coefs_ + est.intercepts_)):
+        assert m.shape == c.shape and not np.any(m)
+    assert new.learning_rate == est.learning_rate_init
     est.partial_fit(X[3:], y_cls[3:])   # and training goes on from the new state
+    assert any(np.any(m != 0) for m in (est._optimizer.ms if solver == "adam"
+                                         else est._optimizer.velocities))
 
 
 def test_without_kept_rows_only_first_order_with_numeric_tau(small_data):

@@ -2,12 +2,17 @@
 model unlearns exactly as the original would have."""
 
 import copy
+import pathlib
+import re
 
 import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import make_classification, make_regression
+from sklearn.frozen import FrozenEstimator
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 import sklearn_unlearn
 from sklearn_unlearn import (
@@ -269,3 +274,182 @@ def test_certified_round_trip(fmt, tmp_path):
         m.unlearn(X[2:5], None, y[2:5])
     assert loaded.certificate_ == model.certificate_
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+# -- the documented skops lists ---------------------------------------------------
+# doc/persistence.rst lists, estimator by estimator, every type a file may name,
+# each with the conditions under which it appears. The test reads the lists from
+# there (the one place to update) and compares them with what skops reports for
+# each configuration below, in four states: fitted, after a deletion, after a
+# feature edit, after an insertion.
+DOC = pathlib.Path(__file__).resolve().parents[1] / "doc" / "persistence.rst"
+AFTER_REQUEST, PENDING = "after a request", "while rows are pending"
+STATES = ("fitted", "after a deletion", "after a feature edit", "after an insertion")
+
+
+def _documented_lists():
+    """{estimator name: [(type, frozenset of conditions)]} from the page."""
+    text = DOC.read_text()
+    blocks = re.findall(r"^``(\w+)`` may name[^:]*::\n\n((?:   [^\n]*\n)+)", text, re.M)
+    lists = {}
+    for name, body in blocks:
+        entries = []
+        for line in body.splitlines():
+            typ, _, cond = line.strip().partition("#")
+            conds = frozenset(c.strip() for c in cond.split(",") if c.strip())
+            entries.append((typ.strip(), conds))
+        assert name not in lists, f"{DOC.name} lists {name} twice"
+        lists[name] = entries
+    return lists
+
+
+def _example_list():
+    """The TRUSTED list of the page's example."""
+    block = re.search(r"TRUSTED = \[\n(.*?)\n   \]", DOC.read_text(), re.S).group(1)
+    return set(re.findall(r'"([\w.]+)"', block))
+
+
+# config id: (estimator factory, data factory, unlearn keywords, conditions
+# that hold for it, in the page's words)
+_LR, _RIDGE, _SVC = "UnlearnableLogisticRegression", "UnlearnableRidge", "UnlearnableLinearSVC"
+_MLPC, _MLPR = "UnlearnableMLPClassifier", "UnlearnableMLPRegressor"
+DOC_CONFIGS = {}
+for _k, _kind in ((2, "binary"), (3, "multiclass")):
+    for _h in ("dense", "low_rank"):
+        for _rb in (True, False):
+            DOC_CONFIGS[f"logistic_{_kind}_{_h}_bound_{_rb}"] = (
+                _LR,
+                lambda h=_h, rb=_rb: UnlearnableLogisticRegression(hessian=h, residual_bound=rb),
+                lambda k=_k: _classification(k), {},
+                {_kind, f'hessian="{_h}"'} | ({"residual_bound=True"} if _rb else set()))
+        DOC_CONFIGS[f"svc_{_kind}_{_h}"] = (
+            _SVC, lambda h=_h: UnlearnableLinearSVC(hessian=h, C=0.1, max_iter=10_000),
+            lambda k=_k: _classification(k), {}, {f'hessian="{_h}"'})
+for _t in (1, 2):
+    for _h in ("dense", "low_rank"):
+        DOC_CONFIGS[f"ridge_{_t}_targets_{_h}"] = (
+            _RIDGE, lambda h=_h: UnlearnableRidge(hessian=h), lambda t=_t: _regression(t), {},
+            {f'hessian="{_h}"'})
+_MLP = dict(hidden_layer_sizes=(4,), max_iter=10, random_state=0)
+for _solver, _k in (("adam", 2), ("sgd", 3), ("lbfgs", 3)):
+    DOC_CONFIGS[f"mlp_classifier_{_solver}_{_k}_classes"] = (
+        _MLPC, lambda s=_solver: UnlearnableMLPClassifier(solver=s, **_MLP),
+        lambda k=_k: _classification(k), {}, {f'solver="{_solver}"', 'unlearning_data="keep"'})
+    DOC_CONFIGS[f"mlp_regressor_{_solver}_{_k - 1}_targets"] = (
+        _MLPR, lambda s=_solver: UnlearnableMLPRegressor(solver=s, **_MLP),
+        lambda t=_k - 1: _regression(t), {}, {f'solver="{_solver}"', 'unlearning_data="keep"'})
+DOC_CONFIGS["mlp_classifier_no_rows"] = (
+    _MLPC, lambda: UnlearnableMLPClassifier(unlearning_data="none", **_MLP),
+    lambda: _classification(3), {"method": "first_order", "tau": 0.1}, {'solver="adam"'})
+
+# CertifiedRemoval: its own list and its final estimator's (conditions of both).
+# Over budget a request warns instead of retraining, so that every state is
+# the one named.
+_CR = dict(epsilon=1.0, on_budget_exceeded="warn", random_state=0)
+CR_CONFIGS = {
+    "certified_logistic_keep": (
+        lambda: CertifiedRemoval(UnlearnableLogisticRegression(hessian="dense"), **_CR),
+        lambda: _classification(2), {"keep_data=True"}, _LR,
+        {"binary", 'hessian="dense"', "residual_bound=True"}),
+    "certified_pipeline_keep": (
+        lambda: CertifiedRemoval(make_pipeline(
+            FrozenEstimator(StandardScaler().fit(_classification(3)[0][:40])),
+            UnlearnableLogisticRegression(hessian="dense")), **_CR),
+        lambda: _classification(3), {"keep_data=True"}, _LR,
+        {"multiclass", 'hessian="dense"', "residual_bound=True"}),
+    "certified_logistic_no_data": (
+        lambda: CertifiedRemoval(UnlearnableLogisticRegression(hessian="dense"), keep_data=False,
+                                 **_CR),
+        lambda: _classification(2), set(), _LR,
+        {"binary", 'hessian="dense"', "residual_bound=True"}),
+    "certified_pipeline_no_data": (
+        lambda: CertifiedRemoval(make_pipeline(
+            FrozenEstimator(StandardScaler().fit(_classification(2)[0][:40])),
+            UnlearnableLogisticRegression(hessian="dense")), keep_data=False, **_CR),
+        lambda: _classification(2), set(), _LR,
+        {"binary", 'hessian="dense"', "residual_bound=True"}),
+    "certified_ridge_keep": (
+        lambda: CertifiedRemoval(UnlearnableRidge(hessian="dense"), **_CR),
+        lambda: _regression(1), {"keep_data=True"}, _RIDGE, {'hessian="dense"'}),
+    "certified_ridge_no_data": (
+        lambda: CertifiedRemoval(UnlearnableRidge(hessian="dense"), keep_data=False,
+                                 **_CR),
+        lambda: _regression(1), set(), _RIDGE, {'hessian="dense"'}),
+}
+
+
+def _reported_per_state(est, X, y, kw):
+    """The untrusted types of a file of ``est`` in each of :data:`STATES`."""
+    out = []
+    requests = [(X[:2], None, y[:2], None), (X[2:4], zero_features(X[2:4], [1]), y[2:4], None),
+                (None, X[:2], None, y[:2])]
+    for state in STATES:
+        if state != "fitted":
+            X_old, X_new, y_old, y_new = requests[STATES.index(state) - 1]
+            est.unlearn(X_old, X_new, y_old, y_new, **kw)
+        out.append(set(sio.get_untrusted_types(data=sio.dumps(est))))
+    return out
+
+
+def _expected(entries, conditions):
+    """(always named, named after a request, may be named) for a configuration."""
+    applies = [(t, c - {AFTER_REQUEST, PENDING}, c) for t, c in entries]
+    applies = [(t, c) for t, static, c in applies if static <= conditions]
+    always = {t for t, c in applies if not c & {AFTER_REQUEST, PENDING}}
+    after = {t for t, c in applies if AFTER_REQUEST in c and PENDING not in c}
+    pending = {t for t, c in applies if PENDING in c}
+    return always, after, pending
+
+
+def _compare(config, reported, always, after, pending, problems):
+    for state, types in zip(STATES, reported):
+        required = always | (after if state != "fitted" else set())
+        allowed = required | pending | (after if state != "fitted" else set())
+        if required - types:
+            problems.append(f"{config}, {state}: the page lists {sorted(required - types)}, "
+                            "which the file does not name")
+        if types - allowed:
+            problems.append(f"{config}, {state}: the file names {sorted(types - allowed)}, "
+                            "which the page does not list for it")
+    union = set().union(*reported)
+    if (always | after | pending) - union:
+        problems.append(f"{config}: the page lists {sorted((always | after | pending) - union)}, "
+                        "which no file of it names in any state")
+    return union
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_documented_skops_lists_are_what_skops_reports():
+    lists = _documented_lists()
+    exported = {name for name in sklearn_unlearn.__all__
+                if isinstance(getattr(sklearn_unlearn, name), type)}
+    assert set(lists) == exported, (
+        f"{DOC.name} has type lists for {sorted(lists)}; the package exports {sorted(exported)}")
+    assert {cfg[0] for cfg in DOC_CONFIGS.values()} | {"CertifiedRemoval"} == exported
+
+    problems, used = [], {name: set() for name in lists}
+    for config, (name, make, data, kw, conditions) in DOC_CONFIGS.items():
+        X, y = data()
+        reported = _reported_per_state(make().fit(X, y), X, y, kw)
+        union = _compare(config, reported, *_expected(lists[name], conditions), problems)
+        used[name] |= union
+        if config == "logistic_binary_dense_bound_True" and union != _example_list():
+            problems.append(f"{config}: the page's TRUSTED example is {sorted(_example_list())}, "
+                            f"the files name {sorted(union)}")
+    for config, (make, data, conditions, final, final_conditions) in CR_CONFIGS.items():
+        X, y = data()
+        reported = _reported_per_state(make().fit(X, y), X, y, {})
+        own = _expected(lists["CertifiedRemoval"], conditions)
+        inner = _expected(lists[final], final_conditions)
+        union = _compare(config, reported, *(a | b for a, b in zip(own, inner)), problems)
+        used["CertifiedRemoval"] |= union
+        used[final] |= union
+    for name, entries in lists.items():
+        stale = {t for t, _ in entries} - used[name]
+        if stale:
+            problems.append(f"{name}: the page lists {sorted(stale)}, which no configuration "
+                            "of the test names")
+    assert not problems, (
+        f"The skops type lists of {DOC} no longer match the files (update the lists there, "
+        "or the configurations of this test):\n  " + "\n  ".join(problems))

@@ -40,9 +40,11 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from .._locks import request_lock
 from .._request import validate_request
 from .._training_rows import TrainingRows
 from ._cg import conjugate_gradient
@@ -185,14 +187,30 @@ class UnlearnableMLPMixin:
         Returns
         -------
         self : object
-            The updated estimator. On any error it is left exactly as it was.
+            The updated estimator. On any error (a KeyboardInterrupt
+            included) it is left exactly as it was: the new state is built
+            first and swapped in with one update of the attributes.
 
         Notes
         -----
-        The kept rows are updated to ``D~``. The state of the stochastic
-        optimiser (adam's moment estimates, sgd's velocities) is kept as it
-        was, so a later ``partial_fit`` continues with it; ``loss_`` and
-        ``loss_curve_`` still describe the last fit.
+        **What stays.** When ``unlearn`` returns, the erased rows and the old
+        values of edited rows are gone from every attribute: the kept rows
+        are new arrays holding ``D~`` only (nothing is left pending), the
+        history records figures, never rows, and what the training on the
+        old data left beside the parameters is replaced: the stochastic
+        optimiser (adam's moment estimates, sgd's velocities, running
+        averages of mini-batch gradients of the erased rows) starts afresh
+        at the new parameters, so a later ``partial_fit`` continues from
+        them with new moments, and early stopping's copy of the best
+        parameters (the model before the request) becomes the new
+        parameters. ``loss_``, ``loss_curve_`` and the validation scores are
+        numbers that still describe the last fit. The parameters themselves
+        are the approximate update: they are not a refit and keep what the
+        step cannot undo (see the class's *Limits*).
+
+        **Threads.** Concurrent calls on one estimator serialise (a lock per
+        estimator, not saved with it): the result is that of the requests
+        in the order they took the lock.
 
         Examples
         --------
@@ -208,6 +226,39 @@ class UnlearnableMLPMixin:
         495
         """
         check_is_fitted(self)
+        # Concurrent requests on one estimator serialise: each one reads the
+        # state the previous one committed.
+        lock = request_lock(self)
+        done = exited = False
+        try:
+            with lock:
+                state = self._plan_unlearn(
+                    X_old, X_new, y_old, y_new, sample_weight=sample_weight,
+                    method=method, tau=tau, damping=damping, hessian=hessian,
+                    cg_tol=cg_tol, cg_max_iter=cg_max_iter,
+                )
+                # One update of the attributes: an exception (a
+                # KeyboardInterrupt included) leaves the old state or the new.
+                self.__dict__.update(state)
+                done = True
+            exited = True
+        except BaseException:
+            if done and not exited:
+                # interrupted between the block's last line and its exit,
+                # which may not have released the lock: release it
+                try:
+                    lock.release()
+                except RuntimeError:   # it had
+                    pass
+            raise
+        return self
+
+    def _plan_unlearn(
+        self, X_old, X_new, y_old, y_new, *, sample_weight, method, tau, damping,
+        hessian, cg_tol, cg_max_iter,
+    ):
+        """Validate a request and build the attributes of the new state,
+        without changing the estimator."""
         if not hasattr(self, "unlearning_weight_total_"):
             raise ValueError(
                 "This model has no unlearning state: it was trained with "
@@ -234,17 +285,24 @@ class UnlearnableMLPMixin:
             raise ValueError(f"cg_tol must be a positive number, got {cg_tol!r}.")
         if not (isinstance(cg_max_iter, Integral) and cg_max_iter >= 1):
             raise ValueError(f"cg_max_iter must be a positive integer, got {cg_max_iter!r}.")
-        needs_rows = method == "second_order" or tau == "auto"
-        if needs_rows and self.unlearning_data_ is None:
-            raise ValueError(
-                f"method={method!r} with tau={tau!r} needs the Hessian of the "
-                "training objective, but the model was fitted with "
-                "unlearning_data='none' and kept no rows. Use "
-                "method='first_order' with a numeric tau, or fit with "
-                "unlearning_data='keep'."
-            )
+        if self.unlearning_data_ is None:
+            if method == "second_order":
+                raise ValueError(
+                    "method='second_order' needs Hessian-vector products of the "
+                    "training objective, but the model was fitted with "
+                    "unlearning_data='none' and kept no rows. Use "
+                    "method='first_order' with a numeric tau, or fit with "
+                    "unlearning_data='keep'."
+                )
+            if tau == "auto":
+                raise ValueError(
+                    "tau='auto' needs a Hessian-vector product of the training "
+                    "objective, but the model was fitted with "
+                    "unlearning_data='none' and kept no rows. Pass a numeric "
+                    "tau, or fit with unlearning_data='keep'."
+                )
         self._check_unlearn_targets(request)
-        return self._unlearn(
+        return self._unlearned_state(
             request, method=method, tau=tau, damping=float(damping),
             hessian=hessian, cg_tol=float(cg_tol), cg_max_iter=int(cg_max_iter),
         )
@@ -255,7 +313,10 @@ class UnlearnableMLPMixin:
             self._encode_targets(y), s, theta,
         )
 
-    def _unlearn(self, request, *, method, tau, damping, hessian, cg_tol, cg_max_iter):
+    def _unlearned_state(
+        self, request, *, method, tau, damping, hessian, cg_tol, cg_max_iter
+    ):
+        """The attributes of the state after ``request`` (nothing is changed)."""
         start = time.perf_counter()
         layout = MLPLayout.from_coefs(self.coefs_)
         theta = layout.pack(self.coefs_, self.intercepts_)
@@ -303,6 +364,12 @@ class UnlearnableMLPMixin:
                 G -= self._network(layout, request.X_old, request.y_old, sw, theta).gradient()
             G /= weight_total
 
+        if not np.all(np.isfinite(G)):
+            raise ValueError(
+                "The gradient of the corrected objective is not finite (a value "
+                "of the rows or of the network's outputs overflows); the model "
+                "is unchanged. Scale the features, or retrain."
+            )
         gauss_newton = hessian == "gauss_newton"
 
         def apply_H(v):
@@ -312,6 +379,12 @@ class UnlearnableMLPMixin:
         if method == "first_order":
             if tau == "auto":
                 curvature = float(G @ apply_H(G))
+                if not np.isfinite(curvature):
+                    raise ValueError(
+                        "The Hessian-vector product along the gradient overflowed, "
+                        "so tau='auto' is undefined; the model is unchanged. Scale "
+                        "the features, or pass a numeric tau."
+                    )
                 if not curvature > 0:
                     raise ValueError(
                         "The damped Hessian has no positive curvature along the "
@@ -324,6 +397,12 @@ class UnlearnableMLPMixin:
             step = tau_used * G
         else:
             cg = conjugate_gradient(apply_H, G, tol=cg_tol, max_iter=cg_max_iter)
+            if cg.status == "non_finite":
+                raise ValueError(
+                    f"A Hessian-vector product of the {hessian} Hessian overflowed "
+                    f"after {cg.n_iter} conjugate-gradient iterations; the model is "
+                    "unchanged. Scale the features, or raise damping."
+                )
             if cg.status == "negative_curvature":
                 raise ValueError(
                     f"Conjugate gradients met negative curvature of the damped "
@@ -346,6 +425,12 @@ class UnlearnableMLPMixin:
                 self.alpha, weight_total,
             )
             grad_after = float(np.linalg.norm(after.gradient()))
+            if not np.isfinite(grad_after):
+                raise ValueError(
+                    "The corrected objective's gradient is not finite at the "
+                    "updated parameters (an output overflows); the model is "
+                    "unchanged. Raise damping or lower tau."
+                )
         coefs, intercepts = layout.unpack(theta_new)
         new_coefs = [c.astype(old.dtype, copy=True) for c, old in zip(coefs, self.coefs_)]
         new_intercepts = [
@@ -368,10 +453,48 @@ class UnlearnableMLPMixin:
             gradient_norm_after=grad_after,
             seconds=time.perf_counter() - start,
         )
-        # Everything is computed: commit the new state at once.
-        self.coefs_ = new_coefs
-        self.intercepts_ = new_intercepts
-        self.unlearning_data_ = rows
-        self.unlearning_weight_total_ = float(weight_total)
-        self.unlearn_history_ = [*self.unlearn_history_, report]
-        return self
+        state = {
+            "coefs_": new_coefs,
+            "intercepts_": new_intercepts,
+            "unlearning_data_": rows,
+            "unlearning_weight_total_": float(weight_total),
+            "unlearn_history_": [*self.unlearn_history_, report],
+        }
+        state.update(self._forget_training_trajectory(new_coefs, new_intercepts))
+        return state
+
+    def _forget_training_trajectory(self, coefs, intercepts):
+        """Replacements for the parent's state that the training on the old
+        data left: parameters and gradients of the data before the request.
+
+        The stochastic optimiser's moments (adam) and velocities (sgd) are
+        running averages of mini-batch gradients, which hold the erased rows'
+        terms ``x delta^T`` (with one row per batch and no momentum, a
+        velocity's columns are the last row itself, up to scale); the copy of
+        the best parameters kept by early stopping is the model before the
+        request, from which the erased rows' gradient can be read off the
+        kept rows. Both are replaced by what they would be at the start of a
+        training that begins at the new parameters.
+        """
+        state = {}
+        optimizer = self.__dict__.get("_optimizer")
+        params = list(coefs) + list(intercepts)
+        if isinstance(optimizer, AdamOptimizer):
+            state["_optimizer"] = AdamOptimizer(
+                params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
+            )
+        elif isinstance(optimizer, SGDOptimizer):
+            state["_optimizer"] = SGDOptimizer(
+                params, self.learning_rate_init, self.learning_rate, self.momentum,
+                self.nesterovs_momentum, self.power_t,
+            )
+        elif optimizer is not None:
+            raise TypeError(
+                f"Cannot reset the state of the optimiser {type(optimizer).__name__}: "
+                "it may hold gradients of the rows to erase. Retrain instead."
+            )
+        if "_best_coefs" in self.__dict__:
+            state["_best_coefs"] = [c.copy() for c in coefs]
+        if "_best_intercepts" in self.__dict__:
+            state["_best_intercepts"] = [b.copy() for b in intercepts]
+        return state

@@ -39,18 +39,25 @@ _SHARED_DOC = """
 
     **What is kept.** With ``unlearning_data="keep"`` (default) the model
     keeps a float64 copy of the training rows, their targets and sample
-    weights in ``unlearning_data_``: ``8 n (n_features + 1)`` bytes plus the
-    targets for dense input (``nnz`` values and indices for CSR), about
-    0.9 MB for ``load_digits``. The second-order step needs them for the
-    Hessian-vector products; requests edit the copy, so each request must
-    give the rows as currently trained on. With ``unlearning_data="none"``
-    only the total sample weight is kept and only ``method="first_order"``
-    with a numeric ``tau`` is available (its gradient then assumes the fit
-    was stationary).
+    weights in ``unlearning_data_``, made at ``fit`` (editing the arrays
+    passed to ``fit`` does not change it): ``8 n (n_features + 1)`` bytes
+    plus the targets for dense input (``nnz`` values and indices for CSR),
+    about 0.9 MB for ``load_digits``. The second-order step needs them for
+    the Hessian-vector products; each request replaces the copy by new
+    arrays of the corrected rows, so each request must give the rows as
+    currently trained on, and the erased rows (or the old values of edited
+    rows) are in no attribute once :meth:`unlearn` returns, nor in a
+    pickle, joblib or skops file or a deep copy made after it. With
+    ``unlearning_data="none"`` only the total sample weight is kept and
+    only ``method="first_order"`` with a numeric ``tau`` is available (its
+    gradient then assumes the fit was stationary).
 
-    **Optimiser state.** Unlearning keeps the state of the stochastic
-    optimiser (adam's first and second moment estimates, sgd's velocities)
-    unchanged; a later ``partial_fit`` continues with it. ``partial_fit``
+    **Optimiser state.** The state of the stochastic optimiser (adam's first
+    and second moment estimates, sgd's velocities) averages mini-batch
+    gradients of the training rows, erased ones included: a request
+    replaces it by a fresh optimiser's, and early stopping's copy of the
+    best parameters by the new parameters. A later ``partial_fit``
+    continues from the new parameters with fresh moments. ``partial_fit``
     does not change the kept rows.
 """
 

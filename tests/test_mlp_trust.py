@@ -1,0 +1,470 @@
+"""The multilayer perceptrons keep no trace of what a request erased, and a
+request that fails (a bad input, a non-finite step, an interrupt at any line)
+or runs beside another one leaves a consistent state.
+
+No trace: the erased rows (and, for a feature edit, the old values of the
+edited columns) are drawn as full-precision random float64 values, so that
+finding one of their 8-byte patterns (or its text) in a file by chance has a
+probability of about 2**-50 per position. Every serialization (pickle,
+joblib, skops, each member of the skops archive) is scanned for them, and
+every array reachable from the estimator, its deep copy and each loaded copy
+is checked for exact copies of them, for a stored row or column vector
+parallel to an erased row (``|cos| > 1 - 1e-9``) and for a stored copy of the
+parameters before the request. Each check is first shown to find what it
+looks for in the state before the request.
+"""
+
+import copy
+import dataclasses
+import io
+import os
+import pickle
+import struct
+import sys
+import threading
+import warnings
+import zipfile
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+
+import sklearn_unlearn
+from sklearn_unlearn import _locks
+from sklearn_unlearn import UnlearnableMLPClassifier, UnlearnableMLPRegressor, zero_features
+from sklearn_unlearn.neural_network import MLPRequestReport
+
+sio = pytest.importorskip("skops.io")
+
+# a stored vector this parallel to an erased row is a copy of it up to scale
+PARALLEL_COS = 1.0 - 1e-9
+EDITED_COLUMNS = [1, 4]
+N_ROWS, N_FEATURES = 60, 6
+LIBRARY = os.path.dirname(os.path.abspath(sklearn_unlearn.__file__))
+LOCKS = os.path.abspath(_locks.__file__)
+
+
+def _data(seed, sparse=False, n_targets=None):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N_ROWS, N_FEATURES))
+    if sparse:
+        X[rng.random(X.shape) < 0.3] = 0.0
+    y_cls = rng.integers(0, 3, N_ROWS)
+    y_reg = np.tanh(X @ rng.normal(size=(N_FEATURES, n_targets or 1)))
+    return (sp.csr_matrix(X) if sparse else X), y_cls, (y_reg if n_targets else y_reg[:, 0])
+
+
+def _fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+# name: (estimator, data, unlearn keywords, rows affected). The sgd model
+# (no momentum, no penalty, one row per batch, no shuffling) leaves in its
+# velocities the gradient of the last row, whose first-layer columns are that
+# row up to scale; it is among the erased rows.
+CONFIGS = {
+    "classifier_adam": (
+        lambda: UnlearnableMLPClassifier(hidden_layer_sizes=(5,), max_iter=30, random_state=0),
+        lambda: _data(0)[:2], {}, [3, 17, 40]),
+    "classifier_sgd_last_row": (
+        lambda: UnlearnableMLPClassifier(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0,
+                                         alpha=0.0, batch_size=1, shuffle=False, max_iter=3,
+                                         random_state=0),
+        lambda: _data(1)[:2], {"method": "first_order"}, [8, N_ROWS - 1]),
+    "classifier_early_stopping": (
+        lambda: UnlearnableMLPClassifier(hidden_layer_sizes=(5,), early_stopping=True,
+                                         max_iter=30, random_state=0),
+        lambda: _data(2)[:2], {}, [0, 21]),
+    "classifier_sparse_binary": (
+        lambda: UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=30, random_state=0),
+        lambda: (lambda X, y, _: (X, y % 2))(*_data(3, sparse=True)), {}, [5, 6, 30]),
+    "regressor_lbfgs_exact": (
+        lambda: UnlearnableMLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=50,
+                                        random_state=0),
+        lambda: (lambda X, _, y: (X, y))(*_data(4)),
+        {"hessian": "exact", "damping": 1.0}, [2, 50]),
+    "regressor_multi_target_no_rows": (
+        lambda: UnlearnableMLPRegressor(hidden_layer_sizes=(5,), max_iter=30, random_state=0,
+                                        unlearning_data="none"),
+        lambda: (lambda X, _, y: (X, y))(*_data(5, n_targets=2)),
+        {"method": "first_order", "tau": 0.5}, [9, 10, 11]),
+}
+
+
+def _dense(X):
+    return X.toarray() if sp.issparse(X) else np.asarray(X)
+
+
+# -- what to look for, and where -------------------------------------------------
+def _value_patterns(values):
+    """Byte patterns of float64 values as a file may hold them: raw little- and
+    big-endian (numpy's buffers, pickle's BINFLOAT) and their text (JSON)."""
+    out = set()
+    for v in np.asarray(values, dtype=np.float64).ravel():
+        out.add(struct.pack("<d", v))
+        out.add(struct.pack(">d", v))
+        out.add(repr(float(v)).encode())
+    return out
+
+
+def _byte_findings(blob, patterns, where):
+    found = [f"{where} holds {p!r}" for p in patterns if p in blob]
+    if blob[:2] == b"PK":
+        # a zip archive (skops; inside it scipy's compressed .npz of a sparse
+        # matrix): scan each member inflated, and its members in turn
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            for name in archive.namelist():
+                found += _byte_findings(archive.read(name), patterns, f"{where}:{name}")
+    return found
+
+
+def _reachable(obj, path="est", seen=None):
+    """Every array and float reachable from ``obj`` (attributes, containers,
+    dataclass fields, sparse matrices' buffers, the bases of views)."""
+    if seen is None:
+        seen = set()
+    if id(obj) in seen or obj is None or isinstance(obj, (str, bytes, bool, type)):
+        return
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            for i, item in enumerate(obj.ravel()):
+                yield from _reachable(item, f"{path}[{i}]", seen)
+        else:
+            yield path, obj
+        if obj.base is not None:
+            yield from _reachable(obj.base, f"{path}.base", seen)
+        return
+    if isinstance(obj, (float, np.floating)):
+        yield path, np.asarray(obj, dtype=np.float64)
+        return
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        items = enumerate(obj)
+    elif isinstance(obj, np.random.RandomState):
+        items = [("state", obj.get_state()[1])]
+    elif hasattr(obj, "__dict__") or hasattr(obj, "__slots__"):
+        items = dict(vars(obj) if hasattr(obj, "__dict__") else {})
+        for name in getattr(type(obj), "__slots__", ()):
+            if hasattr(obj, name):
+                items[name] = getattr(obj, name)
+        items = items.items()
+    else:
+        return
+    for key, value in items:
+        yield from _reachable(value, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]",
+                              seen)
+
+
+def _array_findings(obj, rows, values, old_params, where):
+    """Stored copies of ``values``, vectors parallel to ``rows``, arrays equal
+    to a parameter array of ``old_params``."""
+    found = []
+    rows = np.atleast_2d(rows)
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    for path, a in _reachable(obj, where):
+        if a.dtype.kind not in "fc":
+            continue
+        a = np.real(a) if a.dtype.kind == "c" else a
+        hits = np.isin(a.ravel(), np.asarray(values).astype(a.dtype))
+        if hits.any():
+            found.append(f"{path} holds {hits.sum()} erased values")
+        vectors = []
+        if a.ndim >= 1 and a.shape[-1] == N_FEATURES:
+            vectors.append(a.reshape(-1, N_FEATURES))
+        if a.ndim == 2 and a.shape[0] == N_FEATURES:
+            vectors.append(a.T)
+        for V in vectors:
+            V = np.asarray(V, dtype=np.float64)
+            norms = np.linalg.norm(V, axis=1)
+            live = norms > 0
+            if live.any():
+                cos = np.abs(V[live] @ unit.T) / norms[live, None]
+                if np.any(cos > PARALLEL_COS):
+                    found.append(f"{path} holds a vector parallel to an erased row "
+                                 f"(|cos| = {cos.max():.12f})")
+        for p in old_params:
+            if a.size > 1 and a.shape == p.shape and np.array_equal(a, p):
+                found.append(f"{path} is a parameter array of the model before the request")
+    return found
+
+
+def _copies(est):
+    """(name, serialized bytes or None, loaded copy) for every way to copy."""
+    out = [("deepcopy", None, copy.deepcopy(est))]
+    blob = pickle.dumps(est)
+    out.append(("pickle", blob, pickle.loads(blob)))
+    buffer = io.BytesIO()
+    joblib.dump(est, buffer)
+    out.append(("joblib", buffer.getvalue(), joblib.load(io.BytesIO(buffer.getvalue()))))
+    blob = sio.dumps(est)
+    out.append(("skops", blob, sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))))
+    return out
+
+
+def _all_findings(est, rows, values, old_params):
+    patterns = _value_patterns(values)
+    found = _array_findings(est, rows, values, old_params, "est")
+    for name, blob, loaded in _copies(est):
+        if blob is not None:
+            found += _byte_findings(blob, patterns, name)
+        found += _array_findings(loaded, rows, values, old_params, name)
+    return found
+
+
+def _params(est):
+    return [a.copy() for a in est.coefs_ + est.intercepts_]
+
+
+# -- no trace -----------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["delete", "edit_features"])
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_no_trace_of_the_erased_values_after_a_request(config, kind):
+    make, make_data, kw, affected = CONFIGS[config]
+    X, y = make_data()
+    est = _fit(make(), X, y)
+    X_old, y_old = X[affected], y[affected]
+    old_rows = _dense(X_old)
+    if kind == "delete":
+        X_new, values = None, old_rows
+    else:
+        X_new = zero_features(X_old, EDITED_COLUMNS)
+        values = old_rows[:, EDITED_COLUMNS]
+    values = values[values != 0]   # a sparse row's zeros are not values
+    assert len(np.unique(values)) == len(values) >= len(affected)
+
+    # the checks find the rows in the fitted model that keeps them, and the
+    # current parameters as parameters of the model "before"
+    before = _all_findings(est, old_rows, values, _params(est))
+    assert any("parameter array" in f for f in before)
+    if est.unlearning_data_ is not None:
+        for name in ("est", "deepcopy", "pickle", "joblib", "skops"):
+            assert any(f.startswith(name) and "erased values" in f for f in before), name
+        for name in ("pickle", "joblib", "skops:"):
+            assert any(f.startswith(name) and " holds b" in f for f in before), name
+    if config == "classifier_sgd_last_row":
+        assert any("_optimizer.velocities" in f and "parallel" in f for f in before)
+    if config == "classifier_early_stopping":
+        # early stopping's best parameters are the parameters of the fit
+        assert all(np.array_equal(a, b) for a, b in zip(est._best_coefs, est.coefs_))
+
+    old_params = _params(est)
+    est.unlearn(X_old, X_new, y_old, **kw)
+    found = _all_findings(est, old_rows, values, old_params)
+    assert not found, "\n".join(found)
+    # and the request did what it says
+    if est.unlearning_data_ is not None:
+        assert est.unlearning_data_.n_rows == N_ROWS - (kind == "delete") * len(affected)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_kept_rows_are_copies_made_at_fit(sparse):
+    X, y, _ = _data(6, sparse=sparse)
+    sw = np.linspace(0.5, 2.0, N_ROWS)
+    est = UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y, sample_weight=sw)
+    kept = est.unlearning_data_
+    X_fit, y_fit, sw_fit = _dense(X).copy(), y.copy(), sw.copy()
+    buffers = [X.data if sparse else X, y, sw]
+    for ours in ([kept.X.data, kept.X.indices, kept.X.indptr] if sparse else [kept.X]) + [
+            kept.y, kept.sample_weight]:
+        for theirs in buffers:
+            assert not np.shares_memory(ours, theirs)
+    for theirs in buffers:       # the caller reuses its arrays
+        theirs[...] = theirs[::-1].copy()
+    np.testing.assert_array_equal(_dense(kept.X), X_fit)
+    np.testing.assert_array_equal(kept.y, y_fit)
+    np.testing.assert_array_equal(kept.sample_weight, sw_fit)
+    # so the rows as trained on are still found, and erased
+    est.unlearn(X_fit[:2], None, y_fit[:2], sample_weight=sw_fit[:2])
+    assert est.unlearning_data_.n_rows == N_ROWS - 2
+
+
+# -- one state or the other ----------------------------------------------------------
+def _state(obj, seen=None):
+    """A comparable image of everything reachable from ``obj`` (a report's
+    wall time left out)."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            return ("object-array", obj.shape, tuple(_state(v) for v in obj.ravel()))
+        return ("array", obj.dtype.str, obj.shape, obj.tobytes())
+    if obj is None or isinstance(obj, (str, bytes, bool, int, float, complex, np.generic, type)):
+        return (type(obj).__name__, repr(obj))
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, tuple(_state(v) for v in obj))
+    if isinstance(obj, dict):
+        return ("dict", tuple(sorted((repr(k), _state(v)) for k, v in obj.items())))
+    if isinstance(obj, MLPRequestReport):
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        fields.pop("seconds")
+        return ("report", _state(fields))
+    if isinstance(obj, np.random.RandomState):
+        return ("RandomState", _state(obj.get_state()))
+    if hasattr(obj, "__dict__"):
+        return (type(obj).__qualname__, _state(vars(obj)))
+    raise TypeError(f"no image for {type(obj)}")
+
+
+def _interrupt_at(n):
+    """A tracer raising KeyboardInterrupt at the ``n``-th line the library runs."""
+    count = [0]
+
+    def local(frame, event, arg):
+        if event == "line":
+            count[0] += 1
+            if count[0] == n:
+                raise KeyboardInterrupt(f"line {n}: {frame.f_code.co_filename}:{frame.f_lineno}")
+        return local
+
+    def tracer(frame, event, arg):
+        name = os.path.abspath(frame.f_code.co_filename)
+        # _locks.request_lock is left out: its ``with`` on a module-wide guard
+        # can be interrupted at the exit line and leave the guard taken
+        return local if name.startswith(LIBRARY) and name != LOCKS else None
+
+    return tracer, count
+
+
+@pytest.mark.parametrize("case", ["second_order_delete", "first_order_edit_auto_tau",
+                                  "regressor_insert"])
+def test_an_interrupt_at_any_line_leaves_the_old_or_the_new_state(case):
+    X, y_cls, y_reg = _data(7)
+    X, y_cls, y_reg = X[:25, :4], y_cls[:25], y_reg[:25]
+    if case == "regressor_insert":
+        est = _fit(UnlearnableMLPRegressor(hidden_layer_sizes=(3,), max_iter=20, random_state=0),
+                   X, y_reg)
+        args, kw = (None, X[:2] + 0.5), dict(y_new=y_reg[:2], cg_max_iter=3)
+    elif case == "second_order_delete":
+        est = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(3,), max_iter=20,
+                                            early_stopping=True, random_state=0), X, y_cls)
+        args, kw = (X[:2], None, y_cls[:2]), dict(cg_max_iter=3)
+    else:
+        est = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(3,), max_iter=20, solver="sgd",
+                                            random_state=0), X, y_cls)
+        args, kw = (X[2:4], zero_features(X[2:4], [1]), y_cls[2:4]), dict(method="first_order")
+    old = _state(est)
+    new = _state(copy.deepcopy(est).unlearn(*args, **kw))
+    assert new != old
+    n = 0
+    while True:
+        n += 1
+        model = copy.deepcopy(est)
+        tracer, count = _interrupt_at(n)
+        sys.settrace(tracer)
+        try:
+            model.unlearn(*args, **kw)
+            completed = True
+        except KeyboardInterrupt:
+            completed = False
+        finally:
+            sys.settrace(None)
+        state = _state(model)
+        # and the request lock is free for another thread
+        taken = []
+        probe = threading.Thread(
+            target=lambda: taken.append(_locks.request_lock(model).acquire(timeout=5)))
+        probe.start()
+        probe.join()
+        assert taken == [True], f"interrupt at line {n} left the request lock taken"
+        if completed:
+            assert state == new, f"completed after an interrupt at line {n}, in another state"
+            if count[0] < n:   # ran to the end without an interrupt: every line was tried
+                break
+        else:
+            assert state in (old, new), f"interrupt at line {n} left a torn state"
+    assert n > 100   # the commit path was traced, not skipped
+
+
+def test_concurrent_requests_serialise():
+    X, y, _ = _data(8)
+    est = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0),
+               X, y)
+    first = dict(X_old=X[:3], X_new=None, y_old=y[:3])
+    second = dict(X_old=X[10:12], X_new=zero_features(X[10:12], [2]), y_old=y[10:12])
+    in_order = []
+    for a, b in ((first, second), (second, first)):
+        model = copy.deepcopy(est)
+        model.unlearn(**a)
+        model.unlearn(**b)
+        in_order.append(_state(model))
+    assert in_order[0] != in_order[1]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)   # switch threads often, so that requests interleave
+    try:
+        for _ in range(6):
+            model = copy.deepcopy(est)
+            barrier = threading.Barrier(2)
+            errors = []
+
+            def run(request, model=model, barrier=barrier, errors=errors):
+                barrier.wait()
+                try:
+                    model.unlearn(**request)
+                except BaseException as exc:  # pragma: no cover - reported below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=run, args=(r,)) for r in (first, second)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == []
+            assert _state(model) in in_order
+            assert len(model.unlearn_history_) == 2
+    finally:
+        sys.setswitchinterval(interval)
+
+
+# -- failures change nothing; messages say what applies ---------------------------
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # the overflows refused
+def test_failing_requests_leave_the_state_exactly_as_it_was():
+    X, y_cls, y_reg = _data(9)
+    clf = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0),
+               X, y_cls)
+    X_nan = X[:2].copy()
+    X_nan[0, 1] = np.nan
+    requests = [
+        (clf, dict(X_old=X_nan, X_new=None, y_old=y_cls[:2]), ValueError, "NaN"),
+        (clf, dict(X_old=X[:2], X_new=X_nan, y_old=y_cls[:2]), ValueError, "NaN"),
+        (clf, dict(X_old=X[:2, :3], X_new=None, y_old=y_cls[:2]), ValueError, "features"),
+        (clf, dict(X_old=X[:2], X_new=None, y_old=y_cls[:2], method="first_order",
+                   tau=1e308), ValueError, "finite"),
+        (clf, dict(X_old=X[:2], X_new=None, y_old=y_cls[:2], tau=np.nan), ValueError, "tau"),
+        (clf, dict(X_old=X[:2], X_new=None, y_old=y_cls[:2], tau="fast"), ValueError, "tau"),
+    ]
+    # finite rows whose products overflow, for each method
+    for kw in ({}, {"method": "first_order"}, {"method": "first_order", "tau": 1.0},
+               {"hessian": "exact"}):
+        requests.append((clf, dict(X_old=None, X_new=X[:2] * 1e300, y_new=y_cls[:2], **kw),
+                         ValueError, "not finite|overflow"))
+    reg = _fit(UnlearnableMLPRegressor(loss="poisson", hidden_layer_sizes=(4,), max_iter=20,
+                                       random_state=0), X, np.exp(y_reg))
+    # a step the parameters survive but the exponential output does not
+    requests.append((reg, dict(X_old=X[:2], X_new=None, y_old=np.exp(y_reg[:2]),
+                               method="first_order", tau=1e3), ValueError, "not finite"))
+    for est, kwargs, error, match in requests:
+        snap = _state(est)
+        with pytest.raises(error, match=match):
+            est.unlearn(**kwargs)
+        assert _state(est) == snap
+
+
+def test_second_order_without_rows_names_what_applies():
+    X, y, _ = _data(10)
+    est = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0,
+                                        unlearning_data="none"), X, y)
+    with pytest.raises(ValueError) as info:
+        est.unlearn(X[:2], None, y[:2], method="second_order")
+    message = str(info.value)
+    assert "method='second_order'" in message and "unlearning_data='none'" in message
+    assert "tau='auto'" not in message
+    with pytest.raises(ValueError, match="tau='auto'") as info:
+        est.unlearn(X[:2], None, y[:2], method="first_order", tau="auto")
+    assert "second_order" not in str(info.value)
