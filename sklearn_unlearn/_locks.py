@@ -9,7 +9,6 @@ import threading
 import weakref
 
 _locks = weakref.WeakKeyDictionary()
-_guard = threading.Lock()
 
 
 def request_lock(estimator):
@@ -23,8 +22,29 @@ def request_lock(estimator):
     >>> request_lock(est) is request_lock(est)
     True
     """
-    with _guard:
-        lock = _locks.get(estimator)
-        if lock is None:
-            lock = _locks[estimator] = threading.RLock()
-        return lock
+    # one dictionary operation: two threads asking at once get the same lock
+    return _locks.setdefault(estimator, threading.RLock())
+
+
+def serialised(estimator, work):
+    """``work()`` while holding the request lock of ``estimator``.
+
+    An interrupt that lands after ``work`` returned but before the lock's
+    exit ran (a KeyboardInterrupt between two lines) would leave the lock
+    taken and every later request waiting: the lock is released then.
+    """
+    lock = request_lock(estimator)
+    done = exited = False
+    try:
+        with lock:
+            out = work()
+            done = True
+        exited = True
+    except BaseException:
+        if done and not exited:
+            try:
+                lock.release()
+            except RuntimeError:    # the exit had released it
+                pass
+        raise
+    return out

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -178,6 +179,12 @@ def test_full_rank_sketch_matches_dense(est, task, monkeypatch):
         y = (X[:, 0] + X[:, 1] + 0.5 * rng.standard_normal(300) > 0).astype(int)
         if task == "multiclass":
             y = y + (X[:, 2] > 0.5)
+    if isinstance(est, UnlearnableLogisticRegression):
+        # A tight parent fit, which the polish leaves where it is: both modes
+        # then cache the curvature at the same point (the dense mode takes
+        # it again at the polished optimum, the low-rank mode, whose second
+        # sketch would cost a second fit's worth, only when the start was far).
+        est = clone(est).set_params(tol=1e-12, max_iter=10_000)
     dense = copy.deepcopy(est).set_params(hessian="dense").fit(X, y)
     low = copy.deepcopy(est).set_params(hessian="low_rank").fit(X, y)
     assert isinstance(low.unlearning_cache_.hessians[0], LowRankHessian)
@@ -274,7 +281,7 @@ def test_sparse_input_is_never_densified(monkeypatch):
 @pytest.mark.parametrize("kind", ["deletion", "feature_removal"])
 def test_sparse_request_rows_stay_sparse(kind, monkeypatch):
     """In low-rank mode a request on sparse rows is the same update as on the
-    densified rows, computed without any dense ``k x p`` array."""
+    densified rows, computed (and folded) without any dense ``k x p`` array."""
     import sklearn_unlearn.solvers._lowrank as lowrank
 
     monkeypatch.setattr(lowrank, "DEFAULT_RANK", 50)    # keeps the test quick
@@ -301,9 +308,8 @@ def test_sparse_request_rows_stay_sparse(kind, monkeypatch):
     assert rel_dist(sparse_est, dense_est) <= 1e-10
     H_sparse = sparse_est.unlearning_cache_.hessians[0]
     H_dense = dense_est.unlearning_cache_.hessians[0]
-    assert sp.issparse(H_sparse.pending_corrections)
-    assert H_sparse.pending_rank == H_dense.pending_rank
-    assert H_sparse.nbytes < H_dense.nbytes
+    # the removed rows are folded into the factor before the request returns
+    assert H_sparse.pending_rank == H_dense.pending_rank == 0
     # one dense k x p array takes 8 k p = 210 MB; the sparse request needs its
     # stored values and a few p-vectors (2 MB each), about 10 at a time
     p = d + 1

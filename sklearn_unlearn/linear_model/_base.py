@@ -5,7 +5,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
-from .._locks import request_lock
+from .._locks import serialised
 from .._request import validate_request
 from ..solvers import NotPositiveDefiniteError, UnlearningCache
 from ..solvers._request_rows import RequestRows, find_edit
@@ -241,9 +241,8 @@ class UnlearnableLinearMixin:
                            *old, *new)
 
     def _unlearn(self, request, *, method, tau, max_iter):
-        with request_lock(self):
-            self._commit_unlearn(
-                self._plan_unlearn(request, method=method, tau=tau, max_iter=max_iter))
+        serialised(self, lambda: self._commit_unlearn(
+            self._plan_unlearn(request, method=method, tau=tau, max_iter=max_iter)))
         return self
 
     def _plan_unlearn(self, request, *, method, tau="auto", max_iter=10):

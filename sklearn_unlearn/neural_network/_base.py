@@ -44,7 +44,7 @@ from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOpti
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from .._locks import request_lock
+from .._locks import serialised
 from .._request import validate_request
 from .._training_rows import TrainingRows
 from ._cg import conjugate_gradient
@@ -228,29 +228,17 @@ class UnlearnableMLPMixin:
         check_is_fitted(self)
         # Concurrent requests on one estimator serialise: each one reads the
         # state the previous one committed.
-        lock = request_lock(self)
-        done = exited = False
-        try:
-            with lock:
-                state = self._plan_unlearn(
-                    X_old, X_new, y_old, y_new, sample_weight=sample_weight,
-                    method=method, tau=tau, damping=damping, hessian=hessian,
-                    cg_tol=cg_tol, cg_max_iter=cg_max_iter,
-                )
-                # One update of the attributes: an exception (a
-                # KeyboardInterrupt included) leaves the old state or the new.
-                self.__dict__.update(state)
-                done = True
-            exited = True
-        except BaseException:
-            if done and not exited:
-                # interrupted between the block's last line and its exit,
-                # which may not have released the lock: release it
-                try:
-                    lock.release()
-                except RuntimeError:   # it had
-                    pass
-            raise
+        def work():
+            state = self._plan_unlearn(
+                X_old, X_new, y_old, y_new, sample_weight=sample_weight,
+                method=method, tau=tau, damping=damping, hessian=hessian,
+                cg_tol=cg_tol, cg_max_iter=cg_max_iter,
+            )
+            # One update of the attributes: an exception (a KeyboardInterrupt
+            # included) leaves the old state or the new.
+            self.__dict__.update(state)
+
+        serialised(self, work)
         return self
 
     def _plan_unlearn(

@@ -405,18 +405,11 @@ class UnlearningCache:
             # residual of the solve (no product with the dense matrix)
             (added_delta,) = _apply_all(obj, [(change.added, delta)])
             H_rest_step = res - G - added_delta
-            product_error = (sum(H.rounding_scale() for H in hessians) * np.linalg.norm(delta)
-                             + _roundoff.gamma(obj.n_params + len(r.Y_new) + 2)
-                             * _mass(change.added) * np.linalg.norm(delta)
-                             + _roundoff.sum_error(np.linalg.norm(res), np.linalg.norm(G)))
             if rounding.any():
                 H_rest_step = H_rest_step + _matvec(obj, self.hessians, rounding,
                                                     change.removed)
-                product_error += _rest_product_error(self.hessians, change.removed,
-                                                     rounding)
         else:
             H_rest_step = _matvec(obj, self.hessians, step, change.removed)
-            product_error = _rest_product_error(self.hessians, change.removed, step)
         eta_new_after = r.new_predictor(theta_new)
         if method == "second_order" and obj.loss.curvature_lipschitz != 0:
             # The cached model of the corrected objective (quadratic in the
@@ -445,18 +438,21 @@ class UnlearningCache:
 
         drift, increment = self._bound_step(
             r, hessians, hessian_error, step, H_rest_step, eta_new, eta_new_after)
-        # what the rounding of every computed quantity can hide
-        increment += (
-            self._request_roundoff(r, theta, theta_new, eta_old, eta_new, eta_new_after,
-                                   coef_old, coef_new, coef_after)
-            + product_error
-            + _roundoff.sum_error(np.linalg.norm(self.residual), np.linalg.norm(grad_old),
-                                  np.linalg.norm(G_rest), np.linalg.norm(H_rest_step),
-                                  np.linalg.norm(grad_new_after))
-            # theta_new is the rounding of theta + delta: the Hessian times it
-            + 2.0 * _roundoff.UNIT * np.linalg.norm(theta_new)
-            * max(H.norm_bound() for H in hessians)
-        )
+        if np.isfinite(increment):
+            # what the rounding of every computed quantity can hide
+            increment += (
+                self._request_roundoff(r, theta, theta_new, eta_old, eta_new,
+                                       eta_new_after, coef_old, coef_new, coef_after)
+                + _product_error(obj, self.hessians, hessians, change, delta, rounding,
+                                 step, res, G)
+                + _roundoff.sum_error(np.linalg.norm(self.residual),
+                                      np.linalg.norm(grad_old), np.linalg.norm(G_rest),
+                                      np.linalg.norm(H_rest_step),
+                                      np.linalg.norm(grad_new_after))
+                # theta_new is the rounding of theta + delta: the Hessian times it
+                + 2.0 * _roundoff.UNIT * np.linalg.norm(theta_new)
+                * max(H.norm_bound() for H in hessians)
+            )
         if not np.isfinite(increment):
             increment = np.inf
 
@@ -826,6 +822,22 @@ def _abs_predictor(R, theta):
 
 def _mass(terms):
     return sum(t.abs_mass() for t in terms)
+
+
+def _product_error(obj, old_hessians, hessians, change, delta, rounding, step, res, G):
+    """Bound on the rounding of the remaining rows' Hessian times the step:
+    from the solve's residual (the corrected blocks, the added rows' product,
+    the sum) or from a product with the old blocks and the removed rows."""
+    if res is None:
+        return _rest_product_error(old_hessians, change.removed, step)
+    dnorm = np.linalg.norm(delta)
+    out = (sum(H.rounding_scale() for H in hessians) * dnorm
+           + _roundoff.gamma(obj.n_params + change.added[0].n_rows + 2)
+           * _mass(change.added) * dnorm
+           + _roundoff.sum_error(np.linalg.norm(res), np.linalg.norm(G)))
+    if rounding.any():
+        out += _rest_product_error(old_hessians, change.removed, rounding)
+    return out
 
 
 def _rest_product_error(hessians, removed, v):
