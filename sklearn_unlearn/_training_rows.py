@@ -16,8 +16,32 @@ def _same_target(a, b):
     return a.shape == b.shape and bool(np.all(a == b))
 
 
+def _read_only(a):
+    a.flags.writeable = False
+    return a
+
+
+def _frozen(X, y, sample_weight, copy):
+    """The arrays as kept: copies (unless they are new already), read-only."""
+    def own(a, dtype=None):
+        return np.array(a, dtype=dtype, copy=True) if copy else np.asarray(a, dtype)
+
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, copy=copy)
+        for part in (X.data, X.indices, X.indptr):
+            _read_only(part)
+    else:
+        X = _read_only(own(X))
+    return X, _read_only(own(y)), _read_only(own(sample_weight, np.float64))
+
+
 class TrainingRows:
     """A copy of the training data: features, targets and sample weights.
+
+    The arrays are copies, made read-only: editing the arrays given to
+    ``fit`` afterwards, or writing into the kept ones, cannot change the
+    rows that were trained on (only a request does, through
+    :meth:`corrected`, which returns a new object).
 
     Parameters
     ----------
@@ -25,12 +49,28 @@ class TrainingRows:
     y : ndarray of shape (n,) or (n, n_outputs)
         Targets as given to ``fit`` (class labels for a classifier).
     sample_weight : ndarray of shape (n,)
+    copy : bool, default=True
+        Copy the arrays; ``False`` only for arrays that nothing else holds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn._training_rows import TrainingRows
+    >>> X = np.zeros((3, 2))
+    >>> rows = TrainingRows(X, np.array([0, 1, 1]), np.ones(3))
+    >>> X[0, 0] = 5.0                         # the caller's array, not the kept one
+    >>> float(rows.X[0, 0]), rows.X.flags.writeable
+    (0.0, False)
     """
 
-    def __init__(self, X, y, sample_weight):
-        self.X = X
-        self.y = y
-        self.sample_weight = sample_weight
+    def __init__(self, X, y, sample_weight, *, copy=True):
+        self.X, self.y, self.sample_weight = _frozen(X, y, sample_weight, copy)
+
+    def __setstate__(self, state):
+        # pickle and skops give back writeable arrays, which nothing else holds
+        self.__dict__.update(state)
+        self.X, self.y, self.sample_weight = _frozen(
+            self.X, self.y, self.sample_weight, copy=False)
 
     @property
     def n_rows(self):
@@ -105,6 +145,5 @@ class TrainingRows:
                 X = np.vstack([X, X_new.toarray() if sp.issparse(X_new) else X_new])
             y = np.concatenate([y, np.asarray(y_new).reshape((-1,) + y.shape[1:])])
             w = np.concatenate([w, w_new])
-        else:
-            X, y, w = X.copy(), y.copy(), w.copy()
-        return TrainingRows(X, y, w)
+        # (boolean indexing and stacking made new arrays: no second copy)
+        return TrainingRows(X, y, w, copy=False)

@@ -8,13 +8,14 @@ from ._certificate import (
     noise_constant,
     noise_scale,
 )
-from ._removal import BudgetExceededError, CertifiedRemoval
+from ._removal import BudgetExceededError, CertifiedRemoval, LedgerIntegrityError
 
 __all__ = [
     "BudgetExceededError",
     "Certificate",
     "CertifiedRemoval",
     "LedgerEntry",
+    "LedgerIntegrityError",
     "Verification",
     "noise_constant",
     "noise_scale",

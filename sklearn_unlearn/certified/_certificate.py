@@ -1,8 +1,25 @@
 """The certificate of a certified model: its noise, budget and ledger."""
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+def as_bound(value):
+    """A residual bound as the ledger keeps it: a float, ``inf`` when the
+    bound is not a finite non-negative number (NaN, an overflow), so that it
+    counts as over every budget."""
+    value = float(value)
+    return value if math.isfinite(value) and value >= 0.0 else math.inf
+
+
+def _check_amount(owner, name, value):
+    if not (isinstance(value, (int, float)) and value >= 0.0):  # NaN fails too
+        raise ValueError(
+            f"{owner}.{name} must be a non-negative number (inf for a bound that "
+            f"is not finite), got {value!r}."
+        )
 
 
 def noise_constant(delta):
@@ -34,19 +51,24 @@ def noise_scale(epsilon, delta, budget):
     return float(budget * noise_constant(delta) / epsilon)
 
 
-@dataclass
+@dataclass(frozen=True)
 class LedgerEntry:
-    """One request as the ledger records it.
+    """One event of the ledger: the fit, a request, or a retraining.
+
+    Entries are immutable; the ledger only grows, by whole new certificates.
 
     Attributes
     ----------
     kind : {"fit", "request", "retrain"}
     n_removed, n_added : int
     bound : float
-        Bound on the gradient residual of the model after this entry.
+        Bound on the gradient residual of the model after this entry
+        (``inf`` when no finite bound could be computed).
     spent : float
-        What this entry added to the spent budget (the fit's own residual
-        counts too).
+        What this entry added to the certificate's ``spent``, never negative:
+        for ``"fit"`` and ``"retrain"`` the new model's own bound, from which
+        ``spent`` starts again; for a ``"request"`` the increase of the
+        largest bound since then (0 for a request that lowered the bound).
     applied : bool
         False for a request that was refused.
 
@@ -61,6 +83,8 @@ class LedgerEntry:
     >>> [(entry.kind, entry.n_removed, entry.n_added)
     ...  for entry in model.certificate_.ledger]
     [('fit', 0, 442), ('request', 5, 0)]
+    >>> all(entry.spent >= 0 for entry in model.certificate_.ledger)
+    True
     """
 
     kind: str
@@ -70,8 +94,12 @@ class LedgerEntry:
     spent: float
     applied: bool = True
 
+    def __post_init__(self):
+        _check_amount("LedgerEntry", "bound", self.bound)
+        _check_amount("LedgerEntry", "spent", self.spent)
 
-@dataclass
+
+@dataclass(frozen=True)
 class Certificate:
     """What a :class:`CertifiedRemoval` model can claim, and why.
 
@@ -79,6 +107,11 @@ class Certificate:
     the corrected data with fresh noise of scale ``sigma``, as long as the
     bound on its gradient residual, ``spent``, stays at most ``budget`` and the
     certificate is not ``void``.
+
+    A certificate is an immutable record of the model at one point of its
+    ledger: every fit, request and retraining replaces
+    ``CertifiedRemoval.certificate_`` with a new one (read it again after a
+    request; an object kept from before still describes the model before).
 
     Attributes
     ----------
@@ -89,22 +122,31 @@ class Certificate:
     budget : float
         The largest gradient residual the noise covers.
     spent : float
-        Bound on the gradient residual of the current model: the fit's
-        residual plus what every request since the last (re)training added.
+        The largest bound on the gradient residual of the released model
+        since the last fit or retraining: the fit's own bound plus the
+        ``spent`` of every ledger entry since. It is at least the bound of
+        the current model, never negative, never lowered by a request, and
+        ``inf`` once a bound was not finite.
     n_requests : int
         Requests applied since fit, over all retrainings.
     n_retrains : int
         Retrainings forced by the budget.
     exact : bool
-        Whether unlearning is exact (squared error): no noise, nothing spent.
+        Whether unlearning is exact (squared error): no noise, and only
+        round-off spent (still checked against the budget).
     void : bool
         Whether the guarantee no longer holds.
     void_reason : str
-        Why (empty while valid).
+        Why; never empty when ``void``, empty otherwise.
     uncovered_steps : list of str
         Pipeline steps fitted on the data that the user chose to allow
         (``allow_stateful_steps=True``): their fitted state is not covered.
-    ledger : list of LedgerEntry
+    ledger : tuple of LedgerEntry
+    model_digest : str
+        Digest of the model this certificate describes (its released
+        parameters, classes, hyper-parameters, bound and request count);
+        :class:`CertifiedRemoval` refuses to act on a model that no longer
+        matches it.
 
     Examples
     --------
@@ -134,7 +176,16 @@ class Certificate:
     void: bool = False
     void_reason: str = ""
     uncovered_steps: list = field(default_factory=list)
-    ledger: list = field(default_factory=list)
+    ledger: tuple = ()
+    model_digest: str = ""
+
+    def __post_init__(self):
+        _check_amount("Certificate", "spent", self.spent)
+        if self.void and not self.void_reason:
+            raise ValueError("A void certificate needs a void_reason saying why.")
+        if self.void_reason and not self.void:
+            raise ValueError("A certificate that is not void has no void_reason.")
+        object.__setattr__(self, "ledger", tuple(self.ledger))
 
     @property
     def remaining(self):
@@ -161,7 +212,12 @@ class Verification:
         ``||theta - theta_refit|| / ||theta_refit||`` against a model refit
         on the corrected data with the same noise.
     prediction_agreement : float
-        Share of the kept rows on which the two predict the same.
+        Share of the kept rows on which the two predict the same: the same
+        class for a classifier; for a regressor, outputs that differ by at
+        most ``rtol * (|refit prediction| + rms)`` (``rtol`` of
+        :meth:`CertifiedRemoval.verify`, ``1e-6`` by default; ``rms`` the
+        root mean square of the refit's predictions), so that round-off does
+        not count as disagreement.
 
     Examples
     --------

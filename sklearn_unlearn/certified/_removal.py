@@ -1,22 +1,42 @@
 """The certified-removal meta-estimator."""
 
 import copy
+import hashlib
 import warnings
+from dataclasses import replace
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    MetaEstimatorMixin,
+    _fit_context,
+    clone,
+    is_classifier,
+)
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
 
+from .._locks import request_lock
 from .._request import validate_request
 from .._training_rows import TrainingRows
 from ..linear_model import UnlearnableLogisticRegression, UnlearnableRidge
-from ._certificate import Certificate, LedgerEntry, Verification, noise_scale
+from ._certificate import Certificate, LedgerEntry, Verification, as_bound, noise_scale
+
+#: The attribute by which a fitted final step is marked as owned by the
+#: meta-estimator whose ledger accounts for it: the public ``unlearn`` of the
+#: linear estimators refuses an estimator that carries it. It lives in the
+#: instance's ``__dict__``, so it is pickled and copied with the estimator,
+#: but it is no parameter: ``get_params`` and ``clone`` do not see it.
+OWNER_ATTRIBUTE = "_unlearn_owner"
+
+#: Default relative tolerance under which :meth:`CertifiedRemoval.verify`
+#: counts two regressors' predictions of a row as the same.
+PREDICTION_RTOL = 1e-6
 
 
 class BudgetExceededError(ValueError):
@@ -56,6 +76,99 @@ def _final_has(attr):
     return check
 
 
+class LedgerIntegrityError(RuntimeError):
+    """The model no longer matches the certificate that accounts for it.
+
+    Raised by :meth:`CertifiedRemoval.unlearn` and
+    :meth:`CertifiedRemoval.verify` when the fitted model was changed other
+    than by the meta-estimator itself (``coef_`` set or edited, ``estimator_``
+    refitted or replaced, a hyper-parameter of the final step set): the
+    ledger cannot account for such a change, so nothing is done until the
+    model is restored or fitted again.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import scale
+    >>> from sklearn_unlearn import UnlearnableLogisticRegression
+    >>> from sklearn_unlearn.certified import CertifiedRemoval, LedgerIntegrityError
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = scale(X)
+    >>> model = CertifiedRemoval(UnlearnableLogisticRegression(),
+    ...                          random_state=0).fit(X, y)
+    >>> model.estimator_.coef_ = 2 * model.estimator_.coef_   # behind the ledger
+    >>> try:
+    ...     model.unlearn(X[:2], None, y[:2])
+    ... except LedgerIntegrityError as exc:
+    ...     print(str(exc)[:43])
+    The model no longer matches its certificate
+    """
+
+
+def _canonical(value):
+    """A text form of a hyper-parameter value that survives pickling and skops
+    (numpy scalars as Python numbers; objects by their type)."""
+    if value is None or type(value) in (bool, int, float, str):
+        return repr(value)
+    if isinstance(value, dict):
+        items = sorted((_canonical(k), _canonical(v)) for k, v in value.items())
+        return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_canonical(v) for v in value) + "]"
+    if isinstance(value, (np.generic, np.ndarray)):
+        return repr(value.tolist())
+    for base in (bool, int, float, str):                      # their subclasses
+        if isinstance(value, base):
+            return repr(base(value))
+    return type(value).__qualname__
+
+
+def _array_bytes(value):
+    a = np.ascontiguousarray(value)
+    data = repr(a.tolist()).encode() if a.dtype.hasobject else a.tobytes()
+    return f"{a.dtype.str}{a.shape}".encode() + data
+
+
+def _model_digest(estimator):
+    """SHA-256 of what the ledger vouches for in a fitted model: the structure
+    of the pipeline, the final step's hyper-parameters, released parameters
+    and classes, its residual bound and the number of requests its cache has
+    applied. Anything missing enters as missing (a replaced model differs)."""
+    h = hashlib.sha256()
+
+    def add(tag, data):
+        h.update(f"|{tag}:{len(data)}:".encode())
+        h.update(data)
+
+    steps = estimator.steps if isinstance(estimator, Pipeline) else [("", estimator)]
+    for name, step in steps:
+        add("step", f"{name}={type(step).__module__}.{type(step).__qualname__}".encode())
+    final = steps[-1][1]
+    if hasattr(final, "get_params"):
+        add("params", _canonical(final.get_params(deep=False)).encode())
+    for attr in ("coef_", "intercept_", "classes_"):
+        value = getattr(final, attr, None)
+        add(attr, b"missing" if value is None else _array_bytes(value))
+    cache = getattr(final, "unlearning_cache_", None)
+    add("n_requests", repr(getattr(cache, "n_requests", None)).encode())
+    try:
+        bound = float(final.residual_bound_).hex()
+    except (AttributeError, TypeError, ValueError):
+        bound = "missing"
+    add("bound", bound.encode())
+    return h.hexdigest()
+
+
+def _released_finite(final):
+    """Whether the released parameters of a linear final step are finite."""
+    return bool(np.all(np.isfinite(final.coef_))
+                and np.all(np.isfinite(getattr(final, "intercept_", 0.0))))
+
+
+def _describe(bound):
+    return f"{bound:.4g}" if np.isfinite(bound) else "a value that is not finite"
+
+
 class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
     """Certified removal of rows, features and labels from a linear model.
 
@@ -69,7 +182,19 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
     :meth:`unlearn` spends its bound on the gradient residual; while the spent
     total stays within ``budget``, the model is ``(epsilon, delta)``-
     indistinguishable from one retrained on the corrected data with fresh
-    noise (Guo et al., 2020). Ridge is exact: no noise, nothing spent.
+    noise (Guo et al., 2020). Ridge is exact: no noise, and only round-off
+    spent (checked against the budget like any other bound).
+
+    The meta-estimator owns its fitted model: requests go through
+    :meth:`unlearn`, which keeps the ledger (``estimator_.unlearn``, or that of
+    a pipeline's final step, is refused), and a model changed behind the
+    ledger (``coef_`` set, ``estimator_`` refitted or replaced) is detected at
+    the next request or :meth:`verify`, which then raise
+    :class:`LedgerIntegrityError`. Each fit, request and retraining builds the
+    new model, kept rows and certificate first and swaps them in with one
+    assignment: after any exception, a ``KeyboardInterrupt`` included, the
+    meta-estimator is exactly as before or exactly as after. Requests from
+    several threads on one meta-estimator run one at a time.
 
     Parameters
     ----------
@@ -89,13 +214,18 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
     budget : float, default=1.0
         The largest total bound on the gradient residual the noise covers.
     on_budget_exceeded : {"retrain", "raise", "warn"}, default="retrain"
-        When a request would spend more than the budget: retrain on the
-        corrected data with fresh noise and a fresh budget; refuse the
-        request and leave everything as it was; or apply it, warn, and mark
-        the certificate void.
+        When a request would spend more than the budget (a bound that is not
+        finite, or an update with non-finite parameters, counts as over any
+        budget): retrain on the corrected data with fresh noise and a fresh
+        budget; refuse the request and leave everything as it was; or apply
+        it, warn, and mark the certificate void (an update with non-finite
+        parameters is refused instead). Read at every request; ``"retrain"``
+        needs the kept rows, and is refused without them by ``fit``, by
+        ``set_params`` on a fitted model, and by every request.
     keep_data : bool, default=True
-        Keep the (transformed) training rows. Needed to check that requests
-        name rows that were trained on, to retrain, and to :meth:`verify`.
+        Keep a copy of the (transformed) training rows. Needed to check that
+        requests name rows that were trained on, to retrain, and to
+        :meth:`verify`.
     allow_stateful_steps : bool, default=False
         Accept steps fitted on the data anyway; they are listed in the
         certificate as not covered and it is not ``valid``.
@@ -105,12 +235,15 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
     Attributes
     ----------
     estimator_ : estimator or Pipeline
-        The fitted model, updated by every request.
+        The fitted model. Every request replaces it with a new object (the
+        preprocessing steps are shared); its final step is owned by this
+        meta-estimator and refuses requests of its own.
     certificate_ : Certificate
-        Noise, budget, spent, requests, retrains, and whether it holds.
+        Noise, budget, spent, requests, retrains, and whether it holds: an
+        immutable record, replaced by every fit, request and retraining.
     training_rows_ : TrainingRows or None
-        The kept training rows after the preprocessing steps, corrected by
-        every request.
+        A read-only copy of the training rows after the preprocessing steps,
+        replaced by every request with the corrected rows.
     classes_ : ndarray
         Class labels, for classifiers.
     n_features_in_ : int
@@ -216,16 +349,81 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
                 uncovered.append(name)
         return uncovered
 
-    def _fit_model(self, est, X, y, sample_weight, seed):
+    def _fit_model(self, est, X, y, sample_weight, seed, sigma):
+        """Fit ``est`` (a fresh clone) with the noise, and mark its final step
+        as owned by this meta-estimator."""
         pre, final, last = self._split(est)
         if isinstance(final, UnlearnableLogisticRegression):
-            final.set_params(objective_noise=self.sigma_, random_state=seed,
+            final.set_params(objective_noise=sigma, random_state=seed,
                              residual_bound=True)
         params = {}
         if sample_weight is not None:
             params[f"{last}__sample_weight" if last else "sample_weight"] = sample_weight
         est.fit(X, y, **params)
+        # a new object (the clone) fitted here: nothing else holds it yet
+        vars(self._split(est)[1])[OWNER_ATTRIBUTE] = type(self).__name__
         return est
+
+    # -- consistency --------------------------------------------------------------------
+    @staticmethod
+    def _check_policy(keep_data, on_budget_exceeded, rows_kept=True):
+        if not (isinstance(on_budget_exceeded, str) and on_budget_exceeded == "retrain"):
+            return
+        if keep_data and rows_kept:
+            return
+        why = ("keep_data=False" if not keep_data else
+               "the model was fitted with keep_data=False and keeps no rows")
+        raise ValueError(
+            f"on_budget_exceeded='retrain' needs the training data, but {why}. "
+            "Choose on_budget_exceeded='raise' or 'warn', or fit with "
+            "keep_data=True."
+        )
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator.
+
+        On a fitted meta-estimator, refuses a combination that contradicts
+        it: ``on_budget_exceeded="retrain"`` needs the kept rows, so it is
+        refused with ``keep_data=False`` or when the model was fitted without
+        them (``on_budget_exceeded`` is read by every request). Nothing is
+        changed when a ``ValueError`` is raised. Before ``fit``, values are
+        checked by ``fit``, as scikit-learn's estimators do.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, nested ones as ``estimator__<name>``.
+
+        Returns
+        -------
+        self : CertifiedRemoval
+            This estimator.
+        """
+        if hasattr(self, "certificate_"):
+            self._check_policy(
+                params.get("keep_data", self.keep_data),
+                params.get("on_budget_exceeded", self.on_budget_exceeded),
+                rows_kept=self.training_rows_ is not None)
+        return super().set_params(**params)
+
+    def _check_ledger(self):
+        """Refuse to act on a model changed behind the ledger."""
+        if _model_digest(self.estimator_) != self.certificate_.model_digest:
+            raise LedgerIntegrityError(
+                "The model no longer matches its certificate: its parameters, "
+                "hyper-parameters or request count were changed other than by "
+                f"{type(self).__name__} (coef_ set or edited, estimator_ refitted "
+                "or replaced, a hyper-parameter of the final step set), so the "
+                "ledger cannot account for it; nothing was done. Restore the "
+                "model the certificate describes, or fit again to open a new "
+                "ledger."
+            )
+
+    def _certified(self, cert, estimator, entry, **changes):
+        """A new certificate: ``cert`` with ``entry`` on its ledger and the
+        digest of ``estimator``."""
+        return replace(cert, ledger=(*cert.ledger, entry),
+                       model_digest=_model_digest(estimator), **changes)
 
     # -- fit ---------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
@@ -244,22 +442,19 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         Returns
         -------
         self : object
-            The fitted meta-estimator.
+            The fitted meta-estimator (its whole fitted state is replaced at
+            once, at the end).
         """
-        if not self.keep_data and self.on_budget_exceeded == "retrain":
-            raise ValueError(
-                "on_budget_exceeded='retrain' needs the training data: set "
-                "keep_data=True, or choose 'raise' or 'warn'."
-            )
+        self._check_policy(self.keep_data, self.on_budget_exceeded)
         est = clone(self.estimator)
         uncovered = self._check_structure(est)
         _, final, _ = self._split(est)
         exact = isinstance(final, UnlearnableRidge)
-        self.sigma_ = 0.0 if exact else noise_scale(self.epsilon, self.delta, self.budget)
-        self.noise_rng_ = check_random_state(self.random_state)
-        self.noise_seed_ = int(self.noise_rng_.randint(np.iinfo(np.int32).max))
-        self.estimator_ = self._fit_model(est, X, y, sample_weight, self.noise_seed_)
-        pre, final, _ = self._split(self.estimator_)
+        sigma = 0.0 if exact else noise_scale(self.epsilon, self.delta, self.budget)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        est = self._fit_model(est, X, y, sample_weight, seed, sigma)
+        pre, final, _ = self._split(est)
         if not final.unlearning_cache_.exact_hessian:
             raise ValueError(
                 f"{type(final).__name__} keeps a low-rank approximation of its "
@@ -268,26 +463,33 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
                 "be certified. Set hessian='dense' on it (memory grows as the "
                 "square of the number of parameters) or reduce the features."
             )
+        rows = None
         if self.keep_data:
             Xt = pre.transform(X) if pre is not None else X
             Xt = check_array(Xt, accept_sparse="csr", dtype=np.float64)
             sw = _check_sample_weight(sample_weight, Xt)
-            self.training_rows_ = TrainingRows(Xt, np.asarray(y), sw)
-        else:
-            self.training_rows_ = None
-        bound = final.residual_bound_
-        self.certificate_ = Certificate(
-            epsilon=self.epsilon, delta=self.delta, sigma=self.sigma_,
-            budget=self.budget, spent=bound, exact=exact, uncovered_steps=uncovered,
-            ledger=[LedgerEntry("fit", 0, Xt.shape[0] if self.keep_data else 0,
-                                bound, bound)],
-        )
-        if bound > self.budget:
-            self.certificate_.void = True
-            self.certificate_.void_reason = (
-                f"the fitted model's own residual bound {bound:.3g} exceeds the "
-                "budget: increase the budget or the solver's accuracy"
+            rows = TrainingRows(Xt, np.asarray(y), sw)      # copies
+        bound = as_bound(final.residual_bound_)
+        void_reason = ""
+        if not _released_finite(final):
+            void_reason = "the fitted model's parameters are not finite"
+        elif bound > self.budget:
+            void_reason = (
+                f"the fitted model's own residual bound {_describe(bound)} exceeds "
+                "the budget: increase the budget or the solver's accuracy"
             )
+        certificate = Certificate(
+            epsilon=self.epsilon, delta=self.delta, sigma=sigma,
+            budget=self.budget, spent=bound, exact=exact, uncovered_steps=uncovered,
+            void=bool(void_reason), void_reason=void_reason,
+            ledger=(LedgerEntry("fit", 0, _num_samples(X), bound, bound),),
+            model_digest=_model_digest(est),
+        )
+        state = {"sigma_": sigma, "noise_rng_": rng, "noise_seed_": seed,
+                 "estimator_": est, "training_rows_": rows,
+                 "certificate_": certificate}
+        with request_lock(self):
+            self.__dict__.update(state)        # one C call: all or nothing
         return self
 
     # -- unlearn -----------------------------------------------------------------------
@@ -313,7 +515,28 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         -------
         self : object
             The updated meta-estimator. A refused request leaves model,
-            ledger and kept data exactly as they were.
+            ledger and kept data exactly as they were; so does any exception
+            (a ``KeyboardInterrupt`` included) raised before the request is
+            applied, and one raised after leaves them exactly as after it.
+
+        Raises
+        ------
+        BudgetExceededError
+            With ``on_budget_exceeded="raise"``, when the request's bound would
+            exceed the budget or is not finite.
+        LedgerIntegrityError
+            When the model was changed other than by this meta-estimator.
+        ValueError
+            When the request names rows that were not trained on, produces
+            non-finite parameters, or the configuration is inconsistent
+            (``on_budget_exceeded="retrain"`` without kept rows).
+
+        Notes
+        -----
+        Concurrent calls from several threads on one meta-estimator run one
+        at a time (each holds the meta-estimator's request lock, and the final
+        step's own lock while its update is computed), so no request is
+        lost; their order is the order in which they take the lock.
 
         Examples
         --------
@@ -335,56 +558,88 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         (2, 1, True)
         """
         check_is_fitted(self)
-        pre, final, last = self._split(self.estimator_)
-        Xt_old = self._transform(pre, X_old)
-        Xt_new = self._transform(pre, X_new)
-        request = validate_request(final, Xt_old, Xt_new, y_old, y_new, sample_weight,
-                                   method)
-        drop = None
-        if self.training_rows_ is not None and request.X_old is not None:
-            drop = self.training_rows_.locate(request.X_old, request.y_old,
-                                              request.sample_weight)
-        plan = final._plan_unlearn(request, method=method)
-        bound = plan.report.residual_bound
+        with request_lock(self):
+            self._validate_params()
+            self._check_policy(self.keep_data, self.on_budget_exceeded,
+                               rows_kept=self.training_rows_ is not None)
+            self._check_ledger()
+            self.__dict__.update(self._requested(X_old, X_new, y_old, y_new,
+                                                 sample_weight, method))
+        return self
+
+    def _requested(self, X_old, X_new, y_old, y_new, sample_weight, method):
+        """The whole state after a request, built without changing this one."""
+        pre, final, _ = self._split(self.estimator_)
+        request = validate_request(final, self._transform(pre, X_old),
+                                   self._transform(pre, X_new), y_old, y_new,
+                                   sample_weight, method)
+        rows = self.training_rows_
+        drop = np.array([], dtype=int)
+        if rows is not None and request.X_old is not None:
+            drop = rows.locate(request.X_old, request.y_old, request.sample_weight)
+        updated, bound = self._updated_final(final, request, method)
+        finite = _released_finite(updated)
         cert = self.certificate_
+        spent = max(cert.spent, bound)
+        over = not finite or spent > cert.budget
         n_removed = 0 if request.X_old is None else request.X_old.shape[0]
         n_added = 0 if request.X_new is None else request.X_new.shape[0]
-        over = bound > cert.budget and not cert.exact
         if over and self.on_budget_exceeded == "raise":
             raise BudgetExceededError(
                 f"The request would raise the bound on the gradient residual "
-                f"to {bound:.4g}, over the budget {cert.budget:.4g} (spent "
-                f"{cert.spent:.4g}); nothing was changed. Retrain, raise the "
-                "budget, or use on_budget_exceeded='retrain'."
+                f"to {_describe(bound if finite else np.inf)}, over the budget "
+                f"{cert.budget:.4g} (spent {cert.spent:.4g}); nothing was "
+                "changed. Retrain, raise the budget, or use "
+                "on_budget_exceeded='retrain'."
             )
-        rows = None
-        if self.training_rows_ is not None:
-            rows = self.training_rows_.corrected(
-                np.array([], dtype=int) if drop is None else drop,
-                request.X_new, request.y_new, request.sample_weight,
-            )
+        if rows is not None:
+            rows = rows.corrected(drop, request.X_new, request.y_new,
+                                  request.sample_weight)
+        if over and self.on_budget_exceeded == "retrain":
+            return self._retrained(final, rows, n_removed, n_added)
+        void, void_reason = cert.void, cert.void_reason
         if over:
-            if self.on_budget_exceeded == "retrain":
-                self._retrain(rows, n_removed, n_added)
-                return self
+            if not finite:
+                raise ValueError(
+                    "The request's update has parameters that are not finite (its "
+                    "rows overflow the arithmetic); nothing was changed. Check the "
+                    "rows, or use on_budget_exceeded='retrain'."
+                )
             warnings.warn(
-                f"The request raises the residual bound to {bound:.4g}, over the "
-                f"budget {cert.budget:.4g}: the certificate is void.",
+                f"The request raises the residual bound to {_describe(bound)}, "
+                f"over the budget {cert.budget:.4g}: the certificate is void.",
                 UserWarning,
             )
-            cert.void = True
-            cert.void_reason = (
-                f"request {cert.n_requests + 1} raised the residual bound to "
-                f"{bound:.4g}, over the budget {cert.budget:.4g}"
-            )
-        final._commit_unlearn(plan)
-        if rows is not None:
-            self.training_rows_ = rows
-        cert.ledger.append(LedgerEntry("request", n_removed, n_added, bound,
-                                       bound - cert.spent))
-        cert.spent = bound
-        cert.n_requests += 1
-        return self
+            if not void:
+                void, void_reason = True, (
+                    f"request {cert.n_requests + 1} raised the residual bound to "
+                    f"{_describe(bound)}, over the budget {cert.budget:.4g}"
+                )
+        estimator = self._with_final(updated)
+        # spent only grows between (re)trainings: the entry adds what it raised
+        added = 0.0 if spent == cert.spent else spent - cert.spent
+        certificate = self._certified(
+            cert, estimator, LedgerEntry("request", n_removed, n_added, bound, added),
+            spent=spent, n_requests=cert.n_requests + 1, void=void,
+            void_reason=void_reason)
+        return {"estimator_": estimator, "training_rows_": rows,
+                "certificate_": certificate}
+
+    @staticmethod
+    def _updated_final(final, request, method):
+        """The final step after ``request``, as a new object, and its bound.
+
+        The one use of the final step's private plan and commit interface:
+        the step in use is left as it was (its lock held meanwhile), the
+        update is committed to a shallow copy.
+        """
+        with request_lock(final):
+            plan = final._plan_unlearn(request, method=method)
+            updated = copy.copy(final)
+            updated._commit_unlearn(plan)
+        bound = max(as_bound(plan.report.residual_bound),
+                    as_bound(updated.residual_bound_))
+        return updated, bound
 
     @staticmethod
     def _transform(pre, X):
@@ -392,42 +647,47 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
             return X
         return pre.transform(X)
 
-    def _set_final(self, final):
-        if isinstance(self.estimator_, Pipeline):
-            name = self.estimator_.steps[-1][0]
-            self.estimator_.steps[-1] = (name, final)
-        else:
-            self.estimator_ = final
+    def _with_final(self, final):
+        """``estimator_`` with ``final`` as its final step, as a new object
+        (a pipeline's other steps are shared)."""
+        if not isinstance(self.estimator_, Pipeline):
+            return final
+        pipeline = copy.copy(self.estimator_)
+        pipeline.steps = [*self.estimator_.steps[:-1],
+                          (self.estimator_.steps[-1][0], final)]
+        return pipeline
 
-    def _retrain(self, rows, n_removed, n_added):
-        """Refit the final step on the corrected rows with fresh noise."""
-        _, final, _ = self._split(self.estimator_)
-        state = self.noise_rng_.get_state()
-        seed = int(self.noise_rng_.randint(np.iinfo(np.int32).max))
-        try:
-            fresh = self._fit_model(clone(final), rows.X, rows.y, rows.sample_weight,
-                                    seed)
-        except Exception:
-            self.noise_rng_.set_state(state)  # a failed retrain changes nothing
-            raise
-        self._set_final(fresh)
-        self.noise_seed_ = seed
-        self.training_rows_ = rows
+    def _retrained(self, final, rows, n_removed, n_added):
+        """The whole state after refitting the final step on the corrected
+        rows with fresh noise (built without changing this one)."""
+        rng = copy.deepcopy(self.noise_rng_)   # advanced only if swapped in
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        fresh = self._fit_model(clone(final), rows.X, rows.y, rows.sample_weight,
+                                seed, self.sigma_)
+        bound = as_bound(fresh.residual_bound_)
+        if not _released_finite(fresh) or not np.isfinite(bound):
+            raise ValueError(
+                "Retraining on the corrected rows gave a model without finite "
+                "parameters or a finite residual bound (the rows overflow the "
+                "arithmetic); nothing was changed. Check the request's rows."
+            )
         cert = self.certificate_
-        bound = fresh.residual_bound_
-        cert.ledger.append(LedgerEntry("retrain", n_removed, n_added, bound, bound))
-        cert.spent = bound
-        cert.n_requests += 1
-        cert.n_retrains += 1
-        if bound > cert.budget:
-            cert.void = True
-            cert.void_reason = (
+        void, void_reason = cert.void, cert.void_reason
+        if bound > cert.budget and not void:
+            void, void_reason = True, (
                 f"the retrained model's own residual bound {bound:.3g} exceeds the "
                 "budget"
             )
+        estimator = self._with_final(fresh)
+        certificate = self._certified(
+            cert, estimator, LedgerEntry("retrain", n_removed, n_added, bound, bound),
+            spent=bound, n_requests=cert.n_requests + 1,
+            n_retrains=cert.n_retrains + 1, void=void, void_reason=void_reason)
+        return {"estimator_": estimator, "training_rows_": rows,
+                "certificate_": certificate, "noise_rng_": rng, "noise_seed_": seed}
 
     # -- verification ----------------------------------------------------------------
-    def verify(self):
+    def verify(self, *, rtol=PREDICTION_RTOL):
         """Measure the current model against the kept data.
 
         Computes the true gradient residual on the corrected data (it must
@@ -436,31 +696,59 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         corrected data with the same noise, and the agreement of their
         predictions.
 
+        Parameters
+        ----------
+        rtol : float, default=1e-6
+            For a regressor, two predictions of a row agree when they differ by
+            at most ``rtol * (|refit prediction| + rms)``, with ``rms`` the root
+            mean square of the refit's predictions over the kept rows (every
+            output, for several). Classifiers agree when they predict the
+            same class.
+
         Returns
         -------
         verification : Verification
+
+        Raises
+        ------
+        LedgerIntegrityError
+            When the model was changed other than by this meta-estimator.
         """
         check_is_fitted(self)
-        if self.training_rows_ is None:
-            raise ValueError("verify() needs the training data: fit with keep_data=True.")
-        _, final, _ = self._split(self.estimator_)
-        rows = self.training_rows_
+        if not (isinstance(rtol, Real) and np.isfinite(rtol) and rtol >= 0):
+            raise ValueError(f"rtol must be a non-negative number, got {rtol!r}.")
+        with request_lock(self):
+            # one consistent snapshot: later requests replace, never edit, these
+            estimator, rows, cert = self.estimator_, self.training_rows_, self.certificate_
+            if rows is None:
+                raise ValueError(
+                    "verify() needs the training data: fit with keep_data=True.")
+            self._check_ledger()
+        _, final, _ = self._split(estimator)
         cache = final.unlearning_cache_
         Y, S, *_ = final._unlearn_targets(rows.y, rows.sample_weight)
         true = float(np.linalg.norm(
             cache.objective.gradient(rows.X, Y, S, cache.theta, cache.noise)))
-        if true > self.certificate_.spent:
+        if true > cert.spent:
             raise RuntimeError(
                 f"The true gradient residual {true:.6g} exceeds the certified bound "
-                f"{self.certificate_.spent:.6g}: the bound under-reports, which is "
+                f"{cert.spent:.6g}: the bound under-reports, which is "
                 "a defect of this library. Please report it."
             )
         refit = clone(final).fit(rows.X, rows.y, sample_weight=rows.sample_weight)
         theta_refit = refit.unlearning_cache_.theta
         distance = float(np.linalg.norm(cache.theta - theta_refit)
                          / np.linalg.norm(theta_refit))
-        agreement = float(np.mean(final.predict(rows.X) == refit.predict(rows.X)))
-        return Verification(true, self.certificate_.spent, distance, agreement)
+        ours, theirs = final.predict(rows.X), refit.predict(rows.X)
+        if is_classifier(final):
+            same = ours == theirs
+        else:
+            ours = np.reshape(ours, (len(ours), -1))
+            theirs = np.reshape(theirs, (len(theirs), -1))
+            rms = float(np.sqrt(np.mean(np.square(theirs)))) if theirs.size else 0.0
+            same = np.all(np.abs(ours - theirs) <= rtol * (np.abs(theirs) + rms), axis=1)
+        agreement = float(np.mean(same))
+        return Verification(true, cert.spent, distance, agreement)
 
     # -- delegation ------------------------------------------------------------------
     @available_if(_final_has("predict"))

@@ -176,6 +176,9 @@ class UnlearnableLinearMixin:
         -------
         self : object
             The updated estimator. On any error it is left exactly as it was.
+            An estimator that is the final step of a
+            :class:`~sklearn_unlearn.certified.CertifiedRemoval` refuses the
+            request (``ValueError``): requests go through the meta-estimator.
 
         Examples
         --------
@@ -205,6 +208,14 @@ class UnlearnableLinearMixin:
         >>> bool(np.allclose(reg.coef_, refit.coef_))
         True
         """
+        owner = vars(self).get("_unlearn_owner")    # set by the owning meta-estimator
+        if owner is not None:
+            raise ValueError(
+                f"This {type(self).__name__} is the final step of a {owner}, which "
+                f"keeps the ledger of its requests: make the request with "
+                f"{owner}.unlearn (one made here would bypass the ledger). To "
+                "unlearn with this model on its own, fit a clone of it."
+            )
         request = validate_request(self, X_old, X_new, y_old, y_new, sample_weight, method)
         if not (tau == "auto" or (np.isscalar(tau) and np.isfinite(tau) and tau >= 0)):
             raise ValueError(f"tau must be 'auto' or a non-negative number, got {tau!r}.")
