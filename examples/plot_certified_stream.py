@@ -74,6 +74,7 @@ for request in range(40):
                       replace=False)
     present[rows] = False
     model.unlearn(X_train[rows], None, y_train[rows])
+    cert = model.certificate_       # each request makes a new certificate
     history["kind"].append(cert.ledger[-1].kind)
     history["spent"].append(cert.spent)
     history["true"].append(model.verify().true_residual)

@@ -59,9 +59,10 @@ def _logistic(**kw):
 # -- fail closed -------------------------------------------------------------------
 
 
-def _overflowing_correction(X):
-    # finite values whose squares overflow: the request passes validation
-    return np.full((1, X.shape[1]), 1e155)
+def _overflowing_correction(X, value=1e100):
+    # finite values whose bound overflows (powers of the row norm): the
+    # request passes validation
+    return np.full((1, X.shape[1]), value)
 
 
 def test_a_bound_that_is_not_finite_is_over_any_budget():
@@ -70,6 +71,10 @@ def test_a_bound_that_is_not_finite_is_over_any_budget():
     before = _state(model)
     with pytest.raises(BudgetExceededError, match="not finite.*nothing was changed"):
         model.unlearn(X[:1], _overflowing_correction(X), y[:1])
+    assert _state(model) == before
+    # values whose squares overflow make the update itself non-finite: refused
+    with pytest.raises(ValueError, match="non-finite.*Nothing was changed"):
+        model.unlearn(X[:1], _overflowing_correction(X, 1e155), y[:1])
     assert _state(model) == before
 
     model = _logistic(budget=10.0, on_budget_exceeded="warn").fit(X, y)
@@ -469,12 +474,14 @@ def test_prediction_agreement_of_a_regressor_has_a_tolerance():
 
 
 def test_spent_never_decreases_and_no_entry_is_negative():
-    X, y = _regression()
-    model = CertifiedRemoval(UnlearnableRidge(alpha=1.0), budget=1.0).fit(X, y)
+    # a first-order step leaves a residual that a refined request then
+    # lowers: the bound goes down, spent does not
+    X, y = _classification()
+    model = _logistic(budget=5.0).fit(X, y)
     bounds = [model.estimator_.residual_bound_]
     spent = [model.certificate_.spent]
-    for i in range(5):
-        model.unlearn(X[3 * i: 3 * i + 3], None, y[3 * i: 3 * i + 3])
+    for i, method in enumerate(["first_order", "refined", "second_order", "refined"]):
+        model.unlearn(X[3 * i: 3 * i + 3], None, y[3 * i: 3 * i + 3], method=method)
         bounds.append(model.estimator_.residual_bound_)
         spent.append(model.certificate_.spent)
     cert = model.certificate_

@@ -34,6 +34,11 @@ class UnlearnableLinearMixin:
     True
     """
 
+    #: The name of the meta-estimator that owns this estimator (set on the
+    #: instance by :class:`~sklearn_unlearn.certified.CertifiedRemoval`);
+    #: requests made directly on an owned estimator are refused.
+    _unlearn_owner = None
+
     # -- hooks for subclasses ---------------------------------------------------
     def _unlearn_objective(self, n_features, n_outputs):  # pragma: no cover
         raise NotImplementedError
@@ -208,7 +213,7 @@ class UnlearnableLinearMixin:
         >>> bool(np.allclose(reg.coef_, refit.coef_))
         True
         """
-        owner = vars(self).get("_unlearn_owner")    # set by the owning meta-estimator
+        owner = self._unlearn_owner    # set by the owning meta-estimator
         if owner is not None:
             raise ValueError(
                 f"This {type(self).__name__} is the final step of a {owner}, which "
