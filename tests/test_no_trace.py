@@ -1,0 +1,588 @@
+"""Gone means gone: after ``unlearn`` returns, nothing in the estimator, in
+memory or in any file it is saved to, holds an erased row, an old value of an
+edited row, or anything from which one can be read back.
+
+Every exported estimator (and :class:`~sklearn_unlearn.CertifiedRemoval`) is
+fit on Gaussian rows plus a few rows whose values are distinctive random
+numbers (no value shared with any other row, none round), then asked to
+delete one row, delete three rows, zero two columns of three rows, replace
+two columns of three rows, and to carry out a sequence (an edit, an
+insertion, a deletion, then the deletion of an edited and of an inserted
+row). After every request, :func:`tests._trace_scan.scan` searches the bytes
+of every serialization and every array reachable from the estimator for the
+erased values, for stored vectors parallel to an erased or old row, and for
+pairs of stored objects whose difference reveals one (see that module).
+
+With ``d >= 10`` features and values drawn at random, a byte match or a
+``|cos| > 1 - 1e-9`` cannot be a coincidence; that the scan finds nothing on
+a model that never saw the erased rows (but was asked the same kinds of
+requests about other rows) is checked for every recipe, and that it finds
+what is planted, on hand-made states.
+"""
+
+import copy
+import inspect
+import pickle
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.linalg import cholesky
+from sklearn.base import BaseEstimator
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from threadpoolctl import threadpool_limits
+
+import sklearn_unlearn
+from sklearn_unlearn import (
+    CertifiedRemoval,
+    UnlearnableLinearSVC,
+    UnlearnableLogisticRegression,
+    UnlearnableMLPClassifier,
+    UnlearnableMLPRegressor,
+    UnlearnableRidge,
+    replace_features,
+    zero_features,
+)
+
+from ._trace_scan import Erased, report, scan
+
+pytest.importorskip("skops.io")
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    # The matrices here are small (at most a few hundred on a side): BLAS
+    # threads only add their synchronisation, which on a loaded machine costs
+    # a hundred times the work (an eigvalsh of 241 x 241: 4 ms on one thread,
+    # 0.7 s on two).
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
+N_SMALL, D_SMALL = 120, 10
+# wider than the rank (200) of the low-rank Hessian's sketch
+N_WIDE, D_WIDE = 320, 240
+
+
+# -- recipes -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recipe:
+    """An estimator and the problem it is fit on.
+
+    ``task``: "binary", "multiclass", "regression" or "multi-target".
+    ``transform``: what a stateless first pipeline step does to the rows
+    (``None``: the final step sees them as given).
+    """
+
+    name: str
+    make: object
+    task: str
+    wide: bool = False
+    sparse: bool = False
+    float32: bool = False
+    transform: object = None
+    params: dict = field(default_factory=dict)
+
+    def __str__(self):
+        return self.name
+
+
+def _mlp(cls, **kw):
+    return lambda: cls(hidden_layer_sizes=(7,), max_iter=40, random_state=0, **kw)
+
+
+def _linear_recipes(cls, tasks, sparse_task, extra=None):
+    """Every ``hessian`` mode of ``cls`` (the low-rank one on a wide problem),
+    on each task, and the dense mode on sparse input."""
+    modes = ["dense"]
+    if "hessian" in cls._parameter_constraints:
+        modes = sorted(_hessian_modes(cls))
+    out = []
+    for mode in modes:
+        for task in tasks:
+            out.append(Recipe(f"{cls.__name__}-{task}-{mode}",
+                              (lambda m=mode: cls(hessian=m)), task,
+                              wide=mode != "dense", params={"hessian": mode}))
+    out.append(Recipe(f"{cls.__name__}-{sparse_task}-dense-sparse",
+                      lambda: cls(hessian="dense"), sparse_task, sparse=True,
+                      params={"hessian": "dense"}))
+    return out + (extra or [])
+
+
+def _hessian_modes(cls):
+    """The options of a ``hessian`` parameter, ``"auto"`` (one of the others) excepted."""
+    (options,) = [c for c in cls._parameter_constraints["hessian"]
+                  if hasattr(c, "options")]
+    return set(options.options) - {"auto"}
+
+
+def _certified(final, keep, pipeline=False):
+    def make():
+        est = final()
+        if pipeline:
+            est = make_pipeline(FunctionTransformer(np.arcsinh), est)
+        return CertifiedRemoval(est, budget=1.0, keep_data=keep, random_state=0,
+                                on_budget_exceeded="retrain" if keep else "warn")
+    return make
+
+
+RECIPES = {
+    "UnlearnableLogisticRegression": _linear_recipes(
+        UnlearnableLogisticRegression, ["binary", "multiclass"], "binary",
+        [Recipe("UnlearnableLogisticRegression-binary-dense-float32",
+                lambda: UnlearnableLogisticRegression(hessian="dense"), "binary",
+                float32=True, params={"hessian": "dense"})]),
+    "UnlearnableRidge": _linear_recipes(
+        UnlearnableRidge, ["regression", "multi-target"], "regression"),
+    "UnlearnableLinearSVC": _linear_recipes(
+        UnlearnableLinearSVC, ["binary", "multiclass"], "multiclass"),
+    "UnlearnableMLPClassifier": [
+        Recipe("UnlearnableMLPClassifier", _mlp(UnlearnableMLPClassifier), "binary"),
+        Recipe("UnlearnableMLPClassifier-sparse", _mlp(UnlearnableMLPClassifier),
+               "multiclass", sparse=True),
+    ],
+    "UnlearnableMLPRegressor": [
+        Recipe("UnlearnableMLPRegressor", _mlp(UnlearnableMLPRegressor), "regression"),
+        Recipe("UnlearnableMLPRegressor-sparse", _mlp(UnlearnableMLPRegressor),
+               "regression", sparse=True),
+    ],
+    "CertifiedRemoval": [
+        Recipe(f"CertifiedRemoval-{name}-keep_data={keep}",
+               _certified(final, keep, pipeline), task,
+               transform=np.arcsinh if pipeline else None)
+        for name, final, task, pipeline in [
+            ("logistic", UnlearnableLogisticRegression, "binary", False),
+            ("ridge", UnlearnableRidge, "regression", False),
+            ("pipeline-arcsinh-logistic", UnlearnableLogisticRegression, "binary", True),
+        ]
+        for keep in (True, False)
+    ] + [
+        Recipe("CertifiedRemoval-logistic-sparse-keep_data=True",
+               _certified(UnlearnableLogisticRegression, True), "binary", sparse=True),
+    ],
+}
+
+
+def exported_estimators():
+    return sorted(
+        name for name in sklearn_unlearn.__all__
+        if inspect.isclass(getattr(sklearn_unlearn, name))
+        and issubclass(getattr(sklearn_unlearn, name), BaseEstimator)
+    )
+
+
+# every exported estimator: one with no recipe gives a failing case below
+CASES = [(name, recipe) for name in exported_estimators()
+         for recipe in RECIPES.get(name, [None])]
+
+
+@pytest.mark.parametrize("name", exported_estimators())
+def test_every_exported_estimator_has_a_recipe(name):
+    assert RECIPES.get(name), (
+        f"{name} is exported by sklearn_unlearn but has no recipe in "
+        "tests/test_no_trace.py: add one, so that the no-trace scan covers it."
+    )
+    cls = getattr(sklearn_unlearn, name)
+    if "hessian" in getattr(cls, "_parameter_constraints", {}):
+        covered = {r.params.get("hessian") for r in RECIPES[name]}
+        missing = _hessian_modes(cls) - covered
+        assert not missing, f"{name}: no recipe for hessian={sorted(missing)}."
+
+
+# -- data ---------------------------------------------------------------------
+#: Row groups of the bank: ``(name, count, in the training data)``.
+GROUPS = [
+    ("D1", 1, True),    # delete one row
+    ("D3", 3, True),    # delete three rows
+    ("Z", 3, True),     # zero two columns
+    ("R", 3, True),     # replace two columns
+    ("QE", 2, True),    # sequence: edited, then one of them deleted
+    ("QD", 2, True),    # sequence: deleted
+    ("QB", 2, False),   # sequence: inserted, then one of them deleted
+    ("CB", 2, False),   # control: inserted
+]
+
+
+def _distinctive(rng, shape, low, high):
+    """Random values of random sign in ``[low, high)``: full mantissas."""
+    return rng.uniform(low, high, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+class Bank:
+    """Training rows by id, their targets, and the requests' replacement values."""
+
+    def __init__(self, recipe, seed=0):
+        rng = np.random.default_rng(seed)
+        n, d = (N_WIDE, D_WIDE) if recipe.wide else (N_SMALL, D_SMALL)
+        self.recipe, self.d = recipe, d
+        X = {f"o{i}": x for i, x in enumerate(rng.standard_normal((n, d)))}
+        if recipe.sparse:
+            for x in X.values():
+                x[rng.random(d) < 0.5] = 0.0
+        self.training = list(X)
+        for g, k, trained in GROUPS:
+            for i, x in enumerate(_distinctive(rng, (k, d), 0.6, 1.9)):
+                X[f"{g}{i}"] = x
+                if trained:
+                    self.training.append(f"{g}{i}")
+        self.replacement = _distinctive(rng, (3, 2), 2.1, 2.9)
+        if recipe.float32:
+            X = {k: x.astype(np.float32).astype(np.float64) for k, x in X.items()}
+            self.replacement = self.replacement.astype(np.float32).astype(np.float64)
+        # no value of a distinctive row is shared with any other value
+        secret = np.abs(np.concatenate([x for k, x in X.items() if not k.startswith("o")]))
+        rest = np.abs(np.concatenate([x for k, x in X.items() if k.startswith("o")]
+                                     + [self.replacement.ravel()]))
+        assert len(np.unique(secret)) == len(secret)
+        assert not np.isin(secret, rest).any()
+        w = rng.standard_normal((d, 3)) * 2.0 / np.sqrt(d)
+        Y = {}
+        for k, x in X.items():
+            t = (recipe.transform or (lambda v: v))(x) @ w + 0.3 * rng.standard_normal(3)
+            # the distinctive rows are misclassified: inside the margin of a
+            # hinge loss, of high curvature for a logistic one
+            wrong = not k.startswith("o")
+            if recipe.task == "binary":
+                Y[k] = int((t[0] > 0) != wrong)
+            elif recipe.task == "multiclass":
+                Y[k] = int(np.argmin(t) if wrong else np.argmax(t))
+            elif recipe.task == "regression":
+                Y[k] = float(t[0])
+            else:
+                Y[k] = t[:2].copy()
+        self.X, self.Y = X, Y
+
+    def matrix(self, rows):
+        A = np.array(rows, dtype=np.float64).reshape(-1, self.d)
+        if self.recipe.float32:
+            A = A.astype(np.float32)
+        return sp.csr_matrix(A) if self.recipe.sparse else A
+
+    def targets(self, ys):
+        return np.array(ys)
+
+
+# -- requests -------------------------------------------------------------------
+SCENARIOS = {
+    "delete one row": [("delete", ["D10"])],
+    "delete three rows": [("delete", ["D30", "D31", "D32"])],
+    "zero two columns of three rows": [("zero", ["Z0", "Z1", "Z2"], [1, 6])],
+    "replace two columns of three rows": [("replace", ["R0", "R1", "R2"], [0, 4])],
+    "sequence": [
+        ("zero", ["QE0", "QE1"], [2]),
+        ("insert", ["QB0", "QB1"]),
+        ("delete", ["QD0", "QD1"]),
+        ("delete", ["QE0", "QB0"]),
+    ],
+}
+# the same kinds of requests on rows that are not erased anywhere else
+DECOYS = [
+    ("zero", ["o0", "o1"], [3]),
+    ("insert", ["CB0", "CB1"]),
+    ("delete", ["o2", "o3", "o4"]),
+    ("delete", ["o0", "CB0"]),
+]
+
+
+class Session:
+    """The current training data (by id) and what the requests erased."""
+
+    def __init__(self, bank):
+        self.bank = bank
+        self.rows = {k: bank.X[k].copy() for k in bank.training}
+        self.erased = Erased(bank.d, float32=bank.recipe.float32)
+        self.n_requests = 0
+
+    def _forms(self, x):
+        """``x`` as given and, behind a stateless first step, as the final
+        step sees it."""
+        transform = self.bank.recipe.transform
+        if transform is None:
+            return [("", x)]
+        return [(" (raw)", x), (" (as the final step sees it)", transform(x))]
+
+    def _erase_row(self, key, x, what, columns=None):
+        """Record row ``x`` as erased: the row itself, and its values in
+        ``columns`` (all of them, and its target, for a deleted row)."""
+        cols = range(self.bank.d) if columns is None else columns
+        for suffix, v in self._forms(x):
+            label = f"{what} row {key}{suffix}"
+            # a request's rows span a space of their own in each form
+            self.erased.add_row(v, label, (self.n_requests, suffix))
+            cs = [c for c in cols if v[c] != 0]
+            self.erased.add_values(v[cs], [f"{what} row {key} column {c}{suffix}"
+                                           for c in cs])
+        if columns is None and self.bank.recipe.task in ("regression", "multi-target"):
+            y = np.atleast_1d(self.bank.Y[key])
+            self.erased.add_values(y, [f"target {j} of {what} row {key}"
+                                       for j in range(len(y))])
+
+    def apply(self, est, step):
+        """Carry out one request on ``est`` (``None``: on the data only)."""
+        op, keys = step[0], step[1]
+        bank = self.bank
+        y = bank.targets([bank.Y[k] for k in keys])
+        if op == "insert":
+            X_new = bank.matrix([bank.X[k] for k in keys])
+            if est is not None:
+                est.unlearn(None, X_new, y_new=y)
+            for k in keys:
+                self.rows[k] = bank.X[k].copy()
+        elif op == "delete":
+            X_old = bank.matrix([self.rows[k] for k in keys])
+            if est is not None:
+                est.unlearn(X_old, None, y)
+            for k in keys:
+                self._erase_row(k, self.rows.pop(k), "deleted")
+        else:
+            cols = step[2]
+            X_old = bank.matrix([self.rows[k] for k in keys])
+            if op == "zero":
+                X_new = zero_features(X_old, cols)
+            else:
+                X_new = replace_features(X_old, cols, bank.replacement[:len(keys)])
+            if est is not None:
+                est.unlearn(X_old, X_new, y)
+            new = X_new.toarray() if sp.issparse(X_new) else np.asarray(X_new)
+            what = f"old version (before the edit of columns {cols}) of"
+            for k, x in zip(keys, new, strict=True):
+                self._erase_row(k, self.rows[k], what, cols)
+                x = x.astype(np.float64)
+                for suffix, v in self._forms(x):
+                    self.erased.add_new_row(v, f"new version of row {k}{suffix}",
+                                            (self.n_requests, suffix))
+                self.rows[k] = x
+        self.n_requests += 1
+
+    def fit(self, recipe):
+        keys = list(self.rows)
+        X = self.bank.matrix([self.rows[k] for k in keys])
+        y = self.bank.targets([self.bank.Y[k] for k in keys])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return recipe.make().fit(X, y)
+
+
+_FITTED = {}
+
+
+def _fitted(recipe):
+    """The recipe's model fit on the bank's training rows (fit once, copied)."""
+    if recipe.name not in _FITTED:
+        bank = Bank(recipe)
+        _FITTED[recipe.name] = (bank, Session(bank).fit(recipe))
+    bank, est = _FITTED[recipe.name]
+    return bank, copy.deepcopy(est)
+
+
+def _run(est, session, steps, scanned, title):
+    """Apply ``steps``, scan after each for what ``scanned()`` returns, and
+    return the failure report (empty when nothing was found)."""
+    failures = []
+    for i, step in enumerate(steps):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            session.apply(est, step)
+        findings = scan(est, scanned())
+        if findings:
+            failures.append(f"after request {i + 1} of {title} ({step[0]} "
+                            f"{', '.join(step[1])}):\n{report(findings)}")
+    return "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize(("name", "recipe"), CASES,
+                         ids=[str(r) if r else n for n, r in CASES])
+def test_no_trace_after_request(name, recipe, scenario):
+    assert recipe is not None, f"{name} has no recipe (see the test above)."
+    bank, est = _fitted(recipe)
+    session = Session(bank)
+    failures = _run(est, session, SCENARIOS[scenario], lambda: session.erased,
+                    f"'{scenario}'")
+    if failures:
+        pytest.fail(f"{recipe}: erased data left a trace\n{failures}", pytrace=False)
+
+
+@pytest.mark.parametrize(("name", "recipe"), [c for c in CASES if c[1]],
+                         ids=[str(r) for _, r in CASES if r])
+def test_scan_finds_nothing_in_a_model_that_never_saw_the_rows(name, recipe):
+    # The data every scenario leaves behind (the edited rows in their new
+    # version included), fit from scratch, then asked the same kinds of
+    # requests about other rows: the erased rows and old values of every
+    # scenario must not be found.
+    bank = Bank(recipe)
+    corrected = Session(bank)
+    for steps in SCENARIOS.values():
+        for step in steps:
+            corrected.apply(None, step)
+    secrets = corrected.erased
+    est = corrected.fit(recipe)
+    findings = scan(est, secrets)
+    if findings:
+        pytest.fail(f"{recipe}: false positives of the scan on the fitted "
+                    f"model\n{report(findings)}", pytrace=False)
+    decoys = Session(bank)
+    decoys.rows = dict(corrected.rows)
+    failures = _run(est, decoys, DECOYS, lambda: secrets, "the decoy requests")
+    if failures:
+        pytest.fail(f"{recipe}: false positives of the scan\n{failures}", pytrace=False)
+
+
+# -- the scan finds what is planted -------------------------------------------------------
+class _State:
+    """A stand-in for an estimator's state."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+@pytest.fixture
+def planted():
+    rng = np.random.default_rng(7)
+    d = 9
+    x = _distinctive(rng, d, 0.6, 1.9)
+    others = rng.standard_normal((50, d))
+    erased = Erased(d)
+    erased.add_row(x, "deleted row s", 0)
+    erased.add_values(x, [f"deleted row s column {j}" for j in range(d)])
+    A = np.hstack([others, np.ones((50, 1))])
+    H = A.T @ A + np.eye(d + 1)
+    xa = np.r_[x, 1.0]
+    return rng, x, xa, A, H, erased
+
+
+def _checks(findings):
+    return {f.check for f in findings}
+
+
+def test_scan_of_a_clean_state_finds_nothing(planted):
+    rng, x, xa, A, H, erased = planted
+    theta = rng.standard_normal(len(xa))
+    state = _State(H=H, chol=np.linalg.cholesky(H), theta=theta, rows=A,
+                   theta_copy=theta.copy(), sparse_rows=sp.csr_matrix(A),
+                   gram=A.T @ A, seed=np.random.RandomState(0))
+    assert not scan(state, erased), report(scan(state, erased))
+
+
+@pytest.mark.parametrize("where", ["float attribute", "dict", "tuple in a list",
+                                   "object array", "float32 array", "closure", "text"])
+def test_scan_finds_an_erased_value(planted, where):
+    rng, x, xa, A, H, erased = planted
+    v = x[3]
+    erased.float32 = where == "float32 array"
+    held = {
+        "float attribute": lambda: _State(norm=float(v)),
+        "dict": lambda: _State(stats={"m": np.array([0.5, -v])}),
+        "tuple in a list": lambda: _State(hist=[(1, np.float64(v))]),
+        "object array": lambda: _State(a=np.array([None, np.array([v, 2.0])], dtype=object)),
+        "float32 array": lambda: _State(c=np.array([0.25, v], dtype=np.float32)),
+        "closure": lambda: _State(f=(lambda: v * 1.0)),   # in memory only
+        "text": lambda: _State(note=f"refused {v!r}"),
+    }[where]()
+    findings = scan(held, erased, serialize=where != "closure")
+    assert "value" in _checks(findings), report(findings)
+    if where != "closure":
+        assert "bytes" in _checks(findings), report(findings)
+
+
+@pytest.mark.parametrize("form", ["row", "scaled column", "augmented", "sparse row",
+                                  "class block", "span"])
+def test_scan_finds_a_parallel_row(planted, form):
+    rng, x, xa, A, H, erased = planted
+    t = rng.standard_normal(len(x))
+    if form == "span":
+        # two rows erased by one request: a combination of them reveals both
+        erased = Erased(len(x))
+        erased.add_row(x, "deleted row s", 0)
+        erased.add_row(t, "deleted row t", 0)
+    held = {
+        "row": lambda: np.vstack([A[:3, :-1], -2.5 * x]),
+        "scaled column": lambda: np.column_stack([rng.standard_normal(len(xa)), 0.37 * xa]),
+        "augmented": lambda: np.r_[0.01 * x, 4.0],
+        "sparse row": lambda: sp.csr_matrix(np.vstack([A[:2, :-1], 3.0 * x])),
+        "class block": lambda: np.r_[rng.standard_normal(len(xa)), -0.2 * xa, 0.1 * xa],
+        "span": lambda: 0.3 * x - 1.7 * t,
+    }[form]()
+    findings = scan(_State(kept=held), erased, serialize=False)
+    expected = "span" if form == "span" else "parallel"
+    assert expected in _checks(findings), report(findings)
+
+
+@pytest.mark.parametrize("pair", ["hessians", "factor beside the corrected matrix",
+                                  "class blocks", "one low-rank matrix"])
+def test_scan_finds_a_revealing_difference(planted, pair):
+    rng, x, xa, A, H, erased = planted
+    H_new = H - 0.21 * np.outer(xa, xa)
+    if pair == "hessians":
+        state = _State(base=H, corrected=H_new)
+    elif pair == "factor beside the corrected matrix":
+        state = _State(factor=cholesky(H, lower=True), corrected=H_new)
+    elif pair == "class blocks":
+        P = np.array([[0.2, -0.1], [-0.1, 0.15]])
+        state = _State(H=np.kron(np.eye(2), H),
+                       H_new=np.kron(np.eye(2), H) - np.kron(P, np.outer(xa, xa)))
+    else:
+        t = rng.standard_normal(len(xa))
+        state = _State(change=0.4 * np.outer(xa, xa) - 0.1 * np.outer(t, t))
+    findings = scan(state, erased, serialize=False)
+    assert "difference" in _checks(findings), report(findings)
+
+
+def test_scan_finds_an_old_optimum_beside_the_new_one(planted):
+    rng, x, xa, A, H, erased = planted
+    # a deletion's Newton step: H_new (theta_new - theta_old) = -G, parallel
+    # to the erased row for one row of a GLM
+    H_new = H - 0.21 * np.outer(xa, xa)
+    theta_old = rng.standard_normal(len(xa))
+    theta_new = theta_old + np.linalg.solve(H_new, 0.8 * xa)
+    state = _State(theta=theta_new[:, None], anchor=theta_old[:, None], H=H_new)
+    findings = scan(state, erased, serialize=False)
+    assert "product" in _checks(findings), report(findings)
+    # through an object with matvec (a Hessian that is never formed)
+    op = _State(shape=H_new.shape, matvec=_Matvec(H_new))
+    state = _State(theta=theta_new, anchor=theta_old, H=op)
+    findings = scan(state, erased, serialize=False)
+    assert "product" in _checks(findings), report(findings)
+
+
+class _Matvec:
+    """A product with a matrix that is held only as a flat vector."""
+
+    def __init__(self, M):
+        self.flat, self.p = M.ravel(), M.shape[0]
+
+    def __call__(self, v):
+        return self.flat.reshape(self.p, self.p) @ v
+
+
+def test_scan_finds_an_edits_gradient_but_not_the_new_rows(planted):
+    rng, x, xa, A, H, erased = planted
+    # x edited in columns 2 and 5; the new version is training data
+    x_new = x.copy()
+    x_new[[2, 5]] = [0.0, 2.37]
+    edited = Erased(len(x))
+    edited.add_row(x, "old version of row s", 0)
+    edited.add_new_row(x_new, "new version of row s", 0)
+    new_a = np.r_[x_new, 1.0]
+    legit = _State(row=x_new, scaled=-3.1 * new_a,
+                   on_edited_columns=np.eye(len(x))[[2, 5]].sum(axis=0) * 0.7)
+    assert not scan(legit, edited), report(scan(legit, edited))
+    # the gradient difference of the edit: with the new row, the old one
+    gradient = 0.31 * new_a - 0.12 * xa
+    findings = scan(_State(gradient=gradient), edited, serialize=False)
+    assert "span" in _checks(findings), report(findings)
+
+
+def test_scan_leaves_the_estimator_as_it_was():
+    recipe = RECIPES["UnlearnableLogisticRegression"][0]
+    bank, est = _fitted(recipe)
+    session = Session(bank)
+    session.apply(est, SCENARIOS["delete three rows"][0])
+    before = pickle.dumps(est)
+    scan(est, session.erased)
+    assert pickle.dumps(est) == before
