@@ -311,6 +311,8 @@ def test_sparse_request_rows_stay_sparse(kind, monkeypatch):
     # the removed rows are folded into the factor before the request returns
     assert H_sparse.pending_rank == H_dense.pending_rank == 0
     # one dense k x p array takes 8 k p = 210 MB; the sparse request needs its
-    # stored values and a few p-vectors (2 MB each), about 10 at a time
+    # stored values, a few p-vectors (2 MB each), and the fold the new factor
+    # (the old one is shared with the model it was corrected from)
     p = d + 1
-    assert peak <= 16 * 8 * p < 8 * k * p / 6
+    allowed = 1.5 * H_sparse.W.nbytes + 16 * 8 * p
+    assert peak <= allowed < 8 * k * p

@@ -395,6 +395,17 @@ def _run(est, session, steps, scanned, title):
     return "\n\n".join(failures)
 
 
+#: Traces this scan finds and the library does not yet remove, each with the
+#: reason; a case listed here fails once its trace is gone.
+KNOWN_OPEN = {
+    ("UnlearnableLinearSVC-multiclass-low_rank", "sequence"): (
+        "low-rank one-vs-rest blocks: after an edit, an insertion and two "
+        "deletions, the difference of two blocks' matrices has the deleted "
+        "rows in its range (the folds keep each sketch's span, which the "
+        "blocks share in part); open"),
+}
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 @pytest.mark.parametrize(("name", "recipe"), CASES,
                          ids=[str(r) if r else n for n, r in CASES])
@@ -404,6 +415,12 @@ def test_no_trace_after_request(name, recipe, scenario):
     session = Session(bank)
     failures = _run(est, session, SCENARIOS[scenario], lambda: session.erased,
                     f"'{scenario}'")
+    known = (str(recipe), scenario) in KNOWN_OPEN
+    if failures and known:
+        pytest.xfail(KNOWN_OPEN[str(recipe), scenario])
+    if known:
+        pytest.fail(f"{recipe} {scenario!r}: the known trace is gone; take the "
+                    "case out of KNOWN_OPEN", pytrace=False)
     if failures:
         pytest.fail(f"{recipe}: erased data left a trace\n{failures}", pytrace=False)
 

@@ -15,11 +15,12 @@ matrix, and every product with it costs ``O(nnz(U))`` per vector, never
 ``O(p k)``.
 
 Pending corrections are the request's rows (scaled). ``corrected(terms,
-fold=True)`` merges them into a new factor ``W'`` instead: the eigenvectors
-of the low-rank part in the metric of the diagonal, a function of the
-corrected matrix alone, with no stored array from which a row, or the old
-factor, can be read off. The matrix stays the same to round-off; its rank
-grows by the corrections that stick out of the span of ``W``.
+fold=True)`` merges them into a new factor ``W'`` instead, by their
+projection onto the span of ``W``: the eigenvectors of the low-rank part in
+the metric of the diagonal, a function of the corrected matrix alone, with
+no stored array from which a row, or the old factor, can be read off. The
+span, and so the rank, stays the sketch's; what lies outside it is counted in
+``fold_error``.
 """
 
 import numpy as np
@@ -27,7 +28,6 @@ import scipy.sparse as sp
 from scipy.linalg import (
     LinAlgError,
     cho_factor,
-    cholesky,
     lu_factor,
     lu_solve,
     solve_triangular,
@@ -38,10 +38,6 @@ from ._factored import NotPositiveDefiniteError
 #: Rank of the Nystrom sketch when none is given.
 DEFAULT_RANK = 200
 
-#: Eigenvalues of a fold below this, relative to the shifted diagonal (and to
-#: the largest eigenvalue if it exceeds the diagonal), are dropped: round-off,
-#: or directions that cancel.
-FOLD_RTOL = 1e-12
 
 
 def nystrom(apply, p, rank, exact_columns=(), seed=0, dtype=np.float64):
@@ -152,11 +148,6 @@ class LowRankHessian:
     null_basis : ndarray of shape (p, q), default=None
         Orthonormal directions along which the matrix is singular by
         construction; solutions are kept orthogonal to them.
-    max_rank : int, default=None
-        Most columns a fold keeps in ``W`` (the eigenvalues of largest
-        magnitude); what it drops is counted in ``fold_error``. ``None``: only
-        eigenvalues at round-off level are dropped, and the rank grows with
-        every correction that sticks out of the span of ``W``.
 
     Attributes
     ----------
@@ -165,9 +156,8 @@ class LowRankHessian:
         fold.
     fold_error : float
         Bound, in the operator norm, on the difference between the stored
-        matrix and the exact sum of its changes, from the eigenvalues the
-        folds dropped (zero until a fold drops one; round-off level unless
-        ``max_rank`` is reached).
+        matrix and the exact sum of its changes: the parts of folded
+        corrections outside the span of ``W``.
 
     Examples
     --------
@@ -213,7 +203,7 @@ class LowRankHessian:
     array([0.07142857, 0.64285714])
     """
 
-    def __init__(self, diagonal, W, w_signs, null_basis=None, max_rank=None):
+    def __init__(self, diagonal, W, w_signs, null_basis=None):
         diagonal = np.asarray(diagonal, dtype=np.float64)
         W = np.asarray(W, dtype=np.float64)
         w_signs = np.asarray(w_signs, dtype=np.float64)
@@ -221,7 +211,6 @@ class LowRankHessian:
         self.diagonal = diagonal
         self.W = W
         self.w_signs = w_signs
-        self.max_rank = max_rank
         self.fold_error = 0.0
         self._set_base(diagonal + np.einsum("ij,ij,j->i", W, W, w_signs))
         self._clear_pending()
@@ -365,150 +354,69 @@ class LowRankHessian:
         return new.folded() if fold else new
 
     def folded(self):
-        """The same matrix with its pending corrections merged into the factor.
+        """The matrix with its pending corrections merged into the factor,
+        within the factor's span.
 
-        ``W diag(w_signs) W^T + U diag(signs) U^T`` is factored anew as
-        ``W' diag(w_signs') W'^T``, where ``D^-1/2 W'`` are the eigenvectors of
-        ``D^-1/2 (W diag(w_signs) W^T + U diag(signs) U^T) D^-1/2``, scaled
-        by the square roots of the absolute eigenvalues (``D`` the shifted
-        diagonal). That factorisation is a function of the matrix alone
-        (unique up to the signs of its columns when the eigenvalues are
-        distinct): no stored array of the result holds a pending row, or the
-        old factor from which the rows would be the difference.
+        A pending column ``u`` enters by its projection ``u_p = W c`` onto
+        the span of ``W`` in the metric of the shifted diagonal ``D``:
+        ``W diag(w_signs) W^T + U diag(signs) U^T`` becomes ``W M W^T`` with
+        ``M = diag(w_signs) + C diag(signs) C^T``, factored anew by its
+        eigenvectors in that metric (a function of the matrix alone, not of
+        the pending rows). The factor's span stays the sketch's: an exact
+        fold would give a span that holds every removed row (that of ``W
+        diag(s) W^T - u u^T`` is that of ``[W, u]``), and the blocks of a
+        one-vs-rest model, sketched apart, would share those directions, so
+        their intersection would give the rows back. What is left out, ``2
+        ||u_p|| ||u_o|| + ||u_o||^2`` per column for its part ``u_o`` outside
+        the span, joins ``fold_error`` (the low-rank mode has no residual
+        bound; this keeps the approximation measured).
 
         Returns
         -------
         H : LowRankHessian
             A new object without pending corrections; this one is unchanged.
-            Its attribute ``fold_error`` bounds, in the operator norm, how far
-            the stored matrix is from the exact sum (accumulated over folds):
-            eigenvalues below ``FOLD_RTOL`` (relative to the shifted diagonal
-            and the largest eigenvalue) are dropped, and, if ``max_rank`` is
-            set, the smallest beyond that rank.
 
         Notes
         -----
         With ``m`` columns in ``W`` and ``k`` pending columns, the fold costs
-        one product of the ``p x m`` factor with an ``m x r`` matrix
-        (``r <= m + k`` the new rank) and ``O(nnz(U) r + (m + k)^3)`` besides:
-        the Gram matrix it orthogonalises with is assembled from the products
-        the capacitance already holds (``W^T D^-1 W``, ``W^T D^-1 U``), never
-        recomputed from the ``p x m`` factor. When ``[W, U]`` is ill
-        conditioned (a pending row almost in the span of the others) the
-        columns are orthogonalised row block by row block against a shifted
-        Cholesky factor of that Gram matrix (backward stable), which costs a
-        triangular solve of ``p (m + k)^2`` more.
-
-        The rank grows by the number of pending columns with a part outside
-        the span of ``W`` (each removed or inserted row that sticks out of
-        the sketch adds one eigenvalue); directions that cancel (a row
-        inserted then removed, rows inside the span) are dropped.
+        one product of the ``p x m`` factor with an ``m x m`` matrix, the new
+        factor's Gram matrix (``O(p m^2)``), and ``O(nnz(U) + m^2 k + m^3)``
+        besides: the products with ``W`` come from the capacitance
+        (``W^T D^-1 W``, ``W^T D^-1 U``).
         """
         if not self.pending_rank:
             return self.with_columns(None, None)
-        d, W, U = self.diagonal, self.W, self._U
-        p, m = W.shape
-        k = U.shape[1]
-        sparse = sp.issparse(U)
-        U_rows = U.tocsr() if sparse else U
-        full_diag = (d + np.einsum("ij,ij,j->i", W, W, self.w_signs)
-                     + _signed_squares(U, self._signs))
-        D = d + _diagonal_shift(d, full_diag)
-        if np.any(D <= 0) or not np.all(np.isfinite(D)):
-            raise NotPositiveDefiniteError(
-                "The corrected Hessian is not positive definite on its diagonal: "
-                "the request removes (almost) all the curvature of a parameter. "
-                "Retrain on the corrected data instead."
-            )
-        # Gram matrix of [W, U] in the metric D^-1: W^T D0^-1 W and
-        # W^T D0^-1 U are known for the old shifted diagonal D0; D differs
-        # from it on the few shifted coordinates only.
-        G = np.empty((m + k, m + k))
-        G[:m, :m] = self._gram[:m, :m]
-        G[:m, m:] = self._FtDU[:m]
-        G[m:, m:] = _transposed_product(U, _divided(U, D))
-        moved = np.flatnonzero(D != self._base_diag)
-        if len(moved):
-            change = 1.0 / D[moved] - 1.0 / self._base_diag[moved]
-            WJ = W[moved]
-            UJ = _dense(U_rows[moved])
-            G[:m, :m] += WJ.T @ (change[:, None] * WJ)
-            G[:m, m:] += WJ.T @ (change[:, None] * UJ)
-        G[m:, :m] = G[:m, m:].T
-        G = 0.5 * (G + G.T)
-        signs = np.concatenate([self.w_signs, self._signs])
-        if not np.all(np.isfinite(G)):
+        W, U, signs = self.W, self._U, self._signs
+        m = W.shape[1]
+        D = self._base_diag
+        G_ww = self._gram[:m, :m]
+        G_wu = self._FtDU[:m]
+        lam_g, V_g = np.linalg.eigh(0.5 * (G_ww + G_ww.T))
+        good = lam_g > 1e-12 * max(lam_g.max(initial=0.0), 1e-300)
+        C = (V_g[:, good] / lam_g[good]) @ (V_g[:, good].T @ G_wu)
+        inside = np.maximum(np.einsum("ij,ij->j", G_wu, C), 0.0)
+        if sp.issparse(U):
+            total = np.asarray(_divided(U, D).multiply(U).sum(axis=0)).ravel()
+        else:
+            total = np.einsum("ij,ij->j", U, U / D[:, None])
+        outside = np.maximum(total - inside, 0.0)
+        dropped = D.max(initial=0.0) * float(np.sum(2.0 * np.sqrt(inside * outside)
+                                                     + outside))
+        M = np.diag(self.w_signs) + (C * signs) @ C.T
+        L = V_g[:, good] * np.sqrt(lam_g[good])
+        core = L.T @ M @ L
+        lam, V = np.linalg.eigh(0.5 * (core + core.T))
+        keep = np.abs(lam) > 1e-14 * max(np.abs(lam).max(initial=0.0), 1e-300)
+        T = (V_g[:, good] / np.sqrt(lam_g[good])) @ (V[:, keep] * np.sqrt(np.abs(lam[keep])))
+        W_new = W @ T
+        w_signs = np.sign(lam[keep])
+        if not (np.all(np.isfinite(W_new)) and np.all(np.isfinite(lam))):
             raise NotPositiveDefiniteError(
                 "The corrected Hessian has non-finite entries; retrain on the "
                 "corrected data instead."
             )
-        scale = np.sqrt(np.maximum(np.diag(G), 0.0))
-        live = np.flatnonzero(scale > 0)          # zero columns add nothing
-        G, scale, signs = G[np.ix_(live, live)], scale[live], signs[live]
-        w_live, u_live = live[live < m], live[live >= m] - m
-        if not len(live):
-            return self._with_factor(np.zeros((p, 0)), np.zeros(0), np.zeros((0, 0)),
-                                     full_diag, 0.0)
-        Gs = G / scale / scale[:, None]
-        ev = np.linalg.eigvalsh(Gs)
-        R = None
-        if ev[0] > 1e-6 * ev[-1]:
-            # well conditioned (cond <= 1e3): the explicit transformation
-            # loses at most that factor in one product with the factor
-            try:
-                R = cholesky(Gs, lower=False, check_finite=False)
-            except LinAlgError:
-                R = None
-        # D^-1/2 [W, U] = Q R N: the low-rank part, scaled by D^-1/2, is
-        # Q (R N S N R^T) Q^T, Q orthonormal up to the rounding of G
-        if R is not None:
-            core = (R * (signs * scale**2)) @ R.T
-            lam, V, r, dropped = _eigenpairs(core, self.max_rank)
-            B = V[:, :r] * np.sqrt(np.abs(lam[:r]))
-            T = solve_triangular(R, B, lower=False, check_finite=False) / scale[:, None]
-            gram_w = T.T @ G @ T
-            # W' = W T_W + U T_U: one product with the factor (the zero
-            # columns get zero rows, W is not copied); U adds to the rows
-            # it touches only
-            T_full = np.zeros((m + k, r))
-            T_full[live] = T
-            W_new = W @ T_full[:m] if m else np.zeros((p, r))
-            if k:
-                touched = (np.unique(U.indices) if sparse
-                           else np.flatnonzero(np.any(U != 0, axis=1)))
-                W_new[touched] += _dense(U_rows[touched]) @ T_full[m:]
-            # |Q|^2 <= 1 + u cond(G) ~ 1 + 1e-10 at cond(G) <= 1e6
-            dropped *= 1.0 + 1e-6
-        else:
-            # ill conditioned: a shifted Cholesky factor always exists, Q is
-            # computed row by row (backward stable) and made orthonormal
-            # through its own Gram matrix, measured on the way
-            shift = 10.0 * len(live) * np.finfo(float).eps * max(ev[-1], 1e-300)
-            R = cholesky(Gs + shift * np.eye(len(live)), lower=False,
-                         check_finite=False)
-            blocks = _QBlocks(W, w_live, U_rows, u_live, D, scale, R)
-            QtQ = blocks.gram()
-            sig, Z = np.linalg.eigh(QtQ)
-            good = sig > np.finfo(float).eps ** 2 * max(sig[-1], 1e-300)
-            # Q = P diag(sig)^1/2 Z^T with P orthonormal; the directions left
-            # out have |Q z|^2 = sig, at most eps^2 of the largest
-            Zg = Z[:, good] * np.sqrt(sig[good])
-            core = (R * (signs * scale**2)) @ R.T
-            lam, V, r, dropped = _eigenpairs(Zg.T @ core @ Zg, self.max_rank)
-            B = ((Z[:, good] / np.sqrt(sig[good]))
-                 @ (V[:, :r] * np.sqrt(np.abs(lam[:r]))))
-            # the directions Z_b left out: Q K Q^T less what is kept is
-            # Q Z_b (Z_b^T K Z_g) sig_g^1/2 P_g^T, its transpose and
-            # Q Z_b (Z_b^T K Z_b) Z_b^T Q^T; |Q Z_b| is measured on the rows
-            # of Q themselves
-            Zb = Z[:, ~good]
-            W_new, rest = blocks.times(B, Zb)
-            gram_w = B.T @ QtQ @ B
-            cross = np.linalg.norm(Zb.T @ core @ Zg, 2) if Zb.shape[1] else 0.0
-            inner = np.linalg.norm(Zb.T @ core @ Zb, 2) if Zb.shape[1] else 0.0
-            dropped = 1.0001 * dropped + 2.0 * rest * cross + rest**2 * inner
-        dropped *= D.max(initial=0.0)
-        return self._with_factor(W_new, np.sign(lam[:r]), gram_w, full_diag, dropped)
+        full_diag = self.diagonal + np.einsum("ij,ij,j->i", W_new, W_new, w_signs)
+        return self._with_factor(W_new, w_signs, None, full_diag, dropped)
 
     def _with_factor(self, W, w_signs, gram_w, full_diag, dropped):
         """A new object of this diagonal and null basis with the factor ``W``
@@ -518,9 +426,9 @@ class LowRankHessian:
         new.diagonal = self.diagonal
         new.W = W
         new.w_signs = w_signs
-        new.max_rank = self.max_rank
         new.fold_error = self.fold_error + float(dropped)
-        new._set_base(full_diag, gram_w=0.5 * (gram_w + gram_w.T))
+        new._set_base(full_diag, gram_w=None if gram_w is None
+                      else 0.5 * (gram_w + gram_w.T))
         new._clear_pending()
         return new
 
@@ -652,70 +560,6 @@ def _divided(U, D):
 
 def _dense(A):
     return A.toarray() if sp.issparse(A) else np.asarray(A)
-
-
-def _eigenpairs(core, max_rank):
-    """Eigenpairs of a fold's symmetric core, largest magnitude first.
-
-    Returns ``(lam, V, r, dropped)``: the first ``r`` are kept (magnitude
-    above ``FOLD_RTOL`` relative to the shifted diagonal, i.e. to 1 in the
-    scaled metric, or to the largest if larger; at most ``max_rank``), and
-    ``dropped`` is the largest magnitude left out.
-    """
-    lam, V = np.linalg.eigh(0.5 * (core + core.T))
-    order = np.argsort(-np.abs(lam), kind="stable")
-    lam, V = lam[order], V[:, order]
-    big = np.abs(lam).max(initial=0.0)
-    r = int(np.sum(np.abs(lam) > FOLD_RTOL * max(1.0, big)))
-    if max_rank is not None:
-        r = min(r, int(max_rank))
-    return lam, V, r, float(np.abs(lam[r:]).max(initial=0.0))
-
-
-class _QBlocks:
-    """The rows of ``Q = D^-1/2 [W, U] N^-1 R^-1``, block by block.
-
-    Every row of ``Q`` is a triangular solve with ``R``: backward stable
-    however ill conditioned ``R`` is, so ``Q R`` is ``D^-1/2 [W, U] N^-1`` to
-    round-off. ``Q`` itself (``p x (m + k)``) is never held: the two passes
-    over it compute it again.
-    """
-
-    def __init__(self, W, w_live, U_rows, u_live, D, scale, R):
-        self.W, self.w_live, self.U_rows, self.u_live = W, w_live, U_rows, u_live
-        self.D, self.scale, self.R = D, scale, R
-
-    def _blocks(self):
-        p, n = self.W.shape[0], self.R.shape[0]
-        step = max(1, 2**20 // max(1, n))
-        for start in range(0, p, step):
-            rows = slice(start, min(p, start + step))
-            X = np.hstack([self.W[rows][:, self.w_live],
-                           _dense(self.U_rows[rows])[:, self.u_live]])
-            root = np.sqrt(self.D[rows])
-            X /= root[:, None] * self.scale
-            # Q R = X: R^T Q^T = X^T
-            Q = solve_triangular(self.R, X.T, trans="T", lower=False,
-                                 check_finite=False).T
-            yield rows, Q, root
-
-    def gram(self):
-        """``Q^T Q``."""
-        n = self.R.shape[0]
-        out = np.zeros((n, n))
-        for _, Q, _ in self._blocks():
-            out += Q.T @ Q
-        return 0.5 * (out + out.T)
-
-    def times(self, B, Z):
-        """``D^1/2 Q B``, and the Frobenius norm of ``Q Z``."""
-        out = np.empty((self.W.shape[0], B.shape[1]))
-        sq = 0.0
-        for rows, Q, root in self._blocks():
-            out[rows] = (Q @ B) * root[:, None]
-            if Z.shape[1]:
-                sq += float(np.sum((Q @ Z) ** 2))
-        return out, np.sqrt(sq)
 
 
 def hstack_columns(A, B):
