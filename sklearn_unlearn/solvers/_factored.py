@@ -215,8 +215,8 @@ class FactoredHessian(PendingMatrix):
         ``A0 d`` is carried by the recurrence ``A0 d = r + beta A0 d_prev``
         (``A0 z = r`` for the preconditioned residual ``z``), so an iteration
         costs one solve with the factor and one product with the pending rows.
-        The pending rows times ``x`` are summed from those products, so the
-        true residual takes a product with ``A0`` only.
+        The true residual is computed from ``A0`` and the pending rows once
+        more at the end.
         The result ``(x, residual)`` is accepted when the true residual is at
         the round-off level of a direct solve, ``16 sqrt(p) eps (||A0||_F
         ||x|| + ||g||)``, or below ``2 rtol ||g||``; ``None`` otherwise, or
@@ -286,7 +286,10 @@ class FactoredHessian(PendingMatrix):
         # the recurrences plus the product of the true residual
         self._rent += (n_iter + 2) * iteration
         # the residual of the undamped system
-        true = g - self._factored_matvec(x) - Px
+        # the pending rows times x once more, from the rows: the sum the
+        # iterations kept drifts by the rounding of every update, which no
+        # bound of a single product covers
+        true = g - self._factored_matvec(x) - self._apply_pending(x)
         if self.damping:
             true += self.damping * x
         if not np.linalg.norm(true) <= max(
