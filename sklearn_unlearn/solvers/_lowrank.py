@@ -192,15 +192,21 @@ class LowRankHessian:
     >>> sp.issparse(H3.pending_corrections)
     True
 
-    Folded, the same matrix holds no pending column:
+    Folded, the matrix holds no pending column; a correction inside the
+    factor's span is kept exactly, the rest is counted in ``fold_error``:
 
     >>> from sklearn_unlearn.solvers import RowCurvature
-    >>> H4 = H.corrected(RowCurvature(np.array([[1.0, 0.0]]), np.array([1.0])),
+    >>> H4 = H.corrected(RowCurvature(np.array([[1.0, 1.0]]), np.array([1.0])),
     ...                  fold=True)
     >>> H4.pending_rank, H4.W.shape
-    (0, (2, 2))
-    >>> H4.solve(np.array([1.0, 2.0]))
-    array([0.07142857, 0.64285714])
+    (0, (2, 1))
+    >>> H4.to_dense()
+    array([[5., 2.],
+           [2., 4.]])
+    >>> H5 = H.corrected(RowCurvature(np.array([[1.0, 0.0]]), np.array([1.0])),
+    ...                  fold=True)
+    >>> bool(H5.fold_error > 0)
+    True
     """
 
     def __init__(self, diagonal, W, w_signs, null_basis=None):
