@@ -412,3 +412,20 @@ def test_request_rows_products_equal_the_rows(kind, m):
     close(r.new_transpose_product(C_new), R_new.T @ C_new, T_tol)
     np.testing.assert_allclose(np.concatenate([r.norms_old, r.norms_new]),
                                np.linalg.norm(dense, axis=1), rtol=1e-14)
+
+
+def test_a_fold_keeps_no_copy_of_the_old_matrix(breast_cancer):
+    """A fold updates one triangle of a copy of the base: the other triangle,
+    which still held the matrix before the request (rows that left
+    included), is cleared, so no stored matrix differs from another by a
+    removed row."""
+    from sklearn_unlearn import UnlearnableLogisticRegression
+
+    X, y = breast_cancer
+    est = UnlearnableLogisticRegression().fit(X, y)
+    est.unlearn(X[:3], None, y[:3])
+    cache = est.unlearning_cache_
+    for M in [H for H in cache.hessians] + [cache.gram, cache.norm_gram]:
+        base = M._base
+        upper = np.triu(base, 1)
+        assert not upper.any() or np.array_equal(upper, np.tril(base, -1).T)

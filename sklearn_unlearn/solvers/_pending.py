@@ -53,6 +53,19 @@ def full_symmetric(A):
     return out
 
 
+def _lower_mask(p):
+    """The Fortran-ordered 0/1 mask of the lower triangle (diagonal
+    included) of a ``p x p`` matrix, made once per size."""
+    mask = _LOWER_MASKS.get(p)
+    if mask is None:
+        mask = _LOWER_MASKS[p] = np.asfortranarray(np.tri(p))
+    return mask
+
+
+#: Masks of :func:`_lower_mask` by size (no data: zeros and ones only).
+_LOWER_MASKS = {}
+
+
 def _column_sums(A, groups):
     """Sums of ``A`` over its rows and over ``groups`` equal blocks of columns."""
     return A.sum(axis=0).reshape(groups, -1).sum(axis=1)
@@ -248,6 +261,9 @@ class PendingMatrix:
             base = np.array(self._base, order="F")
             for t in self._pending:
                 t.add_lower_to(base)
+            # the upper triangle still holds the old matrix, rows that left
+            # included: nothing reads it, and nothing may keep it
+            np.multiply(base, _lower_mask(base.shape[0]), out=base)
             self._base = base
         self._trace = float(np.trace(self._base))
         # the triangle inequality bounds the new norm without a pass over it
