@@ -90,7 +90,7 @@ def _check_targets(estimator, y, n_rows, name, classifier):
     else:
         y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=True,
                         input_name=name)
-        n_targets = getattr(estimator, "_unlearn_n_targets", lambda: None)()
+        n_targets = estimator._unlearn_n_targets()
         if n_targets is None:
             if y.ndim == 2 and y.shape[1] == 1:
                 y = y[:, 0]

@@ -34,7 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 import sklearn_unlearn
 from sklearn_unlearn import _locks
 from sklearn_unlearn import UnlearnableMLPClassifier, UnlearnableMLPRegressor, zero_features
-from sklearn_unlearn.neural_network import MLPRequestReport
+from sklearn_unlearn.base import RequestReport
 
 sio = pytest.importorskip("skops.io")
 
@@ -300,7 +300,7 @@ def _state(obj, seen=None):
         return (type(obj).__name__, tuple(_state(v) for v in obj))
     if isinstance(obj, dict):
         return ("dict", tuple(sorted((repr(k), _state(v)) for k, v in obj.items())))
-    if isinstance(obj, MLPRequestReport):
+    if isinstance(obj, RequestReport):
         fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
         fields.pop("seconds")
         return ("report", _state(fields))

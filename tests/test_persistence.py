@@ -31,7 +31,7 @@ sio = pytest.importorskip("skops.io")
 # estimator of this package needs. All are plain containers of NumPy arrays
 # and numbers defined in this package; reviewed, not trusted wholesale.
 CACHE_TYPES = {
-    "sklearn_unlearn.solvers._cache.RequestReport",
+    "sklearn_unlearn._report.RequestReport",
     "sklearn_unlearn.solvers._cache.UnlearningCache",
     "sklearn_unlearn.solvers._cache._Drift",
     "sklearn_unlearn.solvers._design.LinearDesign",
@@ -209,7 +209,7 @@ MLP_TYPES = {
 }
 MLP_TRUSTED = {
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn_unlearn.neural_network._base.MLPRequestReport",
+    "sklearn_unlearn._report.RequestReport",
     "sklearn_unlearn._training_rows.TrainingRows",
 }
 

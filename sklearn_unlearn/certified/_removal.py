@@ -24,7 +24,7 @@ from sklearn.utils.validation import _check_sample_weight, _num_samples, check_i
 from .._locks import request_lock
 from .._request import validate_request
 from .._training_rows import TrainingRows
-from ..linear_model import UnlearnableLogisticRegression, UnlearnableRidge
+from ..base import get_unlearn_tags
 from ._certificate import Certificate, LedgerEntry, Verification, as_bound, noise_scale
 
 #: The attribute by which a fitted final step is marked as owned by the
@@ -149,8 +149,8 @@ def _model_digest(estimator):
     for attr in ("coef_", "intercept_", "classes_"):
         value = getattr(final, attr, None)
         add(attr, b"missing" if value is None else _array_bytes(value))
-    cache = getattr(final, "unlearning_cache_", None)
-    add("n_requests", repr(getattr(cache, "n_requests", None)).encode())
+    history = getattr(final, "unlearn_history_", None)
+    add("n_requests", repr(None if history is None else len(history)).encode())
     try:
         bound = float(final.residual_bound_).hex()
     except (AttributeError, TypeError, ValueError):
@@ -315,15 +315,19 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
 
     def _check_structure(self, est):
         pre, final, _ = self._split(est)
-        if not isinstance(final, (UnlearnableLogisticRegression, UnlearnableRidge)):
+        tags = get_unlearn_tags(final)
+        if tags is None or not tags.certifiable or not (tags.exact or tags.objective_noise):
             what = type(final).__name__
             raise ValueError(
-                f"The final step {what} cannot be certified. Certified removal "
-                "needs a strongly convex loss whose curvature is Lipschitz, so "
-                "that every update's gradient residual can be bounded: use "
-                "UnlearnableLogisticRegression or UnlearnableRidge. (The squared "
-                "hinge of LinearSVC jumps at the margin; MLPs are non-convex: "
-                "both unlearn approximately, without a certificate.)"
+                f"The final step {what} cannot be certified (its unlearning tags "
+                "do not say certifiable). Certified removal needs a strongly "
+                "convex loss whose curvature is Lipschitz, so that every update's "
+                "gradient residual can be bounded, and a model that trains with "
+                "objective noise unless its updates are exact: use "
+                "UnlearnableLogisticRegression or UnlearnableRidge with a dense "
+                "Hessian (hessian='dense'). (The squared hinge of LinearSVC jumps at the margin; "
+                "MLPs are non-convex: both unlearn approximately, without a "
+                "certificate.)"
             )
         uncovered = []
         if pre is not None:
@@ -353,7 +357,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         """Fit ``est`` (a fresh clone) with the noise, and mark its final step
         as owned by this meta-estimator."""
         pre, final, last = self._split(est)
-        if isinstance(final, UnlearnableLogisticRegression):
+        if not get_unlearn_tags(final).exact:
             final.set_params(objective_noise=sigma, random_state=seed,
                              residual_bound=True)
         params = {}
@@ -449,17 +453,18 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         est = clone(self.estimator)
         uncovered = self._check_structure(est)
         _, final, _ = self._split(est)
-        exact = isinstance(final, UnlearnableRidge)
+        exact = get_unlearn_tags(final).exact
         sigma = 0.0 if exact else noise_scale(self.epsilon, self.delta, self.budget)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         est = self._fit_model(est, X, y, sample_weight, seed, sigma)
         pre, final, _ = self._split(est)
-        if not final.unlearning_cache_.exact_hessian:
+        if not get_unlearn_tags(final).residual_bound or (
+                final.residual_bound_ == np.inf):
             raise ValueError(
-                f"{type(final).__name__} keeps a low-rank approximation of its "
-                f"Hessian ({final.unlearning_cache_.objective.n_params} parameters "
-                "per output), whose error no bound covers, so its removals cannot "
+                f"{type(final).__name__} was fitted without a residual bound (with "
+                "hessian='auto' on wide data it keeps a low-rank approximation of "
+                "its Hessian, whose error no bound covers), so its removals cannot "
                 "be certified. Set hessian='dense' on it (memory grows as the "
                 "square of the number of parameters) or reduce the features."
             )
@@ -629,14 +634,13 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
     def _updated_final(final, request, method):
         """The final step after ``request``, as a new object, and its bound.
 
-        The one use of the final step's private plan and commit interface:
-        the step in use is left as it was (its lock held meanwhile), the
-        update is committed to a shallow copy.
+        The step in use is left as it was: the plan is applied to a shallow
+        copy (a plan made on another state would be refused).
         """
-        with request_lock(final):
-            plan = final._plan_unlearn(request, method=method)
-            updated = copy.copy(final)
-            updated._commit_unlearn(plan)
+        plan = final.plan_unlearn(request.X_old, request.X_new, request.y_old,
+                                  request.y_new, sample_weight=request.sample_weight,
+                                  method=method)
+        updated = final.apply_unlearn(plan, copy=True)
         bound = max(as_bound(plan.report.residual_bound),
                     as_bound(updated.residual_bound_))
         return updated, bound

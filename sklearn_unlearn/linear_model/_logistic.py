@@ -8,6 +8,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._request import UNLEARN_METHODS
+from ..base import UnlearnTags
 from ..losses import BinaryLogLoss, MultinomialLogLoss
 from ..solvers import LinearDesign, LinearObjective
 from ._base import UnlearnableClassifierMixin
@@ -190,6 +192,14 @@ solver, max_iter, verbose, warm_start, n_jobs
             loss, design, scale=self.C, l2=1.0, penalize_intercept=liblinear,
             n_features=n_features, n_outputs=n_outputs,
         )
+
+    def _keeps_residual_bound(self):
+        return self.residual_bound
+
+    def _unlearn_tags(self):
+        dense = self.hessian != "low_rank"
+        return UnlearnTags(certifiable=dense, residual_bound=dense and self.residual_bound,
+                           objective_noise=True, methods=UNLEARN_METHODS)
 
     def _unlearn_noise(self, objective):
         if self.objective_noise == 0:

@@ -7,6 +7,8 @@ from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from .._request import UNLEARN_METHODS
+from ..base import UnlearnTags
 from ..losses import HalfSquaredError
 from ..solvers import LinearDesign, LinearObjective
 from ._base import UnlearnableLinearMixin
@@ -203,6 +205,11 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
 
     def _unlearn_n_targets(self):
         return None if np.ndim(self.coef_) == 1 else np.shape(self.coef_)[0]
+
+    def _unlearn_tags(self):
+        dense = self.hessian != "low_rank"
+        return UnlearnTags(certifiable=dense, exact=dense, residual_bound=dense,
+                           methods=UNLEARN_METHODS)
 
     def _unlearn_objective(self, n_features, n_outputs):
         return LinearObjective(

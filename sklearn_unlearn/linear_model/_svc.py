@@ -4,6 +4,8 @@ from sklearn.base import _fit_context
 from sklearn.svm import LinearSVC
 from sklearn.utils._param_validation import StrOptions
 
+from .._request import UNLEARN_METHODS
+from ..base import UnlearnTags
 from ..losses import SquaredHinge
 from ..solvers import LinearDesign, LinearObjective
 from ._base import UnlearnableClassifierMixin
@@ -142,6 +144,10 @@ random_state, max_iter
         super().fit(X, y, sample_weight=sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
         return self
+
+    def _unlearn_tags(self):
+        # the squared hinge's curvature jumps at the margin: no bound
+        return UnlearnTags(methods=UNLEARN_METHODS)
 
     def _unlearn_objective(self, n_features, n_outputs):
         design = LinearDesign(self.fit_intercept, self.intercept_scaling)

@@ -35,18 +35,17 @@ solver stops), so the step also finishes that part of the optimisation.
 """
 
 import time
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight
 
-from .._locks import serialised
-from .._request import validate_request
+from .._report import RequestReport
 from .._training_rows import TrainingRows
+from ..base import UnlearnerMixin, UnlearnTags
 from ._cg import conjugate_gradient
 from ._hvp import MeanObjective, MLPFunction, MLPLayout
 
@@ -54,33 +53,7 @@ MLP_UNLEARN_METHODS = ("second_order", "first_order")
 HESSIANS = ("gauss_newton", "exact")
 
 
-@dataclass
-class MLPRequestReport:
-    """Figures of one unlearning request (see ``unlearn_history_``).
-
-    ``gradient_norm_before``/``gradient_norm_after`` are ``||grad J||`` of the
-    corrected objective at the old and new parameters: a measured residual,
-    not a bound, and ``None`` when the training rows are not kept.
-    """
-
-    method: str
-    hessian: str | None
-    n_old: int
-    n_new: int
-    n_rows: int | None
-    weight_total: float
-    tau: float | None
-    damping: float | None
-    cg_iterations: int | None
-    cg_status: str | None
-    cg_relative_residual: float | None
-    step_norm: float
-    gradient_norm_before: float | None
-    gradient_norm_after: float | None
-    seconds: float
-
-
-class UnlearnableMLPMixin:
+class UnlearnableMLPMixin(UnlearnerMixin):
     """Approximate unlearning for scikit-learn's multilayer perceptrons (mixin).
 
     Mixed into a subclass of ``MLPClassifier`` or ``MLPRegressor``. ``fit``
@@ -101,6 +74,7 @@ class UnlearnableMLPMixin:
             TrainingRows(X, y, sw) if self.unlearning_data == "keep" else None
         )
         self.unlearn_history_ = []
+        self._new_unlearn_state()
 
     # -- hooks for the two subclasses -----------------------------------------
     def _stored_targets(self, y):  # pragma: no cover
@@ -225,28 +199,16 @@ class UnlearnableMLPMixin:
         >>> net.unlearning_data_.n_rows
         495
         """
-        check_is_fitted(self)
-        # Concurrent requests on one estimator serialise: each one reads the
-        # state the previous one committed.
-        def work():
-            state = self._plan_unlearn(
-                X_old, X_new, y_old, y_new, sample_weight=sample_weight,
-                method=method, tau=tau, damping=damping, hessian=hessian,
-                cg_tol=cg_tol, cg_max_iter=cg_max_iter,
-            )
-            # One update of the attributes: an exception (a KeyboardInterrupt
-            # included) leaves the old state or the new.
-            self.__dict__.update(state)
+        return super().unlearn(
+            X_old, X_new, y_old, y_new, sample_weight=sample_weight, method=method,
+            tau=tau, damping=damping, hessian=hessian, cg_tol=cg_tol,
+            cg_max_iter=cg_max_iter,
+        )
 
-        serialised(self, work)
-        return self
-
-    def _plan_unlearn(
-        self, X_old, X_new, y_old, y_new, *, sample_weight, method, tau, damping,
-        hessian, cg_tol, cg_max_iter,
+    def _unlearn_options(
+        self, method="second_order", tau="auto", damping=1e-2, hessian="gauss_newton",
+        cg_tol=1e-2, cg_max_iter=100,
     ):
-        """Validate a request and build the attributes of the new state,
-        without changing the estimator."""
         if not hasattr(self, "unlearning_weight_total_"):
             raise ValueError(
                 "This model has no unlearning state: it was trained with "
@@ -258,9 +220,6 @@ class UnlearnableMLPMixin:
                 f"one of {list(MLP_UNLEARN_METHODS)}."
             )
         self._check_unlearnable_model()
-        request = validate_request(
-            self, X_old, X_new, y_old, y_new, sample_weight, method
-        )
         if not (isinstance(tau, str) and tau == "auto") and not (
             isinstance(tau, Real) and np.isfinite(tau) and tau >= 0
         ):
@@ -289,11 +248,16 @@ class UnlearnableMLPMixin:
                     "unlearning_data='none' and kept no rows. Pass a numeric "
                     "tau, or fit with unlearning_data='keep'."
                 )
-        self._check_unlearn_targets(request)
-        return self._unlearned_state(
-            request, method=method, tau=tau, damping=float(damping),
-            hessian=hessian, cg_tol=float(cg_tol), cg_max_iter=int(cg_max_iter),
-        )
+        return {"method": method, "tau": tau, "damping": float(damping),
+                "hessian": hessian, "cg_tol": float(cg_tol),
+                "cg_max_iter": int(cg_max_iter)}
+
+    def _published_parameters(self, attributes):
+        return [*attributes["coefs_"], *attributes["intercepts_"]]
+
+    def _unlearn_tags(self):
+        return UnlearnTags(convex=False, keeps_data=self.unlearning_data == "keep",
+                           methods=MLP_UNLEARN_METHODS)
 
     def _network(self, layout, X, y, s, theta):
         return MLPFunction(
@@ -304,7 +268,9 @@ class UnlearnableMLPMixin:
     def _unlearned_state(
         self, request, *, method, tau, damping, hessian, cg_tol, cg_max_iter
     ):
-        """The attributes of the state after ``request`` (nothing is changed)."""
+        """The attributes of the state after ``request`` and its report
+        (nothing is changed)."""
+        self._check_unlearn_targets(request)
         start = time.perf_counter()
         layout = MLPLayout.from_coefs(self.coefs_)
         theta = layout.pack(self.coefs_, self.intercepts_)
@@ -424,21 +390,23 @@ class UnlearnableMLPMixin:
         new_intercepts = [
             b.astype(old.dtype, copy=True) for b, old in zip(intercepts, self.intercepts_)
         ]
-        report = MLPRequestReport(
+        matrix_free = method == "second_order" or tau == "auto"
+        report = RequestReport(
             method=method,
-            hessian=hessian if (method == "second_order" or tau == "auto") else None,
-            n_old=n_old,
-            n_new=n_new,
-            n_rows=None if rows is None else rows.n_rows,
-            weight_total=weight_total,
+            n_removed=n_old,
+            n_added=n_new,
             tau=tau_used,
-            damping=damping if (method == "second_order" or tau == "auto") else None,
+            n_iter=1,
+            step_norm=float(np.linalg.norm(step)),
+            gradient_norm=None if rows is None else float(np.linalg.norm(G)),
+            residual_estimate=grad_after,
+            bound_increment=np.inf,
+            residual_bound=np.inf,
+            hessian=hessian if matrix_free else None,
+            damping=damping if matrix_free else None,
             cg_iterations=None if cg is None else cg.n_iter,
             cg_status=None if cg is None else cg.status,
             cg_relative_residual=None if cg is None else cg.relative_residual,
-            step_norm=float(np.linalg.norm(step)),
-            gradient_norm_before=None if rows is None else float(np.linalg.norm(G)),
-            gradient_norm_after=grad_after,
             seconds=time.perf_counter() - start,
         )
         state = {
@@ -449,7 +417,7 @@ class UnlearnableMLPMixin:
             "unlearn_history_": [*self.unlearn_history_, report],
         }
         state.update(self._forget_training_trajectory(new_coefs, new_intercepts))
-        return state
+        return state, report
 
     def _forget_training_trajectory(self, coefs, intercepts):
         """Replacements for the parent's state that the training on the old

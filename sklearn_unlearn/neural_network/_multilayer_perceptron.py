@@ -103,7 +103,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         ``unlearning_data="none"``.
     unlearning_weight_total_ : float
         Total sample weight ``S`` of the current training data.
-    unlearn_history_ : list of MLPRequestReport
+    unlearn_history_ : list of :class:`~sklearn_unlearn.base.RequestReport`
         Figures of every request: method, conjugate-gradient iterations and
         stop reason, step norm, gradient norm before and after, time.
 
@@ -259,7 +259,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         with ``unlearning_data="none"``.
     unlearning_weight_total_ : float
         Total sample weight ``S`` of the current training data.
-    unlearn_history_ : list of MLPRequestReport
+    unlearn_history_ : list of :class:`~sklearn_unlearn.base.RequestReport`
         Figures of every request.
 
     See Also
