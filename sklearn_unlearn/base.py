@@ -207,8 +207,12 @@ class UnlearnerMixin:
         return validate_request(self, X_old, X_new, y_old, y_new, sample_weight,
                                 options["method"])
 
+    def _fitted_state_name(self, attributes):
+        """The name of the state a fit with these attributes starts."""
+        return _state_token(0, self._published_parameters(attributes))
+
     def _new_unlearn_state(self):
-        self._unlearn_token = _state_token(0, self._published_parameters(vars(self)))
+        self._unlearn_token = self._fitted_state_name(vars(self))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -24,7 +24,8 @@ from sklearn.utils.validation import _check_sample_weight, _num_samples, check_i
 from .._locks import request_lock
 from .._request import validate_request
 from .._training_rows import TrainingRows
-from ..base import get_unlearn_tags
+from .._report import RequestReport
+from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
 from ._certificate import Certificate, LedgerEntry, Verification, as_bound, noise_scale
 
 #: The attribute by which a fitted final step is marked as owned by the
@@ -169,7 +170,7 @@ def _describe(bound):
     return f"{bound:.4g}" if np.isfinite(bound) else "a value that is not finite"
 
 
-class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
+class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
     """Certified removal of rows, features and labels from a linear model.
 
     Wraps a :class:`~sklearn.pipeline.Pipeline` (or a bare estimator) whose
@@ -492,7 +493,8 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         )
         state = {"sigma_": sigma, "noise_rng_": rng, "noise_seed_": seed,
                  "estimator_": est, "training_rows_": rows,
-                 "certificate_": certificate}
+                 "certificate_": certificate, "unlearn_history_": []}
+        state["_unlearn_token"] = self._fitted_state_name(state)
         with request_lock(self):
             self.__dict__.update(state)        # one C call: all or nothing
         return self
@@ -562,18 +564,41 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         >>> cert.n_requests, cert.n_retrains, cert.spent <= cert.budget
         (2, 1, True)
         """
-        check_is_fitted(self)
-        with request_lock(self):
-            self._validate_params()
-            self._check_policy(self.keep_data, self.on_budget_exceeded,
-                               rows_kept=self.training_rows_ is not None)
-            self._check_ledger()
-            self.__dict__.update(self._requested(X_old, X_new, y_old, y_new,
-                                                 sample_weight, method))
-        return self
+        return super().unlearn(X_old, X_new, y_old, y_new, sample_weight=sample_weight,
+                               method=method)
+
+    # -- the unlearning contract ---------------------------------------------------------
+    def _unlearn_options(self, method="second_order"):
+        # the final step checks the method when it plans the update
+        return {"method": method}
+
+    def _unlearn_request(self, X_old, X_new, y_old, y_new, sample_weight, options):
+        self._validate_params()
+        self._check_policy(self.keep_data, self.on_budget_exceeded,
+                           rows_kept=self.training_rows_ is not None)
+        self._check_ledger()
+        return X_old, X_new, y_old, y_new, sample_weight
+
+    def _unlearned_state(self, request, *, method):
+        return self._requested(*request, method)
+
+    def _published_parameters(self, attributes):
+        # the digest of the model the ledger vouches for
+        return [np.frombuffer(bytes.fromhex(attributes["certificate_"].model_digest),
+                              dtype=np.uint8)]
+
+    def _unlearn_tags(self):
+        final = self._split(self.estimator)[1]
+        tags = get_unlearn_tags(final)
+        return UnlearnTags(
+            certifiable=True, exact=tags is not None and tags.exact,
+            residual_bound=True, keeps_data=bool(self.keep_data),
+            methods=() if tags is None else tags.methods,
+        )
 
     def _requested(self, X_old, X_new, y_old, y_new, sample_weight, method):
-        """The whole state after a request, built without changing this one."""
+        """The whole state after a request and its report, built without
+        changing this one."""
         pre, final, _ = self._split(self.estimator_)
         request = validate_request(final, self._transform(pre, X_old),
                                    self._transform(pre, X_new), y_old, y_new,
@@ -582,7 +607,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         drop = np.array([], dtype=int)
         if rows is not None and request.X_old is not None:
             drop = rows.locate(request.X_old, request.y_old, request.sample_weight)
-        updated, bound = self._updated_final(final, request, method)
+        updated, bound, report = self._updated_final(final, request, method)
         finite = _released_finite(updated)
         cert = self.certificate_
         spent = max(cert.spent, bound)
@@ -628,7 +653,8 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
             spent=spent, n_requests=cert.n_requests + 1, void=void,
             void_reason=void_reason)
         return {"estimator_": estimator, "training_rows_": rows,
-                "certificate_": certificate}
+                "certificate_": certificate,
+                "unlearn_history_": [*self.unlearn_history_, report]}, report
 
     @staticmethod
     def _updated_final(final, request, method):
@@ -643,7 +669,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         updated = final.apply_unlearn(plan, copy=True)
         bound = max(as_bound(plan.report.residual_bound),
                     as_bound(updated.residual_bound_))
-        return updated, bound
+        return updated, bound, plan.report
 
     @staticmethod
     def _transform(pre, X):
@@ -687,8 +713,15 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
             cert, estimator, LedgerEntry("retrain", n_removed, n_added, bound, bound),
             spent=bound, n_requests=cert.n_requests + 1,
             n_retrains=cert.n_retrains + 1, void=void, void_reason=void_reason)
+        report = RequestReport(
+            method="retrain", n_removed=n_removed, n_added=n_added, tau=None, n_iter=0,
+            step_norm=float(np.linalg.norm(
+                np.ravel(fresh.coef_) - np.ravel(final.coef_))),
+            gradient_norm=None, residual_estimate=None, bound_increment=bound,
+            residual_bound=bound)
         return {"estimator_": estimator, "training_rows_": rows,
-                "certificate_": certificate, "noise_rng_": rng, "noise_seed_": seed}
+                "certificate_": certificate, "noise_rng_": rng, "noise_seed_": seed,
+                "unlearn_history_": [*self.unlearn_history_, report]}, report
 
     # -- verification ----------------------------------------------------------------
     def verify(self, *, rtol=PREDICTION_RTOL):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import _fit_context
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -85,6 +86,36 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         self.__dict__.update(self._theta_attributes(theta, design))
 
     # -- fit -------------------------------------------------------------------
+    def _check_unlearnable(self):
+        """Refuse parameters whose objective cannot be unlearned."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model with the parent's solver and cache what unlearning needs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Target values (class labels for a classifier).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_unlearnable()
+        self._fit_parent(X, y, sample_weight)
+        self._fit_unlearning_cache(X, y, sample_weight)
+        return self
+
+    def _fit_parent(self, X, y, sample_weight):
+        """The scikit-learn parent's own fit."""
+        super().fit(X, y, sample_weight=sample_weight)
+
     def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
         # the parent's fit has checked the values (finite, the right shape)
         X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",

@@ -49,16 +49,11 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
     positive : bool, default=False
         Must be False: a constrained optimum has no closed-form update.
     hessian : {"auto", "dense", "low_rank"}, default="auto"
-        How the cache keeps the Hessian of the training objective.
-        ``"dense"``: factored ``p x p`` blocks (``p`` parameters, shared by all
-        targets), exact second-order updates and a residual bound.
-        ``"low_rank"``: a Nystrom sketch of rank 200 of the data part (exact
-        on the columns of the 150 coordinates of largest curvature and of the
-        intercept), its exact diagonal remainder and the penalty, in ``O(p)`` memory, for
-        hashed text and other very wide data; the update is approximate and
-        ``residual_bound_`` is ``inf``. ``"auto"`` is ``"dense"`` while the
-        dense blocks hold at most ``8000**2`` entries in all, ``"low_rank"``
-        otherwise.
+        How the cache keeps the Hessian: one factored ``p x p`` matrix shared
+        by all targets (``"dense"``: exact updates), or a Nystrom sketch in
+        ``O(p)`` memory for very wide data (``"low_rank"``: approximate updates,
+        ``residual_bound_`` is ``inf``). ``"auto"`` is dense while the matrix
+        holds at most ``8000**2`` entries; see :ref:`low-rank`.
 
     Attributes
     ----------
@@ -168,7 +163,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             if self._hessian_mode(objective) == "dense":
                 self._fit_by_factor(X, y, sample_weight)
                 return self
-        super().fit(X, y, sample_weight=sample_weight)
+        self._fit_parent(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
         return self
 
@@ -197,7 +192,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
         self._fit_unlearning_cache(X, y, sample_weight)
         hessians = self.unlearning_cache_.hessians
         if self.fit_intercept and _offset_ratio(hessians[0].matrix) > MAX_OFFSET_RATIO:
-            super().fit(X, y, sample_weight=sample_weight)
+            self._fit_parent(X, y, sample_weight)
             self._fit_unlearning_cache(X, y, sample_weight, hessians=hessians)
             return
         self.n_iter_ = None
