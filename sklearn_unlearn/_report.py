@@ -37,7 +37,7 @@ class RequestReport:
         Upper bound on the true gradient residual of the model after the
         step; ``inf`` when the estimator admits none (the squared hinge, a
         low-rank Hessian, a network).
-    hessian : str or None
+    curvature : str or None
         The curvature a matrix-free step used (``"gauss_newton"`` or
         ``"exact"`` for a network), ``None`` for a cached Hessian.
     damping : float or None
@@ -81,7 +81,7 @@ class RequestReport:
     residual_estimate: float | None
     bound_increment: float
     residual_bound: float
-    hessian: str | None = None
+    curvature: str | None = None
     damping: float | None = None
     cg_iterations: int | None = None
     cg_status: str | None = None

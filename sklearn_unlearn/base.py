@@ -204,8 +204,7 @@ class UnlearnerMixin:
 
     def _unlearn_request(self, X_old, X_new, y_old, y_new, sample_weight, options):
         """The validated request, in the features the model was fitted on."""
-        return validate_request(self, X_old, X_new, y_old, y_new, sample_weight,
-                                options["method"])
+        return validate_request(self, X_old, X_new, y_old, y_new, sample_weight)
 
     def _fitted_state_name(self, attributes):
         """The name of the state a fit with these attributes starts."""

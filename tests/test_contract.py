@@ -141,7 +141,7 @@ def test_tags_say_what_each_estimator_can_do():
     assert not get_unlearn_tags(
         UnlearnableLogisticRegression(residual_bound=False)).residual_bound
     assert not get_unlearn_tags(
-        UnlearnableMLPClassifier(unlearning_data="none")).keeps_data
+        UnlearnableMLPClassifier(keep_data=False)).keeps_data
     assert get_unlearn_tags(CertifiedRemoval(UnlearnableRidge())).exact
 
 

@@ -22,7 +22,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
 
 from .._locks import request_lock
-from .._request import validate_request
+from .._request import check_method, validate_request
 from .._training_rows import TrainingRows
 from .._report import RequestReport
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
@@ -569,7 +569,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
 
     # -- the unlearning contract ---------------------------------------------------------
     def _unlearn_options(self, method="second_order"):
-        # the final step checks the method when it plans the update
+        check_method(self, method, self._unlearn_tags().methods)
         return {"method": method}
 
     def _unlearn_request(self, X_old, X_new, y_old, y_new, sample_weight, options):
@@ -602,7 +602,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         pre, final, _ = self._split(self.estimator_)
         request = validate_request(final, self._transform(pre, X_old),
                                    self._transform(pre, X_new), y_old, y_new,
-                                   sample_weight, method)
+                                   sample_weight)
         rows = self.training_rows_
         drop = np.array([], dtype=int)
         if rows is not None and request.X_old is not None:

@@ -6,7 +6,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
-from .._request import UNLEARN_METHODS
+from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningCache
 from ..solvers._request_rows import RequestRows, find_edit
@@ -251,12 +251,8 @@ class UnlearnableLinearMixin(UnlearnerMixin):
                                method=method, tau=tau, max_iter=max_iter)
 
     def _unlearn_options(self, method="second_order", tau="auto", max_iter=10):
-        if method not in UNLEARN_METHODS:
-            raise ValueError(
-                f"method={method!r} is not supported: use one of {list(UNLEARN_METHODS)}."
-            )
-        if not (tau == "auto" or (np.isscalar(tau) and np.isfinite(tau) and tau >= 0)):
-            raise ValueError(f"tau must be 'auto' or a non-negative number, got {tau!r}.")
+        check_method(self, method, UNLEARN_METHODS)
+        check_tau(tau)
         if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
         return {"method": method, "tau": tau, "max_iter": max_iter}

@@ -44,13 +44,14 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight
 
 from .._report import RequestReport
+from .._request import check_method, check_tau
 from .._training_rows import TrainingRows
 from ..base import UnlearnerMixin, UnlearnTags
 from ._cg import conjugate_gradient
 from ._hvp import MeanObjective, MLPFunction, MLPLayout
 
 MLP_UNLEARN_METHODS = ("second_order", "first_order")
-HESSIANS = ("gauss_newton", "exact")
+CURVATURES = ("gauss_newton", "exact")
 
 
 class UnlearnableMLPMixin(UnlearnerMixin):
@@ -70,8 +71,8 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         sw = np.array(_check_sample_weight(sample_weight, X, dtype=np.float64), copy=True)
         y = self._stored_targets(y)
         self.unlearning_weight_total_ = float(sw.sum())
-        self.unlearning_data_ = (
-            TrainingRows(X, y, sw) if self.unlearning_data == "keep" else None
+        self.training_rows_ = (
+            TrainingRows(X, y, sw) if self.keep_data else None
         )
         self.unlearn_history_ = []
         self._new_unlearn_state()
@@ -94,7 +95,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
     # -- unlearn ---------------------------------------------------------------
     def unlearn(
         self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
-        method="second_order", tau="auto", damping=1e-2, hessian="gauss_newton",
+        method="second_order", tau="auto", damping=1e-2, curvature="gauss_newton",
         cg_tol=1e-2, cg_max_iter=100,
     ):
         """Move the network towards where retraining on the corrected data would put it.
@@ -105,7 +106,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         squared weights, ``S~`` the corrected total sample weight). The model
         is not convex: the step is an approximation **without any
         certificate**, and there is no ``residual_bound_``. With the training
-        rows kept (``unlearning_data="keep"``) ``unlearn_history_`` records the
+        rows kept (``keep_data=True``) ``unlearn_history_`` records the
         measured gradient norm of the corrected objective before and after.
 
         Parameters
@@ -141,7 +142,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
             Hessian of a network is indefinite and nearly singular at the
             end of training; damping keeps the step bounded (a large damping
             turns the step into a gradient step of rate ``1 / damping``).
-        hessian : {"gauss_newton", "exact"}, default="gauss_newton"
+        curvature : {"gauss_newton", "exact"}, default="gauss_newton"
             Curvature used in ``H~``. ``"exact"``: the exact Hessian by the
             R-operator (forward and backward pass of directional
             derivatives). ``"gauss_newton"``: the generalised Gauss-Newton
@@ -196,17 +197,17 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         >>> net = UnlearnableMLPClassifier(hidden_layer_sizes=(16,), max_iter=50,
         ...                                random_state=0).fit(X[:500], y[:500])
         >>> net = net.unlearn(X[:5], None, y[:5])   # forget five rows
-        >>> net.unlearning_data_.n_rows
+        >>> net.training_rows_.n_rows
         495
         """
         return super().unlearn(
             X_old, X_new, y_old, y_new, sample_weight=sample_weight, method=method,
-            tau=tau, damping=damping, hessian=hessian, cg_tol=cg_tol,
+            tau=tau, damping=damping, curvature=curvature, cg_tol=cg_tol,
             cg_max_iter=cg_max_iter,
         )
 
     def _unlearn_options(
-        self, method="second_order", tau="auto", damping=1e-2, hessian="gauss_newton",
+        self, method="second_order", tau="auto", damping=1e-2, curvature="gauss_newton",
         cg_tol=1e-2, cg_max_iter=100,
     ):
         if not hasattr(self, "unlearning_weight_total_"):
@@ -214,49 +215,43 @@ class UnlearnableMLPMixin(UnlearnerMixin):
                 "This model has no unlearning state: it was trained with "
                 "partial_fit only. Train it with fit to unlearn."
             )
-        if method not in MLP_UNLEARN_METHODS:
-            raise ValueError(
-                f"method={method!r} is not supported by {type(self).__name__}: use "
-                f"one of {list(MLP_UNLEARN_METHODS)}."
-            )
+        check_method(self, method, MLP_UNLEARN_METHODS)
         self._check_unlearnable_model()
-        if not (isinstance(tau, str) and tau == "auto") and not (
-            isinstance(tau, Real) and np.isfinite(tau) and tau >= 0
-        ):
-            raise ValueError(f"tau must be 'auto' or a non-negative number, got {tau!r}.")
+        check_tau(tau)
         if not (isinstance(damping, Real) and np.isfinite(damping) and damping >= 0):
             raise ValueError(f"damping must be a non-negative number, got {damping!r}.")
-        if hessian not in HESSIANS:
-            raise ValueError(f"hessian must be one of {list(HESSIANS)}, got {hessian!r}.")
+        if curvature not in CURVATURES:
+            raise ValueError(
+                f"curvature must be one of {list(CURVATURES)}, got {curvature!r}.")
         if not (isinstance(cg_tol, Real) and cg_tol > 0):
             raise ValueError(f"cg_tol must be a positive number, got {cg_tol!r}.")
         if not (isinstance(cg_max_iter, Integral) and cg_max_iter >= 1):
             raise ValueError(f"cg_max_iter must be a positive integer, got {cg_max_iter!r}.")
-        if self.unlearning_data_ is None:
+        if self.training_rows_ is None:
             if method == "second_order":
                 raise ValueError(
                     "method='second_order' needs Hessian-vector products of the "
                     "training objective, but the model was fitted with "
-                    "unlearning_data='none' and kept no rows. Use "
+                    "keep_data=False and kept no rows. Use "
                     "method='first_order' with a numeric tau, or fit with "
-                    "unlearning_data='keep'."
+                    "keep_data=True."
                 )
             if tau == "auto":
                 raise ValueError(
                     "tau='auto' needs a Hessian-vector product of the training "
                     "objective, but the model was fitted with "
-                    "unlearning_data='none' and kept no rows. Pass a numeric "
-                    "tau, or fit with unlearning_data='keep'."
+                    "keep_data=False and kept no rows. Pass a numeric "
+                    "tau, or fit with keep_data=True."
                 )
         return {"method": method, "tau": tau, "damping": float(damping),
-                "hessian": hessian, "cg_tol": float(cg_tol),
+                "curvature": curvature, "cg_tol": float(cg_tol),
                 "cg_max_iter": int(cg_max_iter)}
 
     def _published_parameters(self, attributes):
         return [*attributes["coefs_"], *attributes["intercepts_"]]
 
     def _unlearn_tags(self):
-        return UnlearnTags(convex=False, keeps_data=self.unlearning_data == "keep",
+        return UnlearnTags(convex=False, keeps_data=self.keep_data,
                            methods=MLP_UNLEARN_METHODS)
 
     def _network(self, layout, X, y, s, theta):
@@ -266,7 +261,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         )
 
     def _unlearned_state(
-        self, request, *, method, tau, damping, hessian, cg_tol, cg_max_iter
+        self, request, *, method, tau, damping, curvature, cg_tol, cg_max_iter
     ):
         """The attributes of the state after ``request`` and its report
         (nothing is changed)."""
@@ -282,7 +277,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
             - (float(sw.sum()) if n_old else 0.0)
             + (float(sw.sum()) if n_new else 0.0)
         )
-        kept = self.unlearning_data_
+        kept = self.training_rows_
         rows = None
         if kept is not None:
             drop = (
@@ -324,7 +319,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
                 "of the rows or of the network's outputs overflows); the model "
                 "is unchanged. Scale the features, or retrain."
             )
-        gauss_newton = hessian == "gauss_newton"
+        gauss_newton = curvature == "gauss_newton"
 
         def apply_H(v):
             return objective.hvp(v, gauss_newton=gauss_newton) + damping * v
@@ -343,7 +338,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
                     raise ValueError(
                         "The damped Hessian has no positive curvature along the "
                         "gradient, so tau='auto' is undefined: raise damping, use "
-                        "hessian='gauss_newton', or pass a numeric tau."
+                        "curvature='gauss_newton', or pass a numeric tau."
                     )
                 tau_used = float(G @ G) / curvature
             else:
@@ -353,16 +348,16 @@ class UnlearnableMLPMixin(UnlearnerMixin):
             cg = conjugate_gradient(apply_H, G, tol=cg_tol, max_iter=cg_max_iter)
             if cg.status == "non_finite":
                 raise ValueError(
-                    f"A Hessian-vector product of the {hessian} Hessian overflowed "
+                    f"A Hessian-vector product of the {curvature} Hessian overflowed "
                     f"after {cg.n_iter} conjugate-gradient iterations; the model is "
                     "unchanged. Scale the features, or raise damping."
                 )
             if cg.status == "negative_curvature":
                 raise ValueError(
                     f"Conjugate gradients met negative curvature of the damped "
-                    f"{hessian} Hessian after {cg.n_iter} iterations (damping="
+                    f"{curvature} Hessian after {cg.n_iter} iterations (damping="
                     f"{damping:g}): the step is undefined. Raise damping or use "
-                    "hessian='gauss_newton'. The model is unchanged."
+                    "curvature='gauss_newton'. The model is unchanged."
                 )
             step = cg.x
         theta_new = theta - step
@@ -402,7 +397,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
             residual_estimate=grad_after,
             bound_increment=np.inf,
             residual_bound=np.inf,
-            hessian=hessian if matrix_free else None,
+            curvature=curvature if matrix_free else None,
             damping=damping if matrix_free else None,
             cg_iterations=None if cg is None else cg.n_iter,
             cg_status=None if cg is None else cg.status,
@@ -412,7 +407,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         state = {
             "coefs_": new_coefs,
             "intercepts_": new_intercepts,
-            "unlearning_data_": rows,
+            "training_rows_": rows,
             "unlearning_weight_total_": float(weight_total),
             "unlearn_history_": [*self.unlearn_history_, report],
         }
