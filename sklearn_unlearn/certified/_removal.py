@@ -1,7 +1,6 @@
 """The certified-removal meta-estimator."""
 
 import copy
-import hashlib
 import warnings
 from dataclasses import replace
 from numbers import Real
@@ -12,7 +11,6 @@ from sklearn.base import (
     MetaEstimatorMixin,
     _fit_context,
     clone,
-    is_classifier,
 )
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
@@ -26,7 +24,9 @@ from .._request import check_method, validate_request
 from .._training_rows import TrainingRows
 from .._report import RequestReport
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
-from ._certificate import Certificate, LedgerEntry, Verification, as_bound, noise_scale
+from ._certificate import Certificate, LedgerEntry, as_bound, noise_scale
+from ._ledger import LedgerIntegrityError, describe_bound, model_digest, released_finite
+from ._verify import measure
 
 #: The attribute by which a fitted final step is marked as owned by the
 #: meta-estimator whose ledger accounts for it: the public ``unlearn`` of the
@@ -75,99 +75,6 @@ def _final_has(attr):
         return hasattr(final, attr)
 
     return check
-
-
-class LedgerIntegrityError(RuntimeError):
-    """The model no longer matches the certificate that accounts for it.
-
-    Raised by :meth:`CertifiedRemoval.unlearn` and
-    :meth:`CertifiedRemoval.verify` when the fitted model was changed other
-    than by the meta-estimator itself (``coef_`` set or edited, ``estimator_``
-    refitted or replaced, a hyper-parameter of the final step set): the
-    ledger cannot account for such a change, so nothing is done until the
-    model is restored or fitted again.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.preprocessing import scale
-    >>> from sklearn_unlearn import UnlearnableLogisticRegression
-    >>> from sklearn_unlearn.certified import CertifiedRemoval, LedgerIntegrityError
-    >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> X = scale(X)
-    >>> model = CertifiedRemoval(UnlearnableLogisticRegression(),
-    ...                          random_state=0).fit(X, y)
-    >>> model.estimator_.coef_ = 2 * model.estimator_.coef_   # behind the ledger
-    >>> try:
-    ...     model.unlearn(X[:2], None, y[:2])
-    ... except LedgerIntegrityError as exc:
-    ...     print(str(exc)[:43])
-    The model no longer matches its certificate
-    """
-
-
-def _canonical(value):
-    """A text form of a hyper-parameter value that survives pickling and skops
-    (numpy scalars as Python numbers; objects by their type)."""
-    if value is None or type(value) in (bool, int, float, str):
-        return repr(value)
-    if isinstance(value, dict):
-        items = sorted((_canonical(k), _canonical(v)) for k, v in value.items())
-        return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_canonical(v) for v in value) + "]"
-    if isinstance(value, (np.generic, np.ndarray)):
-        return repr(value.tolist())
-    for base in (bool, int, float, str):                      # their subclasses
-        if isinstance(value, base):
-            return repr(base(value))
-    return type(value).__qualname__
-
-
-def _array_bytes(value):
-    a = np.ascontiguousarray(value)
-    data = repr(a.tolist()).encode() if a.dtype.hasobject else a.tobytes()
-    return f"{a.dtype.str}{a.shape}".encode() + data
-
-
-def _model_digest(estimator):
-    """SHA-256 of what the ledger vouches for in a fitted model: the structure
-    of the pipeline, the final step's hyper-parameters, released parameters
-    and classes, its residual bound and the number of requests its cache has
-    applied. Anything missing enters as missing (a replaced model differs)."""
-    h = hashlib.sha256()
-
-    def add(tag, data):
-        h.update(f"|{tag}:{len(data)}:".encode())
-        h.update(data)
-
-    steps = estimator.steps if isinstance(estimator, Pipeline) else [("", estimator)]
-    for name, step in steps:
-        add("step", f"{name}={type(step).__module__}.{type(step).__qualname__}".encode())
-    final = steps[-1][1]
-    if hasattr(final, "get_params"):
-        add("params", _canonical(final.get_params(deep=False)).encode())
-    for attr in ("coef_", "intercept_", "classes_"):
-        value = getattr(final, attr, None)
-        add(attr, b"missing" if value is None else _array_bytes(value))
-    history = getattr(final, "unlearn_history_", None)
-    add("n_requests", repr(None if history is None else len(history)).encode())
-    try:
-        bound = float(final.residual_bound_).hex()
-    except (AttributeError, TypeError, ValueError):
-        bound = "missing"
-    add("bound", bound.encode())
-    return h.hexdigest()
-
-
-def _released_finite(final):
-    """Whether the released parameters of a linear final step are finite."""
-    return bool(np.all(np.isfinite(final.coef_))
-                and np.all(np.isfinite(getattr(final, "intercept_", 0.0))))
-
-
-def _describe(bound):
-    return f"{bound:.4g}" if np.isfinite(bound) else "a value that is not finite"
 
 
 class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
@@ -413,7 +320,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
 
     def _check_ledger(self):
         """Refuse to act on a model changed behind the ledger."""
-        if _model_digest(self.estimator_) != self.certificate_.model_digest:
+        if model_digest(self.estimator_) != self.certificate_.model_digest:
             raise LedgerIntegrityError(
                 "The model no longer matches its certificate: its parameters, "
                 "hyper-parameters or request count were changed other than by "
@@ -428,7 +335,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         """A new certificate: ``cert`` with ``entry`` on its ledger and the
         digest of ``estimator``."""
         return replace(cert, ledger=(*cert.ledger, entry),
-                       model_digest=_model_digest(estimator), **changes)
+                       model_digest=model_digest(estimator), **changes)
 
     # -- fit ---------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
@@ -477,11 +384,11 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
             rows = TrainingRows(Xt, np.asarray(y), sw)      # copies
         bound = as_bound(final.residual_bound_)
         void_reason = ""
-        if not _released_finite(final):
+        if not released_finite(final):
             void_reason = "the fitted model's parameters are not finite"
         elif bound > self.budget:
             void_reason = (
-                f"the fitted model's own residual bound {_describe(bound)} exceeds "
+                f"the fitted model's own residual bound {describe_bound(bound)} exceeds "
                 "the budget: increase the budget or the solver's accuracy"
             )
         certificate = Certificate(
@@ -489,7 +396,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
             budget=self.budget, spent=bound, exact=exact, uncovered_steps=uncovered,
             void=bool(void_reason), void_reason=void_reason,
             ledger=(LedgerEntry("fit", 0, _num_samples(X), bound, bound),),
-            model_digest=_model_digest(est),
+            model_digest=model_digest(est),
         )
         state = {"sigma_": sigma, "noise_rng_": rng, "noise_seed_": seed,
                  "estimator_": est, "training_rows_": rows,
@@ -608,7 +515,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         if rows is not None and request.X_old is not None:
             drop = rows.locate(request.X_old, request.y_old, request.sample_weight)
         updated, bound, report = self._updated_final(final, request, method)
-        finite = _released_finite(updated)
+        finite = released_finite(updated)
         cert = self.certificate_
         spent = max(cert.spent, bound)
         over = not finite or spent > cert.budget
@@ -617,7 +524,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         if over and self.on_budget_exceeded == "raise":
             raise BudgetExceededError(
                 f"The request would raise the bound on the gradient residual "
-                f"to {_describe(bound if finite else np.inf)}, over the budget "
+                f"to {describe_bound(bound if finite else np.inf)}, over the budget "
                 f"{cert.budget:.4g} (spent {cert.spent:.4g}); nothing was "
                 "changed. Retrain, raise the budget, or use "
                 "on_budget_exceeded='retrain'."
@@ -636,14 +543,14 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
                     "rows, or use on_budget_exceeded='retrain'."
                 )
             warnings.warn(
-                f"The request raises the residual bound to {_describe(bound)}, "
+                f"The request raises the residual bound to {describe_bound(bound)}, "
                 f"over the budget {cert.budget:.4g}: the certificate is void.",
                 UserWarning,
             )
             if not void:
                 void, void_reason = True, (
                     f"request {cert.n_requests + 1} raised the residual bound to "
-                    f"{_describe(bound)}, over the budget {cert.budget:.4g}"
+                    f"{describe_bound(bound)}, over the budget {cert.budget:.4g}"
                 )
         estimator = self._with_final(updated)
         # spent only grows between (re)trainings: the entry adds what it raised
@@ -695,7 +602,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         fresh = self._fit_model(clone(final), rows.X, rows.y, rows.sample_weight,
                                 seed, self.sigma_)
         bound = as_bound(fresh.residual_bound_)
-        if not _released_finite(fresh) or not np.isfinite(bound):
+        if not released_finite(fresh) or not np.isfinite(bound):
             raise ValueError(
                 "Retraining on the corrected rows gave a model without finite "
                 "parameters or a finite residual bound (the rows overflow the "
@@ -761,31 +668,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
                 raise ValueError(
                     "verify() needs the training data: fit with keep_data=True.")
             self._check_ledger()
-        _, final, _ = self._split(estimator)
-        cache = final.unlearning_cache_
-        Y, S, *_ = final._unlearn_targets(rows.y, rows.sample_weight)
-        true = float(np.linalg.norm(
-            cache.objective.gradient(rows.X, Y, S, cache.theta, cache.noise)))
-        if true > cert.spent:
-            raise RuntimeError(
-                f"The true gradient residual {true:.6g} exceeds the certified bound "
-                f"{cert.spent:.6g}: the bound under-reports, which is "
-                "a defect of this library. Please report it."
-            )
-        refit = clone(final).fit(rows.X, rows.y, sample_weight=rows.sample_weight)
-        theta_refit = refit.unlearning_cache_.theta
-        distance = float(np.linalg.norm(cache.theta - theta_refit)
-                         / np.linalg.norm(theta_refit))
-        ours, theirs = final.predict(rows.X), refit.predict(rows.X)
-        if is_classifier(final):
-            same = ours == theirs
-        else:
-            ours = np.reshape(ours, (len(ours), -1))
-            theirs = np.reshape(theirs, (len(theirs), -1))
-            rms = float(np.sqrt(np.mean(np.square(theirs)))) if theirs.size else 0.0
-            same = np.all(np.abs(ours - theirs) <= rtol * (np.abs(theirs) + rms), axis=1)
-        agreement = float(np.mean(same))
-        return Verification(true, cert.spent, distance, agreement)
+        return measure(self._split(estimator)[1], rows, cert, rtol)
 
     # -- delegation ------------------------------------------------------------------
     @available_if(_final_has("predict"))

@@ -4,7 +4,6 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils import column_or_1d
-from sklearn.utils._param_validation import StrOptions
 
 from ._base import UnlearnableMLPMixin
 
