@@ -269,6 +269,65 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         start = time.perf_counter()
         layout = MLPLayout.from_coefs(self.coefs_)
         theta = layout.pack(self.coefs_, self.intercepts_)
+        rows, weight_total = self._corrected_rows(request)
+        objective, G = self._corrected_gradient(layout, theta, request, rows,
+                                                weight_total)
+        step, tau_used, cg = _damped_step(
+            objective, G, method=method, tau=tau, damping=damping,
+            gauss_newton=curvature == "gauss_newton", curvature=curvature,
+            cg_tol=cg_tol, cg_max_iter=cg_max_iter)
+        theta_new = theta - step
+        if not np.all(np.isfinite(theta_new)):
+            raise ValueError(
+                "The update produced non-finite parameters; the model is "
+                "unchanged. Raise damping or lower tau."
+            )
+        grad_after = None
+        if rows is not None:
+            after = MeanObjective(
+                self._network(layout, rows.X, rows.y, rows.sample_weight, theta_new),
+                self.alpha, weight_total,
+            )
+            grad_after = float(np.linalg.norm(after.gradient()))
+            if not np.isfinite(grad_after):
+                raise ValueError(
+                    "The corrected objective's gradient is not finite at the "
+                    "updated parameters (an output overflows); the model is "
+                    "unchanged. Raise damping or lower tau."
+                )
+        coefs, intercepts = layout.unpack(theta_new)
+        new_coefs = [c.astype(old.dtype, copy=True) for c, old in zip(coefs, self.coefs_)]
+        new_intercepts = [
+            b.astype(old.dtype, copy=True) for b, old in zip(intercepts, self.intercepts_)
+        ]
+        matrix_free = method == "second_order" or tau == "auto"
+        report = RequestReport(
+            method=method,
+            n_removed=0 if request.X_old is None else request.X_old.shape[0],
+            n_added=0 if request.X_new is None else request.X_new.shape[0],
+            tau=tau_used, n_iter=1, step_norm=float(np.linalg.norm(step)),
+            gradient_norm=None if rows is None else float(np.linalg.norm(G)),
+            residual_estimate=grad_after, bound_increment=np.inf, residual_bound=np.inf,
+            curvature=curvature if matrix_free else None,
+            damping=damping if matrix_free else None,
+            cg_iterations=None if cg is None else cg.n_iter,
+            cg_status=None if cg is None else cg.status,
+            cg_relative_residual=None if cg is None else cg.relative_residual,
+            seconds=time.perf_counter() - start,
+        )
+        state = {
+            "coefs_": new_coefs,
+            "intercepts_": new_intercepts,
+            "training_rows_": rows,
+            "unlearning_weight_total_": float(weight_total),
+            "unlearn_history_": [*self.unlearn_history_, report],
+        }
+        state.update(self._forget_training_trajectory(new_coefs, new_intercepts))
+        return state, report
+
+    def _corrected_rows(self, request):
+        """The kept rows after the request (``None`` when none are kept) and
+        the corrected total weight."""
         sw = request.sample_weight
         n_old = 0 if request.X_old is None else request.X_old.shape[0]
         n_new = 0 if request.X_new is None else request.X_new.shape[0]
@@ -295,7 +354,12 @@ class UnlearnableMLPMixin(UnlearnerMixin):
                 "The request removes all the training weight: the corrected "
                 "objective is empty. Retrain instead."
             )
+        return rows, weight_total
 
+    def _corrected_gradient(self, layout, theta, request, rows, weight_total):
+        """The corrected objective (``None`` without kept rows) and its
+        gradient at ``theta``."""
+        sw = request.sample_weight
         if rows is not None:
             objective = MeanObjective(
                 self._network(layout, rows.X, rows.y, rows.sample_weight, theta),
@@ -307,112 +371,18 @@ class UnlearnableMLPMixin(UnlearnerMixin):
             # S~ grad J(theta; D~) = sum_{Z~} s grad loss - sum_Z s grad loss.
             objective = None
             G = np.zeros(layout.n_params)
-            if n_new:
+            if request.X_new is not None:
                 G += self._network(layout, request.X_new, request.y_new, sw, theta).gradient()
-            if n_old:
+            if request.X_old is not None:
                 G -= self._network(layout, request.X_old, request.y_old, sw, theta).gradient()
             G /= weight_total
-
         if not np.all(np.isfinite(G)):
             raise ValueError(
                 "The gradient of the corrected objective is not finite (a value "
                 "of the rows or of the network's outputs overflows); the model "
                 "is unchanged. Scale the features, or retrain."
             )
-        gauss_newton = curvature == "gauss_newton"
-
-        def apply_H(v):
-            return objective.hvp(v, gauss_newton=gauss_newton) + damping * v
-
-        tau_used = cg = None
-        if method == "first_order":
-            if tau == "auto":
-                curvature = float(G @ apply_H(G))
-                if not np.isfinite(curvature):
-                    raise ValueError(
-                        "The Hessian-vector product along the gradient overflowed, "
-                        "so tau='auto' is undefined; the model is unchanged. Scale "
-                        "the features, or pass a numeric tau."
-                    )
-                if not curvature > 0:
-                    raise ValueError(
-                        "The damped Hessian has no positive curvature along the "
-                        "gradient, so tau='auto' is undefined: raise damping, use "
-                        "curvature='gauss_newton', or pass a numeric tau."
-                    )
-                tau_used = float(G @ G) / curvature
-            else:
-                tau_used = float(tau)
-            step = tau_used * G
-        else:
-            cg = conjugate_gradient(apply_H, G, tol=cg_tol, max_iter=cg_max_iter)
-            if cg.status == "non_finite":
-                raise ValueError(
-                    f"A Hessian-vector product of the {curvature} Hessian overflowed "
-                    f"after {cg.n_iter} conjugate-gradient iterations; the model is "
-                    "unchanged. Scale the features, or raise damping."
-                )
-            if cg.status == "negative_curvature":
-                raise ValueError(
-                    f"Conjugate gradients met negative curvature of the damped "
-                    f"{curvature} Hessian after {cg.n_iter} iterations (damping="
-                    f"{damping:g}): the step is undefined. Raise damping or use "
-                    "curvature='gauss_newton'. The model is unchanged."
-                )
-            step = cg.x
-        theta_new = theta - step
-        if not np.all(np.isfinite(theta_new)):
-            raise ValueError(
-                "The update produced non-finite parameters; the model is "
-                "unchanged. Raise damping or lower tau."
-            )
-
-        grad_after = None
-        if rows is not None:
-            after = MeanObjective(
-                self._network(layout, rows.X, rows.y, rows.sample_weight, theta_new),
-                self.alpha, weight_total,
-            )
-            grad_after = float(np.linalg.norm(after.gradient()))
-            if not np.isfinite(grad_after):
-                raise ValueError(
-                    "The corrected objective's gradient is not finite at the "
-                    "updated parameters (an output overflows); the model is "
-                    "unchanged. Raise damping or lower tau."
-                )
-        coefs, intercepts = layout.unpack(theta_new)
-        new_coefs = [c.astype(old.dtype, copy=True) for c, old in zip(coefs, self.coefs_)]
-        new_intercepts = [
-            b.astype(old.dtype, copy=True) for b, old in zip(intercepts, self.intercepts_)
-        ]
-        matrix_free = method == "second_order" or tau == "auto"
-        report = RequestReport(
-            method=method,
-            n_removed=n_old,
-            n_added=n_new,
-            tau=tau_used,
-            n_iter=1,
-            step_norm=float(np.linalg.norm(step)),
-            gradient_norm=None if rows is None else float(np.linalg.norm(G)),
-            residual_estimate=grad_after,
-            bound_increment=np.inf,
-            residual_bound=np.inf,
-            curvature=curvature if matrix_free else None,
-            damping=damping if matrix_free else None,
-            cg_iterations=None if cg is None else cg.n_iter,
-            cg_status=None if cg is None else cg.status,
-            cg_relative_residual=None if cg is None else cg.relative_residual,
-            seconds=time.perf_counter() - start,
-        )
-        state = {
-            "coefs_": new_coefs,
-            "intercepts_": new_intercepts,
-            "training_rows_": rows,
-            "unlearning_weight_total_": float(weight_total),
-            "unlearn_history_": [*self.unlearn_history_, report],
-        }
-        state.update(self._forget_training_trajectory(new_coefs, new_intercepts))
-        return state, report
+        return objective, G
 
     def _forget_training_trajectory(self, coefs, intercepts):
         """Replacements for the parent's state that the training on the old
@@ -449,3 +419,45 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         if "_best_intercepts" in self.__dict__:
             state["_best_intercepts"] = [b.copy() for b in intercepts]
         return state
+
+
+def _damped_step(objective, G, *, method, tau, damping, gauss_newton, curvature,
+                 cg_tol, cg_max_iter):
+    """The step ``theta - theta_new`` of ``method``, the rate used and the
+    conjugate-gradient result (``None`` for a first-order step)."""
+    def apply_H(v):
+        return objective.hvp(v, gauss_newton=gauss_newton) + damping * v
+
+    if method == "first_order":
+        if tau != "auto":
+            return float(tau) * G, float(tau), None
+        along = float(G @ apply_H(G))
+        if not np.isfinite(along):
+            raise ValueError(
+                "The Hessian-vector product along the gradient overflowed, so "
+                "tau='auto' is undefined; the model is unchanged. Scale the "
+                "features, or pass a numeric tau."
+            )
+        if not along > 0:
+            raise ValueError(
+                "The damped Hessian has no positive curvature along the gradient, "
+                "so tau='auto' is undefined: raise damping, use "
+                "curvature='gauss_newton', or pass a numeric tau."
+            )
+        tau_used = float(G @ G) / along
+        return tau_used * G, tau_used, None
+    cg = conjugate_gradient(apply_H, G, tol=cg_tol, max_iter=cg_max_iter)
+    if cg.status == "non_finite":
+        raise ValueError(
+            f"A Hessian-vector product of the {curvature} Hessian overflowed after "
+            f"{cg.n_iter} conjugate-gradient iterations; the model is unchanged. "
+            "Scale the features, or raise damping."
+        )
+    if cg.status == "negative_curvature":
+        raise ValueError(
+            f"Conjugate gradients met negative curvature of the damped {curvature} "
+            f"Hessian after {cg.n_iter} iterations (damping={damping:g}): the step "
+            "is undefined. Raise damping or use curvature='gauss_newton'. The "
+            "model is unchanged."
+        )
+    return cg.x, None, cg
