@@ -436,14 +436,14 @@ class UnlearningCache:
         out = 0.0
         if R_old.shape[0]:
             out += _roundoff.data_gradient_error(
-                obj, r.Y_old, r.S_old, eta_old, _abs_predictor(R_old, theta),
+                obj, r.Y_old, r.S_old, eta_old, r.abs_predictor("old", theta),
                 r.norms_old, coef_old)
         if R_new.shape[0]:
             out += _roundoff.data_gradient_error(
-                obj, r.Y_new, r.S_new, eta_new, _abs_predictor(R_new, theta),
+                obj, r.Y_new, r.S_new, eta_new, r.abs_predictor("new", theta),
                 r.norms_new, coef_new)
             out += _roundoff.data_gradient_error(
-                obj, r.Y_new, r.S_new, eta_new_after, _abs_predictor(R_new, theta_new),
+                obj, r.Y_new, r.S_new, eta_new_after, r.abs_predictor("new", theta_new),
                 r.norms_new, coef_after)
         return out
 
@@ -464,12 +464,12 @@ class UnlearningCache:
         p = obj.n_params
         old = self.drift
         error = old.hessian_error
-        for R, S, norms in ((r.R_old, r.S_old, r.norms_old), (r.R_new, r.S_new, r.norms_new)):
+        for part, S, norms in (("old", r.S_old, r.norms_old), ("new", r.S_new, r.norms_new)):
             if not len(norms):
                 continue
             norms = _roundoff.upper_norms(norms, p)
             error += float(_roundoff.curvature_weight_error(
-                obj, S, _abs_predictor(R, self.theta)) @ norms**2)
+                obj, S, r.abs_predictor(part, self.theta)) @ norms**2)
         if gam and len(r.norms_old):
             norms = _roundoff.upper_norms(r.norms_old, p)
             s_old = np.abs(r.S_old).max(axis=1)
@@ -533,7 +533,7 @@ class UnlearningCache:
         cap = loss.curvature_cap
         norms_new = _roundoff.upper_norms(r.norms_new, p)
         s_new = np.abs(r.S_new).max(axis=1, initial=0.0)
-        abs_new = _abs_predictor(r.R_new, self.theta) if len(norms_new) else None
+        abs_new = r.abs_predictor("new", self.theta) if len(norms_new) else None
         gram_out = _removed_gram(r, 0)
         norm_out = _removed_gram(r, 1)
         qr = self.norm_gram.quadratic_form_bound(step, norm_out)
@@ -544,7 +544,7 @@ class UnlearningCache:
         # the new rows' predictors move by u along the step: their share
         # of the drift (their curvature entered at theta)
         U_new = np.abs(eta_new_after - eta_new) + _roundoff.gamma(p + 1) * (
-            abs_new + _abs_predictor(r.R_new, self.theta + step)
+            abs_new + r.abs_predictor("new", self.theta + step)
             if abs_new is not None else 0.0)
         u_new_sq = (U_new**2).sum(axis=1) if abs_new is not None else np.zeros(0)
         qr_all = qr + float((s_new * norms_new) @ u_new_sq)
@@ -751,13 +751,6 @@ def _gram_errors(S, row_norms, n_params):
     g = _roundoff.gamma(n + 2)
     return (g * float(s @ norms**2),
             (g + 2.0 * _roundoff.gamma(n_params + 2)) * float(s @ norms**3))
-
-
-def _abs_predictor(R, theta):
-    """``|R| @ |theta|`` for augmented rows (array or sparse)."""
-    if sp.issparse(R):
-        return np.asarray(abs(R) @ np.abs(theta))
-    return np.abs(R) @ np.abs(theta)
 
 
 def _mass(terms):

@@ -53,12 +53,12 @@ def full_symmetric(A):
     return out
 
 
-def _lower_mask(p):
+def _lower_mask(p, dtype=float):
     """The Fortran-ordered 0/1 mask of the lower triangle (diagonal
-    included) of a ``p x p`` matrix, made once per size."""
-    mask = _LOWER_MASKS.get(p)
+    included) of a ``p x p`` matrix, made once per size and type."""
+    mask = _LOWER_MASKS.get((p, dtype))
     if mask is None:
-        mask = _LOWER_MASKS[p] = np.asfortranarray(np.tri(p))
+        mask = _LOWER_MASKS[p, dtype] = np.asfortranarray(np.tri(p, dtype=dtype))
     return mask
 
 
@@ -258,12 +258,26 @@ class PendingMatrix:
             # this one was corrected from), updated in place in its lower
             # triangle: no other p x p temporary, whose fresh memory is slow
             # to map
-            base = np.array(self._base, order="F")
-            for t in self._pending:
-                t.add_lower_to(base)
-            # the upper triangle still holds the old matrix, rows that left
-            # included: nothing reads it, and nothing may keep it
-            np.multiply(base, _lower_mask(base.shape[0]), out=base)
+            p = self._base.shape[0]
+            mask = _lower_mask(p)
+            # the upper triangle of the old matrix holds rows that left: no
+            # copy may keep it
+            if all(t.lower_only for t in self._pending):
+                # cleared as it is copied, in one pass (a C-ordered base is
+                # read through a boolean mask: a strided product is slower)
+                if self._base.flags.f_contiguous:
+                    base = np.multiply(self._base, mask,
+                                       out=np.empty((p, p), order="F"))
+                else:
+                    base = np.zeros((p, p), order="F")
+                    np.copyto(base, self._base, where=_lower_mask(p, bool))
+                for t in self._pending:
+                    t.add_lower_to(base)
+            else:
+                base = np.array(self._base, order="F")
+                for t in self._pending:
+                    t.add_lower_to(base)
+                np.multiply(base, mask, out=base)
             self._base = base
         self._trace = float(np.trace(self._base))
         # the triangle inequality bounds the new norm without a pass over it

@@ -85,6 +85,7 @@ class RequestRows:
         self.Y_old, self.S_old, self.w_old, self.g_old = Y_old, S_old, w_old, g_old
         self.Y_new, self.S_new, self.w_new, self.g_new = Y_new, S_new, w_new, g_new
         self.edit = edit
+        self._abs_rows, self._abs_products = {}, {}
         if edit is None:
             self.R_all = rows
             self.R_old, self._R_new = rows[:k_old], rows[k_old:]
@@ -141,6 +142,26 @@ class RequestRows:
         if self.edit is None:
             return np.asarray(self.R_new @ theta)
         return self._edited_predictor(self.R_old @ theta, theta)
+
+    def abs_predictor(self, part, theta):
+        """``|R| @ |theta|`` for ``part`` ``"old"`` or ``"new"`` rows: what the
+        rounding of their predictors is proportional to.
+
+        The absolute rows and each product are kept on this object, which
+        lives as long as the request: the bounds of a request read the same
+        products several times.
+        """
+        if part == "new" and self.edit is not None and not len(self.edit[0]):
+            part = "old"           # a label change: the same rows
+        key = (part, theta.shape, theta.tobytes())
+        out = self._abs_products.get(key)
+        if out is None:
+            A = self._abs_rows.get(part)
+            if A is None:
+                R = self.R_old if part == "old" else self.R_new
+                A = self._abs_rows[part] = abs(R) if sp.issparse(R) else np.abs(R)
+            out = self._abs_products[key] = np.asarray(A @ np.abs(theta))
+        return out
 
     def _edited_predictor(self, eta_old, theta):
         cols, delta = self.edit

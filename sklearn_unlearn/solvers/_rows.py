@@ -229,31 +229,48 @@ class RowCurvature:
             out[l * p:(l + 1) * p, k * p:(k + 1) * p] = block.T
         return out
 
+    @property
+    def lower_only(self):
+        """Whether :meth:`add_lower_to` leaves the strict upper triangle as it
+        was (a coupled or sparse change is added whole)."""
+        return not (self.coupled or sp.issparse(self.rows))
+
     def add_lower_to(self, C):
         """Add the change to the lower triangle (row >= column) of the
         Fortran-ordered ``C`` in place: symmetric rank-k updates by the
         BLAS, one per sign of the weights, and the edited columns as
-        products with ``|C|`` columns. A coupled or sparse change is formed
-        whole and added."""
-        if self.coupled or sp.issparse(self.rows):
+        products with ``|C|`` columns. Nothing is written above the diagonal
+        (see :attr:`lower_only`): a coupled or sparse change is formed whole
+        and added."""
+        if not self.lower_only:
             C += self.dense()
             return
         R = self.rows
         w = self.weights
-        for sign in (1.0, -1.0):
-            used = np.flatnonzero(sign * w > 0)
+        pos, neg = np.flatnonzero(w > 0), np.flatnonzero(w < 0)
+        # the scaled rows of both signs in one C-ordered buffer: the transpose
+        # of either part is in the BLAS's column order, which f2py then
+        # passes without a copy
+        A = np.empty((len(pos) + len(neg), R.shape[1]))
+        for sign, used, part in ((1.0, pos, A[:len(pos)]), (-1.0, neg, A[len(pos):])):
             if not len(used):
                 continue
-            A = (R if len(used) == len(w) else R[used]) * np.sqrt(sign * w[used])[:, None]
-            out = dsyrk(sign, A, beta=1.0, c=C, trans=1, lower=1, overwrite_c=1)
+            root = np.sqrt(sign * w[used])[:, None]
+            np.multiply(R if len(used) == len(w) else R[used], root, out=part)
+            out = dsyrk(sign, part.T, beta=1.0, c=C, trans=0, lower=1, overwrite_c=1)
             if out is not C:        # not updated in place (a layout f2py copies)
                 C[...] = out
         if self.edit is not None:
             cols, delta, new = self.edit
             M = R.T @ (new[:, None] * delta)
-            C[:, cols] += M
-            C[cols, :] += M.T
-            C[np.ix_(cols, cols)] += delta.T @ (new[:, None] * delta)
+            D = delta.T @ (new[:, None] * delta)
+            for a, c in enumerate(cols):
+                # r d^T fills column c, d r^T row c: their parts on and
+                # below the diagonal
+                C[c:, c] += M[c:, a]
+                C[c, :c + 1] += M[:c + 1, a]
+                below = cols >= c
+                C[cols[below], c] += D[below, a]
 
     def form_flops(self):
         """Flops of :meth:`dense`: a rank-k update of ``m x p`` rows per block."""
