@@ -1,0 +1,1 @@
+"""Utilities for writers and users of unlearnable estimators."""
