@@ -67,7 +67,7 @@ def poisoning(seed, Xtr, Xte, ytr, yte):
     for name, kw in [
         ("first order (tau auto)", dict(method="first_order")),
         ("second order, Gauss-Newton (default)", {}),
-        ("second order, exact Hessian, damping 0.1", dict(hessian="exact", damping=0.1)),
+        ("second order, exact Hessian, damping 0.1", dict(curvature="exact", damping=0.1)),
     ]:
         try:
             model, t = timed_unlearn(poisoned, *req, **kw)

@@ -1,15 +1,12 @@
 """Validation of an unlearning request, shared by every unlearnable estimator."""
 
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.utils import check_array
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 UNLEARN_METHODS = ("second_order", "first_order", "refined")
 
@@ -90,7 +87,7 @@ def _check_targets(estimator, y, n_rows, name, classifier):
     else:
         y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=True,
                         input_name=name)
-        n_targets = getattr(estimator, "_unlearn_n_targets", lambda: None)()
+        n_targets = estimator._unlearn_n_targets()
         if n_targets is None:
             if y.ndim == 2 and y.shape[1] == 1:
                 y = y[:, 0]
@@ -112,20 +109,28 @@ def _check_targets(estimator, y, n_rows, name, classifier):
     return y
 
 
-def validate_request(estimator, X_old, X_new, y_old, y_new, sample_weight, method):
+def check_method(estimator, method, methods):
+    """Refuse a ``method`` the estimator does not take."""
+    if not (isinstance(method, str) and method in methods):
+        raise ValueError(
+            f"method={method!r} is not supported by {type(estimator).__name__}: use "
+            f"one of {list(methods)}."
+        )
+
+
+def check_tau(tau):
+    """Refuse a first-order rate that is neither ``"auto"`` nor a number >= 0."""
+    if not ((isinstance(tau, str) and tau == "auto")
+            or (isinstance(tau, Real) and np.isfinite(tau) and tau >= 0)):
+        raise ValueError(f"tau must be 'auto' or a non-negative number, got {tau!r}.")
+
+
+def validate_request(estimator, X_old, X_new, y_old, y_new, sample_weight):
     """Check a request against a fitted estimator and return a :class:`Request`.
 
     Raises a ``ValueError`` that says what is wrong and how to fix it; the
     estimator is not touched.
     """
-    # a fitted unlearnable estimator holds its cache; the full check (the
-    # estimator's tags, every attribute) costs as much as a small request
-    if not hasattr(estimator, "unlearning_cache_"):
-        check_is_fitted(estimator)
-    if method not in UNLEARN_METHODS:
-        raise ValueError(
-            f"method={method!r} is not supported: use one of {list(UNLEARN_METHODS)}."
-        )
     if X_old is None and X_new is None:
         raise ValueError(
             "Nothing to unlearn: pass X_old (the affected rows as trained on) "

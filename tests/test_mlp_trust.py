@@ -34,7 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 import sklearn_unlearn
 from sklearn_unlearn import _locks
 from sklearn_unlearn import UnlearnableMLPClassifier, UnlearnableMLPRegressor, zero_features
-from sklearn_unlearn.neural_network import MLPRequestReport
+from sklearn_unlearn.base import RequestReport
 
 sio = pytest.importorskip("skops.io")
 
@@ -85,10 +85,10 @@ CONFIGS = {
         lambda: UnlearnableMLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=50,
                                         random_state=0),
         lambda: (lambda X, _, y: (X, y))(*_data(4)),
-        {"hessian": "exact", "damping": 1.0}, [2, 50]),
+        {"curvature": "exact", "damping": 1.0}, [2, 50]),
     "regressor_multi_target_no_rows": (
         lambda: UnlearnableMLPRegressor(hidden_layer_sizes=(5,), max_iter=30, random_state=0,
-                                        unlearning_data="none"),
+                                        keep_data=False),
         lambda: (lambda X, _, y: (X, y))(*_data(5, n_targets=2)),
         {"method": "first_order", "tau": 0.5}, [9, 10, 11]),
 }
@@ -241,7 +241,7 @@ def test_no_trace_of_the_erased_values_after_a_request(config, kind):
     # current parameters as parameters of the model "before"
     before = _all_findings(est, old_rows, values, _params(est))
     assert any("parameter array" in f for f in before)
-    if est.unlearning_data_ is not None:
+    if est.training_rows_ is not None:
         for name in ("est", "deepcopy", "pickle", "joblib", "skops"):
             assert any(f.startswith(name) and "erased values" in f for f in before), name
         for name in ("pickle", "joblib", "skops:"):
@@ -257,8 +257,8 @@ def test_no_trace_of_the_erased_values_after_a_request(config, kind):
     found = _all_findings(est, old_rows, values, old_params)
     assert not found, "\n".join(found)
     # and the request did what it says
-    if est.unlearning_data_ is not None:
-        assert est.unlearning_data_.n_rows == N_ROWS - (kind == "delete") * len(affected)
+    if est.training_rows_ is not None:
+        assert est.training_rows_.n_rows == N_ROWS - (kind == "delete") * len(affected)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -269,7 +269,7 @@ def test_kept_rows_are_copies_made_at_fit(sparse):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y, sample_weight=sw)
-    kept = est.unlearning_data_
+    kept = est.training_rows_
     X_fit, y_fit, sw_fit = _dense(X).copy(), y.copy(), sw.copy()
     buffers = [X.data if sparse else X, y, sw]
     for ours in ([kept.X.data, kept.X.indices, kept.X.indptr] if sparse else [kept.X]) + [
@@ -283,7 +283,7 @@ def test_kept_rows_are_copies_made_at_fit(sparse):
     np.testing.assert_array_equal(kept.sample_weight, sw_fit)
     # so the rows as trained on are still found, and erased
     est.unlearn(X_fit[:2], None, y_fit[:2], sample_weight=sw_fit[:2])
-    assert est.unlearning_data_.n_rows == N_ROWS - 2
+    assert est.training_rows_.n_rows == N_ROWS - 2
 
 
 # -- one state or the other ----------------------------------------------------------
@@ -300,7 +300,7 @@ def _state(obj, seen=None):
         return (type(obj).__name__, tuple(_state(v) for v in obj))
     if isinstance(obj, dict):
         return ("dict", tuple(sorted((repr(k), _state(v)) for k, v in obj.items())))
-    if isinstance(obj, MLPRequestReport):
+    if isinstance(obj, RequestReport):
         fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
         fields.pop("seconds")
         return ("report", _state(fields))
@@ -438,7 +438,7 @@ def test_failing_requests_leave_the_state_exactly_as_it_was():
     ]
     # finite rows whose products overflow, for each method
     for kw in ({}, {"method": "first_order"}, {"method": "first_order", "tau": 1.0},
-               {"hessian": "exact"}):
+               {"curvature": "exact"}):
         requests.append((clf, dict(X_old=None, X_new=X[:2] * 1e300, y_new=y_cls[:2], **kw),
                          ValueError, "not finite|overflow"))
     reg = _fit(UnlearnableMLPRegressor(loss="poisson", hidden_layer_sizes=(4,), max_iter=20,
@@ -456,11 +456,11 @@ def test_failing_requests_leave_the_state_exactly_as_it_was():
 def test_second_order_without_rows_names_what_applies():
     X, y, _ = _data(10)
     est = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0,
-                                        unlearning_data="none"), X, y)
+                                        keep_data=False), X, y)
     with pytest.raises(ValueError) as info:
         est.unlearn(X[:2], None, y[:2], method="second_order")
     message = str(info.value)
-    assert "method='second_order'" in message and "unlearning_data='none'" in message
+    assert "method='second_order'" in message and "keep_data=False" in message
     assert "tau='auto'" not in message
     with pytest.raises(ValueError, match="tau='auto'") as info:
         est.unlearn(X[:2], None, y[:2], method="first_order", tau="auto")

@@ -31,7 +31,7 @@ sio = pytest.importorskip("skops.io")
 # estimator of this package needs. All are plain containers of NumPy arrays
 # and numbers defined in this package; reviewed, not trusted wholesale.
 CACHE_TYPES = {
-    "sklearn_unlearn.solvers._cache.RequestReport",
+    "sklearn_unlearn._report.RequestReport",
     "sklearn_unlearn.solvers._cache.UnlearningCache",
     "sklearn_unlearn.solvers._cache._Drift",
     "sklearn_unlearn.solvers._design.LinearDesign",
@@ -201,7 +201,7 @@ def test_loaded_model_keeps_its_history_and_bound(tmp_path):
     assert len(est.unlearn_history_) == 1
 
 
-# The MLPs keep their training rows (``unlearning_data_``) and the parent's
+# The MLPs keep their training rows (``training_rows_``) and the parent's
 # Adam optimiser; both are reviewed below.
 MLP_TYPES = {
     UnlearnableMLPClassifier: "sklearn_unlearn.neural_network._multilayer_perceptron.UnlearnableMLPClassifier",
@@ -209,7 +209,7 @@ MLP_TYPES = {
 }
 MLP_TRUSTED = {
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn_unlearn.neural_network._base.MLPRequestReport",
+    "sklearn_unlearn._report.RequestReport",
     "sklearn_unlearn._training_rows.TrainingRows",
 }
 
@@ -334,12 +334,12 @@ _MLP = dict(hidden_layer_sizes=(4,), max_iter=10, random_state=0)
 for _solver, _k in (("adam", 2), ("sgd", 3), ("lbfgs", 3)):
     DOC_CONFIGS[f"mlp_classifier_{_solver}_{_k}_classes"] = (
         _MLPC, lambda s=_solver: UnlearnableMLPClassifier(solver=s, **_MLP),
-        lambda k=_k: _classification(k), {}, {f'solver="{_solver}"', 'unlearning_data="keep"'})
+        lambda k=_k: _classification(k), {}, {f'solver="{_solver}"', 'keep_data=True'})
     DOC_CONFIGS[f"mlp_regressor_{_solver}_{_k - 1}_targets"] = (
         _MLPR, lambda s=_solver: UnlearnableMLPRegressor(solver=s, **_MLP),
-        lambda t=_k - 1: _regression(t), {}, {f'solver="{_solver}"', 'unlearning_data="keep"'})
+        lambda t=_k - 1: _regression(t), {}, {f'solver="{_solver}"', 'keep_data=True'})
 DOC_CONFIGS["mlp_classifier_no_rows"] = (
-    _MLPC, lambda: UnlearnableMLPClassifier(unlearning_data="none", **_MLP),
+    _MLPC, lambda: UnlearnableMLPClassifier(keep_data=False, **_MLP),
     lambda: _classification(3), {"method": "first_order", "tau": 0.1}, {'solver="adam"'})
 
 # CertifiedRemoval: its own list and its final estimator's (conditions of both).

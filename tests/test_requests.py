@@ -385,8 +385,7 @@ def test_refined_stops_when_it_stagnates(breast_cancer):
     once the objective no longer resolves a decrease, not at max_iter."""
     X, y = breast_cancer
     est = UnlearnableLogisticRegression(C=1e4, max_iter=1000).fit(X, y)
-    request = validate_request(est, X[:300], X[:300], y[:300], 1 - y[:300], None,
-                               "refined")
+    request = validate_request(est, X[:300], X[:300], y[:300], 1 - y[:300], None)
     rows = est._encode_request(request)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnlearningWarning)

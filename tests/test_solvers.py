@@ -330,7 +330,7 @@ def test_request_gram_traces_from_the_row_norms_equal_the_rows(kind, n_classes):
         "delete": (rows, None, y[:7], None),
         "insert": (None, rows + 1.0, None, y[:7]),
     }[kind]
-    request = validate_request(est, X_old, X_new, y_old, y_new, w, "second_order")
+    request = validate_request(est, X_old, X_new, y_old, y_new, w)
     r = est._encode_request(request)
     cache = est.unlearning_cache_
     assert cache.gram is not None

@@ -8,7 +8,8 @@ from ._certificate import (
     noise_constant,
     noise_scale,
 )
-from ._removal import BudgetExceededError, CertifiedRemoval, LedgerIntegrityError
+from ._ledger import LedgerIntegrityError
+from ._removal import BudgetExceededError, CertifiedRemoval
 
 __all__ = [
     "BudgetExceededError",

@@ -1,7 +1,6 @@
 """The certified-removal meta-estimator."""
 
 import copy
-import hashlib
 import warnings
 from dataclasses import replace
 from numbers import Real
@@ -12,7 +11,6 @@ from sklearn.base import (
     MetaEstimatorMixin,
     _fit_context,
     clone,
-    is_classifier,
 )
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
@@ -22,10 +20,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
 
 from .._locks import request_lock
-from .._request import validate_request
+from .._request import check_method, validate_request
 from .._training_rows import TrainingRows
-from ..linear_model import UnlearnableLogisticRegression, UnlearnableRidge
-from ._certificate import Certificate, LedgerEntry, Verification, as_bound, noise_scale
+from .._report import RequestReport
+from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
+from ._certificate import Certificate, LedgerEntry, as_bound, noise_scale
+from ._ledger import LedgerIntegrityError, describe_bound, model_digest, released_finite
+from ._verify import measure
 
 #: The attribute by which a fitted final step is marked as owned by the
 #: meta-estimator whose ledger accounts for it: the public ``unlearn`` of the
@@ -76,100 +77,7 @@ def _final_has(attr):
     return check
 
 
-class LedgerIntegrityError(RuntimeError):
-    """The model no longer matches the certificate that accounts for it.
-
-    Raised by :meth:`CertifiedRemoval.unlearn` and
-    :meth:`CertifiedRemoval.verify` when the fitted model was changed other
-    than by the meta-estimator itself (``coef_`` set or edited, ``estimator_``
-    refitted or replaced, a hyper-parameter of the final step set): the
-    ledger cannot account for such a change, so nothing is done until the
-    model is restored or fitted again.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.preprocessing import scale
-    >>> from sklearn_unlearn import UnlearnableLogisticRegression
-    >>> from sklearn_unlearn.certified import CertifiedRemoval, LedgerIntegrityError
-    >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> X = scale(X)
-    >>> model = CertifiedRemoval(UnlearnableLogisticRegression(),
-    ...                          random_state=0).fit(X, y)
-    >>> model.estimator_.coef_ = 2 * model.estimator_.coef_   # behind the ledger
-    >>> try:
-    ...     model.unlearn(X[:2], None, y[:2])
-    ... except LedgerIntegrityError as exc:
-    ...     print(str(exc)[:43])
-    The model no longer matches its certificate
-    """
-
-
-def _canonical(value):
-    """A text form of a hyper-parameter value that survives pickling and skops
-    (numpy scalars as Python numbers; objects by their type)."""
-    if value is None or type(value) in (bool, int, float, str):
-        return repr(value)
-    if isinstance(value, dict):
-        items = sorted((_canonical(k), _canonical(v)) for k, v in value.items())
-        return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_canonical(v) for v in value) + "]"
-    if isinstance(value, (np.generic, np.ndarray)):
-        return repr(value.tolist())
-    for base in (bool, int, float, str):                      # their subclasses
-        if isinstance(value, base):
-            return repr(base(value))
-    return type(value).__qualname__
-
-
-def _array_bytes(value):
-    a = np.ascontiguousarray(value)
-    data = repr(a.tolist()).encode() if a.dtype.hasobject else a.tobytes()
-    return f"{a.dtype.str}{a.shape}".encode() + data
-
-
-def _model_digest(estimator):
-    """SHA-256 of what the ledger vouches for in a fitted model: the structure
-    of the pipeline, the final step's hyper-parameters, released parameters
-    and classes, its residual bound and the number of requests its cache has
-    applied. Anything missing enters as missing (a replaced model differs)."""
-    h = hashlib.sha256()
-
-    def add(tag, data):
-        h.update(f"|{tag}:{len(data)}:".encode())
-        h.update(data)
-
-    steps = estimator.steps if isinstance(estimator, Pipeline) else [("", estimator)]
-    for name, step in steps:
-        add("step", f"{name}={type(step).__module__}.{type(step).__qualname__}".encode())
-    final = steps[-1][1]
-    if hasattr(final, "get_params"):
-        add("params", _canonical(final.get_params(deep=False)).encode())
-    for attr in ("coef_", "intercept_", "classes_"):
-        value = getattr(final, attr, None)
-        add(attr, b"missing" if value is None else _array_bytes(value))
-    cache = getattr(final, "unlearning_cache_", None)
-    add("n_requests", repr(getattr(cache, "n_requests", None)).encode())
-    try:
-        bound = float(final.residual_bound_).hex()
-    except (AttributeError, TypeError, ValueError):
-        bound = "missing"
-    add("bound", bound.encode())
-    return h.hexdigest()
-
-
-def _released_finite(final):
-    """Whether the released parameters of a linear final step are finite."""
-    return bool(np.all(np.isfinite(final.coef_))
-                and np.all(np.isfinite(getattr(final, "intercept_", 0.0))))
-
-
-def _describe(bound):
-    return f"{bound:.4g}" if np.isfinite(bound) else "a value that is not finite"
-
-
-class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
+class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
     """Certified removal of rows, features and labels from a linear model.
 
     Wraps a :class:`~sklearn.pipeline.Pipeline` (or a bare estimator) whose
@@ -315,15 +223,19 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
 
     def _check_structure(self, est):
         pre, final, _ = self._split(est)
-        if not isinstance(final, (UnlearnableLogisticRegression, UnlearnableRidge)):
+        tags = get_unlearn_tags(final)
+        if tags is None or not tags.certifiable or not (tags.exact or tags.objective_noise):
             what = type(final).__name__
             raise ValueError(
-                f"The final step {what} cannot be certified. Certified removal "
-                "needs a strongly convex loss whose curvature is Lipschitz, so "
-                "that every update's gradient residual can be bounded: use "
-                "UnlearnableLogisticRegression or UnlearnableRidge. (The squared "
-                "hinge of LinearSVC jumps at the margin; MLPs are non-convex: "
-                "both unlearn approximately, without a certificate.)"
+                f"The final step {what} cannot be certified (its unlearning tags "
+                "do not say certifiable). Certified removal needs a strongly "
+                "convex loss whose curvature is Lipschitz, so that every update's "
+                "gradient residual can be bounded, and a model that trains with "
+                "objective noise unless its updates are exact: use "
+                "UnlearnableLogisticRegression or UnlearnableRidge with a dense "
+                "Hessian (hessian='dense'). (The squared hinge of LinearSVC jumps at the margin; "
+                "MLPs are non-convex: both unlearn approximately, without a "
+                "certificate.)"
             )
         uncovered = []
         if pre is not None:
@@ -353,7 +265,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         """Fit ``est`` (a fresh clone) with the noise, and mark its final step
         as owned by this meta-estimator."""
         pre, final, last = self._split(est)
-        if isinstance(final, UnlearnableLogisticRegression):
+        if not get_unlearn_tags(final).exact:
             final.set_params(objective_noise=sigma, random_state=seed,
                              residual_bound=True)
         params = {}
@@ -408,7 +320,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
 
     def _check_ledger(self):
         """Refuse to act on a model changed behind the ledger."""
-        if _model_digest(self.estimator_) != self.certificate_.model_digest:
+        if model_digest(self.estimator_) != self.certificate_.model_digest:
             raise LedgerIntegrityError(
                 "The model no longer matches its certificate: its parameters, "
                 "hyper-parameters or request count were changed other than by "
@@ -423,7 +335,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         """A new certificate: ``cert`` with ``entry`` on its ledger and the
         digest of ``estimator``."""
         return replace(cert, ledger=(*cert.ledger, entry),
-                       model_digest=_model_digest(estimator), **changes)
+                       model_digest=model_digest(estimator), **changes)
 
     # -- fit ---------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
@@ -449,17 +361,18 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         est = clone(self.estimator)
         uncovered = self._check_structure(est)
         _, final, _ = self._split(est)
-        exact = isinstance(final, UnlearnableRidge)
+        exact = get_unlearn_tags(final).exact
         sigma = 0.0 if exact else noise_scale(self.epsilon, self.delta, self.budget)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         est = self._fit_model(est, X, y, sample_weight, seed, sigma)
         pre, final, _ = self._split(est)
-        if not final.unlearning_cache_.exact_hessian:
+        if not get_unlearn_tags(final).residual_bound or (
+                final.residual_bound_ == np.inf):
             raise ValueError(
-                f"{type(final).__name__} keeps a low-rank approximation of its "
-                f"Hessian ({final.unlearning_cache_.objective.n_params} parameters "
-                "per output), whose error no bound covers, so its removals cannot "
+                f"{type(final).__name__} was fitted without a residual bound (with "
+                "hessian='auto' on wide data it keeps a low-rank approximation of "
+                "its Hessian, whose error no bound covers), so its removals cannot "
                 "be certified. Set hessian='dense' on it (memory grows as the "
                 "square of the number of parameters) or reduce the features."
             )
@@ -471,11 +384,11 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
             rows = TrainingRows(Xt, np.asarray(y), sw)      # copies
         bound = as_bound(final.residual_bound_)
         void_reason = ""
-        if not _released_finite(final):
+        if not released_finite(final):
             void_reason = "the fitted model's parameters are not finite"
         elif bound > self.budget:
             void_reason = (
-                f"the fitted model's own residual bound {_describe(bound)} exceeds "
+                f"the fitted model's own residual bound {describe_bound(bound)} exceeds "
                 "the budget: increase the budget or the solver's accuracy"
             )
         certificate = Certificate(
@@ -483,11 +396,12 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
             budget=self.budget, spent=bound, exact=exact, uncovered_steps=uncovered,
             void=bool(void_reason), void_reason=void_reason,
             ledger=(LedgerEntry("fit", 0, _num_samples(X), bound, bound),),
-            model_digest=_model_digest(est),
+            model_digest=model_digest(est),
         )
         state = {"sigma_": sigma, "noise_rng_": rng, "noise_seed_": seed,
                  "estimator_": est, "training_rows_": rows,
-                 "certificate_": certificate}
+                 "certificate_": certificate, "unlearn_history_": []}
+        state["_unlearn_token"] = self._fitted_state_name(state)
         with request_lock(self):
             self.__dict__.update(state)        # one C call: all or nothing
         return self
@@ -557,28 +471,51 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         >>> cert.n_requests, cert.n_retrains, cert.spent <= cert.budget
         (2, 1, True)
         """
-        check_is_fitted(self)
-        with request_lock(self):
-            self._validate_params()
-            self._check_policy(self.keep_data, self.on_budget_exceeded,
-                               rows_kept=self.training_rows_ is not None)
-            self._check_ledger()
-            self.__dict__.update(self._requested(X_old, X_new, y_old, y_new,
-                                                 sample_weight, method))
-        return self
+        return super().unlearn(X_old, X_new, y_old, y_new, sample_weight=sample_weight,
+                               method=method)
+
+    # -- the unlearning contract ---------------------------------------------------------
+    def _unlearn_options(self, method="second_order"):
+        check_method(self, method, self._unlearn_tags().methods)
+        return {"method": method}
+
+    def _unlearn_request(self, X_old, X_new, y_old, y_new, sample_weight, options):
+        self._validate_params()
+        self._check_policy(self.keep_data, self.on_budget_exceeded,
+                           rows_kept=self.training_rows_ is not None)
+        self._check_ledger()
+        return X_old, X_new, y_old, y_new, sample_weight
+
+    def _unlearned_state(self, request, *, method):
+        return self._requested(*request, method)
+
+    def _published_parameters(self, attributes):
+        # the digest of the model the ledger vouches for
+        return [np.frombuffer(bytes.fromhex(attributes["certificate_"].model_digest),
+                              dtype=np.uint8)]
+
+    def _unlearn_tags(self):
+        final = self._split(self.estimator)[1]
+        tags = get_unlearn_tags(final)
+        return UnlearnTags(
+            certifiable=True, exact=tags is not None and tags.exact,
+            residual_bound=True, keeps_data=bool(self.keep_data),
+            methods=() if tags is None else tags.methods,
+        )
 
     def _requested(self, X_old, X_new, y_old, y_new, sample_weight, method):
-        """The whole state after a request, built without changing this one."""
+        """The whole state after a request and its report, built without
+        changing this one."""
         pre, final, _ = self._split(self.estimator_)
         request = validate_request(final, self._transform(pre, X_old),
                                    self._transform(pre, X_new), y_old, y_new,
-                                   sample_weight, method)
+                                   sample_weight)
         rows = self.training_rows_
         drop = np.array([], dtype=int)
         if rows is not None and request.X_old is not None:
             drop = rows.locate(request.X_old, request.y_old, request.sample_weight)
-        updated, bound = self._updated_final(final, request, method)
-        finite = _released_finite(updated)
+        updated, bound, report = self._updated_final(final, request, method)
+        finite = released_finite(updated)
         cert = self.certificate_
         spent = max(cert.spent, bound)
         over = not finite or spent > cert.budget
@@ -587,7 +524,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         if over and self.on_budget_exceeded == "raise":
             raise BudgetExceededError(
                 f"The request would raise the bound on the gradient residual "
-                f"to {_describe(bound if finite else np.inf)}, over the budget "
+                f"to {describe_bound(bound if finite else np.inf)}, over the budget "
                 f"{cert.budget:.4g} (spent {cert.spent:.4g}); nothing was "
                 "changed. Retrain, raise the budget, or use "
                 "on_budget_exceeded='retrain'."
@@ -606,14 +543,14 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
                     "rows, or use on_budget_exceeded='retrain'."
                 )
             warnings.warn(
-                f"The request raises the residual bound to {_describe(bound)}, "
+                f"The request raises the residual bound to {describe_bound(bound)}, "
                 f"over the budget {cert.budget:.4g}: the certificate is void.",
                 UserWarning,
             )
             if not void:
                 void, void_reason = True, (
                     f"request {cert.n_requests + 1} raised the residual bound to "
-                    f"{_describe(bound)}, over the budget {cert.budget:.4g}"
+                    f"{describe_bound(bound)}, over the budget {cert.budget:.4g}"
                 )
         estimator = self._with_final(updated)
         # spent only grows between (re)trainings: the entry adds what it raised
@@ -623,23 +560,23 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
             spent=spent, n_requests=cert.n_requests + 1, void=void,
             void_reason=void_reason)
         return {"estimator_": estimator, "training_rows_": rows,
-                "certificate_": certificate}
+                "certificate_": certificate,
+                "unlearn_history_": [*self.unlearn_history_, report]}, report
 
     @staticmethod
     def _updated_final(final, request, method):
         """The final step after ``request``, as a new object, and its bound.
 
-        The one use of the final step's private plan and commit interface:
-        the step in use is left as it was (its lock held meanwhile), the
-        update is committed to a shallow copy.
+        The step in use is left as it was: the plan is applied to a shallow
+        copy (a plan made on another state would be refused).
         """
-        with request_lock(final):
-            plan = final._plan_unlearn(request, method=method)
-            updated = copy.copy(final)
-            updated._commit_unlearn(plan)
+        plan = final.plan_unlearn(request.X_old, request.X_new, request.y_old,
+                                  request.y_new, sample_weight=request.sample_weight,
+                                  method=method)
+        updated = final.apply_unlearn(plan, copy=True)
         bound = max(as_bound(plan.report.residual_bound),
                     as_bound(updated.residual_bound_))
-        return updated, bound
+        return updated, bound, plan.report
 
     @staticmethod
     def _transform(pre, X):
@@ -665,7 +602,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
         fresh = self._fit_model(clone(final), rows.X, rows.y, rows.sample_weight,
                                 seed, self.sigma_)
         bound = as_bound(fresh.residual_bound_)
-        if not _released_finite(fresh) or not np.isfinite(bound):
+        if not released_finite(fresh) or not np.isfinite(bound):
             raise ValueError(
                 "Retraining on the corrected rows gave a model without finite "
                 "parameters or a finite residual bound (the rows overflow the "
@@ -683,8 +620,15 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
             cert, estimator, LedgerEntry("retrain", n_removed, n_added, bound, bound),
             spent=bound, n_requests=cert.n_requests + 1,
             n_retrains=cert.n_retrains + 1, void=void, void_reason=void_reason)
+        report = RequestReport(
+            method="retrain", n_removed=n_removed, n_added=n_added, tau=None, n_iter=0,
+            step_norm=float(np.linalg.norm(
+                np.ravel(fresh.coef_) - np.ravel(final.coef_))),
+            gradient_norm=None, residual_estimate=None, bound_increment=bound,
+            residual_bound=bound)
         return {"estimator_": estimator, "training_rows_": rows,
-                "certificate_": certificate, "noise_rng_": rng, "noise_seed_": seed}
+                "certificate_": certificate, "noise_rng_": rng, "noise_seed_": seed,
+                "unlearn_history_": [*self.unlearn_history_, report]}, report
 
     # -- verification ----------------------------------------------------------------
     def verify(self, *, rtol=PREDICTION_RTOL):
@@ -724,31 +668,7 @@ class CertifiedRemoval(MetaEstimatorMixin, BaseEstimator):
                 raise ValueError(
                     "verify() needs the training data: fit with keep_data=True.")
             self._check_ledger()
-        _, final, _ = self._split(estimator)
-        cache = final.unlearning_cache_
-        Y, S, *_ = final._unlearn_targets(rows.y, rows.sample_weight)
-        true = float(np.linalg.norm(
-            cache.objective.gradient(rows.X, Y, S, cache.theta, cache.noise)))
-        if true > cert.spent:
-            raise RuntimeError(
-                f"The true gradient residual {true:.6g} exceeds the certified bound "
-                f"{cert.spent:.6g}: the bound under-reports, which is "
-                "a defect of this library. Please report it."
-            )
-        refit = clone(final).fit(rows.X, rows.y, sample_weight=rows.sample_weight)
-        theta_refit = refit.unlearning_cache_.theta
-        distance = float(np.linalg.norm(cache.theta - theta_refit)
-                         / np.linalg.norm(theta_refit))
-        ours, theirs = final.predict(rows.X), refit.predict(rows.X)
-        if is_classifier(final):
-            same = ours == theirs
-        else:
-            ours = np.reshape(ours, (len(ours), -1))
-            theirs = np.reshape(theirs, (len(theirs), -1))
-            rms = float(np.sqrt(np.mean(np.square(theirs)))) if theirs.size else 0.0
-            same = np.all(np.abs(ours - theirs) <= rtol * (np.abs(theirs) + rms), axis=1)
-        agreement = float(np.mean(same))
-        return Verification(true, cert.spent, distance, agreement)
+        return measure(self._split(estimator)[1], rows, cert, rtol)
 
     # -- delegation ------------------------------------------------------------------
     @available_if(_final_has("predict"))

@@ -2,11 +2,12 @@
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import _fit_context
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
-from .._locks import serialised
-from .._request import validate_request
+from .._request import UNLEARN_METHODS, check_method, check_tau
+from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningCache
 from ..solvers._request_rows import RequestRows, find_edit
 
@@ -15,7 +16,7 @@ from ..solvers._request_rows import RequestRows, find_edit
 DENSE_HESSIAN_MAX_PARAMS = 8000
 
 
-class UnlearnableLinearMixin:
+class UnlearnableLinearMixin(UnlearnerMixin):
     """Closed-form unlearning for a scikit-learn linear estimator (mixin).
 
     The estimator it is mixed into fits with its parent's solver; this mixin
@@ -34,11 +35,6 @@ class UnlearnableLinearMixin:
     True
     """
 
-    #: The name of the meta-estimator that owns this estimator (set on the
-    #: instance by :class:`~sklearn_unlearn.certified.CertifiedRemoval`);
-    #: requests made directly on an owned estimator are refused.
-    _unlearn_owner = None
-
     # -- hooks for subclasses ---------------------------------------------------
     def _unlearn_objective(self, n_features, n_outputs):  # pragma: no cover
         raise NotImplementedError
@@ -53,6 +49,10 @@ class UnlearnableLinearMixin:
 
     def _unlearn_noise(self, objective):
         return None
+
+    def _keeps_residual_bound(self):
+        """Whether the cache keeps what the residual bound needs."""
+        return True
 
     def _get_theta(self, design):
         coef = np.atleast_2d(np.asarray(self.coef_, dtype=np.float64))
@@ -79,10 +79,43 @@ class UnlearnableLinearMixin:
                 attrs["intercept_"] = icpt.reshape(np.shape(self.intercept_))
         return attrs
 
+    def _published_parameters(self, attributes):
+        return [attributes["coef_"], attributes.get("intercept_", 0.0)]
+
     def _set_theta(self, theta, design):
         self.__dict__.update(self._theta_attributes(theta, design))
 
     # -- fit -------------------------------------------------------------------
+    def _check_unlearnable(self):
+        """Refuse parameters whose objective cannot be unlearned."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model with the parent's solver and cache what unlearning needs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Target values (class labels for a classifier).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_unlearnable()
+        self._fit_parent(X, y, sample_weight)
+        self._fit_unlearning_cache(X, y, sample_weight)
+        return self
+
+    def _fit_parent(self, X, y, sample_weight):
+        """The scikit-learn parent's own fit."""
+        super().fit(X, y, sample_weight=sample_weight)
+
     def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
         # the parent's fit has checked the values (finite, the right shape)
         X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
@@ -113,7 +146,7 @@ class UnlearnableLinearMixin:
                 objective, X, Y, S, theta, noise=noise, groups=groups,
                 n_groups=n_groups, row_weight=row_weight,
                 mode=self._hessian_mode(objective),
-                bound=getattr(self, "residual_bound", True), hessians=hessians,
+                bound=self._keeps_residual_bound(), hessians=hessians,
                 dtype=np.asarray(self.coef_).dtype,
             )
         except NotPositiveDefiniteError as exc:
@@ -127,10 +160,11 @@ class UnlearnableLinearMixin:
             ) from exc
         self.unlearning_cache_ = cache
         self._set_theta(cache.theta, objective.design)
+        self._new_unlearn_state()
 
     def _hessian_mode(self, objective):
         """``"dense"`` or ``"low_rank"``, from the ``hessian`` parameter."""
-        mode = getattr(self, "hessian", "auto")
+        mode = self.hessian
         if mode != "auto":
             return mode
         entries = sum(
@@ -213,20 +247,15 @@ class UnlearnableLinearMixin:
         >>> bool(np.allclose(reg.coef_, refit.coef_))
         True
         """
-        owner = self._unlearn_owner    # set by the owning meta-estimator
-        if owner is not None:
-            raise ValueError(
-                f"This {type(self).__name__} is the final step of a {owner}, which "
-                f"keeps the ledger of its requests: make the request with "
-                f"{owner}.unlearn (one made here would bypass the ledger). To "
-                "unlearn with this model on its own, fit a clone of it."
-            )
-        request = validate_request(self, X_old, X_new, y_old, y_new, sample_weight, method)
-        if not (tau == "auto" or (np.isscalar(tau) and np.isfinite(tau) and tau >= 0)):
-            raise ValueError(f"tau must be 'auto' or a non-negative number, got {tau!r}.")
+        return super().unlearn(X_old, X_new, y_old, y_new, sample_weight=sample_weight,
+                               method=method, tau=tau, max_iter=max_iter)
+
+    def _unlearn_options(self, method="second_order", tau="auto", max_iter=10):
+        check_method(self, method, UNLEARN_METHODS)
+        check_tau(tau)
         if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
-        return self._unlearn(request, method=method, tau=tau, max_iter=max_iter)
+        return {"method": method, "tau": tau, "max_iter": max_iter}
 
     def _encode_request(self, request):
         cache = self.unlearning_cache_
@@ -256,31 +285,20 @@ class UnlearnableLinearMixin:
         return RequestRows(design.augmented_rows(blocks, sparse=sparse), len(old[0]),
                            *old, *new)
 
-    def _unlearn(self, request, *, method, tau, max_iter):
-        serialised(self, lambda: self._commit_unlearn(
-            self._plan_unlearn(request, method=method, tau=tau, max_iter=max_iter)))
-        return self
-
-    def _plan_unlearn(self, request, *, method, tau="auto", max_iter=10):
-        """The update of a validated request, computed without changing the
-        estimator (its report carries the residual bound it would reach)."""
+    def _unlearned_state(self, request, *, method, tau, max_iter):
+        """The attributes after a validated request and its report, computed
+        without changing the estimator: the new cache and parameters."""
         self._unlearn_check_request(request)
         cache = self.unlearning_cache_
         rows = self._encode_request(request)
         remaining = cache.remaining(rows)
         self._check_remaining_data(*remaining)
-        return cache.plan(rows, method=method, tau=tau, max_iter=max_iter,
+        plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter,
                           remaining=remaining)
-
-    def _commit_unlearn(self, plan):
-        """Apply a plan of :meth:`_plan_unlearn`: the new cache and parameters
-        are built first, then swapped in with one update of the estimator's
-        attributes, so an exception (a KeyboardInterrupt included) leaves
-        either the old state or the new one."""
-        cache = self.unlearning_cache_.committed(plan)
-        attrs = self._theta_attributes(cache.theta, cache.objective.design)
-        attrs["unlearning_cache_"] = cache
-        self.__dict__.update(attrs)
+        new_cache = cache.committed(plan)
+        attrs = self._theta_attributes(new_cache.theta, new_cache.objective.design)
+        attrs["unlearning_cache_"] = new_cache
+        return attrs, plan.report
 
     def _check_remaining_data(self, totals, counts):
         cache = self.unlearning_cache_
@@ -313,7 +331,7 @@ class UnlearnableLinearMixin:
 
     @property
     def unlearn_history_(self):
-        """The :class:`~sklearn_unlearn.solvers.RequestReport` of every request."""
+        """The :class:`~sklearn_unlearn.base.RequestReport` of every request."""
         return self.unlearning_cache_.history
 
 

@@ -3,11 +3,12 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.base import _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._request import UNLEARN_METHODS
+from ..base import UnlearnTags
 from ..losses import BinaryLogLoss, MultinomialLogLoss
 from ..solvers import LinearDesign, LinearObjective
 from ._base import UnlearnableClassifierMixin
@@ -45,16 +46,11 @@ solver, max_iter, verbose, warm_start, n_jobs
         ``b`` along the unidentifiable common shift of the intercepts is
         removed.
     hessian : {"auto", "dense", "low_rank"}, default="auto"
-        How the cache keeps the Hessian of the training objective.
-        ``"dense"``: factored ``p x p`` blocks (``p`` parameters, ``K p`` for
-        a multinomial model), exact second-order updates and a residual bound.
-        ``"low_rank"``: a Nystrom sketch of rank 200 of the data part (exact
-        on the columns of the 150 coordinates of largest curvature and of the
-        intercept), its exact diagonal remainder and the penalty, in ``O(p)`` memory, for
-        hashed text and other very wide data; the update is approximate and
-        ``residual_bound_`` is ``inf``. ``"auto"`` is ``"dense"`` while the
-        dense blocks hold at most ``8000**2`` entries in all, ``"low_rank"``
-        otherwise.
+        How the cache keeps the Hessian: factored ``p x p`` blocks
+        (``"dense"``; ``K p`` for a multinomial model), or a Nystrom sketch in
+        ``O(p)`` memory for very wide data (``"low_rank"``: approximate updates,
+        ``residual_bound_`` is ``inf``). ``"auto"`` is dense while the blocks
+        hold at most ``8000**2`` entries; see :ref:`low-rank`.
     residual_bound : bool, default=True
         Whether to keep what the bound on the gradient residual needs (the
         Gram matrices ``K = sum_i s_i x_i x_i^T`` and ``K_R = sum_i s_i
@@ -157,29 +153,6 @@ solver, max_iter, verbose, warm_start, n_jobs
                 "not well defined."
             )
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model with the parent's solver and cache what unlearning needs.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,)
-            Target labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        self._check_unlearnable()
-        super().fit(X, y, sample_weight=sample_weight)
-        self._fit_unlearning_cache(X, y, sample_weight)
-        return self
-
     def _unlearn_objective(self, n_features, n_outputs):
         liblinear = self.solver == "liblinear"
         design = LinearDesign(
@@ -190,6 +163,14 @@ solver, max_iter, verbose, warm_start, n_jobs
             loss, design, scale=self.C, l2=1.0, penalize_intercept=liblinear,
             n_features=n_features, n_outputs=n_outputs,
         )
+
+    def _keeps_residual_bound(self):
+        return self.residual_bound
+
+    def _unlearn_tags(self):
+        dense = self.hessian != "low_rank"
+        return UnlearnTags(certifiable=dense, residual_bound=dense and self.residual_bound,
+                           objective_noise=True, methods=UNLEARN_METHODS)
 
     def _unlearn_noise(self, objective):
         if self.objective_noise == 0:

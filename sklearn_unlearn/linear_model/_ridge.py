@@ -7,6 +7,8 @@ from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from .._request import UNLEARN_METHODS
+from ..base import UnlearnTags
 from ..losses import HalfSquaredError
 from ..solvers import LinearDesign, LinearObjective
 from ._base import UnlearnableLinearMixin
@@ -47,16 +49,11 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
     positive : bool, default=False
         Must be False: a constrained optimum has no closed-form update.
     hessian : {"auto", "dense", "low_rank"}, default="auto"
-        How the cache keeps the Hessian of the training objective.
-        ``"dense"``: factored ``p x p`` blocks (``p`` parameters, shared by all
-        targets), exact second-order updates and a residual bound.
-        ``"low_rank"``: a Nystrom sketch of rank 200 of the data part (exact
-        on the columns of the 150 coordinates of largest curvature and of the
-        intercept), its exact diagonal remainder and the penalty, in ``O(p)`` memory, for
-        hashed text and other very wide data; the update is approximate and
-        ``residual_bound_`` is ``inf``. ``"auto"`` is ``"dense"`` while the
-        dense blocks hold at most ``8000**2`` entries in all, ``"low_rank"``
-        otherwise.
+        How the cache keeps the Hessian: one factored ``p x p`` matrix shared
+        by all targets (``"dense"``: exact updates), or a Nystrom sketch in
+        ``O(p)`` memory for very wide data (``"low_rank"``: approximate updates,
+        ``residual_bound_`` is ``inf``). ``"auto"`` is dense while the matrix
+        holds at most ``8000**2`` entries; see :ref:`low-rank`.
 
     Attributes
     ----------
@@ -166,7 +163,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             if self._hessian_mode(objective) == "dense":
                 self._fit_by_factor(X, y, sample_weight)
                 return self
-        super().fit(X, y, sample_weight=sample_weight)
+        self._fit_parent(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
         return self
 
@@ -195,7 +192,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
         self._fit_unlearning_cache(X, y, sample_weight)
         hessians = self.unlearning_cache_.hessians
         if self.fit_intercept and _offset_ratio(hessians[0].matrix) > MAX_OFFSET_RATIO:
-            super().fit(X, y, sample_weight=sample_weight)
+            self._fit_parent(X, y, sample_weight)
             self._fit_unlearning_cache(X, y, sample_weight, hessians=hessians)
             return
         self.n_iter_ = None
@@ -203,6 +200,11 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
 
     def _unlearn_n_targets(self):
         return None if np.ndim(self.coef_) == 1 else np.shape(self.coef_)[0]
+
+    def _unlearn_tags(self):
+        dense = self.hessian != "low_rank"
+        return UnlearnTags(certifiable=dense, exact=dense, residual_bound=dense,
+                           methods=UNLEARN_METHODS)
 
     def _unlearn_objective(self, n_features, n_outputs):
         return LinearObjective(

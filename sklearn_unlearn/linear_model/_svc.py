@@ -1,9 +1,10 @@
 """Linear SVC (squared hinge) that can unlearn features, labels and rows."""
 
-from sklearn.base import _fit_context
 from sklearn.svm import LinearSVC
 from sklearn.utils._param_validation import StrOptions
 
+from .._request import UNLEARN_METHODS
+from ..base import UnlearnTags
 from ..losses import SquaredHinge
 from ..solvers import LinearDesign, LinearObjective
 from ._base import UnlearnableClassifierMixin
@@ -35,16 +36,10 @@ random_state, max_iter
     multi_class : {"ovr"}, default="ovr"
         Crammer-Singer is not supported.
     hessian : {"auto", "dense", "low_rank"}, default="auto"
-        How the cache keeps the Hessian of the training objective.
-        ``"dense"``: factored ``p x p`` blocks (``p`` parameters, one block per
-        class), exact second-order updates and a residual bound.
-        ``"low_rank"``: a Nystrom sketch of rank 200 of the data part (exact
-        on the columns of the 150 coordinates of largest curvature and of the
-        intercept), its exact diagonal remainder and the penalty, in ``O(p)`` memory, for
-        hashed text and other very wide data; the update is approximate and
-        ``residual_bound_`` is ``inf``. ``"auto"`` is ``"dense"`` while the
-        dense blocks hold at most ``8000**2`` entries in all, ``"low_rank"``
-        otherwise.
+        How the cache keeps the Hessian: one factored ``p x p`` block per
+        binary problem (``"dense"``), or a Nystrom sketch in ``O(p)`` memory
+        for very wide data (``"low_rank"``). ``"auto"`` is dense while the
+        blocks hold at most ``8000**2`` entries; see :ref:`low-rank`.
 
     Attributes
     ----------
@@ -120,28 +115,9 @@ random_state, max_iter
                 f"{self.multi_class!r})."
             )
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model with liblinear and cache what unlearning needs.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,)
-            Target labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        self._check_unlearnable()
-        super().fit(X, y, sample_weight=sample_weight)
-        self._fit_unlearning_cache(X, y, sample_weight)
-        return self
+    def _unlearn_tags(self):
+        # the squared hinge's curvature jumps at the margin: no bound
+        return UnlearnTags(methods=UNLEARN_METHODS)
 
     def _unlearn_objective(self, n_features, n_outputs):
         design = LinearDesign(self.fit_intercept, self.intercept_scaling)

@@ -35,52 +35,26 @@ solver stops), so the step also finishes that part of the optimisation.
 """
 
 import time
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight
 
-from .._locks import serialised
-from .._request import validate_request
+from .._report import RequestReport
+from .._request import check_method, check_tau
 from .._training_rows import TrainingRows
+from ..base import UnlearnerMixin, UnlearnTags
 from ._cg import conjugate_gradient
 from ._hvp import MeanObjective, MLPFunction, MLPLayout
 
 MLP_UNLEARN_METHODS = ("second_order", "first_order")
-HESSIANS = ("gauss_newton", "exact")
+CURVATURES = ("gauss_newton", "exact")
 
 
-@dataclass
-class MLPRequestReport:
-    """Figures of one unlearning request (see ``unlearn_history_``).
-
-    ``gradient_norm_before``/``gradient_norm_after`` are ``||grad J||`` of the
-    corrected objective at the old and new parameters: a measured residual,
-    not a bound, and ``None`` when the training rows are not kept.
-    """
-
-    method: str
-    hessian: str | None
-    n_old: int
-    n_new: int
-    n_rows: int | None
-    weight_total: float
-    tau: float | None
-    damping: float | None
-    cg_iterations: int | None
-    cg_status: str | None
-    cg_relative_residual: float | None
-    step_norm: float
-    gradient_norm_before: float | None
-    gradient_norm_after: float | None
-    seconds: float
-
-
-class UnlearnableMLPMixin:
+class UnlearnableMLPMixin(UnlearnerMixin):
     """Approximate unlearning for scikit-learn's multilayer perceptrons (mixin).
 
     Mixed into a subclass of ``MLPClassifier`` or ``MLPRegressor``. ``fit``
@@ -97,10 +71,11 @@ class UnlearnableMLPMixin:
         sw = np.array(_check_sample_weight(sample_weight, X, dtype=np.float64), copy=True)
         y = self._stored_targets(y)
         self.unlearning_weight_total_ = float(sw.sum())
-        self.unlearning_data_ = (
-            TrainingRows(X, y, sw) if self.unlearning_data == "keep" else None
+        self.training_rows_ = (
+            TrainingRows(X, y, sw) if self.keep_data else None
         )
         self.unlearn_history_ = []
+        self._new_unlearn_state()
 
     # -- hooks for the two subclasses -----------------------------------------
     def _stored_targets(self, y):  # pragma: no cover
@@ -120,7 +95,7 @@ class UnlearnableMLPMixin:
     # -- unlearn ---------------------------------------------------------------
     def unlearn(
         self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
-        method="second_order", tau="auto", damping=1e-2, hessian="gauss_newton",
+        method="second_order", tau="auto", damping=1e-2, curvature="gauss_newton",
         cg_tol=1e-2, cg_max_iter=100,
     ):
         """Move the network towards where retraining on the corrected data would put it.
@@ -131,7 +106,7 @@ class UnlearnableMLPMixin:
         squared weights, ``S~`` the corrected total sample weight). The model
         is not convex: the step is an approximation **without any
         certificate**, and there is no ``residual_bound_``. With the training
-        rows kept (``unlearning_data="keep"``) ``unlearn_history_`` records the
+        rows kept (``keep_data=True``) ``unlearn_history_`` records the
         measured gradient norm of the corrected objective before and after.
 
         Parameters
@@ -167,7 +142,7 @@ class UnlearnableMLPMixin:
             Hessian of a network is indefinite and nearly singular at the
             end of training; damping keeps the step bounded (a large damping
             turns the step into a gradient step of rate ``1 / damping``).
-        hessian : {"gauss_newton", "exact"}, default="gauss_newton"
+        curvature : {"gauss_newton", "exact"}, default="gauss_newton"
             Curvature used in ``H~``. ``"exact"``: the exact Hessian by the
             R-operator (forward and backward pass of directional
             derivatives). ``"gauss_newton"``: the generalised Gauss-Newton
@@ -222,78 +197,62 @@ class UnlearnableMLPMixin:
         >>> net = UnlearnableMLPClassifier(hidden_layer_sizes=(16,), max_iter=50,
         ...                                random_state=0).fit(X[:500], y[:500])
         >>> net = net.unlearn(X[:5], None, y[:5])   # forget five rows
-        >>> net.unlearning_data_.n_rows
+        >>> net.training_rows_.n_rows
         495
         """
-        check_is_fitted(self)
-        # Concurrent requests on one estimator serialise: each one reads the
-        # state the previous one committed.
-        def work():
-            state = self._plan_unlearn(
-                X_old, X_new, y_old, y_new, sample_weight=sample_weight,
-                method=method, tau=tau, damping=damping, hessian=hessian,
-                cg_tol=cg_tol, cg_max_iter=cg_max_iter,
-            )
-            # One update of the attributes: an exception (a KeyboardInterrupt
-            # included) leaves the old state or the new.
-            self.__dict__.update(state)
+        return super().unlearn(
+            X_old, X_new, y_old, y_new, sample_weight=sample_weight, method=method,
+            tau=tau, damping=damping, curvature=curvature, cg_tol=cg_tol,
+            cg_max_iter=cg_max_iter,
+        )
 
-        serialised(self, work)
-        return self
-
-    def _plan_unlearn(
-        self, X_old, X_new, y_old, y_new, *, sample_weight, method, tau, damping,
-        hessian, cg_tol, cg_max_iter,
+    def _unlearn_options(
+        self, method="second_order", tau="auto", damping=1e-2, curvature="gauss_newton",
+        cg_tol=1e-2, cg_max_iter=100,
     ):
-        """Validate a request and build the attributes of the new state,
-        without changing the estimator."""
         if not hasattr(self, "unlearning_weight_total_"):
             raise ValueError(
                 "This model has no unlearning state: it was trained with "
                 "partial_fit only. Train it with fit to unlearn."
             )
-        if method not in MLP_UNLEARN_METHODS:
-            raise ValueError(
-                f"method={method!r} is not supported by {type(self).__name__}: use "
-                f"one of {list(MLP_UNLEARN_METHODS)}."
-            )
+        check_method(self, method, MLP_UNLEARN_METHODS)
         self._check_unlearnable_model()
-        request = validate_request(
-            self, X_old, X_new, y_old, y_new, sample_weight, method
-        )
-        if not (isinstance(tau, str) and tau == "auto") and not (
-            isinstance(tau, Real) and np.isfinite(tau) and tau >= 0
-        ):
-            raise ValueError(f"tau must be 'auto' or a non-negative number, got {tau!r}.")
+        check_tau(tau)
         if not (isinstance(damping, Real) and np.isfinite(damping) and damping >= 0):
             raise ValueError(f"damping must be a non-negative number, got {damping!r}.")
-        if hessian not in HESSIANS:
-            raise ValueError(f"hessian must be one of {list(HESSIANS)}, got {hessian!r}.")
+        if curvature not in CURVATURES:
+            raise ValueError(
+                f"curvature must be one of {list(CURVATURES)}, got {curvature!r}.")
         if not (isinstance(cg_tol, Real) and cg_tol > 0):
             raise ValueError(f"cg_tol must be a positive number, got {cg_tol!r}.")
         if not (isinstance(cg_max_iter, Integral) and cg_max_iter >= 1):
             raise ValueError(f"cg_max_iter must be a positive integer, got {cg_max_iter!r}.")
-        if self.unlearning_data_ is None:
+        if self.training_rows_ is None:
             if method == "second_order":
                 raise ValueError(
                     "method='second_order' needs Hessian-vector products of the "
                     "training objective, but the model was fitted with "
-                    "unlearning_data='none' and kept no rows. Use "
+                    "keep_data=False and kept no rows. Use "
                     "method='first_order' with a numeric tau, or fit with "
-                    "unlearning_data='keep'."
+                    "keep_data=True."
                 )
             if tau == "auto":
                 raise ValueError(
                     "tau='auto' needs a Hessian-vector product of the training "
                     "objective, but the model was fitted with "
-                    "unlearning_data='none' and kept no rows. Pass a numeric "
-                    "tau, or fit with unlearning_data='keep'."
+                    "keep_data=False and kept no rows. Pass a numeric "
+                    "tau, or fit with keep_data=True."
                 )
-        self._check_unlearn_targets(request)
-        return self._unlearned_state(
-            request, method=method, tau=tau, damping=float(damping),
-            hessian=hessian, cg_tol=float(cg_tol), cg_max_iter=int(cg_max_iter),
-        )
+        return {"method": method, "tau": tau, "damping": float(damping),
+                "curvature": curvature, "cg_tol": float(cg_tol),
+                "cg_max_iter": int(cg_max_iter)}
+
+    def _published_parameters(self, attributes):
+        return [*attributes["coefs_"], *attributes["intercepts_"]]
+
+    def _unlearn_tags(self):
+        return UnlearnTags(convex=False, keeps_data=self.keep_data,
+                           methods=MLP_UNLEARN_METHODS)
 
     def _network(self, layout, X, y, s, theta):
         return MLPFunction(
@@ -302,9 +261,11 @@ class UnlearnableMLPMixin:
         )
 
     def _unlearned_state(
-        self, request, *, method, tau, damping, hessian, cg_tol, cg_max_iter
+        self, request, *, method, tau, damping, curvature, cg_tol, cg_max_iter
     ):
-        """The attributes of the state after ``request`` (nothing is changed)."""
+        """The attributes of the state after ``request`` and its report
+        (nothing is changed)."""
+        self._check_unlearn_targets(request)
         start = time.perf_counter()
         layout = MLPLayout.from_coefs(self.coefs_)
         theta = layout.pack(self.coefs_, self.intercepts_)
@@ -316,7 +277,7 @@ class UnlearnableMLPMixin:
             - (float(sw.sum()) if n_old else 0.0)
             + (float(sw.sum()) if n_new else 0.0)
         )
-        kept = self.unlearning_data_
+        kept = self.training_rows_
         rows = None
         if kept is not None:
             drop = (
@@ -358,7 +319,7 @@ class UnlearnableMLPMixin:
                 "of the rows or of the network's outputs overflows); the model "
                 "is unchanged. Scale the features, or retrain."
             )
-        gauss_newton = hessian == "gauss_newton"
+        gauss_newton = curvature == "gauss_newton"
 
         def apply_H(v):
             return objective.hvp(v, gauss_newton=gauss_newton) + damping * v
@@ -377,7 +338,7 @@ class UnlearnableMLPMixin:
                     raise ValueError(
                         "The damped Hessian has no positive curvature along the "
                         "gradient, so tau='auto' is undefined: raise damping, use "
-                        "hessian='gauss_newton', or pass a numeric tau."
+                        "curvature='gauss_newton', or pass a numeric tau."
                     )
                 tau_used = float(G @ G) / curvature
             else:
@@ -387,16 +348,16 @@ class UnlearnableMLPMixin:
             cg = conjugate_gradient(apply_H, G, tol=cg_tol, max_iter=cg_max_iter)
             if cg.status == "non_finite":
                 raise ValueError(
-                    f"A Hessian-vector product of the {hessian} Hessian overflowed "
+                    f"A Hessian-vector product of the {curvature} Hessian overflowed "
                     f"after {cg.n_iter} conjugate-gradient iterations; the model is "
                     "unchanged. Scale the features, or raise damping."
                 )
             if cg.status == "negative_curvature":
                 raise ValueError(
                     f"Conjugate gradients met negative curvature of the damped "
-                    f"{hessian} Hessian after {cg.n_iter} iterations (damping="
+                    f"{curvature} Hessian after {cg.n_iter} iterations (damping="
                     f"{damping:g}): the step is undefined. Raise damping or use "
-                    "hessian='gauss_newton'. The model is unchanged."
+                    "curvature='gauss_newton'. The model is unchanged."
                 )
             step = cg.x
         theta_new = theta - step
@@ -424,32 +385,34 @@ class UnlearnableMLPMixin:
         new_intercepts = [
             b.astype(old.dtype, copy=True) for b, old in zip(intercepts, self.intercepts_)
         ]
-        report = MLPRequestReport(
+        matrix_free = method == "second_order" or tau == "auto"
+        report = RequestReport(
             method=method,
-            hessian=hessian if (method == "second_order" or tau == "auto") else None,
-            n_old=n_old,
-            n_new=n_new,
-            n_rows=None if rows is None else rows.n_rows,
-            weight_total=weight_total,
+            n_removed=n_old,
+            n_added=n_new,
             tau=tau_used,
-            damping=damping if (method == "second_order" or tau == "auto") else None,
+            n_iter=1,
+            step_norm=float(np.linalg.norm(step)),
+            gradient_norm=None if rows is None else float(np.linalg.norm(G)),
+            residual_estimate=grad_after,
+            bound_increment=np.inf,
+            residual_bound=np.inf,
+            curvature=curvature if matrix_free else None,
+            damping=damping if matrix_free else None,
             cg_iterations=None if cg is None else cg.n_iter,
             cg_status=None if cg is None else cg.status,
             cg_relative_residual=None if cg is None else cg.relative_residual,
-            step_norm=float(np.linalg.norm(step)),
-            gradient_norm_before=None if rows is None else float(np.linalg.norm(G)),
-            gradient_norm_after=grad_after,
             seconds=time.perf_counter() - start,
         )
         state = {
             "coefs_": new_coefs,
             "intercepts_": new_intercepts,
-            "unlearning_data_": rows,
+            "training_rows_": rows,
             "unlearning_weight_total_": float(weight_total),
             "unlearn_history_": [*self.unlearn_history_, report],
         }
         state.update(self._forget_training_trajectory(new_coefs, new_intercepts))
-        return state
+        return state, report
 
     def _forget_training_trajectory(self, coefs, intercepts):
         """Replacements for the parent's state that the training on the old

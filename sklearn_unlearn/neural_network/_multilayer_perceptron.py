@@ -4,7 +4,6 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils import column_or_1d
-from sklearn.utils._param_validation import StrOptions
 
 from ._base import UnlearnableMLPMixin
 
@@ -37,9 +36,9 @@ _SHARED_DOC = """
     second-order update restored 64-89% of the lost test accuracy at about
     6% of a refit's time; see ``benchmarks/RESULTS_mlp.md``.
 
-    **What is kept.** With ``unlearning_data="keep"`` (default) the model
+    **What is kept.** With ``keep_data=True`` (default) the model
     keeps a float64 copy of the training rows, their targets and sample
-    weights in ``unlearning_data_``, made at ``fit`` (editing the arrays
+    weights in ``training_rows_``, made at ``fit`` (editing the arrays
     passed to ``fit`` does not change it): ``8 n (n_features + 1)`` bytes
     plus the targets for dense input (``nnz`` values and indices for CSR),
     about 0.9 MB for ``load_digits``. The second-order step needs them for
@@ -48,7 +47,7 @@ _SHARED_DOC = """
     currently trained on, and the erased rows (or the old values of edited
     rows) are in no attribute once :meth:`unlearn` returns, nor in a
     pickle, joblib or skops file or a deep copy made after it. With
-    ``unlearning_data="none"`` only the total sample weight is kept and
+    ``keep_data=False`` only the total sample weight is kept and
     only ``method="first_order"`` with a numeric ``tau`` is available (its
     gradient then assumes the fit was stationary).
 
@@ -72,7 +71,7 @@ tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping, \
 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
         As in the parent. With ``early_stopping=True`` the parent trains on
         a split of the rows; the unlearning objective covers all of them.
-    unlearning_data : {{"keep", "none"}}, default="keep"
+    keep_data : bool, default=True
         Whether ``fit`` keeps a copy of the training rows for the Hessian-
         vector products of the second-order update (see above).
 """
@@ -97,13 +96,13 @@ class UnlearnableMLPClassifier(UnlearnableMLPMixin, MLPClassifier):
 best_validation_score_, t_, coefs_, intercepts_, n_features_in_, \
 feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         As in :class:`~sklearn.neural_network.MLPClassifier`.
-    unlearning_data_ : TrainingRows or None
+    training_rows_ : TrainingRows or None
         The kept training rows (``X``, ``y``, ``sample_weight``), as
         corrected by the requests so far; ``None`` with
-        ``unlearning_data="none"``.
+        ``keep_data=False``.
     unlearning_weight_total_ : float
         Total sample weight ``S`` of the current training data.
-    unlearn_history_ : list of MLPRequestReport
+    unlearn_history_ : list of :class:`~sklearn_unlearn.base.RequestReport`
         Figures of every request: method, conjugate-gradient iterations and
         stop reason, step norm, gradient norm before and after, time.
 
@@ -132,7 +131,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
 
     _parameter_constraints: dict = {
         **MLPClassifier._parameter_constraints,
-        "unlearning_data": [StrOptions({"keep", "none"})],
+        "keep_data": ["boolean"],
     }
 
     def __init__(
@@ -161,7 +160,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
-        unlearning_data="keep",
+        keep_data=True,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -188,7 +187,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
         )
-        self.unlearning_data = unlearning_data
+        self.keep_data = keep_data
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -253,13 +252,13 @@ class UnlearnableMLPRegressor(UnlearnableMLPMixin, MLPRegressor):
 best_validation_score_, t_, coefs_, intercepts_, n_features_in_, \
 feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         As in :class:`~sklearn.neural_network.MLPRegressor`.
-    unlearning_data_ : TrainingRows or None
+    training_rows_ : TrainingRows or None
         The kept training rows (``X``, ``y`` of shape (n, n_outputs),
         ``sample_weight``), as corrected by the requests so far; ``None``
-        with ``unlearning_data="none"``.
+        with ``keep_data=False``.
     unlearning_weight_total_ : float
         Total sample weight ``S`` of the current training data.
-    unlearn_history_ : list of MLPRequestReport
+    unlearn_history_ : list of :class:`~sklearn_unlearn.base.RequestReport`
         Figures of every request.
 
     See Also
@@ -278,7 +277,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
     >>> reg = UnlearnableMLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs",
     ...                               max_iter=500, random_state=0).fit(X, y)
     >>> reg = reg.unlearn(X[:30], None, y[:30])   # delete thirty rows
-    >>> reg.unlearning_data_.n_rows
+    >>> reg.training_rows_.n_rows
     270
     >>> reg.score(X[30:], y[30:]) > 0.95
     True
@@ -287,7 +286,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
 
     _parameter_constraints: dict = {
         **MLPRegressor._parameter_constraints,
-        "unlearning_data": [StrOptions({"keep", "none"})],
+        "keep_data": ["boolean"],
     }
 
     def __init__(
@@ -317,7 +316,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
-        unlearning_data="keep",
+        keep_data=True,
     ):
         super().__init__(
             loss=loss,
@@ -345,7 +344,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
         )
-        self.unlearning_data = unlearning_data
+        self.keep_data = keep_data
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):

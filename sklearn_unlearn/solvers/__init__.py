@@ -1,7 +1,7 @@
 """Solvers and caches: the objective, its factored Hessian, and the state kept
 from fit to unlearn."""
 
-from ._cache import RequestReport, UnlearningCache, UnlearningWarning
+from ._cache import UnlearningCache, UnlearningWarning
 from ._design import LinearDesign
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._lowrank import LowRankHessian
@@ -16,7 +16,6 @@ __all__ = [
     "LowRankHessian",
     "NotPositiveDefiniteError",
     "PendingMatrix",
-    "RequestReport",
     "RowCurvature",
     "UnlearningCache",
     "UnlearningWarning",

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
+from .._report import RequestReport
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._pending import PendingMatrix
 from . import _roundoff
@@ -50,67 +51,6 @@ class UnlearningWarning(UserWarning):
     >>> issubclass(UnlearningWarning, UserWarning)
     True
     """
-
-
-@dataclass
-class RequestReport:
-    """Figures of one unlearning request.
-
-    Attributes
-    ----------
-    method : str
-        The update used.
-    n_removed, n_added : int
-        Rows leaving and entering the training data.
-    tau : float or None
-        The rate of a first-order step.
-    n_iter : int
-        Newton iterations (1 for the plain second-order step).
-    step_norm : float
-        ``||theta_new - theta_old||``.
-    gradient_norm : float
-        ``||G||``, the gradient of the corrected objective before the step.
-    residual_estimate : float
-        Norm of the estimated gradient residual after the step.
-    bound_increment : float
-        What the step adds to the bound on the residual estimate's error:
-        the change of curvature along the step and since the rows' curvature
-        was cached (see ``UnlearningCache._bound_step``), the cached Hessian's
-        error times the step, and the rounding of every computed quantity.
-    residual_bound : float
-        Upper bound on the true gradient residual of the model after the step
-        (``inf`` when the loss admits none).
-
-    Notes
-    -----
-    ``residual_estimate`` uses the curvature of the remaining rows at the
-    point where the cached Hessian was evaluated. After a long step (a
-    label flip, a large request) the true residual can be much larger than
-    the estimate; ``residual_bound`` covers the difference.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_diabetes
-    >>> from sklearn_unlearn import UnlearnableRidge
-    >>> X, y = load_diabetes(return_X_y=True)
-    >>> reg = UnlearnableRidge().fit(X, y).unlearn(X[:5], None, y[:5])
-    >>> report = reg.unlearn_history_[-1]
-    >>> report.method, report.n_removed, report.n_added
-    ('second_order', 5, 0)
-    >>> report.residual_bound < 1e-6      # ridge unlearns exactly
-    True
-    """
-
-    method: str
-    n_removed: int
-    n_added: int
-    tau: float | None
-    n_iter: int
-    step_norm: float
-    gradient_norm: float
-    residual_estimate: float
-    bound_increment: float
-    residual_bound: float
 
 
 @dataclass

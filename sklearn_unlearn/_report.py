@@ -1,0 +1,89 @@
+"""The report of one unlearning request, the same for every estimator."""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class RequestReport:
+    """Figures of one unlearning request (an entry of ``unlearn_history_``).
+
+    Figures, never rows: a report holds nothing of the data a request erased.
+
+    Attributes
+    ----------
+    method : str
+        The update used.
+    n_removed, n_added : int
+        Rows leaving and entering the training data (an edited row counts
+        on both sides).
+    tau : float or None
+        The rate of a first-order step.
+    n_iter : int
+        Newton iterations (1 for a plain second-order or first-order step).
+    step_norm : float
+        ``||theta_new - theta_old||``.
+    gradient_norm : float or None
+        ``||G||``, the gradient of the corrected objective before the step
+        (``None`` where it cannot be computed: a network whose training rows
+        are not kept).
+    residual_estimate : float or None
+        Norm of the gradient of the corrected objective after the step: the
+        estimate from the cache of a linear model, the measured gradient of a
+        network whose rows are kept (``None`` otherwise).
+    bound_increment : float
+        What the step adds to the bound on the residual estimate's error (see
+        :doc:`/certified_removal`); ``inf`` without a bound.
+    residual_bound : float
+        Upper bound on the true gradient residual of the model after the
+        step; ``inf`` when the estimator admits none (the squared hinge, a
+        low-rank Hessian, a network).
+    curvature : str or None
+        The curvature a matrix-free step used (``"gauss_newton"`` or
+        ``"exact"`` for a network), ``None`` for a cached Hessian.
+    damping : float or None
+        The damping of a matrix-free step.
+    cg_iterations : int or None
+        Conjugate-gradient iterations of a matrix-free step.
+    cg_status : str or None
+        How they ended (``"converged"``, ``"max_iter"``, ...).
+    cg_relative_residual : float or None
+        ``||G - H x|| / ||G||`` where they ended.
+    seconds : float or None
+        Wall time of the update's computation.
+
+    Notes
+    -----
+    ``residual_estimate`` of a linear model uses the curvature of the
+    remaining rows at the point where the cached Hessian was evaluated. After
+    a long step (a label flip, a large request) the true residual can be much
+    larger than the estimate; ``residual_bound`` covers the difference.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn_unlearn import UnlearnableRidge
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = UnlearnableRidge().fit(X, y).unlearn(X[:5], None, y[:5])
+    >>> report = reg.unlearn_history_[-1]
+    >>> report.method, report.n_removed, report.n_added
+    ('second_order', 5, 0)
+    >>> report.residual_bound < 1e-6      # ridge unlearns exactly
+    True
+    """
+
+    method: str
+    n_removed: int
+    n_added: int
+    tau: float | None
+    n_iter: int
+    step_norm: float
+    gradient_norm: float | None
+    residual_estimate: float | None
+    bound_increment: float
+    residual_bound: float
+    curvature: str | None = None
+    damping: float | None = None
+    cg_iterations: int | None = None
+    cg_status: str | None = None
+    cg_relative_residual: float | None = None
+    seconds: float | None = None

@@ -1,0 +1,328 @@
+"""The unlearning contract: what every unlearnable estimator implements.
+
+An unlearnable estimator mixes :class:`UnlearnerMixin` in (left of its
+scikit-learn parent) and implements three hooks: ``_unlearn_options`` (check
+the options of a request), ``_unlearned_state`` (the attributes of the state
+after a validated request, and its :class:`RequestReport`, computed without
+changing anything) and ``_unlearn_tags`` (what it can do). The mixin defines
+the verbs once:
+
+- :meth:`~UnlearnerMixin.plan_unlearn` validates a request and returns an
+  :class:`UnlearningPlan`, the update and its report, leaving the estimator
+  as it was;
+- :meth:`~UnlearnerMixin.apply_unlearn` swaps a plan's state in with one
+  assignment (all or nothing, a KeyboardInterrupt included);
+- :meth:`~UnlearnerMixin.unlearn` is both, under the estimator's lock.
+
+Meta-estimators decide by :func:`get_unlearn_tags`, never by class names.
+"""
+
+import hashlib
+from copy import copy as _shallow_copy
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+from sklearn.utils import Tags, get_tags
+from sklearn.utils.validation import check_is_fitted
+
+from ._locks import serialised
+from ._report import RequestReport
+from ._request import validate_request
+
+__all__ = [
+    "RequestReport",
+    "UnlearnTags",
+    "UnlearnerMixin",
+    "UnlearnerTags",
+    "UnlearningPlan",
+    "get_unlearn_tags",
+]
+
+
+@dataclass(slots=True)
+class UnlearnTags:
+    """What an unlearnable estimator can do.
+
+    Parameters
+    ----------
+    certifiable : bool, default=False
+        Its objective is strongly convex with a curvature whose change is
+        bounded, so every request's gradient residual has a sound bound and
+        :class:`~sklearn_unlearn.certified.CertifiedRemoval` can wrap it.
+    exact : bool, default=False
+        An update equals a refit on the corrected data up to round-off (the
+        bound then only counts round-off, and certified removal needs no
+        objective noise).
+    residual_bound : bool, default=False
+        With its current parameters, the estimator reports a finite bound on
+        the gradient residual (``residual_bound_``).
+    objective_noise : bool, default=False
+        It takes the parameters ``objective_noise`` and ``residual_bound``
+        with which certified removal trains it.
+    convex : bool, default=True
+        Its objective is convex, so a refit on the corrected data has one
+        answer that an update moves towards.
+    keeps_data : bool, default=False
+        It keeps the training rows (as they are after every request).
+    methods : tuple of str, default=("second_order",)
+        The values its requests take for ``method``.
+    """
+
+    certifiable: bool = False
+    exact: bool = False
+    residual_bound: bool = False
+    objective_noise: bool = False
+    convex: bool = True
+    keeps_data: bool = False
+    methods: tuple = ("second_order",)
+
+
+@dataclass(slots=True)
+class UnlearnerTags(Tags):
+    """scikit-learn's :class:`~sklearn.utils.Tags` with the unlearning tags.
+
+    Parameters
+    ----------
+    unlearn_tags : UnlearnTags
+        What the estimator can unlearn, and how.
+    """
+
+    unlearn_tags: UnlearnTags = field(default_factory=UnlearnTags)
+
+
+def get_unlearn_tags(estimator):
+    """The :class:`UnlearnTags` of ``estimator``, or ``None`` if it cannot unlearn.
+
+    Parameters
+    ----------
+    estimator : estimator object
+
+    Returns
+    -------
+    tags : UnlearnTags or None
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn_unlearn import UnlearnableRidge
+    >>> from sklearn_unlearn.base import get_unlearn_tags
+    >>> get_unlearn_tags(UnlearnableRidge()).exact
+    True
+    >>> get_unlearn_tags(Ridge()) is None
+    True
+    """
+    tags = get_tags(estimator)
+    return tags.unlearn_tags if isinstance(tags, UnlearnerTags) else None
+
+
+def _state_token(n_applied, parameters):
+    """The name of one unlearning state of an estimator: the number of plans
+    applied since the fit and a digest of the parameters the state publishes.
+
+    A plan applies only to a state of the name it was planned on (copies and
+    unpickled files of that state included); equal states reached by equal
+    requests have equal names, and a name says nothing of earlier states.
+    """
+    digest = hashlib.sha256()
+    for array in parameters:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return (n_applied, digest.hexdigest())
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class UnlearningPlan:
+    """The update of one request, computed and not applied.
+
+    Made by :meth:`UnlearnerMixin.plan_unlearn`; applied by
+    :meth:`UnlearnerMixin.apply_unlearn` to the state it was planned on
+    (once applied, or after any other change of the estimator's unlearning
+    state, it is stale and refused). The plan holds the new state only; drop
+    it when it is not applied.
+
+    Attributes
+    ----------
+    report : RequestReport
+        The figures the request would record (the residual bound it would
+        reach, among them).
+    """
+
+    report: RequestReport
+    _state: dict
+    _base: tuple
+    _name: tuple
+
+    def __repr__(self):
+        return f"UnlearningPlan(report={self.report!r})"
+
+
+class UnlearnerMixin:
+    """The unlearning verbs, defined once for every unlearnable estimator.
+
+    Subclasses implement ``_unlearn_options(**options)`` (returns the checked
+    options, ``method`` among them), ``_unlearned_state(request, **options)``
+    (returns the attributes of the new state and its report, changing
+    nothing) and ``_unlearn_tags()``; they call ``_new_unlearn_state()`` at
+    the end of ``fit``. The public methods validate; the hooks do the work.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn_unlearn import UnlearnableRidge
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = UnlearnableRidge().fit(X, y)
+    >>> plan = reg.plan_unlearn(X[:5], None, y[:5])   # nothing changes yet
+    >>> plan.report.n_removed, len(reg.unlearn_history_)
+    (5, 0)
+    >>> reg = reg.apply_unlearn(plan)
+    >>> len(reg.unlearn_history_)
+    1
+    """
+
+    #: The name of the meta-estimator that owns this estimator (set on the
+    #: instance by :class:`~sklearn_unlearn.certified.CertifiedRemoval`):
+    #: requests that would change an owned estimator are refused.
+    _unlearn_owner = None
+
+    # -- hooks -------------------------------------------------------------------
+    def _unlearn_options(self, **options):  # pragma: no cover
+        raise NotImplementedError
+
+    def _unlearned_state(self, request, **options):  # pragma: no cover
+        raise NotImplementedError
+
+    def _unlearn_tags(self):  # pragma: no cover
+        raise NotImplementedError
+
+    def _published_parameters(self, attributes):  # pragma: no cover
+        """The parameter arrays a state with these attributes publishes."""
+        raise NotImplementedError
+
+    def _unlearn_n_targets(self):
+        """The number of targets of a multi-output regressor, ``None`` when
+        the model has one target (the shape requests' targets take)."""
+        return None
+
+    def _unlearn_request(self, X_old, X_new, y_old, y_new, sample_weight, options):
+        """The validated request, in the features the model was fitted on."""
+        return validate_request(self, X_old, X_new, y_old, y_new, sample_weight)
+
+    def _fitted_state_name(self, attributes):
+        """The name of the state a fit with these attributes starts."""
+        return _state_token(0, self._published_parameters(attributes))
+
+    def _new_unlearn_state(self):
+        self._unlearn_token = self._fitted_state_name(vars(self))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        return UnlearnerTags(**{f.name: getattr(tags, f.name) for f in fields(tags)},
+                             unlearn_tags=self._unlearn_tags())
+
+    def _check_not_owned(self):
+        owner = self._unlearn_owner
+        if owner is not None:
+            raise ValueError(
+                f"This {type(self).__name__} is the final step of a {owner}, which "
+                f"keeps the ledger of its requests: make the request with "
+                f"{owner}.unlearn (one made here would bypass the ledger). To "
+                "unlearn with this model on its own, fit a clone of it."
+            )
+
+    # -- the verbs ---------------------------------------------------------------
+    def plan_unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
+                     **options):
+        """Compute the update of a request without applying it.
+
+        Takes the arguments of :meth:`unlearn` and returns an
+        :class:`UnlearningPlan`, whose ``report`` says what the request would
+        do (its step, its residual bound); the estimator is unchanged.
+        :meth:`apply_unlearn` applies it.
+
+        Parameters
+        ----------
+        X_old, X_new, y_old, y_new, sample_weight, **options
+            As in :meth:`unlearn`.
+
+        Returns
+        -------
+        plan : UnlearningPlan
+        """
+        options = self._checked_options(options)
+        return serialised(self, lambda: self._plan(
+            X_old, X_new, y_old, y_new, sample_weight, options))
+
+    def apply_unlearn(self, plan, *, copy=False):
+        """Apply a plan of :meth:`plan_unlearn`.
+
+        The new state was built by the plan; it is swapped in with one update
+        of the estimator's attributes, so an exception (a KeyboardInterrupt
+        included) leaves either the old state or the new one.
+
+        Parameters
+        ----------
+        plan : UnlearningPlan
+            A plan made on this estimator's current state.
+        copy : bool, default=False
+            Apply it to a shallow copy and return the copy, leaving this
+            estimator as it is (what a meta-estimator does to build its whole
+            new state before swapping it in).
+
+        Returns
+        -------
+        self or a copy : object
+        """
+        if not isinstance(plan, UnlearningPlan):
+            raise TypeError(
+                f"apply_unlearn takes an UnlearningPlan made by plan_unlearn, got "
+                f"{type(plan).__name__}."
+            )
+        if not copy:
+            self._check_not_owned()
+        return serialised(self, lambda: self._apply(plan, copy))
+
+    def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
+                **options):
+        """Move the model to where retraining on the corrected data would put it.
+
+        The training data set ``D`` becomes ``(D minus the rows X_old) plus
+        the rows X_new``. The options (``method`` and the method's settings)
+        are the estimator's: see its own ``unlearn``.
+
+        Returns
+        -------
+        self : object
+            The updated estimator; on any error it is left exactly as it was.
+        """
+        self._check_not_owned()
+        options = self._checked_options(options)
+        # one hold of the lock for both phases: no request comes in between
+        return serialised(self, lambda: self._apply(self._plan(
+            X_old, X_new, y_old, y_new, sample_weight, options), False))
+
+    def _checked_options(self, options):
+        if "_unlearn_token" not in self.__dict__:
+            check_is_fitted(self)
+        options = self._unlearn_options(**options)
+        if "_unlearn_token" not in self.__dict__:
+            raise ValueError(
+                f"This {type(self).__name__} has no unlearning state: fit it (with "
+                "fit) before making requests."
+            )
+        return options
+
+    def _plan(self, X_old, X_new, y_old, y_new, sample_weight, options):
+        request = self._unlearn_request(X_old, X_new, y_old, y_new, sample_weight, options)
+        state, report = self._unlearned_state(request, **options)
+        name = _state_token(self._unlearn_token[0] + 1, self._published_parameters(state))
+        return UnlearningPlan(report, state, self._unlearn_token, name)
+
+    def _apply(self, plan, copy):
+        if plan._base != self.__dict__.get("_unlearn_token"):
+            raise ValueError(
+                "The plan was made on another state of this estimator (it was "
+                "applied already, or the model was refitted or changed by another "
+                "request since): plan the request again."
+            )
+        target = _shallow_copy(self) if copy else self
+        target.__dict__.update({**plan._state, "_unlearn_token": plan._name})
+        return target

@@ -1,0 +1,40 @@
+"""The measurement behind :meth:`CertifiedRemoval.verify`: the true residual
+on the kept rows, and a refit to compare with."""
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+
+from ._certificate import Verification
+
+
+def measure(final, rows, cert, rtol):
+    """The :class:`Verification` of the fitted final step ``final`` against the
+    kept ``rows`` and the certificate ``cert``.
+
+    Raises ``RuntimeError`` when the true gradient residual exceeds the
+    certified bound: the bound would under-report.
+    """
+    cache = final.unlearning_cache_
+    Y, S, *_ = final._unlearn_targets(rows.y, rows.sample_weight)
+    true = float(np.linalg.norm(
+        cache.objective.gradient(rows.X, Y, S, cache.theta, cache.noise)))
+    if true > cert.spent:
+        raise RuntimeError(
+            f"The true gradient residual {true:.6g} exceeds the certified bound "
+            f"{cert.spent:.6g}: the bound under-reports, which is "
+            "a defect of this library. Please report it."
+        )
+    refit = clone(final).fit(rows.X, rows.y, sample_weight=rows.sample_weight)
+    theta_refit = refit.unlearning_cache_.theta
+    distance = float(np.linalg.norm(cache.theta - theta_refit)
+                     / np.linalg.norm(theta_refit))
+    ours, theirs = final.predict(rows.X), refit.predict(rows.X)
+    if is_classifier(final):
+        same = ours == theirs
+    else:
+        ours = np.reshape(ours, (len(ours), -1))
+        theirs = np.reshape(theirs, (len(theirs), -1))
+        rms = float(np.sqrt(np.mean(np.square(theirs)))) if theirs.size else 0.0
+        same = np.all(np.abs(ours - theirs) <= rtol * (np.abs(theirs) + rms), axis=1)
+    agreement = float(np.mean(same))
+    return Verification(true, cert.spent, distance, agreement)
