@@ -8,10 +8,11 @@ numbers (no value shared with any other row, none round), then asked to
 delete one row, delete three rows, zero two columns of three rows, replace
 two columns of three rows, and to carry out a sequence (an edit, an
 insertion, a deletion, then the deletion of an edited and of an inserted
-row). After every request, :func:`tests._trace_scan.scan` searches the bytes
-of every serialization and every array reachable from the estimator for the
-erased values, for stored vectors parallel to an erased or old row, and for
-pairs of stored objects whose difference reveals one (see that module).
+row). After every request, :func:`sklearn_unlearn.utils._trace_scan.scan`
+searches the bytes of every serialization and every array reachable from the
+estimator for the erased values, for stored vectors parallel to an erased or
+old row, and for pairs of stored objects whose difference reveals one (see
+that module).
 
 With ``d >= 10`` features and values drawn at random, a byte match or a
 ``|cos| > 1 - 1e-9`` cannot be a coincidence; that the scan finds nothing on
@@ -47,7 +48,7 @@ from sklearn_unlearn import (
     zero_features,
 )
 
-from ._trace_scan import Erased, report, scan
+from sklearn_unlearn.utils._trace_scan import Erased, report, scan
 
 pytest.importorskip("skops.io")
 
