@@ -66,6 +66,16 @@ class UnlearnTags:
         It keeps the training rows (as they are after every request).
     methods : tuple of str, default=("second_order",)
         The values its requests take for ``method``.
+
+    Examples
+    --------
+    >>> from sklearn_unlearn import UnlearnableLinearSVC, UnlearnableRidge
+    >>> from sklearn_unlearn.base import get_unlearn_tags
+    >>> tags = get_unlearn_tags(UnlearnableRidge())
+    >>> tags.exact, tags.certifiable
+    (True, True)
+    >>> get_unlearn_tags(UnlearnableLinearSVC()).certifiable
+    False
     """
 
     certifiable: bool = False
@@ -85,6 +95,16 @@ class UnlearnerTags(Tags):
     ----------
     unlearn_tags : UnlearnTags
         What the estimator can unlearn, and how.
+
+    Examples
+    --------
+    >>> from sklearn.utils import get_tags
+    >>> from sklearn_unlearn import UnlearnableLogisticRegression
+    >>> tags = get_tags(UnlearnableLogisticRegression())
+    >>> type(tags).__name__, tags.estimator_type
+    ('UnlearnerTags', 'classifier')
+    >>> tags.unlearn_tags.methods
+    ('second_order', 'first_order', 'refined')
     """
 
     unlearn_tags: UnlearnTags = field(default_factory=UnlearnTags)
@@ -144,6 +164,21 @@ class UnlearningPlan:
     report : RequestReport
         The figures the request would record (the residual bound it would
         reach, among them).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn_unlearn import UnlearnableRidge
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = UnlearnableRidge().fit(X, y)
+    >>> plan = reg.plan_unlearn(X[:3], None, y[:3])
+    >>> plan.report.n_removed
+    3
+    >>> reg = reg.apply_unlearn(plan)
+    >>> reg.apply_unlearn(plan)
+    Traceback (most recent call last):
+    ...
+    ValueError: The plan was made on another state of this estimator ...
     """
 
     report: RequestReport
@@ -288,10 +323,35 @@ class UnlearnerMixin:
         the rows X_new``. The options (``method`` and the method's settings)
         are the estimator's: see its own ``unlearn``.
 
+        Parameters
+        ----------
+        X_old : array-like or sparse matrix of shape (n_old, n_features) or None
+            The affected training rows as they were (``None``: rows are only
+            inserted).
+        X_new : array-like or sparse matrix of shape (n_new, n_features) or None
+            The rows as they should be (``None``: rows are only deleted).
+        y_old, y_new : array-like or None, default=None
+            Their targets; ``y_new`` defaults to ``y_old`` for edits.
+        sample_weight : array-like or None, default=None
+            The rows' sample weights.
+        **options
+            The estimator's request options (``method`` among them).
+
         Returns
         -------
         self : object
             The updated estimator; on any error it is left exactly as it was.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.linear_model import Ridge
+        >>> from sklearn_unlearn import UnlearnableRidge
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> reg = UnlearnableRidge().fit(X, y).unlearn(X[:10], None, y[:10])
+        >>> refit = Ridge().fit(X[10:], y[10:])
+        >>> bool(abs(reg.coef_ - refit.coef_).max() < 1e-8)
+        True
         """
         self._check_not_owned()
         options = self._checked_options(options)
