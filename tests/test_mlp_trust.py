@@ -465,3 +465,19 @@ def test_second_order_without_rows_names_what_applies():
     with pytest.raises(ValueError, match="tau='auto'") as info:
         est.unlearn(X[:2], None, y[:2], method="first_order", tau="auto")
     assert "second_order" not in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # the overflows refused
+def test_overflowing_step_names_only_the_settings_of_its_method():
+    # A Newton step has no tau: its failure must not tell the user to lower
+    # one; a gradient step of a given rate is shortened by the rate alone.
+    X, y, _ = _data(9)
+    clf = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0),
+               X, y)
+    for kw, named, not_named in (({}, "damping", "tau"),
+                                 ({"curvature": "exact"}, "damping", "tau"),
+                                 ({"method": "first_order", "tau": 1.0}, "tau", "damping")):
+        with pytest.raises(ValueError, match="not finite|overflow") as info:
+            clf.unlearn(None, X[:2] * 1e300, y_new=y[:2], **kw)
+        message = str(info.value)
+        assert named in message and not_named not in message, (kw, message)

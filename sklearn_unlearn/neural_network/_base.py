@@ -280,7 +280,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         if not np.all(np.isfinite(theta_new)):
             raise ValueError(
                 "The update produced non-finite parameters; the model is "
-                "unchanged. Raise damping or lower tau."
+                f"unchanged. {_remedy(method, tau)}"
             )
         grad_after = None
         if rows is not None:
@@ -293,7 +293,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
                 raise ValueError(
                     "The corrected objective's gradient is not finite at the "
                     "updated parameters (an output overflows); the model is "
-                    "unchanged. Raise damping or lower tau."
+                    f"unchanged. {_remedy(method, tau)}"
                 )
         coefs, intercepts = layout.unpack(theta_new)
         new_coefs = [c.astype(old.dtype, copy=True) for c, old in zip(coefs, self.coefs_)]
@@ -419,6 +419,13 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         if "_best_intercepts" in self.__dict__:
             state["_best_intercepts"] = [b.copy() for b in intercepts]
         return state
+
+
+def _remedy(method, tau):
+    """What shortens a step of ``method``: only the settings it uses."""
+    if method == "first_order" and tau != "auto":
+        return "Lower tau."
+    return "Raise damping."
 
 
 def _damped_step(objective, G, *, method, tau, damping, gauss_newton, curvature,
