@@ -41,8 +41,6 @@ class HalfSquaredError:
     curvature_cap = 0.0
     #: Largest curvature: the Lipschitz constant of the gradient in the predictor.
     curvature_max = 1.0
-    #: The margin ``y * eta`` at which the curvature jumps (``None``: nowhere).
-    curvature_jump = None
 
     def value(self, Y, eta):
         return 0.5 * (Y - eta) ** 2
@@ -86,7 +84,6 @@ class BinaryLogLoss:
     curvature_lipschitz = 1.0 / (6.0 * np.sqrt(3.0))
     # the curvature lies in (0, 1/4]
     curvature_cap = 0.25
-    curvature_jump = None
     curvature_max = 0.25
     #: The third derivative is at most the second in absolute value, so the
     #: curvature changes by at most a factor ``exp(abs(t))`` over a step ``t``.
@@ -141,7 +138,6 @@ class MultinomialLogLoss:
     # diag(p) - p p^T has eigenvalues in [0, 1/2]; so has any difference of two
     # such matrices in absolute value
     curvature_cap = 0.5
-    curvature_jump = None
     #: the softmax Hessian diag(p) - p p^T has eigenvalues at most 1/2
     curvature_max = 0.5
 
@@ -198,7 +194,6 @@ class SquaredHinge:
     self_concordant = False
     curvature_lipschitz = None
     curvature_cap = 2.0
-    curvature_jump = 1.0
     curvature_max = 2.0
 
     def value(self, Y, eta):

@@ -1,7 +1,7 @@
 """Solvers and caches: the objective, its factored Hessian, and the state kept
 from fit to unlearn."""
 
-from ._cache import AmbiguousRemovalError, UnlearningCache, UnlearningWarning
+from ._cache import UnlearningCache, UnlearningWarning
 from ._design import LinearDesign
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._lowrank import LowRankHessian
@@ -10,7 +10,6 @@ from ._pending import PendingMatrix
 from ._rows import RowCurvature
 
 __all__ = [
-    "AmbiguousRemovalError",
     "FactoredHessian",
     "LinearDesign",
     "LinearObjective",

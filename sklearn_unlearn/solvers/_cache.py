@@ -53,25 +53,6 @@ class UnlearningWarning(UserWarning):
     """
 
 
-class AmbiguousRemovalError(ValueError):
-    """A removed row's curvature cannot be taken out of the cached Hessian
-    exactly.
-
-    Raised for a loss whose curvature jumps (the squared hinge at the
-    margin) when a removed row lies so close to the jump that the model may
-    have moved it across since its curvature entered the Hessian: which of
-    the two curvatures to take out is then unknown without the training
-    data, and the wrong one would leave a trace of the row. Nothing is
-    changed; refit on the corrected data.
-
-    Examples
-    --------
-    >>> from sklearn_unlearn.solvers import AmbiguousRemovalError
-    >>> issubclass(AmbiguousRemovalError, ValueError)
-    True
-    """
-
-
 @dataclass
 class _Plan:
     theta: np.ndarray
@@ -317,7 +298,6 @@ class UnlearningCache:
         # the predictors of the request rows at theta: every row leaves and
         # enters the cached matrices with its curvature here
         eta_old, eta_new = r.predictors(theta)
-        self._check_removable(r, eta_old)
         coef_old = obj.gradient_coefficients(r.Y_old, r.S_old, eta_old)
         coef_new = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new)
         grad_old, grad_new = r.transpose_products(coef_old, coef_new)
@@ -446,35 +426,6 @@ class UnlearningCache:
             report=report,
         )
 
-    def _check_removable(self, r, eta_old):
-        """Refuse a removal whose curvature may have jumped since it entered.
-
-        A row entered the cache with its curvature at some ``theta_i``, at
-        most ``D`` (``drift.norm``) from ``theta``, so its margin has moved
-        by at most ``||x|| D`` since; with the rounding of the predictor, a
-        margin at least that far from the jump is on the side it entered on.
-        """
-        jump = self.objective.loss.curvature_jump
-        if jump is None or not r.R_old.shape[0]:
-            return
-        p = self.objective.n_params
-        reach = (_roundoff.upper_norms(r.norms_old, p)[:, None] * self.drift.norm
-                 + 2.0 * _roundoff.gamma(p + 1) * r.abs_predictor("old", self.theta))
-        slack = np.abs(r.Y_old * eta_old - jump)
-        ambiguous = (slack <= reach) & (r.S_old != 0)
-        if ambiguous.any():
-            rows = np.flatnonzero(ambiguous.any(axis=1))
-            raise AmbiguousRemovalError(
-                f"Row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows[:5]))}"
-                f"{' ...' if len(rows) > 5 else ''} of X_old lie{'' if len(rows) > 1 else 's'}"
-                f" within {float(reach[ambiguous].max()):.3g} of the margin, and the "
-                f"model has moved by up to {self.drift.norm:.3g} since their "
-                "curvature entered the cached Hessian: whether they were inside the "
-                "margin then is unknown without the training data, and removing the "
-                "wrong curvature would leave a trace of them in the model. Nothing "
-                "was changed. Refit on the corrected data."
-            )
-
     def _request_roundoff(self, r, theta, theta_new, eta_old, eta_new, eta_new_after,
                           coef_old, coef_new, coef_after):
         """Bound on the rounding of the request rows' gradients: those of the
@@ -567,21 +518,17 @@ class UnlearningCache:
         gam = loss.curvature_lipschitz
         old = self.drift
         step_norm = float(np.linalg.norm(step))
-        growth = 1.0 + 8.0 * _roundoff.UNIT
-        # how far theta is from where any row's curvature entered: kept even
-        # without a bound (a removal near a curvature jump is refused by it)
-        moved = replace(old, norm=growth * (old.norm + step_norm))
         if not np.isfinite(hessian_error):
             # no Lipschitz curvature, or an approximate Hessian whose error
             # times the step the cache does not bound
-            return moved, np.inf
+            return old, np.inf
         e = hessian_error
         total_e = e + max(H.error + H.damping for H in hessians)
         if gam == 0:
-            return replace(moved, hessian_error=e), total_e * step_norm
+            return replace(old, hessian_error=e), total_e * step_norm
         if self.gram is None:
             # fitted without the bound's Gram matrices
-            return moved, np.inf
+            return old, np.inf
         p = obj.n_params
         cap = loss.curvature_cap
         norms_new = _roundoff.upper_norms(r.norms_new, p)
@@ -615,9 +562,10 @@ class UnlearningCache:
             a_new = (obj.scale * s_new * loss.curvature(r.Y_new, eta_new)[:, 0]
                      if abs_new is not None else np.zeros(0))
             h_all = (np.sqrt(old.curvature) + np.sqrt(h_step + float(a_new @ u_new_sq)))**2
+        growth = 1.0 + 8.0 * _roundoff.UNIT
         drift = _Drift(
             form=growth * (np.sqrt(old.form) + np.sqrt(qr_all))**2,
-            norm=moved.norm,
+            norm=growth * (old.norm + step_norm),
             curvature=growth * h_all,
             hessian_error=e,
         )
@@ -758,9 +706,8 @@ class _Drift:
         error = float((_roundoff.gamma(n + 2) * obj.scale * kappa * coupled_factor * s
                        + weight_error) @ norms**2)
         error += _roundoff.gamma(2) * float(np.max(obj.penalty, initial=0.0))
-        norm = float(np.linalg.norm(theta - anchor)) * (1.0 + _roundoff.gamma(p + 2))
         if anchor is theta or not exact:
-            return cls(norm=norm, hessian_error=error)
+            return cls(hessian_error=error)
         V = np.abs(eta - eta_anchor) + _roundoff.gamma(p + 1) * (abs_eta + abs_anchor)
         v_sq = (V**2).sum(axis=1)
         growth = 1.0 + _roundoff.gamma(n + 2)
@@ -769,7 +716,7 @@ class _Drift:
             a = obj.scale * s * obj.loss.curvature(Y, eta_anchor)[:, 0]
             curvature = growth * float(a @ v_sq)
         return cls(form=growth * float((s * norms) @ v_sq),
-                   norm=growth * norm,
+                   norm=growth * float(np.linalg.norm(theta - anchor)),
                    curvature=curvature, hessian_error=error)
 
 
