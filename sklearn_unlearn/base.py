@@ -25,11 +25,14 @@ import numpy as np
 from sklearn.utils import Tags, get_tags
 from sklearn.utils.validation import check_is_fitted
 
+from ._fingerprints import (MissingRowsError, fingerprint_training_rows,
+                            fingerprints_after)
 from ._locks import serialised
 from ._report import RequestReport
 from ._request import validate_request
 
 __all__ = [
+    "MissingRowsError",
     "RequestReport",
     "UnlearnTags",
     "UnlearnerMixin",
@@ -248,6 +251,12 @@ class UnlearnerMixin:
     def _new_unlearn_state(self):
         self._unlearn_token = self._fitted_state_name(vars(self))
 
+    def _keep_row_fingerprints(self, X, y, sample_weight, fingerprint_key):
+        """At the end of ``fit``: the keyed fingerprints of the training rows
+        (``row_fingerprints_``, ``None`` without a key)."""
+        self.row_fingerprints_ = fingerprint_training_rows(
+            self, X, y, sample_weight, fingerprint_key)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         return UnlearnerTags(**{f.name: getattr(tags, f.name) for f in fields(tags)},
@@ -265,7 +274,7 @@ class UnlearnerMixin:
 
     # -- the verbs ---------------------------------------------------------------
     def plan_unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
-                     **options):
+                     fingerprint_key=None, **options):
         """Compute the update of a request without applying it.
 
         Takes the arguments of :meth:`unlearn` and returns an
@@ -275,7 +284,7 @@ class UnlearnerMixin:
 
         Parameters
         ----------
-        X_old, X_new, y_old, y_new, sample_weight, **options
+        X_old, X_new, y_old, y_new, sample_weight, fingerprint_key, **options
             As in :meth:`unlearn`.
 
         Returns
@@ -284,7 +293,7 @@ class UnlearnerMixin:
         """
         options = self._checked_options(options)
         return serialised(self, lambda: self._plan(
-            X_old, X_new, y_old, y_new, sample_weight, options))
+            X_old, X_new, y_old, y_new, sample_weight, options, fingerprint_key))
 
     def apply_unlearn(self, plan, *, copy=False):
         """Apply a plan of :meth:`plan_unlearn`.
@@ -316,7 +325,7 @@ class UnlearnerMixin:
         return serialised(self, lambda: self._apply(plan, copy))
 
     def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
-                **options):
+                fingerprint_key=None, **options):
         """Move the model to where retraining on the corrected data would put it.
 
         The training data set ``D`` becomes ``(D minus the rows X_old) plus
@@ -334,6 +343,11 @@ class UnlearnerMixin:
             Their targets; ``y_new`` defaults to ``y_old`` for edits.
         sample_weight : array-like or None, default=None
             The rows' sample weights.
+        fingerprint_key : bytes or None, default=None
+            The key the estimator was fitted with, when it was fitted with
+            one (it then keeps keyed fingerprints of its training rows, and
+            a removed row that is not among them is refused with
+            :class:`MissingRowsError`).
         **options
             The estimator's request options (``method`` among them).
 
@@ -357,7 +371,7 @@ class UnlearnerMixin:
         options = self._checked_options(options)
         # one hold of the lock for both phases: no request comes in between
         return serialised(self, lambda: self._apply(self._plan(
-            X_old, X_new, y_old, y_new, sample_weight, options), False))
+            X_old, X_new, y_old, y_new, sample_weight, options, fingerprint_key), False))
 
     def _checked_options(self, options):
         if "_unlearn_token" not in self.__dict__:
@@ -370,9 +384,13 @@ class UnlearnerMixin:
             )
         return options
 
-    def _plan(self, X_old, X_new, y_old, y_new, sample_weight, options):
+    def _plan(self, X_old, X_new, y_old, y_new, sample_weight, options,
+              fingerprint_key=None):
         request = self._unlearn_request(X_old, X_new, y_old, y_new, sample_weight, options)
+        fingerprints = fingerprints_after(self, request, fingerprint_key)
         state, report = self._unlearned_state(request, **options)
+        if fingerprints is not None:
+            state = {**state, "row_fingerprints_": fingerprints}
         name = _state_token(self._unlearn_token[0] + 1, self._published_parameters(state))
         return UnlearningPlan(report, state, self._unlearn_token, name)
 

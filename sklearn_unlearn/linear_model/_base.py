@@ -90,7 +90,7 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         """Refuse parameters whose objective cannot be unlearned."""
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, fingerprint_key=None):
         """Fit the model with the parent's solver and cache what unlearning needs.
 
         Parameters
@@ -101,6 +101,9 @@ class UnlearnableLinearMixin(UnlearnerMixin):
             Target values (class labels for a classifier).
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples.
+        fingerprint_key : bytes, default=None
+            A secret key: keep keyed fingerprints of the training rows
+            (``row_fingerprints_``), against which requests are checked.
 
         Returns
         -------
@@ -110,6 +113,7 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         self._check_unlearnable()
         self._fit_parent(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
+        self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
 
     def _fit_parent(self, X, y, sample_weight):
@@ -175,7 +179,7 @@ class UnlearnableLinearMixin(UnlearnerMixin):
 
     # -- unlearn ---------------------------------------------------------------
     def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
-                method="second_order", tau="auto", max_iter=10):
+                fingerprint_key=None, method="second_order", tau="auto", max_iter=10):
         """Move the model to where retraining on the corrected data would put it.
 
         The training data set ``D`` becomes ``(D minus the rows X_old) plus the
@@ -197,6 +201,9 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         sample_weight : array-like of shape (k,), default=None
             Training weights of the affected rows (a corrected row keeps its
             weight). ``None`` means weight 1.
+        fingerprint_key : bytes, default=None
+            The key the model was fitted with, if any: the rows of ``X_old``
+            must then be training rows (:class:`~sklearn_unlearn.base.MissingRowsError`).
         method : {"second_order", "first_order", "refined"}, default="second_order"
             ``"second_order"``: one Newton step with the Hessian of the
             corrected data. ``"first_order"``: a gradient step of rate
@@ -248,7 +255,8 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         True
         """
         return super().unlearn(X_old, X_new, y_old, y_new, sample_weight=sample_weight,
-                               method=method, tau=tau, max_iter=max_iter)
+                               fingerprint_key=fingerprint_key, method=method, tau=tau,
+                               max_iter=max_iter)
 
     def _unlearn_options(self, method="second_order", tau="auto", max_iter=10):
         check_method(self, method, UNLEARN_METHODS)

@@ -124,7 +124,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, fingerprint_key=None):
         """Fit the model and cache what unlearning needs.
 
         With ``solver="auto"`` or ``"cholesky"``, dense ``X`` and a dense
@@ -144,6 +144,9 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             Target values.
         sample_weight : float or array-like of shape (n_samples,), default=None
             Weights of the samples.
+        fingerprint_key : bytes, default=None
+            A secret key: keep keyed fingerprints of the training rows
+            (``row_fingerprints_``), against which requests are checked.
 
         Returns
         -------
@@ -162,9 +165,11 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             objective = self._unlearn_objective(X.shape[1], n_outputs)
             if self._hessian_mode(objective) == "dense":
                 self._fit_by_factor(X, y, sample_weight)
+                self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
                 return self
         self._fit_parent(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
+        self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
 
     def _fit_by_factor(self, X, y, sample_weight):

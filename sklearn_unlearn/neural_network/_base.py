@@ -95,8 +95,8 @@ class UnlearnableMLPMixin(UnlearnerMixin):
     # -- unlearn ---------------------------------------------------------------
     def unlearn(
         self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
-        method="second_order", tau="auto", damping=1e-2, curvature="gauss_newton",
-        cg_tol=1e-2, cg_max_iter=100,
+        fingerprint_key=None, method="second_order", tau="auto", damping=1e-2,
+        curvature="gauss_newton", cg_tol=1e-2, cg_max_iter=100,
     ):
         """Move the network towards where retraining on the corrected data would put it.
 
@@ -126,6 +126,9 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         sample_weight : array-like of shape (k,), default=None
             Training weights of the affected rows (a corrected row keeps its
             weight). ``None`` means weight 1.
+        fingerprint_key : bytes, default=None
+            The key the model was fitted with, if any: the rows of ``X_old``
+            must then be training rows (:class:`~sklearn_unlearn.base.MissingRowsError`).
         method : {"second_order", "first_order"}, default="second_order"
             ``"second_order"``: ``theta - (H~ + damping I)^{-1} G``, with
             ``G`` and ``H~`` the gradient and Hessian of the corrected
@@ -201,9 +204,9 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         495
         """
         return super().unlearn(
-            X_old, X_new, y_old, y_new, sample_weight=sample_weight, method=method,
-            tau=tau, damping=damping, curvature=curvature, cg_tol=cg_tol,
-            cg_max_iter=cg_max_iter,
+            X_old, X_new, y_old, y_new, sample_weight=sample_weight,
+            fingerprint_key=fingerprint_key, method=method, tau=tau, damping=damping,
+            curvature=curvature, cg_tol=cg_tol, cg_max_iter=cg_max_iter,
         )
 
     def _unlearn_options(

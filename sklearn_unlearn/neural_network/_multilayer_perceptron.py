@@ -190,7 +190,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self.keep_data = keep_data
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, fingerprint_key=None):
         """Fit the network with the parent's solver and keep what unlearning needs.
 
         Parameters
@@ -201,6 +201,9 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
             Target labels (a label indicator matrix for multilabel).
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples.
+        fingerprint_key : bytes, default=None
+            A secret key: keep keyed fingerprints of the training rows
+            (``row_fingerprints_``), against which requests are checked.
 
         Returns
         -------
@@ -209,6 +212,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         """
         super().fit(X, y, sample_weight=sample_weight)
         self._fit_unlearning_state(X, y, sample_weight)
+        self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
 
     def _stored_targets(self, y):
@@ -347,7 +351,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self.keep_data = keep_data
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, fingerprint_key=None):
         """Fit the network with the parent's solver and keep what unlearning needs.
 
         Parameters
@@ -358,6 +362,9 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples.
+        fingerprint_key : bytes, default=None
+            A secret key: keep keyed fingerprints of the training rows
+            (``row_fingerprints_``), against which requests are checked.
 
         Returns
         -------
@@ -366,6 +373,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         """
         super().fit(X, y, sample_weight=sample_weight)
         self._fit_unlearning_state(X, y, sample_weight)
+        self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
 
     def _unlearn_n_targets(self):
