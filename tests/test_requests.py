@@ -391,3 +391,15 @@ def test_refined_stops_when_it_stagnates(breast_cancer):
         warnings.simplefilter("ignore", UnlearningWarning)
         plan = est.unlearning_cache_.plan(rows, method="refined", max_iter=10**6, tol=0.0)
     assert plan.report.n_iter < 200
+
+
+def test_removing_curvature_the_data_never_had_names_the_likely_rows(diabetes):
+    # Taking training rows out leaves at least the penalty's curvature: a
+    # corrected Hessian that is not positive definite points at rows that
+    # were never trained on (here a large one), not at "too much removed".
+    X, y = diabetes
+    est = UnlearnableRidge(alpha=1.0).fit(X[:200], y[:200])
+    before = _state(est)
+    with pytest.raises(ValueError, match="never trained on, were deleted already"):
+        est.unlearn(X[300:301] * 100, None, y[300:301])
+    assert _state(est) == before

@@ -132,10 +132,16 @@ class FactoredHessian(PendingMatrix):
             self._refactor()
         except NotPositiveDefiniteError as exc:
             raise NotPositiveDefiniteError(
-                "The corrected Hessian is not positive definite: the request "
-                "removes (almost) all the curvature the model was trained with, "
-                "or rows it was never trained on. Check the request's rows, "
-                "targets and weights, or retrain on the corrected data."
+                "The corrected Hessian is not positive definite. Taking rows "
+                "of the training data out leaves at least the penalty's "
+                "curvature, so the request takes out curvature the training "
+                "data does not have: most likely some rows of X_old were never "
+                "trained on, were deleted already, or are given more "
+                "sample_weight than they were trained with (fit with "
+                "fingerprint_key to have such rows named); otherwise the model "
+                "has moved so far since the fit that a row's curvature has grown "
+                "past what it entered with: retrain on the corrected data. "
+                "Nothing was changed."
             ) from exc
 
     def corrected(self, terms=None, fold=False, max_damping=0.0):
