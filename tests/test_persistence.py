@@ -31,6 +31,7 @@ sio = pytest.importorskip("skops.io")
 # estimator of this package needs. All are plain containers of NumPy arrays
 # and numbers defined in this package; reviewed, not trusted wholesale.
 CACHE_TYPES = {
+    "sklearn_unlearn._plausibility.LossProfile",
     "sklearn_unlearn._report.RequestReport",
     "sklearn_unlearn.solvers._cache.UnlearningCache",
     "sklearn_unlearn.solvers._cache._Drift",

@@ -1,14 +1,17 @@
 """Fit-time caching and closed-form unlearning shared by the linear estimators."""
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
+from .._plausibility import ALARM_RATE, LossProfile, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
-from ..solvers import NotPositiveDefiniteError, UnlearningCache
+from ..solvers import NotPositiveDefiniteError, UnlearningCache, UnlearningWarning
 from ..solvers._request_rows import RequestRows, find_edit
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
@@ -113,8 +116,23 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         self._check_unlearnable()
         self._fit_parent(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
+        self._fit_loss_profile(X, y, sample_weight)
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
+
+    def _fit_loss_profile(self, X, y, sample_weight):
+        """``training_loss_profile_``: the count, sum and sum of squares of
+        the training rows' losses at the fitted parameters, by which a
+        request's rows are judged plausible (``sklearn_unlearn._plausibility``)."""
+        X = check_array(X, accept_sparse="csr", dtype=np.float64)
+        n = X.shape[0]
+        sw = np.ones(n) if sample_weight is None else np.broadcast_to(
+            np.asarray(sample_weight, dtype=np.float64).ravel(), (n,))
+        Y, S = self._unlearn_targets(y, sw)[:2]
+        cache = self.unlearning_cache_
+        eta = cache.objective.design.predictor(X, cache.theta)
+        self.training_loss_profile_ = LossProfile.of(
+            row_losses(cache.objective, Y, S, eta))
 
     def _fit_parent(self, X, y, sample_weight):
         """The scikit-learn parent's own fit."""
@@ -306,7 +324,28 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         new_cache = cache.committed(plan)
         attrs = self._theta_attributes(new_cache.theta, new_cache.objective.design)
         attrs["unlearning_cache_"] = new_cache
+        profile = self.__dict__.get("training_loss_profile_")
+        if profile is not None:
+            attrs["training_loss_profile_"] = self._judged_profile(profile, cache, rows)
         return attrs, plan.report
+
+    def _judged_profile(self, profile, cache, rows):
+        """Warn when the removed rows' losses are implausible for training
+        rows; return the profile with the request's rows moved."""
+        eta_old, eta_new = rows.predictors(cache.theta)
+        v_old = row_losses(cache.objective, rows.Y_old, rows.S_old, eta_old)
+        v_new = row_losses(cache.objective, rows.Y_new, rows.S_new, eta_new)
+        if profile.flags(v_old):
+            warnings.warn(UnlearningWarning(
+                f"The {len(v_old)} rows of X_old have a summed loss of "
+                f"{v_old.sum():.3g} at the model's parameters, where as many "
+                "training rows drawn at random exceed "
+                f"{profile.threshold(len(v_old)):.3g} less than "
+                f"{ALARM_RATE:.0%} of the time: check y_old and sample_weight "
+                "(a wrong label or target, a missing weight) and that the rows were "
+                "trained on. Fit with fingerprint_key to have every row checked."
+            ), stacklevel=4)
+        return profile.after(v_old, v_new)
 
     def _check_remaining_data(self, totals, counts):
         cache = self.unlearning_cache_
