@@ -69,6 +69,10 @@ class UnlearnTags:
         It keeps the training rows (as they are after every request).
     methods : tuple of str, default=("second_order",)
         The values its requests take for ``method``.
+    measures_residual : bool, default=False
+        It can measure its gradient residual on its current training data and
+        start its bound again from the measurement
+        (``rebase_residual_bound``).
 
     Examples
     --------
@@ -88,6 +92,7 @@ class UnlearnTags:
     convex: bool = True
     keeps_data: bool = False
     methods: tuple = ("second_order",)
+    measures_residual: bool = False
 
 
 @dataclass(slots=True)
@@ -372,6 +377,15 @@ class UnlearnerMixin:
         # one hold of the lock for both phases: no request comes in between
         return serialised(self, lambda: self._apply(self._plan(
             X_old, X_new, y_old, y_new, sample_weight, options, fingerprint_key), False))
+
+    def _with_state(self, attributes, copy=False):
+        """Swap ``attributes`` in (on a shallow copy with ``copy``) with one
+        update, as a new unlearning state: plans made before are refused."""
+        name = _state_token(self._unlearn_token[0] + 1,
+                            self._published_parameters({**vars(self), **attributes}))
+        target = _shallow_copy(self) if copy else self
+        target.__dict__.update({**attributes, "_unlearn_token": name})
+        return target
 
     def _checked_options(self, options):
         if "_unlearn_token" not in self.__dict__:

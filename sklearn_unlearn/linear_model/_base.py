@@ -1,17 +1,21 @@
 """Fit-time caching and closed-form unlearning shared by the linear estimators."""
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .._locks import serialised
 from .._plausibility import ALARM_RATE, LossProfile, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningCache, UnlearningWarning
+from ..solvers._measure import measured_residual, row_chunks
 from ..solvers._request_rows import RequestRows, find_edit
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
@@ -364,6 +368,84 @@ class UnlearnableLinearMixin(UnlearnerMixin):
                     f"The request removes every training row of {what}; the "
                     "model cannot represent that without retraining."
                 )
+
+    def rebase_residual_bound(self, X, y, sample_weight=None, *, copy=False):
+        """Measure the gradient residual on the current training data and
+        start ``residual_bound_`` again from it.
+
+        The bound of a model that has unlearned requests adds up each
+        request's bound. With the training data at hand it can instead be
+        measured: ``g``, the gradient of the corrected objective at the
+        current parameters, computed in one pass over ``X`` in chunks, and
+        ``a``, a bound on the rounding of that computation (the one the fit
+        uses). The bound becomes ``||g|| + a``, and later requests add to
+        that. The parameters do not change.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The model's current training data: the fit's rows after every
+            request. The bound is only as true as these rows are; their count
+            and total weight per class are checked against the cache's.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Their targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Their weights.
+        copy : bool, default=False
+            Measure into a shallow copy and return it, leaving this estimator
+            as it is.
+
+        Returns
+        -------
+        self or a copy : object
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> from sklearn.preprocessing import scale
+        >>> from sklearn_unlearn import UnlearnableLogisticRegression
+        >>> X, y = load_breast_cancer(return_X_y=True)
+        >>> X = scale(X)
+        >>> clf = UnlearnableLogisticRegression().fit(X, y)
+        >>> for i in range(0, 100, 10):
+        ...     clf = clf.unlearn(X[i:i + 10], None, y[i:i + 10])
+        >>> accumulated = clf.residual_bound_
+        >>> clf = clf.rebase_residual_bound(X[100:], y[100:])
+        >>> bool(clf.residual_bound_ < accumulated)
+        True
+        """
+        check_is_fitted(self, "unlearning_cache_")
+        if not copy:
+            self._check_not_owned()
+        return serialised(self, lambda: self._rebased(X, y, sample_weight, copy))
+
+    def _rebased(self, X, y, sample_weight, copy):
+        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=np.float64)
+        n = X.shape[0]
+        sw = np.ones(n) if sample_weight is None else _check_sample_weight(
+            sample_weight, X, dtype=np.float64)
+        Y, S, row_weight, groups, n_groups = self._unlearn_targets(y, sw)
+        cache = self.unlearning_cache_
+        totals = np.bincount(groups, weights=row_weight, minlength=n_groups)
+        counts = np.bincount(groups, minlength=n_groups)
+        if (not np.array_equal(counts, cache.counts)
+                or not np.allclose(totals, cache.weight_totals, rtol=1e-9, atol=0.0)):
+            raise ValueError(
+                f"X has {n} rows of total weight {float(totals.sum()):.6g}, but the "
+                f"model's current training data has {int(cache.counts.sum())} rows "
+                f"of total weight {float(cache.weight_totals.sum()):.6g} (by class: "
+                "counts and weights must match too): pass the fit's rows after "
+                "every request. Nothing was changed."
+            )
+        g, allowance = measured_residual(cache.objective, row_chunks(X, Y, S),
+                                         cache.theta, cache.noise)
+        if not np.isfinite(allowance):
+            raise ValueError(
+                "The measured residual is not finite (the rows overflow the "
+                "arithmetic); nothing was changed."
+            )
+        return self._with_state({"unlearning_cache_": replace(
+            cache, residual=g, residual_error=allowance)}, copy)
 
     @property
     def residual_bound_(self):

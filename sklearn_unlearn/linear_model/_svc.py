@@ -117,7 +117,7 @@ random_state, max_iter
 
     def _unlearn_tags(self):
         # the squared hinge's curvature jumps at the margin: no bound
-        return UnlearnTags(methods=UNLEARN_METHODS)
+        return UnlearnTags(methods=UNLEARN_METHODS, measures_residual=True)
 
     def _unlearn_objective(self, n_features, n_outputs):
         design = LinearDesign(self.fit_intercept, self.intercept_scaling)

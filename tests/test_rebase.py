@@ -1,0 +1,137 @@
+"""A bound re-based on the residual measured on the current rows never
+under-reports, then or after later requests (truth in extended precision)."""
+
+import os
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sklearn_unlearn import (
+    UnlearnableLinearSVC,
+    UnlearnableLogisticRegression,
+    UnlearnableRidge,
+    zero_features,
+)
+
+from ._reference import residual_of
+
+#: Cases per property: a few dozen in CI, more with SKLEARN_UNLEARN_HYPOTHESIS.
+N_CASES = int(os.environ.get("SKLEARN_UNLEARN_HYPOTHESIS", 25))
+
+
+@st.composite
+def problems(draw):
+    n = draw(st.integers(30, 120))
+    d = draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    X *= 10.0 ** rng.uniform(-2, draw(st.sampled_from([1, 3, 6])), size=d)
+    X += draw(st.sampled_from([0.0, 1e3, 1e6])) * rng.standard_normal(d)
+    far = draw(st.integers(0, 3))
+    if far:
+        X[:far] *= 10.0 ** draw(st.integers(2, 7))
+    w = np.exp(rng.uniform(-3, draw(st.sampled_from([0, 6, 12])) * 2.3, size=n))
+    kind = draw(st.sampled_from(["binary", "multinomial", "ridge"]))
+    if kind == "ridge":
+        y = X @ (rng.standard_normal(d) / np.maximum(np.abs(X).max(axis=0), 1))
+        y = y + rng.standard_normal(n)
+        est = UnlearnableRidge(alpha=10.0 ** draw(st.integers(-3, 2)))
+    else:
+        k = 2 if kind == "binary" else 3
+        y = rng.integers(0, k, size=n)
+        y[:k] = np.arange(k)
+        est = UnlearnableLogisticRegression(C=10.0 ** draw(st.integers(-3, 1)),
+                                            max_iter=2000)
+    n_requests = draw(st.integers(1, 6))
+    return est, X, y, w, n_requests, rng
+
+
+@settings(max_examples=N_CASES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(problems())
+def test_rebased_bound_never_under_reports(problem):
+    est, X, y, w, n_requests, rng = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            est.fit(X, y, sample_weight=w)
+        except ValueError:
+            return      # a fit the library refuses (e.g. no curvature left)
+        keep = np.ones(len(y), dtype=bool)
+        Xc = X.copy()
+        for _ in range(n_requests):
+            live = np.flatnonzero(keep[3:]) + 3
+            rows = rng.choice(live, size=min(3, len(live) - 5), replace=False)
+            try:
+                if rng.random() < 0.5:
+                    est.unlearn(Xc[rows], None, y[rows], sample_weight=w[rows])
+                    keep[rows] = False
+                else:
+                    new = zero_features(Xc[rows], [0])
+                    est.unlearn(Xc[rows], new, y[rows], sample_weight=w[rows])
+                    Xc[rows] = new
+            except ValueError:
+                continue
+        accumulated = est.residual_bound_
+        try:
+            est.rebase_residual_bound(Xc[keep], y[keep], sample_weight=w[keep])
+        except ValueError:
+            return      # overflowing rows: refused
+        truth = residual_of(est, Xc[keep], y[keep], w[keep])
+        assert est.residual_bound_ >= truth.lower, (est.residual_bound_, truth.lower)
+        # a later request adds to the re-based bound, which stays sound
+        live = np.flatnonzero(keep[3:]) + 3
+        rows = live[:2]
+        try:
+            est.unlearn(Xc[rows], None, y[rows], sample_weight=w[rows])
+        except ValueError:
+            return
+        keep[rows] = False
+    truth = residual_of(est, Xc[keep], y[keep], w[keep])
+    assert est.residual_bound_ >= truth.lower
+    if np.isfinite(accumulated):
+        print(f"accumulated {accumulated:.3g}, measured {est.residual_bound_:.3g}")
+
+
+def test_rebase_tightens_the_bound_and_keeps_the_parameters(breast_cancer):
+    X, y = breast_cancer
+    clf = UnlearnableLogisticRegression().fit(X, y)
+    for i in range(0, 200, 20):
+        clf.unlearn(X[i:i + 20], None, y[i:i + 20])
+    before, coef = clf.residual_bound_, clf.coef_.copy()
+    plan = clf.plan_unlearn(X[300:301], None, y[300:301])
+    other = clf.rebase_residual_bound(X[200:], y[200:], copy=True)
+    assert clf.residual_bound_ == before           # a copy: this one unchanged
+    clf.rebase_residual_bound(X[200:], y[200:])
+    truth = residual_of(clf, X[200:], y[200:], np.ones(len(y) - 200))
+    # the measured bound is the true residual up to its rounding allowance
+    assert truth.lower <= clf.residual_bound_ <= 1.01 * float(truth.upper) < before
+    assert other.residual_bound_ == clf.residual_bound_
+    np.testing.assert_array_equal(clf.coef_, coef)
+    # a plan made on the state before is refused: the state changed
+    with pytest.raises(ValueError, match="another state"):
+        clf.apply_unlearn(plan)
+
+
+@pytest.mark.parametrize("est", [UnlearnableLogisticRegression(), UnlearnableRidge(),
+                                 UnlearnableLinearSVC(C=0.1)],
+                         ids=lambda e: type(e).__name__)
+def test_rebase_refuses_rows_that_are_not_the_training_data(est, breast_cancer):
+    X, y = breast_cancer
+    est.fit(X, y)
+    est.unlearn(X[:10], None, y[:10])
+    before = joblib.hash(est)
+    wrong = [(X, y), (X[5:], y[5:])]
+    if not isinstance(est, UnlearnableRidge):
+        wrong.append((X[10:], 1 - y[10:]))   # other class counts
+    for X_given, y_given in wrong:
+        with pytest.raises(ValueError, match="current training data"):
+            est.rebase_residual_bound(X_given, y_given)
+    assert joblib.hash(est) == before
+    est.rebase_residual_bound(X[10:], y[10:])
+    assert np.isfinite(est.residual_bound_)
