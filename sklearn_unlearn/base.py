@@ -197,7 +197,8 @@ class UnlearnerMixin:
     options, ``method`` among them), ``_unlearned_state(request, **options)``
     (returns the attributes of the new state and its report, changing
     nothing) and ``_unlearn_tags()``; they call ``_new_unlearn_state()`` at
-    the end of ``fit``. The public methods validate; the hooks do the work.
+    the end of ``fit``. Estimators that keep rows updated in place also
+    implement ``_complete_unlearn(copied=...)``, run right after the swap. The public methods validate; the hooks do the work.
 
     Examples
     --------
@@ -231,6 +232,12 @@ class UnlearnerMixin:
     def _published_parameters(self, attributes):  # pragma: no cover
         """The parameter arrays a state with these attributes publishes."""
         raise NotImplementedError
+
+    def _complete_unlearn(self, *, copied):
+        """Finish a state just swapped in: write what it changes in place (the
+        kept rows' edit; ``copied`` when the state went to a shallow copy,
+        whose rows must then not be shared). Must be idempotent: the next
+        request completes one cut short."""
 
     def _unlearn_n_targets(self):
         """The number of targets of a multi-output regressor, ``None`` when
@@ -385,4 +392,5 @@ class UnlearnerMixin:
             )
         target = _shallow_copy(self) if copy else self
         target.__dict__.update({**plan._state, "_unlearn_token": plan._name})
+        target._complete_unlearn(copied=copy)
         return target
