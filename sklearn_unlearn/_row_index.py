@@ -73,7 +73,8 @@ def add(index, key, position):
     """Record ``position`` under ``key`` (no change if it is there)."""
     found = positions(index, key)
     if position not in found:
-        index[key] = position if not found else (*found, position)
+        # sorted: the table is the same however the edits were interleaved
+        index[key] = position if not found else tuple(sorted((*found, position)))
 
 
 def discard(index, key, position):

@@ -11,16 +11,11 @@ rest of its state, then writes the edit into the store
 the start, by the next use of the rows.
 """
 
-import itertools
-
 import numpy as np
 import scipy.sparse as sp
 
 from . import _row_index as rix
 from ._row_edit import _read_only_csr, plan_edit
-
-_versions = itertools.count(1)   # unique within the process
-
 
 def _same_target(a, b):
     a, b = np.asarray(a), np.asarray(b)
@@ -53,7 +48,7 @@ class RowStore:
         self.X = _read_only_csr(X) if self.sparse else X
         self.y, self.w = y, w
         self.index = rix.build_index(rix.row_keys(X, w))
-        self.version = next(_versions)
+        self.version = 0        # the number of edits written since
 
     @property
     def capacity(self):
@@ -166,7 +161,7 @@ class TrainingRows:
         out._edit = plan_edit(self._store, self._version, self._n, drop,
                               X_new, y_new, w_new)
         out._n = out._edit.n_rows
-        out._version = next(_versions)
+        out._version = self._version + 1
         return out
 
     def committed(self, *, fork=False):

@@ -391,6 +391,17 @@ class UnlearnerMixin:
                 "request since): plan the request again."
             )
         target = _shallow_copy(self) if copy else self
-        target.__dict__.update({**plan._state, "_unlearn_token": plan._name})
-        target._complete_unlearn(copied=copy)
+        state = {**plan._state, "_unlearn_token": plan._name}
+        failure = None
+        for _ in range(3):
+            try:
+                target.__dict__.update(state)   # one C call: the commit point
+                target._complete_unlearn(copied=copy)
+                break
+            except BaseException as exc:        # noqa: B036 - re-raised below
+                # the state is in: complete it (both steps are idempotent),
+                # then raise what interrupted it
+                failure = exc if failure is None else failure
+        if failure is not None:
+            raise failure
         return target
