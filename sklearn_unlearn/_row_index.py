@@ -46,8 +46,13 @@ def keys_of(rows, w):
 
 
 def row_keys(X, w):
-    """The index key of each row of ``X`` with its weight in ``w``."""
-    return keys_of(canonical_rows(X), w)
+    """The index key of each row of ``X`` with its weight in ``w`` (block by
+    block: the canonical bytes of all rows are never held at once)."""
+    keys = []
+    for start in range(0, X.shape[0], BLOCK):
+        stop = start + BLOCK
+        keys.extend(keys_of(canonical_rows(X[start:stop]), w[start:stop]))
+    return keys
 
 
 def build_index(keys):

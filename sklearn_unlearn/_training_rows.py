@@ -229,6 +229,12 @@ class TrainingRows:
             stop = min(start + size, self._n)
             yield X[start:stop], y[start:stop], w[start:stop]
 
+    def _row_equals(self, p, X_rows, j, canonical):
+        """Whether kept row ``p`` equals row ``j`` of ``X_rows`` as numbers."""
+        if self._store.sparse:
+            return rix.canonical_rows(self._store.X[p])[0] == canonical
+        return bool(np.array_equal(self._store.X[p], X_rows[j]))
+
     def locate(self, X_rows, y_rows, weights):
         """Indices of kept rows equal to the given rows (features, target, weight).
 
@@ -243,11 +249,11 @@ class TrainingRows:
         wanted = rix.canonical_rows(X_rows)
         used = set()
         found = np.empty(len(wanted), dtype=np.intp)
-        for j, (row, key) in enumerate(zip(wanted, rix.keys_of(wanted, weights))):
+        for j, key in enumerate(rix.keys_of(wanted, weights)):
             match = next((p for p in rix.positions(store.index, key)
                           if p not in used and store.w[p] == weights[j]
                           and _same_target(store.y[p], y_rows[j])
-                          and rix.canonical_rows(store.X[p:p + 1])[0] == row), -1)
+                          and self._row_equals(p, X_rows, j, wanted[j])), -1)
             if match < 0:
                 raise ValueError(
                     f"Row {j} of X_old, with its target {y_rows[j]!r} and sample "
