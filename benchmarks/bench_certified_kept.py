@@ -1,0 +1,106 @@
+"""Certified removal with kept rows against the plain estimator's request.
+
+    python benchmarks/bench_certified_kept.py [--quick]
+
+1. n = 100,000, d = 500 (rows of norm <= 1, binary logistic regression with
+   a dense Hessian): ``CertifiedRemoval(..., keep_data=True)`` and the plain
+   ``UnlearnableLogisticRegression`` fitted on the same rows each erase the
+   same 100 rows one at a time, in the same order; then 5 requests of 100
+   rows each. Median and 90th percentile of each, and their ratio (target:
+   at most 1.5).
+2. The certified single-row erasure at d = 100 for n = 10^4, 10^5, 10^6
+   (median and 90th percentile over 50 removals): it should not grow with n.
+
+BLAS is limited to one thread; both estimators are timed in the same
+process, one after the other. ``--quick`` runs smaller sizes (a check that
+the script works, not a measurement).
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from sklearn_unlearn import UnlearnableLogisticRegression
+from sklearn_unlearn.certified import CertifiedRemoval
+
+
+def data(n, d, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1.0)   # norm <= 1
+    w = rng.standard_normal(d) * 3.0
+    y = (X @ w + 0.3 * rng.standard_normal(n) > 0).astype(int)
+    return X, y
+
+
+def final_step(n):
+    # lambda = 1e-3 in the per-row objective: C = 1 / (lambda n)
+    return UnlearnableLogisticRegression(C=1.0 / (1e-3 * n), fit_intercept=False,
+                                         hessian="dense")
+
+
+def certified(n):
+    # "warn": every request is an update (none becomes a retraining)
+    return CertifiedRemoval(final_step(n), budget=1.0, on_budget_exceeded="warn",
+                            random_state=0)
+
+
+def request_times(model, X, y, batches):
+    times = []
+    for rows in batches:
+        start = time.perf_counter()
+        model.unlearn(X[rows], None, y[rows])
+        times.append(time.perf_counter() - start)
+    return np.asarray(times)
+
+
+def summary(times):
+    return np.median(times), np.percentile(times, 90)
+
+
+def side_by_side(n, d, batches, label):
+    X, y = data(n, d)
+    plain = final_step(n).fit(X, y)
+    model = certified(n).fit(X, y)
+    t_plain = request_times(plain, X, y, batches)
+    t_cert = request_times(model, X, y, batches)
+    (mp, pp), (mc, pc) = summary(t_plain), summary(t_cert)
+    print(f"{label:<24} {1e3 * mp:>9.2f} {1e3 * pp:>9.2f} {1e3 * mc:>9.2f} "
+          f"{1e3 * pc:>9.2f} {mc / mp:>7.2f} {pc / pp:>7.2f}")
+    assert model.training_rows_.n_rows == n - sum(len(b) for b in batches)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    n, d = (10_000, 100) if args.quick else (100_000, 500)
+    sizes = [1_000, 10_000, 30_000] if args.quick else [10_000, 100_000, 1_000_000]
+    rng = np.random.default_rng(1)
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        print(f"1. n = {n}, d = {d}: times in ms (median, p90), ratio certified / plain")
+        print(f"{'request':<24} {'plain':>9} {'p90':>9} {'certified':>9} {'p90':>9} "
+              f"{'median':>7} {'p90':>7}")
+        order = rng.permutation(n)
+        side_by_side(n, d, [order[i:i + 1] for i in range(100)], "1 row x 100")
+        side_by_side(n, d, [order[100 * i:100 * i + 100] for i in range(5)],
+                     "100 rows x 5")
+        print("\n2. certified single-row erasure, d = 100: ms (median, p90 of 50)")
+        print(f"{'n':>9} {'median':>9} {'p90':>9} {'fit s':>7}")
+        for size in sizes:
+            X, y = data(size, 100)
+            start = time.perf_counter()
+            model = certified(size).fit(X, y)
+            fit = time.perf_counter() - start
+            picks = rng.permutation(size)[:50]
+            med, p90 = summary(request_times(model, X, y, [[i] for i in picks]))
+            print(f"{size:>9} {1e3 * med:>9.2f} {1e3 * p90:>9.2f} {fit:>7.1f}")
+            del X, y, model
+
+
+if __name__ == "__main__":
+    main()
