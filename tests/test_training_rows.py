@@ -156,9 +156,9 @@ def test_kept_views_are_read_only_and_not_the_callers_arrays():
 _LIB = os.path.dirname(sklearn_unlearn.__file__) + os.sep
 
 
-def _interrupting(n):
+def _interrupting(n, names=("",)):
     """A trace function raising KeyboardInterrupt at the n-th line run in the
-    library, once."""
+    library (in the files whose names end with one of ``names``), once."""
     count = [0]
 
     def lines(frame, event, arg):
@@ -169,7 +169,8 @@ def _interrupting(n):
         return lines
 
     def calls(frame, event, arg):
-        return lines if frame.f_code.co_filename.startswith(_LIB) else None
+        name = frame.f_code.co_filename
+        return lines if name.startswith(_LIB) and name.endswith(names) else None
 
     return calls, count
 
@@ -230,7 +231,7 @@ def test_an_interrupted_certified_request_is_completed_before_it_is_raised():
         n += 1
         m = pickle.loads(saved)
         # count only the lines of the kept rows' code and of the commit
-        tracer, count = _interrupting_in(n, ("_training_rows.py", "_row_edit.py",
+        tracer, count = _interrupting(n, ("_training_rows.py", "_row_edit.py",
                                              "_row_index.py", "base.py"))
         sys.settrace(tracer)
         try:
@@ -251,23 +252,6 @@ def test_an_interrupted_certified_request_is_completed_before_it_is_raised():
         if m.certificate_.n_requests == 2:
             assert pickle.dumps(m.training_rows_) == expected
     assert outcomes == {"done", "interrupted"}
-
-
-def _interrupting_in(n, names):
-    count = [0]
-
-    def lines(frame, event, arg):
-        if event == "line":
-            count[0] += 1
-            if count[0] == n:
-                raise KeyboardInterrupt
-        return lines
-
-    def calls(frame, event, arg):
-        name = frame.f_code.co_filename
-        return lines if name.startswith(_LIB) and name.endswith(names) else None
-
-    return calls, count
 
 
 @pytest.mark.filterwarnings("ignore:The request raises the residual bound")
