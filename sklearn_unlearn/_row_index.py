@@ -14,10 +14,6 @@ import scipy.sparse as sp
 BLOCK = 4096
 
 
-def _weight_bytes(w):
-    return (np.asarray(w, dtype=np.float64).reshape(-1) + 0.0).tobytes()
-
-
 def canonical_rows(X):
     """The canonical bytes of each row of ``X`` (dense or CSR): equal bytes
     exactly when the rows are equal as numbers (``-0.0`` is ``0.0``; a
@@ -42,7 +38,8 @@ def canonical_rows(X):
 
 def keys_of(rows, w):
     """The index key of each row given as canonical bytes, with its weight."""
-    return [hash(row + _weight_bytes(w[i])) for i, row in enumerate(rows)]
+    weights = (np.asarray(w, dtype=np.float64).reshape(-1) + 0.0).tobytes()
+    return [hash(row + weights[8 * i:8 * i + 8]) for i, row in enumerate(rows)]
 
 
 def row_keys(X, w):

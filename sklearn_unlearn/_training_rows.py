@@ -18,6 +18,8 @@ from . import _row_index as rix
 from ._row_edit import _read_only_csr, plan_edit
 
 def _same_target(a, b):
+    if np.ndim(a) == 0 and np.ndim(b) == 0:
+        return bool(a == b)
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and bool(np.all(a == b))
 
