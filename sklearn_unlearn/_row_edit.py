@@ -34,6 +34,7 @@ class RowEdit:
     X_rows: object          # ... with these rows (dense), or the new CSR matrix
     y_rows: np.ndarray
     w_rows: np.ndarray
+    keys: np.ndarray        # ... and these index keys
     cleared: np.ndarray     # slots set to zero
     dropped: tuple          # (key, position) pairs that leave the index
     added: tuple            # (key, position) pairs that enter it
@@ -47,6 +48,7 @@ class RowEdit:
             store.X[self.slots] = self.X_rows
         store.y[self.slots] = self.y_rows
         store.w[self.slots] = self.w_rows
+        store.keys[self.slots] = self.keys
         store.clear(self.cleared)
         if store.index is None:             # a scratch copy keeps no index
             return
@@ -84,12 +86,11 @@ def plan_edit(store, base, n, drop, X_new, y_new, w_new):
         w_rows = np.concatenate([store.w[moved], np.asarray(w_new, dtype=np.float64)])
     else:
         y_rows, w_rows = y_old, store.w[moved]
-    moved_keys = rix.row_keys(store.X[moved], store.w[moved])
-    dropped = list(zip(rix.row_keys(store.X[drop], store.w[drop]), drop))
+    moved_keys = store.keys[moved].tolist()
+    dropped = list(zip(store.keys[drop].tolist(), drop))
     dropped += list(zip(moved_keys, movers))
-    added = list(zip(moved_keys, holes))
-    if m:
-        added += list(zip(rix.row_keys(X_new, w_new), inserted))
+    new_keys = rix.row_keys(X_new, w_new) if m else []
+    added = list(zip(moved_keys + new_keys, holes + inserted))
     capacity = store.capacity
     if end + m > capacity:
         capacity = max(end + m, int(GROWTH * capacity) + 16)
@@ -106,6 +107,7 @@ def plan_edit(store, base, n, drop, X_new, y_new, w_new):
             X_rows = np.concatenate([X_rows, X_new])
     return RowEdit(base=base, n_rows=end + m, capacity=capacity, y_dtype=y_dtype,
                    slots=slots, X_rows=X_rows, y_rows=y_rows, w_rows=w_rows,
+                   keys=np.array(moved_keys + new_keys, dtype=np.int64),
                    cleared=np.arange(end + m, n, dtype=np.intp),
                    dropped=tuple(dropped), added=tuple(added))
 

@@ -2,7 +2,9 @@
 to its positions, so that a request finds its rows in O(k d) time.
 
 The table holds, for each *live* row, Python's (per-process keyed) hash of
-the row's canonical bytes and weight, mapped to its position; nothing else.
+the row's canonical bytes and weight, mapped to its position; nothing else
+(the store also keeps each slot's key, zero in a free slot, so that an edit
+needs no hashing of the rows it moves or drops).
 It is never saved (it is rebuilt when the rows are loaded), and a request
 removes the entries of the rows it erases.
 """

@@ -49,7 +49,9 @@ class RowStore:
         self.sparse = sp.issparse(X)
         self.X = _read_only_csr(X) if self.sparse else X
         self.y, self.w = y, w
-        self.index = rix.build_index(rix.row_keys(X, w))
+        keys = rix.row_keys(X, w)
+        self.keys = np.array(keys, dtype=np.int64)     # the key of each slot
+        self.index = rix.build_index(keys)
         self.version = 0        # the number of edits written since
 
     @property
@@ -61,7 +63,7 @@ class RowStore:
         (each step only if still needed; a replaced buffer is zeroed)."""
         if self.y.dtype != y_dtype:
             self.y = self.y.astype(y_dtype)
-        for name in ("y", "w") if self.sparse else ("X", "y", "w"):
+        for name in ("y", "w", "keys") if self.sparse else ("X", "y", "w", "keys"):
             old = getattr(self, name)
             if old.shape[0] < capacity:
                 setattr(self, name, _grown(old, capacity))
@@ -72,13 +74,14 @@ class RowStore:
             self.X[slots] = 0.0
         self.y[slots] = np.zeros((), dtype=self.y.dtype)
         self.w[slots] = 0.0
+        self.keys[slots] = 0
 
     def copy(self, n, *, index=True):
         """A store of its own holding the same rows (the first ``n`` live)."""
         out = RowStore.__new__(RowStore)
         out.sparse = self.sparse
         out.X = self.X if self.sparse else self.X.copy()
-        out.y, out.w = self.y.copy(), self.w.copy()
+        out.y, out.w, out.keys = self.y.copy(), self.w.copy(), self.keys.copy()
         out.index = dict(self.index) if index else None
         out.version = self.version
         return out
@@ -222,7 +225,7 @@ class TrainingRows:
         X = store.X
         x_bytes = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
                    if store.sparse else X.nbytes)
-        return int(x_bytes + store.y.nbytes + store.w.nbytes)
+        return int(x_bytes + store.y.nbytes + store.w.nbytes + store.keys.nbytes)
 
     def chunks(self, size=4096):
         """``(X, y, sample_weight)`` views of consecutive blocks of rows."""
@@ -231,11 +234,12 @@ class TrainingRows:
             stop = min(start + size, self._n)
             yield X[start:stop], y[start:stop], w[start:stop]
 
-    def _row_equals(self, p, X_rows, j, canonical):
-        """Whether kept row ``p`` equals row ``j`` of ``X_rows`` as numbers."""
+    def _row_equals(self, p, canonical):
+        """Whether kept row ``p`` has the canonical bytes ``canonical``."""
+        X = self._store.X
         if self._store.sparse:
-            return rix.canonical_rows(self._store.X[p])[0] == canonical
-        return bool(np.array_equal(self._store.X[p], X_rows[j]))
+            return rix.canonical_rows(X[p])[0] == canonical
+        return (X[p] + 0.0).tobytes() == canonical
 
     def locate(self, X_rows, y_rows, weights):
         """Indices of kept rows equal to the given rows (features, target, weight).
@@ -255,7 +259,7 @@ class TrainingRows:
             match = next((p for p in rix.positions(store.index, key)
                           if p not in used and store.w[p] == weights[j]
                           and _same_target(store.y[p], y_rows[j])
-                          and self._row_equals(p, X_rows, j, wanted[j])), -1)
+                          and self._row_equals(p, wanted[j])), -1)
             if match < 0:
                 raise ValueError(
                     f"Row {j} of X_old, with its target {y_rows[j]!r} and sample "

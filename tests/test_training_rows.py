@@ -121,7 +121,8 @@ def test_freed_slots_hold_zeros_and_the_index_no_erased_row(sparse):
         assert not np.any(np.all(buffer == X[i], axis=1)), f"row {i} is still kept"
     if not sparse:
         assert not np.any(buffer[rows.n_rows:])
-    assert not np.any(store.w[rows.n_rows:]) and not np.any(store.y[rows.n_rows:])
+    for a in (store.w, store.y, store.keys):
+        assert not np.any(a[rows.n_rows:])
     X_erased = sp.csr_matrix(X[erased]) if sparse else X[erased]
     erased_keys = set(rix.row_keys(X_erased, w[erased]))
     assert erased_keys.isdisjoint(store.index)
