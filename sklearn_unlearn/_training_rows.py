@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _row_index as rix
+from ._locks import serialised
 from ._row_edit import _read_only_csr, plan_edit
 
 def _same_target(a, b):
@@ -142,7 +143,12 @@ class TrainingRows:
 
     # -- versions ------------------------------------------------------------
     def _settle(self):
-        """Write this version's pending edit into the store if it is not in yet."""
+        """Write this version's pending edit into the store if it is not in
+        yet (under the store's lock: a reader in another thread may settle
+        the rows while the request that swapped them in does)."""
+        serialised(self._store, self._settle_now)
+
+    def _settle_now(self):
         store, edit = self._store, self._edit
         if store.version != self._version:
             if edit is None or store.version != edit.base:
