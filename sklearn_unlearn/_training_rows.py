@@ -1,17 +1,26 @@
 """A kept copy of the training rows, and how a request edits it (used where
-unlearning needs the data: the MLPs and certified removal)."""
+unlearning needs the data: the MLPs and certified removal).
+
+The rows live in a :class:`RowStore` (buffers with spare capacity and an
+index of where each row is); a :class:`TrainingRows` is one version of
+them. A request computes a :class:`~sklearn_unlearn._row_edit.RowEdit` and a
+new :class:`TrainingRows` that carries it (:meth:`TrainingRows.edited`),
+without changing the store; the estimator swaps the new object in with the
+rest of its state, then writes the edit into the store
+(:meth:`TrainingRows.committed`). An edit cut short is written again, from
+the start, by the next use of the rows.
+"""
 
 import numpy as np
 import scipy.sparse as sp
 
-
-def _dense_row(X, i):
-    if sp.issparse(X):
-        return X[[i]].toarray().ravel()
-    return np.asarray(X[i]).ravel()
-
+from . import _row_index as rix
+from ._locks import serialised
+from ._row_edit import _read_only_csr, plan_edit
 
 def _same_target(a, b):
+    if np.ndim(a) == 0 and np.ndim(b) == 0:
+        return bool(a == b)
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and bool(np.all(a == b))
 
@@ -21,27 +30,75 @@ def _read_only(a):
     return a
 
 
-def _frozen(X, y, sample_weight, copy):
-    """The arrays as kept: copies (unless they are new already), read-only."""
-    def own(a, dtype=None):
-        return np.array(a, dtype=dtype, copy=True) if copy else np.asarray(a, dtype)
+def _grown(a, capacity):
+    out = np.zeros((capacity,) + a.shape[1:], dtype=a.dtype)
+    out[:a.shape[0]] = a
+    return out
 
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, copy=copy)
-        for part in (X.data, X.indices, X.indptr):
-            _read_only(part)
-    else:
-        X = _read_only(own(X))
-    return X, _read_only(own(y)), _read_only(own(sample_weight, np.float64))
+
+def committed(rows, copied):
+    """What an estimator keeps after a request: ``rows`` (or ``None``) with
+    their edit written (:meth:`TrainingRows.committed`)."""
+    return None if rows is None else rows.committed(fork=copied)
+
+
+class RowStore:
+    """The buffers and the index of one line of kept rows (private to the
+    :class:`TrainingRows` objects that share it)."""
+
+    def __init__(self, X, y, w):
+        self.sparse = sp.issparse(X)
+        self.X = _read_only_csr(X) if self.sparse else X
+        self.y, self.w = y, w
+        keys = rix.row_keys(X, w)
+        self.keys = np.array(keys, dtype=np.int64)     # the key of each slot
+        self.index = rix.build_index(keys)
+        self.version = 0        # the number of edits written since
+
+    @property
+    def capacity(self):
+        return self.w.shape[0]
+
+    def reserve(self, capacity, y_dtype):
+        """Grow the buffers to ``capacity`` rows and the targets to ``y_dtype``
+        (each step only if still needed; a replaced buffer is zeroed)."""
+        if self.y.dtype != y_dtype:
+            self.y = self.y.astype(y_dtype)
+        for name in ("y", "w", "keys") if self.sparse else ("X", "y", "w", "keys"):
+            old = getattr(self, name)
+            if old.shape[0] < capacity:
+                setattr(self, name, _grown(old, capacity))
+                old.fill(0)
+
+    def clear(self, slots):
+        if not self.sparse:
+            self.X[slots] = 0.0
+        self.y[slots] = np.zeros((), dtype=self.y.dtype)
+        self.w[slots] = 0.0
+        self.keys[slots] = 0
+
+    def copy(self, n, *, index=True):
+        """A store of its own holding the same rows (the first ``n`` live)."""
+        out = RowStore.__new__(RowStore)
+        out.sparse = self.sparse
+        out.X = self.X if self.sparse else self.X.copy()
+        out.y, out.w, out.keys = self.y.copy(), self.w.copy(), self.keys.copy()
+        out.index = dict(self.index) if index else None
+        out.version = self.version
+        return out
 
 
 class TrainingRows:
     """A copy of the training data: features, targets and sample weights.
 
-    The arrays are copies, made read-only: editing the arrays given to
-    ``fit`` afterwards, or writing into the kept ones, cannot change the
-    rows that were trained on (only a request does, through
-    :meth:`corrected`, which returns a new object).
+    The arrays are copies, read through read-only views: editing the arrays
+    given to ``fit`` afterwards, or writing into the views, cannot change
+    the rows that were trained on. Only a request does: it deletes rows by
+    overwriting them (with a live row moved from the end, the freed slots
+    zeroed), inserts rows after the live ones and keeps an index of where
+    each row is, at a cost of O(k d) for k rows of d features, whatever the
+    number of rows kept. A view read before a request shows the rows after
+    it; copy what must outlive a request.
 
     Parameters
     ----------
@@ -64,17 +121,104 @@ class TrainingRows:
     """
 
     def __init__(self, X, y, sample_weight, *, copy=True):
-        self.X, self.y, self.sample_weight = _frozen(X, y, sample_weight, copy)
+        def own(a, dtype=None):
+            a = np.asarray(a, dtype=dtype)
+            return a.copy() if copy or not a.flags.writeable else a
+
+        if sp.issparse(X):
+            X = sp.csr_matrix(X, copy=True)
+        else:
+            X = np.ascontiguousarray(own(X))
+        self._store = RowStore(X, own(y), own(sample_weight, np.float64))
+        self._n = X.shape[0]
+        self._version = self._store.version
+        self._edit = None
+
+    def __getstate__(self):
+        # the live rows only: no spare capacity, no index
+        return {"X": self.X, "y": self.y, "sample_weight": self.sample_weight}
 
     def __setstate__(self, state):
-        # pickle and skops give back writeable arrays, which nothing else holds
-        self.__dict__.update(state)
-        self.X, self.y, self.sample_weight = _frozen(
-            self.X, self.y, self.sample_weight, copy=False)
+        self.__init__(state["X"], state["y"], state["sample_weight"], copy=False)
+
+    # -- versions ------------------------------------------------------------
+    def _settle(self):
+        """Write this version's pending edit into the store if it is not in
+        yet (under the store's lock: a reader in another thread may settle
+        the rows while the request that swapped them in does)."""
+        serialised(self._store, self._settle_now)
+
+    def _settle_now(self):
+        store, edit = self._store, self._edit
+        if store.version != self._version:
+            if edit is None or store.version != edit.base:
+                raise RuntimeError(
+                    "These kept training rows were replaced by a later request "
+                    "(made on this estimator or on a shallow copy sharing its "
+                    "rows): read training_rows_ of the estimator again. Copy "
+                    "estimators with copy.deepcopy or pickle, not copy.copy."
+                )
+            edit.apply(store)
+            store.version = self._version
+        self._edit = None
+
+    def edited(self, drop, X_new, y_new, w_new):
+        """The rows after a request: these less the positions ``drop`` (from
+        :meth:`locate`), plus the new rows. Nothing is written until the
+        result is :meth:`committed`."""
+        self._settle()
+        out = TrainingRows.__new__(TrainingRows)
+        out._store = self._store
+        out._edit = plan_edit(self._store, self._version, self._n, drop,
+                              X_new, y_new, w_new)
+        out._n = out._edit.n_rows
+        out._version = self._version + 1
+        return out
+
+    def committed(self, *, fork=False):
+        """These rows, with their edit written into the store; with ``fork``,
+        a copy with a store of its own (the store is left as it is)."""
+        if not fork:
+            self._settle()
+            return self
+        return TrainingRows(*self.materialised(), copy=False)
+
+    def materialised(self):
+        """New arrays of these rows (features, targets, weights), whether
+        their edit is written or not; nothing is changed."""
+        edit, store = self._edit, self._store
+        if edit is not None and store.version == edit.base:
+            store = store.copy(self._n, index=False)
+            edit.apply(store)
+            X = store.X.copy() if store.sparse else store.X[:self._n]
+            return X, store.y[:self._n], store.w[:self._n]
+        return (self.X.copy(), np.array(self.y, copy=True),
+                np.array(self.sample_weight, copy=True))
+
+    # -- reading -------------------------------------------------------------
+    def _view(self, a):
+        self._settle()
+        return _read_only(a()[:self._n])
+
+    @property
+    def X(self):
+        """The rows: a read-only view (a CSR matrix with read-only parts)."""
+        if self._store.sparse:
+            self._settle()
+            return self._store.X
+        return self._view(lambda: self._store.X)
+
+    @property
+    def y(self):
+        return self._view(lambda: self._store.y)
+
+    @property
+    def sample_weight(self):
+        return self._view(lambda: self._store.w)
 
     @property
     def n_rows(self):
-        return self.X.shape[0]
+        return self._n
 
     @property
     def total_weight(self):
@@ -82,45 +226,46 @@ class TrainingRows:
 
     @property
     def nbytes(self):
-        """Memory held, in bytes."""
-        if sp.issparse(self.X):
-            x_bytes = self.X.data.nbytes + self.X.indices.nbytes + self.X.indptr.nbytes
-        else:
-            x_bytes = self.X.nbytes
-        return int(x_bytes + np.asarray(self.y).nbytes + self.sample_weight.nbytes)
+        """Memory held by the buffers, in bytes."""
+        store = self._store
+        X = store.X
+        x_bytes = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+                   if store.sparse else X.nbytes)
+        return int(x_bytes + store.y.nbytes + store.w.nbytes + store.keys.nbytes)
+
+    def chunks(self, size=4096):
+        """``(X, y, sample_weight)`` views of consecutive blocks of rows."""
+        X, y, w = self.X, self.y, self.sample_weight
+        for start in range(0, self._n, size):
+            stop = min(start + size, self._n)
+            yield X[start:stop], y[start:stop], w[start:stop]
+
+    def _row_equals(self, p, canonical):
+        """Whether kept row ``p`` has the canonical bytes ``canonical``."""
+        X = self._store.X
+        if self._store.sparse:
+            return rix.canonical_rows(X[p])[0] == canonical
+        return (X[p] + 0.0).tobytes() == canonical
 
     def locate(self, X_rows, y_rows, weights):
         """Indices of kept rows equal to the given rows (features, target, weight).
 
         Each given row is matched to a different kept row, so duplicates must
         be present as often as they are asked for. Raises ``ValueError`` when a
-        row is not found.
+        row is not found. Expected time O(k d) for k rows of d features.
         """
-        n_features = self.X.shape[1]
-        # Fingerprint every row by a fixed random projection, then compare the
-        # candidates with the same fingerprint exactly.
-        u = np.random.default_rng(0).standard_normal(n_features)
-        f_kept = np.asarray(self.X @ u).ravel()
-        f_rows = np.asarray(X_rows @ u).ravel()
-        scale_kept = np.asarray(abs(self.X) @ np.abs(u)).ravel()
-        order = np.argsort(f_kept, kind="stable")
-        f_sorted = f_kept[order]
-        tol = 1e-9 * (np.max(scale_kept, initial=0.0) + 1.0)
-        used = np.zeros(self.n_rows, dtype=bool)
-        found = np.empty(X_rows.shape[0], dtype=np.intp)
-        for j in range(X_rows.shape[0]):
-            lo = np.searchsorted(f_sorted, f_rows[j] - tol, side="left")
-            hi = np.searchsorted(f_sorted, f_rows[j] + tol, side="right")
-            row = _dense_row(X_rows, j)
-            match = -1
-            for i in order[lo:hi]:
-                if used[i] or self.sample_weight[i] != weights[j]:
-                    continue
-                if not _same_target(self.y[i], y_rows[j]):
-                    continue
-                if np.array_equal(_dense_row(self.X, i), row):
-                    match = i
-                    break
+        self._settle()
+        store = self._store
+        if store.sparse != sp.issparse(X_rows):
+            X_rows = sp.csr_matrix(X_rows) if store.sparse else X_rows.toarray()
+        wanted = rix.canonical_rows(X_rows)
+        used = set()
+        found = np.empty(len(wanted), dtype=np.intp)
+        for j, key in enumerate(rix.keys_of(wanted, weights)):
+            match = next((p for p in rix.positions(store.index, key)
+                          if p not in used and store.w[p] == weights[j]
+                          and _same_target(store.y[p], y_rows[j])
+                          and self._row_equals(p, wanted[j])), -1)
             if match < 0:
                 raise ValueError(
                     f"Row {j} of X_old, with its target {y_rows[j]!r} and sample "
@@ -129,21 +274,6 @@ class TrainingRows:
                     "on). Pass the affected rows exactly as they were trained on "
                     "(after earlier requests), with their targets and weights."
                 )
-            used[match] = True
+            used.add(match)
             found[j] = match
         return found
-
-    def corrected(self, drop, X_new, y_new, w_new):
-        """A new :class:`TrainingRows`: these rows less ``drop``, plus the new rows."""
-        keep = np.ones(self.n_rows, dtype=bool)
-        keep[drop] = False
-        X, y, w = self.X[keep], self.y[keep], self.sample_weight[keep]
-        if X_new is not None and X_new.shape[0]:
-            if sp.issparse(X):
-                X = sp.vstack([X, sp.csr_matrix(X_new)], format="csr")
-            else:
-                X = np.vstack([X, X_new.toarray() if sp.issparse(X_new) else X_new])
-            y = np.concatenate([y, np.asarray(y_new).reshape((-1,) + y.shape[1:])])
-            w = np.concatenate([w, w_new])
-        # (boolean indexing and stacking made new arrays: no second copy)
-        return TrainingRows(X, y, w, copy=False)

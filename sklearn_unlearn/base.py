@@ -205,7 +205,8 @@ class UnlearnerMixin:
     options, ``method`` among them), ``_unlearned_state(request, **options)``
     (returns the attributes of the new state and its report, changing
     nothing) and ``_unlearn_tags()``; they call ``_new_unlearn_state()`` at
-    the end of ``fit``. The public methods validate; the hooks do the work.
+    the end of ``fit``. Estimators that keep rows updated in place also
+    implement ``_complete_unlearn(copied=...)``, run right after the swap. The public methods validate; the hooks do the work.
 
     Examples
     --------
@@ -239,6 +240,12 @@ class UnlearnerMixin:
     def _published_parameters(self, attributes):  # pragma: no cover
         """The parameter arrays a state with these attributes publishes."""
         raise NotImplementedError
+
+    def _complete_unlearn(self, *, copied):
+        """Finish a state just swapped in: write what it changes in place (the
+        kept rows' edit; ``copied`` when the state went to a shallow copy,
+        whose rows must then not be shared). Must be idempotent: the next
+        request completes one cut short."""
 
     def _unlearn_n_targets(self):
         """The number of targets of a multi-output regressor, ``None`` when
@@ -416,5 +423,17 @@ class UnlearnerMixin:
                 "request since): plan the request again."
             )
         target = _shallow_copy(self) if copy else self
-        target.__dict__.update({**plan._state, "_unlearn_token": plan._name})
+        state = {**plan._state, "_unlearn_token": plan._name}
+        failure = None
+        for _ in range(3):
+            try:
+                target.__dict__.update(state)   # one C call: the commit point
+                target._complete_unlearn(copied=copy)
+                break
+            except BaseException as exc:        # noqa: B036 - re-raised below
+                # the state is in: complete it (both steps are idempotent),
+                # then raise what interrupted it
+                failure = exc if failure is None else failure
+        if failure is not None:
+            raise failure
         return target

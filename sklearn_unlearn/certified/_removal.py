@@ -21,7 +21,7 @@ from sklearn.utils.validation import _check_sample_weight, _num_samples, check_i
 
 from .._locks import request_lock
 from .._request import check_method, validate_request
-from .._training_rows import TrainingRows
+from .._training_rows import TrainingRows, committed
 from .._report import RequestReport
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
 from ._certificate import Certificate, LedgerEntry, as_bound, noise_scale
@@ -99,10 +99,12 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
     ledger (``coef_`` set, ``estimator_`` refitted or replaced) is detected at
     the next request or :meth:`verify`, which then raise
     :class:`LedgerIntegrityError`. Each fit, request and retraining builds the
-    new model, kept rows and certificate first and swaps them in with one
-    assignment: after any exception, a ``KeyboardInterrupt`` included, the
-    meta-estimator is exactly as before or exactly as after. Requests from
-    several threads on one meta-estimator run one at a time.
+    new model, certificate and the edit of the kept rows first and swaps them
+    in with one assignment, then writes the edit into the rows (an edit cut
+    short is written again by the next use of the rows): after any
+    exception, a ``KeyboardInterrupt`` included, the meta-estimator is
+    exactly as before or exactly as after. Requests from several threads on
+    one meta-estimator run one at a time.
 
     Parameters
     ----------
@@ -150,8 +152,9 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         Noise, budget, spent, requests, retrains, and whether it holds: an
         immutable record, replaced by every fit, request and retraining.
     training_rows_ : TrainingRows or None
-        A read-only copy of the training rows after the preprocessing steps,
-        replaced by every request with the corrected rows.
+        A copy of the training rows after the preprocessing steps (read
+        through read-only views), which every request edits in place in
+        O(k d) time: erased rows are overwritten, new rows appended.
     classes_ : ndarray
         Class labels, for classifiers.
     n_features_in_ : int
@@ -489,6 +492,9 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
     def _unlearned_state(self, request, *, method):
         return self._requested(*request, method)
 
+    def _complete_unlearn(self, *, copied):
+        self.__dict__["training_rows_"] = committed(self.training_rows_, copied)
+
     def _published_parameters(self, attributes):
         # the digest of the model the ledger vouches for
         return [np.frombuffer(bytes.fromhex(attributes["certificate_"].model_digest),
@@ -530,8 +536,10 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
                 "on_budget_exceeded='retrain'."
             )
         if rows is not None:
-            rows = rows.corrected(drop, request.X_new, request.y_new,
-                                  request.sample_weight)
+            # the corrected rows as an edit of the kept ones, written in place
+            # once the new state is swapped in (_complete_unlearn)
+            rows = rows.edited(drop, request.X_new, request.y_new,
+                               request.sample_weight)
         if over and self.on_budget_exceeded == "retrain":
             return self._retrained(final, rows, n_removed, n_added)
         void, void_reason = cert.void, cert.void_reason
@@ -599,8 +607,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         rows with fresh noise (built without changing this one)."""
         rng = copy.deepcopy(self.noise_rng_)   # advanced only if swapped in
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        fresh = self._fit_model(clone(final), rows.X, rows.y, rows.sample_weight,
-                                seed, self.sigma_)
+        fresh = self._fit_model(clone(final), *rows.materialised(), seed, self.sigma_)
         bound = as_bound(fresh.residual_bound_)
         if not released_finite(fresh) or not np.isfinite(bound):
             raise ValueError(
@@ -662,13 +669,14 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         if not (isinstance(rtol, Real) and np.isfinite(rtol) and rtol >= 0):
             raise ValueError(f"rtol must be a non-negative number, got {rtol!r}.")
         with request_lock(self):
-            # one consistent snapshot: later requests replace, never edit, these
-            estimator, rows, cert = self.estimator_, self.training_rows_, self.certificate_
+            # requests edit the kept rows in place: measure before the next one
+            rows = self.training_rows_
             if rows is None:
                 raise ValueError(
                     "verify() needs the training data: fit with keep_data=True.")
             self._check_ledger()
-        return measure(self._split(estimator)[1], rows, cert, rtol)
+            return measure(self._split(self.estimator_)[1], rows,
+                           self.certificate_, rtol)
 
     # -- delegation ------------------------------------------------------------------
     @available_if(_final_has("predict"))

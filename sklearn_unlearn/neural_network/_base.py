@@ -45,7 +45,7 @@ from sklearn.utils.validation import _check_sample_weight
 
 from .._report import RequestReport
 from .._request import check_method, check_tau
-from .._training_rows import TrainingRows
+from .._training_rows import TrainingRows, committed
 from ..base import UnlearnerMixin, UnlearnTags
 from ._cg import conjugate_gradient
 from ._hvp import MeanObjective, MLPFunction, MLPLayout
@@ -253,6 +253,9 @@ class UnlearnableMLPMixin(UnlearnerMixin):
     def _published_parameters(self, attributes):
         return [*attributes["coefs_"], *attributes["intercepts_"]]
 
+    def _complete_unlearn(self, *, copied):
+        self.__dict__["training_rows_"] = committed(self.training_rows_, copied)
+
     def _unlearn_tags(self):
         return UnlearnTags(convex=False, keeps_data=self.keep_data,
                            methods=MLP_UNLEARN_METHODS)
@@ -272,8 +275,8 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         start = time.perf_counter()
         layout = MLPLayout.from_coefs(self.coefs_)
         theta = layout.pack(self.coefs_, self.intercepts_)
-        rows, weight_total = self._corrected_rows(request)
-        objective, G = self._corrected_gradient(layout, theta, request, rows,
+        rows, data, weight_total = self._corrected_rows(request)
+        objective, G = self._corrected_gradient(layout, theta, request, data,
                                                 weight_total)
         step, tau_used, cg = _damped_step(
             objective, G, method=method, tau=tau, damping=damping,
@@ -286,9 +289,9 @@ class UnlearnableMLPMixin(UnlearnerMixin):
                 f"unchanged. {_remedy(method, tau)}"
             )
         grad_after = None
-        if rows is not None:
+        if data is not None:
             after = MeanObjective(
-                self._network(layout, rows.X, rows.y, rows.sample_weight, theta_new),
+                self._network(layout, *data, theta_new),
                 self.alpha, weight_total,
             )
             grad_after = float(np.linalg.norm(after.gradient()))
@@ -329,8 +332,9 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         return state, report
 
     def _corrected_rows(self, request):
-        """The kept rows after the request (``None`` when none are kept) and
-        the corrected total weight."""
+        """The kept rows after the request (``None`` when none are kept), as
+        an edit of the kept ones and as new arrays ``(X, y, sample_weight)``,
+        and the corrected total weight."""
         sw = request.sample_weight
         n_old = 0 if request.X_old is None else request.X_old.shape[0]
         n_new = 0 if request.X_new is None else request.X_new.shape[0]
@@ -340,32 +344,33 @@ class UnlearnableMLPMixin(UnlearnerMixin):
             + (float(sw.sum()) if n_new else 0.0)
         )
         kept = self.training_rows_
-        rows = None
+        rows = data = None
         if kept is not None:
             drop = (
                 kept.locate(request.X_old, self._stored_targets(request.y_old), sw)
                 if n_old else np.zeros(0, dtype=np.intp)
             )
-            rows = kept.corrected(
+            rows = kept.edited(
                 drop, request.X_new,
                 self._stored_targets(request.y_new) if n_new else None,
                 sw if n_new else None,
             )
-            weight_total = rows.total_weight
+            data = rows.materialised()
+            weight_total = float(np.sum(data[2]))
         if not weight_total > 1e-12 * max(self.unlearning_weight_total_, 1.0):
             raise ValueError(
                 "The request removes all the training weight: the corrected "
                 "objective is empty. Retrain instead."
             )
-        return rows, weight_total
+        return rows, data, weight_total
 
-    def _corrected_gradient(self, layout, theta, request, rows, weight_total):
+    def _corrected_gradient(self, layout, theta, request, data, weight_total):
         """The corrected objective (``None`` without kept rows) and its
         gradient at ``theta``."""
         sw = request.sample_weight
-        if rows is not None:
+        if data is not None:
             objective = MeanObjective(
-                self._network(layout, rows.X, rows.y, rows.sample_weight, theta),
+                self._network(layout, *data, theta),
                 self.alpha, weight_total,
             )
             G = objective.gradient()

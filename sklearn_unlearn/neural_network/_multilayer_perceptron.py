@@ -42,11 +42,13 @@ _SHARED_DOC = """
     passed to ``fit`` does not change it): ``8 n (n_features + 1)`` bytes
     plus the targets for dense input (``nnz`` values and indices for CSR),
     about 0.9 MB for ``load_digits``. The second-order step needs them for
-    the Hessian-vector products; each request replaces the copy by new
-    arrays of the corrected rows, so each request must give the rows as
-    currently trained on, and the erased rows (or the old values of edited
-    rows) are in no attribute once :meth:`unlearn` returns, nor in a
-    pickle, joblib or skops file or a deep copy made after it. With
+    the Hessian-vector products; each request edits the copy in place
+    (erased rows overwritten, freed slots zeroed, new rows appended; see
+    :ref:`the kept rows of certified removal <certified-integrity>`), so
+    each request must give the rows as currently trained on, and the erased
+    rows (or the old values of edited rows) are in no attribute once
+    :meth:`unlearn` returns, nor in a pickle, joblib or skops file or a deep
+    copy made after it. With
     ``keep_data=False`` only the total sample weight is kept and
     only ``method="first_order"`` with a numeric ``tau`` is available (its
     gradient then assumes the fit was stationary).
