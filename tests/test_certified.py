@@ -159,6 +159,39 @@ def test_retrain_when_the_budget_is_spent(breast_cancer, frozen_scaler):
     assert model.verify().parameter_distance <= 1e-2
 
 
+def test_a_measured_residual_replaces_the_accumulated_bound(breast_cancer, frozen_scaler):
+    # Single-row erasures at a budget the accumulated bounds pass quickly:
+    # with the rows kept, the released model's residual is measured instead,
+    # spent starts again from it, and far fewer retrainings are needed.
+    X, y = breast_cancer
+    measured = _model(frozen_scaler, budget=0.5).fit(X, y)
+    accumulated = _model(frozen_scaler, budget=0.5, measure_residual=False).fit(X, y)
+    rows = np.random.default_rng(0).permutation(len(y) - 100)[:40]
+    for i, j in enumerate(rows):
+        for model in (measured, accumulated):
+            model.unlearn(X[j:j + 1], None, y[j:j + 1])
+        if i % 10 == 9:
+            check = measured.verify()       # raises if the truth passed spent
+            assert check.true_residual <= measured.certificate_.spent
+    cert = measured.certificate_
+    entries = [e for e in cert.ledger if e.kind == "measured"]
+    assert entries and all(e.spent == e.bound <= cert.budget for e in entries)
+    assert cert.valid and cert.spent <= cert.budget
+    assert cert.n_retrains < accumulated.certificate_.n_retrains
+    print(f"retrains: {cert.n_retrains} measured, "
+          f"{accumulated.certificate_.n_retrains} accumulated; "
+          f"{len(entries)} measurements in {len(rows)} requests")
+
+
+def test_a_measurement_over_the_budget_still_raises(breast_cancer, frozen_scaler):
+    X, y = breast_cancer
+    model = _model(frozen_scaler, budget=1e-3, on_budget_exceeded="raise").fit(X, y)
+    before = _state(model)
+    with pytest.raises(BudgetExceededError, match="nothing was changed"):
+        model.unlearn(X[:100], None, y[:100])
+    assert _state(model) == before
+
+
 def test_raise_leaves_everything_unchanged(breast_cancer, frozen_scaler):
     X, y = breast_cancer
     model = _model(frozen_scaler, on_budget_exceeded="raise").fit(X, y)

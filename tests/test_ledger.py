@@ -376,10 +376,27 @@ def test_an_interrupt_anywhere_in_a_retraining_leaves_old_or_new_state():
     fitted = probe.certificate_.spent
     request(probe)
     budget = np.sqrt(fitted * probe.certificate_.spent)
-    model = CertifiedRemoval(UnlearnableRidge(), budget=budget).fit(X, y)
+    # (measuring the exact update's residual would fit the budget: retrain)
+    model = CertifiedRemoval(UnlearnableRidge(), budget=budget,
+                             measure_residual=False).fit(X, y)
     saved = pickle.dumps(model)
     request(model)
     assert model.certificate_.n_retrains == 1 and model.certificate_.valid
+    _interrupt_everywhere(saved, request)
+
+
+def test_an_interrupt_anywhere_in_a_measured_request_leaves_old_or_new_state():
+    # a request over the budget whose measured residual fits it: the pass
+    # over the kept rows, the re-based final step and the ledger entry
+    X, y = _classification(n=60, d=3, seed=1)
+
+    def request(m):
+        m.unlearn(X[:3], None, y[:3])
+
+    model = _logistic(budget=0.03).fit(X, y)
+    saved = pickle.dumps(model)
+    request(model)
+    assert [e.kind for e in model.certificate_.ledger] == ["fit", "measured"]
     _interrupt_everywhere(saved, request)
 
 

@@ -59,16 +59,20 @@ class LedgerEntry:
 
     Attributes
     ----------
-    kind : {"fit", "request", "retrain"}
+    kind : {"fit", "request", "measured", "retrain"}
+        ``"measured"``: a request whose accumulated bound would have passed
+        the budget, so the released model's residual was measured on the kept
+        rows instead (see :class:`CertifiedRemoval`).
     n_removed, n_added : int
     bound : float
         Bound on the gradient residual of the model after this entry
         (``inf`` when no finite bound could be computed).
     spent : float
         What this entry added to the certificate's ``spent``, never negative:
-        for ``"fit"`` and ``"retrain"`` the new model's own bound, from which
-        ``spent`` starts again; for a ``"request"`` the increase of the
-        largest bound since then (0 for a request that lowered the bound).
+        for ``"fit"``, ``"measured"`` and ``"retrain"`` the new model's own
+        bound, from which ``spent`` starts again; for a ``"request"`` the
+        increase of the largest bound since then (0 for a request that
+        lowered the bound).
     applied : bool
         False for a request that was refused.
 

@@ -136,6 +136,14 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         Keep a copy of the (transformed) training rows. Needed to check that
         requests name rows that were trained on, to retrain, and to
         :meth:`verify`.
+    measure_residual : bool, default=True
+        With the rows kept, a request whose accumulated bound would pass the
+        budget first measures the released model's residual on the corrected
+        rows (one pass over them, in chunks, with a bound on its rounding)
+        and, when that fits the budget, spends it instead: ``spent`` starts
+        again from the measurement (a ``"measured"`` ledger entry), with no
+        retraining. Requests within the budget never pay for the pass.
+        ``False`` spends the accumulated bounds only.
     allow_stateful_steps : bool, default=False
         Accept steps fitted on the data anyway; they are listed in the
         certificate as not covered and it is not ``valid``.
@@ -192,6 +200,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         "budget": [Interval(Real, 0, None, closed="neither")],
         "on_budget_exceeded": [StrOptions({"retrain", "raise", "warn"})],
         "keep_data": ["boolean"],
+        "measure_residual": ["boolean"],
         "allow_stateful_steps": ["boolean"],
         "random_state": ["random_state"],
     }
@@ -205,6 +214,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         budget=1.0,
         on_budget_exceeded="retrain",
         keep_data=True,
+        measure_residual=True,
         allow_stateful_steps=False,
         random_state=None,
     ):
@@ -214,6 +224,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         self.budget = budget
         self.on_budget_exceeded = on_budget_exceeded
         self.keep_data = keep_data
+        self.measure_residual = measure_residual
         self.allow_stateful_steps = allow_stateful_steps
         self.random_state = random_state
 
@@ -525,6 +536,16 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         cert = self.certificate_
         spent = max(cert.spent, bound)
         over = not finite or spent > cert.budget
+        measured = False
+        if (over and finite and rows is not None and self.measure_residual
+                and get_unlearn_tags(final).measures_residual):
+            # the accumulated bound would pass the budget: measure the
+            # released model's residual on the corrected rows instead
+            rebased = updated.rebase_residual_bound(
+                _corrected_chunks(rows, drop, request), copy=True)
+            if as_bound(rebased.residual_bound_) <= cert.budget:
+                updated, bound = rebased, as_bound(rebased.residual_bound_)
+                spent, over, measured = bound, False, True
         n_removed = 0 if request.X_old is None else request.X_old.shape[0]
         n_added = 0 if request.X_new is None else request.X_new.shape[0]
         if over and self.on_budget_exceeded == "raise":
@@ -561,12 +582,16 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
                     f"{describe_bound(bound)}, over the budget {cert.budget:.4g}"
                 )
         estimator = self._with_final(updated)
-        # spent only grows between (re)trainings: the entry adds what it raised
-        added = 0.0 if spent == cert.spent else spent - cert.spent
+        if measured:
+            # spent starts again from the measured bound, as after a retraining
+            entry = LedgerEntry("measured", n_removed, n_added, bound, bound)
+        else:
+            # spent only grows between measurements: the entry adds what it raised
+            added = 0.0 if spent == cert.spent else spent - cert.spent
+            entry = LedgerEntry("request", n_removed, n_added, bound, added)
         certificate = self._certified(
-            cert, estimator, LedgerEntry("request", n_removed, n_added, bound, added),
-            spent=spent, n_requests=cert.n_requests + 1, void=void,
-            void_reason=void_reason)
+            cert, estimator, entry, spent=spent, n_requests=cert.n_requests + 1,
+            void=void, void_reason=void_reason)
         return {"estimator_": estimator, "training_rows_": rows,
                 "certificate_": certificate,
                 "unlearn_history_": [*self.unlearn_history_, report]}, report
@@ -782,3 +807,21 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         tags.target_tags.multi_output = sub.target_tags.multi_output
         tags.target_tags.single_output = sub.target_tags.single_output
         return tags
+
+
+def _corrected_chunks(rows, drop, request, size=4096):
+    """The corrected training rows in chunks, without writing them: the kept
+    rows less the positions ``drop``, then the request's new rows."""
+    drop = np.sort(np.asarray(drop, dtype=int))
+    start = 0
+    for X, y, w in rows.chunks(size):
+        stop = start + X.shape[0]
+        lo, hi = np.searchsorted(drop, [start, stop])
+        if hi > lo:
+            keep = np.ones(stop - start, dtype=bool)
+            keep[drop[lo:hi] - start] = False
+            X, y, w = X[keep], y[keep], w[keep]
+        start = stop
+        yield X, y, w
+    if request.X_new is not None:
+        yield request.X_new, request.y_new, request.sample_weight

@@ -369,7 +369,7 @@ class UnlearnableLinearMixin(UnlearnerMixin):
                     "model cannot represent that without retraining."
                 )
 
-    def rebase_residual_bound(self, X, y, sample_weight=None, *, copy=False):
+    def rebase_residual_bound(self, X, y=None, sample_weight=None, *, copy=False):
         """Measure the gradient residual on the current training data and
         start ``residual_bound_`` again from it.
 
@@ -383,12 +383,14 @@ class UnlearnableLinearMixin(UnlearnerMixin):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or iterable
             The model's current training data: the fit's rows after every
             request. The bound is only as true as these rows are; their count
-            and total weight per class are checked against the cache's.
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Their targets.
+            and total weight per class are checked against the cache's. With
+            ``y=None``, an iterable of ``(X, y)`` or ``(X, y, sample_weight)``
+            chunks of them (read once).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            Their targets (``None`` with chunks).
         sample_weight : array-like of shape (n_samples,), default=None
             Their weights.
         copy : bool, default=False
@@ -420,25 +422,39 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         return serialised(self, lambda: self._rebased(X, y, sample_weight, copy))
 
     def _rebased(self, X, y, sample_weight, copy):
-        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=np.float64)
-        n = X.shape[0]
-        sw = np.ones(n) if sample_weight is None else _check_sample_weight(
-            sample_weight, X, dtype=np.float64)
-        Y, S, row_weight, groups, n_groups = self._unlearn_targets(y, sw)
+        if y is None:
+            chunks = ((c[0], c[1], c[2] if len(c) > 2 else None) for c in X)
+        else:
+            chunks = row_chunks(X, y, sample_weight)
         cache = self.unlearning_cache_
-        totals = np.bincount(groups, weights=row_weight, minlength=n_groups)
-        counts = np.bincount(groups, minlength=n_groups)
+        n_groups = len(cache.counts)
+        seen = {"counts": np.zeros(n_groups), "totals": np.zeros(n_groups)}
+
+        def encoded():
+            for Xc, yc, wc in chunks:
+                Xc = validate_data(self, Xc, reset=False, accept_sparse="csr",
+                                   dtype=np.float64)
+                wc = np.ones(Xc.shape[0]) if wc is None else _check_sample_weight(
+                    wc, Xc, dtype=np.float64)
+                Y, S, row_weight, groups, _ = self._unlearn_targets(yc, wc)
+                seen["counts"] += np.bincount(groups, minlength=n_groups)
+                seen["totals"] += np.bincount(groups, weights=row_weight,
+                                              minlength=n_groups)
+                yield Xc, Y, S
+
+        g, allowance = measured_residual(cache.objective, encoded(), cache.theta,
+                                         cache.noise)
+        counts, totals = seen["counts"], seen["totals"]
         if (not np.array_equal(counts, cache.counts)
                 or not np.allclose(totals, cache.weight_totals, rtol=1e-9, atol=0.0)):
             raise ValueError(
-                f"X has {n} rows of total weight {float(totals.sum()):.6g}, but the "
-                f"model's current training data has {int(cache.counts.sum())} rows "
-                f"of total weight {float(cache.weight_totals.sum()):.6g} (by class: "
-                "counts and weights must match too): pass the fit's rows after "
-                "every request. Nothing was changed."
+                f"The rows given are {int(counts.sum())} of total weight "
+                f"{float(totals.sum()):.6g}, but the model's current training data "
+                f"has {int(cache.counts.sum())} rows of total weight "
+                f"{float(cache.weight_totals.sum()):.6g} (by class: counts and "
+                "weights must match too): pass the fit's rows after every request. "
+                "Nothing was changed."
             )
-        g, allowance = measured_residual(cache.objective, row_chunks(X, Y, S),
-                                         cache.theta, cache.noise)
         if not np.isfinite(allowance):
             raise ValueError(
                 "The measured residual is not finite (the rows overflow the "

@@ -48,9 +48,15 @@ def measured_residual(objective, chunks, theta, noise):
     return g, float(allowance)
 
 
-def row_chunks(X, Y, S, size=CHUNK_ROWS):
-    """``(X, Y, S)`` in chunks of ``size`` rows (views, no copies of dense
-    rows)."""
+def row_chunks(X, y, sample_weight=None, size=CHUNK_ROWS):
+    """``(X, y, sample_weight)`` in chunks of ``size`` rows (views of
+    arrays; data frames and lists are converted once)."""
+    rows = X.iloc if hasattr(X, "iloc") else X      # a data frame keeps its names
+    if not hasattr(rows, "__getitem__") or not hasattr(X, "shape"):
+        X = rows = np.asarray(X)
+    y = np.asarray(y)
+    w = None if sample_weight is None else np.broadcast_to(
+        np.asarray(sample_weight, dtype=np.float64).ravel(), (X.shape[0],))
     for start in range(0, X.shape[0], size):
         stop = start + size
-        yield X[start:stop], Y[start:stop], S[start:stop]
+        yield rows[start:stop], y[start:stop], None if w is None else w[start:stop]
