@@ -66,6 +66,10 @@ class UnlearnTags:
         It keeps the training rows (as they are after every request).
     methods : tuple of str, default=("second_order",)
         The values its requests take for ``method``.
+    feature_changes : bool, default=False
+        Its requests take ``feature_change=(scale, shift)``: every row's
+        features change by ``z' = scale * z + shift`` (a scaler in front of
+        it was unlearned), and the model moves to the refit on them.
 
     Examples
     --------
@@ -85,6 +89,7 @@ class UnlearnTags:
     convex: bool = True
     keeps_data: bool = False
     methods: tuple = ("second_order",)
+    feature_changes: bool = False
 
 
 @dataclass(slots=True)

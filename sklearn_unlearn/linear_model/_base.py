@@ -9,7 +9,9 @@ from sklearn.utils.class_weight import compute_class_weight
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningCache
+from ..solvers._coordinates import changed_coordinates
 from ..solvers._request_rows import RequestRows, find_edit
+from ._feature_change import check_feature_change
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
 #: at most the square of this (8 * 8000**2 bytes, 512 MB, per matrix).
@@ -175,7 +177,7 @@ class UnlearnableLinearMixin(UnlearnerMixin):
 
     # -- unlearn ---------------------------------------------------------------
     def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
-                method="second_order", tau="auto", max_iter=10):
+                method="second_order", tau="auto", max_iter=10, feature_change=None):
         """Move the model to where retraining on the corrected data would put it.
 
         The training data set ``D`` becomes ``(D minus the rows X_old) plus the
@@ -210,6 +212,15 @@ class UnlearnableLinearMixin(UnlearnerMixin):
             corrected optimum of that model.
         max_iter : int, default=10
             Iterations of ``method="refined"``.
+        feature_change : tuple (scale, shift) of arrays of shape (n_features,), \
+default=None
+            Every row's features (trained on, requested, future) change by
+            ``z' = scale * z + shift`` before the request, as when a scaler in
+            front of the model is unlearned: the model first moves to the
+            refit on the changed features (one Newton step for the changed
+            penalty, exact for ridge), then takes the request, whose rows are
+            given in the new features. ``residual_bound_`` is then ``inf``.
+            Only where the tags say ``feature_changes``.
 
         Returns
         -------
@@ -248,14 +259,19 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         True
         """
         return super().unlearn(X_old, X_new, y_old, y_new, sample_weight=sample_weight,
-                               method=method, tau=tau, max_iter=max_iter)
+                               method=method, tau=tau, max_iter=max_iter,
+                               feature_change=feature_change)
 
-    def _unlearn_options(self, method="second_order", tau="auto", max_iter=10):
+    def _unlearn_options(self, method="second_order", tau="auto", max_iter=10,
+                         feature_change=None):
         check_method(self, method, UNLEARN_METHODS)
         check_tau(tau)
         if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
-        return {"method": method, "tau": tau, "max_iter": max_iter}
+        options = {"method": method, "tau": tau, "max_iter": max_iter}
+        if feature_change is not None:
+            options["feature_change"] = check_feature_change(self, feature_change)
+        return options
 
     def _encode_request(self, request):
         cache = self.unlearning_cache_
@@ -285,11 +301,13 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         return RequestRows(design.augmented_rows(blocks, sparse=sparse), len(old[0]),
                            *old, *new)
 
-    def _unlearned_state(self, request, *, method, tau, max_iter):
+    def _unlearned_state(self, request, *, method, tau, max_iter, feature_change=None):
         """The attributes after a validated request and its report, computed
         without changing the estimator: the new cache and parameters."""
         self._unlearn_check_request(request)
         cache = self.unlearning_cache_
+        if feature_change is not None:
+            cache, _ = changed_coordinates(cache, *feature_change)
         rows = self._encode_request(request)
         remaining = cache.remaining(rows)
         self._check_remaining_data(*remaining)
