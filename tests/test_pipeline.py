@@ -26,6 +26,7 @@ from sklearn_unlearn import (
     replace_features,
 )
 from sklearn_unlearn.pipeline import UnlearningPipeline, make_unlearning_pipeline
+from sklearn_unlearn.utils import parametrize_with_unlearning_checks
 
 NUM = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 CAT = ["sex", "age_band"]
@@ -273,4 +274,11 @@ def test_arrays_and_sparse_rows():
     },
 )
 def test_sklearn_checks(estimator, check):
+    check(estimator)
+
+
+@parametrize_with_unlearning_checks(
+    [make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()),
+     make_unlearning_pipeline(StandardScaler(), UnlearnableLogisticRegression())])
+def test_unlearning_checks(estimator, check):
     check(estimator)
