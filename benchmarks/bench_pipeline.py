@@ -18,39 +18,25 @@ coefficients and intercept, after the update and without one.
 Run: ``python benchmarks/bench_pipeline.py``.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
-import pandas as pd
-from sklearn.compose import make_column_transformer
-from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from sklearn_unlearn import UnlearnableLogisticRegression, UnlearnableRidge, replace_features
-from sklearn_unlearn.pipeline import make_unlearning_pipeline
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the raw frame and pipeline of the tests, measured here at both C
+from tests.test_pipeline import _columns as columns  # noqa: E402
+from tests.test_pipeline import _frame as frame  # noqa: E402
+from tests.test_pipeline import _theta as theta  # noqa: E402
 
-NUM = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
-CAT = ["sex", "age_band"]
-
-
-def frame():
-    d = load_diabetes(as_frame=True, scaled=False)
-    X = d.data.copy()
-    X["sex"] = np.where(X["sex"] == 1, "F", "M")
-    X["age_band"] = pd.cut(X["age"], [0, 35, 50, 65, 120],
-                           labels=["young", "mid", "senior", "old"]).astype(str)
-    t = d.target.to_numpy()
-    return X, t, (t > np.median(t)).astype(int)
-
-
-def columns(categories="auto"):
-    return make_column_transformer(
-        (StandardScaler(), NUM),
-        (OneHotEncoder(handle_unknown="ignore", categories=categories), CAT))
-
-
-def theta(model):
-    return np.r_[np.ravel(model.coef_), np.ravel(model.intercept_)]
+from sklearn_unlearn import (  # noqa: E402
+    UnlearnableLogisticRegression,
+    UnlearnableRidge,
+    replace_features,
+)
+from sklearn_unlearn.pipeline import make_unlearning_pipeline  # noqa: E402
 
 
 def measure(final, reference, X, target, rows, edit, method, request):

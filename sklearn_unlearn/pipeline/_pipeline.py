@@ -199,9 +199,9 @@ class UnlearningPipeline(UnlearnerMixin, Pipeline):
         >>> from sklearn_unlearn.pipeline import make_unlearning_pipeline
         >>> X, y = load_diabetes(return_X_y=True)
         >>> pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
-        >>> pipe = pipe.apply_unlearn(pipe.plan_unlearn(X[:5], None, y[:5]))
-        >>> len(pipe.unlearn_history_)
-        1
+        >>> updated = pipe.apply_unlearn(pipe.plan_unlearn(X[:5], None, y[:5]), copy=True)
+        >>> len(updated.unlearn_history_), len(pipe.unlearn_history_)
+        (1, 0)
         """
         return UnlearnerMixin.apply_unlearn(self, plan, copy=copy)
 
