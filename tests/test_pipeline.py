@@ -218,6 +218,20 @@ def test_frozen_and_stateless_steps_pass_through():
     np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit), rtol=1e-9)
 
 
+def test_a_text_column_through_a_hashing_vectorizer():
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    text = X.assign(note=X["sex"] + " " + X["age_band"])
+    hashing = HashingVectorizer(n_features=16, alternate_sign=False)
+    pipe = make_unlearning_pipeline(make_column_transformer(
+        (StandardScaler(), NUM), (hashing, "note")), UnlearnableRidge()).fit(text, T)
+    report = pipe.unlearn(text.iloc[ROWS], None, T[ROWS]).unlearn_history_[-1]
+    assert report.passed_through == ("columntransformer__hashingvectorizer",)
+    refit = make_pipeline(make_column_transformer(
+        (StandardScaler(), NUM), (hashing, "note")), Ridge()).fit(text.iloc[KEEP], T[KEEP])
+    np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9)
+
+
 def test_mean_imputer_is_unlearned_and_says_when_the_model_is_not_moved():
     X_missing = X[NUM].copy()
     X_missing.iloc[::7, 1] = np.nan
@@ -252,6 +266,28 @@ def test_a_final_step_that_cannot_take_a_feature_change_is_refused():
     pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableLinearSVC()).fit(X[NUM], Y)
     with pytest.raises(ValueError, match="feature_changes=False"):
         pipe.unlearn(X[NUM].iloc[ROWS], None, Y[ROWS])
+
+
+def test_the_feature_change_option_of_a_linear_model():
+    # every row's features scaled by 2 and shifted by 1: ridge lands on the
+    # refit on the changed features, whatever the penalty's change
+    A = StandardScaler().fit_transform(X[NUM])
+    scale, shift = np.full(len(NUM), 2.0), np.ones(len(NUM))
+    model = UnlearnableRidge().fit(A, T)
+    model.unlearn(A[ROWS] * 2 + 1, None, T[ROWS], feature_change=(scale, shift))
+    refit = Ridge().fit(A[KEEP] * 2 + 1, T[KEEP])
+    np.testing.assert_allclose(_theta(model), _theta(refit), rtol=1e-9)
+    assert model.residual_bound_ == np.inf
+    with pytest.raises(ValueError, match="shape"):
+        model.unlearn(A[:2], None, T[:2], feature_change=(scale[:2], shift[:2]))
+    with pytest.raises(ValueError, match="positive"):
+        model.unlearn(A[:2], None, T[:2], feature_change=(0 * scale, shift))
+    with pytest.raises(ValueError, match="cannot take a change"):
+        UnlearnableLinearSVC().fit(A, Y).unlearn(A[:2], None, Y[:2],
+                                                 feature_change=(scale, shift))
+    with pytest.raises(ValueError, match="cannot take a change"):
+        UnlearnableLogisticRegression(objective_noise=0.1).fit(A, Y).unlearn(
+            A[:2], None, Y[:2], feature_change=(scale, shift))
 
 
 def test_arrays_and_sparse_rows():

@@ -277,8 +277,9 @@ class UnlearningPipeline(UnlearnerMixin, Pipeline):
         for _, step in prefix:
             F_old, F_new = _transform(step, F_old), _transform(step, F_new)
         name, final = self.steps[-1]
-        if change is not None:
-            options["feature_change"] = self._feature_change(final, change)
+        known = None if change is None else self._feature_change(change)
+        if known is not None:
+            options["feature_change"] = self._checked_change(final, known)
         plan = final.plan_unlearn(F_old, F_new, y_old, y_new, sample_weight=sample_weight,
                                   **options)
         updated = final.apply_unlearn(plan, copy=True)
@@ -288,7 +289,17 @@ class UnlearningPipeline(UnlearnerMixin, Pipeline):
                 "unlearn_history_": [*self.unlearn_history_, report]}, report
 
     @staticmethod
-    def _feature_change(final, change):
+    def _feature_change(change):
+        """The known part of the change of the final features, ``None`` when
+        it leaves them as they are (the unknown part is in the report)."""
+        scale = np.where(change.unknown, 1.0, change.scale)
+        shift = np.where(change.unknown, 0.0, change.shift)
+        if np.all(scale == 1.0) and np.all(shift == 0.0):
+            return None
+        return scale, shift
+
+    @staticmethod
+    def _checked_change(final, change):
         tags = get_unlearn_tags(final)
         if not tags.feature_changes:
             raise ValueError(
@@ -298,9 +309,7 @@ class UnlearningPipeline(UnlearnerMixin, Pipeline):
                 "the scaler (frozen_steps or FrozenEstimator), or use a final step "
                 "that can (UnlearnableRidge, UnlearnableLogisticRegression)."
             )
-        scale = np.where(change.unknown, 1.0, change.scale)
-        shift = np.where(change.unknown, 0.0, change.shift)
-        return scale, shift
+        return change
 
     def _published_parameters(self, attributes):
         final = attributes["steps"][-1][1]
