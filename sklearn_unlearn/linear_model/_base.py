@@ -7,11 +7,12 @@ from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
 from .._request import UNLEARN_METHODS, check_method, check_tau
-from ..base import UnlearnerMixin
+from .._locks import serialised
+from ..base import UnlearnerMixin, _state_token
 from ..solvers import NotPositiveDefiniteError, UnlearningCache
 from ..solvers._coordinates import changed_coordinates
 from ..solvers._request_rows import RequestRows, find_edit
-from ._feature_change import check_feature_change
+from ._feature_change import check_feature_change, feature_positions, forgotten_state
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
 #: at most the square of this (8 * 8000**2 bytes, 512 MB, per matrix).
@@ -335,6 +336,51 @@ default=None
                     f"The request removes every training row of {what}; the "
                     "model cannot represent that without retraining."
                 )
+
+    def forget_features(self, features):
+        """Retrain, in closed form, as if ``features`` were zero in every row.
+
+        No data is needed: the weights of the features are set to zero on the
+        cached quadratic model of the objective, their rows and columns of the
+        cached Hessian keep only the penalty (nothing of what the training
+        rows held in these columns is left), and one Newton step takes the
+        other parameters to the optimum without them: exactly for ridge, to
+        second order otherwise. ``residual_bound_`` is then ``inf``.
+
+        Parameters
+        ----------
+        features : int, str or sequence of them
+            Positions, or names of ``feature_names_in_``.
+
+        Returns
+        -------
+        self : object
+            On any error it is left exactly as it was.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.linear_model import Ridge
+        >>> from sklearn_unlearn import UnlearnableRidge, zero_features
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> reg = UnlearnableRidge(alpha=0.1).fit(X, y).forget_features([2, 8])
+        >>> refit = Ridge(alpha=0.1).fit(zero_features(X, [2, 8]), y)
+        >>> bool(np.allclose(reg.coef_, refit.coef_)), reg.coef_[2]
+        (True, np.float64(0.0))
+        """
+        self._check_not_owned()
+        self._checked_options({})
+        positions = feature_positions(self, features)
+
+        def work():
+            attrs, _ = forgotten_state(self, positions)
+            attrs["_unlearn_token"] = _state_token(self._unlearn_token[0] + 1,
+                                                   self._published_parameters(attrs))
+            self.__dict__.update(attrs)
+            return self
+
+        return serialised(self, work)
 
     @property
     def residual_bound_(self):

@@ -65,6 +65,12 @@ def changed_coordinates(cache, scale, shift):
         new optimum, with an infinite residual bound.
     step_norm : float
         The norm of the Newton step for the changed penalty.
+
+    A zero scale forgets a feature in every row: its weight is set to zero on
+    the cached quadratic model of the objective (which keeps every
+    prediction), its row and column of the Hessian keep only the penalty,
+    and the Newton step takes the other weights to the optimum without it
+    (exact for ridge).
     """
     obj = cache.objective
     if cache.noise is not None or not cache.exact_hessian:
@@ -79,17 +85,26 @@ def changed_coordinates(cache, scale, shift):
         )
     scale = np.asarray(scale, dtype=np.float64)
     shift = np.asarray(shift, dtype=np.float64)
-    if not (np.all(np.isfinite(scale)) and np.all(scale > 0)
-            and np.all(np.isfinite(shift))):
-        raise ValueError("The change of the features needs finite, positive scales "
-                         "and finite shifts.")
+    zeroed = scale == 0
+    if not (np.all(np.isfinite(scale)) and np.all(scale >= 0)
+            and np.all(np.isfinite(shift)) and np.all(shift[zeroed] == 0)):
+        raise ValueError("The change of the features needs finite, non-negative "
+                         "scales and finite shifts (none on a zeroed feature).")
     A = _augmented_map(obj, scale, shift)
-    theta = cache.theta
-    # theta = A^T theta': A^T is lower triangular
-    theta_moved = solve_triangular(A.T, theta, lower=True)
+    theta, residual = cache.theta, cache.residual
+    if zeroed.any():
+        # a zeroed feature's weight no longer acts: set it to zero first, on
+        # the cached quadratic model, so that every prediction is kept
+        theta = theta.copy()
+        theta[np.flatnonzero(zeroed)] = 0.0
+        residual = residual + _matvec(obj, cache.hessians, theta - cache.theta)
+    # theta = A^T theta': A^T is lower triangular (a zeroed row stays zero)
+    A_solve = A.copy()
+    A_solve[np.flatnonzero(zeroed), np.flatnonzero(zeroed)] = 1.0
+    theta_moved = solve_triangular(A_solve.T, theta, lower=True)
     pen = obj.penalty[:, None]
     # the gradient of the data term, mapped, plus the new penalty's
-    G = A @ (cache.residual - pen * theta) + pen * theta_moved
+    G = A @ (residual - pen * theta) + pen * theta_moved
     hessians = []
     for b, H in enumerate(cache.hessians):
         M = H.matrix
@@ -102,10 +117,12 @@ def changed_coordinates(cache, scale, shift):
     residual = G + _matvec(obj, hessians, theta_new - theta_moved)
     if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
         raise ValueError("The change of the features gives non-finite parameters.")
-    inverse_norm = np.linalg.norm(np.linalg.inv(A), 2)
-    drift = replace(cache.drift, hessian_error=np.inf,
-                    norm=inverse_norm * cache.drift.norm
-                    + float(np.linalg.norm(theta_new - theta_moved)))
+    # how far theta is from where the rows' curvature entered, in the new
+    # coordinates (unbounded once a feature is zeroed)
+    norm = (np.inf if zeroed.any() else
+            np.linalg.norm(np.linalg.inv(A), 2) * cache.drift.norm
+            + float(np.linalg.norm(theta_new - theta_moved)))
+    drift = replace(cache.drift, hessian_error=np.inf, norm=norm)
     new = replace(
         cache, theta=theta_new, hessians=hessians, residual=residual,
         residual_error=np.inf, gram=None, norm_gram=None,
