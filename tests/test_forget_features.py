@@ -77,3 +77,33 @@ def test_names_errors_and_all_or_nothing():
         svc.forget_features([0])
     np.testing.assert_array_equal(model.coef_, coef)
     assert isinstance(X, pd.DataFrame)
+
+
+def test_a_pipeline_forgets_raw_columns_through_its_steps():
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from sklearn_unlearn.pipeline import make_unlearning_pipeline
+
+    from .test_pipeline import CAT, NUM, T, X
+
+    def columns(categories="auto"):
+        return make_column_transformer(
+            (StandardScaler(), NUM),
+            (OneHotEncoder(handle_unknown="ignore", categories=categories), CAT))
+
+    pipe = make_unlearning_pipeline(columns(), UnlearnableRidge()).fit(X, T)
+    cats = list(pipe[0].named_transformers_["onehotencoder"].categories_)
+    pipe.forget_features(["bmi", "sex"])
+    X_zero = X.assign(bmi=0.0, sex=None)
+    refit = make_pipeline(columns(cats), Ridge()).fit(X_zero, T)
+    assert _distance(pipe[-1], refit[-1]) < 1e-8
+    scaler = pipe[0].named_transformers_["standardscaler"]
+    ref_scaler = refit[0].named_transformers_["standardscaler"]
+    np.testing.assert_allclose(scaler.mean_, ref_scaler.mean_, atol=1e-12)
+    np.testing.assert_allclose(scaler.scale_, ref_scaler.scale_, rtol=1e-12)
+    report = pipe.unlearn_history_[-1]
+    assert report.method == "forget_features"
+    assert report.categories_kept == ("columntransformer__onehotencoder",)
+    np.testing.assert_allclose(pipe.predict(X), refit.predict(X_zero), rtol=1e-9)
