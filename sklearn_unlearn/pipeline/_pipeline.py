@@ -54,6 +54,8 @@ class UnlearningPipeline(UnlearnerMixin, Pipeline):
     - any other fitted step is refused by name, unless ``frozen_steps``
       names it.
 
+    :meth:`forget_features` forgets raw columns in every row, without data.
+
     Parameters
     ----------
     steps : list of tuples
