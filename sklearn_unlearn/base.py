@@ -73,6 +73,10 @@ class UnlearnTags:
         It can measure its gradient residual on its current training data and
         start its bound again from the measurement
         (``rebase_residual_bound``).
+    feature_changes : bool, default=False
+        Its requests take ``feature_change=(scale, shift)``: every row's
+        features change by ``z' = scale * z + shift`` (a scaler in front of
+        it was unlearned), and the model moves to the refit on them.
 
     Examples
     --------
@@ -93,6 +97,7 @@ class UnlearnTags:
     keeps_data: bool = False
     methods: tuple = ("second_order",)
     measures_residual: bool = False
+    feature_changes: bool = False
 
 
 @dataclass(slots=True)

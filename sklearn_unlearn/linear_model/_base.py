@@ -15,8 +15,10 @@ from .._plausibility import ALARM_RATE, LossProfile, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningCache, UnlearningWarning
+from ..solvers._coordinates import changed_coordinates
 from ..solvers._measure import measured_residual, row_chunks
 from ..solvers._request_rows import RequestRows, find_edit
+from ._feature_change import check_feature_change, feature_positions, forgotten_state
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
 #: at most the square of this (8 * 8000**2 bytes, 512 MB, per matrix).
@@ -201,7 +203,8 @@ class UnlearnableLinearMixin(UnlearnerMixin):
 
     # -- unlearn ---------------------------------------------------------------
     def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
-                fingerprint_key=None, method="second_order", tau="auto", max_iter=10):
+                fingerprint_key=None, method="second_order", tau="auto", max_iter=10,
+                feature_change=None):
         """Move the model to where retraining on the corrected data would put it.
 
         The training data set ``D`` becomes ``(D minus the rows X_old) plus the
@@ -239,6 +242,15 @@ class UnlearnableLinearMixin(UnlearnerMixin):
             corrected optimum of that model.
         max_iter : int, default=10
             Iterations of ``method="refined"``.
+        feature_change : tuple (scale, shift) of arrays of shape (n_features,), \
+default=None
+            Every row's features (trained on, requested, future) change by
+            ``z' = scale * z + shift`` before the request, as when a scaler in
+            front of the model is unlearned: the model first moves to the
+            refit on the changed features (one Newton step for the changed
+            penalty, exact for ridge), then takes the request, whose rows are
+            given in the new features. ``residual_bound_`` is then ``inf``.
+            Only where the tags say ``feature_changes``.
 
         Returns
         -------
@@ -278,14 +290,18 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         """
         return super().unlearn(X_old, X_new, y_old, y_new, sample_weight=sample_weight,
                                fingerprint_key=fingerprint_key, method=method, tau=tau,
-                               max_iter=max_iter)
+                               max_iter=max_iter, feature_change=feature_change)
 
-    def _unlearn_options(self, method="second_order", tau="auto", max_iter=10):
+    def _unlearn_options(self, method="second_order", tau="auto", max_iter=10,
+                         feature_change=None):
         check_method(self, method, UNLEARN_METHODS)
         check_tau(tau)
         if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
-        return {"method": method, "tau": tau, "max_iter": max_iter}
+        options = {"method": method, "tau": tau, "max_iter": max_iter}
+        if feature_change is not None:
+            options["feature_change"] = check_feature_change(self, feature_change)
+        return options
 
     def _encode_request(self, request):
         cache = self.unlearning_cache_
@@ -315,11 +331,21 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         return RequestRows(design.augmented_rows(blocks, sparse=sparse), len(old[0]),
                            *old, *new)
 
-    def _unlearned_state(self, request, *, method, tau, max_iter):
+    def _unlearned_state(self, request, *, method, tau, max_iter, feature_change=None):
         """The attributes after a validated request and its report, computed
         without changing the estimator: the new cache and parameters."""
         self._unlearn_check_request(request)
         cache = self.unlearning_cache_
+        if feature_change is not None:
+            if self.__dict__.get("row_fingerprints_") is not None:
+                raise ValueError(
+                    "This model keeps fingerprints of its training rows as they "
+                    "were before the change of features: after it no row would "
+                    "match them, and they would keep the rows' old values. Fit "
+                    "without fingerprint_key to unlearn a step before this model. "
+                    "Nothing was changed."
+                )
+            cache, _ = changed_coordinates(cache, *feature_change)
         rows = self._encode_request(request)
         remaining = cache.remaining(rows)
         self._check_remaining_data(*remaining)
@@ -462,6 +488,59 @@ class UnlearnableLinearMixin(UnlearnerMixin):
             )
         return self._with_state({"unlearning_cache_": replace(
             cache, residual=g, residual_error=allowance)}, copy)
+
+    def forget_features(self, features):
+        """Retrain, in closed form, as if ``features`` were zero in every row.
+
+        No data is needed: the weights of the features are set to zero on the
+        cached quadratic model of the objective, their rows and columns of the
+        cached Hessian keep only the penalty (nothing of what the training
+        rows held in these columns is left), and one Newton step takes the
+        other parameters to the optimum without them: exactly for ridge, to
+        second order otherwise. ``residual_bound_`` is then ``inf``.
+
+        Parameters
+        ----------
+        features : int, str or sequence of them
+            Positions, or names of ``feature_names_in_``.
+
+        Returns
+        -------
+        self : object
+            On any error it is left exactly as it was.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.linear_model import Ridge
+        >>> from sklearn_unlearn import UnlearnableRidge, zero_features
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> reg = UnlearnableRidge(alpha=0.1).fit(X, y).forget_features([2, 8])
+        >>> refit = Ridge(alpha=0.1).fit(zero_features(X, [2, 8]), y)
+        >>> bool(np.allclose(reg.coef_, refit.coef_)), reg.coef_[2]
+        (True, np.float64(0.0))
+        """
+        self._check_not_owned()
+        self._checked_options({})
+        positions = feature_positions(self, features)
+
+        if self.__dict__.get("row_fingerprints_") is not None:
+            raise ValueError(
+                "This model keeps fingerprints of its training rows, digests of "
+                "rows that hold the values of these features: forgetting the "
+                "features without the rows would leave the digests. Refit on the "
+                "rows with the features zeroed (with a new fingerprint_key). "
+                "Nothing was changed."
+            )
+
+        def work():
+            attrs, _ = forgotten_state(self, positions)
+            # the losses of the rows were taken with the forgotten values
+            attrs["training_loss_profile_"] = None
+            return self._with_state(attrs)
+
+        return serialised(self, work)
 
     @property
     def residual_bound_(self):

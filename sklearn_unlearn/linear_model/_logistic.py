@@ -171,7 +171,8 @@ solver, max_iter, verbose, warm_start, n_jobs
         dense = self.hessian != "low_rank"
         return UnlearnTags(certifiable=dense, residual_bound=dense and self.residual_bound,
                            objective_noise=True, methods=UNLEARN_METHODS,
-                           measures_residual=True)
+                           measures_residual=True,
+                           feature_changes=dense and self.objective_noise == 0)
 
     def _unlearn_noise(self, objective):
         if self.objective_noise == 0:

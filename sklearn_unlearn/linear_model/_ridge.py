@@ -211,7 +211,8 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
     def _unlearn_tags(self):
         dense = self.hessian != "low_rank"
         return UnlearnTags(certifiable=dense, exact=dense, residual_bound=dense,
-                           methods=UNLEARN_METHODS, measures_residual=True)
+                           methods=UNLEARN_METHODS, measures_residual=True,
+                           feature_changes=dense)
 
     def _unlearn_objective(self, n_features, n_outputs):
         return LinearObjective(

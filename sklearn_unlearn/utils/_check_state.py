@@ -29,6 +29,8 @@ TRUSTED_TYPES = (
     "sklearn_unlearn.losses._glm.SquaredHinge",
     "sklearn_unlearn.neural_network._multilayer_perceptron.UnlearnableMLPClassifier",
     "sklearn_unlearn.neural_network._multilayer_perceptron.UnlearnableMLPRegressor",
+    "sklearn_unlearn.pipeline._pipeline.UnlearningPipeline",
+    "sklearn_unlearn.pipeline._report.PipelineRequestReport",
     "sklearn_unlearn.solvers._cache.UnlearningCache",
     "sklearn_unlearn.solvers._cache._Drift",
     "sklearn_unlearn.solvers._design.LinearDesign",

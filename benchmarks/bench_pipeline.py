@@ -1,0 +1,123 @@
+"""Unlearning through a pipeline over a raw DataFrame, against scikit-learn's
+refit of the whole pipeline on the corrected raw data.
+
+The data: scikit-learn's bundled diabetes set (442 rows) as a raw frame, nine
+numeric columns, ``sex`` as a string column and an ``age_band`` categorical
+column; a binary target (above the median) for logistic regression and the
+raw target for ridge. The pipeline: a ColumnTransformer with a StandardScaler
+on the numbers and a OneHotEncoder(handle_unknown="ignore") on the categories,
+then the unlearnable model. The refit keeps the encoder's fitted categories
+(what the unlearned pipeline does; see doc/pipeline.rst).
+
+Two requests on 5% of the rows (22): ``sex`` forgotten (set to a missing
+value, which the encoder turns into zeros); ``bmi`` edited in 22 rows and 22
+other rows deleted, the scaler unlearned. The figure is the relative distance
+``||theta - theta_refit|| / ||theta_refit||`` of the final model's
+coefficients and intercept, after the update and without one.
+
+Then ``forget_features``: columns forgotten in every row (breast cancer,
+standardised, logistic regression; ridge on three raw diabetes columns),
+against a refit with the columns zeroed.
+
+Run: ``python benchmarks/bench_pipeline.py``.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the raw frame and pipeline of the tests, measured here at both C
+from tests.test_pipeline import _columns as columns  # noqa: E402
+from tests.test_pipeline import _frame as frame  # noqa: E402
+from tests.test_pipeline import _theta as theta  # noqa: E402
+
+from sklearn_unlearn import (  # noqa: E402
+    UnlearnableLogisticRegression,
+    UnlearnableRidge,
+    replace_features,
+)
+from sklearn_unlearn.pipeline import make_unlearning_pipeline  # noqa: E402
+
+
+def measure(final, reference, X, target, rows, edit, method, request):
+    pipe = make_unlearning_pipeline(columns(), final).fit(X, target)
+    cats = list(pipe[0].named_transformers_["onehotencoder"].categories_)
+    before = theta(pipe[-1])
+    X_fixed, keep = X.copy(), np.arange(len(X))
+    if request == "forget sex":
+        X_fixed.iloc[rows] = replace_features(X.iloc[rows], ["sex"], None)
+        pipe.unlearn(X.iloc[rows], X_fixed.iloc[rows], target[rows], method=method)
+    else:
+        X_fixed.loc[X.index[edit], "bmi"] = 25.0
+        pipe.unlearn(X.iloc[edit], X_fixed.iloc[edit], target[edit], method=method)
+        pipe.unlearn(X.iloc[rows], None, target[rows], method=method)
+        keep = np.setdiff1d(keep, rows)
+    refit = make_pipeline(columns(cats), reference).fit(X_fixed.iloc[keep], target[keep])
+    ref = theta(refit[-1])
+    norm = np.linalg.norm(ref)
+    return (np.linalg.norm(theta(pipe[-1]) - ref) / norm,
+            np.linalg.norm(before - ref) / norm, pipe.unlearn_history_[-1])
+
+
+def main():
+    X, t, y = frame()
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(t), len(t) // 20, replace=False)
+    edit = np.setdiff1d(np.arange(len(t)), rows)[: len(rows)]
+    print("| model | request | method | after the update | no update | closer by |"
+          " final_step_exact | residual_bound |")
+    print("|---|---|---|---|---|---|---|---|")
+    models = [("ridge alpha=1", UnlearnableRidge(), Ridge(), t)]
+    for C in (0.1, 1.0):
+        models.append((f"logistic C={C:g}", UnlearnableLogisticRegression(C=C),
+                       LogisticRegression(C=C, tol=1e-12, max_iter=10_000), y))
+    for label, final, reference, target in models:
+        for request in ("forget sex", "edit bmi, delete rows"):
+            for method in ("second_order", "refined"):
+                after, none, report = measure(final, reference, X, target, rows, edit,
+                                              method, request)
+                print(f"| {label} | {request} | {method} | {after:.2e} | {none:.2e} | "
+                      f"{none / max(after, 1e-300):.3g}x | {report.final_step_exact} | "
+                      f"{report.residual_bound:.3g} |")
+
+
+def forget_features_figures():
+    """forget_features against a refit with the columns zeroed in every row."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import scale
+
+    from sklearn_unlearn import zero_features
+
+    A, b = load_breast_cancer(return_X_y=True)
+    A = scale(A)
+    print("\n| model | columns zeroed | after the update | no update |")
+    print("|---|---|---|---|")
+    for C in (0.1, 1.0):
+        for cols in ([0], [0, 5, 10], [20, 21, 22, 23]):
+            model = UnlearnableLogisticRegression(C=C).fit(A, b)
+            before = theta(model)
+            model.forget_features(cols)
+            refit = LogisticRegression(C=C, tol=1e-12, max_iter=10_000).fit(
+                zero_features(A, cols), b)
+            ref = theta(refit)
+            norm = np.linalg.norm(ref)
+            print(f"| logistic C={C:g} | {cols} | "
+                  f"{np.linalg.norm(theta(model) - ref) / norm:.2e} | "
+                  f"{np.linalg.norm(before - ref) / norm:.2e} |")
+    X, t, _ = frame()
+    model = UnlearnableRidge().fit(X[["age", "bmi", "bp"]], t)
+    before = theta(model)
+    model.forget_features(["bmi"])
+    refit = Ridge().fit(X[["age", "bmi", "bp"]].assign(bmi=0.0), t)
+    ref = theta(refit)
+    print(f"| ridge | ['bmi'] | {np.linalg.norm(theta(model) - ref) / np.linalg.norm(ref):.2e}"
+          f" | {np.linalg.norm(before - ref) / np.linalg.norm(ref):.2e} |")
+
+
+if __name__ == "__main__":
+    main()
+    forget_features_figures()

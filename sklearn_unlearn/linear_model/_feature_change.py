@@ -1,0 +1,80 @@
+"""Validation of the ``feature_change`` option of a linear model's request."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from .._report import RequestReport
+from ..base import get_unlearn_tags
+from ..solvers._coordinates import changed_coordinates
+
+
+def check_feature_change(estimator, feature_change):
+    """``(scale, shift)`` as float arrays of the fitted width, or a clear error."""
+    tags = get_unlearn_tags(estimator)
+    if tags is None or not tags.feature_changes:
+        raise ValueError(
+            f"{type(estimator).__name__} with these parameters cannot take a change "
+            "of its features (feature_change): it needs a dense Hessian, no "
+            "objective noise and a loss with continuous curvature."
+        )
+    try:
+        scale, shift = feature_change
+    except (TypeError, ValueError):
+        raise ValueError("feature_change must be a pair (scale, shift) of arrays.") from None
+    d = estimator.n_features_in_
+    scale = np.asarray(scale, dtype=np.float64)
+    shift = np.asarray(shift, dtype=np.float64)
+    if scale.shape != (d,) or shift.shape != (d,):
+        raise ValueError(
+            f"feature_change needs scale and shift of shape ({d},), got "
+            f"{scale.shape} and {shift.shape}."
+        )
+    if not (np.all(np.isfinite(scale)) and np.all(scale > 0) and np.all(np.isfinite(shift))):
+        raise ValueError("feature_change needs finite positive scales and finite shifts.")
+    return scale, shift
+
+
+def feature_positions(estimator, features):
+    """Positions of ``features`` (names of ``feature_names_in_`` or positions)."""
+    d = estimator.n_features_in_
+    items = np.atleast_1d(np.asarray(features, dtype=object))
+    if any(isinstance(f, str) for f in items):
+        names = getattr(estimator, "feature_names_in_", None)
+        if names is None:
+            raise ValueError("Features given by name need a model fitted on a DataFrame; "
+                             "pass positions.")
+        known = list(names)
+        unknown = [str(f) for f in items if f not in known]
+        if unknown:
+            raise ValueError(f"Unknown features {unknown}; the model has {known}.")
+        return np.array([known.index(f) for f in items])
+    positions = items.astype(int)
+    if positions.size == 0 or np.any((positions < -d) | (positions >= d)):
+        raise ValueError(f"Feature positions {positions.tolist()} out of range for "
+                         f"{d} features (give at least one).")
+    return positions % d
+
+
+def forgotten_state(estimator, positions):
+    """The attributes of ``estimator`` retrained with the features at
+    ``positions`` zero in every row, and the report, computed from the cache
+    (nothing is changed)."""
+    cache = estimator.unlearning_cache_
+    d = estimator.n_features_in_
+    scale = np.ones(d)
+    scale[positions] = 0.0
+    try:
+        new_cache, step = changed_coordinates(cache, scale, np.zeros(d))
+    except ValueError as exc:
+        raise ValueError(f"{type(estimator).__name__} cannot forget features: {exc}") from None
+    report = RequestReport(
+        method="forget_features", n_removed=0, n_added=0, tau=None, n_iter=1,
+        step_norm=step, gradient_norm=None,
+        residual_estimate=float(np.linalg.norm(new_cache.residual)),
+        bound_increment=np.inf, residual_bound=np.inf)
+    new_cache = replace(new_cache, n_requests=cache.n_requests + 1,
+                        history=[*cache.history, report])
+    attrs = estimator._theta_attributes(new_cache.theta, new_cache.objective.design)
+    attrs["unlearning_cache_"] = new_cache
+    return attrs, report

@@ -1,0 +1,453 @@
+"""A scikit-learn Pipeline that unlearns rows given in its input space."""
+
+import copy
+
+import numpy as np
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.utils.metaestimators import available_if
+
+from .._locks import serialised
+from ..base import UnlearnerMixin, UnlearnTags, _state_token, get_unlearn_tags
+from ._columns import forget_columns
+from ._report import PipelineRequestReport
+from ._walk import Walk, _transform, leaf_inputs, walk_chain
+
+
+def _final_unlearns(pipeline):
+    """Whether the final step is an unlearner (the verbs exist only then)."""
+    final = pipeline.steps[-1][1]
+    return not isinstance(final, str) and final is not None and (
+        get_unlearn_tags(final) is not None)
+
+
+def _final_forgets(pipeline):
+    """Whether the final step can forget features (its tags say it takes a
+    change of its features)."""
+    return _final_unlearns(pipeline) and get_unlearn_tags(pipeline.steps[-1][1]).feature_changes
+
+
+class UnlearningPipeline(UnlearnerMixin, Pipeline):
+    """A :class:`~sklearn.pipeline.Pipeline` whose requests take raw rows.
+
+    ``unlearn(X_old, X_new, y_old, y_new)`` takes rows as the pipeline takes
+    them (DataFrames with numeric, categorical and string columns, arrays,
+    sparse matrices), passes them through the fitted steps, updates the
+    steps whose fitted statistics are sums over rows, and unlearns the final
+    step through its own ``unlearn``. The verbs exist when the final step is
+    an unlearner. See :doc:`/pipeline`.
+
+    How each fitted step is taken:
+
+    - ``"passthrough"``, ``"drop"``, stateless transformers
+      (FunctionTransformer, HashingVectorizer) and
+      :class:`~sklearn.frozen.FrozenEstimator` pass the rows through;
+    - :class:`~sklearn.preprocessing.OneHotEncoder` and
+      :class:`~sklearn.preprocessing.OrdinalEncoder` keep their categories;
+    - :class:`~sklearn.preprocessing.StandardScaler` and
+      :class:`~sklearn.impute.SimpleImputer` (``strategy="mean"``) are
+      unlearned exactly, and a scaler's change of every row's features is
+      passed to the final step (``feature_change``), which moves to the refit
+      of the whole pipeline (exactly for ridge);
+    - :class:`~sklearn.compose.ColumnTransformer` and nested pipelines are
+      walked child by child;
+    - any other fitted step is refused by name, unless ``frozen_steps``
+      names it.
+
+    :meth:`forget_features` forgets raw columns in every row, without data.
+
+    Parameters
+    ----------
+    steps : list of tuples
+        As in :class:`~sklearn.pipeline.Pipeline`.
+    frozen_steps : list of str, default=None
+        Fitted steps to keep as they are in every request (named as in
+        ``set_params``, ``"columntransformer__num__pca"``, or by their own
+        name): their fitted state still depends on the rows removed, which
+        each report records in ``treated_as_frozen``.
+    transform_input, memory, verbose
+        As in :class:`~sklearn.pipeline.Pipeline`.
+
+    Attributes
+    ----------
+    unlearn_history_ : list of PipelineRequestReport
+        The report of every request.
+    unlearn_statistics_ : dict
+        What the pipeline keeps beside its steps: for every mean imputer, the
+        number of observed values per column and of rows (counts, no values).
+
+    See Also
+    --------
+    make_unlearning_pipeline : Build one from its steps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_unlearn import UnlearnableRidge
+    >>> from sklearn_unlearn.pipeline import UnlearningPipeline
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> pipe = UnlearningPipeline([("scale", StandardScaler()),
+    ...                            ("ridge", UnlearnableRidge())]).fit(X, y)
+    >>> pipe = pipe.unlearn(X[:20], None, y[:20])      # the scaler too
+    >>> refit = make_pipeline(StandardScaler(), Ridge()).fit(X[20:], y[20:])
+    >>> bool(np.allclose(pipe[-1].coef_, refit[-1].coef_))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **Pipeline._parameter_constraints,
+        "frozen_steps": [list, tuple, None],
+    }
+
+    def __init__(self, steps, *, frozen_steps=None, transform_input=None, memory=None,
+                 verbose=False):
+        super().__init__(steps, transform_input=transform_input, memory=memory,
+                         verbose=verbose)
+        self.frozen_steps = frozen_steps
+
+    def fit(self, X, y=None, **params):
+        """Fit the pipeline, and count what its mean imputers will need.
+
+        Parameters
+        ----------
+        X : iterable
+            Training data, as :meth:`sklearn.pipeline.Pipeline.fit` takes it.
+        y : iterable, default=None
+            Training targets.
+        **params : dict
+            As in :meth:`sklearn.pipeline.Pipeline.fit`.
+
+        Returns
+        -------
+        self : object
+            The fitted pipeline.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.preprocessing import StandardScaler
+        >>> from sklearn_unlearn import UnlearnableRidge
+        >>> from sklearn_unlearn.pipeline import make_unlearning_pipeline
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge())
+        >>> pipe.fit(X, y).unlearn_history_
+        []
+        """
+        super().fit(X, y, **params)
+        self.unlearn_statistics_ = self._imputer_counts(X)
+        self.unlearn_history_ = []
+        if _final_unlearns(self):
+            self._new_unlearn_state()
+        return self
+
+    def _imputer_counts(self, X):
+        if not any(isinstance(v, SimpleImputer) for v in self.get_params().values()):
+            return {}
+        counts = {}
+        for name, step in self.steps[:-1]:
+            for path, imputer, X_in in leaf_inputs(step, (name,), X):
+                X_in = np.asarray(X_in, dtype=np.float64).reshape(len(X_in), -1)
+                counts[path] = ((~np.isnan(X_in)).sum(axis=0).astype(np.float64),
+                                len(X_in))
+            X = _transform(step, X)
+        return counts
+
+    # -- the verbs, where the final step unlearns -----------------------------------
+    @available_if(_final_unlearns)
+    def plan_unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
+                     **options):
+        """Compute the update of a request without applying it.
+
+        Parameters
+        ----------
+        X_old, X_new, y_old, y_new, sample_weight, **options
+            As in :meth:`unlearn`.
+
+        Returns
+        -------
+        plan : UnlearningPlan
+            Its ``report`` is a :class:`PipelineRequestReport`.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.preprocessing import StandardScaler
+        >>> from sklearn_unlearn import UnlearnableRidge
+        >>> from sklearn_unlearn.pipeline import make_unlearning_pipeline
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+        >>> plan = pipe.plan_unlearn(X[:5], None, y[:5])
+        >>> plan.report.n_removed, plan.report.unlearned
+        (5, ('standardscaler',))
+        >>> pipe = pipe.apply_unlearn(plan)
+        """
+        return UnlearnerMixin.plan_unlearn(self, X_old, X_new, y_old, y_new,
+                                           sample_weight=sample_weight, **options)
+
+    @available_if(_final_unlearns)
+    def apply_unlearn(self, plan, *, copy=False):
+        """Apply a plan of :meth:`plan_unlearn` (all or nothing).
+
+        Parameters
+        ----------
+        plan : UnlearningPlan
+            A plan made on this pipeline's current state.
+        copy : bool, default=False
+            Apply it to a shallow copy and return the copy.
+
+        Returns
+        -------
+        self or a copy : UnlearningPipeline
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.preprocessing import StandardScaler
+        >>> from sklearn_unlearn import UnlearnableRidge
+        >>> from sklearn_unlearn.pipeline import make_unlearning_pipeline
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+        >>> updated = pipe.apply_unlearn(pipe.plan_unlearn(X[:5], None, y[:5]), copy=True)
+        >>> len(updated.unlearn_history_), len(pipe.unlearn_history_)
+        (1, 0)
+        """
+        return UnlearnerMixin.apply_unlearn(self, plan, copy=copy)
+
+    @available_if(_final_unlearns)
+    def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
+                **options):
+        """Unlearn rows given as the pipeline takes them.
+
+        The rows pass through the fitted steps (``X_old`` as it was trained
+        on, ``X_new`` through the updated steps); steps whose statistics are
+        sums over rows are updated, and the final step unlearns the request.
+
+        Parameters
+        ----------
+        X_old : DataFrame, array-like or sparse matrix of shape (k, n_features) or None
+            The affected training rows as trained on (``None``: insertion).
+        X_new : DataFrame, array-like or sparse matrix of shape (k, n_features) or None
+            The rows as they should be (``None``: deletion).
+        y_old, y_new : array-like of shape (k,), default=None
+            Their targets; ``y_new`` defaults to ``y_old``.
+        sample_weight : array-like of shape (k,), default=None
+            The rows' weights in the final step (the preprocessing counts rows).
+        **options
+            The final step's request options (``method``, ...).
+
+        Returns
+        -------
+        self : UnlearningPipeline
+            On any error it is left exactly as it was.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from sklearn.compose import make_column_transformer
+        >>> from sklearn.preprocessing import OneHotEncoder, StandardScaler
+        >>> from sklearn_unlearn import UnlearnableLogisticRegression, replace_features
+        >>> from sklearn_unlearn.pipeline import make_unlearning_pipeline
+        >>> X = pd.DataFrame({"age": [25., 32., 47., 51., 62., 23., 44., 36.],
+        ...                   "sex": ["F", "M", "F", "M", "F", "M", "M", "F"]})
+        >>> y = [0, 0, 1, 1, 1, 0, 1, 0]
+        >>> pipe = make_unlearning_pipeline(
+        ...     make_column_transformer((StandardScaler(), ["age"]),
+        ...                             (OneHotEncoder(handle_unknown="ignore"), ["sex"])),
+        ...     UnlearnableLogisticRegression()).fit(X, y)
+        >>> X_new = replace_features(X[:2], ["sex"], None)     # forget 'sex'
+        >>> report = pipe.unlearn(X[:2], X_new, y[:2]).unlearn_history_[-1]
+        >>> report.categories_kept, report.final_step_exact
+        (('columntransformer__onehotencoder',), True)
+        """
+        return UnlearnerMixin.unlearn(self, X_old, X_new, y_old, y_new,
+                                      sample_weight=sample_weight, **options)
+
+    @available_if(_final_forgets)
+    def forget_features(self, columns):
+        """Retrain, in closed form, as if raw ``columns`` were zero in every row.
+
+        The columns are followed through the fitted steps to the final
+        features they become (a scaled column, the one-hot columns of a
+        category), which the final step forgets with its own
+        ``forget_features``. A scaler or mean imputer of a forgotten column
+        takes what a refit on a zero column gives (mean 0, variance 0,
+        scale 1); encoders keep their categories, so the values a forgotten
+        categorical column took are still listed in ``categories_``.
+
+        Parameters
+        ----------
+        columns : int, str or sequence of them
+            Raw columns: positions, or names for a pipeline fitted on a
+            DataFrame.
+
+        Returns
+        -------
+        self : UnlearningPipeline
+            On any error it is left exactly as it was.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from sklearn.compose import make_column_transformer
+        >>> from sklearn.preprocessing import OneHotEncoder, StandardScaler
+        >>> from sklearn_unlearn import UnlearnableRidge
+        >>> from sklearn_unlearn.pipeline import make_unlearning_pipeline
+        >>> X = pd.DataFrame({"age": [25., 32., 47., 51., 62., 23.],
+        ...                   "sex": ["F", "M", "F", "M", "F", "M"]})
+        >>> y = [1.0, 1.3, 2.2, 2.0, 3.1, 0.8]
+        >>> pipe = make_unlearning_pipeline(
+        ...     make_column_transformer((StandardScaler(), ["age"]),
+        ...                             (OneHotEncoder(), ["sex"])),
+        ...     UnlearnableRidge()).fit(X, y)
+        >>> pipe[-1].coef_.round(3).tolist()
+        [0.63, 0.121, -0.121]
+        >>> pipe.forget_features(["sex"])[-1].coef_.round(3).tolist()
+        [0.664, 0.0, 0.0]
+        """
+        self._checked_options({})
+        positions = _raw_positions(self, columns)
+        return serialised(self, lambda: self._forget(positions))
+
+    def _forget(self, positions):
+        walk = Walk(frozenset(), self.unlearn_statistics_, dict(self.unlearn_statistics_))
+        steps, local = [], positions
+        for name, step in self.steps[:-1]:
+            step, local = forget_columns(step, (name,), local, walk)
+            steps.append((name, step))
+        name, final = self.steps[-1]
+        updated = copy.copy(final)
+        if len(local):
+            updated.forget_features(np.unique(local))
+        report = PipelineRequestReport.of(updated.unlearn_history_[-1], walk.kinds, [])
+        state = {"steps": [*steps, (name, updated)],
+                 "unlearn_statistics_": walk.new_counts,
+                 "unlearn_history_": [*self.unlearn_history_, report]}
+        state["_unlearn_token"] = _state_token(self._unlearn_token[0] + 1,
+                                               self._published_parameters(state))
+        self.__dict__.update(state)
+        return self
+
+    # -- the unlearning contract --------------------------------------------------------
+    def _unlearn_options(self, **options):
+        if "feature_change" in options:
+            raise ValueError("feature_change is computed by the pipeline from its "
+                             "unlearned steps; it is not an option of its requests.")
+        if "unlearn_statistics_" not in self.__dict__:
+            raise ValueError("Fit this UnlearningPipeline with fit before requests.")
+        return options
+
+    def _unlearn_request(self, X_old, X_new, y_old, y_new, sample_weight, options):
+        if X_old is None and X_new is None:
+            raise ValueError("Nothing to unlearn: pass X_old and/or X_new.")
+        return X_old, X_new, y_old, y_new, sample_weight
+
+    def _unlearned_state(self, request, **options):
+        X_old, X_new, y_old, y_new, sample_weight = request
+        walk = Walk(frozenset(self.frozen_steps or ()), self.unlearn_statistics_,
+                    dict(self.unlearn_statistics_))
+        prefix, change = walk_chain(self.steps[:-1], (), X_old, X_new, None, walk)
+        F_old, F_new = X_old, X_new
+        for _, step in prefix:
+            F_old, F_new = _transform(step, F_old), _transform(step, F_new)
+        name, final = self.steps[-1]
+        known = None if change is None else self._feature_change(change)
+        if known is not None:
+            options["feature_change"] = self._checked_change(final, known)
+        plan = final.plan_unlearn(F_old, F_new, y_old, y_new, sample_weight=sample_weight,
+                                  **options)
+        updated = final.apply_unlearn(plan, copy=True)
+        report = PipelineRequestReport.of(plan.report, walk.kinds, walk.inexact)
+        return {"steps": [*prefix, (name, updated)],
+                "unlearn_statistics_": walk.new_counts,
+                "unlearn_history_": [*self.unlearn_history_, report]}, report
+
+    @staticmethod
+    def _feature_change(change):
+        """The known part of the change of the final features, ``None`` when
+        it leaves them as they are (the unknown part is in the report)."""
+        scale = np.where(change.unknown, 1.0, change.scale)
+        shift = np.where(change.unknown, 0.0, change.shift)
+        if np.all(scale == 1.0) and np.all(shift == 0.0):
+            return None
+        return scale, shift
+
+    @staticmethod
+    def _checked_change(final, change):
+        tags = get_unlearn_tags(final)
+        if not tags.feature_changes:
+            raise ValueError(
+                f"The request changes the features of every training row (a scaler "
+                f"was unlearned), and the final step {type(final).__name__} cannot "
+                "take such a change (its tags say feature_changes=False). Freeze "
+                "the scaler (frozen_steps or FrozenEstimator), or use a final step "
+                "that can (UnlearnableRidge, UnlearnableLogisticRegression)."
+            )
+        return change
+
+    def _published_parameters(self, attributes):
+        final = attributes["steps"][-1][1]
+        token = repr(vars(final).get("_unlearn_token")).encode()
+        return [np.frombuffer(token, dtype=np.uint8)]
+
+    def _unlearn_tags(self):
+        tags = get_unlearn_tags(self.steps[-1][1])
+        return UnlearnTags(exact=tags.exact, residual_bound=tags.residual_bound,
+                           convex=tags.convex, methods=tags.methods)
+
+    def __sklearn_tags__(self):
+        if _final_unlearns(self):
+            return UnlearnerMixin.__sklearn_tags__(self)
+        return Pipeline.__sklearn_tags__(self)
+
+
+def _raw_positions(pipeline, columns):
+    """Positions of raw ``columns`` in the pipeline's input."""
+    items = np.atleast_1d(np.asarray(columns, dtype=object))
+    n = pipeline.n_features_in_
+    if any(isinstance(c, str) for c in items):
+        names = list(getattr(pipeline, "feature_names_in_", []))
+        unknown = [str(c) for c in items if c not in names]
+        if not names or unknown:
+            raise ValueError(f"Unknown columns {unknown or list(items)}; the pipeline "
+                             f"was fitted on {names or 'an array without names'}.")
+        return np.array([names.index(c) for c in items])
+    positions = items.astype(int)
+    if positions.size == 0 or np.any((positions < -n) | (positions >= n)):
+        raise ValueError(f"Column positions {positions.tolist()} out of range for {n} "
+                         "columns (give at least one).")
+    return positions % n
+
+
+def make_unlearning_pipeline(*steps, frozen_steps=None, transform_input=None, memory=None,
+                             verbose=False):
+    """Build an :class:`UnlearningPipeline`, naming the steps as
+    :func:`~sklearn.pipeline.make_pipeline` does.
+
+    Parameters
+    ----------
+    *steps : list of estimators
+        The steps; the last one should be an unlearner.
+    frozen_steps, transform_input, memory, verbose
+        As in :class:`UnlearningPipeline`.
+
+    Returns
+    -------
+    pipeline : UnlearningPipeline
+
+    Examples
+    --------
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_unlearn import UnlearnableRidge
+    >>> from sklearn_unlearn.pipeline import make_unlearning_pipeline
+    >>> pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge())
+    >>> [name for name, _ in pipe.steps]
+    ['standardscaler', 'unlearnableridge']
+    """
+    named = make_pipeline(*steps).steps
+    return UnlearningPipeline(named, frozen_steps=frozen_steps,
+                              transform_input=transform_input, memory=memory,
+                              verbose=verbose)

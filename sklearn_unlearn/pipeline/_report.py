@@ -1,0 +1,71 @@
+"""The report of a request made through a pipeline."""
+
+from dataclasses import dataclass, fields
+
+from .._report import RequestReport
+
+
+@dataclass
+class PipelineRequestReport(RequestReport):
+    """The final step's figures, and what the request did to every other step.
+
+    An entry of :attr:`UnlearningPipeline.unlearn_history_`. The fields of
+    :class:`~sklearn_unlearn.base.RequestReport` are the final step's (its
+    ``residual_bound`` is about the final step's objective on the features
+    the preprocessing now gives; ``inf`` once a scaler was unlearned).
+    Steps are named as in ``set_params`` (``"columntransformer__num__scaler"``).
+
+    Attributes
+    ----------
+    passed_through : tuple of str
+        Steps with no fitted state: ``"passthrough"``, ``"drop"``, a
+        FunctionTransformer, a stateless transformer (HashingVectorizer).
+    frozen : tuple of str
+        :class:`~sklearn.frozen.FrozenEstimator` steps (fitted elsewhere).
+    treated_as_frozen : tuple of str
+        Fitted steps kept as they are because ``frozen_steps`` names them:
+        their fitted state still depends on the rows the request removed.
+    categories_kept : tuple of str
+        OneHotEncoder and OrdinalEncoder steps, whose categories are kept.
+    unlearned : tuple of str
+        Steps whose statistics were updated exactly (StandardScaler,
+        SimpleImputer with ``strategy="mean"``).
+    final_step_exact : bool
+        Whether the final step was moved for every change the preprocessing
+        made to the features of rows outside the request (a scaler's change
+        is; a changed imputed mean, without a missing indicator, is not).
+        ``False`` means the final model still sits where the old features put
+        it for the columns named in ``inexact``.
+    inexact : tuple of str
+        Why ``final_step_exact`` is ``False``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_unlearn import UnlearnableRidge
+    >>> from sklearn_unlearn.pipeline import make_unlearning_pipeline
+    >>> X = pd.DataFrame({"a": [0., 1., 2., 3., 4.], "b": [1., 0., 1., 0., 2.]})
+    >>> y = [0.1, 1.2, 1.9, 3.2, 3.9]
+    >>> pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+    >>> report = pipe.unlearn(X[:1], None, y[:1]).unlearn_history_[-1]
+    >>> report.unlearned, report.final_step_exact
+    (('standardscaler',), True)
+    """
+
+    passed_through: tuple = ()
+    frozen: tuple = ()
+    treated_as_frozen: tuple = ()
+    categories_kept: tuple = ()
+    unlearned: tuple = ()
+    final_step_exact: bool = True
+    inexact: tuple = ()
+
+    @classmethod
+    def of(cls, final_report, kinds, inexact):
+        """The pipeline's report from the final step's and the walk's."""
+        base = {f.name: getattr(final_report, f.name) for f in fields(RequestReport)}
+        named = {kind: tuple(name for name, k in kinds.items() if k == kind)
+                 for kind in ("passed_through", "frozen", "treated_as_frozen",
+                              "categories_kept", "unlearned")}
+        return cls(**base, **named, final_step_exact=not inexact, inexact=tuple(inexact))

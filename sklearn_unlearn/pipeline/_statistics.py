@@ -1,0 +1,137 @@
+"""Exact updates of fitted statistics that are sums over rows: the means and
+variances of a StandardScaler, the column means of a SimpleImputer."""
+
+import copy
+
+import numpy as np
+import scipy.sparse as sp
+
+_EPS = np.finfo(np.float64).eps
+
+
+def dense_rows(X):
+    """Request rows as a float array (they are few)."""
+    if X is None:
+        return None
+    if sp.issparse(X):
+        X = X.toarray()
+    return np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+
+
+def without_unchanged_pairs(old, new):
+    """Drop the edited rows whose input to a step did not change: they leave
+    and enter its sums alike, so only round-off would move them."""
+    if old is None or new is None or old.shape != new.shape:
+        return old, new
+    same = ((old == new) | (np.isnan(old) & np.isnan(new))).all(axis=1)
+    return old[~same], new[~same]
+
+
+def _moments(X):
+    """Per-column count, mean and sum of squared deviations, NaN ignored."""
+    observed = ~np.isnan(X)
+    n = observed.sum(axis=0).astype(np.float64)
+    total = np.where(observed, X, 0.0).sum(axis=0)
+    mean = np.divide(total, n, out=np.zeros_like(total), where=n > 0)
+    dev = np.where(observed, X - mean, 0.0)
+    return n, mean, (dev**2).sum(axis=0)
+
+
+def updated_moments(n, mean, m2, removed, added):
+    """``(n, mean, m2)`` after rows leave and enter (Chan's pairwise formulas,
+    run backwards for the rows that leave)."""
+    n, mean = np.asarray(n, dtype=np.float64), np.asarray(mean, dtype=np.float64)
+    m2 = np.asarray(m2, dtype=np.float64)
+    if removed is not None and len(removed):
+        n_b, mean_b, m2_b = _moments(removed)
+        n_a = n - n_b
+        if np.any(n_a < 0) or np.any((n_a == 0) & (n > 0)):
+            raise ValueError(
+                "The request removes every value a fitted statistic was computed "
+                "from (or more rows than were trained on): retrain the pipeline."
+            )
+        mean_a = np.divide(n * mean - n_b * mean_b, n_a, out=np.zeros_like(mean),
+                           where=n_a > 0)
+        delta = mean_b - mean_a
+        m2 = m2 - m2_b - np.divide(delta**2 * n_a * n_b, n, out=np.zeros_like(m2),
+                                   where=n > 0)
+        n, mean, m2 = n_a, mean_a, np.maximum(m2, 0.0)
+    if added is not None and len(added):
+        n_c, mean_c, m2_c = _moments(added)
+        total = n + n_c
+        delta = mean_c - mean
+        new_mean = np.divide(n * mean + n_c * mean_c, total, out=np.zeros_like(mean),
+                             where=total > 0)
+        m2 = m2 + m2_c + np.divide(delta**2 * n * n_c, total, out=np.zeros_like(m2),
+                                   where=total > 0)
+        n, mean = total, new_mean
+    return n, mean, m2
+
+
+def _scale_of(var, mean, n):
+    """StandardScaler's scale: the standard deviation, 1 for a feature that is
+    constant up to round-off (scikit-learn's rule)."""
+    constant = var <= n * _EPS * var + (n * mean * _EPS) ** 2
+    scale = np.sqrt(var)
+    scale[constant | (scale < 10 * _EPS)] = 1.0
+    return scale
+
+
+def unlearned_scaler(scaler, removed, added):
+    """A copy of a fitted StandardScaler with the rows' inputs moved out and in,
+    and the change ``(scale, shift)`` of every other row's output
+    (``None`` when there is none)."""
+    removed, added = without_unchanged_pairs(removed, added)
+    if (removed is None or not len(removed)) and (added is None or not len(added)):
+        return scaler, None
+    d = scaler.n_features_in_
+    n = np.broadcast_to(np.asarray(scaler.n_samples_seen_, dtype=np.float64), (d,))
+    if scaler.mean_ is None:          # with_mean=False and with_std=False
+        n_new = n - _count(removed, d) + _count(added, d)
+        new = copy.copy(scaler)
+        new.n_samples_seen_ = _as_seen(n_new, scaler.n_samples_seen_)
+        return new, None
+    var = scaler.var_ if scaler.var_ is not None else np.zeros(d)
+    n_new, mean, m2 = updated_moments(n, scaler.mean_, var * n, removed, added)
+    new = copy.copy(scaler)
+    state = {"n_samples_seen_": _as_seen(n_new, scaler.n_samples_seen_),
+             "mean_": mean}
+    old_scale, new_scale = np.ones(d), np.ones(d)
+    if scaler.var_ is not None:
+        var_new = np.divide(m2, n_new, out=np.zeros_like(m2), where=n_new > 0)
+        state["var_"] = var_new
+        state["scale_"] = _scale_of(var_new, mean, n_new) if scaler.with_std else None
+        if scaler.with_std:
+            old_scale, new_scale = scaler.scale_, state["scale_"]
+    new.__dict__.update(state)
+    shift = ((scaler.mean_ - mean) / new_scale if scaler.with_mean else np.zeros(d))
+    return new, (old_scale / new_scale, shift)
+
+
+def _count(X, d):
+    return np.zeros(d) if X is None else (~np.isnan(X)).sum(axis=0)
+
+
+def _as_seen(n, old):
+    """``n_samples_seen_`` in scikit-learn's form: an int when every column
+    counts the same rows."""
+    if np.ndim(old) == 0 and np.all(n == n[0]):
+        return type(old)(n[0]) if isinstance(old, (int, np.integer)) else np.int64(n[0])
+    return n.astype(np.int64)
+
+
+def unlearned_imputer(imputer, observed, removed, added):
+    """A copy of a fitted mean SimpleImputer with the rows moved out and in,
+    its new counts of observed values, and the columns whose statistic
+    changed."""
+    d = len(imputer.statistics_)
+    n, mean, _ = updated_moments(observed, imputer.statistics_, np.zeros(d),
+                                 removed, added)
+    if np.any(n == 0):
+        raise ValueError(
+            "The request leaves a column of a SimpleImputer without any observed "
+            "value; a refit would drop the column: retrain the pipeline."
+        )
+    new = copy.copy(imputer)
+    new.statistics_ = mean
+    return new, n, mean != imputer.statistics_

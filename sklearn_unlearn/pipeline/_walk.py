@@ -1,0 +1,227 @@
+"""A request's walk through the fitted preprocessing of a pipeline.
+
+Every step is taken by what its fitted state is: nothing (``"passthrough"``,
+``"drop"``, a stateless transformer), frozen (a FrozenEstimator, or a step the
+user named in ``frozen_steps``), a set of categories (kept), or sums over rows
+(unlearned exactly). Any other fitted step is refused by name. The walk
+returns the new steps and how every row outside the request sees its output
+change: ``None`` (unchanged), or per output column a scale, a shift and
+whether the change is unknown (not affine in the step's own output).
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.compose import ColumnTransformer
+from sklearn.frozen import FrozenEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
+from sklearn.utils import get_tags
+
+from ._statistics import dense_rows, unlearned_imputer, unlearned_scaler
+
+
+@dataclass
+class Change:
+    """How the rows outside a request see a step's output columns change."""
+
+    scale: np.ndarray
+    shift: np.ndarray
+    unknown: np.ndarray
+
+    @classmethod
+    def identity(cls, width):
+        return cls(np.ones(width), np.zeros(width), np.zeros(width, dtype=bool))
+
+
+@dataclass
+class Walk:
+    """What a walk needs and what it records for the report."""
+
+    frozen_steps: frozenset
+    counts: dict
+    new_counts: dict = field(default_factory=dict)
+    kinds: dict = field(default_factory=dict)
+    inexact: list = field(default_factory=list)
+
+    def opted_frozen(self, path):
+        return "__".join(path) in self.frozen_steps or path[-1] in self.frozen_steps
+
+
+def _width(Xo, Xn):
+    X = Xo if Xo is not None else Xn
+    return 1 if X.ndim == 1 else X.shape[1]
+
+
+def _is_stateless(step):
+    return isinstance(step, FunctionTransformer) or not get_tags(step).requires_fit
+
+
+def _is_mean_imputer(step):
+    return (isinstance(step, SimpleImputer) and step.strategy == "mean"
+            and not step.add_indicator
+            and isinstance(step.missing_values, float) and np.isnan(step.missing_values))
+
+
+def _refuse(path, step, why):
+    name = "__".join(path)
+    raise ValueError(
+        f"Pipeline step {name!r} ({type(step).__name__}) {why} Freeze it: fit it on "
+        "data that is not to be removed and wrap it in sklearn.frozen.FrozenEstimator, "
+        f"or pass frozen_steps=[{name!r}] to keep its fitted state as it is (the "
+        "report records it; its statistics then still depend on the rows removed)."
+    )
+
+
+def _transform(step, X):
+    if X is None or step is None or (isinstance(step, str) and step == "passthrough"):
+        return X
+    return step.transform(X)
+
+
+def walk_chain(steps, path, Xo, Xn, change, w):
+    """The new ``(name, step)`` list of a chain of steps and its output change."""
+    new_steps = []
+    for name, step in steps:
+        new, change = walk_step(step, (*path, name), Xo, Xn, change, w)
+        Xo, Xn = _transform(step, Xo), _transform(new, Xn)
+        new_steps.append((name, new))
+    return new_steps, change
+
+
+def walk_step(step, path, Xo, Xn, change, w):
+    """The step after the request and the change of its output."""
+    name = "__".join(path)
+    if step is None or (isinstance(step, str) and step in ("passthrough", "drop")):
+        w.kinds[name] = "passed_through"
+        return step, change
+    if isinstance(step, Pipeline):
+        steps, change = walk_chain(step.steps, path, Xo, Xn, change, w)
+        new = copy.copy(step)
+        new.steps = steps
+        return new, change
+    if isinstance(step, ColumnTransformer):
+        return _walk_columns(step, path, Xo, Xn, change, w)
+    incoming = change is not None and (np.any(change.unknown) or np.any(change.scale != 1)
+                                       or np.any(change.shift != 0))
+    if isinstance(step, FrozenEstimator) or _is_stateless(step) or w.opted_frozen(path):
+        w.kinds[name] = ("frozen" if isinstance(step, FrozenEstimator) else
+                         "passed_through" if _is_stateless(step) else "treated_as_frozen")
+        if incoming:
+            width = _width(_transform(step, Xo), _transform(step, Xn))
+            w.inexact.append(f"{name!r} ({type(step).__name__}) receives features "
+                             "that changed for rows outside the request")
+            return step, Change(np.ones(width), np.zeros(width), np.ones(width, dtype=bool))
+        return step, None
+    if incoming:
+        _refuse(path, step, "is fitted on features that the request changes for rows "
+                "outside it (an earlier step was unlearned), so it cannot be updated "
+                "from the request's rows.")
+    if isinstance(step, (OneHotEncoder, OrdinalEncoder)):
+        if getattr(step, "max_categories", None) is not None or (
+                getattr(step, "min_frequency", None) is not None):
+            _refuse(path, step, "groups infrequent categories by their counts, which "
+                    "the pipeline does not keep.")
+        w.kinds[name] = "categories_kept"
+        return step, None
+    if isinstance(step, StandardScaler):
+        new, scale_shift = unlearned_scaler(step, dense_rows(Xo), dense_rows(Xn))
+        w.kinds[name] = "unlearned"
+        if scale_shift is None:
+            return new, None
+        width = len(scale_shift[0])
+        return new, Change(*scale_shift, np.zeros(width, dtype=bool))
+    if _is_mean_imputer(step):
+        return _walk_imputer(step, path, Xo, Xn, w)
+    _refuse(path, step, "is fitted on the training data and cannot be unlearned "
+            "(the pipeline unlearns StandardScaler and SimpleImputer(strategy='mean') "
+            "exactly and keeps the categories of OneHotEncoder and OrdinalEncoder).")
+
+
+def _walk_imputer(step, path, Xo, Xn, w):
+    name = "__".join(path)
+    observed, n_rows = w.counts[name]
+    old, new_rows = dense_rows(Xo), dense_rows(Xn)
+    new, n_obs, changed = unlearned_imputer(step, observed, old, new_rows)
+    removed = 0 if old is None else len(old)
+    added = 0 if new_rows is None else len(new_rows)
+    w.new_counts[name] = (n_obs, n_rows - removed + added)
+    w.kinds[name] = "unlearned"
+    # rows outside the request that were imputed see their value change
+    missing_old = 0 if old is None else np.isnan(old).sum(axis=0)
+    imputed_elsewhere = (n_rows - observed) - missing_old
+    unknown = changed & (imputed_elsewhere > 0)
+    if not unknown.any():
+        return new, None
+    cols = np.flatnonzero(unknown).tolist()
+    w.inexact.append(
+        f"{name!r} changed the mean it imputes in column(s) {cols}, which rows "
+        "outside the request had imputed: the final model is not moved for them")
+    d = len(unknown)
+    return new, Change(np.ones(d), np.zeros(d), unknown)
+
+
+def _select(X, columns, indices):
+    if X is None:
+        return None
+    scalar = np.isscalar(columns)
+    if hasattr(X, "iloc"):
+        return X.iloc[:, indices[0]] if scalar else X.iloc[:, indices]
+    if sp.issparse(X):
+        return X.tocsc()[:, indices]
+    X = np.asarray(X)
+    return X[:, indices[0]] if scalar else X[:, indices]
+
+
+def _walk_columns(ct, path, Xo, Xn, change, w):
+    out_width = max((s.stop for s in ct.output_indices_.values()), default=0)
+    out = Change.identity(out_width)
+    any_change = False
+    weights = ct.transformer_weights or {}
+    fitted = []
+    for name, trans, columns in ct.transformers_:
+        indices = ct._transformer_to_input_indices.get(name, [])
+        if (isinstance(trans, str) and trans == "drop") or len(indices) == 0:
+            fitted.append((name, trans, columns))
+            continue
+        sub = None
+        if change is not None:
+            sub = Change(change.scale[indices], change.shift[indices],
+                         change.unknown[indices])
+        new, child = walk_step(trans, (*path, name), _select(Xo, columns, indices),
+                               _select(Xn, columns, indices), sub, w)
+        fitted.append((name, new, columns))
+        if child is not None:
+            span = ct.output_indices_[name]
+            out.scale[span] = child.scale
+            out.shift[span] = child.shift * weights.get(name, 1.0)
+            out.unknown[span] = child.unknown
+            any_change = True
+    new_ct = copy.copy(ct)
+    new_ct.transformers_ = fitted
+    return new_ct, (out if any_change else None)
+
+
+def leaf_inputs(step, path, X):
+    """``(name, step, input)`` of every mean imputer, for the counts a fit keeps."""
+    if step is None or isinstance(step, str):
+        return
+    if isinstance(step, Pipeline):
+        for name, sub in step.steps:
+            yield from leaf_inputs(sub, (*path, name), X)
+            X = _transform(sub, X)
+    elif isinstance(step, ColumnTransformer):
+        for name, trans, columns in step.transformers_:
+            indices = step._transformer_to_input_indices.get(name, [])
+            if len(indices) and not isinstance(trans, str):
+                yield from leaf_inputs(trans, (*path, name), _select(X, columns, indices))
+    elif _is_mean_imputer(step):
+        yield "__".join(path), step, X

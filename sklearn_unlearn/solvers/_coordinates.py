@@ -1,0 +1,132 @@
+"""A change of every row's features by a known affine map, taken by the cache.
+
+When a fitted scaler in front of a linear model is unlearned, every training
+row's features change: ``z' = D z + c`` (``D`` diagonal, ``c`` a shift). A
+refit puts the model at the minimum of the loss of the new features plus the
+penalty ``||w'||^2``. In the parameters ``theta' = A^{-T} theta`` (``A`` the
+map on augmented rows ``[z, 1]``) every predictor is unchanged, the data
+term's gradient and Hessian are congruent to the cached ones, and only the
+penalty differs from the old objective. One Newton step with the congruent
+Hessian takes the model to the new optimum: exactly for a quadratic loss
+(ridge), to second order otherwise.
+
+The cache's bound on the gradient residual is not carried through the change
+(its Gram matrices and drift are about the old rows' norms): the new cache has
+``residual_bound = inf``.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+from ._cache import _matvec, _published, _solve
+from ._factored import FactoredHessian
+
+
+def _augmented_map(obj, scale, shift):
+    """``A`` with ``[z', v] = A [z, v]`` for the augmented rows (``v`` the
+    intercept column's value)."""
+    d, p = obj.n_features, obj.n_params
+    A = np.eye(p)
+    A[np.arange(d), np.arange(d)] = scale
+    if np.any(shift != 0):
+        if not obj.design.fit_intercept:
+            raise ValueError(
+                "The features change by a shift that only an intercept can absorb, "
+                "and the final step has fit_intercept=False: its model cannot be "
+                "moved to the refit. Use fit_intercept=True or a scaler with "
+                "with_mean=False."
+            )
+        A[:d, d] = shift / obj.design.intercept_value
+    return A
+
+
+def _block_map(obj, A, size):
+    """The map on a Hessian block of ``size`` rows: ``A`` per output."""
+    p = obj.n_params
+    return A if size == p else np.kron(np.eye(size // p), A)
+
+
+def changed_coordinates(cache, scale, shift):
+    """The cache of the model refitted after ``z' = scale * z + shift``.
+
+    Parameters
+    ----------
+    cache : UnlearningCache
+        With dense Hessian blocks and no objective noise.
+    scale, shift : ndarray of shape (n_features,)
+        The change of every row's features (past, present and future).
+
+    Returns
+    -------
+    cache : UnlearningCache
+        A new cache (this one is unchanged) in the new coordinates, at the
+        new optimum, with an infinite residual bound.
+    step_norm : float
+        The norm of the Newton step for the changed penalty.
+
+    A zero scale forgets a feature in every row: its weight is set to zero on
+    the cached quadratic model of the objective (which keeps every
+    prediction), its row and column of the Hessian keep only the penalty,
+    and the Newton step takes the other weights to the optimum without it
+    (exact for ridge).
+    """
+    obj = cache.objective
+    if cache.noise is not None or not cache.exact_hessian:
+        raise ValueError(
+            "A change of the features needs a dense Hessian and no objective "
+            "noise (hessian='dense', objective_noise=0)."
+        )
+    if obj.loss.curvature_lipschitz is None:
+        raise ValueError(
+            "A change of the features needs a loss whose curvature is continuous "
+            "(the squared hinge's jumps at the margin)."
+        )
+    scale = np.asarray(scale, dtype=np.float64)
+    shift = np.asarray(shift, dtype=np.float64)
+    zeroed = scale == 0
+    if not (np.all(np.isfinite(scale)) and np.all(scale >= 0)
+            and np.all(np.isfinite(shift)) and np.all(shift[zeroed] == 0)):
+        raise ValueError("The change of the features needs finite, non-negative "
+                         "scales and finite shifts (none on a zeroed feature).")
+    A = _augmented_map(obj, scale, shift)
+    theta, residual = cache.theta, cache.residual
+    if zeroed.any():
+        # a zeroed feature's weight no longer acts: set it to zero first, on
+        # the cached quadratic model, so that every prediction is kept
+        theta = theta.copy()
+        theta[np.flatnonzero(zeroed)] = 0.0
+        residual = residual + _matvec(obj, cache.hessians, theta - cache.theta)
+    # theta = A^T theta': A^T is lower triangular (a zeroed row stays zero)
+    A_solve = A.copy()
+    A_solve[np.flatnonzero(zeroed), np.flatnonzero(zeroed)] = 1.0
+    theta_moved = solve_triangular(A_solve.T, theta, lower=True)
+    pen = obj.penalty[:, None]
+    # the gradient of the data term, mapped, plus the new penalty's
+    G = A @ (residual - pen * theta) + pen * theta_moved
+    hessians = []
+    for b, H in enumerate(cache.hessians):
+        M = H.matrix
+        pen_b = obj._block_penalty(b)
+        Ab = _block_map(obj, A, len(M))
+        M = Ab @ (M - np.diag(pen_b)) @ Ab.T + np.diag(pen_b)
+        hessians.append(FactoredHessian(0.5 * (M + M.T), H.null_basis))
+    delta = -_solve(obj, hessians, G)
+    theta_new = _published(obj, theta_moved + delta, cache.dtype)
+    residual = G + _matvec(obj, hessians, theta_new - theta_moved)
+    if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
+        raise ValueError("The change of the features gives non-finite parameters.")
+    # how far theta is from where the rows' curvature entered, in the new
+    # coordinates (unbounded once a feature is zeroed)
+    norm = (np.inf if zeroed.any() else
+            np.linalg.norm(np.linalg.inv(A), 2) * cache.drift.norm
+            + float(np.linalg.norm(theta_new - theta_moved)))
+    drift = replace(cache.drift, hessian_error=np.inf, norm=norm)
+    new = replace(
+        cache, theta=theta_new, hessians=hessians, residual=residual,
+        residual_error=np.inf, gram=None, norm_gram=None,
+        max_row_norm=float(np.linalg.norm(A, 2)) * cache.max_row_norm,
+        drift=drift,
+    )
+    return new, float(np.linalg.norm(theta_new - theta_moved))
