@@ -15,6 +15,8 @@ from sklearn.utils._response import _check_response_method
 TRUSTED_TYPES = (
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn_unlearn._fingerprints.RowFingerprints",
+    "sklearn_unlearn._plausibility.LossProfile",
     "sklearn_unlearn._report.RequestReport",
     "sklearn_unlearn._training_rows.TrainingRows",
     "sklearn_unlearn.certified._certificate.Certificate",
