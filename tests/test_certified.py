@@ -165,7 +165,7 @@ def test_a_measured_residual_replaces_the_accumulated_bound(breast_cancer, froze
     # spent starts again from it, and far fewer retrainings are needed.
     X, y = breast_cancer
     measured = _model(frozen_scaler, budget=0.5).fit(X, y)
-    accumulated = _model(frozen_scaler, budget=0.5, measure_residual=False).fit(X, y)
+    accumulated = _model(frozen_scaler, budget=0.5, measure_residual="never").fit(X, y)
     rows = np.random.default_rng(0).permutation(len(y) - 100)[:40]
     for i, j in enumerate(rows):
         for model in (measured, accumulated):
@@ -181,6 +181,19 @@ def test_a_measured_residual_replaces_the_accumulated_bound(breast_cancer, froze
     print(f"retrains: {cert.n_retrains} measured, "
           f"{accumulated.certificate_.n_retrains} accumulated; "
           f"{len(entries)} measurements in {len(rows)} requests")
+
+
+def test_always_measuring_spends_the_true_residual(breast_cancer, frozen_scaler):
+    X, y = breast_cancer
+    model = _model(frozen_scaler, budget=0.5, measure_residual="always").fit(X, y)
+    for j in range(0, 50, 10):
+        model.unlearn(X[j:j + 1], None, y[j:j + 1])
+        check = model.verify()
+        # spent is the measurement: the true residual plus its rounding
+        # allowance (about 1e-10 here, against a budget of 0.5)
+        assert check.true_residual <= model.certificate_.spent
+        assert model.certificate_.spent <= check.true_residual + 1e-8
+    assert [e.kind for e in model.certificate_.ledger][1:] == ["measured"] * 5
 
 
 def test_a_measurement_over_the_budget_still_raises(breast_cancer, frozen_scaler):

@@ -378,7 +378,7 @@ def test_an_interrupt_anywhere_in_a_retraining_leaves_old_or_new_state():
     budget = np.sqrt(fitted * probe.certificate_.spent)
     # (measuring the exact update's residual would fit the budget: retrain)
     model = CertifiedRemoval(UnlearnableRidge(), budget=budget,
-                             measure_residual=False).fit(X, y)
+                             measure_residual="never").fit(X, y)
     saved = pickle.dumps(model)
     request(model)
     assert model.certificate_.n_retrains == 1 and model.certificate_.valid

@@ -136,14 +136,17 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         Keep a copy of the (transformed) training rows. Needed to check that
         requests name rows that were trained on, to retrain, and to
         :meth:`verify`.
-    measure_residual : bool, default=True
-        With the rows kept, a request whose accumulated bound would pass the
-        budget first measures the released model's residual on the corrected
-        rows (one pass over them, in chunks, with a bound on its rounding)
-        and, when that fits the budget, spends it instead: ``spent`` starts
-        again from the measurement (a ``"measured"`` ledger entry), with no
-        retraining. Requests within the budget never pay for the pass.
-        ``False`` spends the accumulated bounds only.
+    measure_residual : {"over_budget", "always", "never"}, default="over_budget"
+        With the rows kept, when to measure the released model's residual on
+        the corrected rows (one pass over them, in chunks, with a bound on
+        its rounding) and spend the measurement instead of the accumulated
+        bound (``spent`` starts again from it: a ``"measured"`` ledger
+        entry). ``"over_budget"``: only when the accumulated bound would pass
+        the budget, so that requests within it never pay for the pass, and
+        retraining is needed only when the measurement too is over.
+        ``"always"``: at every request, so that ``spent`` is the measured
+        residual (a pass over the kept rows per request: ``O(n d)``).
+        ``"never"``: the accumulated bounds alone.
     allow_stateful_steps : bool, default=False
         Accept steps fitted on the data anyway; they are listed in the
         certificate as not covered and it is not ``valid``.
@@ -200,7 +203,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         "budget": [Interval(Real, 0, None, closed="neither")],
         "on_budget_exceeded": [StrOptions({"retrain", "raise", "warn"})],
         "keep_data": ["boolean"],
-        "measure_residual": ["boolean"],
+        "measure_residual": [StrOptions({"over_budget", "always", "never"})],
         "allow_stateful_steps": ["boolean"],
         "random_state": ["random_state"],
     }
@@ -214,7 +217,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         budget=1.0,
         on_budget_exceeded="retrain",
         keep_data=True,
-        measure_residual=True,
+        measure_residual="over_budget",
         allow_stateful_steps=False,
         random_state=None,
     ):
@@ -537,15 +540,17 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         spent = max(cert.spent, bound)
         over = not finite or spent > cert.budget
         measured = False
-        if (over and finite and rows is not None and self.measure_residual
+        wanted = {"over_budget": over, "always": True, "never": False}
+        if (wanted[self.measure_residual] and finite and rows is not None
                 and get_unlearn_tags(final).measures_residual):
-            # the accumulated bound would pass the budget: measure the
-            # released model's residual on the corrected rows instead
+            # the released model's residual, measured on the corrected rows,
+            # spent instead when it fits the budget and beats what is spent
             rebased = updated.rebase_residual_bound(
                 _corrected_chunks(rows, drop, request), copy=True)
-            if as_bound(rebased.residual_bound_) <= cert.budget:
-                updated, bound = rebased, as_bound(rebased.residual_bound_)
-                spent, over, measured = bound, False, True
+            value = as_bound(rebased.residual_bound_)
+            if value <= cert.budget and (over or value < spent):
+                updated, bound = rebased, value
+                spent, over, measured = value, False, True
         n_removed = 0 if request.X_old is None else request.X_old.shape[0]
         n_added = 0 if request.X_new is None else request.X_new.shape[0]
         if over and self.on_budget_exceeded == "raise":
