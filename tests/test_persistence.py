@@ -17,11 +17,14 @@ from sklearn.preprocessing import StandardScaler
 import sklearn_unlearn
 from sklearn_unlearn import (
     CertifiedRemoval,
+    UnlearnableGammaRegressor,
     UnlearnableLinearSVC,
     UnlearnableLogisticRegression,
     UnlearnableMLPClassifier,
     UnlearnableMLPRegressor,
+    UnlearnablePoissonRegressor,
     UnlearnableRidge,
+    UnlearnableTweedieRegressor,
     zero_features,
 )
 
@@ -338,6 +341,20 @@ for _solver, _k in (("adam", 2), ("sgd", 3), ("lbfgs", 3)):
     DOC_CONFIGS[f"mlp_regressor_{_solver}_{_k - 1}_targets"] = (
         _MLPR, lambda s=_solver: UnlearnableMLPRegressor(solver=s, **_MLP),
         lambda t=_k - 1: _regression(t), {}, {f'solver="{_solver}"', 'keep_data=True'})
+def _positive(X_y):
+    X, y = X_y
+    return X / np.abs(X).max(), np.exp(y / np.abs(y).max())
+
+
+_GLMS = {"poisson": ("UnlearnablePoissonRegressor", UnlearnablePoissonRegressor, {}, set()),
+         "gamma": ("UnlearnableGammaRegressor", UnlearnableGammaRegressor, {}, set()),
+         "tweedie_0": ("UnlearnableTweedieRegressor", UnlearnableTweedieRegressor,
+                       {"power": 0.0}, {"power=0"}),
+         "tweedie_1.5": ("UnlearnableTweedieRegressor", UnlearnableTweedieRegressor,
+                         {"power": 1.5}, {"1 <= power <= 2"})}
+for _key, (_name, _cls, _kw, _conds) in _GLMS.items():
+    DOC_CONFIGS[f"glm_{_key}"] = (_name, lambda c=_cls, kw=_kw: c(**kw),
+                                  lambda: _positive(_regression(1)), {}, _conds)
 DOC_CONFIGS["mlp_classifier_no_rows"] = (
     _MLPC, lambda: UnlearnableMLPClassifier(keep_data=False, **_MLP),
     lambda: _classification(3), {"method": "first_order", "tau": 0.1}, {'solver="adam"'})
