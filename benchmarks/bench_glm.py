@@ -14,7 +14,8 @@ Data: the diabetes target (a positive integer score of disease progression,
 Linnerud sit-up counts (20 rows, three standardised physiological
 measurements; 5% is one row) for Poisson.
 
-``python benchmarks/bench_glm.py``
+``PYTHONPATH=. python benchmarks/bench_glm.py`` (from the repository's root:
+the data and the requests are those of ``tests/test_glm.py``)
 """
 
 import copy
@@ -22,56 +23,25 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_diabetes, load_linnerud
-from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
-from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
-from sklearn_unlearn import (
-    UnlearnableGammaRegressor,
-    UnlearnablePoissonRegressor,
-    UnlearnableTweedieRegressor,
+# the models, the data and the requests the tests assert on
+from tests.test_glm import (
+    KINDS,
+    MODELS,
+    TIGHT,
+    diabetes_data,
+    distance,
+    linnerud_counts,
+    request,
 )
-
-TIGHT = dict(solver="newton-cholesky", tol=1e-12, max_iter=1000)
-KINDS = ("feature zeroed", "rows deleted", "rows inserted", "targets corrected")
-MODELS = {
-    "Poisson": (UnlearnablePoissonRegressor, PoissonRegressor, {}),
-    "Gamma": (UnlearnableGammaRegressor, GammaRegressor, {}),
-    "Tweedie p=1.5": (UnlearnableTweedieRegressor, TweedieRegressor, {"power": 1.5}),
-    "Tweedie p=0": (UnlearnableTweedieRegressor, TweedieRegressor, {"power": 0.0}),
-}
 
 
 def datasets():
-    X, y = load_diabetes(return_X_y=True)
-    yield "diabetes", StandardScaler().fit_transform(X), y, MODELS
-    lin = load_linnerud()
-    yield ("linnerud", StandardScaler().fit_transform(lin.target), lin.data[:, 1],
-           {"Poisson": MODELS["Poisson"]})
-
-
-def split(kind, X, y, rows, rng):
-    """``(fitted on, request, corrected data)``."""
-    rest = np.setdiff1d(np.arange(len(y)), rows)
-    if kind == "rows deleted":
-        return (X, y), (X[rows], None, y[rows], None), (X[rest], y[rest])
-    if kind == "rows inserted":
-        return ((X[rest], y[rest]), (None, X[rows], None, y[rows]),
-                (np.vstack([X[rest], X[rows]]), np.r_[y[rest], y[rows]]))
-    X_fix, y_fix = X.copy(), y.copy()
-    if kind == "feature zeroed":
-        X_fix[rows, int(rng.integers(X.shape[1]))] = 0.0
-    else:
-        y_fix[rows] = np.round(1.5 * y[rows]) + 1.0
-    return (X, y), (X[rows], X_fix[rows], y[rows], y_fix[rows]), (X_fix, y_fix)
-
-
-def _params(m):
-    return np.r_[np.ravel(m.coef_), m.intercept_]
-
-
-def _distance(m, ref):
-    return np.linalg.norm(_params(m) - _params(ref)) / np.linalg.norm(_params(ref))
+    X, y = diabetes_data()
+    yield "diabetes", X, y, MODELS
+    X, y = linnerud_counts()
+    yield "linnerud", X, y, {"poisson": MODELS["poisson"]}
 
 
 def _best_time(fn, repeat=3):
@@ -86,11 +56,11 @@ def _best_time(fn, repeat=3):
 def row(name, cls, parent, params, X, y, kind, seed=0):
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(y), max(1, int(round(0.05 * len(y)))), replace=False)
-    (X_fit, y_fit), req, (X_fix, y_fix) = split(kind, X, y, rows, rng)
+    (X_fit, y_fit), req, (X_fix, y_fix) = request(kind, X, y, rows, rng)
     fitted = cls(**params).fit(X_fit, y_fit)
     reference = parent(**params, **TIGHT).fit(X_fix, y_fix)
     updated = copy.deepcopy(fitted).unlearn(*req)
-    d_up, d_none = _distance(updated, reference), _distance(fitted, reference)
+    d_up, d_none = distance(updated, reference), distance(fitted, reference)
     t_up = _best_time(lambda: copy.deepcopy(fitted).unlearn(*req))
     t_copy = _best_time(lambda: copy.deepcopy(fitted))
     t_refit = _best_time(lambda: parent(**params).fit(X_fix, y_fix))
@@ -102,6 +72,9 @@ def row(name, cls, parent, params, X, y, kind, seed=0):
 
 def main():
     warnings.simplefilter("ignore")
+    # one thread for the BLAS and OpenMP of both sides (as every benchmark
+    # here): on a shared machine more threads time the contention
+    threadpool_limits(1)
     for data, X, y, models in datasets():
         print(f"\n{data}: {X.shape[0]} rows, {X.shape[1]} features\n")
         print("| model | alpha | request | update to refit | no update to refit "

@@ -42,23 +42,24 @@ MODELS = {
 }
 
 
-def _diabetes():
+def diabetes_data():
     X, y = load_diabetes(return_X_y=True)
     return StandardScaler().fit_transform(X), y
 
 
-def _linnerud():
+def linnerud_counts():
     data = load_linnerud()
     return StandardScaler().fit_transform(data.target), data.data[:, 1]
 
 
-def _params(model):
+def params_of(model):
     return np.r_[np.ravel(model.coef_), model.intercept_]
 
 
-def _distance(model, reference):
-    ref = _params(reference)
-    return np.linalg.norm(_params(model) - ref) / np.linalg.norm(ref)
+def distance(model, reference):
+    """Relative parameter distance of ``model`` to ``reference``."""
+    ref = params_of(reference)
+    return np.linalg.norm(params_of(model) - ref) / np.linalg.norm(ref)
 
 
 def request(kind, X, y, rows, rng):
@@ -89,7 +90,7 @@ def measure(est, parent, params, X, y, kind, share=0.05, seed=0):
         fitted = est.fit(X_fit, y_fit)
         reference = parent(**params, **TIGHT).fit(X_fix, y_fix)
     updated = copy.deepcopy(fitted).unlearn(*req)
-    return _distance(updated, reference), _distance(fitted, reference)
+    return distance(updated, reference), distance(fitted, reference)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -98,7 +99,7 @@ def measure(est, parent, params, X, y, kind, share=0.05, seed=0):
 def test_glm_close_to_refit_on_diabetes(model, alpha, kind):
     cls, parent, params = MODELS[model]
     params = {**params, "alpha": alpha}
-    X, y = _diabetes()
+    X, y = diabetes_data()
     d_update, d_none = measure(cls(**params), parent, params, X, y, kind)
     assert d_update <= MAX_DISTANCE, d_update
     assert d_update * MIN_GAIN <= d_none, (d_update, d_none)
@@ -109,7 +110,7 @@ def test_glm_close_to_refit_on_diabetes(model, alpha, kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_poisson_close_to_refit_on_linnerud_counts(kind):
-    X, y = _linnerud()
+    X, y = linnerud_counts()
     params = {"alpha": 0.1}
     d_update, d_none = measure(UnlearnablePoissonRegressor(**params), PoissonRegressor,
                                params, X, y, kind)
@@ -121,14 +122,14 @@ def test_the_penalty_follows_the_total_weight():
     # scikit-learn's objective is a weighted mean: deleting rows weighs the
     # penalty more against the data. Deleting rows of weight 2 is deleting
     # twice the weight; the exact (quadratic) model shows the difference.
-    X, y = _diabetes()
+    X, y = diabetes_data()
     w = np.ones(len(y))
     w[:20] = 2.0
     params = {"alpha": 0.5}
     est = UnlearnableTweedieRegressor(**params).fit(X, y, sample_weight=w)
     est.unlearn(X[:20], None, y[:20], sample_weight=w[:20])
     reference = TweedieRegressor(**params, **TIGHT).fit(X[20:], y[20:])
-    assert _distance(est, reference) <= 1e-10
+    assert distance(est, reference) <= 1e-10
     # the cached objective's penalty is alpha times the remaining weight
     obj = est.unlearning_cache_.objective
     np.testing.assert_allclose(obj.penalty[:-1], 0.5 * (len(y) - 20))
@@ -140,29 +141,29 @@ def test_other_methods_follow_the_total_weight(method):
     # on the quadratic objective (power 0) the refined iterations reach the
     # refit, and the first-order step (the exact minimum along the gradient)
     # moves towards it, only if both take the changed penalty
-    X, y = _diabetes()
+    X, y = diabetes_data()
     params = {"alpha": 0.1}
     est = UnlearnableTweedieRegressor(**params).fit(X, y)
     reference = TweedieRegressor(**params, **TIGHT).fit(X[22:], y[22:])
-    before = _distance(est, reference)
+    before = distance(est, reference)
     est.unlearn(X[:22], None, y[:22], method=method)
     limit = 1e-10 if method == "refined" else 0.7 * before
-    assert _distance(est, reference) <= limit
+    assert distance(est, reference) <= limit
 
 
 def test_float32_and_sparse_input():
     import scipy.sparse as sp
 
-    X, y = _diabetes()
+    X, y = diabetes_data()
     for X_in in (X.astype(np.float32), sp.csr_matrix(X)):
         est = UnlearnableGammaRegressor(alpha=0.01).fit(X_in, y)
         est.unlearn(X_in[:22], None, y[:22])
         reference = GammaRegressor(alpha=0.01, **TIGHT).fit(X[22:], y[22:])
-        assert _distance(est, reference) <= 1e-3
+        assert distance(est, reference) <= 1e-3
 
 
 def test_tags_and_bounds():
-    X, y = _diabetes()
+    X, y = diabetes_data()
     for est in (UnlearnablePoissonRegressor(), UnlearnableGammaRegressor(),
                 UnlearnableTweedieRegressor(power=1.5)):
         tags = get_unlearn_tags(est)
@@ -177,7 +178,7 @@ def test_tags_and_bounds():
 def test_power_zero_residual_bound_holds():
     # the objective W * (scikit-learn's) on the corrected data, its gradient
     # at the published parameters in extended precision
-    X, y = _diabetes()
+    X, y = diabetes_data()
     alpha = 0.3
     est = UnlearnableTweedieRegressor(alpha=alpha).fit(X, y)
     est.unlearn(X[:30], None, y[:30])
@@ -194,7 +195,7 @@ def test_power_zero_residual_bound_holds():
 
 
 def test_certified_removal_refuses_them():
-    X, y = _diabetes()
+    X, y = diabetes_data()
     for est in (UnlearnablePoissonRegressor(), UnlearnableGammaRegressor(),
                 UnlearnableTweedieRegressor(), UnlearnableTweedieRegressor(power=1.5)):
         with pytest.raises(ValueError, match="certifiable"):
@@ -208,13 +209,13 @@ def test_certified_removal_refuses_them():
     ({"power": 1.5, "link": "identity"}, "identity link only with power=0"),
 ])
 def test_unsupported_tweedie_settings_are_refused_at_fit(params, match):
-    X, y = _diabetes()
+    X, y = diabetes_data()
     with pytest.raises(ValueError, match=match):
         UnlearnableTweedieRegressor(**params).fit(X, y)
 
 
 def test_targets_outside_the_range_are_refused():
-    X, y = _diabetes()
+    X, y = diabetes_data()
     est = UnlearnableGammaRegressor().fit(X, y)
     before = est.coef_.copy()
     with pytest.raises(ValueError, match="out of the valid range"):

@@ -23,7 +23,9 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
     """The objective, targets and tags shared by the unlearnable GLMs.
 
     A subclass says which loss its parent minimises (``_glm_loss``); the rest
-    (the mean-deviance scaling, the target range, the tags) is here.
+    (the mean-deviance scaling, the target range, the tags) is here. The
+    parameters, their constraints and ``__init__`` are the parent's: the GLMs
+    add none.
 
     Examples
     --------
@@ -122,14 +124,6 @@ class UnlearnablePoissonRegressor(UnlearnableGLMMixin, PoissonRegressor):
     True
     """
 
-    _parameter_constraints: dict = {**PoissonRegressor._parameter_constraints}
-
-    def __init__(self, *, alpha=1.0, fit_intercept=True, solver="lbfgs", max_iter=100,
-                 tol=1e-4, warm_start=False, verbose=0):
-        super().__init__(alpha=alpha, fit_intercept=fit_intercept, solver=solver,
-                         max_iter=max_iter, tol=tol, warm_start=warm_start,
-                         verbose=verbose)
-
     def _glm_loss(self):
         return HalfPoissonLoss()
 
@@ -164,14 +158,6 @@ class UnlearnableGammaRegressor(UnlearnableGLMMixin, GammaRegressor):
     >>> bool(np.abs(reg.coef_ - refit.coef_).max() < 1e-4)
     True
     """
-
-    _parameter_constraints: dict = {**GammaRegressor._parameter_constraints}
-
-    def __init__(self, *, alpha=1.0, fit_intercept=True, solver="lbfgs", max_iter=100,
-                 tol=1e-4, warm_start=False, verbose=0):
-        super().__init__(alpha=alpha, fit_intercept=fit_intercept, solver=solver,
-                         max_iter=max_iter, tol=tol, warm_start=warm_start,
-                         verbose=verbose)
 
     def _glm_loss(self):
         return HalfGammaLoss()
@@ -225,14 +211,6 @@ class UnlearnableTweedieRegressor(UnlearnableGLMMixin, TweedieRegressor):
     >>> bool(np.abs(reg.coef_ - refit.coef_).max() < 1e-3)
     True
     """
-
-    _parameter_constraints: dict = {**TweedieRegressor._parameter_constraints}
-
-    def __init__(self, *, power=0.0, alpha=1.0, fit_intercept=True, link="auto",
-                 solver="lbfgs", max_iter=100, tol=1e-4, warm_start=False, verbose=0):
-        super().__init__(power=power, alpha=alpha, fit_intercept=fit_intercept,
-                         link=link, solver=solver, max_iter=max_iter, tol=tol,
-                         warm_start=warm_start, verbose=verbose)
 
     def _glm_loss(self):
         link = self.link
