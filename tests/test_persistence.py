@@ -51,6 +51,9 @@ ESTIMATOR_TYPES = {
     UnlearnableLogisticRegression: "sklearn_unlearn.linear_model._logistic.UnlearnableLogisticRegression",
     UnlearnableRidge: "sklearn_unlearn.linear_model._ridge.UnlearnableRidge",
     UnlearnableLinearSVC: "sklearn_unlearn.linear_model._svc.UnlearnableLinearSVC",
+    UnlearnablePoissonRegressor: "sklearn_unlearn.linear_model._glm.UnlearnablePoissonRegressor",
+    UnlearnableGammaRegressor: "sklearn_unlearn.linear_model._glm.UnlearnableGammaRegressor",
+    UnlearnableTweedieRegressor: "sklearn_unlearn.linear_model._glm.UnlearnableTweedieRegressor",
 }
 LOSS_TYPES = {
     "binary_logistic": "sklearn_unlearn.losses._glm.BinaryLogLoss",
@@ -59,7 +62,13 @@ LOSS_TYPES = {
     "multi_target_ridge": "sklearn_unlearn.losses._glm.HalfSquaredError",
     "binary_svc": "sklearn_unlearn.losses._glm.SquaredHinge",
     "ovr_svc": "sklearn_unlearn.losses._glm.SquaredHinge",
+    "poisson": "sklearn_unlearn.losses._glm.HalfPoissonLoss",
+    "gamma": "sklearn_unlearn.losses._glm.HalfGammaLoss",
+    "tweedie": "sklearn_unlearn.losses._glm.HalfTweedieLoss",
 }
+# scikit-learn's own loss object, kept by the Tweedie parent (skops trusts
+# those of Poisson and Gamma by default)
+PARENT_LOSS_TYPES = {"tweedie": {"sklearn._loss.loss.HalfTweedieLoss"}}
 
 
 def _classification(n_classes, sparse=False):
@@ -74,6 +83,12 @@ def _regression(n_targets):
     return X, y
 
 
+def _positive(X_y):
+    """Rescaled rows and positive targets, for the GLMs."""
+    X, y = X_y
+    return X / np.abs(X).max(), np.exp(y / np.abs(y).max())
+
+
 CASES = {
     "binary_logistic": (lambda: UnlearnableLogisticRegression(C=0.5),
                         lambda: _classification(2)),
@@ -86,6 +101,12 @@ CASES = {
                    lambda: _classification(2)),
     "ovr_svc": (lambda: UnlearnableLinearSVC(C=0.1, max_iter=10_000),
                 lambda: _classification(3, sparse=True)),
+    "poisson": (lambda: UnlearnablePoissonRegressor(alpha=0.1),
+                lambda: _positive(_regression(1))),
+    "gamma": (lambda: UnlearnableGammaRegressor(alpha=0.1),
+              lambda: _positive(_regression(1))),
+    "tweedie": (lambda: UnlearnableTweedieRegressor(power=1.5, alpha=0.1),
+                lambda: _positive(_regression(1))),
 }
 
 
@@ -172,7 +193,8 @@ def test_skops_round_trip(case, tmp_path):
     # The types the file asks us to trust are reviewed ones, the core set
     # always included.
     untrusted = set(sio.get_untrusted_types(file=path))
-    expected = CACHE_TYPES | {ESTIMATOR_TYPES[type(est)], LOSS_TYPES[case]}
+    expected = (CACHE_TYPES | {ESTIMATOR_TYPES[type(est)], LOSS_TYPES[case]}
+                | PARENT_LOSS_TYPES.get(case, set()))
     assert expected <= untrusted <= expected | STATE_TYPES
     assert "sklearn_unlearn.solvers._rows.RowCurvature" in untrusted  # rows pending
 
@@ -341,11 +363,6 @@ for _solver, _k in (("adam", 2), ("sgd", 3), ("lbfgs", 3)):
     DOC_CONFIGS[f"mlp_regressor_{_solver}_{_k - 1}_targets"] = (
         _MLPR, lambda s=_solver: UnlearnableMLPRegressor(solver=s, **_MLP),
         lambda t=_k - 1: _regression(t), {}, {f'solver="{_solver}"', 'keep_data=True'})
-def _positive(X_y):
-    X, y = X_y
-    return X / np.abs(X).max(), np.exp(y / np.abs(y).max())
-
-
 _GLMS = {"poisson": ("UnlearnablePoissonRegressor", UnlearnablePoissonRegressor, {}, set()),
          "gamma": ("UnlearnableGammaRegressor", UnlearnableGammaRegressor, {}, set()),
          "tweedie_0": ("UnlearnableTweedieRegressor", UnlearnableTweedieRegressor,
