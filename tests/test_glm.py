@@ -224,3 +224,19 @@ def test_targets_outside_the_range_are_refused():
         est.unlearn(None, X[:1], None, np.array([-1.0]))
     np.testing.assert_array_equal(est.coef_, before)
     assert not est.unlearn_history_
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("cls", [UnlearnablePoissonRegressor, UnlearnableGammaRegressor])
+def test_overflowing_requests_are_refused_and_change_nothing(cls):
+    # exp of a huge predictor overflows: refused, nothing changed
+    import joblib
+
+    X, y = diabetes_data()
+    est = cls().fit(X, y)
+    before = joblib.hash(est)
+    for req in [(None, X[:2] * 1e6, None, y[:2]), (X[:2], X[:2] * 1e6, y[:2], None),
+                (None, X[:2], None, y[:2] * 1e300)]:
+        with pytest.raises(ValueError):
+            est.unlearn(*req)
+        assert joblib.hash(est) == before
