@@ -319,9 +319,6 @@ class UnlearningCache:
         obj = self.objective
         r = request
         theta = self.theta
-        totals, counts = self.remaining(r) if remaining is None else remaining
-        # ``rest``: the cached blocks under the penalty of the corrected data
-        new_obj, rest, shift = self._reweighted(totals)
         # the predictors of the request rows at theta: every row leaves and
         # enters the cached matrices with its curvature here
         eta_old, eta_new = r.predictors(theta)
@@ -329,6 +326,10 @@ class UnlearningCache:
         coef_old = obj.gradient_coefficients(r.Y_old, r.S_old, eta_old)
         coef_new = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new)
         grad_old, grad_new = r.transpose_products(coef_old, coef_new)
+
+        totals, counts = self.remaining(r) if remaining is None else remaining
+        # ``rest``: the cached blocks under the penalty of the corrected data
+        new_obj, rest, shift = self._reweighted(totals)
         G_rest = self.residual - grad_old
         shift_theta = None
         if shift is not None:
@@ -784,14 +785,16 @@ class _Drift:
         s = np.abs(S).max(axis=1)
         n = len(norms)
         kappa = obj.loss.curvature_max
+        if not np.isfinite(kappa):
+            # an unbounded curvature (a log link): no bound on the rounding of
+            # its sums, nor on any drift the bound would need
+            return cls(hessian_error=np.inf)
         coupled_factor = np.sqrt(obj.n_outputs) if obj.loss.coupled else 1.0
-        error = np.inf      # an unbounded curvature: its rounding is not bounded
-        if np.isfinite(kappa):
-            weight_error = _roundoff.curvature_weight_error(obj, S, abs_anchor)
-            # the rounding of the Hessian's sums and of its curvature weights
-            error = float((_roundoff.gamma(n + 2) * obj.scale * kappa * coupled_factor
-                           * s + weight_error) @ norms**2)
-            error += _roundoff.gamma(2) * float(np.max(obj.penalty, initial=0.0))
+        weight_error = _roundoff.curvature_weight_error(obj, S, abs_anchor)
+        # the rounding of the Hessian's sums and of its curvature weights
+        error = float((_roundoff.gamma(n + 2) * obj.scale * kappa * coupled_factor * s
+                       + weight_error) @ norms**2)
+        error += _roundoff.gamma(2) * float(np.max(obj.penalty, initial=0.0))
         norm = float(np.linalg.norm(theta - anchor)) * (1.0 + _roundoff.gamma(p + 2))
         if anchor is theta or not exact:
             return cls(norm=norm, hessian_error=error)
