@@ -8,9 +8,12 @@ that moves the model to where retraining on the corrected data would put it.
 from .certified import CertifiedRemoval
 from .edits import replace_features, zero_features
 from .linear_model import (
+    UnlearnableGammaRegressor,
     UnlearnableLinearSVC,
     UnlearnableLogisticRegression,
+    UnlearnablePoissonRegressor,
     UnlearnableRidge,
+    UnlearnableTweedieRegressor,
 )
 from .neural_network import UnlearnableMLPClassifier, UnlearnableMLPRegressor
 
@@ -18,11 +21,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CertifiedRemoval",
+    "UnlearnableGammaRegressor",
     "UnlearnableLinearSVC",
     "UnlearnableLogisticRegression",
     "UnlearnableMLPClassifier",
     "UnlearnableMLPRegressor",
+    "UnlearnablePoissonRegressor",
     "UnlearnableRidge",
+    "UnlearnableTweedieRegressor",
     "replace_features",
     "zero_features",
 ]

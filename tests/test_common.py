@@ -5,11 +5,14 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import sklearn_unlearn
 from sklearn_unlearn import (
     CertifiedRemoval,
+    UnlearnableGammaRegressor,
     UnlearnableLinearSVC,
     UnlearnableLogisticRegression,
     UnlearnableMLPClassifier,
     UnlearnableMLPRegressor,
+    UnlearnablePoissonRegressor,
     UnlearnableRidge,
+    UnlearnableTweedieRegressor,
 )
 
 ESTIMATORS = [
@@ -21,6 +24,10 @@ ESTIMATORS = [
     UnlearnableMLPRegressor(max_iter=100, random_state=0),
     CertifiedRemoval(UnlearnableLogisticRegression(), budget=0.05, random_state=0),
     CertifiedRemoval(UnlearnableRidge()),
+    UnlearnablePoissonRegressor(),
+    UnlearnableGammaRegressor(),
+    UnlearnableTweedieRegressor(),
+    UnlearnableTweedieRegressor(power=1.5),
 ]
 
 

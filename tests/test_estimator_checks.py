@@ -7,11 +7,14 @@ import pytest
 import sklearn_unlearn
 from sklearn_unlearn import (
     CertifiedRemoval,
+    UnlearnableGammaRegressor,
     UnlearnableLinearSVC,
     UnlearnableLogisticRegression,
     UnlearnableMLPClassifier,
     UnlearnableMLPRegressor,
+    UnlearnablePoissonRegressor,
     UnlearnableRidge,
+    UnlearnableTweedieRegressor,
 )
 from sklearn_unlearn.utils import check_unlearning, parametrize_with_unlearning_checks
 from sklearn_unlearn.utils import estimator_checks as ec
@@ -37,6 +40,10 @@ ESTIMATORS = [
     CertifiedRemoval(UnlearnableLogisticRegression(C=0.03), budget=0.3,
                      on_budget_exceeded="raise", random_state=0),
     CertifiedRemoval(UnlearnableRidge()),
+    UnlearnablePoissonRegressor(alpha=0.1),
+    UnlearnableGammaRegressor(alpha=0.1),
+    UnlearnableTweedieRegressor(alpha=0.1),
+    UnlearnableTweedieRegressor(power=1.5, alpha=0.1),
 ]
 
 

@@ -5,7 +5,10 @@ import pytest
 
 from sklearn_unlearn.losses import (
     BinaryLogLoss,
+    HalfGammaLoss,
+    HalfPoissonLoss,
     HalfSquaredError,
+    HalfTweedieLoss,
     MultinomialLogLoss,
     SquaredHinge,
 )
@@ -64,3 +67,73 @@ def test_multinomial_curvature_product_and_constants():
         diff = loss.curvature(None, eta + t * u) - A
         ratio = np.linalg.norm(diff, ord=2, axis=(1, 2)) / (t * np.linalg.norm(u, axis=1))
         assert ratio.max() <= loss.curvature_lipschitz
+
+
+# -- the log-link GLM losses ---------------------------------------------------------
+GLM_LOSSES = [HalfPoissonLoss(), HalfGammaLoss()] + [
+    HalfTweedieLoss(p) for p in (1.0, 1.2, 1.5, 1.8, 2.0)]
+GLM_ETA = np.linspace(-4, 4, 1601)[:, None]
+
+
+def _targets(loss):
+    # Gamma (power 2) needs positive targets; the others take zero too
+    return (0.5, 3.0) if loss.power == 2 else (0.0, 0.5, 3.0)
+
+
+@pytest.mark.parametrize("loss", GLM_LOSSES, ids=lambda l: f"power={l.power}")
+def test_glm_derivatives_match_finite_differences(loss):
+    h = 1e-5
+    for y in _targets(loss):
+        Y = np.full_like(GLM_ETA, y)
+        for f, df in [(loss.value, loss.gradient), (loss.gradient, loss.curvature),
+                      (loss.curvature, loss.third_derivative)]:
+            fd = (f(Y, GLM_ETA + h) - f(Y, GLM_ETA - h)) / (2 * h)
+            np.testing.assert_allclose(df(Y, GLM_ETA), fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("loss", GLM_LOSSES, ids=lambda l: f"power={l.power}")
+def test_glm_losses_are_scikit_learns(loss):
+    # the same half deviance, with the same scaling: scikit-learn's gradient
+    # and curvature in the raw prediction
+    from sklearn._loss.loss import HalfTweedieLoss as Reference
+
+    ref = Reference(power=loss.power)
+    for y in _targets(loss):
+        Y = np.full(len(GLM_ETA), y)
+        grad, hess = ref.gradient_hessian(Y, GLM_ETA[:, 0])
+        np.testing.assert_allclose(loss.gradient(Y[:, None], GLM_ETA)[:, 0], grad,
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(loss.curvature(Y[:, None], GLM_ETA)[:, 0], hess,
+                                   rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", GLM_LOSSES, ids=lambda l: f"power={l.power}")
+def test_glm_declared_properties(loss):
+    curvatures = []
+    for y in _targets(loss):
+        Y = np.full_like(GLM_ETA, y)
+        curv = loss.curvature(Y, GLM_ETA)
+        third = np.abs(loss.third_derivative(Y, GLM_ETA))
+        # convex, and self-concordant: the third derivative at most the second
+        assert curv.min() >= 0
+        assert np.all(third <= curv * (1 + 1e-12))
+        curvatures.append(curv)
+    # the curvature grows without bound: no Lipschitz constant, no cap
+    eta = np.full((1, 1), 200.0 if loss.power < 2 else -200.0)
+    assert loss.curvature(np.full((1, 1), 3.0), eta)[0, 0] > 1e15
+    assert loss.curvature_lipschitz is None and loss.curvature_max == np.inf
+    depends = not all(np.array_equal(curvatures[0], c) for c in curvatures[1:])
+    assert loss.curvature_depends_on_target == depends
+
+
+def test_declared_target_dependence_of_the_other_losses():
+    Y1, Y2 = np.ones_like(ETA), -np.ones_like(ETA)
+    for loss in (HalfSquaredError(), BinaryLogLoss(), SquaredHinge()):
+        differs = not np.array_equal(loss.curvature(Y1, ETA), loss.curvature(Y2, ETA))
+        assert loss.curvature_depends_on_target == differs
+
+
+@pytest.mark.parametrize("power", [0.0, 0.5, 2.5, 3.0])
+def test_tweedie_loss_refuses_non_convex_powers(power):
+    with pytest.raises(ValueError, match="not convex"):
+        HalfTweedieLoss(power)

@@ -39,11 +39,14 @@ from threadpoolctl import threadpool_limits
 import sklearn_unlearn
 from sklearn_unlearn import (
     CertifiedRemoval,
+    UnlearnableGammaRegressor,
     UnlearnableLinearSVC,
     UnlearnableLogisticRegression,
     UnlearnableMLPClassifier,
     UnlearnableMLPRegressor,
+    UnlearnablePoissonRegressor,
     UnlearnableRidge,
+    UnlearnableTweedieRegressor,
     replace_features,
     zero_features,
 )
@@ -75,7 +78,8 @@ N_WIDE, D_WIDE = 320, 240
 class Recipe:
     """An estimator and the problem it is fit on.
 
-    ``task``: "binary", "multiclass", "regression" or "multi-target".
+    ``task``: "binary", "multiclass", "regression", "multi-target" or
+    "positive" (a regression with positive targets, for a GLM).
     ``transform``: what a stateless first pipeline step does to the rows
     (``None``: the final step sees them as given).
     """
@@ -151,6 +155,20 @@ RECIPES = {
         Recipe("UnlearnableMLPRegressor", _mlp(UnlearnableMLPRegressor), "regression"),
         Recipe("UnlearnableMLPRegressor-sparse", _mlp(UnlearnableMLPRegressor),
                "regression", sparse=True),
+    ],
+    **{cls.__name__: [Recipe(f"{cls.__name__}-positive", lambda c=cls: c(alpha=0.1),
+                             "positive"),
+                      Recipe(f"{cls.__name__}-positive-sparse", lambda c=cls: c(alpha=0.1),
+                             "positive", sparse=True)]
+       for cls in (UnlearnablePoissonRegressor, UnlearnableGammaRegressor)},
+    "UnlearnableTweedieRegressor": [
+        Recipe("UnlearnableTweedieRegressor-power=1.5",
+               lambda: UnlearnableTweedieRegressor(power=1.5, alpha=0.1), "positive"),
+        Recipe("UnlearnableTweedieRegressor-power=1.5-sparse",
+               lambda: UnlearnableTweedieRegressor(power=1.5, alpha=0.1), "positive",
+               sparse=True),
+        Recipe("UnlearnableTweedieRegressor-power=0",
+               lambda: UnlearnableTweedieRegressor(alpha=0.1), "regression"),
     ],
     "CertifiedRemoval": [
         Recipe(f"CertifiedRemoval-{name}-keep_data={keep}",
@@ -254,6 +272,8 @@ class Bank:
                 Y[k] = int(np.argmin(t) if wrong else np.argmax(t))
             elif recipe.task == "regression":
                 Y[k] = float(t[0])
+            elif recipe.task == "positive":
+                Y[k] = float(np.exp(t[0] / 2))
             else:
                 Y[k] = t[:2].copy()
         self.X, self.Y = X, Y
@@ -318,7 +338,8 @@ class Session:
             cs = [c for c in cols if v[c] != 0]
             self.erased.add_values(v[cs], [f"{what} row {key} column {c}{suffix}"
                                            for c in cs])
-        if columns is None and self.bank.recipe.task in ("regression", "multi-target"):
+        if columns is None and self.bank.recipe.task in ("regression", "multi-target",
+                                                                   "positive"):
             y = np.atleast_1d(self.bank.Y[key])
             self.erased.add_values(y, [f"target {j} of {what} row {key}"
                                        for j in range(len(y))])

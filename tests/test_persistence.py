@@ -17,11 +17,14 @@ from sklearn.preprocessing import StandardScaler
 import sklearn_unlearn
 from sklearn_unlearn import (
     CertifiedRemoval,
+    UnlearnableGammaRegressor,
     UnlearnableLinearSVC,
     UnlearnableLogisticRegression,
     UnlearnableMLPClassifier,
     UnlearnableMLPRegressor,
+    UnlearnablePoissonRegressor,
     UnlearnableRidge,
+    UnlearnableTweedieRegressor,
     zero_features,
 )
 
@@ -49,6 +52,9 @@ ESTIMATOR_TYPES = {
     UnlearnableLogisticRegression: "sklearn_unlearn.linear_model._logistic.UnlearnableLogisticRegression",
     UnlearnableRidge: "sklearn_unlearn.linear_model._ridge.UnlearnableRidge",
     UnlearnableLinearSVC: "sklearn_unlearn.linear_model._svc.UnlearnableLinearSVC",
+    UnlearnablePoissonRegressor: "sklearn_unlearn.linear_model._glm.UnlearnablePoissonRegressor",
+    UnlearnableGammaRegressor: "sklearn_unlearn.linear_model._glm.UnlearnableGammaRegressor",
+    UnlearnableTweedieRegressor: "sklearn_unlearn.linear_model._glm.UnlearnableTweedieRegressor",
 }
 LOSS_TYPES = {
     "binary_logistic": "sklearn_unlearn.losses._glm.BinaryLogLoss",
@@ -57,7 +63,13 @@ LOSS_TYPES = {
     "multi_target_ridge": "sklearn_unlearn.losses._glm.HalfSquaredError",
     "binary_svc": "sklearn_unlearn.losses._glm.SquaredHinge",
     "ovr_svc": "sklearn_unlearn.losses._glm.SquaredHinge",
+    "poisson": "sklearn_unlearn.losses._glm.HalfPoissonLoss",
+    "gamma": "sklearn_unlearn.losses._glm.HalfGammaLoss",
+    "tweedie": "sklearn_unlearn.losses._glm.HalfTweedieLoss",
 }
+# scikit-learn's own loss object, kept by the Tweedie parent (skops trusts
+# those of Poisson and Gamma by default)
+PARENT_LOSS_TYPES = {"tweedie": {"sklearn._loss.loss.HalfTweedieLoss"}}
 
 
 def _classification(n_classes, sparse=False):
@@ -72,6 +84,12 @@ def _regression(n_targets):
     return X, y
 
 
+def _positive(X_y):
+    """Rescaled rows and positive targets, for the GLMs."""
+    X, y = X_y
+    return X / np.abs(X).max(), np.exp(y / np.abs(y).max())
+
+
 CASES = {
     "binary_logistic": (lambda: UnlearnableLogisticRegression(C=0.5),
                         lambda: _classification(2)),
@@ -84,6 +102,12 @@ CASES = {
                    lambda: _classification(2)),
     "ovr_svc": (lambda: UnlearnableLinearSVC(C=0.1, max_iter=10_000),
                 lambda: _classification(3, sparse=True)),
+    "poisson": (lambda: UnlearnablePoissonRegressor(alpha=0.1),
+                lambda: _positive(_regression(1))),
+    "gamma": (lambda: UnlearnableGammaRegressor(alpha=0.1),
+              lambda: _positive(_regression(1))),
+    "tweedie": (lambda: UnlearnableTweedieRegressor(power=1.5, alpha=0.1),
+                lambda: _positive(_regression(1))),
 }
 
 
@@ -170,7 +194,8 @@ def test_skops_round_trip(case, tmp_path):
     # The types the file asks us to trust are reviewed ones, the core set
     # always included.
     untrusted = set(sio.get_untrusted_types(file=path))
-    expected = CACHE_TYPES | {ESTIMATOR_TYPES[type(est)], LOSS_TYPES[case]}
+    expected = (CACHE_TYPES | {ESTIMATOR_TYPES[type(est)], LOSS_TYPES[case]}
+                | PARENT_LOSS_TYPES.get(case, set()))
     assert expected <= untrusted <= expected | STATE_TYPES
     assert "sklearn_unlearn.solvers._rows.RowCurvature" in untrusted  # rows pending
 
@@ -339,6 +364,15 @@ for _solver, _k in (("adam", 2), ("sgd", 3), ("lbfgs", 3)):
     DOC_CONFIGS[f"mlp_regressor_{_solver}_{_k - 1}_targets"] = (
         _MLPR, lambda s=_solver: UnlearnableMLPRegressor(solver=s, **_MLP),
         lambda t=_k - 1: _regression(t), {}, {f'solver="{_solver}"', 'keep_data=True'})
+_GLMS = {"poisson": ("UnlearnablePoissonRegressor", UnlearnablePoissonRegressor, {}, set()),
+         "gamma": ("UnlearnableGammaRegressor", UnlearnableGammaRegressor, {}, set()),
+         "tweedie_0": ("UnlearnableTweedieRegressor", UnlearnableTweedieRegressor,
+                       {"power": 0.0}, {"power=0"}),
+         "tweedie_1.5": ("UnlearnableTweedieRegressor", UnlearnableTweedieRegressor,
+                         {"power": 1.5}, {"1 <= power <= 2"})}
+for _key, (_name, _cls, _kw, _conds) in _GLMS.items():
+    DOC_CONFIGS[f"glm_{_key}"] = (_name, lambda c=_cls, kw=_kw: c(**kw),
+                                  lambda: _positive(_regression(1)), {}, _conds)
 DOC_CONFIGS["mlp_classifier_no_rows"] = (
     _MLPC, lambda: UnlearnableMLPClassifier(keep_data=False, **_MLP),
     lambda: _classification(3), {"method": "first_order", "tau": 0.1}, {'solver="adam"'})

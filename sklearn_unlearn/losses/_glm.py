@@ -35,6 +35,9 @@ class HalfSquaredError:
     coupled = False
     constant_curvature = True
     self_concordant = False
+    #: Whether the curvature changes with the target (a target correction
+    #: then changes the Hessian).
+    curvature_depends_on_target = False
     #: Lipschitz constant of the curvature in the linear predictor.
     curvature_lipschitz = 0.0
     #: Largest change of the curvature between any two predictors.
@@ -81,6 +84,7 @@ class BinaryLogLoss:
 
     coupled = False
     constant_curvature = False
+    curvature_depends_on_target = False
     curvature_lipschitz = 1.0 / (6.0 * np.sqrt(3.0))
     # the curvature lies in (0, 1/4]
     curvature_cap = 0.25
@@ -133,6 +137,7 @@ class MultinomialLogLoss:
 
     coupled = True
     constant_curvature = False
+    curvature_depends_on_target = False
     self_concordant = False
     curvature_lipschitz = np.sqrt(2.0) / (3.0 * np.sqrt(3.0))
     # diag(p) - p p^T has eigenvalues in [0, 1/2]; so has any difference of two
@@ -191,6 +196,8 @@ class SquaredHinge:
 
     coupled = False
     constant_curvature = False
+    # inside or outside the margin depends on the label's sign
+    curvature_depends_on_target = True
     self_concordant = False
     curvature_lipschitz = None
     curvature_cap = 2.0
@@ -207,3 +214,135 @@ class SquaredHinge:
 
     def third_derivative(self, Y, eta):
         return np.zeros_like(eta)
+
+
+class HalfTweedieLoss:
+    """Half the Tweedie deviance with a log link, for ``1 <= power <= 2``.
+
+    In the linear predictor ``eta`` (the mean is ``mu = exp(eta)``), up to
+    terms free of ``eta``::
+
+        l(y, eta) = exp((2 - p) eta) / (2 - p) - y exp((1 - p) eta) / (1 - p)
+
+    which is ``exp(eta) - y eta`` at ``p = 1`` (Poisson) and ``eta + y
+    exp(-eta)`` at ``p = 2`` (Gamma), as in scikit-learn's
+    ``HalfTweedieLoss``. Targets are non-negative (positive for ``p = 2``).
+
+    The curvature ``l'' = A + B`` with ``A = (2 - p) exp((2 - p) eta)`` and
+    ``B = (p - 1) y exp((1 - p) eta)``, both non-negative: the loss is convex.
+    The third derivative is ``(2 - p) A - (p - 1) B``, so ``|l'''| <=
+    max(2 - p, p - 1) l'' <= l''``: self-concordant in the sense of
+    :class:`BinaryLogLoss` (over a step ``t`` the curvature changes by at most
+    a factor ``exp(|t|)``). The curvature is unbounded (``exp``), so it has no
+    Lipschitz constant over the predictors (``curvature_lipschitz`` is
+    ``None``) and no finite cap: the cache reports no residual bound.
+
+    Outside ``[1, 2]`` the loss is not convex in ``eta`` (its curvature
+    ``mu^(1 - p) ((2 - p) mu + (p - 1) y)`` is negative where ``(2 - p) mu +
+    (p - 1) y < 0``): refused.
+
+    Parameters
+    ----------
+    power : float
+        The Tweedie power ``p``, in ``[1, 2]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.losses import HalfTweedieLoss
+    >>> loss = HalfTweedieLoss(1.5)
+    >>> Y, eta = np.array([[1.0], [4.0]]), np.array([[0.0], [0.0]])
+    >>> loss.gradient(Y, eta)
+    array([[ 0.],
+           [-3.]])
+    >>> loss.curvature(Y, eta)
+    array([[1. ],
+           [2.5]])
+    """
+
+    coupled = False
+    constant_curvature = False
+    self_concordant = True
+    curvature_lipschitz = None
+    curvature_cap = np.inf
+    curvature_max = np.inf
+    curvature_jump = None
+
+    def __init__(self, power):
+        power = float(power)
+        if not 1.0 <= power <= 2.0:
+            raise ValueError(
+                f"HalfTweedieLoss needs 1 <= power <= 2, got {power!r}: outside it "
+                "the loss is not convex in the linear predictor."
+            )
+        self.power = power
+        # the curvature's target term (p - 1) y exp((1 - p) eta) vanishes at p = 1
+        self.curvature_depends_on_target = power != 1.0
+
+    def _terms(self, Y, eta):
+        """``exp((2 - p) eta)`` and ``y exp((1 - p) eta)``."""
+        p = self.power
+        return np.exp((2.0 - p) * eta), Y * np.exp((1.0 - p) * eta)
+
+    def value(self, Y, eta):
+        p = self.power
+        if p == 1.0:
+            return np.exp(eta) - Y * eta
+        if p == 2.0:
+            return eta + Y * np.exp(-eta)
+        a, b = self._terms(Y, eta)
+        return a / (2.0 - p) - b / (1.0 - p)
+
+    def gradient(self, Y, eta):
+        a, b = self._terms(Y, eta)
+        return a - b
+
+    def curvature(self, Y, eta):
+        a, b = self._terms(Y, eta)
+        p = self.power
+        return (2.0 - p) * a + (p - 1.0) * b
+
+    def third_derivative(self, Y, eta):
+        a, b = self._terms(Y, eta)
+        p = self.power
+        return (2.0 - p) ** 2 * a - (p - 1.0) ** 2 * b
+
+
+class HalfPoissonLoss(HalfTweedieLoss):
+    """Half the Poisson deviance with a log link: ``exp(eta) - y eta``.
+
+    The Tweedie loss of power 1 (see :class:`HalfTweedieLoss`): curvature
+    and third derivative both ``exp(eta)``, free of the target.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.losses import HalfPoissonLoss
+    >>> loss = HalfPoissonLoss()
+    >>> loss.gradient(np.array([[2.0]]), np.array([[0.0]]))
+    array([[-1.]])
+    >>> loss.curvature_depends_on_target
+    False
+    """
+
+    def __init__(self):
+        super().__init__(1.0)
+
+
+class HalfGammaLoss(HalfTweedieLoss):
+    """Half the Gamma deviance with a log link: ``eta + y exp(-eta)``.
+
+    The Tweedie loss of power 2 (see :class:`HalfTweedieLoss`): curvature
+    ``y exp(-eta)``, which depends on the (positive) target.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.losses import HalfGammaLoss
+    >>> loss = HalfGammaLoss()
+    >>> loss.curvature(np.array([[3.0]]), np.array([[0.0]]))
+    array([[3.]])
+    """
+
+    def __init__(self):
+        super().__init__(2.0)

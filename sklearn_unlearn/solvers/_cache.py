@@ -55,6 +55,7 @@ class UnlearningWarning(UserWarning):
 
 @dataclass
 class _Plan:
+    objective: object
     theta: np.ndarray
     residual: np.ndarray
     error_increment: float
@@ -164,8 +165,11 @@ class UnlearningCache:
         their float32 rounding, so the bound is about the model that
         predicts.
         """
+        # a penalty that grows with the total weight takes the training data's
+        objective = objective.for_total_weight(float(np.sum(row_weight)))
         gamma = objective.loss.curvature_lipschitz
         exact = mode == "dense"
+        bounded = gamma is not None and exact and (bound or gamma == 0)
         theta = theta.copy()
         row_norms = objective.design.row_norms(X)
         gram_weights = None
@@ -235,14 +239,16 @@ class UnlearningCache:
                       else _roundoff.absolute_predictor(design, X, anchor))
         drift = _Drift.at_fit(objective, Y, S, eta, eta_anchor, abs_eta, abs_anchor,
                               row_norms, theta, anchor, hessians, exact)
-        # Round-off of the gradient sums, so the bound covers the exact
-        # gradient of the exact objective at the published theta.
-        coef = objective.gradient_coefficients(Y, S, eta)
-        pen_theta = np.linalg.norm(objective.penalty[:, None] * theta)
-        noise_norm = np.linalg.norm(noise) if noise is not None else 0.0
-        roundoff = (_roundoff.data_gradient_error(objective, Y, S, eta, abs_eta,
-                                                  row_norms, coef)
-                    + _roundoff.sum_error(np.linalg.norm(g), pen_theta, noise_norm))
+        roundoff = np.inf
+        if bounded:
+            # Round-off of the gradient sums, so the bound covers the exact
+            # gradient of the exact objective at the published theta.
+            coef = objective.gradient_coefficients(Y, S, eta)
+            pen_theta = np.linalg.norm(objective.penalty[:, None] * theta)
+            noise_norm = np.linalg.norm(noise) if noise is not None else 0.0
+            roundoff = (_roundoff.data_gradient_error(objective, Y, S, eta, abs_eta,
+                                                      row_norms, coef)
+                        + _roundoff.sum_error(np.linalg.norm(g), pen_theta, noise_norm))
         grams_error = _gram_errors(S, row_norms, objective.n_params)
         norm_gram = (None if grams is None
                      else PendingMatrix(grams[1], error=grams_error[1]))
@@ -252,8 +258,7 @@ class UnlearningCache:
             noise=noise,
             hessians=hessians,
             residual=g,
-            residual_error=(roundoff if gamma is not None and exact
-                            and (bound or gamma == 0) else np.inf),
+            residual_error=roundoff,
             gram=None if grams is None else PendingMatrix(grams[0], error=grams_error[0]),
             norm_gram=norm_gram,
             max_row_norm=float(_roundoff.upper_norms(row_norms, objective.n_params)
@@ -301,7 +306,15 @@ class UnlearningCache:
         coef_old = obj.gradient_coefficients(r.Y_old, r.S_old, eta_old)
         coef_new = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new)
         grad_old, grad_new = r.transpose_products(coef_old, coef_new)
+
+        totals, counts = self.remaining(r) if remaining is None else remaining
+        # ``rest``: the cached blocks under the penalty of the corrected data
+        new_obj, rest, shift = self._reweighted(totals)
         G_rest = self.residual - grad_old
+        shift_theta = None
+        if shift is not None:
+            shift_theta = shift[:, None] * theta
+            G_rest = G_rest + shift_theta
         G = G_rest + grad_new
 
         fold = r.R_old.shape[0] > 0
@@ -311,7 +324,7 @@ class UnlearningCache:
         # cache on commit.
         hessian_error = self._hessian_error_after(r)
         hessians = [_corrected(H, t, fold, hessian_error)
-                    for H, t in zip(self.hessians, change.hessian)]
+                    for H, t in zip(rest, change.hessian)]
 
         n_iter = 1
         used_tau = None
@@ -335,7 +348,7 @@ class UnlearningCache:
             if method == "refined":
                 delta, n_iter = self._refine(
                     r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
-                    max_damping=hessian_error)
+                    max_damping=hessian_error, hessians=rest)
                 res = None
         theta_new = _published(obj, theta + delta, self.dtype)
         rounding = theta_new - (theta + delta)
@@ -346,10 +359,10 @@ class UnlearningCache:
             (added_delta,) = _apply_all(obj, [(change.added, delta)])
             H_rest_step = res - G - added_delta
             if rounding.any():
-                H_rest_step = H_rest_step + _matvec(obj, self.hessians, rounding,
+                H_rest_step = H_rest_step + _matvec(obj, rest, rounding,
                                                     change.removed)
         else:
-            H_rest_step = _matvec(obj, self.hessians, step, change.removed)
+            H_rest_step = _matvec(obj, rest, step, change.removed)
         eta_new_after = r.new_predictor(theta_new)
         if method == "second_order" and obj.loss.curvature_lipschitz != 0:
             # The cached model of the corrected objective (quadratic in the
@@ -383,12 +396,13 @@ class UnlearningCache:
             increment += (
                 self._request_roundoff(r, theta, theta_new, eta_old, eta_new,
                                        eta_new_after, coef_old, coef_new, coef_after)
-                + _product_error(obj, self.hessians, hessians, change, delta, rounding,
+                + _product_error(obj, rest, hessians, change, delta, rounding,
                                  step, res, G)
                 + _roundoff.sum_error(np.linalg.norm(self.residual),
                                       np.linalg.norm(grad_old), np.linalg.norm(G_rest),
                                       np.linalg.norm(H_rest_step),
-                                      np.linalg.norm(grad_new_after))
+                                      np.linalg.norm(grad_new_after),
+                                      0.0 if shift is None else np.linalg.norm(shift_theta))
                 # theta_new is the rounding of theta + delta: the Hessian times it
                 + 2.0 * _roundoff.UNIT * np.linalg.norm(theta_new)
                 * max(H.norm_bound() for H in hessians)
@@ -396,7 +410,6 @@ class UnlearningCache:
         if not np.isfinite(increment):
             increment = np.inf
 
-        totals, counts = self.remaining(r) if remaining is None else remaining
         error = self.residual_error + increment
         report = RequestReport(
             method=method,
@@ -411,6 +424,7 @@ class UnlearningCache:
             residual_bound=float(np.linalg.norm(residual) + error),
         )
         return _Plan(
+            objective=new_obj,
             theta=theta_new,
             residual=residual,
             error_increment=increment,
@@ -583,19 +597,37 @@ class UnlearningCache:
         counts = self.counts - per_group(r.g_old) + per_group(r.g_new)
         return totals, counts
 
-    def _refine(self, r, theta, G_rest, removed, delta, *, max_iter, tol,
-                max_damping=0.0):
-        """Newton iterations on the cached quadratic model of the remaining
-        rows plus the exact loss of the new rows (the plain step is the first)."""
+    def _reweighted(self, totals):
+        """The objective of the corrected data (of total weight
+        ``totals.sum()``), the cached Hessian blocks under its penalty, and
+        the change of the penalty (``None`` when there is none: only a
+        penalty that grows with the total weight changes)."""
         obj = self.objective
+        new = obj.for_total_weight(float(totals.sum()))
+        shift = new.penalty - obj.penalty
+        if new is obj or not shift.any():
+            return new, self.hessians, None
+        full = np.repeat(shift[:, None], obj.n_outputs, axis=1)
+        blocks = [obj.to_block(full, b) for b in range(len(self.hessians))]
+        return new, [H.shifted(d if d.ndim == 1 else d[:, 0])
+                     for H, d in zip(self.hessians, blocks)], shift
+
+    def _refine(self, r, theta, G_rest, removed, delta, *, max_iter, tol,
+                max_damping=0.0, hessians=None):
+        """Newton iterations on the cached quadratic model of the remaining
+        rows plus the exact loss of the new rows (the plain step is the
+        first); ``hessians``: the cached blocks under the corrected data's
+        penalty, if it changed."""
+        obj = self.objective
+        hessians = self.hessians if hessians is None else hessians
 
         def model(d):
             val = float((G_rest * d).sum())
-            val += 0.5 * float((d * _matvec(obj, self.hessians, d, removed)).sum())
+            val += 0.5 * float((d * _matvec(obj, hessians, d, removed)).sum())
             return val + obj.loss_sum(r.Y_new, r.S_new, r.new_predictor(theta + d))
 
         def model_grad(d):
-            return (G_rest + _matvec(obj, self.hessians, d, removed)
+            return (G_rest + _matvec(obj, hessians, d, removed)
                     + _new_rows_gradient(obj, r, r.new_predictor(theta + d)))
 
         scale = max(np.linalg.norm(
@@ -620,7 +652,7 @@ class UnlearningCache:
             step = -_solve(obj, [_corrected(H, RowCurvature.concat([t_old, t_new]),
                                             False, max_damping)
                                  for H, t_old, t_new
-                                 in zip(self.hessians, removed, added)], g)
+                                 in zip(hessians, removed, added)], g)
             slope = float((g * step).sum())
             t = 1.0
             while t > 1e-10:
@@ -646,6 +678,7 @@ class UnlearningCache:
         """
         return replace(
             self,
+            objective=plan.objective,
             hessians=plan.hessians,
             gram=plan.gram,
             norm_gram=plan.norm_gram,
@@ -700,6 +733,10 @@ class _Drift:
         s = np.abs(S).max(axis=1)
         n = len(norms)
         kappa = obj.loss.curvature_max
+        if not np.isfinite(kappa):
+            # an unbounded curvature (a log link): no bound on the rounding of
+            # its sums, nor on any drift the bound would need
+            return cls(hessian_error=np.inf)
         coupled_factor = np.sqrt(obj.n_outputs) if obj.loss.coupled else 1.0
         weight_error = _roundoff.curvature_weight_error(obj, S, abs_anchor)
         # the rounding of the Hessian's sums and of its curvature weights

@@ -7,6 +7,7 @@ from scipy.linalg.blas import dtrsv
 from scipy.linalg.lapack import dpotrf, dpotrs
 
 from ._pending import BLAS2_COST, PendingMatrix, symmetric_product
+from ._roundoff import UNIT
 
 _EPS = np.finfo(float).eps
 
@@ -157,6 +158,33 @@ class FactoredHessian(PendingMatrix):
         new = self._copy()
         new.max_damping = float(max_damping)
         new = PendingMatrix.corrected(new, terms, fold=fold)
+        return new
+
+    def shifted(self, diagonal):
+        """The matrix plus ``diag(diagonal)``, factored anew, as a new object
+        (the change of an L2 weight; this one is unchanged). Pending rows stay
+        pending; the rounding of the new diagonal joins :attr:`error`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_unlearn.solvers import FactoredHessian
+        >>> H = FactoredHessian(np.array([[4.0, 1.0], [1.0, 3.0]]))
+        >>> H.shifted(np.array([1.0, 0.0])).matrix
+        array([[5., 1.],
+               [1., 3.]])
+        """
+        new = self._copy()
+        base = np.array(self._base, order="F" if self._base.flags.f_contiguous else "C")
+        idx = np.arange(len(diagonal))
+        base[idx, idx] += diagonal
+        shift = float(np.linalg.norm(diagonal))
+        new._base = base
+        new._trace = self._trace + float(np.sum(diagonal))
+        # each diagonal entry is rounded once
+        new.error = self.error + UNIT * (self._abs_norm + shift)
+        new._abs_norm = (self._abs_norm + shift) * (1.0 + 4.0 * UNIT)
+        new._refactor()
         return new
 
     def _fold_price(self):

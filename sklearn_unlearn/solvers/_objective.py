@@ -6,7 +6,14 @@
 with ``x_i`` the augmented row (intercept column included), ``pen_j`` the L2
 weight of parameter row ``j`` (zero for an unpenalised intercept) and ``B`` the
 objective perturbation of certified removal (zero otherwise).
+
+scikit-learn's generalised linear models minimise the weighted mean of the loss,
+``(1 / W) sum_i s_i l_i + alpha / 2 ||w||^2`` with ``W = sum_i s_i``; times
+``W`` that is the form above with the L2 weight ``alpha W``, which a request
+that changes the total weight changes (``l2_per_weight``).
 """
+
+import copy
 
 import numpy as np
 from scipy.special import softmax
@@ -36,6 +43,9 @@ class LinearObjective:
     n_features, n_outputs : int
         Number of features (without the intercept) and of outputs (columns of
         ``theta``).
+    l2_per_weight : float, default=0.0
+        L2 weight per unit of total sample weight, added to ``l2`` by
+        :meth:`for_total_weight` (``alpha`` for a scikit-learn GLM).
 
     Examples
     --------
@@ -61,20 +71,48 @@ class LinearObjective:
            [2., 4.]])
     """
 
+    #: See ``l2_per_weight`` above (a class default: objectives saved before
+    #: it existed have none).
+    l2_per_weight = 0.0
+
     def __init__(
-        self, loss, design, *, scale, l2, penalize_intercept, n_features, n_outputs
+        self, loss, design, *, scale, l2, penalize_intercept, n_features, n_outputs,
+        l2_per_weight=0.0,
     ):
         self.loss = loss
         self.design = design
         self.scale = float(scale)
         self.l2 = float(l2)
+        self.l2_per_weight = float(l2_per_weight)
         self.n_features = n_features
         self.n_outputs = n_outputs
         self.n_params = design.n_params(n_features)
-        pen = np.full(self.n_params, self.l2)
+        mask = np.ones(self.n_params)
         if design.fit_intercept and not penalize_intercept:
-            pen[-1] = 0.0
-        self.penalty = pen
+            mask[-1] = 0.0
+        self._penalized = mask
+        self.penalty = self.l2 * mask
+
+    def for_total_weight(self, total_weight):
+        """The objective of data of total sample weight ``total_weight``: its
+        L2 weight is ``l2 + l2_per_weight * total_weight`` (this object when
+        the penalty does not depend on the weight).
+
+        Examples
+        --------
+        >>> from sklearn_unlearn.losses import HalfPoissonLoss
+        >>> from sklearn_unlearn.solvers import LinearDesign, LinearObjective
+        >>> obj = LinearObjective(HalfPoissonLoss(), LinearDesign(True), scale=1.0,
+        ...                       l2=0.0, l2_per_weight=0.5, penalize_intercept=False,
+        ...                       n_features=2, n_outputs=1)
+        >>> obj.for_total_weight(10.0).penalty
+        array([5., 5., 0.])
+        """
+        if not self.l2_per_weight:
+            return self
+        new = copy.copy(self)
+        new.penalty = (self.l2 + self.l2_per_weight * float(total_weight)) * self._penalized
+        return new
 
     # -- block structure -------------------------------------------------
     @property

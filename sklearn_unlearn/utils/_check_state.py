@@ -13,6 +13,8 @@ from sklearn.utils._response import _check_response_method
 #: Every type a skops file of an estimator of this package may name beside
 #: those skops trusts itself (the lists of doc/persistence.rst).
 TRUSTED_TYPES = (
+    "sklearn._loss.loss.HalfTweedieLoss",
+    "sklearn._loss.loss.HalfTweedieLossIdentity",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
     "sklearn_unlearn._fingerprints.RowFingerprints",
@@ -22,11 +24,17 @@ TRUSTED_TYPES = (
     "sklearn_unlearn.certified._certificate.Certificate",
     "sklearn_unlearn.certified._certificate.LedgerEntry",
     "sklearn_unlearn.certified._removal.CertifiedRemoval",
+    "sklearn_unlearn.linear_model._glm.UnlearnableGammaRegressor",
+    "sklearn_unlearn.linear_model._glm.UnlearnablePoissonRegressor",
+    "sklearn_unlearn.linear_model._glm.UnlearnableTweedieRegressor",
     "sklearn_unlearn.linear_model._logistic.UnlearnableLogisticRegression",
     "sklearn_unlearn.linear_model._ridge.UnlearnableRidge",
     "sklearn_unlearn.linear_model._svc.UnlearnableLinearSVC",
     "sklearn_unlearn.losses._glm.BinaryLogLoss",
+    "sklearn_unlearn.losses._glm.HalfGammaLoss",
+    "sklearn_unlearn.losses._glm.HalfPoissonLoss",
     "sklearn_unlearn.losses._glm.HalfSquaredError",
+    "sklearn_unlearn.losses._glm.HalfTweedieLoss",
     "sklearn_unlearn.losses._glm.MultinomialLogLoss",
     "sklearn_unlearn.losses._glm.SquaredHinge",
     "sklearn_unlearn.neural_network._multilayer_perceptron.UnlearnableMLPClassifier",

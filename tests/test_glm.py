@@ -1,0 +1,242 @@
+"""The GLMs (Poisson, Gamma, Tweedie) against scikit-learn's own refit on the
+corrected data, on real data shipped with scikit-learn.
+
+Data: the diabetes target (a positive integer score of disease progression,
+25 to 346, right-skewed: count-like for Poisson, a positive severity for
+Gamma and Tweedie) on the ten standardised baseline variables, and the
+Linnerud exercise counts (sit-ups) on the three physiological measurements,
+a genuine count target of 20 rows. Each request touches 5% of the rows:
+a feature zeroed, rows deleted, rows inserted (into a model fitted without
+them), targets corrected.
+"""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_linnerud
+from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_unlearn import (
+    CertifiedRemoval,
+    UnlearnableGammaRegressor,
+    UnlearnablePoissonRegressor,
+    UnlearnableTweedieRegressor,
+)
+from sklearn_unlearn.base import get_unlearn_tags
+
+#: Largest relative parameter distance of an update to scikit-learn's refit,
+#: and smallest factor by which it must beat leaving the model as it was.
+MAX_DISTANCE, MIN_GAIN = 1e-2, 10.0
+#: scikit-learn's refit, to its optimum (far below the distances asserted).
+TIGHT = dict(solver="newton-cholesky", tol=1e-12, max_iter=1000)
+KINDS = ("feature zeroed", "rows deleted", "rows inserted", "targets corrected")
+
+MODELS = {
+    "poisson": (UnlearnablePoissonRegressor, PoissonRegressor, {}),
+    "gamma": (UnlearnableGammaRegressor, GammaRegressor, {}),
+    "tweedie-1.5": (UnlearnableTweedieRegressor, TweedieRegressor, {"power": 1.5}),
+    "tweedie-0": (UnlearnableTweedieRegressor, TweedieRegressor, {"power": 0.0}),
+}
+
+
+def diabetes_data():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def linnerud_counts():
+    data = load_linnerud()
+    return StandardScaler().fit_transform(data.target), data.data[:, 1]
+
+
+def params_of(model):
+    return np.r_[np.ravel(model.coef_), model.intercept_]
+
+
+def distance(model, reference):
+    """Relative parameter distance of ``model`` to ``reference``."""
+    ref = params_of(reference)
+    return np.linalg.norm(params_of(model) - ref) / np.linalg.norm(ref)
+
+
+def request(kind, X, y, rows, rng):
+    """``(fitted on, request, corrected data)`` of one kind of request on ``rows``."""
+    rest = np.setdiff1d(np.arange(len(y)), rows)
+    if kind == "rows deleted":
+        return (X, y), (X[rows], None, y[rows], None), (X[rest], y[rest])
+    if kind == "rows inserted":
+        return ((X[rest], y[rest]), (None, X[rows], None, y[rows]),
+                (np.vstack([X[rest], X[rows]]), np.r_[y[rest], y[rows]]))
+    X_fix, y_fix = X.copy(), y.copy()
+    if kind == "feature zeroed":
+        X_fix[rows, int(rng.integers(X.shape[1]))] = 0.0
+    else:
+        # a corrected target: half again as large, or a count rounded to one
+        y_fix[rows] = np.round(1.5 * y[rows]) + 1.0
+    return (X, y), (X[rows], X_fix[rows], y[rows], y_fix[rows]), (X_fix, y_fix)
+
+
+def measure(est, parent, params, X, y, kind, share=0.05, seed=0):
+    """Relative distances to scikit-learn's refit of the update and of no
+    update."""
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(y), max(1, int(round(share * len(y)))), replace=False)
+    (X_fit, y_fit), req, (X_fix, y_fix) = request(kind, X, y, rows, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = est.fit(X_fit, y_fit)
+        reference = parent(**params, **TIGHT).fit(X_fix, y_fix)
+    updated = copy.deepcopy(fitted).unlearn(*req)
+    return distance(updated, reference), distance(fitted, reference)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("alpha", [1e-3, 1e-1])
+@pytest.mark.parametrize("model", MODELS)
+def test_glm_close_to_refit_on_diabetes(model, alpha, kind):
+    cls, parent, params = MODELS[model]
+    params = {**params, "alpha": alpha}
+    X, y = diabetes_data()
+    d_update, d_none = measure(cls(**params), parent, params, X, y, kind)
+    assert d_update <= MAX_DISTANCE, d_update
+    assert d_update * MIN_GAIN <= d_none, (d_update, d_none)
+    if model == "tweedie-0":
+        # a quadratic objective: the update is the refit, to round-off
+        assert d_update <= 1e-10, d_update
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_poisson_close_to_refit_on_linnerud_counts(kind):
+    X, y = linnerud_counts()
+    params = {"alpha": 0.1}
+    d_update, d_none = measure(UnlearnablePoissonRegressor(**params), PoissonRegressor,
+                               params, X, y, kind)
+    assert d_update <= MAX_DISTANCE, d_update
+    assert d_update * MIN_GAIN <= d_none, (d_update, d_none)
+
+
+def test_the_penalty_follows_the_total_weight():
+    # scikit-learn's objective is a weighted mean: deleting rows weighs the
+    # penalty more against the data. Deleting rows of weight 2 is deleting
+    # twice the weight; the exact (quadratic) model shows the difference.
+    X, y = diabetes_data()
+    w = np.ones(len(y))
+    w[:20] = 2.0
+    params = {"alpha": 0.5}
+    est = UnlearnableTweedieRegressor(**params).fit(X, y, sample_weight=w)
+    est.unlearn(X[:20], None, y[:20], sample_weight=w[:20])
+    reference = TweedieRegressor(**params, **TIGHT).fit(X[20:], y[20:])
+    assert distance(est, reference) <= 1e-10
+    # the cached objective's penalty is alpha times the remaining weight
+    obj = est.unlearning_cache_.objective
+    np.testing.assert_allclose(obj.penalty[:-1], 0.5 * (len(y) - 20))
+    assert obj.penalty[-1] == 0.0
+
+
+@pytest.mark.parametrize("method", ["first_order", "refined"])
+def test_other_methods_follow_the_total_weight(method):
+    # on the quadratic objective (power 0) the refined iterations reach the
+    # refit, and the first-order step (the exact minimum along the gradient)
+    # moves towards it, only if both take the changed penalty
+    X, y = diabetes_data()
+    params = {"alpha": 0.1}
+    est = UnlearnableTweedieRegressor(**params).fit(X, y)
+    reference = TweedieRegressor(**params, **TIGHT).fit(X[22:], y[22:])
+    before = distance(est, reference)
+    est.unlearn(X[:22], None, y[:22], method=method)
+    limit = 1e-10 if method == "refined" else 0.7 * before
+    assert distance(est, reference) <= limit
+
+
+def test_float32_and_sparse_input():
+    import scipy.sparse as sp
+
+    X, y = diabetes_data()
+    for X_in in (X.astype(np.float32), sp.csr_matrix(X)):
+        est = UnlearnableGammaRegressor(alpha=0.01).fit(X_in, y)
+        est.unlearn(X_in[:22], None, y[:22])
+        reference = GammaRegressor(alpha=0.01, **TIGHT).fit(X[22:], y[22:])
+        assert distance(est, reference) <= 1e-3
+
+
+def test_tags_and_bounds():
+    X, y = diabetes_data()
+    for est in (UnlearnablePoissonRegressor(), UnlearnableGammaRegressor(),
+                UnlearnableTweedieRegressor(power=1.5)):
+        tags = get_unlearn_tags(est)
+        assert not (tags.certifiable or tags.exact or tags.residual_bound)
+        est.fit(X, y).unlearn(X[:5], None, y[:5])
+        assert est.residual_bound_ == np.inf
+        assert est.unlearn_history_[-1].residual_bound == np.inf
+    tags = get_unlearn_tags(UnlearnableTweedieRegressor())
+    assert tags.exact and tags.residual_bound and not tags.certifiable
+
+
+def test_power_zero_residual_bound_holds():
+    # the objective W * (scikit-learn's) on the corrected data, its gradient
+    # at the published parameters in extended precision
+    X, y = diabetes_data()
+    alpha = 0.3
+    est = UnlearnableTweedieRegressor(alpha=alpha).fit(X, y)
+    est.unlearn(X[:30], None, y[:30])
+    est.unlearn(None, X[:7], None, y[:7] + 2.0)
+    X_fix = np.vstack([X[30:], X[:7]]).astype(np.longdouble)
+    y_fix = np.r_[y[30:], y[:7] + 2.0].astype(np.longdouble)
+    w = np.asarray(est.coef_, dtype=np.longdouble)
+    r = X_fix @ w + np.longdouble(est.intercept_) - y_fix
+    grad = np.r_[X_fix.T @ r + alpha * len(y_fix) * w, r.sum()]
+    true = float(np.sqrt((grad**2).sum()))
+    # the long double sums are off by far less than 1e-12 here
+    assert true <= est.residual_bound_ + 1e-12
+    assert est.residual_bound_ < 1e-6
+
+
+def test_certified_removal_refuses_them():
+    X, y = diabetes_data()
+    for est in (UnlearnablePoissonRegressor(), UnlearnableGammaRegressor(),
+                UnlearnableTweedieRegressor(), UnlearnableTweedieRegressor(power=1.5)):
+        with pytest.raises(ValueError, match="certifiable"):
+            CertifiedRemoval(est).fit(X, y)
+
+
+@pytest.mark.parametrize(("params", "match"), [
+    ({"power": 3.0}, "not convex"),
+    ({"power": 0.5}, "not convex"),
+    ({"power": 0.0, "link": "log"}, "not convex"),
+    ({"power": 1.5, "link": "identity"}, "identity link only with power=0"),
+])
+def test_unsupported_tweedie_settings_are_refused_at_fit(params, match):
+    X, y = diabetes_data()
+    with pytest.raises(ValueError, match=match):
+        UnlearnableTweedieRegressor(**params).fit(X, y)
+
+
+def test_targets_outside_the_range_are_refused():
+    X, y = diabetes_data()
+    est = UnlearnableGammaRegressor().fit(X, y)
+    before = est.coef_.copy()
+    with pytest.raises(ValueError, match="out of the valid range"):
+        est.unlearn(X[:3], X[:3], y[:3], np.array([1.0, 0.0, 2.0]))
+    with pytest.raises(ValueError, match="out of the valid range"):
+        est.unlearn(None, X[:1], None, np.array([-1.0]))
+    np.testing.assert_array_equal(est.coef_, before)
+    assert not est.unlearn_history_
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("cls", [UnlearnablePoissonRegressor, UnlearnableGammaRegressor])
+def test_overflowing_requests_are_refused_and_change_nothing(cls):
+    # exp of a huge predictor overflows: refused, nothing changed
+    import joblib
+
+    X, y = diabetes_data()
+    est = cls().fit(X, y)
+    before = joblib.hash(est)
+    for req in [(None, X[:2] * 1e6, None, y[:2]), (X[:2], X[:2] * 1e6, y[:2], None),
+                (None, X[:2], None, y[:2] * 1e300)]:
+        with pytest.raises(ValueError):
+            est.unlearn(*req)
+        assert joblib.hash(est) == before
