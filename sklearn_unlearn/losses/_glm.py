@@ -266,7 +266,6 @@ class HalfTweedieLoss:
     curvature_lipschitz = None
     curvature_cap = np.inf
     curvature_max = np.inf
-    curvature_jump = None
 
     def __init__(self, power):
         power = float(power)
