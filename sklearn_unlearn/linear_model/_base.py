@@ -181,10 +181,14 @@ class UnlearnableLinearMixin(UnlearnerMixin):
             if noise is None:
                 raise
             raise ValueError(
-                "The objective with this noise has no finite minimum: the noise "
-                "on the unpenalised intercept outweighs the data term, and the "
-                "parameters diverge. Use more data or a larger C, less noise "
-                "(a larger epsilon or a smaller budget), or fit_intercept=False."
+                "The fit did not reach the minimum of the objective with this "
+                "noise: it has no finite minimum (the noise on the unpenalised "
+                "intercept outweighs the data term, and the parameters diverge), "
+                "or, with uncentred features, its minimum lies too far out for "
+                "the polish (a tiny change of the weights offsets a huge "
+                "intercept). Centre and scale the features, use more data or a "
+                "larger C, less noise (a larger epsilon or a smaller budget), or "
+                "fit_intercept=False."
             ) from exc
         self.unlearning_cache_ = cache
         self._set_theta(cache.theta, objective.design)
