@@ -211,7 +211,8 @@ class UnlearnerMixin:
     (returns the attributes of the new state and its report, changing
     nothing) and ``_unlearn_tags()``; they call ``_new_unlearn_state()`` at
     the end of ``fit``. Estimators that keep rows updated in place also
-    implement ``_complete_unlearn(copied=...)``, run right after the swap. The public methods validate; the hooks do the work.
+    implement ``_complete_unlearn(copied=...)``, run right after the swap.
+    The public methods validate; the hooks do the work.
 
     Examples
     --------
