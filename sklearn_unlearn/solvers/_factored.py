@@ -135,7 +135,7 @@ class FactoredHessian(PendingMatrix):
             raise NotPositiveDefiniteError(
                 "The corrected Hessian is not positive definite. Taking rows "
                 "of the training data out leaves at least the penalty's "
-                "curvature, so the request takes out curvature the training "
+                "curvature, so the request removes curvature the training "
                 "data does not have: most likely some rows of X_old were never "
                 "trained on, were deleted already, or are given more "
                 "sample_weight than they were trained with (fit with "
