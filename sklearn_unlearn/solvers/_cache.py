@@ -25,7 +25,7 @@ from .._report import RequestReport
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._pending import PendingMatrix
 from . import _roundoff
-from ._chunks import row_sums
+from ._chunks import published_theta, row_sums
 from ._rows import RowCurvature, apply_terms
 
 #: Relative residual to which the Newton system of a non-quadratic loss is
@@ -219,7 +219,7 @@ class UnlearningCache:
                 "this residual, which the bound includes.",
                 ConvergenceWarning,
             )
-        published = _published(objective, theta, dtype)
+        published = published_theta(objective, theta, dtype)
         if published is not theta:
             # the bound is about the parameters the estimator publishes
             theta = published
@@ -366,7 +366,7 @@ class UnlearningCache:
                     r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
                     max_damping=hessian_error)
                 res = None
-        theta_new = _published(obj, theta + delta, self.dtype)
+        theta_new = published_theta(obj, theta + delta, self.dtype)
         rounding = theta_new - (theta + delta)
         step = delta + rounding
         if res is not None:
@@ -781,19 +781,6 @@ def _corrected(H, terms, fold, error):
         damping = error + H.error if np.isfinite(error) else 0.0
         return H.corrected(terms, fold=fold, max_damping=damping)
     return H.corrected(terms, fold=fold)
-
-
-def _published(obj, theta, dtype):
-    """``theta`` as the estimator publishes it: its float32 rounding for a
-    float32 model (the same object for float64)."""
-    if np.dtype(dtype) == np.float64:
-        return theta
-    out = theta.astype(dtype).astype(np.float64)
-    design = obj.design
-    if design.fit_intercept:
-        scale = design.intercept_value
-        out[-1] = (scale * theta[-1]).astype(dtype).astype(np.float64) / scale
-    return out
 
 
 def _mass(terms):

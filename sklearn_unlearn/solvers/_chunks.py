@@ -121,6 +121,8 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
     if eta is None:
         eta = design.predictor(X, theta)
     at_anchor = anchor is None or anchor is theta
+    if not at_anchor and eta_anchor is None:
+        eta_anchor = design.predictor(X, anchor)
     coef = objective.gradient_coefficients(Y, S, eta)
     abs_eta = _roundoff.absolute_predictor(design, X, theta)
     abs_anchor = abs_eta if at_anchor else _roundoff.absolute_predictor(design, X, anchor)
@@ -164,3 +166,16 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
         counts=np.bincount(groups, minlength=n_groups).astype(float),
     )
+
+
+def published_theta(obj, theta, dtype):
+    """``theta`` as the estimator publishes it: its float32 rounding for a
+    float32 model (the same object for float64)."""
+    if np.dtype(dtype) == np.float64:
+        return theta
+    out = theta.astype(dtype).astype(np.float64)
+    design = obj.design
+    if design.fit_intercept:
+        scale = design.intercept_value
+        out[-1] = (scale * theta[-1]).astype(dtype).astype(np.float64) / scale
+    return out
