@@ -207,18 +207,7 @@ class UnlearningCache:
             objective, X, Y, S, theta, noise, hessians, max_newton=max_newton,
             row_norms=row_norms, start=start)
         if not converged:
-            if noise is not None:
-                # with a linear noise term the objective may have no minimum
-                raise NotPositiveDefiniteError(
-                    "The polish did not reach the optimum of the perturbed "
-                    f"objective (gradient norm {np.linalg.norm(g):.3g})."
-                )
-            warnings.warn(
-                "The Newton polish did not reach the optimum to round-off "
-                f"(gradient norm {np.linalg.norm(g):.3g}); unlearning starts from "
-                "this residual, which the bound includes.",
-                ConvergenceWarning,
-            )
+            unconverged_polish(g, noise)
         published = published_theta(objective, theta, dtype)
         if published is not theta:
             # the bound is about the parameters the estimator publishes
@@ -771,6 +760,22 @@ class _Drift:
         return cls(form=growth * sums.drift_form,
                    norm=growth * norm,
                    curvature=growth * sums.drift_curvature, hessian_error=error)
+
+
+def unconverged_polish(g, noise):
+    """Refuse a perturbed objective whose polish did not converge (with a
+    linear noise term it may have no minimum), warn otherwise."""
+    if noise is not None:
+        raise NotPositiveDefiniteError(
+            "The polish did not reach the optimum of the perturbed "
+            f"objective (gradient norm {np.linalg.norm(g):.3g})."
+        )
+    warnings.warn(
+        "The Newton polish did not reach the optimum to round-off "
+        f"(gradient norm {np.linalg.norm(g):.3g}); unlearning starts from "
+        "this residual, which the bound includes.",
+        ConvergenceWarning,
+    )
 
 
 def _corrected(H, terms, fold, error):

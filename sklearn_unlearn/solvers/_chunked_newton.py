@@ -12,12 +12,10 @@ need only the gradient); otherwise the next pass computes it again.
 """
 
 import logging
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
-from ._cache import UnlearningCache
+from ._cache import UnlearningCache, unconverged_polish
 from ._chunks import published_theta
 from ._factored import NotPositiveDefiniteError
 
@@ -112,17 +110,7 @@ def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
         objective, reduce, theta, noise=noise, max_newton=max_newton, bound=bound,
         check=check)
     if not converged:
-        if noise is not None:
-            raise NotPositiveDefiniteError(
-                "The polish did not reach the optimum of the perturbed "
-                f"objective (gradient norm {np.linalg.norm(g):.3g})."
-            )
-        warnings.warn(
-            "The Newton iterations did not reach the optimum to round-off "
-            f"(gradient norm {np.linalg.norm(g):.3g}); unlearning starts from "
-            "this residual, which the bound includes.",
-            ConvergenceWarning,
-        )
+        unconverged_polish(g, noise)
     published = published_theta(objective, theta, dtype)
     rehessian = not objective.loss.constant_curvature and anchor is not theta
     if published is not theta or rehessian:
