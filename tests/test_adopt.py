@@ -190,3 +190,11 @@ def test_each_newton_iteration_is_logged(breast_cancer, caplog):
     assert len(lines) >= 2
     assert all(line.startswith("Newton iteration") and "gradient norm" in line
                for line in lines)
+
+
+def test_the_in_memory_polish_logs_its_iterations(breast_cancer, caplog):
+    X, y = breast_cancer
+    with caplog.at_level(logging.INFO, logger="sklearn_unlearn"):
+        UnlearnableLogisticRegression(C=0.5).fit(X, y)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sklearn_unlearn"]
+    assert lines and all(line.startswith("Newton iteration") for line in lines)

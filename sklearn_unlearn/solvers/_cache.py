@@ -14,6 +14,7 @@ Conventions (see the user guide for the derivations):
   ``||residual|| + residual_error`` bounds the true gradient residual.
 """
 
+import logging
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -32,6 +33,8 @@ from ._rows import RowCurvature, apply_terms
 #: solved.
 _STEP_RTOL = 1e-8
 _EPS = np.finfo(float).eps
+
+logger = logging.getLogger("sklearn_unlearn")
 
 
 class UnlearningWarning(UserWarning):
@@ -981,6 +984,8 @@ def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms
     near = 0
     for it in range(max_newton):
         gnorm = np.linalg.norm(g)
+        logger.info("Newton iteration %d: gradient norm %.6g (round-off level %.3g)",
+                    it, gnorm, floor)
         if gnorm <= floor:
             return theta, g, eta, far, True
         if chord:

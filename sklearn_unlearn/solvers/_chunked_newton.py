@@ -11,15 +11,11 @@ serves as long as its steps cut the gradient twentyfold (chord steps, which
 need only the gradient); otherwise the next pass computes it again.
 """
 
-import logging
-
 import numpy as np
 
-from ._cache import UnlearningCache, unconverged_polish
+from ._cache import UnlearningCache, logger, unconverged_polish
 from ._chunks import published_theta
 from ._factored import NotPositiveDefiniteError
-
-logger = logging.getLogger("sklearn_unlearn")
 
 _EPS = np.finfo(float).eps
 
