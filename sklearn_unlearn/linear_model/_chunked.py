@@ -1,9 +1,10 @@
 """Training rows read chunk by chunk: from a Dask array (or DataFrame), whose
 chunks are reduced on its cluster, or from an iterable of in-memory chunks.
 
-Each source gives ``reduce(theta, hessian=..., bound_grams=..., anchor=...)``:
-one pass over the rows, returning the added
-:class:`~sklearn_unlearn.solvers._chunks.RowSums` (what
+Each source gives ``reduce(theta, **wanted)``: one pass over the rows,
+returning the added
+:class:`~sklearn_unlearn.solvers._chunks.RowSums` of :func:`~sklearn_unlearn.solvers._chunks.row_sums` with the options
+``wanted`` (what
 :func:`~sklearn_unlearn.solvers._chunked_newton.cache_by_chunks` reads). Dask
 is imported only when a Dask collection is given.
 """
@@ -72,12 +73,11 @@ class ChunkPass:
                                  "sample weights.")
         return X, y, w
 
-    def __call__(self, X, y, w, theta, hessian, bound_grams, anchor):
+    def __call__(self, X, y, w, theta, wanted):
         X, y, w = self.checked(X, y, w)
         Y, S, row_weight, groups, _ = self.encoder._unlearn_targets(y, w)
         return row_sums(self.objective, X, Y, S, theta, groups=groups,
-                        n_groups=self.n_groups, row_weight=row_weight,
-                        hessian=hessian, bound_grams=bound_grams, anchor=anchor)
+                        n_groups=self.n_groups, row_weight=row_weight, **wanted)
 
 
 def _unpack(chunk):
@@ -97,10 +97,10 @@ def iterable_reducer(chunks, chunk_pass):
             "new pass over the data each time (e.g. one that reads the files "
             "again).")
 
-    def reduce(theta, *, hessian, bound_grams, anchor=None):
+    def reduce(theta, **wanted):
         total = None
         for chunk in chunks:
-            part = chunk_pass(*_unpack(chunk), theta, hessian, bound_grams, anchor)
+            part = chunk_pass(*_unpack(chunk), theta, wanted)
             total = part if total is None else total + part
         if total is None:
             raise ValueError("The iterable of chunks is empty.")
@@ -155,8 +155,8 @@ def dask_reducer(X, y, w, chunk_pass):
     ws = [None] * len(xs) if w is None else w.to_delayed().ravel()
     task = delayed(chunk_pass, pure=True)
 
-    def reduce(theta, *, hessian, bound_grams, anchor=None):
-        parts = [task(xb, yb, wb, theta, hessian, bound_grams, anchor)
+    def reduce(theta, **wanted):
+        parts = [task(xb, yb, wb, theta, wanted)
                  for xb, yb, wb in zip(xs, ys, ws)]
         while len(parts) > 1:
             parts = [delayed(_add_all, pure=True)(*parts[i:i + _FAN_IN])

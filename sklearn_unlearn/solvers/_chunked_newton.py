@@ -2,9 +2,10 @@
 iterable of chunks): one pass over the chunks per iteration, and the cache
 made from the sums of the last pass.
 
-The caller gives ``reduce(theta, hessian=..., bound_grams=..., anchor=...)``,
-which reads every chunk once and returns the added
-:class:`~sklearn_unlearn.solvers._chunks.RowSums` at ``theta``: the data part
+The caller gives ``reduce(theta, **wanted)``, which reads every chunk once
+and returns the added :class:`~sklearn_unlearn.solvers._chunks.RowSums` at
+``theta`` (:func:`~sklearn_unlearn.solvers._chunks.row_sums` with the
+options ``wanted``): the data part
 of the objective and its gradient, and, when asked, the Gram matrices of the
 Hessian blocks and of the residual bound. The Hessian taken at one point
 serves as long as its steps cut the gradient twentyfold (chord steps, which
@@ -34,7 +35,11 @@ def _line_search(objective, reduce, theta, f, g, step, noise, floor, hessian):
     t = 1.0
     while t >= 1e-10:
         cand = theta + t * step
-        sums = reduce(cand, hessian=hessian, bound_grams=False)
+        # the round-off allowances where the Hessian is taken near the
+        # optimum (there the iterations may end); otherwise the last pass
+        # adds them
+        sums = reduce(cand, hessian=hessian,
+                      allowances=hessian and gnorm <= 1e6 * floor)
         f_c, g_c = objective.penalized(sums.value, sums.gradient, cand, noise)
         if f_c <= f + 1e-4 * t * slope or (
                 gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm):
@@ -58,7 +63,7 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
     """
     gamma = objective.loss.curvature_lipschitz
     grams_wanted = bool(bound and gamma is not None and gamma > 0)
-    sums = reduce(theta, hessian=True, bound_grams=grams_wanted)
+    sums = reduce(theta, hessian=True, bound_grams=grams_wanted, allowances=False)
     if check is not None:
         check(sums)
     grams = sums.bound_grams
@@ -108,11 +113,14 @@ def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
     if not converged:
         unconverged_polish(g, noise)
     published = published_theta(objective, theta, dtype)
-    rehessian = not objective.loss.constant_curvature and anchor is not theta
-    if published is not theta or rehessian:
+    rehessian = not objective.loss.constant_curvature and (
+        anchor is not theta or published is not theta)
+    if objective.loss.constant_curvature and not rehessian:
+        anchor = published
+    if published is not theta or rehessian or sums.coef_error is None:
         # the cache is about the published parameters, its curvature taken there
         theta = published
-        sums = reduce(theta, hessian=rehessian, bound_grams=False)
+        sums = reduce(theta, hessian=rehessian)
         _, g = objective.penalized(sums.value, sums.gradient, theta, noise)
         if rehessian:
             try:
@@ -120,11 +128,7 @@ def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
             except NotPositiveDefiniteError:
                 # no curvature left at the optimum: keep the Hessian where it
                 # was taken, and the drift from there
-                sums = reduce(theta, hessian=False, bound_grams=False, anchor=anchor)
-        else:
-            anchor = theta
-    elif objective.loss.constant_curvature:
-        anchor = theta
+                sums = reduce(theta, anchor=anchor)
     cache = UnlearningCache.from_sums(
         objective, theta, g, sums, hessians=hessians, grams=grams, noise=noise,
         anchor=anchor, exact=True, bound=bound, dtype=dtype)

@@ -63,13 +63,13 @@ class RowSums:
     bound_grams: np.ndarray | None
     max_norm: float
     abs_coef: float
-    coef_error: float
+    coef_error: float | None
     weight_norm2: float
-    weight_error_norm2: float
+    weight_error_norm2: float | None
     gram_norm2: float
     gram_norm3: float
-    drift_form: float
-    drift_curvature: float
+    drift_form: float | None
+    drift_curvature: float | None
     weight_totals: np.ndarray
     counts: np.ndarray
 
@@ -104,13 +104,15 @@ class RowSums:
 
 
 def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
-             hessian=False, bound_grams=False, gradient=True, eta=None,
-             row_norms=None, anchor=None, eta_anchor=None):
+             hessian=False, bound_grams=False, gradient=True, allowances=True,
+             eta=None, row_norms=None, anchor=None, eta_anchor=None):
     """The :class:`RowSums` of one chunk of rows at ``theta``.
 
     ``hessian`` and ``bound_grams`` ask for the Gram matrices (one pass over
     ``X`` for all of them); ``gradient=False`` skips the data gradient (the
-    caller has it). ``eta`` and ``row_norms``: the predictors at ``theta``
+    caller has it); ``allowances=False`` the round-off allowances that need
+    ``|X| |theta|`` (``coef_error``, ``weight_error_norm2`` and the drift
+    are then ``None``: wanted at the final parameters only). ``eta`` and ``row_norms``: the predictors at ``theta``
     and the row norms, if already computed. ``anchor``: where the Hessian's
     curvature was taken, if not at ``theta`` (``eta_anchor`` its predictors).
     """
@@ -120,12 +122,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         row_norms = design.row_norms(X)
     if eta is None:
         eta = design.predictor(X, theta)
-    at_anchor = anchor is None or anchor is theta
-    if not at_anchor and eta_anchor is None:
-        eta_anchor = design.predictor(X, anchor)
     coef = objective.gradient_coefficients(Y, S, eta)
-    abs_eta = _roundoff.absolute_predictor(design, X, theta)
-    abs_anchor = abs_eta if at_anchor else _roundoff.absolute_predictor(design, X, anchor)
     norms = _roundoff.upper_norms(row_norms, p)
     sq = norms**2
     s = np.abs(S).max(axis=1)
@@ -137,6 +134,39 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         grams = objective.data_grams(X, Y, S, theta, gram_weights=weights, eta=eta,
                                      curvature=hessian)
     q = 2 if bound_grams else 0
+    errors = (_allowances(objective, X, Y, S, theta, eta, coef, norms, anchor,
+                          eta_anchor) if allowances else [None] * 4)
+    return RowSums(
+        n_rows=len(row_norms),
+        value=float(objective.loss_sum(Y, S, eta)),
+        gradient=design.transpose_product(X, coef) if gradient else None,
+        hessian_grams=grams[: len(grams) - q] if hessian else None,
+        bound_grams=grams[len(grams) - q:] if bound_grams else None,
+        max_norm=float(norms.max(initial=0.0)),
+        abs_coef=float(norms @ np.abs(coef).sum(axis=1)),
+        coef_error=errors[0],
+        weight_norm2=float(s @ sq),
+        weight_error_norm2=errors[1],
+        gram_norm2=float(s0 @ sq),
+        gram_norm3=float(s0 @ (sq * norms)),
+        drift_form=errors[2],
+        drift_curvature=errors[3],
+        weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
+        counts=np.bincount(groups, minlength=n_groups).astype(float),
+    )
+
+
+def _allowances(objective, X, Y, S, theta, eta, coef, norms, anchor, eta_anchor):
+    """``coef_error``, ``weight_error_norm2``, ``drift_form`` and
+    ``drift_curvature`` of :class:`RowSums` (see :func:`row_sums`)."""
+    design = objective.design
+    p = objective.n_params
+    at_anchor = anchor is None or anchor is theta
+    if not at_anchor and eta_anchor is None:
+        eta_anchor = design.predictor(X, anchor)
+    abs_eta = _roundoff.absolute_predictor(design, X, theta)
+    abs_anchor = abs_eta if at_anchor else _roundoff.absolute_predictor(design, X, anchor)
+    s = np.abs(S).max(axis=1)
     form = curvature = 0.0
     if not at_anchor:
         V = (np.abs(eta - eta_anchor)
@@ -148,24 +178,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
             curvature = float(a @ v_sq)
     coef_err = _roundoff.gradient_coefficient_error(objective, Y, S, eta, abs_eta, coef)
     weight_err = _roundoff.curvature_weight_error(objective, S, abs_anchor)
-    return RowSums(
-        n_rows=len(row_norms),
-        value=float(objective.loss_sum(Y, S, eta)),
-        gradient=design.transpose_product(X, coef) if gradient else None,
-        hessian_grams=grams[: len(grams) - q] if hessian else None,
-        bound_grams=grams[len(grams) - q:] if bound_grams else None,
-        max_norm=float(norms.max(initial=0.0)),
-        abs_coef=float(norms @ np.abs(coef).sum(axis=1)),
-        coef_error=float(norms @ coef_err),
-        weight_norm2=float(s @ sq),
-        weight_error_norm2=float(weight_err @ sq),
-        gram_norm2=float(s0 @ sq),
-        gram_norm3=float(s0 @ (sq * norms)),
-        drift_form=form,
-        drift_curvature=curvature,
-        weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
-        counts=np.bincount(groups, minlength=n_groups).astype(float),
-    )
+    return float(norms @ coef_err), float(weight_err @ norms**2), form, curvature
 
 
 def published_theta(obj, theta, dtype):
