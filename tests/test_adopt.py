@@ -149,6 +149,10 @@ def test_unfitted_one_shot_and_balanced_are_refused(breast_cancer):
     balanced = LogisticRegression(class_weight="balanced").fit(X, y)
     with pytest.raises(ValueError, match="balanced"):
         UnlearnableLogisticRegression.from_fitted(balanced, [(X, y)])
+    # in memory the balanced weights are those of all the labels
+    adopted = UnlearnableLogisticRegression.from_fitted(balanced, X, y)
+    ref = UnlearnableLogisticRegression(class_weight="balanced").fit(X, y)
+    assert_same_model(adopted, ref, rtol=1e-6)
 
 
 def test_chunk_sums_add_up_to_the_sums_of_all_rows(digits):

@@ -3,6 +3,7 @@ chunks out of core), and the adoption of fitted scikit-learn models without
 refitting."""
 
 import copy
+import functools
 
 import numpy as np
 from sklearn.base import clone
@@ -24,14 +25,20 @@ class ChunkedFitMixin:
 
     # -- hooks (the classifier and the ridge mixins say how) ----------------
     def _chunk_classes(self):
-        """``classes_`` of a classifier (``None`` for a regressor)."""
+        """``classes_`` of a classifier (``None`` for a regressor); refuses
+        what a fit by chunks cannot encode chunk by chunk."""
         return None
 
     def _unlearn_n_outputs(self, y_shape):  # pragma: no cover
         raise NotImplementedError
 
-    def _init_fitted_attributes(self, n_features, y_shape, n_iter):  # pragma: no cover
-        """The parent's fitted attributes (zero parameters) of a fit by chunks."""
+    def _init_fitted_attributes(self, n_features, y_shape):  # pragma: no cover
+        """The parent's parameter attributes (zeros) of a fit by chunks."""
+        raise NotImplementedError
+
+    def _chunked_n_iter(self, n_iter):  # pragma: no cover
+        """``n_iter_`` of a fit by ``n_iter`` Newton iterations, as the parent
+        reports it."""
         raise NotImplementedError
 
     # -- fit by chunks --------------------------------------------------------
@@ -52,19 +59,18 @@ class ChunkedFitMixin:
                 raise ValueError("This solver needs samples of at least 2 classes in "
                                  f"the data, but the data contains only one class: "
                                  f"{self.classes_[0]!r}.")
-        self._init_fitted_attributes(X.shape[1], y.shape, 0)
+        self._init_fitted_attributes(X.shape[1], y.shape)
         theta = np.zeros((self.n_features_in_ + int(self.fit_intercept),
                           self._unlearn_n_outputs(y.shape)))
-        n_iter = self._cache_from_chunks(
-            lambda chunk_pass: dask_reducer(X, y, w, chunk_pass), y.shape, theta)
-        self._init_fitted_attributes(X.shape[1], y.shape, n_iter)
-        self._set_theta(self.unlearning_cache_.theta,
-                        self.unlearning_cache_.objective.design)
+        n_iter = self._cache_from_chunks(functools.partial(dask_reducer, X, y, w),
+                                         y.shape, theta)
+        self.n_iter_ = self._chunked_n_iter(n_iter)
         return self
 
-    def _cache_from_chunks(self, make_reduce, y_shape, theta):
-        """Polish ``theta`` and make the cache from passes over the chunks;
-        the number of Newton iterations."""
+    def _cache_from_chunks(self, reducer, y_shape, theta):
+        """Polish ``theta`` and make the cache from passes over the chunks
+        (``reducer(chunk_pass)`` gives the ``reduce`` of the source); the
+        number of Newton iterations."""
         objective = self._unlearn_objective(self.n_features_in_,
                                             self._unlearn_n_outputs(y_shape))
         if self._hessian_mode(objective) != "dense":
@@ -73,11 +79,6 @@ class ChunkedFitMixin:
                 f"{objective.n_params} parameters make too large (hessian="
                 f"{self.hessian!r}): fit wide data in memory with "
                 "hessian='low_rank'.")
-        if isinstance(getattr(self, "class_weight", None), str):
-            raise ValueError(
-                "class_weight='balanced' depends on the class counts of the whole "
-                "data, which a fit by chunks does not see at once: fix the weights "
-                "with a dict (see sklearn.utils.class_weight.compute_class_weight).")
         classes = self._chunk_classes()
         n_groups = 1 if classes is None else len(classes)
         encoder = clone(self)
@@ -86,7 +87,7 @@ class ChunkedFitMixin:
         chunk_pass = ChunkPass(encoder, objective, self.n_features_in_, n_groups,
                                classes)
         cache, n_iter = cache_by_chunks(
-            objective, make_reduce(chunk_pass), theta,
+            objective, reducer(chunk_pass), theta,
             noise=self._unlearn_noise(objective), bound=self._keeps_residual_bound(),
             dtype=np.asarray(self.coef_).dtype,
             check=lambda sums: self._check_class_totals(sums.weight_totals))
@@ -157,21 +158,18 @@ class ChunkedFitMixin:
         if is_dask_collection(X):
             X, y, w, names = dask_arrays(X, y, sample_weight)
             model._check_adopted_names(names)
-            make_reduce = lambda chunk_pass: dask_reducer(X, y, w, chunk_pass)  # noqa: E731
-            y_shape = y.shape
+            reducer, y_shape = functools.partial(dask_reducer, X, y, w), y.shape
         elif y is None:
             if sample_weight is not None:
                 raise ValueError("With chunks, give the sample weights as the third "
                                  "element of every chunk.")
-            chunks = X
-            make_reduce = lambda chunk_pass: iterable_reducer(chunks, chunk_pass)  # noqa: E731
+            reducer = functools.partial(iterable_reducer, X)
             y_shape = model._adopted_y_shape()
         else:
             return model._adopt_in_memory(X, y, sample_weight)
-        model._cache_from_chunks(make_reduce, y_shape,
-                                 model._get_theta(model._unlearn_objective(
-                                     model.n_features_in_,
-                                     model._unlearn_n_outputs(y_shape)).design))
+        design = model._unlearn_objective(model.n_features_in_,
+                                          model._unlearn_n_outputs(y_shape)).design
+        model._cache_from_chunks(reducer, y_shape, model._get_theta(design))
         return model
 
     @classmethod
@@ -193,8 +191,9 @@ class ChunkedFitMixin:
     def _adopted_y_shape(self):
         """The shape of the targets (rows unknown) the fitted model implies."""
         coef = np.asarray(self.coef_)
-        return (None,) if coef.ndim == 1 or self._chunk_classes() is not None else (
-            None, coef.shape[0])
+        if coef.ndim == 1 or self._chunked_classifier:
+            return (None,)
+        return (None, coef.shape[0])
 
     def _check_adopted_names(self, names):
         fitted = getattr(self, "feature_names_in_", None)
@@ -204,7 +203,8 @@ class ChunkedFitMixin:
 
     def _adopt_in_memory(self, X, y, sample_weight):
         validate_data(self, X, reset=False, accept_sparse="csr", dtype=None)
-        classes = self._chunk_classes()
+        # (in memory, class_weight="balanced" sees all of y)
+        classes = self.classes_ if self._chunked_classifier else None
         X, y, w = ChunkPass(None, None, self.n_features_in_, None,
                             classes).checked(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, w)

@@ -363,6 +363,11 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
     _chunked_classifier = True
 
     def _chunk_classes(self):
+        if isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight='balanced' depends on the class counts of the whole "
+                "data, which a fit by chunks does not see at once: fix the weights "
+                "with a dict (see sklearn.utils.class_weight.compute_class_weight).")
         return self.classes_
 
     def _unlearn_n_outputs(self, y_shape):

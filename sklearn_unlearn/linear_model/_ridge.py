@@ -208,7 +208,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
     def _unlearn_n_outputs(self, y_shape):
         return 1 if len(y_shape) == 1 else y_shape[1]
 
-    def _init_fitted_attributes(self, n_features, y_shape, n_iter):
+    def _init_fitted_attributes(self, n_features, y_shape):
         # the parent's shapes: one target (even as a column) has 1-d coef_
         one = len(y_shape) == 1 or y_shape[1] == 1
         self.coef_ = np.zeros(n_features if one else (y_shape[1], n_features))
@@ -217,8 +217,10 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
         else:
             self.intercept_ = np.float64(0.0) if len(y_shape) == 1 else np.zeros(y_shape[1])
         # the normal equations, solved with their Cholesky factor
-        self.n_iter_ = None
         self.solver_ = "cholesky"
+
+    def _chunked_n_iter(self, n_iter):
+        return None             # as the parent's direct solvers
 
     def _unlearn_n_targets(self):
         return None if np.ndim(self.coef_) == 1 else np.shape(self.coef_)[0]

@@ -105,11 +105,13 @@ random_state, max_iter
 
     _adopted_class = LinearSVC
 
-    def _init_fitted_attributes(self, n_features, y_shape, n_iter):
+    def _init_fitted_attributes(self, n_features, y_shape):
         m = self._unlearn_n_outputs(y_shape)
         self.coef_ = np.zeros((m, n_features))
         self.intercept_ = np.zeros(m) if self.fit_intercept else 0.0
-        self.n_iter_ = int(n_iter)
+
+    def _chunked_n_iter(self, n_iter):
+        return int(n_iter)
 
     def _check_unlearnable(self):
         if self.penalty != "l2" or self.loss != "squared_hinge":
