@@ -54,7 +54,7 @@ numpydoc_xref_param_type = False
 # not checked.
 numpydoc_validation_checks = {"EX01"}
 numpydoc_validation_exclude = {
-    r"\.[A-Z]\w*\.(?!unlearn$)\w+$",
+    r"\.[A-Z]\w*\.(?!unlearn$|from_fitted$)\w+$",
 }
 
 # -- Links to other projects (opt-in, needs the network) ----------------------

@@ -32,6 +32,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.linalg import cholesky
 from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
@@ -136,12 +137,28 @@ def _certified(final, keep, pipeline=False):
     return make
 
 
+class _AdoptedFromChunks:
+    """``fit``: scikit-learn's parent fit, then ``from_fitted`` from chunks of
+    rows (the cache made by the chunked passes)."""
+
+    def __init__(self, cls, parent):
+        self.cls, self.parent = cls, parent
+
+    def fit(self, X, y):
+        fitted = self.parent().fit(X, y)
+        chunks = [(X[i:i + 50], y[i:i + 50]) for i in range(0, X.shape[0], 50)]
+        return self.cls.from_fitted(fitted, chunks)
+
+
 RECIPES = {
     "UnlearnableLogisticRegression": _linear_recipes(
         UnlearnableLogisticRegression, ["binary", "multiclass"], "binary",
         [Recipe("UnlearnableLogisticRegression-binary-dense-float32",
                 lambda: UnlearnableLogisticRegression(hessian="dense"), "binary",
-                float32=True, params={"hessian": "dense"})]),
+                float32=True, params={"hessian": "dense"}),
+         Recipe("UnlearnableLogisticRegression-multiclass-adopted-from-chunks",
+                lambda: _AdoptedFromChunks(UnlearnableLogisticRegression,
+                                           LogisticRegression), "multiclass")]),
     "UnlearnableRidge": _linear_recipes(
         UnlearnableRidge, ["regression", "multi-target"], "regression"),
     "UnlearnableLinearSVC": _linear_recipes(

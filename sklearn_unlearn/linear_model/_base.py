@@ -18,6 +18,8 @@ from ..solvers import NotPositiveDefiniteError, UnlearningCache, UnlearningWarni
 from ..solvers._coordinates import changed_coordinates
 from ..solvers._measure import measured_residual, row_chunks
 from ..solvers._request_rows import RequestRows, find_edit
+from ._adopt import ChunkedFitMixin
+from ._chunked import is_dask_collection
 from ._feature_change import check_feature_change, feature_positions, forgotten_state
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
@@ -25,7 +27,7 @@ from ._feature_change import check_feature_change, feature_positions, forgotten_
 DENSE_HESSIAN_MAX_PARAMS = 8000
 
 
-class UnlearnableLinearMixin(UnlearnerMixin):
+class UnlearnableLinearMixin(ChunkedFitMixin, UnlearnerMixin):
     """Closed-form unlearning for a scikit-learn linear estimator (mixin).
 
     The estimator it is mixed into fits with its parent's solver; this mixin
@@ -104,10 +106,13 @@ class UnlearnableLinearMixin(UnlearnerMixin):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape \
+(n_samples, n_features)
+            Training data. A Dask collection is fitted on its cluster (see
+            :ref:`cluster`).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Target values (class labels for a classifier).
+            Target values (class labels for a classifier); a Dask array or
+            Series with Dask ``X``.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples.
         fingerprint_key : bytes, default=None
@@ -118,13 +123,35 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         -------
         self : object
             The fitted estimator.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_unlearn import UnlearnableLogisticRegression
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = UnlearnableLogisticRegression(max_iter=1000).fit(X, y)
+        >>> clf.unlearning_cache_.theta.shape     # 4 weights and the intercept, 3 classes
+        (5, 3)
         """
         self._check_unlearnable()
+        if is_dask_collection(X):
+            return self._fit_dask(X, y, sample_weight, fingerprint_key)
         self._fit_parent(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
         self._fit_loss_profile(X, y, sample_weight)
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
+
+    def _fit_dask(self, X, y, sample_weight, fingerprint_key):
+        """A fit by chunks of a Dask collection: it keeps neither fingerprints
+        nor a loss profile (both need a pass of their own, not built yet)."""
+        if fingerprint_key is not None:
+            raise ValueError(
+                "Fits on Dask collections do not keep row fingerprints yet: fit in "
+                "memory with fingerprint_key, or without the key."
+            )
+        self.training_loss_profile_ = self.row_fingerprints_ = None
+        return self._fit_by_chunks(X, y, sample_weight)
 
     def _fit_loss_profile(self, X, y, sample_weight):
         """``training_loss_profile_``: the count, sum and sum of squares of
@@ -157,15 +184,8 @@ class UnlearnableLinearMixin(UnlearnerMixin):
             if sample_weight.shape[0] != X.shape[0]:
                 sample_weight = np.broadcast_to(sample_weight, X.shape[0]).copy()
         Y, S, row_weight, groups, n_groups = self._unlearn_targets(y, sample_weight)
-        totals = np.bincount(groups, weights=row_weight, minlength=n_groups)
-        if n_groups > 1 and np.any(totals <= 0):
-            empty = np.asarray(self.classes_)[totals <= 0].tolist()
-            raise ValueError(
-                f"The training data has no weight on class(es) {empty}: with an "
-                "unpenalised intercept the objective then has no finite optimum, "
-                "so there is nothing to unlearn from. Give every class in "
-                "classes_ a positive total sample weight."
-            )
+        self._check_class_totals(
+            np.bincount(groups, weights=row_weight, minlength=n_groups))
         objective = self._unlearn_objective(X.shape[1], Y.shape[1])
         theta = self._get_theta(objective.design)
         noise = self._unlearn_noise(objective)
@@ -193,6 +213,17 @@ class UnlearnableLinearMixin(UnlearnerMixin):
         self.unlearning_cache_ = cache
         self._set_theta(cache.theta, objective.design)
         self._new_unlearn_state()
+
+    def _check_class_totals(self, totals):
+        """Refuse training data without weight on some class."""
+        if len(totals) > 1 and np.any(totals <= 0):
+            empty = np.asarray(self.classes_)[totals <= 0].tolist()
+            raise ValueError(
+                f"The training data has no weight on class(es) {empty}: with an "
+                "unpenalised intercept the objective then has no finite optimum, "
+                "so there is nothing to unlearn from. Give every class in "
+                "classes_ a positive total sample weight."
+            )
 
     def _hessian_mode(self, objective):
         """``"dense"`` or ``"low_rank"``, from the ``hessian`` parameter."""
@@ -568,6 +599,18 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
 
     # "multinomial" (coupled softmax) or "ovr" (one binary problem per class)
     _multiclass_scheme = "multinomial"
+    _chunked_classifier = True
+
+    def _chunk_classes(self):
+        if isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight='balanced' depends on the class counts of the whole "
+                "data, which a fit by chunks does not see at once: fix the weights "
+                "with a dict (see sklearn.utils.class_weight.compute_class_weight).")
+        return self.classes_
+
+    def _unlearn_n_outputs(self, y_shape):
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
 
     def _class_weights(self, y_index):
         if self.class_weight is None:

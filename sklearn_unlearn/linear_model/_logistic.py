@@ -138,6 +138,16 @@ solver, max_iter, verbose, warm_start, n_jobs
         self.hessian = hessian
         self.residual_bound = residual_bound
 
+    _adopted_class = LogisticRegression
+
+    def _init_fitted_attributes(self, n_features, y_shape):
+        m = self._unlearn_n_outputs(y_shape)
+        self.coef_ = np.zeros((m, n_features))
+        self.intercept_ = np.zeros(m)
+
+    def _chunked_n_iter(self, n_iter):
+        return np.array([n_iter], dtype=np.int32)
+
     def _check_unlearnable(self):
         if self.penalty not in ("deprecated", "l2") or self.l1_ratio not in (0, 0.0):
             raise ValueError(

@@ -12,6 +12,7 @@ from ..base import UnlearnTags
 from ..losses import HalfSquaredError
 from ..solvers import LinearDesign, LinearObjective
 from ._base import UnlearnableLinearMixin
+from ._chunked import is_dask_collection
 
 
 #: Largest :func:`_offset_ratio` at which the cache's factor solves the fit
@@ -138,10 +139,12 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape \
+(n_samples, n_features)
+            Training data. A Dask collection is fitted on its cluster by
+            Newton's method (see :ref:`cluster`).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Target values.
+            Target values; a Dask array or Series with Dask ``X``.
         sample_weight : float or array-like of shape (n_samples,), default=None
             Weights of the samples.
         fingerprint_key : bytes, default=None
@@ -154,6 +157,8 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             The fitted estimator.
         """
         self._check_unlearnable()
+        if is_dask_collection(X):
+            return self._fit_dask(X, y, sample_weight, fingerprint_key)
         if self.solver in ("auto", "cholesky") and not sp.issparse(X):
             # the parent's checks, as in Ridge.fit
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
@@ -204,6 +209,25 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             return
         self.n_iter_ = None
         self.solver_ = "cholesky"
+
+    _adopted_class = Ridge
+
+    def _unlearn_n_outputs(self, y_shape):
+        return 1 if len(y_shape) == 1 else y_shape[1]
+
+    def _init_fitted_attributes(self, n_features, y_shape):
+        # the parent's shapes: one target (even as a column) has 1-d coef_
+        one = len(y_shape) == 1 or y_shape[1] == 1
+        self.coef_ = np.zeros(n_features if one else (y_shape[1], n_features))
+        if not self.fit_intercept:
+            self.intercept_ = 0.0
+        else:
+            self.intercept_ = np.float64(0.0) if len(y_shape) == 1 else np.zeros(y_shape[1])
+        # the normal equations, solved with their Cholesky factor
+        self.solver_ = "cholesky"
+
+    def _chunked_n_iter(self, n_iter):
+        return None             # as the parent's direct solvers
 
     def _unlearn_n_targets(self):
         return None if np.ndim(self.coef_) == 1 else np.shape(self.coef_)[0]

@@ -1,5 +1,6 @@
 """Linear SVC (squared hinge) that can unlearn features, labels and rows."""
 
+import numpy as np
 from sklearn.svm import LinearSVC
 from sklearn.utils._param_validation import StrOptions
 
@@ -101,6 +102,16 @@ random_state, max_iter
             max_iter=max_iter,
         )
         self.hessian = hessian
+
+    _adopted_class = LinearSVC
+
+    def _init_fitted_attributes(self, n_features, y_shape):
+        m = self._unlearn_n_outputs(y_shape)
+        self.coef_ = np.zeros((m, n_features))
+        self.intercept_ = np.zeros(m) if self.fit_intercept else 0.0
+
+    def _chunked_n_iter(self, n_iter):
+        return int(n_iter)
 
     def _check_unlearnable(self):
         if self.penalty != "l2" or self.loss != "squared_hinge":

@@ -14,6 +14,7 @@ Conventions (see the user guide for the derivations):
   ``||residual|| + residual_error`` bounds the true gradient residual.
 """
 
+import logging
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -25,12 +26,15 @@ from .._report import RequestReport
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._pending import PendingMatrix
 from . import _roundoff
+from ._chunks import published_theta, row_sums
 from ._rows import RowCurvature, apply_terms
 
 #: Relative residual to which the Newton system of a non-quadratic loss is
 #: solved.
 _STEP_RTOL = 1e-8
 _EPS = np.finfo(float).eps
+
+logger = logging.getLogger("sklearn_unlearn")
 
 
 class UnlearningWarning(UserWarning):
@@ -169,7 +173,6 @@ class UnlearningCache:
         objective = objective.for_total_weight(float(np.sum(row_weight)))
         gamma = objective.loss.curvature_lipschitz
         exact = mode == "dense"
-        bounded = gamma is not None and exact and (bound or gamma == 0)
         theta = theta.copy()
         row_norms = objective.design.row_norms(X)
         gram_weights = None
@@ -191,19 +194,8 @@ class UnlearningCache:
             objective, X, Y, S, theta, noise, hessians, max_newton=max_newton,
             row_norms=row_norms, start=start)
         if not converged:
-            if noise is not None:
-                # with a linear noise term the objective may have no minimum
-                raise NotPositiveDefiniteError(
-                    "The polish did not reach the optimum of the perturbed "
-                    f"objective (gradient norm {np.linalg.norm(g):.3g})."
-                )
-            warnings.warn(
-                "The Newton polish did not reach the optimum to round-off "
-                f"(gradient norm {np.linalg.norm(g):.3g}); unlearning starts from "
-                "this residual, which the bound includes.",
-                ConvergenceWarning,
-            )
-        published = _published(objective, theta, dtype)
+            unconverged_polish(g, noise)
+        published = published_theta(objective, theta, dtype)
         if published is not theta:
             # the bound is about the parameters the estimator publishes
             theta = published
@@ -233,38 +225,46 @@ class UnlearningCache:
                     raise
                 # no curvature left at the optimum (e.g. one class carries
                 # all the weight): keep the Hessian where it was computed
-        design = objective.design
-        abs_eta = _roundoff.absolute_predictor(design, X, theta)
-        abs_anchor = (abs_eta if anchor is theta
-                      else _roundoff.absolute_predictor(design, X, anchor))
-        drift = _Drift.at_fit(objective, Y, S, eta, eta_anchor, abs_eta, abs_anchor,
-                              row_norms, theta, anchor, hessians, exact)
+        sums = row_sums(objective, X, Y, S, theta, groups=groups, n_groups=n_groups,
+                        row_weight=row_weight, gradient=False, eta=eta,
+                        row_norms=row_norms, anchor=anchor, eta_anchor=eta_anchor)
+        return cls.from_sums(objective, theta, g, sums, hessians=hessians, grams=grams,
+                             noise=noise, anchor=anchor, exact=exact, bound=bound,
+                             dtype=dtype)
+
+    @classmethod
+    def from_sums(cls, objective, theta, gradient, sums, *, hessians, grams, noise,
+                  anchor, exact, bound, dtype=np.float64):
+        """The cache at the polished ``theta`` from the sums over the
+        training rows (:class:`~sklearn_unlearn.solvers._chunks.RowSums`,
+        of one chunk or added over many): ``gradient`` of the objective
+        there, the Hessian ``hessians`` with its curvature taken at
+        ``anchor``, and ``grams`` (``K`` and ``K_R``, or ``None``)."""
+        gamma = objective.loss.curvature_lipschitz
+        drift = _Drift.from_sums(objective, sums, theta, anchor, exact)
         roundoff = np.inf
-        if bounded:
+        if gamma is not None and exact and (bound or gamma == 0):
             # Round-off of the gradient sums, so the bound covers the exact
             # gradient of the exact objective at the published theta.
-            coef = objective.gradient_coefficients(Y, S, eta)
             pen_theta = np.linalg.norm(objective.penalty[:, None] * theta)
             noise_norm = np.linalg.norm(noise) if noise is not None else 0.0
-            roundoff = (_roundoff.data_gradient_error(objective, Y, S, eta, abs_eta,
-                                                      row_norms, coef)
-                        + _roundoff.sum_error(np.linalg.norm(g), pen_theta, noise_norm))
-        grams_error = _gram_errors(S, row_norms, objective.n_params)
-        norm_gram = (None if grams is None
-                     else PendingMatrix(grams[1], error=grams_error[1]))
+            roundoff = (sums.data_gradient_error(objective.n_params)
+                        + _roundoff.sum_error(np.linalg.norm(gradient), pen_theta,
+                                              noise_norm))
+        grams_error = sums.gram_errors(objective.n_params)
         return cls(
             objective=objective,
             theta=theta,
             noise=noise,
             hessians=hessians,
-            residual=g,
+            residual=gradient,
             residual_error=roundoff,
             gram=None if grams is None else PendingMatrix(grams[0], error=grams_error[0]),
-            norm_gram=norm_gram,
-            max_row_norm=float(_roundoff.upper_norms(row_norms, objective.n_params)
-                               .max(initial=0.0)),
-            weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
-            counts=np.bincount(groups, minlength=n_groups).astype(float),
+            norm_gram=(None if grams is None
+                       else PendingMatrix(grams[1], error=grams_error[1])),
+            max_row_norm=sums.max_norm,
+            weight_totals=sums.weight_totals,
+            counts=sums.counts,
             drift=drift,
             dtype=np.dtype(dtype).type,
         )
@@ -350,7 +350,7 @@ class UnlearningCache:
                     r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
                     max_damping=hessian_error, hessians=rest)
                 res = None
-        theta_new = _published(obj, theta + delta, self.dtype)
+        theta_new = published_theta(obj, theta + delta, self.dtype)
         rounding = theta_new - (theta + delta)
         step = delta + rounding
         if res is not None:
@@ -724,37 +724,44 @@ class _Drift:
     hessian_error: float = 0.0
 
     @classmethod
-    def at_fit(cls, obj, Y, S, eta, eta_anchor, abs_eta, abs_anchor, row_norms,
-               theta, anchor, hessians, exact):
+    def from_sums(cls, obj, sums, theta, anchor, exact):
         """The bounds of a cache fitted at ``theta`` with its curvature taken
-        at ``anchor`` (computed from the training rows)."""
+        at ``anchor``, from the sums over the training rows
+        (:class:`~sklearn_unlearn.solvers._chunks.RowSums`)."""
         p = obj.n_params
-        norms = _roundoff.upper_norms(row_norms, p)
-        s = np.abs(S).max(axis=1)
-        n = len(norms)
+        n = sums.n_rows
         kappa = obj.loss.curvature_max
         if not np.isfinite(kappa):
             # an unbounded curvature (a log link): no bound on the rounding of
             # its sums, nor on any drift the bound would need
             return cls(hessian_error=np.inf)
         coupled_factor = np.sqrt(obj.n_outputs) if obj.loss.coupled else 1.0
-        weight_error = _roundoff.curvature_weight_error(obj, S, abs_anchor)
         # the rounding of the Hessian's sums and of its curvature weights
-        error = float((_roundoff.gamma(n + 2) * obj.scale * kappa * coupled_factor * s
-                       + weight_error) @ norms**2)
+        error = float(_roundoff.gamma(n + 2) * obj.scale * kappa * coupled_factor
+                      * sums.weight_norm2 + sums.weight_error_norm2)
         error += _roundoff.gamma(2) * float(np.max(obj.penalty, initial=0.0))
         if anchor is theta or not exact:
-            return cls(hessian_error=error)
-        V = np.abs(eta - eta_anchor) + _roundoff.gamma(p + 1) * (abs_eta + abs_anchor)
-        v_sq = (V**2).sum(axis=1)
+            return cls(norm=norm, hessian_error=error)
         growth = 1.0 + _roundoff.gamma(n + 2)
-        curvature = 0.0
-        if obj.loss.self_concordant:
-            a = obj.scale * s * obj.loss.curvature(Y, eta_anchor)[:, 0]
-            curvature = growth * float(a @ v_sq)
-        return cls(form=growth * float((s * norms) @ v_sq),
-                   norm=growth * float(np.linalg.norm(theta - anchor)),
-                   curvature=curvature, hessian_error=error)
+        return cls(form=growth * sums.drift_form,
+                   norm=growth * norm,
+                   curvature=growth * sums.drift_curvature, hessian_error=error)
+
+
+def unconverged_polish(g, noise):
+    """Refuse a perturbed objective whose polish did not converge (with a
+    linear noise term it may have no minimum), warn otherwise."""
+    if noise is not None:
+        raise NotPositiveDefiniteError(
+            "The polish did not reach the optimum of the perturbed "
+            f"objective (gradient norm {np.linalg.norm(g):.3g})."
+        )
+    warnings.warn(
+        "The Newton polish did not reach the optimum to round-off "
+        f"(gradient norm {np.linalg.norm(g):.3g}); unlearning starts from "
+        "this residual, which the bound includes.",
+        ConvergenceWarning,
+    )
 
 
 def _corrected(H, terms, fold, error):
@@ -765,29 +772,6 @@ def _corrected(H, terms, fold, error):
         damping = error + H.error if np.isfinite(error) else 0.0
         return H.corrected(terms, fold=fold, max_damping=damping)
     return H.corrected(terms, fold=fold)
-
-
-def _published(obj, theta, dtype):
-    """``theta`` as the estimator publishes it: its float32 rounding for a
-    float32 model (the same object for float64)."""
-    if np.dtype(dtype) == np.float64:
-        return theta
-    out = theta.astype(dtype).astype(np.float64)
-    design = obj.design
-    if design.fit_intercept:
-        scale = design.intercept_value
-        out[-1] = (scale * theta[-1]).astype(dtype).astype(np.float64) / scale
-    return out
-
-
-def _gram_errors(S, row_norms, n_params):
-    """Bounds on the rounding of ``K`` and ``K_R`` summed over the rows."""
-    n = len(row_norms)
-    norms = _roundoff.upper_norms(row_norms, n_params)
-    s = np.abs(S[:, 0])
-    g = _roundoff.gamma(n + 2)
-    return (g * float(s @ norms**2),
-            (g + 2.0 * _roundoff.gamma(n_params + 2)) * float(s @ norms**3))
 
 
 def _mass(terms):
@@ -983,6 +967,8 @@ def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms
     near = 0
     for it in range(max_newton):
         gnorm = np.linalg.norm(g)
+        logger.info("Newton iteration %d: gradient norm %.6g (round-off level %.3g)",
+                    it, gnorm, floor)
         if gnorm <= floor:
             return theta, g, eta, far, True
         if chord:

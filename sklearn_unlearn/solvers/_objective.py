@@ -163,13 +163,20 @@ class LinearObjective:
         predictor, with ``return_predictor``)."""
         eta = self.design.predictor(X, theta)
         val = self.loss_sum(Y, S, eta)
-        val += 0.5 * (self.penalty[:, None] * theta**2).sum()
         g = self.design.transpose_product(X, self.gradient_coefficients(Y, S, eta))
-        g += self.penalty[:, None] * theta
+        val, g = self.penalized(val, g, theta, B)
+        return (val, g, eta) if return_predictor else (val, g)
+
+    def penalized(self, loss_sum, data_gradient, theta, B=None):
+        """The objective's value and gradient from the data part of each (sums
+        over the rows, which chunks of rows add up): the penalty and the
+        noise added. ``data_gradient`` is updated in place."""
+        val = loss_sum + 0.5 * (self.penalty[:, None] * theta**2).sum()
+        data_gradient += self.penalty[:, None] * theta
         if B is not None:
             val += (B * theta).sum()
-            g += B
-        return (val, g, eta) if return_predictor else (val, g)
+            data_gradient += B
+        return val, data_gradient
 
     def value(self, X, Y, S, theta, B=None):
         val = self.loss_sum(Y, S, self.design.predictor(X, theta))
@@ -206,7 +213,10 @@ class LinearObjective:
             return self.scale * S[:, :1] * c[:, :1]
         return self.scale * S * c
 
-    def _assemble(self, grams):
+    def assemble(self, grams):
+        """Factored Hessian blocks from the data part of every Gram matrix
+        they need (:meth:`data_grams`, summed over the rows): the penalty
+        added."""
         p = self.n_params
         pen = np.diag(self.penalty)
         if self.loss.coupled:
@@ -256,16 +266,29 @@ class LinearObjective:
                     self.null_basis,
                 ))
             return blocks, None
-        if eta is None:
-            eta = self.design.predictor(X, theta)
-        W = self._curvature_weights(Y, eta, S)
+        grams = self.data_grams(X, Y, S, theta, gram_weights=gram_weights, eta=eta)
         q = 0 if gram_weights is None else gram_weights.shape[1]
-        if q:
-            W = np.hstack([W, gram_weights])
-        grams = self.design.weighted_grams(X, W)
         if not q:
-            return self._assemble(grams), None
-        return self._assemble(grams[:-q]), grams[-q:]
+            return self.assemble(grams), None
+        return self.assemble(grams[:-q]), grams[-q:]
+
+    def data_grams(self, X, Y, S, theta, *, gram_weights=None, eta=None,
+                   curvature=True):
+        """The Gram matrices of the dense Hessian blocks' data part at
+        ``theta`` (without ``curvature``, none), then those of
+        ``gram_weights``, from one pass over ``X``: sums over the rows, so
+        chunks of rows add up to the whole (see :meth:`assemble`).
+
+        Returns an array of shape ``(n_grams, n_params, n_params)``.
+        """
+        parts = []
+        if curvature:
+            if eta is None:
+                eta = self.design.predictor(X, theta)
+            parts.append(self._curvature_weights(Y, eta, S))
+        if gram_weights is not None:
+            parts.append(gram_weights)
+        return self.design.weighted_grams(X, np.hstack(parts))
 
     # -- matrix-free products ---------------------------------------------------
     def _block_penalty(self, b):

@@ -1,0 +1,217 @@
+"""Fits from chunks of rows (a Dask array on a cluster, an iterable of
+chunks out of core), and the adoption of fitted scikit-learn models without
+refitting."""
+
+import copy
+import functools
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..solvers._chunked_newton import cache_by_chunks
+from ._chunked import (ChunkPass, dask_arrays, dask_reducer, is_dask_collection,
+                       iterable_reducer)
+
+
+class ChunkedFitMixin:
+    """``fit`` on Dask collections and :meth:`from_fitted`, for the linear
+    estimators (mixin of :class:`UnlearnableLinearMixin`)."""
+
+    #: The scikit-learn class whose fitted models :meth:`from_fitted` adopts.
+    _adopted_class = None
+    #: Whether the targets are class labels (``classes_`` found by the fit).
+    _chunked_classifier = False
+
+    # -- hooks (the classifier and the ridge mixins say how) ----------------
+    def _chunk_classes(self):
+        """``classes_`` of a classifier (``None`` for a regressor); refuses
+        what a fit by chunks cannot encode chunk by chunk."""
+        return None
+
+    def _unlearn_n_outputs(self, y_shape):  # pragma: no cover
+        raise NotImplementedError
+
+    def _init_fitted_attributes(self, n_features, y_shape):  # pragma: no cover
+        """The parent's parameter attributes (zeros) of a fit by chunks."""
+        raise NotImplementedError
+
+    def _chunked_n_iter(self, n_iter):  # pragma: no cover
+        """``n_iter_`` of a fit by ``n_iter`` Newton iterations, as the parent
+        reports it."""
+        raise NotImplementedError
+
+    # -- fit by chunks --------------------------------------------------------
+    def _fit_by_chunks(self, X, y, sample_weight):
+        """``fit`` on Dask collections: Newton's method from zero, one pass
+        over the chunks per iteration, reduced by Dask."""
+        X, y, w, names = dask_arrays(X, y, sample_weight)
+        self.n_features_in_ = X.shape[1]
+        if names is not None and all(isinstance(c, str) for c in names):
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        if self._chunked_classifier:
+            import dask.array as da
+
+            self.classes_ = np.unique(da.unique(y).compute())
+            if len(self.classes_) < 2:
+                raise ValueError("This solver needs samples of at least 2 classes in "
+                                 f"the data, but the data contains only one class: "
+                                 f"{self.classes_[0]!r}.")
+        self._init_fitted_attributes(X.shape[1], y.shape)
+        theta = np.zeros((self.n_features_in_ + int(self.fit_intercept),
+                          self._unlearn_n_outputs(y.shape)))
+        n_iter = self._cache_from_chunks(functools.partial(dask_reducer, X, y, w),
+                                         y.shape, theta)
+        self.n_iter_ = self._chunked_n_iter(n_iter)
+        return self
+
+    def _cache_from_chunks(self, reducer, y_shape, theta):
+        """Polish ``theta`` and make the cache from passes over the chunks
+        (``reducer(chunk_pass)`` gives the ``reduce`` of the source); the
+        number of Newton iterations."""
+        objective = self._unlearn_objective(self.n_features_in_,
+                                            self._unlearn_n_outputs(y_shape))
+        if objective.l2_per_weight:
+            raise ValueError(
+                f"{type(self).__name__} cannot be fitted by chunks yet: its penalty "
+                "grows with the total sample weight, which the chunked Newton "
+                "iterations do not carry. Fit it in memory."
+            )
+        if self._hessian_mode(objective) != "dense":
+            raise ValueError(
+                "A fit by chunks keeps dense Hessian blocks, which this model's "
+                f"{objective.n_params} parameters make too large (hessian="
+                f"{self.hessian!r}): fit wide data in memory with "
+                "hessian='low_rank'.")
+        classes = self._chunk_classes()
+        n_groups = 1 if classes is None else len(classes)
+        encoder = clone(self)
+        if classes is not None:
+            encoder.classes_ = classes
+        chunk_pass = ChunkPass(encoder, objective, self.n_features_in_, n_groups,
+                               classes)
+        cache, n_iter = cache_by_chunks(
+            objective, reducer(chunk_pass), theta,
+            noise=self._unlearn_noise(objective), bound=self._keeps_residual_bound(),
+            dtype=np.asarray(self.coef_).dtype,
+            check=lambda sums: self._check_class_totals(sums.weight_totals))
+        self.unlearning_cache_ = cache
+        self._set_theta(cache.theta, objective.design)
+        self._new_unlearn_state()
+        return n_iter
+
+    # -- adoption -------------------------------------------------------------
+    @classmethod
+    def from_fitted(cls, estimator, X, y=None, *, sample_weight=None):
+        """Make a fitted scikit-learn model unlearnable without refitting it.
+
+        The model's parameters are polished to the exact optimum of its
+        objective on the training data with Newton steps (usually a few, from
+        a converged solver) and the cache is made from the same passes over
+        the data: the result equals fitting this class on the same data. The
+        data is read chunk by chunk when it is a Dask array (reduced on its
+        cluster) or an iterable of chunks, one pass per Newton step.
+
+        Parameters
+        ----------
+        estimator : estimator of the parent class
+            A fitted instance of the scikit-learn class this one subclasses
+            (e.g. ``LogisticRegression`` for
+            :class:`UnlearnableLogisticRegression`), with parameters this class
+            supports. It is not changed.
+        X : {array-like, sparse matrix, dask array, dask DataFrame} or iterable
+            The training data ``estimator`` was fitted on, of shape
+            ``(n_samples, n_features)``, or a re-iterable (e.g. a list) of
+            chunks ``(X_chunk, y_chunk)`` or ``(X_chunk, y_chunk,
+            sample_weight_chunk)`` whose rows together are that data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            Its targets; ``None`` when ``X`` is an iterable of chunks.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The sample weights of the fit.
+
+        Returns
+        -------
+        model : instance of this class
+            A fitted unlearnable copy of ``estimator``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from sklearn.preprocessing import scale
+        >>> from sklearn_unlearn import UnlearnableLogisticRegression
+        >>> X, y = load_breast_cancer(return_X_y=True)
+        >>> X = scale(X)
+        >>> fitted = LogisticRegression(C=0.5).fit(X, y)
+        >>> clf = UnlearnableLogisticRegression.from_fitted(fitted, X, y)
+        >>> refit = UnlearnableLogisticRegression(C=0.5).fit(X, y)
+        >>> bool(np.allclose(clf.coef_, refit.coef_, rtol=1e-6, atol=1e-9))
+        True
+
+        From chunks of rows (out of core: each chunk could be read from a
+        file):
+
+        >>> chunks = [(X[i:i + 200], y[i:i + 200]) for i in range(0, len(y), 200)]
+        >>> clf = UnlearnableLogisticRegression.from_fitted(fitted, chunks)
+        >>> bool(np.allclose(clf.coef_, refit.coef_, rtol=1e-6, atol=1e-9))
+        True
+        >>> clf = clf.unlearn(X[:10], None, y[:10])     # erase ten rows
+        """
+        model = cls._adopt(estimator)
+        if is_dask_collection(X):
+            X, y, w, names = dask_arrays(X, y, sample_weight)
+            model._check_adopted_names(names)
+            reducer, y_shape = functools.partial(dask_reducer, X, y, w), y.shape
+        elif y is None:
+            if sample_weight is not None:
+                raise ValueError("With chunks, give the sample weights as the third "
+                                 "element of every chunk.")
+            reducer = functools.partial(iterable_reducer, X)
+            y_shape = model._adopted_y_shape()
+        else:
+            return model._adopt_in_memory(X, y, sample_weight)
+        design = model._unlearn_objective(model.n_features_in_,
+                                          model._unlearn_n_outputs(y_shape)).design
+        model._cache_from_chunks(reducer, y_shape, model._get_theta(design))
+        return model
+
+    @classmethod
+    def _adopt(cls, estimator):
+        """A copy of ``estimator``'s parameters and fitted attributes."""
+        if type(estimator) is not cls._adopted_class:
+            raise TypeError(
+                f"{cls.__name__}.from_fitted adopts a fitted "
+                f"{cls._adopted_class.__name__}; got {type(estimator).__name__}.")
+        check_is_fitted(estimator)
+        model = cls(**estimator.get_params(deep=False))
+        model._validate_params()
+        model._check_unlearnable()
+        for name, value in vars(estimator).items():
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(model, name, copy.deepcopy(value))
+        return model
+
+    def _adopted_y_shape(self):
+        """The shape of the targets (rows unknown) the fitted model implies."""
+        coef = np.asarray(self.coef_)
+        if coef.ndim == 1 or self._chunked_classifier:
+            return (None,)
+        return (None, coef.shape[0])
+
+    def _check_adopted_names(self, names):
+        fitted = getattr(self, "feature_names_in_", None)
+        if names is not None and fitted is not None and list(names) != list(fitted):
+            raise ValueError("The columns of X are not the feature names the model "
+                             "was fitted with.")
+
+    def _adopt_in_memory(self, X, y, sample_weight):
+        validate_data(self, X, reset=False, accept_sparse="csr", dtype=None)
+        # (in memory, class_weight="balanced" sees all of y)
+        classes = self.classes_ if self._chunked_classifier else None
+        X, y, w = ChunkPass(None, None, self.n_features_in_, None,
+                            classes).checked(X, y, sample_weight)
+        self._fit_unlearning_cache(X, y, w)
+        return self

@@ -1,0 +1,166 @@
+"""Training rows read chunk by chunk: from a Dask array (or DataFrame), whose
+chunks are reduced on its cluster, or from an iterable of in-memory chunks.
+
+Each source gives ``reduce(theta, **wanted)``: one pass over the rows,
+returning the added
+:class:`~sklearn_unlearn.solvers._chunks.RowSums` of :func:`~sklearn_unlearn.solvers._chunks.row_sums` with the options
+``wanted`` (what
+:func:`~sklearn_unlearn.solvers._chunked_newton.cache_by_chunks` reads). Dask
+is imported only when a Dask collection is given.
+"""
+
+import functools
+import operator
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array
+
+from ..solvers._chunks import row_sums
+
+#: Chunk sums added per task of the reduction tree on the cluster.
+_FAN_IN = 8
+
+
+def is_dask_collection(X):
+    """Whether ``X`` is a Dask collection (by the Dask protocol; no import)."""
+    return hasattr(X, "__dask_graph__")
+
+
+class ChunkPass:
+    """Checks, encodes and sums one chunk of rows (picklable: it travels to
+    the workers of a cluster).
+
+    ``encoder`` is an unfitted copy of the estimator with its ``classes_``
+    (for a classifier), whose ``_unlearn_targets`` encodes the targets.
+    """
+
+    def __init__(self, encoder, objective, n_features, n_groups, classes=None):
+        self.encoder = encoder
+        self.objective = objective
+        self.n_features = n_features
+        self.n_groups = n_groups
+        self.classes = classes
+
+    def checked(self, X, y, w):
+        X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
+                        ensure_min_samples=0)
+        if sp.issparse(X):
+            X = X.tocsr()
+        if X.shape[1] != self.n_features:
+            raise ValueError(f"A chunk has {X.shape[1]} features; the model has "
+                             f"{self.n_features}.")
+        y = np.asarray(y)
+        if self.classes is not None:
+            y = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y
+            unknown = ~np.isin(y, self.classes)
+            if y.ndim != 1 or unknown.any():
+                raise ValueError(
+                    "A chunk has labels the model was not fitted with: "
+                    f"{np.unique(y[unknown]).tolist()[:5]} (classes_ = "
+                    f"{self.classes.tolist()}).")
+        else:
+            y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_min_samples=0)
+        if len(y) != X.shape[0]:
+            raise ValueError(f"A chunk has {X.shape[0]} rows and {len(y)} targets.")
+        if w is None:
+            w = np.ones(X.shape[0])
+        else:
+            w = check_array(w, ensure_2d=False, dtype=np.float64,
+                            ensure_min_samples=0).ravel()
+            if len(w) != X.shape[0]:
+                raise ValueError(f"A chunk has {X.shape[0]} rows and {len(w)} "
+                                 "sample weights.")
+        return X, y, w
+
+    def __call__(self, X, y, w, theta, wanted):
+        X, y, w = self.checked(X, y, w)
+        Y, S, row_weight, groups, _ = self.encoder._unlearn_targets(y, w)
+        return row_sums(self.objective, X, Y, S, theta, groups=groups,
+                        n_groups=self.n_groups, row_weight=row_weight, **wanted)
+
+
+def _unpack(chunk):
+    if not isinstance(chunk, tuple) or len(chunk) not in (2, 3):
+        raise ValueError(
+            "Each chunk must be a tuple (X_chunk, y_chunk) or (X_chunk, y_chunk, "
+            f"sample_weight_chunk); got {type(chunk).__name__}.")
+    return chunk if len(chunk) == 3 else (*chunk, None)
+
+
+def iterable_reducer(chunks, chunk_pass):
+    """``reduce`` over a re-iterable of ``(X, y[, w])`` chunks, in this process."""
+    if iter(chunks) is chunks:
+        raise ValueError(
+            "The chunks are a one-shot iterator, but the fit reads them once per "
+            "Newton iteration: pass a list, or an object whose __iter__ starts a "
+            "new pass over the data each time (e.g. one that reads the files "
+            "again).")
+
+    def reduce(theta, **wanted):
+        total = None
+        for chunk in chunks:
+            part = chunk_pass(*_unpack(chunk), theta, wanted)
+            total = part if total is None else total + part
+        if total is None:
+            raise ValueError("The iterable of chunks is empty.")
+        return total
+
+    return reduce
+
+
+def _add_all(*parts):
+    return functools.reduce(operator.add, parts)
+
+
+def dask_arrays(X, y, sample_weight):
+    """``X``, ``y`` and the weights as Dask arrays whose chunks are whole rows,
+    aligned on the same row chunks, and the feature names of a DataFrame."""
+    import dask.array as da
+
+    names = None
+    if hasattr(X, "columns"):           # a Dask DataFrame
+        names = np.asarray(X.columns, dtype=object)
+        X = X.to_dask_array(lengths=True)
+    if not isinstance(X, da.Array) or X.ndim != 2:
+        raise ValueError("A Dask X must be a 2-d Dask array or a Dask DataFrame.")
+    if any(np.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    X = X.rechunk({1: -1})
+    rows = X.chunks[0]
+
+    def aligned(v):
+        if v is None:
+            return None
+        if hasattr(v, "to_dask_array"):     # a Dask Series or DataFrame
+            v = v.to_dask_array(lengths=True)
+        if not isinstance(v, da.Array):
+            v = da.from_array(np.asarray(v), chunks=-1)
+        if v.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows; got {v.shape[0]} values.")
+        return v.rechunk((rows,) + tuple((-1,) * (v.ndim - 1)))
+
+    return X, aligned(y), aligned(sample_weight), names
+
+
+def dask_reducer(X, y, w, chunk_pass):
+    """``reduce`` over the row chunks of Dask arrays: one task per chunk and a
+    tree of additions, computed by Dask (on the active client's cluster, if
+    any)."""
+    import dask
+    from dask import delayed
+
+    xs = X.to_delayed().ravel()
+    ys = y.to_delayed().ravel()
+    ws = [None] * len(xs) if w is None else w.to_delayed().ravel()
+    task = delayed(chunk_pass, pure=True)
+
+    def reduce(theta, **wanted):
+        parts = [task(xb, yb, wb, theta, wanted)
+                 for xb, yb, wb in zip(xs, ys, ws)]
+        while len(parts) > 1:
+            parts = [delayed(_add_all, pure=True)(*parts[i:i + _FAN_IN])
+                     for i in range(0, len(parts), _FAN_IN)]
+        return dask.compute(parts[0])[0]
+
+    return reduce

@@ -1,0 +1,135 @@
+"""Newton's method over training rows read chunk by chunk (a Dask array, an
+iterable of chunks): one pass over the chunks per iteration, and the cache
+made from the sums of the last pass.
+
+The caller gives ``reduce(theta, **wanted)``, which reads every chunk once
+and returns the added :class:`~sklearn_unlearn.solvers._chunks.RowSums` at
+``theta`` (:func:`~sklearn_unlearn.solvers._chunks.row_sums` with the
+options ``wanted``): the data part
+of the objective and its gradient, and, when asked, the Gram matrices of the
+Hessian blocks and of the residual bound. The Hessian taken at one point
+serves as long as its steps cut the gradient twentyfold (chord steps, which
+need only the gradient); otherwise the next pass computes it again.
+"""
+
+import numpy as np
+
+from ._cache import UnlearningCache, logger, unconverged_polish
+from ._chunks import published_theta
+from ._factored import NotPositiveDefiniteError
+
+_EPS = np.finfo(float).eps
+
+
+def _newton_step(objective, hessians, g):
+    return -objective.from_blocks([H.solve(objective.to_block(g, b))
+                                   for b, H in enumerate(hessians)])
+
+
+def _line_search(objective, reduce, theta, f, g, step, noise, floor, hessian):
+    """One accepted step from ``theta`` (Armijo; at round-off level a
+    smaller gradient), one pass per trial. Returns the new point, its value,
+    gradient and sums, or ``None`` if no step is accepted."""
+    gnorm = np.linalg.norm(g)
+    slope = float((g * step).sum())
+    t = 1.0
+    while t >= 1e-10:
+        cand = theta + t * step
+        # the round-off allowances where the Hessian is taken near the
+        # optimum (there the iterations may end); otherwise the last pass
+        # adds them
+        sums = reduce(cand, hessian=hessian,
+                      allowances=hessian and gnorm <= 1e6 * floor)
+        f_c, g_c = objective.penalized(sums.value, sums.gradient, cand, noise)
+        if f_c <= f + 1e-4 * t * slope or (
+                gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm):
+            return cand, f_c, g_c, sums
+        if gnorm <= 1e3 * floor:
+            return None     # round-off level: no step resolves it further
+        t *= 0.5
+    return None
+
+
+def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
+                     bound=True, check=None):
+    """Newton iterations from ``theta`` to the optimum, one pass per
+    iteration, stopping at the round-off of the gradient's sums.
+
+    ``check(sums)`` sees the sums of the first pass (the class weights)
+    before any step. Returns the parameters, the gradient there, the sums
+    of the last pass at them, the Hessian blocks and where they were taken,
+    the bound's Gram matrices, the number of iterations and whether the
+    gradient reached round-off.
+    """
+    gamma = objective.loss.curvature_lipschitz
+    grams_wanted = bool(bound and gamma is not None and gamma > 0)
+    sums = reduce(theta, hessian=True, bound_grams=grams_wanted, allowances=False)
+    if check is not None:
+        check(sums)
+    grams = sums.bound_grams
+    hessians, anchor = objective.assemble(sums.hessian_grams), theta
+    f, g = objective.penalized(sums.value, sums.gradient, theta, noise)
+    newton = False
+    for it in range(max_newton):
+        gnorm = np.linalg.norm(g)
+        floor = 1e3 * _EPS * (sums.abs_coef
+                              + np.linalg.norm(objective.penalty[:, None] * theta))
+        logger.info("Newton iteration %d: gradient norm %.6g (round-off level %.3g)",
+                    it, gnorm, floor)
+        if gnorm <= floor:
+            return theta, g, sums, hessians, anchor, grams, it, True
+        step = _newton_step(objective, hessians, g)
+        found = _line_search(objective, reduce, theta, f, g, step, noise, floor, newton)
+        if found is None:
+            return theta, g, sums, hessians, anchor, grams, it, gnorm <= 1e3 * floor
+        theta, f, g_new, sums = found
+        ratio = np.linalg.norm(g_new) / gnorm
+        g = g_new
+        if newton:
+            hessians, anchor = objective.assemble(sums.hessian_grams), theta
+        if gnorm <= 1e3 * floor and ratio > 0.5:
+            return theta, g, sums, hessians, anchor, grams, it + 1, True
+        # the Hessian in hand no longer cuts the gradient twentyfold: the
+        # next pass takes it again (a pass with the Hessian costs less than
+        # the several passes of slow chord steps)
+        newton = ratio > 0.05 and not objective.loss.constant_curvature
+    floor = 1e3 * _EPS * (sums.abs_coef + np.linalg.norm(objective.penalty[:, None] * theta))
+    return (theta, g, sums, hessians, anchor, grams, max_newton,
+            np.linalg.norm(g) <= 1e6 * floor)
+
+
+def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
+                    dtype=np.float64, max_newton=100, check=None):
+    """The polished parameters' :class:`~sklearn_unlearn.solvers.UnlearningCache`
+    from passes over the chunks (see :func:`newton_by_chunks`), dense
+    Hessian blocks taken at the optimum; and the number of iterations.
+
+    The cache equals the in-memory one of the same rows up to the rounding
+    of their sums (the in-memory fit adds the same per-row terms).
+    """
+    theta, g, sums, hessians, anchor, grams, n_iter, converged = newton_by_chunks(
+        objective, reduce, theta, noise=noise, max_newton=max_newton, bound=bound,
+        check=check)
+    if not converged:
+        unconverged_polish(g, noise)
+    published = published_theta(objective, theta, dtype)
+    rehessian = not objective.loss.constant_curvature and (
+        anchor is not theta or published is not theta)
+    if objective.loss.constant_curvature and not rehessian:
+        anchor = published
+    if published is not theta or rehessian or sums.coef_error is None:
+        # the cache is about the published parameters, its curvature taken there
+        theta = published
+        sums = reduce(theta, hessian=rehessian)
+        _, g = objective.penalized(sums.value, sums.gradient, theta, noise)
+        if rehessian:
+            try:
+                hessians, anchor = objective.assemble(sums.hessian_grams), theta
+            except NotPositiveDefiniteError:
+                # no curvature left at the optimum: keep the Hessian where it
+                # was taken, and the drift from there
+                sums = reduce(theta, anchor=anchor)
+    cache = UnlearningCache.from_sums(
+        objective, theta, g, sums, hessians=hessians, grams=grams, noise=noise,
+        anchor=anchor, exact=True, bound=bound, dtype=dtype)
+    return cache, n_iter

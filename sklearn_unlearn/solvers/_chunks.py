@@ -1,0 +1,194 @@
+"""Sums over the training rows that a cache is made of, computed chunk by
+chunk of rows and added up.
+
+Everything the cache keeps from the training data is a sum over its rows:
+the data part of the objective and of its gradient, the Gram matrices of the
+Hessian blocks and of the residual bound (``K``, ``K_R``), the weight of every
+class, and the round-off allowances of the bound (sums of row norms times
+coefficients). :func:`row_sums` computes them over one chunk of rows as a
+:class:`RowSums`, and chunks add up with ``+``; the in-memory fit is the case
+of a single chunk, and a fit over a Dask array or an iterable of chunks adds
+the chunks' sums (see :mod:`sklearn_unlearn.solvers._chunked_newton`).
+
+A worst-case rounding bound of a sum of ``n`` terms, ``gamma(n) sum |terms|``,
+holds for any order of summation, chunk by chunk included, so the
+allowances are kept as their two parts (the sum of the absolute terms, and
+``n``) and combined once every chunk is in.
+"""
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from . import _roundoff
+
+
+@dataclass
+class RowSums:
+    """Sums over a chunk of training rows; chunks add up with ``+``.
+
+    Attributes
+    ----------
+    n_rows : int
+    value : float
+        ``scale * sum_i s_i l_i`` (the data part of the objective).
+    gradient : ndarray of shape (n_params, n_outputs) or None
+        Its gradient.
+    hessian_grams : ndarray of shape (q, n_params, n_params) or None
+        The Gram matrices of the Hessian blocks' data part
+        (:meth:`~sklearn_unlearn.solvers.LinearObjective.data_grams`).
+    bound_grams : ndarray of shape (2, n_params, n_params) or None
+        ``K = sum_i s_i x_i x_i^T`` and ``K_R = sum_i s_i ||x_i|| x_i x_i^T``.
+    max_norm : float
+        Largest augmented row norm (raised by its rounding).
+    abs_coef, coef_error : float
+        ``sum_i ||x_i|| |c_i|_1`` and ``sum_i ||x_i|| e_i`` for the gradient
+        coefficients ``c_i`` and the bound ``e_i`` on their rounding.
+    weight_norm2, weight_error_norm2 : float
+        ``sum_i max_j |s_ij| ||x_i||^2`` and ``sum_i e'_i ||x_i||^2`` with
+        ``e'_i`` the rounding of the curvature weights (at the anchor).
+    gram_norm2, gram_norm3 : float
+        ``sum_i |s_i0| ||x_i||^2`` and ``sum_i |s_i0| ||x_i||^3``.
+    drift_form, drift_curvature : float
+        ``sum_i |s_i| ||x_i|| ||v_i||^2`` and ``sum_i a_i ||v_i||^2`` for the
+        drift ``v_i`` of the predictors from the anchor (zero at the anchor).
+    weight_totals, counts : ndarray of shape (n_groups,)
+        Weight and number of rows of every class.
+    """
+
+    n_rows: int
+    value: float
+    gradient: np.ndarray | None
+    hessian_grams: np.ndarray | None
+    bound_grams: np.ndarray | None
+    max_norm: float
+    abs_coef: float
+    coef_error: float | None
+    weight_norm2: float
+    weight_error_norm2: float | None
+    gram_norm2: float
+    gram_norm3: float
+    drift_form: float | None
+    drift_curvature: float | None
+    weight_totals: np.ndarray
+    counts: np.ndarray
+
+    def __add__(self, other):
+        out = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "max_norm":
+                out[f.name] = max(a, b)
+            elif a is None or b is None:
+                if (a is None) != (b is None):
+                    raise ValueError(f"Chunk sums disagree on {f.name}.")
+                out[f.name] = None
+            else:
+                out[f.name] = a + b
+        return RowSums(**out)
+
+    def data_gradient_error(self, n_params):
+        """Bound on the rounding of the summed data gradient (see
+        :func:`~sklearn_unlearn.solvers._roundoff.data_gradient_error`)."""
+        if self.n_rows == 0:
+            return 0.0
+        total = self.coef_error + _roundoff.gamma(self.n_rows + 1) * self.abs_coef
+        return float(total) if np.isfinite(total) else np.inf
+
+    def gram_errors(self, n_params):
+        """Bounds on the rounding of ``K`` and ``K_R`` summed over the rows
+        (``K_R``'s weights carry the rounding of the norms too)."""
+        g = _roundoff.gamma(self.n_rows + 2)
+        return (g * self.gram_norm2,
+                (g + 2.0 * _roundoff.gamma(n_params + 2)) * self.gram_norm3)
+
+
+def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
+             hessian=False, bound_grams=False, gradient=True, allowances=True,
+             eta=None, row_norms=None, anchor=None, eta_anchor=None):
+    """The :class:`RowSums` of one chunk of rows at ``theta``.
+
+    ``hessian`` and ``bound_grams`` ask for the Gram matrices (one pass over
+    ``X`` for all of them); ``gradient=False`` skips the data gradient (the
+    caller has it); ``allowances=False`` the round-off allowances that need
+    ``|X| |theta|`` (``coef_error``, ``weight_error_norm2`` and the drift
+    are then ``None``: wanted at the final parameters only). ``eta`` and ``row_norms``: the predictors at ``theta``
+    and the row norms, if already computed. ``anchor``: where the Hessian's
+    curvature was taken, if not at ``theta`` (``eta_anchor`` its predictors).
+    """
+    design = objective.design
+    p = objective.n_params
+    if row_norms is None:
+        row_norms = design.row_norms(X)
+    if eta is None:
+        eta = design.predictor(X, theta)
+    coef = objective.gradient_coefficients(Y, S, eta)
+    norms = _roundoff.upper_norms(row_norms, p)
+    sq = norms**2
+    s = np.abs(S).max(axis=1)
+    s0 = np.abs(S[:, 0])
+    grams = None
+    if hessian or bound_grams:
+        weights = (np.column_stack([S[:, 0], S[:, 0] * row_norms])
+                   if bound_grams else None)
+        grams = objective.data_grams(X, Y, S, theta, gram_weights=weights, eta=eta,
+                                     curvature=hessian)
+    q = 2 if bound_grams else 0
+    errors = (_allowances(objective, X, Y, S, theta, eta, coef, norms, anchor,
+                          eta_anchor) if allowances else [None] * 4)
+    return RowSums(
+        n_rows=len(row_norms),
+        value=float(objective.loss_sum(Y, S, eta)),
+        gradient=design.transpose_product(X, coef) if gradient else None,
+        hessian_grams=grams[: len(grams) - q] if hessian else None,
+        bound_grams=grams[len(grams) - q:] if bound_grams else None,
+        max_norm=float(norms.max(initial=0.0)),
+        abs_coef=float(norms @ np.abs(coef).sum(axis=1)),
+        coef_error=errors[0],
+        weight_norm2=float(s @ sq),
+        weight_error_norm2=errors[1],
+        gram_norm2=float(s0 @ sq),
+        gram_norm3=float(s0 @ (sq * norms)),
+        drift_form=errors[2],
+        drift_curvature=errors[3],
+        weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
+        counts=np.bincount(groups, minlength=n_groups).astype(float),
+    )
+
+
+def _allowances(objective, X, Y, S, theta, eta, coef, norms, anchor, eta_anchor):
+    """``coef_error``, ``weight_error_norm2``, ``drift_form`` and
+    ``drift_curvature`` of :class:`RowSums` (see :func:`row_sums`)."""
+    design = objective.design
+    p = objective.n_params
+    at_anchor = anchor is None or anchor is theta
+    if not at_anchor and eta_anchor is None:
+        eta_anchor = design.predictor(X, anchor)
+    abs_eta = _roundoff.absolute_predictor(design, X, theta)
+    abs_anchor = abs_eta if at_anchor else _roundoff.absolute_predictor(design, X, anchor)
+    s = np.abs(S).max(axis=1)
+    form = curvature = 0.0
+    if not at_anchor:
+        V = (np.abs(eta - eta_anchor)
+             + _roundoff.gamma(p + 1) * (abs_eta + abs_anchor))
+        v_sq = (V**2).sum(axis=1)
+        form = float((s * norms) @ v_sq)
+        if objective.loss.self_concordant:
+            a = objective.scale * s * objective.loss.curvature(Y, eta_anchor)[:, 0]
+            curvature = float(a @ v_sq)
+    coef_err = _roundoff.gradient_coefficient_error(objective, Y, S, eta, abs_eta, coef)
+    weight_err = _roundoff.curvature_weight_error(objective, S, abs_anchor)
+    return float(norms @ coef_err), float(weight_err @ norms**2), form, curvature
+
+
+def published_theta(obj, theta, dtype):
+    """``theta`` as the estimator publishes it: its float32 rounding for a
+    float32 model (the same object for float64)."""
+    if np.dtype(dtype) == np.float64:
+        return theta
+    out = theta.astype(dtype).astype(np.float64)
+    design = obj.design
+    if design.fit_intercept:
+        scale = design.intercept_value
+        out[-1] = (scale * theta[-1]).astype(dtype).astype(np.float64) / scale
+    return out

@@ -1,0 +1,204 @@
+"""from_fitted: a fitted scikit-learn model made unlearnable without refitting,
+from arrays and from chunks of rows, equals the unlearnable fit."""
+
+import logging
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge
+from sklearn.svm import LinearSVC
+
+from sklearn_unlearn import (UnlearnableLinearSVC, UnlearnableLogisticRegression,
+                             UnlearnableRidge)
+from sklearn_unlearn.solvers._chunks import row_sums
+
+from ._chunked_reference import assert_bound_holds, assert_same_model
+from .conftest import exact_refit, rel_dist
+
+PARENTS = {UnlearnableLogisticRegression: LogisticRegression,
+           UnlearnableRidge: Ridge, UnlearnableLinearSVC: LinearSVC}
+
+CASES = [
+    (UnlearnableLogisticRegression, dict(C=0.5), "binary"),
+    (UnlearnableLogisticRegression, dict(C=2.0), "multiclass"),
+    (UnlearnableLogisticRegression, dict(solver="liblinear", intercept_scaling=2.0),
+     "binary"),
+    (UnlearnableLogisticRegression, dict(class_weight={0: 2.0, 1: 0.5, 2: 1.0}),
+     "multiclass"),
+    (UnlearnableLinearSVC, dict(C=0.1), "multiclass"),
+    (UnlearnableRidge, dict(alpha=3.0), "regression"),
+    (UnlearnableRidge, dict(alpha=0.5, fit_intercept=False), "multitarget"),
+]
+
+
+def data(kind, digits, diabetes, synthetic_regression):
+    rng = np.random.default_rng(0)
+    if kind == "binary":
+        X, y = digits
+        return X[:600], (y[:600] > 4).astype(int), rng.uniform(0.5, 2, 600)
+    if kind == "multiclass":
+        X, y = digits
+        keep = np.flatnonzero(y < 3)[:300]
+        X, y = X[keep], y[keep]
+        return X, y, rng.uniform(0.5, 2, len(y))
+    if kind == "regression":
+        X, y = diabetes
+        return X, y, rng.uniform(0.5, 2, len(y))
+    X, y = synthetic_regression
+    return X, y, rng.uniform(0.5, 2, len(y))
+
+
+def chunks_of(X, y, w, size):
+    return [(X[i:i + size], y[i:i + size], w[i:i + size])
+            for i in range(0, X.shape[0], size)]
+
+
+@pytest.mark.parametrize("cls, params, kind", CASES)
+def test_from_fitted_equals_the_unlearnable_fit(cls, params, kind, digits, diabetes,
+                                                synthetic_regression):
+    X, y, w = data(kind, digits, diabetes, synthetic_regression)
+    parent = PARENTS[cls](**params).fit(X, y, sample_weight=w)
+    ref = cls(**params).fit(X, y, sample_weight=w)
+    from_arrays = cls.from_fitted(parent, X, y, sample_weight=w)
+    from_sparse = cls.from_fitted(parent, sp.csr_matrix(X), y, sample_weight=w)
+    from_chunks = cls.from_fitted(parent, chunks_of(X, y, w, 97))
+    for model in (from_arrays, from_sparse, from_chunks):
+        assert type(model) is cls
+        assert_same_model(model, ref, rtol=1e-6)
+        if cls is not UnlearnableLinearSVC and params.get("solver") != "liblinear":
+            # (the reference does not model liblinear's penalised intercept)
+            assert_bound_holds(model, X, y, w)
+    # scikit-learn's own exact refit is the optimum all of them reach
+    assert rel_dist(from_chunks, exact_refit(ref, X, y, w)) < 1e-6
+
+
+def test_requests_on_an_adopted_model_equal_the_refit(diabetes):
+    X, y = diabetes
+    parent = Ridge(alpha=0.1).fit(X, y)
+    chunks = [(X[i:i + 50], y[i:i + 50]) for i in range(0, len(y), 50)]
+    model = UnlearnableRidge.from_fitted(parent, chunks)
+    model.unlearn(X[:30], None, y[:30])
+    refit = Ridge(alpha=0.1, solver="cholesky").fit(X[30:], y[30:])
+    assert rel_dist(model, refit) < 1e-9
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_adopted_estimator_is_unchanged(breast_cancer):
+    X, y = breast_cancer
+    parent = LogisticRegression(max_iter=3).fit(X, y)        # not converged
+    coef = parent.coef_.copy()
+    model = UnlearnableLogisticRegression.from_fitted(parent, X, y)
+    np.testing.assert_array_equal(parent.coef_, coef)
+    assert not hasattr(parent, "unlearning_cache_")
+    # polished from a start far from the optimum to the unlearnable fit's
+    assert_same_model(model, UnlearnableLogisticRegression().fit(X, y), rtol=1e-6)
+
+
+def test_adopted_feature_names_and_chunk_checks(breast_cancer):
+    pd = pytest.importorskip("pandas")
+    X, y = breast_cancer
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    parent = LogisticRegression().fit(df, y)
+    model = UnlearnableLogisticRegression.from_fitted(parent, df, y)
+    np.testing.assert_array_equal(model.feature_names_in_, parent.feature_names_in_)
+    with pytest.raises(ValueError, match="feature names"):
+        UnlearnableLogisticRegression.from_fitted(parent, df[df.columns[::-1]], y)
+    with pytest.raises(ValueError, match="not fitted with"):
+        UnlearnableLogisticRegression.from_fitted(parent, X, np.where(y == 1, 2, 0))
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        UnlearnableLogisticRegression.from_fitted(parent, [(X[:200], y[:200]),
+                                                           (bad, y)])
+    with pytest.raises(ValueError, match="features"):
+        UnlearnableLogisticRegression.from_fitted(parent, [(X[:, :5], y)])
+    with pytest.raises(ValueError, match="rows and"):
+        UnlearnableLogisticRegression.from_fitted(parent, [(X, y[:-1])])
+
+
+@pytest.mark.parametrize("cls, estimator, message", [
+    (UnlearnableRidge, LogisticRegression(), "adopts a fitted Ridge"),
+    (UnlearnableLogisticRegression, LogisticRegressionCV(Cs=2, l1_ratios=(0.0,),
+                                                         use_legacy_attributes=False),
+     "adopts a fitted"),
+    (UnlearnableLogisticRegression, LogisticRegression(l1_ratio=1.0, solver="saga",
+                                                       max_iter=1000),
+     "only the L2 penalty"),
+    (UnlearnableRidge, Ridge(positive=True), "positive=True"),
+    (UnlearnableLinearSVC, LinearSVC(loss="hinge"), "squared_hinge"),
+])
+def test_mismatched_or_unsupported_models_are_refused(cls, estimator, message,
+                                                      breast_cancer):
+    X, y = breast_cancer
+    estimator.fit(X, y)
+    with pytest.raises((TypeError, ValueError), match=message):
+        cls.from_fitted(estimator, X, y)
+
+
+def test_unfitted_one_shot_and_balanced_are_refused(breast_cancer):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = breast_cancer
+    with pytest.raises(NotFittedError):
+        UnlearnableLogisticRegression.from_fitted(LogisticRegression(), X, y)
+    parent = LogisticRegression().fit(X, y)
+    one_shot = ((X[i:i + 100], y[i:i + 100]) for i in range(0, len(y), 100))
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        UnlearnableLogisticRegression.from_fitted(parent, one_shot)
+    balanced = LogisticRegression(class_weight="balanced").fit(X, y)
+    with pytest.raises(ValueError, match="balanced"):
+        UnlearnableLogisticRegression.from_fitted(balanced, [(X, y)])
+    # in memory the balanced weights are those of all the labels
+    adopted = UnlearnableLogisticRegression.from_fitted(balanced, X, y)
+    ref = UnlearnableLogisticRegression(class_weight="balanced").fit(X, y)
+    assert_same_model(adopted, ref, rtol=1e-6)
+
+
+def test_chunk_sums_add_up_to_the_sums_of_all_rows(digits):
+    X, y = digits
+    keep = np.flatnonzero(y < 3)[:400]
+    X, y = X[keep], y[keep]
+    model = UnlearnableLogisticRegression(C=0.3).fit(X, y)
+    cache = model.unlearning_cache_
+    obj, theta = cache.objective, cache.theta
+    Y, S, rw, groups, k = model._unlearn_targets(y, np.ones(400))
+
+    def sums(rows):
+        return row_sums(obj, X[rows], Y[rows], S[rows], theta, groups=groups[rows],
+                        n_groups=k, row_weight=rw[rows], hessian=True,
+                        bound_grams=True)
+
+    whole = sums(slice(0, 400))
+    added = sums(slice(0, 150)) + sums(slice(150, 320)) + sums(slice(320, 400))
+    assert added.n_rows == whole.n_rows == 400
+    for name in ("value", "abs_coef", "coef_error", "weight_norm2",
+                 "weight_error_norm2", "gram_norm2", "gram_norm3"):
+        np.testing.assert_allclose(getattr(added, name), getattr(whole, name),
+                                   rtol=1e-12)
+    for name in ("gradient", "hessian_grams", "bound_grams"):
+        np.testing.assert_allclose(getattr(added, name), getattr(whole, name),
+                                   rtol=1e-12, atol=1e-10)
+    assert added.max_norm == whole.max_norm
+    np.testing.assert_array_equal(added.counts, whole.counts)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_each_newton_iteration_is_logged(breast_cancer, caplog):
+    X, y = breast_cancer
+    parent = LogisticRegression(max_iter=5).fit(X, y)
+    chunks = [(X[i:i + 100], y[i:i + 100]) for i in range(0, len(y), 100)]
+    with caplog.at_level(logging.INFO, logger="sklearn_unlearn"):
+        UnlearnableLogisticRegression.from_fitted(parent, chunks)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sklearn_unlearn"]
+    assert len(lines) >= 2
+    assert all(line.startswith("Newton iteration") and "gradient norm" in line
+               for line in lines)
+
+
+def test_the_in_memory_polish_logs_its_iterations(breast_cancer, caplog):
+    X, y = breast_cancer
+    with caplog.at_level(logging.INFO, logger="sklearn_unlearn"):
+        UnlearnableLogisticRegression(C=0.5).fit(X, y)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sklearn_unlearn"]
+    assert lines and all(line.startswith("Newton iteration") for line in lines)

@@ -1,0 +1,119 @@
+"""Fits on a Dask cluster equal the in-memory fits: the same optimum (the
+parent's objective) and the same cache, from one pass over the chunks per
+Newton iteration."""
+
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from dask.distributed import Client, LocalCluster
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from sklearn_unlearn import (UnlearnableLinearSVC, UnlearnableLogisticRegression,
+                             UnlearnableRidge)
+
+from ._chunked_reference import assert_bound_holds, assert_same_model
+from .conftest import exact_refit, rel_dist
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def classes_data(digits):
+    X, y = digits
+    keep = np.flatnonzero(y < 3)[:450]
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(keep))
+    return X[keep], y[keep], w
+
+
+@pytest.mark.parametrize("est", [
+    UnlearnableLogisticRegression(C=0.5),
+    UnlearnableLogisticRegression(C=2.0, fit_intercept=False),
+    UnlearnableLinearSVC(C=0.2),
+])
+def test_dask_fit_of_a_classifier_equals_the_in_memory_fit(est, client, classes_data):
+    X, y, w = classes_data
+    ref = clone(est).fit(X, y, sample_weight=w)
+    model = clone(est).fit(da.from_array(X, chunks=(100, 32)),
+                           da.from_array(y, chunks=100),
+                           sample_weight=da.from_array(w, chunks=100))
+    np.testing.assert_array_equal(model.classes_, ref.classes_)
+    assert model.coef_.shape == ref.coef_.shape
+    assert model.intercept_.shape == ref.intercept_.shape
+    assert_same_model(model, ref, rtol=1e-6)
+    if isinstance(est, LogisticRegression):
+        # the parent's objective: scikit-learn's exact refit, and the bound
+        assert rel_dist(model, exact_refit(ref, X, y, w)) < 1e-6
+        assert_bound_holds(model, X, y, w)
+    np.testing.assert_array_equal(model.predict(X), ref.predict(X))
+
+
+def test_dask_ridge_with_several_targets_and_binary_labels(client, synthetic_regression,
+                                                           breast_cancer):
+    X, Y = synthetic_regression
+    ref = UnlearnableRidge(alpha=2.0).fit(X, Y)
+    model = UnlearnableRidge(alpha=2.0).fit(da.from_array(X, chunks=70), Y)
+    assert model.coef_.shape == ref.coef_.shape and model.solver_ == "cholesky"
+    assert_same_model(model, ref, rtol=1e-6)
+    assert rel_dist(model, Ridge(alpha=2.0, solver="cholesky").fit(X, Y)) < 1e-9
+    Xb, yb = breast_cancer
+    ref = UnlearnableLogisticRegression().fit(Xb, yb)
+    model = UnlearnableLogisticRegression().fit(da.from_array(Xb, chunks=150),
+                                                da.from_array(yb, chunks=150))
+    assert model.coef_.shape == (1, Xb.shape[1])
+    assert_same_model(model, ref, rtol=1e-6)
+
+
+def test_dask_dataframe_keeps_the_feature_names(client, breast_cancer):
+    X, y = breast_cancer
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    ddf = dd.from_pandas(df, npartitions=3)
+    ys = dd.from_pandas(pd.Series(y), npartitions=3)
+    model = UnlearnableLogisticRegression(C=0.3).fit(ddf, ys)
+    ref = UnlearnableLogisticRegression(C=0.3).fit(df, y)
+    np.testing.assert_array_equal(model.feature_names_in_, ref.feature_names_in_)
+    assert_same_model(model, ref, rtol=1e-6)
+    model.unlearn(df.iloc[:10], None, y[:10])
+    ref.unlearn(df.iloc[:10], None, y[:10])
+    assert rel_dist(model, ref) < 1e-6
+
+
+def test_a_request_on_the_dask_model_equals_the_refit(client, diabetes):
+    X, y = diabetes
+    model = UnlearnableRidge(alpha=0.1).fit(da.from_array(X, chunks=100),
+                                            da.from_array(y, chunks=100))
+    model.unlearn(X[:40], None, y[:40])
+    refit = Ridge(alpha=0.1, solver="cholesky").fit(X[40:], y[40:])
+    assert rel_dist(model, refit) < 1e-9
+
+
+def test_from_fitted_reads_a_dask_array(client, classes_data):
+    X, y, w = classes_data
+    parent = LogisticRegression(C=0.5).fit(X, y, sample_weight=w)
+    model = UnlearnableLogisticRegression.from_fitted(
+        parent, da.from_array(X, chunks=90), da.from_array(y, chunks=90),
+        sample_weight=w)
+    ref = UnlearnableLogisticRegression(C=0.5).fit(X, y, sample_weight=w)
+    assert_same_model(model, ref, rtol=1e-6)
+
+
+def test_dask_fits_refuse_what_chunks_cannot_do(client, breast_cancer):
+    X, y = breast_cancer
+    Xd, yd = da.from_array(X, chunks=200), da.from_array(y, chunks=200)
+    with pytest.raises(ValueError, match="dense Hessian"):
+        UnlearnableLogisticRegression(hessian="low_rank").fit(Xd, yd)
+    with pytest.raises(ValueError, match="balanced"):
+        UnlearnableLogisticRegression(class_weight="balanced").fit(Xd, yd)
+    with pytest.raises(ValueError, match="only one class"):
+        UnlearnableLogisticRegression().fit(Xd, da.zeros(len(y), chunks=200))
+    bad = X.copy()
+    bad[5, 1] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        UnlearnableLogisticRegression().fit(da.from_array(bad, chunks=200), yd)
