@@ -228,6 +228,11 @@ class UnlearnerMixin:
     1
     """
 
+    #: Whether requests' ``fingerprint_key`` goes to the final step (a
+    #: pipeline: its final step keeps the fingerprints of the rows it sees)
+    #: instead of being checked here.
+    _forwards_fingerprints = False
+
     #: The name of the meta-estimator that owns this estimator (set on the
     #: instance by :class:`~sklearn_unlearn.certified.CertifiedRemoval`):
     #: requests that would change an owned estimator are refused.
@@ -414,7 +419,12 @@ class UnlearnerMixin:
     def _plan(self, X_old, X_new, y_old, y_new, sample_weight, options,
               fingerprint_key=None):
         request = self._unlearn_request(X_old, X_new, y_old, y_new, sample_weight, options)
-        fingerprints = fingerprints_after(self, request, fingerprint_key)
+        if self._forwards_fingerprints:
+            fingerprints = None
+            if fingerprint_key is not None:
+                options = {**options, "fingerprint_key": fingerprint_key}
+        else:
+            fingerprints = fingerprints_after(self, request, fingerprint_key)
         state, report = self._unlearned_state(request, **options)
         if fingerprints is not None:
             state = {**state, "row_fingerprints_": fingerprints}

@@ -264,3 +264,27 @@ def test_shards_stay_sorted_and_balanced():
     assert fp.missing(new[:3]) == [0, 1, 2]
     assert after.missing(digests[:200]) == list(range(200))
     assert after.after(digests[:200], new)[0] is None
+
+
+def test_requests_through_a_pipeline_are_checked_by_its_final_step():
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from sklearn_unlearn.pipeline import make_unlearning_pipeline
+
+    est = UnlearnableLogisticRegression()
+    X, y = _data(est)
+    pipe = make_unlearning_pipeline(FunctionTransformer(np.tanh), clone(est)).fit(
+        X, y, unlearnablelogisticregression__fingerprint_key=KEY)
+    before = joblib.hash(pipe)
+    with pytest.raises(MissingRowsError, match="trained with the label"):
+        pipe.unlearn(X[:2], None, _other_target(est, y[:2]), fingerprint_key=KEY)
+    with pytest.raises(MissingRowsError, match="never trained on"):
+        pipe.unlearn(X[:2] + 1.0, None, y[:2], fingerprint_key=KEY)
+    assert joblib.hash(pipe) == before
+    pipe.unlearn(X[:2], None, y[:2], fingerprint_key=KEY)
+    assert pipe[-1].row_fingerprints_.n_rows == len(y) - 2
+    # a scaler the pipeline unlearns changes every row the final step saw
+    scaled = make_unlearning_pipeline(StandardScaler(), clone(est)).fit(
+        X, y, unlearnablelogisticregression__fingerprint_key=KEY)
+    with pytest.raises(ValueError, match="before the change of features"):
+        scaled.unlearn(X[:2], None, y[:2], fingerprint_key=KEY)

@@ -335,6 +335,14 @@ default=None
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
         options = {"method": method, "tau": tau, "max_iter": max_iter}
         if feature_change is not None:
+            if self.__dict__.get("row_fingerprints_") is not None:
+                raise ValueError(
+                    "This model keeps fingerprints of its training rows as they "
+                    "were before the change of features: after it no row would "
+                    "match them, and they would keep the rows' old values. Fit "
+                    "without fingerprint_key to unlearn a step before this model. "
+                    "Nothing was changed."
+                )
             options["feature_change"] = check_feature_change(self, feature_change)
         return options
 
@@ -372,14 +380,6 @@ default=None
         self._unlearn_check_request(request)
         cache = self.unlearning_cache_
         if feature_change is not None:
-            if self.__dict__.get("row_fingerprints_") is not None:
-                raise ValueError(
-                    "This model keeps fingerprints of its training rows as they "
-                    "were before the change of features: after it no row would "
-                    "match them, and they would keep the rows' old values. Fit "
-                    "without fingerprint_key to unlearn a step before this model. "
-                    "Nothing was changed."
-                )
             cache, _ = changed_coordinates(cache, *feature_change)
         rows = self._encode_request(request)
         remaining = cache.remaining(rows)

@@ -98,6 +98,10 @@ class UnlearningPipeline(UnlearnerMixin, Pipeline):
     True
     """
 
+    # the final step keeps the fingerprints of the rows it sees: a request's
+    # fingerprint_key is passed to it
+    _forwards_fingerprints = True
+
     _parameter_constraints: dict = {
         **Pipeline._parameter_constraints,
         "frozen_steps": [list, tuple, None],

@@ -741,10 +741,10 @@ class _Drift:
                       * sums.weight_norm2 + sums.weight_error_norm2)
         error += _roundoff.gamma(2) * float(np.max(obj.penalty, initial=0.0))
         if anchor is theta or not exact:
-            return cls(norm=norm, hessian_error=error)
+            return cls(hessian_error=error)
         growth = 1.0 + _roundoff.gamma(n + 2)
         return cls(form=growth * sums.drift_form,
-                   norm=growth * norm,
+                   norm=growth * float(np.linalg.norm(theta - anchor)),
                    curvature=growth * sums.drift_curvature, hessian_error=error)
 
 

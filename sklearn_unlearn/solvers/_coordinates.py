@@ -20,7 +20,8 @@ from dataclasses import replace
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from ._cache import _matvec, _published, _solve
+from ._cache import _matvec, _solve
+from ._chunks import published_theta
 from ._factored import FactoredHessian
 
 
@@ -113,7 +114,7 @@ def changed_coordinates(cache, scale, shift):
         M = Ab @ (M - np.diag(pen_b)) @ Ab.T + np.diag(pen_b)
         hessians.append(FactoredHessian(0.5 * (M + M.T), H.null_basis))
     delta = -_solve(obj, hessians, G)
-    theta_new = _published(obj, theta_moved + delta, cache.dtype)
+    theta_new = published_theta(obj, theta_moved + delta, cache.dtype)
     residual = G + _matvec(obj, hessians, theta_new - theta_moved)
     if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
         raise ValueError("The change of the features gives non-finite parameters.")
