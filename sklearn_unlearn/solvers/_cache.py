@@ -20,19 +20,19 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 
 from .._report import RequestReport
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._pending import PendingMatrix
 from . import _roundoff
+from ._blocks import apply_all, matvec, solve
 from ._chunks import published_theta, row_sums
-from ._rows import RowCurvature, apply_terms
+from ._polish import polish, unconverged_polish
+from ._rows import RowCurvature
 
 #: Relative residual to which the Newton system of a non-quadratic loss is
 #: solved.
 _STEP_RTOL = 1e-8
-_EPS = np.finfo(float).eps
 
 logger = logging.getLogger("sklearn_unlearn")
 
@@ -190,7 +190,7 @@ class UnlearningCache:
             raise ValueError("Hessian blocks made at another theta are exact only "
                              "for a loss of constant curvature.")
         anchor, eta_anchor = theta.copy(), start[2]
-        theta, g, eta, far, converged = _polish(
+        theta, g, eta, far, converged = polish(
             objective, X, Y, S, theta, noise, hessians, max_newton=max_newton,
             row_norms=row_norms, start=start)
         if not converged:
@@ -331,7 +331,7 @@ class UnlearningCache:
         res = None
         if method == "first_order":
             if tau == "auto":
-                HG = _matvec(obj, hessians, G)
+                HG = matvec(obj, hessians, G)
                 curv = float((G * HG).sum())
                 used_tau = float((G * G).sum()) / curv if curv > 0 else 0.0
             else:
@@ -342,7 +342,7 @@ class UnlearningCache:
             # approximate: its system is solved to 1e-8 of the gradient, two
             # orders below the step's own error. The true residual enters the
             # estimate, so the bound holds whatever the tolerance.
-            x, res = _solve(obj, hessians, G, residual=True,
+            x, res = solve(obj, hessians, G, residual=True,
                             rtol=0.0 if obj.loss.constant_curvature else _STEP_RTOL)
             delta = -x
             if method == "refined":
@@ -356,13 +356,13 @@ class UnlearningCache:
         if res is not None:
             # the Hessian of the remaining rows times the step, from the
             # residual of the solve (no product with the dense matrix)
-            (added_delta,) = _apply_all(obj, [(change.added, delta)])
+            (added_delta,) = apply_all(obj, [(change.added, delta)])
             H_rest_step = res - G - added_delta
             if rounding.any():
-                H_rest_step = H_rest_step + _matvec(obj, rest, rounding,
+                H_rest_step = H_rest_step + matvec(obj, rest, rounding,
                                                     change.removed)
         else:
-            H_rest_step = _matvec(obj, rest, step, change.removed)
+            H_rest_step = matvec(obj, rest, step, change.removed)
         eta_new_after = r.new_predictor(theta_new)
         if method == "second_order" and obj.loss.curvature_lipschitz != 0:
             # The cached model of the corrected objective (quadratic in the
@@ -623,11 +623,11 @@ class UnlearningCache:
 
         def model(d):
             val = float((G_rest * d).sum())
-            val += 0.5 * float((d * _matvec(obj, hessians, d, removed)).sum())
+            val += 0.5 * float((d * matvec(obj, hessians, d, removed)).sum())
             return val + obj.loss_sum(r.Y_new, r.S_new, r.new_predictor(theta + d))
 
         def model_grad(d):
-            return (G_rest + _matvec(obj, hessians, d, removed)
+            return (G_rest + matvec(obj, hessians, d, removed)
                     + _new_rows_gradient(obj, r, r.new_predictor(theta + d)))
 
         scale = max(np.linalg.norm(
@@ -649,7 +649,7 @@ class UnlearningCache:
                 if since_best >= 30:
                     break
             added = obj.row_curvature(r.R_new, r.Y_new, r.S_new, theta + delta)
-            step = -_solve(obj, [_corrected(H, RowCurvature.concat([t_old, t_new]),
+            step = -solve(obj, [_corrected(H, RowCurvature.concat([t_old, t_new]),
                                             False, max_damping)
                                  for H, t_old, t_new
                                  in zip(hessians, removed, added)], g)
@@ -728,7 +728,6 @@ class _Drift:
         """The bounds of a cache fitted at ``theta`` with its curvature taken
         at ``anchor``, from the sums over the training rows
         (:class:`~sklearn_unlearn.solvers._chunks.RowSums`)."""
-        p = obj.n_params
         n = sums.n_rows
         kappa = obj.loss.curvature_max
         if not np.isfinite(kappa):
@@ -746,22 +745,6 @@ class _Drift:
         return cls(form=growth * sums.drift_form,
                    norm=growth * float(np.linalg.norm(theta - anchor)),
                    curvature=growth * sums.drift_curvature, hessian_error=error)
-
-
-def unconverged_polish(g, noise):
-    """Refuse a perturbed objective whose polish did not converge (with a
-    linear noise term it may have no minimum), warn otherwise."""
-    if noise is not None:
-        raise NotPositiveDefiniteError(
-            "The polish did not reach the optimum of the perturbed "
-            f"objective (gradient norm {np.linalg.norm(g):.3g})."
-        )
-    warnings.warn(
-        "The Newton polish did not reach the optimum to round-off "
-        f"(gradient norm {np.linalg.norm(g):.3g}); unlearning starts from "
-        "this residual, which the bound includes.",
-        ConvergenceWarning,
-    )
 
 
 def _corrected(H, terms, fold, error):
@@ -896,176 +879,3 @@ def _same_rows(A, B):
     if sp.issparse(A) or sp.issparse(B):
         return np.asarray((sp.csr_matrix(A) != sp.csr_matrix(B)).getnnz(axis=1)) == 0
     return np.all(A == B, axis=1)
-
-
-def _solve(obj, hessians, g, rtol=0.0, residual=False):
-    """Solve with every block; with ``residual`` also ``g - H x``."""
-    out = [H.solve(obj.to_block(g, b), rtol=rtol, residual=residual)
-           for b, H in enumerate(hessians)]
-    if not residual:
-        return obj.from_blocks(out)
-    return obj.from_blocks([o[0] for o in out]), obj.from_blocks([o[1] for o in out])
-
-
-def _apply_all(obj, jobs):
-    """The row changes ``terms`` times ``v`` for every ``(terms, v)`` of
-    ``jobs`` (``None`` gives ``None``), with one pass over each array of
-    rows the terms share; a single RowCurvature acts on the whole ``(p, m)``
-    array (a Gram matrix of the bound), a list holds one term per Hessian
-    block."""
-    pairs, spans = [], []
-    for job in jobs:
-        if job is None:
-            spans.append(None)
-            continue
-        terms, v = job
-        start = len(pairs)
-        if isinstance(terms, RowCurvature):
-            pairs.append((terms, v))
-        else:
-            pairs += [(t, obj.to_block(v, b)) for b, t in enumerate(terms)]
-        spans.append((start, len(pairs), isinstance(terms, RowCurvature)))
-    outs = apply_terms(pairs)
-    return [None if span is None else outs[span[0]] if span[2]
-            else obj.from_blocks(outs[span[0]:span[1]]) for span in spans]
-
-
-def _matvec(obj, hessians, v, terms=None):
-    return obj.from_blocks([
-        H.matvec(obj.to_block(v, b), None if terms is None else terms[b])
-        for b, H in enumerate(hessians)
-    ])
-
-
-def _polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
-            start=None, cg_tol=1e-4, cg_max_iter=100):
-    """Newton iterations to the optimum, stopping at the round-off of the
-    gradient's sum.
-
-    While the cached Hessian is exact and its steps (chord steps: one solve
-    and one pass over the data each) reduce the gradient fourfold, they are
-    taken as they are. Otherwise each step solves the Newton system with exact
-    Hessian-vector products (one pass over the data each), preconditioned by
-    the cached Hessian, and takes an Armijo line search: the iteration
-    converges from any start of a strongly convex objective, however far (a
-    large objective noise). ``start`` is ``(value, gradient, predictor)`` at
-    ``theta`` if already computed. Returns the polished parameters, the
-    gradient and the predictor there, whether some step made slow progress
-    (the start was too far for its Hessian to stand for the optimum's), and
-    whether the gradient reached round-off.
-    """
-    if start is None:
-        start = objective.value_and_gradient(X, Y, S, theta, noise,
-                                             return_predictor=True)
-    f, g, eta = start
-    floor = 1e3 * _EPS * (
-        np.abs(objective.gradient_coefficients(Y, S, eta)).sum(axis=1) @ row_norms
-        + np.linalg.norm(objective.penalty[:, None] * theta)
-    )
-    chord = all(isinstance(H, FactoredHessian) for H in hessians)
-    far = False
-    near = 0
-    for it in range(max_newton):
-        gnorm = np.linalg.norm(g)
-        logger.info("Newton iteration %d: gradient norm %.6g (round-off level %.3g)",
-                    it, gnorm, floor)
-        if gnorm <= floor:
-            return theta, g, eta, far, True
-        if chord:
-            step = -_solve(objective, hessians, g)
-            cand = theta + step
-            f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
-                                                           return_predictor=True)
-            ratio = np.linalg.norm(g_c) / gnorm
-            if ratio <= 0.25 and (
-                    f_c <= f + 1e-4 * float((g * step).sum()) or gnorm <= 1e6 * floor):
-                theta, g, f, eta = cand, g_c, f_c, eta_c
-                continue
-            if gnorm <= 1e3 * floor:
-                # round-off level: no step resolves the gradient any further
-                if ratio < 1:
-                    theta, g, f, eta = cand, g_c, f_c, eta_c
-                return theta, g, eta, far, True
-            # too far from the start for its Hessian: exact Newton steps
-            chord = False
-            far = far or ratio > 0.5
-        hvps = objective.hessian_products(X, Y, S, theta)
-        step = -objective.from_blocks([
-            _pcg(hvp, H.solve, objective.to_block(g, b), cg_tol, cg_max_iter,
-                 H._project)
-            for b, (hvp, H) in enumerate(zip(hvps, hessians))
-        ])
-        slope = float((g * step).sum())
-        t = 1.0
-        accepted = False
-        while t >= 1e-10:
-            cand = theta + t * step
-            f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
-                                                           return_predictor=True)
-            # Armijo; close to round-off the objective no longer resolves
-            # differences, and a smaller gradient is accepted instead.
-            if f_c <= f + 1e-4 * t * slope or (
-                gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm
-            ):
-                accepted = True
-                break
-            t *= 0.5
-        if not accepted:
-            break
-        if np.linalg.norm(g_c) > 0.5 * gnorm:
-            far = True
-        theta, g, f, eta = cand, g_c, f_c, eta_c
-        if np.linalg.norm(g) <= 1e3 * floor:
-            near += 1
-            if near >= 3:
-                return theta, g, eta, far, True
-    return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * floor
-
-
-def _pcg(hvp, precond, b, tol, max_iter, project=None):
-    """Preconditioned conjugate gradients for ``H x = b``, column by column.
-
-    Starts from ``precond(b)``, stops at ``||H x - b|| <= tol ||b||`` and
-    returns the iterate of smallest residual (at round-off level the
-    recursion stops making progress), projected by ``project``.
-    """
-    if b.ndim == 2:
-        return np.column_stack([
-            _pcg(hvp, lambda v: precond(v[:, None])[:, 0], b[:, j], tol, max_iter,
-                 project)
-            for j in range(b.shape[1])
-        ])
-    bnorm = np.linalg.norm(b)
-    if bnorm == 0:
-        return np.zeros_like(b)
-    x = precond(b)
-    r = b - hvp(x)
-    best, best_norm = x.copy(), np.linalg.norm(r)
-    since_best = 0
-    z = precond(r)
-    d = z.copy()
-    rz = float(r @ z)
-    for _ in range(max_iter):
-        if best_norm <= tol * bnorm or rz <= 0:
-            break
-        Hd = hvp(d)
-        dHd = float(d @ Hd)
-        if dHd <= 0:
-            break
-        alpha = rz / dHd
-        x += alpha * d
-        r -= alpha * Hd
-        rnorm = np.linalg.norm(r)
-        if not np.isfinite(rnorm):
-            break
-        if rnorm < best_norm:
-            best, best_norm, since_best = x.copy(), rnorm, 0
-        else:
-            since_best += 1
-            if since_best >= 3:
-                break
-        z = precond(r)
-        rz_new = float(r @ z)
-        d = z + (rz_new / rz) * d
-        rz = rz_new
-    return best if project is None else project(best)

@@ -14,7 +14,8 @@ need only the gradient); otherwise the next pass computes it again.
 
 import numpy as np
 
-from ._cache import UnlearningCache, logger, unconverged_polish
+from ._cache import UnlearningCache, logger
+from ._polish import unconverged_polish
 from ._chunks import published_theta
 from ._factored import NotPositiveDefiniteError
 

@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from ._cache import _matvec, _solve
+from ._blocks import matvec, solve
 from ._chunks import published_theta
 from ._factored import FactoredHessian
 
@@ -98,7 +98,7 @@ def changed_coordinates(cache, scale, shift):
         # the cached quadratic model, so that every prediction is kept
         theta = theta.copy()
         theta[np.flatnonzero(zeroed)] = 0.0
-        residual = residual + _matvec(obj, cache.hessians, theta - cache.theta)
+        residual = residual + matvec(obj, cache.hessians, theta - cache.theta)
     # theta = A^T theta': A^T is lower triangular (a zeroed row stays zero)
     A_solve = A.copy()
     A_solve[np.flatnonzero(zeroed), np.flatnonzero(zeroed)] = 1.0
@@ -113,9 +113,9 @@ def changed_coordinates(cache, scale, shift):
         Ab = _block_map(obj, A, len(M))
         M = Ab @ (M - np.diag(pen_b)) @ Ab.T + np.diag(pen_b)
         hessians.append(FactoredHessian(0.5 * (M + M.T), H.null_basis))
-    delta = -_solve(obj, hessians, G)
+    delta = -solve(obj, hessians, G)
     theta_new = published_theta(obj, theta_moved + delta, cache.dtype)
-    residual = G + _matvec(obj, hessians, theta_new - theta_moved)
+    residual = G + matvec(obj, hessians, theta_new - theta_moved)
     if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
         raise ValueError("The change of the features gives non-finite parameters.")
     # how far theta is from where the rows' curvature entered, in the new

@@ -1,0 +1,44 @@
+"""Operations on the Hessian blocks of an objective: one solve, one product
+or one application of row changes for every block, the parameters split and
+joined by the objective's own layout."""
+
+from ._rows import RowCurvature, apply_terms
+
+
+def solve(obj, hessians, g, rtol=0.0, residual=False):
+    """Solve with every block; with ``residual`` also ``g - H x``."""
+    out = [H.solve(obj.to_block(g, b), rtol=rtol, residual=residual)
+           for b, H in enumerate(hessians)]
+    if not residual:
+        return obj.from_blocks(out)
+    return obj.from_blocks([o[0] for o in out]), obj.from_blocks([o[1] for o in out])
+
+
+def apply_all(obj, jobs):
+    """The row changes ``terms`` times ``v`` for every ``(terms, v)`` of
+    ``jobs`` (``None`` gives ``None``), with one pass over each array of
+    rows the terms share; a single RowCurvature acts on the whole ``(p, m)``
+    array (a Gram matrix of the bound), a list holds one term per Hessian
+    block."""
+    pairs, spans = [], []
+    for job in jobs:
+        if job is None:
+            spans.append(None)
+            continue
+        terms, v = job
+        start = len(pairs)
+        if isinstance(terms, RowCurvature):
+            pairs.append((terms, v))
+        else:
+            pairs += [(t, obj.to_block(v, b)) for b, t in enumerate(terms)]
+        spans.append((start, len(pairs), isinstance(terms, RowCurvature)))
+    outs = apply_terms(pairs)
+    return [None if span is None else outs[span[0]] if span[2]
+            else obj.from_blocks(outs[span[0]:span[1]]) for span in spans]
+
+
+def matvec(obj, hessians, v, terms=None):
+    return obj.from_blocks([
+        H.matvec(obj.to_block(v, b), None if terms is None else terms[b])
+        for b, H in enumerate(hessians)
+    ])

@@ -1,0 +1,166 @@
+"""The fit-time polish: Newton iterations from the parent's solution to the
+optimum of the objective (with its noise), to the round-off of the
+gradient's sum, and the conjugate gradients they solve with."""
+
+import logging
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ._blocks import solve
+from ._factored import FactoredHessian, NotPositiveDefiniteError
+
+_EPS = np.finfo(float).eps
+
+logger = logging.getLogger("sklearn_unlearn")
+
+
+def unconverged_polish(g, noise):
+    """Refuse a perturbed objective whose polish did not converge (with a
+    linear noise term it may have no minimum), warn otherwise."""
+    if noise is not None:
+        raise NotPositiveDefiniteError(
+            "The polish did not reach the optimum of the perturbed "
+            f"objective (gradient norm {np.linalg.norm(g):.3g})."
+        )
+    warnings.warn(
+        "The Newton polish did not reach the optimum to round-off "
+        f"(gradient norm {np.linalg.norm(g):.3g}); unlearning starts from "
+        "this residual, which the bound includes.",
+        ConvergenceWarning,
+    )
+
+
+def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
+            start=None, cg_tol=1e-4, cg_max_iter=100):
+    """Newton iterations to the optimum, stopping at the round-off of the
+    gradient's sum.
+
+    While the cached Hessian is exact and its steps (chord steps: one solve
+    and one pass over the data each) reduce the gradient fourfold, they are
+    taken as they are. Otherwise each step solves the Newton system with exact
+    Hessian-vector products (one pass over the data each), preconditioned by
+    the cached Hessian, and takes an Armijo line search: the iteration
+    converges from any start of a strongly convex objective, however far (a
+    large objective noise). ``start`` is ``(value, gradient, predictor)`` at
+    ``theta`` if already computed. Returns the polished parameters, the
+    gradient and the predictor there, whether some step made slow progress
+    (the start was too far for its Hessian to stand for the optimum's), and
+    whether the gradient reached round-off.
+    """
+    if start is None:
+        start = objective.value_and_gradient(X, Y, S, theta, noise,
+                                             return_predictor=True)
+    f, g, eta = start
+    floor = 1e3 * _EPS * (
+        np.abs(objective.gradient_coefficients(Y, S, eta)).sum(axis=1) @ row_norms
+        + np.linalg.norm(objective.penalty[:, None] * theta)
+    )
+    chord = all(isinstance(H, FactoredHessian) for H in hessians)
+    far = False
+    near = 0
+    for it in range(max_newton):
+        gnorm = np.linalg.norm(g)
+        logger.info("Newton iteration %d: gradient norm %.6g (round-off level %.3g)",
+                    it, gnorm, floor)
+        if gnorm <= floor:
+            return theta, g, eta, far, True
+        if chord:
+            step = -solve(objective, hessians, g)
+            cand = theta + step
+            f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
+                                                           return_predictor=True)
+            ratio = np.linalg.norm(g_c) / gnorm
+            if ratio <= 0.25 and (
+                    f_c <= f + 1e-4 * float((g * step).sum()) or gnorm <= 1e6 * floor):
+                theta, g, f, eta = cand, g_c, f_c, eta_c
+                continue
+            if gnorm <= 1e3 * floor:
+                # round-off level: no step resolves the gradient any further
+                if ratio < 1:
+                    theta, g, f, eta = cand, g_c, f_c, eta_c
+                return theta, g, eta, far, True
+            # too far from the start for its Hessian: exact Newton steps
+            chord = False
+            far = far or ratio > 0.5
+        hvps = objective.hessian_products(X, Y, S, theta)
+        step = -objective.from_blocks([
+            pcg(hvp, H.solve, objective.to_block(g, b), cg_tol, cg_max_iter,
+                 H._project)
+            for b, (hvp, H) in enumerate(zip(hvps, hessians))
+        ])
+        slope = float((g * step).sum())
+        t = 1.0
+        accepted = False
+        while t >= 1e-10:
+            cand = theta + t * step
+            f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
+                                                           return_predictor=True)
+            # Armijo; close to round-off the objective no longer resolves
+            # differences, and a smaller gradient is accepted instead.
+            if f_c <= f + 1e-4 * t * slope or (
+                gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm
+            ):
+                accepted = True
+                break
+            t *= 0.5
+        if not accepted:
+            break
+        if np.linalg.norm(g_c) > 0.5 * gnorm:
+            far = True
+        theta, g, f, eta = cand, g_c, f_c, eta_c
+        if np.linalg.norm(g) <= 1e3 * floor:
+            near += 1
+            if near >= 3:
+                return theta, g, eta, far, True
+    return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * floor
+
+
+def pcg(hvp, precond, b, tol, max_iter, project=None):
+    """Preconditioned conjugate gradients for ``H x = b``, column by column.
+
+    Starts from ``precond(b)``, stops at ``||H x - b|| <= tol ||b||`` and
+    returns the iterate of smallest residual (at round-off level the
+    recursion stops making progress), projected by ``project``.
+    """
+    if b.ndim == 2:
+        return np.column_stack([
+            pcg(hvp, lambda v: precond(v[:, None])[:, 0], b[:, j], tol, max_iter,
+                 project)
+            for j in range(b.shape[1])
+        ])
+    bnorm = np.linalg.norm(b)
+    if bnorm == 0:
+        return np.zeros_like(b)
+    x = precond(b)
+    r = b - hvp(x)
+    best, best_norm = x.copy(), np.linalg.norm(r)
+    since_best = 0
+    z = precond(r)
+    d = z.copy()
+    rz = float(r @ z)
+    for _ in range(max_iter):
+        if best_norm <= tol * bnorm or rz <= 0:
+            break
+        Hd = hvp(d)
+        dHd = float(d @ Hd)
+        if dHd <= 0:
+            break
+        alpha = rz / dHd
+        x += alpha * d
+        r -= alpha * Hd
+        rnorm = np.linalg.norm(r)
+        if not np.isfinite(rnorm):
+            break
+        if rnorm < best_norm:
+            best, best_norm, since_best = x.copy(), rnorm, 0
+        else:
+            since_best += 1
+            if since_best >= 3:
+                break
+        z = precond(r)
+        rz_new = float(r @ z)
+        d = z + (rz_new / rz) * d
+        rz = rz_new
+    return best if project is None else project(best)
