@@ -21,7 +21,7 @@ from sklearn_unlearn import (
     UnlearnableRidge,
     zero_features,
 )
-from sklearn_unlearn.solvers._cache import _solve
+from sklearn_unlearn.solvers._blocks import solve
 
 # Tolerance grid of the equal-accuracy refits, loosest first.
 TOLS = [10.0**-e for e in range(1, 13)]
@@ -386,7 +386,7 @@ def exact_optimum(model_after, model_before, X, y, *, max_iter=60, max_newton=15
         if fresh:
             hessians, _ = obj.hessian(X, Y, S, theta)
             newton_steps += 1
-        step = -_solve(obj, hessians, g)
+        step = -solve(obj, hessians, g)
         slope = float((g * step).sum())
         t, accepted = 1.0, False
         while t > 1e-12:
