@@ -23,6 +23,8 @@ import scipy.sparse as sp
 from sklearn.base import is_classifier
 from sklearn.utils import check_array
 
+from ._row_index import canonical_rows
+
 #: Bytes of one digest.
 DIGEST_SIZE = 16
 #: Shortest and longest key BLAKE2b takes (bytes).
@@ -75,7 +77,8 @@ def row_digests(X, targets, weights, key):
     """The keyed digests of the rows of ``X`` (dense or sparse), each with its
     canonical target row and weight: an array of ``DIGEST_SIZE``-byte strings.
 
-    A row's bytes are its nonzero columns and values (float64, sorted by
+    A row's bytes are its canonical sparse form (:func:`canonical_rows` of
+    the kept rows' index: nonzero columns and float64 values, sorted by
     column, stored zeros and the sign of zero dropped), so a row given dense
     or sparse, float32 or float64, has one digest.
     """
@@ -90,29 +93,18 @@ def row_digests(X, targets, weights, key):
 
 
 def _chunk_digests(X, targets, weights, key):
-    if sp.issparse(X):
-        R = sp.csr_matrix(X, dtype=np.float64, copy=True)
-        R.sum_duplicates()
-        R.eliminate_zeros()
-    else:
-        R = sp.csr_matrix(check_array(X, dtype=np.float64, ensure_all_finite=False))
-    R.sort_indices()
-    ptr = R.indptr
-    cols = R.indices.astype("<i8").tobytes()
-    vals = (R.data + 0.0).astype("<f8").tobytes()
+    # the sparse canonical form for dense rows too, so that both forms agree;
+    # the target and weight have fixed lengths, so the bytes are unambiguous
+    if not sp.issparse(X):
+        X = sp.csr_matrix(check_array(X, dtype=np.float64, ensure_all_finite=False))
+    rows = canonical_rows(X)
     tb = np.ascontiguousarray(targets).tobytes()
     t_size = targets.shape[1] * 8
     wb = weights.tobytes()
     blake = hashlib.blake2b
-    digests = []
-    for i in range(R.shape[0]):
-        a, b = ptr[i] * 8, ptr[i + 1] * 8
-        message = b"".join((int(ptr[i + 1] - ptr[i]).to_bytes(8, "little"),
-                            cols[a:b], vals[a:b], tb[i * t_size:(i + 1) * t_size],
-                            wb[i * 8:(i + 1) * 8]))
-        digests.append(blake(message, key=key, digest_size=DIGEST_SIZE,
-                             person=_ROW_PERSON).digest())
-    return digests
+    return [blake(b"".join((row, tb[i * t_size:(i + 1) * t_size], wb[i * 8:(i + 1) * 8])),
+                  key=key, digest_size=DIGEST_SIZE, person=_ROW_PERSON).digest()
+            for i, row in enumerate(rows)]
 
 
 class MissingRowsError(ValueError):

@@ -7,7 +7,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sklearn_unlearn import (
@@ -61,6 +61,7 @@ def test_rebased_bound_never_under_reports(problem):
         try:
             est.fit(X, y, sample_weight=w)
         except ValueError:
+            event("fit refused")
             return      # a fit the library refuses (e.g. no curvature left)
         keep = np.ones(len(y), dtype=bool)
         Xc = X.copy()
@@ -81,9 +82,11 @@ def test_rebased_bound_never_under_reports(problem):
         try:
             est.rebase_residual_bound(Xc[keep], y[keep], sample_weight=w[keep])
         except ValueError:
+            event("rebase refused")
             return      # overflowing rows: refused
         truth = residual_of(est, Xc[keep], y[keep], w[keep])
         assert est.residual_bound_ >= truth.lower, (est.residual_bound_, truth.lower)
+        event("re-based bound checked")
         # a later request adds to the re-based bound, which stays sound
         live = np.flatnonzero(keep[3:]) + 3
         rows = live[:2]

@@ -7,23 +7,6 @@ from sklearn.base import clone, is_classifier
 from ._certificate import Verification
 
 
-def _gradient(final, cache, rows):
-    """The gradient of the training objective over the kept rows, summed
-    block by block (the rows are read in place, not copied)."""
-    objective, theta = cache.objective, cache.theta
-    blocks = []
-    for X, y, w in rows.chunks():
-        Y, S, *_ = final._unlearn_targets(y, w)
-        blocks.append(objective.gradient(X, Y, S, theta))
-        if len(blocks) == 1:
-            # the penalty's term, which every block's gradient carries once
-            penalty = objective.gradient(X[:0], Y[:0], S[:0], theta)
-        else:
-            blocks[-1] -= penalty
-    total = sum(blocks[1:], blocks[0])
-    return total if cache.noise is None else total + cache.noise
-
-
 def measure(final, rows, cert, rtol):
     """The :class:`Verification` of the fitted final step ``final`` against the
     kept ``rows`` and the certificate ``cert``.
@@ -32,7 +15,10 @@ def measure(final, rows, cert, rtol):
     certified bound: the bound would under-report.
     """
     cache = final.unlearning_cache_
-    true = float(np.linalg.norm(_gradient(final, cache, rows)))
+    # the gradient over the kept rows in chunks, read in place: the final
+    # step's own measurement (on a copy; its residual is that gradient)
+    measured = final.rebase_residual_bound(rows.chunks(), copy=True)
+    true = float(np.linalg.norm(measured.unlearning_cache_.residual))
     if true > cert.spent:
         raise RuntimeError(
             f"The true gradient residual {true:.6g} exceeds the certified bound "

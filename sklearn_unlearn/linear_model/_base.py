@@ -1,14 +1,13 @@
 """Fit-time caching and closed-form unlearning shared by the linear estimators."""
 
 import warnings
-from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import _fit_context
+from sklearn.base import _fit_context, is_classifier
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._locks import serialised
 from .._plausibility import ALARM_RATE, LossProfile, row_losses
@@ -16,10 +15,9 @@ from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningCache, UnlearningWarning
 from ..solvers._coordinates import changed_coordinates
-from ..solvers._measure import measured_residual, row_chunks
 from ..solvers._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
-from ._chunked import is_dask_collection
+from ._chunked import ChunkPass, is_dask_collection, row_chunks, unpack_chunk
 from ._feature_change import check_feature_change, feature_positions, forgotten_state
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
@@ -483,46 +481,35 @@ default=None
         return serialised(self, lambda: self._rebased(X, y, sample_weight, copy))
 
     def _rebased(self, X, y, sample_weight, copy):
-        if y is None:
-            chunks = ((c[0], c[1], c[2] if len(c) > 2 else None) for c in X)
-        else:
-            chunks = row_chunks(X, y, sample_weight)
         cache = self.unlearning_cache_
-        n_groups = len(cache.counts)
-        seen = {"counts": np.zeros(n_groups), "totals": np.zeros(n_groups)}
-
-        def encoded():
-            for Xc, yc, wc in chunks:
-                Xc = validate_data(self, Xc, reset=False, accept_sparse="csr",
-                                   dtype=np.float64)
-                wc = np.ones(Xc.shape[0]) if wc is None else _check_sample_weight(
-                    wc, Xc, dtype=np.float64)
-                Y, S, row_weight, groups, _ = self._unlearn_targets(yc, wc)
-                seen["counts"] += np.bincount(groups, minlength=n_groups)
-                seen["totals"] += np.bincount(groups, weights=row_weight,
-                                              minlength=n_groups)
-                yield Xc, Y, S
-
-        g, allowance = measured_residual(cache.objective, encoded(), cache.theta,
-                                         cache.noise)
-        counts, totals = seen["counts"], seen["totals"]
-        if (not np.array_equal(counts, cache.counts)
-                or not np.allclose(totals, cache.weight_totals, rtol=1e-9, atol=0.0)):
+        chunk_pass = ChunkPass(self, cache.objective, self.n_features_in_,
+                               len(cache.counts),
+                               self.classes_ if is_classifier(self) else None)
+        chunks = (X if y is None else row_chunks(X, y, sample_weight))
+        sums = None
+        for chunk in chunks:
+            part = chunk_pass(*unpack_chunk(chunk), cache.theta, {})
+            sums = part if sums is None else sums + part
+        if (sums is None or not np.array_equal(sums.counts, cache.counts)
+                or not np.allclose(sums.weight_totals, cache.weight_totals,
+                                   rtol=1e-9, atol=0.0)):
+            given = (0, 0.0) if sums is None else (int(sums.counts.sum()),
+                                                   float(sums.weight_totals.sum()))
             raise ValueError(
-                f"The rows given are {int(counts.sum())} of total weight "
-                f"{float(totals.sum()):.6g}, but the model's current training data "
-                f"has {int(cache.counts.sum())} rows of total weight "
-                f"{float(cache.weight_totals.sum()):.6g} (by class: counts and "
-                "weights must match too): pass the fit's rows after every request. "
-                "Nothing was changed."
+                f"The rows given are {given[0]} of total weight {given[1]:.6g}, but "
+                f"the model's current training data has {int(cache.counts.sum())} "
+                f"rows of total weight {float(cache.weight_totals.sum()):.6g} (by "
+                "class: counts and weights must match too): pass the fit's rows "
+                "after every request. Nothing was changed."
             )
-        if not np.isfinite(allowance):
+        measured = cache.measured(sums)
+        if not np.isfinite(measured.residual_bound):
             raise ValueError(
-                "The measured residual is not finite (the rows overflow the "
-                "arithmetic); nothing was changed."
+                "The measured residual has no finite rounding bound (the rows "
+                "overflow the arithmetic, or the loss's curvature is unbounded); "
+                "nothing was changed."
             )
-        return self._with_state({"unlearning_cache_": replace(
-            cache, residual=g, residual_error=allowance)}, copy)
+        return self._with_state({"unlearning_cache_": measured}, copy)
 
     def forget_features(self, features):
         """Retrain, in closed form, as if ``features`` were zero in every row.

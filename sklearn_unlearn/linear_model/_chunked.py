@@ -80,7 +80,7 @@ class ChunkPass:
                         n_groups=self.n_groups, row_weight=row_weight, **wanted)
 
 
-def _unpack(chunk):
+def unpack_chunk(chunk):
     if not isinstance(chunk, tuple) or len(chunk) not in (2, 3):
         raise ValueError(
             "Each chunk must be a tuple (X_chunk, y_chunk) or (X_chunk, y_chunk, "
@@ -100,7 +100,7 @@ def iterable_reducer(chunks, chunk_pass):
     def reduce(theta, **wanted):
         total = None
         for chunk in chunks:
-            part = chunk_pass(*_unpack(chunk), theta, wanted)
+            part = chunk_pass(*unpack_chunk(chunk), theta, wanted)
             total = part if total is None else total + part
         if total is None:
             raise ValueError("The iterable of chunks is empty.")
@@ -164,3 +164,17 @@ def dask_reducer(X, y, w, chunk_pass):
         return dask.compute(parts[0])[0]
 
     return reduce
+
+
+def row_chunks(X, y, sample_weight=None, size=16384):
+    """``(X, y, sample_weight)`` in chunks of ``size`` rows (views of
+    arrays; data frames and lists are converted once)."""
+    rows = X.iloc if hasattr(X, "iloc") else X      # a data frame keeps its names
+    if not hasattr(rows, "__getitem__") or not hasattr(X, "shape"):
+        X = rows = np.asarray(X)
+    y = np.asarray(y)
+    w = None if sample_weight is None else np.broadcast_to(
+        np.asarray(sample_weight, dtype=np.float64).ravel(), (X.shape[0],))
+    for start in range(0, X.shape[0], size):
+        stop = start + size
+        yield rows[start:stop], y[start:stop], None if w is None else w[start:stop]

@@ -244,13 +244,7 @@ class UnlearningCache:
         drift = _Drift.from_sums(objective, sums, theta, anchor, exact)
         roundoff = np.inf
         if gamma is not None and exact and (bound or gamma == 0):
-            # Round-off of the gradient sums, so the bound covers the exact
-            # gradient of the exact objective at the published theta.
-            pen_theta = np.linalg.norm(objective.penalty[:, None] * theta)
-            noise_norm = np.linalg.norm(noise) if noise is not None else 0.0
-            roundoff = (sums.data_gradient_error(objective.n_params)
-                        + _roundoff.sum_error(np.linalg.norm(gradient), pen_theta,
-                                              noise_norm))
+            roundoff = _gradient_roundoff(objective, theta, gradient, sums, noise)
         grams_error = sums.gram_errors(objective.n_params)
         return cls(
             objective=objective,
@@ -268,6 +262,18 @@ class UnlearningCache:
             drift=drift,
             dtype=np.dtype(dtype).type,
         )
+
+    def measured(self, sums):
+        """The cache with its residual measured on the current training rows:
+        ``sums`` (:class:`~sklearn_unlearn.solvers._chunks.RowSums` of every
+        row at ``theta``) give the gradient, which becomes the residual, and
+        its rounding, which becomes the residual's error (the allowance the
+        fit takes for its own residual). This one is unchanged."""
+        _, gradient = self.objective.penalized(sums.value, sums.gradient.copy(),
+                                               self.theta, self.noise)
+        error = _gradient_roundoff(self.objective, self.theta, gradient, sums,
+                                   self.noise)
+        return replace(self, residual=gradient, residual_error=error)
 
     @property
     def exact_hessian(self):
@@ -745,6 +751,17 @@ class _Drift:
         return cls(form=growth * sums.drift_form,
                    norm=growth * float(np.linalg.norm(theta - anchor)),
                    curvature=growth * sums.drift_curvature, hessian_error=error)
+
+
+def _gradient_roundoff(objective, theta, gradient, sums, noise):
+    """Bound on the rounding of a gradient summed over rows (``sums``), the
+    penalty and the noise: the bound then covers the exact gradient of the
+    exact objective at ``theta``."""
+    pen_theta = np.linalg.norm(objective.penalty[:, None] * theta)
+    noise_norm = np.linalg.norm(noise) if noise is not None else 0.0
+    total = (sums.data_gradient_error(objective.n_params)
+             + _roundoff.sum_error(np.linalg.norm(gradient), pen_theta, noise_norm))
+    return float(total) if np.isfinite(total) else np.inf
 
 
 def _corrected(H, terms, fold, error):
