@@ -163,27 +163,36 @@ class RowFingerprints:
     2
     """
 
-    def __init__(self, shards, bits, check):
+    def __init__(self, shards, bits, check, payloads=None):
         self.shards = shards
         self.bits = bits
         self.check = check
+        self.payloads = payloads
         self.n_rows = int(sum(len(s) for s in shards))
 
     @classmethod
-    def from_digests(cls, digests, check):
-        """The multiset of ``digests``, in about ``len/ROWS_PER_SHARD`` shards."""
+    def from_digests(cls, digests, check, payload=None):
+        """The multiset of ``digests``, in about ``len/ROWS_PER_SHARD`` shards;
+        ``payload`` (one row of bytes per digest) goes with them."""
         n = len(digests)
         bits = int(np.clip(np.round(np.log2(max(n, 1) / ROWS_PER_SHARD)), 0, 16))
-        ordered = np.sort(digests)
+        order = np.argsort(digests, kind="stable")
+        ordered = digests[order]
         bounds = np.searchsorted(_shard_of(ordered, bits), np.arange(2**bits + 1))
         # each shard its own array: a view would keep the whole fit-time
         # buffer, deleted rows' digests included, alive
-        shards = [ordered[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])]
-        return cls(shards, bits, check)
+        pairs = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+        shards = [ordered[a:b].copy() for a, b in pairs]
+        payloads = None
+        if payload is not None:
+            payload = payload[order]
+            payloads = [payload[a:b].copy() for a, b in pairs]
+        return cls(shards, bits, check, payloads)
 
     @property
     def nbytes(self):
-        return int(sum(s.nbytes for s in self.shards)) + 112 * len(self.shards)
+        extra = 0 if self.payloads is None else sum(p.nbytes + 112 for p in self.payloads)
+        return int(sum(s.nbytes for s in self.shards)) + 112 * len(self.shards) + extra
 
     def missing(self, removed):
         """Indices into ``removed`` of digests the multiset does not hold (as
@@ -195,34 +204,53 @@ class RowFingerprints:
         with ``added``, as a new object that shares the untouched shards
         (this one is unchanged), or ``None`` when some removed digests are
         not held; and the sorted indices into ``removed`` of those."""
+        after, missing, _ = self.exchange(removed, added)
+        return after, missing
+
+    def exchange(self, removed, added, added_payload=None):
+        """:meth:`after`, with the payloads: ``(fingerprints, missing,
+        removed_payload)``, the payload each removed digest was held with (in
+        the order of ``removed``; ``None`` without payloads or when some are
+        missing). ``added_payload`` goes with ``added``."""
         order = np.argsort(removed, kind="stable")
         r = removed[order]
-        a = np.sort(added)
+        a_order = np.argsort(added, kind="stable")
+        a = added[a_order]
         touched = np.unique(np.concatenate([_shard_of(r, self.bits),
-                                            _shard_of(a, self.bits)]))
+                                            _shard_of(a, self.bits)])).tolist()
         # the touched shards in order are one sorted array: one search for all
-        parts = [self.shards[s] for s in touched.tolist()]
-        joined = np.concatenate(parts) if parts else r[:0]
+        joined = np.concatenate([self.shards[s] for s in touched]) if touched else r[:0]
         # a digest named m times takes the m slots from where it sorts
         rank = np.arange(len(r)) - np.searchsorted(r, r, "left")
         pos = np.searchsorted(joined, r, "left") + rank
         inside = pos < len(joined)
         found = inside & (joined[np.where(inside, pos, 0)] == r)
         if not found.all():
-            return None, sorted(order[~found].tolist())
+            return None, sorted(order[~found].tolist()), None
         keep = np.ones(len(joined), dtype=bool)
         keep[pos] = False
-        joined = joined[keep]
-        joined = np.insert(joined, np.searchsorted(joined, a), a)
-        bounds = np.searchsorted(_shard_of(joined, self.bits),
-                                 np.r_[touched, touched + 1])
-        shards = list(self.shards)
+        at = np.searchsorted(joined[keep], a)
+        joined = np.insert(joined[keep], at, a)
+        bounds = np.searchsorted(_shard_of(joined, self.bits), np.r_[touched, np.add(touched, 1)])
+        spans = list(zip(bounds[:len(touched)].tolist(), bounds[len(touched):].tolist()))
         # copies: a view would keep the joined buffer alive after a later
         # request deletes from one of the shards it holds
-        for s, lo, hi in zip(touched.tolist(), bounds[:len(touched)].tolist(),
-                             bounds[len(touched):].tolist()):
+        shards = list(self.shards)
+        for s, (lo, hi) in zip(touched, spans):
             shards[s] = joined[lo:hi].copy()
-        return type(self)(shards, self.bits, self.check), []
+        payloads = removed_payload = None
+        if self.payloads is not None:
+            held = (np.concatenate([self.payloads[s] for s in touched]) if touched
+                    else self.payloads[0][:0])
+            removed_payload = np.empty((len(r),) + held.shape[1:], held.dtype)
+            removed_payload[order] = held[pos]
+            if added_payload is None:
+                added_payload = np.zeros((len(a),) + held.shape[1:], held.dtype)
+            held = np.insert(held[keep], at, np.asarray(added_payload)[a_order], axis=0)
+            payloads = list(self.payloads)
+            for s, (lo, hi) in zip(touched, spans):
+                payloads[s] = held[lo:hi].copy()
+        return type(self)(shards, self.bits, self.check, payloads), [], removed_payload
 
 
 def _shard_of(digests, bits):

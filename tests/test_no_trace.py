@@ -436,16 +436,7 @@ def _run(est, session, steps, scanned, title):
 
 #: Traces this scan finds and the library does not yet remove, each with the
 #: reason; a case listed here fails once its trace is gone.
-KNOWN_OPEN = {
-    ("UnlearnableLinearSVC-multiclass-low_rank", "sequence"): (
-        "one-vs-rest squared hinge: a row leaves each block with its "
-        "curvature at the request's parameters, but entered with it at the "
-        "fit's anchor; the deleted rows sat on the margin and crossed it in "
-        "two of three blocks after the insertion, so 2 C x x^T stays in those "
-        "blocks, and the difference of two blocks (of low rank: rows active "
-        "in both cancel) has them in its range. The dense mode on the same "
-        "wide problem shows the same trace: not the low-rank fold; open"),
-}
+KNOWN_OPEN = {}
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))

@@ -366,8 +366,10 @@ default=None
         edit = None if sparse else find_edit(request.X_old, request.X_new, p)
         if edit is not None:
             # the new rows are the old ones plus the edit: not stored
+            values = request.X_new[:, edit[0]]
+            values = values.toarray() if sp.issparse(values) else np.asarray(values, float)
             return RequestRows(design.augmented_rows(request.X_old), len(old[0]),
-                               *old, *new, edit=edit)
+                               *old, *new, edit=edit, edit_values=values)
         blocks = [X for X in (request.X_old, request.X_new) if X is not None]
         return RequestRows(design.augmented_rows(blocks, sparse=sparse), len(old[0]),
                            *old, *new)

@@ -35,6 +35,11 @@ class HalfSquaredError:
     coupled = False
     constant_curvature = True
     self_concordant = False
+    #: Whether the curvature jumps (is not continuous in the predictor):
+    #: a row can then leave the data with a curvature a whole step away
+    #: from the one it entered the Hessian with, so the cache records the
+    #: side of the jump each row entered on (:meth:`SquaredHinge.side`).
+    curvature_jumps = False
     #: Whether the curvature changes with the target (a target correction
     #: then changes the Hessian).
     curvature_depends_on_target = False
@@ -92,6 +97,7 @@ class BinaryLogLoss:
     #: The third derivative is at most the second in absolute value, so the
     #: curvature changes by at most a factor ``exp(abs(t))`` over a step ``t``.
     self_concordant = True
+    curvature_jumps = False
 
     def value(self, Y, eta):
         return -log_expit(Y * eta)
@@ -139,6 +145,7 @@ class MultinomialLogLoss:
     constant_curvature = False
     curvature_depends_on_target = False
     self_concordant = False
+    curvature_jumps = False
     curvature_lipschitz = np.sqrt(2.0) / (3.0 * np.sqrt(3.0))
     # diag(p) - p p^T has eigenvalues in [0, 1/2]; so has any difference of two
     # such matrices in absolute value
@@ -199,6 +206,7 @@ class SquaredHinge:
     # inside or outside the margin depends on the label's sign
     curvature_depends_on_target = True
     self_concordant = False
+    curvature_jumps = True
     curvature_lipschitz = None
     curvature_cap = 2.0
     curvature_max = 2.0
@@ -211,6 +219,15 @@ class SquaredHinge:
 
     def curvature(self, Y, eta):
         return 2.0 * (Y * eta < 1.0).astype(float)
+
+    def side(self, Y, eta):
+        """Whether each predictor is inside the margin (where the curvature
+        is 2): the side of the jump a row's curvature is on."""
+        return Y * eta < 1.0
+
+    def side_curvature(self, inside):
+        """The curvature on each side (:meth:`side`)."""
+        return 2.0 * np.asarray(inside, dtype=float)
 
     def third_derivative(self, Y, eta):
         return np.zeros_like(eta)
@@ -263,6 +280,7 @@ class HalfTweedieLoss:
     coupled = False
     constant_curvature = False
     self_concordant = True
+    curvature_jumps = False
     curvature_lipschitz = None
     curvature_cap = np.inf
     curvature_max = np.inf

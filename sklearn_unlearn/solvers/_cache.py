@@ -27,6 +27,7 @@ from ._pending import PendingMatrix
 from . import _roundoff
 from ._blocks import apply_all, matvec, solve
 from ._chunks import published_theta, row_sums
+from ._entry_sides import EntrySides, new_key, packed_sides
 from ._polish import polish, unconverged_polish
 from ._rows import RowCurvature
 
@@ -71,6 +72,7 @@ class _Plan:
     max_row_norm: float
     drift: "_Drift"
     report: RequestReport
+    entry_sides: object = None
 
 
 @dataclass
@@ -105,6 +107,10 @@ class UnlearningCache:
         since the cached Hessian took it in, and on the Hessian's error.
         Only scalars: a stored vector of the old parameters would, with the
         Hessian, reveal the gradient of the rows a request removed.
+    entry_sides : EntrySides or None
+        For a loss whose curvature jumps, the digest of every row held and
+        the side it entered each block on
+        (:mod:`~sklearn_unlearn.solvers._entry_sides`).
     n_requests : int
         Number of requests applied.
     history : list of RequestReport
@@ -141,6 +147,7 @@ class UnlearningCache:
     counts: np.ndarray
     drift: "_Drift" = None
     dtype: type = np.float64
+    entry_sides: EntrySides | None = None
     n_requests: int = 0
     history: list = field(default_factory=list)
 
@@ -227,7 +234,8 @@ class UnlearningCache:
                 # all the weight): keep the Hessian where it was computed
         sums = row_sums(objective, X, Y, S, theta, groups=groups, n_groups=n_groups,
                         row_weight=row_weight, gradient=False, eta=eta,
-                        row_norms=row_norms, anchor=anchor, eta_anchor=eta_anchor)
+                        row_norms=row_norms, anchor=anchor, eta_anchor=eta_anchor,
+                        sides_key=new_key() if objective.loss.curvature_jumps else None)
         return cls.from_sums(objective, theta, g, sums, hessians=hessians, grams=grams,
                              noise=noise, anchor=anchor, exact=exact, bound=bound,
                              dtype=dtype)
@@ -261,6 +269,7 @@ class UnlearningCache:
             counts=sums.counts,
             drift=drift,
             dtype=np.dtype(dtype).type,
+            entry_sides=_entry_sides(objective, sums),
         )
 
     def measured(self, sums):
@@ -309,6 +318,7 @@ class UnlearningCache:
         # the predictors of the request rows at theta: every row leaves and
         # enters the cached matrices with its curvature here
         eta_old, eta_new = r.predictors(theta)
+        entry_sides, inside_old = self._exchange_sides(r, eta_new)
         coef_old = obj.gradient_coefficients(r.Y_old, r.S_old, eta_old)
         coef_new = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new)
         grad_old, grad_new = r.transpose_products(coef_old, coef_new)
@@ -325,7 +335,7 @@ class UnlearningCache:
 
         fold = r.R_old.shape[0] > 0
         change = _RequestChange(obj, r, theta, eta_old, eta_new,
-                                grams=self.gram is not None)
+                                grams=self.gram is not None, inside_old=inside_old)
         # The Hessian of the corrected data: solved here and adopted by the
         # cache on commit.
         hessian_error = self._hessian_error_after(r)
@@ -444,7 +454,27 @@ class UnlearningCache:
                 r.norms_new, obj.n_params).max(initial=0.0))),
             drift=drift,
             report=report,
+            entry_sides=entry_sides,
         )
+
+    def _exchange_sides(self, r, eta_new):
+        """The rows held after the request, and the side each removed row
+        entered every block on (``None``, ``None`` for a loss whose
+        curvature does not jump)."""
+        sides = self.entry_sides
+        if sides is None:
+            if self.objective.loss.curvature_jumps and r.R_old.shape[0]:
+                raise ValueError(
+                    "This cache does not record the side of the margin its rows "
+                    "entered on (it was made before that was kept): it cannot fold "
+                    "out removed rows without leaving a trace of them. Refit the "
+                    "model. Nothing was changed.")
+            return None, None
+        design = self.objective.design
+        d = r.R_old.shape[1] - int(design.fit_intercept)
+        packed = packed_sides(self.objective.loss, r.Y_new, eta_new)
+        return sides.exchange(r.R_old[:, :d], r.Y_old, r.S_old,
+                              r.R_new[:, :d], r.Y_new, r.S_new, packed)
 
     def _request_roundoff(self, r, theta, theta_new, eta_old, eta_new, eta_new_after,
                           coef_old, coef_new, coef_after):
@@ -695,6 +725,7 @@ class UnlearningCache:
             counts=plan.counts,
             max_row_norm=plan.max_row_norm,
             drift=plan.drift,
+            entry_sides=plan.entry_sides,
             n_requests=self.n_requests + 1,
             history=[*self.history, plan.report],
         )
@@ -816,8 +847,12 @@ class _RequestChange:
     the label) are left out. All terms share one array of rows.
     """
 
-    def __init__(self, obj, r, theta, eta_old, eta_new, *, grams):
-        self.removed = obj.row_curvature(r.R_old, r.Y_old, -r.S_old, theta, eta_old)
+    def __init__(self, obj, r, theta, eta_old, eta_new, *, grams, inside_old=None):
+        # a loss whose curvature jumps: the rows leave on the side they
+        # entered on (``inside_old``), wherever theta has moved them since
+        curvature = None if inside_old is None else obj.loss.side_curvature(inside_old)
+        self.removed = obj.row_curvature(r.R_old, r.Y_old, -r.S_old, theta, eta_old,
+                                         curvature=curvature)
         # (an edit's rows enter below as edits of the old ones)
         added = obj.row_curvature(r.R_old if r.edit is not None else r.R_new,
                                   r.Y_new, r.S_new, theta, eta_new)
@@ -875,6 +910,15 @@ class _RequestChange:
             self.gram.known_trace = float(s_new @ sq_new - s_old @ sq_old)
             self.norm_gram.known_trace = float((s_new * r.norms_new) @ sq_new
                                                - (s_old * r.norms_old) @ sq_old)
+
+
+def _entry_sides(objective, sums):
+    """The :class:`EntrySides` of the rows the ``sums`` were taken over
+    (``None`` for a loss whose curvature does not jump)."""
+    if sums.side_digests is None:
+        return None
+    return EntrySides.from_parts(sums.side_digests, sums.side_bits, key=sums.sides_key,
+                                 n_blocks=objective.n_outputs)
 
 
 def _new_rows_gradient(obj, r, eta_new):

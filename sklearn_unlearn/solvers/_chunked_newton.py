@@ -15,9 +15,10 @@ need only the gradient); otherwise the next pass computes it again.
 import numpy as np
 
 from ._cache import UnlearningCache, logger
-from ._polish import unconverged_polish
 from ._chunks import published_theta
+from ._entry_sides import new_key
 from ._factored import NotPositiveDefiniteError
+from ._polish import unconverged_polish
 
 _EPS = np.finfo(float).eps
 
@@ -118,10 +119,13 @@ def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
         anchor is not theta or published is not theta)
     if objective.loss.constant_curvature and not rehessian:
         anchor = published
-    if published is not theta or rehessian or sums.coef_error is None:
+    # a loss whose curvature jumps: the side each row entered on, from the
+    # last pass (the one at the Hessian's anchor)
+    sides = {"sides_key": new_key()} if objective.loss.curvature_jumps else {}
+    if published is not theta or rehessian or sums.coef_error is None or sides:
         # the cache is about the published parameters, its curvature taken there
         theta = published
-        sums = reduce(theta, hessian=rehessian)
+        sums = reduce(theta, hessian=rehessian, **sides)
         _, g = objective.penalized(sums.value, sums.gradient, theta, noise)
         if rehessian:
             try:
@@ -129,7 +133,7 @@ def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
             except NotPositiveDefiniteError:
                 # no curvature left at the optimum: keep the Hessian where it
                 # was taken, and the drift from there
-                sums = reduce(theta, anchor=anchor)
+                sums = reduce(theta, anchor=anchor, **sides)
     cache = UnlearningCache.from_sums(
         objective, theta, g, sums, hessians=hessians, grams=grams, noise=noise,
         anchor=anchor, exact=True, bound=bound, dtype=dtype)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from . import _roundoff
+from ._entry_sides import packed_sides, side_digests
 
 
 @dataclass
@@ -54,6 +55,12 @@ class RowSums:
         drift ``v_i`` of the predictors from the anchor (zero at the anchor).
     weight_totals, counts : ndarray of shape (n_groups,)
         Weight and number of rows of every class.
+    side_digests, side_bits : ndarray or None
+        For a loss whose curvature jumps, the rows' digests and the side each
+        entered the Hessian on (:mod:`~sklearn_unlearn.solvers._entry_sides`):
+        chunks concatenate them.
+    sides_key : bytes or None
+        The key of those digests (the same in every chunk).
     """
 
     n_rows: int
@@ -72,6 +79,9 @@ class RowSums:
     drift_curvature: float | None
     weight_totals: np.ndarray
     counts: np.ndarray
+    side_digests: np.ndarray | None = None
+    side_bits: np.ndarray | None = None
+    sides_key: bytes | None = None
 
     def __add__(self, other):
         out = {}
@@ -79,6 +89,12 @@ class RowSums:
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name == "max_norm":
                 out[f.name] = max(a, b)
+            elif f.name in ("side_digests", "side_bits") and a is not None and b is not None:
+                out[f.name] = np.concatenate([a, b])
+            elif f.name == "sides_key":
+                if a != b:
+                    raise ValueError("Chunk sums disagree on the key of their digests.")
+                out[f.name] = a
             elif a is None or b is None:
                 if (a is None) != (b is None):
                     raise ValueError(f"Chunk sums disagree on {f.name}.")
@@ -105,7 +121,7 @@ class RowSums:
 
 def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
              hessian=False, bound_grams=False, gradient=True, allowances=True,
-             eta=None, row_norms=None, anchor=None, eta_anchor=None):
+             eta=None, row_norms=None, anchor=None, eta_anchor=None, sides_key=None):
     """The :class:`RowSums` of one chunk of rows at ``theta``.
 
     ``hessian`` and ``bound_grams`` ask for the Gram matrices (one pass over
@@ -115,6 +131,8 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
     are then ``None``: wanted at the final parameters only). ``eta`` and ``row_norms``: the predictors at ``theta``
     and the row norms, if already computed. ``anchor``: where the Hessian's
     curvature was taken, if not at ``theta`` (``eta_anchor`` its predictors).
+    ``sides_key``: the key of the rows' digests, for a loss whose curvature
+    jumps (the side each row entered the Hessian on is taken at the anchor).
     """
     design = objective.design
     p = objective.n_params
@@ -136,6 +154,13 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
     q = 2 if bound_grams else 0
     errors = (_allowances(objective, X, Y, S, theta, eta, coef, norms, anchor,
                           eta_anchor) if allowances else [None] * 4)
+    digests = sides = None
+    if sides_key is not None and objective.loss.curvature_jumps:
+        at_anchor = anchor is None or anchor is theta
+        if not at_anchor and eta_anchor is None:
+            eta_anchor = design.predictor(X, anchor)
+        digests = side_digests(X, Y, S, sides_key)
+        sides = packed_sides(objective.loss, Y, eta if at_anchor else eta_anchor)
     return RowSums(
         n_rows=len(row_norms),
         value=float(objective.loss_sum(Y, S, eta)),
@@ -153,6 +178,9 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         drift_curvature=errors[3],
         weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
         counts=np.bincount(groups, minlength=n_groups).astype(float),
+        side_digests=digests,
+        side_bits=sides,
+        sides_key=None if digests is None else sides_key,
     )
 
 

@@ -379,7 +379,7 @@ class LinearObjective:
             out.append(hvp)
         return out
 
-    def row_curvature(self, R, Y, weights, theta, eta=None):
+    def row_curvature(self, R, Y, weights, theta, eta=None, curvature=None):
         """Hessian change ``sum_i w_i curvature_i`` of a few rows, per block.
 
         Parameters
@@ -393,13 +393,18 @@ class LinearObjective:
             Where the curvature is evaluated.
         eta : ndarray of shape (k, m), default=None
             ``R @ theta``, if already computed.
+        curvature : ndarray of shape (k, m), default=None
+            The rows' curvature, when not the one at ``theta`` (rows leaving
+            with the curvature they entered with).
 
         Returns
         -------
         list of RowCurvature, one per block.
         """
         w = self.scale * weights
-        c = self.loss.curvature(Y, np.asarray(R @ theta) if eta is None else eta)
+        c = curvature
+        if c is None:
+            c = self.loss.curvature(Y, np.asarray(R @ theta) if eta is None else eta)
         if self.loss.coupled:
             return [RowCurvature(R, w[:, 0, None, None] * c)]
         return [RowCurvature(R, w[:, min(cols[0], w.shape[1] - 1)] * c[:, cols[0]])

@@ -62,6 +62,9 @@ class RequestRows:
         Targets, sample weights, row weights and groups of each part.
     edit : tuple (columns, delta), default=None
         The new rows as an edit of the old ones (see :func:`find_edit`).
+    edit_values : ndarray of shape (k, len(columns)), default=None
+        The new rows' values in the edited columns, exactly as given (``R_new``
+        then holds them, not ``R_old + delta``).
 
     Examples
     --------
@@ -81,10 +84,11 @@ class RequestRows:
     """
 
     def __init__(self, rows, k_old, Y_old, S_old, w_old, g_old, Y_new, S_new, w_new,
-                 g_new, edit=None):
+                 g_new, edit=None, edit_values=None):
         self.Y_old, self.S_old, self.w_old, self.g_old = Y_old, S_old, w_old, g_old
         self.Y_new, self.S_new, self.w_new, self.g_new = Y_new, S_new, w_new, g_new
         self.edit = edit
+        self._edit_values = edit_values
         self._abs_rows, self._abs_products = {}, {}
         if edit is None:
             self.R_all = rows
@@ -106,7 +110,12 @@ class RequestRows:
             if not len(cols):
                 return self.R_old          # a label change: the same rows
             R_new = self.R_old.copy()
-            R_new[:, cols] += delta
+            if self._edit_values is None:
+                R_new[:, cols] += delta
+            else:
+                # the new values as given: old + (new - old) can differ in
+                # the last bit, and the rows must be the ones given
+                R_new[:, cols] = self._edit_values
             self._R_new = R_new
         return self._R_new
 

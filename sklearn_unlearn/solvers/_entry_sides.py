@@ -1,0 +1,128 @@
+"""The side of the margin each training row entered the Hessian on.
+
+A loss whose curvature jumps (the squared hinge: ``2`` inside the margin,
+``0`` outside) gives a row a curvature where it leaves the data a whole step
+away from the one it entered the cached Hessian with, whenever the
+parameters moved it across the margin in between. Folded out at its new side,
+the row would leave ``2 s x x^T`` in the Hessian: in one-vs-rest blocks, the
+difference of two blocks would then have the erased row in its range.
+
+So a cache over such a loss keeps, for every row it holds, a digest of the
+row (its canonical bytes, its encoded targets and weights: see
+:func:`~sklearn_unlearn._fingerprints.row_digests`) with the side it entered
+each block on, one bit a block. A removed row leaves with the sides it
+entered on, exactly, and its digest leaves with it; a row the cache does not
+hold cannot be folded out and is refused. The digests are keyed by a random
+key drawn at fit and kept with the cache (requests need it): anyone holding
+the model and a candidate row can tell whether the model holds that row now,
+as a model that keeps its training rows could. Rows it erased are not among
+them.
+"""
+
+import secrets
+
+import numpy as np
+
+from .._fingerprints import MissingRowsError, RowFingerprints, row_digests
+
+#: Bytes of the key drawn at fit.
+KEY_SIZE = 16
+
+
+def new_key():
+    """A fresh key for a fit's digests."""
+    return secrets.token_bytes(KEY_SIZE)
+
+
+def side_digests(X, Y, S, key):
+    """The digests of the rows of ``X`` (dense or sparse, without the
+    intercept column), each with its encoded targets ``Y`` and weights
+    ``S``."""
+    targets = np.hstack([np.asarray(Y, dtype="<f8"), np.asarray(S, dtype="<f8")]) + 0.0
+    return row_digests(X, targets, np.ones(X.shape[0]), key)
+
+
+def packed_sides(loss, Y, eta):
+    """The side of every block (:meth:`~sklearn_unlearn.losses.SquaredHinge.side`)
+    of each row, eight blocks a byte."""
+    return np.packbits(loss.side(Y, eta), axis=1)
+
+
+class EntrySides:
+    """The rows a cache holds, each with the side it entered every block on.
+
+    Parameters
+    ----------
+    store : RowFingerprints
+        The rows' digests, with their packed sides as payload.
+    key : bytes
+        The key of the digests.
+    n_blocks : int
+        Blocks (one bit each).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.losses import SquaredHinge
+    >>> from sklearn_unlearn.solvers._entry_sides import EntrySides
+    >>> X = np.array([[1.0, 0.0], [0.0, 2.0]])
+    >>> Y, S = np.array([[1.0], [-1.0]]), np.ones((2, 1))
+    >>> eta = np.array([[0.5], [-3.0]])          # inside, then outside
+    >>> sides = EntrySides.from_rows(SquaredHinge(), X, Y, S, eta, key=bytes(16))
+    >>> after, inside = sides.exchange(X[1:], Y[1:], S[1:], X[:0], Y[:0], S[:0], None)
+    >>> after.n_rows, inside.tolist()
+    (1, [[False]])
+    """
+
+    def __init__(self, store, key, n_blocks):
+        self.store = store
+        self.key = key
+        self.n_blocks = n_blocks
+
+    @classmethod
+    def from_rows(cls, loss, X, Y, S, eta, *, key):
+        """The sides of the rows of ``X`` at the predictors ``eta``."""
+        return cls.from_parts(side_digests(X, Y, S, key), packed_sides(loss, Y, eta),
+                              key=key, n_blocks=Y.shape[1])
+
+    @classmethod
+    def from_parts(cls, digests, packed, *, key, n_blocks):
+        """The store of digests with their packed sides (chunks' parts
+        concatenated)."""
+        return cls(RowFingerprints.from_digests(digests, None, payload=packed),
+                   key, n_blocks)
+
+    @property
+    def n_rows(self):
+        return self.store.n_rows
+
+    @property
+    def nbytes(self):
+        return self.store.nbytes
+
+    def exchange(self, X_old, Y_old, S_old, X_new, Y_new, S_new, new_packed):
+        """``(sides, inside)``: the store without the rows ``X_old`` and with
+        ``X_new`` (whose packed sides are ``new_packed``), as a new object
+        (this one is unchanged), and the side each removed row entered every
+        block on (bool, shape ``(k_old, n_blocks)``).
+
+        Raises :class:`~sklearn_unlearn._fingerprints.MissingRowsError` when
+        a removed row is not held.
+        """
+        removed = side_digests(X_old, Y_old, S_old, self.key)
+        added = side_digests(X_new, Y_new, S_new, self.key)
+        if new_packed is None:
+            new_packed = np.zeros((len(added), (self.n_blocks + 7) // 8), np.uint8)
+        store, missing, packed = self.store.exchange(removed, added, new_packed)
+        if missing:
+            rows = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+            raise MissingRowsError(
+                f"{len(missing)} row{'s' if len(missing) > 1 else ''} of X_old "
+                f"({rows}) {'are' if len(missing) > 1 else 'is'} not among the rows "
+                "this model holds, with their labels and sample weights. Its loss's "
+                "curvature jumps at the margin, so the model records the side each "
+                "row entered on and can fold out only rows it holds: pass the rows "
+                "as trained on (never-trained rows, or rows deleted already, cannot "
+                "be removed). Nothing was changed.")
+        inside = np.unpackbits(packed, axis=1, count=self.n_blocks).astype(bool)
+        return type(self)(store, self.key, self.n_blocks), inside

@@ -1,0 +1,109 @@
+"""A squared-hinge model folds a removed row out on the side of the margin it
+entered the Hessian on, wherever the parameters have moved it since."""
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import make_classification
+from sklearn.svm import LinearSVC
+
+from sklearn_unlearn import UnlearnableLinearSVC
+from sklearn_unlearn.base import MissingRowsError
+from sklearn_unlearn.solvers._entry_sides import side_digests
+
+
+def _data(n_classes):
+    X, y = make_classification(240, 6, n_informative=4, n_redundant=0,
+                               n_classes=n_classes, random_state=3)
+    return X, y
+
+
+def _hessian_of(model, X, y, theta):
+    """The Hessian blocks of ``X, y`` with every row's curvature at
+    ``theta``: what the cache holds when every row entered there."""
+    obj = model.unlearning_cache_.objective
+    Y, S = model._unlearn_targets(y, np.ones(len(y)))[:2]
+    R = obj.design.augmented_rows(X)
+    inside = Y * (R @ theta) < 1.0
+    blocks = []
+    for b, cols in enumerate(obj.block_columns):
+        w = obj.scale * S[:, min(cols[0], S.shape[1] - 1)] * 2.0 * inside[:, cols[0]]
+        blocks.append((R * w[:, None]).T @ R + np.diag(obj.penalty))
+    return blocks
+
+
+def _crossing_rows(model, X, y, theta_before):
+    """Training rows whose side of the margin differs between
+    ``theta_before`` and the model's parameters now, in some block."""
+    obj = model.unlearning_cache_.objective
+    Y = model._unlearn_targets(y, np.ones(len(y)))[0]
+    R = obj.design.augmented_rows(X)
+    now = model.unlearning_cache_.theta
+    return np.flatnonzero(((Y * (R @ theta_before) < 1) != (Y * (R @ now) < 1)).any(axis=1))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_rows_that_crossed_the_margin_leave_exactly(n_classes):
+    # Insertions move the parameters so that training rows cross the margin;
+    # deleting those rows, then the insertions, must leave the Hessian of the
+    # remaining rows at the fit's parameters, where all of them entered. Folded
+    # at their new side instead, the crossed rows would stay in it (2 C x x^T
+    # each; 0 rows of error allowed beyond round-off).
+    X, y = _data(n_classes)
+    model = UnlearnableLinearSVC(hessian="dense").fit(X, y)
+    theta_fit = model.unlearning_cache_.theta.copy()
+    rng = np.random.default_rng(0)
+    X_push = X[:20] + rng.normal(scale=2.0, size=(20, X.shape[1]))
+    y_push = np.roll(y[:20], 1)
+    model.unlearn(None, X_push, None, y_push)
+    crossed = _crossing_rows(model, X, y, theta_fit)
+    assert len(crossed) >= 3, "the insertion must move rows across the margin"
+    model.unlearn(X[crossed], None, y[crossed])
+    model.unlearn(X_push, None, y_push)
+    keep = np.setdiff1d(np.arange(len(y)), crossed)
+    expected = _hessian_of(model, X[keep], y[keep], theta_fit)
+    for H, E in zip(model.unlearning_cache_.hessians, expected):
+        np.testing.assert_allclose(H.matrix, E, rtol=1e-10, atol=1e-10 * np.abs(E).max())
+
+
+def test_a_row_not_held_is_refused_and_nothing_changes():
+    X, y = _data(3)
+    model = UnlearnableLinearSVC(hessian="dense").fit(X[:200], y[:200])
+    before = joblib.hash(model)
+    with pytest.raises(MissingRowsError, match="not among the rows this model holds"):
+        model.unlearn(X[200:202], None, y[200:202])
+    wrong = (y[:1] + 1) % 3
+    with pytest.raises(MissingRowsError, match="labels and sample weights"):
+        model.unlearn(X[:1], None, wrong)
+    assert joblib.hash(model) == before
+    model.unlearn(X[:1], None, y[:1])
+    with pytest.raises(MissingRowsError):           # deleted already
+        model.unlearn(X[:1], None, y[:1])
+    # a row given sparse is the same row
+    model.unlearn(sp.csr_matrix(X[1:3]), None, y[1:3])
+
+
+def test_erased_rows_digests_leave_the_store():
+    X, y = _data(2)
+    model = UnlearnableLinearSVC(hessian="dense").fit(X, y)
+    sides = model.unlearning_cache_.entry_sides
+    Y, S = model._unlearn_targets(y[:5], np.ones(5))[:2]
+    digests = side_digests(X[:5], Y, S, sides.key)
+    assert sides.store.missing(digests) == []
+    model.unlearn(X[:5], None, y[:5])
+    after = model.unlearning_cache_.entry_sides
+    assert after.store.missing(digests) == [0, 1, 2, 3, 4]
+    assert after.n_rows == len(y) - 5
+
+
+def test_chunked_fit_records_the_same_sides():
+    X, y = _data(3)
+    chunks = [(X[i:i + 60], y[i:i + 60]) for i in range(0, len(y), 60)]
+    whole = UnlearnableLinearSVC(hessian="dense").fit(X, y)
+    by_chunks = UnlearnableLinearSVC.from_fitted(LinearSVC().fit(X, y), chunks)
+    a, b = whole.unlearning_cache_.entry_sides, by_chunks.unlearning_cache_.entry_sides
+    assert a.n_rows == b.n_rows == len(y)
+    by_chunks.unlearn(X[:10], None, y[:10])
+    whole.unlearn(X[:10], None, y[:10])
+    np.testing.assert_allclose(by_chunks.coef_, whole.coef_, rtol=1e-6, atol=1e-8)
