@@ -8,8 +8,8 @@ the row would leave ``2 s x x^T`` in the Hessian: in one-vs-rest blocks, the
 difference of two blocks would then have the erased row in its range.
 
 So a cache over such a loss keeps, for every row it holds, a digest of the
-row (its canonical bytes, its encoded targets and weights: see
-:func:`~sklearn_unlearn._fingerprints.row_digests`) with the side it entered
+row (its values, its encoded targets and weights: see :func:`side_digests`)
+with the side it entered
 each block on, one bit a block. A removed row leaves with the sides it
 entered on, exactly, and its digest leaves with it; a row the cache does not
 hold cannot be folded out and is refused. The digests are keyed by a random
@@ -19,14 +19,18 @@ as a model that keeps its training rows could. Rows it erased are not among
 them.
 """
 
+import hashlib
 import secrets
 
 import numpy as np
+import scipy.sparse as sp
 
-from .._fingerprints import MissingRowsError, RowFingerprints, row_digests
+from .._fingerprints import MissingRowsError, RowFingerprints
 
 #: Bytes of the key drawn at fit.
 KEY_SIZE = 16
+#: Rows mixed per block (bounds the temporary copy).
+_BLOCK = 4096
 
 
 def new_key():
@@ -37,9 +41,70 @@ def new_key():
 def side_digests(X, Y, S, key):
     """The digests of the rows of ``X`` (dense or sparse, without the
     intercept column), each with its encoded targets ``Y`` and weights
-    ``S``."""
-    targets = np.hstack([np.asarray(Y, dtype="<f8"), np.asarray(S, dtype="<f8")]) + 0.0
-    return row_digests(X, targets, np.ones(X.shape[0]), key)
+    ``S``: 16 bytes a row, equal exactly when the rows, targets and weights
+    are equal as numbers, whatever their form (dense or sparse, float32 or
+    float64, ``-0.0`` or ``0.0``), up to a chance of about ``2**-64`` for two
+    given rows.
+
+    Each value's bits go through a bijective mix (``0`` to ``0``, so a sparse
+    row's absent entries count as its zeros), are multiplied by a
+    coefficient drawn from the key and its column, and summed modulo
+    ``2**64``, in two lanes with independent coefficients. Vectorised: the
+    key is kept with the digests, so they need the identity of rows, not a
+    secret (the keyed fingerprints of :mod:`sklearn_unlearn._fingerprints`
+    are for that).
+    """
+    n, d = X.shape
+    T = np.hstack([np.asarray(Y, dtype=np.float64), np.asarray(S, dtype=np.float64)])
+    lanes = np.frombuffer(hashlib.blake2b(key, digest_size=16).digest(), np.uint64)
+    out = _sparse_sums(X, lanes) if sp.issparse(X) else _dense_sums(X, 0, lanes)
+    out += _dense_sums(T, d, lanes)
+    return _mix(out).view(f"S{2 * 8}").ravel()
+
+
+def _mix(x):
+    """A bijection of 64-bit words that maps 0 to 0 (splitmix64's finaliser)."""
+    x = x ^ (x >> np.uint64(30))
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _coefficients(columns, lanes):
+    """The odd coefficient of each column in each lane, ``(len, 2)``."""
+    c = np.asarray(columns, dtype=np.uint64)[:, None] + lanes[None, :]
+    return _mix(c + np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
+
+
+def _bits(values):
+    """The mixed bits of float64 values (``-0.0`` as ``0.0``)."""
+    return _mix(np.ascontiguousarray(np.asarray(values, dtype=np.float64) + 0.0)
+                .view(np.uint64))
+
+
+def _dense_sums(B, first_column, lanes):
+    """``sum_j mix(b_ij) c_j`` of each row in each lane, block by block."""
+    B = B.toarray() if sp.issparse(B) else np.asarray(B)
+    n, d = B.shape
+    coef = _coefficients(np.arange(first_column, first_column + d), lanes)
+    out = np.zeros((n, 2), dtype=np.uint64)
+    for start in range(0, n, _BLOCK):
+        M = _bits(B[start:start + _BLOCK])
+        for lane in range(2):
+            out[start:start + _BLOCK, lane] = (M * coef[:, lane]).sum(axis=1)
+    return out
+
+
+def _sparse_sums(X, lanes):
+    """:func:`_dense_sums` of a sparse matrix, from its stored entries."""
+    X = sp.csr_matrix(X, dtype=np.float64, copy=True)
+    X.sum_duplicates()
+    terms = _bits(X.data)[:, None] * _coefficients(X.indices, lanes)
+    # row sums modulo 2**64 from a running sum (empty rows included)
+    running = np.vstack([np.zeros((1, 2), np.uint64), np.cumsum(terms, axis=0,
+                                                                 dtype=np.uint64)])
+    return running[X.indptr[1:]] - running[X.indptr[:-1]]
 
 
 def packed_sides(loss, Y, eta):
