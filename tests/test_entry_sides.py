@@ -107,3 +107,25 @@ def test_chunked_fit_records_the_same_sides():
     by_chunks.unlearn(X[:10], None, y[:10])
     whole.unlearn(X[:10], None, y[:10])
     np.testing.assert_allclose(by_chunks.coef_, whole.coef_, rtol=1e-6, atol=1e-8)
+
+
+def test_digests_name_rows_as_numbers_whatever_their_form():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(2000, 30)).astype(np.float32).astype(np.float64)
+    X[rng.random(X.shape) < 0.5] = 0.0
+    Y, S = np.sign(rng.normal(size=(2000, 3))), rng.random((2000, 1))
+    key = bytes(range(16))
+    d = side_digests(X, Y, S, key)
+    assert len(np.unique(d)) == len(d)
+    np.testing.assert_array_equal(d, side_digests(sp.csr_matrix(X), Y, S, key))
+    np.testing.assert_array_equal(d, side_digests(X.astype(np.float32), Y, S, key))
+    np.testing.assert_array_equal(d, side_digests(np.where(X == 0, -0.0, X), Y, S, key))
+    # one ulp of one value, one label, one weight, or another key: another row
+    i, j = rng.integers(2000, size=500), rng.integers(30, size=500)
+    X_ulp = X.copy()
+    X_ulp[i, j] = np.nextafter(X[i, j], np.inf)
+    changed = np.unique(i)
+    assert not np.isin(side_digests(X_ulp, Y, S, key)[changed], d).any()
+    assert not np.isin(side_digests(X, -Y, S, key), d).any()
+    assert not np.isin(side_digests(X, Y, 2 * S, key), d).any()
+    assert not np.isin(side_digests(X, Y, S, bytes(16)), d).any()
