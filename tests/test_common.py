@@ -3,41 +3,28 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sklearn_unlearn
-from sklearn_unlearn import (
-    CertifiedRemoval,
-    UnlearnableGammaRegressor,
-    UnlearnableLinearSVC,
-    UnlearnableLogisticRegression,
-    UnlearnableMLPClassifier,
-    UnlearnableMLPRegressor,
-    UnlearnablePoissonRegressor,
-    UnlearnableRidge,
-    UnlearnableTweedieRegressor,
-)
+from sklearn_unlearn import UnlearnableRidge
 
-ESTIMATORS = [
-    UnlearnableLogisticRegression(),
-    UnlearnableRidge(),
-    UnlearnableLinearSVC(),
-    # few iterations keep the checks quick (as scikit-learn checks its MLPs)
-    UnlearnableMLPClassifier(max_iter=100, random_state=0),
-    UnlearnableMLPRegressor(max_iter=100, random_state=0),
-    CertifiedRemoval(UnlearnableLogisticRegression(), budget=0.05, random_state=0),
-    CertifiedRemoval(UnlearnableRidge()),
-    UnlearnablePoissonRegressor(),
-    UnlearnableGammaRegressor(),
-    UnlearnableTweedieRegressor(),
-    UnlearnableTweedieRegressor(power=1.5),
-]
+from .registry import REGISTRY, registered
+
+ESTIMATORS = registered("sklearn_checks")
 
 
-def test_every_exported_estimator_is_checked():
+def test_every_exported_estimator_is_registered():
+    # tests/registry.py: one entry an estimator, with what every common test
+    # (these checks, the unlearning checks, the no-trace scan, persistence)
+    # runs it on
     exported = {
         name for name in sklearn_unlearn.__all__
         if isinstance(getattr(sklearn_unlearn, name), type)
     }
-    checked = {type(est).__name__ for est in ESTIMATORS}
-    assert exported == checked
+    assert exported == {cls.__name__ for cls in REGISTRY}
+    for cls, entry in REGISTRY.items():
+        for part in ("sklearn_checks", "unlearning_checks", "no_trace"):
+            instances = getattr(entry, part)
+            assert instances, f"{cls.__name__} has no {part} in tests/registry.py"
+        for est in (*entry.sklearn_checks, *entry.unlearning_checks):
+            assert type(est) is cls
 
 
 def _expected_failed_checks(estimator):

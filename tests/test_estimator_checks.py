@@ -4,53 +4,14 @@ unlearners, which they must catch."""
 import numpy as np
 import pytest
 
-import sklearn_unlearn
-from sklearn_unlearn import (
-    CertifiedRemoval,
-    UnlearnableGammaRegressor,
-    UnlearnableLinearSVC,
-    UnlearnableLogisticRegression,
-    UnlearnableMLPClassifier,
-    UnlearnableMLPRegressor,
-    UnlearnablePoissonRegressor,
-    UnlearnableRidge,
-    UnlearnableTweedieRegressor,
-)
+from sklearn_unlearn import UnlearnableRidge
 from sklearn_unlearn.utils import check_unlearning, parametrize_with_unlearning_checks
 from sklearn_unlearn.utils import estimator_checks as ec
 from sklearn_unlearn.utils._check_state import TRUSTED_TYPES
 
-# the networks converged (lbfgs, smooth activation): the update aims at the
-# optimum near the fitted parameters. The classifier is regularised more: at
-# alpha=1e-2 its 3-class problem is fit almost perfectly, the objective is flat
-# and a damped Newton step on a feature edit or a label change overshoots
-# (benchmarks/RESULTS_mlp.md, "Unlearning checks").
-_MLP = dict(hidden_layer_sizes=(5,), solver="lbfgs", activation="tanh", alpha=1e-2,
-            tol=1e-12, max_iter=5000, random_state=0)
+from .registry import registered
 
-ESTIMATORS = [
-    UnlearnableLogisticRegression(),
-    UnlearnableRidge(),
-    UnlearnableLinearSVC(),
-    UnlearnableMLPClassifier(**{**_MLP, "alpha": 1.0}),
-    UnlearnableMLPRegressor(**_MLP),
-    # a request of 4 rows out of 200 is large: the bound stays within the
-    # budget when the objective is strongly convex (small C) and the noise
-    # small (small budget)
-    CertifiedRemoval(UnlearnableLogisticRegression(C=0.03), budget=0.3,
-                     on_budget_exceeded="raise", random_state=0),
-    CertifiedRemoval(UnlearnableRidge()),
-    UnlearnablePoissonRegressor(alpha=0.1),
-    UnlearnableGammaRegressor(alpha=0.1),
-    UnlearnableTweedieRegressor(alpha=0.1),
-    UnlearnableTweedieRegressor(power=1.5, alpha=0.1),
-]
-
-
-def test_every_exported_estimator_is_checked():
-    exported = {name for name in sklearn_unlearn.__all__
-                if isinstance(getattr(sklearn_unlearn, name), type)}
-    assert exported == {type(est).__name__ for est in ESTIMATORS}
+ESTIMATORS = registered("unlearning_checks")
 
 
 @parametrize_with_unlearning_checks(ESTIMATORS)

@@ -25,34 +25,20 @@ import copy
 import inspect
 import pickle
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.linalg import cholesky
 from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
 import sklearn_unlearn
-from sklearn_unlearn import (
-    CertifiedRemoval,
-    UnlearnableGammaRegressor,
-    UnlearnableLinearSVC,
-    UnlearnableLogisticRegression,
-    UnlearnableMLPClassifier,
-    UnlearnableMLPRegressor,
-    UnlearnablePoissonRegressor,
-    UnlearnableRidge,
-    UnlearnableTweedieRegressor,
-    replace_features,
-    zero_features,
-)
+from sklearn_unlearn import replace_features, zero_features
 
 from sklearn_unlearn.utils._trace_scan import Erased, report, scan
+
+from .registry import REGISTRY, hessian_modes
 
 pytest.importorskip("skops.io")
 
@@ -75,133 +61,8 @@ N_WIDE, D_WIDE = 320, 240
 
 
 # -- recipes -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Recipe:
-    """An estimator and the problem it is fit on.
-
-    ``task``: "binary", "multiclass", "regression", "multi-target" or
-    "positive" (a regression with positive targets, for a GLM).
-    ``transform``: what a stateless first pipeline step does to the rows
-    (``None``: the final step sees them as given).
-    """
-
-    name: str
-    make: object
-    task: str
-    wide: bool = False
-    sparse: bool = False
-    float32: bool = False
-    transform: object = None
-    params: dict = field(default_factory=dict)
-
-    def __str__(self):
-        return self.name
-
-
-def _mlp(cls, **kw):
-    return lambda: cls(hidden_layer_sizes=(7,), max_iter=40, random_state=0, **kw)
-
-
-def _linear_recipes(cls, tasks, sparse_task, extra=None):
-    """Every ``hessian`` mode of ``cls`` (the low-rank one on a wide problem),
-    on each task, and the dense mode on sparse input."""
-    modes = ["dense"]
-    if "hessian" in cls._parameter_constraints:
-        modes = sorted(_hessian_modes(cls))
-    out = []
-    for mode in modes:
-        for task in tasks:
-            out.append(Recipe(f"{cls.__name__}-{task}-{mode}",
-                              (lambda m=mode: cls(hessian=m)), task,
-                              wide=mode != "dense", params={"hessian": mode}))
-    out.append(Recipe(f"{cls.__name__}-{sparse_task}-dense-sparse",
-                      lambda: cls(hessian="dense"), sparse_task, sparse=True,
-                      params={"hessian": "dense"}))
-    return out + (extra or [])
-
-
-def _hessian_modes(cls):
-    """The options of a ``hessian`` parameter, ``"auto"`` (one of the others) excepted."""
-    (options,) = [c for c in cls._parameter_constraints["hessian"]
-                  if hasattr(c, "options")]
-    return set(options.options) - {"auto"}
-
-
-def _certified(final, keep, pipeline=False):
-    def make():
-        est = final()
-        if pipeline:
-            est = make_pipeline(FunctionTransformer(np.arcsinh), est)
-        return CertifiedRemoval(est, budget=1.0, keep_data=keep, random_state=0,
-                                on_budget_exceeded="retrain" if keep else "warn")
-    return make
-
-
-class _AdoptedFromChunks:
-    """``fit``: scikit-learn's parent fit, then ``from_fitted`` from chunks of
-    rows (the cache made by the chunked passes)."""
-
-    def __init__(self, cls, parent):
-        self.cls, self.parent = cls, parent
-
-    def fit(self, X, y):
-        fitted = self.parent().fit(X, y)
-        chunks = [(X[i:i + 50], y[i:i + 50]) for i in range(0, X.shape[0], 50)]
-        return self.cls.from_fitted(fitted, chunks)
-
-
-RECIPES = {
-    "UnlearnableLogisticRegression": _linear_recipes(
-        UnlearnableLogisticRegression, ["binary", "multiclass"], "binary",
-        [Recipe("UnlearnableLogisticRegression-binary-dense-float32",
-                lambda: UnlearnableLogisticRegression(hessian="dense"), "binary",
-                float32=True, params={"hessian": "dense"}),
-         Recipe("UnlearnableLogisticRegression-multiclass-adopted-from-chunks",
-                lambda: _AdoptedFromChunks(UnlearnableLogisticRegression,
-                                           LogisticRegression), "multiclass")]),
-    "UnlearnableRidge": _linear_recipes(
-        UnlearnableRidge, ["regression", "multi-target"], "regression"),
-    "UnlearnableLinearSVC": _linear_recipes(
-        UnlearnableLinearSVC, ["binary", "multiclass"], "multiclass"),
-    "UnlearnableMLPClassifier": [
-        Recipe("UnlearnableMLPClassifier", _mlp(UnlearnableMLPClassifier), "binary"),
-        Recipe("UnlearnableMLPClassifier-sparse", _mlp(UnlearnableMLPClassifier),
-               "multiclass", sparse=True),
-    ],
-    "UnlearnableMLPRegressor": [
-        Recipe("UnlearnableMLPRegressor", _mlp(UnlearnableMLPRegressor), "regression"),
-        Recipe("UnlearnableMLPRegressor-sparse", _mlp(UnlearnableMLPRegressor),
-               "regression", sparse=True),
-    ],
-    **{cls.__name__: [Recipe(f"{cls.__name__}-positive", lambda c=cls: c(alpha=0.1),
-                             "positive"),
-                      Recipe(f"{cls.__name__}-positive-sparse", lambda c=cls: c(alpha=0.1),
-                             "positive", sparse=True)]
-       for cls in (UnlearnablePoissonRegressor, UnlearnableGammaRegressor)},
-    "UnlearnableTweedieRegressor": [
-        Recipe("UnlearnableTweedieRegressor-power=1.5",
-               lambda: UnlearnableTweedieRegressor(power=1.5, alpha=0.1), "positive"),
-        Recipe("UnlearnableTweedieRegressor-power=1.5-sparse",
-               lambda: UnlearnableTweedieRegressor(power=1.5, alpha=0.1), "positive",
-               sparse=True),
-        Recipe("UnlearnableTweedieRegressor-power=0",
-               lambda: UnlearnableTweedieRegressor(alpha=0.1), "regression"),
-    ],
-    "CertifiedRemoval": [
-        Recipe(f"CertifiedRemoval-{name}-keep_data={keep}",
-               _certified(final, keep, pipeline), task,
-               transform=np.arcsinh if pipeline else None)
-        for name, final, task, pipeline in [
-            ("logistic", UnlearnableLogisticRegression, "binary", False),
-            ("ridge", UnlearnableRidge, "regression", False),
-            ("pipeline-arcsinh-logistic", UnlearnableLogisticRegression, "binary", True),
-        ]
-        for keep in (True, False)
-    ] + [
-        Recipe("CertifiedRemoval-logistic-sparse-keep_data=True",
-               _certified(UnlearnableLogisticRegression, True), "binary", sparse=True),
-    ],
-}
+#: The estimators and problems the scan runs on, from tests/registry.py.
+RECIPES = {cls.__name__: list(entry.no_trace) for cls, entry in REGISTRY.items()}
 
 
 def exported_estimators():
@@ -221,12 +82,12 @@ CASES = [(name, recipe) for name in exported_estimators()
 def test_every_exported_estimator_has_a_recipe(name):
     assert RECIPES.get(name), (
         f"{name} is exported by sklearn_unlearn but has no recipe in "
-        "tests/test_no_trace.py: add one, so that the no-trace scan covers it."
+        "tests/registry.py: add one, so that the no-trace scan covers it."
     )
     cls = getattr(sklearn_unlearn, name)
     if "hessian" in getattr(cls, "_parameter_constraints", {}):
         covered = {r.params.get("hessian") for r in RECIPES[name]}
-        missing = _hessian_modes(cls) - covered
+        missing = hessian_modes(cls) - covered
         assert not missing, f"{name}: no recipe for hessian={sorted(missing)}."
 
 

@@ -17,16 +17,14 @@ from sklearn.preprocessing import StandardScaler
 import sklearn_unlearn
 from sklearn_unlearn import (
     CertifiedRemoval,
-    UnlearnableGammaRegressor,
-    UnlearnableLinearSVC,
     UnlearnableLogisticRegression,
     UnlearnableMLPClassifier,
     UnlearnableMLPRegressor,
-    UnlearnablePoissonRegressor,
     UnlearnableRidge,
-    UnlearnableTweedieRegressor,
     zero_features,
 )
+
+from .registry import REGISTRY, registered, type_name
 
 sio = pytest.importorskip("skops.io")
 
@@ -48,37 +46,6 @@ STATE_TYPES = {
     "sklearn_unlearn.solvers._pending.PendingMatrix",
     "sklearn_unlearn.solvers._rows.RowCurvature",
 }
-ESTIMATOR_TYPES = {
-    UnlearnableLogisticRegression: "sklearn_unlearn.linear_model._logistic.UnlearnableLogisticRegression",
-    UnlearnableRidge: "sklearn_unlearn.linear_model._ridge.UnlearnableRidge",
-    UnlearnableLinearSVC: "sklearn_unlearn.linear_model._svc.UnlearnableLinearSVC",
-    UnlearnablePoissonRegressor: "sklearn_unlearn.linear_model._glm.UnlearnablePoissonRegressor",
-    UnlearnableGammaRegressor: "sklearn_unlearn.linear_model._glm.UnlearnableGammaRegressor",
-    UnlearnableTweedieRegressor: "sklearn_unlearn.linear_model._glm.UnlearnableTweedieRegressor",
-}
-#: What a squared-hinge model keeps of its rows: the side of the margin each
-#: entered on (doc/persistence.rst lists them).
-SIDES_TYPES = {
-    "binary_svc": {"sklearn_unlearn.solvers._entry_sides.EntrySides",
-                   "sklearn_unlearn._fingerprints.RowFingerprints"},
-}
-SIDES_TYPES["ovr_svc"] = SIDES_TYPES["binary_svc"]
-LOSS_TYPES = {
-    "binary_logistic": "sklearn_unlearn.losses._glm.BinaryLogLoss",
-    "multinomial_logistic": "sklearn_unlearn.losses._glm.MultinomialLogLoss",
-    "ridge": "sklearn_unlearn.losses._glm.HalfSquaredError",
-    "multi_target_ridge": "sklearn_unlearn.losses._glm.HalfSquaredError",
-    "binary_svc": "sklearn_unlearn.losses._glm.SquaredHinge",
-    "ovr_svc": "sklearn_unlearn.losses._glm.SquaredHinge",
-    "poisson": "sklearn_unlearn.losses._glm.HalfPoissonLoss",
-    "gamma": "sklearn_unlearn.losses._glm.HalfGammaLoss",
-    "tweedie": "sklearn_unlearn.losses._glm.HalfTweedieLoss",
-}
-# scikit-learn's own loss object, kept by the Tweedie parent (skops trusts
-# those of Poisson and Gamma by default)
-PARENT_LOSS_TYPES = {"tweedie": {"sklearn._loss.loss.HalfTweedieLoss"}}
-
-
 def _classification(n_classes, sparse=False):
     X, y = make_classification(n_samples=120, n_features=6, n_informative=4,
                                n_classes=n_classes, random_state=0)
@@ -97,31 +64,26 @@ def _positive(X_y):
     return X / np.abs(X).max(), np.exp(y / np.abs(y).max())
 
 
-CASES = {
-    "binary_logistic": (lambda: UnlearnableLogisticRegression(C=0.5),
-                        lambda: _classification(2)),
-    "multinomial_logistic": (lambda: UnlearnableLogisticRegression(C=0.5),
-                             lambda: _classification(3)),
-    "ridge": (lambda: UnlearnableRidge(alpha=0.3), lambda: _regression(1)),
-    "multi_target_ridge": (lambda: UnlearnableRidge(alpha=0.3),
-                           lambda: _regression(2)),
-    "binary_svc": (lambda: UnlearnableLinearSVC(C=0.1, max_iter=10_000),
-                   lambda: _classification(2)),
-    "ovr_svc": (lambda: UnlearnableLinearSVC(C=0.1, max_iter=10_000),
-                lambda: _classification(3, sparse=True)),
-    "poisson": (lambda: UnlearnablePoissonRegressor(alpha=0.1),
-                lambda: _positive(_regression(1))),
-    "gamma": (lambda: UnlearnableGammaRegressor(alpha=0.1),
-              lambda: _positive(_regression(1))),
-    "tweedie": (lambda: UnlearnableTweedieRegressor(power=1.5, alpha=0.1),
-                lambda: _positive(_regression(1))),
-}
+def _data(task):
+    """The data set of a task of the registry."""
+    sparse = task.endswith("-sparse")
+    task = task.removesuffix("-sparse")
+    if task in ("binary", "multiclass"):
+        return _classification(2 if task == "binary" else 3, sparse=sparse)
+    if task == "positive":
+        return _positive(_regression(1))
+    return _regression(1 if task == "regression" else 2)
+
+
+#: The configurations saved and loaded, estimator by estimator (``saved`` of
+#: the registry), each with the types its file names beyond the core ones.
+SAVED = registered("saved")
 
 
 def _fitted(case):
-    make_estimator, make_data = CASES[case]
-    X, y = make_data()
-    est = make_estimator().fit(X, y)
+    saved = SAVED[case]
+    X, y = _data(saved.task)
+    est = saved.make().fit(X, y)
     # One request before saving, so that the history is part of what is
     # saved (its removed rows are folded at once: nothing of them pending).
     est.unlearn(X[:3], None, y[:3])
@@ -175,12 +137,12 @@ def test_every_exported_estimator_is_covered():
         getattr(sklearn_unlearn, name) for name in sklearn_unlearn.__all__
         if isinstance(getattr(sklearn_unlearn, name), type)
     }
-    covered = ({type(make()) for make, _ in CASES.values()} | set(MLP_TYPES)
+    covered = ({type(saved.make()) for saved in SAVED.values()} | set(MLP_TYPES)
                | {CertifiedRemoval})
     assert exported == covered
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(SAVED))
 def test_joblib_round_trip(case, tmp_path):
     est, X, y = _fitted(case)
     path = tmp_path / "model.joblib"
@@ -190,7 +152,7 @@ def test_joblib_round_trip(case, tmp_path):
     _assert_same_future(est, loaded, X, y)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(SAVED))
 def test_skops_round_trip(case, tmp_path):
     est, X, y = _fitted(case)
     # inserted rows may stay pending beside the Hessian: saved with it
@@ -201,8 +163,7 @@ def test_skops_round_trip(case, tmp_path):
     # The types the file asks us to trust are reviewed ones, the core set
     # always included.
     untrusted = set(sio.get_untrusted_types(file=path))
-    expected = (CACHE_TYPES | {ESTIMATOR_TYPES[type(est)], LOSS_TYPES[case]}
-                | PARENT_LOSS_TYPES.get(case, set()) | SIDES_TYPES.get(case, set()))
+    expected = CACHE_TYPES | {type_name(type(est))} | SAVED[case].types
     assert expected <= untrusted <= expected | STATE_TYPES
     assert "sklearn_unlearn.solvers._rows.RowCurvature" in untrusted  # rows pending
 
@@ -218,7 +179,7 @@ def test_skops_refuses_unreviewed_types(tmp_path):
     # Trusting only the estimator class is not enough: its cache types must
     # be reviewed too, and loading stops before building anything untrusted.
     with pytest.raises(Exception, match="[Uu]ntrusted"):
-        sio.load(path, trusted=[ESTIMATOR_TYPES[type(est)]])
+        sio.load(path, trusted=[type_name(type(est))])
 
 
 def test_loaded_model_keeps_its_history_and_bound(tmp_path):
@@ -236,10 +197,7 @@ def test_loaded_model_keeps_its_history_and_bound(tmp_path):
 
 # The MLPs keep their training rows (``training_rows_``) and the parent's
 # Adam optimiser; both are reviewed below.
-MLP_TYPES = {
-    UnlearnableMLPClassifier: "sklearn_unlearn.neural_network._multilayer_perceptron.UnlearnableMLPClassifier",
-    UnlearnableMLPRegressor: "sklearn_unlearn.neural_network._multilayer_perceptron.UnlearnableMLPRegressor",
-}
+MLP_TYPES = {cls: type_name(cls) for cls in (UnlearnableMLPClassifier, UnlearnableMLPRegressor)}
 MLP_TRUSTED = {
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn_unlearn._report.RequestReport",
@@ -276,8 +234,8 @@ def test_mlp_round_trip(cls, fmt, tmp_path):
 
 
 CERTIFIED_TRUSTED = CACHE_TYPES | STATE_TYPES | {
-    ESTIMATOR_TYPES[UnlearnableLogisticRegression],
-    LOSS_TYPES["binary_logistic"],
+    type_name(UnlearnableLogisticRegression),
+    *SAVED["binary_logistic"].types,
     "sklearn_unlearn._training_rows.TrainingRows",
     "sklearn_unlearn.certified._certificate.Certificate",
     "sklearn_unlearn.certified._certificate.LedgerEntry",
@@ -342,47 +300,13 @@ def _example_list():
     return set(re.findall(r'"([\w.]+)"', block))
 
 
-# config id: (estimator factory, data factory, unlearn keywords, conditions
-# that hold for it, in the page's words)
-_LR, _RIDGE, _SVC = "UnlearnableLogisticRegression", "UnlearnableRidge", "UnlearnableLinearSVC"
-_MLPC, _MLPR = "UnlearnableMLPClassifier", "UnlearnableMLPRegressor"
-DOC_CONFIGS = {}
-for _k, _kind in ((2, "binary"), (3, "multiclass")):
-    for _h in ("dense", "low_rank"):
-        for _rb in (True, False):
-            DOC_CONFIGS[f"logistic_{_kind}_{_h}_bound_{_rb}"] = (
-                _LR,
-                lambda h=_h, rb=_rb: UnlearnableLogisticRegression(hessian=h, residual_bound=rb),
-                lambda k=_k: _classification(k), {},
-                {_kind, f'hessian="{_h}"'} | ({"residual_bound=True"} if _rb else set()))
-        DOC_CONFIGS[f"svc_{_kind}_{_h}"] = (
-            _SVC, lambda h=_h: UnlearnableLinearSVC(hessian=h, C=0.1, max_iter=10_000),
-            lambda k=_k: _classification(k), {}, {f'hessian="{_h}"'})
-for _t in (1, 2):
-    for _h in ("dense", "low_rank"):
-        DOC_CONFIGS[f"ridge_{_t}_targets_{_h}"] = (
-            _RIDGE, lambda h=_h: UnlearnableRidge(hessian=h), lambda t=_t: _regression(t), {},
-            {f'hessian="{_h}"'})
-_MLP = dict(hidden_layer_sizes=(4,), max_iter=10, random_state=0)
-for _solver, _k in (("adam", 2), ("sgd", 3), ("lbfgs", 3)):
-    DOC_CONFIGS[f"mlp_classifier_{_solver}_{_k}_classes"] = (
-        _MLPC, lambda s=_solver: UnlearnableMLPClassifier(solver=s, **_MLP),
-        lambda k=_k: _classification(k), {}, {f'solver="{_solver}"', 'keep_data=True'})
-    DOC_CONFIGS[f"mlp_regressor_{_solver}_{_k - 1}_targets"] = (
-        _MLPR, lambda s=_solver: UnlearnableMLPRegressor(solver=s, **_MLP),
-        lambda t=_k - 1: _regression(t), {}, {f'solver="{_solver}"', 'keep_data=True'})
-_GLMS = {"poisson": ("UnlearnablePoissonRegressor", UnlearnablePoissonRegressor, {}, set()),
-         "gamma": ("UnlearnableGammaRegressor", UnlearnableGammaRegressor, {}, set()),
-         "tweedie_0": ("UnlearnableTweedieRegressor", UnlearnableTweedieRegressor,
-                       {"power": 0.0}, {"power=0"}),
-         "tweedie_1.5": ("UnlearnableTweedieRegressor", UnlearnableTweedieRegressor,
-                         {"power": 1.5}, {"1 <= power <= 2"})}
-for _key, (_name, _cls, _kw, _conds) in _GLMS.items():
-    DOC_CONFIGS[f"glm_{_key}"] = (_name, lambda c=_cls, kw=_kw: c(**kw),
-                                  lambda: _positive(_regression(1)), {}, _conds)
-DOC_CONFIGS["mlp_classifier_no_rows"] = (
-    _MLPC, lambda: UnlearnableMLPClassifier(keep_data=False, **_MLP),
-    lambda: _classification(3), {"method": "first_order", "tau": 0.1}, {'solver="adam"'})
+_LR, _RIDGE = "UnlearnableLogisticRegression", "UnlearnableRidge"
+#: config id: (estimator name, estimator factory, data factory, unlearn
+#: keywords, conditions that hold for it, in the page's words), from the
+#: registry's ``documented`` configurations
+DOC_CONFIGS = {config: (cls.__name__, doc.make, lambda t=doc.task: _data(t), doc.options,
+                        set(doc.conditions))
+               for cls, entry in REGISTRY.items() for config, doc in entry.documented.items()}
 
 # CertifiedRemoval: its own list and its final estimator's (conditions of both).
 # Over budget a request warns instead of retraining, so that every state is
