@@ -34,72 +34,76 @@ def walk(root, name="est"):
         if isinstance(obj, _LEAVES) or id(obj) in seen:
             continue
         seen.add(id(obj))
-        if isinstance(obj, (float, np.floating)):
-            out.floats.append((path, float(obj)))
-            continue
-        if isinstance(obj, np.generic):
-            continue
-        if isinstance(obj, str):
-            out.texts.append((path, obj))
-            continue
-        if isinstance(obj, (bytes, bytearray, memoryview)):
-            out.blobs.append((path, bytes(obj)))
-            continue
-        if isinstance(obj, np.ndarray):
-            if obj.dtype == object:
-                stack += [(f"{path}[{i}]", v) for i, v in
-                          zip(np.ndindex(obj.shape), obj.ravel())]
-            elif obj.dtype.kind == "f" and obj.size:
-                out.arrays.append((path, obj))
-            continue
-        if sp.issparse(obj):
-            if obj.dtype.kind == "f" and np.prod(obj.shape) <= 4_000_000:
-                out.arrays.append((path + ".toarray()", obj.toarray()))
-        if isinstance(obj, dict):
-            stack += [(f"{path}[{k!r}]", v) for k, v in obj.items()]
-            stack += [(f"{path}.keys()", k) for k in obj]
-            continue
-        if isinstance(obj, (list, tuple)):
-            stack += [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
-            continue
-        if isinstance(obj, (set, frozenset)):
-            stack += [(f"{path}.<element>", v) for v in obj]
-            continue
-        if callable(getattr(obj, "matvec", None)) and len(getattr(obj, "shape", ())) == 2:
-            out.operators.append((path, obj))
-        if hasattr(obj, "__code__"):   # a function: what it closes over
-            for i, cell in enumerate(obj.__closure__ or ()):
-                try:
-                    stack.append((f"{path}.<closure {i}>", cell.cell_contents))
-                except ValueError:
-                    pass
-            stack.append((f"{path}.__defaults__", obj.__defaults__))
-            stack.append((f"{path}.__kwdefaults__", obj.__kwdefaults__))
-            continue
-        if hasattr(obj, "__self__"):   # a bound method
-            stack.append((f"{path}.__self__", obj.__self__))
-            continue
-        walked = False
-        if hasattr(obj, "__dict__"):
-            stack += [(f"{path}.{k}", v) for k, v in vars(obj).items()]
-            walked = True
-        for cls in type(obj).__mro__:
-            for slot in getattr(cls, "__slots__", ()):
-                if slot in ("__dict__", "__weakref__") or not hasattr(obj, slot):
-                    continue
-                stack.append((f"{path}.{slot}", getattr(obj, slot)))
-                walked = True
-        if not walked:
-            # what pickle and deepcopy would see (e.g. a RandomState's state)
-            try:
-                reduced = obj.__reduce_ex__(4)
-            except Exception:
-                continue
-            if isinstance(reduced, tuple):
-                # the constructor's arguments and the state, not the iterators
-                stack += [(f"{path}.<reduce {i}>", reduced[i])
-                          for i in (1, 2) if len(reduced) > i]
+        if not _recorded(out, path, obj):
+            stack += _parts(out, path, obj)
     return out
+
+
+def _recorded(out, path, obj):
+    """Record ``obj`` in ``out`` if it is a value the scan reads; whether it
+    is one (it then has no parts to walk)."""
+    if isinstance(obj, (float, np.floating)):
+        out.floats.append((path, float(obj)))
+    elif isinstance(obj, str):
+        out.texts.append((path, obj))
+    elif isinstance(obj, (bytes, bytearray, memoryview)):
+        out.blobs.append((path, bytes(obj)))
+    elif isinstance(obj, np.ndarray) and obj.dtype != object:
+        if obj.dtype.kind == "f" and obj.size:
+            out.arrays.append((path, obj))
+    elif not isinstance(obj, np.generic):
+        return False
+    return True
+
+
+def _parts(out, path, obj):
+    """The ``(path, object)`` parts of a container, a function or an object
+    (a sparse matrix is also read whole, an operator recorded)."""
+    if isinstance(obj, np.ndarray):
+        return [(f"{path}[{i}]", v) for i, v in zip(np.ndindex(obj.shape), obj.ravel())]
+    if sp.issparse(obj) and obj.dtype.kind == "f" and np.prod(obj.shape) <= 4_000_000:
+        out.arrays.append((path + ".toarray()", obj.toarray()))
+    if isinstance(obj, dict):
+        return ([(f"{path}[{k!r}]", v) for k, v in obj.items()]
+                + [(f"{path}.keys()", k) for k in obj])
+    if isinstance(obj, (list, tuple)):
+        return [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
+    if isinstance(obj, (set, frozenset)):
+        return [(f"{path}.<element>", v) for v in obj]
+    if callable(getattr(obj, "matvec", None)) and len(getattr(obj, "shape", ())) == 2:
+        out.operators.append((path, obj))
+    if hasattr(obj, "__code__"):   # a function: what it closes over
+        parts = [(f"{path}.__defaults__", obj.__defaults__),
+                 (f"{path}.__kwdefaults__", obj.__kwdefaults__)]
+        for i, cell in enumerate(obj.__closure__ or ()):
+            try:
+                parts.append((f"{path}.<closure {i}>", cell.cell_contents))
+            except ValueError:
+                pass
+        return parts
+    if hasattr(obj, "__self__"):   # a bound method
+        return [(f"{path}.__self__", obj.__self__)]
+    return _attributes(path, obj)
+
+
+def _attributes(path, obj):
+    """An object's attributes and slots, or what pickle and deepcopy would
+    see of it (e.g. a RandomState's state)."""
+    parts = [(f"{path}.{k}", v) for k, v in vars(obj).items()] if hasattr(obj, "__dict__") else []
+    for cls in type(obj).__mro__:
+        for slot in getattr(cls, "__slots__", ()):
+            if slot not in ("__dict__", "__weakref__") and hasattr(obj, slot):
+                parts.append((f"{path}.{slot}", getattr(obj, slot)))
+    if parts or hasattr(obj, "__dict__"):
+        return parts
+    try:
+        reduced = obj.__reduce_ex__(4)
+    except Exception:
+        return []
+    if not isinstance(reduced, tuple):
+        return []
+    # the constructor's arguments and the state, not the iterators
+    return [(f"{path}.<reduce {i}>", reduced[i]) for i in (1, 2) if len(reduced) > i]
 
 
 def _lengths(d):
