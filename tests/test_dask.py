@@ -117,3 +117,34 @@ def test_dask_fits_refuse_what_chunks_cannot_do(client, breast_cancer):
     bad[5, 1] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         UnlearnableLogisticRegression().fit(da.from_array(bad, chunks=200), yd)
+
+
+def test_a_dask_fit_keeps_the_loss_profile_and_fingerprints(client, classes_data):
+    # From the last pass over the chunks: the profile equals the in-memory
+    # fit's (rtol 1e-9: the same losses, summed chunk by chunk), and the
+    # fingerprints check requests as the in-memory ones do.
+    from sklearn_unlearn.base import MissingRowsError
+
+    X, y, w = classes_data
+    key = bytes(range(32))
+    ref = UnlearnableLogisticRegression(C=0.5).fit(X, y, sample_weight=w,
+                                                   fingerprint_key=key)
+    model = UnlearnableLogisticRegression(C=0.5).fit(
+        da.from_array(X, chunks=(100, 32)), da.from_array(y, chunks=100),
+        sample_weight=da.from_array(w, chunks=100), fingerprint_key=key)
+    a, b = model.training_loss_profile_, ref.training_loss_profile_
+    assert a.n_rows == b.n_rows == len(y)
+    np.testing.assert_allclose([a.total, a.total_sq], [b.total, b.total_sq], rtol=1e-9)
+    assert model.row_fingerprints_.n_rows == len(y)
+    assert sorted(np.concatenate(model.row_fingerprints_.shards).tolist()) == sorted(
+        np.concatenate(ref.row_fingerprints_.shards).tolist())
+    with pytest.raises(MissingRowsError):
+        model.unlearn(X[:2], None, (y[:2] + 1) % 3, sample_weight=w[:2],
+                      fingerprint_key=key)
+    model.unlearn(X[:2], None, y[:2], sample_weight=w[:2], fingerprint_key=key)
+    assert model.row_fingerprints_.n_rows == len(y) - 2
+    # adopted from chunks: the profile too
+    chunks = [(X[i:i + 100], y[i:i + 100], w[i:i + 100]) for i in range(0, len(y), 100)]
+    adopted = UnlearnableLogisticRegression.from_fitted(
+        LogisticRegression(C=0.5).fit(X, y, sample_weight=w), chunks)
+    np.testing.assert_allclose(adopted.training_loss_profile_.total, b.total, rtol=1e-6)

@@ -9,6 +9,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._fingerprints import RowFingerprints, check_key, key_check
+from .._plausibility import LossProfile
 from ..solvers._chunked_newton import cache_by_chunks
 from ._chunked import (ChunkPass, dask_arrays, dask_reducer, is_dask_collection,
                        iterable_reducer)
@@ -42,9 +44,10 @@ class ChunkedFitMixin:
         raise NotImplementedError
 
     # -- fit by chunks --------------------------------------------------------
-    def _fit_by_chunks(self, X, y, sample_weight):
+    def _fit_by_chunks(self, X, y, sample_weight, fingerprint_key=None):
         """``fit`` on Dask collections: Newton's method from zero, one pass
-        over the chunks per iteration, reduced by Dask."""
+        over the chunks per iteration, reduced by Dask (the key, if any,
+        travels to the workers with the last pass's tasks)."""
         X, y, w, names = dask_arrays(X, y, sample_weight)
         self.n_features_in_ = X.shape[1]
         if names is not None and all(isinstance(c, str) for c in names):
@@ -63,14 +66,15 @@ class ChunkedFitMixin:
         theta = np.zeros((self.n_features_in_ + int(self.fit_intercept),
                           self._unlearn_n_outputs(y.shape)))
         n_iter = self._cache_from_chunks(functools.partial(dask_reducer, X, y, w),
-                                         y.shape, theta)
+                                         y.shape, theta, fingerprint_key)
         self.n_iter_ = self._chunked_n_iter(n_iter)
         return self
 
-    def _cache_from_chunks(self, reducer, y_shape, theta):
+    def _cache_from_chunks(self, reducer, y_shape, theta, fingerprint_key=None):
         """Polish ``theta`` and make the cache from passes over the chunks
-        (``reducer(chunk_pass)`` gives the ``reduce`` of the source); the
-        number of Newton iterations."""
+        (``reducer(chunk_pass)`` gives the ``reduce`` of the source), with the
+        loss profile of the rows and, given a key, their fingerprints (from
+        the last pass); the number of Newton iterations."""
         objective = self._unlearn_objective(self.n_features_in_,
                                             self._unlearn_n_outputs(y_shape))
         if objective.l2_per_weight:
@@ -92,12 +96,18 @@ class ChunkedFitMixin:
             encoder.classes_ = classes
         chunk_pass = ChunkPass(encoder, objective, self.n_features_in_, n_groups,
                                classes)
-        cache, n_iter = cache_by_chunks(
+        key = None if fingerprint_key is None else check_key(fingerprint_key)
+        cache, n_iter, sums = cache_by_chunks(
             objective, reducer(chunk_pass), theta,
             noise=self._unlearn_noise(objective), bound=self._keeps_residual_bound(),
             dtype=np.asarray(self.coef_).dtype,
-            check=lambda sums: self._check_class_totals(sums.weight_totals))
+            check=lambda sums: self._check_class_totals(sums.weight_totals),
+            last=None if key is None else {"fingerprint_key": key})
         self.unlearning_cache_ = cache
+        self.training_loss_profile_ = LossProfile(float(sums.n_rows), sums.loss_total,
+                                                  sums.loss_total_sq)
+        self.row_fingerprints_ = (None if key is None else RowFingerprints.from_digests(
+            sums.fingerprints, key_check(key)))
         self._set_theta(cache.theta, objective.design)
         self._new_unlearn_state()
         return n_iter
@@ -214,4 +224,5 @@ class ChunkedFitMixin:
         X, y, w = ChunkPass(None, None, self.n_features_in_, None,
                             classes).checked(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, w)
+        self._fit_loss_profile(X, y, w)
         return self

@@ -141,15 +141,9 @@ class UnlearnableLinearMixin(ChunkedFitMixin, UnlearnerMixin):
         return self
 
     def _fit_dask(self, X, y, sample_weight, fingerprint_key):
-        """A fit by chunks of a Dask collection: it keeps neither fingerprints
-        nor a loss profile (both need a pass of their own, not built yet)."""
-        if fingerprint_key is not None:
-            raise ValueError(
-                "Fits on Dask collections do not keep row fingerprints yet: fit in "
-                "memory with fingerprint_key, or without the key."
-            )
-        self.training_loss_profile_ = self.row_fingerprints_ = None
-        return self._fit_by_chunks(X, y, sample_weight)
+        """A fit by chunks of a Dask collection, with the rows' loss profile
+        and, given a key, their fingerprints from its last pass."""
+        return self._fit_by_chunks(X, y, sample_weight, fingerprint_key)
 
     def _fit_loss_profile(self, X, y, sample_weight):
         """``training_loss_profile_``: the count, sum and sum of squares of

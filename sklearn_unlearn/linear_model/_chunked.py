@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 
+from .._fingerprints import canonical_targets, row_digests
 from ..solvers._chunks import row_sums
 
 #: Chunk sums added per task of the reduction tree on the cluster.
@@ -76,8 +77,14 @@ class ChunkPass:
     def __call__(self, X, y, w, theta, wanted):
         X, y, w = self.checked(X, y, w)
         Y, S, row_weight, groups, _ = self.encoder._unlearn_targets(y, w)
-        return row_sums(self.objective, X, Y, S, theta, groups=groups,
+        wanted = dict(wanted)
+        key = wanted.pop("fingerprint_key", None)
+        sums = row_sums(self.objective, X, Y, S, theta, groups=groups,
                         n_groups=self.n_groups, row_weight=row_weight, **wanted)
+        if key is not None:
+            sums.fingerprints = row_digests(
+                X, canonical_targets(self.encoder, y, X.shape[0]), w, key)
+        return sums
 
 
 def unpack_chunk(chunk):

@@ -101,13 +101,16 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
 
 
 def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
-                    dtype=np.float64, max_newton=100, check=None):
+                    dtype=np.float64, max_newton=100, check=None, last=None):
     """The polished parameters' :class:`~sklearn_unlearn.solvers.UnlearningCache`
     from passes over the chunks (see :func:`newton_by_chunks`), dense
     Hessian blocks taken at the optimum; and the number of iterations.
 
     The cache equals the in-memory one of the same rows up to the rounding
-    of their sums (the in-memory fit adds the same per-row terms).
+    of their sums (the in-memory fit adds the same per-row terms). Returns
+    the cache, the number of iterations and the sums of the last pass (at
+    the cache's parameters; ``last``: what that pass also takes, e.g. the
+    rows' fingerprints).
     """
     theta, g, sums, hessians, anchor, grams, n_iter, converged = newton_by_chunks(
         objective, reduce, theta, noise=noise, max_newton=max_newton, bound=bound,
@@ -119,9 +122,10 @@ def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
         anchor is not theta or published is not theta)
     if objective.loss.constant_curvature and not rehessian:
         anchor = published
-    # a loss whose curvature jumps: the side each row entered on, from the
-    # last pass (the one at the Hessian's anchor)
+    # the last pass (at the Hessian's anchor) also takes the side each row
+    # entered on, for a loss whose curvature jumps, and what ``last`` asks
     sides = {"sides_key": new_key()} if objective.loss.curvature_jumps else {}
+    sides.update(last or {})
     if published is not theta or rehessian or sums.coef_error is None or sides:
         # the cache is about the published parameters, its curvature taken there
         theta = published
@@ -137,4 +141,4 @@ def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
     cache = UnlearningCache.from_sums(
         objective, theta, g, sums, hessians=hessians, grams=grams, noise=noise,
         anchor=anchor, exact=True, bound=bound, dtype=dtype)
-    return cache, n_iter
+    return cache, n_iter, sums

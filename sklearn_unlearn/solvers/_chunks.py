@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .._plausibility import row_losses
 from . import _roundoff
 from ._entry_sides import packed_sides, side_digests
 
@@ -61,6 +62,13 @@ class RowSums:
         chunks concatenate them.
     sides_key : bytes or None
         The key of those digests (the same in every chunk).
+    loss_total, loss_total_sq : float or None
+        The sum of the rows' weighted losses and of their squares (the loss
+        profile of :mod:`sklearn_unlearn._plausibility`), at the final
+        parameters only (``allowances``).
+    fingerprints : ndarray or None
+        The rows' keyed fingerprints (:mod:`sklearn_unlearn._fingerprints`),
+        when a fit by chunks is given a key: chunks concatenate them.
     """
 
     n_rows: int
@@ -82,6 +90,9 @@ class RowSums:
     side_digests: np.ndarray | None = None
     side_bits: np.ndarray | None = None
     sides_key: bytes | None = None
+    loss_total: float | None = None
+    loss_total_sq: float | None = None
+    fingerprints: np.ndarray | None = None
 
     def __add__(self, other):
         out = {}
@@ -89,7 +100,8 @@ class RowSums:
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name == "max_norm":
                 out[f.name] = max(a, b)
-            elif f.name in ("side_digests", "side_bits") and a is not None and b is not None:
+            elif (f.name in ("side_digests", "side_bits", "fingerprints")
+                  and a is not None and b is not None):
                 out[f.name] = np.concatenate([a, b])
             elif f.name == "sides_key":
                 if a != b:
@@ -154,6 +166,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
     q = 2 if bound_grams else 0
     errors = (_allowances(objective, X, Y, S, theta, eta, coef, norms, anchor,
                           eta_anchor) if allowances else [None] * 4)
+    losses = row_losses(objective, Y, S, eta) if allowances else None
     digests = sides = None
     if sides_key is not None and objective.loss.curvature_jumps:
         at_anchor = anchor is None or anchor is theta
@@ -181,6 +194,8 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         side_digests=digests,
         side_bits=sides,
         sides_key=None if digests is None else sides_key,
+        loss_total=None if losses is None else float(losses.sum()),
+        loss_total_sq=None if losses is None else float(losses @ losses),
     )
 
 
