@@ -37,11 +37,12 @@ def _line_search(objective, reduce, theta, f, g, step, noise, floor, hessian):
     t = 1.0
     while t >= 1e-10:
         cand = theta + t * step
-        # the round-off allowances where the Hessian is taken near the
-        # optimum (there the iterations may end); otherwise the last pass
-        # adds them
-        sums = reduce(cand, hessian=hessian,
-                      allowances=hessian and gnorm <= 1e6 * floor)
+        # the round-off allowances where the iterations may end: near the
+        # optimum with the Hessian taken there, or after a Newton step of a
+        # quadratic objective (exact: it lands at the optimum); otherwise the
+        # last pass adds them
+        final = hessian or objective.loss.constant_curvature
+        sums = reduce(cand, hessian=hessian, allowances=bool(final and gnorm <= 1e6 * floor))
         f_c, g_c = objective.penalized(sums.value, sums.gradient, cand, noise)
         if f_c <= f + 1e-4 * t * slope or (
                 gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm):
