@@ -287,7 +287,7 @@ def test_overshooting_second_order_step_warns():
     flipped = 1 - y[:40]
     plain = copy.deepcopy(est)
     with pytest.warns(UnlearningWarning, match="method='refined'"):
-        plain.unlearn(X[:40], X[:40], y[:40], flipped)
+        plain.unlearn(X[:40], X[:40], y[:40], flipped, method="second_order")
     refined = copy.deepcopy(est).unlearn(X[:40], X[:40], y[:40], flipped,
                                          method="refined")
     y_c = y.copy()

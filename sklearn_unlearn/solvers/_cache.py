@@ -34,16 +34,21 @@ from ._rows import RowCurvature
 #: solved.
 _STEP_RTOL = 1e-8
 
+#: ``method="auto"`` refines a second-order step whose estimated distance to
+#: the optimum of the cache's model exceeds this fraction of ``||theta||``.
+AUTO_RTOL = 1e-6
+
 logger = logging.getLogger("sklearn_unlearn")
 
 
 class UnlearningWarning(UserWarning):
     """An update that is likely far from what retraining would give.
 
-    Issued, for instance, when a second-order step increases the cached
-    quadratic model of the corrected objective: the request moves the
-    optimum too far for one Newton step. ``method="refined"`` or retraining
-    is then the better choice. The update is still applied.
+    Issued, for instance, when a ``method="second_order"`` step increases
+    the cached quadratic model of the corrected objective: the request moves
+    the optimum too far for one Newton step. ``method="refined"`` (which the
+    default, ``method="auto"``, switches to by itself) or retraining is then
+    the better choice. The update is still applied.
 
     Examples
     --------
@@ -335,6 +340,7 @@ class UnlearningCache:
         n_iter = 1
         used_tau = None
         res = None
+        requested, one_step_error = method, None
         if method == "first_order":
             if tau == "auto":
                 HG = matvec(obj, hessians, G)
@@ -351,6 +357,9 @@ class UnlearningCache:
             x, res = solve(obj, hessians, G, residual=True,
                             rtol=0.0 if obj.loss.constant_curvature else _STEP_RTOL)
             delta = -x
+            if method == "auto":
+                method, one_step_error = self._auto_method(
+                    r, theta, G, res, change.added, delta, grad_new)
             if method == "refined":
                 delta, n_iter = self._refine(
                     r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
@@ -370,13 +379,16 @@ class UnlearningCache:
         else:
             H_rest_step = matvec(obj, rest, step, change.removed)
         eta_new_after = r.new_predictor(theta_new)
-        if method == "second_order" and obj.loss.curvature_lipschitz != 0:
+        if requested == "second_order" and obj.loss.curvature_lipschitz != 0:
             # The cached model of the corrected objective (quadratic in the
-            # remaining rows, exact in the new ones) must not go up.
+            # remaining rows, exact in the new ones) must not go up; by more
+            # than the rounding of its terms, which a tiny step leaves alone.
             before = obj.loss_sum(r.Y_new, r.S_new, eta_new)
-            after = (float((G_rest * step).sum()) + 0.5 * float((step * H_rest_step).sum())
-                     + obj.loss_sum(r.Y_new, r.S_new, eta_new_after))
-            if after > before + 1e-12 * max(abs(before), abs(after)):
+            linear = float((G_rest * step).sum())
+            quadratic = 0.5 * float((step * H_rest_step).sum())
+            after = linear + quadratic + obj.loss_sum(r.Y_new, r.S_new, eta_new_after)
+            scale = max(abs(before), abs(after), abs(linear), abs(quadratic))
+            if after > before + 1e-12 * scale:
                 warnings.warn(
                     "The second-order step increases the cached model of the "
                     "corrected objective: the request moves the optimum too far "
@@ -419,6 +431,7 @@ class UnlearningCache:
         error = self.residual_error + increment
         report = RequestReport(
             method=method,
+            one_step_error=one_step_error,
             n_removed=r.R_old.shape[0],
             n_added=len(r.Y_new),
             tau=used_tau,
@@ -445,6 +458,33 @@ class UnlearningCache:
             drift=drift,
             report=report,
         )
+
+    def _auto_method(self, r, theta, G, res, added, delta, grad_new):
+        """What ``method="auto"`` takes after the second-order step ``delta``,
+        and the estimated length of the step still to go.
+
+        The gradient of the cache's model of the corrected objective after
+        the step, ``g = G + H delta`` with the request's new rows at their
+        exact loss, is the solve's residual plus how far the new rows'
+        gradient has moved from its linear model: the request's own rows say
+        how curved the objective is along the step. The next Newton step has
+        length ``||g|| / ||G|| ||delta||`` to first order; beyond
+        ``AUTO_RTOL ||theta||`` refined iterations follow. A loss of constant
+        curvature (ridge) takes its exact step.
+        """
+        obj = self.objective
+        if obj.loss.constant_curvature:
+            return "second_order", 0.0
+        gnorm = float(np.linalg.norm(G))
+        if gnorm == 0.0:
+            return "second_order", 0.0
+        (added_delta,) = apply_all(obj, [(added, delta)])
+        g = (res - grad_new - added_delta
+             + _new_rows_gradient(obj, r, r.new_predictor(theta + delta)))
+        estimate = float(np.linalg.norm(g)) / gnorm * float(np.linalg.norm(delta))
+        if not estimate <= AUTO_RTOL * float(np.linalg.norm(theta + delta)):
+            return "refined", estimate
+        return "second_order", estimate
 
     def _request_roundoff(self, r, theta, theta_new, eta_old, eta_new, eta_new_after,
                           coef_old, coef_new, coef_after):
