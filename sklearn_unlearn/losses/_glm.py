@@ -33,6 +33,7 @@ class HalfSquaredError:
     """
 
     coupled = False
+    third_order = False
     constant_curvature = True
     self_concordant = False
     #: Whether the curvature changes with the target (a target correction
@@ -83,6 +84,9 @@ class BinaryLogLoss:
     """
 
     coupled = False
+    #: ``third_derivative`` is smooth and kept beside the Hessian (the
+    #: cubic term of the cache's model; see ``solvers._third``).
+    third_order = True
     constant_curvature = False
     curvature_depends_on_target = False
     curvature_lipschitz = 1.0 / (6.0 * np.sqrt(3.0))
@@ -136,6 +140,7 @@ class MultinomialLogLoss:
     """
 
     coupled = True
+    third_order = False
     constant_curvature = False
     curvature_depends_on_target = False
     self_concordant = False
@@ -195,6 +200,7 @@ class SquaredHinge:
     """
 
     coupled = False
+    third_order = False
     constant_curvature = False
     # inside or outside the margin depends on the label's sign
     curvature_depends_on_target = True
@@ -261,6 +267,9 @@ class HalfTweedieLoss:
     """
 
     coupled = False
+    #: ``third_derivative`` is smooth and kept beside the Hessian (the
+    #: cubic term of the cache's model; see ``solvers._third``).
+    third_order = True
     constant_curvature = False
     self_concordant = True
     curvature_lipschitz = None

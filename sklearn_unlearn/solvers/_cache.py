@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from .._report import RequestReport
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._pending import PendingMatrix
-from . import _roundoff
+from . import _roundoff, _third
 from ._blocks import apply_all, matvec, solve
 from ._chunks import published_theta, row_sums
 from ._polish import polish, unconverged_polish
@@ -76,6 +76,7 @@ class _Plan:
     max_row_norm: float
     drift: "_Drift"
     report: RequestReport
+    third: list | None = None
 
 
 @dataclass
@@ -112,6 +113,12 @@ class UnlearningCache:
         Hessian, reveal the gradient of the rows a request removed.
     n_requests : int
         Number of requests applied.
+    third : list of ndarray of shape (p, p, p) or None
+        The third derivatives of the rows' loss, one tensor per Hessian
+        block, with their terms taken where the rows' curvature was (the
+        cubic term of the cache's model; see ``solvers._third``). ``None``
+        for more than ``_third.MAX_PARAMS`` parameters per block, low-rank
+        blocks, and losses without a smooth curvature.
     history : list of RequestReport
         The report of every request.
 
@@ -148,6 +155,7 @@ class UnlearningCache:
     dtype: type = np.float64
     n_requests: int = 0
     history: list = field(default_factory=list)
+    third: list | None = None
 
     # -- construction --------------------------------------------------------
     @classmethod
@@ -230,16 +238,18 @@ class UnlearningCache:
                     raise
                 # no curvature left at the optimum (e.g. one class carries
                 # all the weight): keep the Hessian where it was computed
+        third = (_third.fit_tensors(objective, X, Y, S, eta_anchor)
+                 if _third.keeps_third(objective, exact) else None)
         sums = row_sums(objective, X, Y, S, theta, groups=groups, n_groups=n_groups,
                         row_weight=row_weight, gradient=False, eta=eta,
                         row_norms=row_norms, anchor=anchor, eta_anchor=eta_anchor)
         return cls.from_sums(objective, theta, g, sums, hessians=hessians, grams=grams,
                              noise=noise, anchor=anchor, exact=exact, bound=bound,
-                             dtype=dtype)
+                             dtype=dtype, third=third)
 
     @classmethod
     def from_sums(cls, objective, theta, gradient, sums, *, hessians, grams, noise,
-                  anchor, exact, bound, dtype=np.float64):
+                  anchor, exact, bound, dtype=np.float64, third=None):
         """The cache at the polished ``theta`` from the sums over the
         training rows (:class:`~sklearn_unlearn.solvers._chunks.RowSums`,
         of one chunk or added over many): ``gradient`` of the objective
@@ -266,6 +276,7 @@ class UnlearningCache:
             counts=sums.counts,
             drift=drift,
             dtype=np.dtype(dtype).type,
+            third=third,
         )
 
     def measured(self, sums):
@@ -336,11 +347,13 @@ class UnlearningCache:
         hessian_error = self._hessian_error_after(r)
         hessians = [_corrected(H, t, fold, hessian_error)
                     for H, t in zip(rest, change.hessian)]
+        # the cubic term of the rows that stay, where the cache keeps it
+        cubic = None if self.third is None else _third.CubicTerm(obj, _third.changed(
+            obj, self.third, r.R_old, r.Y_old, r.S_old, eta_old, -1.0), hessians)
 
-        n_iter = 1
-        used_tau = None
-        res = None
+        n_iter, used_tau, res = 1, None, None
         requested, one_step_error = method, None
+        stepped_on = None       # the cubic term the step was taken on
         if method == "first_order":
             if tau == "auto":
                 HG = matvec(obj, hessians, G)
@@ -357,49 +370,27 @@ class UnlearningCache:
             x, res = solve(obj, hessians, G, residual=True,
                             rtol=0.0 if obj.loss.constant_curvature else _STEP_RTOL)
             delta = -x
-            if method == "auto":
-                method, one_step_error = self._auto_method(
-                    r, theta, G, res, change.added, delta, grad_new)
-            if method == "refined":
-                delta, n_iter = self._refine(
-                    r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
-                    max_damping=hessian_error, hessians=rest)
-                res = None
-        theta_new = published_theta(obj, theta + delta, self.dtype)
-        rounding = theta_new - (theta + delta)
-        step = delta + rounding
-        if res is not None:
-            # the Hessian of the remaining rows times the step, from the
-            # residual of the solve (no product with the dense matrix)
-            (added_delta,) = apply_all(obj, [(change.added, delta)])
-            H_rest_step = res - G - added_delta
-            if rounding.any():
-                H_rest_step = H_rest_step + matvec(obj, rest, rounding,
-                                                    change.removed)
-        else:
-            H_rest_step = matvec(obj, rest, step, change.removed)
-        eta_new_after = r.new_predictor(theta_new)
-        if requested == "second_order" and obj.loss.curvature_lipschitz != 0:
-            # The cached model of the corrected objective (quadratic in the
-            # remaining rows, exact in the new ones) must not go up; by more
-            # than the rounding of its terms, which a tiny step leaves alone.
-            before = obj.loss_sum(r.Y_new, r.S_new, eta_new)
-            linear = float((G_rest * step).sum())
-            quadratic = 0.5 * float((step * H_rest_step).sum())
-            after = linear + quadratic + obj.loss_sum(r.Y_new, r.S_new, eta_new_after)
-            scale = max(abs(before), abs(after), abs(linear), abs(quadratic))
-            if after > before + 1e-12 * scale:
-                warnings.warn(
-                    "The second-order step increases the cached model of the "
-                    "corrected objective: the request moves the optimum too far "
-                    "for one Newton step (typical of many flipped labels on nearly "
-                    "separable data). method='refined' iterates with a line "
-                    "search; retraining is safest.",
-                    UnlearningWarning,
-                )
-        coef_after = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after)
-        grad_new_after = r.new_transpose_product(coef_after)
+        after = self._after_step(r, theta, G, G_rest, res, rest, change, delta)
+        if method == "auto":
+            method, one_step_error = self._auto_method(G, G_rest, after, delta, cubic)
+        if method == "refined":
+            delta, n_iter, stepped_on = self._refine(
+                r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
+                max_damping=hessian_error, hessians=rest, cubic=cubic)
+            res = None
+            after = self._after_step(r, theta, G, G_rest, res, rest, change, delta)
+        (theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,
+         grad_new_after) = after
         residual = G_rest + H_rest_step + grad_new_after
+        if requested == "second_order" and obj.loss.curvature_lipschitz != 0:
+            _warn_on_overshoot(obj, r, G_rest, step, H_rest_step, eta_new, eta_new_after)
+        cubic_norm = 0.0
+        if stepped_on is not None:
+            # the estimate of a step taken on the cubic model takes its cubic
+            # term; the bound adds the term's norm
+            cubic_step = stepped_on.gradient(step)
+            cubic_norm = float(np.linalg.norm(cubic_step))
+            residual = residual + cubic_step
         if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
             raise ValueError(
                 "The request gives non-finite parameters or gradients: its rows, "
@@ -420,7 +411,9 @@ class UnlearningCache:
                                       np.linalg.norm(grad_old), np.linalg.norm(G_rest),
                                       np.linalg.norm(H_rest_step),
                                       np.linalg.norm(grad_new_after),
-                                      0.0 if shift is None else np.linalg.norm(shift_theta))
+                                      0.0 if shift is None else np.linalg.norm(shift_theta),
+                                      cubic_norm)
+                + (1.0 + _roundoff.gamma(2)) * cubic_norm
                 # theta_new is the rounding of theta + delta: the Hessian times it
                 + 2.0 * _roundoff.UNIT * np.linalg.norm(theta_new)
                 * max(H.norm_bound() for H in hessians)
@@ -442,6 +435,8 @@ class UnlearningCache:
             bound_increment=float(increment),
             residual_bound=float(np.linalg.norm(residual) + error),
         )
+        third, hessians, drift = self._third_after(r, cubic, hessians, eta_new, step,
+                                                   drift)
         return _Plan(
             objective=new_obj,
             theta=theta_new,
@@ -457,32 +452,73 @@ class UnlearningCache:
                 r.norms_new, obj.n_params).max(initial=0.0))),
             drift=drift,
             report=report,
+            third=third,
         )
 
-    def _auto_method(self, r, theta, G, res, added, delta, grad_new):
-        """What ``method="auto"`` takes after the second-order step ``delta``,
-        and the estimated length of the step still to go.
+    def _third_after(self, r, cubic, hessians, eta_new, step, drift):
+        """The cubic term of the corrected data (the rows the request adds
+        enter it at ``theta``), its Hessian blocks and the drift bounds.
+        Where the cache no longer bounds the Hessian's error (after a change
+        of the features, or for a loss of unbounded curvature), the blocks
+        follow the step on the cubic model, to the Hessian at the new
+        parameters; a bounded error needs every row's curvature where it
+        entered (see :class:`_Drift`), so otherwise they stay. The rule
+        depends on the cache, not on the request's bound: a model fitted
+        without the bound's Gram matrices takes the same steps."""
+        if cubic is None:
+            return None, hessians, drift
+        third = _third.changed(self.objective, cubic.tensors, r.R_new, r.Y_new,
+                               r.S_new, eta_new, 1.0)
+        after = _third.CubicTerm(self.objective, third, hessians)
+        if np.isfinite(self.drift.hessian_error) or not after.trusted(step):
+            return third, hessians, drift
+        return third, after.hessians_after(step), replace(drift, hessian_error=np.inf)
+
+    def _after_step(self, r, theta, G, G_rest, res, rest, change, delta):
+        """The published parameters after ``delta``, their rounding, the step,
+        the remaining rows' Hessian times it (from the solve's residual
+        ``res`` when given: no product with the dense matrix), and the new
+        rows' predictors, gradient coefficients and gradient there."""
+        obj = self.objective
+        theta_new = published_theta(obj, theta + delta, self.dtype)
+        rounding = theta_new - (theta + delta)
+        step = delta + rounding
+        if res is not None:
+            (added_delta,) = apply_all(obj, [(change.added, delta)])
+            H_rest_step = res - G - added_delta
+            if rounding.any():
+                H_rest_step = H_rest_step + matvec(obj, rest, rounding, change.removed)
+        else:
+            H_rest_step = matvec(obj, rest, step, change.removed)
+        eta_new_after = r.new_predictor(theta_new)
+        coef_after = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after)
+        return (theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,
+                r.new_transpose_product(coef_after))
+
+    def _auto_method(self, G, G_rest, after, delta, cubic):
+        """What ``method="auto"`` takes after the second-order step ``delta``
+        (``after``: :meth:`_after_step` of it), and the estimated length of
+        the step still to go.
 
         The gradient of the cache's model of the corrected objective after
-        the step, ``g = G + H delta`` with the request's new rows at their
-        exact loss, is the solve's residual plus how far the new rows'
-        gradient has moved from its linear model: the request's own rows say
-        how curved the objective is along the step. The next Newton step has
-        length ``||g|| / ||G|| ||delta||`` to first order; beyond
-        ``AUTO_RTOL ||theta||`` refined iterations follow. A loss of constant
-        curvature (ridge) takes its exact step.
+        the step, ``g = G_rest + H_rest delta + grad_new(theta + delta)``
+        (plus the cubic term of the other rows where the cache keeps it), is
+        the solve's residual plus how far the new rows' gradient has moved
+        from its linear model: the request's own rows say how curved the
+        objective is along the step. The next Newton step has length ``||g||
+        / ||G|| ||delta||`` to first order; beyond ``AUTO_RTOL ||theta||``
+        refined iterations follow. A loss of constant curvature (ridge)
+        takes its exact step.
         """
         obj = self.objective
-        if obj.loss.constant_curvature:
-            return "second_order", 0.0
         gnorm = float(np.linalg.norm(G))
-        if gnorm == 0.0:
+        if obj.loss.constant_curvature or gnorm == 0.0:
             return "second_order", 0.0
-        (added_delta,) = apply_all(obj, [(added, delta)])
-        g = (res - grad_new - added_delta
-             + _new_rows_gradient(obj, r, r.new_predictor(theta + delta)))
+        g = G_rest + after[3] + after[6]
+        if cubic is not None:
+            g = g + cubic.gradient(delta)
         estimate = float(np.linalg.norm(g)) / gnorm * float(np.linalg.norm(delta))
-        if not estimate <= AUTO_RTOL * float(np.linalg.norm(theta + delta)):
+        if not estimate <= AUTO_RTOL * float(np.linalg.norm(after[0])):
             return "refined", estimate
         return "second_order", estimate
 
@@ -659,22 +695,30 @@ class UnlearningCache:
                      for H, d in zip(self.hessians, blocks)], shift
 
     def _refine(self, r, theta, G_rest, removed, delta, *, max_iter, tol,
-                max_damping=0.0, hessians=None):
-        """Newton iterations on the cached quadratic model of the remaining
-        rows plus the exact loss of the new rows (the plain step is the
-        first); ``hessians``: the cached blocks under the corrected data's
-        penalty, if it changed."""
+                max_damping=0.0, hessians=None, cubic=None):
+        """Newton iterations on the cached model of the remaining rows
+        (quadratic, or cubic with ``cubic`` where it holds over the steps)
+        plus the exact loss of the new rows (the plain step is the first);
+        ``hessians``: the cached blocks under the corrected data's penalty,
+        if it changed. Returns the step, the iterations and the cubic term
+        the steps were taken on (``None`` for the quadratic model)."""
         obj = self.objective
         hessians = self.hessians if hessians is None else hessians
+        start = delta
+        if cubic is not None and not cubic.trusted(delta):
+            cubic = None
 
         def model(d):
             val = float((G_rest * d).sum())
             val += 0.5 * float((d * matvec(obj, hessians, d, removed)).sum())
+            if cubic is not None:
+                val += cubic.value(d)
             return val + obj.loss_sum(r.Y_new, r.S_new, r.new_predictor(theta + d))
 
         def model_grad(d):
-            return (G_rest + matvec(obj, hessians, d, removed)
-                    + _new_rows_gradient(obj, r, r.new_predictor(theta + d)))
+            g = (G_rest + matvec(obj, hessians, d, removed)
+                 + _new_rows_gradient(obj, r, r.new_predictor(theta + d)))
+            return g if cubic is None else g + cubic.gradient(d)
 
         scale = max(np.linalg.norm(
             G_rest + _new_rows_gradient(obj, r, r.new_predictor(theta))), 1e-300)
@@ -695,10 +739,11 @@ class UnlearningCache:
                 if since_best >= 30:
                     break
             added = obj.row_curvature(r.R_new, r.Y_new, r.S_new, theta + delta)
-            step = -solve(obj, [_corrected(H, RowCurvature.concat([t_old, t_new]),
-                                            False, max_damping)
-                                 for H, t_old, t_new
-                                 in zip(hessians, removed, added)], g)
+            blocks = [_corrected(H, RowCurvature.concat([t_old, t_new]), False, max_damping)
+                      for H, t_old, t_new in zip(hessians, removed, added)]
+            step = None if cubic is None else cubic.direction(blocks, delta, g)
+            if step is None:
+                step = -solve(obj, blocks, g)
             slope = float((g * step).sum())
             t = 1.0
             while t > 1e-10:
@@ -714,7 +759,11 @@ class UnlearningCache:
             n_iter += 1
             if flat:
                 break
-        return delta, n_iter
+        if cubic is not None and not cubic.trusted(delta):
+            # the steps went where the cubic model does not hold
+            return self._refine(r, theta, G_rest, removed, start, max_iter=max_iter,
+                                tol=tol, max_damping=max_damping, hessians=hessians)
+        return delta, n_iter, cubic
 
     def committed(self, plan):
         """The cache after a plan computed by :meth:`plan`, as a new object.
@@ -735,6 +784,7 @@ class UnlearningCache:
             counts=plan.counts,
             max_row_norm=plan.max_row_norm,
             drift=plan.drift,
+            third=plan.third,
             n_requests=self.n_requests + 1,
             history=[*self.history, plan.report],
         )
@@ -791,6 +841,27 @@ class _Drift:
         return cls(form=growth * sums.drift_form,
                    norm=growth * float(np.linalg.norm(theta - anchor)),
                    curvature=growth * sums.drift_curvature, hessian_error=error)
+
+
+def _warn_on_overshoot(obj, r, G_rest, step, H_rest_step, eta_new, eta_new_after):
+    """Warn when a second-order step increases the cached model of the
+    corrected objective (quadratic in the remaining rows, exact in the new
+    ones) by more than the rounding of its terms, which a tiny step leaves
+    alone."""
+    before = obj.loss_sum(r.Y_new, r.S_new, eta_new)
+    linear = float((G_rest * step).sum())
+    quadratic = 0.5 * float((step * H_rest_step).sum())
+    after = linear + quadratic + obj.loss_sum(r.Y_new, r.S_new, eta_new_after)
+    scale = max(abs(before), abs(after), abs(linear), abs(quadratic))
+    if after > before + 1e-12 * scale:
+        warnings.warn(
+            "The second-order step increases the cached model of the "
+            "corrected objective: the request moves the optimum too far "
+            "for one Newton step (typical of many flipped labels on nearly "
+            "separable data). method='refined' (or the default, 'auto') "
+            "iterates with a line search; retraining is safest.",
+            UnlearningWarning, stacklevel=2,
+        )
 
 
 def _gradient_roundoff(objective, theta, gradient, sums, noise):
