@@ -17,6 +17,7 @@ Conventions (see the user guide for the derivations):
 import logging
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +26,7 @@ from .._report import RequestReport
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._pending import PendingMatrix
 from . import _roundoff, _third
+from ._auto import auto_method
 from ._blocks import apply_all, matvec, solve
 from ._chunks import published_theta, row_sums
 from ._polish import polish, unconverged_polish
@@ -33,10 +35,6 @@ from ._rows import RowCurvature
 #: Relative residual to which the Newton system of a non-quadratic loss is
 #: solved.
 _STEP_RTOL = 1e-8
-
-#: ``method="auto"`` refines a second-order step whose estimated distance to
-#: the optimum of the cache's model exceeds this fraction of ``||theta||``.
-AUTO_RTOL = 1e-6
 
 logger = logging.getLogger("sklearn_unlearn")
 
@@ -60,6 +58,18 @@ class UnlearningWarning(UserWarning):
     >>> issubclass(UnlearningWarning, UserWarning)
     True
     """
+
+
+class _Step(NamedTuple):
+    """The parameters after a step and what the request's figures need."""
+
+    theta_new: np.ndarray
+    rounding: np.ndarray
+    step: np.ndarray
+    H_rest_step: np.ndarray
+    eta_new_after: np.ndarray
+    coef_after: np.ndarray
+    grad_new_after: np.ndarray
 
 
 @dataclass
@@ -372,7 +382,9 @@ class UnlearningCache:
             delta = -x
         after = self._after_step(r, theta, G, G_rest, res, rest, change, delta)
         if method == "auto":
-            method, one_step_error = self._auto_method(G, G_rest, after, delta, cubic)
+            method, one_step_error = auto_method(
+                obj, G, G_rest + after.H_rest_step + after.grad_new_after, delta,
+                after.theta_new, cubic)
         if method == "refined":
             delta, n_iter, stepped_on = self._refine(
                 r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
@@ -435,8 +447,9 @@ class UnlearningCache:
             bound_increment=float(increment),
             residual_bound=float(np.linalg.norm(residual) + error),
         )
-        third, hessians, drift = self._third_after(r, cubic, hessians, eta_new, step,
-                                                   drift)
+        third, hessians, drift = _third.after_request(
+            obj, cubic, r, eta_new, hessians, step, drift,
+            follow=not np.isfinite(self.drift.hessian_error))
         return _Plan(
             objective=new_obj,
             theta=theta_new,
@@ -454,25 +467,6 @@ class UnlearningCache:
             report=report,
             third=third,
         )
-
-    def _third_after(self, r, cubic, hessians, eta_new, step, drift):
-        """The cubic term of the corrected data (the rows the request adds
-        enter it at ``theta``), its Hessian blocks and the drift bounds.
-        Where the cache no longer bounds the Hessian's error (after a change
-        of the features, or for a loss of unbounded curvature), the blocks
-        follow the step on the cubic model, to the Hessian at the new
-        parameters; a bounded error needs every row's curvature where it
-        entered (see :class:`_Drift`), so otherwise they stay. The rule
-        depends on the cache, not on the request's bound: a model fitted
-        without the bound's Gram matrices takes the same steps."""
-        if cubic is None:
-            return None, hessians, drift
-        third = _third.changed(self.objective, cubic.tensors, r.R_new, r.Y_new,
-                               r.S_new, eta_new, 1.0)
-        after = _third.CubicTerm(self.objective, third, hessians)
-        if np.isfinite(self.drift.hessian_error) or not after.trusted(step):
-            return third, hessians, drift
-        return third, after.hessians_after(step), replace(drift, hessian_error=np.inf)
 
     def _after_step(self, r, theta, G, G_rest, res, rest, change, delta):
         """The published parameters after ``delta``, their rounding, the step,
@@ -492,35 +486,8 @@ class UnlearningCache:
             H_rest_step = matvec(obj, rest, step, change.removed)
         eta_new_after = r.new_predictor(theta_new)
         coef_after = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after)
-        return (theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,
-                r.new_transpose_product(coef_after))
-
-    def _auto_method(self, G, G_rest, after, delta, cubic):
-        """What ``method="auto"`` takes after the second-order step ``delta``
-        (``after``: :meth:`_after_step` of it), and the estimated length of
-        the step still to go.
-
-        The gradient of the cache's model of the corrected objective after
-        the step, ``g = G_rest + H_rest delta + grad_new(theta + delta)``
-        (plus the cubic term of the other rows where the cache keeps it), is
-        the solve's residual plus how far the new rows' gradient has moved
-        from its linear model: the request's own rows say how curved the
-        objective is along the step. The next Newton step has length ``||g||
-        / ||G|| ||delta||`` to first order; beyond ``AUTO_RTOL ||theta||``
-        refined iterations follow. A loss of constant curvature (ridge)
-        takes its exact step.
-        """
-        obj = self.objective
-        gnorm = float(np.linalg.norm(G))
-        if obj.loss.constant_curvature or gnorm == 0.0:
-            return "second_order", 0.0
-        g = G_rest + after[3] + after[6]
-        if cubic is not None:
-            g = g + cubic.gradient(delta)
-        estimate = float(np.linalg.norm(g)) / gnorm * float(np.linalg.norm(delta))
-        if not estimate <= AUTO_RTOL * float(np.linalg.norm(after[0])):
-            return "refined", estimate
-        return "second_order", estimate
+        return _Step(theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,
+                     r.new_transpose_product(coef_after))
 
     def _request_roundoff(self, r, theta, theta_new, eta_old, eta_new, eta_new_after,
                           coef_old, coef_new, coef_after):

@@ -27,6 +27,8 @@ rely on ``T``: a residual estimate that includes the cubic term adds that
 term's norm to the bound's increment.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
@@ -164,6 +166,29 @@ class CubicTerm:
                 return None
             parts.append(-cho_solve(factor, np.ravel(obj.to_block(g, b)))[:, None])
         return obj.from_blocks(parts)
+
+
+def after_request(obj, cubic, r, eta_new, hessians, step, drift, *, follow):
+    """The cubic term of the corrected data (the request's new rows enter it
+    at the request's parameters, their predictors ``eta_new``), its Hessian
+    blocks and the drift bounds, from the cubic term of the rows that stay
+    (``cubic``, or ``None``).
+
+    With ``follow`` (the cache no longer bounds the Hessian's error: after a
+    change of the features, or for a loss of unbounded curvature) the
+    blocks follow ``step`` on the cubic model, to the Hessian at the new
+    parameters, where the model holds; a bounded error needs every row's
+    curvature where it entered, so otherwise they stay. The rule depends on
+    the cache, not on whether the request has a bound: a model fitted
+    without the bound's Gram matrices takes the same steps.
+    """
+    if cubic is None:
+        return None, hessians, drift
+    third = changed(obj, cubic.tensors, r.R_new, r.Y_new, r.S_new, eta_new, 1.0)
+    after = CubicTerm(obj, third, hessians)
+    if not follow or not after.trusted(step):
+        return third, hessians, drift
+    return third, after.hessians_after(step), replace(drift, hessian_error=np.inf)
 
 
 def mapped(tensors, A, block_map):
