@@ -449,7 +449,10 @@ class UnlearningCache:
         )
         third, hessians, drift = _third.after_request(
             obj, cubic, r, eta_new, hessians, step, drift,
-            follow=not np.isfinite(self.drift.hessian_error))
+            # after a change of the features (a loss of unbounded curvature
+            # never bounds the error, and keeps its pending rows)
+            follow=(not np.isfinite(self.drift.hessian_error)
+                    and obj.loss.curvature_lipschitz is not None))
         return _Plan(
             objective=new_obj,
             theta=theta_new,

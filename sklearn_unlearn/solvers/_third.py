@@ -174,13 +174,13 @@ def after_request(obj, cubic, r, eta_new, hessians, step, drift, *, follow):
     blocks and the drift bounds, from the cubic term of the rows that stay
     (``cubic``, or ``None``).
 
-    With ``follow`` (the cache no longer bounds the Hessian's error: after a
-    change of the features, or for a loss of unbounded curvature) the
-    blocks follow ``step`` on the cubic model, to the Hessian at the new
-    parameters, where the model holds; a bounded error needs every row's
-    curvature where it entered, so otherwise they stay. The rule depends on
-    the cache, not on whether the request has a bound: a model fitted
-    without the bound's Gram matrices takes the same steps.
+    With ``follow`` (the cache no longer bounds the Hessian's error after a
+    change of the features) the blocks follow ``step`` on the cubic model,
+    to the Hessian at the new parameters, where the model holds; a bounded
+    error needs every row's curvature where it entered, so otherwise they
+    stay. The rule depends on the cache, not on whether the request has a
+    bound: a model fitted without the bound's Gram matrices takes the same
+    steps.
     """
     if cubic is None:
         return None, hessians, drift
