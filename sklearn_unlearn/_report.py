@@ -20,6 +20,12 @@ class RequestReport:
         The rate of a first-order step.
     n_iter : int
         Newton iterations (1 for a plain second-order or first-order step).
+    one_step_error : float or None
+        With ``method="auto"``, the estimated distance from one second-order
+        step to the optimum of the cache's model of the corrected objective
+        (the length of the next Newton step, from the gradient the request's
+        rows give after the step); the choice of ``method`` follows from it.
+        ``None`` for the other methods.
     step_norm : float
         ``||theta_new - theta_old||``.
     gradient_norm : float or None
@@ -87,3 +93,4 @@ class RequestReport:
     cg_status: str | None = None
     cg_relative_residual: float | None = None
     seconds: float | None = None
+    one_step_error: float | None = None

@@ -8,7 +8,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-UNLEARN_METHODS = ("second_order", "first_order", "refined")
+UNLEARN_METHODS = ("auto", "second_order", "first_order", "refined")
 
 
 @dataclass

@@ -117,7 +117,7 @@ class UnlearnerTags(Tags):
     >>> type(tags).__name__, tags.estimator_type
     ('UnlearnerTags', 'classifier')
     >>> tags.unlearn_tags.methods
-    ('second_order', 'first_order', 'refined')
+    ('auto', 'second_order', 'first_order', 'refined')
     """
 
     unlearn_tags: UnlearnTags = field(default_factory=UnlearnTags)

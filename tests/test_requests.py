@@ -264,7 +264,7 @@ def test_sparse_request_on_dense_model_and_back(digits):
 def test_report_figures(breast_cancer):
     X, y = breast_cancer
     est = UnlearnableLogisticRegression().fit(X, y)
-    est.unlearn(X[:8], None, y[:8])
+    est.unlearn(X[:8], None, y[:8], method="second_order")
     est.unlearn(X[8:12], X[8:12], y[8:12], 1 - y[8:12], method="refined")
     first, second = est.unlearn_history_
     assert (first.method, first.n_removed, first.n_added) == ("second_order", 8, 0)
@@ -287,7 +287,7 @@ def test_overshooting_second_order_step_warns():
     flipped = 1 - y[:40]
     plain = copy.deepcopy(est)
     with pytest.warns(UnlearningWarning, match="method='refined'"):
-        plain.unlearn(X[:40], X[:40], y[:40], flipped)
+        plain.unlearn(X[:40], X[:40], y[:40], flipped, method="second_order")
     refined = copy.deepcopy(est).unlearn(X[:40], X[:40], y[:40], flipped,
                                          method="refined")
     y_c = y.copy()

@@ -230,7 +230,7 @@ class UnlearnableLinearMixin(ChunkedFitMixin, UnlearnerMixin):
 
     # -- unlearn ---------------------------------------------------------------
     def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
-                fingerprint_key=None, method="second_order", tau="auto", max_iter=10,
+                fingerprint_key=None, method="auto", tau="auto", max_iter=10,
                 feature_change=None):
         """Move the model to where retraining on the corrected data would put it.
 
@@ -256,12 +256,16 @@ class UnlearnableLinearMixin(ChunkedFitMixin, UnlearnerMixin):
         fingerprint_key : bytes, default=None
             The key the model was fitted with, if any: the rows of ``X_old``
             must then be training rows (:class:`~sklearn_unlearn.base.MissingRowsError`).
-        method : {"second_order", "first_order", "refined"}, default="second_order"
+        method : {"auto", "second_order", "first_order", "refined"}, default="auto"
             ``"second_order"``: one Newton step with the Hessian of the
             corrected data. ``"first_order"``: a gradient step of rate
             ``tau``. ``"refined"``: Newton iterations on the exact loss of the
             new rows plus the cached quadratic model of the others; its first
-            iteration is the second-order step.
+            iteration is the second-order step. ``"auto"``: the second-order
+            step, followed by refined iterations when the gradient the
+            request's new rows give after it says one step is poor (see
+            :ref:`auto_method`); the report's ``method`` says which was taken.
+            Ridge's step is exact: ``"auto"`` is its second-order step.
         tau : float or "auto", default="auto"
             Rate of the first-order step. ``"auto"`` takes the step that
             minimises the cached quadratic model along the gradient,
@@ -319,7 +323,7 @@ default=None
                                fingerprint_key=fingerprint_key, method=method, tau=tau,
                                max_iter=max_iter, feature_change=feature_change)
 
-    def _unlearn_options(self, method="second_order", tau="auto", max_iter=10,
+    def _unlearn_options(self, method="auto", tau="auto", max_iter=10,
                          feature_change=None):
         check_method(self, method, UNLEARN_METHODS)
         check_tau(tau)

@@ -33,6 +33,7 @@ class HalfSquaredError:
     """
 
     coupled = False
+    third_order = False
     constant_curvature = True
     self_concordant = False
     #: Whether the curvature jumps (is not continuous in the predictor):
@@ -88,6 +89,9 @@ class BinaryLogLoss:
     """
 
     coupled = False
+    #: ``third_derivative`` is smooth and kept beside the Hessian (the
+    #: cubic term of the cache's model; see ``solvers._third``).
+    third_order = True
     constant_curvature = False
     curvature_depends_on_target = False
     curvature_lipschitz = 1.0 / (6.0 * np.sqrt(3.0))
@@ -142,6 +146,7 @@ class MultinomialLogLoss:
     """
 
     coupled = True
+    third_order = False
     constant_curvature = False
     curvature_depends_on_target = False
     self_concordant = False
@@ -202,6 +207,7 @@ class SquaredHinge:
     """
 
     coupled = False
+    third_order = False
     constant_curvature = False
     # inside or outside the margin depends on the label's sign
     curvature_depends_on_target = True
@@ -278,6 +284,9 @@ class HalfTweedieLoss:
     """
 
     coupled = False
+    #: ``third_derivative`` is smooth and kept beside the Hessian (the
+    #: cubic term of the cache's model; see ``solvers._third``).
+    third_order = True
     constant_curvature = False
     self_concordant = True
     curvature_jumps = False

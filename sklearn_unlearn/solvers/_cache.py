@@ -17,6 +17,7 @@ Conventions (see the user guide for the derivations):
 import logging
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +25,8 @@ import scipy.sparse as sp
 from .._report import RequestReport
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._pending import PendingMatrix
-from . import _roundoff
+from . import _roundoff, _third
+from ._auto import auto_method
 from ._blocks import apply_all, matvec, solve
 from ._chunks import published_theta, row_sums
 from ._entry_sides import EntrySides, new_key, packed_sides
@@ -41,10 +43,11 @@ logger = logging.getLogger("sklearn_unlearn")
 class UnlearningWarning(UserWarning):
     """An update that is likely far from what retraining would give.
 
-    Issued, for instance, when a second-order step increases the cached
-    quadratic model of the corrected objective: the request moves the
-    optimum too far for one Newton step. ``method="refined"`` or retraining
-    is then the better choice. The update is still applied.
+    Issued, for instance, when a ``method="second_order"`` step increases
+    the cached quadratic model of the corrected objective: the request moves
+    the optimum too far for one Newton step. ``method="refined"`` (which the
+    default, ``method="auto"``, switches to by itself) or retraining is then
+    the better choice. The update is still applied.
 
     Examples
     --------
@@ -56,6 +59,18 @@ class UnlearningWarning(UserWarning):
     >>> issubclass(UnlearningWarning, UserWarning)
     True
     """
+
+
+class _Step(NamedTuple):
+    """The parameters after a step and what the request's figures need."""
+
+    theta_new: np.ndarray
+    rounding: np.ndarray
+    step: np.ndarray
+    H_rest_step: np.ndarray
+    eta_new_after: np.ndarray
+    coef_after: np.ndarray
+    grad_new_after: np.ndarray
 
 
 @dataclass
@@ -73,6 +88,7 @@ class _Plan:
     drift: "_Drift"
     report: RequestReport
     entry_sides: object = None
+    third: list | None = None
 
 
 @dataclass
@@ -113,6 +129,12 @@ class UnlearningCache:
         (:mod:`~sklearn_unlearn.solvers._entry_sides`).
     n_requests : int
         Number of requests applied.
+    third : list of ndarray of shape (p, p, p) or None
+        The third derivatives of the rows' loss, one tensor per Hessian
+        block, with their terms taken where the rows' curvature was (the
+        cubic term of the cache's model; see ``solvers._third``). ``None``
+        for more than ``_third.MAX_PARAMS`` parameters per block, low-rank
+        blocks, and losses without a smooth curvature.
     history : list of RequestReport
         The report of every request.
 
@@ -150,6 +172,7 @@ class UnlearningCache:
     entry_sides: EntrySides | None = None
     n_requests: int = 0
     history: list = field(default_factory=list)
+    third: list | None = None
 
     # -- construction --------------------------------------------------------
     @classmethod
@@ -232,17 +255,19 @@ class UnlearningCache:
                     raise
                 # no curvature left at the optimum (e.g. one class carries
                 # all the weight): keep the Hessian where it was computed
+        third = (_third.fit_tensors(objective, X, Y, S, eta_anchor)
+                 if _third.keeps_third(objective, exact) else None)
         sums = row_sums(objective, X, Y, S, theta, groups=groups, n_groups=n_groups,
                         row_weight=row_weight, gradient=False, eta=eta,
                         row_norms=row_norms, anchor=anchor, eta_anchor=eta_anchor,
                         sides_key=new_key() if objective.loss.curvature_jumps else None)
         return cls.from_sums(objective, theta, g, sums, hessians=hessians, grams=grams,
                              noise=noise, anchor=anchor, exact=exact, bound=bound,
-                             dtype=dtype)
+                             dtype=dtype, third=third)
 
     @classmethod
     def from_sums(cls, objective, theta, gradient, sums, *, hessians, grams, noise,
-                  anchor, exact, bound, dtype=np.float64):
+                  anchor, exact, bound, dtype=np.float64, third=None):
         """The cache at the polished ``theta`` from the sums over the
         training rows (:class:`~sklearn_unlearn.solvers._chunks.RowSums`,
         of one chunk or added over many): ``gradient`` of the objective
@@ -270,6 +295,7 @@ class UnlearningCache:
             drift=drift,
             dtype=np.dtype(dtype).type,
             entry_sides=_entry_sides(objective, sums),
+            third=third,
         )
 
     def measured(self, sums):
@@ -341,10 +367,13 @@ class UnlearningCache:
         hessian_error = self._hessian_error_after(r)
         hessians = [_corrected(H, t, fold, hessian_error)
                     for H, t in zip(rest, change.hessian)]
+        # the cubic term of the rows that stay, where the cache keeps it
+        cubic = None if self.third is None else _third.CubicTerm(obj, _third.changed(
+            obj, self.third, r.R_old, r.Y_old, r.S_old, eta_old, -1.0), hessians)
 
-        n_iter = 1
-        used_tau = None
-        res = None
+        n_iter, used_tau, res = 1, None, None
+        requested, one_step_error = method, None
+        stepped_on = None       # the cubic term the step was taken on
         if method == "first_order":
             if tau == "auto":
                 HG = matvec(obj, hessians, G)
@@ -361,43 +390,29 @@ class UnlearningCache:
             x, res = solve(obj, hessians, G, residual=True,
                             rtol=0.0 if obj.loss.constant_curvature else _STEP_RTOL)
             delta = -x
-            if method == "refined":
-                delta, n_iter = self._refine(
-                    r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
-                    max_damping=hessian_error, hessians=rest)
-                res = None
-        theta_new = published_theta(obj, theta + delta, self.dtype)
-        rounding = theta_new - (theta + delta)
-        step = delta + rounding
-        if res is not None:
-            # the Hessian of the remaining rows times the step, from the
-            # residual of the solve (no product with the dense matrix)
-            (added_delta,) = apply_all(obj, [(change.added, delta)])
-            H_rest_step = res - G - added_delta
-            if rounding.any():
-                H_rest_step = H_rest_step + matvec(obj, rest, rounding,
-                                                    change.removed)
-        else:
-            H_rest_step = matvec(obj, rest, step, change.removed)
-        eta_new_after = r.new_predictor(theta_new)
-        if method == "second_order" and obj.loss.curvature_lipschitz != 0:
-            # The cached model of the corrected objective (quadratic in the
-            # remaining rows, exact in the new ones) must not go up.
-            before = obj.loss_sum(r.Y_new, r.S_new, eta_new)
-            after = (float((G_rest * step).sum()) + 0.5 * float((step * H_rest_step).sum())
-                     + obj.loss_sum(r.Y_new, r.S_new, eta_new_after))
-            if after > before + 1e-12 * max(abs(before), abs(after)):
-                warnings.warn(
-                    "The second-order step increases the cached model of the "
-                    "corrected objective: the request moves the optimum too far "
-                    "for one Newton step (typical of many flipped labels on nearly "
-                    "separable data). method='refined' iterates with a line "
-                    "search; retraining is safest.",
-                    UnlearningWarning,
-                )
-        coef_after = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after)
-        grad_new_after = r.new_transpose_product(coef_after)
+        after = self._after_step(r, theta, G, G_rest, res, rest, change, delta)
+        if method == "auto":
+            method, one_step_error = auto_method(
+                obj, G, G_rest + after.H_rest_step + after.grad_new_after, delta,
+                after.theta_new, cubic)
+        if method == "refined":
+            delta, n_iter, stepped_on = self._refine(
+                r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
+                max_damping=hessian_error, hessians=rest, cubic=cubic)
+            res = None
+            after = self._after_step(r, theta, G, G_rest, res, rest, change, delta)
+        (theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,
+         grad_new_after) = after
         residual = G_rest + H_rest_step + grad_new_after
+        if requested == "second_order" and obj.loss.curvature_lipschitz != 0:
+            _warn_on_overshoot(obj, r, G_rest, step, H_rest_step, eta_new, eta_new_after)
+        cubic_norm = 0.0
+        if stepped_on is not None:
+            # the estimate of a step taken on the cubic model takes its cubic
+            # term; the bound adds the term's norm
+            cubic_step = stepped_on.gradient(step)
+            cubic_norm = float(np.linalg.norm(cubic_step))
+            residual = residual + cubic_step
         if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
             raise ValueError(
                 "The request gives non-finite parameters or gradients: its rows, "
@@ -418,7 +433,9 @@ class UnlearningCache:
                                       np.linalg.norm(grad_old), np.linalg.norm(G_rest),
                                       np.linalg.norm(H_rest_step),
                                       np.linalg.norm(grad_new_after),
-                                      0.0 if shift is None else np.linalg.norm(shift_theta))
+                                      0.0 if shift is None else np.linalg.norm(shift_theta),
+                                      cubic_norm)
+                + (1.0 + _roundoff.gamma(2)) * cubic_norm
                 # theta_new is the rounding of theta + delta: the Hessian times it
                 + 2.0 * _roundoff.UNIT * np.linalg.norm(theta_new)
                 * max(H.norm_bound() for H in hessians)
@@ -429,6 +446,7 @@ class UnlearningCache:
         error = self.residual_error + increment
         report = RequestReport(
             method=method,
+            one_step_error=one_step_error,
             n_removed=r.R_old.shape[0],
             n_added=len(r.Y_new),
             tau=used_tau,
@@ -439,6 +457,12 @@ class UnlearningCache:
             bound_increment=float(increment),
             residual_bound=float(np.linalg.norm(residual) + error),
         )
+        third, hessians, drift = _third.after_request(
+            obj, cubic, r, eta_new, hessians, step, drift,
+            # after a change of the features (a loss of unbounded curvature
+            # never bounds the error, and keeps its pending rows)
+            follow=(not np.isfinite(self.drift.hessian_error)
+                    and obj.loss.curvature_lipschitz is not None))
         return _Plan(
             objective=new_obj,
             theta=theta_new,
@@ -455,7 +479,29 @@ class UnlearningCache:
             drift=drift,
             report=report,
             entry_sides=entry_sides,
+            third=third,
         )
+
+    def _after_step(self, r, theta, G, G_rest, res, rest, change, delta):
+        """The published parameters after ``delta``, their rounding, the step,
+        the remaining rows' Hessian times it (from the solve's residual
+        ``res`` when given: no product with the dense matrix), and the new
+        rows' predictors, gradient coefficients and gradient there."""
+        obj = self.objective
+        theta_new = published_theta(obj, theta + delta, self.dtype)
+        rounding = theta_new - (theta + delta)
+        step = delta + rounding
+        if res is not None:
+            (added_delta,) = apply_all(obj, [(change.added, delta)])
+            H_rest_step = res - G - added_delta
+            if rounding.any():
+                H_rest_step = H_rest_step + matvec(obj, rest, rounding, change.removed)
+        else:
+            H_rest_step = matvec(obj, rest, step, change.removed)
+        eta_new_after = r.new_predictor(theta_new)
+        coef_after = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after)
+        return _Step(theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,
+                     r.new_transpose_product(coef_after))
 
     def _exchange_sides(self, r, eta_new):
         """The rows held after the request, and the side each removed row
@@ -649,22 +695,30 @@ class UnlearningCache:
                      for H, d in zip(self.hessians, blocks)], shift
 
     def _refine(self, r, theta, G_rest, removed, delta, *, max_iter, tol,
-                max_damping=0.0, hessians=None):
-        """Newton iterations on the cached quadratic model of the remaining
-        rows plus the exact loss of the new rows (the plain step is the
-        first); ``hessians``: the cached blocks under the corrected data's
-        penalty, if it changed."""
+                max_damping=0.0, hessians=None, cubic=None):
+        """Newton iterations on the cached model of the remaining rows
+        (quadratic, or cubic with ``cubic`` where it holds over the steps)
+        plus the exact loss of the new rows (the plain step is the first);
+        ``hessians``: the cached blocks under the corrected data's penalty,
+        if it changed. Returns the step, the iterations and the cubic term
+        the steps were taken on (``None`` for the quadratic model)."""
         obj = self.objective
         hessians = self.hessians if hessians is None else hessians
+        start = delta
+        if cubic is not None and not cubic.trusted(delta):
+            cubic = None
 
         def model(d):
             val = float((G_rest * d).sum())
             val += 0.5 * float((d * matvec(obj, hessians, d, removed)).sum())
+            if cubic is not None:
+                val += cubic.value(d)
             return val + obj.loss_sum(r.Y_new, r.S_new, r.new_predictor(theta + d))
 
         def model_grad(d):
-            return (G_rest + matvec(obj, hessians, d, removed)
-                    + _new_rows_gradient(obj, r, r.new_predictor(theta + d)))
+            g = (G_rest + matvec(obj, hessians, d, removed)
+                 + _new_rows_gradient(obj, r, r.new_predictor(theta + d)))
+            return g if cubic is None else g + cubic.gradient(d)
 
         scale = max(np.linalg.norm(
             G_rest + _new_rows_gradient(obj, r, r.new_predictor(theta))), 1e-300)
@@ -685,10 +739,11 @@ class UnlearningCache:
                 if since_best >= 30:
                     break
             added = obj.row_curvature(r.R_new, r.Y_new, r.S_new, theta + delta)
-            step = -solve(obj, [_corrected(H, RowCurvature.concat([t_old, t_new]),
-                                            False, max_damping)
-                                 for H, t_old, t_new
-                                 in zip(hessians, removed, added)], g)
+            blocks = [_corrected(H, RowCurvature.concat([t_old, t_new]), False, max_damping)
+                      for H, t_old, t_new in zip(hessians, removed, added)]
+            step = None if cubic is None else cubic.direction(blocks, delta, g)
+            if step is None:
+                step = -solve(obj, blocks, g)
             slope = float((g * step).sum())
             t = 1.0
             while t > 1e-10:
@@ -704,7 +759,11 @@ class UnlearningCache:
             n_iter += 1
             if flat:
                 break
-        return delta, n_iter
+        if cubic is not None and not cubic.trusted(delta):
+            # the steps went where the cubic model does not hold
+            return self._refine(r, theta, G_rest, removed, start, max_iter=max_iter,
+                                tol=tol, max_damping=max_damping, hessians=hessians)
+        return delta, n_iter, cubic
 
     def committed(self, plan):
         """The cache after a plan computed by :meth:`plan`, as a new object.
@@ -726,6 +785,7 @@ class UnlearningCache:
             max_row_norm=plan.max_row_norm,
             drift=plan.drift,
             entry_sides=plan.entry_sides,
+            third=plan.third,
             n_requests=self.n_requests + 1,
             history=[*self.history, plan.report],
         )
@@ -782,6 +842,27 @@ class _Drift:
         return cls(form=growth * sums.drift_form,
                    norm=growth * float(np.linalg.norm(theta - anchor)),
                    curvature=growth * sums.drift_curvature, hessian_error=error)
+
+
+def _warn_on_overshoot(obj, r, G_rest, step, H_rest_step, eta_new, eta_new_after):
+    """Warn when a second-order step increases the cached model of the
+    corrected objective (quadratic in the remaining rows, exact in the new
+    ones) by more than the rounding of its terms, which a tiny step leaves
+    alone."""
+    before = obj.loss_sum(r.Y_new, r.S_new, eta_new)
+    linear = float((G_rest * step).sum())
+    quadratic = 0.5 * float((step * H_rest_step).sum())
+    after = linear + quadratic + obj.loss_sum(r.Y_new, r.S_new, eta_new_after)
+    scale = max(abs(before), abs(after), abs(linear), abs(quadratic))
+    if after > before + 1e-12 * scale:
+        warnings.warn(
+            "The second-order step increases the cached model of the "
+            "corrected objective: the request moves the optimum too far "
+            "for one Newton step (typical of many flipped labels on nearly "
+            "separable data). method='refined' (or the default, 'auto') "
+            "iterates with a line search; retraining is safest.",
+            UnlearningWarning, stacklevel=2,
+        )
 
 
 def _gradient_roundoff(objective, theta, gradient, sums, noise):

@@ -20,9 +20,13 @@ from dataclasses import replace
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from . import _third
 from ._blocks import matvec, solve
 from ._chunks import published_theta
 from ._factored import FactoredHessian
+
+#: Newton iterations on the cubic model (where the cache keeps its term).
+_CUBIC_ITER = 20
 
 
 def _augmented_map(obj, scale, shift):
@@ -92,13 +96,13 @@ def changed_coordinates(cache, scale, shift):
         raise ValueError("The change of the features needs finite, non-negative "
                          "scales and finite shifts (none on a zeroed feature).")
     A = _augmented_map(obj, scale, shift)
-    theta, residual = cache.theta, cache.residual
+    theta, residual, blocks = cache.theta, cache.residual, cache.hessians
     if zeroed.any():
         # a zeroed feature's weight no longer acts: set it to zero first, on
-        # the cached quadratic model, so that every prediction is kept
+        # the cached model, so that every prediction is kept
         theta = theta.copy()
         theta[np.flatnonzero(zeroed)] = 0.0
-        residual = residual + matvec(obj, cache.hessians, theta - cache.theta)
+        residual, blocks = _moved(obj, cache, theta - cache.theta)
     # theta = A^T theta': A^T is lower triangular (a zeroed row stays zero)
     A_solve = A.copy()
     A_solve[np.flatnonzero(zeroed), np.flatnonzero(zeroed)] = 1.0
@@ -107,15 +111,24 @@ def changed_coordinates(cache, scale, shift):
     # the gradient of the data term, mapped, plus the new penalty's
     G = A @ (residual - pen * theta) + pen * theta_moved
     hessians = []
-    for b, H in enumerate(cache.hessians):
+    for b, H in enumerate(blocks):
         M = H.matrix
         pen_b = obj._block_penalty(b)
         Ab = _block_map(obj, A, len(M))
         M = Ab @ (M - np.diag(pen_b)) @ Ab.T + np.diag(pen_b)
         hessians.append(FactoredHessian(0.5 * (M + M.T), H.null_basis))
+    third = (None if cache.third is None
+             else _third.mapped(cache.third, A, lambda A, size: _block_map(obj, A, size)))
     delta = -solve(obj, hessians, G)
+    cubic = None if third is None else _third.CubicTerm(obj, third, hessians)
+    if cubic is not None:
+        delta, cubic = _cubic_newton(obj, cubic, hessians, G, delta)
     theta_new = published_theta(obj, theta_moved + delta, cache.dtype)
     residual = G + matvec(obj, hessians, theta_new - theta_moved)
+    if cubic is not None:
+        # the model's gradient and Hessian at the new optimum
+        residual = residual + cubic.gradient(theta_new - theta_moved)
+        hessians = cubic.hessians_after(theta_new - theta_moved)
     if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
         raise ValueError("The change of the features gives non-finite parameters.")
     # how far theta is from where the rows' curvature entered, in the new
@@ -128,6 +141,36 @@ def changed_coordinates(cache, scale, shift):
         cache, theta=theta_new, hessians=hessians, residual=residual,
         residual_error=np.inf, gram=None, norm_gram=None,
         max_row_norm=float(np.linalg.norm(A, 2)) * cache.max_row_norm,
-        drift=drift,
+        drift=drift, third=third,
     )
     return new, float(np.linalg.norm(theta_new - theta_moved))
+
+
+def _moved(obj, cache, move):
+    """The residual and Hessian blocks after ``theta += move`` on the cache's
+    model (cubic where it keeps the term and the term holds over ``move``)."""
+    residual = cache.residual + matvec(obj, cache.hessians, move)
+    if cache.third is None:
+        return residual, cache.hessians
+    cubic = _third.CubicTerm(obj, cache.third, cache.hessians)
+    if not cubic.trusted(move):
+        return residual, cache.hessians
+    return residual + cubic.gradient(move), cubic.hessians_after(move)
+
+
+def _cubic_newton(obj, cubic, hessians, G, delta):
+    """Newton iterations from the quadratic model's minimum ``delta`` to the
+    cubic model's, ``G + H d + 1/2 T[d, d] = 0``; the quadratic ``delta`` and
+    no cubic term where the cubic model does not hold over the steps."""
+    start, scale = delta, float(np.linalg.norm(G))
+    for _ in range(_CUBIC_ITER):
+        g = G + matvec(obj, hessians, delta) + cubic.gradient(delta)
+        if not np.linalg.norm(g) > 1e-13 * scale:
+            break
+        step = cubic.direction(hessians, delta, g)
+        if step is None:
+            return start, None
+        delta = delta + step
+    if not (np.all(np.isfinite(delta)) and cubic.trusted(delta)):
+        return start, None
+    return delta, cubic
