@@ -109,12 +109,28 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
             break
         if np.linalg.norm(g_c) > 0.5 * gnorm:
             far = True
+            # slow: the preconditioner is the curvature of a far point (a
+            # large noise moves the optimum far from the start); take the
+            # exact Hessian at the new point, which Newton's step needs
+            hessians = _refreshed(objective, X, Y, S, cand, eta_c, hessians)
         theta, g, f, eta = cand, g_c, f_c, eta_c
         if np.linalg.norm(g) <= 1e3 * floor:
             near += 1
             if near >= 3:
                 return theta, g, eta, far, True
     return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * floor
+
+
+def _refreshed(objective, X, Y, S, theta, eta, hessians):
+    """The dense Hessian blocks at ``theta``, to precondition the next steps
+    (``hessians`` for a low-rank sketch, or where no factor can be made:
+    far out an unpenalised intercept has almost no curvature left)."""
+    if not all(isinstance(H, FactoredHessian) for H in hessians):
+        return hessians
+    try:
+        return objective.hessian(X, Y, S, theta, eta=eta)[0]
+    except NotPositiveDefiniteError:
+        return hessians
 
 
 def pcg(hvp, precond, b, tol, max_iter, project=None):
