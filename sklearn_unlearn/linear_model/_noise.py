@@ -35,25 +35,28 @@ def intercept_noise_excess(objective, noise, totals):
     return float(excess[k]), -np.inf, float(reach[k])
 
 
-def no_minimum_message(objective, noise, totals):
-    """The refusal of a fit whose polish did not reach the optimum of the
-    objective with noise ``noise``: whether a minimum exists decides what it
-    says."""
+def check_noisy_minimum(objective, noise, totals):
+    """Refuse, before any iteration, an objective whose noise leaves it
+    without a minimum (``ValueError``)."""
     decided = intercept_noise_excess(objective, noise, totals)
-    if decided is not None and decided[0] >= 0:
-        excess, low, high = decided
-        return (
-            "The objective with this noise has no finite minimum: the noise on the "
-            f"unpenalised intercept lies outside ({low:.4g}, {high:.4g}), the range "
-            "the data term can balance (C times the classes' total weights), so the "
-            "intercept diverges. Use more data or a larger C, less noise (a larger "
-            "epsilon or a smaller budget), or a penalised intercept "
-            "(solver='liblinear', see the certified removal guide)."
-        )
-    return (
-        "The objective with this noise has a finite minimum, but the fit did not "
-        "reach it (it lies far out, where a tiny change of the weights offsets a "
-        "huge intercept). Centre the features with a step fitted on data that will "
-        "not be removed, or penalise the intercept (solver='liblinear', see the "
-        "certified removal guide), or use less noise."
+    if decided is None or decided[0] < 0:
+        return
+    _, low, high = decided
+    raise ValueError(
+        "The objective with this noise has no finite minimum: the noise on the "
+        f"unpenalised intercept lies outside ({low:.4g}, {high:.4g}), the range the "
+        "data term can balance (C times the classes' total weights), so the "
+        "intercept diverges. Use more data or a larger C, less noise (a larger "
+        "epsilon or a smaller budget), or a penalised intercept "
+        "(solver='liblinear', see the certified removal guide)."
     )
+
+
+#: The refusal of a fit whose polish did not reach the minimum that exists.
+UNREACHED = (
+    "The objective with this noise has a finite minimum, but the fit did not "
+    "reach it (it lies far out, where a tiny change of the weights offsets a "
+    "huge intercept). Centre the features with a step fitted on data that will "
+    "not be removed, or penalise the intercept (solver='liblinear', see the "
+    "certified removal guide), or use less noise."
+)

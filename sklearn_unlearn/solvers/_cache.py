@@ -147,7 +147,7 @@ class UnlearningCache:
     # -- construction --------------------------------------------------------
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
-                 row_weight, max_newton=100, mode="dense", rank=None, bound=True,
+                 row_weight, max_newton=500, mode="dense", rank=None, bound=True,
                  hessians=None, dtype=np.float64):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs.
 

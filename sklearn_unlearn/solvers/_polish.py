@@ -98,10 +98,14 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
             f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
                                                            return_predictor=True)
             # Armijo; close to round-off the objective no longer resolves
-            # differences, and a smaller gradient is accepted instead.
+            # differences, and a smaller gradient is accepted instead. The
+            # objective being convex, a slope along the step still below
+            # 1e-4 times the first implies Armijo's decrease (the slope only
+            # grows along the way): a test that a large objective's rounding
+            # cannot hide.
             if f_c <= f + 1e-4 * t * slope or (
                 gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm
-            ):
+            ) or float((g_c * step).sum()) <= 1e-4 * slope:
                 accepted = True
                 break
             t *= 0.5
