@@ -147,7 +147,7 @@ class UnlearningCache:
     # -- construction --------------------------------------------------------
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
-                 row_weight, max_newton=500, mode="dense", rank=None, bound=True,
+                 row_weight, max_newton=100, mode="dense", rank=None, bound=True,
                  hessians=None, dtype=np.float64):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs.
 
@@ -191,7 +191,9 @@ class UnlearningCache:
                              "for a loss of constant curvature.")
         anchor, eta_anchor = theta.copy(), start[2]
         theta, g, eta, far, converged = polish(
-            objective, X, Y, S, theta, noise, hessians, max_newton=max_newton,
+            objective, X, Y, S, theta, noise, hessians,
+            # a noisy objective starts from the noise-free optimum, far out
+            max_newton=max_newton if noise is None else 5 * max_newton,
             row_norms=row_norms, start=start)
         if not converged:
             unconverged_polish(g, noise)

@@ -113,10 +113,11 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
             break
         if np.linalg.norm(g_c) > 0.5 * gnorm:
             far = True
-            # slow: the preconditioner is the curvature of a far point (a
-            # large noise moves the optimum far from the start); take the
-            # exact Hessian at the new point, which Newton's step needs
-            hessians = _refreshed(objective, X, Y, S, cand, eta_c, hessians)
+            if noise is not None:
+                # slow: the preconditioner is the curvature of a far point (a
+                # large noise moves the optimum far from the noise-free
+                # start); take the exact Hessian at the new point
+                hessians = _refreshed(objective, X, Y, S, cand, eta_c, hessians)
         theta, g, f, eta = cand, g_c, f_c, eta_c
         if np.linalg.norm(g) <= 1e3 * floor:
             near += 1
