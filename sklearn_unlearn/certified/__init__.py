@@ -8,8 +8,8 @@ from ._certificate import (
     noise_constant,
     noise_scale,
 )
-from ._ledger import LedgerIntegrityError
-from ._removal import BudgetExceededError, CertifiedRemoval
+from ._ledger import BudgetExceededError, LedgerIntegrityError
+from ._removal import CertifiedRemoval
 
 __all__ = [
     "BudgetExceededError",

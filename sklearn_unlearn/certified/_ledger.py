@@ -1,10 +1,14 @@
-"""What the ledger vouches for: a digest of the certified model, and the
-error raised when the model no longer matches it."""
+"""What the ledger vouches for: a digest of the certified model, the new
+certificate of each of its events, and the errors raised when a request
+would overspend or the model no longer matches it."""
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 from sklearn.pipeline import Pipeline
+
+from ._certificate import Certificate, LedgerEntry, as_bound
 
 
 class LedgerIntegrityError(RuntimeError):
@@ -33,6 +37,34 @@ class LedgerIntegrityError(RuntimeError):
     ... except LedgerIntegrityError as exc:
     ...     print(str(exc)[:43])
     The model no longer matches its certificate
+    """
+
+
+class BudgetExceededError(ValueError):
+    """A request would push the spent budget past the certified budget.
+
+    Raised by :meth:`CertifiedRemoval.unlearn` with
+    ``on_budget_exceeded="raise"``; the model, its ledger and its kept rows
+    are left exactly as they were.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import scale
+    >>> from sklearn_unlearn import UnlearnableLogisticRegression
+    >>> from sklearn_unlearn.certified import BudgetExceededError, CertifiedRemoval
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = scale(X)
+    >>> model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=0.01,
+    ...                          on_budget_exceeded="raise",
+    ...                          random_state=0).fit(X, y)
+    >>> try:
+    ...     model.unlearn(X[:50], None, y[:50])
+    ... except BudgetExceededError as exc:
+    ...     print(str(exc)[:49])
+    The request would raise the bound on the gradient
+    >>> model.certificate_.n_requests
+    0
     """
 
 
@@ -98,3 +130,46 @@ def released_finite(final):
 
 def describe_bound(bound):
     return f"{bound:.4g}" if np.isfinite(bound) else "a value that is not finite"
+
+
+def certified(cert, estimator, entry, **changes):
+    """A new certificate: ``cert`` with ``entry`` on its ledger and the
+    digest of ``estimator``."""
+    return replace(cert, ledger=(*cert.ledger, entry),
+                   model_digest=model_digest(estimator), **changes)
+
+
+def opened(estimator, final, *, epsilon, delta, sigma, budget, exact, uncovered,
+           n_rows):
+    """The certificate of a model just fitted on ``n_rows`` rows: it spends
+    the fit's own bound, and is void when that is over the budget."""
+    bound = as_bound(final.residual_bound_)
+    void_reason = ""
+    if not released_finite(final):
+        void_reason = "the fitted model's parameters are not finite"
+    elif bound > budget:
+        void_reason = (
+            f"the fitted model's own residual bound {describe_bound(bound)} exceeds "
+            "the budget: increase the budget or the solver's accuracy"
+        )
+    return Certificate(
+        epsilon=epsilon, delta=delta, sigma=sigma, budget=budget, spent=bound,
+        exact=exact, uncovered_steps=uncovered, void=bool(void_reason),
+        void_reason=void_reason,
+        ledger=(LedgerEntry("fit", 0, n_rows, bound, bound),),
+        model_digest=model_digest(estimator),
+    )
+
+
+def check_ledger(estimator, certificate, owner):
+    """Refuse to act on a model changed behind the ledger of ``owner``."""
+    if model_digest(estimator) != certificate.model_digest:
+        raise LedgerIntegrityError(
+            "The model no longer matches its certificate: its parameters, "
+            "hyper-parameters or request count were changed other than by "
+            f"{owner} (coef_ set or edited, estimator_ refitted "
+            "or replaced, a hyper-parameter of the final step set), so the "
+            "ledger cannot account for it; nothing was done. Restore the "
+            "model the certificate describes, or fit again to open a new "
+            "ledger."
+        )

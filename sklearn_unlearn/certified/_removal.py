@@ -1,8 +1,5 @@
 """The certified-removal meta-estimator."""
 
-import copy
-import warnings
-from dataclasses import replace
 from numbers import Real
 
 import numpy as np
@@ -12,72 +9,24 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
-from sklearn.frozen import FrozenEstimator
-from sklearn.pipeline import Pipeline
-from sklearn.utils import check_array, check_random_state, get_tags
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .._locks import request_lock
-from .._request import check_method, validate_request
-from .._training_rows import TrainingRows, committed
-from .._report import RequestReport
+from .._request import check_method
+from .._training_rows import committed
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
-from ._certificate import Certificate, LedgerEntry, as_bound, noise_scale
-from ._ledger import LedgerIntegrityError, describe_bound, model_digest, released_finite
-from ._verify import measure
-
-#: The attribute by which a fitted final step is marked as owned by the
-#: meta-estimator whose ledger accounts for it: the public ``unlearn`` of the
-#: linear estimators refuses an estimator that carries it. It lives in the
-#: instance's ``__dict__``, so it is pickled and copied with the estimator,
-#: but it is no parameter: ``get_params`` and ``clone`` do not see it.
-OWNER_ATTRIBUTE = "_unlearn_owner"
-
-#: Default relative tolerance under which :meth:`CertifiedRemoval.verify`
-#: counts two regressors' predictions of a row as the same.
-PREDICTION_RTOL = 1e-6
+from ._certificate import noise_scale
+from ._delegation import DelegatingMixin
+from ._ledger import check_ledger, opened
+from ._requests import requested
+from ._structure import (check_bounded, check_policy, check_structure, fit_final,
+                         kept_rows, split)
+from ._verify import PREDICTION_RTOL, measure
 
 
-class BudgetExceededError(ValueError):
-    """A request would push the spent budget past the certified budget.
-
-    Raised by :meth:`CertifiedRemoval.unlearn` with
-    ``on_budget_exceeded="raise"``; the model, its ledger and its kept rows
-    are left exactly as they were.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.preprocessing import scale
-    >>> from sklearn_unlearn import UnlearnableLogisticRegression
-    >>> from sklearn_unlearn.certified import BudgetExceededError, CertifiedRemoval
-    >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> X = scale(X)
-    >>> model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=0.01,
-    ...                          on_budget_exceeded="raise",
-    ...                          random_state=0).fit(X, y)
-    >>> try:
-    ...     model.unlearn(X[:50], None, y[:50])
-    ... except BudgetExceededError as exc:
-    ...     print(str(exc)[:49])
-    The request would raise the bound on the gradient
-    >>> model.certificate_.n_requests
-    0
-    """
-
-
-def _final_has(attr):
-    def check(self):
-        est = self.estimator_ if hasattr(self, "estimator_") else self.estimator
-        final = est[-1] if isinstance(est, Pipeline) else est
-        return hasattr(final, attr)
-
-    return check
-
-
-class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
+class CertifiedRemoval(UnlearnerMixin, DelegatingMixin, MetaEstimatorMixin, BaseEstimator):
     """Certified removal of rows, features and labels from a linear model.
 
     Wraps a :class:`~sklearn.pipeline.Pipeline` (or a bare estimator) whose
@@ -231,83 +180,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
         self.allow_stateful_steps = allow_stateful_steps
         self.random_state = random_state
 
-    # -- structure -----------------------------------------------------------------
-    @staticmethod
-    def _split(est):
-        if isinstance(est, Pipeline):
-            return est[:-1], est[-1], est.steps[-1][0]
-        return None, est, None
-
-    def _check_structure(self, est):
-        pre, final, _ = self._split(est)
-        tags = get_unlearn_tags(final)
-        if tags is None or not tags.certifiable or not (tags.exact or tags.objective_noise):
-            what = type(final).__name__
-            raise ValueError(
-                f"The final step {what} cannot be certified (its unlearning tags "
-                "do not say certifiable). Certified removal needs a strongly "
-                "convex loss whose curvature is Lipschitz, so that every update's "
-                "gradient residual can be bounded, and a model that trains with "
-                "objective noise unless its updates are exact: use "
-                "UnlearnableLogisticRegression or UnlearnableRidge with a dense "
-                "Hessian (hessian='dense'). (The squared hinge of LinearSVC jumps at the margin; "
-                "MLPs are non-convex: both unlearn approximately, without a "
-                "certificate.)"
-            )
-        uncovered = []
-        if pre is not None:
-            for name, step in pre.steps:
-                if step is None or step == "passthrough":
-                    continue
-                if isinstance(step, FrozenEstimator):
-                    continue
-                if not get_tags(step).requires_fit:
-                    continue
-                if not self.allow_stateful_steps:
-                    raise ValueError(
-                        f"Pipeline step {name!r} ({type(step).__name__}) is fitted "
-                        "on the training data: its fitted statistics (a mean, a "
-                        "scale, a vocabulary) depend on the rows to be removed and "
-                        "would keep them after unlearning, so the certificate "
-                        "cannot cover it. Fit it on data that is not to be "
-                        "removed and wrap it in sklearn.frozen.FrozenEstimator, "
-                        "use a stateless transformer, or pass "
-                        "allow_stateful_steps=True to accept the leak (it is "
-                        "recorded in the certificate)."
-                    )
-                uncovered.append(name)
-        return uncovered
-
-    def _fit_model(self, est, X, y, sample_weight, seed, sigma):
-        """Fit ``est`` (a fresh clone) with the noise, and mark its final step
-        as owned by this meta-estimator."""
-        pre, final, last = self._split(est)
-        if not get_unlearn_tags(final).exact:
-            final.set_params(objective_noise=sigma, random_state=seed,
-                             residual_bound=True)
-        params = {}
-        if sample_weight is not None:
-            params[f"{last}__sample_weight" if last else "sample_weight"] = sample_weight
-        est.fit(X, y, **params)
-        # a new object (the clone) fitted here: nothing else holds it yet
-        vars(self._split(est)[1])[OWNER_ATTRIBUTE] = type(self).__name__
-        return est
-
     # -- consistency --------------------------------------------------------------------
-    @staticmethod
-    def _check_policy(keep_data, on_budget_exceeded, rows_kept=True):
-        if not (isinstance(on_budget_exceeded, str) and on_budget_exceeded == "retrain"):
-            return
-        if keep_data and rows_kept:
-            return
-        why = ("keep_data=False" if not keep_data else
-               "the model was fitted with keep_data=False and keeps no rows")
-        raise ValueError(
-            f"on_budget_exceeded='retrain' needs the training data, but {why}. "
-            "Choose on_budget_exceeded='raise' or 'warn', or fit with "
-            "keep_data=True."
-        )
-
     def set_params(self, **params):
         """Set the parameters of this estimator.
 
@@ -329,7 +202,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
             This estimator.
         """
         if hasattr(self, "certificate_"):
-            self._check_policy(
+            check_policy(
                 params.get("keep_data", self.keep_data),
                 params.get("on_budget_exceeded", self.on_budget_exceeded),
                 rows_kept=self.training_rows_ is not None)
@@ -337,22 +210,7 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
 
     def _check_ledger(self):
         """Refuse to act on a model changed behind the ledger."""
-        if model_digest(self.estimator_) != self.certificate_.model_digest:
-            raise LedgerIntegrityError(
-                "The model no longer matches its certificate: its parameters, "
-                "hyper-parameters or request count were changed other than by "
-                f"{type(self).__name__} (coef_ set or edited, estimator_ refitted "
-                "or replaced, a hyper-parameter of the final step set), so the "
-                "ledger cannot account for it; nothing was done. Restore the "
-                "model the certificate describes, or fit again to open a new "
-                "ledger."
-            )
-
-    def _certified(self, cert, estimator, entry, **changes):
-        """A new certificate: ``cert`` with ``entry`` on its ledger and the
-        digest of ``estimator``."""
-        return replace(cert, ledger=(*cert.ledger, entry),
-                       model_digest=model_digest(estimator), **changes)
+        check_ledger(self.estimator_, self.certificate_, type(self).__name__)
 
     # -- fit ---------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
@@ -374,47 +232,21 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
             The fitted meta-estimator (its whole fitted state is replaced at
             once, at the end).
         """
-        self._check_policy(self.keep_data, self.on_budget_exceeded)
+        check_policy(self.keep_data, self.on_budget_exceeded)
         est = clone(self.estimator)
-        uncovered = self._check_structure(est)
-        _, final, _ = self._split(est)
+        uncovered = check_structure(est, self.allow_stateful_steps)
+        _, final, _ = split(est)
         exact = get_unlearn_tags(final).exact
         sigma = 0.0 if exact else noise_scale(self.epsilon, self.delta, self.budget)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        est = self._fit_model(est, X, y, sample_weight, seed, sigma)
-        pre, final, _ = self._split(est)
-        if not get_unlearn_tags(final).residual_bound or (
-                final.residual_bound_ == np.inf):
-            raise ValueError(
-                f"{type(final).__name__} was fitted without a residual bound (with "
-                "hessian='auto' on wide data it keeps a low-rank approximation of "
-                "its Hessian, whose error no bound covers), so its removals cannot "
-                "be certified. Set hessian='dense' on it (memory grows as the "
-                "square of the number of parameters) or reduce the features."
-            )
-        rows = None
-        if self.keep_data:
-            Xt = pre.transform(X) if pre is not None else X
-            Xt = check_array(Xt, accept_sparse="csr", dtype=np.float64)
-            sw = _check_sample_weight(sample_weight, Xt)
-            rows = TrainingRows(Xt, np.asarray(y), sw)      # copies
-        bound = as_bound(final.residual_bound_)
-        void_reason = ""
-        if not released_finite(final):
-            void_reason = "the fitted model's parameters are not finite"
-        elif bound > self.budget:
-            void_reason = (
-                f"the fitted model's own residual bound {describe_bound(bound)} exceeds "
-                "the budget: increase the budget or the solver's accuracy"
-            )
-        certificate = Certificate(
-            epsilon=self.epsilon, delta=self.delta, sigma=sigma,
-            budget=self.budget, spent=bound, exact=exact, uncovered_steps=uncovered,
-            void=bool(void_reason), void_reason=void_reason,
-            ledger=(LedgerEntry("fit", 0, _num_samples(X), bound, bound),),
-            model_digest=model_digest(est),
-        )
+        est = fit_final(est, X, y, sample_weight, seed, sigma, type(self).__name__)
+        pre, final, _ = split(est)
+        check_bounded(final)
+        rows = kept_rows(pre, X, y, sample_weight) if self.keep_data else None
+        certificate = opened(est, final, epsilon=self.epsilon, delta=self.delta,
+                             sigma=sigma, budget=self.budget, exact=exact,
+                             uncovered=uncovered, n_rows=_num_samples(X))
         state = {"sigma_": sigma, "noise_rng_": rng, "noise_seed_": seed,
                  "estimator_": est, "training_rows_": rows,
                  "certificate_": certificate, "unlearn_history_": []}
@@ -498,13 +330,13 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
 
     def _unlearn_request(self, X_old, X_new, y_old, y_new, sample_weight, options):
         self._validate_params()
-        self._check_policy(self.keep_data, self.on_budget_exceeded,
-                           rows_kept=self.training_rows_ is not None)
+        check_policy(self.keep_data, self.on_budget_exceeded,
+                     rows_kept=self.training_rows_ is not None)
         self._check_ledger()
         return X_old, X_new, y_old, y_new, sample_weight
 
     def _unlearned_state(self, request, *, method):
-        return self._requested(*request, method)
+        return requested(self, *request, method)
 
     def _complete_unlearn(self, *, copied):
         self.__dict__["training_rows_"] = committed(self.training_rows_, copied)
@@ -515,157 +347,13 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
                               dtype=np.uint8)]
 
     def _unlearn_tags(self):
-        final = self._split(self.estimator)[1]
+        final = split(self.estimator)[1]
         tags = get_unlearn_tags(final)
         return UnlearnTags(
             certifiable=True, exact=tags is not None and tags.exact,
             residual_bound=True, keeps_data=bool(self.keep_data),
             methods=() if tags is None else tags.methods,
         )
-
-    def _requested(self, X_old, X_new, y_old, y_new, sample_weight, method):
-        """The whole state after a request and its report, built without
-        changing this one."""
-        pre, final, _ = self._split(self.estimator_)
-        request = validate_request(final, self._transform(pre, X_old),
-                                   self._transform(pre, X_new), y_old, y_new,
-                                   sample_weight)
-        rows = self.training_rows_
-        drop = np.array([], dtype=int)
-        if rows is not None and request.X_old is not None:
-            drop = rows.locate(request.X_old, request.y_old, request.sample_weight)
-        updated, bound, report = self._updated_final(final, request, method)
-        finite = released_finite(updated)
-        cert = self.certificate_
-        spent = max(cert.spent, bound)
-        over = not finite or spent > cert.budget
-        measured = False
-        wanted = {"over_budget": over, "always": True, "never": False}
-        if (wanted[self.measure_residual] and finite and rows is not None
-                and get_unlearn_tags(final).measures_residual):
-            # the released model's residual, measured on the corrected rows,
-            # spent instead when it fits the budget and beats what is spent
-            rebased = updated.rebase_residual_bound(
-                _corrected_chunks(rows, drop, request), copy=True)
-            value = as_bound(rebased.residual_bound_)
-            if value <= cert.budget and (over or value < spent):
-                updated, bound = rebased, value
-                spent, over, measured = value, False, True
-        n_removed = 0 if request.X_old is None else request.X_old.shape[0]
-        n_added = 0 if request.X_new is None else request.X_new.shape[0]
-        if over and self.on_budget_exceeded == "raise":
-            raise BudgetExceededError(
-                f"The request would raise the bound on the gradient residual "
-                f"to {describe_bound(bound if finite else np.inf)}, over the budget "
-                f"{cert.budget:.4g} (spent {cert.spent:.4g}); nothing was "
-                "changed. Retrain, raise the budget, or use "
-                "on_budget_exceeded='retrain'."
-            )
-        if rows is not None:
-            # the corrected rows as an edit of the kept ones, written in place
-            # once the new state is swapped in (_complete_unlearn)
-            rows = rows.edited(drop, request.X_new, request.y_new,
-                               request.sample_weight)
-        if over and self.on_budget_exceeded == "retrain":
-            return self._retrained(final, rows, n_removed, n_added)
-        void, void_reason = cert.void, cert.void_reason
-        if over:
-            if not finite:
-                raise ValueError(
-                    "The request's update has parameters that are not finite (its "
-                    "rows overflow the arithmetic); nothing was changed. Check the "
-                    "rows, or use on_budget_exceeded='retrain'."
-                )
-            warnings.warn(
-                f"The request raises the residual bound to {describe_bound(bound)}, "
-                f"over the budget {cert.budget:.4g}: the certificate is void.",
-                UserWarning,
-            )
-            if not void:
-                void, void_reason = True, (
-                    f"request {cert.n_requests + 1} raised the residual bound to "
-                    f"{describe_bound(bound)}, over the budget {cert.budget:.4g}"
-                )
-        estimator = self._with_final(updated)
-        if measured:
-            # spent starts again from the measured bound, as after a retraining
-            entry = LedgerEntry("measured", n_removed, n_added, bound, bound)
-        else:
-            # spent only grows between measurements: the entry adds what it raised
-            added = 0.0 if spent == cert.spent else spent - cert.spent
-            entry = LedgerEntry("request", n_removed, n_added, bound, added)
-        certificate = self._certified(
-            cert, estimator, entry, spent=spent, n_requests=cert.n_requests + 1,
-            void=void, void_reason=void_reason)
-        return {"estimator_": estimator, "training_rows_": rows,
-                "certificate_": certificate,
-                "unlearn_history_": [*self.unlearn_history_, report]}, report
-
-    @staticmethod
-    def _updated_final(final, request, method):
-        """The final step after ``request``, as a new object, and its bound.
-
-        The step in use is left as it was: the plan is applied to a shallow
-        copy (a plan made on another state would be refused).
-        """
-        plan = final.plan_unlearn(request.X_old, request.X_new, request.y_old,
-                                  request.y_new, sample_weight=request.sample_weight,
-                                  method=method)
-        updated = final.apply_unlearn(plan, copy=True)
-        bound = max(as_bound(plan.report.residual_bound),
-                    as_bound(updated.residual_bound_))
-        return updated, bound, plan.report
-
-    @staticmethod
-    def _transform(pre, X):
-        if X is None or pre is None:
-            return X
-        return pre.transform(X)
-
-    def _with_final(self, final):
-        """``estimator_`` with ``final`` as its final step, as a new object
-        (a pipeline's other steps are shared)."""
-        if not isinstance(self.estimator_, Pipeline):
-            return final
-        pipeline = copy.copy(self.estimator_)
-        pipeline.steps = [*self.estimator_.steps[:-1],
-                          (self.estimator_.steps[-1][0], final)]
-        return pipeline
-
-    def _retrained(self, final, rows, n_removed, n_added):
-        """The whole state after refitting the final step on the corrected
-        rows with fresh noise (built without changing this one)."""
-        rng = copy.deepcopy(self.noise_rng_)   # advanced only if swapped in
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        fresh = self._fit_model(clone(final), *rows.materialised(), seed, self.sigma_)
-        bound = as_bound(fresh.residual_bound_)
-        if not released_finite(fresh) or not np.isfinite(bound):
-            raise ValueError(
-                "Retraining on the corrected rows gave a model without finite "
-                "parameters or a finite residual bound (the rows overflow the "
-                "arithmetic); nothing was changed. Check the request's rows."
-            )
-        cert = self.certificate_
-        void, void_reason = cert.void, cert.void_reason
-        if bound > cert.budget and not void:
-            void, void_reason = True, (
-                f"the retrained model's own residual bound {bound:.3g} exceeds the "
-                "budget"
-            )
-        estimator = self._with_final(fresh)
-        certificate = self._certified(
-            cert, estimator, LedgerEntry("retrain", n_removed, n_added, bound, bound),
-            spent=bound, n_requests=cert.n_requests + 1,
-            n_retrains=cert.n_retrains + 1, void=void, void_reason=void_reason)
-        report = RequestReport(
-            method="retrain", n_removed=n_removed, n_added=n_added, tau=None, n_iter=0,
-            step_norm=float(np.linalg.norm(
-                np.ravel(fresh.coef_) - np.ravel(final.coef_))),
-            gradient_norm=None, residual_estimate=None, bound_increment=bound,
-            residual_bound=bound)
-        return {"estimator_": estimator, "training_rows_": rows,
-                "certificate_": certificate, "noise_rng_": rng, "noise_seed_": seed,
-                "unlearn_history_": [*self.unlearn_history_, report]}, report
 
     # -- verification ----------------------------------------------------------------
     def verify(self, *, rtol=PREDICTION_RTOL):
@@ -705,128 +393,5 @@ class CertifiedRemoval(UnlearnerMixin, MetaEstimatorMixin, BaseEstimator):
                 raise ValueError(
                     "verify() needs the training data: fit with keep_data=True.")
             self._check_ledger()
-            return measure(self._split(self.estimator_)[1], rows,
+            return measure(split(self.estimator_)[1], rows,
                            self.certificate_, rtol)
-
-    # -- delegation ------------------------------------------------------------------
-    @available_if(_final_has("predict"))
-    def predict(self, X):
-        """Predict with the certified model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.estimator_.predict(X)
-
-    @available_if(_final_has("predict_proba"))
-    def predict_proba(self, X):
-        """Class probabilities of the certified model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        return self.estimator_.predict_proba(X)
-
-    @available_if(_final_has("predict_log_proba"))
-    def predict_log_proba(self, X):
-        """Log class probabilities of the certified model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        return self.estimator_.predict_log_proba(X)
-
-    @available_if(_final_has("decision_function"))
-    def decision_function(self, X):
-        """Decision function of the certified model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        return self.estimator_.decision_function(X)
-
-    @available_if(_final_has("score"))
-    def score(self, X, y, sample_weight=None):
-        """Score of the certified model (accuracy or R^2).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        check_is_fitted(self)
-        return self.estimator_.score(X, y, sample_weight=sample_weight)
-
-    @property
-    def classes_(self):
-        """Class labels of the final step."""
-        return self._split(self.estimator_)[1].classes_
-
-    @property
-    def n_features_in_(self):
-        """Number of features seen during fit."""
-        return self.estimator_.n_features_in_
-
-    @property
-    def feature_names_in_(self):
-        """Feature names seen during fit, when they were strings."""
-        return self.estimator_.feature_names_in_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        sub = get_tags(self.estimator)
-        tags.estimator_type = sub.estimator_type
-        tags.classifier_tags = copy.deepcopy(sub.classifier_tags)
-        tags.regressor_tags = copy.deepcopy(sub.regressor_tags)
-        tags.input_tags.sparse = sub.input_tags.sparse
-        tags.target_tags.required = True
-        tags.target_tags.multi_output = sub.target_tags.multi_output
-        tags.target_tags.single_output = sub.target_tags.single_output
-        return tags
-
-
-def _corrected_chunks(rows, drop, request, size=4096):
-    """The corrected training rows in chunks, without writing them: the kept
-    rows less the positions ``drop``, then the request's new rows."""
-    drop = np.sort(np.asarray(drop, dtype=int))
-    start = 0
-    for X, y, w in rows.chunks(size):
-        stop = start + X.shape[0]
-        lo, hi = np.searchsorted(drop, [start, stop])
-        if hi > lo:
-            keep = np.ones(stop - start, dtype=bool)
-            keep[drop[lo:hi] - start] = False
-            X, y, w = X[keep], y[keep], w[keep]
-        start = stop
-        yield X, y, w
-    if request.X_new is not None:
-        yield request.X_new, request.y_new, request.sample_weight

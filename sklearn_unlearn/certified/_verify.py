@@ -6,6 +6,10 @@ from sklearn.base import clone, is_classifier
 
 from ._certificate import Verification
 
+#: Default relative tolerance under which :meth:`CertifiedRemoval.verify`
+#: counts two regressors' predictions of a row as the same.
+PREDICTION_RTOL = 1e-6
+
 
 def measure(final, rows, cert, rtol):
     """The :class:`Verification` of the fitted final step ``final`` against the

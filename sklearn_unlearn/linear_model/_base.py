@@ -19,6 +19,7 @@ from ..solvers._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
 from ._chunked import ChunkPass, is_dask_collection, row_chunks, unpack_chunk
 from ._feature_change import check_feature_change, feature_positions, forgotten_state
+from ._noise import UNREACHED, check_noisy_minimum
 
 #: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
 #: at most the square of this (8 * 8000**2 bytes, 512 MB, per matrix).
@@ -176,11 +177,12 @@ class UnlearnableLinearMixin(ChunkedFitMixin, UnlearnerMixin):
             if sample_weight.shape[0] != X.shape[0]:
                 sample_weight = np.broadcast_to(sample_weight, X.shape[0]).copy()
         Y, S, row_weight, groups, n_groups = self._unlearn_targets(y, sample_weight)
-        self._check_class_totals(
-            np.bincount(groups, weights=row_weight, minlength=n_groups))
+        totals = np.bincount(groups, weights=row_weight, minlength=n_groups)
+        self._check_class_totals(totals)
         objective = self._unlearn_objective(X.shape[1], Y.shape[1])
         theta = self._get_theta(objective.design)
         noise = self._unlearn_noise(objective)
+        check_noisy_minimum(objective, noise, totals)
         try:
             cache = UnlearningCache.from_fit(
                 objective, X, Y, S, theta, noise=noise, groups=groups,
@@ -192,16 +194,7 @@ class UnlearnableLinearMixin(ChunkedFitMixin, UnlearnerMixin):
         except NotPositiveDefiniteError as exc:
             if noise is None:
                 raise
-            raise ValueError(
-                "The fit did not reach the minimum of the objective with this "
-                "noise: it has no finite minimum (the noise on the unpenalised "
-                "intercept outweighs the data term, and the parameters diverge), "
-                "or, with uncentred features, its minimum lies too far out for "
-                "the polish (a tiny change of the weights offsets a huge "
-                "intercept). Centre and scale the features, use more data or a "
-                "larger C, less noise (a larger epsilon or a smaller budget), or "
-                "fit_intercept=False."
-            ) from exc
+            raise ValueError(UNREACHED) from exc
         self.unlearning_cache_ = cache
         self._set_theta(cache.theta, objective.design)
         self._new_unlearn_state()

@@ -221,7 +221,9 @@ class UnlearningCache:
                              "for a loss of constant curvature.")
         anchor, eta_anchor = theta.copy(), start[2]
         theta, g, eta, far, converged = polish(
-            objective, X, Y, S, theta, noise, hessians, max_newton=max_newton,
+            objective, X, Y, S, theta, noise, hessians,
+            # a noisy objective starts from the noise-free optimum, far out
+            max_newton=max_newton if noise is None else 5 * max_newton,
             row_norms=row_norms, start=start)
         if not converged:
             unconverged_polish(g, noise)

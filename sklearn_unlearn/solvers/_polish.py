@@ -98,10 +98,14 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
             f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
                                                            return_predictor=True)
             # Armijo; close to round-off the objective no longer resolves
-            # differences, and a smaller gradient is accepted instead.
+            # differences, and a smaller gradient is accepted instead. The
+            # objective being convex, a slope along the step still below
+            # 1e-4 times the first implies Armijo's decrease (the slope only
+            # grows along the way): a test that a large objective's rounding
+            # cannot hide.
             if f_c <= f + 1e-4 * t * slope or (
                 gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm
-            ):
+            ) or float((g_c * step).sum()) <= 1e-4 * slope:
                 accepted = True
                 break
             t *= 0.5
@@ -109,12 +113,29 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
             break
         if np.linalg.norm(g_c) > 0.5 * gnorm:
             far = True
+            if noise is not None:
+                # slow: the preconditioner is the curvature of a far point (a
+                # large noise moves the optimum far from the noise-free
+                # start); take the exact Hessian at the new point
+                hessians = _refreshed(objective, X, Y, S, cand, eta_c, hessians)
         theta, g, f, eta = cand, g_c, f_c, eta_c
         if np.linalg.norm(g) <= 1e3 * floor:
             near += 1
             if near >= 3:
                 return theta, g, eta, far, True
     return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * floor
+
+
+def _refreshed(objective, X, Y, S, theta, eta, hessians):
+    """The dense Hessian blocks at ``theta``, to precondition the next steps
+    (``hessians`` for a low-rank sketch, or where no factor can be made:
+    far out an unpenalised intercept has almost no curvature left)."""
+    if not all(isinstance(H, FactoredHessian) for H in hessians):
+        return hessians
+    try:
+        return objective.hessian(X, Y, S, theta, eta=eta)[0]
+    except NotPositiveDefiniteError:
+        return hessians
 
 
 def pcg(hvp, precond, b, tol, max_iter, project=None):
