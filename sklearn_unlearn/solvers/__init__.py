@@ -4,7 +4,7 @@ from fit to unlearn."""
 from ._cache import UnlearningCache, UnlearningWarning
 from ._design import LinearDesign
 from ._factored import FactoredHessian, NotPositiveDefiniteError
-from ._lowrank import LowRankHessian
+from ._lowrank import LowRankHessian, LowRankModeWarning
 from ._objective import LinearObjective
 from ._pending import PendingMatrix
 from ._rows import RowCurvature
@@ -14,6 +14,7 @@ __all__ = [
     "LinearDesign",
     "LinearObjective",
     "LowRankHessian",
+    "LowRankModeWarning",
     "NotPositiveDefiniteError",
     "PendingMatrix",
     "RowCurvature",

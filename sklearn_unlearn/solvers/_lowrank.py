@@ -25,103 +25,63 @@ span, and so the rank, stays the sketch's; what lies outside it is counted in
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import (
-    LinAlgError,
-    cho_factor,
-    lu_factor,
-    lu_solve,
-    solve_triangular,
-)
+from scipy.linalg import LinAlgError, lu_factor, lu_solve
+from scipy.linalg.blas import dsyrk
 
 from ._factored import NotPositiveDefiniteError
+from ._sketch import nystrom  # noqa: F401  (the sketch as eigenpairs)
 
 #: Rank of the Nystrom sketch when none is given.
 DEFAULT_RANK = 200
 
 
+class LowRankModeWarning(UserWarning):
+    """``hessian="auto"`` chose the low-rank mode: what it keeps and what it
+    costs.
 
-def nystrom(apply, p, rank, exact_columns=(), seed=0, dtype=np.float64):
-    """Nystrom approximation ``V diag(lam) V^T`` of a PSD operator.
+    Issued when a fit with ``hessian="auto"`` finds the dense Hessian blocks
+    too large (above ``8000**2`` entries) and keeps
+    :class:`LowRankHessian` blocks instead: the updates are approximate,
+    ``residual_bound_`` is ``inf`` and the model cannot be certified. Python
+    shows it once per message; ``hessian="low_rank"`` chooses the mode
+    explicitly and issues none.
 
-    Parameters
-    ----------
-    apply : callable
-        ``apply(Omega)`` returns ``A @ Omega`` for ``Omega`` of shape (p, s).
-    p : int
-        Dimension of ``A``.
-    rank : int
-        Number of Gaussian test vectors.
-    exact_columns : sequence of int
-        Coordinates whose unit vectors join the test matrix: the columns of
-        ``A`` at these coordinates are reproduced exactly (to round-off).
-    seed : int
-        Seed of the Gaussian test matrix.
-
-    Returns
-    -------
-    V : ndarray of shape (p, s)
-        Orthonormal columns, ``s <= rank + len(exact_columns)``.
-    lam : ndarray of shape (s,)
-        Non-negative eigenvalues.
-
-    Notes
-    -----
-    The stabilised construction of Tropp, Yurtsever, Udell and Cevher (2017):
-    ``Y = A Omega``, a shift ``nu = eps ||Y||`` makes ``Omega^T (Y + nu Omega)``
-    safely positive definite, and the eigenvalues of the approximation of
-    ``A + nu I`` are shifted back by ``nu``. Without the shift the
-    approximation satisfies ``0 <= A_nys <= A`` (Loewner order), so the
-    diagonal remainder ``diag(A) - diag(A_nys)`` is non-negative; the shift
-    perturbs this at round-off level only.
+    Examples
+    --------
+    >>> import warnings
+    >>> import scipy.sparse as sp
+    >>> from sklearn_unlearn import UnlearnableLogisticRegression
+    >>> from sklearn_unlearn.solvers import LowRankModeWarning
+    >>> X = sp.random(60, 9000, density=0.002, random_state=0, format="csr")
+    >>> y = [0, 1] * 30
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     clf = UnlearnableLogisticRegression().fit(X, y)
+    >>> [w.category.__name__ for w in caught]
+    ['LowRankModeWarning']
+    >>> clf.residual_bound_
+    inf
     """
-    rng = np.random.default_rng(seed)
-    exact_columns = np.asarray(exact_columns, dtype=int)
-    s = min(p, rank + len(exact_columns))
-    Omega = rng.standard_normal((p, s))
-    if len(exact_columns):
-        Omega[exact_columns] = 0.0
-        Omega[:, : len(exact_columns)] = 0.0
-        Omega[exact_columns, np.arange(len(exact_columns))] = 1.0
-        # the Gaussian columns act on the other coordinates only
-        norms = np.linalg.norm(Omega[:, len(exact_columns):], axis=0)
-        Omega[:, len(exact_columns):] /= np.maximum(norms, 1e-300)
-    else:
-        Omega /= np.linalg.norm(Omega, axis=0)
-    Y = np.asarray(apply(Omega), dtype=np.float64)
-    nu = np.finfo(float).eps * max(np.linalg.norm(Y), 1e-300) * np.sqrt(p)
-    step = max(1, 2**20 // max(1, s))
-    for start in range(0, p, step):      # Y += nu Omega without a p x s temporary
-        rows = slice(start, min(p, start + step))
-        Y[rows] += nu * Omega[rows]
-    core = Omega.T @ Y
-    del Omega
-    core = 0.5 * (core + core.T)
-    try:
-        L = cho_factor(core, lower=True)[0]
-    except (LinAlgError, ValueError):
-        # rank deficient beyond the shift: fall back to eigenvalues
-        ev, Q = np.linalg.eigh(core)
-        keep = ev > ev.max() * 1e-12
-        L = None
-        B = Y @ (Q[:, keep] / np.sqrt(ev[keep]))
-    if L is not None:
-        # B = Y L^{-T}, in place of Y
-        B = solve_triangular(L, Y.T, lower=True, overwrite_b=True).T
-    del Y
-    # thin SVD of B through its small Gram matrix: B = V sigma Q^T
-    gram = B.T @ B
-    ev, Q = np.linalg.eigh(0.5 * (gram + gram.T))
-    keep = ev > ev.max(initial=0.0) * 1e-13
-    sigma = np.sqrt(ev[keep])
-    lam = np.maximum(sigma**2 - nu, 0.0)
-    order = np.argsort(lam)[::-1]
-    rotation = (Q[:, keep] / sigma)[:, order]
-    # V = B @ rotation, overwriting B row block by row block
-    step = max(1, 2**20 // max(1, B.shape[1]))
-    for start in range(0, p, step):
-        rows = slice(start, min(p, start + step))
-        B[rows, : rotation.shape[1]] = B[rows] @ rotation
-    return np.ascontiguousarray(B[:, : rotation.shape[1]]), lam[order]
+
+    @classmethod
+    def of(cls, objective):
+        """The warning for a fit of ``objective`` (a LinearObjective)."""
+        sizes = [len(objective.to_block(np.zeros((objective.n_params,
+                                                  objective.n_outputs)), b))
+                 for b in range(len(objective.block_columns))]
+        columns = DEFAULT_RANK + (objective.n_outputs if objective.loss.coupled
+                                  else 1) * objective.design.fit_intercept
+        stored = sum(8 * size * columns for size in sizes)
+        return cls(
+            f"hessian='auto' keeps the Hessian in the low-rank mode: "
+            f"{max(sizes)} parameters per block are above the dense mode's "
+            f"8000. The cache keeps a sketch of rank {columns} ({stored / 2**20:.0f} "
+            "MiB); updates are approximate Newton steps, residual_bound_ is inf "
+            "and the model cannot be certified. Set hessian='low_rank' to choose "
+            "this mode (no warning), or fewer features (e.g. a smaller "
+            "HashingVectorizer n_features) for the dense mode's exact updates "
+            "and bound: see 'Low-rank mode' in the user guide."
+        )
 
 
 class LowRankHessian:
@@ -260,20 +220,13 @@ class LowRankHessian:
         self._base_signs = np.concatenate([self.w_signs] + sg)
         n = len(self._base_signs)
         gram = np.zeros((n, n))
-        if gram_w is None:
-            step = max(1, 2**20 // max(1, m))
-            for start in range(0, p, step):
-                rows = slice(start, min(p, start + step))
-                F = np.hstack([W[rows], self._extra[rows]])
-                gram += F.T @ (F / base_diag[rows, None])
-        else:
-            # the extra columns live on a few coordinates (the intercepts)
-            live = np.flatnonzero(np.any(self._extra != 0, axis=1))
-            X = self._extra[live] / base_diag[live, None]
-            gram[:m, :m] = gram_w
-            gram[m:, :m] = X.T @ W[live]
-            gram[:m, m:] = gram[m:, :m].T
-            gram[m:, m:] = X.T @ self._extra[live]
+        gram[:m, :m] = _scaled_gram(W, base_diag) if gram_w is None else gram_w
+        # the extra columns live on a few coordinates (the intercepts)
+        live = np.flatnonzero(np.any(self._extra != 0, axis=1))
+        X = self._extra[live] / base_diag[live, None]
+        gram[m:, :m] = X.T @ W[live]
+        gram[:m, m:] = gram[m:, :m].T
+        gram[m:, m:] = X.T @ self._extra[live]
         self._gram = 0.5 * (gram + gram.T)
         capacitance = np.diag(1.0 / self._base_signs) + self._gram
         self._base_cap = _lu(capacitance, "The Hessian of the training objective")
@@ -538,6 +491,20 @@ class LowRankHessian:
                 "formed in low-rank mode; use matvec or diag."
             )
         return self.to_dense()
+
+
+def _scaled_gram(W, D):
+    """``W^T diag(D)^-1 W``, by symmetric rank-k updates (half the flops of
+    a product) on blocks of rows: no scaled copy of ``W``."""
+    p, m = W.shape
+    gram = np.zeros((m, m))
+    step = max(1, 2**20 // max(1, m))
+    for start in range(0, p, step):
+        rows = slice(start, min(p, start + step))
+        # the transpose of a C-ordered block is what BLAS reads in place
+        block = np.ascontiguousarray(W[rows] / np.sqrt(D[rows, None]))
+        gram = dsyrk(1.0, block.T, beta=1.0, c=gram, overwrite_c=1)
+    return np.triu(gram) + np.triu(gram, 1).T
 
 
 def _diagonal_shift(diagonal, full_diag):

@@ -20,11 +20,9 @@ from scipy.special import softmax
 
 from . import _lowrank
 from ._factored import FactoredHessian
-from ._lowrank import LowRankHessian, nystrom
+from ._lowrank import LowRankHessian
 from ._rows import RowCurvature
-
-# Values per row block of the passes that form ``n x (K r)`` temporaries.
-_BLOCK_VALUES = 2**22
+from ._sketch import sketch_factor
 
 
 class LinearObjective:
@@ -244,8 +242,9 @@ class LinearObjective:
         three quarters of the sketch's test vectors are unit vectors of the
         coordinates of largest curvature (the frequent words of text): the
         sketch reproduces their columns exactly, with their coupling to every
-        other coordinate. The rest are Gaussian. It costs ``O(nnz(X) r)`` and
-        ``O(p r)`` memory; no ``p x p`` matrix is formed.
+        other coordinate. The rest are Gaussian. It costs ``O(nnz(X) r)`` in
+        a few passes over ``X`` (:func:`~._sketch.sketch_factor`), ``O(p
+        r^2)`` besides, and ``O(p r)`` memory; no ``p x p`` matrix is formed.
 
         ``eta``, if given, is the linear predictor at ``theta`` (dense mode).
         """
@@ -253,16 +252,14 @@ class LinearObjective:
             rank = _lowrank.DEFAULT_RANK if rank is None else rank
             blocks = []
             for b, (apply, diag) in enumerate(self.data_operators(X, Y, S, theta)):
-                pb = len(diag)
                 always = self._exact_columns(b)
                 exact = self._heaviest_columns(diag, always,
                                                len(always) + rank - rank // 4)
-                V, lam = nystrom(apply, pb, rank + len(always) - len(exact), exact,
-                                 seed=seed + b)
-                remainder = np.maximum(diag - np.einsum("ij,ij,j->i", V, V, lam), 0.0)
-                V *= np.sqrt(lam)
+                W = sketch_factor(apply, len(diag), exact,
+                                  rank + len(always) - len(exact), seed=seed + b)
+                remainder = np.maximum(diag - np.einsum("ij,ij->i", W, W), 0.0)
                 blocks.append(LowRankHessian(
-                    remainder + self._block_penalty(b), V, np.ones(len(lam)),
+                    remainder + self._block_penalty(b), W, np.ones(W.shape[1]),
                     self.null_basis,
                 ))
             return blocks, None
@@ -327,23 +324,21 @@ class LinearObjective:
         """
         design = self.design
         eta = design.predictor(X, theta)
+        transposed = design.transposed(X)
         if self.loss.coupled:
             w = self.scale * S[:, 0]
             K, p = self.n_outputs, self.n_params
 
             def apply(V):
+                # one pass over X for all s columns: the caller bounds s
                 s = V.shape[1]
                 V3 = V.reshape(K, p, s).transpose(1, 0, 2).reshape(p, K * s)
-                out = np.zeros((p, K * s))
-                n = X.shape[0]
-                step = max(1, _BLOCK_VALUES // (K * s))
-                for start in range(0, n, step):
-                    rows = slice(start, min(n, start + step))
-                    Xb = X[rows]
-                    Z = design.predictor(Xb, V3).reshape(-1, K, s)
-                    Z = self.loss.curvature_product(None, eta[rows], Z)
-                    Z *= w[rows, None, None]
-                    out += design.transpose_product(Xb, Z.reshape(-1, K * s))
+                Z = design.predictor(X, V3).reshape(-1, K, s)
+                del V3
+                Z = self.loss.curvature_product(None, eta, Z)
+                Z *= w[:, None, None]
+                out = transposed(Z.reshape(-1, K * s))
+                del Z
                 return out.reshape(p, K, s).transpose(1, 0, 2).reshape(K * p, s)
 
             if not with_diag:
@@ -359,7 +354,7 @@ class LinearObjective:
             wb = W[:, b]
 
             def apply(V, wb=wb):
-                return design.transpose_product(X, wb[:, None] * design.predictor(X, V))
+                return transposed(wb[:, None] * design.predictor(X, V))
 
             ops.append((apply, diags[:, b] if with_diag else None))
         return ops
