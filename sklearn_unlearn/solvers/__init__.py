@@ -4,7 +4,8 @@ from fit to unlearn."""
 from ._cache import UnlearningCache, UnlearningWarning
 from ._design import LinearDesign
 from ._factored import FactoredHessian, NotPositiveDefiniteError
-from ._lowrank import LowRankHessian, LowRankModeWarning
+from ._lowrank import LowRankHessian
+from ._mode import LowRankModeWarning
 from ._objective import LinearObjective
 from ._pending import PendingMatrix
 from ._rows import RowCurvature

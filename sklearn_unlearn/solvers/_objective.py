@@ -240,9 +240,11 @@ class LinearObjective:
         sketch of rank ``rank`` (plus the intercepts) of the data part, the
         exact remainder of its diagonal and the penalty. The intercepts and
         three quarters of the sketch's test vectors are unit vectors of the
-        coordinates of largest curvature (the frequent words of text): the
-        sketch reproduces their columns exactly, with their coupling to every
-        other coordinate. The rest are Gaussian. It costs ``O(nnz(X) r)`` in
+        coordinates of largest curvature (the frequent words of text; for a
+        multinomial block, differences of a feature's classes, see
+        :meth:`_exact_vectors`): the sketch reproduces their columns exactly,
+        with their coupling to every other coordinate. The rest are
+        Gaussian. It costs ``O(nnz(X) r)`` in
         a few passes over ``X`` (:func:`~._sketch.sketch_factor`), ``O(p
         r^2)`` besides, and ``O(p r)`` memory; no ``p x p`` matrix is formed.
 
@@ -252,11 +254,10 @@ class LinearObjective:
             rank = _lowrank.DEFAULT_RANK if rank is None else rank
             blocks = []
             for b, (apply, diag) in enumerate(self.data_operators(X, Y, S, theta)):
-                always = self._exact_columns(b)
-                exact = self._heaviest_columns(diag, always,
-                                               len(always) + rank - rank // 4)
-                W = sketch_factor(apply, len(diag), exact,
-                                  rank + len(always) - len(exact), seed=seed + b)
+                always = len(self._exact_columns(b))
+                exact, minus = self._exact_vectors(b, diag, always + rank - rank // 4)
+                W = sketch_factor(apply, len(diag), exact, always + rank - len(exact),
+                                  seed=seed + b, minus=minus)
                 remainder = np.maximum(diag - np.einsum("ij,ij->i", W, W), 0.0)
                 blocks.append(LowRankHessian(
                     remainder + self._block_penalty(b), W, np.ones(W.shape[1]),
@@ -305,6 +306,28 @@ class LinearObjective:
             return always
         top = np.argpartition(weight, len(weight) - n_more)[len(weight) - n_more:]
         return always + np.sort(top).tolist()
+
+    def _exact_vectors(self, b, diag, count):
+        """About ``count`` test vectors of block ``b``'s sketch that make it
+        exact on the intercepts' columns and those of largest curvature
+        ``diag``: coordinates, and ``minus`` (see
+        :func:`~._sketch.sketch_factor`).
+
+        A multinomial block's curvature is blind to a shift of one feature's
+        weights common to all classes (the softmax is): the ``K`` unit
+        vectors of a feature's classes span a ``K - 1`` dimensional image,
+        so ``K - 1`` differences reproduce its ``K`` columns, and the same
+        count of vectors covers ``K / (K - 1)`` times as many features.
+        """
+        if not self.loss.coupled or self.n_outputs < 2:
+            return self._heaviest_columns(diag, self._exact_columns(b), count), None
+        K, p = self.n_outputs, self.n_params
+        always = [p - 1] if self.design.fit_intercept else []
+        features = self._heaviest_columns(diag.reshape(K, p).sum(axis=0), always,
+                                          max(1, count // (K - 1)))
+        plus = [k * p + j for j in features for k in range(K - 1)]
+        minus = [(K - 1) * p + j for j in features for k in range(K - 1)]
+        return plus, minus
 
     def _exact_columns(self, b):
         if not self.design.fit_intercept:

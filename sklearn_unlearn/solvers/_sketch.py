@@ -29,7 +29,7 @@ from ._factored import NotPositiveDefiniteError
 PASSES = 8
 
 
-def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0):
+def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0, minus=None):
     """``W`` of shape ``(p, s)`` with ``0 <= W W^T <= A`` and ``W W^T`` exact
     on the columns ``exact_columns`` (see the module's docstring).
 
@@ -43,6 +43,11 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0):
         Dimension of ``A``.
     exact_columns : sequence of int
         Coordinates whose unit vectors are test vectors.
+    minus : sequence of int, default=None
+        One coordinate per exact column, or -1: the test vector is then
+        ``e_j - e_minus``. Where ``A`` is blind to ``e_j + e_minus`` (the
+        common shift of two classes of a softmax), it still reproduces both
+        columns ``j`` and ``minus`` exactly.
     n_gaussian : int
         Number of Gaussian test vectors; ``s = min(p, len(exact_columns) +
         n_gaussian)`` in all.
@@ -51,13 +56,16 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0):
 
     Returns
     -------
-    W : ndarray of shape (p, s), Fortran order
+    W : ndarray of shape (p, s)
     """
     J = np.asarray(exact_columns, dtype=np.intp)
     s = min(p, len(J) + int(n_gaussian))
     J = J[:s]
     e = len(J)
-    Y = np.empty((p, s), order="F")
+    minus = np.full(e, -1) if minus is None else np.asarray(minus, dtype=np.intp)[:e]
+    # C order, as every product with a sparse matrix wants it (SciPy copies
+    # a Fortran-ordered operand)
+    Y = np.empty((p, s))
     # the core Omega^T Y: its Gaussian rows are taken with each block, while
     # its test vectors are at hand (G_b^T Y_a = G_b^T A G_a for the blocks
     # a <= b done so far, and their transposes); the rest are rows of Y
@@ -65,7 +73,7 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0):
     step = max(8, -(-s // PASSES))
     for c0 in range(0, s, step):
         c1 = min(s, c0 + step)
-        Omega = _test_vectors(p, J, seed, c0, c1)
+        Omega = _test_vectors(p, J, minus, seed, c0, c1)
         Y[:, c0:c1] = apply(Omega)
         if c1 > e:
             first = max(c0, e)
@@ -80,18 +88,22 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0):
             "The Hessian of the training objective has non-finite entries."
         )
     C[:e] = Y[J]
+    paired = np.flatnonzero(minus >= 0)
+    C[paired] -= Y[minus[paired]]
     C[e:, :e] = C[:e, e:].T
     L = _shifted_cholesky(0.5 * (C + C.T))
-    # Y L^{-T}, in place: the factor takes the memory of Y
-    return dtrsm(1.0, L, Y, side=1, lower=1, trans_a=1, overwrite_b=1)
+    # W^T = L^{-1} Y^T on the Fortran-ordered view Y^T, in place: the factor
+    # takes the memory of Y
+    WT = dtrsm(1.0, L, Y.T, side=0, lower=1, trans_a=0, overwrite_b=1)
+    return WT.T
 
 
-def nystrom(apply, p, rank, exact_columns=(), seed=0):
+def nystrom(apply, p, rank, exact_columns=(), seed=0, minus=None):
     """The sketch as ``V diag(lam) V^T``: orthonormal ``V`` of shape (p, s)
     and non-negative ``lam`` (descending), from the factor of
     :func:`sketch_factor` with ``rank`` Gaussian test vectors (a thin
     eigendecomposition through its ``s x s`` Gram matrix)."""
-    W = sketch_factor(apply, p, exact_columns, rank, seed)
+    W = sketch_factor(apply, p, exact_columns, rank, seed, minus)
     ev, Q = np.linalg.eigh(W.T @ W)
     keep = ev > ev.max(initial=0.0) * 1e-13
     order = np.argsort(ev[keep])[::-1]
@@ -99,14 +111,17 @@ def nystrom(apply, p, rank, exact_columns=(), seed=0):
     return W @ (Q[:, keep][:, order] / sigma), sigma**2
 
 
-def _test_vectors(p, J, seed, c0, c1):
-    """Columns ``c0:c1`` of ``Omega = [E_J, G]``: unit vectors, then
+def _test_vectors(p, J, minus, seed, c0, c1):
+    """Columns ``c0:c1`` of ``Omega = [E_J, G]``: unit vectors (minus
+    those of ``minus``), then
     Gaussian vectors of about unit norm, zero on ``J``, each drawn from its
     own seed (any block of them is drawn without the others)."""
     Omega = np.zeros((p, c1 - c0))
     e = len(J)
     units = np.arange(c0, min(c1, e))
     Omega[J[units], units - c0] = 1.0
+    paired = units[minus[units] >= 0]
+    Omega[minus[paired], paired - c0] = -1.0
     scale = 1.0 / np.sqrt(max(1, p - e))
     for c in range(max(c0, e), c1):
         rng = np.random.default_rng((seed, c))
