@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from _corpus import hashed, zipf_corpus
 from sklearn_unlearn import UnlearnableLogisticRegression
+from sklearn_unlearn.solvers import LowRankModeWarning
 
 
 def params(model):
@@ -70,7 +71,11 @@ def run(n, n_classes, k, log2d, C):
     keep = np.setdiff1d(np.arange(n), rows)
     t_parent = timed_fit(LogisticRegression(C=C), X, y)
     est = UnlearnableLogisticRegression(C=C)
-    t_unl = timed_fit(est, X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LowRankModeWarning)
+        t_unl = timed_fit(est, X, y)
+    notices = [str(w.message) for w in caught
+               if issubclass(w.category, LowRankModeWarning)]
     mem_parent = traced_fit(LogisticRegression(C=C), X, y)
     mem_unl = traced_fit(UnlearnableLogisticRegression(C=C), X, y)
     model = len(pickle.dumps(est, protocol=5))
@@ -86,6 +91,7 @@ def run(n, n_classes, k, log2d, C):
     mib = 2**20
     print(f"{n_classes}-class, n={n}, d=2^{log2d}, nnz={X.nnz}, C={C}, "
           f"{type(H).__name__} of {H.W.shape[0]} x {H.W.shape[1]}:")
+    print(f"  announced ({len(notices)}x): {notices[0] if notices else 'nothing'}")
     print(f"  fit: parent {t_parent:.1f} s, unlearnable {t_unl:.1f} s -> "
           f"{t_unl / t_parent:.2f}x (target <= 3)")
     print(f"  peak traced memory: parent {mem_parent / mib:.0f} MiB, unlearnable "
@@ -106,6 +112,7 @@ def main():
     parser.add_argument("--C", type=float, default=1.0)
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
+    warnings.simplefilter("ignore", LowRankModeWarning)
     with threadpool_limits(1):
         for n_classes in args.classes:
             run(args.n, n_classes, args.k, args.log2d, args.C)

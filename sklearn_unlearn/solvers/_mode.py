@@ -35,7 +35,28 @@ class LowRankModeWarning(UserWarning):
 
     @classmethod
     def of(cls, objective):
-        """The warning for a fit of ``objective`` (a LinearObjective)."""
+        """The warning for a fit of ``objective``.
+
+        Parameters
+        ----------
+        objective : LinearObjective
+            The objective of the fit, whose blocks set the sketch's size.
+
+        Returns
+        -------
+        warning : LowRankModeWarning
+
+        Examples
+        --------
+        >>> from sklearn_unlearn.losses import BinaryLogLoss
+        >>> from sklearn_unlearn.solvers import (LinearDesign, LinearObjective,
+        ...                                      LowRankModeWarning)
+        >>> obj = LinearObjective(BinaryLogLoss(), LinearDesign(True), scale=1.0,
+        ...                       l2=1.0, penalize_intercept=False,
+        ...                       n_features=2**18, n_outputs=1)
+        >>> print(str(LowRankModeWarning.of(obj))[:66])
+        hessian='auto' keeps the Hessian in the low-rank mode: 262145 para
+        """
         sizes = [len(objective.to_block(np.zeros((objective.n_params,
                                                   objective.n_outputs)), b))
                  for b in range(len(objective.block_columns))]

@@ -353,16 +353,19 @@ class LinearObjective:
             K, p = self.n_outputs, self.n_params
 
             def apply(V):
-                # one pass over X for all s columns: the caller bounds s
+                # one pass over X for all s columns (the caller bounds s),
+                # class by class on contiguous row blocks of V: no transposed
+                # copy of a (K p) x s array
                 s = V.shape[1]
-                V3 = V.reshape(K, p, s).transpose(1, 0, 2).reshape(p, K * s)
-                Z = design.predictor(X, V3).reshape(-1, K, s)
-                del V3
+                Z = np.empty((X.shape[0], K, s))
+                for k in range(K):
+                    Z[:, k] = design.predictor(X, V[k * p : (k + 1) * p])
                 Z = self.loss.curvature_product(None, eta, Z)
                 Z *= w[:, None, None]
-                out = transposed(Z.reshape(-1, K * s))
-                del Z
-                return out.reshape(p, K, s).transpose(1, 0, 2).reshape(K * p, s)
+                out = np.empty((K * p, s))
+                for k in range(K):
+                    out[k * p : (k + 1) * p] = transposed(np.ascontiguousarray(Z[:, k]))
+                return out
 
             if not with_diag:
                 return [(apply, None)]

@@ -83,14 +83,17 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0, minus=None):
         del Omega
     if not s:
         return Y
-    if not np.all(np.isfinite(Y)):
-        raise NotPositiveDefiniteError(
-            "The Hessian of the training objective has non-finite entries."
-        )
     C[:e] = Y[J]
     paired = np.flatnonzero(minus >= 0)
     C[paired] -= Y[minus[paired]]
     C[e:, :e] = C[:e, e:].T
+    # a non-finite entry of Y reaches the core (through the Gaussian rows,
+    # or as a row J), checked here instead of a pass over Y, and in any case
+    # the factor's squares, in the diagonal LowRankHessian checks
+    if not np.all(np.isfinite(C)):
+        raise NotPositiveDefiniteError(
+            "The Hessian of the training objective has non-finite entries."
+        )
     L = _shifted_cholesky(0.5 * (C + C.T))
     # W^T = L^{-1} Y^T on the Fortran-ordered view Y^T, in place: the factor
     # takes the memory of Y
