@@ -13,7 +13,12 @@ from .._locks import serialised
 from .._plausibility import ALARM_RATE, LossProfile, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
-from ..solvers import NotPositiveDefiniteError, UnlearningCache, UnlearningWarning
+from ..solvers import (
+    LowRankModeWarning,
+    NotPositiveDefiniteError,
+    UnlearningCache,
+    UnlearningWarning,
+)
 from ..solvers._coordinates import changed_coordinates
 from ..solvers._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
@@ -183,11 +188,13 @@ class UnlearnableLinearMixin(ChunkedFitMixin, UnlearnerMixin):
         theta = self._get_theta(objective.design)
         noise = self._unlearn_noise(objective)
         check_noisy_minimum(objective, noise, totals)
+        mode = self._hessian_mode(objective)
+        if mode == "low_rank" and self.hessian == "auto":
+            warnings.warn(LowRankModeWarning.of(objective), stacklevel=4)
         try:
             cache = UnlearningCache.from_fit(
                 objective, X, Y, S, theta, noise=noise, groups=groups,
-                n_groups=n_groups, row_weight=row_weight,
-                mode=self._hessian_mode(objective),
+                n_groups=n_groups, row_weight=row_weight, mode=mode,
                 bound=self._keeps_residual_bound(), hessians=hessians,
                 dtype=np.asarray(self.coef_).dtype,
             )

@@ -5,6 +5,7 @@ from ._cache import UnlearningCache, UnlearningWarning
 from ._design import LinearDesign
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._lowrank import LowRankHessian
+from ._mode import LowRankModeWarning
 from ._objective import LinearObjective
 from ._pending import PendingMatrix
 from ._rows import RowCurvature
@@ -14,6 +15,7 @@ __all__ = [
     "LinearDesign",
     "LinearObjective",
     "LowRankHessian",
+    "LowRankModeWarning",
     "NotPositiveDefiniteError",
     "PendingMatrix",
     "RowCurvature",

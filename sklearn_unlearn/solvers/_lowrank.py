@@ -25,106 +25,26 @@ span, and so the rank, stays the sketch's; what lies outside it is counted in
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import (
-    LinAlgError,
-    cho_factor,
-    lu_factor,
-    lu_solve,
-    solve_triangular,
-)
+from scipy.linalg import lu_solve
 
+from ._columns import (
+    divided,
+    factored_capacitance,
+    hstack_columns,
+    scaled_gram,
+    signed_squares,
+    stored_bytes,
+    transposed_product,
+)
 from ._factored import NotPositiveDefiniteError
+from ._fold import FoldMixin
+from ._sketch import nystrom  # noqa: F401  (the sketch as eigenpairs)
 
 #: Rank of the Nystrom sketch when none is given.
 DEFAULT_RANK = 200
 
 
-
-def nystrom(apply, p, rank, exact_columns=(), seed=0, dtype=np.float64):
-    """Nystrom approximation ``V diag(lam) V^T`` of a PSD operator.
-
-    Parameters
-    ----------
-    apply : callable
-        ``apply(Omega)`` returns ``A @ Omega`` for ``Omega`` of shape (p, s).
-    p : int
-        Dimension of ``A``.
-    rank : int
-        Number of Gaussian test vectors.
-    exact_columns : sequence of int
-        Coordinates whose unit vectors join the test matrix: the columns of
-        ``A`` at these coordinates are reproduced exactly (to round-off).
-    seed : int
-        Seed of the Gaussian test matrix.
-
-    Returns
-    -------
-    V : ndarray of shape (p, s)
-        Orthonormal columns, ``s <= rank + len(exact_columns)``.
-    lam : ndarray of shape (s,)
-        Non-negative eigenvalues.
-
-    Notes
-    -----
-    The stabilised construction of Tropp, Yurtsever, Udell and Cevher (2017):
-    ``Y = A Omega``, a shift ``nu = eps ||Y||`` makes ``Omega^T (Y + nu Omega)``
-    safely positive definite, and the eigenvalues of the approximation of
-    ``A + nu I`` are shifted back by ``nu``. Without the shift the
-    approximation satisfies ``0 <= A_nys <= A`` (Loewner order), so the
-    diagonal remainder ``diag(A) - diag(A_nys)`` is non-negative; the shift
-    perturbs this at round-off level only.
-    """
-    rng = np.random.default_rng(seed)
-    exact_columns = np.asarray(exact_columns, dtype=int)
-    s = min(p, rank + len(exact_columns))
-    Omega = rng.standard_normal((p, s))
-    if len(exact_columns):
-        Omega[exact_columns] = 0.0
-        Omega[:, : len(exact_columns)] = 0.0
-        Omega[exact_columns, np.arange(len(exact_columns))] = 1.0
-        # the Gaussian columns act on the other coordinates only
-        norms = np.linalg.norm(Omega[:, len(exact_columns):], axis=0)
-        Omega[:, len(exact_columns):] /= np.maximum(norms, 1e-300)
-    else:
-        Omega /= np.linalg.norm(Omega, axis=0)
-    Y = np.asarray(apply(Omega), dtype=np.float64)
-    nu = np.finfo(float).eps * max(np.linalg.norm(Y), 1e-300) * np.sqrt(p)
-    step = max(1, 2**20 // max(1, s))
-    for start in range(0, p, step):      # Y += nu Omega without a p x s temporary
-        rows = slice(start, min(p, start + step))
-        Y[rows] += nu * Omega[rows]
-    core = Omega.T @ Y
-    del Omega
-    core = 0.5 * (core + core.T)
-    try:
-        L = cho_factor(core, lower=True)[0]
-    except (LinAlgError, ValueError):
-        # rank deficient beyond the shift: fall back to eigenvalues
-        ev, Q = np.linalg.eigh(core)
-        keep = ev > ev.max() * 1e-12
-        L = None
-        B = Y @ (Q[:, keep] / np.sqrt(ev[keep]))
-    if L is not None:
-        # B = Y L^{-T}, in place of Y
-        B = solve_triangular(L, Y.T, lower=True, overwrite_b=True).T
-    del Y
-    # thin SVD of B through its small Gram matrix: B = V sigma Q^T
-    gram = B.T @ B
-    ev, Q = np.linalg.eigh(0.5 * (gram + gram.T))
-    keep = ev > ev.max(initial=0.0) * 1e-13
-    sigma = np.sqrt(ev[keep])
-    lam = np.maximum(sigma**2 - nu, 0.0)
-    order = np.argsort(lam)[::-1]
-    rotation = (Q[:, keep] / sigma)[:, order]
-    # V = B @ rotation, overwriting B row block by row block
-    step = max(1, 2**20 // max(1, B.shape[1]))
-    for start in range(0, p, step):
-        rows = slice(start, min(p, start + step))
-        B[rows, : rotation.shape[1]] = B[rows] @ rotation
-    return np.ascontiguousarray(B[:, : rotation.shape[1]]), lam[order]
-
-
-class LowRankHessian:
+class LowRankHessian(FoldMixin):
     """``matrix = diag(diagonal) + W diag(w_signs) W^T``, plus pending
     corrections, solved through the Woodbury identity on the diagonal.
 
@@ -260,23 +180,17 @@ class LowRankHessian:
         self._base_signs = np.concatenate([self.w_signs] + sg)
         n = len(self._base_signs)
         gram = np.zeros((n, n))
-        if gram_w is None:
-            step = max(1, 2**20 // max(1, m))
-            for start in range(0, p, step):
-                rows = slice(start, min(p, start + step))
-                F = np.hstack([W[rows], self._extra[rows]])
-                gram += F.T @ (F / base_diag[rows, None])
-        else:
-            # the extra columns live on a few coordinates (the intercepts)
-            live = np.flatnonzero(np.any(self._extra != 0, axis=1))
-            X = self._extra[live] / base_diag[live, None]
-            gram[:m, :m] = gram_w
-            gram[m:, :m] = X.T @ W[live]
-            gram[:m, m:] = gram[m:, :m].T
-            gram[m:, m:] = X.T @ self._extra[live]
+        gram[:m, :m] = scaled_gram(W, base_diag) if gram_w is None else gram_w
+        # the extra columns live on a few coordinates (the intercepts)
+        live = np.flatnonzero(np.any(self._extra != 0, axis=1))
+        X = self._extra[live] / base_diag[live, None]
+        gram[m:, :m] = X.T @ W[live]
+        gram[:m, m:] = gram[m:, :m].T
+        gram[m:, m:] = X.T @ self._extra[live]
         self._gram = 0.5 * (gram + gram.T)
         capacitance = np.diag(1.0 / self._base_signs) + self._gram
-        self._base_cap = _lu(capacitance, "The Hessian of the training objective")
+        self._base_cap = factored_capacitance(capacitance,
+                                              "The Hessian of the training objective")
 
     def _clear_pending(self):
         p = len(self.diagonal)
@@ -307,7 +221,7 @@ class LowRankHessian:
         arrays = [self.diagonal, self.W, self.w_signs, self._base_diag,
                   self._extra, self._U, self._FtDU, self._signs, self._gram,
                   self._base_cap[0]]
-        return int(sum(_nbytes(a) for a in arrays))
+        return int(sum(stored_bytes(a) for a in arrays))
 
     def _project(self, v):
         if self.null_basis is None:
@@ -331,7 +245,7 @@ class LowRankHessian:
 
     def _scaled(self, U):
         """``D^-1 U`` for the shifted diagonal ``D``, dense or sparse as ``U``."""
-        return _divided(U, self._base_diag)
+        return divided(U, self._base_diag)
 
     def corrected(self, terms=None, fold=False):
         """The matrix plus ``terms`` (a RowCurvature), ready to solve.
@@ -359,85 +273,6 @@ class LowRankHessian:
             new = self.with_columns(*terms.columns())
         return new.folded() if fold else new
 
-    def folded(self):
-        """The matrix with its pending corrections merged into the factor,
-        within the factor's span.
-
-        A pending column ``u`` enters by its projection ``u_p = W c`` onto
-        the span of ``W`` in the metric of the shifted diagonal ``D``:
-        ``W diag(w_signs) W^T + U diag(signs) U^T`` becomes ``W M W^T`` with
-        ``M = diag(w_signs) + C diag(signs) C^T``, factored anew by its
-        eigenvectors in that metric (a function of the matrix alone, not of
-        the pending rows). The factor's span stays the sketch's: an exact
-        fold would give a span that holds every removed row (that of ``W
-        diag(s) W^T - u u^T`` is that of ``[W, u]``), and the blocks of a
-        one-vs-rest model, sketched apart, would share those directions, so
-        their intersection would give the rows back. What is left out, ``2
-        ||u_p|| ||u_o|| + ||u_o||^2`` per column for its part ``u_o`` outside
-        the span, joins ``fold_error`` (the low-rank mode has no residual
-        bound; this keeps the approximation measured).
-
-        Returns
-        -------
-        H : LowRankHessian
-            A new object without pending corrections; this one is unchanged.
-
-        Notes
-        -----
-        With ``m`` columns in ``W`` and ``k`` pending columns, the fold costs
-        one product of the ``p x m`` factor with an ``m x m`` matrix, the new
-        factor's Gram matrix (``O(p m^2)``), and ``O(nnz(U) + m^2 k + m^3)``
-        besides: the products with ``W`` come from the capacitance
-        (``W^T D^-1 W``, ``W^T D^-1 U``).
-        """
-        if not self.pending_rank:
-            return self.with_columns(None, None)
-        W, U, signs = self.W, self._U, self._signs
-        m = W.shape[1]
-        D = self._base_diag
-        G_ww = self._gram[:m, :m]
-        G_wu = self._FtDU[:m]
-        lam_g, V_g = np.linalg.eigh(0.5 * (G_ww + G_ww.T))
-        good = lam_g > 1e-12 * max(lam_g.max(initial=0.0), 1e-300)
-        C = (V_g[:, good] / lam_g[good]) @ (V_g[:, good].T @ G_wu)
-        inside = np.maximum(np.einsum("ij,ij->j", G_wu, C), 0.0)
-        if sp.issparse(U):
-            total = np.asarray(_divided(U, D).multiply(U).sum(axis=0)).ravel()
-        else:
-            total = np.einsum("ij,ij->j", U, U / D[:, None])
-        outside = np.maximum(total - inside, 0.0)
-        dropped = D.max(initial=0.0) * float(np.sum(2.0 * np.sqrt(inside * outside)
-                                                     + outside))
-        M = np.diag(self.w_signs) + (C * signs) @ C.T
-        L = V_g[:, good] * np.sqrt(lam_g[good])
-        core = L.T @ M @ L
-        lam, V = np.linalg.eigh(0.5 * (core + core.T))
-        keep = np.abs(lam) > 1e-14 * max(np.abs(lam).max(initial=0.0), 1e-300)
-        T = (V_g[:, good] / np.sqrt(lam_g[good])) @ (V[:, keep] * np.sqrt(np.abs(lam[keep])))
-        W_new = W @ T
-        w_signs = np.sign(lam[keep])
-        if not (np.all(np.isfinite(W_new)) and np.all(np.isfinite(lam))):
-            raise NotPositiveDefiniteError(
-                "The corrected Hessian has non-finite entries; retrain on the "
-                "corrected data instead."
-            )
-        full_diag = self.diagonal + np.einsum("ij,ij,j->i", W_new, W_new, w_signs)
-        return self._with_factor(W_new, w_signs, None, full_diag, dropped)
-
-    def _with_factor(self, W, w_signs, gram_w, full_diag, dropped):
-        """A new object of this diagonal and null basis with the factor ``W``
-        (``gram_w`` its ``W^T D^-1 W``) and no pending corrections."""
-        new = object.__new__(type(self))
-        new.null_basis = self.null_basis
-        new.diagonal = self.diagonal
-        new.W = W
-        new.w_signs = w_signs
-        new.fold_error = self.fold_error + float(dropped)
-        new._set_base(full_diag, gram_w=None if gram_w is None
-                      else 0.5 * (gram_w + gram_w.T))
-        new._clear_pending()
-        return new
-
     def with_columns(self, U, signs):
         """The matrix plus ``U diag(signs) U^T``, ready to solve.
 
@@ -450,8 +285,8 @@ class LowRankHessian:
             new.__dict__.update(self.__dict__)
             return new
         DU = self._scaled(U)
-        FtDU = np.vstack([_transposed_product(self.W, DU),
-                          _transposed_product(self._extra, DU)])
+        FtDU = np.vstack([transposed_product(self.W, DU),
+                          transposed_product(self._extra, DU)])
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new._U = hstack_columns(self._U, U)
@@ -470,10 +305,10 @@ class LowRankHessian:
         """
         if self._capacitance is None:
             U, FtDU = self._U, self._FtDU
-            UtDU = _transposed_product(U, self._scaled(U))
+            UtDU = transposed_product(U, self._scaled(U))
             capacitance = (np.diag(1.0 / self._signs) + UtDU
                            - FtDU.T @ lu_solve(self._base_cap, FtDU))
-            self._capacitance = _lu(capacitance, "The corrected Hessian")
+            self._capacitance = factored_capacitance(capacitance, "The corrected Hessian")
         return self._capacitance
 
     def solve(self, g, rtol=0.0, residual=False):
@@ -516,11 +351,8 @@ class LowRankHessian:
 
     def diag(self):
         """The diagonal of the matrix."""
-        out = self.diagonal + np.einsum("ij,ij,j->i", self.W, self.W, self.w_signs)
-        U = self._U
-        if sp.issparse(U):
-            return out + np.asarray(U.multiply(U) @ self._signs).ravel()
-        return out + np.einsum("ij,ij,j->i", U, U, self._signs)
+        return (self.diagonal + signed_squares(self.W, self.w_signs)
+                + signed_squares(self._U, self._signs))
 
     def to_dense(self):
         """The matrix as a dense array (for small ``p`` and tests only)."""
@@ -544,74 +376,3 @@ def _diagonal_shift(diagonal, full_diag):
     """The shift ``mu`` of the coordinates with (almost) no diagonal mass."""
     weak = diagonal <= 1e-10 * np.maximum(full_diag, 0.0)
     return np.where(weak, np.maximum(full_diag, 1.0), 0.0)
-
-
-def _signed_squares(U, signs):
-    """The diagonal of ``U diag(signs) U^T``, dense or sparse ``U``."""
-    if not U.shape[1]:
-        return np.zeros(U.shape[0])
-    if sp.issparse(U):
-        return np.asarray(U.multiply(U) @ signs).ravel()
-    return np.einsum("ij,ij,j->i", U, U, signs)
-
-
-def _divided(U, D):
-    """``diag(D)^-1 U``, dense or sparse as ``U``."""
-    if sp.issparse(U):
-        DU = sp.csc_matrix(U, copy=True)
-        DU.data /= D[DU.indices]
-        return DU
-    return U / D[:, None]
-
-
-def _dense(A):
-    return A.toarray() if sp.issparse(A) else np.asarray(A)
-
-
-def hstack_columns(A, B):
-    """The columns of ``A`` then those of ``B``; sparse (CSC) if either is."""
-    if not B.shape[1]:
-        return A
-    if not A.shape[1]:
-        return B.tocsc() if sp.issparse(B) else B
-    if sp.issparse(A) or sp.issparse(B):
-        return sp.hstack([A, B], format="csc")
-    return np.hstack([A, B])
-
-
-def _transposed_product(A, B):
-    """``A^T B`` as a dense array, for dense or sparse ``A`` and ``B``."""
-    if sp.issparse(B) and not sp.issparse(A):
-        # as (B^T A)^T: a sparse-dense product that reads only the rows of A
-        # where B has values
-        return np.asarray(B.T @ A).T
-    out = A.T @ B
-    return out.toarray() if sp.issparse(out) else np.asarray(out)
-
-
-def _nbytes(A):
-    if sp.issparse(A):
-        A = A if A.format in ("csc", "csr") else A.tocsc()
-        return A.data.nbytes + A.indices.nbytes + A.indptr.nbytes
-    return A.nbytes
-
-
-def _lu(capacitance, what):
-    try:
-        if not np.all(np.isfinite(capacitance)):
-            raise ValueError("non-finite capacitance")
-        lu = lu_factor(capacitance, check_finite=False)
-    except (LinAlgError, ValueError) as exc:
-        raise NotPositiveDefiniteError(
-            f"{what} is singular: the request removes (almost) all the "
-            "curvature the model was trained with. Retrain on the corrected "
-            "data instead."
-        ) from exc
-    piv = np.abs(np.diag(lu[0]))
-    if piv.min(initial=1.0) <= 1e-14 * piv.max(initial=1.0):
-        raise NotPositiveDefiniteError(
-            f"{what} is singular: the request removes (almost) all the "
-            "curvature the model was trained with. Retrain on the corrected "
-            "data instead."
-        )
-    return lu

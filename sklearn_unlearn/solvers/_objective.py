@@ -20,11 +20,9 @@ from scipy.special import softmax
 
 from . import _lowrank
 from ._factored import FactoredHessian
-from ._lowrank import LowRankHessian, nystrom
+from ._lowrank import LowRankHessian
 from ._rows import RowCurvature
-
-# Values per row block of the passes that form ``n x (K r)`` temporaries.
-_BLOCK_VALUES = 2**22
+from ._sketch import sketch_factor
 
 
 class LinearObjective:
@@ -242,10 +240,13 @@ class LinearObjective:
         sketch of rank ``rank`` (plus the intercepts) of the data part, the
         exact remainder of its diagonal and the penalty. The intercepts and
         three quarters of the sketch's test vectors are unit vectors of the
-        coordinates of largest curvature (the frequent words of text): the
-        sketch reproduces their columns exactly, with their coupling to every
-        other coordinate. The rest are Gaussian. It costs ``O(nnz(X) r)`` and
-        ``O(p r)`` memory; no ``p x p`` matrix is formed.
+        coordinates of largest curvature (the frequent words of text; for a
+        multinomial block, differences of a feature's classes, see
+        :meth:`_exact_vectors`): the sketch reproduces their columns exactly,
+        with their coupling to every other coordinate. The rest are
+        Gaussian. It costs ``O(nnz(X) r)`` in
+        a few passes over ``X`` (:func:`~._sketch.sketch_factor`), ``O(p
+        r^2)`` besides, and ``O(p r)`` memory; no ``p x p`` matrix is formed.
 
         ``eta``, if given, is the linear predictor at ``theta`` (dense mode).
         """
@@ -253,16 +254,13 @@ class LinearObjective:
             rank = _lowrank.DEFAULT_RANK if rank is None else rank
             blocks = []
             for b, (apply, diag) in enumerate(self.data_operators(X, Y, S, theta)):
-                pb = len(diag)
-                always = self._exact_columns(b)
-                exact = self._heaviest_columns(diag, always,
-                                               len(always) + rank - rank // 4)
-                V, lam = nystrom(apply, pb, rank + len(always) - len(exact), exact,
-                                 seed=seed + b)
-                remainder = np.maximum(diag - np.einsum("ij,ij,j->i", V, V, lam), 0.0)
-                V *= np.sqrt(lam)
+                always = len(self._exact_columns(b))
+                exact, minus = self._exact_vectors(b, diag, always + rank - rank // 4)
+                W = sketch_factor(apply, len(diag), exact, always + rank - len(exact),
+                                  seed=seed + b, minus=minus)
+                remainder = np.maximum(diag - np.einsum("ij,ij->i", W, W), 0.0)
                 blocks.append(LowRankHessian(
-                    remainder + self._block_penalty(b), V, np.ones(len(lam)),
+                    remainder + self._block_penalty(b), W, np.ones(W.shape[1]),
                     self.null_basis,
                 ))
             return blocks, None
@@ -309,6 +307,28 @@ class LinearObjective:
         top = np.argpartition(weight, len(weight) - n_more)[len(weight) - n_more:]
         return always + np.sort(top).tolist()
 
+    def _exact_vectors(self, b, diag, count):
+        """About ``count`` test vectors of block ``b``'s sketch that make it
+        exact on the intercepts' columns and those of largest curvature
+        ``diag``: coordinates, and ``minus`` (see
+        :func:`~._sketch.sketch_factor`).
+
+        A multinomial block's curvature is blind to a shift of one feature's
+        weights common to all classes (the softmax is): the ``K`` unit
+        vectors of a feature's classes span a ``K - 1`` dimensional image,
+        so ``K - 1`` differences reproduce its ``K`` columns, and the same
+        count of vectors covers ``K / (K - 1)`` times as many features.
+        """
+        if not self.loss.coupled or self.n_outputs < 2:
+            return self._heaviest_columns(diag, self._exact_columns(b), count), None
+        K, p = self.n_outputs, self.n_params
+        always = [p - 1] if self.design.fit_intercept else []
+        features = self._heaviest_columns(diag.reshape(K, p).sum(axis=0), always,
+                                          max(1, count // (K - 1)))
+        plus = [k * p + j for j in features for k in range(K - 1)]
+        minus = [(K - 1) * p + j for j in features for k in range(K - 1)]
+        return plus, minus
+
     def _exact_columns(self, b):
         if not self.design.fit_intercept:
             return []
@@ -327,24 +347,25 @@ class LinearObjective:
         """
         design = self.design
         eta = design.predictor(X, theta)
+        transposed = design.transposed(X)
         if self.loss.coupled:
             w = self.scale * S[:, 0]
             K, p = self.n_outputs, self.n_params
 
             def apply(V):
+                # one pass over X for all s columns (the caller bounds s),
+                # class by class on contiguous row blocks of V: no transposed
+                # copy of a (K p) x s array
                 s = V.shape[1]
-                V3 = V.reshape(K, p, s).transpose(1, 0, 2).reshape(p, K * s)
-                out = np.zeros((p, K * s))
-                n = X.shape[0]
-                step = max(1, _BLOCK_VALUES // (K * s))
-                for start in range(0, n, step):
-                    rows = slice(start, min(n, start + step))
-                    Xb = X[rows]
-                    Z = design.predictor(Xb, V3).reshape(-1, K, s)
-                    Z = self.loss.curvature_product(None, eta[rows], Z)
-                    Z *= w[rows, None, None]
-                    out += design.transpose_product(Xb, Z.reshape(-1, K * s))
-                return out.reshape(p, K, s).transpose(1, 0, 2).reshape(K * p, s)
+                Z = np.empty((X.shape[0], K, s))
+                for k in range(K):
+                    Z[:, k] = design.predictor(X, V[k * p : (k + 1) * p])
+                Z = self.loss.curvature_product(None, eta, Z)
+                Z *= w[:, None, None]
+                out = np.empty((K * p, s))
+                for k in range(K):
+                    out[k * p : (k + 1) * p] = transposed(np.ascontiguousarray(Z[:, k]))
+                return out
 
             if not with_diag:
                 return [(apply, None)]
@@ -359,7 +380,7 @@ class LinearObjective:
             wb = W[:, b]
 
             def apply(V, wb=wb):
-                return design.transpose_product(X, wb[:, None] * design.predictor(X, V))
+                return transposed(wb[:, None] * design.predictor(X, V))
 
             ops.append((apply, diags[:, b] if with_diag else None))
         return ops

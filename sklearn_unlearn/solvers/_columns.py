@@ -1,0 +1,90 @@
+"""Products of the factor and of the correction columns of a low-rank
+Hessian: dense arrays or sparse (CSC) columns alike, never densified."""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import LinAlgError, lu_factor
+from scipy.linalg.blas import dsyrk
+
+from ._factored import NotPositiveDefiniteError
+
+
+def scaled_gram(W, D):
+    """``W^T diag(D)^-1 W``, by symmetric rank-k updates (half the flops of
+    a product) on blocks of rows: no scaled copy of ``W``."""
+    p, m = W.shape
+    gram = np.zeros((m, m))
+    step = max(1, 2**20 // max(1, m))
+    for start in range(0, p, step):
+        rows = slice(start, min(p, start + step))
+        # the transpose of a C-ordered block is what BLAS reads in place
+        block = np.ascontiguousarray(W[rows] / np.sqrt(D[rows, None]))
+        gram = dsyrk(1.0, block.T, beta=1.0, c=gram, overwrite_c=1)
+    return np.triu(gram) + np.triu(gram, 1).T
+
+
+def signed_squares(U, signs):
+    """The diagonal of ``U diag(signs) U^T``, dense or sparse ``U``."""
+    if not U.shape[1]:
+        return np.zeros(U.shape[0])
+    if sp.issparse(U):
+        return np.asarray(U.multiply(U) @ signs).ravel()
+    return np.einsum("ij,ij,j->i", U, U, signs)
+
+
+def divided(U, D):
+    """``diag(D)^-1 U``, dense or sparse as ``U``."""
+    if sp.issparse(U):
+        DU = sp.csc_matrix(U, copy=True)
+        DU.data /= D[DU.indices]
+        return DU
+    return U / D[:, None]
+
+
+def hstack_columns(A, B):
+    """The columns of ``A`` then those of ``B``; sparse (CSC) if either is."""
+    if not B.shape[1]:
+        return A
+    if not A.shape[1]:
+        return B.tocsc() if sp.issparse(B) else B
+    if sp.issparse(A) or sp.issparse(B):
+        return sp.hstack([A, B], format="csc")
+    return np.hstack([A, B])
+
+
+def transposed_product(A, B):
+    """``A^T B`` as a dense array, for dense or sparse ``A`` and ``B``."""
+    if sp.issparse(B) and not sp.issparse(A):
+        # as (B^T A)^T: a sparse-dense product that reads only the rows of A
+        # where B has values
+        return np.asarray(B.T @ A).T
+    out = A.T @ B
+    return out.toarray() if sp.issparse(out) else np.asarray(out)
+
+
+def stored_bytes(A):
+    if sp.issparse(A):
+        A = A if A.format in ("csc", "csr") else A.tocsc()
+        return A.data.nbytes + A.indices.nbytes + A.indptr.nbytes
+    return A.nbytes
+
+
+def factored_capacitance(capacitance, what):
+    try:
+        if not np.all(np.isfinite(capacitance)):
+            raise ValueError("non-finite capacitance")
+        lu = lu_factor(capacitance, check_finite=False)
+    except (LinAlgError, ValueError) as exc:
+        raise NotPositiveDefiniteError(
+            f"{what} is singular: the request removes (almost) all the "
+            "curvature the model was trained with. Retrain on the corrected "
+            "data instead."
+        ) from exc
+    piv = np.abs(np.diag(lu[0]))
+    if piv.min(initial=1.0) <= 1e-14 * piv.max(initial=1.0):
+        raise NotPositiveDefiniteError(
+            f"{what} is singular: the request removes (almost) all the "
+            "curvature the model was trained with. Retrain on the corrected "
+            "data instead."
+        )
+    return lu

@@ -1,0 +1,91 @@
+"""The fold of a low-rank Hessian's pending corrections into its factor."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._columns import divided
+from ._factored import NotPositiveDefiniteError
+
+
+class FoldMixin:
+    """:meth:`folded` for :class:`~._lowrank.LowRankHessian`, whose state
+    (the factor, the diagonal, the capacitance's small matrices) it reads."""
+
+    def folded(self):
+        """The matrix with its pending corrections merged into the factor,
+        within the factor's span.
+
+        A pending column ``u`` enters by its projection ``u_p = W c`` onto
+        the span of ``W`` in the metric of the shifted diagonal ``D``:
+        ``W diag(w_signs) W^T + U diag(signs) U^T`` becomes ``W M W^T`` with
+        ``M = diag(w_signs) + C diag(signs) C^T``, factored anew by its
+        eigenvectors in that metric (a function of the matrix alone, not of
+        the pending rows). The factor's span stays the sketch's: an exact
+        fold would give a span that holds every removed row (that of ``W
+        diag(s) W^T - u u^T`` is that of ``[W, u]``), and the blocks of a
+        one-vs-rest model, sketched apart, would share those directions, so
+        their intersection would give the rows back. What is left out, ``2
+        ||u_p|| ||u_o|| + ||u_o||^2`` per column for its part ``u_o`` outside
+        the span, joins ``fold_error`` (the low-rank mode has no residual
+        bound; this keeps the approximation measured).
+
+        Returns
+        -------
+        H : LowRankHessian
+            A new object without pending corrections; this one is unchanged.
+
+        Notes
+        -----
+        With ``m`` columns in ``W`` and ``k`` pending columns, the fold costs
+        one product of the ``p x m`` factor with an ``m x m`` matrix, the new
+        factor's Gram matrix (``O(p m^2)``), and ``O(nnz(U) + m^2 k + m^3)``
+        besides: the products with ``W`` come from the capacitance
+        (``W^T D^-1 W``, ``W^T D^-1 U``).
+        """
+        if not self.pending_rank:
+            return self.with_columns(None, None)
+        W, U, signs = self.W, self._U, self._signs
+        m = W.shape[1]
+        D = self._base_diag
+        G_ww = self._gram[:m, :m]
+        G_wu = self._FtDU[:m]
+        lam_g, V_g = np.linalg.eigh(0.5 * (G_ww + G_ww.T))
+        good = lam_g > 1e-12 * max(lam_g.max(initial=0.0), 1e-300)
+        C = (V_g[:, good] / lam_g[good]) @ (V_g[:, good].T @ G_wu)
+        inside = np.maximum(np.einsum("ij,ij->j", G_wu, C), 0.0)
+        if sp.issparse(U):
+            total = np.asarray(divided(U, D).multiply(U).sum(axis=0)).ravel()
+        else:
+            total = np.einsum("ij,ij->j", U, U / D[:, None])
+        outside = np.maximum(total - inside, 0.0)
+        dropped = D.max(initial=0.0) * float(np.sum(2.0 * np.sqrt(inside * outside)
+                                                     + outside))
+        M = np.diag(self.w_signs) + (C * signs) @ C.T
+        L = V_g[:, good] * np.sqrt(lam_g[good])
+        core = L.T @ M @ L
+        lam, V = np.linalg.eigh(0.5 * (core + core.T))
+        keep = np.abs(lam) > 1e-14 * max(np.abs(lam).max(initial=0.0), 1e-300)
+        T = (V_g[:, good] / np.sqrt(lam_g[good])) @ (V[:, keep] * np.sqrt(np.abs(lam[keep])))
+        W_new = W @ T
+        w_signs = np.sign(lam[keep])
+        if not (np.all(np.isfinite(W_new)) and np.all(np.isfinite(lam))):
+            raise NotPositiveDefiniteError(
+                "The corrected Hessian has non-finite entries; retrain on the "
+                "corrected data instead."
+            )
+        full_diag = self.diagonal + np.einsum("ij,ij,j->i", W_new, W_new, w_signs)
+        return self._with_factor(W_new, w_signs, None, full_diag, dropped)
+
+    def _with_factor(self, W, w_signs, gram_w, full_diag, dropped):
+        """A new object of this diagonal and null basis with the factor ``W``
+        (``gram_w`` its ``W^T D^-1 W``) and no pending corrections."""
+        new = object.__new__(type(self))
+        new.null_basis = self.null_basis
+        new.diagonal = self.diagonal
+        new.W = W
+        new.w_signs = w_signs
+        new.fold_error = self.fold_error + float(dropped)
+        new._set_base(full_diag, gram_w=None if gram_w is None
+                      else 0.5 * (gram_w + gram_w.T))
+        new._clear_pending()
+        return new

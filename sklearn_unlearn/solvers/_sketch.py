@@ -1,0 +1,152 @@
+"""The Nystrom sketch of a Hessian block's data part, in few passes over the
+data and with no array beyond the factor it returns but a few column blocks.
+
+The test vectors are ``Omega = [E_J, G]``: the unit vectors of the exact
+columns ``J`` (the intercepts and the coordinates of largest curvature) and
+Gaussian vectors, zero on ``J``, each drawn when its block is taken (never
+all at once). ``Y = A Omega`` is taken a block of columns at a time, each
+block one pass over the data, and written into the array that becomes the
+factor. With the core ``C = Omega^T Y`` (the rows ``J`` of ``Y``, and ``G^T
+Y`` from each block's test vectors) and ``L L^T = C + nu I``, the factor
+``W = Y L^{-T}`` (a triangular solve in place) gives
+
+``W W^T = Y (C + nu I)^{-1} Y^T <= A Omega (Omega^T A Omega)^+ Omega^T A <= A``
+
+in the Loewner order, exact on the columns ``J`` up to the shift ``nu``
+(round-off level): the diagonal remainder ``diag(A) - diag(W W^T)`` is then
+non-negative. Tropp, Yurtsever, Udell and Cevher (2017) give the
+construction; the shift on the core alone keeps the order without shifting
+eigenvalues back.
+"""
+
+import numpy as np
+from scipy.linalg import LinAlgError
+from scipy.linalg.blas import dtrsm
+
+from ._factored import NotPositiveDefiniteError
+
+#: Passes over the data (blocks of test vectors) that one sketch takes.
+PASSES = 8
+
+
+def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0, minus=None):
+    """``W`` of shape ``(p, s)`` with ``0 <= W W^T <= A`` and ``W W^T`` exact
+    on the columns ``exact_columns`` (see the module's docstring).
+
+    Parameters
+    ----------
+    apply : callable
+        ``apply(Omega)`` returns ``A @ Omega`` for ``Omega`` of shape
+        ``(p, b)``; called :data:`PASSES` times (fewer for a small sketch),
+        with blocks of ``s / PASSES`` columns.
+    p : int
+        Dimension of ``A``.
+    exact_columns : sequence of int
+        Coordinates whose unit vectors are test vectors.
+    minus : sequence of int, default=None
+        One coordinate per exact column, or -1: the test vector is then
+        ``e_j - e_minus``. Where ``A`` is blind to ``e_j + e_minus`` (the
+        common shift of two classes of a softmax), it still reproduces both
+        columns ``j`` and ``minus`` exactly.
+    n_gaussian : int
+        Number of Gaussian test vectors; ``s = min(p, len(exact_columns) +
+        n_gaussian)`` in all.
+    seed : int
+        Seed of the Gaussian test vectors.
+
+    Returns
+    -------
+    W : ndarray of shape (p, s)
+    """
+    J = np.asarray(exact_columns, dtype=np.intp)
+    s = min(p, len(J) + int(n_gaussian))
+    J = J[:s]
+    e = len(J)
+    minus = np.full(e, -1) if minus is None else np.asarray(minus, dtype=np.intp)[:e]
+    # C order, as every product with a sparse matrix wants it (SciPy copies
+    # a Fortran-ordered operand)
+    Y = np.empty((p, s))
+    # the core Omega^T Y: its Gaussian rows are taken with each block, while
+    # its test vectors are at hand (G_b^T Y_a = G_b^T A G_a for the blocks
+    # a <= b done so far, and their transposes); the rest are rows of Y
+    C = np.zeros((s, s))
+    step = max(8, -(-s // PASSES))
+    for c0 in range(0, s, step):
+        c1 = min(s, c0 + step)
+        Omega = _test_vectors(p, J, minus, seed, c0, c1)
+        Y[:, c0:c1] = apply(Omega)
+        if c1 > e:
+            first = max(c0, e)
+            part = Omega[:, first - c0:].T @ Y[:, e:c1]
+            C[first:c1, e:c1] = part
+            C[e:c1, first:c1] = part.T
+        del Omega
+    if not s:
+        return Y
+    C[:e] = Y[J]
+    paired = np.flatnonzero(minus >= 0)
+    C[paired] -= Y[minus[paired]]
+    C[e:, :e] = C[:e, e:].T
+    # a non-finite entry of Y reaches the core (through the Gaussian rows,
+    # or as a row J), checked here instead of a pass over Y, and in any case
+    # the factor's squares, in the diagonal LowRankHessian checks
+    if not np.all(np.isfinite(C)):
+        raise NotPositiveDefiniteError(
+            "The Hessian of the training objective has non-finite entries."
+        )
+    L = _shifted_cholesky(0.5 * (C + C.T))
+    # W^T = L^{-1} Y^T on the Fortran-ordered view Y^T, in place: the factor
+    # takes the memory of Y
+    WT = dtrsm(1.0, L, Y.T, side=0, lower=1, trans_a=0, overwrite_b=1)
+    return WT.T
+
+
+def nystrom(apply, p, rank, exact_columns=(), seed=0, minus=None):
+    """The sketch as ``V diag(lam) V^T``: orthonormal ``V`` of shape (p, s)
+    and non-negative ``lam`` (descending), from the factor of
+    :func:`sketch_factor` with ``rank`` Gaussian test vectors (a thin
+    eigendecomposition through its ``s x s`` Gram matrix)."""
+    W = sketch_factor(apply, p, exact_columns, rank, seed, minus)
+    ev, Q = np.linalg.eigh(W.T @ W)
+    keep = ev > ev.max(initial=0.0) * 1e-13
+    order = np.argsort(ev[keep])[::-1]
+    sigma = np.sqrt(ev[keep])[order]
+    return W @ (Q[:, keep][:, order] / sigma), sigma**2
+
+
+def _test_vectors(p, J, minus, seed, c0, c1):
+    """Columns ``c0:c1`` of ``Omega = [E_J, G]``: unit vectors (minus
+    those of ``minus``), then
+    Gaussian vectors of about unit norm, zero on ``J``, each drawn from its
+    own seed (any block of them is drawn without the others)."""
+    Omega = np.zeros((p, c1 - c0))
+    e = len(J)
+    units = np.arange(c0, min(c1, e))
+    Omega[J[units], units - c0] = 1.0
+    paired = units[minus[units] >= 0]
+    Omega[minus[paired], paired - c0] = -1.0
+    scale = 1.0 / np.sqrt(max(1, p - e))
+    for c in range(max(c0, e), c1):
+        rng = np.random.default_rng((seed, c))
+        Omega[:, c - c0] = rng.standard_normal(p, dtype=np.float32)
+        Omega[J, c - c0] = 0.0
+        Omega[:, c - c0] *= scale
+    return Omega
+
+
+def _shifted_cholesky(C):
+    """Lower Cholesky factor of ``C + nu I``, the shift ``nu`` from the
+    round-off of ``C``'s trace upwards until the factorisation succeeds (the
+    core of a rank-deficient block, e.g. the multinomial intercepts' common
+    shift, is singular)."""
+    s = C.shape[0]
+    nu = np.finfo(float).eps * max(float(np.trace(C)), 1e-300)
+    for _ in range(12):
+        try:
+            return np.linalg.cholesky(C + nu * np.eye(s))
+        except LinAlgError:
+            nu *= 100.0
+    raise NotPositiveDefiniteError(
+        "The sketch of the Hessian could not be factored (its core matrix "
+        "is far from positive semi-definite)."
+    )
