@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _core as C  # noqa: E402
 import _report  # noqa: E402
-from sklearn_unlearn.linear_model._base import DENSE_HESSIAN_MAX_PARAMS  # noqa: E402
+from sklearn_unlearn.linear_model._fit import DENSE_HESSIAN_MAX_PARAMS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

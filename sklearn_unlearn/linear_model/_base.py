@@ -1,37 +1,25 @@
-"""Fit-time caching and closed-form unlearning shared by the linear estimators."""
+"""Closed-form unlearning shared by the linear estimators: the mixin that
+gathers their verbs, and the requests."""
 
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import _fit_context, is_classifier
-from sklearn.utils import check_array, column_or_1d
-from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.validation import check_is_fitted
 
-from .._locks import serialised
-from .._plausibility import ALARM_RATE, LossProfile, row_losses
+from .._plausibility import ALARM_RATE, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
-from ..solvers import (
-    LowRankModeWarning,
-    NotPositiveDefiniteError,
-    UnlearningCache,
-    UnlearningWarning,
-)
+from ..solvers import UnlearningWarning
 from ..solvers._coordinates import changed_coordinates
 from ..solvers._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
-from ._chunked import ChunkPass, is_dask_collection, row_chunks, unpack_chunk
-from ._feature_change import check_feature_change, feature_positions, forgotten_state
-from ._noise import UNREACHED, check_noisy_minimum
+from ._feature_change import check_feature_change
+from ._fit import CachedFitMixin
+from ._forget import ForgetFeaturesMixin
+from ._measured import MeasuredResidualMixin
 
-#: ``hessian="auto"`` keeps dense Hessian blocks while their entries number
-#: at most the square of this (8 * 8000**2 bytes, 512 MB, per matrix).
-DENSE_HESSIAN_MAX_PARAMS = 8000
-
-
-class UnlearnableLinearMixin(ChunkedFitMixin, UnlearnerMixin):
+class UnlearnableLinearMixin(CachedFitMixin, ChunkedFitMixin, MeasuredResidualMixin,
+                             ForgetFeaturesMixin, UnlearnerMixin):
     """Closed-form unlearning for a scikit-learn linear estimator (mixin).
 
     The estimator it is mixed into fits with its parent's solver; this mixin
@@ -104,131 +92,6 @@ class UnlearnableLinearMixin(ChunkedFitMixin, UnlearnerMixin):
     def _check_unlearnable(self):
         """Refuse parameters whose objective cannot be unlearned."""
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, fingerprint_key=None):
-        """Fit the model with the parent's solver and cache what unlearning needs.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape \
-(n_samples, n_features)
-            Training data. A Dask collection is fitted on its cluster (see
-            :ref:`cluster`).
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Target values (class labels for a classifier); a Dask array or
-            Series with Dask ``X``.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples.
-        fingerprint_key : bytes, default=None
-            A secret key: keep keyed fingerprints of the training rows
-            (``row_fingerprints_``), against which requests are checked.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn_unlearn import UnlearnableLogisticRegression
-        >>> X, y = load_iris(return_X_y=True)
-        >>> clf = UnlearnableLogisticRegression(max_iter=1000).fit(X, y)
-        >>> clf.unlearning_cache_.theta.shape     # 4 weights and the intercept, 3 classes
-        (5, 3)
-        """
-        self._check_unlearnable()
-        if is_dask_collection(X):
-            return self._fit_dask(X, y, sample_weight, fingerprint_key)
-        self._fit_parent(X, y, sample_weight)
-        self._fit_unlearning_cache(X, y, sample_weight)
-        self._fit_loss_profile(X, y, sample_weight)
-        self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
-        return self
-
-    def _fit_dask(self, X, y, sample_weight, fingerprint_key):
-        """A fit by chunks of a Dask collection, with the rows' loss profile
-        and, given a key, their fingerprints from its last pass."""
-        return self._fit_by_chunks(X, y, sample_weight, fingerprint_key)
-
-    def _fit_loss_profile(self, X, y, sample_weight):
-        """``training_loss_profile_``: the count, sum and sum of squares of
-        the training rows' losses at the fitted parameters, by which a
-        request's rows are judged plausible (``sklearn_unlearn._plausibility``)."""
-        X = check_array(X, accept_sparse="csr", dtype=np.float64)
-        n = X.shape[0]
-        sw = np.ones(n) if sample_weight is None else np.broadcast_to(
-            np.asarray(sample_weight, dtype=np.float64).ravel(), (n,))
-        Y, S = self._unlearn_targets(y, sw)[:2]
-        cache = self.unlearning_cache_
-        eta = cache.objective.design.predictor(X, cache.theta)
-        self.training_loss_profile_ = LossProfile.of(
-            row_losses(cache.objective, Y, S, eta))
-
-    def _fit_parent(self, X, y, sample_weight):
-        """The scikit-learn parent's own fit."""
-        super().fit(X, y, sample_weight=sample_weight)
-
-    def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
-        # the parent's fit has checked the values (finite, the right shape)
-        X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
-                        ensure_all_finite=False)
-        if sp.issparse(X):
-            X = X.tocsr()
-        if sample_weight is None:
-            sample_weight = np.ones(X.shape[0])
-        else:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64).ravel()
-            if sample_weight.shape[0] != X.shape[0]:
-                sample_weight = np.broadcast_to(sample_weight, X.shape[0]).copy()
-        Y, S, row_weight, groups, n_groups = self._unlearn_targets(y, sample_weight)
-        totals = np.bincount(groups, weights=row_weight, minlength=n_groups)
-        self._check_class_totals(totals)
-        objective = self._unlearn_objective(X.shape[1], Y.shape[1])
-        theta = self._get_theta(objective.design)
-        noise = self._unlearn_noise(objective)
-        check_noisy_minimum(objective, noise, totals)
-        mode = self._hessian_mode(objective)
-        if mode == "low_rank" and self.hessian == "auto":
-            warnings.warn(LowRankModeWarning.of(objective), stacklevel=4)
-        try:
-            cache = UnlearningCache.from_fit(
-                objective, X, Y, S, theta, noise=noise, groups=groups,
-                n_groups=n_groups, row_weight=row_weight, mode=mode,
-                bound=self._keeps_residual_bound(), hessians=hessians,
-                dtype=np.asarray(self.coef_).dtype,
-            )
-        except NotPositiveDefiniteError as exc:
-            if noise is None:
-                raise
-            raise ValueError(UNREACHED) from exc
-        self.unlearning_cache_ = cache
-        self._set_theta(cache.theta, objective.design)
-        self._new_unlearn_state()
-
-    def _check_class_totals(self, totals):
-        """Refuse training data without weight on some class."""
-        if len(totals) > 1 and np.any(totals <= 0):
-            empty = np.asarray(self.classes_)[totals <= 0].tolist()
-            raise ValueError(
-                f"The training data has no weight on class(es) {empty}: with an "
-                "unpenalised intercept the objective then has no finite optimum, "
-                "so there is nothing to unlearn from. Give every class in "
-                "classes_ a positive total sample weight."
-            )
-
-    def _hessian_mode(self, objective):
-        """``"dense"`` or ``"low_rank"``, from the ``hessian`` parameter."""
-        mode = self.hessian
-        if mode != "auto":
-            return mode
-        entries = sum(
-            (objective.n_params * (objective.n_outputs if objective.loss.coupled else 1)) ** 2
-            for _ in objective.block_columns
-        )
-        return "dense" if entries <= DENSE_HESSIAN_MAX_PARAMS**2 else "low_rank"
-
-    # -- unlearn ---------------------------------------------------------------
     def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
                 fingerprint_key=None, method="auto", tau="auto", max_iter=10,
                 feature_change=None):
@@ -428,142 +291,6 @@ default=None
                     "model cannot represent that without retraining."
                 )
 
-    def rebase_residual_bound(self, X, y=None, sample_weight=None, *, copy=False):
-        """Measure the gradient residual on the current training data and
-        start ``residual_bound_`` again from it.
-
-        The bound of a model that has unlearned requests adds up each
-        request's bound. With the training data at hand it can instead be
-        measured: ``g``, the gradient of the corrected objective at the
-        current parameters, computed in one pass over ``X`` in chunks, and
-        ``a``, a bound on the rounding of that computation (the one the fit
-        uses). The bound becomes ``||g|| + a``, and later requests add to
-        that. The parameters do not change.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features) or iterable
-            The model's current training data: the fit's rows after every
-            request. The bound is only as true as these rows are; their count
-            and total weight per class are checked against the cache's. With
-            ``y=None``, an iterable of ``(X, y)`` or ``(X, y, sample_weight)``
-            chunks of them (read once).
-        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
-            Their targets (``None`` with chunks).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Their weights.
-        copy : bool, default=False
-            Measure into a shallow copy and return it, leaving this estimator
-            as it is.
-
-        Returns
-        -------
-        self or a copy : object
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_breast_cancer
-        >>> from sklearn.preprocessing import scale
-        >>> from sklearn_unlearn import UnlearnableLogisticRegression
-        >>> X, y = load_breast_cancer(return_X_y=True)
-        >>> X = scale(X)
-        >>> clf = UnlearnableLogisticRegression().fit(X, y)
-        >>> for i in range(0, 100, 10):
-        ...     clf = clf.unlearn(X[i:i + 10], None, y[i:i + 10])
-        >>> accumulated = clf.residual_bound_
-        >>> clf = clf.rebase_residual_bound(X[100:], y[100:])
-        >>> bool(clf.residual_bound_ < accumulated)
-        True
-        """
-        check_is_fitted(self, "unlearning_cache_")
-        if not copy:
-            self._check_not_owned()
-        return serialised(self, lambda: self._rebased(X, y, sample_weight, copy))
-
-    def _rebased(self, X, y, sample_weight, copy):
-        cache = self.unlearning_cache_
-        chunk_pass = ChunkPass(self, cache.objective, self.n_features_in_,
-                               len(cache.counts),
-                               self.classes_ if is_classifier(self) else None)
-        chunks = (X if y is None else row_chunks(X, y, sample_weight))
-        sums = None
-        for chunk in chunks:
-            part = chunk_pass(*unpack_chunk(chunk), cache.theta, {})
-            sums = part if sums is None else sums + part
-        if (sums is None or not np.array_equal(sums.counts, cache.counts)
-                or not np.allclose(sums.weight_totals, cache.weight_totals,
-                                   rtol=1e-9, atol=0.0)):
-            given = (0, 0.0) if sums is None else (int(sums.counts.sum()),
-                                                   float(sums.weight_totals.sum()))
-            raise ValueError(
-                f"The rows given are {given[0]} of total weight {given[1]:.6g}, but "
-                f"the model's current training data has {int(cache.counts.sum())} "
-                f"rows of total weight {float(cache.weight_totals.sum()):.6g} (by "
-                "class: counts and weights must match too): pass the fit's rows "
-                "after every request. Nothing was changed."
-            )
-        measured = cache.measured(sums)
-        if not np.isfinite(measured.residual_bound):
-            raise ValueError(
-                "The measured residual has no finite rounding bound (the rows "
-                "overflow the arithmetic, or the loss's curvature is unbounded); "
-                "nothing was changed."
-            )
-        return self._with_state({"unlearning_cache_": measured}, copy)
-
-    def forget_features(self, features):
-        """Retrain, in closed form, as if ``features`` were zero in every row.
-
-        No data is needed: the weights of the features are set to zero on the
-        cached quadratic model of the objective, their rows and columns of the
-        cached Hessian keep only the penalty (nothing of what the training
-        rows held in these columns is left), and one Newton step takes the
-        other parameters to the optimum without them: exactly for ridge, to
-        second order otherwise. ``residual_bound_`` is then ``inf``.
-
-        Parameters
-        ----------
-        features : int, str or sequence of them
-            Positions, or names of ``feature_names_in_``.
-
-        Returns
-        -------
-        self : object
-            On any error it is left exactly as it was.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn.datasets import load_diabetes
-        >>> from sklearn.linear_model import Ridge
-        >>> from sklearn_unlearn import UnlearnableRidge, zero_features
-        >>> X, y = load_diabetes(return_X_y=True)
-        >>> reg = UnlearnableRidge(alpha=0.1).fit(X, y).forget_features([2, 8])
-        >>> refit = Ridge(alpha=0.1).fit(zero_features(X, [2, 8]), y)
-        >>> bool(np.allclose(reg.coef_, refit.coef_)), reg.coef_[2]
-        (True, np.float64(0.0))
-        """
-        self._check_not_owned()
-        self._checked_options({})
-        positions = feature_positions(self, features)
-
-        if self.__dict__.get("row_fingerprints_") is not None:
-            raise ValueError(
-                "This model keeps fingerprints of its training rows, digests of "
-                "rows that hold the values of these features: forgetting the "
-                "features without the rows would leave the digests. Refit on the "
-                "rows with the features zeroed (with a new fingerprint_key). "
-                "Nothing was changed."
-            )
-
-        def work():
-            attrs, _ = forgotten_state(self, positions)
-            # the losses of the rows were taken with the forgotten values
-            attrs["training_loss_profile_"] = None
-            return self._with_state(attrs)
-
-        return serialised(self, work)
-
     @property
     def residual_bound_(self):
         """Upper bound on the gradient residual of the current model.
@@ -579,62 +306,3 @@ default=None
     def unlearn_history_(self):
         """The :class:`~sklearn_unlearn.base.RequestReport` of every request."""
         return self.unlearning_cache_.history
-
-
-class UnlearnableClassifierMixin(UnlearnableLinearMixin):
-    """Target encoding of linear classifiers: binary, multinomial or one-vs-rest."""
-
-    # "multinomial" (coupled softmax) or "ovr" (one binary problem per class)
-    _multiclass_scheme = "multinomial"
-    _chunked_classifier = True
-
-    def _chunk_classes(self):
-        if isinstance(self.class_weight, str):
-            raise ValueError(
-                "class_weight='balanced' depends on the class counts of the whole "
-                "data, which a fit by chunks does not see at once: fix the weights "
-                "with a dict (see sklearn.utils.class_weight.compute_class_weight).")
-        return self.classes_
-
-    def _unlearn_n_outputs(self, y_shape):
-        return 1 if len(self.classes_) == 2 else len(self.classes_)
-
-    def _class_weights(self, y_index):
-        if self.class_weight is None:
-            return np.ones(len(self.classes_))
-        if isinstance(self.class_weight, str):
-            # "balanced": the weights of the fitted model, kept fixed.
-            return compute_class_weight(
-                self.class_weight, classes=np.arange(len(self.classes_)), y=y_index
-            )
-        return np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
-
-    def _unlearn_targets(self, y, sample_weight):
-        if not (isinstance(y, np.ndarray) and y.ndim == 1):     # validated already
-            y = column_or_1d(y, warn=False)
-        idx = np.searchsorted(self.classes_, y)
-        cw = self._class_weights(idx)
-        n, K = len(y), len(self.classes_)
-        row_weight = sample_weight * cw[idx]
-        if K == 2:
-            Y = np.where(idx == 1, 1.0, -1.0)[:, None]
-            S = row_weight[:, None]
-        elif self._multiclass_scheme == "multinomial":
-            Y = np.zeros((n, K))
-            Y[np.arange(n), idx] = 1.0
-            S = row_weight[:, None]
-        else:
-            Y = np.where(idx[:, None] == np.arange(K), 1.0, -1.0)
-            # liblinear weighs the positive class of each binary problem only.
-            S = sample_weight[:, None] * np.where(Y > 0, cw[None, :], 1.0)
-        return Y, S, row_weight, idx, K
-
-    def _unlearn_check_request(self, request):
-        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
-            raise ValueError(
-                "class_weight='balanced' makes every sample's weight depend on the "
-                "class counts, so any deletion or label change reweights the whole "
-                "training set and cannot be undone from the cache. Fit with the "
-                "weights fixed instead, e.g. class_weight=dict(zip(classes, "
-                "compute_class_weight('balanced', classes=classes, y=y))), or retrain."
-            )

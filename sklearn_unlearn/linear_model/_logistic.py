@@ -11,7 +11,7 @@ from .._request import UNLEARN_METHODS
 from ..base import UnlearnTags
 from ..losses import BinaryLogLoss, MultinomialLogLoss
 from ..solvers import LinearDesign, LinearObjective
-from ._base import UnlearnableClassifierMixin
+from ._classifier import UnlearnableClassifierMixin
 
 
 class UnlearnableLogisticRegression(UnlearnableClassifierMixin, LogisticRegression):

@@ -8,7 +8,7 @@ from .._request import UNLEARN_METHODS
 from ..base import UnlearnTags
 from ..losses import SquaredHinge
 from ..solvers import LinearDesign, LinearObjective
-from ._base import UnlearnableClassifierMixin
+from ._classifier import UnlearnableClassifierMixin
 
 
 class UnlearnableLinearSVC(UnlearnableClassifierMixin, LinearSVC):

@@ -1,0 +1,66 @@
+"""Target encoding of the linear classifiers."""
+
+import numpy as np
+from sklearn.utils import column_or_1d
+from sklearn.utils.class_weight import compute_class_weight
+
+from ._base import UnlearnableLinearMixin
+
+
+class UnlearnableClassifierMixin(UnlearnableLinearMixin):
+    """Target encoding of linear classifiers: binary, multinomial or one-vs-rest."""
+
+    # "multinomial" (coupled softmax) or "ovr" (one binary problem per class)
+    _multiclass_scheme = "multinomial"
+    _chunked_classifier = True
+
+    def _chunk_classes(self):
+        if isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight='balanced' depends on the class counts of the whole "
+                "data, which a fit by chunks does not see at once: fix the weights "
+                "with a dict (see sklearn.utils.class_weight.compute_class_weight).")
+        return self.classes_
+
+    def _unlearn_n_outputs(self, y_shape):
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _class_weights(self, y_index):
+        if self.class_weight is None:
+            return np.ones(len(self.classes_))
+        if isinstance(self.class_weight, str):
+            # "balanced": the weights of the fitted model, kept fixed.
+            return compute_class_weight(
+                self.class_weight, classes=np.arange(len(self.classes_)), y=y_index
+            )
+        return np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
+
+    def _unlearn_targets(self, y, sample_weight):
+        if not (isinstance(y, np.ndarray) and y.ndim == 1):     # validated already
+            y = column_or_1d(y, warn=False)
+        idx = np.searchsorted(self.classes_, y)
+        cw = self._class_weights(idx)
+        n, K = len(y), len(self.classes_)
+        row_weight = sample_weight * cw[idx]
+        if K == 2:
+            Y = np.where(idx == 1, 1.0, -1.0)[:, None]
+            S = row_weight[:, None]
+        elif self._multiclass_scheme == "multinomial":
+            Y = np.zeros((n, K))
+            Y[np.arange(n), idx] = 1.0
+            S = row_weight[:, None]
+        else:
+            Y = np.where(idx[:, None] == np.arange(K), 1.0, -1.0)
+            # liblinear weighs the positive class of each binary problem only.
+            S = sample_weight[:, None] * np.where(Y > 0, cw[None, :], 1.0)
+        return Y, S, row_weight, idx, K
+
+    def _unlearn_check_request(self, request):
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' makes every sample's weight depend on the "
+                "class counts, so any deletion or label change reweights the whole "
+                "training set and cannot be undone from the cache. Fit with the "
+                "weights fixed instead, e.g. class_weight=dict(zip(classes, "
+                "compute_class_weight('balanced', classes=classes, y=y))), or retrain."
+            )

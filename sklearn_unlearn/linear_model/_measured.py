@@ -1,0 +1,96 @@
+"""A linear model's residual measured on its current training rows."""
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.utils.validation import check_is_fitted
+
+from .._locks import serialised
+from ._chunked import ChunkPass, row_chunks, unpack_chunk
+
+
+class MeasuredResidualMixin:
+    """:meth:`rebase_residual_bound`, for the linear estimators (mixin of
+    :class:`~sklearn_unlearn.linear_model.UnlearnableLinearMixin`)."""
+
+    def rebase_residual_bound(self, X, y=None, sample_weight=None, *, copy=False):
+        """Measure the gradient residual on the current training data and
+        start ``residual_bound_`` again from it.
+
+        The bound of a model that has unlearned requests adds up each
+        request's bound. With the training data at hand it can instead be
+        measured: ``g``, the gradient of the corrected objective at the
+        current parameters, computed in one pass over ``X`` in chunks, and
+        ``a``, a bound on the rounding of that computation (the one the fit
+        uses). The bound becomes ``||g|| + a``, and later requests add to
+        that. The parameters do not change.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or iterable
+            The model's current training data: the fit's rows after every
+            request. The bound is only as true as these rows are; their count
+            and total weight per class are checked against the cache's. With
+            ``y=None``, an iterable of ``(X, y)`` or ``(X, y, sample_weight)``
+            chunks of them (read once).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            Their targets (``None`` with chunks).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Their weights.
+        copy : bool, default=False
+            Measure into a shallow copy and return it, leaving this estimator
+            as it is.
+
+        Returns
+        -------
+        self or a copy : object
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> from sklearn.preprocessing import scale
+        >>> from sklearn_unlearn import UnlearnableLogisticRegression
+        >>> X, y = load_breast_cancer(return_X_y=True)
+        >>> X = scale(X)
+        >>> clf = UnlearnableLogisticRegression().fit(X, y)
+        >>> for i in range(0, 100, 10):
+        ...     clf = clf.unlearn(X[i:i + 10], None, y[i:i + 10])
+        >>> accumulated = clf.residual_bound_
+        >>> clf = clf.rebase_residual_bound(X[100:], y[100:])
+        >>> bool(clf.residual_bound_ < accumulated)
+        True
+        """
+        check_is_fitted(self, "unlearning_cache_")
+        if not copy:
+            self._check_not_owned()
+        return serialised(self, lambda: self._rebased(X, y, sample_weight, copy))
+
+    def _rebased(self, X, y, sample_weight, copy):
+        cache = self.unlearning_cache_
+        chunk_pass = ChunkPass(self, cache.objective, self.n_features_in_,
+                               len(cache.counts),
+                               self.classes_ if is_classifier(self) else None)
+        chunks = (X if y is None else row_chunks(X, y, sample_weight))
+        sums = None
+        for chunk in chunks:
+            part = chunk_pass(*unpack_chunk(chunk), cache.theta, {})
+            sums = part if sums is None else sums + part
+        if (sums is None or not np.array_equal(sums.counts, cache.counts)
+                or not np.allclose(sums.weight_totals, cache.weight_totals,
+                                   rtol=1e-9, atol=0.0)):
+            given = (0, 0.0) if sums is None else (int(sums.counts.sum()),
+                                                   float(sums.weight_totals.sum()))
+            raise ValueError(
+                f"The rows given are {given[0]} of total weight {given[1]:.6g}, but "
+                f"the model's current training data has {int(cache.counts.sum())} "
+                f"rows of total weight {float(cache.weight_totals.sum()):.6g} (by "
+                "class: counts and weights must match too): pass the fit's rows "
+                "after every request. Nothing was changed."
+            )
+        measured = cache.measured(sums)
+        if not np.isfinite(measured.residual_bound):
+            raise ValueError(
+                "The measured residual has no finite rounding bound (the rows "
+                "overflow the arithmetic, or the loss's curvature is unbounded); "
+                "nothing was changed."
+            )
+        return self._with_state({"unlearning_cache_": measured}, copy)
