@@ -821,6 +821,9 @@ class _RequestChange:
         # (an edit's rows enter below as edits of the old ones)
         added = obj.row_curvature(r.R_old if r.edit is not None else r.R_new,
                                   r.Y_new, r.S_new, theta, eta_new)
+        # the rows' squared norms, computed once for every term on them
+        _share_squares(self.removed, r.squares_old)
+        _share_squares(added, r.squares_old if r.edit is not None else r.squares_new)
         self.added = added
         w_old = [t.weights for t in self.removed]
         w_new = [t.weights for t in added]
@@ -834,19 +837,21 @@ class _RequestChange:
             if len(cols):
                 # the added rows as edits of the removed ones: products with
                 # them then read the same array as every other term
-                self.added = [RowCurvature(r.R_old, t.weights, edit=(cols, delta, t.weights))
-                              for t in added]
+                self.added = [RowCurvature(r.R_old, t.weights, edit=(cols, delta, t.weights),
+                                           row_squares=r.squares_old) for t in added]
             weights = [wo + wn for wo, wn in zip(w_old, w_new)]
             keep = np.any(delta != 0, axis=1)
             for w in weights:
                 keep |= (w != 0).reshape(len(w), -1).any(axis=1)
             if keep.all():
-                rows = r.R_old
+                rows, squares = r.R_old, r.squares_old
             else:
                 rows, delta = r.R_old[keep], delta[keep]
+                squares = r.squares_old[keep]
                 weights = [w[keep] for w in weights]
                 w_new = [w[keep] for w in w_new]
-            terms = [RowCurvature(rows, w, edit=(cols, delta, wn) if len(cols) else None)
+            terms = [RowCurvature(rows, w, edit=(cols, delta, wn) if len(cols) else None,
+                                  row_squares=squares)
                      for w, wn in zip(weights, w_new)]
         else:
             same = (_same_rows(r.R_old, r.R_new) if k_old == k_new
@@ -865,7 +870,8 @@ class _RequestChange:
                 rows = r.R_all          # nothing merged or dropped: no copy
             else:
                 rows = r.R_all[order]
-            terms = [RowCurvature(rows, w[nonzero]) for w in weights]
+            squares = np.concatenate([r.squares_old, r.squares_new])[order]
+            terms = [RowCurvature(rows, w[nonzero], row_squares=squares) for w in weights]
         n_blocks = len(self.removed)
         self.hessian = terms[:n_blocks]
         self.gram, self.norm_gram = terms[n_blocks:] if grams else (None, None)
@@ -888,7 +894,14 @@ def _removed_gram(r, power):
     ``K_R`` for 1) from the rows the request removes; its trace from the row
     norms."""
     w = -r.S_old[:, 0] * r.norms_old**power
-    return RowCurvature(r.R_old, w, trace=float(w @ r.norms_old**2))
+    return RowCurvature(r.R_old, w, trace=float(w @ r.norms_old**2),
+                        row_squares=r.squares_old)
+
+
+def _share_squares(terms, squares):
+    """Give the terms of one array of rows its squared row norms."""
+    for t in terms:
+        t.row_squares = squares
 
 
 def _same_rows(A, B):

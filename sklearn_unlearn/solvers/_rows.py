@@ -40,6 +40,9 @@ class RowCurvature:
         The trace of the change, when the caller knows it (a Gram matrix's
         change from the row norms: ``O(m)`` instead of ``O(m p)``). ``None``:
         computed from the rows when asked.
+    row_squares : ndarray of shape (m,), default=None
+        The squared norms of the rows, when the caller knows them. ``None``:
+        computed from the rows when asked.
 
     Examples
     --------
@@ -63,11 +66,14 @@ class RowCurvature:
            [-1., -1.]])
     """
 
-    def __init__(self, rows, weights, edit=None, trace=None):
+    def __init__(self, rows, weights, edit=None, trace=None, row_squares=None):
         self.rows = rows
         self.weights = np.asarray(weights, dtype=np.float64)
         self.edit = edit
         self.known_trace = trace
+        #: The squared norms of the rows, when the caller has them (the terms
+        #: of one request share its rows, and their norms).
+        self.row_squares = row_squares
 
     @property
     def coupled(self):
@@ -176,7 +182,9 @@ class RowCurvature:
     def _compute_abs_mass(self):
         if not self.n_rows:
             return 0.0
-        sq = row_norms(self.rows) ** 2
+        sq = self.__dict__.get("row_squares")
+        if sq is None:
+            sq = row_squares(self.rows)
         W = np.abs(self.weights)
         w = np.sqrt((W * W).sum(axis=(1, 2))) if self.coupled else W
         total = float(w @ sq)
@@ -434,11 +442,16 @@ def _signed_gram(R, w):
     return np.zeros((R.shape[1], R.shape[1])) if out is None else out
 
 
+def row_squares(R):
+    """Squared Euclidean norm of every row of an array or a sparse matrix."""
+    if sp.issparse(R):
+        return np.asarray(R.multiply(R).sum(axis=1)).ravel()
+    return np.einsum("ij,ij->i", R, R)
+
+
 def row_norms(R):
     """Euclidean norm of every row of an array or a sparse matrix."""
-    if sp.issparse(R):
-        return np.sqrt(np.asarray(R.multiply(R).sum(axis=1)).ravel())
-    return np.sqrt(np.einsum("ij,ij->i", R, R))
+    return np.sqrt(row_squares(R))
 
 
 def _coupled_columns(R, B, keep):
