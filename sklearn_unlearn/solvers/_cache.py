@@ -28,7 +28,7 @@ from . import _roundoff
 from ._blocks import apply_all, matvec, solve
 from ._chunks import published_theta, row_sums
 from ._polish import polish, unconverged_polish
-from ._rows import RowCurvature
+from ._rows import RowCurvature, share_edit_products
 
 #: Relative residual to which the Newton system of a non-quadratic loss is
 #: solved.
@@ -329,6 +329,11 @@ class UnlearningCache:
         # The Hessian of the corrected data: solved here and adopted by the
         # cache on commit.
         hessian_error = self._hessian_error_after(r)
+        if fold:
+            # every dense matrix folds the same rows: the edited columns'
+            # products of all of them by one pass over the rows
+            share_edit_products((change.hessian if self.exact_hessian else [])
+                                + [change.gram, change.norm_gram])
         hessians = [_corrected(H, t, fold, hessian_error)
                     for H, t in zip(rest, change.hessian)]
 

@@ -264,14 +264,19 @@ class RowCurvature:
             if not len(used):
                 continue
             root = np.sqrt(sign * w[used])[:, None]
-            np.multiply(R if len(used) == len(w) else R[used], root, out=part)
+            if len(used) == len(w):
+                np.multiply(R, root, out=part)
+            else:
+                np.take(R, used, axis=0, out=part)
+                part *= root
             out = dsyrk(sign, part.T, beta=1.0, c=C, trans=0, lower=1, overwrite_c=1)
             if out is not C:        # not updated in place (a layout f2py copies)
                 C[...] = out
         if self.edit is not None:
-            cols, delta, new = self.edit
-            M = R.T @ (new[:, None] * delta)
-            D = delta.T @ (new[:, None] * delta)
+            cols = self.edit[0]
+            # products of a term folded with others on the same rows come
+            # from one product for all of them (see share_edit_products)
+            M, D = self.__dict__.pop("_edit_products", None) or self._edit_products()
             for a, c in enumerate(cols):
                 # r d^T fills column c, d r^T row c: their parts on and
                 # below the diagonal
@@ -279,6 +284,13 @@ class RowCurvature:
                 C[c, :c + 1] += M[:c + 1, a]
                 below = cols >= c
                 C[cols[below], c] += D[below, a]
+
+    def _edit_products(self):
+        """``(R^T B delta, delta^T B delta)`` with ``B = diag(b)``: the edited
+        columns' share of the change."""
+        _, delta, new = self.edit
+        Bd = new[:, None] * delta
+        return self.rows.T @ Bd, delta.T @ Bd
 
     def form_flops(self):
         """Flops of :meth:`dense`: a rank-k update of ``m x p`` rows per block."""
@@ -420,6 +432,27 @@ def apply_terms(pairs):
         for i, (a, b) in zip(idx, spans):
             out[i] = O[:, a] if pairs[i][1].ndim == 1 else O[:, a:b]
     return out
+
+
+def share_edit_products(terms):
+    """Compute the edited columns' products (``R^T diag(b) delta``) of dense
+    uncoupled terms that share their rows and edit, for all of them by one
+    product with the rows (term by term, each reads the ``k x p`` rows), and
+    keep each on its term for its next :meth:`RowCurvature.add_lower_to`."""
+    groups = {}
+    for t in terms:
+        if t is not None and t.edit is not None and t.lower_only and t.n_rows:
+            groups.setdefault((id(t.rows), id(t.edit[1])), []).append(t)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        delta = group[0].edit[1]
+        Bd = np.hstack([t.edit[2][:, None] * delta for t in group])
+        M = group[0].rows.T @ Bd
+        D = delta.T @ Bd
+        c = delta.shape[1]
+        for j, t in enumerate(group):
+            t._edit_products = (M[:, j * c:(j + 1) * c], D[:, j * c:(j + 1) * c])
 
 
 def _signed_gram(R, w):
