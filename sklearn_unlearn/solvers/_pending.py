@@ -127,8 +127,8 @@ class PendingMatrix:
 
     def __init__(self, matrix, error=0.0):
         # Every base is kept as its lower triangle in Fortran order, zeros
-        # above (the layout a fold writes): a fold then copies it whole,
-        # with no pass to clear the other triangle.
+        # above (the layout a fold writes): a fold then copies and clears it
+        # in one contiguous pass.
         self._base = lower_triangle(matrix)
         # the diagonal of a matrix not in cache costs a miss per entry
         self._trace = float(np.trace(matrix))
@@ -271,14 +271,19 @@ class PendingMatrix:
             # one copy of the base (the old one may be shared with the matrix
             # this one was corrected from), updated in place in its lower
             # triangle: no other p x p temporary, whose fresh memory is slow
-            # to map. Every base is zero above the diagonal (see __init__),
-            # so a plain copy keeps no row that left.
-            base = np.array(self._base, order="F")
+            # to map. The copy clears the upper triangle as it goes (every
+            # base is Fortran-ordered, see __init__: one contiguous pass), so
+            # no copy keeps rows that left there.
+            p = self._base.shape[0]
+            mask = _lower_mask(p)
+            lower = all(t.lower_only for t in self._pending)
+            base = (np.multiply(self._base, mask, out=np.empty((p, p), order="F"))
+                    if lower else np.array(self._base, order="F"))
             for t in self._pending:
                 t.add_lower_to(base)
-            if not all(t.lower_only for t in self._pending):
-                # a change added whole: clear what it wrote above
-                np.multiply(base, _lower_mask(base.shape[0]), out=base)
+            if not lower:
+                # a change added whole: cleared above once it is in
+                np.multiply(base, mask, out=base)
             self._base = base
         self._trace = float(np.trace(self._base))
         # the triangle inequality bounds the new norm without a pass over it

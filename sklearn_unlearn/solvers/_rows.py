@@ -259,7 +259,11 @@ class RowCurvature:
         # the scaled rows of both signs in one C-ordered buffer: the transpose
         # of either part is in the BLAS's column order, which f2py then
         # passes without a copy
-        A = np.empty((len(pos) + len(neg), R.shape[1]))
+        A = self.__dict__.pop("_workspace", None)
+        if A is None:
+            A = np.empty((len(pos) + len(neg), R.shape[1]))
+        else:
+            A = A[:len(pos) + len(neg)]
         for sign, used, part in ((1.0, pos, A[:len(pos)]), (-1.0, neg, A[len(pos):])):
             if not len(used):
                 continue
@@ -275,7 +279,7 @@ class RowCurvature:
         if self.edit is not None:
             cols = self.edit[0]
             # products of a term folded with others on the same rows come
-            # from one product for all of them (see share_edit_products)
+            # from one product for all of them (see prepare_fold)
             M, D = self.__dict__.pop("_edit_products", None) or self._edit_products()
             for a, c in enumerate(cols):
                 # r d^T fills column c, d r^T row c: their parts on and
@@ -434,24 +438,32 @@ def apply_terms(pairs):
     return out
 
 
-def share_edit_products(terms):
-    """Compute the edited columns' products (``R^T diag(b) delta``) of dense
-    uncoupled terms that share their rows and edit, for all of them by one
-    product with the rows (term by term, each reads the ``k x p`` rows), and
-    keep each on its term for its next :meth:`RowCurvature.add_lower_to`."""
+def prepare_fold(terms):
+    """Prepare dense uncoupled terms that share their rows for folding one
+    after the other: one buffer for the scaled rows of all of them (each
+    alone takes ``k x p`` fresh memory, slow to map), and the edited
+    columns' products (``R^T diag(b) delta``) of those sharing an edit by
+    one product with the rows (each alone reads the rows). Each term keeps
+    them for its next :meth:`RowCurvature.add_lower_to`."""
     groups = {}
     for t in terms:
-        if t is not None and t.edit is not None and t.lower_only and t.n_rows:
-            groups.setdefault((id(t.rows), id(t.edit[1])), []).append(t)
+        if t is not None and t.lower_only and t.n_rows:
+            groups.setdefault(id(t.rows), []).append(t)
     for group in groups.values():
         if len(group) < 2:
             continue
-        delta = group[0].edit[1]
-        Bd = np.hstack([t.edit[2][:, None] * delta for t in group])
-        M = group[0].rows.T @ Bd
+        buffer = np.empty(group[0].rows.shape)
+        for t in group:
+            t._workspace = buffer
+        edited = [t for t in group if t.edit is not None]
+        if len(edited) < 2 or any(t.edit[1] is not edited[0].edit[1] for t in edited):
+            continue
+        delta = edited[0].edit[1]
+        Bd = np.hstack([t.edit[2][:, None] * delta for t in edited])
+        M = edited[0].rows.T @ Bd
         D = delta.T @ Bd
         c = delta.shape[1]
-        for j, t in enumerate(group):
+        for j, t in enumerate(edited):
             t._edit_products = (M[:, j * c:(j + 1) * c], D[:, j * c:(j + 1) * c])
 
 
