@@ -252,30 +252,31 @@ def request_sizes(n, small=(1, 100)):
 # ----------------------------------------------------------------------------
 # measurement helpers
 # ----------------------------------------------------------------------------
-def timings(fn, setup=None, repeats=50, budget=1.0, min_repeats=3):
+def timings(fn, setup=None, repeats=50, budget=1.0, min_repeats=3, clock=time.perf_counter):
     """Wall times of ``fn(setup())`` and the last result; ``setup`` is not
     timed. At least ``min_repeats`` runs, then more until ``budget`` seconds
     are spent or ``repeats`` runs are done: a short operation is timed over
     more runs than a long one, as ``timeit`` does, and its best time is not at
-    the mercy of a few runs on a busy machine."""
+    the mercy of a few runs on a busy machine. ``clock``: wall time, or
+    ``time.thread_time`` for the CPU time of the calling thread."""
     times, spent, out = [], 0.0, None
     while len(times) < repeats and (spent <= budget or len(times) < min_repeats):
         arg = setup() if setup is not None else None
-        t0 = time.perf_counter()
+        t0 = clock()
         out = fn(arg)
-        dt = time.perf_counter() - t0
+        dt = clock() - t0
         times.append(dt)
         spent += dt
     return times, out
 
 
-def best_of(fn, setup=None, repeats=50, budget=1.0, min_repeats=3):
-    """Best wall time of :func:`timings` and the last result."""
-    times, out = timings(fn, setup, repeats, budget, min_repeats)
+def best_of(fn, setup=None, repeats=50, budget=1.0, min_repeats=3, clock=time.perf_counter):
+    """Best time of :func:`timings` and the last result."""
+    times, out = timings(fn, setup, repeats, budget, min_repeats, clock)
     return min(times), out
 
 
-def fold_floor(model, req, repeats=50, budget=1.0):
+def fold_floor(model, req, repeats=50, budget=1.0, clock=time.perf_counter):
     """Best time of the products and factorisations that folding a request's
     rows into the cached matrices cannot avoid, or ``None`` when the request
     changes no cached matrix (a label change of a loss whose curvature does
@@ -308,7 +309,7 @@ def fold_floor(model, req, repeats=50, budget=1.0):
         for M in blocks:
             dpotrf(M, lower=1, clean=0, overwrite_a=0)
 
-    return best_of(once, repeats=repeats, budget=budget)[0]
+    return best_of(once, repeats=repeats, budget=budget, clock=clock)[0]
 
 
 def peak_memory(fn, setup=None):

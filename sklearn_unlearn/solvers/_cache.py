@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
 from .._report import RequestReport
 from ._factored import FactoredHessian, NotPositiveDefiniteError
@@ -31,7 +30,9 @@ from ._blocks import apply_all, matvec, solve
 from ._chunks import published_theta, row_sums
 from ._entry_sides import EntrySides, new_key, packed_sides
 from ._polish import polish, unconverged_polish
-from ._rows import RowCurvature
+from ._request_change import RequestChange as _RequestChange
+from ._request_change import removed_gram as _removed_gram
+from ._rows import RowCurvature, prepare_fold
 
 #: Relative residual to which the Newton system of a non-quadratic loss is
 #: solved.
@@ -367,6 +368,11 @@ class UnlearningCache:
         # The Hessian of the corrected data: solved here and adopted by the
         # cache on commit.
         hessian_error = self._hessian_error_after(r)
+        if fold:
+            # every dense matrix folds the same rows: one buffer for their
+            # scaled rows, the edited columns' products by one pass over them
+            prepare_fold((change.hessian if self.exact_hessian else [])
+                         + [change.gram, change.norm_gram])
         hessians = [_corrected(H, t, fold, hessian_error)
                     for H, t in zip(rest, change.hessian)]
         # the cubic term of the rows that stay, where the cache keeps it
@@ -915,86 +921,6 @@ def _rest_product_error(hessians, removed, v):
                  * np.linalg.norm(v))
 
 
-class _RequestChange:
-    """How a request changes the cached matrices, as weighted rows.
-
-    ``removed`` holds the curvature of the rows leaving the data (negative
-    weights), per Hessian block, and ``added`` that of the rows entering it.
-    ``hessian`` holds the whole change per block, and ``gram``, ``norm_gram``
-    that of the bound's Gram matrices. A request
-    that corrects rows (``X_old`` and ``X_new`` row by row) enters as one row
-    each: dense rows with the columns they change (see
-    :class:`~sklearn_unlearn.solvers.RowCurvature`), sparse rows merged when
-    their features are unchanged. Rows whose change is zero everywhere (a
-    label correction of a logistic model, whose curvature does not depend on
-    the label) are left out. All terms share one array of rows.
-    """
-
-    def __init__(self, obj, r, theta, eta_old, eta_new, *, grams, inside_old=None):
-        # a loss whose curvature jumps: the rows leave on the side they
-        # entered on (``inside_old``), wherever theta has moved them since
-        curvature = None if inside_old is None else obj.loss.side_curvature(inside_old)
-        self.removed = obj.row_curvature(r.R_old, r.Y_old, -r.S_old, theta, eta_old,
-                                         curvature=curvature)
-        # (an edit's rows enter below as edits of the old ones)
-        added = obj.row_curvature(r.R_old if r.edit is not None else r.R_new,
-                                  r.Y_new, r.S_new, theta, eta_new)
-        self.added = added
-        w_old = [t.weights for t in self.removed]
-        w_new = [t.weights for t in added]
-        if grams:
-            s_old, s_new = r.S_old[:, 0], r.S_new[:, 0]
-            w_old += [-s_old, -s_old * r.norms_old]
-            w_new += [s_new, s_new * r.norms_new]
-        k_old, k_new = len(r.Y_old), len(r.Y_new)
-        if r.edit is not None:
-            cols, delta = r.edit
-            if len(cols):
-                # the added rows as edits of the removed ones: products with
-                # them then read the same array as every other term
-                self.added = [RowCurvature(r.R_old, t.weights, edit=(cols, delta, t.weights))
-                              for t in added]
-            weights = [wo + wn for wo, wn in zip(w_old, w_new)]
-            keep = np.any(delta != 0, axis=1)
-            for w in weights:
-                keep |= (w != 0).reshape(len(w), -1).any(axis=1)
-            if keep.all():
-                rows = r.R_old
-            else:
-                rows, delta = r.R_old[keep], delta[keep]
-                weights = [w[keep] for w in weights]
-                w_new = [w[keep] for w in w_new]
-            terms = [RowCurvature(rows, w, edit=(cols, delta, wn) if len(cols) else None)
-                     for w, wn in zip(weights, w_new)]
-        else:
-            same = (_same_rows(r.R_old, r.R_new) if k_old == k_new
-                    else np.zeros(k_old, dtype=bool))
-            both = np.flatnonzero(same)
-            only_old = np.flatnonzero(~same)
-            only_new = only_old if k_old == k_new else np.arange(k_new)
-            weights = [np.concatenate([wo[only_old], wn[only_new], wo[both] + wn[both]])
-                       for wo, wn in zip(w_old, w_new)]
-            nonzero = np.zeros(len(weights[0]), dtype=bool)
-            for w in weights:
-                nonzero |= (w != 0).reshape(len(w), -1).any(axis=1)
-            # positions in R_all (old rows, then new rows)
-            order = np.concatenate([only_old, k_old + only_new, both])[nonzero]
-            if len(order) == r.R_all.shape[0] and np.all(order == np.arange(len(order))):
-                rows = r.R_all          # nothing merged or dropped: no copy
-            else:
-                rows = r.R_all[order]
-            terms = [RowCurvature(rows, w[nonzero]) for w in weights]
-        n_blocks = len(self.removed)
-        self.hessian = terms[:n_blocks]
-        self.gram, self.norm_gram = terms[n_blocks:] if grams else (None, None)
-        if grams:
-            # the Gram matrices' traces from the row norms: O(k), not O(k p)
-            sq_old, sq_new = r.norms_old**2, r.norms_new**2
-            self.gram.known_trace = float(s_new @ sq_new - s_old @ sq_old)
-            self.norm_gram.known_trace = float((s_new * r.norms_new) @ sq_new
-                                               - (s_old * r.norms_old) @ sq_old)
-
-
 def _entry_sides(objective, sums):
     """The :class:`EntrySides` of the rows the ``sums`` were taken over
     (``None`` for a loss whose curvature does not jump)."""
@@ -1008,18 +934,3 @@ def _new_rows_gradient(obj, r, eta_new):
     """Gradient of the loss of the request's new rows at their predictors
     ``eta_new`` (an edit reads the old rows)."""
     return r.new_transpose_product(obj.gradient_coefficients(r.Y_new, r.S_new, eta_new))
-
-
-def _removed_gram(r, power):
-    """The change of ``sum_i s_i ||x_i||^power x_i x_i^T`` (``K`` for 0,
-    ``K_R`` for 1) from the rows the request removes; its trace from the row
-    norms."""
-    w = -r.S_old[:, 0] * r.norms_old**power
-    return RowCurvature(r.R_old, w, trace=float(w @ r.norms_old**2))
-
-
-def _same_rows(A, B):
-    """Whether row ``i`` of ``A`` equals row ``i`` of ``B``."""
-    if sp.issparse(A) or sp.issparse(B):
-        return np.asarray((sp.csr_matrix(A) != sp.csr_matrix(B)).getnnz(axis=1)) == 0
-    return np.all(A == B, axis=1)

@@ -12,6 +12,18 @@ from ._roundoff import UNIT
 _EPS = np.finfo(float).eps
 
 
+def _cholesky(M):
+    """The lower Cholesky factor of ``M`` (its lower triangle read) and
+    LAPACK's ``info``, which is also nonzero when the factor's diagonal is not
+    finite: a non-finite entry of that triangle reaches the diagonal of its
+    row of the factor or stops the factorisation, so the diagonal is
+    checked, not the matrix."""
+    L, info = dpotrf(M, lower=1, clean=0, overwrite_a=0)
+    if info == 0 and not np.all(np.isfinite(np.diagonal(L))):
+        info = len(M) + 1
+    return L, info
+
+
 class NotPositiveDefiniteError(ValueError):
     """The Hessian of the objective is not positive definite.
 
@@ -46,7 +58,8 @@ class FactoredHessian(PendingMatrix):
     Parameters
     ----------
     matrix : ndarray of shape (p, p)
-        The symmetric positive (semi-)definite matrix. Owned, not copied.
+        The symmetric positive (semi-)definite matrix. Its lower triangle is
+        copied (see :class:`PendingMatrix`).
     null_basis : ndarray of shape (p, q), default=None
         Orthonormal directions along which ``matrix`` is singular by
         construction (an unidentifiable shift). Solutions are kept orthogonal
@@ -100,20 +113,19 @@ class FactoredHessian(PendingMatrix):
         if self.null_basis is not None:
             self._shift_value = max(float(np.mean(np.diag(M))), 1.0)
             M = M + self._shift_value * (self.null_basis @ self.null_basis.T)
-        if not np.all(np.isfinite(M)):
+        damping = 0.0
+        L, info = _cholesky(M)
+        if info != 0 and not np.all(np.isfinite(M)):
             raise NotPositiveDefiniteError(
                 "The Hessian of the training objective has non-finite entries. "
                 "Check the data for infinities or overflowing values."
             )
-        damping = 0.0
-        L, info = dpotrf(M, lower=1, clean=0, overwrite_a=0)
         if info != 0 and self.max_damping > 0:
             # The cached matrix is within max_damping (in operator norm) of a
             # positive semidefinite one: shifted by it, it is positive
             # definite whenever the exact matrix is.
             damping = float(self.max_damping)
-            L, info = dpotrf(M + damping * np.eye(len(M)), lower=1, clean=0,
-                             overwrite_a=0)
+            L, info = _cholesky(M + damping * np.eye(len(M)))
         if info != 0:
             raise NotPositiveDefiniteError(
                 "The Hessian of the training objective is not positive definite, "

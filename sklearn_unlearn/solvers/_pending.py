@@ -53,6 +53,15 @@ def full_symmetric(A):
     return out
 
 
+def lower_triangle(A):
+    """A new Fortran-ordered array holding the lower triangle (row >= column,
+    diagonal included) of the square ``A``, zeros above."""
+    p = A.shape[0]
+    out = np.zeros((p, p), order="F")
+    np.copyto(out, A, where=_lower_mask(p, bool))
+    return out
+
+
 def _lower_mask(p, dtype=float):
     """The Fortran-ordered 0/1 mask of the lower triangle (diagonal
     included) of a ``p x p`` matrix, made once per size and type."""
@@ -77,7 +86,9 @@ class PendingMatrix:
     Parameters
     ----------
     matrix : ndarray of shape (p, p)
-        The symmetric base matrix. Owned, not copied.
+        The symmetric base matrix. Its lower triangle is copied (to a
+        Fortran-ordered array, zeros above): every product reads that
+        triangle only.
 
     Attributes
     ----------
@@ -115,7 +126,10 @@ class PendingMatrix:
     keeps_trace = True
 
     def __init__(self, matrix, error=0.0):
-        self._base = matrix
+        # Every base is kept as its lower triangle in Fortran order, zeros
+        # above (the layout a fold writes): a fold then copies and clears it
+        # in one contiguous pass.
+        self._base = lower_triangle(matrix)
         # the diagonal of a matrix not in cache costs a miss per entry
         self._trace = float(np.trace(matrix))
         self._pending = []
@@ -257,26 +271,18 @@ class PendingMatrix:
             # one copy of the base (the old one may be shared with the matrix
             # this one was corrected from), updated in place in its lower
             # triangle: no other p x p temporary, whose fresh memory is slow
-            # to map
+            # to map. The copy clears the upper triangle as it goes (every
+            # base is Fortran-ordered, see __init__: one contiguous pass), so
+            # no copy keeps rows that left there.
             p = self._base.shape[0]
             mask = _lower_mask(p)
-            # the upper triangle of the old matrix holds rows that left: no
-            # copy may keep it
-            if all(t.lower_only for t in self._pending):
-                # cleared as it is copied, in one pass (a C-ordered base is
-                # read through a boolean mask: a strided product is slower)
-                if self._base.flags.f_contiguous:
-                    base = np.multiply(self._base, mask,
-                                       out=np.empty((p, p), order="F"))
-                else:
-                    base = np.zeros((p, p), order="F")
-                    np.copyto(base, self._base, where=_lower_mask(p, bool))
-                for t in self._pending:
-                    t.add_lower_to(base)
-            else:
-                base = np.array(self._base, order="F")
-                for t in self._pending:
-                    t.add_lower_to(base)
+            lower = all(t.lower_only for t in self._pending)
+            base = (np.multiply(self._base, mask, out=np.empty((p, p), order="F"))
+                    if lower else np.array(self._base, order="F"))
+            for t in self._pending:
+                t.add_lower_to(base)
+            if not lower:
+                # a change added whole: cleared above once it is in
                 np.multiply(base, mask, out=base)
             self._base = base
         self._trace = float(np.trace(self._base))

@@ -4,7 +4,7 @@ update takes with them."""
 import numpy as np
 import scipy.sparse as sp
 
-from ._rows import row_norms
+from ._rows import row_squares
 
 
 def find_edit(X_old, X_new, n_params):
@@ -95,12 +95,14 @@ class RequestRows:
             self.R_old, self._R_new = rows[:k_old], rows[k_old:]
             # from the rows, not from a difference of squares, which loses
             # the digits that cancel
-            norms = row_norms(rows)
-            self.norms_old, self.norms_new = norms[:k_old], norms[k_old:]
+            sq = row_squares(rows)
+            self.squares_old, self.squares_new = sq[:k_old], sq[k_old:]
         else:
             self.R_all = None
             self.R_old, self._R_new = rows, None
-            self.norms_old, self.norms_new = self._edit_norms()
+            self.squares_old, self.squares_new = self._edit_squares()
+        # the squared norms are shared by every term on these rows
+        self.norms_old, self.norms_new = np.sqrt(self.squares_old), np.sqrt(self.squares_new)
 
     @property
     def R_new(self):
@@ -119,7 +121,7 @@ class RequestRows:
             self._R_new = R_new
         return self._R_new
 
-    def _edit_norms(self):
+    def _edit_squares(self):
         cols, delta = self.edit
         R = self.R_old
         sq_old = np.einsum("ij,ij->i", R, R)
@@ -134,7 +136,7 @@ class RequestRows:
             rest = R[again]
             rest[:, cols] = part_new[again]
             sq_new[again] = np.einsum("ij,ij->i", rest, rest)
-        return np.sqrt(sq_old), np.sqrt(sq_new)
+        return sq_old, sq_new
 
     def predictors(self, theta):
         """``(R_old @ theta, R_new @ theta)``; an edit reads the old rows
@@ -165,12 +167,23 @@ class RequestRows:
         key = (part, theta.shape, theta.tobytes())
         out = self._abs_products.get(key)
         if out is None:
-            A = self._abs_rows.get(part)
-            if A is None:
-                R = self.R_old if part == "old" else self.R_new
-                A = self._abs_rows[part] = abs(R) if sp.issparse(R) else np.abs(R)
-            out = self._abs_products[key] = np.asarray(A @ np.abs(theta))
+            out = self._abs_products[key] = self._abs_product(part, np.abs(theta))
         return out
+
+    def _abs_product(self, part, abs_theta):
+        if part == "new" and self.edit is not None:
+            # the edited rows are the old ones outside the edited columns:
+            # no copy of the rows
+            cols, delta = self.edit
+            outside = abs_theta.copy()
+            outside[cols] = 0.0
+            inside = np.abs(self.R_old[:, cols] + delta) @ abs_theta[cols]
+            return self._abs_product("old", outside) + inside
+        A = self._abs_rows.get(part)
+        if A is None:
+            R = self.R_old if part == "old" else self.R_new
+            A = self._abs_rows[part] = abs(R) if sp.issparse(R) else np.abs(R)
+        return np.asarray(A @ abs_theta)
 
     def _edited_predictor(self, eta_old, theta):
         cols, delta = self.edit

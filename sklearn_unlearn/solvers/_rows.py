@@ -40,6 +40,9 @@ class RowCurvature:
         The trace of the change, when the caller knows it (a Gram matrix's
         change from the row norms: ``O(m)`` instead of ``O(m p)``). ``None``:
         computed from the rows when asked.
+    row_squares : ndarray of shape (m,), default=None
+        The squared norms of the rows, when the caller knows them. ``None``:
+        computed from the rows when asked.
 
     Examples
     --------
@@ -63,11 +66,14 @@ class RowCurvature:
            [-1., -1.]])
     """
 
-    def __init__(self, rows, weights, edit=None, trace=None):
+    def __init__(self, rows, weights, edit=None, trace=None, row_squares=None):
         self.rows = rows
         self.weights = np.asarray(weights, dtype=np.float64)
         self.edit = edit
         self.known_trace = trace
+        #: The squared norms of the rows, when the caller has them (the terms
+        #: of one request share its rows, and their norms).
+        self.row_squares = row_squares
 
     @property
     def coupled(self):
@@ -176,7 +182,9 @@ class RowCurvature:
     def _compute_abs_mass(self):
         if not self.n_rows:
             return 0.0
-        sq = row_norms(self.rows) ** 2
+        sq = self.__dict__.get("row_squares")
+        if sq is None:
+            sq = row_squares(self.rows)
         W = np.abs(self.weights)
         w = np.sqrt((W * W).sum(axis=(1, 2))) if self.coupled else W
         total = float(w @ sq)
@@ -251,19 +259,28 @@ class RowCurvature:
         # the scaled rows of both signs in one C-ordered buffer: the transpose
         # of either part is in the BLAS's column order, which f2py then
         # passes without a copy
-        A = np.empty((len(pos) + len(neg), R.shape[1]))
+        A = self.__dict__.pop("_workspace", None)
+        if A is None:
+            A = np.empty((len(pos) + len(neg), R.shape[1]))
+        else:
+            A = A[:len(pos) + len(neg)]
         for sign, used, part in ((1.0, pos, A[:len(pos)]), (-1.0, neg, A[len(pos):])):
             if not len(used):
                 continue
             root = np.sqrt(sign * w[used])[:, None]
-            np.multiply(R if len(used) == len(w) else R[used], root, out=part)
+            if len(used) == len(w):
+                np.multiply(R, root, out=part)
+            else:
+                np.take(R, used, axis=0, out=part)
+                part *= root
             out = dsyrk(sign, part.T, beta=1.0, c=C, trans=0, lower=1, overwrite_c=1)
             if out is not C:        # not updated in place (a layout f2py copies)
                 C[...] = out
         if self.edit is not None:
-            cols, delta, new = self.edit
-            M = R.T @ (new[:, None] * delta)
-            D = delta.T @ (new[:, None] * delta)
+            cols = self.edit[0]
+            # products of a term folded with others on the same rows come
+            # from one product for all of them (see prepare_fold)
+            M, D = self.__dict__.pop("_edit_products", None) or self._edit_products()
             for a, c in enumerate(cols):
                 # r d^T fills column c, d r^T row c: their parts on and
                 # below the diagonal
@@ -271,6 +288,13 @@ class RowCurvature:
                 C[c, :c + 1] += M[:c + 1, a]
                 below = cols >= c
                 C[cols[below], c] += D[below, a]
+
+    def _edit_products(self):
+        """``(R^T B delta, delta^T B delta)`` with ``B = diag(b)``: the edited
+        columns' share of the change."""
+        _, delta, new = self.edit
+        Bd = new[:, None] * delta
+        return self.rows.T @ Bd, delta.T @ Bd
 
     def form_flops(self):
         """Flops of :meth:`dense`: a rank-k update of ``m x p`` rows per block."""
@@ -414,6 +438,35 @@ def apply_terms(pairs):
     return out
 
 
+def prepare_fold(terms):
+    """Prepare dense uncoupled terms that share their rows for folding one
+    after the other: one buffer for the scaled rows of all of them (each
+    alone takes ``k x p`` fresh memory, slow to map), and the edited
+    columns' products (``R^T diag(b) delta``) of those sharing an edit by
+    one product with the rows (each alone reads the rows). Each term keeps
+    them for its next :meth:`RowCurvature.add_lower_to`."""
+    groups = {}
+    for t in terms:
+        if t is not None and t.lower_only and t.n_rows:
+            groups.setdefault(id(t.rows), []).append(t)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        buffer = np.empty(group[0].rows.shape)
+        for t in group:
+            t._workspace = buffer
+        edited = [t for t in group if t.edit is not None]
+        if len(edited) < 2 or any(t.edit[1] is not edited[0].edit[1] for t in edited):
+            continue
+        delta = edited[0].edit[1]
+        Bd = np.hstack([t.edit[2][:, None] * delta for t in edited])
+        M = edited[0].rows.T @ Bd
+        D = delta.T @ Bd
+        c = delta.shape[1]
+        for j, t in enumerate(edited):
+            t._edit_products = (M[:, j * c:(j + 1) * c], D[:, j * c:(j + 1) * c])
+
+
 def _signed_gram(R, w):
     """``R.T @ diag(w) @ R`` by one symmetric rank-k update per sign of the
     weights (``A.T @ A`` of a scaled copy: half the flops of a general
@@ -434,11 +487,16 @@ def _signed_gram(R, w):
     return np.zeros((R.shape[1], R.shape[1])) if out is None else out
 
 
+def row_squares(R):
+    """Squared Euclidean norm of every row of an array or a sparse matrix."""
+    if sp.issparse(R):
+        return np.asarray(R.multiply(R).sum(axis=1)).ravel()
+    return np.einsum("ij,ij->i", R, R)
+
+
 def row_norms(R):
     """Euclidean norm of every row of an array or a sparse matrix."""
-    if sp.issparse(R):
-        return np.sqrt(np.asarray(R.multiply(R).sum(axis=1)).ravel())
-    return np.sqrt(np.einsum("ij,ij->i", R, R))
+    return np.sqrt(row_squares(R))
 
 
 def _coupled_columns(R, B, keep):
