@@ -315,7 +315,8 @@ def test_request_gram_traces_from_the_row_norms_equal_the_rows(kind, n_classes):
     norms; it is the trace of the rows themselves."""
     from sklearn_unlearn import UnlearnableLogisticRegression, zero_features
     from sklearn_unlearn._request import validate_request
-    from sklearn_unlearn.solvers._cache import _RequestChange, _removed_gram
+    from sklearn_unlearn.solvers._request_change import RequestChange as _RequestChange
+    from sklearn_unlearn.solvers._request_change import removed_gram as _removed_gram
 
     rng = np.random.default_rng(5)
     X = rng.standard_normal((80, 6)) * 2.0

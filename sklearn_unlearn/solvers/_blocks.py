@@ -2,6 +2,9 @@
 or one application of row changes for every block, the parameters split and
 joined by the objective's own layout."""
 
+import numpy as np
+
+from ._factored import FactoredHessian
 from ._rows import RowCurvature, apply_terms
 
 
@@ -42,3 +45,13 @@ def matvec(obj, hessians, v, terms=None):
         H.matvec(obj.to_block(v, b), None if terms is None else terms[b])
         for b, H in enumerate(hessians)
     ])
+
+
+def corrected(H, terms, fold, error):
+    """``H.corrected``; a factored block may be damped by up to ``error``
+    (the cache's bound on its operator-norm error) plus its own rounding."""
+    if isinstance(H, FactoredHessian):
+        # no damping where the error is not bounded (the squared hinge)
+        damping = error + H.error if np.isfinite(error) else 0.0
+        return H.corrected(terms, fold=fold, max_damping=damping)
+    return H.corrected(terms, fold=fold)

@@ -24,15 +24,15 @@ import numpy as np
 from .._report import RequestReport
 from ._factored import FactoredHessian, NotPositiveDefiniteError
 from ._pending import PendingMatrix
-from . import _roundoff, _third
+from . import _bound, _roundoff, _third
 from ._auto import auto_method
-from ._blocks import apply_all, matvec, solve
+from ._blocks import apply_all, corrected, matvec, solve
 from ._chunks import published_theta, row_sums
 from ._entry_sides import EntrySides, new_key, packed_sides
 from ._polish import polish, unconverged_polish
+from ._refine import refine
 from ._request_change import RequestChange as _RequestChange
-from ._request_change import removed_gram as _removed_gram
-from ._rows import RowCurvature, prepare_fold
+from ._rows import prepare_fold
 
 #: Relative residual to which the Newton system of a non-quadratic loss is
 #: solved.
@@ -63,7 +63,9 @@ class UnlearningWarning(UserWarning):
 
 
 class _Step(NamedTuple):
-    """The parameters after a step and what the request's figures need."""
+    """The parameters after a step and what the request's figures need
+    (``delta`` the step before rounding, ``res`` the residual of its solve,
+    ``None`` when it was not one solve)."""
 
     theta_new: np.ndarray
     rounding: np.ndarray
@@ -72,6 +74,54 @@ class _Step(NamedTuple):
     eta_new_after: np.ndarray
     coef_after: np.ndarray
     grad_new_after: np.ndarray
+    delta: np.ndarray
+    res: np.ndarray | None
+
+
+class _Gradients(NamedTuple):
+    """A request's rows at ``theta`` and the corrected objective's gradient:
+    ``G_rest`` of the rows that stay (with the penalty's change ``shift``
+    times ``theta``), ``G`` with the new rows; ``rest`` the cached blocks
+    under the corrected data's penalty (``new_obj``); the corrected data's
+    class ``totals`` and ``counts``; the squared hinge's entry sides after
+    the request and the sides the removed rows entered on."""
+
+    eta_old: np.ndarray
+    eta_new: np.ndarray
+    coef_old: np.ndarray
+    coef_new: np.ndarray
+    grad_old: np.ndarray
+    G_rest: np.ndarray
+    G: np.ndarray
+    shift_theta: np.ndarray | None
+    new_obj: object
+    rest: list
+    totals: np.ndarray
+    counts: np.ndarray
+    entry_sides: object
+    inside_old: np.ndarray | None
+
+
+class _Changed(NamedTuple):
+    """How a request changes the cached matrices, the corrected Hessian
+    blocks, the bound on their error, the cubic term of the rows that stay
+    (``None`` where not kept) and whether rows are folded out."""
+
+    change: object
+    hessians: list
+    hessian_error: float
+    cubic: object
+    fold: bool
+
+
+class _StepInfo(NamedTuple):
+    """The figures of a step: iterations, the first-order rate, auto's
+    estimate of one step's error, and the cubic term the steps were taken on."""
+
+    n_iter: int
+    tau: float | None
+    one_step_error: float | None
+    stepped_on: object
 
 
 @dataclass
@@ -280,7 +330,7 @@ class UnlearningCache:
         drift = _Drift.from_sums(objective, sums, theta, anchor, exact)
         roundoff = np.inf
         if gamma is not None and exact and (bound or gamma == 0):
-            roundoff = _gradient_roundoff(objective, theta, gradient, sums, noise)
+            roundoff = _bound.gradient_roundoff(objective, theta, gradient, sums, noise)
         grams_error = sums.gram_errors(objective.n_params)
         return cls(
             objective=objective,
@@ -309,7 +359,7 @@ class UnlearningCache:
         fit takes for its own residual). This one is unchanged."""
         _, gradient = self.objective.penalized(sums.value, sums.gradient.copy(),
                                                self.theta, self.noise)
-        error = _gradient_roundoff(self.objective, self.theta, gradient, sums,
+        error = _bound.gradient_roundoff(self.objective, self.theta, gradient, sums,
                                    self.noise)
         return replace(self, residual=gradient, residual_error=error)
 
@@ -341,8 +391,51 @@ class UnlearningCache:
         state holds no removed row. Rows that are only inserted may stay
         pending beside the matrices; they belong to the corrected data.
         """
-        obj = self.objective
         r = request
+        g = self._gradients(r, remaining)
+        c = self._changed(r, g)
+        requested = method
+        method, after, info = self._stepped(r, g, c, method, tau, max_iter, tol)
+        residual = g.G_rest + after.H_rest_step + after.grad_new_after
+        if requested == "second_order" and self.objective.loss.curvature_lipschitz != 0:
+            _warn_on_overshoot(self.objective, r, g.G_rest, after.step, after.H_rest_step,
+                               g.eta_new, after.eta_new_after)
+        cubic_norm = 0.0
+        if info.stepped_on is not None:
+            # the estimate of a step taken on the cubic model takes its cubic
+            # term; the bound adds the term's norm
+            cubic_step = info.stepped_on.gradient(after.step)
+            cubic_norm = float(np.linalg.norm(cubic_step))
+            residual = residual + cubic_step
+        if not (np.all(np.isfinite(after.theta_new)) and np.all(np.isfinite(residual))):
+            raise ValueError(
+                "The request gives non-finite parameters or gradients: its rows, "
+                "targets or weights are too large for float64 arithmetic. Nothing "
+                "was changed. Rescale the data and retrain."
+            )
+        drift, increment = _bound.increment(self, r, g, c.hessians, c.hessian_error,
+                                            c.change, after, cubic_norm)
+        report = RequestReport(
+            method=method,
+            one_step_error=info.one_step_error,
+            n_removed=r.R_old.shape[0],
+            n_added=len(r.Y_new),
+            tau=info.tau,
+            n_iter=info.n_iter,
+            step_norm=float(np.linalg.norm(after.step)),
+            gradient_norm=float(np.linalg.norm(g.G)),
+            residual_estimate=float(np.linalg.norm(residual)),
+            bound_increment=float(increment),
+            residual_bound=float(np.linalg.norm(residual)
+                                 + (self.residual_error + increment)),
+        )
+        return self._planned(r, g, c, after, residual, increment, drift, report)
+
+    def _gradients(self, r, remaining):
+        """The request rows' predictors and gradients at ``theta``, the
+        cached blocks under the corrected data's penalty, and the gradient of
+        the corrected objective there (see :class:`_Gradients`)."""
+        obj = self.objective
         theta = self.theta
         # the predictors of the request rows at theta: every row leaves and
         # enters the cached matrices with its curvature here
@@ -351,7 +444,6 @@ class UnlearningCache:
         coef_old = obj.gradient_coefficients(r.Y_old, r.S_old, eta_old)
         coef_new = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new)
         grad_old, grad_new = r.transpose_products(coef_old, coef_new)
-
         totals, counts = self.remaining(r) if remaining is None else remaining
         # ``rest``: the cached blocks under the penalty of the corrected data
         new_obj, rest, shift = self._reweighted(totals)
@@ -360,133 +452,94 @@ class UnlearningCache:
         if shift is not None:
             shift_theta = shift[:, None] * theta
             G_rest = G_rest + shift_theta
-        G = G_rest + grad_new
+        return _Gradients(eta_old, eta_new, coef_old, coef_new, grad_old, G_rest,
+                          G_rest + grad_new, shift_theta, new_obj, rest, totals, counts,
+                          entry_sides, inside_old)
 
+    def _changed(self, r, g):
+        """How the request changes the cached matrices, and the Hessian blocks
+        of the corrected data (solved here, adopted on commit): removed rows
+        folded, the bound on their error, the cubic term of the rows that
+        stay (see :class:`_Changed`)."""
+        obj = self.objective
         fold = r.R_old.shape[0] > 0
-        change = _RequestChange(obj, r, theta, eta_old, eta_new,
-                                grams=self.gram is not None, inside_old=inside_old)
-        # The Hessian of the corrected data: solved here and adopted by the
-        # cache on commit.
-        hessian_error = self._hessian_error_after(r)
+        change = _RequestChange(obj, r, self.theta, g.eta_old, g.eta_new,
+                                grams=self.gram is not None, inside_old=g.inside_old)
+        hessian_error = _bound.hessian_error_after(self, r)
         if fold:
             # every dense matrix folds the same rows: one buffer for their
             # scaled rows, the edited columns' products by one pass over them
             prepare_fold((change.hessian if self.exact_hessian else [])
                          + [change.gram, change.norm_gram])
-        hessians = [_corrected(H, t, fold, hessian_error)
-                    for H, t in zip(rest, change.hessian)]
-        # the cubic term of the rows that stay, where the cache keeps it
+        hessians = [corrected(H, t, fold, hessian_error)
+                    for H, t in zip(g.rest, change.hessian)]
         cubic = None if self.third is None else _third.CubicTerm(obj, _third.changed(
-            obj, self.third, r.R_old, r.Y_old, r.S_old, eta_old, -1.0), hessians)
+            obj, self.third, r.R_old, r.Y_old, r.S_old, g.eta_old, -1.0), hessians)
+        return _Changed(change, hessians, hessian_error, cubic, fold)
 
-        n_iter, used_tau, res = 1, None, None
-        requested, one_step_error = method, None
-        stepped_on = None       # the cubic term the step was taken on
+    def _stepped(self, r, g, c, method, tau, max_iter, tol):
+        """The step of ``method`` (``"auto"`` choosing by the request's own
+        rows): the method taken, the state after the step, and the step's
+        figures (see :class:`_StepInfo`)."""
+        obj = self.objective
+        n_iter, used_tau, res, one_step_error, stepped_on = 1, None, None, None, None
         if method == "first_order":
             if tau == "auto":
-                HG = matvec(obj, hessians, G)
-                curv = float((G * HG).sum())
-                used_tau = float((G * G).sum()) / curv if curv > 0 else 0.0
+                HG = matvec(obj, c.hessians, g.G)
+                curv = float((g.G * HG).sum())
+                used_tau = float((g.G * g.G).sum()) / curv if curv > 0 else 0.0
             else:
                 used_tau = float(tau)
-            delta = -used_tau * G
+            delta = -used_tau * g.G
         else:
             # A curvature that changes along the step makes the step itself
             # approximate: its system is solved to 1e-8 of the gradient, two
             # orders below the step's own error. The true residual enters the
             # estimate, so the bound holds whatever the tolerance.
-            x, res = solve(obj, hessians, G, residual=True,
-                            rtol=0.0 if obj.loss.constant_curvature else _STEP_RTOL)
+            x, res = solve(obj, c.hessians, g.G, residual=True,
+                           rtol=0.0 if obj.loss.constant_curvature else _STEP_RTOL)
             delta = -x
-        after = self._after_step(r, theta, G, G_rest, res, rest, change, delta)
+        after = self._after_step(r, self.theta, g.G, g.G_rest, res, g.rest, c.change,
+                                 delta)
         if method == "auto":
             method, one_step_error = auto_method(
-                obj, G, G_rest + after.H_rest_step + after.grad_new_after, delta,
-                after.theta_new, cubic)
+                obj, g.G, g.G_rest + after.H_rest_step + after.grad_new_after, delta,
+                after.theta_new, c.cubic)
         if method == "refined":
-            delta, n_iter, stepped_on = self._refine(
-                r, theta, G_rest, change.removed, delta, max_iter=max_iter, tol=tol,
-                max_damping=hessian_error, hessians=rest, cubic=cubic)
-            res = None
-            after = self._after_step(r, theta, G, G_rest, res, rest, change, delta)
-        (theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,
-         grad_new_after) = after
-        residual = G_rest + H_rest_step + grad_new_after
-        if requested == "second_order" and obj.loss.curvature_lipschitz != 0:
-            _warn_on_overshoot(obj, r, G_rest, step, H_rest_step, eta_new, eta_new_after)
-        cubic_norm = 0.0
-        if stepped_on is not None:
-            # the estimate of a step taken on the cubic model takes its cubic
-            # term; the bound adds the term's norm
-            cubic_step = stepped_on.gradient(step)
-            cubic_norm = float(np.linalg.norm(cubic_step))
-            residual = residual + cubic_step
-        if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
-            raise ValueError(
-                "The request gives non-finite parameters or gradients: its rows, "
-                "targets or weights are too large for float64 arithmetic. Nothing "
-                "was changed. Rescale the data and retrain."
-            )
+            delta, n_iter, stepped_on = refine(
+                self, r, self.theta, g.G_rest, c.change.removed, delta,
+                max_iter=max_iter, tol=tol, max_damping=c.hessian_error,
+                hessians=g.rest, cubic=c.cubic)
+            after = self._after_step(r, self.theta, g.G, g.G_rest, None, g.rest,
+                                     c.change, delta)
+        return method, after, _StepInfo(n_iter, used_tau, one_step_error, stepped_on)
 
-        drift, increment = self._bound_step(
-            r, hessians, hessian_error, step, H_rest_step, eta_new, eta_new_after)
-        if np.isfinite(increment):
-            # what the rounding of every computed quantity can hide
-            increment += (
-                self._request_roundoff(r, theta, theta_new, eta_old, eta_new,
-                                       eta_new_after, coef_old, coef_new, coef_after)
-                + _product_error(obj, rest, hessians, change, delta, rounding,
-                                 step, res, G)
-                + _roundoff.sum_error(np.linalg.norm(self.residual),
-                                      np.linalg.norm(grad_old), np.linalg.norm(G_rest),
-                                      np.linalg.norm(H_rest_step),
-                                      np.linalg.norm(grad_new_after),
-                                      0.0 if shift is None else np.linalg.norm(shift_theta),
-                                      cubic_norm)
-                + (1.0 + _roundoff.gamma(2)) * cubic_norm
-                # theta_new is the rounding of theta + delta: the Hessian times it
-                + 2.0 * _roundoff.UNIT * np.linalg.norm(theta_new)
-                * max(H.norm_bound() for H in hessians)
-            )
-        if not np.isfinite(increment):
-            increment = np.inf
-
-        error = self.residual_error + increment
-        report = RequestReport(
-            method=method,
-            one_step_error=one_step_error,
-            n_removed=r.R_old.shape[0],
-            n_added=len(r.Y_new),
-            tau=used_tau,
-            n_iter=n_iter,
-            step_norm=float(np.linalg.norm(step)),
-            gradient_norm=float(np.linalg.norm(G)),
-            residual_estimate=float(np.linalg.norm(residual)),
-            bound_increment=float(increment),
-            residual_bound=float(np.linalg.norm(residual) + error),
-        )
+    def _planned(self, r, g, c, after, residual, increment, drift, report):
+        """The :class:`_Plan` of a request from its phases."""
+        obj = self.objective
         third, hessians, drift = _third.after_request(
-            obj, cubic, r, eta_new, hessians, step, drift,
+            obj, c.cubic, r, g.eta_new, c.hessians, after.step, drift,
             # after a change of the features (a loss of unbounded curvature
             # never bounds the error, and keeps its pending rows)
             follow=(not np.isfinite(self.drift.hessian_error)
                     and obj.loss.curvature_lipschitz is not None))
         return _Plan(
-            objective=new_obj,
-            theta=theta_new,
+            objective=g.new_obj,
+            theta=after.theta_new,
             residual=residual,
             error_increment=increment,
             hessians=hessians,
-            gram=None if self.gram is None else self.gram.corrected(change.gram, fold=fold),
+            gram=(None if self.gram is None
+                  else self.gram.corrected(c.change.gram, fold=c.fold)),
             norm_gram=(None if self.norm_gram is None
-                       else self.norm_gram.corrected(change.norm_gram, fold=fold)),
-            weight_totals=totals,
-            counts=counts,
+                       else self.norm_gram.corrected(c.change.norm_gram, fold=c.fold)),
+            weight_totals=g.totals,
+            counts=g.counts,
             max_row_norm=float(max(self.max_row_norm, _roundoff.upper_norms(
                 r.norms_new, obj.n_params).max(initial=0.0))),
             drift=drift,
             report=report,
-            entry_sides=entry_sides,
+            entry_sides=g.entry_sides,
             third=third,
         )
 
@@ -509,7 +562,7 @@ class UnlearningCache:
         eta_new_after = r.new_predictor(theta_new)
         coef_after = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after)
         return _Step(theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,
-                     r.new_transpose_product(coef_after))
+                     r.new_transpose_product(coef_after), delta, res)
 
     def _exchange_sides(self, r, eta_new):
         """The rows held after the request, and the side each removed row
@@ -529,151 +582,6 @@ class UnlearningCache:
         packed = packed_sides(self.objective.loss, r.Y_new, eta_new)
         return sides.exchange(r.R_old[:, :d], r.Y_old, r.S_old,
                               r.R_new[:, :d], r.Y_new, r.S_new, packed)
-
-    def _request_roundoff(self, r, theta, theta_new, eta_old, eta_new, eta_new_after,
-                          coef_old, coef_new, coef_after):
-        """Bound on the rounding of the request rows' gradients: those of the
-        old and new rows at ``theta`` and of the new rows at ``theta_new``."""
-        obj = self.objective
-        R_old = r.R_old
-        R_new = r.R_new
-        out = 0.0
-        if R_old.shape[0]:
-            out += _roundoff.data_gradient_error(
-                obj, r.Y_old, r.S_old, eta_old, r.abs_predictor("old", theta),
-                r.norms_old, coef_old)
-        if R_new.shape[0]:
-            out += _roundoff.data_gradient_error(
-                obj, r.Y_new, r.S_new, eta_new, r.abs_predictor("new", theta),
-                r.norms_new, coef_new)
-            out += _roundoff.data_gradient_error(
-                obj, r.Y_new, r.S_new, eta_new_after, r.abs_predictor("new", theta_new),
-                r.norms_new, coef_after)
-        return out
-
-    def _hessian_error_after(self, r):
-        """The bound on the cached Hessian's error once the request's rows
-        have left and entered it with their curvature at ``theta``.
-
-        A removed row leaves behind its curvature where it entered minus the
-        one at ``theta``: at most ``gamma sum_j s_j ||x_j||^2 |v_j| <= gamma
-        sqrt(tr K_R(Z) Q)`` (or ``cap tr K(Z)``) in operator norm; every
-        row's curvature weight carries its rounding.
-        """
-        obj = self.objective
-        loss = obj.loss
-        gam = loss.curvature_lipschitz
-        if gam is None or not self.exact_hessian:
-            return np.inf
-        p = obj.n_params
-        old = self.drift
-        error = old.hessian_error
-        for part, S, norms in (("old", r.S_old, r.norms_old), ("new", r.S_new, r.norms_new)):
-            if not len(norms):
-                continue
-            norms = _roundoff.upper_norms(norms, p)
-            error += float(_roundoff.curvature_weight_error(
-                obj, S, r.abs_predictor(part, self.theta)) @ norms**2)
-        if gam and len(r.norms_old):
-            norms = _roundoff.upper_norms(r.norms_old, p)
-            s_old = np.abs(r.S_old).max(axis=1)
-            error += obj.scale * min(gam * np.sqrt(float(s_old @ norms**3) * old.form),
-                                     loss.curvature_cap * float(s_old @ norms**2))
-        return error
-
-    def _bound_step(self, r, hessians, hessian_error, step, H_rest_step, eta_new,
-                    eta_new_after):
-        """The drift bounds after the step, and how far the step can move the
-        true residual from its estimate.
-
-        The estimate treats the remaining rows with their cached curvature
-        ``a_i``, evaluated where each row entered the cache. With ``u_i =
-        x_i^T step`` and ``v_i = x_i^T (theta - theta_i)`` (the drift of row
-        ``i`` since its curvature entered), the error is ``||sum_i s_i (c_i -
-        a_i) x_i u_i||`` over the remaining rows (``c_i`` the curvature
-        averaged along the step), plus the cached Hessian's own error
-        ``e`` times ``||step||``. The smallest of these bounds is used:
-
-        - Lipschitz curvature: ``|c_i - a_i| <= gamma (|v_i| + |u_i| / 2)``
-          and Cauchy-Schwarz with weights ``s_i ||x_i||`` give ``gamma
-          (sqrt(q_R(step) Q) + q_R(step) / 2)``, ``Q`` the kept bound on
-          ``sum_i s_i ||x_i|| v_i^2``;
-        - bounded curvature, ``|c_i - a_i| <= cap``: ``cap sqrt(q(step) tr K)``;
-        - self-concordant curvature (binary logistic, whose third derivative
-          is at most its second): ``|c_i - a_i| <= a_i (|v_i| + |u_i| / 2)
-          exp(m_v + m_u)`` with ``m_u = R ||step|| >= |u_i|`` and ``m_v = R
-          D``, ``D`` the kept bound on ``||theta - theta_i||``, which gives
-          ``exp(m_v + m_u) R (sqrt(h(step) h_D) + h(step) / 2)`` with ``h``
-          the quadratic form of the cached loss Hessian of the remaining rows
-          and ``h_D`` the kept bound on ``sum_i a_i v_i^2``,
-
-        with ``q`` and ``q_R`` the quadratic forms of ``K`` and ``K_R`` over
-        the remaining rows, raised by what their rounding can hide (for
-        several outputs, ``u_i`` is a vector and the same holds with its
-        norm and the operator norm of the curvature).
-
-        The rows the request removes leave the Hessian with their curvature
-        at ``theta``, not where they entered: what they leave behind, at
-        most ``gamma sum_j s_j ||x_j||^2 |v_j| <= gamma sqrt(tr K_R(Z) Q)``
-        (or ``cap tr K(Z)``) in operator norm, joins ``e``.
-        """
-        obj = self.objective
-        loss = obj.loss
-        gam = loss.curvature_lipschitz
-        old = self.drift
-        step_norm = float(np.linalg.norm(step))
-        if not np.isfinite(hessian_error):
-            # no Lipschitz curvature, or an approximate Hessian whose error
-            # times the step the cache does not bound
-            return old, np.inf
-        e = hessian_error
-        total_e = e + max(H.error + H.damping for H in hessians)
-        if gam == 0:
-            return replace(old, hessian_error=e), total_e * step_norm
-        if self.gram is None:
-            # fitted without the bound's Gram matrices
-            return old, np.inf
-        p = obj.n_params
-        cap = loss.curvature_cap
-        norms_new = _roundoff.upper_norms(r.norms_new, p)
-        s_new = np.abs(r.S_new).max(axis=1, initial=0.0)
-        abs_new = r.abs_predictor("new", self.theta) if len(norms_new) else None
-        gram_out = _removed_gram(r, 0)
-        norm_out = _removed_gram(r, 1)
-        qr = self.norm_gram.quadratic_form_bound(step, norm_out)
-        q = self.gram.quadratic_form_bound(step, gram_out)
-        trace = self.gram.trace_bound(gram_out)
-        lipschitz = gam * (np.sqrt(qr * old.form) + 0.5 * qr)
-        best = obj.scale * min(lipschitz, cap * np.sqrt(q * trace))
-        # the new rows' predictors move by u along the step: their share
-        # of the drift (their curvature entered at theta)
-        U_new = np.abs(eta_new_after - eta_new) + _roundoff.gamma(p + 1) * (
-            abs_new + r.abs_predictor("new", self.theta + step)
-            if abs_new is not None else 0.0)
-        u_new_sq = (U_new**2).sum(axis=1) if abs_new is not None else np.zeros(0)
-        qr_all = qr + float((s_new * norms_new) @ u_new_sq)
-        h_all = old.curvature
-        if loss.self_concordant:
-            pen = obj.penalty[:, None]
-            h_step = max(float((step * H_rest_step).sum() - (pen * step**2).sum())
-                         + total_e * step_norm**2, 0.0)
-            R_max = self.max_row_norm
-            exponent = R_max * (step_norm + old.norm)
-            if exponent < 50:
-                concordant = np.exp(exponent) * R_max * (
-                    np.sqrt(h_step * old.curvature) + 0.5 * h_step)
-                best = min(best, concordant)
-            a_new = (obj.scale * s_new * loss.curvature(r.Y_new, eta_new)[:, 0]
-                     if abs_new is not None else np.zeros(0))
-            h_all = (np.sqrt(old.curvature) + np.sqrt(h_step + float(a_new @ u_new_sq)))**2
-        growth = 1.0 + 8.0 * _roundoff.UNIT
-        drift = _Drift(
-            form=growth * (np.sqrt(old.form) + np.sqrt(qr_all))**2,
-            norm=growth * (old.norm + step_norm),
-            curvature=growth * h_all,
-            hessian_error=e,
-        )
-        return drift, float(best + total_e * step_norm)
 
     def remaining(self, r):
         """Weight and row count per group after the request ``r``."""
@@ -701,77 +609,6 @@ class UnlearningCache:
         blocks = [obj.to_block(full, b) for b in range(len(self.hessians))]
         return new, [H.shifted(d if d.ndim == 1 else d[:, 0])
                      for H, d in zip(self.hessians, blocks)], shift
-
-    def _refine(self, r, theta, G_rest, removed, delta, *, max_iter, tol,
-                max_damping=0.0, hessians=None, cubic=None):
-        """Newton iterations on the cached model of the remaining rows
-        (quadratic, or cubic with ``cubic`` where it holds over the steps)
-        plus the exact loss of the new rows (the plain step is the first);
-        ``hessians``: the cached blocks under the corrected data's penalty,
-        if it changed. Returns the step, the iterations and the cubic term
-        the steps were taken on (``None`` for the quadratic model)."""
-        obj = self.objective
-        hessians = self.hessians if hessians is None else hessians
-        start = delta
-        if cubic is not None and not cubic.trusted(delta):
-            cubic = None
-
-        def model(d):
-            val = float((G_rest * d).sum())
-            val += 0.5 * float((d * matvec(obj, hessians, d, removed)).sum())
-            if cubic is not None:
-                val += cubic.value(d)
-            return val + obj.loss_sum(r.Y_new, r.S_new, r.new_predictor(theta + d))
-
-        def model_grad(d):
-            g = (G_rest + matvec(obj, hessians, d, removed)
-                 + _new_rows_gradient(obj, r, r.new_predictor(theta + d)))
-            return g if cubic is None else g + cubic.gradient(d)
-
-        scale = max(np.linalg.norm(
-            G_rest + _new_rows_gradient(obj, r, r.new_predictor(theta))), 1e-300)
-        f = model(delta)
-        n_iter = 1
-        best_gnorm, since_best = np.inf, 0
-        for _ in range(max_iter - 1):
-            g = model_grad(delta)
-            gnorm = np.linalg.norm(g)
-            if gnorm <= tol * scale:
-                break
-            # stagnation: the gradient has not halved in thirty iterations
-            # (round-off reached, or line searches that barely move)
-            if gnorm < 0.5 * best_gnorm:
-                best_gnorm, since_best = gnorm, 0
-            else:
-                since_best += 1
-                if since_best >= 30:
-                    break
-            added = obj.row_curvature(r.R_new, r.Y_new, r.S_new, theta + delta)
-            blocks = [_corrected(H, RowCurvature.concat([t_old, t_new]), False, max_damping)
-                      for H, t_old, t_new in zip(hessians, removed, added)]
-            step = None if cubic is None else cubic.direction(blocks, delta, g)
-            if step is None:
-                step = -solve(obj, blocks, g)
-            slope = float((g * step).sum())
-            t = 1.0
-            while t > 1e-10:
-                f_c = model(delta + t * step)
-                if f_c <= f + 1e-4 * t * slope:
-                    break
-                t *= 0.5
-            else:
-                break
-            # no decrease the objective can resolve: stop
-            flat = f - f_c <= 1e-15 * max(abs(f), 1e-300)
-            delta, f = delta + t * step, f_c
-            n_iter += 1
-            if flat:
-                break
-        if cubic is not None and not cubic.trusted(delta):
-            # the steps went where the cubic model does not hold
-            return self._refine(r, theta, G_rest, removed, start, max_iter=max_iter,
-                                tol=tol, max_damping=max_damping, hessians=hessians)
-        return delta, n_iter, cubic
 
     def committed(self, plan):
         """The cache after a plan computed by :meth:`plan`, as a new object.
@@ -873,54 +710,6 @@ def _warn_on_overshoot(obj, r, G_rest, step, H_rest_step, eta_new, eta_new_after
         )
 
 
-def _gradient_roundoff(objective, theta, gradient, sums, noise):
-    """Bound on the rounding of a gradient summed over rows (``sums``), the
-    penalty and the noise: the bound then covers the exact gradient of the
-    exact objective at ``theta``."""
-    pen_theta = np.linalg.norm(objective.penalty[:, None] * theta)
-    noise_norm = np.linalg.norm(noise) if noise is not None else 0.0
-    total = (sums.data_gradient_error(objective.n_params)
-             + _roundoff.sum_error(np.linalg.norm(gradient), pen_theta, noise_norm))
-    return float(total) if np.isfinite(total) else np.inf
-
-
-def _corrected(H, terms, fold, error):
-    """``H.corrected``; a factored block may be damped by up to ``error``
-    (the cache's bound on its operator-norm error) plus its own rounding."""
-    if isinstance(H, FactoredHessian):
-        # no damping where the error is not bounded (the squared hinge)
-        damping = error + H.error if np.isfinite(error) else 0.0
-        return H.corrected(terms, fold=fold, max_damping=damping)
-    return H.corrected(terms, fold=fold)
-
-
-def _mass(terms):
-    return sum(t.abs_mass() for t in terms)
-
-
-def _product_error(obj, old_hessians, hessians, change, delta, rounding, step, res, G):
-    """Bound on the rounding of the remaining rows' Hessian times the step:
-    from the solve's residual (the corrected blocks, the added rows' product,
-    the sum) or from a product with the old blocks and the removed rows."""
-    if res is None:
-        return _rest_product_error(old_hessians, change.removed, step)
-    dnorm = np.linalg.norm(delta)
-    out = (sum(H.rounding_scale() for H in hessians) * dnorm
-           + _roundoff.gamma(obj.n_params + change.added[0].n_rows + 2)
-           * _mass(change.added) * dnorm
-           + _roundoff.sum_error(np.linalg.norm(res), np.linalg.norm(G)))
-    if rounding.any():
-        out += _rest_product_error(old_hessians, change.removed, rounding)
-    return out
-
-
-def _rest_product_error(hessians, removed, v):
-    """Bound on the rounding of the Hessian blocks plus ``removed`` times
-    ``v``."""
-    return float(sum(H.rounding_scale(t) for H, t in zip(hessians, removed))
-                 * np.linalg.norm(v))
-
-
 def _entry_sides(objective, sums):
     """The :class:`EntrySides` of the rows the ``sums`` were taken over
     (``None`` for a loss whose curvature does not jump)."""
@@ -928,9 +717,3 @@ def _entry_sides(objective, sums):
         return None
     return EntrySides.from_parts(sums.side_digests, sums.side_bits, key=sums.sides_key,
                                  n_blocks=objective.n_outputs)
-
-
-def _new_rows_gradient(obj, r, eta_new):
-    """Gradient of the loss of the request's new rows at their predictors
-    ``eta_new`` (an edit reads the old rows)."""
-    return r.new_transpose_product(obj.gradient_coefficients(r.Y_new, r.S_new, eta_new))

@@ -1,0 +1,86 @@
+"""Refined iterations: Newton steps on the cache's model of the objective
+of the corrected data (quadratic, or cubic where it holds, in the rows that
+stay) plus the exact loss of the rows the request adds."""
+
+import numpy as np
+
+from ._blocks import corrected, matvec, solve
+from ._rows import RowCurvature
+
+
+def refine(cache, r, theta, G_rest, removed, delta, *, max_iter, tol,
+           max_damping=0.0, hessians=None, cubic=None):
+    """Newton iterations on the cached model of the remaining rows
+    (quadratic, or cubic with ``cubic`` where it holds over the steps)
+    plus the exact loss of the new rows (the plain step is the first);
+    ``hessians``: the cached blocks under the corrected data's penalty,
+    if it changed. Returns the step, the iterations and the cubic term
+    the steps were taken on (``None`` for the quadratic model)."""
+    obj = cache.objective
+    hessians = cache.hessians if hessians is None else hessians
+    start = delta
+    if cubic is not None and not cubic.trusted(delta):
+        cubic = None
+
+    def model(d):
+        val = float((G_rest * d).sum())
+        val += 0.5 * float((d * matvec(obj, hessians, d, removed)).sum())
+        if cubic is not None:
+            val += cubic.value(d)
+        return val + obj.loss_sum(r.Y_new, r.S_new, r.new_predictor(theta + d))
+
+    def model_grad(d):
+        g = (G_rest + matvec(obj, hessians, d, removed)
+             + new_rows_gradient(obj, r, r.new_predictor(theta + d)))
+        return g if cubic is None else g + cubic.gradient(d)
+
+    scale = max(np.linalg.norm(
+        G_rest + new_rows_gradient(obj, r, r.new_predictor(theta))), 1e-300)
+    f = model(delta)
+    n_iter = 1
+    best_gnorm, since_best = np.inf, 0
+    for _ in range(max_iter - 1):
+        g = model_grad(delta)
+        gnorm = np.linalg.norm(g)
+        if gnorm <= tol * scale:
+            break
+        # stagnation: the gradient has not halved in thirty iterations
+        # (round-off reached, or line searches that barely move)
+        if gnorm < 0.5 * best_gnorm:
+            best_gnorm, since_best = gnorm, 0
+        else:
+            since_best += 1
+            if since_best >= 30:
+                break
+        added = obj.row_curvature(r.R_new, r.Y_new, r.S_new, theta + delta)
+        blocks = [corrected(H, RowCurvature.concat([t_old, t_new]), False, max_damping)
+                  for H, t_old, t_new in zip(hessians, removed, added)]
+        step = None if cubic is None else cubic.direction(blocks, delta, g)
+        if step is None:
+            step = -solve(obj, blocks, g)
+        slope = float((g * step).sum())
+        t = 1.0
+        while t > 1e-10:
+            f_c = model(delta + t * step)
+            if f_c <= f + 1e-4 * t * slope:
+                break
+            t *= 0.5
+        else:
+            break
+        # no decrease the objective can resolve: stop
+        flat = f - f_c <= 1e-15 * max(abs(f), 1e-300)
+        delta, f = delta + t * step, f_c
+        n_iter += 1
+        if flat:
+            break
+    if cubic is not None and not cubic.trusted(delta):
+        # the steps went where the cubic model does not hold
+        return refine(cache, r, theta, G_rest, removed, start, max_iter=max_iter,
+                      tol=tol, max_damping=max_damping, hessians=hessians)
+    return delta, n_iter, cubic
+
+
+def new_rows_gradient(obj, r, eta_new):
+    """Gradient of the loss of the request's new rows at their predictors
+    ``eta_new`` (an edit reads the old rows)."""
+    return r.new_transpose_product(obj.gradient_coefficients(r.Y_new, r.S_new, eta_new))
