@@ -22,25 +22,14 @@ def refine(cache, r, theta, G_rest, removed, delta, *, max_iter, tol,
     if cubic is not None and not cubic.trusted(delta):
         cubic = None
 
-    def model(d):
-        val = float((G_rest * d).sum())
-        val += 0.5 * float((d * matvec(obj, hessians, d, removed)).sum())
-        if cubic is not None:
-            val += cubic.value(d)
-        return val + obj.loss_sum(r.Y_new, r.S_new, r.new_predictor(theta + d))
-
-    def model_grad(d):
-        g = (G_rest + matvec(obj, hessians, d, removed)
-             + new_rows_gradient(obj, r, r.new_predictor(theta + d)))
-        return g if cubic is None else g + cubic.gradient(d)
-
+    model = _Model(obj, r, theta, G_rest, hessians, removed, cubic)
     scale = max(np.linalg.norm(
         G_rest + new_rows_gradient(obj, r, r.new_predictor(theta))), 1e-300)
-    f = model(delta)
+    f = model.value(delta)
     n_iter = 1
     best_gnorm, since_best = np.inf, 0
     for _ in range(max_iter - 1):
-        g = model_grad(delta)
+        g = model.gradient(delta)
         gnorm = np.linalg.norm(g)
         if gnorm <= tol * scale:
             break
@@ -61,7 +50,7 @@ def refine(cache, r, theta, G_rest, removed, delta, *, max_iter, tol,
         slope = float((g * step).sum())
         t = 1.0
         while t > 1e-10:
-            f_c = model(delta + t * step)
+            f_c = model.value(delta + t * step)
             if f_c <= f + 1e-4 * t * slope:
                 break
             t *= 0.5
@@ -78,6 +67,32 @@ def refine(cache, r, theta, G_rest, removed, delta, *, max_iter, tol,
         return refine(cache, r, theta, G_rest, removed, start, max_iter=max_iter,
                       tol=tol, max_damping=max_damping, hessians=hessians)
     return delta, n_iter, cubic
+
+
+
+class _Model:
+    """The cache's model of the corrected objective along a step ``d`` from
+    ``theta``: linear and quadratic (``hessians`` less the ``removed``
+    rows) in the rows that stay, cubic with ``cubic``, exact in the new
+    rows."""
+
+    def __init__(self, obj, r, theta, G_rest, hessians, removed, cubic):
+        self.obj, self.r, self.theta, self.G_rest = obj, r, theta, G_rest
+        self.hessians, self.removed, self.cubic = hessians, removed, cubic
+
+    def value(self, d):
+        obj, r = self.obj, self.r
+        val = float((self.G_rest * d).sum())
+        val += 0.5 * float((d * matvec(obj, self.hessians, d, self.removed)).sum())
+        if self.cubic is not None:
+            val += self.cubic.value(d)
+        return val + obj.loss_sum(r.Y_new, r.S_new, r.new_predictor(self.theta + d))
+
+    def gradient(self, d):
+        obj, r = self.obj, self.r
+        g = (self.G_rest + matvec(obj, self.hessians, d, self.removed)
+             + new_rows_gradient(obj, r, r.new_predictor(self.theta + d)))
+        return g if self.cubic is None else g + self.cubic.gradient(d)
 
 
 def new_rows_gradient(obj, r, eta_new):

@@ -41,47 +41,10 @@ class RequestChange:
             s_old, s_new = r.S_old[:, 0], r.S_new[:, 0]
             w_old += [-s_old, -s_old * r.norms_old]
             w_new += [s_new, s_new * r.norms_new]
-        k_old, k_new = len(r.Y_old), len(r.Y_new)
         if r.edit is not None:
-            cols, delta = r.edit
-            if len(cols):
-                # the added rows as edits of the removed ones: products with
-                # them then read the same array as every other term
-                self.added = [RowCurvature(r.R_old, t.weights, edit=(cols, delta, t.weights),
-                                           row_squares=r.squares_old) for t in added]
-            weights = [wo + wn for wo, wn in zip(w_old, w_new)]
-            keep = np.any(delta != 0, axis=1)
-            for w in weights:
-                keep |= (w != 0).reshape(len(w), -1).any(axis=1)
-            if keep.all():
-                rows, squares = r.R_old, r.squares_old
-            else:
-                rows, delta = r.R_old[keep], delta[keep]
-                squares = r.squares_old[keep]
-                weights = [w[keep] for w in weights]
-                w_new = [w[keep] for w in w_new]
-            terms = [RowCurvature(rows, w, edit=(cols, delta, wn) if len(cols) else None,
-                                  row_squares=squares)
-                     for w, wn in zip(weights, w_new)]
+            self.added, terms = _edit_terms(r, added, w_old, w_new)
         else:
-            same = (same_rows(r.R_old, r.R_new) if k_old == k_new
-                    else np.zeros(k_old, dtype=bool))
-            both = np.flatnonzero(same)
-            only_old = np.flatnonzero(~same)
-            only_new = only_old if k_old == k_new else np.arange(k_new)
-            weights = [np.concatenate([wo[only_old], wn[only_new], wo[both] + wn[both]])
-                       for wo, wn in zip(w_old, w_new)]
-            nonzero = np.zeros(len(weights[0]), dtype=bool)
-            for w in weights:
-                nonzero |= (w != 0).reshape(len(w), -1).any(axis=1)
-            # positions in R_all (old rows, then new rows)
-            order = np.concatenate([only_old, k_old + only_new, both])[nonzero]
-            if len(order) == r.R_all.shape[0] and np.all(order == np.arange(len(order))):
-                rows = r.R_all          # nothing merged or dropped: no copy
-            else:
-                rows = r.R_all[order]
-            squares = np.concatenate([r.squares_old, r.squares_new])[order]
-            terms = [RowCurvature(rows, w[nonzero], row_squares=squares) for w in weights]
+            terms = _row_terms(r, w_old, w_new)
         n_blocks = len(self.removed)
         self.hessian = terms[:n_blocks]
         self.gram, self.norm_gram = terms[n_blocks:] if grams else (None, None)
@@ -91,6 +54,57 @@ class RequestChange:
             self.gram.known_trace = float(s_new @ sq_new - s_old @ sq_old)
             self.norm_gram.known_trace = float((s_new * r.norms_new) @ sq_new
                                                - (s_old * r.norms_old) @ sq_old)
+
+
+def _edit_terms(r, added, w_old, w_new):
+    """An edit's terms: each corrected row as one row, its new version an
+    edit of its old one (products with them then read the same array as
+    every other term); rows whose change is zero everywhere left out. Also
+    the added rows as edits of the removed ones."""
+    cols, delta = r.edit
+    if len(cols):
+        added = [RowCurvature(r.R_old, t.weights, edit=(cols, delta, t.weights),
+                              row_squares=r.squares_old) for t in added]
+    weights = [wo + wn for wo, wn in zip(w_old, w_new)]
+    keep = np.any(delta != 0, axis=1)
+    for w in weights:
+        keep |= (w != 0).reshape(len(w), -1).any(axis=1)
+    if keep.all():
+        rows, squares = r.R_old, r.squares_old
+    else:
+        rows, delta = r.R_old[keep], delta[keep]
+        squares = r.squares_old[keep]
+        weights = [w[keep] for w in weights]
+        w_new = [w[keep] for w in w_new]
+    terms = [RowCurvature(rows, w, edit=(cols, delta, wn) if len(cols) else None,
+                          row_squares=squares)
+             for w, wn in zip(weights, w_new)]
+    return added, terms
+
+
+def _row_terms(r, w_old, w_new):
+    """The terms of removed and added rows: a row given in both (unchanged
+    features) merged into one, rows whose change is zero everywhere left
+    out, one array of rows shared by all."""
+    k_old, k_new = len(r.Y_old), len(r.Y_new)
+    same = (same_rows(r.R_old, r.R_new) if k_old == k_new
+            else np.zeros(k_old, dtype=bool))
+    both = np.flatnonzero(same)
+    only_old = np.flatnonzero(~same)
+    only_new = only_old if k_old == k_new else np.arange(k_new)
+    weights = [np.concatenate([wo[only_old], wn[only_new], wo[both] + wn[both]])
+               for wo, wn in zip(w_old, w_new)]
+    nonzero = np.zeros(len(weights[0]), dtype=bool)
+    for w in weights:
+        nonzero |= (w != 0).reshape(len(w), -1).any(axis=1)
+    # positions in R_all (old rows, then new rows)
+    order = np.concatenate([only_old, k_old + only_new, both])[nonzero]
+    if len(order) == r.R_all.shape[0] and np.all(order == np.arange(len(order))):
+        rows = r.R_all          # nothing merged or dropped: no copy
+    else:
+        rows = r.R_all[order]
+    squares = np.concatenate([r.squares_old, r.squares_new])[order]
+    return [RowCurvature(rows, w[nonzero], row_squares=squares) for w in weights]
 
 
 def removed_gram(r, power):
