@@ -284,30 +284,12 @@ class UnlearningCache:
             theta = published
             _, g, eta = objective.value_and_gradient(X, Y, S, theta, noise,
                                                      return_predictor=True)
-        moved = np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta)
-        if objective.loss.constant_curvature:
-            # the same Hessian at every theta: no drift to carry
-            anchor, eta_anchor = theta, eta
-        elif far or (moved and (exact or (noise is not None and gamma))):
-            # The start was too far from the optimum for its curvature to
-            # describe the optimum, or the rows would carry the drift from it
-            # into every request (removed rows leave with their curvature at
-            # theta, and the cache cannot keep the start, so what they leave
-            # behind grows with that drift): anchor the cache there. A
-            # low-rank sketch, which has no bound, is taken again only when
-            # the start was far.
-            if not exact:
-                hessians = None     # release the first sketch before the second
-            try:
-                # the polish's last predictor is at theta: no pass of its own
-                hessians, _ = objective.hessian(X, Y, S, theta, mode=mode, rank=rank,
-                                                eta=eta if exact else None)
-                anchor, eta_anchor = theta, eta
-            except NotPositiveDefiniteError:
-                if not exact:
-                    raise
-                # no curvature left at the optimum (e.g. one class carries
-                # all the weight): keep the Hessian where it was computed
+        # handed over in a list, so that a sketch taken again can release the
+        # first one before the second is made
+        held, hessians = [hessians], None
+        hessians, anchor, eta_anchor = _anchored(
+            objective, X, Y, S, theta, eta, held, anchor, eta_anchor,
+            far=far, exact=exact, noisy=noise is not None, mode=mode, rank=rank)
         third = (_third.fit_tensors(objective, X, Y, S, eta_anchor)
                  if _third.keeps_third(objective, exact) else None)
         sums = row_sums(objective, X, Y, S, theta, groups=groups, n_groups=n_groups,
@@ -687,6 +669,40 @@ class _Drift:
         return cls(form=growth * sums.drift_form,
                    norm=growth * float(np.linalg.norm(theta - anchor)),
                    curvature=growth * sums.drift_curvature, hessian_error=error)
+
+
+def _anchored(objective, X, Y, S, theta, eta, held, anchor, eta_anchor, *, far,
+              exact, noisy, mode, rank):
+    """The fit's Hessian blocks (taken from the list ``held``) and where they
+    were taken (``anchor``, its predictors ``eta_anchor``), taken again at
+    the polished ``theta`` when the polish moved far from where they were."""
+    gamma = objective.loss.curvature_lipschitz
+    hessians = held.pop()
+    moved = np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta)
+    if objective.loss.constant_curvature:
+        # the same Hessian at every theta: no drift to carry
+        anchor, eta_anchor = theta, eta
+    elif far or (moved and (exact or (noisy and gamma))):
+        # The start was too far from the optimum for its curvature to
+        # describe the optimum, or the rows would carry the drift from it
+        # into every request (removed rows leave with their curvature at
+        # theta, and the cache cannot keep the start, so what they leave
+        # behind grows with that drift): anchor the cache there. A
+        # low-rank sketch, which has no bound, is taken again only when
+        # the start was far.
+        if not exact:
+            hessians = None     # release the first sketch before the second
+        try:
+            # the polish's last predictor is at theta: no pass of its own
+            hessians, _ = objective.hessian(X, Y, S, theta, mode=mode, rank=rank,
+                                            eta=eta if exact else None)
+            anchor, eta_anchor = theta, eta
+        except NotPositiveDefiniteError:
+            if not exact:
+                raise
+            # no curvature left at the optimum (e.g. one class carries
+            # all the weight): keep the Hessian where it was computed
+    return hessians, anchor, eta_anchor
 
 
 def _warn_on_overshoot(obj, r, G_rest, step, H_rest_step, eta_new, eta_new_after):
