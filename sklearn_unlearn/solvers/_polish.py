@@ -84,33 +84,12 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
             # too far from the start for its Hessian: exact Newton steps
             chord = False
             far = far or ratio > 0.5
-        hvps = objective.hessian_products(X, Y, S, theta)
-        step = -objective.from_blocks([
-            pcg(hvp, H.solve, objective.to_block(g, b), cg_tol, cg_max_iter,
-                 H._project)
-            for b, (hvp, H) in enumerate(zip(hvps, hessians))
-        ])
-        slope = float((g * step).sum())
-        t = 1.0
-        accepted = False
-        while t >= 1e-10:
-            cand = theta + t * step
-            f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
-                                                           return_predictor=True)
-            # Armijo; close to round-off the objective no longer resolves
-            # differences, and a smaller gradient is accepted instead. The
-            # objective being convex, a slope along the step still below
-            # 1e-4 times the first implies Armijo's decrease (the slope only
-            # grows along the way): a test that a large objective's rounding
-            # cannot hide.
-            if f_c <= f + 1e-4 * t * slope or (
-                gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm
-            ) or float((g_c * step).sum()) <= 1e-4 * slope:
-                accepted = True
-                break
-            t *= 0.5
-        if not accepted:
+        step = _newton_step(objective, X, Y, S, theta, g, hessians, cg_tol, cg_max_iter)
+        found = _line_search(objective, X, Y, S, theta, f, g, step, noise,
+                             gnorm <= 1e6 * floor)
+        if found is None:
             break
+        cand, f_c, g_c, eta_c = found
         if np.linalg.norm(g_c) > 0.5 * gnorm:
             far = True
             if noise is not None:
@@ -124,6 +103,40 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
             if near >= 3:
                 return theta, g, eta, far, True
     return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * floor
+
+
+def _newton_step(objective, X, Y, S, theta, g, hessians, cg_tol, cg_max_iter):
+    """The Newton step at ``theta``, solved with exact Hessian-vector products
+    preconditioned by the cached blocks."""
+    hvps = objective.hessian_products(X, Y, S, theta)
+    return -objective.from_blocks([
+        pcg(hvp, H.solve, objective.to_block(g, b), cg_tol, cg_max_iter, H._project)
+        for b, (hvp, H) in enumerate(zip(hvps, hessians))
+    ])
+
+
+def _line_search(objective, X, Y, S, theta, f, g, step, noise, near_roundoff):
+    """``(theta, value, gradient, predictor)`` at the accepted point along
+    ``step``, or ``None`` when no step length is accepted."""
+    gnorm = np.linalg.norm(g)
+    slope = float((g * step).sum())
+    t = 1.0
+    while t >= 1e-10:
+        cand = theta + t * step
+        f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
+                                                       return_predictor=True)
+        # Armijo; close to round-off the objective no longer resolves
+        # differences, and a smaller gradient is accepted instead. The
+        # objective being convex, a slope along the step still below
+        # 1e-4 times the first implies Armijo's decrease (the slope only
+        # grows along the way): a test that a large objective's rounding
+        # cannot hide.
+        if f_c <= f + 1e-4 * t * slope or (
+            near_roundoff and np.linalg.norm(g_c) < gnorm
+        ) or float((g_c * step).sum()) <= 1e-4 * slope:
+            return cand, f_c, g_c, eta_c
+        t *= 0.5
+    return None
 
 
 def _refreshed(objective, X, Y, S, theta, eta, hessians):
