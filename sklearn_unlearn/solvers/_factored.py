@@ -268,20 +268,8 @@ class FactoredHessian(PendingMatrix):
         ||x|| + ||g||)``, or below ``2 rtol ||g||``; ``None`` otherwise, or
         when the iterations would cost more than folding.
         """
-        if g.ndim == 2 and g.shape[1] == 1:
-            out = self._pcg(g[:, 0], rtol)
-            return None if out is None else (out[0][:, None], out[1][:, None])
         if g.ndim == 2:
-            cols = []
-            for j in range(g.shape[1]):
-                out = self._pcg(np.ascontiguousarray(g[:, j]), rtol)
-                if out is None:
-                    return None
-                cols.append(out)
-            if not cols:
-                return np.zeros_like(g), np.zeros_like(g)
-            return (np.column_stack([c[0] for c in cols]),
-                    np.column_stack([c[1] for c in cols]))
+            return self._pcg_columns(g, rtol)
         p = g.shape[0]
         iteration = BLAS2_COST * 2.0 * p * p + self._use_cost()
         budget = max(self._fold_price() - self._rent, 0.0)
@@ -331,10 +319,15 @@ class FactoredHessian(PendingMatrix):
             rz = rz_new
         # the recurrences plus the product of the true residual
         self._rent += (n_iter + 2) * iteration
-        # the residual of the undamped system
-        # the pending rows times x once more, from the rows: the sum the
-        # iterations kept drifts by the rounding of every update, which no
-        # bound of a single product covers
+        return self._accepted(g, x, level, rtol)
+
+    def _accepted(self, g, x, level, rtol):
+        """``(x, residual)`` when the true residual of the undamped system is
+        at the round-off level of a direct solve or below ``2 rtol ||g||``;
+        ``None`` otherwise. The pending rows times ``x`` once more, from the
+        rows: the sum the iterations kept drifts by the rounding of every
+        update, which no bound of a single product covers."""
+        gnorm = np.linalg.norm(g)
         true = g - self._factored_matvec(x) - self._apply_pending(x)
         if self.damping:
             true += self.damping * x
@@ -343,3 +336,20 @@ class FactoredHessian(PendingMatrix):
                 2.0 * rtol * gnorm):
             return None
         return x, true
+
+    def _pcg_columns(self, g, rtol):
+        """:meth:`_pcg` of every column of ``g`` (shape ``(p, r)``); ``None``
+        when one is not accepted."""
+        if g.shape[1] == 1:
+            out = self._pcg(g[:, 0], rtol)
+            return None if out is None else (out[0][:, None], out[1][:, None])
+        cols = []
+        for j in range(g.shape[1]):
+            out = self._pcg(np.ascontiguousarray(g[:, j]), rtol)
+            if out is None:
+                return None
+            cols.append(out)
+        if not cols:
+            return np.zeros_like(g), np.zeros_like(g)
+        return (np.column_stack([c[0] for c in cols]),
+                np.column_stack([c[1] for c in cols]))
