@@ -36,14 +36,10 @@ def requested(model, X_old, X_new, y_old, y_new, sample_weight, method):
     wanted = {"over_budget": over, "always": True, "never": False}
     if (wanted[model.measure_residual] and finite and rows is not None
             and get_unlearn_tags(final).measures_residual):
-        # the released model's residual, measured on the corrected rows,
-        # spent instead when it fits the budget and beats what is spent
-        rebased = updated.rebase_residual_bound(
-            corrected_chunks(rows, drop, request), copy=True)
-        value = as_bound(rebased.residual_bound_)
-        if value <= cert.budget and (over or value < spent):
-            updated, bound = rebased, value
-            spent, over, measured = value, False, True
+        rebased = _measured(updated, rows, drop, request, cert.budget, spent, over)
+        if rebased is not None:
+            updated, bound = rebased
+            spent, over, measured = bound, False, True
     n_removed = 0 if request.X_old is None else request.X_old.shape[0]
     n_added = 0 if request.X_new is None else request.X_new.shape[0]
     if over and model.on_budget_exceeded == "raise":
@@ -61,24 +57,8 @@ def requested(model, X_old, X_new, y_old, y_new, sample_weight, method):
                            request.sample_weight)
     if over and model.on_budget_exceeded == "retrain":
         return retrained(model, final, rows, n_removed, n_added)
-    void, void_reason = cert.void, cert.void_reason
-    if over:
-        if not finite:
-            raise ValueError(
-                "The request's update has parameters that are not finite (its "
-                "rows overflow the arithmetic); nothing was changed. Check the "
-                "rows, or use on_budget_exceeded='retrain'."
-            )
-        warnings.warn(
-            f"The request raises the residual bound to {describe_bound(bound)}, "
-            f"over the budget {cert.budget:.4g}: the certificate is void.",
-            UserWarning,
-        )
-        if not void:
-            void, void_reason = True, (
-                f"request {cert.n_requests + 1} raised the residual bound to "
-                f"{describe_bound(bound)}, over the budget {cert.budget:.4g}"
-            )
+    void, void_reason = (_voided(cert, bound, finite) if over
+                         else (cert.void, cert.void_reason))
     estimator = with_final(model.estimator_, updated)
     if measured:
         # spent starts again from the measured bound, as after a retraining
@@ -93,6 +73,38 @@ def requested(model, X_old, X_new, y_old, y_new, sample_weight, method):
     return {"estimator_": estimator, "training_rows_": rows,
             "certificate_": certificate,
             "unlearn_history_": [*model.unlearn_history_, report]}, report
+
+
+def _measured(updated, rows, drop, request, budget, spent, over):
+    """``(updated, bound)`` with the released model's residual measured on
+    the corrected rows, when it fits the budget and beats what is spent
+    (``None`` otherwise)."""
+    rebased = updated.rebase_residual_bound(corrected_chunks(rows, drop, request),
+                                            copy=True)
+    value = as_bound(rebased.residual_bound_)
+    if value <= budget and (over or value < spent):
+        return rebased, value
+    return None
+
+
+def _voided(cert, bound, finite):
+    """The certificate's void flag and reason after a request over the
+    budget (warned about; refused when its parameters are not finite)."""
+    if not finite:
+        raise ValueError(
+            "The request's update has parameters that are not finite (its "
+            "rows overflow the arithmetic); nothing was changed. Check the "
+            "rows, or use on_budget_exceeded='retrain'."
+        )
+    warnings.warn(
+        f"The request raises the residual bound to {describe_bound(bound)}, "
+        f"over the budget {cert.budget:.4g}: the certificate is void.",
+        UserWarning,
+    )
+    if cert.void:
+        return cert.void, cert.void_reason
+    return True, (f"request {cert.n_requests + 1} raised the residual bound to "
+                  f"{describe_bound(bound)}, over the budget {cert.budget:.4g}")
 
 
 def updated_final(final, request, method):
