@@ -78,23 +78,8 @@ def changed_coordinates(cache, scale, shift):
     (exact for ridge).
     """
     obj = cache.objective
-    if cache.noise is not None or not cache.exact_hessian:
-        raise ValueError(
-            "A change of the features needs a dense Hessian and no objective "
-            "noise (hessian='dense', objective_noise=0)."
-        )
-    if obj.loss.curvature_lipschitz is None:
-        raise ValueError(
-            "A change of the features needs a loss whose curvature is continuous "
-            "(the squared hinge's jumps at the margin)."
-        )
-    scale = np.asarray(scale, dtype=np.float64)
-    shift = np.asarray(shift, dtype=np.float64)
+    scale, shift = _checked_change(cache, scale, shift)
     zeroed = scale == 0
-    if not (np.all(np.isfinite(scale)) and np.all(scale >= 0)
-            and np.all(np.isfinite(shift)) and np.all(shift[zeroed] == 0)):
-        raise ValueError("The change of the features needs finite, non-negative "
-                         "scales and finite shifts (none on a zeroed feature).")
     A = _augmented_map(obj, scale, shift)
     theta, residual, blocks = cache.theta, cache.residual, cache.hessians
     if zeroed.any():
@@ -110,13 +95,7 @@ def changed_coordinates(cache, scale, shift):
     pen = obj.penalty[:, None]
     # the gradient of the data term, mapped, plus the new penalty's
     G = A @ (residual - pen * theta) + pen * theta_moved
-    hessians = []
-    for b, H in enumerate(blocks):
-        M = H.matrix
-        pen_b = obj._block_penalty(b)
-        Ab = _block_map(obj, A, len(M))
-        M = Ab @ (M - np.diag(pen_b)) @ Ab.T + np.diag(pen_b)
-        hessians.append(FactoredHessian(0.5 * (M + M.T), H.null_basis))
+    hessians = _mapped_blocks(obj, blocks, A)
     third = (None if cache.third is None
              else _third.mapped(cache.third, A, lambda A, size: _block_map(obj, A, size)))
     delta = -solve(obj, hessians, G)
@@ -144,6 +123,42 @@ def changed_coordinates(cache, scale, shift):
         drift=drift, third=third,
     )
     return new, float(np.linalg.norm(theta_new - theta_moved))
+
+
+def _checked_change(cache, scale, shift):
+    """``scale`` and ``shift`` as float arrays; a cache or a change the
+    update cannot take is refused."""
+    if cache.noise is not None or not cache.exact_hessian:
+        raise ValueError(
+            "A change of the features needs a dense Hessian and no objective "
+            "noise (hessian='dense', objective_noise=0)."
+        )
+    if cache.objective.loss.curvature_lipschitz is None:
+        raise ValueError(
+            "A change of the features needs a loss whose curvature is continuous "
+            "(the squared hinge's jumps at the margin)."
+        )
+    scale = np.asarray(scale, dtype=np.float64)
+    shift = np.asarray(shift, dtype=np.float64)
+    zeroed = scale == 0
+    if not (np.all(np.isfinite(scale)) and np.all(scale >= 0)
+            and np.all(np.isfinite(shift)) and np.all(shift[zeroed] == 0)):
+        raise ValueError("The change of the features needs finite, non-negative "
+                         "scales and finite shifts (none on a zeroed feature).")
+    return scale, shift
+
+
+def _mapped_blocks(obj, blocks, A):
+    """The Hessian blocks' data part in the new coordinates (``A H A^T``),
+    under the same penalty, factored."""
+    hessians = []
+    for b, H in enumerate(blocks):
+        M = H.matrix
+        pen_b = obj._block_penalty(b)
+        Ab = _block_map(obj, A, len(M))
+        M = Ab @ (M - np.diag(pen_b)) @ Ab.T + np.diag(pen_b)
+        hessians.append(FactoredHessian(0.5 * (M + M.T), H.null_basis))
+    return hessians
 
 
 def _moved(obj, cache, move):
