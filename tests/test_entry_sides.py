@@ -129,3 +129,53 @@ def test_digests_name_rows_as_numbers_whatever_their_form():
     assert not np.isin(side_digests(X, -Y, S, key), d).any()
     assert not np.isin(side_digests(X, Y, 2 * S, key), d).any()
     assert not np.isin(side_digests(X, Y, S, bytes(16)), d).any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_hessian_is_the_rows_held_each_on_its_entry_side(seed):
+    # A stream of 25 random requests (insertions, deletions, label edits,
+    # rows inserted and later deleted) on a one-vs-rest model: after each,
+    # every cached block equals the sum over the rows the model holds of
+    # each row's curvature on the side it entered on (at the fit, or at the
+    # parameters of the request that inserted it), plus the penalty
+    # (rtol 1e-9). Without the recorded sides, rows that crossed the margin
+    # leave the wrong curvature.
+    rng = np.random.default_rng(seed)
+    X, y = make_classification(150, 5, n_informative=4, n_redundant=0, n_classes=3,
+                               random_state=seed)
+    model = UnlearnableLinearSVC(hessian="dense", C=1.0).fit(X, y)
+    cache = model.unlearning_cache_
+    obj = cache.objective
+
+    def sides(Xr, yr, theta):
+        Y = model._unlearn_targets(yr, np.ones(len(yr)))[0]
+        return Y * (obj.design.augmented_rows(Xr) @ theta) < 1.0
+
+    held = [(X[i], y[i], s) for i, s in enumerate(sides(X, y, cache.theta))]
+    for step in range(25):
+        theta = model.unlearning_cache_.theta.copy()
+        kind = rng.choice(["insert", "delete", "edit"])
+        m = int(rng.integers(1, 6))
+        if kind == "insert" or len(held) < 20:
+            Xn = rng.normal(scale=1.5, size=(m, X.shape[1]))
+            yn = rng.integers(3, size=m)
+            model.unlearn(None, Xn, None, yn)
+            held += [(x, t, s) for x, t, s in zip(Xn, yn, sides(Xn, yn, theta))]
+            continue
+        pick = sorted(rng.choice(len(held), size=m, replace=False), reverse=True)
+        gone = [held.pop(i) for i in pick]
+        Xo, yo = np.array([g[0] for g in gone]), np.array([g[1] for g in gone])
+        if kind == "delete":
+            model.unlearn(Xo, None, yo)
+        else:
+            yn = (yo + 1 + rng.integers(2, size=m)) % 3
+            model.unlearn(Xo, Xo, yo, yn)
+            held += [(x, t, s) for x, t, s in zip(Xo, yn, sides(Xo, yn, theta))]
+        R = obj.design.augmented_rows(np.array([h[0] for h in held]))
+        S = np.array([h[2] for h in held], dtype=float)
+        for b, H in enumerate(model.unlearning_cache_.hessians):
+            w = obj.scale * 2.0 * S[:, b]
+            expected = (R * w[:, None]).T @ R + np.diag(obj._block_penalty(b))
+            np.testing.assert_allclose(H.matrix, expected, rtol=1e-9,
+                                       atol=1e-9 * np.abs(expected).max(),
+                                       err_msg=f"step {step} ({kind})")
