@@ -1,0 +1,113 @@
+"""Raw columns forgotten in every row, through the pipeline's fitted steps."""
+
+import copy
+
+import numpy as np
+from sklearn.utils.metaestimators import available_if
+
+from .._locks import serialised
+from ..base import _state_token, get_unlearn_tags
+from ._columns import forget_columns
+from ._report import PipelineRequestReport
+from ._walk import Walk
+
+
+def _final_unlearns(pipeline):
+    """Whether the final step is an unlearner (the verbs exist only then)."""
+    final = pipeline.steps[-1][1]
+    return not isinstance(final, str) and final is not None and (
+        get_unlearn_tags(final) is not None)
+
+
+def _final_forgets(pipeline):
+    """Whether the final step can forget features (its tags say it takes a
+    change of its features)."""
+    return _final_unlearns(pipeline) and get_unlearn_tags(pipeline.steps[-1][1]).feature_changes
+
+
+class ForgetColumnsMixin:
+    """:meth:`forget_features` of
+    :class:`~sklearn_unlearn.pipeline.UnlearningPipeline` (mixin)."""
+
+    @available_if(_final_forgets)
+    def forget_features(self, columns):
+        """Retrain, in closed form, as if raw ``columns`` were zero in every row.
+
+        The columns are followed through the fitted steps to the final
+        features they become (a scaled column, the one-hot columns of a
+        category), which the final step forgets with its own
+        ``forget_features``. A scaler or mean imputer of a forgotten column
+        takes what a refit on a zero column gives (mean 0, variance 0,
+        scale 1); encoders keep their categories, so the values a forgotten
+        categorical column took are still listed in ``categories_``.
+
+        Parameters
+        ----------
+        columns : int, str or sequence of them
+            Raw columns: positions, or names for a pipeline fitted on a
+            DataFrame.
+
+        Returns
+        -------
+        self : UnlearningPipeline
+            On any error it is left exactly as it was.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from sklearn.compose import make_column_transformer
+        >>> from sklearn.preprocessing import OneHotEncoder, StandardScaler
+        >>> from sklearn_unlearn import UnlearnableRidge
+        >>> from sklearn_unlearn.pipeline import make_unlearning_pipeline
+        >>> X = pd.DataFrame({"age": [25., 32., 47., 51., 62., 23.],
+        ...                   "sex": ["F", "M", "F", "M", "F", "M"]})
+        >>> y = [1.0, 1.3, 2.2, 2.0, 3.1, 0.8]
+        >>> pipe = make_unlearning_pipeline(
+        ...     make_column_transformer((StandardScaler(), ["age"]),
+        ...                             (OneHotEncoder(), ["sex"])),
+        ...     UnlearnableRidge()).fit(X, y)
+        >>> pipe[-1].coef_.round(3).tolist()
+        [0.63, 0.121, -0.121]
+        >>> pipe.forget_features(["sex"])[-1].coef_.round(3).tolist()
+        [0.664, 0.0, 0.0]
+        """
+        self._checked_options({})
+        positions = _raw_positions(self, columns)
+        return serialised(self, lambda: self._forget(positions))
+
+    def _forget(self, positions):
+        walk = Walk(frozenset(), self.unlearn_statistics_, dict(self.unlearn_statistics_))
+        steps, local = [], positions
+        for name, step in self.steps[:-1]:
+            step, local = forget_columns(step, (name,), local, walk)
+            steps.append((name, step))
+        name, final = self.steps[-1]
+        updated = copy.copy(final)
+        if len(local):
+            updated.forget_features(np.unique(local))
+        report = PipelineRequestReport.of(updated.unlearn_history_[-1], walk.kinds, [])
+        state = {"steps": [*steps, (name, updated)],
+                 "unlearn_statistics_": walk.new_counts,
+                 "unlearn_history_": [*self.unlearn_history_, report]}
+        state["_unlearn_token"] = _state_token(self._unlearn_token[0] + 1,
+                                               self._published_parameters(state))
+        self.__dict__.update(state)
+        return self
+
+
+def _raw_positions(pipeline, columns):
+    """Positions of raw ``columns`` in the pipeline's input."""
+    items = np.atleast_1d(np.asarray(columns, dtype=object))
+    n = pipeline.n_features_in_
+    if any(isinstance(c, str) for c in items):
+        names = list(getattr(pipeline, "feature_names_in_", []))
+        unknown = [str(c) for c in items if c not in names]
+        if not names or unknown:
+            raise ValueError(f"Unknown columns {unknown or list(items)}; the pipeline "
+                             f"was fitted on {names or 'an array without names'}.")
+        return np.array([names.index(c) for c in items])
+    positions = items.astype(int)
+    if positions.size == 0 or np.any((positions < -n) | (positions >= n)):
+        raise ValueError(f"Column positions {positions.tolist()} out of range for {n} "
+                         "columns (give at least one).")
+    return positions % n
