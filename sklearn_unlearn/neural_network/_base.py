@@ -39,7 +39,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight
 
@@ -47,7 +46,8 @@ from .._report import RequestReport
 from .._request import check_method, check_tau
 from .._training_rows import TrainingRows, committed
 from ..base import UnlearnerMixin, UnlearnTags
-from ._cg import conjugate_gradient
+from ._step import damped_step, remedy
+from ._trajectory import fresh_training_state
 from ._hvp import MeanObjective, MLPFunction, MLPLayout
 
 MLP_UNLEARN_METHODS = ("second_order", "first_order")
@@ -278,7 +278,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         rows, data, weight_total = self._corrected_rows(request)
         objective, G = self._corrected_gradient(layout, theta, request, data,
                                                 weight_total)
-        step, tau_used, cg = _damped_step(
+        step, tau_used, cg = damped_step(
             objective, G, method=method, tau=tau, damping=damping,
             gauss_newton=curvature == "gauss_newton", curvature=curvature,
             cg_tol=cg_tol, cg_max_iter=cg_max_iter)
@@ -286,7 +286,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
         if not np.all(np.isfinite(theta_new)):
             raise ValueError(
                 "The update produced non-finite parameters; the model is "
-                f"unchanged. {_remedy(method, tau)}"
+                f"unchanged. {remedy(method, tau)}"
             )
         grad_after = None
         if data is not None:
@@ -299,7 +299,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
                 raise ValueError(
                     "The corrected objective's gradient is not finite at the "
                     "updated parameters (an output overflows); the model is "
-                    f"unchanged. {_remedy(method, tau)}"
+                    f"unchanged. {remedy(method, tau)}"
                 )
         coefs, intercepts = layout.unpack(theta_new)
         new_coefs = [c.astype(old.dtype, copy=True) for c, old in zip(coefs, self.coefs_)]
@@ -328,7 +328,7 @@ class UnlearnableMLPMixin(UnlearnerMixin):
             "unlearning_weight_total_": float(weight_total),
             "unlearn_history_": [*self.unlearn_history_, report],
         }
-        state.update(self._forget_training_trajectory(new_coefs, new_intercepts))
+        state.update(fresh_training_state(self, new_coefs, new_intercepts))
         return state, report
 
     def _corrected_rows(self, request):
@@ -391,88 +391,3 @@ class UnlearnableMLPMixin(UnlearnerMixin):
                 "is unchanged. Scale the features, or retrain."
             )
         return objective, G
-
-    def _forget_training_trajectory(self, coefs, intercepts):
-        """Replacements for the parent's state that the training on the old
-        data left: parameters and gradients of the data before the request.
-
-        The stochastic optimiser's moments (adam) and velocities (sgd) are
-        running averages of mini-batch gradients, which hold the erased rows'
-        terms ``x delta^T`` (with one row per batch and no momentum, a
-        velocity's columns are the last row itself, up to scale); the copy of
-        the best parameters kept by early stopping is the model before the
-        request, from which the erased rows' gradient can be read off the
-        kept rows. Both are replaced by what they would be at the start of a
-        training that begins at the new parameters.
-        """
-        state = {}
-        optimizer = self.__dict__.get("_optimizer")
-        params = list(coefs) + list(intercepts)
-        if isinstance(optimizer, AdamOptimizer):
-            state["_optimizer"] = AdamOptimizer(
-                params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
-            )
-        elif isinstance(optimizer, SGDOptimizer):
-            state["_optimizer"] = SGDOptimizer(
-                params, self.learning_rate_init, self.learning_rate, self.momentum,
-                self.nesterovs_momentum, self.power_t,
-            )
-        elif optimizer is not None:
-            raise TypeError(
-                f"Cannot reset the state of the optimiser {type(optimizer).__name__}: "
-                "it may hold gradients of the rows to erase. Retrain instead."
-            )
-        if "_best_coefs" in self.__dict__:
-            state["_best_coefs"] = [c.copy() for c in coefs]
-        if "_best_intercepts" in self.__dict__:
-            state["_best_intercepts"] = [b.copy() for b in intercepts]
-        return state
-
-
-def _remedy(method, tau):
-    """What shortens a step of ``method``: only the settings it uses."""
-    if method == "first_order" and tau != "auto":
-        return "Lower tau."
-    return "Raise damping."
-
-
-def _damped_step(objective, G, *, method, tau, damping, gauss_newton, curvature,
-                 cg_tol, cg_max_iter):
-    """The step ``theta - theta_new`` of ``method``, the rate used and the
-    conjugate-gradient result (``None`` for a first-order step)."""
-    def apply_H(v):
-        return objective.hvp(v, gauss_newton=gauss_newton) + damping * v
-
-    if method == "first_order":
-        if tau != "auto":
-            return float(tau) * G, float(tau), None
-        along = float(G @ apply_H(G))
-        if not np.isfinite(along):
-            raise ValueError(
-                "The Hessian-vector product along the gradient overflowed, so "
-                "tau='auto' is undefined; the model is unchanged. Scale the "
-                "features, or pass a numeric tau."
-            )
-        if not along > 0:
-            raise ValueError(
-                "The damped Hessian has no positive curvature along the gradient, "
-                "so tau='auto' is undefined: raise damping, use "
-                "curvature='gauss_newton', or pass a numeric tau."
-            )
-        tau_used = float(G @ G) / along
-        return tau_used * G, tau_used, None
-    cg = conjugate_gradient(apply_H, G, tol=cg_tol, max_iter=cg_max_iter)
-    if cg.status == "non_finite":
-        raise ValueError(
-            f"A Hessian-vector product of the {curvature} Hessian overflowed after "
-            f"{cg.n_iter} conjugate-gradient iterations; the model is unchanged. "
-            "Scale the features, or raise damping."
-        )
-    if cg.status == "negative_curvature":
-        raise ValueError(
-            f"Conjugate gradients met negative curvature of the damped {curvature} "
-            f"Hessian after {cg.n_iter} iterations (damping={damping:g}): the step "
-            "is undefined. Raise damping or use curvature='gauss_newton'. The "
-            "model is unchanged."
-        )
-    return cg.x, None, cg

@@ -1,0 +1,40 @@
+"""What the parent's training left of the old data, replaced after a request."""
+
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+
+
+def fresh_training_state(model, coefs, intercepts):
+    """Replacements for the parent's state that the training on the old
+    data left: parameters and gradients of the data before the request.
+
+    The stochastic optimiser's moments (adam) and velocities (sgd) are
+    running averages of mini-batch gradients, which hold the erased rows'
+    terms ``x delta^T`` (with one row per batch and no momentum, a
+    velocity's columns are the last row itself, up to scale); the copy of
+    the best parameters kept by early stopping is the model before the
+    request, from which the erased rows' gradient can be read off the
+    kept rows. Both are replaced by what they would be at the start of a
+    training that begins at the new parameters.
+    """
+    state = {}
+    optimizer = model.__dict__.get("_optimizer")
+    params = list(coefs) + list(intercepts)
+    if isinstance(optimizer, AdamOptimizer):
+        state["_optimizer"] = AdamOptimizer(
+            params, model.learning_rate_init, model.beta_1, model.beta_2, model.epsilon
+        )
+    elif isinstance(optimizer, SGDOptimizer):
+        state["_optimizer"] = SGDOptimizer(
+            params, model.learning_rate_init, model.learning_rate, model.momentum,
+            model.nesterovs_momentum, model.power_t,
+        )
+    elif optimizer is not None:
+        raise TypeError(
+            f"Cannot reset the state of the optimiser {type(optimizer).__name__}: "
+            "it may hold gradients of the rows to erase. Retrain instead."
+        )
+    if "_best_coefs" in model.__dict__:
+        state["_best_coefs"] = [c.copy() for c in coefs]
+    if "_best_intercepts" in model.__dict__:
+        state["_best_intercepts"] = [b.copy() for b in intercepts]
+    return state
