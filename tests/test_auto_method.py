@@ -17,7 +17,7 @@ from sklearn_unlearn import (
     zero_features,
 )
 from sklearn_unlearn.solvers import UnlearningWarning
-from sklearn_unlearn.solvers import _cache as cache_module
+from sklearn_unlearn.solvers import _phases as phases_module
 
 from .conftest import exact_refit, params_of, rel_dist
 
@@ -65,7 +65,7 @@ def test_auto_takes_one_step_on_a_tiny_request(breast_cancer, monkeypatch):
     def no_refinement(*args, **kwargs):
         raise AssertionError("auto refined a tiny request")
 
-    monkeypatch.setattr(cache_module, "refine", no_refinement)
+    monkeypatch.setattr(phases_module, "refine", no_refinement)
     auto = copy.deepcopy(est).unlearn(X[1:2], X_fixed[1:2], y[1:2])
     report = auto.unlearn_history_[-1]
     assert (report.method, report.n_iter) == ("second_order", 1)

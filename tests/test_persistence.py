@@ -35,7 +35,7 @@ CACHE_TYPES = {
     "sklearn_unlearn._plausibility.LossProfile",
     "sklearn_unlearn._report.RequestReport",
     "sklearn_unlearn.solvers._cache.UnlearningCache",
-    "sklearn_unlearn.solvers._cache._Drift",
+    "sklearn_unlearn.solvers._drift.Drift",
     "sklearn_unlearn.solvers._design.LinearDesign",
     "sklearn_unlearn.solvers._factored.FactoredHessian",
     "sklearn_unlearn.solvers._objective.LinearObjective",

@@ -7,7 +7,7 @@ Conventions (see the user guide for the derivations):
   entered the cached Hessian where the parameters were at the time (the fit's
   anchor, or the request that inserted it); a row leaves with its curvature at
   the request's ``theta``. Only scalar bounds on the drift since are kept
-  (:class:`_Drift`): a stored vector of earlier parameters would, with the
+  (:class:`Drift`): a stored vector of earlier parameters would, with the
   Hessian, reveal the rows a request removed.
 - ``residual`` is an estimate of the gradient of the current objective at
   ``theta``; ``residual_error`` bounds its distance to the true gradient.
@@ -15,113 +15,20 @@ Conventions (see the user guide for the derivations):
 """
 
 import logging
-import warnings
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 
 import numpy as np
 
 from .._report import RequestReport
-from ._factored import FactoredHessian, NotPositiveDefiniteError
+from ._factored import FactoredHessian
 from ._pending import PendingMatrix
-from . import _bound, _roundoff, _third
-from ._auto import auto_method
-from ._blocks import apply_all, corrected, matvec, solve
+from . import _bound, _phases, _roundoff, _third
 from ._chunks import published_theta, row_sums
-from ._entry_sides import EntrySides, new_key, packed_sides
-from ._polish import polish, unconverged_polish
-from ._refine import refine
-from ._request_change import RequestChange as _RequestChange
-from ._rows import prepare_fold
-
-#: Relative residual to which the Newton system of a non-quadratic loss is
-#: solved.
-_STEP_RTOL = 1e-8
+from ._entry_sides import EntrySides, new_key
+from ._drift import Drift
+from ._polish import anchored, polish, unconverged_polish
 
 logger = logging.getLogger("sklearn_unlearn")
-
-
-class UnlearningWarning(UserWarning):
-    """An update that is likely far from what retraining would give.
-
-    Issued, for instance, when a ``method="second_order"`` step increases
-    the cached quadratic model of the corrected objective: the request moves
-    the optimum too far for one Newton step. ``method="refined"`` (which the
-    default, ``method="auto"``, switches to by itself) or retraining is then
-    the better choice. The update is still applied.
-
-    Examples
-    --------
-    Turn it into an error to refuse such updates:
-
-    >>> import warnings
-    >>> from sklearn_unlearn.solvers import UnlearningWarning
-    >>> warnings.simplefilter("error", UnlearningWarning)   # doctest: +SKIP
-    >>> issubclass(UnlearningWarning, UserWarning)
-    True
-    """
-
-
-class _Step(NamedTuple):
-    """The parameters after a step and what the request's figures need
-    (``delta`` the step before rounding, ``res`` the residual of its solve,
-    ``None`` when it was not one solve)."""
-
-    theta_new: np.ndarray
-    rounding: np.ndarray
-    step: np.ndarray
-    H_rest_step: np.ndarray
-    eta_new_after: np.ndarray
-    coef_after: np.ndarray
-    grad_new_after: np.ndarray
-    delta: np.ndarray
-    res: np.ndarray | None
-
-
-class _Gradients(NamedTuple):
-    """A request's rows at ``theta`` and the corrected objective's gradient:
-    ``G_rest`` of the rows that stay (with the penalty's change ``shift``
-    times ``theta``), ``G`` with the new rows; ``rest`` the cached blocks
-    under the corrected data's penalty (``new_obj``); the corrected data's
-    class ``totals`` and ``counts``; the squared hinge's entry sides after
-    the request and the sides the removed rows entered on."""
-
-    eta_old: np.ndarray
-    eta_new: np.ndarray
-    coef_old: np.ndarray
-    coef_new: np.ndarray
-    grad_old: np.ndarray
-    G_rest: np.ndarray
-    G: np.ndarray
-    shift_theta: np.ndarray | None
-    new_obj: object
-    rest: list
-    totals: np.ndarray
-    counts: np.ndarray
-    entry_sides: object
-    inside_old: np.ndarray | None
-
-
-class _Changed(NamedTuple):
-    """How a request changes the cached matrices, the corrected Hessian
-    blocks, the bound on their error, the cubic term of the rows that stay
-    (``None`` where not kept) and whether rows are folded out."""
-
-    change: object
-    hessians: list
-    hessian_error: float
-    cubic: object
-    fold: bool
-
-
-class _StepInfo(NamedTuple):
-    """The figures of a step: iterations, the first-order rate, auto's
-    estimate of one step's error, and the cubic term the steps were taken on."""
-
-    n_iter: int
-    tau: float | None
-    one_step_error: float | None
-    stepped_on: object
 
 
 @dataclass
@@ -136,7 +43,7 @@ class _Plan:
     weight_totals: np.ndarray
     counts: np.ndarray
     max_row_norm: float
-    drift: "_Drift"
+    drift: "Drift"
     report: RequestReport
     entry_sides: object = None
     third: list | None = None
@@ -169,7 +76,7 @@ class UnlearningCache:
         current data).
     weight_totals, counts : ndarray of shape (n_groups,)
         Trained weight and number of rows per class (one group for regressors).
-    drift : _Drift
+    drift : Drift
         Scalar bounds on how far the curvature of the current rows has moved
         since the cached Hessian took it in, and on the Hessian's error.
         Only scalars: a stored vector of the old parameters would, with the
@@ -218,7 +125,7 @@ class UnlearningCache:
     max_row_norm: float
     weight_totals: np.ndarray
     counts: np.ndarray
-    drift: "_Drift" = None
+    drift: "Drift" = None
     dtype: type = np.float64
     entry_sides: EntrySides | None = None
     n_requests: int = 0
@@ -287,7 +194,7 @@ class UnlearningCache:
         # handed over in a list, so that a sketch taken again can release the
         # first one before the second is made
         held, hessians = [hessians], None
-        hessians, anchor, eta_anchor = _anchored(
+        hessians, anchor, eta_anchor = anchored(
             objective, X, Y, S, theta, eta, held, anchor, eta_anchor,
             far=far, exact=exact, noisy=noise is not None, mode=mode, rank=rank)
         third = (_third.fit_tensors(objective, X, Y, S, eta_anchor)
@@ -309,7 +216,7 @@ class UnlearningCache:
         there, the Hessian ``hessians`` with its curvature taken at
         ``anchor``, and ``grams`` (``K`` and ``K_R``, or ``None``)."""
         gamma = objective.loss.curvature_lipschitz
-        drift = _Drift.from_sums(objective, sums, theta, anchor, exact)
+        drift = Drift.from_sums(objective, sums, theta, anchor, exact)
         roundoff = np.inf
         if gamma is not None and exact and (bound or gamma == 0):
             roundoff = _bound.gradient_roundoff(objective, theta, gradient, sums, noise)
@@ -329,7 +236,7 @@ class UnlearningCache:
             counts=sums.counts,
             drift=drift,
             dtype=np.dtype(dtype).type,
-            entry_sides=_entry_sides(objective, sums),
+            entry_sides=EntrySides.from_sums(sums, objective.n_outputs),
             third=third,
         )
 
@@ -374,13 +281,13 @@ class UnlearningCache:
         pending beside the matrices; they belong to the corrected data.
         """
         r = request
-        g = self._gradients(r, remaining)
-        c = self._changed(r, g)
+        g = _phases.gradients(self, r, remaining)
+        c = _phases.changed(self, r, g)
         requested = method
-        method, after, info = self._stepped(r, g, c, method, tau, max_iter, tol)
+        method, after, info = _phases.stepped(self, r, g, c, method, tau, max_iter, tol)
         residual = g.G_rest + after.H_rest_step + after.grad_new_after
         if requested == "second_order" and self.objective.loss.curvature_lipschitz != 0:
-            _warn_on_overshoot(self.objective, r, g.G_rest, after.step, after.H_rest_step,
+            _phases.warn_on_overshoot(self.objective, r, g.G_rest, after.step, after.H_rest_step,
                                g.eta_new, after.eta_new_after)
         cubic_norm = 0.0
         if info.stepped_on is not None:
@@ -413,89 +320,6 @@ class UnlearningCache:
         )
         return self._planned(r, g, c, after, residual, increment, drift, report)
 
-    def _gradients(self, r, remaining):
-        """The request rows' predictors and gradients at ``theta``, the
-        cached blocks under the corrected data's penalty, and the gradient of
-        the corrected objective there (see :class:`_Gradients`)."""
-        obj = self.objective
-        theta = self.theta
-        # the predictors of the request rows at theta: every row leaves and
-        # enters the cached matrices with its curvature here
-        eta_old, eta_new = r.predictors(theta)
-        entry_sides, inside_old = self._exchange_sides(r, eta_new)
-        coef_old = obj.gradient_coefficients(r.Y_old, r.S_old, eta_old)
-        coef_new = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new)
-        grad_old, grad_new = r.transpose_products(coef_old, coef_new)
-        totals, counts = self.remaining(r) if remaining is None else remaining
-        # ``rest``: the cached blocks under the penalty of the corrected data
-        new_obj, rest, shift = self._reweighted(totals)
-        G_rest = self.residual - grad_old
-        shift_theta = None
-        if shift is not None:
-            shift_theta = shift[:, None] * theta
-            G_rest = G_rest + shift_theta
-        return _Gradients(eta_old, eta_new, coef_old, coef_new, grad_old, G_rest,
-                          G_rest + grad_new, shift_theta, new_obj, rest, totals, counts,
-                          entry_sides, inside_old)
-
-    def _changed(self, r, g):
-        """How the request changes the cached matrices, and the Hessian blocks
-        of the corrected data (solved here, adopted on commit): removed rows
-        folded, the bound on their error, the cubic term of the rows that
-        stay (see :class:`_Changed`)."""
-        obj = self.objective
-        fold = r.R_old.shape[0] > 0
-        change = _RequestChange(obj, r, self.theta, g.eta_old, g.eta_new,
-                                grams=self.gram is not None, inside_old=g.inside_old)
-        hessian_error = _bound.hessian_error_after(self, r)
-        if fold:
-            # every dense matrix folds the same rows: one buffer for their
-            # scaled rows, the edited columns' products by one pass over them
-            prepare_fold((change.hessian if self.exact_hessian else [])
-                         + [change.gram, change.norm_gram])
-        hessians = [corrected(H, t, fold, hessian_error)
-                    for H, t in zip(g.rest, change.hessian)]
-        cubic = None if self.third is None else _third.CubicTerm(obj, _third.changed(
-            obj, self.third, r.R_old, r.Y_old, r.S_old, g.eta_old, -1.0), hessians)
-        return _Changed(change, hessians, hessian_error, cubic, fold)
-
-    def _stepped(self, r, g, c, method, tau, max_iter, tol):
-        """The step of ``method`` (``"auto"`` choosing by the request's own
-        rows): the method taken, the state after the step, and the step's
-        figures (see :class:`_StepInfo`)."""
-        obj = self.objective
-        n_iter, used_tau, res, one_step_error, stepped_on = 1, None, None, None, None
-        if method == "first_order":
-            if tau == "auto":
-                HG = matvec(obj, c.hessians, g.G)
-                curv = float((g.G * HG).sum())
-                used_tau = float((g.G * g.G).sum()) / curv if curv > 0 else 0.0
-            else:
-                used_tau = float(tau)
-            delta = -used_tau * g.G
-        else:
-            # A curvature that changes along the step makes the step itself
-            # approximate: its system is solved to 1e-8 of the gradient, two
-            # orders below the step's own error. The true residual enters the
-            # estimate, so the bound holds whatever the tolerance.
-            x, res = solve(obj, c.hessians, g.G, residual=True,
-                           rtol=0.0 if obj.loss.constant_curvature else _STEP_RTOL)
-            delta = -x
-        after = self._after_step(r, self.theta, g.G, g.G_rest, res, g.rest, c.change,
-                                 delta)
-        if method == "auto":
-            method, one_step_error = auto_method(
-                obj, g.G, g.G_rest + after.H_rest_step + after.grad_new_after, delta,
-                after.theta_new, c.cubic)
-        if method == "refined":
-            delta, n_iter, stepped_on = refine(
-                self, r, self.theta, g.G_rest, c.change.removed, delta,
-                max_iter=max_iter, tol=tol, max_damping=c.hessian_error,
-                hessians=g.rest, cubic=c.cubic)
-            after = self._after_step(r, self.theta, g.G, g.G_rest, None, g.rest,
-                                     c.change, delta)
-        return method, after, _StepInfo(n_iter, used_tau, one_step_error, stepped_on)
-
     def _planned(self, r, g, c, after, residual, increment, drift, report):
         """The :class:`_Plan` of a request from its phases."""
         obj = self.objective
@@ -524,46 +348,6 @@ class UnlearningCache:
             entry_sides=g.entry_sides,
             third=third,
         )
-
-    def _after_step(self, r, theta, G, G_rest, res, rest, change, delta):
-        """The published parameters after ``delta``, their rounding, the step,
-        the remaining rows' Hessian times it (from the solve's residual
-        ``res`` when given: no product with the dense matrix), and the new
-        rows' predictors, gradient coefficients and gradient there."""
-        obj = self.objective
-        theta_new = published_theta(obj, theta + delta, self.dtype)
-        rounding = theta_new - (theta + delta)
-        step = delta + rounding
-        if res is not None:
-            (added_delta,) = apply_all(obj, [(change.added, delta)])
-            H_rest_step = res - G - added_delta
-            if rounding.any():
-                H_rest_step = H_rest_step + matvec(obj, rest, rounding, change.removed)
-        else:
-            H_rest_step = matvec(obj, rest, step, change.removed)
-        eta_new_after = r.new_predictor(theta_new)
-        coef_after = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after)
-        return _Step(theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,
-                     r.new_transpose_product(coef_after), delta, res)
-
-    def _exchange_sides(self, r, eta_new):
-        """The rows held after the request, and the side each removed row
-        entered every block on (``None``, ``None`` for a loss whose
-        curvature does not jump)."""
-        sides = self.entry_sides
-        if sides is None:
-            if self.objective.loss.curvature_jumps and r.R_old.shape[0]:
-                raise ValueError(
-                    "This cache does not record the side of the margin its rows "
-                    "entered on (it was made before that was kept): it cannot fold "
-                    "out removed rows without leaving a trace of them. Refit the "
-                    "model. Nothing was changed.")
-            return None, None
-        design = self.objective.design
-        d = r.R_old.shape[1] - int(design.fit_intercept)
-        packed = packed_sides(self.objective.loss, r.Y_new, eta_new)
-        return sides.exchange(r.R_old[:, :d], r.Y_old, r.S_old,
-                              r.R_new[:, :d], r.Y_new, r.S_new, packed)
 
     def remaining(self, r):
         """Weight and row count per group after the request ``r``."""
@@ -618,118 +402,6 @@ class UnlearningCache:
         )
 
 
-@dataclass(frozen=True)
-class _Drift:
-    """Scalar bounds that let the cached Hessian serve away from where its
-    rows' curvature was evaluated, without keeping where that was.
-
-    Row ``i`` entered the cached Hessian with its curvature ``a_i`` at some
-    ``theta_i`` (the fit's anchor, or the parameters of the request that
-    inserted it); ``v_i = x_i^T (theta - theta_i)`` is its drift since.
-
-    Attributes
-    ----------
-    form : float
-        Bound on ``sum_i s_i ||x_i|| ||v_i||^2`` over the current rows.
-    norm : float
-        Bound on ``max_i ||theta - theta_i||``.
-    curvature : float
-        Bound on ``sum_i a_i ||v_i||^2`` (used by a self-concordant loss).
-    hessian_error : float
-        Bound on the operator norm of the cached Hessian minus the sum of the
-        current rows' cached curvature terms and the penalty: what removed
-        rows left behind (they leave with their curvature at the request's
-        ``theta``) and the rounding of the curvature weights.
-    """
-
-    form: float = 0.0
-    norm: float = 0.0
-    curvature: float = 0.0
-    hessian_error: float = 0.0
-
-    @classmethod
-    def from_sums(cls, obj, sums, theta, anchor, exact):
-        """The bounds of a cache fitted at ``theta`` with its curvature taken
-        at ``anchor``, from the sums over the training rows
-        (:class:`~sklearn_unlearn.solvers._chunks.RowSums`)."""
-        n = sums.n_rows
-        kappa = obj.loss.curvature_max
-        if not np.isfinite(kappa):
-            # an unbounded curvature (a log link): no bound on the rounding of
-            # its sums, nor on any drift the bound would need
-            return cls(hessian_error=np.inf)
-        coupled_factor = np.sqrt(obj.n_outputs) if obj.loss.coupled else 1.0
-        # the rounding of the Hessian's sums and of its curvature weights
-        error = float(_roundoff.gamma(n + 2) * obj.scale * kappa * coupled_factor
-                      * sums.weight_norm2 + sums.weight_error_norm2)
-        error += _roundoff.gamma(2) * float(np.max(obj.penalty, initial=0.0))
-        if anchor is theta or not exact:
-            return cls(hessian_error=error)
-        growth = 1.0 + _roundoff.gamma(n + 2)
-        return cls(form=growth * sums.drift_form,
-                   norm=growth * float(np.linalg.norm(theta - anchor)),
-                   curvature=growth * sums.drift_curvature, hessian_error=error)
-
-
-def _anchored(objective, X, Y, S, theta, eta, held, anchor, eta_anchor, *, far,
-              exact, noisy, mode, rank):
-    """The fit's Hessian blocks (taken from the list ``held``) and where they
-    were taken (``anchor``, its predictors ``eta_anchor``), taken again at
-    the polished ``theta`` when the polish moved far from where they were."""
-    gamma = objective.loss.curvature_lipschitz
-    hessians = held.pop()
-    moved = np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta)
-    if objective.loss.constant_curvature:
-        # the same Hessian at every theta: no drift to carry
-        anchor, eta_anchor = theta, eta
-    elif far or (moved and (exact or (noisy and gamma))):
-        # The start was too far from the optimum for its curvature to
-        # describe the optimum, or the rows would carry the drift from it
-        # into every request (removed rows leave with their curvature at
-        # theta, and the cache cannot keep the start, so what they leave
-        # behind grows with that drift): anchor the cache there. A
-        # low-rank sketch, which has no bound, is taken again only when
-        # the start was far.
-        if not exact:
-            hessians = None     # release the first sketch before the second
-        try:
-            # the polish's last predictor is at theta: no pass of its own
-            hessians, _ = objective.hessian(X, Y, S, theta, mode=mode, rank=rank,
-                                            eta=eta if exact else None)
-            anchor, eta_anchor = theta, eta
-        except NotPositiveDefiniteError:
-            if not exact:
-                raise
-            # no curvature left at the optimum (e.g. one class carries
-            # all the weight): keep the Hessian where it was computed
-    return hessians, anchor, eta_anchor
-
-
-def _warn_on_overshoot(obj, r, G_rest, step, H_rest_step, eta_new, eta_new_after):
-    """Warn when a second-order step increases the cached model of the
-    corrected objective (quadratic in the remaining rows, exact in the new
-    ones) by more than the rounding of its terms, which a tiny step leaves
-    alone."""
-    before = obj.loss_sum(r.Y_new, r.S_new, eta_new)
-    linear = float((G_rest * step).sum())
-    quadratic = 0.5 * float((step * H_rest_step).sum())
-    after = linear + quadratic + obj.loss_sum(r.Y_new, r.S_new, eta_new_after)
-    scale = max(abs(before), abs(after), abs(linear), abs(quadratic))
-    if after > before + 1e-12 * scale:
-        warnings.warn(
-            "The second-order step increases the cached model of the "
-            "corrected objective: the request moves the optimum too far "
-            "for one Newton step (typical of many flipped labels on nearly "
-            "separable data). method='refined' (or the default, 'auto') "
-            "iterates with a line search; retraining is safest.",
-            UnlearningWarning, stacklevel=2,
-        )
-
-
-def _entry_sides(objective, sums):
-    """The :class:`EntrySides` of the rows the ``sums`` were taken over
-    (``None`` for a loss whose curvature does not jump)."""
-    if sums.side_digests is None:
-        return None
-    return EntrySides.from_parts(sums.side_digests, sums.side_bits, key=sums.sides_key,
-                                 n_blocks=objective.n_outputs)
+#: The name of :class:`~._drift.Drift` in files saved before it had a module
+#: of its own (pickle and skops find it here).
+_Drift = Drift

@@ -157,6 +157,16 @@ class EntrySides:
         return cls(RowFingerprints.from_digests(digests, None, payload=packed),
                    key, n_blocks)
 
+    @classmethod
+    def from_sums(cls, sums, n_blocks):
+        """The store of the rows a fit's sums were taken over
+        (:class:`~sklearn_unlearn.solvers._chunks.RowSums`); ``None`` for a
+        loss whose curvature does not jump."""
+        if sums.side_digests is None:
+            return None
+        return cls.from_parts(sums.side_digests, sums.side_bits, key=sums.sides_key,
+                              n_blocks=n_blocks)
+
     @property
     def n_rows(self):
         return self.store.n_rows

@@ -198,3 +198,37 @@ def pcg(hvp, precond, b, tol, max_iter, project=None):
         d = z + (rz_new / rz) * d
         rz = rz_new
     return best if project is None else project(best)
+
+
+def anchored(objective, X, Y, S, theta, eta, held, anchor, eta_anchor, *, far,
+              exact, noisy, mode, rank):
+    """The fit's Hessian blocks (taken from the list ``held``) and where they
+    were taken (``anchor``, its predictors ``eta_anchor``), taken again at
+    the polished ``theta`` when the polish moved far from where they were."""
+    gamma = objective.loss.curvature_lipschitz
+    hessians = held.pop()
+    moved = np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta)
+    if objective.loss.constant_curvature:
+        # the same Hessian at every theta: no drift to carry
+        anchor, eta_anchor = theta, eta
+    elif far or (moved and (exact or (noisy and gamma))):
+        # The start was too far from the optimum for its curvature to
+        # describe the optimum, or the rows would carry the drift from it
+        # into every request (removed rows leave with their curvature at
+        # theta, and the cache cannot keep the start, so what they leave
+        # behind grows with that drift): anchor the cache there. A
+        # low-rank sketch, which has no bound, is taken again only when
+        # the start was far.
+        if not exact:
+            hessians = None     # release the first sketch before the second
+        try:
+            # the polish's last predictor is at theta: no pass of its own
+            hessians, _ = objective.hessian(X, Y, S, theta, mode=mode, rank=rank,
+                                            eta=eta if exact else None)
+            anchor, eta_anchor = theta, eta
+        except NotPositiveDefiniteError:
+            if not exact:
+                raise
+            # no curvature left at the optimum (e.g. one class carries
+            # all the weight): keep the Hessian where it was computed
+    return hessians, anchor, eta_anchor

@@ -43,7 +43,7 @@ TRUSTED_TYPES = (
     "sklearn_unlearn.pipeline._report.PipelineRequestReport",
     "sklearn_unlearn.solvers._cache.UnlearningCache",
     "sklearn_unlearn.solvers._entry_sides.EntrySides",
-    "sklearn_unlearn.solvers._cache._Drift",
+    "sklearn_unlearn.solvers._drift.Drift",
     "sklearn_unlearn.solvers._design.LinearDesign",
     "sklearn_unlearn.solvers._factored.FactoredHessian",
     "sklearn_unlearn.solvers._lowrank.LowRankHessian",

@@ -1,0 +1,253 @@
+"""The phases of a request's plan (:meth:`UnlearningCache.plan`): the
+request rows' gradients at the current parameters, how the request changes
+the cached matrices, the step of the method and what follows it. Functions
+of the cache the request is planned on; the cache gathers them into a plan.
+"""
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _bound, _third
+from ._auto import auto_method
+from ._blocks import apply_all, corrected, matvec, solve
+from ._chunks import published_theta
+from ._entry_sides import packed_sides
+from ._refine import refine
+from ._request_change import RequestChange
+from ._rows import prepare_fold
+
+
+class UnlearningWarning(UserWarning):
+    """An update that is likely far from what retraining would give.
+
+    Issued, for instance, when a ``method="second_order"`` step increases
+    the cached quadratic model of the corrected objective: the request moves
+    the optimum too far for one Newton step. ``method="refined"`` (which the
+    default, ``method="auto"``, switches to by itself) or retraining is then
+    the better choice. The update is still applied.
+
+    Examples
+    --------
+    Turn it into an error to refuse such updates:
+
+    >>> import warnings
+    >>> from sklearn_unlearn.solvers import UnlearningWarning
+    >>> warnings.simplefilter("error", UnlearningWarning)   # doctest: +SKIP
+    >>> issubclass(UnlearningWarning, UserWarning)
+    True
+    """
+
+
+#: Relative residual to which the Newton system of a non-quadratic loss is
+#: solved.
+_STEP_RTOL = 1e-8
+
+
+
+class Step(NamedTuple):
+    """The parameters after a step and what the request's figures need
+    (``delta`` the step before rounding, ``res`` the residual of its solve,
+    ``None`` when it was not one solve)."""
+
+    theta_new: np.ndarray
+    rounding: np.ndarray
+    step: np.ndarray
+    H_rest_step: np.ndarray
+    eta_new_after: np.ndarray
+    coef_after: np.ndarray
+    grad_new_after: np.ndarray
+    delta: np.ndarray
+    res: np.ndarray | None
+
+
+class Gradients(NamedTuple):
+    """A request's rows at ``theta`` and the corrected objective's gradient:
+    ``G_rest`` of the rows that stay (with the penalty's change ``shift``
+    times ``theta``), ``G`` with the new rows; ``rest`` the cached blocks
+    under the corrected data's penalty (``new_obj``); the corrected data's
+    class ``totals`` and ``counts``; the squared hinge's entry sides after
+    the request and the sides the removed rows entered on."""
+
+    eta_old: np.ndarray
+    eta_new: np.ndarray
+    coef_old: np.ndarray
+    coef_new: np.ndarray
+    grad_old: np.ndarray
+    G_rest: np.ndarray
+    G: np.ndarray
+    shift_theta: np.ndarray | None
+    new_obj: object
+    rest: list
+    totals: np.ndarray
+    counts: np.ndarray
+    entry_sides: object
+    inside_old: np.ndarray | None
+
+
+class Changed(NamedTuple):
+    """How a request changes the cached matrices, the corrected Hessian
+    blocks, the bound on their error, the cubic term of the rows that stay
+    (``None`` where not kept) and whether rows are folded out."""
+
+    change: object
+    hessians: list
+    hessian_error: float
+    cubic: object
+    fold: bool
+
+
+class StepInfo(NamedTuple):
+    """The figures of a step: iterations, the first-order rate, auto's
+    estimate of one step's error, and the cubic term the steps were taken on."""
+
+    n_iter: int
+    tau: float | None
+    one_step_error: float | None
+    stepped_on: object
+
+
+def gradients(cache, r, remaining):
+    """The request rows' predictors and gradients at ``theta``, the
+    cached blocks under the corrected data's penalty, and the gradient of
+    the corrected objective there (see :class:`Gradients`)."""
+    obj = cache.objective
+    theta = cache.theta
+    # the predictors of the request rows at theta: every row leaves and
+    # enters the cached matrices with its curvature here
+    eta_old, eta_new = r.predictors(theta)
+    entry_sides, inside_old = exchange_sides(cache, r, eta_new)
+    coef_old = obj.gradient_coefficients(r.Y_old, r.S_old, eta_old)
+    coef_new = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new)
+    grad_old, grad_new = r.transpose_products(coef_old, coef_new)
+    totals, counts = cache.remaining(r) if remaining is None else remaining
+    # ``rest``: the cached blocks under the penalty of the corrected data
+    new_obj, rest, shift = cache._reweighted(totals)
+    G_rest = cache.residual - grad_old
+    shift_theta = None
+    if shift is not None:
+        shift_theta = shift[:, None] * theta
+        G_rest = G_rest + shift_theta
+    return Gradients(eta_old, eta_new, coef_old, coef_new, grad_old, G_rest,
+                      G_rest + grad_new, shift_theta, new_obj, rest, totals, counts,
+                      entry_sides, inside_old)
+
+def changed(cache, r, g):
+    """How the request changes the cached matrices, and the Hessian blocks
+    of the corrected data (solved here, adopted on commit): removed rows
+    folded, the bound on their error, the cubic term of the rows that
+    stay (see :class:`Changed`)."""
+    obj = cache.objective
+    fold = r.R_old.shape[0] > 0
+    change = RequestChange(obj, r, cache.theta, g.eta_old, g.eta_new,
+                            grams=cache.gram is not None, inside_old=g.inside_old)
+    hessian_error = _bound.hessian_error_after(cache, r)
+    if fold:
+        # every dense matrix folds the same rows: one buffer for their
+        # scaled rows, the edited columns' products by one pass over them
+        prepare_fold((change.hessian if cache.exact_hessian else [])
+                     + [change.gram, change.norm_gram])
+    hessians = [corrected(H, t, fold, hessian_error)
+                for H, t in zip(g.rest, change.hessian)]
+    cubic = None if cache.third is None else _third.CubicTerm(obj, _third.changed(
+        obj, cache.third, r.R_old, r.Y_old, r.S_old, g.eta_old, -1.0), hessians)
+    return Changed(change, hessians, hessian_error, cubic, fold)
+
+def stepped(cache, r, g, c, method, tau, max_iter, tol):
+    """The step of ``method`` (``"auto"`` choosing by the request's own
+    rows): the method taken, the state after the step, and the step's
+    figures (see :class:`StepInfo`)."""
+    obj = cache.objective
+    n_iter, used_tau, res, one_step_error, stepped_on = 1, None, None, None, None
+    if method == "first_order":
+        if tau == "auto":
+            HG = matvec(obj, c.hessians, g.G)
+            curv = float((g.G * HG).sum())
+            used_tau = float((g.G * g.G).sum()) / curv if curv > 0 else 0.0
+        else:
+            used_tau = float(tau)
+        delta = -used_tau * g.G
+    else:
+        # A curvature that changes along the step makes the step itself
+        # approximate: its system is solved to 1e-8 of the gradient, two
+        # orders below the step's own error. The true residual enters the
+        # estimate, so the bound holds whatever the tolerance.
+        x, res = solve(obj, c.hessians, g.G, residual=True,
+                       rtol=0.0 if obj.loss.constant_curvature else _STEP_RTOL)
+        delta = -x
+    after = after_step(cache, r, cache.theta, g.G, g.G_rest, res, g.rest, c.change,
+                             delta)
+    if method == "auto":
+        method, one_step_error = auto_method(
+            obj, g.G, g.G_rest + after.H_rest_step + after.grad_new_after, delta,
+            after.theta_new, c.cubic)
+    if method == "refined":
+        delta, n_iter, stepped_on = refine(
+            cache, r, cache.theta, g.G_rest, c.change.removed, delta,
+            max_iter=max_iter, tol=tol, max_damping=c.hessian_error,
+            hessians=g.rest, cubic=c.cubic)
+        after = after_step(cache, r, cache.theta, g.G, g.G_rest, None, g.rest,
+                                 c.change, delta)
+    return method, after, StepInfo(n_iter, used_tau, one_step_error, stepped_on)
+
+def after_step(cache, r, theta, G, G_rest, res, rest, change, delta):
+    """The published parameters after ``delta``, their rounding, the step,
+    the remaining rows' Hessian times it (from the solve's residual
+    ``res`` when given: no product with the dense matrix), and the new
+    rows' predictors, gradient coefficients and gradient there."""
+    obj = cache.objective
+    theta_new = published_theta(obj, theta + delta, cache.dtype)
+    rounding = theta_new - (theta + delta)
+    step = delta + rounding
+    if res is not None:
+        (added_delta,) = apply_all(obj, [(change.added, delta)])
+        H_rest_step = res - G - added_delta
+        if rounding.any():
+            H_rest_step = H_rest_step + matvec(obj, rest, rounding, change.removed)
+    else:
+        H_rest_step = matvec(obj, rest, step, change.removed)
+    eta_new_after = r.new_predictor(theta_new)
+    coef_after = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after)
+    return Step(theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,
+                 r.new_transpose_product(coef_after), delta, res)
+
+def exchange_sides(cache, r, eta_new):
+    """The rows held after the request, and the side each removed row
+    entered every block on (``None``, ``None`` for a loss whose
+    curvature does not jump)."""
+    sides = cache.entry_sides
+    if sides is None:
+        if cache.objective.loss.curvature_jumps and r.R_old.shape[0]:
+            raise ValueError(
+                "This cache does not record the side of the margin its rows "
+                "entered on (it was made before that was kept): it cannot fold "
+                "out removed rows without leaving a trace of them. Refit the "
+                "model. Nothing was changed.")
+        return None, None
+    design = cache.objective.design
+    d = r.R_old.shape[1] - int(design.fit_intercept)
+    packed = packed_sides(cache.objective.loss, r.Y_new, eta_new)
+    return sides.exchange(r.R_old[:, :d], r.Y_old, r.S_old,
+                          r.R_new[:, :d], r.Y_new, r.S_new, packed)
+
+
+def warn_on_overshoot(obj, r, G_rest, step, H_rest_step, eta_new, eta_new_after):
+    """Warn when a second-order step increases the cached model of the
+    corrected objective (quadratic in the remaining rows, exact in the new
+    ones) by more than the rounding of its terms, which a tiny step leaves
+    alone."""
+    before = obj.loss_sum(r.Y_new, r.S_new, eta_new)
+    linear = float((G_rest * step).sum())
+    quadratic = 0.5 * float((step * H_rest_step).sum())
+    after = linear + quadratic + obj.loss_sum(r.Y_new, r.S_new, eta_new_after)
+    scale = max(abs(before), abs(after), abs(linear), abs(quadratic))
+    if after > before + 1e-12 * scale:
+        warnings.warn(
+            "The second-order step increases the cached model of the "
+            "corrected objective: the request moves the optimum too far "
+            "for one Newton step (typical of many flipped labels on nearly "
+            "separable data). method='refined' (or the default, 'auto') "
+            "iterates with a line search; retraining is safest.",
+            UnlearningWarning, stacklevel=2,
+        )
