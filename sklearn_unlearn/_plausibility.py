@@ -59,6 +59,13 @@ class LossProfile:
     total_sq: float
 
     @classmethod
+    def from_sums(cls, sums):
+        """The profile of the rows a fit's last pass summed over (the
+        ``n_rows``, ``loss_total`` and ``loss_total_sq`` of its
+        :class:`~sklearn_unlearn.solvers._chunks.RowSums`)."""
+        return cls(float(sums.n_rows), sums.loss_total, sums.loss_total_sq)
+
+    @classmethod
     def of(cls, values):
         values = np.asarray(values, dtype=np.float64)
         return cls(float(len(values)), float(values.sum()), float(values @ values))

@@ -104,8 +104,7 @@ class ChunkedFitMixin:
             check=lambda sums: self._check_class_totals(sums.weight_totals),
             last=None if key is None else {"fingerprint_key": key})
         self.unlearning_cache_ = cache
-        self.training_loss_profile_ = LossProfile(float(sums.n_rows), sums.loss_total,
-                                                  sums.loss_total_sq)
+        self.training_loss_profile_ = LossProfile.from_sums(sums)
         self.row_fingerprints_ = (None if key is None else RowFingerprints.from_digests(
             sums.fingerprints, key_check(key)))
         self._set_theta(cache.theta, objective.design)
@@ -224,5 +223,4 @@ class ChunkedFitMixin:
         X, y, w = ChunkPass(None, None, self.n_features_in_, None,
                             classes).checked(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, w)
-        self._fit_loss_profile(X, y, w)
         return self

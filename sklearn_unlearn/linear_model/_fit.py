@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.utils import check_array
 
-from .._plausibility import LossProfile, row_losses
+from .._plausibility import LossProfile
 from ..solvers import LowRankModeWarning, NotPositiveDefiniteError, UnlearningCache
 from ._chunked import is_dask_collection
 from ._noise import UNREACHED, check_noisy_minimum
@@ -59,7 +59,6 @@ class CachedFitMixin:
             return self._fit_dask(X, y, sample_weight, fingerprint_key)
         self._fit_parent(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
-        self._fit_loss_profile(X, y, sample_weight)
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
 
@@ -68,25 +67,15 @@ class CachedFitMixin:
         and, given a key, their fingerprints from its last pass."""
         return self._fit_by_chunks(X, y, sample_weight, fingerprint_key)
 
-    def _fit_loss_profile(self, X, y, sample_weight):
-        """``training_loss_profile_``: the count, sum and sum of squares of
-        the training rows' losses at the fitted parameters, by which a
-        request's rows are judged plausible (``sklearn_unlearn._plausibility``)."""
-        X = check_array(X, accept_sparse="csr", dtype=np.float64)
-        n = X.shape[0]
-        sw = np.ones(n) if sample_weight is None else np.broadcast_to(
-            np.asarray(sample_weight, dtype=np.float64).ravel(), (n,))
-        Y, S = self._unlearn_targets(y, sw)[:2]
-        cache = self.unlearning_cache_
-        eta = cache.objective.design.predictor(X, cache.theta)
-        self.training_loss_profile_ = LossProfile.of(
-            row_losses(cache.objective, Y, S, eta))
-
     def _fit_parent(self, X, y, sample_weight):
         """The scikit-learn parent's own fit."""
         super().fit(X, y, sample_weight=sample_weight)
 
     def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
+        """The cache of the training rows, and their loss profile
+        (``training_loss_profile_``: the count, sum and sum of squares of
+        their losses, by which a request's rows are judged plausible), from
+        the same pass."""
         # the parent's fit has checked the values (finite, the right shape)
         X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
                         ensure_all_finite=False)
@@ -109,17 +98,18 @@ class CachedFitMixin:
         if mode == "low_rank" and self.hessian == "auto":
             warnings.warn(LowRankModeWarning.of(objective), stacklevel=4)
         try:
-            cache = UnlearningCache.from_fit(
+            cache, sums = UnlearningCache.from_fit(
                 objective, X, Y, S, theta, noise=noise, groups=groups,
                 n_groups=n_groups, row_weight=row_weight, mode=mode,
                 bound=self._keeps_residual_bound(), hessians=hessians,
-                dtype=np.asarray(self.coef_).dtype,
+                dtype=np.asarray(self.coef_).dtype, return_sums=True,
             )
         except NotPositiveDefiniteError as exc:
             if noise is None:
                 raise
             raise ValueError(UNREACHED) from exc
         self.unlearning_cache_ = cache
+        self.training_loss_profile_ = LossProfile.from_sums(sums)
         self._set_theta(cache.theta, objective.design)
         self._new_unlearn_state()
 

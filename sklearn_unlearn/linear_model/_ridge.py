@@ -170,12 +170,10 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             objective = self._unlearn_objective(X.shape[1], n_outputs)
             if self._hessian_mode(objective) == "dense":
                 self._fit_by_factor(X, y, sample_weight)
-                self._fit_loss_profile(X, y, sample_weight)
                 self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
                 return self
         self._fit_parent(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
-        self._fit_loss_profile(X, y, sample_weight)
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
 

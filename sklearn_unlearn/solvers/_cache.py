@@ -136,7 +136,7 @@ class UnlearningCache:
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
                  row_weight, max_newton=100, mode="dense", rank=None, bound=True,
-                 hessians=None, dtype=np.float64):
+                 hessians=None, dtype=np.float64, return_sums=False):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs.
 
         ``mode="dense"`` keeps factored ``p x p`` Hessian blocks and the Gram
@@ -155,7 +155,9 @@ class UnlearningCache:
         every ``theta``, and no Gram matrix for the bound). ``dtype``: that
         of the published parameters; with float32 the cached ``theta`` is
         their float32 rounding, so the bound is about the model that
-        predicts.
+        predicts. ``return_sums``: also return the
+        :class:`~sklearn_unlearn.solvers._chunks.RowSums` of the rows at the
+        cached ``theta`` (the loss profile of the rows is among them).
         """
         # a penalty that grows with the total weight takes the training data's
         objective = objective.for_total_weight(float(np.sum(row_weight)))
@@ -203,9 +205,10 @@ class UnlearningCache:
                         row_weight=row_weight, gradient=False, eta=eta,
                         row_norms=row_norms, anchor=anchor, eta_anchor=eta_anchor,
                         sides_key=new_key() if objective.loss.curvature_jumps else None)
-        return cls.from_sums(objective, theta, g, sums, hessians=hessians, grams=grams,
-                             noise=noise, anchor=anchor, exact=exact, bound=bound,
-                             dtype=dtype, third=third)
+        cache = cls.from_sums(objective, theta, g, sums, hessians=hessians, grams=grams,
+                              noise=noise, anchor=anchor, exact=exact, bound=bound,
+                              dtype=dtype, third=third)
+        return (cache, sums) if return_sums else cache
 
     @classmethod
     def from_sums(cls, objective, theta, gradient, sums, *, hessians, grams, noise,
