@@ -97,14 +97,19 @@ def _dense_sums(B, first_column, lanes):
 
 
 def _sparse_sums(X, lanes):
-    """:func:`_dense_sums` of a sparse matrix, from its stored entries."""
-    X = sp.csr_matrix(X, dtype=np.float64, copy=True)
-    X.sum_duplicates()
-    terms = _bits(X.data)[:, None] * _coefficients(X.indices, lanes)
-    # row sums modulo 2**64 from a running sum (empty rows included)
-    running = np.vstack([np.zeros((1, 2), np.uint64), np.cumsum(terms, axis=0,
-                                                                 dtype=np.uint64)])
-    return running[X.indptr[1:]] - running[X.indptr[:-1]]
+    """:func:`_dense_sums` of a sparse matrix, from its stored entries, block
+    by block of rows (no copy of the whole matrix)."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    out = np.zeros((X.shape[0], 2), dtype=np.uint64)
+    for start in range(0, X.shape[0], _BLOCK):
+        B = X[start:start + _BLOCK]             # a copy of these rows only
+        B.sum_duplicates()
+        terms = _bits(B.data)[:, None] * _coefficients(B.indices, lanes)
+        # row sums modulo 2**64 from a running sum (empty rows included)
+        running = np.vstack([np.zeros((1, 2), np.uint64),
+                             np.cumsum(terms, axis=0, dtype=np.uint64)])
+        out[start:start + _BLOCK] = running[B.indptr[1:]] - running[B.indptr[:-1]]
+    return out
 
 
 def packed_sides(loss, Y, eta):
