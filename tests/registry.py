@@ -185,6 +185,18 @@ def _glm_documented(key, make, conditions=()):
     return {f"glm_{key}": Documented(make, "positive", {}, frozenset(conditions))}
 
 
+def _log_link_entry(cls, key, loss):
+    """The entry of a GLM with a log link and no parameter of its own."""
+    make = lambda: cls(alpha=0.1)  # noqa: E731
+    return Entry(
+        sklearn_checks=(cls(),),
+        unlearning_checks=(make(),),
+        no_trace=_glm_recipes(cls.__name__, make),
+        saved={key: Saved(make, "positive", frozenset({_LOSSES + loss}))},
+        documented=_glm_documented(key, cls),
+    )
+
+
 REGISTRY = {
     UnlearnableLogisticRegression: Entry(
         sklearn_checks=(UnlearnableLogisticRegression(),),
@@ -292,24 +304,10 @@ REGISTRY = {
                    _scan_certified(UnlearnableLogisticRegression, True), "binary",
                    sparse=True)),
     ),
-    UnlearnablePoissonRegressor: Entry(
-        sklearn_checks=(UnlearnablePoissonRegressor(),),
-        unlearning_checks=(UnlearnablePoissonRegressor(alpha=0.1),),
-        no_trace=_glm_recipes("UnlearnablePoissonRegressor",
-                              lambda: UnlearnablePoissonRegressor(alpha=0.1)),
-        saved={"poisson": Saved(lambda: UnlearnablePoissonRegressor(alpha=0.1), "positive",
-                                frozenset({_LOSSES + "HalfPoissonLoss"}))},
-        documented=_glm_documented("poisson", UnlearnablePoissonRegressor),
-    ),
-    UnlearnableGammaRegressor: Entry(
-        sklearn_checks=(UnlearnableGammaRegressor(),),
-        unlearning_checks=(UnlearnableGammaRegressor(alpha=0.1),),
-        no_trace=_glm_recipes("UnlearnableGammaRegressor",
-                              lambda: UnlearnableGammaRegressor(alpha=0.1)),
-        saved={"gamma": Saved(lambda: UnlearnableGammaRegressor(alpha=0.1), "positive",
-                              frozenset({_LOSSES + "HalfGammaLoss"}))},
-        documented=_glm_documented("gamma", UnlearnableGammaRegressor),
-    ),
+    UnlearnablePoissonRegressor: _log_link_entry(UnlearnablePoissonRegressor, "poisson",
+                                                  "HalfPoissonLoss"),
+    UnlearnableGammaRegressor: _log_link_entry(UnlearnableGammaRegressor, "gamma",
+                                               "HalfGammaLoss"),
     UnlearnableTweedieRegressor: Entry(
         sklearn_checks=(UnlearnableTweedieRegressor(),
                         UnlearnableTweedieRegressor(power=1.5)),
