@@ -419,3 +419,17 @@ def test_documented_skops_lists_are_what_skops_reports():
     assert not problems, (
         f"The skops type lists of {DOC} no longer match the files (update the lists there, "
         "or the configurations of this test):\n  " + "\n  ".join(problems))
+
+
+def test_files_that_name_the_drift_bounds_by_their_old_module_still_load():
+    # Files saved before the drift bounds had a module of their own name
+    # them sklearn_unlearn.solvers._cache._Drift; loading them still works.
+    import pickle
+
+    from sklearn_unlearn.solvers._drift import Drift
+
+    saved = pickle.dumps(Drift(form=1.0, norm=2.0), protocol=0)
+    old = saved.replace(b"sklearn_unlearn.solvers._drift\nDrift",
+                        b"sklearn_unlearn.solvers._cache\n_Drift")
+    assert old != saved
+    assert pickle.loads(old) == Drift(form=1.0, norm=2.0)
