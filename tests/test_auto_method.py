@@ -127,6 +127,12 @@ def test_the_third_derivatives_follow_the_rows(breast_cancer):
     scale = np.abs(expected[0]).max()
     np.testing.assert_allclose(est.unlearning_cache_.third[0], expected[0],
                                rtol=0, atol=1e-12 * scale)
+    # the tensor itself, summed row by row in another order
+    obj = cache.objective
+    w = obj.scale * obj.loss.third_derivative(Y, np.reshape(eta[20:], (-1, 1)))[:, 0]
+    R = np.column_stack([X[20:], np.ones(len(X) - 20)])
+    direct = np.einsum("i,ia,ib,ic->abc", w, R, R, R)
+    np.testing.assert_allclose(expected[0], direct, rtol=0, atol=1e-12 * scale)
     # more than 32 parameters, constant or jumping curvature: none
     wide = np.hstack([X, X[:, :5] ** 2])
     assert UnlearnableLogisticRegression().fit(wide, y).unlearning_cache_.third is None

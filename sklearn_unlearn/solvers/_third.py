@@ -38,8 +38,8 @@ from ._factored import FactoredHessian
 #: ``T`` is kept for Hessian blocks of at most this many parameters: ``32**3``
 #: values (0.26 MB) per block, and ``n p^3 / 2`` operations at fit.
 MAX_PARAMS = 32
-# rows per product: an ``(rows, p (p + 1) / 2)`` temporary of at most 9 MB
-_BLOCK_ROWS = 2048
+# rows per product: an ``(rows, p (p + 1) / 2)`` buffer of at most 2.2 MB
+_BLOCK_ROWS = 512
 
 
 def keeps_third(obj, exact):
@@ -61,12 +61,21 @@ def _add_rows(out, R, weights):
     k, p = R.shape
     upper = np.triu_indices(p)
     sums = [np.zeros((p, len(upper[0]))) for _ in out]
+    # one buffer for every block of rows, formed in place row by row of the
+    # transpose: a gather of columns copies element by element, and a fresh
+    # temporary of this size is mapped page by page (each ten times slower)
+    buffer = np.empty((len(upper[0]), min(k, _BLOCK_ROWS)))
     for start in range(0, k, _BLOCK_ROWS):
         B = R[start:start + _BLOCK_ROWS]
         B = B.toarray() if sp.issparse(B) else np.asarray(B, dtype=np.float64)
-        pairs = B[:, upper[0]] * B[:, upper[1]]
+        BT = np.ascontiguousarray(B.T)
+        pairs = buffer[:, :BT.shape[1]]
+        first = 0
+        for j in range(p):
+            np.multiply(BT[j], BT[j:], out=pairs[first:first + p - j])
+            first += p - j
         for part, w in zip(sums, weights):
-            part += (B * w[start:start + _BLOCK_ROWS, None]).T @ pairs
+            part += (BT * w[start:start + _BLOCK_ROWS]) @ pairs.T
     # both halves of every block (the diagonal pairs once)
     below = upper[0] != upper[1]
     for T, part in zip(out, sums):
