@@ -16,7 +16,7 @@ from ._chunks import published_theta
 from ._entry_sides import packed_sides
 from ._refine import refine
 from ._request_change import RequestChange
-from ._rows import prepare_fold
+from ._rows_dense import prepare_fold
 
 
 class UnlearningWarning(UserWarning):
