@@ -21,7 +21,7 @@ from sklearn_unlearn import (
     UnlearnableRidge,
     zero_features,
 )
-from sklearn_unlearn.solvers._blocks import solve
+from sklearn_unlearn.solvers.objective._blocks import solve
 
 # Tolerance grid of the equal-accuracy refits, loosest first.
 TOLS = [10.0**-e for e in range(1, 13)]

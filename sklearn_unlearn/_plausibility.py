@@ -62,7 +62,7 @@ class LossProfile:
     def from_sums(cls, sums):
         """The profile of the rows a fit's last pass summed over (the
         ``n_rows``, ``loss_total`` and ``loss_total_sq`` of its
-        :class:`~sklearn_unlearn.solvers._chunks.RowSums`)."""
+        :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`)."""
         return cls(float(sums.n_rows), sums.loss_total, sums.loss_total_sq)
 
     @classmethod

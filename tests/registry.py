@@ -247,7 +247,7 @@ REGISTRY = {
         # what it keeps of its rows: the side of the margin each entered on
         saved={name: Saved(lambda: UnlearnableLinearSVC(C=0.1, max_iter=10_000), task,
                            frozenset({_LOSSES + "SquaredHinge",
-                                      "sklearn_unlearn.solvers._entry_sides.EntrySides",
+                                      "sklearn_unlearn.solvers.hessian._entry_sides.EntrySides",
                                       "sklearn_unlearn._fingerprints.RowFingerprints"}))
                for name, task in (("binary_svc", "binary"),
                                   ("ovr_svc", "multiclass-sparse"))},

@@ -11,7 +11,7 @@ from sklearn.svm import LinearSVC
 
 from sklearn_unlearn import (UnlearnableLinearSVC, UnlearnableLogisticRegression,
                              UnlearnableRidge)
-from sklearn_unlearn.solvers._chunks import row_sums
+from sklearn_unlearn.solvers.fit._chunks import row_sums
 
 from ._chunked_reference import assert_bound_holds, assert_same_model
 from .conftest import exact_refit, rel_dist

@@ -114,7 +114,7 @@ def test_the_third_derivatives_follow_the_rows(breast_cancer):
     """The cache keeps ``T = sum_i C l'''(eta_i) x_i (x) x_i (x) x_i`` for few
     parameters; rows a request deletes leave it (at the fit's parameters, on
     the first request): it is then the tensor of the rows that stay."""
-    from sklearn_unlearn.solvers._third import fit_tensors
+    from sklearn_unlearn.solvers.hessian._third import fit_tensors
 
     X, y = breast_cancer
     est = UnlearnableLogisticRegression().fit(X, y)

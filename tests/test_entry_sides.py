@@ -10,7 +10,7 @@ from sklearn.svm import LinearSVC
 
 from sklearn_unlearn import UnlearnableLinearSVC
 from sklearn_unlearn.base import MissingRowsError
-from sklearn_unlearn.solvers._entry_sides import side_digests
+from sklearn_unlearn.solvers.hessian._entry_sides import side_digests
 
 
 def _data(n_classes):

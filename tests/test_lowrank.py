@@ -20,7 +20,7 @@ from sklearn_unlearn import (
     zero_features,
 )
 from sklearn_unlearn.solvers import FactoredHessian, LowRankHessian, RowCurvature
-from sklearn_unlearn.solvers._lowrank import nystrom
+from sklearn_unlearn.solvers.hessian._lowrank import nystrom
 
 from .conftest import params_of, rel_dist
 
@@ -97,7 +97,7 @@ def test_sketch_keeps_the_columns_of_the_heaviest_coordinates(monkeypatch):
     """The low-rank Hessian of a fit is exact on the columns of the intercept
     and of the coordinates of largest curvature (three quarters of the
     sketch), and on the diagonal, against the dense Hessian at its anchor."""
-    import sklearn_unlearn.solvers._lowrank as lowrank
+    import sklearn_unlearn.solvers.hessian._lowrank as lowrank
 
     monkeypatch.setattr(lowrank, "DEFAULT_RANK", 20)
     rng = np.random.default_rng(0)
@@ -168,7 +168,7 @@ def test_auto_mode_picks_by_size():
 def test_full_rank_sketch_matches_dense(est, task, monkeypatch):
     """With a sketch rank above the number of parameters the low-rank mode is
     the dense mode by another route: updates agree to solver round-off."""
-    import sklearn_unlearn.solvers._lowrank as lowrank
+    import sklearn_unlearn.solvers.hessian._lowrank as lowrank
 
     monkeypatch.setattr(lowrank, "DEFAULT_RANK", 200)
     rng = np.random.default_rng(3)
@@ -259,7 +259,7 @@ def test_dense_and_low_rank_on_the_same_text(hashed_text):
 
 
 def test_sparse_input_is_never_densified(monkeypatch):
-    import sklearn_unlearn.solvers._lowrank as lowrank
+    import sklearn_unlearn.solvers.hessian._lowrank as lowrank
 
     monkeypatch.setattr(lowrank, "DEFAULT_RANK", 50)    # keeps the test quick
     rng = np.random.default_rng(0)
@@ -284,7 +284,7 @@ def test_sparse_input_is_never_densified(monkeypatch):
 def test_sparse_request_rows_stay_sparse(kind, monkeypatch):
     """In low-rank mode a request on sparse rows is the same update as on the
     densified rows, computed (and folded) without any dense ``k x p`` array."""
-    import sklearn_unlearn.solvers._lowrank as lowrank
+    import sklearn_unlearn.solvers.hessian._lowrank as lowrank
 
     monkeypatch.setattr(lowrank, "DEFAULT_RANK", 50)    # keeps the test quick
     rng = np.random.default_rng(0)

@@ -35,16 +35,16 @@ CACHE_TYPES = {
     "sklearn_unlearn._plausibility.LossProfile",
     "sklearn_unlearn._report.RequestReport",
     "sklearn_unlearn.solvers._cache.UnlearningCache",
-    "sklearn_unlearn.solvers._drift.Drift",
-    "sklearn_unlearn.solvers._design.LinearDesign",
-    "sklearn_unlearn.solvers._factored.FactoredHessian",
-    "sklearn_unlearn.solvers._objective.LinearObjective",
+    "sklearn_unlearn.solvers.bounds._drift.Drift",
+    "sklearn_unlearn.solvers.objective._design.LinearDesign",
+    "sklearn_unlearn.solvers.hessian._factored.FactoredHessian",
+    "sklearn_unlearn.solvers.objective._objective.LinearObjective",
 }
 # Types a file holds only in some states: the bound's Gram matrices (logistic
 # regression) and the pending rows of requests not yet folded into them.
 STATE_TYPES = {
-    "sklearn_unlearn.solvers._pending.PendingMatrix",
-    "sklearn_unlearn.solvers._rows.RowCurvature",
+    "sklearn_unlearn.solvers.hessian._pending.PendingMatrix",
+    "sklearn_unlearn.solvers.hessian._rows.RowCurvature",
 }
 def _classification(n_classes, sparse=False):
     X, y = make_classification(n_samples=120, n_features=6, n_informative=4,
@@ -165,7 +165,7 @@ def test_skops_round_trip(case, tmp_path):
     untrusted = set(sio.get_untrusted_types(file=path))
     expected = CACHE_TYPES | {type_name(type(est))} | SAVED[case].types
     assert expected <= untrusted <= expected | STATE_TYPES
-    assert "sklearn_unlearn.solvers._rows.RowCurvature" in untrusted  # rows pending
+    assert "sklearn_unlearn.solvers.hessian._rows.RowCurvature" in untrusted  # rows pending
 
     loaded = sio.load(path, trusted=sorted(untrusted))
     _assert_identical(est, loaded)
@@ -426,10 +426,31 @@ def test_files_that_name_the_drift_bounds_by_their_old_module_still_load():
     # them sklearn_unlearn.solvers._cache._Drift; loading them still works.
     import pickle
 
-    from sklearn_unlearn.solvers._drift import Drift
+    from sklearn_unlearn.solvers.bounds._drift import Drift
 
     saved = pickle.dumps(Drift(form=1.0, norm=2.0), protocol=0)
-    old = saved.replace(b"sklearn_unlearn.solvers._drift\nDrift",
+    old = saved.replace(b"sklearn_unlearn.solvers.bounds._drift\nDrift",
                         b"sklearn_unlearn.solvers._cache\n_Drift")
     assert old != saved
     assert pickle.loads(old) == Drift(form=1.0, norm=2.0)
+
+
+def test_files_that_name_the_solvers_modules_by_their_old_paths_still_load(breast_cancer):
+    # Files saved before the solvers' modules moved into their folders
+    # (objective/, hessian/, steps/, bounds/, fit/) name them by their old
+    # paths, e.g. sklearn_unlearn.solvers._factored; loading them still
+    # works, and the model loaded still unlearns.
+    import pickle
+
+    X, y = breast_cancer
+    est = UnlearnableLogisticRegression().fit(X, y)
+    saved = pickle.dumps(est, protocol=2)
+    old = re.sub(rb"sklearn_unlearn\.solvers\.(?:objective|hessian|steps|bounds|fit)\.(_\w+)\n",
+                 rb"sklearn_unlearn.solvers.\1\n", saved)
+    assert b"sklearn_unlearn.solvers._factored\n" in old
+    assert b"solvers.hessian." not in old
+    loaded = pickle.loads(old)
+    np.testing.assert_array_equal(loaded.coef_, est.coef_)
+    loaded.unlearn(X[:5], None, y[:5])
+    est.unlearn(X[:5], None, y[:5])
+    np.testing.assert_array_equal(loaded.coef_, est.coef_)

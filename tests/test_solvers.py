@@ -60,7 +60,7 @@ def test_apply_terms_equals_every_product_on_its_own():
     edits, shapes, coupled and sparse terms is passed."""
     import scipy.sparse as sp
 
-    from sklearn_unlearn.solvers._rows import apply_terms
+    from sklearn_unlearn.solvers.hessian._rows import apply_terms
 
     rng = np.random.default_rng(1)
     m, p = 9, 7
@@ -315,8 +315,8 @@ def test_request_gram_traces_from_the_row_norms_equal_the_rows(kind, n_classes):
     norms; it is the trace of the rows themselves."""
     from sklearn_unlearn import UnlearnableLogisticRegression, zero_features
     from sklearn_unlearn._request import validate_request
-    from sklearn_unlearn.solvers._request_change import RequestChange as _RequestChange
-    from sklearn_unlearn.solvers._request_change import removed_gram as _removed_gram
+    from sklearn_unlearn.solvers.steps._request_change import RequestChange as _RequestChange
+    from sklearn_unlearn.solvers.steps._request_change import removed_gram as _removed_gram
 
     rng = np.random.default_rng(5)
     X = rng.standard_normal((80, 6)) * 2.0
@@ -357,7 +357,7 @@ def test_request_rows_products_equal_the_rows(kind, m):
     too where the edited columns carry nearly all of a row's norm)."""
     import scipy.sparse as sp
 
-    from sklearn_unlearn.solvers._request_rows import RequestRows, find_edit
+    from sklearn_unlearn.solvers.steps._request_rows import RequestRows, find_edit
 
     rng = np.random.default_rng(11)
     k, p = 9, 12

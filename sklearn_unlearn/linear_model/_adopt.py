@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._fingerprints import RowFingerprints, check_key, key_check
 from .._plausibility import LossProfile
-from ..solvers._chunked_newton import cache_by_chunks
+from ..solvers.fit._chunked_newton import cache_by_chunks
 from ._chunked import (ChunkPass, dask_arrays, dask_reducer, is_dask_collection,
                        iterable_reducer)
 

@@ -10,8 +10,8 @@ from .._plausibility import ALARM_RATE, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
 from ..solvers import UnlearningWarning
-from ..solvers._coordinates import changed_coordinates
-from ..solvers._request_rows import RequestRows, find_edit
+from ..solvers.objective._coordinates import changed_coordinates
+from ..solvers.steps._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
 from ._feature_change import check_feature_change
 from ._fit import CachedFitMixin

@@ -3,9 +3,9 @@ chunks are reduced on its cluster, or from an iterable of in-memory chunks.
 
 Each source gives ``reduce(theta, **wanted)``: one pass over the rows,
 returning the added
-:class:`~sklearn_unlearn.solvers._chunks.RowSums` of :func:`~sklearn_unlearn.solvers._chunks.row_sums` with the options
+:class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` of :func:`~sklearn_unlearn.solvers.fit._chunks.row_sums` with the options
 ``wanted`` (what
-:func:`~sklearn_unlearn.solvers._chunked_newton.cache_by_chunks` reads). Dask
+:func:`~sklearn_unlearn.solvers.fit._chunked_newton.cache_by_chunks` reads). Dask
 is imported only when a Dask collection is given.
 """
 
@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 
 from .._fingerprints import canonical_targets, row_digests
-from ..solvers._chunks import row_sums
+from ..solvers.fit._chunks import row_sums
 
 #: Chunk sums added per task of the reduction tree on the cluster.
 _FAN_IN = 8

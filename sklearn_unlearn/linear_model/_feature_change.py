@@ -6,7 +6,7 @@ import numpy as np
 
 from .._report import RequestReport
 from ..base import get_unlearn_tags
-from ..solvers._coordinates import changed_coordinates
+from ..solvers.objective._coordinates import changed_coordinates
 
 
 def check_feature_change(estimator, feature_change):

@@ -20,13 +20,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .._report import RequestReport
-from ._factored import FactoredHessian
-from ._pending import PendingMatrix
-from . import _bound, _phases, _roundoff, _third
-from ._chunks import published_theta, row_sums
-from ._entry_sides import EntrySides, new_key
-from ._drift import Drift
-from ._polish import anchored, polish, unconverged_polish
+from .hessian._factored import FactoredHessian
+from .hessian._pending import PendingMatrix
+from .bounds import _bound, _roundoff
+from .steps import _phases
+from .hessian import _third
+from .fit._chunks import published_theta, row_sums
+from .hessian._entry_sides import EntrySides, new_key
+from .bounds._drift import Drift
+from .fit._polish import anchored, polish, unconverged_polish
 
 logger = logging.getLogger("sklearn_unlearn")
 
@@ -84,7 +86,7 @@ class UnlearningCache:
     entry_sides : EntrySides or None
         For a loss whose curvature jumps, the digest of every row held and
         the side it entered each block on
-        (:mod:`~sklearn_unlearn.solvers._entry_sides`).
+        (:mod:`~sklearn_unlearn.solvers.hessian._entry_sides`).
     n_requests : int
         Number of requests applied.
     third : list of ndarray of shape (p, p, p) or None
@@ -156,7 +158,7 @@ class UnlearningCache:
         of the published parameters; with float32 the cached ``theta`` is
         their float32 rounding, so the bound is about the model that
         predicts. ``return_sums``: also return the
-        :class:`~sklearn_unlearn.solvers._chunks.RowSums` of the rows at the
+        :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` of the rows at the
         cached ``theta`` (the loss profile of the rows is among them).
         """
         # a penalty that grows with the total weight takes the training data's
@@ -214,7 +216,7 @@ class UnlearningCache:
     def from_sums(cls, objective, theta, gradient, sums, *, hessians, grams, noise,
                   anchor, exact, bound, dtype=np.float64, third=None):
         """The cache at the polished ``theta`` from the sums over the
-        training rows (:class:`~sklearn_unlearn.solvers._chunks.RowSums`,
+        training rows (:class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`,
         of one chunk or added over many): ``gradient`` of the objective
         there, the Hessian ``hessians`` with its curvature taken at
         ``anchor``, and ``grams`` (``K`` and ``K_R``, or ``None``)."""
@@ -245,7 +247,7 @@ class UnlearningCache:
 
     def measured(self, sums):
         """The cache with its residual measured on the current training rows:
-        ``sums`` (:class:`~sklearn_unlearn.solvers._chunks.RowSums` of every
+        ``sums`` (:class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` of every
         row at ``theta``) give the gradient, which becomes the residual, and
         its rounding, which becomes the residual's error (the allowance the
         fit takes for its own residual). This one is unchanged."""
@@ -270,7 +272,7 @@ class UnlearningCache:
              tol=1e-10, remaining=None):
         """Compute the update of ``request`` without changing the cache.
 
-        ``request`` is a :class:`~sklearn_unlearn.solvers._request_rows.RequestRows`:
+        ``request`` is a :class:`~sklearn_unlearn.solvers.steps._request_rows.RequestRows`:
         augmented rows ``R_old``, ``R_new`` (arrays, or sparse matrices with
         low-rank Hessian blocks, which then keep the request's corrections
         sparse), encoded targets ``Y_old``, ``Y_new``, weights ``S_old``,

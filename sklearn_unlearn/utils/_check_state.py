@@ -42,14 +42,14 @@ TRUSTED_TYPES = (
     "sklearn_unlearn.pipeline._pipeline.UnlearningPipeline",
     "sklearn_unlearn.pipeline._report.PipelineRequestReport",
     "sklearn_unlearn.solvers._cache.UnlearningCache",
-    "sklearn_unlearn.solvers._entry_sides.EntrySides",
-    "sklearn_unlearn.solvers._drift.Drift",
-    "sklearn_unlearn.solvers._design.LinearDesign",
-    "sklearn_unlearn.solvers._factored.FactoredHessian",
-    "sklearn_unlearn.solvers._lowrank.LowRankHessian",
-    "sklearn_unlearn.solvers._objective.LinearObjective",
-    "sklearn_unlearn.solvers._pending.PendingMatrix",
-    "sklearn_unlearn.solvers._rows.RowCurvature",
+    "sklearn_unlearn.solvers.hessian._entry_sides.EntrySides",
+    "sklearn_unlearn.solvers.bounds._drift.Drift",
+    "sklearn_unlearn.solvers.objective._design.LinearDesign",
+    "sklearn_unlearn.solvers.hessian._factored.FactoredHessian",
+    "sklearn_unlearn.solvers.hessian._lowrank.LowRankHessian",
+    "sklearn_unlearn.solvers.objective._objective.LinearObjective",
+    "sklearn_unlearn.solvers.hessian._pending.PendingMatrix",
+    "sklearn_unlearn.solvers.hessian._rows.RowCurvature",
 )
 
 #: The outputs compared, best first: scikit-learn's own order of preference

@@ -4,7 +4,7 @@ update takes with them."""
 import numpy as np
 import scipy.sparse as sp
 
-from ._rows import row_squares
+from ..hessian._rows import row_squares
 
 
 def find_edit(X_old, X_new, n_params):
@@ -15,7 +15,7 @@ def find_edit(X_old, X_new, n_params):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_unlearn.solvers._request_rows import find_edit
+    >>> from sklearn_unlearn.solvers.steps._request_rows import find_edit
     >>> old = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     >>> new = old.copy(); new[:, 1] = 0.0
     >>> cols, delta = find_edit(old, new, 4)
@@ -69,7 +69,7 @@ class RequestRows:
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_unlearn.solvers._request_rows import RequestRows, find_edit
+    >>> from sklearn_unlearn.solvers.steps._request_rows import RequestRows, find_edit
     >>> old = np.array([[1.0, 2.0, 1.0], [3.0, 4.0, 1.0]])
     >>> new = old.copy(); new[:, 1] = 0.0
     >>> none = np.zeros((2, 1))

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.linalg.blas import dsymm, dsymv
 
 from ._rows import RowCurvature
-from ._roundoff import UNIT, gamma
+from ..bounds._roundoff import UNIT, gamma
 
 #: Cost of a flop of a memory-bound matrix-vector product, in flops of a
 #: dense matrix product (measured 4-8 on a single core).

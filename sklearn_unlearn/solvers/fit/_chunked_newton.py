@@ -3,8 +3,8 @@ iterable of chunks): one pass over the chunks per iteration, and the cache
 made from the sums of the last pass.
 
 The caller gives ``reduce(theta, **wanted)``, which reads every chunk once
-and returns the added :class:`~sklearn_unlearn.solvers._chunks.RowSums` at
-``theta`` (:func:`~sklearn_unlearn.solvers._chunks.row_sums` with the
+and returns the added :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` at
+``theta`` (:func:`~sklearn_unlearn.solvers.fit._chunks.row_sums` with the
 options ``wanted``): the data part
 of the objective and its gradient, and, when asked, the Gram matrices of the
 Hessian blocks and of the residual bound. The Hessian taken at one point
@@ -14,10 +14,10 @@ need only the gradient); otherwise the next pass computes it again.
 
 import numpy as np
 
-from ._cache import UnlearningCache, logger
+from .._cache import UnlearningCache, logger
 from ._chunks import published_theta
-from ._entry_sides import new_key
-from ._factored import NotPositiveDefiniteError
+from ..hessian._entry_sides import new_key
+from ..hessian._factored import NotPositiveDefiniteError
 from ._polish import unconverged_polish
 
 _EPS = np.finfo(float).eps

@@ -25,7 +25,7 @@ import secrets
 import numpy as np
 import scipy.sparse as sp
 
-from .._fingerprints import MissingRowsError, RowFingerprints
+from ..._fingerprints import MissingRowsError, RowFingerprints
 
 #: Bytes of the key drawn at fit.
 KEY_SIZE = 16
@@ -134,7 +134,7 @@ class EntrySides:
     --------
     >>> import numpy as np
     >>> from sklearn_unlearn.losses import SquaredHinge
-    >>> from sklearn_unlearn.solvers._entry_sides import EntrySides
+    >>> from sklearn_unlearn.solvers.hessian._entry_sides import EntrySides
     >>> X = np.array([[1.0, 0.0], [0.0, 2.0]])
     >>> Y, S = np.array([[1.0], [-1.0]]), np.ones((2, 1))
     >>> eta = np.array([[0.5], [-3.0]])          # inside, then outside
@@ -165,7 +165,7 @@ class EntrySides:
     @classmethod
     def from_sums(cls, sums, n_blocks):
         """The store of the rows a fit's sums were taken over
-        (:class:`~sklearn_unlearn.solvers._chunks.RowSums`); ``None`` for a
+        (:class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`); ``None`` for a
         loss whose curvature does not jump."""
         if sums.side_digests is None:
             return None

@@ -19,7 +19,7 @@ def auto_method(obj, G, g, delta, theta_new, cubic):
     loss: the solve's residual plus how far the new rows' gradient has moved
     from its linear model, so the request's own rows say how curved the
     objective is along the step. ``cubic`` (a
-    :class:`~sklearn_unlearn.solvers._third.CubicTerm` of the other rows,
+    :class:`~sklearn_unlearn.solvers.hessian._third.CubicTerm` of the other rows,
     or ``None``) adds their share. The next Newton step has length ``||g|| /
     ||G|| ||delta||`` to first order; beyond ``AUTO_RTOL ||theta_new||``
     refined iterations follow. A loss of constant curvature (ridge) takes

@@ -20,10 +20,10 @@ from dataclasses import replace
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from . import _third
+from ..hessian import _third
 from ._blocks import matvec, solve
-from ._chunks import published_theta
-from ._factored import FactoredHessian
+from ..fit._chunks import published_theta
+from ..hessian._factored import FactoredHessian
 
 #: Newton iterations on the cubic model (where the cache keeps its term).
 _CUBIC_ITER = 20

@@ -4,7 +4,7 @@ blocks and the bound's Gram matrices ``K`` and ``K_R``)."""
 import numpy as np
 import scipy.sparse as sp
 
-from ._rows import RowCurvature
+from ..hessian._rows import RowCurvature
 
 
 class RequestChange:

@@ -4,8 +4,8 @@ stay) plus the exact loss of the rows the request adds."""
 
 import numpy as np
 
-from ._blocks import corrected, matvec, solve
-from ._rows import RowCurvature
+from ..objective._blocks import corrected, matvec, solve
+from ..hessian._rows import RowCurvature
 
 
 def refine(cache, r, theta, G_rest, removed, delta, *, max_iter, tol,

@@ -8,7 +8,7 @@ class, and the round-off allowances of the bound (sums of row norms times
 coefficients). :func:`row_sums` computes them over one chunk of rows as a
 :class:`RowSums`, and chunks add up with ``+``; the in-memory fit is the case
 of a single chunk, and a fit over a Dask array or an iterable of chunks adds
-the chunks' sums (see :mod:`sklearn_unlearn.solvers._chunked_newton`).
+the chunks' sums (see :mod:`sklearn_unlearn.solvers.fit._chunked_newton`).
 
 A worst-case rounding bound of a sum of ``n`` terms, ``gamma(n) sum |terms|``,
 holds for any order of summation, chunk by chunk included, so the
@@ -20,9 +20,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .._plausibility import row_losses
-from . import _roundoff
-from ._entry_sides import packed_sides, side_digests
+from ..._plausibility import row_losses
+from ..bounds import _roundoff
+from ..hessian._entry_sides import packed_sides, side_digests
 
 
 @dataclass
@@ -58,7 +58,7 @@ class RowSums:
         Weight and number of rows of every class.
     side_digests, side_bits : ndarray or None
         For a loss whose curvature jumps, the rows' digests and the side each
-        entered the Hessian on (:mod:`~sklearn_unlearn.solvers._entry_sides`):
+        entered the Hessian on (:mod:`~sklearn_unlearn.solvers.hessian._entry_sides`):
         chunks concatenate them.
     sides_key : bytes or None
         The key of those digests (the same in every chunk).
@@ -117,7 +117,7 @@ class RowSums:
 
     def data_gradient_error(self, n_params):
         """Bound on the rounding of the summed data gradient (see
-        :func:`~sklearn_unlearn.solvers._roundoff.data_gradient_error`)."""
+        :func:`~sklearn_unlearn.solvers.bounds._roundoff.data_gradient_error`)."""
         if self.n_rows == 0:
             return 0.0
         total = self.coef_error + _roundoff.gamma(self.n_rows + 1) * self.abs_coef

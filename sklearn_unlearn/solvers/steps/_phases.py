@@ -9,14 +9,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _bound, _third
+from ..bounds import _bound
+from ..hessian import _third
 from ._auto import auto_method
-from ._blocks import apply_all, corrected, matvec, solve
-from ._chunks import published_theta
-from ._entry_sides import packed_sides
+from ..objective._blocks import apply_all, corrected, matvec, solve
+from ..fit._chunks import published_theta
+from ..hessian._entry_sides import packed_sides
 from ._refine import refine
 from ._request_change import RequestChange
-from ._rows_dense import prepare_fold
+from ..hessian._rows_dense import prepare_fold
 
 
 class UnlearningWarning(UserWarning):

@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._blocks import solve
-from ._factored import FactoredHessian, NotPositiveDefiniteError
+from ..objective._blocks import solve
+from ..hessian._factored import FactoredHessian, NotPositiveDefiniteError
 
 _EPS = np.finfo(float).eps
 

@@ -272,7 +272,7 @@ def apply_terms(pairs):
     --------
     >>> import numpy as np
     >>> from sklearn_unlearn.solvers import RowCurvature
-    >>> from sklearn_unlearn.solvers._rows import apply_terms
+    >>> from sklearn_unlearn.solvers.hessian._rows import apply_terms
     >>> rows = np.array([[1.0, 0.0], [1.0, 1.0]])
     >>> a, b = RowCurvature(rows, np.array([2.0, -1.0])), RowCurvature(rows, np.ones(2))
     >>> [out.tolist() for out in apply_terms([(a, np.array([1.0, 2.0])),

@@ -41,7 +41,7 @@ class Drift:
     def from_sums(cls, obj, sums, theta, anchor, exact):
         """The bounds of a cache fitted at ``theta`` with its curvature taken
         at ``anchor``, from the sums over the training rows
-        (:class:`~sklearn_unlearn.solvers._chunks.RowSums`)."""
+        (:class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`)."""
         n = sums.n_rows
         kappa = obj.loss.curvature_max
         if not np.isfinite(kappa):

@@ -7,7 +7,7 @@ from scipy.linalg.blas import dtrsv
 from scipy.linalg.lapack import dpotrf, dpotrs
 
 from ._pending import BLAS2_COST, PendingMatrix, symmetric_product
-from ._roundoff import UNIT
+from ..bounds._roundoff import UNIT
 
 _EPS = np.finfo(float).eps
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import _roundoff
-from ._request_change import removed_gram as _removed_gram
+from ..steps._request_change import removed_gram as _removed_gram
 
 
 def increment(cache, r, parts, hessians, hessian_error, change, after, cubic_norm):

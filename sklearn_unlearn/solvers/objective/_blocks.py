@@ -4,8 +4,8 @@ joined by the objective's own layout."""
 
 import numpy as np
 
-from ._factored import FactoredHessian
-from ._rows import RowCurvature, apply_terms
+from ..hessian._factored import FactoredHessian
+from ..hessian._rows import RowCurvature, apply_terms
 
 
 def solve(obj, hessians, g, rtol=0.0, residual=False):

@@ -17,12 +17,12 @@ import copy
 
 import numpy as np
 
-from . import _lowrank
-from ._factored import FactoredHessian
-from ._lowrank import LowRankHessian
+from ..hessian import _lowrank
+from ..hessian._factored import FactoredHessian
+from ..hessian._lowrank import LowRankHessian
 from ._operators import MatrixFreeMixin
-from ._rows import RowCurvature
-from ._sketch import sketch_factor
+from ..hessian._rows import RowCurvature
+from ..hessian._sketch import sketch_factor
 
 
 class LinearObjective(MatrixFreeMixin):
