@@ -20,7 +20,7 @@ from sklearn.neural_network._multilayer_perceptron import _pack
 from threadpoolctl import threadpool_limits
 
 from sklearn_unlearn import UnlearnableMLPClassifier, UnlearnableMLPRegressor
-from sklearn_unlearn.neural_network._cg import conjugate_gradient
+from sklearn_unlearn.solvers._cg import conjugate_gradient
 from sklearn_unlearn.neural_network._hvp import MeanObjective, MLPFunction, MLPLayout
 
 # -- thresholds (see the module docstring of each test for what they mean) ----

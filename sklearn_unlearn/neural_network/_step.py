@@ -4,7 +4,7 @@ defined."""
 
 import numpy as np
 
-from ._cg import conjugate_gradient
+from ..solvers._cg import conjugate_gradient
 
 
 def remedy(method, tau):

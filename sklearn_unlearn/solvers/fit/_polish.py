@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from .._cg import conjugate_gradient
 from ..objective._blocks import solve
 from ..hessian._factored import FactoredHessian, NotPositiveDefiniteError
 
@@ -110,9 +111,29 @@ def _newton_step(objective, X, Y, S, theta, g, hessians, cg_tol, cg_max_iter):
     preconditioned by the cached blocks."""
     hvps = objective.hessian_products(X, Y, S, theta)
     return -objective.from_blocks([
-        pcg(hvp, H.solve, objective.to_block(g, b), cg_tol, cg_max_iter, H._project)
+        H._project(_solve_columns(hvp, H, objective.to_block(g, b), cg_tol, cg_max_iter))
         for b, (hvp, H) in enumerate(zip(hvps, hessians))
     ])
+
+
+def _solve_columns(hvp, H, g, tol, max_iter):
+    """``hvp^-1 g`` column by column by conjugate gradients preconditioned
+    with the cached block ``H``, from its solution; the iterate of smallest
+    residual of each (near round-off the recurrence stops making
+    progress)."""
+    def precondition(v):
+        return H.solve(v[:, None])[:, 0]
+
+    columns = g if g.ndim == 2 else g[:, None]
+    out = np.zeros_like(columns)
+    for j in range(columns.shape[1]):
+        col = columns[:, j]
+        if not np.linalg.norm(col):
+            continue
+        out[:, j] = conjugate_gradient(
+            hvp, col, tol=tol, max_iter=max_iter, precondition=precondition,
+            x0=precondition(col), stall=(3, 1.0), keep_best=True).x
+    return out if g.ndim == 2 else out[:, 0]
 
 
 def _line_search(objective, X, Y, S, theta, f, g, step, noise, near_roundoff):
@@ -149,55 +170,6 @@ def _refreshed(objective, X, Y, S, theta, eta, hessians):
         return objective.hessian(X, Y, S, theta, eta=eta)[0]
     except NotPositiveDefiniteError:
         return hessians
-
-
-def pcg(hvp, precond, b, tol, max_iter, project=None):
-    """Preconditioned conjugate gradients for ``H x = b``, column by column.
-
-    Starts from ``precond(b)``, stops at ``||H x - b|| <= tol ||b||`` and
-    returns the iterate of smallest residual (at round-off level the
-    recursion stops making progress), projected by ``project``.
-    """
-    if b.ndim == 2:
-        return np.column_stack([
-            pcg(hvp, lambda v: precond(v[:, None])[:, 0], b[:, j], tol, max_iter,
-                 project)
-            for j in range(b.shape[1])
-        ])
-    bnorm = np.linalg.norm(b)
-    if bnorm == 0:
-        return np.zeros_like(b)
-    x = precond(b)
-    r = b - hvp(x)
-    best, best_norm = x.copy(), np.linalg.norm(r)
-    since_best = 0
-    z = precond(r)
-    d = z.copy()
-    rz = float(r @ z)
-    for _ in range(max_iter):
-        if best_norm <= tol * bnorm or rz <= 0:
-            break
-        Hd = hvp(d)
-        dHd = float(d @ Hd)
-        if dHd <= 0:
-            break
-        alpha = rz / dHd
-        x += alpha * d
-        r -= alpha * Hd
-        rnorm = np.linalg.norm(r)
-        if not np.isfinite(rnorm):
-            break
-        if rnorm < best_norm:
-            best, best_norm, since_best = x.copy(), rnorm, 0
-        else:
-            since_best += 1
-            if since_best >= 3:
-                break
-        z = precond(r)
-        rz_new = float(r @ z)
-        d = z + (rz_new / rz) * d
-        rz = rz_new
-    return best if project is None else project(best)
 
 
 def anchored(objective, X, Y, S, theta, eta, held, anchor, eta_anchor, *, far,

@@ -6,8 +6,9 @@ import numpy as np
 from scipy.linalg.blas import dtrsv
 from scipy.linalg.lapack import dpotrf, dpotrs
 
-from ._pending import BLAS2_COST, PendingMatrix, symmetric_product
+from .._cg import conjugate_gradient
 from ..bounds._roundoff import UNIT
+from ._pending import BLAS2_COST, PendingMatrix, symmetric_product
 
 _EPS = np.finfo(float).eps
 
@@ -258,11 +259,11 @@ class FactoredHessian(PendingMatrix):
         the factor of ``base + shift``, for ``g`` of shape (p,) or (p, r)
         (one column at a time).
 
-        ``A0 d`` is carried by the recurrence ``A0 d = r + beta A0 d_prev``
-        (``A0 z = r`` for the preconditioned residual ``z``), so an iteration
-        costs one solve with the factor and one product with the pending rows.
-        The true residual is computed from ``A0`` and the pending rows once
-        more at the end.
+        ``A0 d`` is carried by the recurrence (``split`` of
+        :func:`~sklearn_unlearn.solvers._cg.conjugate_gradient`), so an
+        iteration costs one solve with the factor and one product with the
+        pending rows. The true residual is computed from ``A0`` and the
+        pending rows once more at the end.
         The result ``(x, residual)`` is accepted when the true residual is at
         the round-off level of a direct solve, ``16 sqrt(p) eps (||A0||_F
         ||x|| + ||g||)``, or below ``2 rtol ||g||``; ``None`` otherwise, or
@@ -277,49 +278,18 @@ class FactoredHessian(PendingMatrix):
         gnorm = np.linalg.norm(g)
         level = 16.0 * np.sqrt(p) * _EPS
 
-        x = self._base_solve(g)
-        Px = self._apply_pending(x)          # the pending rows times x
-        r = -Px
-        z = self._base_solve(r)
-        d = z.copy()
-        q0 = r.copy()          # A0 @ d
-        rz = float(r @ z)
-        rnorm = best = np.linalg.norm(r)
-        target = max(0.1 * level * (self._factored_norm * np.linalg.norm(x) + gnorm),
+        x0 = self._base_solve(g)
+        target = max(0.1 * level * (self._factored_norm * np.linalg.norm(x0) + gnorm),
                      rtol * gnorm)
-        n_iter = since = 0
         # stop when converged, or when the residual has not halved in three
         # iterations (round-off reached)
-        def going():
-            return n_iter < max_iter and rnorm > target and since < 3
-
-        while going() and rz > 0:
-            n_iter += 1
-            Pd = self._apply_pending(d)
-            q = q0 + Pd
-            dq = float(d @ q)
-            if not dq > 0:
-                break
-            alpha = rz / dq
-            x += alpha * d
-            Px += alpha * Pd
-            r -= alpha * q
-            rnorm = np.linalg.norm(r)
-            since = 0 if rnorm < 0.5 * best else since + 1
-            best = min(best, rnorm)
-            if not going():
-                break           # the next direction would not be used
-            z = self._base_solve(r)
-            rz_new = float(r @ z)
-            beta = rz_new / rz
-            d *= beta
-            d += z
-            q0 *= beta
-            q0 += r
-            rz = rz_new
+        res = conjugate_gradient(self._apply_pending, g, atol=target, max_iter=max_iter,
+                                 precondition=self._base_solve, x0=x0,
+                                 r0=-self._apply_pending(x0), split=True,
+                                 stall=(3, 0.5))
         # the recurrences plus the product of the true residual
-        self._rent += (n_iter + 2) * iteration
-        return self._accepted(g, x, level, rtol)
+        self._rent += (res.n_iter + 2) * iteration
+        return self._accepted(g, res.x, level, rtol)
 
     def _accepted(self, g, x, level, rtol):
         """``(x, residual)`` when the true residual of the undamped system is
