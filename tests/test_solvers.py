@@ -430,3 +430,44 @@ def test_a_fold_keeps_no_copy_of_the_old_matrix(breast_cancer):
         base = M._base
         upper = np.triu(base, 1)
         assert not upper.any() or np.array_equal(upper, np.tril(base, -1).T)
+
+
+def test_one_conjugate_gradient_split_preconditioned_and_stalled():
+    """The package's one CG (solvers/_cg.py): with ``split`` (the part ``M``
+    its preconditioner inverts carried by the recurrence) it solves ``(M +
+    P) x = b`` like the plain preconditioned iteration, to 1e-10; a stalled
+    recurrence stops as ``"stalled"``; ``keep_best`` returns the iterate of
+    smallest residual."""
+    from sklearn_unlearn.solvers._cg import conjugate_gradient
+
+    rng = np.random.default_rng(0)
+    p = 40
+    G = rng.normal(size=(p, p))
+    M = G @ G.T + p * np.eye(p)
+    U = rng.normal(size=(p, 3))
+    P = U @ U.T
+    b = rng.normal(size=p)
+    exact = np.linalg.solve(M + P, b)
+    Minv = np.linalg.inv(M)
+    plain = conjugate_gradient(lambda v: (M + P) @ v, b, tol=1e-13, max_iter=100,
+                               precondition=lambda v: Minv @ v)
+    split = conjugate_gradient(lambda v: P @ v, b, tol=1e-13, max_iter=100,
+                               precondition=lambda v: Minv @ v, split=True)
+    assert plain.status == split.status == "converged"
+    # rank-3 change: at most 3 preconditioned iterations (plus round-off)
+    assert split.n_iter <= 5
+    for res in (plain, split):
+        np.testing.assert_allclose(res.x, exact, rtol=1e-10, atol=1e-12)
+    # a tolerance below round-off: the residual stops falling
+    # slow progress without a preconditioner: the residual does not halve in
+    # three iterations, the iteration stops there with its best iterate
+    Q, _ = np.linalg.qr(rng.normal(size=(p, p)))
+    A = (Q * np.logspace(0, 6, p)) @ Q.T
+    steps = [conjugate_gradient(lambda v: A @ v, b, max_iter=k) for k in range(1, 6)]
+    stalled = conjugate_gradient(lambda v: A @ v, b, max_iter=500, stall=(3, 0.5),
+                                 keep_best=True)
+    assert stalled.status == "stalled" and stalled.n_iter < 10
+    smallest = min([1.0] + [s.relative_residual for s in steps[:stalled.n_iter]])
+    assert stalled.relative_residual == pytest.approx(smallest)
+    np.testing.assert_allclose(np.linalg.norm(b - A @ stalled.x) / np.linalg.norm(b),
+                               smallest, rtol=1e-6)

@@ -88,14 +88,7 @@ def conjugate_gradient(apply, b, *, max_iter, tol=0.0, atol=0.0, precondition=No
     b_norm = float(np.linalg.norm(b))
     if not np.isfinite(b_norm):
         return CGResult(np.zeros_like(b), 0, float("nan"), "non_finite")
-    if x0 is None and split:
-        x0 = precondition(b)
-        r0 = -apply(x0)         # A x0 = b + (A - M) x0
-    if x0 is None:
-        x, r = np.zeros_like(b), b.copy()
-    else:
-        x = np.array(x0, dtype=np.float64)
-        r = b - apply(x) if r0 is None else np.array(r0, dtype=np.float64)
+    x, r = _start(apply, b, precondition, x0, r0, split)
     z = r if precondition is None else precondition(r)
     d = z.copy()
     Md = r.copy() if split else None
@@ -104,28 +97,17 @@ def conjugate_gradient(apply, b, *, max_iter, tol=0.0, atol=0.0, precondition=No
     best = x.copy() if keep_best else None
     target = max(tol * b_norm, atol)
     n_iter = since = 0
-    status = "max_iter"
     while True:
-        if rnorm <= target:
-            status = "converged"
-            break
-        if not rnorm < np.inf:
-            status = "non_finite"
-            break
-        if n_iter >= max_iter:
-            break
-        if not rz > 0:
-            status = "negative_curvature"
+        if rnorm <= target or not rnorm < np.inf or n_iter >= max_iter or not rz > 0:
+            status = ("converged" if rnorm <= target else "non_finite" if not rnorm < np.inf
+                      else "max_iter" if n_iter >= max_iter else "negative_curvature")
             break
         Ad = apply(d)
         if split:
             Ad = Md + Ad
         curvature = float(d @ Ad)
-        if not np.isfinite(curvature):
-            status = "non_finite"
-            break
-        if not curvature > 0:
-            status = "negative_curvature"
+        if not 0 < curvature < np.inf:
+            status = "non_finite" if not np.isfinite(curvature) else "negative_curvature"
             break
         alpha = rz / curvature
         x += alpha * d
@@ -158,3 +140,14 @@ def conjugate_gradient(apply, b, *, max_iter, tol=0.0, atol=0.0, precondition=No
         x, rnorm = best, best_norm
     relative = rnorm / b_norm if b_norm else 0.0
     return CGResult(x, n_iter, relative if np.isfinite(relative) else float("nan"), status)
+
+
+def _start(apply, b, precondition, x0, r0, split):
+    """The start and its residual (see :func:`conjugate_gradient`)."""
+    if x0 is None and split:
+        x0 = precondition(b)
+        r0 = -apply(x0)         # A x0 = b + (A - M) x0
+    if x0 is None:
+        return np.zeros_like(b), b.copy()
+    x = np.array(x0, dtype=np.float64)
+    return x, (b - apply(x) if r0 is None else np.array(r0, dtype=np.float64))
