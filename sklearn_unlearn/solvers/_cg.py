@@ -87,7 +87,8 @@ def conjugate_gradient(apply, b, *, max_iter, tol=0.0, atol=0.0, precondition=No
     b = np.asarray(b, dtype=np.float64)
     b_norm = float(np.linalg.norm(b))
     if not np.isfinite(b_norm):
-        return CGResult(np.zeros_like(b), 0, float("nan"), "non_finite")
+        x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=np.float64)
+        return CGResult(x, 0, float("nan"), "non_finite")
     x, r = _start(apply, b, precondition, x0, r0, split)
     z = r if precondition is None else precondition(r)
     d = z.copy()

@@ -289,6 +289,8 @@ class FactoredHessian(PendingMatrix):
                                  stall=(3, 0.5))
         # the recurrences plus the product of the true residual
         self._rent += (res.n_iter + 2) * iteration
+        if res.status == "non_finite":
+            return None         # overflowed: the direct solve says what it can
         return self._accepted(g, res.x, level, rtol)
 
     def _accepted(self, g, x, level, rtol):
