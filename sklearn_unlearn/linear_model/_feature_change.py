@@ -6,7 +6,7 @@ import numpy as np
 
 from .._report import RequestReport
 from ..base import get_unlearn_tags
-from ..solvers._coordinates import changed_coordinates
+from ..solvers._coordinates import forgotten_coordinates
 
 
 def check_feature_change(estimator, feature_change):
@@ -61,15 +61,14 @@ def forgotten_state(estimator, positions):
     ``positions`` zero in every row, and the report, computed from the cache
     (nothing is changed)."""
     cache = estimator.unlearning_cache_
-    d = estimator.n_features_in_
-    scale = np.ones(d)
-    scale[positions] = 0.0
+    zeroed = np.zeros(estimator.n_features_in_, dtype=bool)
+    zeroed[positions] = True
     try:
-        new_cache, step = changed_coordinates(cache, scale, np.zeros(d))
+        new_cache, step, n_iter = forgotten_coordinates(cache, zeroed)
     except ValueError as exc:
         raise ValueError(f"{type(estimator).__name__} cannot forget features: {exc}") from None
     report = RequestReport(
-        method="forget_features", n_removed=0, n_added=0, tau=None, n_iter=1,
+        method="forget_features", n_removed=0, n_added=0, tau=None, n_iter=n_iter,
         step_norm=step, gradient_norm=None,
         residual_estimate=float(np.linalg.norm(new_cache.residual)),
         bound_increment=np.inf, residual_bound=np.inf)
