@@ -72,8 +72,13 @@ def forgotten_state(estimator, positions):
         step_norm=step, gradient_norm=None,
         residual_estimate=float(np.linalg.norm(new_cache.residual)),
         bound_increment=np.inf, residual_bound=np.inf)
-    new_cache = replace(new_cache, n_requests=cache.n_requests + 1,
-                        history=[*cache.history, report])
-    attrs = estimator._theta_attributes(new_cache.theta, new_cache.objective.design)
-    attrs["unlearning_cache_"] = new_cache
-    return attrs, report
+    return recorded_state(estimator, cache, new_cache, report), report
+
+
+def recorded_state(estimator, old, cache, report):
+    """The attributes of ``estimator`` at ``cache``, with ``report`` added
+    to the history of ``old`` (the cache it replaces)."""
+    cache = replace(cache, n_requests=old.n_requests + 1, history=[*old.history, report])
+    attrs = estimator._theta_attributes(cache.theta, cache.objective.design)
+    attrs["unlearning_cache_"] = cache
+    return attrs
