@@ -10,7 +10,7 @@ from .._plausibility import ALARM_RATE, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
 from ..solvers import UnlearningWarning
-from ..solvers.objective._coordinates import changed_coordinates
+from ..solvers.steps._coordinates import changed_coordinates
 from ..solvers.steps._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
 from ._feature_change import check_feature_change

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._report import RequestReport
 from ..base import get_unlearn_tags
-from ..solvers.objective._coordinates import changed_coordinates
+from ..solvers.steps._coordinates import changed_coordinates, forgotten_coordinates
 
 
 def check_feature_change(estimator, feature_change):
@@ -61,20 +61,24 @@ def forgotten_state(estimator, positions):
     ``positions`` zero in every row, and the report, computed from the cache
     (nothing is changed)."""
     cache = estimator.unlearning_cache_
-    d = estimator.n_features_in_
-    scale = np.ones(d)
-    scale[positions] = 0.0
+    zeroed = np.zeros(estimator.n_features_in_, dtype=bool)
+    zeroed[positions] = True
     try:
-        new_cache, step = changed_coordinates(cache, scale, np.zeros(d))
+        new_cache, step, n_iter = forgotten_coordinates(cache, zeroed)
     except ValueError as exc:
         raise ValueError(f"{type(estimator).__name__} cannot forget features: {exc}") from None
     report = RequestReport(
-        method="forget_features", n_removed=0, n_added=0, tau=None, n_iter=1,
+        method="forget_features", n_removed=0, n_added=0, tau=None, n_iter=n_iter,
         step_norm=step, gradient_norm=None,
         residual_estimate=float(np.linalg.norm(new_cache.residual)),
         bound_increment=np.inf, residual_bound=np.inf)
-    new_cache = replace(new_cache, n_requests=cache.n_requests + 1,
-                        history=[*cache.history, report])
-    attrs = estimator._theta_attributes(new_cache.theta, new_cache.objective.design)
-    attrs["unlearning_cache_"] = new_cache
-    return attrs, report
+    return recorded_state(estimator, cache, new_cache, report), report
+
+
+def recorded_state(estimator, old, cache, report):
+    """The attributes of ``estimator`` at ``cache``, with ``report`` added
+    to the history of ``old`` (the cache it replaces)."""
+    cache = replace(cache, n_requests=old.n_requests + 1, history=[*old.history, report])
+    attrs = estimator._theta_attributes(cache.theta, cache.objective.design)
+    attrs["unlearning_cache_"] = cache
+    return attrs

@@ -76,7 +76,17 @@ class CachedFitMixin:
         (``training_loss_profile_``: the count, sum and sum of squares of
         their losses, by which a request's rows are judged plausible), from
         the same pass."""
-        # the parent's fit has checked the values (finite, the right shape)
+        cache, profile = self._cache_of_rows(X, y, sample_weight, hessians=hessians)
+        self.unlearning_cache_ = cache
+        self.training_loss_profile_ = profile
+        self._set_theta(cache.theta, cache.objective.design)
+        self._new_unlearn_state()
+
+    def _cache_of_rows(self, X, y, sample_weight, *, theta=None, hessians=None):
+        """The cache of the rows ``X`` (polished from ``theta``, by default
+        the fitted parameters) and their loss profile; the estimator is not
+        changed."""
+        # the parent's fit (or the caller) has checked the values
         X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
                         ensure_all_finite=False)
         if sp.issparse(X):
@@ -91,12 +101,13 @@ class CachedFitMixin:
         totals = np.bincount(groups, weights=row_weight, minlength=n_groups)
         self._check_class_totals(totals)
         objective = self._unlearn_objective(X.shape[1], Y.shape[1])
-        theta = self._get_theta(objective.design)
+        if theta is None:
+            theta = self._get_theta(objective.design)
         noise = self._unlearn_noise(objective)
         check_noisy_minimum(objective, noise, totals)
         mode = self._hessian_mode(objective)
         if mode == "low_rank" and self.hessian == "auto":
-            warnings.warn(LowRankModeWarning.of(objective), stacklevel=4)
+            warnings.warn(LowRankModeWarning.of(objective), stacklevel=5)
         try:
             cache, sums = UnlearningCache.from_fit(
                 objective, X, Y, S, theta, noise=noise, groups=groups,
@@ -108,10 +119,7 @@ class CachedFitMixin:
             if noise is None:
                 raise
             raise ValueError(UNREACHED) from exc
-        self.unlearning_cache_ = cache
-        self.training_loss_profile_ = LossProfile.from_sums(sums)
-        self._set_theta(cache.theta, objective.design)
-        self._new_unlearn_state()
+        return cache, LossProfile.from_sums(sums)
 
     def _check_class_totals(self, totals):
         """Refuse training data without weight on some class."""

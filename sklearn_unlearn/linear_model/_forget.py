@@ -1,27 +1,53 @@
 """Whole features forgotten in every row, from the cache alone."""
 
+from dataclasses import replace
+
+import numpy as np
+from sklearn.utils.validation import validate_data
+
 from .._locks import serialised
-from ._feature_change import feature_positions, forgotten_state
+from ..edits import zero_features
+from ._feature_change import feature_positions, forgotten_state, recorded_state
 
 
 class ForgetFeaturesMixin:
     """:meth:`forget_features`, for the linear estimators (mixin of
     :class:`~sklearn_unlearn.linear_model.UnlearnableLinearMixin`)."""
 
-    def forget_features(self, features):
-        """Retrain, in closed form, as if ``features`` were zero in every row.
+    def forget_features(self, features, X=None, y=None, sample_weight=None):
+        """Retrain as if ``features`` were zero in every row.
 
         No data is needed: the weights of the features are set to zero on the
-        cached quadratic model of the objective, their rows and columns of the
-        cached Hessian keep only the penalty (nothing of what the training
-        rows held in these columns is left), and one Newton step takes the
-        other parameters to the optimum without them: exactly for ridge, to
-        second order otherwise. ``residual_bound_`` is then ``inf``.
+        cached model of the objective, their rows and columns of the cached
+        Hessian keep only the penalty (nothing of what the training rows held
+        in these columns is left), and Newton steps take the other parameters
+        to the optimum of the model without them: exactly for ridge;
+        otherwise as close as the model holds over the step (cubic where the
+        cache keeps its third derivatives, quadratic beyond).
+        ``residual_bound_`` is then ``inf``.
+
+        With the current training rows ``X``, ``y`` (the fit's rows after
+        every request), the model is moved to the exact optimum: Newton
+        steps on the rows with the features zeroed, from the update above,
+        and the cache is made again from them, as a fit on them would make
+        it (``residual_bound_`` then measured on them, as
+        :meth:`rebase_residual_bound` measures it). Their count and total
+        weight per class are checked against the cache's; nothing of the
+        rows is kept.
 
         Parameters
         ----------
         features : int, str or sequence of them
             Positions, or names of ``feature_names_in_``.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), \
+default=None
+            The current training rows, with the features' values (they are
+            zeroed here); ``None`` forgets from the cache alone.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), \
+default=None
+            Their targets (needed with ``X``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Their weights.
 
         Returns
         -------
@@ -39,10 +65,24 @@ class ForgetFeaturesMixin:
         >>> refit = Ridge(alpha=0.1).fit(zero_features(X, [2, 8]), y)
         >>> bool(np.allclose(reg.coef_, refit.coef_)), reg.coef_[2]
         (True, np.float64(0.0))
+
+        Logistic regression reaches the refit with the training rows:
+
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from sklearn_unlearn import UnlearnableLogisticRegression
+        >>> high = y > np.median(y)
+        >>> clf = UnlearnableLogisticRegression().fit(X, high)
+        >>> clf = clf.forget_features([2, 8], X, high)
+        >>> refit = LogisticRegression(tol=1e-10).fit(zero_features(X, [2, 8]), high)
+        >>> bool(np.allclose(clf.coef_, refit.coef_, atol=1e-6))
+        True
         """
         self._check_not_owned()
         self._checked_options({})
         positions = feature_positions(self, features)
+        if (X is None) != (y is None):
+            raise ValueError("Give both the training rows X and their targets y, or "
+                             "neither. Nothing was changed.")
 
         if self.__dict__.get("row_fingerprints_") is not None:
             raise ValueError(
@@ -54,9 +94,40 @@ class ForgetFeaturesMixin:
             )
 
         def work():
-            attrs, _ = forgotten_state(self, positions)
-            # the losses of the rows were taken with the forgotten values
-            attrs["training_loss_profile_"] = None
+            attrs, report = forgotten_state(self, positions)
+            if X is not None:
+                attrs = self._forgotten_on_rows(positions, attrs, report, X, y,
+                                                sample_weight)
+            else:
+                # the losses of the rows were taken with the forgotten values
+                attrs["training_loss_profile_"] = None
             return self._with_state(attrs)
 
         return serialised(self, work)
+
+    def _forgotten_on_rows(self, positions, attrs, report, X, y, sample_weight):
+        """The attributes of the model polished to the exact optimum on the
+        training rows ``X`` with the features zeroed, from the update
+        without data (``attrs``, ``report``), and its cache made from them."""
+        old = self.unlearning_cache_
+        X = zero_features(validate_data(self, X, accept_sparse="csr", reset=False,
+                                        dtype=np.float64), positions)
+        cache, profile = self._cache_of_rows(
+            X, y, sample_weight, theta=attrs["unlearning_cache_"].theta)
+        if not (np.array_equal(cache.counts, old.counts)
+                and np.allclose(cache.weight_totals, old.weight_totals,
+                                rtol=1e-9, atol=0.0)):
+            raise ValueError(
+                f"The rows given are {X.shape[0]} of total weight "
+                f"{float(cache.weight_totals.sum()):.6g}, but the model's current "
+                f"training data has {int(old.counts.sum())} rows of total weight "
+                f"{float(old.weight_totals.sum()):.6g} (by class: counts and weights "
+                "must match too): pass the fit's rows after every request. Nothing "
+                "was changed.")
+        report = replace(
+            report, step_norm=float(np.linalg.norm(cache.theta - old.theta)),
+            residual_estimate=float(np.linalg.norm(cache.residual)),
+            bound_increment=cache.residual_error, residual_bound=cache.residual_bound)
+        attrs = recorded_state(self, old, cache, report)
+        attrs["training_loss_profile_"] = profile
+        return attrs

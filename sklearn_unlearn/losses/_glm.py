@@ -90,7 +90,7 @@ class BinaryLogLoss:
 
     coupled = False
     #: ``third_derivative`` is smooth and kept beside the Hessian (the
-    #: cubic term of the cache's model; see ``solvers._third``).
+    #: cubic term of the cache's model; see ``solvers.hessian._third``).
     third_order = True
     constant_curvature = False
     curvature_depends_on_target = False
@@ -285,7 +285,7 @@ class HalfTweedieLoss:
 
     coupled = False
     #: ``third_derivative`` is smooth and kept beside the Hessian (the
-    #: cubic term of the cache's model; see ``solvers._third``).
+    #: cubic term of the cache's model; see ``solvers.hessian._third``).
     third_order = True
     constant_curvature = False
     self_concordant = True

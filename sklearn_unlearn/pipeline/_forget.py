@@ -30,8 +30,8 @@ class ForgetColumnsMixin:
     :class:`~sklearn_unlearn.pipeline.UnlearningPipeline` (mixin)."""
 
     @available_if(_final_forgets)
-    def forget_features(self, columns):
-        """Retrain, in closed form, as if raw ``columns`` were zero in every row.
+    def forget_features(self, columns, X=None, y=None, sample_weight=None):
+        """Retrain as if raw ``columns`` were zero in every row.
 
         The columns are followed through the fitted steps to the final
         features they become (a scaled column, the one-hot columns of a
@@ -41,11 +41,23 @@ class ForgetColumnsMixin:
         scale 1); encoders keep their categories, so the values a forgotten
         categorical column took are still listed in ``categories_``.
 
+        With the current training rows ``X``, ``y`` (raw, the fit's rows
+        after every request), they pass through the fitted steps (as they
+        are after the change) and the final step polishes its update on
+        them: its ``forget_features`` with rows, to the refit.
+
         Parameters
         ----------
         columns : int, str or sequence of them
             Raw columns: positions, or names for a pipeline fitted on a
             DataFrame.
+        X : {array-like, DataFrame} of shape (n_samples, n_features), default=None
+            The current raw training rows; ``None`` forgets from the caches
+            alone.
+        y : array-like of shape (n_samples,), default=None
+            Their targets (needed with ``X``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Their weights in the final step's fit.
 
         Returns
         -------
@@ -73,9 +85,10 @@ class ForgetColumnsMixin:
         """
         self._checked_options({})
         positions = _raw_positions(self, columns)
-        return serialised(self, lambda: self._forget(positions))
+        rows = None if X is None and y is None else (X, y, sample_weight)
+        return serialised(self, lambda: self._forget(positions, rows))
 
-    def _forget(self, positions):
+    def _forget(self, positions, rows=None):
         walk = Walk(frozenset(), self.unlearn_statistics_, dict(self.unlearn_statistics_))
         steps, local = [], positions
         for name, step in self.steps[:-1]:
@@ -83,8 +96,14 @@ class ForgetColumnsMixin:
             steps.append((name, step))
         name, final = self.steps[-1]
         updated = copy.copy(final)
-        if len(local):
+        if len(local) and rows is None:
             updated.forget_features(np.unique(local))
+        elif len(local):
+            X, y, sample_weight = rows
+            for _, step in steps:
+                if step not in ("passthrough", None):
+                    X = step.transform(X)
+            updated.forget_features(np.unique(local), X, y, sample_weight)
         report = PipelineRequestReport.of(updated.unlearn_history_[-1], walk.kinds, [])
         state = {"steps": [*steps, (name, updated)],
                  "unlearn_statistics_": walk.new_counts,

@@ -35,10 +35,11 @@ __all__ = [
 # old paths (``sklearn_unlearn.solvers._factored``, ...): those names stay
 # importable, as the same modules, so that such files still load.
 _MOVED = {
-    "objective": ("_blocks", "_coordinates", "_design", "_objective", "_operators"),
+    "objective": ("_blocks", "_design", "_objective", "_operators"),
     "hessian": ("_columns", "_entry_sides", "_factored", "_fold", "_lowrank", "_mode",
                 "_pending", "_rows", "_rows_columns", "_rows_dense", "_sketch", "_third"),
-    "steps": ("_auto", "_phases", "_refine", "_request_change", "_request_rows"),
+    "steps": ("_auto", "_coordinates", "_phases", "_refine", "_request_change",
+              "_request_rows"),
     "bounds": ("_bound", "_drift", "_roundoff"),
     "fit": ("_chunked_newton", "_chunks", "_polish"),
 }

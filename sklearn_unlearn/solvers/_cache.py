@@ -92,7 +92,7 @@ class UnlearningCache:
     third : list of ndarray of shape (p, p, p) or None
         The third derivatives of the rows' loss, one tensor per Hessian
         block, with their terms taken where the rows' curvature was (the
-        cubic term of the cache's model; see ``solvers._third``). ``None``
+        cubic term of the cache's model; see ``solvers.hessian._third``). ``None``
         for more than ``_third.MAX_PARAMS`` parameters per block, low-rank
         blocks, and losses without a smooth curvature.
     history : list of RequestReport

@@ -115,7 +115,7 @@ def _pairs(obj, tensors, d):
     return obj.from_blocks(parts)
 
 
-def _along(T, v):
+def along(T, v):
     """``T[v]``, the change of curvature along ``v`` (a ``p x p`` matrix)."""
     p = len(v)
     return (T.reshape(p * p, p) @ v).reshape(p, p)
@@ -146,7 +146,7 @@ class CubicTerm:
         if self._floors is None:
             self._floors = [0.5 * H.matrix for H in self._hessians]
         for b, (T, half) in enumerate(zip(self.tensors, self._floors)):
-            change = _along(T, np.ravel(self.obj.to_block(d, b)))
+            change = along(T, np.ravel(self.obj.to_block(d, b)))
             try:
                 cho_factor(half - change, lower=True)
                 cho_factor(half + change, lower=True)
@@ -159,7 +159,7 @@ class CubicTerm:
         after the step ``d`` (where it holds)."""
         out = []
         for b, (T, H) in enumerate(zip(self.tensors, self._hessians)):
-            M = H.matrix + _along(T, np.ravel(self.obj.to_block(d, b)))
+            M = H.matrix + along(T, np.ravel(self.obj.to_block(d, b)))
             out.append(FactoredHessian(0.5 * (M + M.T), H.null_basis))
         return out
 
@@ -170,7 +170,7 @@ class CubicTerm:
         for b, (T, B) in enumerate(zip(self.tensors, blocks)):
             v = np.ravel(obj.to_block(d, b))
             try:
-                factor = cho_factor(B.matrix + _along(T, v), lower=True)
+                factor = cho_factor(B.matrix + along(T, v), lower=True)
             except LinAlgError:
                 return None
             parts.append(-cho_solve(factor, np.ravel(obj.to_block(g, b)))[:, None])

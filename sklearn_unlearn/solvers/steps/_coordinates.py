@@ -20,10 +20,11 @@ from dataclasses import replace
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from ..hessian import _third
-from ._blocks import matvec, solve
 from ..fit._chunks import published_theta
+from ..hessian import _third
 from ..hessian._factored import FactoredHessian
+from ..objective._blocks import matvec, solve
+from ._continuation import zeroed_on_cubic
 
 #: Newton iterations on the cubic model (where the cache keeps its term).
 _CUBIC_ITER = 20
@@ -108,6 +109,32 @@ def changed_coordinates(cache, scale, shift):
         # the model's gradient and Hessian at the new optimum
         residual = residual + cubic.gradient(theta_new - theta_moved)
         hessians = cubic.hessians_after(theta_new - theta_moved)
+    return _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual,
+                          hessians, third)
+
+
+def forgotten_coordinates(cache, zeroed):
+    """The cache of the model refitted with the ``zeroed`` features zero in
+    every row, the step's norm and the Newton iterations: by continuation on
+    the cubic model where the cache keeps it and the continuation holds
+    (:mod:`~sklearn_unlearn.solvers.steps._continuation`), otherwise as
+    :func:`changed_coordinates` with zero scales."""
+    scale = np.where(zeroed, 0.0, 1.0)
+    if cache.third is not None:
+        _checked_change(cache, scale, np.zeros_like(scale))
+        found = zeroed_on_cubic(cache, zeroed)
+        if found is not None:
+            theta, residual, hessians, third, n_iter = found
+            theta = published_theta(cache.objective, theta, cache.dtype)
+            A = _augmented_map(cache.objective, scale, np.zeros_like(scale))
+            return (*_changed_cache(cache, A, zeroed, theta, cache.theta, residual,
+                                    hessians, third), n_iter)
+    return (*changed_coordinates(cache, scale, np.zeros_like(scale)), 1)
+
+
+def _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual, hessians, third):
+    """The new cache at ``theta_new`` (``theta_moved``: the old parameters in
+    the new coordinates) and the step's norm."""
     if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
         raise ValueError("The change of the features gives non-finite parameters.")
     # how far theta is from where the rows' curvature entered, in the new
