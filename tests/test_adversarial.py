@@ -103,12 +103,13 @@ SHARES = {
     "interleaved": 0.08,
     "overflow": 0.10,
     "long_stream": 0.02,
+    "erasure_stream": 0.02,
 }
 
 
 def _settings(name):
     n = max(2, round(TOTAL_EXAMPLES * SHARES[name]))
-    if name == "long_stream":
+    if name in ("long_stream", "erasure_stream"):
         # a replay costs 200+ requests: report the failing stream as drawn
         # (its compact repr replays it) instead of shrinking it for minutes
         return settings(settings.get_profile(PROFILE), max_examples=n,
@@ -1023,6 +1024,26 @@ def test_long_request_streams():
     """200 to 260 requests on one model: the bound accumulates, it never
     falls behind the true residual."""
     run_property("long_stream", long_streams())
+
+
+@st.composite
+def erasure_streams(draw):
+    base = draw(logistic_data(n=(60, 200), d=(1, 6)))
+    reqs = tuple(
+        Req(kind, k=1, method=method) for kind, method in draw(st.lists(
+            st.tuples(st.sampled_from(("delete", "delete", "delete_confident",
+                                       "delete_far")),
+                      st.sampled_from(METHODS[:2])),
+            min_size=20, max_size=60)))
+    return Case(data=base, requests=reqs)
+
+
+def test_single_row_erasure_streams():
+    """Single rows erased one request at a time, the far and confidently
+    classified ones among them: the drift grows request by request and what
+    each erased row leaves in the cached Hessian is bounded row by row; the
+    bound never falls behind the true residual."""
+    run_property("erasure_stream", erasure_streams())
 
 
 # -- the reference itself --------------------------------------------------------------------
