@@ -118,22 +118,28 @@ def left_behind(cache, r, eta_old):
     old = cache.drift
     norms = _roundoff.upper_norms(r.norms_old, obj.n_params)
     s_old = np.abs(r.S_old).max(axis=1)
-    total = min(gam * np.sqrt(float(s_old @ norms**3) * old.form),
-                loss.curvature_cap * float(s_old @ norms**2))
-    reach = norms * old.norm                         # >= |v_j|
-    per_row = np.minimum(gam * reach, loss.curvature_cap)
-    if loss.self_concordant and not loss.coupled:
-        weight = obj.scale * np.abs(r.S_old) * loss.curvature(r.Y_old, eta_old)
-        weight = weight.max(axis=1) + _roundoff.curvature_weight_error(
-            obj, r.S_old, r.abs_predictor("old", cache.theta))
-        # the weights hold c s_j already
-        per_row = np.minimum(obj.scale * s_old * per_row,
-                             weight * np.expm1(np.minimum(reach, 700.0)))
-        rowwise = float(per_row @ norms**2)
-    else:
-        rowwise = obj.scale * float((s_old * per_row) @ norms**2)
+    # overflowing or undefined products (a zero norm times an infinite
+    # drift) give no bound: nan is read as infinite below
+    with np.errstate(invalid="ignore", over="ignore"):
+        spread = gam * np.sqrt(float(s_old @ norms**3) * old.form)
+        capped = loss.curvature_cap * float(s_old @ norms**2)
+        # >= |v_j| (a row of norm zero does not drift, whatever D is)
+        reach = np.where(norms > 0, norms * old.norm, 0.0)
+        per_row = np.fmin(gam * reach, loss.curvature_cap)
+        if loss.self_concordant and not loss.coupled:
+            weight = obj.scale * np.abs(r.S_old) * loss.curvature(r.Y_old, eta_old)
+            weight = weight.max(axis=1) + _roundoff.curvature_weight_error(
+                obj, r.S_old, r.abs_predictor("old", cache.theta))
+            # the weights hold c s_j already
+            per_row = np.fmin(obj.scale * s_old * per_row,
+                              weight * np.expm1(np.minimum(reach, 700.0)))
+            rowwise = float(per_row @ norms**2)
+        else:
+            rowwise = obj.scale * float((s_old * per_row) @ norms**2)
+        forms = (obj.scale * spread, obj.scale * capped, rowwise)
+    forms = [f if f == f else np.inf for f in forms]
     # the products above round down by a few units at most
-    return (1.0 + 16.0 * _roundoff.UNIT) * min(obj.scale * total, rowwise)
+    return (1.0 + 16.0 * _roundoff.UNIT) * min(forms)
 
 
 def bound_step(cache, r, hessians, hessian_error, step, H_rest_step, eta_new,
