@@ -591,6 +591,7 @@ class Survey:
     classes: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)
     worst: dict | None = None
+    worst_request: dict | None = None
     records: list = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
@@ -610,9 +611,12 @@ class Survey:
                 and np.isfinite(bound)):
             return
         r = float(LD(bound) / true)
+        entry = dict(ratio=r, bound=float(bound), true=float(true), step=step,
+                     request=what, case=repr(case))
         if self.worst is None or r < self.worst["ratio"]:
-            self.worst = dict(ratio=r, bound=float(bound), true=float(true),
-                              step=step, request=what, case=repr(case))
+            self.worst = entry
+        if step and (self.worst_request is None or r < self.worst_request["ratio"]):
+            self.worst_request = entry       # after a request, not the fit
 
     def violation(self, label, case, step, what, message, req=None):
         """Record a violation (the first of its case: later checks of the
@@ -656,6 +660,10 @@ class Survey:
             print(f"[{self.name}] worst bound / true = {worst['ratio']:.4g} "
                   f"(bound {worst['bound']:.4g}, true {worst['true']:.4g}) at step "
                   f"{worst['step']} ({worst['request']}) of {worst['case']}")
+        if self.worst_request and self.worst_request is not worst:
+            w = self.worst_request
+            print(f"[{self.name}] after a request: worst bound / true = "
+                  f"{w['ratio']:.4g} at step {w['step']} ({w['request']})")
         if REPORT:
             try:
                 with open(REPORT) as f:
