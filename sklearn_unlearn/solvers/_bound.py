@@ -174,9 +174,8 @@ def bound_step(cache, r, hessians, hessian_error, step, H_rest_step, eta_new,
     norm and the operator norm of the curvature).
 
     The rows the request removes leave the Hessian with their curvature
-    at ``theta``, not where they entered: what they leave behind, at
-    most ``gamma sum_j s_j ||x_j||^2 |v_j| <= gamma sqrt(tr K_R(Z) Q)``
-    (or ``cap tr K(Z)``) in operator norm, joins ``e``.
+    at ``theta``, not where they entered: what they leave behind
+    (:func:`left_behind`) joins ``e``.
     """
     obj = cache.objective
     loss = obj.loss
