@@ -69,18 +69,19 @@ def request_roundoff(cache, r, theta, theta_new, eta_old, eta_new, eta_new_after
     return out
 
 
-def hessian_error_after(cache, r):
+def hessian_error_after(cache, r, eta_old):
     """The bound on the cached Hessian's error once the request's rows
-    have left and entered it with their curvature at ``theta``.
+    have left and entered it with their curvature at ``theta`` (``eta_old``:
+    the removed rows' predictors there).
 
     A removed row leaves behind its curvature where it entered minus the
     one at ``theta``: at most ``gamma sum_j s_j ||x_j||^2 |v_j| <= gamma
-    sqrt(tr K_R(Z) Q)`` (or ``cap tr K(Z)``) in operator norm; every
-    row's curvature weight carries its rounding.
+    sqrt(tr K_R(Z) Q)`` in operator norm, or row by row
+    (:func:`left_behind`) with ``|v_j| <= ||x_j|| D``; every row's
+    curvature weight carries its rounding.
     """
     obj = cache.objective
-    loss = obj.loss
-    gam = loss.curvature_lipschitz
+    gam = obj.loss.curvature_lipschitz
     if gam is None or not cache.exact_hessian:
         return np.inf
     p = obj.n_params
@@ -93,11 +94,52 @@ def hessian_error_after(cache, r):
         error += float(_roundoff.curvature_weight_error(
             obj, S, r.abs_predictor(part, cache.theta)) @ norms**2)
     if gam and len(r.norms_old):
-        norms = _roundoff.upper_norms(r.norms_old, p)
-        s_old = np.abs(r.S_old).max(axis=1)
-        error += obj.scale * min(gam * np.sqrt(float(s_old @ norms**3) * old.form),
-                                 loss.curvature_cap * float(s_old @ norms**2))
+        error += left_behind(cache, r, eta_old)
     return error
+
+
+def left_behind(cache, r, eta_old):
+    """Bound on the operator norm of what the removed rows leave in the
+    cached Hessian: ``c s_j ||x_j||^2`` times a bound on ``|A_j(x_j^T
+    theta_j) - A_j(x_j^T theta)|``, the curvature row ``j`` entered with
+    (where ``||theta - theta_j|| <= D``) minus the one it leaves with.
+
+    The smallest of: ``gamma sqrt(tr K_R(Z) Q)`` (Cauchy-Schwarz over the
+    removed rows, ``Q`` the drift bound of all rows), and the sum over the
+    removed rows of ``c s_j ||x_j||^2`` times the smallest of ``gamma
+    ||x_j|| D`` (``|v_j| <= ||x_j|| D``), ``cap`` and, for a
+    self-concordant curvature, ``(a_j + e_j) expm1(||x_j|| D)`` (the
+    curvature changes by at most a factor ``exp(|v_j|)``; ``a_j`` its
+    computed value at ``theta``, ``e_j`` that value's rounding).
+    """
+    obj = cache.objective
+    loss = obj.loss
+    gam = loss.curvature_lipschitz
+    old = cache.drift
+    norms = _roundoff.upper_norms(r.norms_old, obj.n_params)
+    s_old = np.abs(r.S_old).max(axis=1)
+    # overflowing or undefined products (a zero norm times an infinite
+    # drift) give no bound: nan is read as infinite below
+    with np.errstate(invalid="ignore", over="ignore"):
+        spread = gam * np.sqrt(float(s_old @ norms**3) * old.form)
+        capped = loss.curvature_cap * float(s_old @ norms**2)
+        # >= |v_j| (a row of norm zero does not drift, whatever D is)
+        reach = np.where(norms > 0, norms * old.norm, 0.0)
+        per_row = np.fmin(gam * reach, loss.curvature_cap)
+        if loss.self_concordant and not loss.coupled:
+            weight = obj.scale * np.abs(r.S_old) * loss.curvature(r.Y_old, eta_old)
+            weight = weight.max(axis=1) + _roundoff.curvature_weight_error(
+                obj, r.S_old, r.abs_predictor("old", cache.theta))
+            # the weights hold c s_j already
+            per_row = np.fmin(obj.scale * s_old * per_row,
+                              weight * np.expm1(np.minimum(reach, 700.0)))
+            rowwise = float(per_row @ norms**2)
+        else:
+            rowwise = obj.scale * float((s_old * per_row) @ norms**2)
+        forms = (obj.scale * spread, obj.scale * capped, rowwise)
+    forms = [f if f == f else np.inf for f in forms]
+    # the products above round down by a few units at most
+    return (1.0 + 16.0 * _roundoff.UNIT) * min(forms)
 
 
 def bound_step(cache, r, hessians, hessian_error, step, H_rest_step, eta_new,
@@ -132,9 +174,8 @@ def bound_step(cache, r, hessians, hessian_error, step, H_rest_step, eta_new,
     norm and the operator norm of the curvature).
 
     The rows the request removes leave the Hessian with their curvature
-    at ``theta``, not where they entered: what they leave behind, at
-    most ``gamma sum_j s_j ||x_j||^2 |v_j| <= gamma sqrt(tr K_R(Z) Q)``
-    (or ``cap tr K(Z)``) in operator norm, joins ``e``.
+    at ``theta``, not where they entered: what they leave behind
+    (:func:`left_behind`) joins ``e``.
     """
     obj = cache.objective
     loss = obj.loss

@@ -143,7 +143,7 @@ def changed(cache, r, g):
     fold = r.R_old.shape[0] > 0
     change = RequestChange(obj, r, cache.theta, g.eta_old, g.eta_new,
                             grams=cache.gram is not None, inside_old=g.inside_old)
-    hessian_error = _bound.hessian_error_after(cache, r)
+    hessian_error = _bound.hessian_error_after(cache, r, g.eta_old)
     if fold:
         # every dense matrix folds the same rows: one buffer for their
         # scaled rows, the edited columns' products by one pass over them
