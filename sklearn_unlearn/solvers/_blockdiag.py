@@ -52,6 +52,23 @@ class BlockDiagonal:
     factors : tuple of two ndarrays, default=None
         ``(inverse, half)`` of an earlier object of the same ``d`` and
         ``cross`` (see :attr:`factors`): no factorisation is repeated.
+
+    Examples
+    --------
+    Two classes of two features: coordinates 0 and 2 are feature 0, 1 and
+    3 feature 1.
+
+    >>> import numpy as np
+    >>> from sklearn_unlearn.solvers._blockdiag import BlockDiagonal
+    >>> cross = np.array([[[0.0, 1.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    >>> D = BlockDiagonal(np.array([2.0, 1.0, 2.0, 1.0]), cross)
+    >>> BlockDiagonal.dense(D.d, D.cross)
+    array([[2., 0., 1., 0.],
+           [0., 1., 0., 0.],
+           [1., 0., 2., 0.],
+           [0., 0., 0., 1.]])
+    >>> D.solve(np.array([3.0, 1.0, 3.0, 1.0]))
+    array([1., 1., 1., 1.])
     """
 
     def __init__(self, d, cross=None, factors=None):

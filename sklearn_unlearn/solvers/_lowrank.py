@@ -1,14 +1,15 @@
 """A Hessian kept as diagonal plus low rank, for models too large for a dense
 ``p x p`` matrix (hashed text features, large multinomial models).
 
-``matrix = diag(diagonal) + W diag(w_signs) W^T + U diag(signs) U^T``
+``matrix = diag(diagonal) + cross + W diag(w_signs) W^T + U diag(signs) U^T``
 
 At fit, ``W`` is a Nystrom approximation of the data part of the Hessian
 (exact on the columns of its test vectors that are unit vectors: the
 intercepts and the coordinates of largest curvature), ``diagonal`` its exact
-diagonal remainder plus the penalty; requests add their
+diagonal remainder plus the penalty, ``cross`` (a multinomial block only)
+its exact remainder between the classes of each feature; requests add their
 exact rank-one corrections ``U``. Every solve uses the Woodbury identity on the
-diagonal, in ``O(p (r + k) + (r + k)^3)``.
+(block) diagonal, in ``O(p (r + k) + (r + k)^3)``.
 
 The corrections of sparse rows (hashed text) stay sparse: ``U`` is then a CSC
 matrix, and every product with it costs ``O(nnz(U))`` per vector, never
@@ -68,6 +69,12 @@ class LowRankHessian(FoldMixin):
     null_basis : ndarray of shape (p, q), default=None
         Orthonormal directions along which the matrix is singular by
         construction; solutions are kept orthogonal to them.
+    cross : ndarray of shape (p / K, K, K), default=None
+        For parameters ordered class by class (coordinate ``k p / K + j`` is
+        class ``k`` of feature ``j``), the entries between the ``K`` classes
+        of each feature, with a zero diagonal: ``diag(diagonal) + cross`` is
+        then block diagonal, one ``K x K`` block per feature, and must be
+        positive definite. ``None``: a plain diagonal.
 
     Attributes
     ----------
