@@ -119,22 +119,24 @@ def _test_vectors(p, J, minus, seed, c0, c1):
     those of ``minus``), then
     Gaussian vectors of about unit norm, zero on ``J``, each drawn from its
     own seed (any block of them is drawn without the others)."""
-    # built transposed, one contiguous row per vector (writing the columns
-    # of a C-ordered block strides over all of it), then copied to C order
-    OmegaT = np.zeros((c1 - c0, p))
+    Omega = np.zeros((p, c1 - c0))
     e = len(J)
     units = np.arange(c0, min(c1, e))
-    OmegaT[units - c0, J[units]] = 1.0
+    Omega[J[units], units - c0] = 1.0
     paired = units[minus[units] >= 0]
-    OmegaT[paired - c0, minus[paired]] = -1.0
-    scale = 1.0 / np.sqrt(max(1, p - e))
-    for c in range(max(c0, e), c1):
-        rng = np.random.default_rng((seed, c))
-        row = OmegaT[c - c0]
-        row[:] = rng.standard_normal(p, dtype=np.float32)
-        row[J] = 0.0
-        row *= scale
-    return np.ascontiguousarray(OmegaT.T)
+    Omega[minus[paired], paired - c0] = -1.0
+    first = max(c0, e)
+    if first < c1:
+        # drawn into contiguous rows, then written into the block at once
+        # (column by column, each write strides over the whole block)
+        G = np.empty((c1 - first, p))
+        for c in range(first, c1):
+            G[c - first] = np.random.default_rng((seed, c)).standard_normal(
+                p, dtype=np.float32)
+        G[:, J] = 0.0
+        G *= 1.0 / np.sqrt(max(1, p - e))
+        Omega[:, first - c0:] = G.T
+    return Omega
 
 
 def _shifted_cholesky(C):
