@@ -9,16 +9,17 @@ from scipy.linalg.blas import dsyrk
 from ._factored import NotPositiveDefiniteError
 
 
-def scaled_gram(W, D):
-    """``W^T diag(D)^-1 W``, by symmetric rank-k updates (half the flops of
-    a product) on blocks of rows: no scaled copy of ``W``."""
-    p, m = W.shape
+def scaled_gram(W, base):
+    """``W^T D^-1 W`` for ``D`` a :class:`~._blockdiag.BlockDiagonal`, by
+    symmetric rank-k updates (half the flops of a product) on blocks of
+    rows: no scaled copy of ``W``."""
+    m = W.shape[1]
+    rows = base.n_rows
     gram = np.zeros((m, m))
-    step = max(1, 2**20 // max(1, m))
-    for start in range(0, p, step):
-        rows = slice(start, min(p, start + step))
+    step = max(1, 2**20 // max(1, m * (W.shape[0] // rows)))
+    for start in range(0, rows, step):
         # the transpose of a C-ordered block is what BLAS reads in place
-        block = np.ascontiguousarray(W[rows] / np.sqrt(D[rows, None]))
+        block = np.ascontiguousarray(base.scaled_rows(W, start, min(rows, start + step)))
         gram = dsyrk(1.0, block.T, beta=1.0, c=gram, overwrite_c=1)
     return np.triu(gram) + np.triu(gram, 1).T
 
@@ -30,15 +31,6 @@ def signed_squares(U, signs):
     if sp.issparse(U):
         return np.asarray(U.multiply(U) @ signs).ravel()
     return np.einsum("ij,ij,j->i", U, U, signs)
-
-
-def divided(U, D):
-    """``diag(D)^-1 U``, dense or sparse as ``U``."""
-    if sp.issparse(U):
-        DU = sp.csc_matrix(U, copy=True)
-        DU.data /= D[DU.indices]
-        return DU
-    return U / D[:, None]
 
 
 def hstack_columns(A, B):

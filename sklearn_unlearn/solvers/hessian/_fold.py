@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from ._columns import divided
+from ._blockdiag import feature_blocks
 from ._factored import NotPositiveDefiniteError
 
 
@@ -46,20 +46,21 @@ class FoldMixin:
             return self.with_columns(None, None)
         W, U, signs = self.W, self._U, self._signs
         m = W.shape[1]
-        D = self._base_diag
+        base = self.base
         G_ww = self._gram[:m, :m]
         G_wu = self._FtDU[:m]
         lam_g, V_g = np.linalg.eigh(0.5 * (G_ww + G_ww.T))
         good = lam_g > 1e-12 * max(lam_g.max(initial=0.0), 1e-300)
         C = (V_g[:, good] / lam_g[good]) @ (V_g[:, good].T @ G_wu)
         inside = np.maximum(np.einsum("ij,ij->j", G_wu, C), 0.0)
+        DU = base.divided(U)
         if sp.issparse(U):
-            total = np.asarray(divided(U, D).multiply(U).sum(axis=0)).ravel()
+            total = np.asarray(DU.multiply(U).sum(axis=0)).ravel()
         else:
-            total = np.einsum("ij,ij->j", U, U / D[:, None])
+            total = np.einsum("ij,ij->j", U, DU)
         outside = np.maximum(total - inside, 0.0)
-        dropped = D.max(initial=0.0) * float(np.sum(2.0 * np.sqrt(inside * outside)
-                                                     + outside))
+        dropped = base.norm_bound() * float(np.sum(2.0 * np.sqrt(inside * outside)
+                                                    + outside))
         M = np.diag(self.w_signs) + (C * signs) @ C.T
         L = V_g[:, good] * np.sqrt(lam_g[good])
         core = L.T @ M @ L
@@ -73,15 +74,44 @@ class FoldMixin:
                 "The corrected Hessian has non-finite entries; retrain on the "
                 "corrected data instead."
             )
-        full_diag = self.diagonal + np.einsum("ij,ij,j->i", W_new, W_new, w_signs)
-        return self._with_factor(W_new, w_signs, None, full_diag, dropped)
+        diagonal, cross = self._folded_remainder(W_new, w_signs)
+        full_diag = diagonal + np.einsum("ij,ij,j->i", W_new, W_new, w_signs)
+        return self._with_factor(W_new, w_signs, None, full_diag, dropped,
+                                 diagonal, cross)
 
-    def _with_factor(self, W, w_signs, gram_w, full_diag, dropped):
-        """A new object of this diagonal and null basis with the factor ``W``
-        (``gram_w`` its ``W^T D^-1 W``) and no pending corrections."""
+    def _folded_remainder(self, W_new, w_signs):
+        """The diagonal and the class blocks after a fold to ``W_new``.
+
+        The class blocks hold what the factor misses of the exact matrix's
+        entries between a feature's classes: sums over the rows, the pending
+        ones included. A fold takes the pending rows' entries out exactly
+        and the change of the factor's in, so that the blocks are again
+        those of the matrix the rows left (nothing of the rows stays in
+        them). The diagonal is kept as it is (taking the rows' squares out
+        of it too made updates less accurate: see the user guide's
+        low-rank section).
+        """
+        if self.cross is None:
+            return self.diagonal, None
+        K = self.cross.shape[1]
+        # cross' = cross + the class entries of W S W^T + U S U^T - W' S' W'^T
+        cross = (self.cross + feature_blocks(self.W, self.w_signs, K)
+                 + feature_blocks(self._U, self._signs, K)
+                 - feature_blocks(W_new, w_signs, K))
+        cross[:, np.arange(K), np.arange(K)] = 0.0
+        # an unpenalised intercept keeps a diagonal block (see class_cross)
+        cross[~self.cross.any(axis=(1, 2))] = 0.0
+        return self.diagonal, cross
+
+    def _with_factor(self, W, w_signs, gram_w, full_diag, dropped, diagonal=None,
+                     cross=None):
+        """A new object of this null basis with the factor ``W`` (``gram_w``
+        its ``W^T D^-1 W``), the diagonal and class blocks given (this
+        object's by default) and no pending corrections."""
         new = object.__new__(type(self))
         new.null_basis = self.null_basis
-        new.diagonal = self.diagonal
+        new.diagonal = self.diagonal if diagonal is None else diagonal
+        new.cross = self.cross if diagonal is None else cross
         new.W = W
         new.w_signs = w_signs
         new.fold_error = self.fold_error + float(dropped)

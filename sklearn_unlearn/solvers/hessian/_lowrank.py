@@ -1,14 +1,15 @@
 """A Hessian kept as diagonal plus low rank, for models too large for a dense
 ``p x p`` matrix (hashed text features, large multinomial models).
 
-``matrix = diag(diagonal) + W diag(w_signs) W^T + U diag(signs) U^T``
+``matrix = diag(diagonal) + cross + W diag(w_signs) W^T + U diag(signs) U^T``
 
 At fit, ``W`` is a Nystrom approximation of the data part of the Hessian
 (exact on the columns of its test vectors that are unit vectors: the
 intercepts and the coordinates of largest curvature), ``diagonal`` its exact
-diagonal remainder plus the penalty; requests add their
+diagonal remainder plus the penalty, ``cross`` (a multinomial block only)
+its exact remainder between the classes of each feature; requests add their
 exact rank-one corrections ``U``. Every solve uses the Woodbury identity on the
-diagonal, in ``O(p (r + k) + (r + k)^3)``.
+(block) diagonal, in ``O(p (r + k) + (r + k)^3)``.
 
 The corrections of sparse rows (hashed text) stay sparse: ``U`` is then a CSC
 matrix, and every product with it costs ``O(nnz(U))`` per vector, never
@@ -27,8 +28,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lu_solve
 
+from ._blockdiag import BlockDiagonal
 from ._columns import (
-    divided,
     factored_capacitance,
     hstack_columns,
     scaled_gram,
@@ -68,6 +69,12 @@ class LowRankHessian(FoldMixin):
     null_basis : ndarray of shape (p, q), default=None
         Orthonormal directions along which the matrix is singular by
         construction; solutions are kept orthogonal to them.
+    cross : ndarray of shape (p / K, K, K), default=None
+        For parameters ordered class by class (coordinate ``k p / K + j`` is
+        class ``k`` of feature ``j``), the entries between the ``K`` classes
+        of each feature, with a zero diagonal: ``diag(diagonal) + cross`` is
+        then block diagonal, one ``K x K`` block per feature, and must be
+        positive definite. ``None``: a plain diagonal.
 
     Attributes
     ----------
@@ -129,12 +136,17 @@ class LowRankHessian(FoldMixin):
     True
     """
 
-    def __init__(self, diagonal, W, w_signs, null_basis=None):
+    #: Class defaults: matrices saved before the class blocks existed.
+    cross = None
+    _base_inv = _base_half = None
+
+    def __init__(self, diagonal, W, w_signs, null_basis=None, cross=None):
         diagonal = np.asarray(diagonal, dtype=np.float64)
         W = np.asarray(W, dtype=np.float64)
         w_signs = np.asarray(w_signs, dtype=np.float64)
         self.null_basis = null_basis
         self.diagonal = diagonal
+        self.cross = None if cross is None else np.asarray(cross, dtype=np.float64)
         self.W = W
         self.w_signs = w_signs
         self.fold_error = 0.0
@@ -174,14 +186,17 @@ class LowRankHessian(FoldMixin):
             cols.append(np.sqrt(shift) * self.null_basis)
             sg.append(np.ones(self.null_basis.shape[1]))
         self._base_diag = base_diag
+        base = BlockDiagonal(base_diag, self.cross)
+        self._base_inv, self._base_half = base.factors
         # the factor is [W, extra]; the few extra columns are kept apart so
         # that W is never copied
         self._extra = np.hstack(cols) if cols else np.zeros((p, 0))
         self._base_signs = np.concatenate([self.w_signs] + sg)
         n = len(self._base_signs)
         gram = np.zeros((n, n))
-        gram[:m, :m] = scaled_gram(W, base_diag) if gram_w is None else gram_w
-        # the extra columns live on a few coordinates (the intercepts)
+        gram[:m, :m] = scaled_gram(W, base) if gram_w is None else gram_w
+        # the extra columns live on a few coordinates (the intercepts, whose
+        # class blocks are diagonal)
         live = np.flatnonzero(np.any(self._extra != 0, axis=1))
         X = self._extra[live] / base_diag[live, None]
         gram[m:, :m] = X.T @ W[live]
@@ -220,8 +235,15 @@ class LowRankHessian(FoldMixin):
         """Bytes held by the arrays of this object."""
         arrays = [self.diagonal, self.W, self.w_signs, self._base_diag,
                   self._extra, self._U, self._FtDU, self._signs, self._gram,
-                  self._base_cap[0]]
-        return int(sum(stored_bytes(a) for a in arrays))
+                  self._base_cap[0], self.cross, self._base_inv, self._base_half]
+        return int(sum(stored_bytes(a) for a in arrays if a is not None))
+
+    @property
+    def base(self):
+        """The shifted diagonal ``D`` with the class blocks, as a
+        :class:`~._blockdiag.BlockDiagonal` (a view of this object's arrays)."""
+        return BlockDiagonal(self._base_diag, self.cross,
+                             (self._base_inv, self._base_half))
 
     def _project(self, v):
         if self.null_basis is None:
@@ -238,14 +260,14 @@ class LowRankHessian(FoldMixin):
         return self.W @ t[:m] + self._extra @ t[m:]
 
     def _base_solve(self, g):
-        D = self._base_diag if g.ndim == 1 else self._base_diag[:, None]
-        x = g / D
+        base = self.base
+        x = base.solve(g)
         t = lu_solve(self._base_cap, self._factor_t(x))
-        return x - self._factor(t) / D
+        return x - base.solve(self._factor(t))
 
     def _scaled(self, U):
         """``D^-1 U`` for the shifted diagonal ``D``, dense or sparse as ``U``."""
-        return divided(U, self._base_diag)
+        return self.base.divided(U)
 
     def corrected(self, terms=None, fold=False):
         """The matrix plus ``terms`` (a RowCurvature), ready to solve.
@@ -329,18 +351,18 @@ class LowRankHessian(FoldMixin):
         if not self.pending_rank:
             return self._project(self._base_solve(g))
         U, FtDU = self._U, self._FtDU
-        D = self._base_diag if g.ndim == 1 else self._base_diag[:, None]
-        y = g / D
+        base = self.base
+        y = base.solve(g)
         t = self._factor_t(y)
         UtBg = np.asarray(U.T @ y) - FtDU.T @ lu_solve(self._base_cap, t)
         c = lu_solve(self._capacitance_lu(), UtBg)
         s = lu_solve(self._base_cap, t - FtDU @ c)
-        x = (g - np.asarray(U @ c) - self._factor(s)) / D
+        x = base.solve(g - np.asarray(U @ c) - self._factor(s))
         return self._project(x)
 
     def matvec(self, v, terms=None):
         """``(matrix + terms) @ v``; ``terms`` a RowCurvature or ``None``."""
-        out = (self.diagonal * v.T).T
+        out = self.base.matvec(v, self.diagonal)
         for A, s in ((self.W, self.w_signs), (self._U, self._signs)):
             if A is not None and A.shape[1]:
                 w = np.asarray(A.T @ v)
@@ -358,8 +380,7 @@ class LowRankHessian(FoldMixin):
         """The matrix as a dense array (for small ``p`` and tests only)."""
         U = self._U.toarray() if sp.issparse(self._U) else self._U
         M = (self.W * self.w_signs) @ self.W.T + (U * self._signs) @ U.T
-        M[np.diag_indices_from(M)] += self.diagonal
-        return M
+        return M + BlockDiagonal.dense(self.diagonal, self.cross)
 
     @property
     def matrix(self):

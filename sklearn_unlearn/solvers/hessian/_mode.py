@@ -63,6 +63,9 @@ class LowRankModeWarning(UserWarning):
         columns = _lowrank.DEFAULT_RANK + (objective.n_outputs if objective.loss.coupled
                                   else 1) * objective.design.fit_intercept
         stored = sum(8 * size * columns for size in sizes)
+        if objective.loss.coupled and objective.n_outputs > 1:
+            # the class blocks, their inverses and their factors' inverses
+            stored += 24 * objective.n_outputs**2 * objective.n_params
         return cls(
             f"hessian='auto' keeps the Hessian in the low-rank mode: "
             f"{max(sizes)} parameters per block are above the dense mode's "

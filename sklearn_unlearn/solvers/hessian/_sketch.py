@@ -125,12 +125,17 @@ def _test_vectors(p, J, minus, seed, c0, c1):
     Omega[J[units], units - c0] = 1.0
     paired = units[minus[units] >= 0]
     Omega[minus[paired], paired - c0] = -1.0
-    scale = 1.0 / np.sqrt(max(1, p - e))
-    for c in range(max(c0, e), c1):
-        rng = np.random.default_rng((seed, c))
-        Omega[:, c - c0] = rng.standard_normal(p, dtype=np.float32)
-        Omega[J, c - c0] = 0.0
-        Omega[:, c - c0] *= scale
+    first = max(c0, e)
+    if first < c1:
+        # drawn into contiguous rows, then written into the block at once
+        # (column by column, each write strides over the whole block)
+        G = np.empty((c1 - first, p))
+        for c in range(first, c1):
+            G[c - first] = np.random.default_rng((seed, c)).standard_normal(
+                p, dtype=np.float32)
+        G[:, J] = 0.0
+        G *= 1.0 / np.sqrt(max(1, p - e))
+        Omega[:, first - c0:] = G.T
     return Omega
 
 

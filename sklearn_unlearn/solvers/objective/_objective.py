@@ -261,7 +261,7 @@ class LinearObjective(MatrixFreeMixin):
                 remainder = np.maximum(diag - np.einsum("ij,ij->i", W, W), 0.0)
                 blocks.append(LowRankHessian(
                     remainder + self._block_penalty(b), W, np.ones(W.shape[1]),
-                    self.null_basis,
+                    self.null_basis, cross=self.class_cross(X, S, theta, W),
                 ))
             return blocks, None
         grams = self.data_grams(X, Y, S, theta, gram_weights=gram_weights, eta=eta)
