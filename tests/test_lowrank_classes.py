@@ -63,9 +63,10 @@ def test_class_blocks_solve_like_dense():
 
 
 def test_fold_keeps_the_class_blocks_of_the_corrected_matrix():
-    """After a fold the class entries are those of the exact corrected
-    matrix (the rows' own entries taken out: nothing of them stays in the
-    blocks), the intercept's block stays diagonal; the diagonal is kept."""
+    """After a fold the class entries and the diagonal are those of the
+    exact corrected matrix (the rows' own entries taken out: nothing of them
+    stays in the blocks or the diagonal), the intercept's block stays
+    diagonal."""
     rng = np.random.default_rng(2)
     H = _hessian(rng)
     U = sp.random(K * Q, 2, density=0.4, random_state=3, format="csc") * 0.5
@@ -78,7 +79,7 @@ def test_fold_keeps_the_class_blocks_of_the_corrected_matrix():
     off = ~np.eye(K, dtype=bool)
     np.testing.assert_allclose(got[:-1][:, off], want[:-1][:, off], rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(F.cross[-1], 0.0)
-    np.testing.assert_array_equal(F.diagonal, H.diagonal)
+    np.testing.assert_allclose(F.diag(), np.diag(exact), rtol=1e-12, atol=1e-12)
     # the folded matrix solves as its dense form
     g = rng.standard_normal(K * Q)
     np.testing.assert_allclose(F.to_dense() @ F.solve(g), g, rtol=1e-10, atol=1e-10)
@@ -158,3 +159,57 @@ def test_three_class_deletions_against_refit(text3, seed):
     est = copy.deepcopy(before).unlearn(X[rows], None, y[rows])
     ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X[keep], y[keep])
     assert rel_dist(before, ref) / rel_dist(est, ref) >= 10.0
+
+
+def test_deleted_rows_leave_the_diagonal(text3):
+    """After 100 documents are deleted, the stored diagonal (the remainder
+    plus the factor's) is the data's of the documents that stay, at the
+    fitted parameters, plus the penalty: nothing of the deleted documents'
+    squares stays in it (kept as fitted, it held them for every word outside
+    the sketch, which anyone holding the remaining documents could read
+    off)."""
+    X, y, model = text3
+    est = copy.deepcopy(model)
+    rows = np.sort(np.random.default_rng(6).choice(len(y), 100, replace=False))
+    keep = np.setdiff1d(np.arange(len(y)), rows)
+    obj, theta = est.unlearning_cache_.objective, est.unlearning_cache_.theta.copy()
+    est.unlearn(X[rows], None, y[rows])
+    H = est.unlearning_cache_.hessians[0]
+    exact = _exact_class_entries(obj, theta, X[keep])
+    want = exact[:, np.arange(K), np.arange(K)].T.ravel() + np.tile(obj.penalty, K)
+    deleted = _exact_class_entries(obj, theta, X[rows])
+    left = deleted[:, np.arange(K), np.arange(K)].T.ravel()
+    # the intercepts' diagonal is the sketch's alone
+    words = np.ones(K * (X.shape[1] + 1), dtype=bool)
+    words[X.shape[1]::X.shape[1] + 1] = False
+    err = np.abs(H.diag() - want)[words]
+    # measured below 1e-6 of the largest entry; the deleted documents' own
+    # squares are far larger on the words they hold
+    assert err.max() <= 1e-6 * want.max()
+    assert err.max() < 1e-3 * left[words].max()
+
+
+def test_deleted_rows_leave_the_binary_diagonal():
+    """The same for a binary model: after 50 documents are deleted the
+    stored diagonal is the data's of the documents that stay, plus the
+    penalty."""
+    docs, y = zipf_corpus(1500, seed=3, n_classes=2)
+    X = hashed(docs, 2**13)
+    est = UnlearnableLogisticRegression(hessian="low_rank", tol=1e-10,
+                                        max_iter=10_000).fit(X, y)
+    rows = np.sort(np.random.default_rng(7).choice(len(y), 50, replace=False))
+    keep = np.setdiff1d(np.arange(len(y)), rows)
+    obj, theta = est.unlearning_cache_.objective, est.unlearning_cache_.theta.copy()
+    est.unlearn(X[rows], None, y[rows])
+    H = est.unlearning_cache_.hessians[0]
+
+    def data_diagonal(Xr):
+        eta = obj.design.predictor(Xr, theta)[:, 0]
+        c = obj.scale / (1.0 + np.exp(-eta)) / (1.0 + np.exp(eta))
+        Xa = sp.hstack([Xr, np.ones((Xr.shape[0], 1))], format="csr")
+        return np.asarray(Xa.multiply(Xa).T @ c).ravel()
+
+    want = data_diagonal(X[keep]) + obj.penalty
+    err = np.abs(H.diag() - want)[:-1]          # the intercept: the sketch's
+    assert err.max() <= 1e-6 * want.max()
+    assert err.max() < 1e-3 * data_diagonal(X[rows])[:-1].max()

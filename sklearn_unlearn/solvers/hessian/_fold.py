@@ -4,6 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._blockdiag import feature_blocks
+from ._columns import signed_squares
 from ._factored import NotPositiveDefiniteError
 
 
@@ -82,17 +83,20 @@ class FoldMixin:
     def _folded_remainder(self, W_new, w_signs):
         """The diagonal and the class blocks after a fold to ``W_new``.
 
-        The class blocks hold what the factor misses of the exact matrix's
-        entries between a feature's classes: sums over the rows, the pending
-        ones included. A fold takes the pending rows' entries out exactly
-        and the change of the factor's in, so that the blocks are again
-        those of the matrix the rows left (nothing of the rows stays in
-        them). The diagonal is kept as it is (taking the rows' squares out
-        of it too made updates less accurate: see the user guide's
-        low-rank section).
+        Both hold what the factor misses of the exact matrix's entries (the
+        diagonal, and between a feature's classes): sums over the rows, the
+        pending ones included. A fold takes the pending rows' entries out
+        exactly and the change of the factor's in, so that they are again
+        those of the matrix the rows left. Nothing of a removed row stays in
+        them: a diagonal kept as fitted would hold the squares of its values
+        outside the sketch, which anyone holding the remaining rows could
+        read off.
         """
+        diagonal = (self.diagonal + signed_squares(self.W, self.w_signs)
+                    + signed_squares(self._U, self._signs)
+                    - signed_squares(W_new, w_signs))
         if self.cross is None:
-            return self.diagonal, None
+            return diagonal, None
         K = self.cross.shape[1]
         # cross' = cross + the class entries of W S W^T + U S U^T - W' S' W'^T
         cross = (self.cross + feature_blocks(self.W, self.w_signs, K)
@@ -101,7 +105,7 @@ class FoldMixin:
         cross[:, np.arange(K), np.arange(K)] = 0.0
         # an unpenalised intercept keeps a diagonal block (see class_cross)
         cross[~self.cross.any(axis=(1, 2))] = 0.0
-        return self.diagonal, cross
+        return diagonal, cross
 
     def _with_factor(self, W, w_signs, gram_w, full_diag, dropped, diagonal=None,
                      cross=None):
