@@ -21,7 +21,9 @@ projection onto the span of ``W``: the eigenvectors of the low-rank part in
 the metric of the diagonal, a function of the corrected matrix alone, with
 no stored array from which a row, or the old factor, can be read off. The
 span, and so the rank, stays the sketch's; what lies outside it is counted in
-``fold_error``.
+``fold_error``. The diagonal and the class blocks take the rows' own entries
+out exactly and the factor's change in: they stay the remainder of the
+corrected matrix.
 """
 
 import numpy as np
