@@ -59,7 +59,7 @@ class BlockDiagonal:
     3 feature 1.
 
     >>> import numpy as np
-    >>> from sklearn_unlearn.solvers._blockdiag import BlockDiagonal
+    >>> from sklearn_unlearn.solvers.hessian._blockdiag import BlockDiagonal
     >>> cross = np.array([[[0.0, 1.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
     >>> D = BlockDiagonal(np.array([2.0, 1.0, 2.0, 1.0]), cross)
     >>> BlockDiagonal.dense(D.d, D.cross)
