@@ -75,12 +75,13 @@ class FoldMixin:
                 "The corrected Hessian has non-finite entries; retrain on the "
                 "corrected data instead."
             )
-        diagonal, cross = self._folded_remainder(W_new, w_signs)
-        full_diag = diagonal + np.einsum("ij,ij,j->i", W_new, W_new, w_signs)
+        # the corrected matrix's diagonal is unchanged by the fold
+        full_diag = self.diag()
+        diagonal, cross = self._folded_remainder(full_diag, W_new, w_signs)
         return self._with_factor(W_new, w_signs, None, full_diag, dropped,
                                  diagonal, cross)
 
-    def _folded_remainder(self, W_new, w_signs):
+    def _folded_remainder(self, full_diag, W_new, w_signs):
         """The diagonal and the class blocks after a fold to ``W_new``.
 
         Both hold what the factor misses of the exact matrix's entries (the
@@ -90,11 +91,10 @@ class FoldMixin:
         those of the matrix the rows left. Nothing of a removed row stays in
         them: a diagonal kept as fitted would hold the squares of its values
         outside the sketch, which anyone holding the remaining rows could
-        read off.
+        read off. ``full_diag`` is the corrected matrix's diagonal
+        (:meth:`diag`).
         """
-        diagonal = (self.diagonal + signed_squares(self.W, self.w_signs)
-                    + signed_squares(self._U, self._signs)
-                    - signed_squares(W_new, w_signs))
+        diagonal = full_diag - signed_squares(W_new, w_signs)
         if self.cross is None:
             return diagonal, None
         K = self.cross.shape[1]
