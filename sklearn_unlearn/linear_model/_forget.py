@@ -8,6 +8,7 @@ from sklearn.utils.validation import validate_data
 from .._locks import serialised
 from ..edits import zero_features
 from ._feature_change import feature_positions, forgotten_state, recorded_state
+from ._measured import check_current_rows
 
 
 class ForgetFeaturesMixin:
@@ -114,16 +115,7 @@ default=None
                                         dtype=np.float64), positions)
         cache, profile = self._cache_of_rows(
             X, y, sample_weight, theta=attrs["unlearning_cache_"].theta)
-        if not (np.array_equal(cache.counts, old.counts)
-                and np.allclose(cache.weight_totals, old.weight_totals,
-                                rtol=1e-9, atol=0.0)):
-            raise ValueError(
-                f"The rows given are {X.shape[0]} of total weight "
-                f"{float(cache.weight_totals.sum()):.6g}, but the model's current "
-                f"training data has {int(old.counts.sum())} rows of total weight "
-                f"{float(old.weight_totals.sum()):.6g} (by class: counts and weights "
-                "must match too): pass the fit's rows after every request. Nothing "
-                "was changed.")
+        check_current_rows(old, cache)
         report = replace(
             report, step_norm=float(np.linalg.norm(cache.theta - old.theta)),
             residual_estimate=float(np.linalg.norm(cache.residual)),

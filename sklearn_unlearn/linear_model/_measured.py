@@ -74,18 +74,7 @@ class MeasuredResidualMixin:
         for chunk in chunks:
             part = chunk_pass(*unpack_chunk(chunk), cache.theta, {})
             sums = part if sums is None else sums + part
-        if (sums is None or not np.array_equal(sums.counts, cache.counts)
-                or not np.allclose(sums.weight_totals, cache.weight_totals,
-                                   rtol=1e-9, atol=0.0)):
-            given = (0, 0.0) if sums is None else (int(sums.counts.sum()),
-                                                   float(sums.weight_totals.sum()))
-            raise ValueError(
-                f"The rows given are {given[0]} of total weight {given[1]:.6g}, but "
-                f"the model's current training data has {int(cache.counts.sum())} "
-                f"rows of total weight {float(cache.weight_totals.sum()):.6g} (by "
-                "class: counts and weights must match too): pass the fit's rows "
-                "after every request. Nothing was changed."
-            )
+        check_current_rows(cache, sums)
         measured = cache.measured(sums)
         if not np.isfinite(measured.residual_bound):
             raise ValueError(
@@ -94,3 +83,23 @@ class MeasuredResidualMixin:
                 "nothing was changed."
             )
         return self._with_state({"unlearning_cache_": measured}, copy)
+
+
+def check_current_rows(cache, given):
+    """Refuse rows that are not the model's current training rows: their
+    count and total weight per class (``given``, sums over them such as a
+    :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` or a cache made
+    from them; ``None`` for no rows) must be the cache's."""
+    if (given is not None and np.array_equal(given.counts, cache.counts)
+            and np.allclose(given.weight_totals, cache.weight_totals,
+                            rtol=1e-9, atol=0.0)):
+        return
+    n, total = ((0, 0.0) if given is None
+                else (int(given.counts.sum()), float(given.weight_totals.sum())))
+    raise ValueError(
+        f"The rows given are {n} of total weight {total:.6g}, but the model's "
+        f"current training data has {int(cache.counts.sum())} rows of total weight "
+        f"{float(cache.weight_totals.sum()):.6g} (by class: counts and weights "
+        "must match too): pass the fit's rows after every request. Nothing was "
+        "changed."
+    )
