@@ -5,6 +5,7 @@ import copy
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from sklearn_unlearn.solvers import (
     FactoredHessian,
@@ -285,6 +286,46 @@ def test_gram_matrices_split_between_joblib_jobs():
     assert np.abs(one - ref).max() <= 1e-12 * scale
     assert np.abs(two - ref).max() <= 1e-12 * scale
     assert not np.array_equal(one, two)        # the split did happen
+
+
+@pytest.mark.parametrize("sparse_X", [True, False])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_predictor_of_sparse_unit_vectors(fit_intercept, sparse_X):
+    """A sketch's unit test vectors come as a CSR matrix (signed pairs for a
+    multinomial block); the predictor gathers the columns they select, the
+    intercept's included, and equals the product with the dense vectors."""
+    from sklearn_unlearn.solvers import LinearDesign
+
+    rng = np.random.default_rng(11)
+    X = sp.random(50, 30, density=0.2, random_state=rng, format="csr")
+    X = X if sparse_X else X.toarray()
+    design = LinearDesign(fit_intercept, 1.5)
+    p = 30 + fit_intercept
+    V = np.zeros((p, 4))
+    V[[3, 7, p - 1, 12], [0, 1, 2, 3]] = 1.0
+    V[20, 3] = -1.0
+    got = design.predictor(X, sp.csr_matrix(V))
+    assert isinstance(got, np.ndarray) and got.shape == (50, 4)
+    np.testing.assert_allclose(got, design.predictor(X, V), rtol=0, atol=1e-15)
+
+
+def test_sketch_factor_restores_numpy_huge_page_setting():
+    """The factor is allocated on ordinary pages through NumPy's own switch,
+    which is left as it was found, either way."""
+    from sklearn_unlearn.solvers.hessian import _sketch
+
+    switch = _sketch._set_madvise_hugepage
+    if switch is None:
+        pytest.skip("this NumPy has no huge-page switch")
+    original = switch(True)
+    try:
+        for setting in (True, False):
+            switch(setting)
+            Y = _sketch._factor_array(1000, 600)
+            assert Y.shape == (1000, 600)
+            assert switch(setting) is setting
+    finally:
+        switch(original)
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])

@@ -20,10 +20,19 @@ eigenvalues back.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import LinAlgError
 from scipy.linalg.blas import dtrsm
 
 from ._factored import NotPositiveDefiniteError
+
+try:  # NumPy >= 2
+    from numpy._core.multiarray import _set_madvise_hugepage
+except ImportError:
+    try:
+        from numpy.core.multiarray import _set_madvise_hugepage
+    except ImportError:
+        _set_madvise_hugepage = None
 
 #: Passes over the data (blocks of test vectors) that one sketch takes.
 PASSES = 8
@@ -36,9 +45,10 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0, minus=None):
     Parameters
     ----------
     apply : callable
-        ``apply(Omega)`` returns ``A @ Omega`` for ``Omega`` of shape
-        ``(p, b)``; called :data:`PASSES` times (fewer for a small sketch),
-        with blocks of ``s / PASSES`` columns.
+        ``apply(Omega)`` returns ``A @ Omega`` as an array, for ``Omega``
+        of shape ``(p, b)``: a CSR matrix for a block of unit vectors, an
+        array for a Gaussian block. Called at most :data:`PASSES` + 1 times
+        (fewer for a small sketch), with blocks of ``s / PASSES`` columns.
     p : int
         Dimension of ``A``.
     exact_columns : sequence of int
@@ -65,22 +75,25 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0, minus=None):
     minus = np.full(e, -1) if minus is None else np.asarray(minus, dtype=np.intp)[:e]
     # C order, as every product with a sparse matrix wants it (SciPy copies
     # a Fortran-ordered operand)
-    Y = np.empty((p, s))
+    Y = _factor_array(p, s)
     # the core Omega^T Y: its Gaussian rows are taken with each block, while
     # its test vectors are at hand (G_b^T Y_a = G_b^T A G_a for the blocks
     # a <= b done so far, and their transposes); the rest are rows of Y
     C = np.zeros((s, s))
     step = max(8, -(-s // PASSES))
-    for c0 in range(0, s, step):
-        c1 = min(s, c0 + step)
-        Omega = _test_vectors(p, J, minus, seed, c0, c1)
-        Y[:, c0:c1] = apply(Omega)
-        if c1 > e:
-            first = max(c0, e)
-            part = Omega[:, first - c0:].T @ Y[:, e:c1]
-            C[first:c1, e:c1] = part
-            C[e:c1, first:c1] = part.T
-        del Omega
+    # unit blocks apart from Gaussian ones: a sparse block of unit vectors
+    # gathers the data's columns instead of a dense product
+    starts = [*range(0, e, step), *range(e, s, step)]
+    for c0, c1 in zip(starts, [*starts[1:], s]):
+        if c1 <= e:
+            Y[:, c0:c1] = apply(_unit_vectors(p, J, minus, c0, c1))
+            continue
+        G = _gaussian_vectors(p, J, seed, c0, c1)
+        Y[:, c0:c1] = apply(G)
+        part = G.T @ Y[:, e:c1]
+        C[c0:c1, e:c1] = part
+        C[e:c1, c0:c1] = part.T
+        del G
     if not s:
         return Y
     C[:e] = Y[J]
@@ -114,29 +127,51 @@ def nystrom(apply, p, rank, exact_columns=(), seed=0, minus=None):
     return W @ (Q[:, keep][:, order] / sigma), sigma**2
 
 
-def _test_vectors(p, J, minus, seed, c0, c1):
-    """Columns ``c0:c1`` of ``Omega = [E_J, G]``: unit vectors (minus
-    those of ``minus``), then
+def _unit_vectors(p, J, minus, c0, c1):
+    """Columns ``c0:c1`` (all below ``len(J)``) of ``Omega = [E_J, G]``: the
+    unit vectors of ``J`` less those of ``minus``, as a CSR matrix."""
+    units = np.arange(c0, c1)
+    paired = units[minus[units] >= 0]
+    rows = np.r_[J[units], minus[paired]]
+    cols = np.r_[units, paired] - c0
+    vals = np.r_[np.ones(len(units)), -np.ones(len(paired))]
+    return sp.csr_matrix((vals, (rows, cols)), shape=(p, c1 - c0))
+
+
+def _gaussian_vectors(p, J, seed, c0, c1):
+    """Columns ``c0:c1`` (all from ``len(J)`` on) of ``Omega = [E_J, G]``:
     Gaussian vectors of about unit norm, zero on ``J``, each drawn from its
     own seed (any block of them is drawn without the others)."""
-    Omega = np.zeros((p, c1 - c0))
-    e = len(J)
-    units = np.arange(c0, min(c1, e))
-    Omega[J[units], units - c0] = 1.0
-    paired = units[minus[units] >= 0]
-    Omega[minus[paired], paired - c0] = -1.0
-    first = max(c0, e)
-    if first < c1:
-        # drawn into contiguous rows, then written into the block at once
-        # (column by column, each write strides over the whole block)
-        G = np.empty((c1 - first, p))
-        for c in range(first, c1):
-            G[c - first] = np.random.default_rng((seed, c)).standard_normal(
-                p, dtype=np.float32)
-        G[:, J] = 0.0
-        G *= 1.0 / np.sqrt(max(1, p - e))
-        Omega[:, first - c0:] = G.T
-    return Omega
+    # drawn into contiguous rows, then written into the block at once
+    # (column by column, each write strides over the whole block)
+    G = np.empty((c1 - c0, p))
+    for c in range(c0, c1):
+        G[c - c0] = np.random.default_rng((seed, c)).standard_normal(
+            p, dtype=np.float32)
+    G[:, J] = 0.0
+    G *= 1.0 / np.sqrt(max(1, p - len(J)))
+    return np.ascontiguousarray(G.T)
+
+
+def _factor_array(p, s):
+    """An empty ``(p, s)`` array for the factor, on ordinary pages.
+
+    NumPy asks the kernel for transparent huge pages for large arrays; where
+    the kernel compacts memory to find them on first touch (THP ``defrag``
+    set to ``madvise``, the default of many distributions), writing a
+    factor of hundreds of MiB costs about eight times as long as on
+    ordinary pages. The factor is written once and then read in streams, so
+    huge pages buy it nothing. The switch is NumPy's own (the setting of
+    ``NUMPY_MADVISE_HUGEPAGE``), restored at once; where it is missing the
+    array is allocated as usual.
+    """
+    if _set_madvise_hugepage is None:
+        return np.empty((p, s))
+    previous = _set_madvise_hugepage(False)
+    try:
+        return np.empty((p, s))
+    finally:
+        _set_madvise_hugepage(previous)
 
 
 def _shifted_cholesky(C):

@@ -54,8 +54,19 @@ class LinearDesign:
         return n_features + int(self.fit_intercept)
 
     def predictor(self, X, theta):
-        """Linear predictor ``X_aug @ theta``, shape ``(n_samples, n_outputs)``."""
+        """Linear predictor ``X_aug @ theta``, shape ``(n_samples, n_outputs)``.
+
+        ``theta`` may be a sparse matrix (a sketch's unit test vectors): the
+        product then gathers ``X``'s columns in one pass, and is dense.
+        """
         d = X.shape[1]
+        if sp.issparse(theta):
+            theta = sp.csr_matrix(theta)
+            eta = X @ theta[:d]
+            eta = eta.toarray() if sp.issparse(eta) else np.array(eta)
+            if self.fit_intercept:
+                eta += self.intercept_value * theta[d].toarray()
+            return eta
         eta = np.asarray(X @ theta[:d])
         if self.fit_intercept:
             eta = eta + self.intercept_value * theta[d]
