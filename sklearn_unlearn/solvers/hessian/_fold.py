@@ -103,8 +103,11 @@ class FoldMixin:
                  + feature_blocks(self._U, self._signs, K)
                  - feature_blocks(W_new, w_signs, K))
         cross[:, np.arange(K), np.arange(K)] = 0.0
-        # an unpenalised intercept keeps a diagonal block (see class_cross)
-        cross[~self.cross.any(axis=(1, 2))] = 0.0
+        # The whole block of an unpenalised intercept too: every part of it
+        # (the rows', the old and the new factor's) is blind to the classes'
+        # common shift, and so is the difference only as a whole; a
+        # diagonal alone would give the folded matrix curvature along the
+        # shift, which its solves project out (see _diagonal_shift)
         return diagonal, cross
 
     def _with_factor(self, W, w_signs, gram_w, full_diag, dropped, diagonal=None,

@@ -169,7 +169,7 @@ class LowRankHessian(FoldMixin):
         # Coordinates with (almost) no diagonal mass (an unpenalised intercept
         # whose column the low-rank part reproduces) get a shift ``mu`` on the
         # diagonal, taken back by a negative rank-one column.
-        mu = _diagonal_shift(diagonal, full_diag)
+        mu = _diagonal_shift(diagonal, full_diag, self.null_basis)
         base_diag = diagonal + mu
         if np.any(base_diag <= 0) or not np.all(np.isfinite(base_diag)):
             raise NotPositiveDefiniteError(
@@ -197,10 +197,11 @@ class LowRankHessian(FoldMixin):
         n = len(self._base_signs)
         gram = np.zeros((n, n))
         gram[:m, :m] = scaled_gram(W, base) if gram_w is None else gram_w
-        # the extra columns live on a few coordinates (the intercepts, whose
-        # class blocks are diagonal)
-        live = np.flatnonzero(np.any(self._extra != 0, axis=1))
-        X = self._extra[live] / base_diag[live, None]
+        # the extra columns live on a few coordinates (the intercepts), and
+        # D^-1 of them on those coordinates' class blocks
+        X = base.solve(self._extra)
+        live = np.flatnonzero(np.any(X != 0, axis=1))
+        X = X[live]
         gram[m:, :m] = X.T @ W[live]
         gram[:m, m:] = gram[m:, :m].T
         gram[m:, m:] = X.T @ self._extra[live]
@@ -395,7 +396,11 @@ class LowRankHessian(FoldMixin):
         return self.to_dense()
 
 
-def _diagonal_shift(diagonal, full_diag):
-    """The shift ``mu`` of the coordinates with (almost) no diagonal mass."""
+def _diagonal_shift(diagonal, full_diag, null_basis=None):
+    """The shift ``mu`` of the coordinates with (almost) no diagonal mass,
+    and of those of the null basis (a multinomial model's intercepts):
+    their block of the base is singular along the classes' common shift."""
     weak = diagonal <= 1e-10 * np.maximum(full_diag, 0.0)
+    if null_basis is not None:
+        weak |= np.any(null_basis != 0, axis=1)
     return np.where(weak, np.maximum(full_diag, 1.0), 0.0)

@@ -197,6 +197,13 @@ class RowCurvature(DenseForm, ColumnForm):
             total += float(b @ (2.0 * np.sqrt(sq) * dn + dn * dn))
         return total
 
+    def negated(self):
+        """The opposite change: the same rows, every weight negated."""
+        edit = None if self.edit is None else (self.edit[0], self.edit[1], -self.edit[2])
+        trace = None if self.known_trace is None else -self.known_trace
+        return RowCurvature(self.rows, -self.weights, edit=edit, trace=trace,
+                            row_squares=self.row_squares)
+
     def plain(self):
         """The same change as plain rows (an edited row becomes two rows)."""
         if self.edit is None:

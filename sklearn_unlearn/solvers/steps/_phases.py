@@ -177,37 +177,57 @@ def stepped(cache, r, g, c, method, tau, max_iter, tol):
         x, res = solve(obj, c.hessians, g.G, residual=True,
                        rtol=0.0 if obj.loss.constant_curvature else _STEP_RTOL)
         delta = -x
-    after = after_step(cache, r, cache.theta, g.G, g.G_rest, res, g.rest, c.change,
-                             delta)
+    after = after_step(cache, r, cache.theta, g.G, g.G_rest, res, g.rest,
+                       c.change.removed, c.change.added, delta)
     if method == "auto":
         method, one_step_error = auto_method(
             obj, g.G, g.G_rest + after.H_rest_step + after.grad_new_after, delta,
             after.theta_new, c.cubic)
     if method == "refined":
+        rest, removed = rest_model(cache, g, c)
         delta, n_iter, stepped_on = refine(
-            cache, r, cache.theta, g.G_rest, c.change.removed, delta,
+            cache, r, cache.theta, g.G_rest, removed, delta,
             max_iter=max_iter, tol=tol, max_damping=c.hessian_error,
-            hessians=g.rest, cubic=c.cubic)
-        after = after_step(cache, r, cache.theta, g.G, g.G_rest, None, g.rest,
-                                 c.change, delta)
+            hessians=rest, cubic=c.cubic)
+        after = after_step(cache, r, cache.theta, g.G, g.G_rest, None, rest, removed,
+                           c.change.added, delta)
     return method, after, StepInfo(n_iter, used_tau, one_step_error, stepped_on)
 
-def after_step(cache, r, theta, G, G_rest, res, rest, change, delta):
+def rest_model(cache, g, c):
+    """The cache's model of the Hessian blocks of the rows that stay: blocks
+    and the row terms to add to them.
+
+    A dense block less the removed rows' exact curvature is that model
+    exactly. A low-rank one is not: its diagonal remainder holds the removed
+    rows' squares and it misses their couplings outside the sketch, so the
+    difference can be indefinite (refined iterations on it run off). The
+    corrected blocks, with the removed rows folded out as the request
+    commits them, less the new rows' curvature at the fitted parameters
+    stand for it instead: the new rows' exact loss then adds only how their
+    curvature changes along the step.
+    """
+    if cache.exact_hessian or not c.fold:
+        return g.rest, c.change.removed
+    return c.hessians, [t.negated() for t in c.change.added]
+
+
+def after_step(cache, r, theta, G, G_rest, res, rest, removed, added, delta):
     """The published parameters after ``delta``, their rounding, the step,
-    the remaining rows' Hessian times it (from the solve's residual
-    ``res`` when given: no product with the dense matrix), and the new
-    rows' predictors, gradient coefficients and gradient there."""
+    the remaining rows' Hessian times it (``rest`` plus the ``removed``
+    terms, see :func:`rest_model`; from the solve's residual ``res`` when
+    given: no product with the dense matrix), and the new rows' predictors,
+    gradient coefficients and gradient there."""
     obj = cache.objective
     theta_new = published_theta(obj, theta + delta, cache.dtype)
     rounding = theta_new - (theta + delta)
     step = delta + rounding
     if res is not None:
-        (added_delta,) = apply_all(obj, [(change.added, delta)])
+        (added_delta,) = apply_all(obj, [(added, delta)])
         H_rest_step = res - G - added_delta
         if rounding.any():
-            H_rest_step = H_rest_step + matvec(obj, rest, rounding, change.removed)
+            H_rest_step = H_rest_step + matvec(obj, rest, rounding, removed)
     else:
-        H_rest_step = matvec(obj, rest, step, change.removed)
+        H_rest_step = matvec(obj, rest, step, removed)
     eta_new_after = r.new_predictor(theta_new)
     coef_after = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new_after)
     return Step(theta_new, rounding, step, H_rest_step, eta_new_after, coef_after,

@@ -14,7 +14,8 @@ def refine(cache, r, theta, G_rest, removed, delta, *, max_iter, tol,
     (quadratic, or cubic with ``cubic`` where it holds over the steps)
     plus the exact loss of the new rows (the plain step is the first);
     ``hessians``: the cached blocks under the corrected data's penalty,
-    if it changed. Returns the step, the iterations and the cubic term
+    if it changed, to which the ``removed`` rows' terms are added (see
+    :func:`~._phases.rest_model`). Returns the step, the iterations and the cubic term
     the steps were taken on (``None`` for the quadratic model)."""
     obj = cache.objective
     hessians = cache.hessians if hessians is None else hessians
