@@ -85,7 +85,11 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
             # too far from the start for its Hessian: exact Newton steps
             chord = False
             far = far or ratio > 0.5
-        step = _newton_step(objective, X, Y, S, theta, g, hessians, cg_tol, cg_max_iter)
+        # the system is solved only as far as the next gradient needs: close
+        # to round-off, half the way down to it (a solve to cg_tol there
+        # took as many iterations as a step from far)
+        tol = max(cg_tol, min(0.5, 0.5 * floor / gnorm))
+        step = _newton_step(objective, X, Y, S, theta, g, hessians, tol, cg_max_iter)
         found = _line_search(objective, X, Y, S, theta, f, g, step, noise,
                              gnorm <= 1e6 * floor)
         if found is None:

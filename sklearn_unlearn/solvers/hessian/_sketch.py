@@ -3,7 +3,7 @@ data and with no array beyond the factor it returns but a few column blocks.
 
 The test vectors are ``Omega = [E_J, G]``: the unit vectors of the exact
 columns ``J`` (the intercepts and the coordinates of largest curvature) and
-Gaussian vectors, zero on ``J``, each drawn when its block is taken (never
+vectors of random signs, zero on ``J``, each drawn when its block is taken (never
 all at once). ``Y = A Omega`` is taken a block of columns at a time, each
 block one pass over the data, and written into the array that becomes the
 factor. With the core ``C = Omega^T Y`` (the rows ``J`` of ``Y``, and ``G^T
@@ -38,7 +38,7 @@ except ImportError:
 PASSES = 8
 
 
-def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0, minus=None):
+def sketch_factor(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
     """``W`` of shape ``(p, s)`` with ``0 <= W W^T <= A`` and ``W W^T`` exact
     on the columns ``exact_columns`` (see the module's docstring).
 
@@ -47,7 +47,7 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0, minus=None):
     apply : callable
         ``apply(Omega)`` returns ``A @ Omega`` as an array, for ``Omega``
         of shape ``(p, b)``: a CSR matrix for a block of unit vectors, an
-        array for a Gaussian block. Called at most :data:`PASSES` + 1 times
+        array for a block of random signs. Called at most :data:`PASSES` + 1 times
         (fewer for a small sketch), with blocks of ``s / PASSES`` columns.
     p : int
         Dimension of ``A``.
@@ -58,37 +58,37 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0, minus=None):
         ``e_j - e_minus``. Where ``A`` is blind to ``e_j + e_minus`` (the
         common shift of two classes of a softmax), it still reproduces both
         columns ``j`` and ``minus`` exactly.
-    n_gaussian : int
-        Number of Gaussian test vectors; ``s = min(p, len(exact_columns) +
-        n_gaussian)`` in all.
+    n_random : int
+        Number of test vectors of random signs; ``s = min(p,
+        len(exact_columns) + n_random)`` in all.
     seed : int
-        Seed of the Gaussian test vectors.
+        Seed of the random test vectors.
 
     Returns
     -------
     W : ndarray of shape (p, s)
     """
     J = np.asarray(exact_columns, dtype=np.intp)
-    s = min(p, len(J) + int(n_gaussian))
+    s = min(p, len(J) + int(n_random))
     J = J[:s]
     e = len(J)
     minus = np.full(e, -1) if minus is None else np.asarray(minus, dtype=np.intp)[:e]
     # C order, as every product with a sparse matrix wants it (SciPy copies
     # a Fortran-ordered operand)
     Y = _factor_array(p, s)
-    # the core Omega^T Y: its Gaussian rows are taken with each block, while
+    # the core Omega^T Y: its random rows are taken with each block, while
     # its test vectors are at hand (G_b^T Y_a = G_b^T A G_a for the blocks
     # a <= b done so far, and their transposes); the rest are rows of Y
     C = np.zeros((s, s))
     step = max(8, -(-s // PASSES))
-    # unit blocks apart from Gaussian ones: a sparse block of unit vectors
+    # unit blocks apart from random ones: a sparse block of unit vectors
     # gathers the data's columns instead of a dense product
     starts = [*range(0, e, step), *range(e, s, step)]
     for c0, c1 in zip(starts, [*starts[1:], s]):
         if c1 <= e:
             Y[:, c0:c1] = apply(_unit_vectors(p, J, minus, c0, c1))
             continue
-        G = _gaussian_vectors(p, J, seed, c0, c1)
+        G = _sign_vectors(p, J, seed, c0, c1)
         Y[:, c0:c1] = apply(G)
         part = G.T @ Y[:, e:c1]
         C[c0:c1, e:c1] = part
@@ -100,7 +100,7 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0, minus=None):
     paired = np.flatnonzero(minus >= 0)
     C[paired] -= Y[minus[paired]]
     C[e:, :e] = C[:e, e:].T
-    # a non-finite entry of Y reaches the core (through the Gaussian rows,
+    # a non-finite entry of Y reaches the core (through the random rows,
     # or as a row J), checked here instead of a pass over Y, and in any case
     # the factor's squares, in the diagonal LowRankHessian checks
     if not np.all(np.isfinite(C)):
@@ -117,7 +117,7 @@ def sketch_factor(apply, p, exact_columns=(), n_gaussian=0, seed=0, minus=None):
 def nystrom(apply, p, rank, exact_columns=(), seed=0, minus=None):
     """The sketch as ``V diag(lam) V^T``: orthonormal ``V`` of shape (p, s)
     and non-negative ``lam`` (descending), from the factor of
-    :func:`sketch_factor` with ``rank`` Gaussian test vectors (a thin
+    :func:`sketch_factor` with ``rank`` random test vectors (a thin
     eigendecomposition through its ``s x s`` Gram matrix)."""
     W = sketch_factor(apply, p, exact_columns, rank, seed, minus)
     ev, Q = np.linalg.eigh(W.T @ W)
@@ -138,19 +138,22 @@ def _unit_vectors(p, J, minus, c0, c1):
     return sp.csr_matrix((vals, (rows, cols)), shape=(p, c1 - c0))
 
 
-def _gaussian_vectors(p, J, seed, c0, c1):
+def _sign_vectors(p, J, seed, c0, c1):
     """Columns ``c0:c1`` (all from ``len(J)`` on) of ``Omega = [E_J, G]``:
-    Gaussian vectors of about unit norm, zero on ``J``, each drawn from its
-    own seed (any block of them is drawn without the others)."""
-    # drawn into contiguous rows, then written into the block at once
-    # (column by column, each write strides over the whole block)
-    G = np.empty((c1 - c0, p))
+    vectors of random signs (Rademacher) of about unit norm, zero on ``J``,
+    each drawn from its own seed (any block of them is drawn without the
+    others). Signs are drawn as bits: far cheaper than Gaussian draws
+    (``RESULTS_sparse.md``), and as good a test matrix for the sketch."""
+    bits = np.empty((c1 - c0, p), dtype=np.uint8)
     for c in range(c0, c1):
-        G[c - c0] = np.random.default_rng((seed, c)).standard_normal(
-            p, dtype=np.float32)
-    G[:, J] = 0.0
-    G *= 1.0 / np.sqrt(max(1, p - len(J)))
-    return np.ascontiguousarray(G.T)
+        raw = np.random.default_rng((seed, c)).bytes(-(-p // 8))
+        bits[c - c0] = np.unpackbits(np.frombuffer(raw, dtype=np.uint8))[:p]
+    scale = 1.0 / np.sqrt(max(1, p - len(J)))
+    G = np.empty((p, c1 - c0))
+    np.multiply(bits.T, 2.0 * scale, out=G)
+    G -= scale
+    G[J] = 0.0
+    return G
 
 
 def _factor_array(p, s):

@@ -243,8 +243,8 @@ class LinearObjective(MatrixFreeMixin):
         coordinates of largest curvature (the frequent words of text; for a
         multinomial block, differences of a feature's classes, see
         :meth:`_exact_vectors`): the sketch reproduces their columns exactly,
-        with their coupling to every other coordinate. The rest are
-        Gaussian. It costs ``O(nnz(X) r)`` in
+        with their coupling to every other coordinate. The rest are random
+        signs. It costs ``O(nnz(X) r)`` in
         a few passes over ``X`` (:func:`~._sketch.sketch_factor`), ``O(p
         r^2)`` besides, and ``O(p r)`` memory; no ``p x p`` matrix is formed.
 
