@@ -309,9 +309,10 @@ def test_predictor_of_sparse_unit_vectors(fit_intercept, sparse_X):
     np.testing.assert_allclose(got, design.predictor(X, V), rtol=0, atol=1e-15)
 
 
-def test_sketch_factor_restores_numpy_huge_page_setting():
-    """The factor is allocated on ordinary pages through NumPy's own switch,
-    which is left as it was found, either way."""
+def test_ordinary_pages_restores_numpy_huge_page_setting():
+    """The sketch's arrays are allocated on ordinary pages through NumPy's
+    own switch, off inside the context and left as it was found after it,
+    either way, an exception included."""
     from sklearn_unlearn.solvers.hessian import _sketch
 
     switch = _sketch._set_madvise_hugepage
@@ -321,9 +322,13 @@ def test_sketch_factor_restores_numpy_huge_page_setting():
     try:
         for setting in (True, False):
             switch(setting)
-            Y = _sketch._factor_array(1000, 600)
-            assert Y.shape == (1000, 600)
+            with _sketch.ordinary_pages():
+                assert switch(False) is False
             assert switch(setting) is setting
+        switch(True)
+        with pytest.raises(RuntimeError), _sketch.ordinary_pages():
+            raise RuntimeError
+        assert switch(True) is True
     finally:
         switch(original)
 

@@ -19,6 +19,8 @@ construction; the shift on the core alone keeps the order without shifting
 eigenvalues back.
 """
 
+from contextlib import contextmanager
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import LinAlgError
@@ -45,9 +47,10 @@ def sketch_factor(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
     Parameters
     ----------
     apply : callable
-        ``apply(Omega)`` returns ``A @ Omega`` as an array, for ``Omega``
-        of shape ``(p, b)``: a CSR matrix for a block of unit vectors, an
-        array for a block of random signs. Called at most :data:`PASSES` + 1 times
+        ``apply(Omega, out)`` writes ``A @ Omega`` into ``out``, a view of
+        the factor's columns, for ``Omega`` of shape ``(p, b)``: a CSR
+        matrix for a block of unit vectors, an array for a block of random
+        signs. Called at most :data:`PASSES` + 1 times
         (fewer for a small sketch), with blocks of ``s / PASSES`` columns.
     p : int
         Dimension of ``A``.
@@ -73,27 +76,7 @@ def sketch_factor(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
     J = J[:s]
     e = len(J)
     minus = np.full(e, -1) if minus is None else np.asarray(minus, dtype=np.intp)[:e]
-    # C order, as every product with a sparse matrix wants it (SciPy copies
-    # a Fortran-ordered operand)
-    Y = _factor_array(p, s)
-    # the core Omega^T Y: its random rows are taken with each block, while
-    # its test vectors are at hand (G_b^T Y_a = G_b^T A G_a for the blocks
-    # a <= b done so far, and their transposes); the rest are rows of Y
-    C = np.zeros((s, s))
-    step = max(8, -(-s // PASSES))
-    # unit blocks apart from random ones: a sparse block of unit vectors
-    # gathers the data's columns instead of a dense product
-    starts = [*range(0, e, step), *range(e, s, step)]
-    for c0, c1 in zip(starts, [*starts[1:], s]):
-        if c1 <= e:
-            Y[:, c0:c1] = apply(_unit_vectors(p, J, minus, c0, c1))
-            continue
-        G = _sign_vectors(p, J, seed, c0, c1)
-        Y[:, c0:c1] = apply(G)
-        part = G.T @ Y[:, e:c1]
-        C[c0:c1, e:c1] = part
-        C[e:c1, c0:c1] = part.T
-        del G
+    Y, C = _sketch_columns(apply, p, J, minus, seed, s)
     if not s:
         return Y
     C[:e] = Y[J]
@@ -156,25 +139,56 @@ def _sign_vectors(p, J, seed, c0, c1):
     return G
 
 
-def _factor_array(p, s):
-    """An empty ``(p, s)`` array for the factor, on ordinary pages.
+@contextmanager
+def ordinary_pages():
+    """Large arrays allocated in this context are on ordinary pages.
 
     NumPy asks the kernel for transparent huge pages for large arrays; where
     the kernel compacts memory to find them on first touch (THP ``defrag``
-    set to ``madvise``, the default of many distributions), writing a
-    factor of hundreds of MiB costs about eight times as long as on
-    ordinary pages. The factor is written once and then read in streams, so
-    huge pages buy it nothing. The switch is NumPy's own (the setting of
-    ``NUMPY_MADVISE_HUGEPAGE``), restored at once; where it is missing the
-    array is allocated as usual.
+    set to ``madvise``, the default of many distributions), fresh memory
+    costs several times as long to write as on ordinary pages. A sketch
+    writes hundreds of MiB of fresh memory (the factor, and each block's
+    products), once, then reads the factor in streams: huge pages buy it
+    nothing (``RESULTS_sparse.md``). The switch is NumPy's own (the setting
+    of ``NUMPY_MADVISE_HUGEPAGE``), restored on leaving; where it is missing
+    nothing changes.
     """
     if _set_madvise_hugepage is None:
-        return np.empty((p, s))
+        yield
+        return
     previous = _set_madvise_hugepage(False)
     try:
-        return np.empty((p, s))
+        yield
     finally:
         _set_madvise_hugepage(previous)
+
+
+def _sketch_columns(apply, p, J, minus, seed, s):
+    """``Y = A Omega`` of shape ``(p, s)``, block by block, and the core's
+    rows of the random test vectors (``C``, the rest of it zero)."""
+    e = len(J)
+    # C order, as every product with a sparse matrix wants it (SciPy copies
+    # a Fortran-ordered operand)
+    Y = np.empty((p, s))
+    # the core Omega^T Y: its random rows are taken with each block, while
+    # its test vectors are at hand (G_b^T Y_a = G_b^T A G_a for the blocks
+    # a <= b done so far, and their transposes); the rest are rows of Y
+    C = np.zeros((s, s))
+    step = max(8, -(-s // PASSES))
+    # unit blocks apart from random ones: a sparse block of unit vectors
+    # gathers the data's columns instead of a dense product
+    starts = [*range(0, e, step), *range(e, s, step)]
+    for c0, c1 in zip(starts, [*starts[1:], s]):
+        if c1 <= e:
+            apply(_unit_vectors(p, J, minus, c0, c1), Y[:, c0:c1])
+            continue
+        G = _sign_vectors(p, J, seed, c0, c1)
+        apply(G, Y[:, c0:c1])
+        part = G.T @ Y[:, e:c1]
+        C[c0:c1, e:c1] = part
+        C[e:c1, c0:c1] = part.T
+        del G
+    return Y, C
 
 
 def _shifted_cholesky(C):

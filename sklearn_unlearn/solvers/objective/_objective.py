@@ -22,7 +22,7 @@ from ..hessian._factored import FactoredHessian
 from ..hessian._lowrank import LowRankHessian
 from ._operators import MatrixFreeMixin
 from ..hessian._rows import RowCurvature
-from ..hessian._sketch import sketch_factor
+from ..hessian._sketch import ordinary_pages, sketch_factor
 
 
 class LinearObjective(MatrixFreeMixin):
@@ -252,23 +252,27 @@ class LinearObjective(MatrixFreeMixin):
         """
         if mode == "low_rank":
             rank = _lowrank.DEFAULT_RANK if rank is None else rank
-            blocks = []
-            for b, (apply, diag) in enumerate(self.data_operators(X, Y, S, theta)):
-                always = len(self._exact_columns(b))
-                exact, minus = self._exact_vectors(b, diag, always + rank - rank // 4)
-                W = sketch_factor(apply, len(diag), exact, always + rank - len(exact),
-                                  seed=seed + b, minus=minus)
-                remainder = np.maximum(diag - np.einsum("ij,ij->i", W, W), 0.0)
-                blocks.append(LowRankHessian(
-                    remainder + self._block_penalty(b), W, np.ones(W.shape[1]),
-                    self.null_basis, cross=self.class_cross(X, S, theta, W),
-                ))
-            return blocks, None
+            with ordinary_pages():
+                return [self._sketched_block(b, apply, diag, X, S, theta, rank, seed)
+                        for b, (apply, diag) in enumerate(
+                            self.data_operators(X, Y, S, theta))], None
         grams = self.data_grams(X, Y, S, theta, gram_weights=gram_weights, eta=eta)
         q = 0 if gram_weights is None else gram_weights.shape[1]
         if not q:
             return self.assemble(grams), None
         return self.assemble(grams[:-q]), grams[-q:]
+
+    def _sketched_block(self, b, apply, diag, X, S, theta, rank, seed):
+        """The low-rank Hessian of block ``b`` (see :meth:`hessian`)."""
+        always = len(self._exact_columns(b))
+        exact, minus = self._exact_vectors(b, diag, always + rank - rank // 4)
+        W = sketch_factor(apply, len(diag), exact, always + rank - len(exact),
+                          seed=seed + b, minus=minus)
+        remainder = np.maximum(diag - np.einsum("ij,ij->i", W, W), 0.0)
+        return LowRankHessian(
+            remainder + self._block_penalty(b), W, np.ones(W.shape[1]),
+            self.null_basis, cross=self.class_cross(X, S, theta, W),
+        )
 
     def data_grams(self, X, Y, S, theta, *, gram_weights=None, eta=None,
                    curvature=True):

@@ -57,10 +57,10 @@ class MatrixFreeMixin:
     def data_operators(self, X, Y, S, theta, *, with_diag=True):
         """Exact products with the data part of every Hessian block.
 
-        Returns a list, one ``(apply, diag)`` per block: ``apply(V)`` is the
-        data part of the block times ``V`` of shape ``(p_b, s)`` (one pass over
-        ``X``, ``O(nnz(X) s)``), ``diag`` its diagonal (``None`` unless
-        ``with_diag``).
+        Returns a list, one ``(apply, diag)`` per block: ``apply(V, out=None)``
+        is the data part of the block times ``V`` of shape ``(p_b, s)`` (one
+        pass over ``X``, ``O(nnz(X) s)``), written into ``out`` if given,
+        ``diag`` its diagonal (``None`` unless ``with_diag``).
         """
         design = self.design
         eta = design.predictor(X, theta)
@@ -69,17 +69,19 @@ class MatrixFreeMixin:
             w = self.scale * S[:, 0]
             K, p = self.n_outputs, self.n_params
 
-            def apply(V):
+            def apply(V, out=None):
                 # one pass over X for all s columns (the caller bounds s),
                 # class by class on contiguous row blocks of V: no transposed
-                # copy of a (K p) x s array
+                # copy of a (K p) x s array; each class's product written
+                # where it goes (a sketch's factor)
                 s = V.shape[1]
                 Z = np.empty((X.shape[0], K, s))
                 for k in range(K):
                     Z[:, k] = design.predictor(X, V[k * p : (k + 1) * p])
                 Z = self.loss.curvature_product(None, eta, Z)
                 Z *= w[:, None, None]
-                out = np.empty((K * p, s))
+                if out is None:
+                    out = np.empty((K * p, s))
                 for k in range(K):
                     out[k * p : (k + 1) * p] = transposed(np.ascontiguousarray(Z[:, k]))
                 return out
@@ -96,8 +98,12 @@ class MatrixFreeMixin:
         for b in range(W.shape[1]):
             wb = W[:, b]
 
-            def apply(V, wb=wb):
-                return transposed(wb[:, None] * design.predictor(X, V))
+            def apply(V, out=None, wb=wb):
+                product = transposed(wb[:, None] * design.predictor(X, V))
+                if out is None:
+                    return product
+                out[...] = product
+                return out
 
             ops.append((apply, diags[:, b] if with_diag else None))
         return ops
