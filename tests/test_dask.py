@@ -96,6 +96,20 @@ def test_a_request_on_the_dask_model_equals_the_refit(client, diabetes):
     assert rel_dist(model, refit) < 1e-9
 
 
+def test_forget_features_reads_the_rows_from_a_dask_array(client, classes_data):
+    """forget_features with the training rows on the cluster gives the model
+    it gives with them in memory, to 1e-9."""
+    X, y, w = classes_data
+    cols = [10, 20, 30]
+    in_memory = UnlearnableLogisticRegression(C=0.5).fit(X, y, sample_weight=w)
+    in_memory.forget_features(cols, X, y, w)
+    model = UnlearnableLogisticRegression(C=0.5).fit(X, y, sample_weight=w)
+    model.forget_features(cols, da.from_array(X, chunks=(90, 16)),
+                          da.from_array(y, chunks=90), w)
+    assert rel_dist(model, in_memory) <= 1e-9
+    assert np.all(model.coef_[:, cols] == 0)
+
+
 def test_from_fitted_reads_a_dask_array(client, classes_data):
     X, y, w = classes_data
     parent = LogisticRegression(C=0.5).fit(X, y, sample_weight=w)

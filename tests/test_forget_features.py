@@ -133,6 +133,42 @@ def test_forgetting_with_rows_checks_them_and_changes_nothing_on_error():
     assert model.unlearning_cache_ is cache
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("make", [
+    lambda: UnlearnableLogisticRegression(C=0.5), lambda: UnlearnableRidge(alpha=2.0)])
+def test_forgetting_with_rows_reads_them_in_chunks(make, weighted):
+    """Rows given as an iterable of chunks (read once per Newton step) give
+    the model the rows in memory give, to 1e-10."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = scale(X)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
+    cols = [20, 21, 22, 23]
+    in_memory = make().fit(X, y, sample_weight=w).forget_features(cols, X, y, w)
+    chunks = [(X[i:i + 100], y[i:i + 100]) + ((w[i:i + 100],) if weighted else ())
+              for i in range(0, len(y), 100)]
+    chunked = make().fit(X, y, sample_weight=w).forget_features(cols, chunks)
+    assert _distance(chunked, in_memory) <= 1e-10
+    assert np.all(chunked.coef_.reshape(-1, X.shape[1])[:, cols] == 0)
+    assert chunked.residual_bound_ == pytest.approx(in_memory.residual_bound_,
+                                                    rel=1e-6, abs=1e-12)
+
+
+def test_forgetting_with_chunks_checks_them_and_changes_nothing_on_error():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = scale(X)
+    model = UnlearnableLogisticRegression().fit(X, y)
+    coef, cache = model.coef_.copy(), model.unlearning_cache_
+    chunks = [(X[i:i + 100], y[i:i + 100]) for i in range(0, len(y), 100)]
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        model.forget_features([0], iter(chunks))
+    with pytest.raises(ValueError, match="current training data has 569 rows"):
+        model.forget_features([0], chunks[1:])
+    with pytest.raises(ValueError, match="third element of every chunk"):
+        model.forget_features([0], chunks, None, np.ones(len(y)))
+    np.testing.assert_array_equal(model.coef_, coef)
+    assert model.unlearning_cache_ is cache
+
+
 @pytest.mark.parametrize("with_rows", [False, True])
 def test_a_forgotten_column_leaves_no_trace(with_rows):
     from sklearn_unlearn.utils._trace_scan import Erased, report, scan

@@ -12,8 +12,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._fingerprints import RowFingerprints, check_key, key_check
 from .._plausibility import LossProfile
 from ..solvers.fit._chunked_newton import cache_by_chunks
-from ._chunked import (ChunkPass, dask_arrays, dask_reducer, is_dask_collection,
-                       iterable_reducer)
+from ._chunked import (ChunkPass, MappedChunks, dask_arrays, dask_reducer,
+                       is_dask_collection, iterable_reducer)
 
 
 class ChunkedFitMixin:
@@ -75,6 +75,20 @@ class ChunkedFitMixin:
         (``reducer(chunk_pass)`` gives the ``reduce`` of the source), with the
         loss profile of the rows and, given a key, their fingerprints (from
         the last pass); the number of Newton iterations."""
+        key = None if fingerprint_key is None else check_key(fingerprint_key)
+        cache, n_iter, sums = self._chunked_cache(reducer, y_shape, theta, key)
+        self.unlearning_cache_ = cache
+        self.training_loss_profile_ = LossProfile.from_sums(sums)
+        self.row_fingerprints_ = (None if key is None else RowFingerprints.from_digests(
+            sums.fingerprints, key_check(key)))
+        self._set_theta(cache.theta, cache.objective.design)
+        self._new_unlearn_state()
+        return n_iter
+
+    def _chunked_cache(self, reducer, y_shape, theta, key=None):
+        """The cache polished from ``theta`` by passes over the chunks, the
+        number of Newton iterations and the sums of the last pass (with the
+        rows' digests under ``key``); the estimator is not changed."""
         objective = self._unlearn_objective(self.n_features_in_,
                                             self._unlearn_n_outputs(y_shape))
         if objective.l2_per_weight:
@@ -96,20 +110,30 @@ class ChunkedFitMixin:
             encoder.classes_ = classes
         chunk_pass = ChunkPass(encoder, objective, self.n_features_in_, n_groups,
                                classes)
-        key = None if fingerprint_key is None else check_key(fingerprint_key)
-        cache, n_iter, sums = cache_by_chunks(
+        return cache_by_chunks(
             objective, reducer(chunk_pass), theta,
             noise=self._unlearn_noise(objective), bound=self._keeps_residual_bound(),
             dtype=np.asarray(self.coef_).dtype,
             check=lambda sums: self._check_class_totals(sums.weight_totals),
             last=None if key is None else {"fingerprint_key": key})
-        self.unlearning_cache_ = cache
-        self.training_loss_profile_ = LossProfile.from_sums(sums)
-        self.row_fingerprints_ = (None if key is None else RowFingerprints.from_digests(
-            sums.fingerprints, key_check(key)))
-        self._set_theta(cache.theta, objective.design)
-        self._new_unlearn_state()
-        return n_iter
+
+    def _chunk_source(self, X, y, sample_weight, transform=None):
+        """``(reducer, y_shape)`` of training rows given as a Dask collection
+        or (``y=None``) an iterable of chunks, with ``transform`` applied to
+        every chunk's ``X``; ``None`` for rows in memory."""
+        if is_dask_collection(X):
+            X, y, w, names = dask_arrays(X, y, sample_weight)
+            self._check_adopted_names(names)
+            if transform is not None:
+                X = X.map_blocks(transform, dtype=np.float64)
+            return functools.partial(dask_reducer, X, y, w), y.shape
+        if y is not None:
+            return None
+        if sample_weight is not None:
+            raise ValueError("With chunks, give the sample weights as the third "
+                             "element of every chunk.")
+        chunks = X if transform is None else MappedChunks(X, transform)
+        return functools.partial(iterable_reducer, chunks), self._adopted_y_shape()
 
     # -- adoption -------------------------------------------------------------
     @classmethod
@@ -170,18 +194,10 @@ class ChunkedFitMixin:
         >>> clf = clf.unlearn(X[:10], None, y[:10])     # erase ten rows
         """
         model = cls._adopt(estimator)
-        if is_dask_collection(X):
-            X, y, w, names = dask_arrays(X, y, sample_weight)
-            model._check_adopted_names(names)
-            reducer, y_shape = functools.partial(dask_reducer, X, y, w), y.shape
-        elif y is None:
-            if sample_weight is not None:
-                raise ValueError("With chunks, give the sample weights as the third "
-                                 "element of every chunk.")
-            reducer = functools.partial(iterable_reducer, X)
-            y_shape = model._adopted_y_shape()
-        else:
+        source = model._chunk_source(X, y, sample_weight)
+        if source is None:
             return model._adopt_in_memory(X, y, sample_weight)
+        reducer, y_shape = source
         design = model._unlearn_objective(model.n_features_in_,
                                           model._unlearn_n_outputs(y_shape)).design
         model._cache_from_chunks(reducer, y_shape, model._get_theta(design))

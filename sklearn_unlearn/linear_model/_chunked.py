@@ -95,14 +95,32 @@ def unpack_chunk(chunk):
     return chunk if len(chunk) == 3 else (*chunk, None)
 
 
-def iterable_reducer(chunks, chunk_pass):
-    """``reduce`` over a re-iterable of ``(X, y[, w])`` chunks, in this process."""
+def check_reiterable(chunks):
     if iter(chunks) is chunks:
         raise ValueError(
             "The chunks are a one-shot iterator, but the fit reads them once per "
             "Newton iteration: pass a list, or an object whose __iter__ starts a "
             "new pass over the data each time (e.g. one that reads the files "
             "again).")
+
+
+class MappedChunks:
+    """A re-iterable of ``(X, y[, w])`` chunks with ``transform`` applied to
+    every chunk's ``X`` as it is read (nothing is kept)."""
+
+    def __init__(self, chunks, transform):
+        check_reiterable(chunks)
+        self.chunks, self.transform = chunks, transform
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            X, y, w = unpack_chunk(chunk)
+            yield self.transform(X), y, w
+
+
+def iterable_reducer(chunks, chunk_pass):
+    """``reduce`` over a re-iterable of ``(X, y[, w])`` chunks, in this process."""
+    check_reiterable(chunks)
 
     def reduce(theta, **wanted):
         total = None

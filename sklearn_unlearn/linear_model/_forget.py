@@ -1,12 +1,15 @@
 """Whole features forgotten in every row, from the cache alone."""
 
+import functools
 from dataclasses import replace
 
 import numpy as np
 from sklearn.utils.validation import validate_data
 
 from .._locks import serialised
+from .._plausibility import LossProfile
 from ..edits import zero_features
+from ._chunked import is_dask_collection
 from ._feature_change import feature_positions, forgotten_state, recorded_state
 from ._measured import check_current_rows
 
@@ -34,19 +37,25 @@ class ForgetFeaturesMixin:
         it (``residual_bound_`` then measured on them, as
         :meth:`rebase_residual_bound` measures it). Their count and total
         weight per class are checked against the cache's; nothing of the
-        rows is kept.
+        rows is kept. Rows that do not fit in memory are read chunk by
+        chunk, one pass per Newton step, from a Dask array (reduced on its
+        cluster) or an iterable of chunks.
 
         Parameters
         ----------
         features : int, str or sequence of them
             Positions, or names of ``feature_names_in_``.
-        X : {array-like, sparse matrix} of shape (n_samples, n_features), \
-default=None
+        X : {array-like, sparse matrix, dask array, dask DataFrame} or \
+iterable, default=None
             The current training rows, with the features' values (they are
-            zeroed here); ``None`` forgets from the cache alone.
+            zeroed here), of shape ``(n_samples, n_features)``, or a
+            re-iterable (e.g. a list) of chunks ``(X_chunk, y_chunk)`` or
+            ``(X_chunk, y_chunk, sample_weight_chunk)`` whose rows together
+            are those rows; ``None`` forgets from the cache alone.
         y : array-like of shape (n_samples,) or (n_samples, n_targets), \
 default=None
-            Their targets (needed with ``X``).
+            Their targets (needed with ``X`` unless it is an iterable of
+            chunks).
         sample_weight : array-like of shape (n_samples,), default=None
             Their weights.
 
@@ -81,9 +90,12 @@ default=None
         self._check_not_owned()
         self._checked_options({})
         positions = feature_positions(self, features)
-        if (X is None) != (y is None):
-            raise ValueError("Give both the training rows X and their targets y, or "
-                             "neither. Nothing was changed.")
+        in_memory = X is not None and hasattr(X, "shape") and not is_dask_collection(X)
+        if (X is None and (y is not None or sample_weight is not None)) or (
+                in_memory and y is None):
+            raise ValueError("Give both the training rows X and their targets y (or X "
+                             "as an iterable of (X, y) chunks), or neither. Nothing "
+                             "was changed.")
 
         if self.__dict__.get("row_fingerprints_") is not None:
             raise ValueError(
@@ -111,10 +123,16 @@ default=None
         training rows ``X`` with the features zeroed, from the update
         without data (``attrs``, ``report``), and its cache made from them."""
         old = self.unlearning_cache_
-        X = zero_features(validate_data(self, X, accept_sparse="csr", reset=False,
-                                        dtype=np.float64), positions)
-        cache, profile = self._cache_of_rows(
-            X, y, sample_weight, theta=attrs["unlearning_cache_"].theta)
+        theta = attrs["unlearning_cache_"].theta
+        source = self._chunk_source(X, y, sample_weight,
+                                    functools.partial(zero_features, columns=positions))
+        if source is None:
+            X = zero_features(validate_data(self, X, accept_sparse="csr", reset=False,
+                                            dtype=np.float64), positions)
+            cache, profile = self._cache_of_rows(X, y, sample_weight, theta=theta)
+        else:
+            cache, _, sums = self._chunked_cache(*source, theta)
+            profile = LossProfile.from_sums(sums)
         check_current_rows(old, cache)
         report = replace(
             report, step_norm=float(np.linalg.norm(cache.theta - old.theta)),
