@@ -314,6 +314,46 @@ def fingerprints_after(estimator, request, key):
     return after
 
 
+def fingerprints_replaced(estimator, X, X_new, y, sample_weight, key):
+    """The fingerprints of the rows ``X_new`` that replace every training
+    row ``X`` (targets ``y``, weights ``sample_weight``), built afresh: the
+    digests of ``X`` (checked arrays) must be exactly the kept multiset, and
+    none of them stays. ``None`` when the estimator keeps none and no key is
+    given; a missing or wrong key, or rows that are not the training rows,
+    are refused (nothing changes)."""
+    kept = estimator.__dict__.get("row_fingerprints_")
+    if kept is None:
+        if key is not None:
+            raise ValueError(
+                f"fingerprint_key was given, but this {type(estimator).__name__} was "
+                "fitted without one and keeps no fingerprints. Nothing was changed.")
+        return None
+    if key is None:
+        raise ValueError(
+            f"This {type(estimator).__name__} keeps fingerprints of its training rows: "
+            "pass the fingerprint_key it was fitted with, so that the rows can be "
+            "checked against them and fingerprinted again with the features "
+            "zeroed. Nothing was changed.")
+    key = check_key(key)
+    if key_check(key) != kept.check:
+        raise ValueError("fingerprint_key is not the key this model was fitted with. "
+                         "Nothing was changed.")
+    n = X.shape[0]
+    weights = np.ones(n) if sample_weight is None else np.broadcast_to(
+        np.asarray(sample_weight, dtype=np.float64).ravel(), (n,))
+    targets = canonical_targets(estimator, y, n)
+    old = row_digests(X, targets, weights, key)
+    after, missing = kept.after(old, old[:0])
+    if missing or after.n_rows:
+        raise ValueError(
+            f"The rows given are not this model's training rows: {len(missing)} of "
+            f"them are not among its fingerprints, and {0 if after is None else after.n_rows} "
+            "fingerprinted rows were not given. Pass the fit's rows after every "
+            "request, with their targets and weights. Nothing was changed.")
+    return RowFingerprints.from_digests(row_digests(X_new, targets, weights, key),
+                                        kept.check)
+
+
 def _missing_message(estimator, kept, request, key, missing):
     """Name the missing rows, grouped by the most likely cause of each."""
     X, y, w = request.X_old, request.y_old, request.sample_weight

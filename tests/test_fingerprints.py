@@ -221,6 +221,61 @@ def test_no_digest_of_an_erased_row_stays():
         assert shard.base is None
 
 
+@pytest.mark.parametrize("est", ESTIMATORS[:2], ids=lambda e: type(e).__name__)
+def test_forget_features_fingerprints_the_zeroed_rows(est):
+    """A fingerprinted model forgets features with its training rows and the
+    key: the rows must be exactly the fingerprinted ones, and the digests
+    become those of the zeroed rows, none of the old ones left; without the
+    rows, without the key, with a wrong key or with other rows it is
+    refused and nothing changes."""
+    X, y = _data(est, n=600)
+    w = np.random.default_rng(3).uniform(0.5, 2.0, len(y))
+    model = _fit(est, X, y, sample_weight=w)
+    model.unlearn(X[:10], None, y[:10], sample_weight=w[:10], fingerprint_key=KEY)
+    X, y, w = X[10:], y[10:], w[10:]
+    kept, coef = model.row_fingerprints_, model.coef_.copy()
+    for args, kw, match in [
+        ((), {}, "fingerprints of its training rows"),
+        ((X, y, w), {}, "pass the fingerprint_key"),
+        ((X, y, w), {"fingerprint_key": bytes(32)}, "not the key"),
+        ((X[1:], y[1:], w[1:]), {"fingerprint_key": KEY}, "current training data"),
+        # the same count and weights: only the fingerprints tell
+        ((X + np.eye(*X.shape)[::-1], y, w), {"fingerprint_key": KEY},
+         "not this model's training rows"),
+        (([(X, y, w)],), {"fingerprint_key": KEY}, "in memory"),
+    ]:
+        with pytest.raises(ValueError, match=match), _quiet():
+            model.forget_features([1, 3], *args, **kw)
+        assert model.row_fingerprints_ is kept
+        np.testing.assert_array_equal(model.coef_, coef)
+    old = _digests(model, X, y, w)
+    with _quiet():
+        model.forget_features([1, 3], X, y, w, fingerprint_key=KEY)
+    X0 = zero_features(X, [1, 3])
+    assert _multiset(model.row_fingerprints_) == sorted(_digests(model, X0, y, w).tolist())
+    held = np.concatenate(model.row_fingerprints_.shards)
+    assert not np.isin(old, held).any()
+    blob = pickle.dumps(model)
+    assert not any(bytes(d) in blob for d in old.tolist())
+    # requests go on, checked against the zeroed rows
+    with _quiet():
+        model.unlearn(X0[:5], None, y[:5], sample_weight=w[:5], fingerprint_key=KEY)
+        with pytest.raises(MissingRowsError):
+            model.unlearn(X[5:8], None, y[5:8], sample_weight=w[5:8],
+                          fingerprint_key=KEY)
+
+
+def test_forget_features_refuses_a_key_for_a_model_without_fingerprints():
+    X, y = _data(UnlearnableRidge(), n=200)
+    model = UnlearnableRidge().fit(X, y)
+    coef = model.coef_.copy()
+    with pytest.raises(ValueError, match="fitted without one"):
+        model.forget_features([0], X, y, fingerprint_key=KEY)
+    with pytest.raises(ValueError, match="in memory"):
+        model.forget_features([0], fingerprint_key=KEY)
+    np.testing.assert_array_equal(model.coef_, coef)
+
+
 def test_plan_checks_and_apply_updates_the_fingerprints():
     est = UnlearnableRidge()
     X, y = _data(est)

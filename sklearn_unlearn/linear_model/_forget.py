@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 from sklearn.utils.validation import validate_data
 
+from .._fingerprints import fingerprints_replaced
 from .._locks import serialised
 from .._plausibility import LossProfile
 from ..edits import zero_features
@@ -18,7 +19,8 @@ class ForgetFeaturesMixin:
     """:meth:`forget_features`, for the linear estimators (mixin of
     :class:`~sklearn_unlearn.linear_model.UnlearnableLinearMixin`)."""
 
-    def forget_features(self, features, X=None, y=None, sample_weight=None):
+    def forget_features(self, features, X=None, y=None, sample_weight=None, *,
+                        fingerprint_key=None):
         """Retrain as if ``features`` were zero in every row.
 
         No data is needed: the weights of the features are set to zero on the
@@ -58,6 +60,13 @@ default=None
             chunks).
         sample_weight : array-like of shape (n_samples,), default=None
             Their weights.
+        fingerprint_key : bytes, default=None
+            The key of a model fitted with ``fingerprint_key``: its
+            fingerprints are digests of rows that hold the features' values,
+            so it forgets them only with its training rows in memory, which
+            must be exactly the fingerprinted ones, and which are
+            fingerprinted again with the features zeroed (nothing of the old
+            digests stays).
 
         Returns
         -------
@@ -97,13 +106,14 @@ default=None
                              "as an iterable of (X, y) chunks), or neither. Nothing "
                              "was changed.")
 
-        if self.__dict__.get("row_fingerprints_") is not None:
+        fingerprinted = self.__dict__.get("row_fingerprints_") is not None
+        if (fingerprinted or fingerprint_key is not None) and not in_memory:
             raise ValueError(
                 "This model keeps fingerprints of its training rows, digests of "
                 "rows that hold the values of these features: forgetting the "
-                "features without the rows would leave the digests. Refit on the "
-                "rows with the features zeroed (with a new fingerprint_key). "
-                "Nothing was changed."
+                "features without the rows would leave the digests. Pass the "
+                "training rows in memory with the fingerprint_key, to have them "
+                "fingerprinted again with the features zeroed. Nothing was changed."
             )
 
         def work():
@@ -111,6 +121,12 @@ default=None
             if X is not None:
                 attrs = self._forgotten_on_rows(positions, attrs, report, X, y,
                                                 sample_weight)
+                if fingerprinted or fingerprint_key is not None:
+                    rows = validate_data(self, X, accept_sparse="csr", reset=False,
+                                         dtype=np.float64)
+                    attrs["row_fingerprints_"] = fingerprints_replaced(
+                        self, rows, zero_features(rows, positions), y, sample_weight,
+                        fingerprint_key)
             else:
                 # the losses of the rows were taken with the forgotten values
                 attrs["training_loss_profile_"] = None
