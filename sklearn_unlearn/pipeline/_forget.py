@@ -9,7 +9,7 @@ from .._locks import serialised
 from ..base import _state_token, get_unlearn_tags
 from ._columns import forget_columns
 from ._report import PipelineRequestReport
-from ._walk import Walk
+from ._walk import Walk, _transform
 
 
 def _final_unlearns(pipeline):
@@ -101,8 +101,7 @@ class ForgetColumnsMixin:
         elif len(local):
             X, y, sample_weight = rows
             for _, step in steps:
-                if step not in ("passthrough", None):
-                    X = step.transform(X)
+                X = _transform(step, X)
             updated.forget_features(np.unique(local), X, y, sample_weight)
         report = PipelineRequestReport.of(updated.unlearn_history_[-1], walk.kinds, [])
         state = {"steps": [*steps, (name, updated)],
