@@ -267,32 +267,38 @@ def fingerprint_training_rows(estimator, X, y, sample_weight, key):
     if key is None:
         return None
     key = check_key(key)
+    return RowFingerprints.from_digests(
+        _training_digests(estimator, X, y, sample_weight, key), key_check(key))
+
+
+def _training_digests(estimator, X, y, sample_weight, key):
     X = check_array(X, accept_sparse="csr", dtype=np.float64, ensure_all_finite=False)
     n = X.shape[0]
     weights = np.ones(n) if sample_weight is None else np.broadcast_to(
         np.asarray(sample_weight, dtype=np.float64).ravel(), (n,))
-    digests = row_digests(X, canonical_targets(estimator, y, n), weights, key)
-    return RowFingerprints.from_digests(digests, key_check(key))
+    return row_digests(X, canonical_targets(estimator, y, n), weights, key)
 
 
-def fingerprints_after(estimator, request, key):
-    """The fingerprints after a validated request, or ``None`` when the
-    estimator keeps none; a request without the key, with another key, or
-    removing a row that is not held is refused (nothing changes)."""
+def _kept_fingerprints(estimator, key, what):
+    """``(fingerprints, key)`` of an estimator that keeps fingerprints, the
+    key checked against them; ``(None, None)`` for one that keeps none and
+    no key. A key for an estimator without fingerprints, no key for one
+    with them, or another key is refused (``what`` says what the key is
+    for)."""
     kept = estimator.__dict__.get("row_fingerprints_")
     if kept is None:
         if key is not None:
             raise ValueError(
                 f"fingerprint_key was given, but this {type(estimator).__name__} was "
                 "fitted without one and keeps no fingerprints: fit it with "
-                "fingerprint_key=... to have requests checked."
+                "fingerprint_key=... to have requests checked. Nothing was changed."
             )
-        return None
+        return None, None
     if key is None:
         raise ValueError(
             f"This {type(estimator).__name__} keeps fingerprints of its training rows: "
-            "pass the fingerprint_key it was fitted with, so that the request's rows "
-            "can be checked against them."
+            f"pass the fingerprint_key it was fitted with, so that {what}. Nothing "
+            "was changed."
         )
     key = check_key(key)
     if key_check(key) != kept.check:
@@ -300,6 +306,17 @@ def fingerprints_after(estimator, request, key):
             "fingerprint_key is not the key this model was fitted with. Nothing was "
             "changed."
         )
+    return kept, key
+
+
+def fingerprints_after(estimator, request, key):
+    """The fingerprints after a validated request, or ``None`` when the
+    estimator keeps none; a request without the key, with another key, or
+    removing a row that is not held is refused (nothing changes)."""
+    kept, key = _kept_fingerprints(
+        estimator, key, "the request's rows can be checked against them")
+    if kept is None:
+        return None
 
     def digests(X, y):
         if X is None:
@@ -317,32 +334,16 @@ def fingerprints_after(estimator, request, key):
 def fingerprints_replaced(estimator, X, X_new, y, sample_weight, key):
     """The fingerprints of the rows ``X_new`` that replace every training
     row ``X`` (targets ``y``, weights ``sample_weight``), built afresh: the
-    digests of ``X`` (checked arrays) must be exactly the kept multiset, and
-    none of them stays. ``None`` when the estimator keeps none and no key is
-    given; a missing or wrong key, or rows that are not the training rows,
-    are refused (nothing changes)."""
-    kept = estimator.__dict__.get("row_fingerprints_")
+    digests of ``X`` must be exactly the kept multiset, and none of them
+    stays. ``None`` when the estimator keeps none and no key is given; a
+    missing or wrong key, or rows that are not the training rows, are
+    refused (nothing changes)."""
+    kept, key = _kept_fingerprints(
+        estimator, key, "the rows can be checked against them and fingerprinted "
+        "again with the features zeroed")
     if kept is None:
-        if key is not None:
-            raise ValueError(
-                f"fingerprint_key was given, but this {type(estimator).__name__} was "
-                "fitted without one and keeps no fingerprints. Nothing was changed.")
         return None
-    if key is None:
-        raise ValueError(
-            f"This {type(estimator).__name__} keeps fingerprints of its training rows: "
-            "pass the fingerprint_key it was fitted with, so that the rows can be "
-            "checked against them and fingerprinted again with the features "
-            "zeroed. Nothing was changed.")
-    key = check_key(key)
-    if key_check(key) != kept.check:
-        raise ValueError("fingerprint_key is not the key this model was fitted with. "
-                         "Nothing was changed.")
-    n = X.shape[0]
-    weights = np.ones(n) if sample_weight is None else np.broadcast_to(
-        np.asarray(sample_weight, dtype=np.float64).ravel(), (n,))
-    targets = canonical_targets(estimator, y, n)
-    old = row_digests(X, targets, weights, key)
+    old = _training_digests(estimator, X, y, sample_weight, key)
     after, missing = kept.after(old, old[:0])
     if missing or after.n_rows:
         raise ValueError(
@@ -350,8 +351,7 @@ def fingerprints_replaced(estimator, X, X_new, y, sample_weight, key):
             f"them are not among its fingerprints, and {0 if after is None else after.n_rows} "
             "fingerprinted rows were not given. Pass the fit's rows after every "
             "request, with their targets and weights. Nothing was changed.")
-    return RowFingerprints.from_digests(row_digests(X_new, targets, weights, key),
-                                        kept.check)
+    return fingerprint_training_rows(estimator, X_new, y, sample_weight, key)
 
 
 def _missing_message(estimator, kept, request, key, missing):
