@@ -99,15 +99,15 @@ default=None
         self._check_not_owned()
         self._checked_options({})
         positions = feature_positions(self, features)
-        in_memory = X is not None and hasattr(X, "shape") and not is_dask_collection(X)
+        chunked = X is not None and (is_dask_collection(X) or y is None)
         if (X is None and (y is not None or sample_weight is not None)) or (
-                in_memory and y is None):
+                chunked and hasattr(X, "shape") and not is_dask_collection(X)):
             raise ValueError("Give both the training rows X and their targets y (or X "
                              "as an iterable of (X, y) chunks), or neither. Nothing "
                              "was changed.")
 
         fingerprinted = self.__dict__.get("row_fingerprints_") is not None
-        if (fingerprinted or fingerprint_key is not None) and not in_memory:
+        if (fingerprinted or fingerprint_key is not None) and (X is None or chunked):
             raise ValueError(
                 "This model keeps fingerprints of its training rows, digests of "
                 "rows that hold the values of these features: forgetting the "
@@ -118,37 +118,35 @@ default=None
 
         def work():
             attrs, report = forgotten_state(self, positions)
-            if X is not None:
-                attrs = self._forgotten_on_rows(positions, attrs, report, X, y,
-                                                sample_weight)
-                if fingerprinted or fingerprint_key is not None:
-                    rows = validate_data(self, X, accept_sparse="csr", reset=False,
-                                         dtype=np.float64)
-                    attrs["row_fingerprints_"] = fingerprints_replaced(
-                        self, rows, zero_features(rows, positions), y, sample_weight,
-                        fingerprint_key)
-            else:
+            if X is None:
                 # the losses of the rows were taken with the forgotten values
                 attrs["training_loss_profile_"] = None
+                return self._with_state(attrs)
+            theta = attrs["unlearning_cache_"].theta
+            if chunked:
+                source = self._chunk_source(
+                    X, y, sample_weight, functools.partial(zero_features, columns=positions))
+                cache, _, sums = self._chunked_cache(*source, theta)
+                return self._with_state(
+                    self._polished_state(report, cache, LossProfile.from_sums(sums)))
+            rows = validate_data(self, X, accept_sparse="csr", reset=False,
+                                 dtype=np.float64)
+            zeroed = zero_features(rows, positions)
+            cache, profile = self._cache_of_rows(zeroed, y, sample_weight, theta=theta)
+            attrs = self._polished_state(report, cache, profile)
+            if fingerprinted or fingerprint_key is not None:
+                attrs["row_fingerprints_"] = fingerprints_replaced(
+                    self, rows, zeroed, y, sample_weight, fingerprint_key)
             return self._with_state(attrs)
 
         return serialised(self, work)
 
-    def _forgotten_on_rows(self, positions, attrs, report, X, y, sample_weight):
+    def _polished_state(self, report, cache, profile):
         """The attributes of the model polished to the exact optimum on the
-        training rows ``X`` with the features zeroed, from the update
-        without data (``attrs``, ``report``), and its cache made from them."""
+        training rows with the features zeroed (``cache``, made from them,
+        and their loss ``profile``), from the update without data whose
+        ``report`` it completes."""
         old = self.unlearning_cache_
-        theta = attrs["unlearning_cache_"].theta
-        source = self._chunk_source(X, y, sample_weight,
-                                    functools.partial(zero_features, columns=positions))
-        if source is None:
-            X = zero_features(validate_data(self, X, accept_sparse="csr", reset=False,
-                                            dtype=np.float64), positions)
-            cache, profile = self._cache_of_rows(X, y, sample_weight, theta=theta)
-        else:
-            cache, _, sums = self._chunked_cache(*source, theta)
-            profile = LossProfile.from_sums(sums)
         check_current_rows(old, cache)
         report = replace(
             report, step_norm=float(np.linalg.norm(cache.theta - old.theta)),
