@@ -38,6 +38,12 @@ def feature_blocks(U, signs, K):
     return out
 
 
+def block_diagonal(blocks):
+    """The diagonal of per-feature ``K x K`` blocks (``(q, K, K)``) as
+    coordinates ``k q + j``."""
+    return np.diagonal(blocks, axis1=1, axis2=2).T.ravel()
+
+
 class BlockDiagonal:
     """``diag(d) + cross``: solves, products and the factor's scaled Gram
     matrix with it, dense or sparse operands alike.

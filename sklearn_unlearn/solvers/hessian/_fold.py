@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from ._blockdiag import feature_blocks
+from ._blockdiag import block_diagonal, feature_blocks
 from ._columns import signed_squares
 from ._factored import NotPositiveDefiniteError
 
@@ -75,13 +75,11 @@ class FoldMixin:
                 "The corrected Hessian has non-finite entries; retrain on the "
                 "corrected data instead."
             )
-        # the corrected matrix's diagonal is unchanged by the fold
-        full_diag = self.diag()
-        diagonal, cross = self._folded_remainder(full_diag, W_new, w_signs)
+        full_diag, diagonal, cross = self._folded_remainder(W_new, w_signs)
         return self._with_factor(W_new, w_signs, None, full_diag, dropped,
                                  diagonal, cross)
 
-    def _folded_remainder(self, full_diag, W_new, w_signs):
+    def _folded_remainder(self, W_new, w_signs):
         """The diagonal and the class blocks after a fold to ``W_new``.
 
         Both hold what the factor misses of the exact matrix's entries (the
@@ -91,24 +89,28 @@ class FoldMixin:
         those of the matrix the rows left. Nothing of a removed row stays in
         them: a diagonal kept as fitted would hold the squares of its values
         outside the sketch, which anyone holding the remaining rows could
-        read off. ``full_diag`` is the corrected matrix's diagonal
-        (:meth:`diag`).
+        read off. Returns the corrected matrix's diagonal (which the fold
+        does not change) too.
         """
-        diagonal = full_diag - signed_squares(W_new, w_signs)
         if self.cross is None:
-            return diagonal, None
+            full_diag = self.diag()
+            return full_diag, full_diag - signed_squares(W_new, w_signs), None
         K = self.cross.shape[1]
+        # each factor's entries between a feature's classes, its diagonal
+        # included, in one pass over it
+        old = feature_blocks(self.W, self.w_signs, K) + feature_blocks(
+            self._U, self._signs, K)
+        new = feature_blocks(W_new, w_signs, K)
+        full_diag = self.diagonal + block_diagonal(old)
         # cross' = cross + the class entries of W S W^T + U S U^T - W' S' W'^T
-        cross = (self.cross + feature_blocks(self.W, self.w_signs, K)
-                 + feature_blocks(self._U, self._signs, K)
-                 - feature_blocks(W_new, w_signs, K))
+        cross = self.cross + old - new
         cross[:, np.arange(K), np.arange(K)] = 0.0
         # The whole block of an unpenalised intercept too: every part of it
         # (the rows', the old and the new factor's) is blind to the classes'
         # common shift, and so is the difference only as a whole; a
         # diagonal alone would give the folded matrix curvature along the
         # shift, which its solves project out (see _diagonal_shift)
-        return diagonal, cross
+        return full_diag, full_diag - block_diagonal(new), cross
 
     def _with_factor(self, W, w_signs, gram_w, full_diag, dropped, diagonal=None,
                      cross=None):

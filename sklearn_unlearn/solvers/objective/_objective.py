@@ -18,6 +18,8 @@ import copy
 import numpy as np
 
 from ..hessian import _lowrank
+from ..hessian._blockdiag import block_diagonal, feature_blocks
+from ..hessian._columns import signed_squares
 from ..hessian._factored import FactoredHessian
 from ..hessian._lowrank import LowRankHessian
 from ._operators import MatrixFreeMixin
@@ -268,11 +270,19 @@ class LinearObjective(MatrixFreeMixin):
         exact, minus = self._exact_vectors(b, diag, always + rank - rank // 4)
         W = sketch_factor(apply, len(diag), exact, always + rank - len(exact),
                           seed=seed + b, minus=minus)
-        remainder = np.maximum(diag - np.einsum("ij,ij->i", W, W), 0.0)
-        return LowRankHessian(
-            remainder + self._block_penalty(b), W, np.ones(W.shape[1]),
-            self.null_basis, cross=self.class_cross(X, S, theta, W),
-        )
+        signs = np.ones(W.shape[1])
+        cross = None
+        if self.loss.coupled and self.n_outputs > 1:
+            # the factor's entries between each feature's classes, its
+            # diagonal included, in one pass over it
+            sketched = feature_blocks(W, signs, self.n_outputs)
+            squares = block_diagonal(sketched)
+            cross = self.class_cross(X, S, theta, sketched)
+        else:
+            squares = signed_squares(W, signs)
+        remainder = np.maximum(diag - squares, 0.0)
+        return LowRankHessian(remainder + self._block_penalty(b), W, signs,
+                              self.null_basis, cross=cross)
 
     def data_grams(self, X, Y, S, theta, *, gram_weights=None, eta=None,
                    curvature=True):

@@ -108,27 +108,23 @@ class MatrixFreeMixin:
             ops.append((apply, diags[:, b] if with_diag else None))
         return ops
 
-    def class_cross(self, X, S, theta, W):
+    def class_cross(self, X, S, theta, sketched):
         """The entries between the classes of each feature of a multinomial
-        block's data part, less those of ``W W^T``, shape ``(q, K, K)``
-        (zero diagonal): what a diagonal remainder beside the sketch ``W``
-        misses. ``None`` for a block of one class. Zero for an unpenalised
+        block's data part, less the sketch's (``sketched``, its per-feature
+        ``K x K`` blocks), shape ``(q, K, K)`` (zero diagonal): what a
+        diagonal remainder beside the sketch misses. Zero for an unpenalised
         intercept, which the sketch holds exactly (its block is singular
         along the classes' common shift; the diagonal shift of
         :class:`LowRankHessian` stands in for it)."""
-        if not self.loss.coupled or self.n_outputs < 2:
-            return None
-        K, q = self.n_outputs, self.n_params
+        K = self.n_outputs
         P = softmax(self.design.predictor(X, theta), axis=1)
         w = self.scale * S[:, 0]
         pairs = [(k, l) for k in range(K) for l in range(k + 1, K)]
         data = self.design.weighted_squares(
             X, np.column_stack([-w * P[:, k] * P[:, l] for k, l in pairs]))
-        W3 = W.reshape(K, q, -1)
-        cross = np.zeros((q, K, K))
+        cross = np.zeros_like(sketched)
         for c, (k, l) in enumerate(pairs):
-            cross[:, k, l] = data[:, c] - np.einsum("jm,jm->j", W3[k], W3[l])
-            cross[:, l, k] = cross[:, k, l]
+            cross[:, k, l] = cross[:, l, k] = data[:, c] - sketched[:, k, l]
         cross[self.penalty == 0] = 0.0
         return cross
 
