@@ -172,15 +172,24 @@ class MultinomialLogLoss:
         A[:, idx, idx] += p
         return A
 
-    def curvature_product(self, Y, eta, V):
-        """``A_i @ V_i`` for every sample, without forming ``A_i``.
+    def curvature_product(self, Y, eta, V, weights):
+        """``w_i A_i V_i`` for every sample, in place, without forming ``A_i``.
 
-        ``V`` has shape ``(n, K)`` or ``(n, K, s)`` (``s`` vectors a sample).
+        ``V`` has shape ``(K, n, s)``, class-major (``s`` vectors a sample,
+        each class's rows contiguous, as products with the data come), and
+        is overwritten; ``weights`` (``w``) has shape ``(n,)``. Two passes
+        over ``V`` and one temporary of shape ``(n, s)``: at the width of
+        hashed text ``V`` is hundreds of MiB.
         """
         p = softmax(eta, axis=1)
-        if V.ndim == 3:
-            p = p[:, :, None]
-        return p * V - p * (p * V).sum(axis=1, keepdims=True)
+        mean = np.zeros(V.shape[1:])
+        term = np.empty(V.shape[1:])
+        for k in range(V.shape[0]):
+            mean += np.multiply(V[k], p[:, k, None], out=term)
+        for k in range(V.shape[0]):
+            V[k] -= mean
+            V[k] *= (weights * p[:, k])[:, None]
+        return V
 
 
 class SquaredHinge:

@@ -71,19 +71,19 @@ class MatrixFreeMixin:
 
             def apply(V, out=None):
                 # one pass over X for all s columns (the caller bounds s),
-                # class by class on contiguous row blocks of V: no transposed
-                # copy of a (K p) x s array; each class's product written
-                # where it goes (a sketch's factor)
+                # class by class on contiguous row blocks of V, into a
+                # class-major array: no transposed copy of a (K p) x s array
+                # and none of Z; each class's product written where it goes
+                # (a sketch's factor)
                 s = V.shape[1]
-                Z = np.empty((X.shape[0], K, s))
+                Z = np.empty((K, X.shape[0], s))
                 for k in range(K):
-                    Z[:, k] = design.predictor(X, V[k * p : (k + 1) * p])
-                Z = self.loss.curvature_product(None, eta, Z)
-                Z *= w[:, None, None]
+                    Z[k] = design.predictor(X, V[k * p : (k + 1) * p])
+                self.loss.curvature_product(None, eta, Z, w)
                 if out is None:
                     out = np.empty((K * p, s))
                 for k in range(K):
-                    out[k * p : (k + 1) * p] = transposed(np.ascontiguousarray(Z[:, k]))
+                    out[k * p : (k + 1) * p] = transposed(Z[k])
                 return out
 
             if not with_diag:
