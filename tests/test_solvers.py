@@ -309,6 +309,31 @@ def test_predictor_of_sparse_unit_vectors(fit_intercept, sparse_X):
     np.testing.assert_allclose(got, design.predictor(X, V), rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("sparse_X", [True, False])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_transposed_products_written_by_blocks(fit_intercept, sparse_X):
+    """``transposed(X)`` gives ``X_aug.T @ R`` for vectors and blocks of
+    columns, written into ``out`` when given; a sparse ``X``'s product is
+    written by blocks of rows (here several: the result has more than
+    2**19 values)."""
+    from sklearn_unlearn.solvers import LinearDesign
+
+    rng = np.random.default_rng(12)
+    X = sp.random(40, 9000, density=0.01, random_state=rng, format="csr")
+    X = X if sparse_X else X.toarray()
+    design = LinearDesign(fit_intercept, 1.5)
+    X_aug = design.augmented_rows(X)
+    product = design.transposed(X)
+    for R in (rng.normal(size=40), rng.normal(size=(40, 70))):
+        expected = X_aug.T @ R
+        np.testing.assert_allclose(product(R), expected, rtol=1e-13, atol=1e-13)
+        out = np.full((X_aug.shape[1] + 3,) + R.shape[1:], np.nan)
+        got = product(R, out=out[2:-1])
+        assert np.shares_memory(got, out)
+        np.testing.assert_allclose(out[2:-1], expected, rtol=1e-13, atol=1e-13)
+        assert np.isnan(out[:2]).all() and np.isnan(out[-1:]).all()
+
+
 def test_ordinary_pages_restores_numpy_huge_page_setting():
     """The sketch's arrays are allocated on ordinary pages through NumPy's
     own switch, off inside the context and left as it was found after it,

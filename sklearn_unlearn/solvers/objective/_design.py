@@ -15,6 +15,13 @@ from joblib import Parallel, delayed, effective_n_jobs
 _BLOCK_VALUES = 2**22
 
 
+# Values per block of a sparse product's result written into a given array:
+# results of a few MiB come from memory the allocator reuses, while a whole
+# ``p x s`` result is fresh memory each time, slower to map than to compute
+# (``RESULTS_sparse.md``).
+_OUT_BLOCK_VALUES = 2**19
+
+
 def _row_blocks(n_samples, n_columns):
     step = max(1, _BLOCK_VALUES // max(1, n_columns))
     for start in range(0, n_samples, step):
@@ -83,21 +90,44 @@ class LinearDesign:
         return out
 
     def transposed(self, X):
-        """A function ``R -> X_aug.T @ R`` for many products with one ``X``.
+        """A function ``(R, out=None) -> X_aug.T @ R`` for many products with
+        one ``X``, written into ``out`` if given.
 
         A CSR ``X`` is transposed once, with its intercept row, into CSR
         form (12 bytes per stored value): its products gather the rows of
         ``R`` in order, faster than the scattered products of ``X.T`` (a CSC
-        view), and fill their result in one allocation. Dense ``X`` needs no
-        copy.
+        view), and are written into ``out`` by blocks of its rows (views of
+        the transposed matrix, no copy). Dense ``X`` needs no copy.
         """
         if not sp.issparse(X):
-            return lambda R: self.transpose_product(X, R)
+            def dense_product(R, out=None):
+                product = self.transpose_product(X, R)
+                if out is None:
+                    return product
+                out[...] = product
+                return out
+
+            return dense_product
         XT = sp.csr_matrix(X.T)
         if self.fit_intercept:
             row = sp.csr_matrix(np.full((1, X.shape[0]), self.intercept_value))
             XT = sp.vstack([XT, row], format="csr")
-        return lambda R: np.asarray(XT @ R)
+
+        def sparse_product(R, out=None):
+            R = np.asarray(R)
+            if out is None:
+                out = np.empty((XT.shape[0],) + R.shape[1:])
+            step = max(1, _OUT_BLOCK_VALUES // max(1, R[0].size))
+            for start in range(0, XT.shape[0], step):
+                stop = min(XT.shape[0], start + step)
+                lo, hi = XT.indptr[start], XT.indptr[stop]
+                block = sp.csr_matrix(
+                    (XT.data[lo:hi], XT.indices[lo:hi], XT.indptr[start:stop + 1] - lo),
+                    shape=(stop - start, XT.shape[1]))
+                out[start:stop] = block @ R
+            return out
+
+        return sparse_product
 
     def augmented_rows(self, X, sparse=False):
         """``X_aug`` of a few rows (a request), shape ``(k, n_params)``.

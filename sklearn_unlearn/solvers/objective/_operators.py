@@ -83,7 +83,7 @@ class MatrixFreeMixin:
                 if out is None:
                     out = np.empty((K * p, s))
                 for k in range(K):
-                    out[k * p : (k + 1) * p] = transposed(Z[k])
+                    transposed(Z[k], out=out[k * p : (k + 1) * p])
                 return out
 
             if not with_diag:
@@ -99,11 +99,7 @@ class MatrixFreeMixin:
             wb = W[:, b]
 
             def apply(V, out=None, wb=wb):
-                product = transposed(wb[:, None] * design.predictor(X, V))
-                if out is None:
-                    return product
-                out[...] = product
-                return out
+                return transposed(wb[:, None] * design.predictor(X, V), out=out)
 
             ops.append((apply, diags[:, b] if with_diag else None))
         return ops
