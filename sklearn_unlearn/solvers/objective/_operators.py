@@ -69,14 +69,20 @@ class MatrixFreeMixin:
             w = self.scale * S[:, 0]
             K, p = self.n_outputs, self.n_params
 
+            work = []
+
             def apply(V, out=None):
                 # one pass over X for all s columns (the caller bounds s),
                 # class by class on contiguous row blocks of V, into a
                 # class-major array: no transposed copy of a (K p) x s array
                 # and none of Z; each class's product written where it goes
-                # (a sketch's factor)
+                # (a sketch's factor). Z's memory is the largest block's,
+                # reused (fresh memory is slow to map)
                 s = V.shape[1]
-                Z = np.empty((K, X.shape[0], s))
+                size = K * X.shape[0] * s
+                if not work or work[0].size < size:
+                    work[:] = [np.empty(size)]
+                Z = work[0][:size].reshape(K, X.shape[0], s)
                 for k in range(K):
                     Z[k] = design.predictor(X, V[k * p : (k + 1) * p])
                 self.loss.curvature_product(None, eta, Z, w)
