@@ -202,3 +202,35 @@ def test_the_in_memory_polish_logs_its_iterations(breast_cancer, caplog):
         UnlearnableLogisticRegression(C=0.5).fit(X, y)
     lines = [r.getMessage() for r in caplog.records if r.name == "sklearn_unlearn"]
     assert lines and all(line.startswith("Newton iteration") for line in lines)
+
+
+class CountedChunks:
+    """A re-iterable of chunks that counts the passes that read it."""
+
+    def __init__(self, chunks):
+        self.chunks, self.passes = chunks, 0
+
+    def __iter__(self):
+        for i, chunk in enumerate(self.chunks):
+            self.passes += i == 0
+            yield chunk
+
+
+def test_the_last_step_takes_the_hessian_of_the_optimum(breast_cancer, caplog):
+    """A step expected to reach round-off takes the Hessian and the
+    allowances in its own pass: one pass per logged iteration, none after,
+    and the cache equals the fit's (its Hessian taken at the optimum)."""
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = breast_cancer
+    X = StandardScaler().fit_transform(X)
+    parent = LogisticRegression(C=0.5).fit(X, y)
+    chunks = CountedChunks([(X[i:i + 100], y[i:i + 100]) for i in range(0, len(y), 100)])
+    with caplog.at_level(logging.INFO, logger="sklearn_unlearn"):
+        model = UnlearnableLogisticRegression.from_fitted(parent, chunks)
+    lines = [r for r in caplog.records if r.name == "sklearn_unlearn"]
+    assert len(lines) >= 3 and chunks.passes == len(lines)
+    ref = UnlearnableLogisticRegression(C=0.5).fit(X, y)
+    assert_same_model(model, ref, rtol=1e-6)
+    np.testing.assert_allclose(model.unlearning_cache_.hessians[0].matrix,
+                               ref.unlearning_cache_.hessians[0].matrix, rtol=1e-10)

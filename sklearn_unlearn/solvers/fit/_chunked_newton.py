@@ -94,8 +94,11 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
             return theta, g, sums, hessians, anchor, grams, it + 1, True
         # the Hessian in hand no longer cuts the gradient twentyfold: the
         # next pass takes it again (a pass with the Hessian costs less than
-        # the several passes of slow chord steps)
-        newton = ratio > 0.05 and not objective.loss.constant_curvature
+        # the several passes of slow chord steps). Or the next step should
+        # reach round-off: its pass takes the Hessian and the allowances
+        # there, the work of a last pass at the optimum, which it saves
+        newton = not objective.loss.constant_curvature and (
+            ratio > 0.05 or ratio * np.linalg.norm(g) <= floor)
     floor = 1e3 * _EPS * (sums.abs_coef + np.linalg.norm(objective.penalty[:, None] * theta))
     return (theta, g, sums, hessians, anchor, grams, max_newton,
             np.linalg.norm(g) <= 1e6 * floor)
