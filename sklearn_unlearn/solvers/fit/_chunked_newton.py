@@ -66,7 +66,11 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
     """
     gamma = objective.loss.curvature_lipschitz
     grams_wanted = bool(bound and gamma is not None and gamma > 0)
-    sums = reduce(theta, hessian=True, bound_grams=grams_wanted, allowances=False)
+    # a quadratic objective's start is often its optimum already (a parent
+    # that solves it directly): its first pass takes the allowances, and is
+    # then the last
+    sums = reduce(theta, hessian=True, bound_grams=grams_wanted,
+                  allowances=bool(objective.loss.constant_curvature))
     if check is not None:
         check(sums)
     grams = sums.bound_grams
