@@ -6,6 +6,7 @@ import scipy.sparse as sp
 from ._blockdiag import block_diagonal, feature_blocks
 from ._columns import signed_squares
 from ._factored import NotPositiveDefiniteError
+from ._sketch import ordinary_pages
 
 
 class FoldMixin:
@@ -68,7 +69,8 @@ class FoldMixin:
         lam, V = np.linalg.eigh(0.5 * (core + core.T))
         keep = np.abs(lam) > 1e-14 * max(np.abs(lam).max(initial=0.0), 1e-300)
         T = (V_g[:, good] / np.sqrt(lam_g[good])) @ (V[:, keep] * np.sqrt(np.abs(lam[keep])))
-        W_new = W @ T
+        with ordinary_pages():      # the new factor is fresh memory, written once
+            W_new = W @ T
         w_signs = np.sign(lam[keep])
         if not (np.all(np.isfinite(W_new)) and np.all(np.isfinite(lam))):
             raise NotPositiveDefiniteError(
