@@ -320,3 +320,57 @@ def test_fold_of_nothing():
     zero = H.corrected(RowCurvature(np.zeros((2, H.shape[0])), -np.ones(2)), fold=True)
     assert zero.W.shape[1] == H.W.shape[1]
     _assert_same_matrix(H, zero, rng=rng)
+
+
+# -- the fold of a fit's sketch: the sketch of the changed matrix ------------
+def _sketch_of(A, J, minus, n_random, seed):
+    from sklearn_unlearn.solvers.hessian._sketch import sketch
+
+    def apply(Omega, out):
+        out[...] = np.asarray(A @ (Omega.toarray() if sp.issparse(Omega) else Omega))
+        return out
+
+    return sketch(apply, A.shape[0], J, n_random, seed, minus)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("paired", [False, True])
+def test_a_sketch_updated_equals_the_sketch_of_the_changed_matrix(sparse, paired):
+    """Removing rows from (and adding rows to) a sketched matrix gives the
+    factor and core a sketch of the changed matrix with the same test
+    vectors gives: ``W W^T`` equal to round-off, on the exact columns
+    (unit vectors, or pairs of them) included."""
+    rng = np.random.default_rng(5)
+    p, n = 80, 200
+    X = rng.standard_normal((n, p)) * (rng.random((n, p)) < 0.2)
+    w = rng.uniform(0.1, 1.0, n)
+    A = (X * w[:, None]).T @ X
+    J = [3, 17, 40, 41]
+    minus = [50, -1, 60, -1] if paired else None
+    W, core = _sketch_of(A, J, minus, 12, seed=9)
+    gone, added = [5, 77, 123], rng.standard_normal((2, p)) * (rng.random((2, p)) < 0.2)
+    U = np.column_stack([X[gone].T * np.sqrt(w[gone]), added.T])
+    signs = np.array([-1.0, -1.0, -1.0, 1.0, 1.0])
+    W_new, core_new = core.updated(W, sp.csc_matrix(U) if sparse else U, signs)
+    A_new = A + (U * signs) @ U.T
+    W_ref, core_ref = _sketch_of(A_new, J, minus, 12, seed=9)
+    scale = np.abs(A_new).max()
+    np.testing.assert_allclose(W_new @ W_new.T, W_ref @ W_ref.T, rtol=0, atol=1e-11 * scale)
+    np.testing.assert_allclose(core_new.L @ core_new.L.T, core_ref.L @ core_ref.L.T,
+                               rtol=0, atol=1e-11 * scale)
+    # exact on the unit columns (less their pairs), as a sketch is
+    cols = np.zeros((p, len(J)))
+    cols[J, np.arange(len(J))] = 1.0
+    if paired:
+        cols[[50, 60], [0, 2]] = -1.0
+    np.testing.assert_allclose(W_new @ (W_new.T @ cols), A_new @ cols, rtol=0,
+                               atol=1e-9 * scale)
+
+
+def test_the_random_signs_drawn_again_are_those_of_the_sketch():
+    from sklearn_unlearn.solvers.hessian._sketch import _sign_rows, _sign_vectors
+
+    p, J = 1003, np.array([3, 10, 500])
+    rows = np.array([0, 3, 7, 8, 9, 500, 1002])
+    np.testing.assert_array_equal(_sign_rows(p, J, 7, 5, 12, rows),
+                                  _sign_vectors(p, J, 7, 5, 12)[rows])

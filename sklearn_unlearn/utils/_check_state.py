@@ -47,6 +47,7 @@ TRUSTED_TYPES = (
     "sklearn_unlearn.solvers.objective._design.LinearDesign",
     "sklearn_unlearn.solvers.hessian._factored.FactoredHessian",
     "sklearn_unlearn.solvers.hessian._lowrank.LowRankHessian",
+    "sklearn_unlearn.solvers.hessian._sketch.SketchCore",
     "sklearn_unlearn.solvers.objective._objective.LinearObjective",
     "sklearn_unlearn.solvers.hessian._pending.PendingMatrix",
     "sklearn_unlearn.solvers.hessian._rows.RowCurvature",

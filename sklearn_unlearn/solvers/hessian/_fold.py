@@ -14,17 +14,26 @@ class FoldMixin:
     (the factor, the diagonal, the capacitance's small matrices) it reads."""
 
     def folded(self):
-        """The matrix with its pending corrections merged into the factor,
-        within the factor's span.
+        """The matrix with its pending corrections merged into the factor.
 
-        A pending column ``u`` enters by its projection ``u_p = W c`` onto
+        A fit's sketch (``sketch_core`` kept) is made again for the corrected
+        matrix, with the same test vectors, from the factor, its core and the
+        columns alone (:meth:`SketchCore.updated`): the new span is that of
+        the corrected matrix's sketch, which a removed row no longer shapes,
+        and nothing is dropped. Otherwise (a matrix made without a sketch,
+        or saved before the core was kept) the fold stays within the
+        factor's span:
+
+        a pending column ``u`` enters by its projection ``u_p = W c`` onto
         the span of ``W`` in the metric of the shifted diagonal ``D``:
         ``W diag(w_signs) W^T + U diag(signs) U^T`` becomes ``W M W^T`` with
         ``M = diag(w_signs) + C diag(signs) C^T``, factored anew by its
         eigenvectors in that metric (a function of the matrix alone, not of
         the pending rows). The factor's span stays the sketch's: an exact
-        fold would give a span that holds every removed row (that of ``W
-        diag(s) W^T - u u^T`` is that of ``[W, u]``), and the blocks of a
+        factorisation of the corrected low-rank part would give a span that
+        holds every removed row (that of ``W diag(s) W^T - u u^T`` is that
+        of ``[W, u]``; the sketch made again has the span of ``A' Omega``
+        instead, the corrected matrix's), and the blocks of a
         one-vs-rest model, sketched apart, would share those directions, so
         their intersection would give the rows back. What is left out, ``2
         ||u_p|| ||u_o|| + ||u_o||^2`` per column for its part ``u_o`` outside
@@ -46,6 +55,8 @@ class FoldMixin:
         """
         if not self.pending_rank:
             return self.with_columns(None, None)
+        if self.sketch_core is not None and len(self.sketch_core.L) == self.W.shape[1]:
+            return self._sketched_again()
         W, U, signs = self.W, self._U, self._signs
         m = W.shape[1]
         base = self.base
@@ -80,6 +91,18 @@ class FoldMixin:
         full_diag, diagonal, cross = self._folded_remainder(W_new, w_signs)
         return self._with_factor(W_new, w_signs, None, full_diag, dropped,
                                  diagonal, cross)
+
+    def _sketched_again(self):
+        """The fold of a fit's sketch: the sketch of the corrected matrix with
+        the same test vectors (:meth:`SketchCore.updated`), with nothing
+        dropped. Its span is that of the corrected matrix's sketch: a removed
+        row leaves it as it leaves the data."""
+        W_new, core = self.sketch_core.updated(self.W, self._U, self._signs)
+        w_signs = np.ones(W_new.shape[1])
+        full_diag, diagonal, cross = self._folded_remainder(W_new, w_signs)
+        new = self._with_factor(W_new, w_signs, None, full_diag, 0.0, diagonal, cross)
+        new.sketch_core = core
+        return new
 
     def _folded_remainder(self, W_new, w_signs):
         """The diagonal and the class blocks after a fold to ``W_new``.

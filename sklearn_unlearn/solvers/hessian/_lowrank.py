@@ -16,11 +16,15 @@ matrix, and every product with it costs ``O(nnz(U))`` per vector, never
 ``O(p k)``.
 
 Pending corrections are the request's rows (scaled). ``corrected(terms,
-fold=True)`` merges them into a new factor ``W'`` instead, by their
-projection onto the span of ``W``: the eigenvectors of the low-rank part in
-the metric of the diagonal, a function of the corrected matrix alone, with
-no stored array from which a row, or the old factor, can be read off. The
-span, and so the rank, stays the sketch's; what lies outside it is counted in
+fold=True)`` merges them into a new factor ``W'`` instead. A fit's sketch
+keeps its core (:class:`~._sketch.SketchCore`): ``W'`` is then the factor a
+sketch of the corrected matrix with the same test vectors would give, whose
+span no longer holds the removed rows. Without it (a matrix made without a
+sketch, a model saved before the core was kept), by their projection onto
+the span of ``W``: the eigenvectors of the low-rank part in the metric of
+the diagonal, a function of the corrected matrix alone, with no stored array
+from which a row, or the old factor, can be read off. The span, and so the
+rank, then stays the sketch's; what lies outside it is counted in
 ``fold_error``. The diagonal and the class blocks take the rows' own entries
 out exactly and the factor's change in: they stay the remainder of the
 corrected matrix.
@@ -77,6 +81,11 @@ class LowRankHessian(FoldMixin):
         of each feature, with a zero diagonal: ``diag(diagonal) + cross`` is
         then block diagonal, one ``K x K`` block per feature, and must be
         positive definite. ``None``: a plain diagonal.
+    sketch_core : SketchCore, default=None
+        The core of the sketch ``W`` was made from (a fit's sketch): a fold
+        then updates the sketch exactly, as if it were taken of the changed
+        matrix with the same test vectors (see :meth:`folded`). ``None``: a
+        fold projects the change on the span of ``W``.
 
     Attributes
     ----------
@@ -138,11 +147,14 @@ class LowRankHessian(FoldMixin):
     True
     """
 
-    #: Class defaults: matrices saved before the class blocks existed.
+    #: Class defaults: matrices saved before the class blocks existed, or
+    #: before the sketch's core was kept (their folds project instead).
     cross = None
     _base_inv = _base_half = None
+    sketch_core = None
 
-    def __init__(self, diagonal, W, w_signs, null_basis=None, cross=None):
+    def __init__(self, diagonal, W, w_signs, null_basis=None, cross=None,
+                 sketch_core=None):
         diagonal = np.asarray(diagonal, dtype=np.float64)
         W = np.asarray(W, dtype=np.float64)
         w_signs = np.asarray(w_signs, dtype=np.float64)
@@ -151,6 +163,7 @@ class LowRankHessian(FoldMixin):
         self.cross = None if cross is None else np.asarray(cross, dtype=np.float64)
         self.W = W
         self.w_signs = w_signs
+        self.sketch_core = sketch_core
         self.fold_error = 0.0
         self._set_base(diagonal + np.einsum("ij,ij,j->i", W, W, w_signs))
         self._clear_pending()
@@ -239,7 +252,8 @@ class LowRankHessian(FoldMixin):
         arrays = [self.diagonal, self.W, self.w_signs, self._base_diag,
                   self._extra, self._U, self._FtDU, self._signs, self._gram,
                   self._base_cap[0], self.cross, self._base_inv, self._base_half]
-        return int(sum(stored_bytes(a) for a in arrays if a is not None))
+        core = 0 if self.sketch_core is None else self.sketch_core.nbytes
+        return int(sum(stored_bytes(a) for a in arrays if a is not None)) + core
 
     @property
     def base(self):

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import LinAlgError
+from scipy.linalg import LinAlgError, solve_triangular
 from scipy.linalg.blas import dtrsm
 
 from ._factored import NotPositiveDefiniteError
@@ -71,6 +71,13 @@ def sketch_factor(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
     -------
     W : ndarray of shape (p, s)
     """
+    return sketch(apply, p, exact_columns, n_random, seed, minus)[0]
+
+
+def sketch(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
+    """:func:`sketch_factor`'s ``W`` and the :class:`SketchCore` it was made
+    with (``None`` for an empty sketch): what an exact update of the sketch
+    needs (see :meth:`SketchCore.updated`)."""
     J = np.asarray(exact_columns, dtype=np.intp)
     s = min(p, len(J) + int(n_random))
     J = J[:s]
@@ -78,7 +85,7 @@ def sketch_factor(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
     minus = np.full(e, -1) if minus is None else np.asarray(minus, dtype=np.intp)[:e]
     Y, C = _sketch_columns(apply, p, J, minus, seed, s)
     if not s:
-        return Y
+        return Y, None
     C[:e] = Y[J]
     paired = np.flatnonzero(minus >= 0)
     C[paired] -= Y[minus[paired]]
@@ -90,11 +97,93 @@ def sketch_factor(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
         raise NotPositiveDefiniteError(
             "The Hessian of the training objective has non-finite entries."
         )
-    L = _shifted_cholesky(0.5 * (C + C.T))
+    L, nu = _shifted_cholesky(0.5 * (C + C.T))
     # W^T = L^{-1} Y^T on the Fortran-ordered view Y^T, in place: the factor
     # takes the memory of Y
     WT = dtrsm(1.0, L, Y.T, side=0, lower=1, trans_a=0, overwrite_b=1)
-    return WT.T
+    return WT.T, SketchCore(L, nu, J, minus, seed)
+
+
+class SketchCore:
+    """What an exact update of a sketch ``W = Y L^{-T}`` needs besides
+    ``W``: the lower Cholesky factor ``L`` of its core ``Omega^T Y + nu I``,
+    the shift ``nu``, and the test vectors ``Omega`` (the exact columns
+    ``J``, their pairs ``minus`` and the random signs' seed), which are drawn
+    again, never stored.
+
+    A change ``A -> A + U diag(signs) U^T`` of the sketched matrix changes
+    ``Y = A Omega`` by ``U diag(signs) U^T Omega`` and the core by
+    ``Omega^T U diag(signs) U^T Omega``: :meth:`updated` gives the factor
+    and core of the changed matrix, those a sketch of it with the same test
+    vectors would give, with no trace of ``U`` (a row removed leaves ``Y``
+    exactly; a projection of the change on the old factor's span would keep
+    that span, which the removed rows helped shape).
+    """
+
+    def __init__(self, L, nu, J, minus, seed):
+        self.L = np.asarray(L, dtype=np.float64)
+        self.nu = float(nu)
+        self.J = np.asarray(J, dtype=np.intp)
+        self.minus = np.asarray(minus, dtype=np.intp)
+        self.seed = int(seed)
+
+    @property
+    def nbytes(self):
+        return int(self.L.nbytes + self.J.nbytes + self.minus.nbytes)
+
+    def test_products(self, U):
+        """``Omega^T U`` of shape ``(s, k)`` for ``U`` of shape ``(p, k)``
+        (an array or a sparse matrix): the unit vectors' rows of ``U``, and
+        the random signs drawn again on the rows where ``U`` is not zero."""
+        s, e = self.L.shape[0], len(self.J)
+        Uc = sp.csr_matrix(U) if sp.issparse(U) else np.asarray(U)
+
+        def rows_of(idx):
+            return Uc[idx].toarray() if sp.issparse(Uc) else Uc[idx]
+
+        out = np.zeros((s, U.shape[1]))
+        out[:e] = rows_of(self.J)
+        paired = np.flatnonzero(self.minus >= 0)
+        out[paired] -= rows_of(self.minus[paired])
+        if s > e:
+            live = (np.unique(Uc.nonzero()[0]) if sp.issparse(Uc)
+                    else np.flatnonzero(np.any(Uc != 0, axis=1)))
+            G = _sign_rows(U.shape[0], self.J, self.seed, e, s, live)
+            out[e:] = G.T @ rows_of(live)
+        return out
+
+    def updated(self, W, U, signs):
+        """``(W', core')`` of ``A + U diag(signs) U^T`` from ``W`` of ``A``:
+        ``Y' = W L^T + U diag(signs) U^T Omega`` and ``W' = Y' L'^{-T}``, with
+        ``L'`` the shifted Cholesky factor of the new core. ``O(p s^2)``
+        (one product of ``W`` with an ``s x s`` matrix), and ``O(nnz(U) s)``
+        for the rows."""
+        OtU = self.test_products(U)
+        core = self.L @ self.L.T - self.nu * np.eye(len(self.L))
+        core = core + (OtU * signs) @ OtU.T
+        if not np.all(np.isfinite(core)):
+            raise NotPositiveDefiniteError(
+                "The corrected Hessian has non-finite entries; retrain on the "
+                "corrected data instead.")
+        L_new, nu_new = _shifted_cholesky(0.5 * (core + core.T))
+        # W' = W (L^T L'^{-T}) + U diag(signs) (L'^{-1} Omega^T U)^T
+        T = solve_triangular(L_new, self.L, lower=True).T
+        rows = (solve_triangular(L_new, OtU, lower=True) * signs[None, :]).T
+        if not (np.all(np.isfinite(T)) and np.all(np.isfinite(rows))):
+            # (finite small matrices give a finite factor, up to an overflow
+            # that the new diagonal's check refuses)
+            raise NotPositiveDefiniteError(
+                "The corrected Hessian's sketch could not be factored; retrain "
+                "on the corrected data instead.")
+        with ordinary_pages():      # fresh memory, written once
+            W_new = W @ T
+        if sp.issparse(U):
+            Ur = sp.csr_matrix(U)
+            live = np.unique(Ur.nonzero()[0])
+            W_new[live] += Ur[live] @ rows
+        else:
+            W_new += np.asarray(U) @ rows
+        return W_new, SketchCore(L_new, nu_new, self.J, self.minus, self.seed)
 
 
 def nystrom(apply, p, rank, exact_columns=(), seed=0, minus=None):
@@ -121,21 +210,44 @@ def _unit_vectors(p, J, minus, c0, c1):
     return sp.csr_matrix((vals, (rows, cols)), shape=(p, c1 - c0))
 
 
-def _sign_vectors(p, J, seed, c0, c1):
-    """Columns ``c0:c1`` (all from ``len(J)`` on) of ``Omega = [E_J, G]``:
-    vectors of random signs (Rademacher) of about unit norm, zero on ``J``,
-    each drawn from its own seed (any block of them is drawn without the
-    others). Signs are drawn as bits: far cheaper than Gaussian draws
-    (``RESULTS_sparse.md``), and as good a test matrix for the sketch."""
+def _sign_bits(p, seed, c0, c1):
+    """The random bits of test vectors ``c0:c1``, shape ``(c1 - c0, p)``:
+    each vector's from its own seed, so any block is drawn without the
+    others, and the same at every draw."""
     bits = np.empty((c1 - c0, p), dtype=np.uint8)
     for c in range(c0, c1):
         raw = np.random.default_rng((seed, c)).bytes(-(-p // 8))
         bits[c - c0] = np.unpackbits(np.frombuffer(raw, dtype=np.uint8))[:p]
+    return bits
+
+
+def _sign_vectors(p, J, seed, c0, c1):
+    """Columns ``c0:c1`` (all from ``len(J)`` on) of ``Omega = [E_J, G]``:
+    vectors of random signs (Rademacher) of about unit norm, zero on ``J``.
+    Signs are drawn as bits: far cheaper than Gaussian draws
+    (``RESULTS_sparse.md``), and as good a test matrix for the sketch."""
+    bits = _sign_bits(p, seed, c0, c1)
     scale = 1.0 / np.sqrt(max(1, p - len(J)))
     G = np.empty((p, c1 - c0))
     np.multiply(bits.T, 2.0 * scale, out=G)
     G -= scale
     G[J] = 0.0
+    return G
+
+
+def _sign_rows(p, J, seed, c0, c1, rows):
+    """The rows ``rows`` of :func:`_sign_vectors`, drawn again: the same
+    bytes, of which only the bits of ``rows`` are unpacked (big-endian, as
+    :func:`numpy.unpackbits` orders them)."""
+    rows = np.asarray(rows, dtype=np.intp)
+    bits = np.empty((len(rows), c1 - c0), dtype=np.uint8)
+    for c in range(c0, c1):
+        raw = np.frombuffer(np.random.default_rng((seed, c)).bytes(-(-p // 8)),
+                            dtype=np.uint8)
+        bits[:, c - c0] = (raw[rows >> 3] >> (7 - (rows & 7))) & 1
+    scale = 1.0 / np.sqrt(max(1, p - len(J)))
+    G = bits * (2.0 * scale) - scale
+    G[np.isin(rows, J)] = 0.0
     return G
 
 
@@ -192,7 +304,7 @@ def _sketch_columns(apply, p, J, minus, seed, s):
 
 
 def _shifted_cholesky(C):
-    """Lower Cholesky factor of ``C + nu I``, the shift ``nu`` from the
+    """Lower Cholesky factor of ``C + nu I`` and ``nu``, the shift from the
     round-off of ``C``'s trace upwards until the factorisation succeeds (the
     core of a rank-deficient block, e.g. the multinomial intercepts' common
     shift, is singular)."""
@@ -200,7 +312,7 @@ def _shifted_cholesky(C):
     nu = np.finfo(float).eps * max(float(np.trace(C)), 1e-300)
     for _ in range(12):
         try:
-            return np.linalg.cholesky(C + nu * np.eye(s))
+            return np.linalg.cholesky(C + nu * np.eye(s)), nu
         except LinAlgError:
             nu *= 100.0
     raise NotPositiveDefiniteError(

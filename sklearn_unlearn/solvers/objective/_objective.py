@@ -24,7 +24,7 @@ from ..hessian._factored import FactoredHessian
 from ..hessian._lowrank import LowRankHessian
 from ._operators import MatrixFreeMixin
 from ..hessian._rows import RowCurvature
-from ..hessian._sketch import ordinary_pages, sketch_factor
+from ..hessian._sketch import ordinary_pages, sketch
 
 
 class LinearObjective(MatrixFreeMixin):
@@ -268,8 +268,8 @@ class LinearObjective(MatrixFreeMixin):
         """The low-rank Hessian of block ``b`` (see :meth:`hessian`)."""
         always = len(self._exact_columns(b))
         exact, minus = self._exact_vectors(b, diag, always + rank - rank // 4)
-        W = sketch_factor(apply, len(diag), exact, always + rank - len(exact),
-                          seed=seed + b, minus=minus)
+        W, core = sketch(apply, len(diag), exact, always + rank - len(exact),
+                         seed=seed + b, minus=minus)
         signs = np.ones(W.shape[1])
         cross = None
         if self.loss.coupled and self.n_outputs > 1:
@@ -282,7 +282,7 @@ class LinearObjective(MatrixFreeMixin):
             squares = signed_squares(W, signs)
         remainder = np.maximum(diag - squares, 0.0)
         return LowRankHessian(remainder + self._block_penalty(b), W, signs,
-                              self.null_basis, cross=cross)
+                              self.null_basis, cross=cross, sketch_core=core)
 
     def data_grams(self, X, Y, S, theta, *, gram_weights=None, eta=None,
                    curvature=True):
