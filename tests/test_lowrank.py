@@ -353,3 +353,24 @@ def test_a_low_rank_model_forgets_erased_documents():
     never = _rare_word_share(W, X[n:], mask)
     kept = _rare_word_share(W, X[keep[:100]], mask)
     assert erased <= never + 0.03 and erased < kept - 0.08, (erased, never, kept)
+
+
+def test_a_model_saved_before_the_sketch_core_folds_by_projection():
+    """A low-rank Hessian pickled without its sketch's core (saved before it
+    was kept) loads, and its fold projects on the factor's span (what it
+    drops counted in ``fold_error``); a fitted one makes its sketch again."""
+    import pickle
+
+    docs, y = zipf_corpus(400, seed=1)
+    X = hashed(docs, 2**11).tocsr()
+    model = UnlearnableLogisticRegression(hessian="low_rank").fit(X, y)
+    old = copy.deepcopy(model)
+    del old.unlearning_cache_.hessians[0].__dict__["sketch_core"]
+    old = pickle.loads(pickle.dumps(old))
+    assert old.unlearning_cache_.hessians[0].sketch_core is None
+    old.unlearn(X[:5], None, y[:5])
+    model.unlearn(X[:5], None, y[:5])
+    H_old, H_new = old.unlearning_cache_.hessians[0], model.unlearning_cache_.hessians[0]
+    assert H_old.sketch_core is None and H_old.fold_error > 0
+    assert H_new.sketch_core is not None and H_new.fold_error == 0
+    assert rel_dist(old, model) < 0.05
