@@ -86,6 +86,9 @@ class LowRankHessian(FoldMixin):
         then updates the sketch exactly, as if it were taken of the changed
         matrix with the same test vectors (see :meth:`folded`). ``None``: a
         fold projects the change on the span of ``W``.
+    squares : ndarray of shape (p,), default=None
+        The diagonal of ``W diag(w_signs) W^T``, if the caller has it (a
+        sketch takes it with the class blocks); computed otherwise.
 
     Attributes
     ----------
@@ -154,7 +157,7 @@ class LowRankHessian(FoldMixin):
     sketch_core = None
 
     def __init__(self, diagonal, W, w_signs, null_basis=None, cross=None,
-                 sketch_core=None):
+                 sketch_core=None, squares=None):
         diagonal = np.asarray(diagonal, dtype=np.float64)
         W = np.asarray(W, dtype=np.float64)
         w_signs = np.asarray(w_signs, dtype=np.float64)
@@ -165,7 +168,9 @@ class LowRankHessian(FoldMixin):
         self.w_signs = w_signs
         self.sketch_core = sketch_core
         self.fold_error = 0.0
-        self._set_base(diagonal + np.einsum("ij,ij,j->i", W, W, w_signs))
+        if squares is None:
+            squares = np.einsum("ij,ij,j->i", W, W, w_signs)
+        self._set_base(diagonal + squares)
         self._clear_pending()
 
     def _set_base(self, full_diag, gram_w=None):

@@ -282,7 +282,8 @@ class LinearObjective(MatrixFreeMixin):
             squares = signed_squares(W, signs)
         remainder = np.maximum(diag - squares, 0.0)
         return LowRankHessian(remainder + self._block_penalty(b), W, signs,
-                              self.null_basis, cross=cross, sketch_core=core)
+                              self.null_basis, cross=cross, sketch_core=core,
+                              squares=squares)
 
     def data_grams(self, X, Y, S, theta, *, gram_weights=None, eta=None,
                    curvature=True):
