@@ -368,11 +368,11 @@ def test_a_sketch_updated_equals_the_sketch_of_the_changed_matrix(sparse, paired
 
 
 def test_the_random_signs_drawn_again_are_those_of_the_sketch():
-    from sklearn_unlearn.solvers.hessian._sketch import _sign_rows, _sign_vectors
+    from sklearn_unlearn.solvers.hessian._sketch import _sign_vectors
 
     p, J = 1003, np.array([3, 10, 500])
     rows = np.array([0, 3, 7, 8, 9, 500, 1002])
-    np.testing.assert_array_equal(_sign_rows(p, J, 7, 5, 12, rows),
+    np.testing.assert_array_equal(_sign_vectors(p, J, 7, 5, 12, rows=rows),
                                   _sign_vectors(p, J, 7, 5, 12)[rows])
 
 

@@ -100,9 +100,8 @@ class FoldMixin:
         W_new, core = self.sketch_core.updated(self.W, self._U, self._signs)
         w_signs = np.ones(W_new.shape[1])
         full_diag, diagonal, cross = self._folded_remainder(W_new, w_signs)
-        new = self._with_factor(W_new, w_signs, None, full_diag, 0.0, diagonal, cross)
-        new.sketch_core = core
-        return new
+        return self._with_factor(W_new, w_signs, None, full_diag, 0.0, diagonal, cross,
+                                 sketch_core=core)
 
     def _folded_remainder(self, W_new, w_signs):
         """The diagonal and the class blocks after a fold to ``W_new``.
@@ -138,16 +137,18 @@ class FoldMixin:
         return full_diag, full_diag - block_diagonal(new), cross
 
     def _with_factor(self, W, w_signs, gram_w, full_diag, dropped, diagonal=None,
-                     cross=None):
+                     cross=None, sketch_core=None):
         """A new object of this null basis with the factor ``W`` (``gram_w``
         its ``W^T D^-1 W``), the diagonal and class blocks given (this
-        object's by default) and no pending corrections."""
+        object's by default), the sketch's core if ``W`` is a sketch's
+        (``None``: its folds project) and no pending corrections."""
         new = object.__new__(type(self))
         new.null_basis = self.null_basis
         new.diagonal = self.diagonal if diagonal is None else diagonal
         new.cross = self.cross if diagonal is None else cross
         new.W = W
         new.w_signs = w_signs
+        new.sketch_core = sketch_core
         new.fold_error = self.fold_error + float(dropped)
         new._set_base(full_diag, gram_w=None if gram_w is None
                       else 0.5 * (gram_w + gram_w.T))

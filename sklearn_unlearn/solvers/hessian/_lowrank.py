@@ -257,8 +257,9 @@ class LowRankHessian(FoldMixin):
         arrays = [self.diagonal, self.W, self.w_signs, self._base_diag,
                   self._extra, self._U, self._FtDU, self._signs, self._gram,
                   self._base_cap[0], self.cross, self._base_inv, self._base_half]
-        core = 0 if self.sketch_core is None else self.sketch_core.nbytes
-        return int(sum(stored_bytes(a) for a in arrays if a is not None)) + core
+        if self.sketch_core is not None:
+            arrays += [self.sketch_core.L, self.sketch_core.J, self.sketch_core.minus]
+        return int(sum(stored_bytes(a) for a in arrays if a is not None))
 
     @property
     def base(self):

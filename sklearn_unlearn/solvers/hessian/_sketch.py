@@ -127,28 +127,22 @@ class SketchCore:
         self.minus = np.asarray(minus, dtype=np.intp)
         self.seed = int(seed)
 
-    @property
-    def nbytes(self):
-        return int(self.L.nbytes + self.J.nbytes + self.minus.nbytes)
-
-    def test_products(self, U):
-        """``Omega^T U`` of shape ``(s, k)`` for ``U`` of shape ``(p, k)``
-        (an array or a sparse matrix): the unit vectors' rows of ``U``, and
-        the random signs drawn again on the rows where ``U`` is not zero."""
+    def test_products(self, U, live):
+        """``Omega^T U`` of shape ``(s, k)`` for ``U`` of shape ``(p, k)`` (an
+        array or a CSR matrix) whose rows ``live`` hold its nonzeros: the
+        unit vectors' rows of ``U``, and the random signs drawn again on
+        ``live``."""
         s, e = self.L.shape[0], len(self.J)
-        Uc = sp.csr_matrix(U) if sp.issparse(U) else np.asarray(U)
 
         def rows_of(idx):
-            return Uc[idx].toarray() if sp.issparse(Uc) else Uc[idx]
+            return U[idx].toarray() if sp.issparse(U) else U[idx]
 
         out = np.zeros((s, U.shape[1]))
         out[:e] = rows_of(self.J)
         paired = np.flatnonzero(self.minus >= 0)
         out[paired] -= rows_of(self.minus[paired])
         if s > e:
-            live = (np.unique(Uc.nonzero()[0]) if sp.issparse(Uc)
-                    else np.flatnonzero(np.any(Uc != 0, axis=1)))
-            G = _sign_rows(U.shape[0], self.J, self.seed, e, s, live)
+            G = _sign_vectors(U.shape[0], self.J, self.seed, e, s, rows=live)
             out[e:] = G.T @ rows_of(live)
         return out
 
@@ -158,7 +152,13 @@ class SketchCore:
         ``L'`` the shifted Cholesky factor of the new core. ``O(p s^2)``
         (one product of ``W`` with an ``s x s`` matrix), and ``O(nnz(U) s)``
         for the rows."""
-        OtU = self.test_products(U)
+        if sp.issparse(U):
+            U = sp.csr_matrix(U)
+            live = np.unique(U.nonzero()[0])
+        else:
+            U = np.asarray(U)
+            live = np.flatnonzero(np.any(U != 0, axis=1))
+        OtU = self.test_products(U, live)
         core = self.L @ self.L.T - self.nu * np.eye(len(self.L))
         core = core + (OtU * signs) @ OtU.T
         if not np.all(np.isfinite(core)):
@@ -177,12 +177,7 @@ class SketchCore:
                 "on the corrected data instead.")
         with ordinary_pages():      # fresh memory, written once
             W_new = W @ T
-        if sp.issparse(U):
-            Ur = sp.csr_matrix(U)
-            live = np.unique(Ur.nonzero()[0])
-            W_new[live] += Ur[live] @ rows
-        else:
-            W_new += np.asarray(U) @ rows
+        W_new[live] += np.asarray(U[live] @ rows)
         return W_new, SketchCore(L_new, nu_new, self.J, self.minus, self.seed)
 
 
@@ -210,44 +205,29 @@ def _unit_vectors(p, J, minus, c0, c1):
     return sp.csr_matrix((vals, (rows, cols)), shape=(p, c1 - c0))
 
 
-def _sign_bits(p, seed, c0, c1):
-    """The random bits of test vectors ``c0:c1``, shape ``(c1 - c0, p)``:
-    each vector's from its own seed, so any block is drawn without the
-    others, and the same at every draw."""
-    bits = np.empty((c1 - c0, p), dtype=np.uint8)
-    for c in range(c0, c1):
-        raw = np.random.default_rng((seed, c)).bytes(-(-p // 8))
-        bits[c - c0] = np.unpackbits(np.frombuffer(raw, dtype=np.uint8))[:p]
-    return bits
-
-
-def _sign_vectors(p, J, seed, c0, c1):
+def _sign_vectors(p, J, seed, c0, c1, rows=None):
     """Columns ``c0:c1`` (all from ``len(J)`` on) of ``Omega = [E_J, G]``:
-    vectors of random signs (Rademacher) of about unit norm, zero on ``J``.
-    Signs are drawn as bits: far cheaper than Gaussian draws
-    (``RESULTS_sparse.md``), and as good a test matrix for the sketch."""
-    bits = _sign_bits(p, seed, c0, c1)
-    scale = 1.0 / np.sqrt(max(1, p - len(J)))
-    G = np.empty((p, c1 - c0))
-    np.multiply(bits.T, 2.0 * scale, out=G)
-    G -= scale
-    G[J] = 0.0
-    return G
-
-
-def _sign_rows(p, J, seed, c0, c1, rows):
-    """The rows ``rows`` of :func:`_sign_vectors`, drawn again: the same
-    bytes, of which only the bits of ``rows`` are unpacked (big-endian, as
-    :func:`numpy.unpackbits` orders them)."""
-    rows = np.asarray(rows, dtype=np.intp)
-    bits = np.empty((len(rows), c1 - c0), dtype=np.uint8)
+    vectors of random signs (Rademacher) of about unit norm, zero on ``J``,
+    each drawn from its own seed (any block of them is drawn without the
+    others, and the same at every draw); with ``rows``, only those rows,
+    unpacked from the same bytes. Signs are drawn as bits: far cheaper than
+    Gaussian draws (``RESULTS_sparse.md``), and as good a test matrix for
+    the sketch."""
+    n = p if rows is None else len(rows)
+    bits = np.empty((c1 - c0, n), dtype=np.uint8)
     for c in range(c0, c1):
         raw = np.frombuffer(np.random.default_rng((seed, c)).bytes(-(-p // 8)),
                             dtype=np.uint8)
-        bits[:, c - c0] = (raw[rows >> 3] >> (7 - (rows & 7))) & 1
+        if rows is None:
+            bits[c - c0] = np.unpackbits(raw)[:p]
+        else:
+            # the bits np.unpackbits gives, big-endian within each byte
+            bits[c - c0] = (raw[rows >> 3] >> (7 - (rows & 7))) & 1
     scale = 1.0 / np.sqrt(max(1, p - len(J)))
-    G = bits * (2.0 * scale) - scale
-    G[np.isin(rows, J)] = 0.0
+    G = np.empty((n, c1 - c0))
+    np.multiply(bits.T, 2.0 * scale, out=G)
+    G -= scale
+    G[J if rows is None else np.isin(rows, J)] = 0.0
     return G
 
 
