@@ -114,7 +114,8 @@ class LinearDesign:
             XT = sp.vstack([XT, row], format="csr")
 
         def sparse_product(R, out=None):
-            R = np.asarray(R)
+            # contiguous once: each block's product would copy it otherwise
+            R = np.ascontiguousarray(R)
             if out is None:
                 out = np.empty((XT.shape[0],) + R.shape[1:])
             step = max(1, _OUT_BLOCK_VALUES // max(1, R[0].size))
