@@ -401,3 +401,23 @@ def test_thirty_sketch_updates_equal_the_sketch_of_the_final_matrix():
     W_ref, _ = _sketch_of(A, J, None, 15, seed=3)
     np.testing.assert_allclose(W @ W.T, W_ref @ W_ref.T, rtol=0,
                                atol=1e-13 * np.abs(A).max())
+
+
+def test_a_sketch_update_that_overflows_is_refused_and_changes_nothing():
+    """Rows whose curvature overflows the sketch's core are refused with
+    NotPositiveDefiniteError, and the matrix they were to change is as it
+    was (a request is all or nothing)."""
+    from sklearn_unlearn.solvers import NotPositiveDefiniteError
+
+    rng = np.random.default_rng(8)
+    p = 40
+    X = rng.standard_normal((100, p))
+    A = X.T @ X
+    W, core = _sketch_of(A, [0, 1], None, 6, seed=2)
+    H = LowRankHessian(np.ones(p), W, np.ones(W.shape[1]), sketch_core=core)
+    before = H.to_dense().copy()
+    huge = RowCurvature(np.full((1, p), 1e200), np.array([1.0]))
+    with pytest.raises(NotPositiveDefiniteError):
+        H.corrected(huge, fold=True)
+    np.testing.assert_array_equal(H.to_dense(), before)
+    assert H.pending_rank == 0 and H.sketch_core is core

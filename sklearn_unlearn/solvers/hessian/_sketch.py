@@ -158,9 +158,11 @@ class SketchCore:
         else:
             U = np.asarray(U)
             live = np.flatnonzero(np.any(U != 0, axis=1))
-        OtU = self.test_products(U, live)
-        core = self.L @ self.L.T - self.nu * np.eye(len(self.L))
-        core = core + (OtU * signs) @ OtU.T
+        # an overflow is refused just below, as a non-finite core
+        with np.errstate(over="ignore", invalid="ignore"):
+            OtU = self.test_products(U, live)
+            core = self.L @ self.L.T - self.nu * np.eye(len(self.L))
+            core = core + (OtU * signs) @ OtU.T
         if not np.all(np.isfinite(core)):
             raise NotPositiveDefiniteError(
                 "The corrected Hessian has non-finite entries; retrain on the "
