@@ -111,6 +111,23 @@ def test_row_curvature_equals_its_outer_products(K, edit):
         assert term.trace() == pytest.approx(np.trace(expected), rel=1e-12)
 
 
+@pytest.mark.parametrize("cols", [[0, 2, 5], [5, 0, 3], [4]])
+def test_lower_triangle_fold_of_an_edit(cols):
+    # the rank-k updates of both signs and the edited columns, in any order,
+    # land in the lower triangle only
+    rng = np.random.default_rng(3)
+    m, p = 7, 6
+    R = rng.standard_normal((m, p))
+    a, b = rng.standard_normal(m), rng.standard_normal(m)
+    cols = np.array(cols)
+    delta = rng.standard_normal((m, len(cols)))
+    term = RowCurvature(R, a, edit=(cols, delta, b))
+    C = np.asfortranarray(np.tril(_spd(rng, p)))
+    before = C.copy()
+    term.add_lower_to(C)
+    np.testing.assert_allclose(C - before, np.tril(term.dense()), rtol=1e-12, atol=1e-12)
+
+
 def test_row_curvature_concatenates():
     rng = np.random.default_rng(1)
     t1, e1 = _change(rng, 3, 5, edit=True)

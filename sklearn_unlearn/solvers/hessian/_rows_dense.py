@@ -93,13 +93,13 @@ class DenseForm:
             # products of a term folded with others on the same rows come
             # from one product for all of them (see prepare_fold)
             M, D = self.__dict__.pop("_shared_edit_products", None) or self._edit_products()
-            for a, c in enumerate(cols):
-                # r d^T fills column c, d r^T row c: their parts on and
-                # below the diagonal
-                C[c:, c] += M[c:, a]
-                C[c, :c + 1] += M[:c + 1, a]
-                below = cols >= c
-                C[cols[below], c] += D[below, a]
+            # r d^T fills the edited columns, d r^T their rows: the parts on
+            # and below the diagonal (the positions of each statement are
+            # distinct, so a fancy-indexed sum adds every term)
+            index = np.arange(len(M))[:, None]
+            C[:, cols] += np.where(index >= cols, M, 0.0)
+            C[cols, :] += np.where(index <= cols, M, 0.0).T
+            C[np.ix_(cols, cols)] += np.where(cols[:, None] >= cols, D, 0.0)
 
     def _edit_products(self):
         """``(R^T B delta, delta^T B delta)`` with ``B = diag(b)``: the edited
