@@ -520,6 +520,25 @@ def test_a_fold_keeps_no_copy_of_the_old_matrix(breast_cancer):
         assert not upper.any() or np.array_equal(upper, np.tril(base, -1).T)
 
 
+def test_a_base_saved_whole_is_cleared_at_its_first_fold():
+    """A base that may hold the whole matrix (as in a file saved before
+    bases kept their lower triangle only) is cleared above the diagonal by
+    its first fold, not copied plainly: the upper triangle held the matrix
+    before the request."""
+    rng = np.random.default_rng(4)
+    A = _spd(rng, 5)
+    K = PendingMatrix(A)
+    state = dict(K.__dict__, _base=np.asfortranarray(A))
+    del state["_zero_upper"]
+    old = object.__new__(PendingMatrix)
+    old.__dict__.update(state)
+    term = RowCurvature(rng.standard_normal((2, 5)), np.array([-0.1, 0.2]))
+    for M in (old, K):
+        folded = M.corrected(term, fold=True)
+        assert not np.triu(folded._base, 1).any()
+        np.testing.assert_allclose(folded.matrix, A + term.dense(), rtol=1e-12)
+
+
 def test_one_conjugate_gradient_split_preconditioned_and_stalled():
     """The package's one CG (solvers/_cg.py): with ``split`` (the part ``M``
     its preconditioner inverts carried by the recurrence) it solves ``(M +

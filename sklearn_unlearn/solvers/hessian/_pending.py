@@ -125,11 +125,18 @@ class PendingMatrix:
     #: trace of its Gram matrix at every request; a Hessian's is not read).
     keeps_trace = True
 
+    #: Whether the base's strict upper triangle is known to hold zeros (every
+    #: base this version makes: a fold then copies it plainly). A base loaded
+    #: from a file saved before may hold the whole matrix: its first fold
+    #: clears the upper triangle, so no copy keeps what left it.
+    _zero_upper = False
+
     def __init__(self, matrix, error=0.0):
         # Every base is kept as its lower triangle in Fortran order, zeros
         # above (the layout a fold writes): a fold then copies and clears it
         # in one contiguous pass.
         self._base = lower_triangle(matrix)
+        self._zero_upper = True
         # the diagonal of a matrix not in cache costs a miss per entry
         self._trace = float(np.trace(matrix))
         self._pending = []
@@ -277,14 +284,19 @@ class PendingMatrix:
             p = self._base.shape[0]
             mask = _lower_mask(p)
             lower = all(t.lower_only for t in self._pending)
-            base = (np.multiply(self._base, mask, out=np.empty((p, p), order="F"))
-                    if lower else np.array(self._base, order="F"))
+            if lower and self._zero_upper:
+                # zeros above stay zeros: a plain copy, one read fewer
+                base = np.array(self._base, order="F")
+            else:
+                base = (np.multiply(self._base, mask, out=np.empty((p, p), order="F"))
+                        if lower else np.array(self._base, order="F"))
             for t in self._pending:
                 t.add_lower_to(base)
             if not lower:
                 # a change added whole: cleared above once it is in
                 np.multiply(base, mask, out=base)
             self._base = base
+            self._zero_upper = True
         self._trace = float(np.trace(self._base))
         # the triangle inequality bounds the new norm without a pass over it
         self._abs_norm = (self._abs_norm + self._pending_mass) * (1.0 + 4.0 * UNIT)
