@@ -52,14 +52,14 @@ def request_roundoff(cache, r, theta, theta_new, eta_old, eta_new, eta_new_after
     """Bound on the rounding of the request rows' gradients: those of the
     old and new rows at ``theta`` and of the new rows at ``theta_new``."""
     obj = cache.objective
-    R_old = r.R_old
-    R_new = r.R_new
     out = 0.0
-    if R_old.shape[0]:
+    # counted from the targets: the new rows of an edit are formed only if
+    # something reads them
+    if len(r.Y_old):
         out += _roundoff.data_gradient_error(
             obj, r.Y_old, r.S_old, eta_old, r.abs_predictor("old", theta),
             r.norms_old, coef_old)
-    if R_new.shape[0]:
+    if len(r.Y_new):
         out += _roundoff.data_gradient_error(
             obj, r.Y_new, r.S_new, eta_new, r.abs_predictor("new", theta),
             r.norms_new, coef_new)
