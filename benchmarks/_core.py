@@ -1,5 +1,6 @@
 """Data sets, requests and measurements of the benchmark suite."""
 
+import copy
 import math
 import time
 import tracemalloc
@@ -277,6 +278,23 @@ def timings(fn, setup=None, repeats=50, budget=1.0, min_repeats=3, clock=time.pe
         times.append(dt)
         spent += dt
     return times, out
+
+
+def stream_timings(model, req, method, repeats=50, budget=1.0, min_repeats=3,
+                   clock=time.perf_counter):
+    """Times of ``req`` applied with ``method`` to one copy of ``model``,
+    each run followed (untimed) by the request that undoes it, so that the
+    next finds the data it changes; as many runs as :func:`timings`."""
+    m = copy.deepcopy(model)
+    times, spent = [], 0.0
+    while len(times) < repeats and (spent <= budget or len(times) < min_repeats):
+        t0 = clock()
+        req.apply(m, method)
+        dt = clock() - t0
+        times.append(dt)
+        spent += dt
+        req.undo(m, method)
+    return times
 
 
 def best_of(fn, setup=None, repeats=50, budget=1.0, min_repeats=3, clock=time.perf_counter):
