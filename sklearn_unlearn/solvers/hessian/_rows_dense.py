@@ -97,9 +97,11 @@ class DenseForm:
             # and below the diagonal (the positions of each statement are
             # distinct, so a fancy-indexed sum adds every term)
             index = np.arange(len(M))[:, None]
-            C[:, cols] += np.where(index >= cols, M, 0.0)
+            lower = np.where(index >= cols, M, 0.0)
+            # d d^T: in the edited columns, at the edited rows below them
+            lower[cols] += np.where(cols[:, None] >= cols, D, 0.0)
+            C[:, cols] += lower
             C[cols, :] += np.where(index <= cols, M, 0.0).T
-            C[np.ix_(cols, cols)] += np.where(cols[:, None] >= cols, D, 0.0)
 
     def _edit_products(self):
         """``(R^T B delta, delta^T B delta)`` with ``B = diag(b)``: the edited
