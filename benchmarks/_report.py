@@ -168,9 +168,10 @@ def markdown(payload):
     lines += ["## Unlearning against refitting", "",
               f"Times: the best of at least {rule['min_runs']} runs, more within "
               f"{rule['budget_s']:g} s (up to {rule['max_runs']}), the "
-              "unlearn in ms (with a dense cache, in a stream of the request and "
-              "the request that undoes it on one copy, the undoing untimed; with a "
-              "low-rank one, on a fresh copy each run), refits in s. "
+              "unlearn in ms (an edit of a dense cache: in a stream of the "
+              "request and the request that undoes it on one copy, the undoing "
+              "untimed; a deletion, or a low-rank cache: on a fresh copy each "
+              "run), refits in s. "
               "`eq`: the parent refit at the loosest tolerance of 1e-1..1e-12 that is "
               "as close to the exact optimum as the second-order update. `x`: "
               "speed-up of the second-order update. Distances are "

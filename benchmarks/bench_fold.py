@@ -8,10 +8,11 @@ after the other on every run, and reports medians, with the minor page
 faults a request takes (fresh memory the kernel maps: a share of its cost
 that depends on the allocator's state).
 
-The requests form a stream on one model, as in use: each timed request is
-followed by the request that undoes it (the rows inserted again, the
-features set back), so that the next one finds the data it removes. The
-floor's buffers are allocated once.
+An edit is timed in a stream on one model, as in use: each timed request
+is followed by the request that undoes it (the features set back), so that
+the next one finds the data it changes. A deletion is timed on a fresh copy
+every run: its undoing would leave the inserted rows pending, and the next
+deletion would fold them too. The floor's buffers are allocated once.
 
     python benchmarks/bench_fold.py --estimators logistic ridge --k 1 100 1000
 """
@@ -34,15 +35,19 @@ def faults():
 
 def measure(model, req, runs):
     request, floor, flt = [], [], []
+    stream = req.kind != "delete"
     m = copy.deepcopy(model)
     work = C.fold_work(model, req)
     work()      # maps its buffers' pages
     for _ in range(runs):
+        if not stream:
+            m = copy.deepcopy(model)
         f0, t0 = faults(), time.thread_time()
         req.apply(m, "second_order")
         request.append(time.thread_time() - t0)
         flt.append(faults() - f0)
-        req.undo(m, "second_order")
+        if stream:
+            req.undo(m, "second_order")
         t0 = time.thread_time()
         work()
         floor.append(time.thread_time() - t0)

@@ -93,13 +93,14 @@ def run_request(family, data, model, req, opts):
                cache_MB=C.cache_nbytes(model) / 2**20,
                hessian="dense" if model.unlearning_cache_.exact_hessian else "low-rank")
 
-    # unlearning: a dense cache serves a stream of the request and its
-    # undoing on one copy (as a model in use serves requests one after the
-    # other; a fresh copy every run also times the pages the allocator maps
-    # anew for it, which depend on what the process freed before); a
-    # low-rank cache, whose undoing leaves inserted rows pending, a fresh
-    # copy every run
-    stream = model.unlearning_cache_.exact_hessian
+    # unlearning: an edit of a dense cache is timed in a stream of the
+    # request and its undoing on one copy (as a model in use serves requests
+    # one after the other; a fresh copy every run also times the pages the
+    # allocator maps anew for it, which depend on what the process freed
+    # before). A deletion, whose undoing leaves the inserted rows pending
+    # (the next deletion would fold them too), and a low-rank cache: a fresh
+    # copy every run.
+    stream = model.unlearning_cache_.exact_hessian and req.kind != "delete"
     results = {}
     for method in ("second_order", "first_order", "refined"):
         repeats = opts.repeats if method != "refined" else 1
