@@ -8,6 +8,7 @@ from scipy.linalg.lapack import dpotrf, dpotrs
 
 from .._cg import conjugate_gradient
 from ..bounds._roundoff import UNIT
+from ._factor_update import update_flops, updated_factor
 from ._pending import BLAS2_COST, PendingMatrix, symmetric_product
 
 _EPS = np.finfo(float).eps
@@ -96,6 +97,11 @@ class FactoredHessian(PendingMatrix):
     merges_chunks = True
     #: Iterations allowed even when folding is due sooner by the model.
     min_iterations = 3
+    #: Whether the factor is known to hold zeros above its diagonal (one
+    #: loaded from an older file may not).
+    _chol_zero_upper = False
+    #: Updates of the factor since it was last factored (see :meth:`_updated`).
+    _chol_updates = 0
 
     def __init__(self, matrix, null_basis=None, error=0.0):
         super().__init__(matrix, error)
@@ -135,13 +141,48 @@ class FactoredHessian(PendingMatrix):
             )
         self.damping = damping
         self._chol = L
+        # dpotrf leaves the factored matrix's upper triangle above the factor
+        self._chol_zero_upper = self._zero_upper and not self._shift_value
+        self._chol_updates = 0
+        self._set_factored_norm()
+
+    def _set_factored_norm(self):
         # a bound on the Frobenius norm (kept by the base matrix)
-        self._factored_norm = (self._abs_norm + self._shift_value * np.sqrt(len(M))
-                               + damping * np.sqrt(len(M)))
+        p = self._base.shape[0]
+        self._factored_norm = (self._abs_norm + self._shift_value * np.sqrt(p)
+                               + self.damping * np.sqrt(p))
         self._rent = 0.0
 
+    def _updated(self, terms):
+        """Whether the factor was updated for the folded ``terms`` in place
+        of a factorisation: dense uncoupled terms whose columns are few
+        enough for the update to cost less
+        (:func:`~._factor_update.update_flops`), where it succeeds. A damped
+        factor is factored anew (its damping is chosen there)."""
+        if self.damping or not all(t.lower_only for t in terms):
+            return False
+        p = self._base.shape[0]
+        # an edited row is two columns (its old and new versions)
+        r = sum(t.n_rows * (1 if t.edit is None else 2) for t in terms)
+        if update_flops(p, r) >= p**3 / 3.0:
+            return False
+        columns = [t.columns() for t in terms]
+        U = np.hstack([c[0] for c in columns])
+        signs = np.concatenate([c[1] for c in columns])
+        L = updated_factor(self._chol, U, signs, zero_upper=self._chol_zero_upper)
+        if L is None:
+            return False
+        self._chol = L
+        self._chol_zero_upper = True
+        self._chol_updates += 1
+        self._set_factored_norm()
+        return True
+
     def _fold(self):
+        terms = self._pending
         super()._fold()
+        if terms and self._updated(terms):
+            return
         try:
             self._refactor()
         except NotPositiveDefiniteError as exc:
@@ -249,10 +290,29 @@ class FactoredHessian(PendingMatrix):
                 self._fold()
         if out is None:
             x = self._base_solve(g)
-            out = (x, g - symmetric_product(self._base, x)) if residual else (x, None)
+            res = None
+            if residual or self._chol_updates:
+                res = g - symmetric_product(self._base, x)
+            if self._chol_updates and not self._direct_residual_ok(g, x, res):
+                # rounding gathered over the factor's updates: factored anew
+                self._refactor()
+                x = self._base_solve(g)
+                res = g - symmetric_product(self._base, x) if residual else None
+            out = x, res
         x, res = out
         x = self._project(x)
         return (x, res) if residual else x
+
+    def _direct_residual_ok(self, g, x, res):
+        """Whether the residual of a direct solve is at the round-off level
+        of one with a fresh factorisation, ``16 sqrt(p) eps (||A||_F ||x|| +
+        ||g||)`` (columns alike)."""
+        p = g.shape[0]
+        level = 16.0 * np.sqrt(p) * _EPS
+        if self._shift_value:
+            res = res - self._shift_value * (self.null_basis @ (self.null_basis.T @ x))
+        return bool(np.linalg.norm(res) <= level * (self._factored_norm * np.linalg.norm(x)
+                                                    + np.linalg.norm(g)))
 
     def _pcg(self, g, rtol=0.0):
         """Conjugate gradients on ``base + shift + pending`` preconditioned by
