@@ -167,3 +167,28 @@ def test_single_row_requests_on_wide_models_match_scikit_learn(kind, family, mon
         assert dist_a <= 1e-9
     else:
         assert abs(dist_a - dist_b) <= 1e-8
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e6, 1e8])
+def test_bound_holds_when_a_far_row_enters_and_leaves_through_updates(scale):
+    """A row of norm up to 1e8 inserted and then deleted on a ridge model
+    wide enough for the factor to be updated (the cancellation of the
+    adversarial suite, on the update's path): the residual bound is at
+    least the true gradient residual of the published parameters, computed
+    in extended precision."""
+    rng = np.random.default_rng(6)
+    n, d = 1200, 300
+    X = rng.standard_normal((n, d))
+    y = X @ (rng.standard_normal(d) / np.sqrt(d)) + 0.1 * rng.standard_normal(n)
+    est = UnlearnableRidge(alpha=1.0).fit(X, y)
+    far = rng.standard_normal((1, d)) * scale / np.sqrt(d)
+    est.unlearn(None, far, None, np.array([3.0]))
+    est.unlearn(far, None, np.array([3.0]))
+    assert est.unlearning_cache_.hessians[0]._chol_updates > 0
+    Xa = np.column_stack([X, np.ones(n)]).astype(np.longdouble)
+    theta = np.append(est.coef_, est.intercept_).astype(np.longdouble)
+    penalty = np.append(est.coef_, 0.0).astype(np.longdouble)
+    # scikit-learn's ridge objective, ||X w + b - y||^2 + alpha ||w||^2
+    gradient = 2 * (Xa.T @ (Xa @ theta - y.astype(np.longdouble)) + penalty)
+    true = np.linalg.norm(gradient.astype(np.float64))
+    assert est.unlearning_cache_.residual_bound >= true
