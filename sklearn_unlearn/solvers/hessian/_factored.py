@@ -3,6 +3,7 @@ pending row changes of recent requests, solved by conjugate gradients
 preconditioned with that factor."""
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg.blas import dtrsv
 from scipy.linalg.lapack import dpotrf, dpotrs
 
@@ -155,15 +156,17 @@ class FactoredHessian(PendingMatrix):
 
     def _updated(self, terms):
         """Whether the factor was updated for the folded ``terms`` in place
-        of a factorisation: dense uncoupled terms whose columns are few
-        enough for the update to cost less
+        of a factorisation: dense terms whose columns are few enough for
+        the update to cost less
         (:func:`~._factor_update.update_flops`), where it succeeds. A damped
         factor is factored anew (its damping is chosen there)."""
-        if self.damping or not all(t.lower_only for t in terms):
+        if self.damping or any(sp.issparse(t.rows) for t in terms):
             return False
         p = self._base.shape[0]
-        # an edited row is two columns (its old and new versions)
-        r = sum(t.n_rows * (1 if t.edit is None else 2) for t in terms)
+        # an edited row is two columns (its old and new versions), a row of
+        # a coupled loss one per output
+        r = sum(t.n_rows * (1 if t.edit is None else 2)
+                * (t.weights.shape[1] if t.coupled else 1) for t in terms)
         if update_flops(p, r) >= p**3 / 3.0:
             return False
         columns = [t.columns() for t in terms]
