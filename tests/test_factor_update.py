@@ -238,3 +238,39 @@ def test_multinomial_requests_update_the_coupled_factor(kind, monkeypatch):
     scale = np.linalg.norm(ref)
     assert np.linalg.norm(a - b) <= 1e-10 * scale
     assert abs(np.linalg.norm(a - ref) - np.linalg.norm(b - ref)) <= 1e-8 * scale
+
+
+@pytest.mark.parametrize("kind", ["delete", "edit"])
+@pytest.mark.parametrize("family", ["ridge", "logistic"])
+def test_no_trace_after_a_fold_that_updates_the_factor(kind, family):
+    """The no-trace scan (values, parallel rows, differences of matrices
+    and their products, serializations) finds nothing of two erased rows,
+    or of the old values of two edited ones, after a request whose fold
+    updated the factor (d = 280)."""
+    from sklearn_unlearn.utils._trace_scan import Erased, report, scan
+
+    rng = np.random.default_rng(8)
+    n, d = 1200, 280
+    X = rng.standard_normal((n, d))
+    w = rng.standard_normal(d) / np.sqrt(d)
+    if family == "ridge":
+        est, y = UnlearnableRidge(), X @ w + 0.1 * rng.standard_normal(n)
+    else:
+        est, y = UnlearnableLogisticRegression(), (X @ w > 0).astype(int)
+    est.fit(X, y)
+    erased = Erased(d)
+    if kind == "delete":
+        est.unlearn(X[:2], None, y[:2])
+        for i in range(2):
+            erased.add_row(X[i], f"row {i}", 0)
+    else:
+        new = X[:2].copy()
+        new[:, :3] = 0.0
+        est.unlearn(X[:2], new, y[:2])
+        for i in range(2):
+            erased.add_row(X[i], f"row {i}", 0)
+            erased.add_new_row(new[i], f"row {i} as edited", 0)
+            erased.add_values(X[i, :3], [f"row {i} column {j}" for j in range(3)])
+    assert est.unlearning_cache_.hessians[0]._chol_updates == 1
+    findings = scan(est, erased)
+    assert not findings, report(findings)
