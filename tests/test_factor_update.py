@@ -105,11 +105,11 @@ def test_the_updated_factor_is_checked_at_every_direct_solve():
     np.testing.assert_allclose(H.matrix @ x, g, rtol=1e-10, atol=1e-10)
 
 
-def _requests(est, X, y, kind):
-    """Twenty single-row requests in a row; the corrected data and how many
-    of them updated the factor."""
+def _requests(est, X, y, kind, count=20):
+    """``count`` single-row requests in a row; the corrected data and how
+    many of them updated the factor."""
     X, keep, updates = X.copy(), np.ones(len(y), dtype=bool), 0
-    for i in range(20):
+    for i in range(count):
         if kind == "delete":
             est.unlearn(X[i:i + 1], None, y[i:i + 1])
             keep[i] = False
@@ -211,18 +211,7 @@ def test_multinomial_requests_update_the_coupled_factor(kind, monkeypatch):
 
     def run():
         est = UnlearnableLogisticRegression(C=1.0).fit(X, y)
-        Xc, keep, updates = X.copy(), np.ones(n, dtype=bool), 0
-        for i in range(10):
-            if kind == "delete":
-                est.unlearn(Xc[i:i + 1], None, y[i:i + 1])
-                keep[i] = False
-            else:
-                new = Xc[i:i + 1].copy()
-                new[0, :3] = 0.0
-                est.unlearn(Xc[i:i + 1], new, y[i:i + 1])
-                Xc[i] = new[0]
-            updates += est.unlearning_cache_.hessians[0]._chol_updates > 0
-        return est, Xc[keep], y[keep], updates
+        return (est, *_requests(est, X, y, kind, count=10))
 
     def theta(est):
         return np.append(est.coef_.ravel(), est.intercept_ - est.intercept_.mean())
