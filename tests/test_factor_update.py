@@ -44,6 +44,15 @@ def test_updated_factor_refuses_a_removal_of_curvature_the_matrix_lacks():
     assert updated_factor(np.linalg.cholesky(A), u, np.array([-1.0]), panel=8) is None
 
 
+@pytest.mark.parametrize("bad", [np.inf, np.nan, 1e200])
+def test_updated_factor_refuses_non_finite_columns(bad):
+    rng = np.random.default_rng(9)
+    A = _spd(rng, 40)
+    U = rng.standard_normal((40, 2))
+    U[25, 1] = bad
+    assert updated_factor(np.linalg.cholesky(A), U, np.array([1.0, 1.0]), panel=8) is None
+
+
 def test_a_fold_of_few_rows_updates_the_factor_and_solves_as_a_factorisation():
     rng = np.random.default_rng(1)
     p = 400

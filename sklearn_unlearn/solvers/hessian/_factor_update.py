@@ -42,7 +42,7 @@ def update_flops(p, r):
 def updated_factor(L, U, signs, zero_upper=False, panel=PANEL):
     """The lower Cholesky factor of ``L L^T + U diag(signs) U^T`` as a new
     Fortran-ordered array with zeros above the diagonal, or ``None`` when a
-    panel's step is not positive definite or not finite.
+    panel's step is not positive definite or any entry is not finite.
 
     ``L``'s upper triangle is not read. With ``zero_upper`` (it is known to
     hold zeros) ``L`` is copied plainly, otherwise cleared above as it is
@@ -63,6 +63,14 @@ def updated_factor(L, U, signs, zero_upper=False, panel=PANEL):
            else np.multiply(L, _lower_mask(p), out=np.empty((p, p), order="F")))
     if not r:
         return out
+    # an overflow is refused below (None), not warned about
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _panels(out, U, signs, panel)
+
+
+def _panels(out, U, signs, panel):
+    """The panels of :func:`updated_factor`, in place on ``out``."""
+    p = out.shape[0]
     Z = np.array(U, dtype=np.float64, order="F")
     C = np.diag(np.asarray(signs, dtype=np.float64))
     for j0 in range(0, p, panel):
@@ -82,8 +90,11 @@ def updated_factor(L, U, signs, zero_upper=False, panel=PANEL):
             X = dgemm(1.0, Z[j1:], CW, beta=1.0, c=np.array(L21, order="F"),
                       overwrite_c=1)
             Z[j1:] -= L21 @ W
-            out[j1:, j0:j1] = dtrsm(1.0, M, X, side=1, lower=1, trans_a=1,
-                                    overwrite_b=1)
+            below = dtrsm(1.0, M, X, side=1, lower=1, trans_a=1, overwrite_b=1)
+            # checked while in cache: no later panel reads these columns
+            if not np.all(np.isfinite(below)):
+                return None
+            out[j1:, j0:j1] = below
             Y = dtrsm(1.0, M, CW.T, lower=1)
             C = C - Y.T @ Y
         out[j0:j1, j0:j1] = dtrmm(1.0, L11, M, lower=1)
