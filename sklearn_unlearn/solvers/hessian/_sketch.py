@@ -40,7 +40,7 @@ except ImportError:
 PASSES = 8
 
 
-def sketch_factor(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
+def sketch(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
     """``W`` of shape ``(p, s)`` with ``0 <= W W^T <= A`` and ``W W^T`` exact
     on the columns ``exact_columns`` (see the module's docstring).
 
@@ -70,14 +70,10 @@ def sketch_factor(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
     Returns
     -------
     W : ndarray of shape (p, s)
+    core : SketchCore or None
+        What an exact update of the sketch needs (see
+        :meth:`SketchCore.updated`); ``None`` for an empty sketch.
     """
-    return sketch(apply, p, exact_columns, n_random, seed, minus)[0]
-
-
-def sketch(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
-    """:func:`sketch_factor`'s ``W`` and the :class:`SketchCore` it was made
-    with (``None`` for an empty sketch): what an exact update of the sketch
-    needs (see :meth:`SketchCore.updated`)."""
     J = np.asarray(exact_columns, dtype=np.intp)
     s = min(p, len(J) + int(n_random))
     J = J[:s]
@@ -186,9 +182,9 @@ class SketchCore:
 def nystrom(apply, p, rank, exact_columns=(), seed=0, minus=None):
     """The sketch as ``V diag(lam) V^T``: orthonormal ``V`` of shape (p, s)
     and non-negative ``lam`` (descending), from the factor of
-    :func:`sketch_factor` with ``rank`` random test vectors (a thin
+    :func:`sketch` with ``rank`` random test vectors (a thin
     eigendecomposition through its ``s x s`` Gram matrix)."""
-    W = sketch_factor(apply, p, exact_columns, rank, seed, minus)
+    W, _ = sketch(apply, p, exact_columns, rank, seed, minus)
     ev, Q = np.linalg.eigh(W.T @ W)
     keep = ev > ev.max(initial=0.0) * 1e-13
     order = np.argsort(ev[keep])[::-1]

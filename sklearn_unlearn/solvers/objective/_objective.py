@@ -247,7 +247,7 @@ class LinearObjective(MatrixFreeMixin):
         :meth:`_exact_vectors`): the sketch reproduces their columns exactly,
         with their coupling to every other coordinate. The rest are random
         signs. It costs ``O(nnz(X) r)`` in
-        a few passes over ``X`` (:func:`~._sketch.sketch_factor`), ``O(p
+        a few passes over ``X`` (:func:`~._sketch.sketch`), ``O(p
         r^2)`` besides, and ``O(p r)`` memory; no ``p x p`` matrix is formed.
 
         ``eta``, if given, is the linear predictor at ``theta`` (dense mode).

@@ -28,7 +28,7 @@ class MatrixFreeMixin:
         """About ``count`` test vectors of block ``b``'s sketch that make it
         exact on the intercepts' columns and those of largest curvature
         ``diag``: coordinates, and ``minus`` (see
-        :func:`~._sketch.sketch_factor`).
+        :func:`~._sketch.sketch`).
 
         A multinomial block's curvature is blind to a shift of one feature's
         weights common to all classes (the softmax is): the ``K`` unit
