@@ -120,7 +120,18 @@ BAD_REQUESTS = [
                               tau=-1.0), "tau must be"),
     ("weights", lambda X, y: dict(X_old=X[:3], X_new=None, y_old=y[:3],
                                   sample_weight=[1.0, -1.0, 1.0]), "(?i)negative"),
+    # finite values whose products overflow: nothing non-finite is kept
+    ("overflow edit", lambda X, y: dict(X_old=X[:1], X_new=_holding(X[:1], 1e200),
+                                        y_old=y[:1]), "too large for float64"),
+    ("overflow insert", lambda X, y: dict(X_old=None, X_new=_holding(X[:1], 1e308),
+                                          y_new=y[:1]), "too large for float64"),
 ]
+
+
+def _holding(rows, value):
+    out = rows.copy()
+    out[0, 1] = value
+    return out
 
 
 @pytest.mark.parametrize("est", LINEAR, ids=lambda e: type(e).__name__)
@@ -130,9 +141,11 @@ def test_bad_request_is_refused_and_changes_nothing(est, name, make, match, brea
     X, y = _data(est, breast_cancer, diabetes)
     est = clone(est).fit(X, y)
     before = _state(est)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match), np.errstate(all="ignore"):
         est.unlearn(**make(X, y))
     assert _state(est) == before
+    # and the estimator still serves requests
+    est.unlearn(X[5:7], None, y[5:7])
 
 
 @pytest.mark.parametrize("est", LINEAR, ids=lambda e: type(e).__name__)

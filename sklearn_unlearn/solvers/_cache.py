@@ -50,6 +50,27 @@ class _Plan:
     entry_sides: object = None
     third: list | None = None
 
+    @property
+    def finite(self):
+        """Whether the state the plan commits is finite: its parameters and
+        the norms the report gives of them, every cached matrix a fold or a
+        pending row changes (a value that overflowed there would poison every
+        later request), the cubic term and the largest row norm."""
+        rep = self.report
+        matrices = [M for M in (*self.hessians, self.gram, self.norm_gram)
+                    if isinstance(M, PendingMatrix)]
+        return bool(
+            np.isfinite(rep.step_norm + rep.gradient_norm + rep.residual_estimate
+                        + self.max_row_norm)
+            and all(M.finite for M in matrices)
+            and all(np.all(np.isfinite(T)) for T in self.third or ()))
+
+
+#: Why a request whose arithmetic overflows is refused.
+_TOO_LARGE = ("The request gives non-finite parameters, gradients or cached "
+              "matrices: its rows, targets or weights are too large for float64 "
+              "arithmetic. Nothing was changed. Rescale the data and retrain.")
+
 
 @dataclass
 class UnlearningCache:
@@ -302,11 +323,7 @@ class UnlearningCache:
             cubic_norm = float(np.linalg.norm(cubic_step))
             residual = residual + cubic_step
         if not (np.all(np.isfinite(after.theta_new)) and np.all(np.isfinite(residual))):
-            raise ValueError(
-                "The request gives non-finite parameters or gradients: its rows, "
-                "targets or weights are too large for float64 arithmetic. Nothing "
-                "was changed. Rescale the data and retrain."
-            )
+            raise ValueError(_TOO_LARGE)
         drift, increment = _bound.increment(self, r, g, c.hessians, c.hessian_error,
                                             c.change, after, cubic_norm)
         report = RequestReport(
@@ -323,7 +340,10 @@ class UnlearningCache:
             residual_bound=float(np.linalg.norm(residual)
                                  + (self.residual_error + increment)),
         )
-        return self._planned(r, g, c, after, residual, increment, drift, report)
+        plan = self._planned(r, g, c, after, residual, increment, drift, report)
+        if not plan.finite:
+            raise ValueError(_TOO_LARGE)
+        return plan
 
     def _planned(self, r, g, c, after, residual, increment, drift, report):
         """The :class:`_Plan` of a request from its phases."""

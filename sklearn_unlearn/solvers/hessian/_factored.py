@@ -189,6 +189,12 @@ class FactoredHessian(PendingMatrix):
         try:
             self._refactor()
         except NotPositiveDefiniteError as exc:
+            if not self.finite:
+                raise NotPositiveDefiniteError(
+                    "The corrected Hessian has non-finite entries: the request's "
+                    "rows, targets or weights are too large for float64 "
+                    "arithmetic. Nothing was changed. Rescale the data and "
+                    "retrain.") from exc
             raise NotPositiveDefiniteError(
                 "The corrected Hessian is not positive definite. Taking rows "
                 "of the training data out leaves at least the penalty's "

@@ -231,6 +231,13 @@ class PendingMatrix:
         """A bound on the operator norm of the exact matrix."""
         return self._abs_norm + self._pending_mass + self.error
 
+    @property
+    def finite(self):
+        """Whether the matrix's kept summaries are finite. Every entry is at
+        most :meth:`norm_bound` in magnitude, and an entry, a row or a sum
+        that overflowed makes that bound or the trace infinite or NaN."""
+        return bool(np.isfinite(self.norm_bound() + self._trace))
+
     def quadratic_form_bound(self, V, terms=None):
         """An upper bound on the exact ``sum_j V_j^T (matrix + terms) V_j`` of
         a positive semidefinite matrix: the computed form plus what the
