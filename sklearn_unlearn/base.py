@@ -209,7 +209,7 @@ class UnlearnerMixin:
         plan : UnlearningPlan
         """
         options = self._checked_options(options)
-        return serialised(self, lambda: self._plan(
+        return self._serialised(lambda: self._plan(
             X_old, X_new, y_old, y_new, sample_weight, options, fingerprint_key))
 
     def apply_unlearn(self, plan, *, copy=False):
@@ -239,7 +239,7 @@ class UnlearnerMixin:
             )
         if not copy:
             self._check_not_owned()
-        return serialised(self, lambda: self._apply(plan, copy))
+        return self._serialised(lambda: self._apply(plan, copy))
 
     def unlearn(self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
                 fingerprint_key=None, **options):
@@ -287,8 +287,20 @@ class UnlearnerMixin:
         self._check_not_owned()
         options = self._checked_options(options)
         # one hold of the lock for both phases: no request comes in between
-        return serialised(self, lambda: self._apply(self._plan(
+        return self._serialised(lambda: self._apply(self._plan(
             X_old, X_new, y_old, y_new, sample_weight, options, fingerprint_key), False))
+
+    def _serialised(self, work):
+        """``work()`` holding the lock of every request that could change the
+        state this one plans on (this estimator's; a pipeline adds its final
+        step's, which takes requests of its own)."""
+        return serialised(self, work)
+
+    def _state_name(self):
+        """The name of the current state a plan records and is checked
+        against: this estimator's token (a pipeline's adds its final
+        step's)."""
+        return self.__dict__.get("_unlearn_token")
 
     def _with_state(self, attributes, copy=False):
         """Swap ``attributes`` in (on a shallow copy with ``copy``) with one
@@ -323,10 +335,10 @@ class UnlearnerMixin:
         if fingerprints is not None:
             state = {**state, "row_fingerprints_": fingerprints}
         name = _state_token(self._unlearn_token[0] + 1, self._published_parameters(state))
-        return UnlearningPlan(report, state, self._unlearn_token, name)
+        return UnlearningPlan(report, state, self._state_name(), name)
 
     def _apply(self, plan, copy):
-        if plan._base != self.__dict__.get("_unlearn_token"):
+        if plan._base != self._state_name():
             raise ValueError(
                 "The plan was made on another state of this estimator (it was "
                 "applied already, or the model was refitted or changed by another "

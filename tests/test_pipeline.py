@@ -2,6 +2,8 @@
 refit of the whole pipeline on the corrected raw data."""
 
 import pickle
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,7 @@ from sklearn_unlearn import (
     replace_features,
 )
 from sklearn_unlearn.pipeline import UnlearningPipeline, make_unlearning_pipeline
+from sklearn_unlearn.pipeline._report import PipelineRequestReport
 from sklearn_unlearn.utils import parametrize_with_unlearning_checks
 
 NUM = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
@@ -205,6 +208,52 @@ def test_plan_and_apply_leave_the_pipeline_as_it_was_until_applied():
     assert not np.array_equal(pipe[0].transformers_[0][1].mean_, mean)
     with pytest.raises(ValueError, match="another state"):
         pipe.apply_unlearn(plan)
+
+
+def test_a_request_on_the_final_step_itself_voids_the_pipelines_plans():
+    """A plan of the pipeline made before its final step unlearned a row
+    directly would otherwise bring that row back when applied."""
+    Xa = np.tanh(X[NUM].to_numpy())
+    pipe = make_unlearning_pipeline(FunctionTransformer(np.tanh), UnlearnableRidge())
+    pipe.fit(X[NUM].to_numpy(), T)
+    plan = pipe.plan_unlearn(X[NUM].to_numpy()[:3], None, T[:3])
+    pipe[-1].unlearn(Xa[[50]], None, T[[50]])
+    coef = pipe[-1].coef_.copy()
+    with pytest.raises(ValueError, match="another state"):
+        pipe.apply_unlearn(plan)
+    np.testing.assert_array_equal(pipe[-1].coef_, coef)
+
+
+def test_requests_on_the_pipeline_and_on_its_final_step_from_two_threads(monkeypatch):
+    """Both requests land, one after the other: the final step takes the
+    pipeline's request in place, holding its lock from the pipeline's plan to
+    its commit. The request on the final step is made while the pipeline's is
+    between the two."""
+    raw = X[NUM].to_numpy()
+    keep = np.setdiff1d(np.arange(len(T)), [*range(10), *range(50, 60)])
+    refit = Ridge().fit(np.tanh(raw[keep]), T[keep])
+    pipe = make_unlearning_pipeline(FunctionTransformer(np.tanh), UnlearnableRidge())
+    final = pipe.fit(raw, T)[-1]
+    planned = threading.Event()
+    report_of = PipelineRequestReport.of
+
+    def slow_report(*args):
+        planned.set()
+        time.sleep(0.3)
+        return report_of(*args)
+
+    monkeypatch.setattr(PipelineRequestReport, "of", staticmethod(slow_report))
+
+    def on_final():
+        planned.wait()
+        final.unlearn(np.tanh(raw[50:60]), None, T[50:60])
+
+    other = threading.Thread(target=on_final)
+    other.start()
+    pipe.unlearn(raw[:10], None, T[:10])
+    other.join()
+    assert pipe[-1] is final and len(final.unlearn_history_) == 2
+    np.testing.assert_allclose(final.coef_, refit.coef_, rtol=1e-8, atol=1e-8)
 
 
 def test_a_failed_request_changes_nothing():

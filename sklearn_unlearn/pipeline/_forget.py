@@ -5,7 +5,6 @@ import copy
 import numpy as np
 from sklearn.utils.metaestimators import available_if
 
-from .._locks import serialised
 from ..base import _state_token, get_unlearn_tags
 from ._columns import forget_columns
 from ._report import PipelineRequestReport
@@ -86,7 +85,7 @@ class ForgetColumnsMixin:
         self._checked_options({})
         positions = _raw_positions(self, columns)
         rows = None if X is None and y is None else (X, y, sample_weight)
-        return serialised(self, lambda: self._forget(positions, rows))
+        return self._serialised(lambda: self._forget(positions, rows))
 
     def _forget(self, positions, rows=None):
         walk = Walk(frozenset(), self.unlearn_statistics_, dict(self.unlearn_statistics_))

@@ -5,6 +5,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.metaestimators import available_if
 
+from .._locks import serialised
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
 from ._forget import ForgetColumnsMixin, _final_unlearns
 from ._report import PipelineRequestReport
@@ -128,6 +129,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         super().fit(X, y, **params)
         self.unlearn_statistics_ = self._imputer_counts(X)
         self.unlearn_history_ = []
+        self._final_plan = None
         if _final_unlearns(self):
             self._new_unlearn_state()
         return self
@@ -282,11 +284,27 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             options["feature_change"] = self._checked_change(final, known)
         plan = final.plan_unlearn(F_old, F_new, y_old, y_new, sample_weight=sample_weight,
                                   **options)
-        updated = final.apply_unlearn(plan, copy=True)
         report = PipelineRequestReport.of(plan.report, walk.kinds, walk.inexact)
-        return {"steps": [*prefix, (name, updated)],
+        # the final step takes its plan in place as the pipeline commits (see
+        # _complete_unlearn): a request made on it directly, and a reference
+        # to it a caller holds, then see the same model as the pipeline
+        return {"steps": [*prefix, (name, final)],
                 "unlearn_statistics_": walk.new_counts,
-                "unlearn_history_": [*self.unlearn_history_, report]}, report
+                "unlearn_history_": [*self.unlearn_history_, report],
+                "_final_plan": plan}, report
+
+    def _complete_unlearn(self, *, copied):
+        plan = self.__dict__.get("_final_plan")
+        if plan is None:
+            return
+        name, final = self.steps[-1]
+        # applied already when a completion was cut short after it
+        if vars(final).get("_unlearn_token") == plan._base:
+            # a copy of the pipeline gets a final step of its own
+            updated = final.apply_unlearn(plan, copy=copied)
+            if copied:
+                self.steps = [*self.steps[:-1], (name, updated)]
+        self.__dict__["_final_plan"] = None
 
     @staticmethod
     def _feature_change(change):
@@ -311,9 +329,21 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             )
         return change
 
+    def _serialised(self, work):
+        # a request made on the final step itself holds that step's lock:
+        # none then falls between this request's plan and its commit
+        return serialised(self, lambda: serialised(self.steps[-1][1], work))
+
+    def _state_name(self):
+        # a request made on the final step itself changes the state too
+        return (self.__dict__.get("_unlearn_token"),
+                vars(self.steps[-1][1]).get("_unlearn_token"))
+
     def _published_parameters(self, attributes):
-        final = attributes["steps"][-1][1]
-        token = repr(vars(final).get("_unlearn_token")).encode()
+        # the final step's state: the one its pending plan makes, if any
+        plan = attributes.get("_final_plan")
+        token = repr(plan._name if plan is not None
+                     else vars(attributes["steps"][-1][1]).get("_unlearn_token")).encode()
         return [np.frombuffer(token, dtype=np.uint8)]
 
     def _unlearn_tags(self):
