@@ -303,7 +303,8 @@ def training_set(data):
     else:
         sw = np.ones(N)
         sw[rng.random(N) < 0.1] = data.heavy
-    sw = _round(sw, f32)
+    # weights stay float64 with float32 rows: a float32 model is bound for
+    # the weights as given, at fit and in every request
     if data.model == "ridge" and m == 1:
         plain = new_rows
 
@@ -1009,6 +1010,33 @@ def test_overflowing_values():
     """Finite values whose squared norm overflows float64: the bound is then
     infinite or the request refused, never NaN or a small number."""
     run_property("overflow", overflow_cases(), examples=OVERFLOW_EXAMPLES)
+
+
+@pytest.mark.parametrize("model", ["ridge", "logistic"])
+def test_float32_rows_with_weights_float32_cannot_hold(model):
+    """Float32 rows, weights float32 rounds (1e6 + 0.03 is stored as 1e6 in
+    float32): a row leaves with the weight it entered with, and the bound
+    covers the residual for the weights as given, at fit, after deleting
+    heavy rows and after inserting one."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 5)).astype(np.float32)
+    score = X.astype(np.float64) @ rng.standard_normal(5)
+    if model == "ridge":
+        y = score + 30.0 * rng.standard_normal(200)
+        est = UnlearnableRidge(alpha=1.0)
+    else:
+        y = (score + rng.logistic(size=200) > 0).astype(int)
+        est = UnlearnableLogisticRegression()
+    sw = np.ones(200)
+    sw[:20] = 1e6 + 0.03
+    est.fit(X, y, sample_weight=sw)
+    assert est.residual_bound_ >= residual_of(est, X, y, sw).lower
+    est.unlearn(X[:5], None, y[:5], sample_weight=sw[:5])
+    X, y, sw = X[5:], y[5:], sw[5:]
+    assert est.residual_bound_ >= residual_of(est, X, y, sw).lower
+    est.unlearn(None, X[:1], y_new=y[:1], sample_weight=[3e6 + 0.1])
+    X, y, sw = np.vstack([X, X[:1]]), np.r_[y, y[:1]], np.r_[sw, 3e6 + 0.1]
+    assert est.residual_bound_ >= residual_of(est, X, y, sw).lower
 
 
 @st.composite

@@ -165,7 +165,10 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
                                  force_writeable=True, multi_output=True,
                                  y_numeric=True)
             if sample_weight is not None:
-                sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+                # float64 even for float32 rows (Ridge rounds them to float32):
+                # requests take weights as given, so a row leaves with the
+                # weight it entered with, and the bound is about those weights
+                sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
             n_outputs = 1 if y.ndim == 1 else y.shape[1]
             objective = self._unlearn_objective(X.shape[1], n_outputs)
             if self._hessian_mode(objective) == "dense":
