@@ -256,6 +256,19 @@ def test_requests_on_the_pipeline_and_on_its_final_step_from_two_threads(monkeyp
     np.testing.assert_allclose(final.coef_, refit.coef_, rtol=1e-8, atol=1e-8)
 
 
+def test_a_cache_of_fitted_transformers_is_refused(tmp_path):
+    """A memory cache keeps the transformed training rows on disk, where
+    unlearning cannot reach them."""
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge(),
+                                    memory=str(tmp_path))
+    with pytest.raises(ValueError, match="memory=None"):
+        pipe.fit(X[NUM], T)
+    assert not any(tmp_path.iterdir())
+    # a pipeline that does not unlearn caches as a Pipeline does
+    make_unlearning_pipeline(StandardScaler(), Ridge(), memory=str(tmp_path)).fit(X[NUM], T)
+    assert any(tmp_path.iterdir())
+
+
 def test_a_failed_request_changes_nothing():
     pipe = make_unlearning_pipeline(make_column_transformer(
         (StandardScaler(), NUM), (OneHotEncoder(), CAT)), UnlearnableRidge()).fit(X, T)

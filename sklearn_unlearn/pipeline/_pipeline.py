@@ -50,8 +50,12 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         ``set_params``, ``"columntransformer__num__pca"``, or by their own
         name): their fitted state still depends on the rows removed, which
         each report records in ``treated_as_frozen``.
-    transform_input, memory, verbose
+    transform_input, verbose
         As in :class:`~sklearn.pipeline.Pipeline`.
+    memory : None
+        Must be ``None`` when the final step unlearns: a cache of fitted
+        transformers keeps their outputs, the transformed training rows, in
+        files that unlearning cannot erase. ``fit`` refuses any other value.
 
     Attributes
     ----------
@@ -126,6 +130,11 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         >>> pipe.fit(X, y).unlearn_history_
         []
         """
+        if self.memory is not None and _final_unlearns(self):
+            raise ValueError(
+                "An UnlearningPipeline whose final step unlearns does not cache its "
+                "fitted transformers: memory keeps the transformed training rows in "
+                "files that unlearning cannot erase. Use memory=None.")
         super().fit(X, y, **params)
         self.unlearn_statistics_ = self._imputer_counts(X)
         self.unlearn_history_ = []
