@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._fingerprints import (MissingRowsError, fingerprint_training_rows,
                             fingerprints_after)
 from ._locks import serialised
+from ._params import params_digest
 from ._report import RequestReport
 from ._request import validate_request
 from ._tags import UnlearnerTags, UnlearnTags, get_unlearn_tags
@@ -132,6 +133,12 @@ class UnlearnerMixin:
     #: requests that would change an owned estimator are refused.
     _unlearn_owner = None
 
+    #: Hyper-parameters a request may find changed since the fit: they set
+    #: how a fit or a request runs, not the model a fit makes. A change of
+    #: any other is refused at the next request.
+    _unlearn_free_params = frozenset(
+        {"tol", "max_iter", "verbose", "n_jobs", "warm_start", "random_state", "copy_X"})
+
     # -- hooks -------------------------------------------------------------------
     def _unlearn_options(self, **options):  # pragma: no cover
         raise NotImplementedError
@@ -167,6 +174,21 @@ class UnlearnerMixin:
 
     def _new_unlearn_state(self):
         self._unlearn_token = self._fitted_state_name(vars(self))
+        self._fitted_params = params_digest(self, self._unlearn_free_params)
+
+    def _check_fitted_params(self):
+        """Refuse a request after a change of the hyper-parameters that
+        define the fitted model: the cached state is that of the ones it was
+        fitted with, so the request would move it towards a refit with those,
+        not with the parameters it now reports."""
+        fitted = self.__dict__.get("_fitted_params")
+        if fitted is not None and fitted != params_digest(self, self._unlearn_free_params):
+            raise ValueError(
+                f"The parameters of this {type(self).__name__} changed since it was "
+                "fitted (set_params or an assignment): its unlearning state is that "
+                "of the parameters it was fitted with. Set them back, or fit again "
+                "with the new ones. Nothing was changed."
+            )
 
     def _keep_row_fingerprints(self, X, y, sample_weight, fingerprint_key):
         """At the end of ``fit``: the keyed fingerprints of the training rows
@@ -314,6 +336,7 @@ class UnlearnerMixin:
     def _checked_options(self, options):
         if "_unlearn_token" not in self.__dict__:
             check_is_fitted(self)
+        self._check_fitted_params()
         options = self._unlearn_options(**options)
         if "_unlearn_token" not in self.__dict__:
             raise ValueError(

@@ -149,6 +149,29 @@ def test_bad_request_is_refused_and_changes_nothing(est, name, make, match, brea
 
 
 @pytest.mark.parametrize("est", LINEAR, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("change", ["penalty", "fit_intercept"])
+def test_a_request_after_a_change_of_the_fitted_parameters_is_refused(
+        est, change, breast_cancer, diabetes):
+    """The cache is that of the parameters fitted with: a request would move
+    the model towards the refit with those, not with the ones it reports."""
+    X, y = _data(est, breast_cancer, diabetes)
+    est = clone(est).fit(X, y)
+    name = "alpha" if isinstance(est, UnlearnableRidge) else "C"
+    fitted = est.get_params()[name if change == "penalty" else "fit_intercept"]
+    if change == "penalty":
+        est.set_params(**{name: 10 * fitted})
+    else:
+        est.fit_intercept = not fitted
+    before = _state(est)
+    with pytest.raises(ValueError, match="changed since it was fitted"):
+        est.unlearn(X[:3], None, y[:3])
+    assert _state(est) == before
+    # set back, or a change of how requests run only: served
+    est.set_params(**{name if change == "penalty" else "fit_intercept": fitted})
+    est.set_params(tol=1e-3).unlearn(X[:3], None, y[:3])
+
+
+@pytest.mark.parametrize("est", LINEAR, ids=lambda e: type(e).__name__)
 def test_unlearn_before_fit(est):
     with pytest.raises(NotFittedError):
         clone(est).unlearn(np.ones((2, 3)), None, [0, 1])

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from .._params import canonical
 from ._certificate import Certificate, LedgerEntry, as_bound
 
 
@@ -68,24 +69,6 @@ class BudgetExceededError(ValueError):
     """
 
 
-def _canonical(value):
-    """A text form of a hyper-parameter value that survives pickling and skops
-    (numpy scalars as Python numbers; objects by their type)."""
-    if value is None or type(value) in (bool, int, float, str):
-        return repr(value)
-    if isinstance(value, dict):
-        items = sorted((_canonical(k), _canonical(v)) for k, v in value.items())
-        return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_canonical(v) for v in value) + "]"
-    if isinstance(value, (np.generic, np.ndarray)):
-        return repr(value.tolist())
-    for base in (bool, int, float, str):                      # their subclasses
-        if isinstance(value, base):
-            return repr(base(value))
-    return type(value).__qualname__
-
-
 def _array_bytes(value):
     a = np.ascontiguousarray(value)
     data = repr(a.tolist()).encode() if a.dtype.hasobject else a.tobytes()
@@ -108,7 +91,7 @@ def model_digest(estimator):
         add("step", f"{name}={type(step).__module__}.{type(step).__qualname__}".encode())
     final = steps[-1][1]
     if hasattr(final, "get_params"):
-        add("params", _canonical(final.get_params(deep=False)).encode())
+        add("params", canonical(final.get_params(deep=False)).encode())
     for attr in ("coef_", "intercept_", "classes_"):
         value = getattr(final, attr, None)
         add(attr, b"missing" if value is None else _array_bytes(value))

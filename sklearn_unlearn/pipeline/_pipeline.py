@@ -338,6 +338,11 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             )
         return change
 
+    #: The steps to freeze are chosen per request; a cache of transformers
+    #: is never used after fit (the final step checks its own parameters).
+    _unlearn_free_params = UnlearnerMixin._unlearn_free_params | {"frozen_steps",
+                                                                 "memory"}
+
     def _serialised(self, work):
         # a request made on the final step itself holds that step's lock:
         # none then falls between this request's plan and its commit
