@@ -1,8 +1,6 @@
 """Hyper-parameters as text that survives pickling and skops: what the
 ledger vouches for, and what a request checks against the fit's."""
 
-import hashlib
-
 import numpy as np
 
 
@@ -24,7 +22,16 @@ def canonical(value):
     return type(value).__qualname__
 
 
-def params_digest(estimator, free):
-    """SHA-256 of ``estimator``'s parameters (not nested), all but ``free``."""
-    params = {k: v for k, v in estimator.get_params(deep=False).items() if k not in free}
-    return hashlib.sha256(canonical(params).encode()).hexdigest()
+def params_text(estimator, free):
+    """:func:`canonical` of ``estimator``'s parameters (not nested), all but
+    ``free``: read by name, as ``get_params(deep=False)`` reads them, with
+    the names found once per class (a request checks them every time)."""
+    cls = type(estimator)
+    names = _PARAM_NAMES.get(cls)
+    if names is None:
+        names = _PARAM_NAMES[cls] = tuple(cls._get_param_names())
+    return canonical({k: getattr(estimator, k) for k in names if k not in free})
+
+
+#: The parameter names of each estimator class (no data).
+_PARAM_NAMES = {}

@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._fingerprints import (MissingRowsError, fingerprint_training_rows,
                             fingerprints_after)
 from ._locks import serialised
-from ._params import params_digest
+from ._params import params_text
 from ._report import RequestReport
 from ._request import validate_request
 from ._tags import UnlearnerTags, UnlearnTags, get_unlearn_tags
@@ -174,7 +174,7 @@ class UnlearnerMixin:
 
     def _new_unlearn_state(self):
         self._unlearn_token = self._fitted_state_name(vars(self))
-        self._fitted_params = params_digest(self, self._unlearn_free_params)
+        self._fitted_params = params_text(self, self._unlearn_free_params)
 
     def _check_fitted_params(self):
         """Refuse a request after a change of the hyper-parameters that
@@ -182,7 +182,7 @@ class UnlearnerMixin:
         fitted with, so the request would move it towards a refit with those,
         not with the parameters it now reports."""
         fitted = self.__dict__.get("_fitted_params")
-        if fitted is not None and fitted != params_digest(self, self._unlearn_free_params):
+        if fitted is not None and fitted != params_text(self, self._unlearn_free_params):
             raise ValueError(
                 f"The parameters of this {type(self).__name__} changed since it was "
                 "fitted (set_params or an assignment): its unlearning state is that "
