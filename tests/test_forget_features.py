@@ -201,6 +201,25 @@ def test_a_forgotten_column_leaves_no_trace(with_rows):
             rtol=1e-8)
 
 
+@pytest.mark.parametrize("make", [UnlearnableLogisticRegression, UnlearnableRidge])
+def test_no_scalar_keeps_the_size_of_the_forgotten_values(make):
+    """A column of values a thousand times larger than the rest (an account
+    number, say): once it is forgotten without the rows, no number the model
+    keeps is as large as them (the largest row norm seen, among others, is
+    no longer kept)."""
+    from sklearn_unlearn.utils._trace_scan._reach import walk
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 6))
+    X[:, 2] = rng.uniform(1e6, 1e7, 300)
+    y = X[:, 0] + rng.standard_normal(300)
+    model = make().fit(X, y if make is UnlearnableRidge else (y > 0).astype(int))
+    model.forget_features([2])
+    large = [(path, v) for path, v in walk(model).floats
+             if np.isfinite(v) and abs(v) >= 1e5]
+    assert not large, large
+
+
 def test_names_errors_and_all_or_nothing():
     data = load_diabetes(as_frame=True)
     X, y = data.data, data.target

@@ -55,13 +55,13 @@ class _Plan:
         """Whether the state the plan commits is finite: its parameters and
         the norms the report gives of them, every cached matrix a fold or a
         pending row changes (a value that overflowed there would poison every
-        later request), the cubic term and the largest row norm."""
+        later request) and the cubic term. (The largest row norm is infinite
+        once it is unknown.)"""
         rep = self.report
         matrices = [M for M in (*self.hessians, self.gram, self.norm_gram)
                     if isinstance(M, PendingMatrix)]
         return bool(
-            np.isfinite(rep.step_norm + rep.gradient_norm + rep.residual_estimate
-                        + self.max_row_norm)
+            np.isfinite(rep.step_norm + rep.gradient_norm + rep.residual_estimate)
             and all(M.finite for M in matrices)
             and all(np.all(np.isfinite(T)) for T in self.third or ()))
 
@@ -96,7 +96,8 @@ class UnlearningCache:
         bound.
     max_row_norm : float
         Largest augmented row norm ever trained on (an upper bound for the
-        current data).
+        current data; ``inf`` once a change of the features in every row
+        leaves it unknown, and nothing then bounds the residual).
     weight_totals, counts : ndarray of shape (n_groups,)
         Trained weight and number of rows per class (one group for regressors).
     drift : Drift
@@ -341,7 +342,9 @@ class UnlearningCache:
                                  + (self.residual_error + increment)),
         )
         plan = self._planned(r, g, c, after, residual, increment, drift, report)
-        if not plan.finite:
+        # a new row whose squared norm overflows is too large as well, even
+        # where nothing else overflowed (a row its loss ignores)
+        if not (plan.finite and np.all(np.isfinite(r.squares_new))):
             raise ValueError(_TOO_LARGE)
         return plan
 

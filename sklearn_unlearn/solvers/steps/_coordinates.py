@@ -146,7 +146,10 @@ def _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual, hessians,
     new = replace(
         cache, theta=theta_new, hessians=hessians, residual=residual,
         residual_error=np.inf, gram=None, norm_gram=None,
-        max_row_norm=float(np.linalg.norm(A, 2)) * cache.max_row_norm,
+        # every row changed: their norms are unknown, and nothing bounds the
+        # residual from here (the Gram matrices are gone); a bound from the
+        # old norms would keep the size of the values forgotten
+        max_row_norm=np.inf,
         drift=drift, third=third,
     )
     return new, float(np.linalg.norm(theta_new - theta_moved))
