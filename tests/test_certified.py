@@ -20,6 +20,7 @@ from sklearn_unlearn import (
     UnlearnableMLPClassifier,
     UnlearnableRidge,
 )
+from sklearn_unlearn.pipeline import make_unlearning_pipeline
 from sklearn_unlearn.certified import (
     BudgetExceededError,
     CertifiedRemoval,
@@ -265,6 +266,17 @@ def test_fitted_scaler_is_refused_frozen_is_accepted(breast_cancer):
                              allow_stateful_steps=True).fit(X, y)
     assert opted.certificate_.uncovered_steps == ["standardscaler"]
     assert not opted.certificate_.valid
+
+
+@pytest.mark.parametrize("make", [make_pipeline, make_unlearning_pipeline])
+def test_a_pipeline_of_the_final_step_alone(breast_cancer, make):
+    """No preprocessing: the kept rows are the rows as given."""
+    X, y = breast_cancer
+    X = StandardScaler().fit_transform(X)
+    model = CertifiedRemoval(make(UnlearnableLogisticRegression()), budget=1.0,
+                             random_state=0).fit(X, y)
+    model.unlearn(X[:3], None, y[:3])
+    assert model.certificate_.valid and model.training_rows_.n_rows == len(X) - 3
 
 
 @pytest.mark.parametrize("final, match", [

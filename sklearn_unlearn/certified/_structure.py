@@ -25,7 +25,10 @@ def split(est):
     """``(preprocessing, final step, final step's name)`` of a pipeline, or
     ``(None, est, None)``."""
     if isinstance(est, Pipeline):
-        return est[:-1], est[-1], est.steps[-1][0]
+        # a pipeline of its final step alone has no preprocessing (an empty
+        # one has no transform)
+        pre = est[:-1] if len(est.steps) > 1 else None
+        return pre, est[-1], est.steps[-1][0]
     return None, est, None
 
 
