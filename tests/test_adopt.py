@@ -2,6 +2,7 @@
 from arrays and from chunks of rows, equals the unlearnable fit."""
 
 import logging
+import pickle
 
 import numpy as np
 import pytest
@@ -153,6 +154,39 @@ def test_unfitted_one_shot_and_balanced_are_refused(breast_cancer):
     adopted = UnlearnableLogisticRegression.from_fitted(balanced, X, y)
     ref = UnlearnableLogisticRegression(class_weight="balanced").fit(X, y)
     assert_same_model(adopted, ref, rtol=1e-6)
+
+
+class _Drifting:
+    """Chunks whose rows change after the first pass that reads them (the
+    first iteration only checks that a new pass starts)."""
+
+    def __init__(self, chunks, change):
+        self.chunks, self.change, self.passes = chunks, change, 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(self.chunks if self.passes <= 2 else self.change(self.chunks))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("change", [
+    lambda chunks: chunks[:-1],                                    # rows dropped
+    lambda chunks: [(X + 0.1, y) for X, y in chunks],              # values moved
+])
+def test_chunks_whose_passes_differ_are_refused(breast_cancer, change):
+    """The cache would hold rows of several passes, which no bound covers."""
+    X, y = breast_cancer
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    chunks = [(X[i:i + 100], y[i:i + 100]) for i in range(0, len(y), 100)]
+    # a start far from the optimum: the polish takes several passes
+    parent = LogisticRegression(max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="other rows on a later pass"):
+        UnlearnableLogisticRegression.from_fitted(parent, _Drifting(chunks, change))
+    model = UnlearnableLogisticRegression().fit(X, y)
+    before = pickle.dumps(model.__dict__)
+    with pytest.raises(ValueError, match="other rows on a later pass"):
+        model.forget_features([1], _Drifting(chunks, change))
+    assert pickle.dumps(model.__dict__) == before
 
 
 def test_chunk_sums_add_up_to_the_sums_of_all_rows(digits):

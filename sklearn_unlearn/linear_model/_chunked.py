@@ -87,6 +87,35 @@ class ChunkPass:
         return sums
 
 
+def same_rows(reduce):
+    """``reduce`` checking that every pass reads the rows of the first, by
+    what a pass sums whatever the parameters: the rows' count and weight per
+    class, and their norms (largest, and summed with the weights). A source
+    whose passes differ (rows dropped, values changed) would leave a cache of
+    rows of several passes, whose Hessian no bound then covers."""
+    first = []
+
+    def summary(sums):
+        return (np.r_[sums.n_rows, sums.counts],
+                np.r_[sums.weight_totals, sums.max_norm, sums.weight_norm2,
+                      sums.gram_norm2, sums.gram_norm3])
+
+    def checked(theta, **wanted):
+        sums = reduce(theta, **wanted)
+        counts, sizes = summary(sums)
+        if not first:
+            first.append((counts, sizes))
+        elif not (np.array_equal(counts, first[0][0])
+                  and np.allclose(sizes, first[0][1], rtol=1e-12, atol=0.0)):
+            raise ValueError(
+                "The chunks gave other rows on a later pass than on the first: "
+                "the model reads them once per Newton iteration, and every pass "
+                "must give the same rows, targets and weights.")
+        return sums
+
+    return checked
+
+
 def unpack_chunk(chunk):
     if not isinstance(chunk, tuple) or len(chunk) not in (2, 3):
         raise ValueError(
@@ -131,7 +160,7 @@ def iterable_reducer(chunks, chunk_pass):
             raise ValueError("The iterable of chunks is empty.")
         return total
 
-    return reduce
+    return same_rows(reduce)
 
 
 def _add_all(*parts):
@@ -188,7 +217,7 @@ def dask_reducer(X, y, w, chunk_pass):
                      for i in range(0, len(parts), _FAN_IN)]
         return dask.compute(parts[0])[0]
 
-    return reduce
+    return same_rows(reduce)
 
 
 def row_chunks(X, y, sample_weight=None, size=16384):
