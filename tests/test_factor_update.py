@@ -16,6 +16,16 @@ from ._reference import residual_of
 from .test_solvers import _spd
 
 
+@pytest.fixture
+def updates(monkeypatch):
+    """Every fold that can update the factor does: the update's results do
+    not depend on the cost model that chooses it, which is tested at sizes
+    where it chooses the update by itself."""
+    import sklearn_unlearn.solvers.hessian._factored as factored
+
+    monkeypatch.setattr(factored, "update_flops", lambda p, r: 0.0)
+
+
 @pytest.mark.parametrize("p, r, panel", [(7, 2, 3), (50, 5, 8), (101, 30, 16),
                                          (130, 1, 64), (65, 100, 64)])
 def test_updated_factor_is_the_factor_of_the_changed_matrix(p, r, panel):
@@ -53,7 +63,7 @@ def test_updated_factor_refuses_non_finite_columns(bad):
 
 def test_a_fold_of_few_rows_updates_the_factor_and_solves_as_a_factorisation():
     rng = np.random.default_rng(1)
-    p = 400
+    p = 700
     A = _spd(rng, p)
     H = FactoredHessian(A)
     rows = rng.standard_normal((3, p))
@@ -71,6 +81,56 @@ def test_a_fold_of_few_rows_updates_the_factor_and_solves_as_a_factorisation():
     assert H.corrected(many, fold=True)._chol_updates == 0
 
 
+@pytest.mark.parametrize("reweighted", [False, True])
+def test_an_edit_of_few_columns_updates_the_factor_by_them(reweighted):
+    """An edit of many rows in few columns: two columns per edited column
+    (and one per row whose weight changes), not two per row, so the update
+    still costs less than a factorisation. The columns give the change to
+    round-off, also where the edited values are large."""
+    rng = np.random.default_rng(3)
+    p, k = 700, 100
+    A = _spd(rng, p)
+    rows = rng.standard_normal((k, p))
+    cols = np.array([4, 17, 250])
+    delta = rng.standard_normal((k, 3)) * 1e3
+    # five rows whose weight changes too, one of each sign at least
+    weights = np.zeros(k)
+    if reweighted:
+        weights[:5] = [0.05, -0.02, 0.1, -0.07, 0.03]
+    term = RowCurvature(rows, weights, edit=(cols, delta, rng.uniform(0.5, 2.0, k)))
+    U, signs = term.update_columns()
+    assert U.shape[1] == term.n_update_columns < 2 * k
+    change = term.dense()
+    np.testing.assert_allclose(U @ (signs[:, None] * U.T), change,
+                               rtol=0, atol=1e-13 * np.abs(change).max())
+    H = FactoredHessian(A + 1e7 * np.eye(p))
+    folded = H.corrected(term, fold=True)
+    assert folded._chol_updates == 1
+    fresh = FactoredHessian(A + 1e7 * np.eye(p) + change)
+    np.testing.assert_allclose(np.tril(folded._chol), np.tril(fresh._chol),
+                               rtol=0, atol=1e-12 * np.abs(fresh._chol).max())
+
+
+def test_feature_edits_of_many_rows_on_ridge_update_the_factor():
+    """Ridge, 200 rows edited in 4 columns (its curvature does not change
+    with them): the factor is updated by 8 columns, and the model is
+    scikit-learn's refit on the edited data (1e-9)."""
+    rng = np.random.default_rng(6)
+    n, d = 2000, 700
+    X = rng.standard_normal((n, d))
+    y = X @ (rng.standard_normal(d) / np.sqrt(d)) + 0.1 * rng.standard_normal(n)
+    est = UnlearnableRidge(alpha=1.0).fit(X, y)
+    rows = np.arange(200)
+    new = X[rows].copy()
+    new[:, [2, 50, 51, 699]] = rng.standard_normal((200, 4)) * 10
+    est.unlearn(X[rows], new, y[rows])
+    assert est.unlearning_cache_.hessians[0]._chol_updates == 1
+    Xc = X.copy()
+    Xc[rows] = new
+    ref = _theta(Ridge(alpha=1.0).fit(Xc, y))
+    assert np.linalg.norm(_theta(est) - ref) <= 1e-9 * np.linalg.norm(ref)
+
+
 def test_a_fold_that_removes_missing_curvature_is_refused_as_before():
     rng = np.random.default_rng(2)
     p = 300
@@ -80,7 +140,7 @@ def test_a_fold_that_removes_missing_curvature_is_refused_as_before():
         H.corrected(RowCurvature(u, np.array([-1.0])), fold=True)
 
 
-def test_an_older_factor_is_cleared_above_when_updated():
+def test_an_older_factor_is_cleared_above_when_updated(updates):
     """A factor from a file saved before factors kept zeros above their
     diagonal may hold the factored matrix there: the updated factor keeps
     none of it."""
@@ -96,7 +156,7 @@ def test_an_older_factor_is_cleared_above_when_updated():
     assert not np.triu(folded._chol, 1).any()
 
 
-def test_the_updated_factor_is_checked_at_every_direct_solve():
+def test_the_updated_factor_is_checked_at_every_direct_solve(updates):
     """Rounding gathered over updates is caught by the residual of the next
     direct solve: the factor is then factored anew."""
     rng = np.random.default_rng(4)
@@ -135,9 +195,10 @@ def _theta(est):
 
 @pytest.mark.parametrize("kind", ["delete", "features"])
 @pytest.mark.parametrize("family", ["logistic", "ridge"])
-def test_single_row_requests_on_wide_models_match_scikit_learn(kind, family, monkeypatch):
-    """Twenty single-row requests in a row on a model wide enough for the
-    update (d = 300): every one updates the factor, and the model equals
+def test_single_row_requests_on_wide_models_match_scikit_learn(kind, family, monkeypatch,
+                                                              updates):
+    """Twenty single-row requests in a row (d = 300, the update forced):
+    every one updates the factor, and the model equals
     the one the same requests give with a factorisation each (relative
     distance 1e-10), hence stands where that one does against
     scikit-learn's refit on the corrected data: ridge within 1e-9 (exact),
@@ -177,10 +238,10 @@ def test_single_row_requests_on_wide_models_match_scikit_learn(kind, family, mon
 
 
 @pytest.mark.parametrize("scale", [1e4, 1e6, 1e8])
-def test_bound_holds_when_a_far_row_enters_and_leaves_through_updates(scale):
+def test_bound_holds_when_a_far_row_enters_and_leaves_through_updates(scale, updates):
     """A row of norm up to 1e8 inserted and then deleted on a ridge model
-    wide enough for the factor to be updated (the cancellation of the
-    adversarial suite, on the update's path): the residual bound is at
+    whose factor is updated (the cancellation of the adversarial suite, on
+    the update's path): the residual bound is at
     least the true gradient residual of the published parameters, computed
     in extended precision (the upper end of its interval)."""
     rng = np.random.default_rng(6)
@@ -197,7 +258,7 @@ def test_bound_holds_when_a_far_row_enters_and_leaves_through_updates(scale):
 
 
 @pytest.mark.parametrize("kind", ["delete", "features"])
-def test_multinomial_requests_update_the_coupled_factor(kind, monkeypatch):
+def test_multinomial_requests_update_the_coupled_factor(kind, monkeypatch, updates):
     """The coupled Hessian of a 6-class model (d = 80: 486 parameters, the
     intercepts' common shift projected out) is updated as well, one column
     per class and row: ten single-row requests give the model that a
@@ -233,7 +294,7 @@ def test_multinomial_requests_update_the_coupled_factor(kind, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["delete", "edit"])
 @pytest.mark.parametrize("family", ["ridge", "logistic"])
-def test_no_trace_after_a_fold_that_updates_the_factor(kind, family):
+def test_no_trace_after_a_fold_that_updates_the_factor(kind, family, updates):
     """The no-trace scan (values, parallel rows, differences of matrices
     and their products, serializations) finds nothing of two erased rows,
     or of the old values of two edited ones, after a request whose fold

@@ -163,13 +163,13 @@ class FactoredHessian(PendingMatrix):
         if self.damping or any(sp.issparse(t.rows) for t in terms):
             return False
         p = self._base.shape[0]
-        # an edited row is two columns (its old and new versions), a row of
-        # a coupled loss one per output
-        r = sum(t.n_rows * (1 if t.edit is None else 2)
-                * (t.weights.shape[1] if t.coupled else 1) for t in terms)
+        # an edited row is two columns (its old and new versions), or an
+        # edit of few columns two per edited column; a row of a coupled loss
+        # one per output
+        r = sum(t.n_update_columns for t in terms)
         if update_flops(p, r) >= p**3 / 3.0:
             return False
-        columns = [t.columns() for t in terms]
+        columns = [t.update_columns() for t in terms]
         U = np.hstack([c[0] for c in columns])
         signs = np.concatenate([c[1] for c in columns])
         L = updated_factor(self._chol, U, signs, zero_upper=self._chol_zero_upper)

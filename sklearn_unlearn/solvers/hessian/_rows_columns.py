@@ -8,7 +8,50 @@ import scipy.sparse as sp
 
 class ColumnForm:
     """The column form of a :class:`~sklearn_unlearn.solvers.RowCurvature`
-    (which it is mixed into: it reads ``plain()``)."""
+    (which it is mixed into: it reads ``plain()`` and ``_edit_products()``)."""
+
+    @property
+    def n_update_columns(self):
+        """The number of columns of :meth:`update_columns` (at most)."""
+        if self._by_edited_columns():
+            return int(np.count_nonzero(self.weights)) + 2 * len(self.edit[0])
+        K = self.weights.shape[1] if self.coupled else 1
+        return self.n_rows * (1 if self.edit is None else 2) * K
+
+    def _by_edited_columns(self):
+        # a dense uncoupled edit of few columns: its share is of rank at most
+        # twice their number, whatever the number of rows
+        return (self.edit is not None and not self.coupled
+                and not sp.issparse(self.rows)
+                and np.count_nonzero(self.weights) + 2 * len(self.edit[0])
+                < 2 * self.n_rows)
+
+    def update_columns(self):
+        """``(U, signs)`` as :meth:`columns` gives them, or, for a dense edit
+        of few columns ``C``, fewer: a column per row of nonzero weight, and
+        the edited columns' share ``M E^T + E M^T + E Q E^T`` (``E`` the
+        columns ``C`` of the identity, ``M = R^T diag(b) delta``, ``Q =
+        delta^T diag(b) delta``) as ``A E^T + E A^T = u u^T - v v^T`` with
+        ``A = M + E Q / 2``, ``u, v = (A / s +- E s) / sqrt 2``, two columns per
+        edited column. ``s = sqrt ||A_j||`` per column balances the two
+        parts, so their difference loses little to rounding."""
+        if not self._by_edited_columns():
+            return self.columns()
+        cols = self.edit[0]
+        keep = np.flatnonzero(self.weights != 0)
+        rows = self.rows[keep].T * np.sqrt(np.abs(self.weights[keep]))
+        M, Q = self._edit_products()
+        c = len(cols)
+        A = np.array(M, dtype=np.float64)
+        A[cols] += 0.5 * Q
+        s = np.sqrt(np.linalg.norm(A, axis=0))
+        s[s == 0] = 1.0
+        A /= s
+        Es = np.zeros_like(A)
+        Es[cols, np.arange(c)] = s
+        U = np.hstack([rows, (A + Es) / np.sqrt(2.0), (A - Es) / np.sqrt(2.0)])
+        signs = np.concatenate([np.sign(self.weights[keep]), np.ones(c), -np.ones(c)])
+        return U, signs
 
     def columns(self):
         """``(U, signs)`` with the change equal to ``U diag(signs) U^T``.
