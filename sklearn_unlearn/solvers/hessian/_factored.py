@@ -103,6 +103,9 @@ class FactoredHessian(PendingMatrix):
     _chol_zero_upper = False
     #: Updates of the factor since it was last factored (see :meth:`_updated`).
     _chol_updates = 0
+    #: The sum of the squared norms of the columns of the updates since the
+    #: last factorisation (a factor from an older file: none).
+    _chol_update_mass = 0.0
 
     def __init__(self, matrix, null_basis=None, error=0.0):
         super().__init__(matrix, error)
@@ -145,6 +148,7 @@ class FactoredHessian(PendingMatrix):
         # dpotrf leaves the factored matrix's upper triangle above the factor
         self._chol_zero_upper = self._zero_upper and not self._shift_value
         self._chol_updates = 0
+        self._chol_update_mass = 0.0
         self._set_factored_norm()
 
     def _set_factored_norm(self):
@@ -172,12 +176,21 @@ class FactoredHessian(PendingMatrix):
         columns = [t.update_columns() for t in terms]
         U = np.hstack([c[0] for c in columns])
         signs = np.concatenate([c[1] for c in columns])
+        # Each update rounds in proportion to the size of the change, also
+        # where later changes cancel it: once the changes since the last
+        # factorisation add up to the matrix itself, the factor's error may
+        # exceed a fresh one's in directions of small curvature, which the
+        # residual of a solve does not show. Factored anew then.
+        mass = self._chol_update_mass + float(np.einsum("ij,ij->", U, U))
+        if not mass <= abs(self._trace):
+            return False
         L = updated_factor(self._chol, U, signs, zero_upper=self._chol_zero_upper)
         if L is None:
             return False
         self._chol = L
         self._chol_zero_upper = True
         self._chol_updates += 1
+        self._chol_update_mass = mass
         self._set_factored_norm()
         return True
 
@@ -315,12 +328,18 @@ class FactoredHessian(PendingMatrix):
     def _direct_residual_ok(self, g, x, res):
         """Whether the residual of a direct solve is at the round-off level
         of one with a fresh factorisation, ``16 sqrt(p) eps (||A||_F ||x|| +
-        ||g||)`` (columns alike)."""
+        ||g||)`` (columns alike). ``||A||_F`` is taken as the trace of the
+        factored matrix (at least its Frobenius norm when it is positive
+        definite): the kept norm bound grows with every row folded in or
+        out, and against it a factor drifted over many updates would pass."""
         p = g.shape[0]
         level = 16.0 * np.sqrt(p) * _EPS
+        scale = abs(self._trace) + self.damping * p
         if self._shift_value:
             res = res - self._shift_value * (self.null_basis @ (self.null_basis.T @ x))
-        return bool(np.linalg.norm(res) <= level * (self._factored_norm * np.linalg.norm(x)
+            scale += self._shift_value * self.null_basis.shape[1]
+        return bool(np.linalg.norm(res) <= level * (min(scale, self._factored_norm)
+                                                    * np.linalg.norm(x)
                                                     + np.linalg.norm(g)))
 
     def _pcg(self, g, rtol=0.0):
