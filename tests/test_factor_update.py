@@ -111,6 +111,14 @@ def test_an_edit_of_few_columns_updates_the_factor_by_them(reweighted):
                                rtol=0, atol=1e-12 * np.abs(fresh._chol).max())
 
 
+def test_edited_columns_must_be_distinct():
+    """A repeated column would be counted twice by the edit's products."""
+    rows = np.ones((2, 8))
+    with pytest.raises(ValueError, match="distinct and in increasing order"):
+        RowCurvature(rows, np.zeros(2), edit=(np.array([3, 3, 7]), np.ones((2, 3)),
+                                              np.ones(2)))
+
+
 def test_feature_edits_of_many_rows_on_ridge_update_the_factor():
     """Ridge, 200 rows edited in 4 columns (its curvature does not change
     with them): the factor is updated by 8 columns, and the model is
