@@ -114,7 +114,7 @@ def test_an_edit_of_few_columns_updates_the_factor_by_them(reweighted):
 def test_edited_columns_must_be_distinct():
     """A repeated column would be counted twice by the edit's products."""
     rows = np.ones((2, 8))
-    with pytest.raises(ValueError, match="distinct and in increasing order"):
+    with pytest.raises(ValueError, match="distinct"):
         RowCurvature(rows, np.zeros(2), edit=(np.array([3, 3, 7]), np.ones((2, 3)),
                                               np.ones(2)))
 

@@ -34,9 +34,9 @@ class RowCurvature(DenseForm, ColumnForm):
         coupled loss (``a_i (x) r_i r_i^T``).
     edit : tuple (columns, delta, new_weights), default=None
         Rows edited in a few columns: ``d_i`` is ``delta[i]`` (shape
-        ``(m, |C|)``) placed at ``columns`` (distinct, in increasing order),
-        and ``b_i = new_weights[i]`` the weight of the edited row. ``None``:
-        no edit (``d_i = 0``). Dense rows only.
+        ``(m, |C|)``) placed at ``columns`` (distinct), and ``b_i =
+        new_weights[i]`` the weight of the edited row. ``None``: no edit
+        (``d_i = 0``). Dense rows only.
     trace : float, default=None
         The trace of the change, when the caller knows it (a Gram matrix's
         change from the row norms: ``O(m)`` instead of ``O(m p)``). ``None``:
@@ -68,10 +68,10 @@ class RowCurvature(DenseForm, ColumnForm):
     """
 
     def __init__(self, rows, weights, edit=None, trace=None, row_squares=None):
-        if edit is not None and np.any(np.diff(edit[0]) <= 0):
+        if edit is not None and len(np.unique(edit[0])) != len(edit[0]):
             # a repeated column would be added twice by the products' sums
-            raise ValueError("The edited columns must be distinct and in increasing "
-                             f"order; got {np.asarray(edit[0]).tolist()}.")
+            raise ValueError("The edited columns must be distinct; got "
+                             f"{np.asarray(edit[0]).tolist()}.")
         self.rows = rows
         self.weights = np.asarray(weights, dtype=np.float64)
         self.edit = edit
