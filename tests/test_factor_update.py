@@ -13,6 +13,7 @@ from sklearn_unlearn.solvers import FactoredHessian, NotPositiveDefiniteError, R
 from sklearn_unlearn.solvers.hessian._factor_update import updated_factor
 
 from ._reference import residual_of
+from .conftest import params_of
 from .test_solvers import _spd
 
 
@@ -135,8 +136,8 @@ def test_feature_edits_of_many_rows_on_ridge_update_the_factor():
     assert est.unlearning_cache_.hessians[0]._chol_updates == 1
     Xc = X.copy()
     Xc[rows] = new
-    ref = _theta(Ridge(alpha=1.0).fit(Xc, y))
-    assert np.linalg.norm(_theta(est) - ref) <= 1e-9 * np.linalg.norm(ref)
+    ref = params_of(Ridge(alpha=1.0).fit(Xc, y))
+    assert np.linalg.norm(params_of(est) - ref) <= 1e-9 * np.linalg.norm(ref)
 
 
 def test_updates_whose_columns_outweigh_the_matrix_factor_anew(updates):
@@ -219,10 +220,6 @@ def _requests(est, X, y, kind, count=20):
     return X[keep], y[keep], updates
 
 
-def _theta(est):
-    return np.append(np.ravel(est.coef_), est.intercept_)
-
-
 @pytest.mark.parametrize("kind", ["delete", "features"])
 @pytest.mark.parametrize("family", ["logistic", "ridge"])
 def test_single_row_requests_on_wide_models_match_scikit_learn(kind, family, monkeypatch,
@@ -256,8 +253,8 @@ def test_single_row_requests_on_wide_models_match_scikit_learn(kind, family, mon
         factored_each = make().fit(X, y)
         _, _, none = _requests(factored_each, X, y, kind)
     assert none == 0
-    ref = _theta(parent.fit(Xc, yc))
-    a, b = _theta(updated), _theta(factored_each)
+    ref = params_of(parent.fit(Xc, yc))
+    a, b = params_of(updated), params_of(factored_each)
     scale = np.linalg.norm(ref)
     assert np.linalg.norm(a - b) <= 1e-10 * scale
     dist_a, dist_b = np.linalg.norm(a - ref) / scale, np.linalg.norm(b - ref) / scale

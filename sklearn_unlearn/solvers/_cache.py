@@ -323,7 +323,10 @@ class UnlearningCache:
             cubic_step = info.stepped_on.gradient(after.step)
             cubic_norm = float(np.linalg.norm(cubic_step))
             residual = residual + cubic_step
-        if not (np.all(np.isfinite(after.theta_new)) and np.all(np.isfinite(residual))):
+        # a new row whose squared norm overflows is too large as well, even
+        # where nothing else overflows (a row its loss ignores)
+        if not (np.all(np.isfinite(after.theta_new)) and np.all(np.isfinite(residual))
+                and np.all(np.isfinite(r.squares_new))):
             raise ValueError(_TOO_LARGE)
         drift, increment = _bound.increment(self, r, g, c.hessians, c.hessian_error,
                                             c.change, after, cubic_norm)
@@ -342,9 +345,7 @@ class UnlearningCache:
                                  + (self.residual_error + increment)),
         )
         plan = self._planned(r, g, c, after, residual, increment, drift, report)
-        # a new row whose squared norm overflows is too large as well, even
-        # where nothing else overflowed (a row its loss ignores)
-        if not (plan.finite and np.all(np.isfinite(r.squares_new))):
+        if not plan.finite:
             raise ValueError(_TOO_LARGE)
         return plan
 

@@ -1,7 +1,8 @@
 """A Cholesky factor updated for a change of low rank, by panels of columns.
 
 A request changes the Hessian by ``U diag(signs) U^T``: a column per row it
-removes or adds, two per edited row. When the columns are few against the
+removes or adds, two per edited row (or, for an edit of many rows in few
+columns, two per edited column and one per row whose weight changes). When the columns are few against the
 parameters, the factor of the new matrix costs ``O(p^2 (b / 2 + 2 r))``
 flops from the old factor (``r`` columns, panels of ``b``), against
 ``p^3 / 3`` for a factorisation of the new matrix.
@@ -36,7 +37,7 @@ def update_flops(p, r):
     """Modelled cost of :func:`updated_factor` for ``r`` columns, in flops
     of a factorisation (``p^3 / 3`` for one): the panels' solves and the
     products with the thin columns run well below its rate (the constants
-    fit the timings of both at p = 501 and 2,001 in ``benchmarks/RESULTS.md``)."""
+    are fitted to the timings of both in ``benchmarks/RESULTS.md``)."""
     return p * p * (146.0 + 4.7 * r)
 
 
