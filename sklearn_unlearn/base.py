@@ -327,11 +327,21 @@ class UnlearnerMixin:
     def _with_state(self, attributes, copy=False):
         """Swap ``attributes`` in (on a shallow copy with ``copy``) with one
         update, as a new unlearning state: plans made before are refused."""
-        name = _state_token(self._unlearn_token[0] + 1,
-                            self._published_parameters({**vars(self), **attributes}))
+        name = self._next_state_name(attributes)
         target = _shallow_copy(self) if copy else self
         target.__dict__.update({**attributes, "_unlearn_token": name})
         return target
+
+    def _state_plan(self, attributes, report):
+        """The plan that swaps ``attributes`` in as :meth:`_with_state`
+        does, when applied (a meta-estimator commits it with its own
+        state)."""
+        return UnlearningPlan(report, attributes, self._state_name(),
+                              self._next_state_name(attributes))
+
+    def _next_state_name(self, attributes):
+        return _state_token(self._unlearn_token[0] + 1,
+                            self._published_parameters({**vars(self), **attributes}))
 
     def _checked_options(self, options):
         if "_unlearn_token" not in self.__dict__:

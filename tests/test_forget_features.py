@@ -268,6 +268,26 @@ def test_a_pipeline_forgets_raw_columns_through_its_steps():
     np.testing.assert_allclose(pipe.predict(X), refit.predict(X_zero), rtol=1e-9)
 
 
+def test_a_pipeline_refuses_columns_its_steps_drop():
+    """A column no step passes on is held by no feature of the model: the
+    request is refused (a column named by mistake, most likely), and nothing
+    changes."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_unlearn.pipeline import make_unlearning_pipeline
+
+    from .test_pipeline import T, X
+
+    pipe = make_unlearning_pipeline(make_column_transformer(
+        (StandardScaler(), ["age", "bmi"]), remainder="drop"), UnlearnableRidge()).fit(X, T)
+    coef = pipe[-1].coef_.copy()
+    with pytest.raises(ValueError, match=r"\['s1'\] reach no feature"):
+        pipe.forget_features(["s1"])
+    np.testing.assert_array_equal(pipe[-1].coef_, coef)
+    assert pipe.unlearn_history_ == [] and pipe[-1].unlearn_history_ == []
+
+
 def test_a_pipeline_forgets_raw_columns_to_the_refit_with_its_rows():
     from sklearn.pipeline import make_pipeline
 

@@ -256,6 +256,44 @@ def test_requests_on_the_pipeline_and_on_its_final_step_from_two_threads(monkeyp
     np.testing.assert_allclose(final.coef_, refit.coef_, rtol=1e-8, atol=1e-8)
 
 
+def test_forgetting_columns_keeps_the_final_step_and_serialises_a_request_on_it(
+        monkeypatch):
+    """The final step takes the forgotten columns in place: a reference to
+    it stays the pipeline's model, and a request made on it while the
+    pipeline's forget is between its plan and its commit lands after it,
+    on the model the pipeline holds (with a copy of the final step it was
+    lost there)."""
+    raw = X[NUM].to_numpy()
+    zeroed = raw.copy()
+    zeroed[:, 1] = 0.0
+    keep = np.setdiff1d(np.arange(len(T)), np.arange(50, 60))
+    refit = Ridge().fit(zeroed[keep], T[keep])
+    pipe = make_unlearning_pipeline(UnlearnableRidge())
+    final = pipe.fit(raw, T)[-1]
+    planned = threading.Event()
+    report_of = PipelineRequestReport.of
+
+    def slow_report(*args):
+        planned.set()
+        time.sleep(0.3)
+        return report_of(*args)
+
+    monkeypatch.setattr(PipelineRequestReport, "of", staticmethod(slow_report))
+
+    def on_final():
+        planned.wait()
+        final.unlearn(zeroed[50:60], None, T[50:60])
+
+    other = threading.Thread(target=on_final)
+    other.start()
+    pipe.forget_features([1])
+    other.join()
+    assert pipe[-1] is final
+    assert [r.method for r in final.unlearn_history_] == ["forget_features",
+                                                          "second_order"]
+    np.testing.assert_allclose(final.coef_, refit.coef_, rtol=1e-8, atol=1e-8)
+
+
 def test_a_cache_of_fitted_transformers_is_refused(tmp_path):
     """A memory cache keeps the transformed training rows on disk, where
     unlearning cannot reach them."""

@@ -99,13 +99,18 @@ default=None
         self._check_not_owned()
         self._checked_options({})
         positions = feature_positions(self, features)
+        self._check_forget_rows(X, y, sample_weight, fingerprint_key)
+        return serialised(self, lambda: self._apply(self._plan_forget(
+            positions, X, y, sample_weight, fingerprint_key), False))
+
+    def _check_forget_rows(self, X, y, sample_weight, fingerprint_key=None):
+        """Refuse rows given in a form :meth:`forget_features` cannot take."""
         chunked = X is not None and (is_dask_collection(X) or y is None)
         if (X is None and (y is not None or sample_weight is not None)) or (
                 chunked and hasattr(X, "shape") and not is_dask_collection(X)):
             raise ValueError("Give both the training rows X and their targets y (or X "
                              "as an iterable of (X, y) chunks), or neither. Nothing "
                              "was changed.")
-
         fingerprinted = self.__dict__.get("row_fingerprints_") is not None
         if (fingerprinted or fingerprint_key is not None) and (X is None or chunked):
             raise ValueError(
@@ -116,30 +121,34 @@ default=None
                 "fingerprinted again with the features zeroed. Nothing was changed."
             )
 
-        def work():
-            attrs, report = forgotten_state(self, positions)
-            if X is None:
-                # the losses of the rows were taken with the forgotten values
-                attrs["training_loss_profile_"] = None
-                return self._with_state(attrs)
-            theta = attrs["unlearning_cache_"].theta
-            if chunked:
-                source = self._chunk_source(
-                    X, y, sample_weight, functools.partial(zero_features, columns=positions))
-                cache, _, sums = self._chunked_cache(*source, theta)
-                return self._with_state(
-                    self._polished_state(report, cache, LossProfile.from_sums(sums)))
-            rows = validate_data(self, X, accept_sparse="csr", reset=False,
-                                 dtype=np.float64)
-            zeroed = zero_features(rows, positions)
-            cache, profile = self._cache_of_rows(zeroed, y, sample_weight, theta=theta)
-            attrs = self._polished_state(report, cache, profile)
-            if fingerprinted or fingerprint_key is not None:
-                attrs["row_fingerprints_"] = fingerprints_replaced(
-                    self, rows, zeroed, y, sample_weight, fingerprint_key)
-            return self._with_state(attrs)
+    def _plan_forget(self, positions, X=None, y=None, sample_weight=None,
+                     fingerprint_key=None):
+        """The plan of :meth:`forget_features` (rows checked by
+        :meth:`_check_forget_rows`), which it applies at once and a pipeline
+        applies to its final step as it commits its own state."""
+        attrs = self._forgotten_attributes(positions, X, y, sample_weight, fingerprint_key)
+        return self._state_plan(attrs, attrs["unlearning_cache_"].history[-1])
 
-        return serialised(self, work)
+    def _forgotten_attributes(self, positions, X, y, sample_weight, fingerprint_key):
+        attrs, report = forgotten_state(self, positions)
+        if X is None:
+            # the losses of the rows were taken with the forgotten values
+            attrs["training_loss_profile_"] = None
+            return attrs
+        theta = attrs["unlearning_cache_"].theta
+        if is_dask_collection(X) or y is None:
+            source = self._chunk_source(
+                X, y, sample_weight, functools.partial(zero_features, columns=positions))
+            cache, _, sums = self._chunked_cache(*source, theta)
+            return self._polished_state(report, cache, LossProfile.from_sums(sums))
+        rows = validate_data(self, X, accept_sparse="csr", reset=False, dtype=np.float64)
+        zeroed = zero_features(rows, positions)
+        cache, profile = self._cache_of_rows(zeroed, y, sample_weight, theta=theta)
+        attrs = self._polished_state(report, cache, profile)
+        if self.__dict__.get("row_fingerprints_") is not None or fingerprint_key is not None:
+            attrs["row_fingerprints_"] = fingerprints_replaced(
+                self, rows, zeroed, y, sample_weight, fingerprint_key)
+        return attrs
 
     def _polished_state(self, report, cache, profile):
         """The attributes of the model polished to the exact optimum on the

@@ -1,11 +1,9 @@
 """Raw columns forgotten in every row, through the pipeline's fitted steps."""
 
-import copy
-
 import numpy as np
 from sklearn.utils.metaestimators import available_if
 
-from ..base import _state_token, get_unlearn_tags
+from ..base import get_unlearn_tags
 from ._columns import forget_columns
 from ._report import PipelineRequestReport
 from ._walk import Walk, _transform
@@ -94,22 +92,29 @@ class ForgetColumnsMixin:
             step, local = forget_columns(step, (name,), local, walk)
             steps.append((name, step))
         name, final = self.steps[-1]
-        updated = copy.copy(final)
-        if len(local) and rows is None:
-            updated.forget_features(np.unique(local))
-        elif len(local):
-            X, y, sample_weight = rows
+        if not len(local):
+            names = getattr(self, "feature_names_in_", None)
+            given = (positions if names is None else names[positions]).tolist()
+            raise ValueError(
+                f"The columns {given} reach no feature of the final step: the "
+                "pipeline's steps drop them, so its model holds nothing of them to "
+                "forget. Nothing was changed.")
+        final._check_not_owned()
+        final._checked_options({})
+        X, y, sample_weight = (None, None, None) if rows is None else rows
+        final._check_forget_rows(X, y, sample_weight)
+        if X is not None:
             for _, step in steps:
                 X = _transform(step, X)
-            updated.forget_features(np.unique(local), X, y, sample_weight)
-        report = PipelineRequestReport.of(updated.unlearn_history_[-1], walk.kinds, [])
-        state = {"steps": [*steps, (name, updated)],
+        # the final step takes its new state in place as the pipeline
+        # commits (see _complete_unlearn), as it takes a request
+        plan = final._plan_forget(np.unique(local), X, y, sample_weight)
+        report = PipelineRequestReport.of(plan.report, walk.kinds, [])
+        state = {"steps": [*steps, (name, final)],
                  "unlearn_statistics_": walk.new_counts,
-                 "unlearn_history_": [*self.unlearn_history_, report]}
-        state["_unlearn_token"] = _state_token(self._unlearn_token[0] + 1,
-                                               self._published_parameters(state))
-        self.__dict__.update(state)
-        return self
+                 "unlearn_history_": [*self.unlearn_history_, report],
+                 "_final_plan": plan}
+        return self._apply(self._state_plan(state, report), False)
 
 
 def _raw_positions(pipeline, columns):
