@@ -523,3 +523,42 @@ def test_scan_leaves_the_estimator_as_it_was():
     before = pickle.dumps(est)
     scan(est, session.erased)
     assert pickle.dumps(est) == before
+
+
+@pytest.mark.parametrize("make", [sklearn_unlearn.UnlearnableLogisticRegression,
+                                  sklearn_unlearn.UnlearnableRidge])
+def test_the_largest_row_norm_does_not_outlive_its_row(make):
+    """The cache keeps a bound on the rows' norms. A row far larger than the
+    others leaves no number of its norm's size behind, deleted or edited
+    down; a label change, or a deletion of another row, keeps the bound."""
+    from sklearn_unlearn.utils._trace_scan._reach import walk
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 8))
+    X[7] *= 4e3
+    y = (X[:, 0] + rng.standard_normal(200) > 0).astype(int)
+    y = y if make is sklearn_unlearn.UnlearnableLogisticRegression else X[:, 0] + y
+    norm = np.linalg.norm(np.r_[X[7], 1.0])
+
+    def near_norm(model):
+        return [(path, v) for path, v in walk(model).floats
+                if abs(v - norm) <= 1e-6 * norm]
+
+    fitted = make().fit(X, y)
+    assert near_norm(fitted)           # the bound is that row's norm at fit
+    kept = copy.deepcopy(fitted).unlearn(X[[3]], None, y[[3]])
+    assert kept.unlearning_cache_.max_row_norm == fitted.unlearning_cache_.max_row_norm
+    flipped = y.copy()
+    flipped[7] = 1 - y[7] if make is sklearn_unlearn.UnlearnableLogisticRegression else 0.0
+    relabelled = copy.deepcopy(fitted).unlearn(X[[7]], X[[7]], y[[7]], flipped[[7]])
+    assert relabelled.unlearning_cache_.max_row_norm == fitted.unlearning_cache_.max_row_norm
+    deleted = copy.deepcopy(fitted).unlearn(X[[7]], None, y[[7]])
+    edited = copy.deepcopy(fitted).unlearn(X[[7]], X[[7]] / 4e3, y[[7]], y[[7]])
+    for model in (deleted, edited):
+        assert not near_norm(model), near_norm(model)
+        assert model.unlearning_cache_.max_row_norm == np.inf
+    # measured on the current rows, the bound is theirs again
+    rest = np.delete(np.column_stack([X, np.ones(len(X))]), 7, axis=0)
+    deleted.rebase_residual_bound(np.delete(X, 7, axis=0), np.delete(y, 7))
+    largest = np.linalg.norm(rest, axis=1).max()
+    assert largest <= deleted.unlearning_cache_.max_row_norm <= largest * (1 + 1e-12)

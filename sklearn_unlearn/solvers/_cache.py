@@ -72,6 +72,25 @@ _TOO_LARGE = ("The request gives non-finite parameters, gradients or cached "
               "arithmetic. Nothing was changed. Rescale the data and retrain.")
 
 
+def _largest_norm_after(largest, r, n_params):
+    """The bound on the row norms after request ``r``: the new rows' norms
+    raise it; ``inf`` when a row whose values leave could have been the
+    largest (a kept scalar would still be its norm, and no sum over the rows
+    that stay bounds their largest as tightly)."""
+    new = _roundoff.upper_norms(r.norms_new, n_params).max(initial=0.0)
+    after = max(largest, float(new))
+    leaving = r.norms_old[r.changed_rows()]
+    if len(leaving) and (_roundoff.upper_norms(leaving, n_params).max()
+                         * (1.0 + _NORM_MATCH) >= after):
+        return np.inf
+    return after
+
+
+#: Relative rounding by which two computations of a row's norm (at fit and in
+#: a request, over differently laid-out copies of it) may differ.
+_NORM_MATCH = 1e-12
+
+
 @dataclass
 class UnlearningCache:
     """State kept at fit time for closed-form unlearning.
@@ -95,9 +114,11 @@ class UnlearningCache:
         ``K_R = sum_i s_i ||x_i|| x_i x_i^T`` over the current data, for the
         bound.
     max_row_norm : float
-        Largest augmented row norm ever trained on (an upper bound for the
-        current data; ``inf`` once a change of the features in every row
-        leaves it unknown, and nothing then bounds the residual).
+        Largest augmented row norm trained on since the rows' largest last
+        left (an upper bound for the current data; ``inf`` once a request
+        takes out a row that may have been the largest, which would leave
+        its norm here, or a change of the features in every row leaves it
+        unknown; the residual bound then does without it).
     weight_totals, counts : ndarray of shape (n_groups,)
         Trained weight and number of rows per class (one group for regressors).
     drift : Drift
@@ -272,12 +293,14 @@ class UnlearningCache:
         ``sums`` (:class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` of every
         row at ``theta``) give the gradient, which becomes the residual, and
         its rounding, which becomes the residual's error (the allowance the
-        fit takes for its own residual). This one is unchanged."""
+        fit takes for its own residual), and their largest norm the bound on
+        the rows' norms. This one is unchanged."""
         _, gradient = self.objective.penalized(sums.value, sums.gradient.copy(),
                                                self.theta, self.noise)
         error = _bound.gradient_roundoff(self.objective, self.theta, gradient, sums,
                                    self.noise)
-        return replace(self, residual=gradient, residual_error=error)
+        return replace(self, residual=gradient, residual_error=error,
+                       max_row_norm=sums.max_norm)
 
     @property
     def exact_hessian(self):
@@ -370,8 +393,7 @@ class UnlearningCache:
                        else self.norm_gram.corrected(c.change.norm_gram, fold=c.fold)),
             weight_totals=g.totals,
             counts=g.counts,
-            max_row_norm=float(max(self.max_row_norm, _roundoff.upper_norms(
-                r.norms_new, obj.n_params).max(initial=0.0))),
+            max_row_norm=_largest_norm_after(self.max_row_norm, r, obj.n_params),
             drift=drift,
             report=report,
             entry_sides=g.entry_sides,

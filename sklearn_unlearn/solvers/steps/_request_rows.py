@@ -138,6 +138,13 @@ class RequestRows:
             sq_new[again] = np.einsum("ij,ij->i", rest, rest)
         return sq_old, sq_new
 
+    def changed_rows(self):
+        """Which old rows leave the data with their values: all of a
+        deletion, the edited rows of an edit (a label change keeps them)."""
+        if self.edit is None:
+            return np.ones(len(self.Y_old), dtype=bool)
+        return np.any(self.edit[1] != 0, axis=1)
+
     def predictors(self, theta):
         """``(R_old @ theta, R_new @ theta)``; an edit reads the old rows
         only."""
