@@ -29,22 +29,21 @@ def request_lock(estimator):
 def serialised(estimator, work):
     """``work()`` while holding the request lock of ``estimator``.
 
-    An interrupt that lands after ``work`` returned but before the lock's
-    exit ran (a KeyboardInterrupt between two lines) would leave the lock
-    taken and every later request waiting: the lock is released then.
+    Only the outermost of nested calls on one estimator (a pipeline's
+    request holds its final step's lock while that step applies its part)
+    takes the lock; the inner ones run inside its hold. So a hold still
+    taken when an exception leaves the outermost call is that call's: an
+    interrupt (a KeyboardInterrupt between two lines) that landed after
+    ``work`` returned and before the lock's exit ran. It is released then,
+    and no other hold can be released in its place.
     """
     lock = request_lock(estimator)
-    done = exited = False
+    if lock._is_owned():
+        return work()
     try:
         with lock:
-            out = work()
-            done = True
-        exited = True
+            return work()
     except BaseException:
-        if done and not exited:
-            try:
-                lock.release()
-            except RuntimeError:    # the exit had released it
-                pass
+        if lock._is_owned():
+            lock.release()
         raise
-    return out

@@ -314,8 +314,19 @@ class UnlearnerMixin:
 
     def _serialised(self, work):
         """``work()`` holding the lock of every request that could change the
-        state this one plans on (this estimator's; a pipeline adds its final
-        step's, which takes requests of its own)."""
+        state this one plans on (:meth:`_holding_locks`), once a commit an
+        interrupt cut short is completed (its state is in; what it writes in
+        place may not be)."""
+        def completed_first():
+            if "_unlearn_token" in self.__dict__:
+                self._complete_unlearn(copied=False)
+            return work()
+
+        return self._holding_locks(completed_first)
+
+    def _holding_locks(self, work):
+        """``work()`` holding this estimator's request lock (a pipeline adds
+        its final step's, which takes requests of its own)."""
         return serialised(self, work)
 
     def _state_name(self):

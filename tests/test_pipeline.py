@@ -294,6 +294,36 @@ def test_forgetting_columns_keeps_the_final_step_and_serialises_a_request_on_it(
     np.testing.assert_allclose(final.coef_, refit.coef_, rtol=1e-8, atol=1e-8)
 
 
+def test_a_commit_cut_short_is_completed_by_the_next_request(monkeypatch):
+    """Interrupts at every try of the final step's part leave the pipeline's
+    state in and that part pending; the next request completes it first,
+    rather than record its own on a final step that missed one."""
+    raw = X[NUM].to_numpy()
+    zeroed = raw.copy()
+    zeroed[:, 1] = 0.0
+    refit = Ridge().fit(zeroed[10:], T[10:])
+    pipe = make_unlearning_pipeline(UnlearnableRidge()).fit(raw, T)
+    final = pipe[-1]
+    apply = type(final).apply_unlearn
+    calls = []
+
+    def interrupted(self, plan, **kwargs):
+        calls.append(plan)
+        if len(calls) <= 3:
+            raise KeyboardInterrupt
+        return apply(self, plan, **kwargs)
+
+    monkeypatch.setattr(type(final), "apply_unlearn", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipe.forget_features([1])
+    assert [r.method for r in pipe.unlearn_history_] == ["forget_features"]
+    assert final.unlearn_history_ == []
+    pipe.unlearn(zeroed[:10], None, T[:10])
+    assert [r.method for r in final.unlearn_history_] == ["forget_features",
+                                                          "second_order"]
+    np.testing.assert_allclose(final.coef_, refit.coef_, rtol=1e-8, atol=1e-8)
+
+
 def test_a_cache_of_fitted_transformers_is_refused(tmp_path):
     """A memory cache keeps the transformed training rows on disk, where
     unlearning cannot reach them."""

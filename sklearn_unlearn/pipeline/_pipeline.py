@@ -307,12 +307,19 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         if plan is None:
             return
         name, final = self.steps[-1]
-        # applied already when a completion was cut short after it
-        if vars(final).get("_unlearn_token") == plan._base:
+        token = vars(final).get("_unlearn_token")
+        if token == plan._base:
             # a copy of the pipeline gets a final step of its own
             updated = final.apply_unlearn(plan, copy=copied)
             if copied:
                 self.steps = [*self.steps[:-1], (name, updated)]
+        elif token != plan._name:
+            # neither before nor after the plan (applied already when a
+            # completion was cut short after it): changed in between
+            raise ValueError(
+                "The pipeline's last request was interrupted before its final step "
+                "took its part, and the final step was changed since by a request "
+                "of its own: the two no longer match. Refit the pipeline.")
         self.__dict__["_final_plan"] = None
 
     @staticmethod
@@ -343,7 +350,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
     _unlearn_free_params = UnlearnerMixin._unlearn_free_params | {"frozen_steps",
                                                                  "memory"}
 
-    def _serialised(self, work):
+    def _holding_locks(self, work):
         # a request made on the final step itself holds that step's lock:
         # none then falls between this request's plan and its commit
         return serialised(self, lambda: serialised(self.steps[-1][1], work))

@@ -1,0 +1,80 @@
+"""The request lock: concurrent requests on one estimator serialise, and an
+interrupt landing at any line of taking or giving back the lock leaves it as
+a request with no interrupt would (held by an outer request that holds it,
+free otherwise)."""
+
+import sys
+import threading
+
+import pytest
+
+from sklearn_unlearn import UnlearnableRidge
+from sklearn_unlearn._locks import request_lock, serialised
+
+
+def _free_for_another_thread(lock):
+    taken = []
+
+    def probe():
+        got = lock.acquire(timeout=0.2)
+        taken.append(got)
+        if got:
+            lock.release()
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    return taken == [True]
+
+
+def _interrupting_at(n):
+    """A tracer raising KeyboardInterrupt at the ``n``-th line run in
+    :func:`serialised` and the work it runs; ``count[0]`` lines seen."""
+    count = [0]
+    codes = {serialised.__code__}
+
+    def local(frame, event, arg):
+        if event == "line":
+            count[0] += 1
+            if count[0] == n:
+                raise KeyboardInterrupt
+        return local
+
+    def tracer(frame, event, arg):
+        if frame.f_code in codes or frame.f_code.co_name == "<lambda>":
+            return local
+        return None
+
+    return tracer, count
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_an_interrupt_at_any_line_leaves_the_lock_as_it_found_it(nested):
+    """Nested: an outer request (a pipeline's, holding its final step's
+    lock) must still hold the lock after an inner call was interrupted;
+    another thread taking it then would run a request inside the outer
+    one. Outermost: the lock must be free again."""
+    est = UnlearnableRidge()
+    lock = request_lock(est)
+    n = 0
+    while True:
+        n += 1
+        tracer, count = _interrupting_at(n)
+        if nested:
+            lock.acquire()
+        sys.settrace(tracer)
+        try:
+            serialised(est, lambda: None)
+            interrupted = False
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            sys.settrace(None)
+        if nested:
+            assert lock._is_owned(), f"an interrupt at line {n} released the outer hold"
+            assert not _free_for_another_thread(lock)
+            lock.release()
+        assert _free_for_another_thread(lock), f"an interrupt at line {n} left it taken"
+        if not interrupted:
+            break
+    assert n > 2
