@@ -129,8 +129,33 @@ def test_forgetting_with_rows_checks_them_and_changes_nothing_on_error():
         model.forget_features([0], X)
     with pytest.raises(ValueError, match="features"):
         model.forget_features([0], X[:, :5], y)
+    # labels swapped between two rows of different classes: the counts and
+    # weights per class match, the gradient at the model does not
+    swapped = y.copy()
+    i, j = np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]
+    swapped[[i, j]] = swapped[[j, i]]
+    with pytest.raises(ValueError, match="not the model's current training rows"):
+        model.forget_features([0], X, swapped)
     np.testing.assert_array_equal(model.coef_, coef)
     assert model.unlearning_cache_ is cache
+
+
+def test_rows_with_other_targets_are_refused_by_their_gradient():
+    """Ridge targets moved by a constant, and the same rows given as chunks:
+    the count and weight match, the gradient at the model is far from the
+    one it holds (2e1 against an allowance of 1e-10 here)."""
+    X, y = load_diabetes(return_X_y=True)
+    model = UnlearnableRidge().fit(X, y)
+    cache = model.unlearning_cache_
+    for call in (lambda: model.forget_features([2], X, y + 1.0),
+                 lambda: model.rebase_residual_bound(X, y + 1.0),
+                 lambda: model.rebase_residual_bound([(X[:200], y[:200]),
+                                                      (X[200:], y[200:] + 1.0)])):
+        with pytest.raises(ValueError, match="not the model's current training rows"):
+            call()
+        assert model.unlearning_cache_ is cache
+    model.rebase_residual_bound(X, y)
+    model.forget_features([2], X, y)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -282,10 +307,46 @@ def test_a_pipeline_refuses_columns_its_steps_drop():
     pipe = make_unlearning_pipeline(make_column_transformer(
         (StandardScaler(), ["age", "bmi"]), remainder="drop"), UnlearnableRidge()).fit(X, T)
     coef = pipe[-1].coef_.copy()
-    with pytest.raises(ValueError, match=r"\['s1'\] reach no feature"):
-        pipe.forget_features(["s1"])
+    for columns in (["s1"], ["bmi", "s1"]):
+        with pytest.raises(ValueError, match=r"\['s1'\] reach no feature"):
+            pipe.forget_features(columns)
+    # weights without their rows are refused, not dropped
+    with pytest.raises(ValueError, match="Give both"):
+        pipe.forget_features(["bmi"], None, None, np.ones(len(T)))
     np.testing.assert_array_equal(pipe[-1].coef_, coef)
     assert pipe.unlearn_history_ == [] and pipe[-1].unlearn_history_ == []
+
+
+def test_a_pipeline_whose_final_step_keeps_fingerprints_forgets_with_rows_and_key():
+    """The rows pass through the steps as they were fitted, which the final
+    step's fingerprints are digests of; they are fingerprinted again with
+    the features zeroed."""
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_unlearn.pipeline import make_unlearning_pipeline
+
+    from .test_pipeline import T, X, _columns
+
+    key = b"k" * 32
+    pipe = make_unlearning_pipeline(_columns(), UnlearnableRidge()).fit(
+        X, T, unlearnableridge__fingerprint_key=key)
+    cats = list(pipe[0].named_transformers_["onehotencoder"].categories_)
+    coef = pipe[-1].coef_.copy()
+    for kwargs in ({}, {"fingerprint_key": b"x" * 32}):
+        with pytest.raises(ValueError, match="fingerprint"):
+            pipe.forget_features(["bmi"], X, T, **kwargs)
+    np.testing.assert_array_equal(pipe[-1].coef_, coef)
+    pipe.forget_features(["bmi", "sex"], X, T, fingerprint_key=key)
+    X_zero = X.assign(bmi=0.0, sex=None)
+    refit = make_pipeline(_columns(cats), Ridge()).fit(X_zero, T)
+    assert _distance(pipe[-1], refit[-1]) < 1e-8
+    # later requests are checked against the zeroed rows
+    old_rows = pipe[:-1].transform(X.iloc[3:6])
+    old_rows[:, 1] = 0.0       # the scaled bmi; the one-hot sex columns stay
+    with pytest.raises(ValueError, match="fingerprint"):
+        pipe[-1].unlearn(old_rows, None, T[3:6], fingerprint_key=key)
+    pipe[-1].unlearn(pipe[:-1].transform(X_zero.iloc[:3]), None, T[:3],
+                     fingerprint_key=key)
 
 
 def test_a_pipeline_forgets_raw_columns_to_the_refit_with_its_rows():

@@ -7,12 +7,11 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from .._fingerprints import fingerprints_replaced
-from .._locks import serialised
 from .._plausibility import LossProfile
 from ..edits import zero_features
 from ._chunked import is_dask_collection
 from ._feature_change import feature_positions, forgotten_state, recorded_state
-from ._measured import check_current_rows
+from ._measured import check_current_gradient, check_current_rows
 
 
 class ForgetFeaturesMixin:
@@ -38,8 +37,10 @@ class ForgetFeaturesMixin:
         and the cache is made again from them, as a fit on them would make
         it (``residual_bound_`` then measured on them, as
         :meth:`rebase_residual_bound` measures it). Their count and total
-        weight per class are checked against the cache's; nothing of the
-        rows is kept. Rows that do not fit in memory are read chunk by
+        weight per class are checked against the cache's and, for rows in
+        memory, their gradient at the model's parameters against the cached
+        residual (within its error bound, when that is finite: rows with
+        other targets are refused); nothing of the rows is kept. Rows that do not fit in memory are read chunk by
         chunk, one pass per Newton step, from a Dask array (reduced on its
         cluster) or an iterable of chunks.
 
@@ -100,7 +101,7 @@ default=None
         self._checked_options({})
         positions = feature_positions(self, features)
         self._check_forget_rows(X, y, sample_weight, fingerprint_key)
-        return serialised(self, lambda: self._apply(self._plan_forget(
+        return self._serialised(lambda: self._apply(self._plan_forget(
             positions, X, y, sample_weight, fingerprint_key), False))
 
     def _check_forget_rows(self, X, y, sample_weight, fingerprint_key=None):
@@ -130,6 +131,15 @@ default=None
         return self._state_plan(attrs, attrs["unlearning_cache_"].history[-1])
 
     def _forgotten_attributes(self, positions, X, y, sample_weight, fingerprint_key):
+        if X is not None and y is not None and not is_dask_collection(X):
+            # the rows as they are, before their columns are zeroed, at the
+            # parameters the cache holds: the model's rows, or refused. (Not
+            # chunks: a pass of its own would be checked against none of the
+            # passes the update reads.)
+            old = self.unlearning_cache_
+            sums = self._current_sums(X, y, sample_weight)
+            check_current_rows(old, sums)
+            check_current_gradient(old, old.measured(sums))
         attrs, report = forgotten_state(self, positions)
         if X is None:
             # the losses of the rows were taken with the forgotten values

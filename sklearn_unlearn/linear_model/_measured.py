@@ -4,7 +4,6 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
-from .._locks import serialised
 from ._chunked import ChunkPass, row_chunks, unpack_chunk
 
 
@@ -29,7 +28,9 @@ class MeasuredResidualMixin:
         X : {array-like, sparse matrix} of shape (n_samples, n_features) or iterable
             The model's current training data: the fit's rows after every
             request. The bound is only as true as these rows are; their count
-            and total weight per class are checked against the cache's. With
+            and total weight per class are checked against the cache's, and
+            their gradient against the cached residual (within its error
+            bound, when that is finite). With
             ``y=None``, an iterable of ``(X, y)`` or ``(X, y, sample_weight)``
             chunks of them (read once).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
@@ -62,9 +63,25 @@ class MeasuredResidualMixin:
         check_is_fitted(self, "unlearning_cache_")
         if not copy:
             self._check_not_owned()
-        return serialised(self, lambda: self._rebased(X, y, sample_weight, copy))
+        return self._serialised(lambda: self._rebased(X, y, sample_weight, copy))
 
     def _rebased(self, X, y, sample_weight, copy):
+        cache = self.unlearning_cache_
+        sums = self._current_sums(X, y, sample_weight)
+        check_current_rows(cache, sums)
+        measured = cache.measured(sums)
+        check_current_gradient(cache, measured)
+        if not np.isfinite(measured.residual_bound):
+            raise ValueError(
+                "The measured residual has no finite rounding bound (the rows "
+                "overflow the arithmetic, or the loss's curvature is unbounded); "
+                "nothing was changed."
+            )
+        return self._with_state({"unlearning_cache_": measured}, copy)
+
+    def _current_sums(self, X, y, sample_weight):
+        """Sums over the rows ``X``, ``y`` (or an iterable of chunks of them,
+        with ``y=None``) at the cache's parameters, in one pass."""
         cache = self.unlearning_cache_
         chunk_pass = ChunkPass(self, cache.objective, self.n_features_in_,
                                len(cache.counts),
@@ -74,15 +91,27 @@ class MeasuredResidualMixin:
         for chunk in chunks:
             part = chunk_pass(*unpack_chunk(chunk), cache.theta, {})
             sums = part if sums is None else sums + part
-        check_current_rows(cache, sums)
-        measured = cache.measured(sums)
-        if not np.isfinite(measured.residual_bound):
-            raise ValueError(
-                "The measured residual has no finite rounding bound (the rows "
-                "overflow the arithmetic, or the loss's curvature is unbounded); "
-                "nothing was changed."
-            )
-        return self._with_state({"unlearning_cache_": measured}, copy)
+        return sums
+
+
+def check_current_gradient(cache, measured):
+    """Refuse rows whose gradient at the cache's parameters (``measured``:
+    the cache with its residual measured on them) is further from the
+    cache's residual than the error bounds of both allow: rows that are not
+    the current ones although their count and weights are (wrong targets,
+    say). A cache whose error bound is infinite checks nothing."""
+    gap = float(np.linalg.norm(measured.residual - cache.residual))
+    # a relative slack for the rounding of the difference and its norm
+    allowed = (cache.residual_error + measured.residual_error) * (1.0 + 1e-6) + 1e-12 * (
+        np.linalg.norm(measured.residual) + np.linalg.norm(cache.residual))
+    if not gap <= allowed:
+        raise ValueError(
+            f"The rows given are not the model's current training rows: their "
+            f"gradient at the model's parameters is {gap:.3g} from the one the model "
+            f"holds, beyond the {allowed:.3g} its error bound allows (their count "
+            "and weight per class match: are the targets or values changed?). "
+            "Pass the fit's rows after every request. Nothing was changed."
+        )
 
 
 def check_current_rows(cache, given):

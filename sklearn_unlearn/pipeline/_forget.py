@@ -27,7 +27,8 @@ class ForgetColumnsMixin:
     :class:`~sklearn_unlearn.pipeline.UnlearningPipeline` (mixin)."""
 
     @available_if(_final_forgets)
-    def forget_features(self, columns, X=None, y=None, sample_weight=None):
+    def forget_features(self, columns, X=None, y=None, sample_weight=None, *,
+                        fingerprint_key=None):
         """Retrain as if raw ``columns`` were zero in every row.
 
         The columns are followed through the fitted steps to the final
@@ -39,9 +40,16 @@ class ForgetColumnsMixin:
         categorical column took are still listed in ``categories_``.
 
         With the current training rows ``X``, ``y`` (raw, the fit's rows
-        after every request), they pass through the fitted steps (as they
-        are after the change) and the final step polishes its update on
-        them: its ``forget_features`` with rows, to the refit.
+        after every request), they pass through the fitted steps and the
+        final step polishes its update on them: its ``forget_features`` with
+        rows, to the refit. (The steps as they were and as they are after
+        the change give the same rows once the forgotten features are
+        zeroed; the rows pass through the steps as they were, which a final
+        step that keeps fingerprints checks them against.)
+
+        Every column must reach a feature of the final step: a column the
+        steps drop is held by nothing in the model, and naming it is refused
+        as a likely mistake.
 
         Parameters
         ----------
@@ -55,6 +63,9 @@ class ForgetColumnsMixin:
             Their targets (needed with ``X``).
         sample_weight : array-like of shape (n_samples,), default=None
             Their weights in the final step's fit.
+        fingerprint_key : bytes, default=None
+            The key of a final step fitted with ``fingerprint_key`` (see its
+            ``forget_features``): it then forgets only with the rows.
 
         Returns
         -------
@@ -82,39 +93,52 @@ class ForgetColumnsMixin:
         """
         self._checked_options({})
         positions = _raw_positions(self, columns)
-        rows = None if X is None and y is None else (X, y, sample_weight)
+        rows = (X, y, sample_weight, fingerprint_key)
         return self._serialised(lambda: self._forget(positions, rows))
 
-    def _forget(self, positions, rows=None):
-        walk = Walk(frozenset(), self.unlearn_statistics_, dict(self.unlearn_statistics_))
-        steps, local = [], positions
-        for name, step in self.steps[:-1]:
-            step, local = forget_columns(step, (name,), local, walk)
-            steps.append((name, step))
-        name, final = self.steps[-1]
-        if not len(local):
+    def _forget(self, positions, rows):
+        def new_walk():
+            return Walk(frozenset(), self.unlearn_statistics_,
+                        dict(self.unlearn_statistics_))
+
+        walk = new_walk()
+        steps, local = _forgotten_steps(self, positions, walk)
+        unused = [j for j in positions
+                  if not len(_forgotten_steps(self, [j], new_walk())[1])]
+        if unused:
             names = getattr(self, "feature_names_in_", None)
-            given = (positions if names is None else names[positions]).tolist()
+            given = (np.array(unused) if names is None else names[unused]).tolist()
             raise ValueError(
                 f"The columns {given} reach no feature of the final step: the "
                 "pipeline's steps drop them, so its model holds nothing of them to "
-                "forget. Nothing was changed.")
+                "forget. Name only columns the model uses. Nothing was changed.")
+        name, final = self.steps[-1]
         final._check_not_owned()
         final._checked_options({})
-        X, y, sample_weight = (None, None, None) if rows is None else rows
-        final._check_forget_rows(X, y, sample_weight)
+        X, y, sample_weight, fingerprint_key = rows
+        final._check_forget_rows(X, y, sample_weight, fingerprint_key)
         if X is not None:
-            for _, step in steps:
+            for _, step in self.steps[:-1]:
                 X = _transform(step, X)
         # the final step takes its new state in place as the pipeline
         # commits (see _complete_unlearn), as it takes a request
-        plan = final._plan_forget(np.unique(local), X, y, sample_weight)
+        plan = final._plan_forget(np.unique(local), X, y, sample_weight, fingerprint_key)
         report = PipelineRequestReport.of(plan.report, walk.kinds, [])
         state = {"steps": [*steps, (name, final)],
                  "unlearn_statistics_": walk.new_counts,
                  "unlearn_history_": [*self.unlearn_history_, report],
                  "_final_plan": plan}
         return self._apply(self._state_plan(state, report), False)
+
+
+def _forgotten_steps(pipeline, positions, walk):
+    """The steps before the final one as a refit leaves them with the raw
+    columns at ``positions`` zero, and the final features they become."""
+    steps, local = [], positions
+    for name, step in pipeline.steps[:-1]:
+        step, local = forget_columns(step, (name,), local, walk)
+        steps.append((name, step))
+    return steps, local
 
 
 def _raw_positions(pipeline, columns):
