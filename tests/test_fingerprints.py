@@ -243,6 +243,9 @@ def test_forget_features_fingerprints_the_zeroed_rows(est):
         # gradient at the model, checked first
         ((X + np.eye(*X.shape)[::-1], y, w), {"fingerprint_key": KEY},
          "not this model's training rows|not the model's current training rows"),
+        # one value off by one unit in the last place: the fingerprints alone
+        ((np.where(np.arange(X.size).reshape(X.shape) == 0, np.nextafter(X, np.inf), X),
+          y, w), {"fingerprint_key": KEY}, "not this model's training rows"),
         (([(X, y, w)],), {"fingerprint_key": KEY}, "in memory"),
     ]:
         with pytest.raises(ValueError, match=match), _quiet():
