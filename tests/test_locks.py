@@ -11,6 +11,8 @@ import pytest
 from sklearn_unlearn import UnlearnableRidge
 from sklearn_unlearn._locks import request_lock, serialised
 
+from .test_training_rows import _interrupting
+
 
 def _free_for_another_thread(lock):
     taken = []
@@ -27,27 +29,6 @@ def _free_for_another_thread(lock):
     return taken == [True]
 
 
-def _interrupting_at(n):
-    """A tracer raising KeyboardInterrupt at the ``n``-th line run in
-    :func:`serialised` and the work it runs; ``count[0]`` lines seen."""
-    count = [0]
-    codes = {serialised.__code__}
-
-    def local(frame, event, arg):
-        if event == "line":
-            count[0] += 1
-            if count[0] == n:
-                raise KeyboardInterrupt
-        return local
-
-    def tracer(frame, event, arg):
-        if frame.f_code in codes or frame.f_code.co_name == "<lambda>":
-            return local
-        return None
-
-    return tracer, count
-
-
 @pytest.mark.parametrize("nested", [False, True])
 def test_an_interrupt_at_any_line_leaves_the_lock_as_it_found_it(nested):
     """Nested: an outer request (a pipeline's, holding its final step's
@@ -59,7 +40,7 @@ def test_an_interrupt_at_any_line_leaves_the_lock_as_it_found_it(nested):
     n = 0
     while True:
         n += 1
-        tracer, count = _interrupting_at(n)
+        tracer, _ = _interrupting(n, names=("_locks.py",))
         if nested:
             lock.acquire()
         sys.settrace(tracer)

@@ -224,16 +224,9 @@ def test_a_request_on_the_final_step_itself_voids_the_pipelines_plans():
     np.testing.assert_array_equal(pipe[-1].coef_, coef)
 
 
-def test_requests_on_the_pipeline_and_on_its_final_step_from_two_threads(monkeypatch):
-    """Both requests land, one after the other: the final step takes the
-    pipeline's request in place, holding its lock from the pipeline's plan to
-    its commit. The request on the final step is made while the pipeline's is
-    between the two."""
-    raw = X[NUM].to_numpy()
-    keep = np.setdiff1d(np.arange(len(T)), [*range(10), *range(50, 60)])
-    refit = Ridge().fit(np.tanh(raw[keep]), T[keep])
-    pipe = make_unlearning_pipeline(FunctionTransformer(np.tanh), UnlearnableRidge())
-    final = pipe.fit(raw, T)[-1]
+def _made_between_plan_and_commit(monkeypatch, request):
+    """A started thread making ``request`` once the pipeline's next request
+    has planned (its report is made, then it waits a while to commit)."""
     planned = threading.Event()
     report_of = PipelineRequestReport.of
 
@@ -246,10 +239,25 @@ def test_requests_on_the_pipeline_and_on_its_final_step_from_two_threads(monkeyp
 
     def on_final():
         planned.wait()
-        final.unlearn(np.tanh(raw[50:60]), None, T[50:60])
+        request()
 
     other = threading.Thread(target=on_final)
     other.start()
+    return other
+
+
+def test_requests_on_the_pipeline_and_on_its_final_step_from_two_threads(monkeypatch):
+    """Both requests land, one after the other: the final step takes the
+    pipeline's request in place, holding its lock from the pipeline's plan to
+    its commit. The request on the final step is made while the pipeline's is
+    between the two."""
+    raw = X[NUM].to_numpy()
+    keep = np.setdiff1d(np.arange(len(T)), [*range(10), *range(50, 60)])
+    refit = Ridge().fit(np.tanh(raw[keep]), T[keep])
+    pipe = make_unlearning_pipeline(FunctionTransformer(np.tanh), UnlearnableRidge())
+    final = pipe.fit(raw, T)[-1]
+    other = _made_between_plan_and_commit(
+        monkeypatch, lambda: final.unlearn(np.tanh(raw[50:60]), None, T[50:60]))
     pipe.unlearn(raw[:10], None, T[:10])
     other.join()
     assert pipe[-1] is final and len(final.unlearn_history_) == 2
@@ -270,22 +278,8 @@ def test_forgetting_columns_keeps_the_final_step_and_serialises_a_request_on_it(
     refit = Ridge().fit(zeroed[keep], T[keep])
     pipe = make_unlearning_pipeline(UnlearnableRidge())
     final = pipe.fit(raw, T)[-1]
-    planned = threading.Event()
-    report_of = PipelineRequestReport.of
-
-    def slow_report(*args):
-        planned.set()
-        time.sleep(0.3)
-        return report_of(*args)
-
-    monkeypatch.setattr(PipelineRequestReport, "of", staticmethod(slow_report))
-
-    def on_final():
-        planned.wait()
-        final.unlearn(zeroed[50:60], None, T[50:60])
-
-    other = threading.Thread(target=on_final)
-    other.start()
+    other = _made_between_plan_and_commit(
+        monkeypatch, lambda: final.unlearn(zeroed[50:60], None, T[50:60]))
     pipe.forget_features([1])
     other.join()
     assert pipe[-1] is final
