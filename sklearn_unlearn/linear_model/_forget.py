@@ -123,15 +123,21 @@ default=None
             )
 
     def _plan_forget(self, positions, X=None, y=None, sample_weight=None,
-                     fingerprint_key=None):
+                     fingerprint_key=None, *, rows_trained_on=True):
         """The plan of :meth:`forget_features` (rows checked by
         :meth:`_check_forget_rows`), which it applies at once and a pipeline
-        applies to its final step as it commits its own state."""
-        attrs = self._forgotten_attributes(positions, X, y, sample_weight, fingerprint_key)
+        applies to its final step as it commits its own state. Without
+        ``rows_trained_on`` the rows may differ from those the model was
+        trained on (a pipeline's, after a request it applied inexactly) and
+        their gradient is not checked against the model's."""
+        attrs = self._forgotten_attributes(positions, X, y, sample_weight, fingerprint_key,
+                                           rows_trained_on)
         return self._state_plan(attrs, attrs["unlearning_cache_"].history[-1])
 
-    def _forgotten_attributes(self, positions, X, y, sample_weight, fingerprint_key):
-        if X is not None and y is not None and not is_dask_collection(X):
+    def _forgotten_attributes(self, positions, X, y, sample_weight, fingerprint_key,
+                              rows_trained_on):
+        if (rows_trained_on and X is not None and y is not None
+                and not is_dask_collection(X)):
             # the rows as they are, before their columns are zeroed, at the
             # parameters the cache holds: the model's rows, or refused. (Not
             # chunks: a pass of its own would be checked against none of the

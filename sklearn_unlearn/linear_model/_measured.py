@@ -99,12 +99,13 @@ def check_current_gradient(cache, measured):
     the cache with its residual measured on them) is further from the
     cache's residual than the error bounds of both allow: rows that are not
     the current ones although their count and weights are (wrong targets,
-    say). A cache whose error bound is infinite checks nothing."""
+    say). A cache whose error bound is infinite checks nothing, nor do rows
+    whose gradient overflows (refused later, for that)."""
     gap = float(np.linalg.norm(measured.residual - cache.residual))
     # a relative slack for the rounding of the difference and its norm
     allowed = (cache.residual_error + measured.residual_error) * (1.0 + 1e-6) + 1e-12 * (
         np.linalg.norm(measured.residual) + np.linalg.norm(cache.residual))
-    if not gap <= allowed:
+    if np.isfinite(gap) and np.isfinite(allowed) and gap > allowed:
         raise ValueError(
             f"The rows given are not the model's current training rows: their "
             f"gradient at the model's parameters is {gap:.3g} from the one the model "
