@@ -141,3 +141,21 @@ def test_rebase_refuses_rows_that_are_not_the_training_data(est, breast_cancer):
     assert joblib.hash(est) == before
     est.rebase_residual_bound(X[10:], y[10:])
     assert np.isfinite(est.residual_bound_)
+
+
+@pytest.mark.parametrize("make", [UnlearnableLogisticRegression, UnlearnableRidge])
+def test_a_heavy_row_inserted_and_deleted_leaves_the_true_rows_accepted(make):
+    """A row of weight 1e12 passing through the cached weight totals leaves
+    them off by ~1e-7 relative, which their rounding bound covers: the true
+    rows are still the model's rows (they were refused before)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    y = X[:, 0] + rng.normal(size=100)
+    y = (y > 0).astype(int) if make is UnlearnableLogisticRegression else y
+    w = rng.uniform(0.5, 2.0, 100)
+    est = make().fit(X, y, sample_weight=w)
+    far = X[:1] + 0.1
+    est.unlearn(None, far, None, y[:1], sample_weight=[1e12])
+    est.unlearn(far, None, y[:1], None, sample_weight=[1e12])
+    assert est.unlearning_cache_.weight_error > 0
+    est.rebase_residual_bound(X, y, sample_weight=w)

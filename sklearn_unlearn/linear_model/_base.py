@@ -275,7 +275,7 @@ default=None
 
     def _check_remaining_data(self, totals, counts):
         cache = self.unlearning_cache_
-        tol = 1e-9 * max(cache.weight_totals.sum(), 1.0)
+        tol = 1e-9 * max(cache.weight_totals.sum(), 1.0) + cache.weight_error
         names = getattr(self, "classes_", None)
         for g in range(len(totals)):
             what = f"class {names[g].tolist()!r}" if names is not None else "the training data"

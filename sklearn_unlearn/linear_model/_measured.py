@@ -122,7 +122,7 @@ def check_current_rows(cache, given):
     from them; ``None`` for no rows) must be the cache's."""
     if (given is not None and np.array_equal(given.counts, cache.counts)
             and np.allclose(given.weight_totals, cache.weight_totals,
-                            rtol=1e-9, atol=0.0)):
+                            rtol=1e-9, atol=cache.weight_error)):
         return
     n, total = ((0, 0.0) if given is None
                 else (int(given.counts.sum()), float(given.weight_totals.sum())))

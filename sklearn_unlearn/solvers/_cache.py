@@ -49,6 +49,7 @@ class _Plan:
     report: RequestReport
     entry_sides: object = None
     third: list | None = None
+    weight_error: float = 0.0
 
     @property
     def finite(self):
@@ -121,6 +122,9 @@ class UnlearningCache:
         unknown; the residual bound then does without it).
     weight_totals, counts : ndarray of shape (n_groups,)
         Trained weight and number of rows per class (one group for regressors).
+    weight_error : float
+        Bound on the rounding the requests' sums left in ``weight_totals``
+        (a row of weight 1e12 inserted and deleted leaves about 1e-4 there).
     drift : Drift
         Scalar bounds on how far the curvature of the current rows has moved
         since the cached Hessian took it in, and on the Hessian's error.
@@ -176,6 +180,7 @@ class UnlearningCache:
     n_requests: int = 0
     history: list = field(default_factory=list)
     third: list | None = None
+    weight_error: float = 0.0
 
     # -- construction --------------------------------------------------------
     @classmethod
@@ -394,6 +399,11 @@ class UnlearningCache:
             weight_totals=g.totals,
             counts=g.counts,
             max_row_norm=_largest_norm_after(self.max_row_norm, r, obj.n_params),
+            # the per-class sums of the request's weights, less and plus
+            weight_error=self.weight_error + _roundoff.gamma(
+                max(len(r.w_old), len(r.w_new)) + 2) * float(
+                np.abs(self.weight_totals).sum() + np.abs(r.w_old).sum()
+                + np.abs(r.w_new).sum()),
             drift=drift,
             report=report,
             entry_sides=g.entry_sides,
@@ -445,6 +455,7 @@ class UnlearningCache:
             weight_totals=plan.weight_totals,
             counts=plan.counts,
             max_row_norm=plan.max_row_norm,
+            weight_error=plan.weight_error,
             drift=plan.drift,
             entry_sides=plan.entry_sides,
             third=plan.third,
