@@ -331,6 +331,17 @@ def test_a_cache_of_fitted_transformers_is_refused(tmp_path):
     assert any(tmp_path.iterdir())
 
 
+def test_rows_of_another_width_are_refused_by_name():
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge())
+    raw = X[NUM].to_numpy()
+    pipe.fit(raw, T)
+    coef = pipe[-1].coef_.copy()
+    with pytest.raises(ValueError, match="X_old has 2 columns, but the pipeline was "
+                                         "fitted on 9"):
+        pipe.unlearn(raw[:3, :2], None, T[:3])
+    np.testing.assert_array_equal(pipe[-1].coef_, coef)
+
+
 def test_a_failed_request_changes_nothing():
     pipe = make_unlearning_pipeline(make_column_transformer(
         (StandardScaler(), NUM), (OneHotEncoder(), CAT)), UnlearnableRidge()).fit(X, T)

@@ -2,6 +2,7 @@
 under-reports, then or after later requests (truth in extended precision)."""
 
 import os
+import pickle
 import warnings
 
 import joblib
@@ -144,18 +145,30 @@ def test_rebase_refuses_rows_that_are_not_the_training_data(est, breast_cancer):
 
 
 @pytest.mark.parametrize("make", [UnlearnableLogisticRegression, UnlearnableRidge])
-def test_a_heavy_row_inserted_and_deleted_leaves_the_true_rows_accepted(make):
-    """A row of weight 1e12 passing through the cached weight totals leaves
-    them off by ~1e-7 relative, which their rounding bound covers: the true
-    rows are still the model's rows (they were refused before)."""
+def test_a_heavy_row_inserted_and_deleted_leaves_the_weight_totals_checked(make):
+    """A row of weight 1e10 passing through the cached weight totals leaves
+    them off by up to ~1e-7 relative, which their rounding bound covers: the
+    true rows are still the model's rows (they were refused before). A row
+    of weight 1e14 leaves them no precision to check anything with: rows and
+    removals are refused (one removing more than a class holds was accepted
+    with a tolerance that grew with the rounding)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 3))
     y = X[:, 0] + rng.normal(size=100)
     y = (y > 0).astype(int) if make is UnlearnableLogisticRegression else y
     w = rng.uniform(0.5, 2.0, 100)
-    est = make().fit(X, y, sample_weight=w)
     far = X[:1] + 0.1
-    est.unlearn(None, far, None, y[:1], sample_weight=[1e12])
-    est.unlearn(far, None, y[:1], None, sample_weight=[1e12])
-    assert est.unlearning_cache_.weight_error > 0
-    est.rebase_residual_bound(X, y, sample_weight=w)
+    for heavy, kept in ((1e10, True), (1e14, False)):
+        est = make().fit(X, y, sample_weight=w)
+        est.unlearn(None, far, None, y[:1], sample_weight=[heavy])
+        est.unlearn(far, None, y[:1], None, sample_weight=[heavy])
+        assert np.max(est.unlearning_cache_.weight_error) > 0
+        if kept:
+            est.rebase_residual_bound(X, y, sample_weight=w)
+            continue
+        state = pickle.dumps(est)
+        with pytest.raises(ValueError, match="lost their precision"):
+            est.rebase_residual_bound(X, y, sample_weight=w)
+        with pytest.raises(ValueError, match="lost their precision"):
+            est.unlearn(X[:1], None, y[:1], sample_weight=[3.0 * w.sum()])
+        assert pickle.dumps(est) == state

@@ -277,6 +277,14 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
     def _unlearn_request(self, X_old, X_new, y_old, y_new, sample_weight, options):
         if X_old is None and X_new is None:
             raise ValueError("Nothing to unlearn: pass X_old and/or X_new.")
+        n = getattr(self, "n_features_in_", None)
+        for name, X in (("X_old", X_old), ("X_new", X_new)):
+            shape = getattr(X, "shape", None)
+            if n is not None and shape is not None and len(shape) == 2 and shape[1] != n:
+                raise ValueError(
+                    f"{name} has {shape[1]} columns, but the pipeline was fitted on "
+                    f"{n}: pass the rows as the pipeline takes them (its raw input). "
+                    "Nothing was changed.")
         return X_old, X_new, y_old, y_new, sample_weight
 
     def _unlearned_state(self, request, **options):

@@ -49,7 +49,7 @@ class _Plan:
     report: RequestReport
     entry_sides: object = None
     third: list | None = None
-    weight_error: float = 0.0
+    weight_error: np.ndarray | float = 0.0
 
     @property
     def finite(self):
@@ -87,6 +87,15 @@ def _largest_norm_after(largest, r, n_params):
     return after
 
 
+#: The largest rounding of the weight totals, relative to a class's total,
+#: under which they still check rows and removals.
+_WEIGHT_PRECISION = 1e-6
+
+
+def _plain(values):
+    return ", ".join(f"{v:.6g}" for v in np.ravel(values))
+
+
 #: Relative rounding by which two computations of a row's norm (at fit and in
 #: a request, over differently laid-out copies of it) may differ.
 _NORM_MATCH = 1e-12
@@ -122,9 +131,10 @@ class UnlearningCache:
         unknown; the residual bound then does without it).
     weight_totals, counts : ndarray of shape (n_groups,)
         Trained weight and number of rows per class (one group for regressors).
-    weight_error : float
+    weight_error : ndarray of shape (n_groups,) or float
         Bound on the rounding the requests' sums left in ``weight_totals``
-        (a row of weight 1e12 inserted and deleted leaves about 1e-4 there).
+        (a row of weight 1e12 inserted and deleted leaves about 1e-4 in its
+        class's; ``0.0`` until a request).
     drift : Drift
         Scalar bounds on how far the curvature of the current rows has moved
         since the cached Hessian took it in, and on the Hessian's error.
@@ -180,7 +190,7 @@ class UnlearningCache:
     n_requests: int = 0
     history: list = field(default_factory=list)
     third: list | None = None
-    weight_error: float = 0.0
+    weight_error: np.ndarray | float = 0.0
 
     # -- construction --------------------------------------------------------
     @classmethod
@@ -401,26 +411,42 @@ class UnlearningCache:
             max_row_norm=_largest_norm_after(self.max_row_norm, r, obj.n_params),
             # the per-class sums of the request's weights, less and plus
             weight_error=self.weight_error + _roundoff.gamma(
-                max(len(r.w_old), len(r.w_new)) + 2) * float(
-                np.abs(self.weight_totals).sum() + np.abs(r.w_old).sum()
-                + np.abs(r.w_new).sum()),
+                max(len(r.w_old), len(r.w_new)) + 2) * (
+                np.abs(self.weight_totals) + self._per_group(r.g_old, np.abs(r.w_old))
+                + self._per_group(r.g_new, np.abs(r.w_new))),
             drift=drift,
             report=report,
             entry_sides=g.entry_sides,
             third=third,
         )
 
+    def weight_tolerance(self):
+        """The tolerance of a comparison with :attr:`weight_totals`: a
+        billionth of the total plus the rounding requests left in them.
+        Raises once that rounding passes a millionth of a class's total:
+        rows of far larger weight passed through the totals, which then
+        tell neither other rows nor an over-large removal apart."""
+        totals = np.abs(self.weight_totals)
+        if np.any(self.weight_error > _WEIGHT_PRECISION * totals):
+            worst = float(np.max(self.weight_error))
+            raise ValueError(
+                f"The model's weight totals per class ({_plain(self.weight_totals)}) "
+                f"lost their precision to rows of far larger weight that requests "
+                f"passed through them (their rounding may reach "
+                f"{worst:.3g}): neither the weight a request removes nor "
+                "rows given as the current ones can be checked against them any "
+                "more. Refit on the current rows. Nothing was changed.")
+        return 1e-9 * max(float(totals.sum()), 1.0) + np.asarray(self.weight_error)
+
     def remaining(self, r):
         """Weight and row count per group after the request ``r``."""
-        n = len(self.counts)
-
-        def per_group(g, w=None):
-            return np.bincount(g, weights=w, minlength=n)
-
-        totals = (self.weight_totals - per_group(r.g_old, r.w_old)
-                  + per_group(r.g_new, r.w_new))
-        counts = self.counts - per_group(r.g_old) + per_group(r.g_new)
+        totals = (self.weight_totals - self._per_group(r.g_old, r.w_old)
+                  + self._per_group(r.g_new, r.w_new))
+        counts = self.counts - self._per_group(r.g_old) + self._per_group(r.g_new)
         return totals, counts
+
+    def _per_group(self, g, w=None):
+        return np.bincount(g, weights=w, minlength=len(self.counts))
 
     def _reweighted(self, totals):
         """The objective of the corrected data (of total weight
