@@ -40,9 +40,10 @@ class ForgetFeaturesMixin:
         weight per class are checked against the cache's and, for rows in
         memory, their gradient at the model's parameters against the cached
         residual (within its error bound, when that is finite: rows with
-        other targets are refused); nothing of the rows is kept. Rows that do not fit in memory are read chunk by
-        chunk, one pass per Newton step, from a Dask array (reduced on its
-        cluster) or an iterable of chunks.
+        other targets are refused); nothing of the rows is kept. Rows that
+        do not fit in memory are read chunk by chunk, one pass per Newton
+        step, from a Dask array (reduced on its cluster) or an iterable of
+        chunks.
 
         Parameters
         ----------

@@ -120,11 +120,11 @@ class ForgetColumnsMixin:
         if X is not None:
             for _, step in self.steps[:-1]:
                 X = _transform(step, X)
-        # the final step takes its new state in place as the pipeline
-        # commits (see _complete_unlearn), as it takes a request
-        # after a request the final step took inexactly (a mean imputer
-        # changed under rows it imputed) it was not trained on these rows:
-        # the update polishes it to them, unchecked against it
+        # The final step takes its new state in place as the pipeline
+        # commits (see _complete_unlearn), as it takes a request. After a
+        # request it took inexactly (a mean imputer changed under rows it
+        # imputed) it was not trained on these rows: its update is polished
+        # to them, unchecked against it.
         plan = final._plan_forget(
             np.unique(local), X, y, sample_weight, fingerprint_key,
             rows_trained_on=all(r.final_step_exact for r in self.unlearn_history_))

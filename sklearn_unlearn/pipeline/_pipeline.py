@@ -279,8 +279,8 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             raise ValueError("Nothing to unlearn: pass X_old and/or X_new.")
         n = getattr(self, "n_features_in_", None)
         for name, X in (("X_old", X_old), ("X_new", X_new)):
-            shape = getattr(X, "shape", None)
-            if n is not None and shape is not None and len(shape) == 2 and shape[1] != n:
+            shape = () if X is None else np.shape(X)
+            if n is not None and len(shape) == 2 and shape[1] != n:
                 raise ValueError(
                     f"{name} has {shape[1]} columns, but the pipeline was fitted on "
                     f"{n}: pass the rows as the pipeline takes them (its raw input). "

@@ -87,18 +87,13 @@ def _largest_norm_after(largest, r, n_params):
     return after
 
 
-#: The largest rounding of the weight totals, relative to a class's total,
-#: under which they still check rows and removals.
-_WEIGHT_PRECISION = 1e-6
-
-
-def _plain(values):
-    return ", ".join(f"{v:.6g}" for v in np.ravel(values))
-
-
 #: Relative rounding by which two computations of a row's norm (at fit and in
 #: a request, over differently laid-out copies of it) may differ.
 _NORM_MATCH = 1e-12
+
+#: The largest rounding of the weight totals, relative to a class's total,
+#: under which they still check rows and removals.
+_WEIGHT_PRECISION = 1e-6
 
 
 @dataclass
@@ -429,8 +424,9 @@ class UnlearningCache:
         totals = np.abs(self.weight_totals)
         if np.any(self.weight_error > _WEIGHT_PRECISION * totals):
             worst = float(np.max(self.weight_error))
+            shown = ", ".join(f"{v:.6g}" for v in self.weight_totals)
             raise ValueError(
-                f"The model's weight totals per class ({_plain(self.weight_totals)}) "
+                f"The model's weight totals per class ({shown}) "
                 f"lost their precision to rows of far larger weight that requests "
                 f"passed through them (their rounding may reach "
                 f"{worst:.3g}): neither the weight a request removes nor "
