@@ -244,7 +244,7 @@ default=None
             cache, _ = changed_coordinates(cache, *feature_change)
         rows = self._encode_request(request)
         remaining = cache.remaining(rows)
-        self._check_remaining_data(*remaining)
+        self._check_remaining_data(remaining.totals, remaining.counts)
         plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter,
                           remaining=remaining)
         new_cache = cache.committed(plan)
@@ -275,11 +275,11 @@ default=None
 
     def _check_remaining_data(self, totals, counts):
         cache = self.unlearning_cache_
-        tol = np.broadcast_to(cache.weight_tolerance(), np.shape(totals))
+        tol = 1e-9 * max(cache.weight_totals.sum(), 1.0)
         names = getattr(self, "classes_", None)
         for g in range(len(totals)):
             what = f"class {names[g].tolist()!r}" if names is not None else "the training data"
-            if totals[g] < -tol[g] or counts[g] < 0:
+            if totals[g] < -tol or counts[g] < 0:
                 raise ValueError(
                     f"The request removes more weight from {what} than the model "
                     f"was trained on ({cache.weight_totals[g]:.6g}). Check that the "

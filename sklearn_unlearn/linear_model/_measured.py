@@ -120,9 +120,9 @@ def check_current_rows(cache, given):
     count and total weight per class (``given``, sums over them such as a
     :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` or a cache made
     from them; ``None`` for no rows) must be the cache's."""
-    tolerance = cache.weight_tolerance()
     if (given is not None and np.array_equal(given.counts, cache.counts)
-            and np.all(np.abs(given.weight_totals - cache.weight_totals) <= tolerance)):
+            and np.allclose(given.weight_totals, cache.weight_totals,
+                            rtol=1e-9, atol=0.0)):
         return
     n, total = ((0, 0.0) if given is None
                 else (int(given.counts.sum()), float(given.weight_totals.sum())))

@@ -22,6 +22,7 @@ import numpy as np
 from .._report import RequestReport
 from .hessian._factored import FactoredHessian
 from .hessian._pending import PendingMatrix
+from . import _weight_totals
 from .bounds import _bound, _roundoff
 from .steps import _phases
 from .hessian import _third
@@ -49,7 +50,7 @@ class _Plan:
     report: RequestReport
     entry_sides: object = None
     third: list | None = None
-    weight_error: np.ndarray | float = 0.0
+    weight_residue: np.ndarray | None = None
 
     @property
     def finite(self):
@@ -91,10 +92,6 @@ def _largest_norm_after(largest, r, n_params):
 #: a request, over differently laid-out copies of it) may differ.
 _NORM_MATCH = 1e-12
 
-#: The largest rounding of the weight totals, relative to a class's total,
-#: under which they still check rows and removals.
-_WEIGHT_PRECISION = 1e-6
-
 
 @dataclass
 class UnlearningCache:
@@ -126,10 +123,10 @@ class UnlearningCache:
         unknown; the residual bound then does without it).
     weight_totals, counts : ndarray of shape (n_groups,)
         Trained weight and number of rows per class (one group for regressors).
-    weight_error : ndarray of shape (n_groups,) or float
-        Bound on the rounding the requests' sums left in ``weight_totals``
-        (a row of weight 1e12 inserted and deleted leaves about 1e-4 in its
-        class's; ``0.0`` until a request).
+    weight_residue : ndarray of shape (n_groups, m) or None
+        What the exact weight per class holds beyond ``weight_totals``, its
+        rounding: requests keep the totals exactly (see
+        ``solvers._weight_totals``; ``None`` while they are exact).
     drift : Drift
         Scalar bounds on how far the curvature of the current rows has moved
         since the cached Hessian took it in, and on the Hessian's error.
@@ -185,7 +182,7 @@ class UnlearningCache:
     n_requests: int = 0
     history: list = field(default_factory=list)
     third: list | None = None
-    weight_error: np.ndarray | float = 0.0
+    weight_residue: np.ndarray | None = None
 
     # -- construction --------------------------------------------------------
     @classmethod
@@ -401,48 +398,21 @@ class UnlearningCache:
                   else self.gram.corrected(c.change.gram, fold=c.fold)),
             norm_gram=(None if self.norm_gram is None
                        else self.norm_gram.corrected(c.change.norm_gram, fold=c.fold)),
-            weight_totals=g.totals,
-            counts=g.counts,
+            weight_totals=g.remaining.totals,
+            counts=g.remaining.counts,
+            weight_residue=g.remaining.residue,
             max_row_norm=_largest_norm_after(self.max_row_norm, r, obj.n_params),
-            # the per-class sums of the request's weights, less and plus
-            weight_error=self.weight_error + _roundoff.gamma(
-                max(len(r.w_old), len(r.w_new)) + 2) * (
-                np.abs(self.weight_totals) + self._per_group(r.g_old, np.abs(r.w_old))
-                + self._per_group(r.g_new, np.abs(r.w_new))),
             drift=drift,
             report=report,
             entry_sides=g.entry_sides,
             third=third,
         )
 
-    def weight_tolerance(self):
-        """The tolerance of a comparison with :attr:`weight_totals`: a
-        billionth of the total plus the rounding requests left in them.
-        Raises once that rounding passes a millionth of a class's total:
-        rows of far larger weight passed through the totals, which then
-        tell neither other rows nor an over-large removal apart."""
-        totals = np.abs(self.weight_totals)
-        if np.any(self.weight_error > _WEIGHT_PRECISION * totals):
-            worst = float(np.max(self.weight_error))
-            shown = ", ".join(f"{v:.6g}" for v in self.weight_totals)
-            raise ValueError(
-                f"The model's weight totals per class ({shown}) "
-                f"lost their precision to rows of far larger weight that requests "
-                f"passed through them (their rounding may reach "
-                f"{worst:.3g}): neither the weight a request removes nor "
-                "rows given as the current ones can be checked against them any "
-                "more. Refit on the current rows. Nothing was changed.")
-        return 1e-9 * max(float(totals.sum()), 1.0) + np.asarray(self.weight_error)
-
     def remaining(self, r):
-        """Weight and row count per group after the request ``r``."""
-        totals = (self.weight_totals - self._per_group(r.g_old, r.w_old)
-                  + self._per_group(r.g_new, r.w_new))
-        counts = self.counts - self._per_group(r.g_old) + self._per_group(r.g_new)
-        return totals, counts
-
-    def _per_group(self, g, w=None):
-        return np.bincount(g, weights=w, minlength=len(self.counts))
+        """The :class:`~._weight_totals.Remaining` weight and row count per
+        group after the request ``r``, its weights summed exactly."""
+        return _weight_totals.remaining(self.weight_totals, self.weight_residue,
+                                        self.counts, r.g_old, r.w_old, r.g_new, r.w_new)
 
     def _reweighted(self, totals):
         """The objective of the corrected data (of total weight
@@ -477,7 +447,7 @@ class UnlearningCache:
             weight_totals=plan.weight_totals,
             counts=plan.counts,
             max_row_norm=plan.max_row_norm,
-            weight_error=plan.weight_error,
+            weight_residue=plan.weight_residue,
             drift=plan.drift,
             entry_sides=plan.entry_sides,
             third=plan.third,

@@ -68,8 +68,8 @@ class Gradients(NamedTuple):
     ``G_rest`` of the rows that stay (with the penalty's change ``shift``
     times ``theta``), ``G`` with the new rows; ``rest`` the cached blocks
     under the corrected data's penalty (``new_obj``); the corrected data's
-    class ``totals`` and ``counts``; the squared hinge's entry sides after
-    the request and the sides the removed rows entered on."""
+    weight and count per class (``remaining``); the squared hinge's entry
+    sides after the request and the sides the removed rows entered on."""
 
     eta_old: np.ndarray
     eta_new: np.ndarray
@@ -81,8 +81,7 @@ class Gradients(NamedTuple):
     shift_theta: np.ndarray | None
     new_obj: object
     rest: list
-    totals: np.ndarray
-    counts: np.ndarray
+    remaining: object
     entry_sides: object
     inside_old: np.ndarray | None
 
@@ -122,16 +121,16 @@ def gradients(cache, r, remaining):
     coef_old = obj.gradient_coefficients(r.Y_old, r.S_old, eta_old)
     coef_new = obj.gradient_coefficients(r.Y_new, r.S_new, eta_new)
     grad_old, grad_new = r.transpose_products(coef_old, coef_new)
-    totals, counts = cache.remaining(r) if remaining is None else remaining
+    remaining = cache.remaining(r) if remaining is None else remaining
     # ``rest``: the cached blocks under the penalty of the corrected data
-    new_obj, rest, shift = cache._reweighted(totals)
+    new_obj, rest, shift = cache._reweighted(remaining.totals)
     G_rest = cache.residual - grad_old
     shift_theta = None
     if shift is not None:
         shift_theta = shift[:, None] * theta
         G_rest = G_rest + shift_theta
     return Gradients(eta_old, eta_new, coef_old, coef_new, grad_old, G_rest,
-                      G_rest + grad_new, shift_theta, new_obj, rest, totals, counts,
+                      G_rest + grad_new, shift_theta, new_obj, rest, remaining,
                       entry_sides, inside_old)
 
 def changed(cache, r, g):

@@ -1,0 +1,74 @@
+"""The trained weight per class, kept exactly from request to request.
+
+Each request takes its removed rows' weights out of the totals and adds its
+new rows'. In floating point a heavy row inserted and deleted would leave
+its rounding behind (a row of weight 1e12 moves a total of 100 by 1e-4), and
+the checks that compare rows given as the current ones with the totals would
+then refuse the true rows; a bound on that rounding would grow with every
+request's weights and tell them. So the totals are kept exactly: each as its
+rounding to the nearest float (``totals``, what everything reads) and the
+roundings of what is left (``residue``, usually nothing). Both are a
+function of the exact sum alone, not of the requests that led to it.
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Remaining(NamedTuple):
+    """The weight and row count per group of the data after a request; the
+    exact weight is ``totals + residue.sum(axis=1)`` (``residue`` ``None``
+    when ``totals`` is exact)."""
+
+    totals: np.ndarray
+    counts: np.ndarray
+    residue: np.ndarray | None
+
+
+def exact_parts(values):
+    """The exact sum of the floats ``values`` as its rounding to the nearest
+    float, then the rounding of what is left, and so on to nothing (an
+    empty list for zero).
+
+    Examples
+    --------
+    >>> from sklearn_unlearn.solvers._weight_totals import exact_parts
+    >>> exact_parts([1e16, 1.0, -1e16 + 2.0])
+    [3.0]
+    >>> exact_parts([1e16, 1.0])
+    [1e+16, 1.0]
+    """
+    values = list(values)
+    parts = []
+    try:
+        while True:
+            head = math.fsum(values)      # the exact sum, rounded once
+            if head == 0.0:
+                return parts
+            parts.append(head)
+            values.append(-head)
+    except OverflowError:
+        raise ValueError(
+            "The request's sample weights are too large for float64 arithmetic: "
+            "their sum with the model's overflows. Nothing was changed.") from None
+
+
+def remaining(totals, residue, counts, g_old, w_old, g_new, w_new):
+    """The :class:`Remaining` weight and count per group once the rows of
+    groups ``g_old`` and weights ``w_old`` leave and those of ``g_new``,
+    ``w_new`` enter, summed exactly."""
+    n = len(totals)
+    parts = []
+    for g in range(n):
+        held = [float(totals[g]), *([] if residue is None else residue[g].tolist())]
+        parts.append(exact_parts(held + (-w_old[g_old == g]).tolist()
+                                 + w_new[g_new == g].tolist()))
+    width = max(len(p) for p in parts)
+    table = np.zeros((n, max(width, 1)))
+    for g, p in enumerate(parts):
+        table[g, :len(p)] = p
+    counts = (counts - np.bincount(g_old, minlength=n)
+              + np.bincount(g_new, minlength=n)).astype(float)
+    return Remaining(table[:, 0], counts, table[:, 1:] if width > 1 else None)
