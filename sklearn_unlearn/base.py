@@ -378,8 +378,7 @@ class UnlearnerMixin:
         state, report = self._unlearned_state(request, **options)
         if fingerprints is not None:
             state = {**state, "row_fingerprints_": fingerprints}
-        name = _state_token(self._unlearn_token[0] + 1, self._published_parameters(state))
-        return UnlearningPlan(report, state, self._state_name(), name)
+        return self._state_plan(state, report)
 
     def _apply(self, plan, copy):
         if plan._base != self._state_name():

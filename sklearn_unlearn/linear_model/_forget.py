@@ -98,15 +98,17 @@ default=None
         >>> bool(np.allclose(clf.coef_, refit.coef_, atol=1e-6))
         True
         """
-        self._check_not_owned()
-        self._checked_options({})
+        self._check_forget(X, y, sample_weight, fingerprint_key)
         positions = feature_positions(self, features)
-        self._check_forget_rows(X, y, sample_weight, fingerprint_key)
         return self._serialised(lambda: self._apply(self._plan_forget(
             positions, X, y, sample_weight, fingerprint_key), False))
 
-    def _check_forget_rows(self, X, y, sample_weight, fingerprint_key=None):
-        """Refuse rows given in a form :meth:`forget_features` cannot take."""
+    def _check_forget(self, X, y, sample_weight, fingerprint_key=None):
+        """Refuse a :meth:`forget_features` this model cannot take: made on
+        a model another one owns, after its parameters changed, or with rows
+        in a form it cannot read."""
+        self._check_not_owned()
+        self._checked_options({})
         chunked = X is not None and (is_dask_collection(X) or y is None)
         if (X is None and (y is not None or sample_weight is not None)) or (
                 chunked and hasattr(X, "shape") and not is_dask_collection(X)):
@@ -126,7 +128,7 @@ default=None
     def _plan_forget(self, positions, X=None, y=None, sample_weight=None,
                      fingerprint_key=None, *, rows_trained_on=True):
         """The plan of :meth:`forget_features` (rows checked by
-        :meth:`_check_forget_rows`), which it applies at once and a pipeline
+        :meth:`_check_forget`), which it applies at once and a pipeline
         applies to its final step as it commits its own state. Without
         ``rows_trained_on`` the rows may differ from those the model was
         trained on (a pipeline's, after a request it applied inexactly) and

@@ -113,10 +113,8 @@ class ForgetColumnsMixin:
                 "pipeline's steps drop them, so its model holds nothing of them to "
                 "forget. Name only columns the model uses. Nothing was changed.")
         name, final = self.steps[-1]
-        final._check_not_owned()
-        final._checked_options({})
         X, y, sample_weight, fingerprint_key = rows
-        final._check_forget_rows(X, y, sample_weight, fingerprint_key)
+        final._check_forget(X, y, sample_weight, fingerprint_key)
         if X is not None:
             for _, step in self.steps[:-1]:
                 X = _transform(step, X)

@@ -2,10 +2,10 @@
 
 A request changes the Hessian by ``U diag(signs) U^T``: a column per row it
 removes or adds, two per edited row (or, for an edit of many rows in few
-columns, two per edited column and one per row whose weight changes). When the columns are few against the
-parameters, the factor of the new matrix costs ``O(p^2 (b / 2 + 2 r))``
-flops from the old factor (``r`` columns, panels of ``b``), against
-``p^3 / 3`` for a factorisation of the new matrix.
+columns, two per edited column and one per row whose weight changes). When
+the columns are few against the parameters, the factor of the new matrix
+costs ``O(p^2 (b / 2 + 2 r))`` flops from the old factor (``r`` columns,
+panels of ``b``), against ``p^3 / 3`` for a factorisation of the new matrix.
 
 With ``A = L L^T`` split after a panel of ``b`` columns and ``A + U C U^T``
 (``C`` symmetric ``r x r``), let ``W = L11^-1 U1`` and ``M`` the Cholesky
