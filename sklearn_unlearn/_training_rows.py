@@ -42,6 +42,12 @@ def committed(rows, copied):
     return None if rows is None else rows.committed(fork=copied)
 
 
+def detached(rows):
+    """What a copy of an estimator keeps: ``rows`` (or ``None``) with a
+    store of their own (:meth:`TrainingRows.detached`)."""
+    return None if rows is None else rows.detached()
+
+
 class RowStore:
     """The buffers and the index of one line of kept rows (private to the
     :class:`TrainingRows` objects that share it)."""
@@ -182,6 +188,18 @@ class TrainingRows:
             self._settle()
             return self
         return TrainingRows(*self.materialised(), copy=False)
+
+    def detached(self):
+        """These rows with a store of their own (copies of the buffers and the
+        index), which requests on the rows they came from do not write into."""
+        def copied():
+            self._settle_now()
+            out = TrainingRows.__new__(TrainingRows)
+            out._store = self._store.copy(self._n)
+            out._n, out._version, out._edit = self._n, out._store.version, None
+            return out
+
+        return serialised(self._store, copied)
 
     def materialised(self):
         """New arrays of these rows (features, targets, weights), whether

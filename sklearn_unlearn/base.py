@@ -18,7 +18,6 @@ Meta-estimators decide by :func:`get_unlearn_tags`, never by class names.
 """
 
 import hashlib
-from copy import copy as _shallow_copy
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -41,6 +40,16 @@ __all__ = [
     "UnlearningPlan",
     "get_unlearn_tags",
 ]
+
+
+def _shallow_copy(estimator):
+    """A new estimator sharing the attributes of ``estimator``: the copy a
+    request with ``copy=True`` commits to, made holding its locks (not
+    :func:`copy.copy`, which gives the copy what is written in place of its
+    own, see :meth:`UnlearnerMixin.__getstate__`)."""
+    new = object.__new__(type(estimator))
+    new.__dict__.update(estimator.__dict__)
+    return new
 
 
 def _state_token(n_applied, parameters):
@@ -158,6 +167,20 @@ class UnlearnerMixin:
         kept rows' edit; ``copied`` when the state went to a shallow copy,
         whose rows must then not be shared). Must be idempotent: the next
         request completes one cut short."""
+
+    def _detached_state(self, state):
+        """``state``, a shallow copy of the attributes taken between requests,
+        with what a later request writes in place (kept rows, a pipeline's
+        final step) replaced by copies of its own."""
+        return state
+
+    def __getstate__(self):
+        # taken holding the request locks, once a commit cut short is
+        # completed, and detached from what later requests write in place: a
+        # copy or a file made while another thread's request runs holds the
+        # state before that request or after it, never a mix
+        state = super().__getstate__
+        return self._serialised(lambda: self._detached_state(dict(state())))
 
     def _unlearn_n_targets(self):
         """The number of targets of a multi-output regressor, ``None`` when

@@ -267,14 +267,26 @@ def test_a_plan_applied_to_a_copy_leaves_the_original_rows():
     assert other.training_rows_.n_rows == 47 and model.training_rows_.n_rows == 50
     model.apply_unlearn(plan)                  # the plan still applies here
     assert pickle.dumps(model.training_rows_) == pickle.dumps(other.training_rows_)
-    # a shallow copy shares the rows: the one left behind refuses to use them
+    # a shallow copy gets rows of its own: a request on either leaves the
+    # other's rows as they were
     shallow = copy.copy(model)
     shallow.unlearn(X[3:4], None, y[3:4])
-    with pytest.raises(RuntimeError, match="replaced by a later request"):
-        model.unlearn(X[4:5], None, y[4:5])
+    model.unlearn(X[4:5], None, y[4:5])
+
+    def holds(est, row):
+        return bool(np.any(np.all(est.training_rows_.X == row, axis=1)))
+
+    assert shallow.training_rows_.n_rows == model.training_rows_.n_rows == 46
+    assert holds(shallow, X[4]) and not holds(shallow, X[3])
+    assert holds(model, X[3]) and not holds(model, X[4])
     deep = copy.deepcopy(shallow)
     deep.unlearn(X[4:5], None, y[4:5])
     assert shallow.training_rows_.n_rows == 46 and deep.training_rows_.n_rows == 45
+    # rows a request replaced refuse to be read
+    held = model.training_rows_
+    model.unlearn(X[5:6], None, y[5:6])
+    with pytest.raises(RuntimeError, match="replaced by a later request"):
+        held.X
 
 
 def test_the_mlp_keeps_its_rows_in_the_same_class():

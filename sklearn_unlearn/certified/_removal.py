@@ -15,7 +15,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .._locks import request_lock
 from .._request import check_method
-from .._training_rows import committed
+from .._training_rows import committed, detached
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
 from ._certificate import noise_scale
 from ._delegation import DelegatingMixin
@@ -340,6 +340,11 @@ class CertifiedRemoval(UnlearnerMixin, DelegatingMixin, MetaEstimatorMixin, Base
 
     def _complete_unlearn(self, *, copied):
         self.__dict__["training_rows_"] = committed(self.training_rows_, copied)
+
+    def _detached_state(self, state):
+        if "training_rows_" in state:
+            state["training_rows_"] = detached(state["training_rows_"])
+        return state
 
     def _published_parameters(self, attributes):
         # the digest of the model the ledger vouches for

@@ -44,7 +44,7 @@ from sklearn.utils.validation import _check_sample_weight
 
 from .._report import RequestReport
 from .._request import check_method, check_tau
-from .._training_rows import TrainingRows, committed
+from .._training_rows import TrainingRows, committed, detached
 from ..base import UnlearnerMixin, UnlearnTags
 from ._step import damped_step, remedy
 from ._trajectory import fresh_training_state
@@ -255,6 +255,11 @@ class UnlearnableMLPMixin(UnlearnerMixin):
 
     def _complete_unlearn(self, *, copied):
         self.__dict__["training_rows_"] = committed(self.training_rows_, copied)
+
+    def _detached_state(self, state):
+        if "training_rows_" in state:
+            state["training_rows_"] = detached(state["training_rows_"])
+        return state
 
     def _unlearn_tags(self):
         return UnlearnTags(convex=False, keeps_data=self.keep_data,

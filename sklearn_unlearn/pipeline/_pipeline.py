@@ -1,5 +1,7 @@
 """A scikit-learn Pipeline that unlearns rows given in its input space."""
 
+from copy import copy as shallow_copy
+
 import numpy as np
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -361,7 +363,25 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
     def _holding_locks(self, work):
         # a request made on the final step itself holds that step's lock:
         # none then falls between this request's plan and its commit
-        return serialised(self, lambda: serialised(self.steps[-1][1], work))
+        final = self._unlearning_final()
+        if final is None:
+            return serialised(self, work)
+        return serialised(self, lambda: serialised(final, work))
+
+    def _unlearning_final(self):
+        """The final step when it is an unlearner (it then takes requests in
+        place, the pipeline's and its own), else ``None``."""
+        steps = self.__dict__.get("steps")
+        final = steps[-1][1] if steps else None
+        return final if isinstance(final, UnlearnerMixin) else None
+
+    def _detached_state(self, state):
+        # a copy gets a final step of its own: requests change it in place
+        final = self._unlearning_final()
+        if final is not None:
+            name = state["steps"][-1][0]
+            state["steps"] = [*state["steps"][:-1], (name, shallow_copy(final))]
+        return state
 
     def _state_name(self):
         # a request made on the final step itself changes the state too
