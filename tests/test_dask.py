@@ -108,6 +108,17 @@ def test_forget_features_reads_the_rows_from_a_dask_array(client, classes_data):
                           da.from_array(y, chunks=90), w)
     assert rel_dist(model, in_memory) <= 1e-9
     assert np.all(model.coef_[:, cols] == 0)
+    # the rows are checked as in memory: two rows of other classes swap
+    # labels and weights (the count and weight per class stay), which the
+    # gradient at the model refuses
+    other = UnlearnableLogisticRegression(C=0.5).fit(X, y, sample_weight=w)
+    cache, wrong_y, wrong_w = other.unlearning_cache_, y.copy(), w.copy()
+    i, j = np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]
+    wrong_y[[i, j]], wrong_w[[i, j]] = wrong_y[[j, i]], wrong_w[[j, i]]
+    with pytest.raises(ValueError, match="not the model's current training rows"):
+        other.forget_features(cols, da.from_array(X, chunks=(90, 16)),
+                              da.from_array(wrong_y, chunks=90), wrong_w)
+    assert other.unlearning_cache_ is cache
 
 
 def test_from_fitted_reads_a_dask_array(client, classes_data):

@@ -190,6 +190,13 @@ def test_forgetting_with_chunks_checks_them_and_changes_nothing_on_error():
         model.forget_features([0], chunks[1:])
     with pytest.raises(ValueError, match="third element of every chunk"):
         model.forget_features([0], chunks, None, np.ones(len(y)))
+    # labels swapped between two rows of different classes, in one chunk:
+    # the count and weight per class match, the gradient at the model does not
+    swapped = y.copy()
+    i, j = np.flatnonzero(y[:100] == 0)[0], np.flatnonzero(y[:100] == 1)[0]
+    swapped[[i, j]] = swapped[[j, i]]
+    with pytest.raises(ValueError, match="not the model's current training rows"):
+        model.forget_features([0], [(X[:100], swapped[:100]), *chunks[1:]])
     np.testing.assert_array_equal(model.coef_, coef)
     assert model.unlearning_cache_ is cache
 

@@ -13,7 +13,7 @@ from .._fingerprints import RowFingerprints, check_key, key_check
 from .._plausibility import LossProfile
 from ..solvers.fit._chunked_newton import cache_by_chunks
 from ._chunked import (ChunkPass, MappedChunks, dask_arrays, dask_reducer,
-                       is_dask_collection, iterable_reducer)
+                       is_dask_collection, iterable_reducer, same_rows)
 
 
 class ChunkedFitMixin:
@@ -85,10 +85,12 @@ class ChunkedFitMixin:
         self._new_unlearn_state()
         return n_iter
 
-    def _chunked_cache(self, reducer, y_shape, theta, key=None):
+    def _chunked_cache(self, reducer, y_shape, theta, key=None, like=None):
         """The cache polished from ``theta`` by passes over the chunks, the
         number of Newton iterations and the sums of the last pass (with the
-        rows' digests under ``key``); the estimator is not changed."""
+        rows' digests under ``key``); the estimator is not changed. With
+        ``like``, the sums of a pass made before, every pass must read the
+        rows that one read."""
         objective = self._unlearn_objective(self.n_features_in_,
                                             self._unlearn_n_outputs(y_shape))
         if objective.l2_per_weight:
@@ -110,8 +112,11 @@ class ChunkedFitMixin:
             encoder.classes_ = classes
         chunk_pass = ChunkPass(encoder, objective, self.n_features_in_, n_groups,
                                classes)
+        reduce = reducer(chunk_pass)
+        if like is not None:
+            reduce = same_rows(reduce, like)
         return cache_by_chunks(
-            objective, reducer(chunk_pass), theta,
+            objective, reduce, theta,
             noise=self._unlearn_noise(objective), bound=self._keeps_residual_bound(),
             dtype=np.asarray(self.coef_).dtype,
             check=lambda sums: self._check_class_totals(sums.weight_totals),

@@ -87,18 +87,22 @@ class ChunkPass:
         return sums
 
 
-def same_rows(reduce):
-    """``reduce`` checking that every pass reads the rows of the first, by
-    what a pass sums whatever the parameters: the rows' count and weight per
-    class, and their norms (largest, and summed with the weights). A source
-    whose passes differ (rows dropped, values changed) would leave a cache of
-    rows of several passes, whose Hessian no bound then covers."""
+def same_rows(reduce, like=None):
+    """``reduce`` checking that every pass reads the rows of the first (of
+    the pass that gave the sums ``like``, if given), by what a pass sums
+    whatever the parameters: the rows' count and weight per class, and
+    their norms (largest, and summed with the weights). A source whose
+    passes differ (rows dropped, values changed) would leave a cache of rows
+    of several passes, whose Hessian no bound then covers."""
     first = []
 
     def summary(sums):
         return (np.r_[sums.n_rows, sums.counts],
                 np.r_[sums.weight_totals, sums.max_norm, sums.weight_norm2,
                       sums.gram_norm2, sums.gram_norm3])
+
+    if like is not None:
+        first.append(summary(like))
 
     def checked(theta, **wanted):
         sums = reduce(theta, **wanted)

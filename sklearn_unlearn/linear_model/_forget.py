@@ -37,13 +37,13 @@ class ForgetFeaturesMixin:
         and the cache is made again from them, as a fit on them would make
         it (``residual_bound_`` then measured on them, as
         :meth:`rebase_residual_bound` measures it). Their count and total
-        weight per class are checked against the cache's and, for rows in
-        memory, their gradient at the model's parameters against the cached
-        residual (within its error bound, when that is finite: rows with
-        other targets are refused); nothing of the rows is kept. Rows that
-        do not fit in memory are read chunk by chunk, one pass per Newton
-        step, from a Dask array (reduced on its cluster) or an iterable of
-        chunks.
+        weight per class are checked against the cache's, and their
+        gradient at the model's parameters against the cached residual
+        (within its error bound, when that is finite: rows with other
+        targets are refused); nothing of the rows is kept. Rows that do not
+        fit in memory are read chunk by chunk, from a Dask array (reduced on
+        its cluster) or an iterable of chunks: one pass for the check, then
+        one per Newton step.
 
         Parameters
         ----------
@@ -139,14 +139,23 @@ default=None
 
     def _forgotten_attributes(self, positions, X, y, sample_weight, fingerprint_key,
                               rows_trained_on):
-        if (rows_trained_on and X is not None and y is not None
-                and not is_dask_collection(X)):
+        chunked = X is not None and (is_dask_collection(X) or y is None)
+        zero = functools.partial(zero_features, columns=positions)
+        if chunked:
+            # checked before any pass: readable again, weights in the chunks
+            source = self._chunk_source(X, y, sample_weight, zero)
+        like = None
+        if rows_trained_on and X is not None:
             # the rows as they are, before their columns are zeroed, at the
-            # parameters the cache holds: the model's rows, or refused. (Not
-            # chunks: a pass of its own would be checked against none of the
-            # passes the update reads.)
+            # parameters the cache holds: the model's rows, or refused
             old = self.unlearning_cache_
-            sums = self._current_sums(X, y, sample_weight)
+            if chunked:
+                # chunks are read again by the update: its passes must read
+                # the rows checked here (compared with their sums zeroed,
+                # taken in the same pass)
+                sums, like = self._current_sums(X, y, sample_weight, zero)
+            else:
+                sums = self._current_sums(X, y, sample_weight)
             check_current_rows(old, sums)
             check_current_gradient(old, old.measured(sums))
         attrs, report = forgotten_state(self, positions)
@@ -155,10 +164,8 @@ default=None
             attrs["training_loss_profile_"] = None
             return attrs
         theta = attrs["unlearning_cache_"].theta
-        if is_dask_collection(X) or y is None:
-            source = self._chunk_source(
-                X, y, sample_weight, functools.partial(zero_features, columns=positions))
-            cache, _, sums = self._chunked_cache(*source, theta)
+        if chunked:
+            cache, _, sums = self._chunked_cache(*source, theta, like=like)
             return self._polished_state(report, cache, LossProfile.from_sums(sums))
         rows = validate_data(self, X, accept_sparse="csr", reset=False, dtype=np.float64)
         zeroed = zero_features(rows, positions)

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
-from ._chunked import ChunkPass, row_chunks, unpack_chunk
+from ._chunked import ChunkPass, is_dask_collection, row_chunks, unpack_chunk
 
 
 class MeasuredResidualMixin:
@@ -79,19 +79,28 @@ class MeasuredResidualMixin:
             )
         return self._with_state({"unlearning_cache_": measured}, copy)
 
-    def _current_sums(self, X, y, sample_weight):
-        """Sums over the rows ``X``, ``y`` (or an iterable of chunks of them,
-        with ``y=None``) at the cache's parameters, in one pass."""
+    def _current_sums(self, X, y, sample_weight, transform=None):
+        """Sums over the rows ``X``, ``y`` (Dask collections, or an iterable
+        of chunks of them with ``y=None``) at the cache's parameters, in one
+        pass. With ``transform``, also the sums over what it makes of every
+        chunk's rows, from the same pass (a Dask graph is computed twice)."""
         cache = self.unlearning_cache_
         chunk_pass = ChunkPass(self, cache.objective, self.n_features_in_,
                                len(cache.counts),
                                self.classes_ if is_classifier(self) else None)
-        chunks = (X if y is None else row_chunks(X, y, sample_weight))
-        sums = None
-        for chunk in chunks:
-            part = chunk_pass(*unpack_chunk(chunk), cache.theta, {})
-            sums = part if sums is None else sums + part
-        return sums
+        views = [None] if transform is None else [None, transform]
+        if is_dask_collection(X):
+            sums = [self._chunk_source(X, y, sample_weight, view)[0](chunk_pass)(cache.theta)
+                    for view in views]
+        else:
+            sums = [None] * len(views)
+            for chunk in (X if y is None else row_chunks(X, y, sample_weight)):
+                rows, targets, weights = unpack_chunk(chunk)
+                for i, view in enumerate(views):
+                    part = chunk_pass(rows if view is None else view(rows), targets,
+                                      weights, cache.theta, {})
+                    sums[i] = part if sums[i] is None else sums[i] + part
+        return sums[0] if transform is None else tuple(sums)
 
 
 def check_current_gradient(cache, measured):
