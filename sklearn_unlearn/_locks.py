@@ -2,13 +2,21 @@
 
 The lock lives beside the estimator (a weak mapping), not in it: it is not
 pickled, copied or cloned with the estimator, and a copy gets a lock of its
-own.
+own. Requests, fits and copies (``__getstate__``) hold it. A child process
+made by ``fork`` starts with every lock free.
 """
 
+import functools
+import os
 import threading
 import weakref
 
 _locks = weakref.WeakKeyDictionary()
+
+if hasattr(os, "register_at_fork"):
+    # a child process has the forking thread alone: a lock another thread
+    # held at the fork would never be released there
+    os.register_at_fork(after_in_child=_locks.clear)
 
 
 def request_lock(estimator):
@@ -47,3 +55,14 @@ def serialised(estimator, work):
         if lock._is_owned():
             lock.release()
         raise
+
+
+def fit_serialised(fit):
+    """``fit`` run holding the estimator's request lock: a request, a copy
+    or a file made meanwhile by another thread waits for the whole fit
+    (which sets the fitted attributes one by one)."""
+    @functools.wraps(fit)
+    def locked(self, *args, **kwargs):
+        return serialised(self, lambda: fit(self, *args, **kwargs))
+
+    return locked

@@ -141,8 +141,12 @@ class TrainingRows:
         self._edit = None
 
     def __getstate__(self):
-        # the live rows only: no spare capacity, no index
-        return {"X": self.X, "y": self.y, "sample_weight": self.sample_weight}
+        # the live rows only: no spare capacity, no index. An edit not written
+        # yet (a plan's rows) is written into a copy: saving a plan writes
+        # nothing into the rows it was made on
+        X, y, w = (self.materialised() if self._edit is not None
+                   else (self.X, self.y, self.sample_weight))
+        return {"X": X, "y": y, "sample_weight": w}
 
     def __setstate__(self, state):
         self.__init__(state["X"], state["y"], state["sample_weight"], copy=False)
@@ -160,9 +164,9 @@ class TrainingRows:
             if edit is None or store.version != edit.base:
                 raise RuntimeError(
                     "These kept training rows were replaced by a later request "
-                    "(made on this estimator or on a shallow copy sharing its "
-                    "rows): read training_rows_ of the estimator again. Copy "
-                    "estimators with copy.deepcopy or pickle, not copy.copy."
+                    "on the estimator they belong to: read training_rows_ of the "
+                    "estimator again (or plan the request again, for a plan's "
+                    "rows)."
                 )
             edit.apply(store)
             store.version = self._version
@@ -204,14 +208,29 @@ class TrainingRows:
     def materialised(self):
         """New arrays of these rows (features, targets, weights), whether
         their edit is written or not; nothing is changed."""
-        edit, store = self._edit, self._store
-        if edit is not None and store.version == edit.base:
-            store = store.copy(self._n, index=False)
-            edit.apply(store)
-            X = store.X.copy() if store.sparse else store.X[:self._n]
-            return X, store.y[:self._n], store.w[:self._n]
-        return (self.X.copy(), np.array(self.y, copy=True),
-                np.array(self.sample_weight, copy=True))
+        def copied():
+            edit, store = self._edit, self._store
+            if edit is not None and store.version == edit.base:
+                store = store.copy(self._n, index=False)
+                edit.apply(store)
+                X = store.X.copy() if store.sparse else store.X[:self._n]
+                return X, store.y[:self._n], store.w[:self._n]
+            return (self.X.copy(), np.array(self.y, copy=True),
+                    np.array(self.sample_weight, copy=True))
+
+        # under the store's lock: a request on the rows' estimator writes
+        # into the store in place
+        return serialised(self._store, copied)
+
+    def applied_to(self, current):
+        """These rows (a plan's) as an estimator whose kept rows are
+        ``current`` takes them: themselves when they edit ``current``; for a
+        plan made on another object of the same state (the estimator is a
+        copy or a file of it), a copy with the edit written, so that nothing
+        is written into that object's rows."""
+        if current is None or self._store is current._store:
+            return self
+        return self.committed(fork=True)
 
     # -- reading -------------------------------------------------------------
     def _view(self, a):

@@ -168,6 +168,12 @@ class UnlearnerMixin:
         whose rows must then not be shared). Must be idempotent: the next
         request completes one cut short."""
 
+    def _applicable_state(self, state):
+        """A plan's ``state`` as this estimator takes it: a plan made on
+        another object of this state (this one is a copy or a file of it)
+        must not write into what that object changes in place."""
+        return state
+
     def _detached_state(self, state):
         """``state``, a shallow copy of the attributes taken between requests,
         with what a later request writes in place (kept rows, a pipeline's
@@ -180,7 +186,22 @@ class UnlearnerMixin:
         # copy or a file made while another thread's request runs holds the
         # state before that request or after it, never a mix
         state = super().__getstate__
-        return self._serialised(lambda: self._detached_state(dict(state())))
+        if self.__dict__.get("_unlearn_snapshot"):
+            # a copy made for a meta-estimator's snapshot, holding its locks:
+            # detached already, and held by that snapshot alone
+            return {k: v for k, v in state().items() if k != "_unlearn_snapshot"}
+
+        def snapshot():
+            if "_unlearn_token" in self.__dict__:
+                try:
+                    self._complete_unlearn(copied=False)
+                except ValueError:
+                    # a commit no request can complete any more (its requests
+                    # are refused, asking for a refit): copied as it is
+                    pass
+            return self._detached_state(dict(state()))
+
+        return self._holding_locks(snapshot)
 
     def _unlearn_n_targets(self):
         """The number of targets of a multi-output regressor, ``None`` when
@@ -411,7 +432,7 @@ class UnlearnerMixin:
                 "request since): plan the request again."
             )
         target = _shallow_copy(self) if copy else self
-        state = {**plan._state, "_unlearn_token": plan._name}
+        state = {**self._applicable_state(plan._state), "_unlearn_token": plan._name}
         failure = None
         for _ in range(3):
             try:

@@ -4,13 +4,18 @@ never a mix, and what later requests write in place (kept rows, a
 pipeline's final step) is not shared with it."""
 
 import copy
+import os
 import pickle
+import signal
 import sys
 import threading
+import time
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, make_classification
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
@@ -20,6 +25,7 @@ from sklearn_unlearn import (
     UnlearnableMLPClassifier,
     UnlearnableRidge,
 )
+from sklearn_unlearn._training_rows import RowStore
 from sklearn_unlearn.pipeline import UnlearningPipeline, make_unlearning_pipeline
 
 X, y = load_diabetes(return_X_y=True)
@@ -154,3 +160,193 @@ def test_pickles_made_during_a_stream_of_requests_are_consistent():
         sys.setswitchinterval(interval)
     seen = [_summary(pickle.loads(f)) for f in files]
     assert all(s in expected for s in seen)
+
+
+@pytest.mark.filterwarnings("ignore:The request raises the residual bound")
+def test_a_request_on_an_owned_pipeline_is_refused_before_anything_changes():
+    """A CertifiedRemoval's pipeline refuses requests made on it directly
+    (they would bypass the ledger): before its own state changes (it was
+    swapped in, and the pending part then made every later request, copy
+    and file of the meta-estimator fail)."""
+    Xc, yc = make_classification(n_samples=200, n_features=5, random_state=0)
+    model = CertifiedRemoval(
+        make_unlearning_pipeline(FrozenEstimator(StandardScaler().fit(Xc)),
+                                 UnlearnableLogisticRegression()),
+        budget=1.0, random_state=0).fit(Xc, yc)
+    pipe = model.estimator_
+    before = pickle.dumps(pipe.__dict__)
+    for call in (lambda: pipe.unlearn(Xc[:2], None, yc[:2]),
+                 lambda: pipe.apply_unlearn(pipe.plan_unlearn(Xc[:2], None, yc[:2]))):
+        with pytest.raises(ValueError, match="final step of a CertifiedRemoval"):
+            call()
+        assert pickle.dumps(pipe.__dict__) == before
+    copy.deepcopy(model)
+    model.unlearn(Xc[2:4], None, yc[2:4])
+    assert model.training_rows_.n_rows == 198
+
+
+def _holds(rows, row):
+    return bool(np.any(np.all(rows.X == row, axis=1)))
+
+
+@pytest.mark.filterwarnings("ignore:The request raises the residual bound")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", ["certified", "mlp"])
+@pytest.mark.parametrize("route", ["plan saved", "plan applied to a copy",
+                                   "plan applied to a file"])
+def test_a_plan_taken_elsewhere_leaves_the_rows_it_was_made_on(kind, route):
+    """A plan applies to copies and files of its state; its rows edit the
+    rows of the estimator it was made on, which applying it elsewhere (or
+    saving it) wrote into: that estimator then refused every later use."""
+    est, Xc, yc = _rows_keeper(kind)
+    rows = pickle.dumps(est.training_rows_)
+    plan = est.plan_unlearn(Xc[:3], None, yc[:3])
+    if route == "plan saved":
+        other = copy.deepcopy(est).apply_unlearn(pickle.loads(pickle.dumps(plan)))
+    elif route == "plan applied to a copy":
+        other = copy.copy(est).apply_unlearn(plan)
+    else:
+        other = pickle.loads(pickle.dumps(est)).apply_unlearn(plan)
+    assert pickle.dumps(est.training_rows_) == rows
+    assert other.training_rows_.n_rows == 57
+    assert not any(_holds(other.training_rows_, Xc[i]) for i in range(3))
+    est.unlearn(Xc[3:5], None, yc[3:5])       # the original is as it was
+    assert est.training_rows_.n_rows == 58 and _holds(est.training_rows_, Xc[0])
+    est.apply_unlearn(est.plan_unlearn(Xc[:3], None, yc[:3]))
+    assert est.training_rows_.n_rows == 55
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_lock_held_at_a_fork_is_free_in_the_child(monkeypatch):
+    """The child of a fork made while another thread's request holds the
+    lock has that thread no more: its lock starts free there (a pickle in
+    the child waited for ever)."""
+    est = UnlearnableRidge().fit(X, y)
+    entered, release = threading.Event(), threading.Event()
+    plan = UnlearnableRidge._unlearned_state
+
+    def held(self, *args, **kwargs):
+        entered.set()
+        release.wait(10)
+        return plan(self, *args, **kwargs)
+
+    monkeypatch.setattr(UnlearnableRidge, "_unlearned_state", held)
+    request = threading.Thread(target=est.unlearn, args=(X[:5], None, y[:5]))
+    request.start()
+    assert entered.wait(10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)    # fork with threads
+        pid = os.fork()
+    if pid == 0:                                               # the child
+        try:
+            release.set()      # the child's own request need not wait either
+            pickle.dumps(est)
+            est.unlearn(X[5:10], None, y[5:10])
+        finally:
+            os._exit(0)
+    try:
+        for _ in range(200):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the child waited for a lock no thread of it holds")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        request.join()
+
+
+def test_a_pipeline_no_request_can_complete_is_copied_as_it_is(monkeypatch):
+    """A commit cut short whose final step was changed since by a request of
+    its own can be completed by no request (they ask for a refit): a copy or
+    a file of it is taken as it is, not refused."""
+    pipe = _pipe()
+    apply = UnlearnableRidge.apply_unlearn
+
+    def interrupted(self, plan, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(UnlearnableRidge, "apply_unlearn", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipe.unlearn(X[:5], None, y[:5])
+    monkeypatch.setattr(UnlearnableRidge, "apply_unlearn", apply)
+    pipe[-1].unlearn(pipe[:-1].transform(X[5:8]), None, y[5:8])
+    saved = pickle.loads(pickle.dumps(pipe))
+    assert _summary(copy.deepcopy(pipe))[:4] == _summary(saved)[:4] == _summary(pipe)[:4]
+    for model in (pipe, saved):
+        with pytest.raises(ValueError, match="Refit the pipeline"):
+            model.unlearn(X[10:12], None, y[10:12])
+
+
+def test_pipelines_not_yet_valid_are_copied():
+    for pipe in (UnlearningPipeline("abc"), UnlearningPipeline([("only",)]),
+                 UnlearningPipeline([("step", "passthrough")])):
+        copy.copy(pipe)
+        pickle.loads(pickle.dumps(pipe))
+
+
+@pytest.mark.parametrize("make", [lambda: UnlearnableLogisticRegression(max_iter=500),
+                                  UnlearnableRidge, lambda: UnlearnableMLPClassifier(
+                                      hidden_layer_sizes=(3,), max_iter=20, random_state=0)])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_copy_made_while_a_fit_runs_waits_for_it(monkeypatch, make):
+    """A fit sets the fitted attributes one by one: a pickle made meanwhile
+    mixed two fits (the parameters of one, the cache of the other), and a
+    request on it was accepted."""
+    yc = (y > np.median(y)).astype(int)
+    est = make().fit(X[:200], yc[:200])
+    entered, release = threading.Event(), threading.Event()
+    new_state = type(est)._new_unlearn_state
+
+    def held(self):
+        entered.set()
+        release.wait(10)
+        return new_state(self)
+
+    monkeypatch.setattr(type(est), "_new_unlearn_state", held)
+    fit = threading.Thread(target=est.fit, args=(X[200:], yc[200:]))
+    fit.start()
+    assert entered.wait(10)
+    files = []
+    grab = threading.Thread(target=lambda: files.append(pickle.dumps(est)))
+    grab.start()
+    grab.join(0.3)
+    assert grab.is_alive(), "the pickle did not wait for the fit"
+    release.set()
+    fit.join()
+    grab.join()
+    saved = pickle.loads(files[0])
+    assert saved._unlearn_token == est._unlearn_token
+    for a, b in zip(saved._published_parameters(vars(saved)),
+                    est._published_parameters(vars(est))):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_copy_of_a_pipeline_copies_its_final_steps_rows_once(monkeypatch):
+    """The copy of the final step a pipeline's snapshot holds is not copied
+    again when it is saved (its kept rows were copied twice)."""
+    Xc, yc = make_classification(n_samples=100, n_features=4, random_state=0)
+    pipe = make_unlearning_pipeline(
+        FrozenEstimator(StandardScaler().fit(Xc)), UnlearnableMLPClassifier(hidden_layer_sizes=(3,), max_iter=10,
+                                                   random_state=0)).fit(Xc, yc)
+    calls = []
+    store_copy = RowStore.copy
+    monkeypatch.setattr(RowStore, "copy", lambda self, *a, **k: (
+        calls.append(1), store_copy(self, *a, **k))[1])
+    for make_copy in (pickle.dumps, copy.copy, copy.deepcopy):
+        calls.clear()
+        other = make_copy(pipe)
+        assert len(calls) == 1
+    # a copy takes requests, and is copied again, as any pipeline
+    other = copy.copy(pipe)
+    assert "_unlearn_snapshot" not in vars(other[-1])
+    other.unlearn(Xc[:5], None, yc[:5])
+    calls.clear()
+    saved = pickle.loads(pickle.dumps(other))
+    assert len(calls) == 1 and saved[-1].training_rows_.n_rows == 95
+    assert pipe[-1].training_rows_.n_rows == 100

@@ -346,6 +346,12 @@ class CertifiedRemoval(UnlearnerMixin, DelegatingMixin, MetaEstimatorMixin, Base
             state["training_rows_"] = detached(state["training_rows_"])
         return state
 
+    def _applicable_state(self, state):
+        rows = state.get("training_rows_")
+        if rows is None:
+            return state
+        return {**state, "training_rows_": rows.applied_to(self.training_rows_)}
+
     def _published_parameters(self, attributes):
         # the digest of the model the ledger vouches for
         return [np.frombuffer(bytes.fromhex(attributes["certificate_"].model_digest),

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.utils import check_array
 
+from .._locks import fit_serialised
 from .._plausibility import LossProfile
 from ..solvers import LowRankModeWarning, NotPositiveDefiniteError, UnlearningCache
 from ._chunked import is_dask_collection
@@ -22,6 +23,7 @@ class CachedFitMixin:
     of :class:`~sklearn_unlearn.linear_model.UnlearnableLinearMixin`)."""
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fit_serialised
     def fit(self, X, y, sample_weight=None, fingerprint_key=None):
         """Fit the model with the parent's solver and cache what unlearning needs.
 

@@ -7,6 +7,7 @@ from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from .._locks import fit_serialised
 from .._request import UNLEARN_METHODS
 from ..base import UnlearnTags
 from ..losses import HalfSquaredError
@@ -125,6 +126,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fit_serialised
     def fit(self, X, y, sample_weight=None, fingerprint_key=None):
         """Fit the model and cache what unlearning needs.
 

@@ -261,6 +261,12 @@ class UnlearnableMLPMixin(UnlearnerMixin):
             state["training_rows_"] = detached(state["training_rows_"])
         return state
 
+    def _applicable_state(self, state):
+        rows = state.get("training_rows_")
+        if rows is None:
+            return state
+        return {**state, "training_rows_": rows.applied_to(self.training_rows_)}
+
     def _unlearn_tags(self):
         return UnlearnTags(convex=False, keeps_data=self.keep_data,
                            methods=MLP_UNLEARN_METHODS)

@@ -5,6 +5,7 @@ from sklearn.base import _fit_context
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils import column_or_1d
 
+from .._locks import fit_serialised
 from ._base import UnlearnableMLPMixin
 
 _SHARED_DOC = """
@@ -192,6 +193,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self.keep_data = keep_data
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fit_serialised
     def fit(self, X, y, sample_weight=None, fingerprint_key=None):
         """Fit the network with the parent's solver and keep what unlearning needs.
 
@@ -353,6 +355,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self.keep_data = keep_data
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fit_serialised
     def fit(self, X, y, sample_weight=None, fingerprint_key=None):
         """Fit the network with the parent's solver and keep what unlearning needs.
 

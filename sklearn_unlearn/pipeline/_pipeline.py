@@ -7,7 +7,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.metaestimators import available_if
 
-from .._locks import serialised
+from .._locks import fit_serialised, serialised
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
 from ._forget import ForgetColumnsMixin, _final_unlearns
 from ._report import PipelineRequestReport
@@ -104,6 +104,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                          verbose=verbose)
         self.frozen_steps = frozen_steps
 
+    @fit_serialised
     def fit(self, X, y=None, **params):
         """Fit the pipeline, and count what its mean imputers will need.
 
@@ -368,20 +369,39 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             return serialised(self, work)
         return serialised(self, lambda: serialised(final, work))
 
+    def _check_not_owned(self):
+        # the final step takes the pipeline's requests in place: a final step
+        # another estimator owns refuses them before anything changes
+        super()._check_not_owned()
+        final = self._unlearning_final()
+        if final is not None:
+            final._check_not_owned()
+
     def _unlearning_final(self):
         """The final step when it is an unlearner (it then takes requests in
         place, the pipeline's and its own), else ``None``."""
-        steps = self.__dict__.get("steps")
-        final = steps[-1][1] if steps else None
+        try:
+            final = self.__dict__["steps"][-1][1]
+        except (KeyError, IndexError, TypeError):     # not (yet) a valid pipeline
+            return None
         return final if isinstance(final, UnlearnerMixin) else None
 
     def _detached_state(self, state):
-        # a copy gets a final step of its own: requests change it in place
+        # a copy gets a final step of its own: requests change it in place.
+        # Its copy is marked as this snapshot's (copied again, it would copy
+        # its kept rows again); a pipeline made from the snapshot unmarks it
         final = self._unlearning_final()
         if final is not None:
-            name = state["steps"][-1][0]
-            state["steps"] = [*state["steps"][:-1], (name, shallow_copy(final))]
+            snapshot = shallow_copy(final)
+            snapshot.__dict__["_unlearn_snapshot"] = True
+            state["steps"] = [*state["steps"][:-1], (state["steps"][-1][0], snapshot)]
         return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        final = self._unlearning_final()
+        if final is not None:
+            final.__dict__.pop("_unlearn_snapshot", None)
 
     def _state_name(self):
         # a request made on the final step itself changes the state too
