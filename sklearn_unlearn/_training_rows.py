@@ -36,16 +36,29 @@ def _grown(a, capacity):
     return out
 
 
-def committed(rows, copied):
-    """What an estimator keeps after a request: ``rows`` (or ``None``) with
-    their edit written (:meth:`TrainingRows.committed`)."""
-    return None if rows is None else rows.committed(fork=copied)
+class KeptRowsMixin:
+    """The hooks of :class:`~sklearn_unlearn.base.UnlearnerMixin` for an
+    estimator that keeps its training rows in ``training_rows_`` (``None``
+    when it keeps none), which requests edit in place: a commit writes its
+    edit, a copy takes rows of its own, and a plan made on another object
+    writes into none of this one's."""
 
+    def _complete_unlearn(self, *, copied):
+        rows = self.training_rows_
+        self.__dict__["training_rows_"] = (None if rows is None
+                                           else rows.committed(fork=copied))
 
-def detached(rows):
-    """What a copy of an estimator keeps: ``rows`` (or ``None``) with a
-    store of their own (:meth:`TrainingRows.detached`)."""
-    return None if rows is None else rows.detached()
+    def _detached_state(self, state):
+        rows = state.get("training_rows_")
+        if rows is not None:
+            state["training_rows_"] = rows.detached()
+        return state
+
+    def _applicable_state(self, state):
+        rows = state.get("training_rows_")
+        if rows is None:
+            return state
+        return {**state, "training_rows_": rows.applied_to(self.training_rows_)}
 
 
 class RowStore:

@@ -115,7 +115,9 @@ class UnlearnerMixin:
     (returns the attributes of the new state and its report, changing
     nothing) and ``_unlearn_tags()``; they call ``_new_unlearn_state()`` at
     the end of ``fit``. Estimators that keep rows updated in place also
-    implement ``_complete_unlearn(copied=...)``, run right after the swap.
+    implement ``_complete_unlearn(copied=...)``, run right after the swap,
+    and the hooks of copies (``_detached_state``, ``_applicable_state``;
+    :class:`~sklearn_unlearn._training_rows.KeptRowsMixin` has them all).
     The public methods validate; the hooks do the work.
 
     Examples

@@ -42,34 +42,45 @@ def _summary(pipe):
             len(pipe[-1].unlearn_history_), pipe.__dict__.get("_final_plan"))
 
 
+def _pickled_while_held(monkeypatch, est, cls, name, work, when=None):
+    """A pickle of ``est`` made from a thread while ``work`` runs in another,
+    held at the start of ``cls.name`` (where ``when(self)``); it must wait
+    for ``work``."""
+    entered, release = threading.Event(), threading.Event()
+    method = getattr(cls, name)
+
+    def held(self, *args, **kwargs):
+        if (when is None or when(self)) and not entered.is_set():
+            entered.set()
+            release.wait(10)
+        return method(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, name, held)
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert entered.wait(10)
+    files = []
+    grab = threading.Thread(target=lambda: files.append(pickle.dumps(est)))
+    grab.start()
+    grab.join(0.3)
+    waited = grab.is_alive()
+    release.set()
+    worker.join()
+    grab.join()
+    assert waited, "the pickle did not wait"
+    return files[0]
+
+
 def test_a_copy_made_while_a_request_commits_waits_for_it(monkeypatch):
     """The request is held between the pipeline's swap and its final step's
     part; a pickle made then waits, and holds the state after the request
     (a pickle taken there held the new scaler and history with the final
     step's old model, and a pending plan)."""
     pipe = _pipe()
-    entered, release = threading.Event(), threading.Event()
-    complete = UnlearningPipeline._complete_unlearn
-
-    def held(self, *, copied):
-        if self.__dict__.get("_final_plan") is not None and not entered.is_set():
-            entered.set()
-            release.wait(10)
-        return complete(self, copied=copied)
-
-    monkeypatch.setattr(UnlearningPipeline, "_complete_unlearn", held)
-    request = threading.Thread(target=pipe.unlearn, args=(X[:20], None, y[:20]))
-    request.start()
-    assert entered.wait(10)
-    files = []
-    grab = threading.Thread(target=lambda: files.append(pickle.dumps(pipe)))
-    grab.start()
-    grab.join(0.3)
-    assert grab.is_alive(), "the pickle did not wait for the request"
-    release.set()
-    request.join()
-    grab.join()
-    saved = pickle.loads(files[0])
+    saved = pickle.loads(_pickled_while_held(
+        monkeypatch, pipe, UnlearningPipeline, "_complete_unlearn",
+        lambda: pipe.unlearn(X[:20], None, y[:20]),
+        when=lambda self: self.__dict__.get("_final_plan") is not None))
     assert _summary(saved) == _summary(pipe)
     assert saved.__dict__.get("_final_plan") is None
     refit = Ridge().fit(StandardScaler().fit_transform(X[20:]), y[20:])
@@ -299,26 +310,8 @@ def test_a_copy_made_while_a_fit_runs_waits_for_it(monkeypatch, make):
     request on it was accepted."""
     yc = (y > np.median(y)).astype(int)
     est = make().fit(X[:200], yc[:200])
-    entered, release = threading.Event(), threading.Event()
-    new_state = type(est)._new_unlearn_state
-
-    def held(self):
-        entered.set()
-        release.wait(10)
-        return new_state(self)
-
-    monkeypatch.setattr(type(est), "_new_unlearn_state", held)
-    fit = threading.Thread(target=est.fit, args=(X[200:], yc[200:]))
-    fit.start()
-    assert entered.wait(10)
-    files = []
-    grab = threading.Thread(target=lambda: files.append(pickle.dumps(est)))
-    grab.start()
-    grab.join(0.3)
-    assert grab.is_alive(), "the pickle did not wait for the fit"
-    release.set()
-    fit.join()
-    grab.join()
+    files = [_pickled_while_held(monkeypatch, est, type(est), "_new_unlearn_state",
+                                 lambda: est.fit(X[200:], yc[200:]))]
     saved = pickle.loads(files[0])
     assert saved._unlearn_token == est._unlearn_token
     for a, b in zip(saved._published_parameters(vars(saved)),

@@ -15,7 +15,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .._locks import request_lock
 from .._request import check_method
-from .._training_rows import committed, detached
+from .._training_rows import KeptRowsMixin
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
 from ._certificate import noise_scale
 from ._delegation import DelegatingMixin
@@ -26,7 +26,8 @@ from ._structure import (check_bounded, check_policy, check_structure, fit_final
 from ._verify import PREDICTION_RTOL, measure
 
 
-class CertifiedRemoval(UnlearnerMixin, DelegatingMixin, MetaEstimatorMixin, BaseEstimator):
+class CertifiedRemoval(KeptRowsMixin, UnlearnerMixin, DelegatingMixin, MetaEstimatorMixin,
+                       BaseEstimator):
     """Certified removal of rows, features and labels from a linear model.
 
     Wraps a :class:`~sklearn.pipeline.Pipeline` (or a bare estimator) whose
@@ -337,20 +338,6 @@ class CertifiedRemoval(UnlearnerMixin, DelegatingMixin, MetaEstimatorMixin, Base
 
     def _unlearned_state(self, request, *, method):
         return requested(self, *request, method)
-
-    def _complete_unlearn(self, *, copied):
-        self.__dict__["training_rows_"] = committed(self.training_rows_, copied)
-
-    def _detached_state(self, state):
-        if "training_rows_" in state:
-            state["training_rows_"] = detached(state["training_rows_"])
-        return state
-
-    def _applicable_state(self, state):
-        rows = state.get("training_rows_")
-        if rows is None:
-            return state
-        return {**state, "training_rows_": rows.applied_to(self.training_rows_)}
 
     def _published_parameters(self, attributes):
         # the digest of the model the ledger vouches for

@@ -44,7 +44,7 @@ from sklearn.utils.validation import _check_sample_weight
 
 from .._report import RequestReport
 from .._request import check_method, check_tau
-from .._training_rows import TrainingRows, committed, detached
+from .._training_rows import KeptRowsMixin, TrainingRows
 from ..base import UnlearnerMixin, UnlearnTags
 from ._step import damped_step, remedy
 from ._trajectory import fresh_training_state
@@ -54,7 +54,7 @@ MLP_UNLEARN_METHODS = ("second_order", "first_order")
 CURVATURES = ("gauss_newton", "exact")
 
 
-class UnlearnableMLPMixin(UnlearnerMixin):
+class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
     """Approximate unlearning for scikit-learn's multilayer perceptrons (mixin).
 
     Mixed into a subclass of ``MLPClassifier`` or ``MLPRegressor``. ``fit``
@@ -252,20 +252,6 @@ class UnlearnableMLPMixin(UnlearnerMixin):
 
     def _published_parameters(self, attributes):
         return [*attributes["coefs_"], *attributes["intercepts_"]]
-
-    def _complete_unlearn(self, *, copied):
-        self.__dict__["training_rows_"] = committed(self.training_rows_, copied)
-
-    def _detached_state(self, state):
-        if "training_rows_" in state:
-            state["training_rows_"] = detached(state["training_rows_"])
-        return state
-
-    def _applicable_state(self, state):
-        rows = state.get("training_rows_")
-        if rows is None:
-            return state
-        return {**state, "training_rows_": rows.applied_to(self.training_rows_)}
 
     def _unlearn_tags(self):
         return UnlearnTags(convex=False, keeps_data=self.keep_data,
