@@ -169,9 +169,18 @@ class _Drifting:
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def _labels_swapped(chunks):
+    (X, y), *rest = chunks
+    i, j = np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]
+    y = y.copy()
+    y[[i, j]] = y[[j, i]]                   # the count and weight per class stay
+    return [(X, y), *rest]
+
+
 @pytest.mark.parametrize("change", [
     lambda chunks: chunks[:-1],                                    # rows dropped
     lambda chunks: [(X + 0.1, y) for X, y in chunks],              # values moved
+    _labels_swapped,
 ])
 def test_chunks_whose_passes_differ_are_refused(breast_cancer, change):
     """The cache would hold rows of several passes, which no bound covers."""

@@ -2,6 +2,8 @@
 parent's objective) and the same cache, from one pass over the chunks per
 Newton iteration."""
 
+import pickle
+
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
@@ -175,3 +177,34 @@ def test_a_dask_fit_keeps_the_loss_profile_and_fingerprints(client, classes_data
     adopted = UnlearnableLogisticRegression.from_fitted(
         LogisticRegression(C=0.5).fit(X, y, sample_weight=w), chunks)
     np.testing.assert_allclose(adopted.training_loss_profile_.total, b.total, rtol=1e-6)
+
+
+_COMPUTES = {"n": 0}
+
+
+def _labels_swapped_from_second_compute(block, swapped, block_info=None):
+    """Block 0 of the labels, swapped from its second compute on: a graph
+    that gives other rows each time it is computed."""
+    if block_info[0]["array-location"][0][0] != 0:
+        return block
+    _COMPUTES["n"] += 1
+    return block if _COMPUTES["n"] == 1 else swapped[:len(block)]
+
+
+def test_forget_features_refuses_a_graph_whose_rows_change(client, breast_cancer):
+    """The check reads the rows as they are, and (Dask computes the graph
+    again) zeroed: labels swapped from the second compute on were checked
+    in neither, and the model was polished on them."""
+    X, y = breast_cancer
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    model = UnlearnableLogisticRegression(C=0.5).fit(X, y)
+    before = pickle.dumps(model.__dict__)
+    i, j = np.flatnonzero(y[:100] == 0)[0], np.flatnonzero(y[:100] == 1)[0]
+    swapped = y.copy()
+    swapped[[i, j]] = swapped[[j, i]]
+    _COMPUTES["n"] = 0
+    labels = da.from_array(y, chunks=100).map_blocks(
+        _labels_swapped_from_second_compute, swapped, dtype=y.dtype)
+    with pytest.raises(ValueError, match="other rows on a later pass"):
+        model.forget_features([0, 1], da.from_array(X, chunks=(100, -1)), labels)
+    assert pickle.dumps(model.__dict__) == before

@@ -90,16 +90,18 @@ class ChunkPass:
 def same_rows(reduce, like=None):
     """``reduce`` checking that every pass reads the rows of the first (of
     the pass that gave the sums ``like``, if given), by what a pass sums
-    whatever the parameters: the rows' count and weight per class, and
-    their norms (largest, and summed with the weights). A source whose
-    passes differ (rows dropped, values changed) would leave a cache of rows
-    of several passes, whose Hessian no bound then covers."""
+    whatever the parameters: the rows' count and weight per class, their
+    norms (largest, and summed with the weights) and the moment of their
+    targets (:attr:`~sklearn_unlearn.solvers.fit._chunks.RowSums.target_moment`).
+    A source whose passes differ (rows dropped, values or targets changed)
+    would leave a cache of rows of several passes, whose Hessian no bound
+    then covers."""
     first = []
 
     def summary(sums):
         return (np.r_[sums.n_rows, sums.counts],
                 np.r_[sums.weight_totals, sums.max_norm, sums.weight_norm2,
-                      sums.gram_norm2, sums.gram_norm3])
+                      sums.gram_norm2, sums.gram_norm3, np.ravel(sums.target_moment)])
 
     if like is not None:
         first.append(summary(like))
@@ -111,13 +113,28 @@ def same_rows(reduce, like=None):
             first.append((counts, sizes))
         elif not (np.array_equal(counts, first[0][0])
                   and np.allclose(sizes, first[0][1], rtol=1e-12, atol=0.0)):
-            raise ValueError(
-                "The chunks gave other rows on a later pass than on the first: "
-                "the model reads them once per Newton iteration, and every pass "
-                "must give the same rows, targets and weights.")
+            raise ValueError(_OTHER_ROWS)
         return sums
 
     return checked
+
+
+_OTHER_ROWS = ("The chunks gave other rows on a later pass than on the first: the "
+               "model reads them once per Newton iteration, and every pass must give "
+               "the same rows, targets and weights.")
+
+
+def check_zeroed_view(sums, zeroed, columns):
+    """Refuse the sums ``zeroed`` of a pass over the rows with ``columns``
+    zeroed unless they are those of the pass that gave ``sums`` (a Dask graph
+    computed once for each may give other rows): the same count and weight
+    per class, and the same moment of the targets outside ``columns``."""
+    keep = np.setdiff1d(np.arange(len(sums.target_moment)), columns)
+    if not (np.array_equal(sums.counts, zeroed.counts)
+            and np.array_equal(sums.weight_totals, zeroed.weight_totals)
+            and np.allclose(sums.target_moment[keep], zeroed.target_moment[keep],
+                            rtol=1e-12, atol=0.0)):
+        raise ValueError(_OTHER_ROWS)
 
 
 def unpack_chunk(chunk):

@@ -9,7 +9,7 @@ from sklearn.utils.validation import validate_data
 from .._fingerprints import fingerprints_replaced
 from .._plausibility import LossProfile
 from ..edits import zero_features
-from ._chunked import is_dask_collection
+from ._chunked import check_zeroed_view, is_dask_collection
 from ._feature_change import feature_positions, forgotten_state, recorded_state
 from ._measured import check_current_gradient, check_current_rows
 
@@ -152,8 +152,9 @@ default=None
             if chunked:
                 # chunks are read again by the update: its passes must read
                 # the rows checked here (compared with their sums zeroed,
-                # taken in the same pass)
+                # taken in the same pass, or computed again from a Dask graph)
                 sums, like = self._current_sums(X, y, sample_weight, zero)
+                check_zeroed_view(sums, like, positions)
             else:
                 sums = self._current_sums(X, y, sample_weight)
             check_current_rows(old, sums)

@@ -69,6 +69,10 @@ class RowSums:
     fingerprints : ndarray or None
         The rows' keyed fingerprints (:mod:`sklearn_unlearn._fingerprints`),
         when a fit by chunks is given a key: chunks concatenate them.
+    target_moment : ndarray of shape (n_params, n_outputs) or None
+        ``sum_i x_i (s_i y_i)^T`` of the encoded targets: with the counts,
+        weights and norms above, what passes over the same rows must agree
+        on whatever the parameters (it sees their targets).
     """
 
     n_rows: int
@@ -93,6 +97,7 @@ class RowSums:
     loss_total: float | None = None
     loss_total_sq: float | None = None
     fingerprints: np.ndarray | None = None
+    target_moment: np.ndarray | None = None
 
     def __add__(self, other):
         out = {}
@@ -196,6 +201,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         sides_key=None if digests is None else sides_key,
         loss_total=None if losses is None else float(losses.sum()),
         loss_total_sq=None if losses is None else float(losses @ losses),
+        target_moment=design.transpose_product(X, np.asarray(S * Y, dtype=np.float64)),
     )
 
 
