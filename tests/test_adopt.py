@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge
 from sklearn.svm import LinearSVC
 
@@ -277,3 +278,33 @@ def test_the_last_step_takes_the_hessian_of_the_optimum(breast_cancer, caplog):
     assert_same_model(model, ref, rtol=1e-6)
     np.testing.assert_allclose(model.unlearning_cache_.hessians[0].matrix,
                                ref.unlearning_cache_.hessians[0].matrix, rtol=1e-10)
+
+
+class _Shuffling:
+    """The same rows on every pass, in another order and other chunks."""
+
+    def __init__(self, X, y):
+        self.X, self.y, self.passes = X, y, 0
+
+    def __iter__(self):
+        self.passes += 1
+        order = np.random.default_rng(self.passes).permutation(len(self.y))
+        size = 50 + 7 * self.passes
+        for start in range(0, len(order), size):
+            rows = order[start:start + size]
+            yield self.X[rows], self.y[rows]
+
+
+def test_a_source_giving_its_rows_in_another_order_each_pass_is_accepted():
+    """Passes are compared within what summing the same rows in another
+    order can change (centred targets: the moment's intercept entry is a sum
+    that cancels to round-off, which an exact comparison refused)."""
+    X, y = load_diabetes(return_X_y=True)
+    y = (y - y.mean()) / y.std()
+    in_memory = UnlearnableRidge().fit(X, y).forget_features([2], X, y)
+    source = _Shuffling(X, y)
+    chunked = UnlearnableRidge().fit(X, y).forget_features([2], source)
+    assert source.passes >= 2
+    np.testing.assert_allclose(chunked.coef_, in_memory.coef_, rtol=1e-9, atol=1e-12)
+    adopted = UnlearnableRidge.from_fitted(Ridge().fit(X, y), _Shuffling(X, y))
+    np.testing.assert_allclose(adopted.coef_, Ridge().fit(X, y).coef_, rtol=1e-9, atol=1e-9)

@@ -419,3 +419,19 @@ def test_the_gradient_check_checks_nothing_without_a_finite_bound():
         check_current_gradient(cache, far)
     check_current_gradient(replace(cache, residual_error=np.inf), far)
     check_current_gradient(cache, replace(far, residual=np.full_like(far.residual, np.nan)))
+
+
+def test_chunks_of_a_balanced_model_are_refused_by_what_they_cannot_carry():
+    """class_weight='balanced' weighs rows by the class counts of all rows,
+    which a pass over chunks does not see: refused as such (the check
+    weighed every chunk by its own counts, and refused the true rows as
+    not the model's)."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = scale(X)
+    model = UnlearnableLogisticRegression(class_weight="balanced").fit(X, y)
+    chunks = [(X[i:i + 100], y[i:i + 100]) for i in range(0, len(y), 100)]
+    for call in (lambda: model.forget_features([0], chunks),
+                 lambda: model.rebase_residual_bound(chunks)):
+        with pytest.raises(ValueError, match="balanced' depends on the class counts"):
+            call()
+    model.forget_features([0], X, y)

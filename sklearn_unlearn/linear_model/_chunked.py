@@ -11,12 +11,14 @@ is imported only when a Dask collection is given.
 
 import functools
 import operator
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 
 from .._fingerprints import canonical_targets, row_digests
+from ..solvers.bounds._roundoff import gamma
 from ..solvers.fit._chunks import row_sums
 
 #: Chunk sums added per task of the reduction tree on the cluster.
@@ -89,30 +91,18 @@ class ChunkPass:
 
 def same_rows(reduce, like=None):
     """``reduce`` checking that every pass reads the rows of the first (of
-    the pass that gave the sums ``like``, if given), by what a pass sums
-    whatever the parameters: the rows' count and weight per class, their
-    norms (largest, and summed with the weights) and the moment of their
-    targets (:attr:`~sklearn_unlearn.solvers.fit._chunks.RowSums.target_moment`).
+    the pass that gave the sums ``like``, if given): see :func:`same_pass`.
     A source whose passes differ (rows dropped, values or targets changed)
     would leave a cache of rows of several passes, whose Hessian no bound
     then covers."""
-    first = []
-
-    def summary(sums):
-        return (np.r_[sums.n_rows, sums.counts],
-                np.r_[sums.weight_totals, sums.max_norm, sums.weight_norm2,
-                      sums.gram_norm2, sums.gram_norm3, np.ravel(sums.target_moment)])
-
-    if like is not None:
-        first.append(summary(like))
+    first = [] if like is None else [_PassSummary.of(like)]
 
     def checked(theta, **wanted):
         sums = reduce(theta, **wanted)
-        counts, sizes = summary(sums)
+        summary = _PassSummary.of(sums)
         if not first:
-            first.append((counts, sizes))
-        elif not (np.array_equal(counts, first[0][0])
-                  and np.allclose(sizes, first[0][1], rtol=1e-12, atol=0.0)):
+            first.append(summary)
+        elif not first[0].same_rows(summary):
             raise ValueError(_OTHER_ROWS)
         return sums
 
@@ -124,16 +114,46 @@ _OTHER_ROWS = ("The chunks gave other rows on a later pass than on the first: th
                "the same rows, targets and weights.")
 
 
+@dataclass(frozen=True)
+class _PassSummary:
+    """What a pass over rows sums whatever the parameters: their count and
+    weight per class, their norms (largest, and summed with the weights)
+    and the moment of their targets
+    (:attr:`~sklearn_unlearn.solvers.fit._chunks.RowSums.target_moment`)."""
+
+    counts: np.ndarray
+    weights: np.ndarray
+    norms: np.ndarray
+    moment: np.ndarray
+    moment_allowance: float
+
+    @classmethod
+    def of(cls, sums):
+        return cls(np.r_[sums.n_rows, sums.counts], sums.weight_totals,
+                   np.r_[sums.max_norm, sums.weight_norm2, sums.gram_norm2,
+                         sums.gram_norm3],
+                   sums.target_moment,
+                   # the rounding of one pass's sums, in whatever order
+                   gamma(sums.n_rows + 1) * sums.target_moment_scale)
+
+    def same_rows(self, other, columns=None):
+        """Whether ``other`` is of the same rows; with ``columns``, of the
+        same rows with those columns zeroed (their norms and moment are not
+        compared)."""
+        keep = np.setdiff1d(np.arange(len(self.moment)), [] if columns is None else columns)
+        gap = np.abs(self.moment[keep] - other.moment[keep])
+        return bool(np.array_equal(self.counts, other.counts)
+                    and np.allclose(self.weights, other.weights, rtol=1e-12, atol=0.0)
+                    and (columns is not None
+                         or np.allclose(self.norms, other.norms, rtol=1e-12, atol=0.0))
+                    and np.all(gap <= self.moment_allowance + other.moment_allowance))
+
+
 def check_zeroed_view(sums, zeroed, columns):
     """Refuse the sums ``zeroed`` of a pass over the rows with ``columns``
-    zeroed unless they are those of the pass that gave ``sums`` (a Dask graph
-    computed once for each may give other rows): the same count and weight
-    per class, and the same moment of the targets outside ``columns``."""
-    keep = np.setdiff1d(np.arange(len(sums.target_moment)), columns)
-    if not (np.array_equal(sums.counts, zeroed.counts)
-            and np.array_equal(sums.weight_totals, zeroed.weight_totals)
-            and np.allclose(sums.target_moment[keep], zeroed.target_moment[keep],
-                            rtol=1e-12, atol=0.0)):
+    zeroed unless they are of the rows of the pass that gave ``sums`` (a
+    Dask graph computed once for each may give other rows)."""
+    if not _PassSummary.of(sums).same_rows(_PassSummary.of(zeroed), columns):
         raise ValueError(_OTHER_ROWS)
 
 

@@ -85,6 +85,8 @@ class MeasuredResidualMixin:
         pass. With ``transform``, also the sums over what it makes of every
         chunk's rows, from the same pass (a Dask graph is computed twice)."""
         cache = self.unlearning_cache_
+        if y is None or is_dask_collection(X):
+            self._chunk_classes()       # refuses class weights chunks cannot take
         chunk_pass = ChunkPass(self, cache.objective, self.n_features_in_,
                                len(cache.counts),
                                self.classes_ if is_classifier(self) else None)

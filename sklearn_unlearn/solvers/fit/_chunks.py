@@ -73,6 +73,9 @@ class RowSums:
         ``sum_i x_i (s_i y_i)^T`` of the encoded targets: with the counts,
         weights and norms above, what passes over the same rows must agree
         on whatever the parameters (it sees their targets).
+    target_moment_scale : float or None
+        ``sum_i ||x_i|| |s_i y_i|_1``, which bounds what summing the same
+        rows in another order changes the moment by (times ``gamma(n + 1)``).
     """
 
     n_rows: int
@@ -98,6 +101,7 @@ class RowSums:
     loss_total_sq: float | None = None
     fingerprints: np.ndarray | None = None
     target_moment: np.ndarray | None = None
+    target_moment_scale: float | None = None
 
     def __add__(self, other):
         out = {}
@@ -179,6 +183,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
             eta_anchor = design.predictor(X, anchor)
         digests = side_digests(X, Y, S, sides_key)
         sides = packed_sides(objective.loss, Y, eta if at_anchor else eta_anchor)
+    weighted_targets = np.asarray(S * Y, dtype=np.float64)
     return RowSums(
         n_rows=len(row_norms),
         value=float(objective.loss_sum(Y, S, eta)),
@@ -201,7 +206,8 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         sides_key=None if digests is None else sides_key,
         loss_total=None if losses is None else float(losses.sum()),
         loss_total_sq=None if losses is None else float(losses @ losses),
-        target_moment=design.transpose_product(X, np.asarray(S * Y, dtype=np.float64)),
+        target_moment=design.transpose_product(X, weighted_targets),
+        target_moment_scale=float(norms @ np.abs(weighted_targets).sum(axis=1)),
     )
 
 
