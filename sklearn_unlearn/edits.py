@@ -25,7 +25,7 @@ def _column_indices(X, columns):
             raise ValueError(f"Unknown columns {missing}; X has {known}.")
         return np.array([known.index(c) for c in cols])
     cols = cols.astype(int)
-    n = X.shape[1]
+    n = np.shape(X)[1]
     if np.any((cols < -n) | (cols >= n)):
         raise ValueError(f"Column positions {cols.tolist()} out of range for {n} columns.")
     return cols % n

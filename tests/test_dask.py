@@ -121,6 +121,8 @@ def test_forget_features_reads_the_rows_from_a_dask_array(client, classes_data):
         other.forget_features(cols, da.from_array(X, chunks=(90, 16)),
                               da.from_array(wrong_y, chunks=90), wrong_w)
     assert other.unlearning_cache_ is cache
+    with pytest.raises(ValueError, match="Give both the training rows X and their targets"):
+        other.forget_features(cols, da.from_array(X, chunks=(90, 16)))
 
 
 def test_from_fitted_reads_a_dask_array(client, classes_data):

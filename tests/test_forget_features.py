@@ -173,6 +173,10 @@ def test_forgetting_with_rows_reads_them_in_chunks(make, weighted):
               for i in range(0, len(y), 100)]
     chunked = make().fit(X, y, sample_weight=w).forget_features(cols, chunks)
     assert _distance(chunked, in_memory) <= 1e-10
+    # chunks of nested lists, as a fit by chunks takes them
+    lists = [tuple(np.asarray(part).tolist() for part in chunk) for chunk in chunks]
+    assert _distance(make().fit(X, y, sample_weight=w).forget_features(cols, lists),
+                     in_memory) <= 1e-10
     assert np.all(chunked.coef_.reshape(-1, X.shape[1])[:, cols] == 0)
     assert chunked.residual_bound_ == pytest.approx(in_memory.residual_bound_,
                                                     rel=1e-6, abs=1e-12)

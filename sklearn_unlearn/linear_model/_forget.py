@@ -111,7 +111,7 @@ default=None
         self._checked_options({})
         chunked = X is not None and (is_dask_collection(X) or y is None)
         if (X is None and (y is not None or sample_weight is not None)) or (
-                chunked and hasattr(X, "shape") and not is_dask_collection(X)):
+                chunked and hasattr(X, "shape") and (y is None or not is_dask_collection(X))):
             raise ValueError("Give both the training rows X and their targets y (or X "
                              "as an iterable of (X, y) chunks), or neither. Nothing "
                              "was changed.")
