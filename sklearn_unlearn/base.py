@@ -194,13 +194,12 @@ class UnlearnerMixin:
             return {k: v for k, v in state().items() if k != "_unlearn_snapshot"}
 
         def snapshot():
-            if "_unlearn_token" in self.__dict__:
-                try:
-                    self._complete_unlearn(copied=False)
-                except ValueError:
-                    # a commit no request can complete any more (its requests
-                    # are refused, asking for a refit): copied as it is
-                    pass
+            try:
+                self._complete_pending()
+            except ValueError:
+                # a commit no request can complete any more (its requests are
+                # refused, asking for a refit): copied as it is
+                pass
             return self._detached_state(dict(state()))
 
         return self._holding_locks(snapshot)
@@ -364,11 +363,16 @@ class UnlearnerMixin:
         interrupt cut short is completed (its state is in; what it writes in
         place may not be)."""
         def completed_first():
-            if "_unlearn_token" in self.__dict__:
-                self._complete_unlearn(copied=False)
+            self._complete_pending()
             return work()
 
         return self._holding_locks(completed_first)
+
+    def _complete_pending(self):
+        """Complete a commit an interrupt cut short (every hook is
+        idempotent: nothing happens when none was)."""
+        if "_unlearn_token" in self.__dict__:
+            self._complete_unlearn(copied=False)
 
     def _holding_locks(self, work):
         """``work()`` holding this estimator's request lock (a pipeline adds

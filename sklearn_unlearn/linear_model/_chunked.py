@@ -82,7 +82,8 @@ class ChunkPass:
         wanted = dict(wanted)
         key = wanted.pop("fingerprint_key", None)
         sums = row_sums(self.objective, X, Y, S, theta, groups=groups,
-                        n_groups=self.n_groups, row_weight=row_weight, **wanted)
+                        n_groups=self.n_groups, row_weight=row_weight, target_moment=True,
+                        **wanted)
         if key is not None:
             sums.fingerprints = row_digests(
                 X, canonical_targets(self.encoder, y, X.shape[0]), w, key)
@@ -91,7 +92,7 @@ class ChunkPass:
 
 def same_rows(reduce, like=None):
     """``reduce`` checking that every pass reads the rows of the first (of
-    the pass that gave the sums ``like``, if given): see :func:`same_pass`.
+    the pass that gave the sums ``like``, if given): see :class:`_PassSummary`.
     A source whose passes differ (rows dropped, values or targets changed)
     would leave a cache of rows of several passes, whose Hessian no bound
     then covers."""
@@ -138,8 +139,8 @@ class _PassSummary:
 
     def same_rows(self, other, columns=None):
         """Whether ``other`` is of the same rows; with ``columns``, of the
-        same rows with those columns zeroed (their norms and moment are not
-        compared)."""
+        same rows with those columns zeroed (the norms are then not compared,
+        nor the moment's entries of those columns)."""
         keep = np.setdiff1d(np.arange(len(self.moment)), [] if columns is None else columns)
         gap = np.abs(self.moment[keep] - other.moment[keep])
         return bool(np.array_equal(self.counts, other.counts)

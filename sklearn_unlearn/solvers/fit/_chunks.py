@@ -142,7 +142,8 @@ class RowSums:
 
 def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
              hessian=False, bound_grams=False, gradient=True, allowances=True,
-             eta=None, row_norms=None, anchor=None, eta_anchor=None, sides_key=None):
+             eta=None, row_norms=None, anchor=None, eta_anchor=None, sides_key=None,
+             target_moment=False):
     """The :class:`RowSums` of one chunk of rows at ``theta``.
 
     ``hessian`` and ``bound_grams`` ask for the Gram matrices (one pass over
@@ -154,6 +155,8 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
     curvature was taken, if not at ``theta`` (``eta_anchor`` its predictors).
     ``sides_key``: the key of the rows' digests, for a loss whose curvature
     jumps (the side each row entered the Hessian on is taken at the anchor).
+    ``target_moment``: the moment of the targets, which passes over chunks
+    compare (an in-memory fit reads its rows once and has no use for it).
     """
     design = objective.design
     p = objective.n_params
@@ -183,7 +186,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
             eta_anchor = design.predictor(X, anchor)
         digests = side_digests(X, Y, S, sides_key)
         sides = packed_sides(objective.loss, Y, eta if at_anchor else eta_anchor)
-    weighted_targets = np.asarray(S * Y, dtype=np.float64)
+    weighted = np.asarray(S * Y, dtype=np.float64) if target_moment else None
     return RowSums(
         n_rows=len(row_norms),
         value=float(objective.loss_sum(Y, S, eta)),
@@ -206,8 +209,9 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         sides_key=None if digests is None else sides_key,
         loss_total=None if losses is None else float(losses.sum()),
         loss_total_sq=None if losses is None else float(losses @ losses),
-        target_moment=design.transpose_product(X, weighted_targets),
-        target_moment_scale=float(norms @ np.abs(weighted_targets).sum(axis=1)),
+        target_moment=None if weighted is None else design.transpose_product(X, weighted),
+        target_moment_scale=(None if weighted is None
+                             else float(norms @ np.abs(weighted).sum(axis=1))),
     )
 
 
