@@ -14,6 +14,7 @@ from sklearn_unlearn import (
     UnlearnableRidge,
     zero_features,
 )
+from sklearn_unlearn.linear_model._chunked import ROW_CHUNK
 
 
 def _theta(model):
@@ -439,3 +440,24 @@ def test_chunks_of_a_balanced_model_are_refused_by_what_they_cannot_carry():
         with pytest.raises(ValueError, match="balanced' depends on the class counts"):
             call()
     model.forget_features([0], X, y)
+
+
+def test_rows_in_memory_of_a_balanced_model_are_weighed_by_all_labels():
+    """Rows in memory are read in chunks of ``ROW_CHUNK`` rows; with
+    class_weight='balanced' every chunk was weighed by its own class counts,
+    and the true rows of a model fitted on more rows than a chunk holds were
+    refused as not the model's. They are weighed by all labels: accepted,
+    and the result is scikit-learn's refit with the column zeroed (1e-8)."""
+    rng = np.random.default_rng(0)
+    n = ROW_CHUNK + 3000
+    X = rng.normal(size=(n, 4))
+    # the class balance of the first chunk differs from the whole's
+    y = (X[:, 0] + rng.normal(size=n) > np.where(np.arange(n) < ROW_CHUNK, 0.0, 1.5))
+    y = y.astype(int)
+    model = UnlearnableLogisticRegression(class_weight="balanced", tol=1e-10).fit(X, y)
+    model.rebase_residual_bound(X, y)
+    model.forget_features([1], X, y)
+    Z = X.copy()
+    Z[:, 1] = 0.0
+    ref = LogisticRegression(class_weight="balanced", tol=1e-10).fit(Z, y)
+    assert _distance(model, ref) < 1e-8

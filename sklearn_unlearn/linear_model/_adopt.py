@@ -31,6 +31,12 @@ class ChunkedFitMixin:
         what a fit by chunks cannot encode chunk by chunk."""
         return None
 
+    def _encodes_rows_alone(self):
+        """Whether a row's encoding (its targets and weight) depends on that
+        row alone, so rows in memory can be encoded chunk by chunk; not with
+        ``class_weight="balanced"``, whose weights read every label."""
+        return True
+
     def _unlearn_n_outputs(self, y_shape):  # pragma: no cover
         raise NotImplementedError
 

@@ -262,15 +262,21 @@ def dask_reducer(X, y, w, chunk_pass):
     return same_rows(reduce)
 
 
-def row_chunks(X, y, sample_weight=None, size=16384):
+#: Rows per chunk when rows in memory are read chunk by chunk.
+ROW_CHUNK = 16384
+
+
+def row_chunks(X, y, sample_weight=None, size=ROW_CHUNK):
     """``(X, y, sample_weight)`` in chunks of ``size`` rows (views of
-    arrays; data frames and lists are converted once)."""
+    arrays; data frames and lists are converted once); ``size=None``: all
+    rows in one."""
     rows = X.iloc if hasattr(X, "iloc") else X      # a data frame keeps its names
     if not hasattr(rows, "__getitem__") or not hasattr(X, "shape"):
         X = rows = np.asarray(X)
     y = np.asarray(y)
     w = None if sample_weight is None else np.broadcast_to(
         np.asarray(sample_weight, dtype=np.float64).ravel(), (X.shape[0],))
+    size = max(X.shape[0], 1) if size is None else size
     for start in range(0, X.shape[0], size):
         stop = start + size
         yield rows[start:stop], y[start:stop], None if w is None else w[start:stop]

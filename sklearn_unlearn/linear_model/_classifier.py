@@ -14,8 +14,11 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
     _multiclass_scheme = "multinomial"
     _chunked_classifier = True
 
+    def _encodes_rows_alone(self):
+        return not isinstance(self.class_weight, str)
+
     def _chunk_classes(self):
-        if isinstance(self.class_weight, str):
+        if not self._encodes_rows_alone():
             raise ValueError(
                 "class_weight='balanced' depends on the class counts of the whole "
                 "data, which a fit by chunks does not see at once: fix the weights "

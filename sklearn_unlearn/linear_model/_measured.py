@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
-from ._chunked import ChunkPass, is_dask_collection, row_chunks, unpack_chunk
+from ._chunked import ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks, unpack_chunk
 
 
 class MeasuredResidualMixin:
@@ -96,7 +96,10 @@ class MeasuredResidualMixin:
                     for view in views]
         else:
             sums = [None] * len(views)
-            for chunk in (X if y is None else row_chunks(X, y, sample_weight)):
+            whole = y is not None and not self._encodes_rows_alone()
+            chunks = (X if y is None else
+                      row_chunks(X, y, sample_weight, size=None if whole else ROW_CHUNK))
+            for chunk in chunks:
                 rows, targets, weights = unpack_chunk(chunk)
                 for i, view in enumerate(views):
                     part = chunk_pass(rows if view is None else view(rows), targets,
