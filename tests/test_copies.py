@@ -343,3 +343,22 @@ def test_a_copy_of_a_pipeline_copies_its_final_steps_rows_once(monkeypatch):
     saved = pickle.loads(pickle.dumps(other))
     assert len(calls) == 1 and saved[-1].training_rows_.n_rows == 95
     assert pipe[-1].training_rows_.n_rows == 100
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_copy_made_while_a_partial_fit_runs_waits_for_it(monkeypatch):
+    """partial_fit sets the network's weights, its optimiser's state and its
+    counters one by one: a pickle made meanwhile mixed two states (it was
+    not serialised with requests and copies, as fit is)."""
+    yc = (y > np.median(y)).astype(int)
+    est = UnlearnableMLPClassifier(hidden_layer_sizes=(3,), max_iter=20,
+                                   random_state=0).fit(X[:200], yc[:200])
+    saved = pickle.loads(_pickled_while_held(
+        monkeypatch, est, type(est), "_fit", lambda: est.partial_fit(X[200:], yc[200:])))
+    assert saved.t_ == est.t_ and saved.n_iter_ == est.n_iter_
+    for a, b in zip(saved.coefs_ + saved.intercepts_, est.coefs_ + est.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert not hasattr(UnlearnableMLPClassifier(solver="lbfgs"), "partial_fit")
+    # it still trains on from the state a request leaves
+    est.unlearn(X[:5], None, yc[:5]).partial_fit(X[5:200], yc[5:200])
+    assert est.training_rows_.n_rows == 195

@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils import column_or_1d
+from sklearn.utils.metaestimators import available_if
 
 from .._locks import fit_serialised
 from ._base import UnlearnableMLPMixin
@@ -62,6 +63,15 @@ _SHARED_DOC = """
     continues from the new parameters with fresh moments. ``partial_fit``
     does not change the kept rows.
 """
+
+
+def _stochastic_solver(est):
+    """``partial_fit`` exists for the stochastic solvers only, as in the parent."""
+    if est.solver not in ("sgd", "adam"):
+        raise AttributeError(
+            f"partial_fit is only available for stochastic optimizers. {est.solver} "
+            "is not stochastic.")
+    return True
 
 
 def _param_doc(extra=""):
@@ -218,6 +228,34 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self._fit_unlearning_state(X, y, sample_weight)
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
+
+    @available_if(_stochastic_solver)
+    @fit_serialised
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with a single iteration over the given data.
+
+        The parent's ``partial_fit``, holding the request lock: a request, a
+        copy or a file made meanwhile by another thread waits for it. The
+        kept rows do not change.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,)
+            The target labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls to ``partial_fit``; required on the
+            first call.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
 
     def _stored_targets(self, y):
         y = np.asarray(y)
@@ -380,6 +418,31 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self._fit_unlearning_state(X, y, sample_weight)
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
+
+    @available_if(_stochastic_solver)
+    @fit_serialised
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with a single iteration over the given data.
+
+        The parent's ``partial_fit``, holding the request lock: a request, a
+        copy or a file made meanwhile by another thread waits for it. The
+        kept rows do not change.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return super().partial_fit(X, y, sample_weight=sample_weight)
 
     def _unlearn_n_targets(self):
         # None: the model was fitted on one target (1-D y), as validate_request expects.
