@@ -210,3 +210,26 @@ def test_forget_features_refuses_a_graph_whose_rows_change(client, breast_cancer
     with pytest.raises(ValueError, match="other rows on a later pass"):
         model.forget_features([0, 1], da.from_array(X, chunks=(100, -1)), labels)
     assert pickle.dumps(model.__dict__) == before
+
+
+def test_arrays_of_unknown_chunk_sizes_are_read(client, classes_data):
+    """Rows selected by a mask have chunks of unknown sizes: X's were
+    computed, y's were not, and every fit, check and adoption failed on
+    ``X has 450 rows; got nan values``. Both are computed; each result
+    equals the in-memory one (1e-8)."""
+    X, y, w = classes_data
+    Xd, yd = da.from_array(X, chunks=(100, 32)), da.from_array(y, chunks=100)
+    kept = Xd[:, 0] > -1.0       # every row, in chunks of unknown size
+    Xu, yu, wu = Xd[kept], yd[kept], da.from_array(w, chunks=100)[kept]
+    assert np.isnan(yu.chunks[0][0])
+    ref = UnlearnableLogisticRegression(C=0.5).fit(X, y, sample_weight=w)
+    model = UnlearnableLogisticRegression(C=0.5).fit(Xu, yu, sample_weight=wu)
+    assert_same_model(model, ref, rtol=1e-8)
+    model.rebase_residual_bound(Xu, yu, wu)
+    model.forget_features([5], Xu, yu, wu)
+    ref.forget_features([5], X, y, w)
+    assert rel_dist(model, ref) < 1e-8
+    adopted = UnlearnableLogisticRegression.from_fitted(
+        LogisticRegression(C=0.5).fit(X, y, sample_weight=w), Xu, yu, sample_weight=wu)
+    assert rel_dist(adopted, UnlearnableLogisticRegression(C=0.5).fit(
+        X, y, sample_weight=w)) < 1e-8

@@ -232,6 +232,8 @@ def dask_arrays(X, y, sample_weight):
             v = v.to_dask_array(lengths=True)
         if not isinstance(v, da.Array):
             v = da.from_array(np.asarray(v), chunks=-1)
+        if any(np.isnan(c) for c in v.chunks[0]):
+            v = v.compute_chunk_sizes()
         if v.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows; got {v.shape[0]} values.")
         return v.rechunk((rows,) + tuple((-1,) * (v.ndim - 1)))
