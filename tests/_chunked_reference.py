@@ -22,6 +22,10 @@ def assert_same_model(model, ref, rtol=1e-6):
     if r.gram is not None:
         assert frob_rel(c.gram.matrix, r.gram.matrix) <= rtol
         assert frob_rel(c.norm_gram.matrix, r.norm_gram.matrix) <= rtol
+    # the cubic term of the cache's model (kept for a few parameters)
+    assert (c.third is None) == (r.third is None)
+    for T, R in zip(c.third or (), r.third or ()):
+        assert frob_rel(T, R) <= rtol
     np.testing.assert_allclose(c.weight_totals, r.weight_totals, rtol=1e-12)
     np.testing.assert_array_equal(c.counts, r.counts)
     np.testing.assert_allclose(c.max_row_norm, r.max_row_norm, rtol=1e-12)

@@ -10,7 +10,13 @@ from sklearn.datasets import (
     make_classification,
     make_regression,
 )
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import (
+    GammaRegressor,
+    LogisticRegression,
+    PoissonRegressor,
+    Ridge,
+    TweedieRegressor,
+)
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
@@ -20,6 +26,9 @@ EXACT = {
     LogisticRegression: dict(tol=1e-12, max_iter=100_000),
     LinearSVC: dict(tol=1e-12, max_iter=1_000_000),
     Ridge: dict(solver="cholesky"),
+    PoissonRegressor: dict(solver="newton-cholesky", tol=1e-12, max_iter=1000),
+    GammaRegressor: dict(solver="newton-cholesky", tol=1e-12, max_iter=1000),
+    TweedieRegressor: dict(solver="newton-cholesky", tol=1e-12, max_iter=1000),
 }
 
 

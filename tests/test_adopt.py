@@ -308,3 +308,28 @@ def test_a_source_giving_its_rows_in_another_order_each_pass_is_accepted():
     np.testing.assert_allclose(chunked.coef_, in_memory.coef_, rtol=1e-9, atol=1e-12)
     adopted = UnlearnableRidge.from_fitted(Ridge().fit(X, y), _Shuffling(X, y))
     np.testing.assert_allclose(adopted.coef_, Ridge().fit(X, y).coef_, rtol=1e-9, atol=1e-9)
+
+
+def test_a_model_adopted_from_chunks_chooses_its_method_as_in_memory(breast_cancer):
+    """The cubic term of the cache's model (the third derivatives of the
+    rows' loss, kept for at most 32 parameters) was left out of caches made
+    from chunks: ``method="auto"`` then judged a long step by the request's
+    rows alone, took one second-order step where the in-memory model refines,
+    and reported a distance still to go many times too small. It is summed
+    over the chunks in the pass that takes the Hessian at the optimum."""
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = breast_cancer
+    X = StandardScaler().fit_transform(X)
+    chunks = [(X[i:i + 100], y[i:i + 100]) for i in range(0, len(y), 100)]
+    parent = LogisticRegression(C=0.5).fit(X, y)
+    adopted = UnlearnableLogisticRegression.from_fitted(parent, chunks)
+    ref = UnlearnableLogisticRegression(C=0.5).fit(X, y)
+    assert adopted.unlearning_cache_.third is not None
+    assert_same_model(adopted, ref, rtol=1e-8)
+    for model in (adopted, ref):
+        model.unlearn(X[:10], X[:10], y[:10], 1 - y[:10])
+    a, r = adopted.unlearn_history_[-1], ref.unlearn_history_[-1]
+    assert a.method == r.method == "refined"
+    np.testing.assert_allclose(a.one_step_error, r.one_step_error, rtol=1e-6)
+    assert rel_dist(adopted, ref) < 1e-8

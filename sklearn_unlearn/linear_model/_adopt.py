@@ -44,6 +44,10 @@ class ChunkedFitMixin:
         """The parent's parameter attributes (zeros) of a fit by chunks."""
         raise NotImplementedError
 
+    def _check_chunk_targets(self, y):
+        """Refuse the targets of a chunk that the parent's fit would refuse
+        (it validates rows in memory itself)."""
+
     def _chunked_n_iter(self, n_iter):  # pragma: no cover
         """``n_iter_`` of a fit by ``n_iter`` Newton iterations, as the parent
         reports it."""
@@ -99,12 +103,6 @@ class ChunkedFitMixin:
         rows that one read."""
         objective = self._unlearn_objective(self.n_features_in_,
                                             self._unlearn_n_outputs(y_shape))
-        if objective.l2_per_weight:
-            raise ValueError(
-                f"{type(self).__name__} cannot be fitted by chunks yet: its penalty "
-                "grows with the total sample weight, which the chunked Newton "
-                "iterations do not carry. Fit it in memory."
-            )
         if self._hessian_mode(objective) != "dense":
             raise ValueError(
                 "A fit by chunks keeps dense Hessian blocks, which this model's "

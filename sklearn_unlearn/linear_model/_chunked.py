@@ -78,6 +78,7 @@ class ChunkPass:
 
     def __call__(self, X, y, w, theta, wanted):
         X, y, w = self.checked(X, y, w)
+        self.encoder._check_chunk_targets(y)
         Y, S, row_weight, groups, _ = self.encoder._unlearn_targets(y, w)
         wanted = dict(wanted)
         key = wanted.pop("fingerprint_key", None)

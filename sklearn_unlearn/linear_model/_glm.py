@@ -57,14 +57,38 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
         return Y, sample_weight[:, None], sample_weight, np.zeros(n, dtype=int), 1
 
     def _unlearn_check_request(self, request):
-        # the parent's own check of the target range, as at fit
-        loss = self._get_loss()
         for name, y in (("y_old", request.y_old), ("y_new", request.y_new)):
-            if y is not None and not loss.in_y_true_range(np.asarray(y, dtype=float)):
-                raise ValueError(
-                    f"Some value(s) of {name} are out of the valid range of the loss "
-                    f"{type(loss).__name__!r} (as scikit-learn refuses them at fit)."
-                )
+            if y is not None:
+                self._check_target_range(y, name)
+
+    def _check_target_range(self, y, name):
+        # the parent's own check, as at fit
+        loss = self._get_loss()
+        if not loss.in_y_true_range(np.asarray(y, dtype=float)):
+            raise ValueError(
+                f"Some value(s) of {name} are out of the valid range of the loss "
+                f"{type(loss).__name__!r} (as scikit-learn refuses them at fit)."
+            )
+
+    # -- fit by chunks: one target, the parent's attributes --------------------
+    def _unlearn_n_outputs(self, y_shape):
+        if len(y_shape) > 1 and y_shape[1] != 1:
+            raise ValueError(f"{type(self).__name__} takes one target per row; got "
+                             f"targets of shape {tuple(y_shape)}.")
+        return 1
+
+    def _init_fitted_attributes(self, n_features, y_shape):
+        self.coef_ = np.zeros(n_features)
+        self.intercept_ = 0.0
+
+    def _chunked_n_iter(self, n_iter):
+        return n_iter
+
+    def _check_chunk_targets(self, y):
+        if np.ndim(y) > 1 and np.shape(y)[1] != 1:
+            raise ValueError(f"{type(self).__name__} takes one target per row; a "
+                             f"chunk has targets of shape {np.shape(y)}.")
+        self._check_target_range(y, "a chunk's targets")
 
     def _unlearn_tags(self):
         try:
@@ -124,6 +148,8 @@ class UnlearnablePoissonRegressor(UnlearnableGLMMixin, PoissonRegressor):
     True
     """
 
+    _adopted_class = PoissonRegressor
+
     def _glm_loss(self):
         return HalfPoissonLoss()
 
@@ -158,6 +184,8 @@ class UnlearnableGammaRegressor(UnlearnableGLMMixin, GammaRegressor):
     >>> bool(np.abs(reg.coef_ - refit.coef_).max() < 1e-4)
     True
     """
+
+    _adopted_class = GammaRegressor
 
     def _glm_loss(self):
         return HalfGammaLoss()
@@ -211,6 +239,8 @@ class UnlearnableTweedieRegressor(UnlearnableGLMMixin, TweedieRegressor):
     >>> bool(np.abs(reg.coef_ - refit.coef_).max() < 1e-3)
     True
     """
+
+    _adopted_class = TweedieRegressor
 
     def _glm_loss(self):
         link = self.link

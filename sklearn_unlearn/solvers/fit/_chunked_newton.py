@@ -16,6 +16,7 @@ import numpy as np
 
 from .._cache import UnlearningCache, logger
 from ._chunks import published_theta
+from ..hessian import _third
 from ..hessian._entry_sides import new_key
 from ..hessian._factored import NotPositiveDefiniteError
 from ._polish import unconverged_polish
@@ -31,7 +32,9 @@ def _newton_step(objective, hessians, g):
 def _line_search(objective, reduce, theta, f, g, step, noise, floor, hessian):
     """One accepted step from ``theta`` (Armijo; at round-off level a
     smaller gradient), one pass per trial. Returns the new point, its value,
-    gradient and sums, or ``None`` if no step is accepted."""
+    gradient and sums, or ``None`` if no step is accepted. A pass expected
+    to be the last takes the allowances, and with the Hessian the third
+    derivatives where the cache keeps them."""
     gnorm = np.linalg.norm(g)
     slope = float((g * step).sum())
     t = 1.0
@@ -42,7 +45,9 @@ def _line_search(objective, reduce, theta, f, g, step, noise, floor, hessian):
         # quadratic objective (exact: it lands at the optimum); otherwise the
         # last pass adds them
         final = hessian or objective.loss.constant_curvature
-        sums = reduce(cand, hessian=hessian, allowances=bool(final and gnorm <= 1e6 * floor))
+        last = bool(final and gnorm <= 1e6 * floor)
+        sums = reduce(cand, hessian=hessian, allowances=last,
+                      third=last and hessian and _third.keeps_third(objective, True))
         f_c, g_c = objective.penalized(sums.value, sums.gradient, cand, noise)
         if f_c <= f + 1e-4 * t * slope or (
                 gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm):
@@ -59,10 +64,11 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
     iteration, stopping at the round-off of the gradient's sums.
 
     ``check(sums)`` sees the sums of the first pass (the class weights)
-    before any step. Returns the parameters, the gradient there, the sums
-    of the last pass at them, the Hessian blocks and where they were taken,
-    the bound's Gram matrices, the number of iterations and whether the
-    gradient reached round-off.
+    before any step. Returns the objective of the rows (whose penalty may
+    grow with their total weight, known from the first pass), the
+    parameters, the gradient there, the sums of the last pass at them, the
+    Hessian blocks and where they were taken, the bound's Gram matrices, the
+    number of iterations and whether the gradient reached round-off.
     """
     gamma = objective.loss.curvature_lipschitz
     grams_wanted = bool(bound and gamma is not None and gamma > 0)
@@ -73,6 +79,7 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
                   allowances=bool(objective.loss.constant_curvature))
     if check is not None:
         check(sums)
+    objective = objective.for_total_weight(float(sums.weight_totals.sum()))
     grams = sums.bound_grams
     hessians, anchor = objective.assemble(sums.hessian_grams), theta
     f, g = objective.penalized(sums.value, sums.gradient, theta, noise)
@@ -84,18 +91,19 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
         logger.info("Newton iteration %d: gradient norm %.6g (round-off level %.3g)",
                     it, gnorm, floor)
         if gnorm <= floor:
-            return theta, g, sums, hessians, anchor, grams, it, True
+            return objective, theta, g, sums, hessians, anchor, grams, it, True
         step = _newton_step(objective, hessians, g)
         found = _line_search(objective, reduce, theta, f, g, step, noise, floor, newton)
         if found is None:
-            return theta, g, sums, hessians, anchor, grams, it, gnorm <= 1e3 * floor
+            return (objective, theta, g, sums, hessians, anchor, grams, it,
+                    gnorm <= 1e3 * floor)
         theta, f, g_new, sums = found
         ratio = np.linalg.norm(g_new) / gnorm
         g = g_new
         if newton:
             hessians, anchor = objective.assemble(sums.hessian_grams), theta
         if gnorm <= 1e3 * floor and ratio > 0.5:
-            return theta, g, sums, hessians, anchor, grams, it + 1, True
+            return objective, theta, g, sums, hessians, anchor, grams, it + 1, True
         # the Hessian in hand no longer cuts the gradient twentyfold: the
         # next pass takes it again (a pass with the Hessian costs less than
         # the several passes of slow chord steps). Or the next step should
@@ -104,7 +112,7 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
         newton = not objective.loss.constant_curvature and (
             ratio > 0.05 or ratio * np.linalg.norm(g) <= floor)
     floor = 1e3 * _EPS * (sums.abs_coef + np.linalg.norm(objective.penalty[:, None] * theta))
-    return (theta, g, sums, hessians, anchor, grams, max_newton,
+    return (objective, theta, g, sums, hessians, anchor, grams, max_newton,
             np.linalg.norm(g) <= 1e6 * floor)
 
 
@@ -120,7 +128,7 @@ def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
     the cache's parameters; ``last``: what that pass also takes, e.g. the
     rows' fingerprints).
     """
-    theta, g, sums, hessians, anchor, grams, n_iter, converged = newton_by_chunks(
+    objective, theta, g, sums, hessians, anchor, grams, n_iter, converged = newton_by_chunks(
         objective, reduce, theta, noise=noise, max_newton=max_newton, bound=bound,
         check=check)
     if not converged:
@@ -131,13 +139,16 @@ def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
     if objective.loss.constant_curvature and not rehessian:
         anchor = published
     # the last pass (at the Hessian's anchor) also takes the side each row
-    # entered on, for a loss whose curvature jumps, and what ``last`` asks
+    # entered on, for a loss whose curvature jumps, the third derivatives
+    # where the cache keeps them, and what ``last`` asks
     sides = {"sides_key": new_key()} if objective.loss.curvature_jumps else {}
     sides.update(last or {})
-    if published is not theta or rehessian or sums.coef_error is None or sides:
+    third = _third.keeps_third(objective, True)
+    if (published is not theta or rehessian or sums.coef_error is None or sides
+            or (third and sums.third is None)):
         # the cache is about the published parameters, its curvature taken there
         theta = published
-        sums = reduce(theta, hessian=rehessian, **sides)
+        sums = reduce(theta, hessian=rehessian, third=third, **sides)
         _, g = objective.penalized(sums.value, sums.gradient, theta, noise)
         if rehessian:
             try:
@@ -145,8 +156,9 @@ def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,
             except NotPositiveDefiniteError:
                 # no curvature left at the optimum: keep the Hessian where it
                 # was taken, and the drift from there
-                sums = reduce(theta, anchor=anchor, **sides)
+                sums = reduce(theta, anchor=anchor, third=third, **sides)
     cache = UnlearningCache.from_sums(
         objective, theta, g, sums, hessians=hessians, grams=grams, noise=noise,
-        anchor=anchor, exact=True, bound=bound, dtype=dtype)
+        anchor=anchor, exact=True, bound=bound, dtype=dtype,
+        third=None if sums.third is None else list(sums.third))
     return cache, n_iter, sums

@@ -3,8 +3,9 @@ chunk of rows and added up.
 
 Everything the cache keeps from the training data is a sum over its rows:
 the data part of the objective and of its gradient, the Gram matrices of the
-Hessian blocks and of the residual bound (``K``, ``K_R``), the weight of every
-class, and the round-off allowances of the bound (sums of row norms times
+Hessian blocks and of the residual bound (``K``, ``K_R``), the third
+derivatives of the loss where they are kept, the weight of every class, and
+the round-off allowances of the bound (sums of row norms times
 coefficients). :func:`row_sums` computes them over one chunk of rows as a
 :class:`RowSums`, and chunks add up with ``+``; the in-memory fit is the case
 of a single chunk, and a fit over a Dask array or an iterable of chunks adds
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..._plausibility import row_losses
 from ..bounds import _roundoff
+from ..hessian import _third
 from ..hessian._entry_sides import packed_sides, side_digests
 
 
@@ -76,6 +78,10 @@ class RowSums:
     target_moment_scale : float or None
         ``sum_i ||x_i|| |s_i y_i|_1``, which bounds what summing the same
         rows in another order changes the moment by (times ``gamma(n + 1)``).
+    third : ndarray of shape (n_blocks, n_params, n_params, n_params) or None
+        The third derivatives of the rows' loss at the Hessian's anchor, one
+        tensor per Hessian block (the cubic term of the cache's model, see
+        :mod:`~sklearn_unlearn.solvers.hessian._third`).
     """
 
     n_rows: int
@@ -102,6 +108,7 @@ class RowSums:
     fingerprints: np.ndarray | None = None
     target_moment: np.ndarray | None = None
     target_moment_scale: float | None = None
+    third: np.ndarray | None = None
 
     def __add__(self, other):
         out = {}
@@ -143,7 +150,7 @@ class RowSums:
 def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
              hessian=False, bound_grams=False, gradient=True, allowances=True,
              eta=None, row_norms=None, anchor=None, eta_anchor=None, sides_key=None,
-             target_moment=False):
+             target_moment=False, third=False):
     """The :class:`RowSums` of one chunk of rows at ``theta``.
 
     ``hessian`` and ``bound_grams`` ask for the Gram matrices (one pass over
@@ -157,6 +164,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
     jumps (the side each row entered the Hessian on is taken at the anchor).
     ``target_moment``: the moment of the targets, which passes over chunks
     compare (an in-memory fit reads its rows once and has no use for it).
+    ``third``: the third derivatives of the loss at the anchor.
     """
     design = objective.design
     p = objective.n_params
@@ -187,6 +195,12 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         digests = side_digests(X, Y, S, sides_key)
         sides = packed_sides(objective.loss, Y, eta if at_anchor else eta_anchor)
     weighted = np.asarray(S * Y, dtype=np.float64) if target_moment else None
+    tensors = None
+    if third:
+        if anchor is not None and anchor is not theta and eta_anchor is None:
+            eta_anchor = design.predictor(X, anchor)
+        at = eta if anchor is None or anchor is theta else eta_anchor
+        tensors = np.stack(_third.fit_tensors(objective, X, Y, S, at))
     return RowSums(
         n_rows=len(row_norms),
         value=float(objective.loss_sum(Y, S, eta)),
@@ -212,6 +226,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         target_moment=None if weighted is None else design.transpose_product(X, weighted),
         target_moment_scale=(None if weighted is None
                              else float(norms @ np.abs(weighted).sum(axis=1))),
+        third=tensors,
     )
 
 
