@@ -79,7 +79,7 @@ pipe.unlearn(X_old, X_new, y[withdrawn])
 report = pipe.unlearn_history_[-1]
 print("categories kept:", report.categories_kept)
 print("passed through:", report.passed_through)
-print("final model moved exactly for every feature change:", report.final_step_exact)
+print("statistics unlearned:", report.unlearned)
 
 # %%
 # The reference: scikit-learn refits the whole pipeline

@@ -119,7 +119,7 @@ def test_logistic_forgets_a_categorical_column_in_five_percent_of_rows():
         _columns(cats), ref).fit(X_fixed, Y))
     assert after < 1e-4 and untouched > 100 * after
     report = pipe.unlearn_history_[-1]
-    assert report.method == "refined" and report.final_step_exact
+    assert report.method == "refined"
     assert report.categories_kept == ("columntransformer__onehotencoder",)
 
 
@@ -157,7 +157,7 @@ def test_logistic_numeric_edit_and_deletion_with_the_scaler_unlearned():
     assert after < 1e-3 and untouched > 10 * after
     report = pipe.unlearn_history_[-1]
     assert report.unlearned == ("columntransformer__standardscaler",)
-    assert report.final_step_exact and report.residual_bound == np.inf
+    assert report.residual_bound == np.inf
 
 
 def test_grid_search_then_unlearning_the_best_pipeline():
@@ -393,24 +393,35 @@ def test_a_text_column_through_a_hashing_vectorizer():
     np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9)
 
 
-def test_mean_imputer_is_unlearned_and_says_when_the_model_is_not_moved():
+def test_mean_imputer_is_unlearned_and_a_change_under_other_rows_is_refused():
     X_missing = X[NUM].copy()
     X_missing.iloc[::7, 1] = np.nan
     rows = np.array([i for i in ROWS if i % 7])
     # a scaler after it would be fitted on values that change outside the request
     pipe = make_unlearning_pipeline(SimpleImputer(), StandardScaler(),
                                     UnlearnableRidge()).fit(X_missing, T)
-    with pytest.raises(ValueError, match="'standardscaler'"):
+    with pytest.raises(ValueError, match="'simpleimputer'"):
         pipe.unlearn(X_missing.iloc[rows], None, T[rows])
     # the rows removed carry no missing value, other rows were imputed: the
-    # imputed mean changes for them, which the final model cannot follow
-    pipe = make_unlearning_pipeline(SimpleImputer(), UnlearnableRidge()).fit(X_missing, T)
+    # imputed mean would change for them, which the final step cannot follow
+    # (it kept them imputed with the old mean, a sum over the removed rows,
+    # and its bound was about those stale rows). Refused, nothing changed.
+    for final in (UnlearnableRidge(), UnlearnableLinearSVC()):
+        pipe = make_unlearning_pipeline(SimpleImputer(), final).fit(X_missing, Y)
+        before = pickle.dumps(pipe)
+        with pytest.raises(ValueError, match=r"column\(s\) \[1\].*Nothing was changed"):
+            pipe.unlearn(X_missing.iloc[rows], None, Y[rows])
+        assert pickle.dumps(pipe) == before
+    # with its statistics kept as fitted, the final step follows exactly
+    pipe = make_unlearning_pipeline(SimpleImputer(), UnlearnableRidge(),
+                                    frozen_steps=["simpleimputer"]).fit(X_missing, T)
     pipe.unlearn(X_missing.iloc[rows], None, T[rows])
     keep = np.setdiff1d(np.arange(len(T)), rows)
-    ref_imputer = SimpleImputer().fit(X_missing.iloc[keep])
-    np.testing.assert_allclose(pipe[0].statistics_, ref_imputer.statistics_, rtol=1e-12)
+    refit = make_pipeline(FrozenEstimator(SimpleImputer().fit(X_missing)), Ridge()).fit(
+        X_missing.iloc[keep], T[keep])
+    np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9)
     report = pipe.unlearn_history_[-1]
-    assert not report.final_step_exact and "[1]" in report.inexact[0]
+    assert report.treated_as_frozen == ("simpleimputer",) and np.isfinite(report.residual_bound)
     # with no imputed row outside the request, everything is exact
     pipe = make_unlearning_pipeline(SimpleImputer(), UnlearnableRidge()).fit(X[NUM], T)
     X_fixed = X[NUM].iloc[ROWS].copy()
@@ -420,7 +431,25 @@ def test_mean_imputer_is_unlearned_and_says_when_the_model_is_not_moved():
     X_all.iloc[ROWS] = X_fixed
     refit = make_pipeline(SimpleImputer(), Ridge()).fit(X_all, T)
     np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9)
-    assert pipe.unlearn_history_[-1].final_step_exact
+    assert pipe.unlearn_history_[-1].unlearned == ("simpleimputer",)
+
+
+def test_a_step_that_cannot_carry_an_unlearned_scaler_change_is_refused():
+    """A stateless step after an unlearned scaler makes of its change
+    something the final step cannot follow: the final step kept the other
+    rows as the old scaler made them (its statistics are sums over the rows
+    removed). Refused, nothing changed; with the scaler frozen, exact."""
+    pipe = make_unlearning_pipeline(StandardScaler(), FunctionTransformer(np.tanh),
+                                    UnlearnableRidge()).fit(X[NUM], T)
+    before = pickle.dumps(pipe)
+    with pytest.raises(ValueError, match="'functiontransformer'.*Nothing was changed"):
+        pipe.unlearn(X[NUM].iloc[ROWS], None, T[ROWS])
+    assert pickle.dumps(pipe) == before
+    pipe.set_params(frozen_steps=["standardscaler"]).unlearn(X[NUM].iloc[ROWS], None, T[ROWS])
+    scaler = FrozenEstimator(StandardScaler().fit(X[NUM]))
+    refit = make_pipeline(scaler, FunctionTransformer(np.tanh), Ridge()).fit(
+        X[NUM].iloc[KEEP], T[KEEP])
+    np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9)
 
 
 def test_a_final_step_that_cannot_take_a_feature_change_is_refused():

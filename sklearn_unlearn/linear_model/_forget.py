@@ -126,26 +126,21 @@ default=None
             )
 
     def _plan_forget(self, positions, X=None, y=None, sample_weight=None,
-                     fingerprint_key=None, *, rows_trained_on=True):
+                     fingerprint_key=None):
         """The plan of :meth:`forget_features` (rows checked by
         :meth:`_check_forget`), which it applies at once and a pipeline
-        applies to its final step as it commits its own state. Without
-        ``rows_trained_on`` the rows may differ from those the model was
-        trained on (a pipeline's, after a request it applied inexactly) and
-        their gradient is not checked against the model's."""
-        attrs = self._forgotten_attributes(positions, X, y, sample_weight, fingerprint_key,
-                                           rows_trained_on)
+        applies to its final step as it commits its own state."""
+        attrs = self._forgotten_attributes(positions, X, y, sample_weight, fingerprint_key)
         return self._state_plan(attrs, attrs["unlearning_cache_"].history[-1])
 
-    def _forgotten_attributes(self, positions, X, y, sample_weight, fingerprint_key,
-                              rows_trained_on):
+    def _forgotten_attributes(self, positions, X, y, sample_weight, fingerprint_key):
         chunked = X is not None and (is_dask_collection(X) or y is None)
         zero = functools.partial(zero_features, columns=positions)
         if chunked:
             # checked before any pass: readable again, weights in the chunks
             source = self._chunk_source(X, y, sample_weight, zero)
         like = None
-        if rows_trained_on and X is not None:
+        if X is not None:
             # the rows as they are, before their columns are zeroed, at the
             # parameters the cache holds: the model's rows, or refused
             old = self.unlearning_cache_

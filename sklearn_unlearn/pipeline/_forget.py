@@ -119,14 +119,9 @@ class ForgetColumnsMixin:
             for _, step in self.steps[:-1]:
                 X = _transform(step, X)
         # The final step takes its new state in place as the pipeline
-        # commits (see _complete_unlearn), as it takes a request. After a
-        # request it took inexactly (a mean imputer changed under rows it
-        # imputed) it was not trained on these rows: its update is polished
-        # to them, unchecked against it.
-        plan = final._plan_forget(
-            np.unique(local), X, y, sample_weight, fingerprint_key,
-            rows_trained_on=all(r.final_step_exact for r in self.unlearn_history_))
-        report = PipelineRequestReport.of(plan.report, walk.kinds, [])
+        # commits (see _complete_unlearn), as it takes a request.
+        plan = final._plan_forget(np.unique(local), X, y, sample_weight, fingerprint_key)
+        report = PipelineRequestReport.of(plan.report, walk.kinds)
         state = {"steps": [*steps, (name, final)],
                  "unlearn_statistics_": walk.new_counts,
                  "unlearn_history_": [*self.unlearn_history_, report],

@@ -35,7 +35,10 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
       :class:`~sklearn.impute.SimpleImputer` (``strategy="mean"``) are
       unlearned exactly, and a scaler's change of every row's features is
       passed to the final step (``feature_change``), which moves to the refit
-      of the whole pipeline (exactly for ridge);
+      of the whole pipeline (exactly for ridge). A change the final step
+      cannot follow is refused: a mean imputer whose mean changes for rows
+      outside the request that it imputed, a scaler's change passed through
+      a stateless step;
     - :class:`~sklearn.compose.ColumnTransformer` and nested pipelines are
       walked child by child;
     - any other fitted step is refused by name, unless ``frozen_steps``
@@ -262,8 +265,8 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         ...     UnlearnableLogisticRegression()).fit(X, y)
         >>> X_new = replace_features(X[:2], ["sex"], None)     # forget 'sex'
         >>> report = pipe.unlearn(X[:2], X_new, y[:2]).unlearn_history_[-1]
-        >>> report.categories_kept, report.final_step_exact
-        (('columntransformer__onehotencoder',), True)
+        >>> report.categories_kept, report.unlearned
+        (('columntransformer__onehotencoder',), ('columntransformer__standardscaler',))
         """
         return UnlearnerMixin.unlearn(self, X_old, X_new, y_old, y_new,
                                       sample_weight=sample_weight, **options)
@@ -304,7 +307,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             options["feature_change"] = self._checked_change(final, known)
         plan = final.plan_unlearn(F_old, F_new, y_old, y_new, sample_weight=sample_weight,
                                   **options)
-        report = PipelineRequestReport.of(plan.report, walk.kinds, walk.inexact)
+        report = PipelineRequestReport.of(plan.report, walk.kinds)
         # the final step takes its plan in place as the pipeline commits (see
         # _complete_unlearn): a request made on it directly, and a reference
         # to it a caller holds, then see the same model as the pipeline
@@ -335,13 +338,11 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
 
     @staticmethod
     def _feature_change(change):
-        """The known part of the change of the final features, ``None`` when
-        it leaves them as they are (the unknown part is in the report)."""
-        scale = np.where(change.unknown, 1.0, change.scale)
-        shift = np.where(change.unknown, 0.0, change.shift)
-        if np.all(scale == 1.0) and np.all(shift == 0.0):
+        """The change of the final features, ``None`` when it leaves them as
+        they are."""
+        if np.all(change.scale == 1.0) and np.all(change.shift == 0.0):
             return None
-        return scale, shift
+        return change.scale, change.shift
 
     @staticmethod
     def _checked_change(final, change):

@@ -29,15 +29,9 @@ class PipelineRequestReport(RequestReport):
         OneHotEncoder and OrdinalEncoder steps, whose categories are kept.
     unlearned : tuple of str
         Steps whose statistics were updated exactly (StandardScaler,
-        SimpleImputer with ``strategy="mean"``).
-    final_step_exact : bool
-        Whether the final step was moved for every change the preprocessing
-        made to the features of rows outside the request (a scaler's change
-        is; a changed imputed mean, without a missing indicator, is not).
-        ``False`` means the final model still sits where the old features put
-        it for the columns named in ``inexact``.
-    inexact : tuple of str
-        Why ``final_step_exact`` is ``False``.
+        SimpleImputer with ``strategy="mean"``). The final step is moved for
+        every change this makes to the features of rows outside the request;
+        a change it cannot follow is refused.
 
     Examples
     --------
@@ -49,8 +43,8 @@ class PipelineRequestReport(RequestReport):
     >>> y = [0.1, 1.2, 1.9, 3.2, 3.9]
     >>> pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
     >>> report = pipe.unlearn(X[:1], None, y[:1]).unlearn_history_[-1]
-    >>> report.unlearned, report.final_step_exact
-    (('standardscaler',), True)
+    >>> report.unlearned
+    ('standardscaler',)
     """
 
     passed_through: tuple = ()
@@ -58,14 +52,12 @@ class PipelineRequestReport(RequestReport):
     treated_as_frozen: tuple = ()
     categories_kept: tuple = ()
     unlearned: tuple = ()
-    final_step_exact: bool = True
-    inexact: tuple = ()
 
     @classmethod
-    def of(cls, final_report, kinds, inexact):
+    def of(cls, final_report, kinds):
         """The pipeline's report from the final step's and the walk's."""
         base = {f.name: getattr(final_report, f.name) for f in fields(RequestReport)}
         named = {kind: tuple(name for name, k in kinds.items() if k == kind)
                  for kind in ("passed_through", "frozen", "treated_as_frozen",
                               "categories_kept", "unlearned")}
-        return cls(**base, **named, final_step_exact=not inexact, inexact=tuple(inexact))
+        return cls(**base, **named)

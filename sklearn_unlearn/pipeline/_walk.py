@@ -5,8 +5,11 @@ Every step is taken by what its fitted state is: nothing (``"passthrough"``,
 user named in ``frozen_steps``), a set of categories (kept), or sums over rows
 (unlearned exactly). Any other fitted step is refused by name. The walk
 returns the new steps and how every row outside the request sees its output
-change: ``None`` (unchanged), or per output column a scale, a shift and
-whether the change is unknown (not affine in the step's own output).
+change: ``None`` (unchanged), or per output column a scale and a shift. A
+change the final step cannot follow (not affine in a step's own output, or
+under rows the pipeline does not hold) is refused: the final step would keep
+those rows as the old statistics made them, and those statistics are sums
+over the removed rows.
 """
 
 import copy
@@ -35,11 +38,10 @@ class Change:
 
     scale: np.ndarray
     shift: np.ndarray
-    unknown: np.ndarray
 
     @classmethod
     def identity(cls, width):
-        return cls(np.ones(width), np.zeros(width), np.zeros(width, dtype=bool))
+        return cls(np.ones(width), np.zeros(width))
 
 
 @dataclass
@@ -50,15 +52,9 @@ class Walk:
     counts: dict
     new_counts: dict = field(default_factory=dict)
     kinds: dict = field(default_factory=dict)
-    inexact: list = field(default_factory=list)
 
     def opted_frozen(self, path):
         return "__".join(path) in self.frozen_steps or path[-1] in self.frozen_steps
-
-
-def _width(Xo, Xn):
-    X = Xo if Xo is not None else Xn
-    return 1 if X.ndim == 1 else X.shape[1]
 
 
 def _is_stateless(step):
@@ -78,6 +74,19 @@ def _refuse(path, step, why):
         "data that is not to be removed and wrap it in sklearn.frozen.FrozenEstimator, "
         f"or pass frozen_steps=[{name!r}] to keep its fitted state as it is (the "
         "report records it; its statistics then still depend on the rows removed)."
+    )
+
+
+def _refuse_unfollowed(path, step, why):
+    name = "__".join(path)
+    raise ValueError(
+        f"Pipeline step {name!r} ({type(step).__name__}) {why} The final step "
+        "cannot follow that change without those rows, and would keep them as the "
+        "old statistics made them: those are sums over the rows the request "
+        "removes, which could be recovered from it. Nothing was changed. Refit "
+        "the pipeline, or keep the earlier step's statistics as fitted with "
+        "frozen_steps (the report records it; its statistics then still depend on "
+        "the rows removed)."
     )
 
 
@@ -110,16 +119,16 @@ def walk_step(step, path, Xo, Xn, change, w):
         return new, change
     if isinstance(step, ColumnTransformer):
         return _walk_columns(step, path, Xo, Xn, change, w)
-    incoming = change is not None and (np.any(change.unknown) or np.any(change.scale != 1)
+    incoming = change is not None and (np.any(change.scale != 1)
                                        or np.any(change.shift != 0))
     if isinstance(step, FrozenEstimator) or _is_stateless(step) or w.opted_frozen(path):
         w.kinds[name] = ("frozen" if isinstance(step, FrozenEstimator) else
                          "passed_through" if _is_stateless(step) else "treated_as_frozen")
         if incoming:
-            width = _width(_transform(step, Xo), _transform(step, Xn))
-            w.inexact.append(f"{name!r} ({type(step).__name__}) receives features "
-                             "that changed for rows outside the request")
-            return step, Change(np.ones(width), np.zeros(width), np.ones(width, dtype=bool))
+            _refuse_unfollowed(path, step, "receives features that the request "
+                               "changes for every row outside it (an earlier step was "
+                               "unlearned), and what it makes of them is not known to be "
+                               "affine.")
         return step, None
     if incoming:
         _refuse(path, step, "is fitted on features that the request changes for rows "
@@ -137,8 +146,7 @@ def walk_step(step, path, Xo, Xn, change, w):
         w.kinds[name] = "unlearned"
         if scale_shift is None:
             return new, None
-        width = len(scale_shift[0])
-        return new, Change(*scale_shift, np.zeros(width, dtype=bool))
+        return new, Change(*scale_shift)
     if _is_mean_imputer(step):
         return _walk_imputer(step, path, Xo, Xn, w)
     _refuse(path, step, "is fitted on the training data and cannot be unlearned "
@@ -155,18 +163,17 @@ def _walk_imputer(step, path, Xo, Xn, w):
     added = 0 if new_rows is None else len(new_rows)
     w.new_counts[name] = (n_obs, n_rows - removed + added)
     w.kinds[name] = "unlearned"
-    # rows outside the request that were imputed see their value change
+    # rows outside the request that were imputed would see their value change
     missing_old = 0 if old is None else np.isnan(old).sum(axis=0)
     imputed_elsewhere = (n_rows - observed) - missing_old
-    unknown = changed & (imputed_elsewhere > 0)
-    if not unknown.any():
-        return new, None
-    cols = np.flatnonzero(unknown).tolist()
-    w.inexact.append(
-        f"{name!r} changed the mean it imputes in column(s) {cols}, which rows "
-        "outside the request had imputed: the final model is not moved for them")
-    d = len(unknown)
-    return new, Change(np.ones(d), np.zeros(d), unknown)
+    unfollowed = changed & (imputed_elsewhere > 0)
+    if unfollowed.any():
+        cols = np.flatnonzero(unfollowed)
+        _refuse_unfollowed(
+            path, step, f"would change the mean it imputes in column(s) {cols.tolist()}, "
+            f"which {int(imputed_elsewhere[cols].max())} or more rows outside the "
+            "request had imputed.")
+    return new, None
 
 
 def _select(X, columns, indices):
@@ -194,8 +201,7 @@ def _walk_columns(ct, path, Xo, Xn, change, w):
             continue
         sub = None
         if change is not None:
-            sub = Change(change.scale[indices], change.shift[indices],
-                         change.unknown[indices])
+            sub = Change(change.scale[indices], change.shift[indices])
         new, child = walk_step(trans, (*path, name), _select(Xo, columns, indices),
                                _select(Xn, columns, indices), sub, w)
         fitted.append((name, new, columns))
@@ -203,7 +209,6 @@ def _walk_columns(ct, path, Xo, Xn, change, w):
             span = ct.output_indices_[name]
             out.scale[span] = child.scale
             out.shift[span] = child.shift * weights.get(name, 1.0)
-            out.unknown[span] = child.unknown
             any_change = True
     new_ct = copy.copy(ct)
     new_ct.transformers_ = fitted
