@@ -34,6 +34,7 @@ of the gradient on ``D`` (``grad J(theta; D)`` is not zero after a stochastic
 solver stops), so the step also finishes that part of the optimisation.
 """
 
+import copy
 import time
 from numbers import Integral, Real
 
@@ -76,6 +77,13 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         )
         self.unlearn_history_ = []
         self._new_unlearn_state()
+
+    def _detached_state(self, state):
+        # training (partial_fit, a warm-started fit) updates the weights and
+        # the optimiser's moments in place: a copy or a file takes its own,
+        # under the lock, or it would read them while the next call writes
+        rows = {k: state.pop(k) for k in ("training_rows_",) if k in state}
+        return super()._detached_state({**copy.deepcopy(state), **rows})
 
     # -- hooks for the two subclasses -----------------------------------------
     def _stored_targets(self, y):  # pragma: no cover
