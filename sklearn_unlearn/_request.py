@@ -190,5 +190,8 @@ def validate_request(estimator, X_old, X_new, y_old, y_new, sample_weight):
     if sample_weight is None:
         sw = np.ones(ref.shape[0])
     else:
-        sw = _check_sample_weight(sample_weight, ref, ensure_non_negative=True)
+        # rows trained with weight zero are training rows too: kept rows and
+        # fingerprints hold them, so a request may take them alone
+        sw = _check_sample_weight(sample_weight, ref, ensure_non_negative=True,
+                                  allow_all_zero_weights=True)
     return Request(X_old=Xo, y_old=yo, X_new=Xn, y_new=yn, sample_weight=sw)

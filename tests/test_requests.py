@@ -439,3 +439,45 @@ def test_removing_curvature_the_data_never_had_names_the_likely_rows(diabetes):
     with pytest.raises(ValueError, match="never trained on, were deleted already"):
         est.unlearn(X[300:301] * 100, None, y[300:301])
     assert _state(est) == before
+
+
+def test_rows_trained_with_weight_zero_are_erased_alone(breast_cancer):
+    """A row trained with weight zero is a training row: kept rows (MLPs,
+    certified removal) and fingerprints hold it. A request of zero-weight
+    rows alone was refused ('Sample weights must contain at least one
+    non-zero number'), and the row stayed in the model and its files."""
+    from sklearn_unlearn import CertifiedRemoval, UnlearnableMLPClassifier
+
+    X, y = breast_cancer[0][:200].copy(), breast_cancer[1][:200]
+    X[0] = [123.456] * X.shape[1]
+    w = np.ones(len(y))
+    w[0] = 0.0
+    secret = np.float64(123.456).tobytes()
+    key = b"k" * 32
+    for make, fit_kw, req_kw in [
+            (lambda: UnlearnableLogisticRegression(), {"fingerprint_key": key},
+             {"fingerprint_key": key}),
+            (lambda: UnlearnableMLPClassifier(hidden_layer_sizes=(3,), max_iter=30,
+                                              random_state=0), {}, {}),
+            (lambda: CertifiedRemoval(UnlearnableLogisticRegression(), random_state=0),
+             {}, {})]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = make().fit(X, y, sample_weight=w, **fit_kw)
+        held = secret in pickle.dumps(model)     # kept rows hold it; digests do not
+        model.unlearn(X[:1], None, y[:1], sample_weight=w[:1], **req_kw)
+        assert secret not in pickle.dumps(model)
+        # no longer held: erasing it again is refused
+        with pytest.raises(ValueError, match="never trained on|not among|deleted already"):
+            model.unlearn(X[:1], None, y[:1], sample_weight=w[:1], **req_kw)
+        assert held or fit_kw
+    # the model is the refit's (the row weighed nothing), and its counts drop
+    model = UnlearnableLogisticRegression(C=0.5).fit(X, y, sample_weight=w)
+    counts = model.unlearning_cache_.counts.copy()
+    model.unlearn(X[:1], None, y[:1], sample_weight=w[:1])
+    assert model.unlearning_cache_.counts.sum() == counts.sum() - 1
+    assert rel_dist(model, exact_refit(model, X[1:], y[1:], w[1:])) < 1e-8
+    # inserted and edited with weight zero, likewise
+    model.unlearn(None, X[:1], None, y[:1], sample_weight=[0.0])
+    model.unlearn(X[:1], X[1:2], y[:1], y[1:2], sample_weight=[0.0])
+    assert rel_dist(model, exact_refit(model, X[1:], y[1:], w[1:])) < 1e-8
