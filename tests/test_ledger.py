@@ -209,8 +209,14 @@ def _direct_request(m, X, y):
     m.estimator_.unlearn(X[:5], None, y[:5])
 
 
+def _edit_cached_parameters(m, X, y):
+    # the next request starts from them: the released model would follow
+    m.estimator_.unlearning_cache_.theta[0, 0] += 0.5
+
+
 @pytest.mark.parametrize("change", [_set_coef, _edit_coef, _refit, _swap,
-                                    _hyper_parameter, _direct_request],
+                                    _hyper_parameter, _direct_request,
+                                    _edit_cached_parameters],
                          ids=lambda f: f.__name__.strip("_"))
 def test_a_change_behind_the_ledger_is_refused(change):
     X, y = _classification()

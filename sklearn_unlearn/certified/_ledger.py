@@ -78,8 +78,10 @@ def _array_bytes(value):
 def model_digest(estimator):
     """SHA-256 of what the ledger vouches for in a fitted model: the structure
     of the pipeline, the final step's hyper-parameters, released parameters
-    and classes, its residual bound and the number of requests its cache has
-    applied. Anything missing enters as missing (a replaced model differs)."""
+    and classes, the parameters and residual its cache holds (the next
+    request starts from them), its residual bound and the number of requests
+    its cache has applied. Anything missing enters as missing (a replaced
+    model differs)."""
     h = hashlib.sha256()
 
     def add(tag, data):
@@ -95,6 +97,10 @@ def model_digest(estimator):
     for attr in ("coef_", "intercept_", "classes_"):
         value = getattr(final, attr, None)
         add(attr, b"missing" if value is None else _array_bytes(value))
+    cache = getattr(final, "unlearning_cache_", None)
+    for attr in ("theta", "residual"):
+        value = None if cache is None else getattr(cache, attr)
+        add(f"cache.{attr}", b"missing" if value is None else _array_bytes(value))
     history = getattr(final, "unlearn_history_", None)
     add("n_requests", repr(None if history is None else len(history)).encode())
     try:
