@@ -49,17 +49,23 @@ def side_digests(X, Y, S, key):
     Each value's bits go through a bijective mix (``0`` to ``0``, so a sparse
     row's absent entries count as its zeros), are multiplied by a
     coefficient drawn from the key and its column, and summed modulo
-    ``2**64``, in two lanes with independent coefficients. Vectorised: the
-    key is kept with the digests, so they need the identity of rows, not a
-    secret (the keyed fingerprints of :mod:`sklearn_unlearn._fingerprints`
-    are for that).
+    ``2**64``, in two lanes with independent coefficients (vectorised). The
+    sums are linear in the mixed values: with the key, which is kept with
+    the digests, they would give back a row's values from its other ones.
+    So each row's sums are hashed again, by BLAKE2b under the key: with the
+    key a digest tells whether a candidate row is held, and nothing more
+    (the keyed fingerprints of :mod:`sklearn_unlearn._fingerprints`, whose
+    key is not kept, do not tell even that).
     """
     n, d = X.shape
     T = np.hstack([np.asarray(Y, dtype=np.float64), np.asarray(S, dtype=np.float64)])
     lanes = np.frombuffer(hashlib.blake2b(key, digest_size=16).digest(), np.uint64)
     out = _sparse_sums(X, lanes) if sp.issparse(X) else _dense_sums(X, 0, lanes)
     out += _dense_sums(T, d, lanes)
-    return _mix(out).view(f"S{2 * 8}").ravel()
+    sums = np.ascontiguousarray(out).tobytes()
+    hashed = b"".join(hashlib.blake2b(sums[i:i + 16], digest_size=16, key=key).digest()
+                      for i in range(0, len(sums), 16))
+    return np.frombuffer(hashed, dtype="S16").copy()
 
 
 def _mix(x):
