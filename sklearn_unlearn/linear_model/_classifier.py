@@ -28,21 +28,22 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
     def _unlearn_n_outputs(self, y_shape):
         return 1 if len(self.classes_) == 2 else len(self.classes_)
 
-    def _class_weights(self, y_index):
+    def _class_weights(self, y_index, sample_weight):
         if self.class_weight is None:
             return np.ones(len(self.classes_))
         if isinstance(self.class_weight, str):
-            # "balanced": the weights of the fitted model, kept fixed.
+            # "balanced": the weights of the fitted model, from the classes'
+            # sample weights as the parent takes them, kept fixed
             return compute_class_weight(
-                self.class_weight, classes=np.arange(len(self.classes_)), y=y_index
-            )
+                self.class_weight, classes=np.arange(len(self.classes_)), y=y_index,
+                sample_weight=sample_weight)
         return np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
 
     def _unlearn_targets(self, y, sample_weight):
         if not (isinstance(y, np.ndarray) and y.ndim == 1):     # validated already
             y = column_or_1d(y, warn=False)
         idx = np.searchsorted(self.classes_, y)
-        cw = self._class_weights(idx)
+        cw = self._class_weights(idx, sample_weight)
         n, K = len(y), len(self.classes_)
         row_weight = sample_weight * cw[idx]
         if K == 2:

@@ -88,7 +88,7 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
         if np.ndim(y) > 1 and np.shape(y)[1] != 1:
             raise ValueError(f"{type(self).__name__} takes one target per row; a "
                              f"chunk has targets of shape {np.shape(y)}.")
-        self._check_target_range(y, "a chunk's targets")
+        self._check_target_range(y, "y")
 
     def _unlearn_tags(self):
         try:
