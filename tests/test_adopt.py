@@ -333,3 +333,33 @@ def test_a_model_adopted_from_chunks_chooses_its_method_as_in_memory(breast_canc
     assert a.method == r.method == "refined"
     np.testing.assert_allclose(a.one_step_error, r.one_step_error, rtol=1e-6)
     assert rel_dist(adopted, ref) < 1e-8
+
+
+def test_adopted_rows_are_checked_as_the_parent_checks_them():
+    """Rows given to from_fitted in memory were not checked against the
+    loss's range (a negative Poisson target was accepted), and chunks given
+    as data frames were read by position (columns in another order gave
+    a model with two coefficients swapped)."""
+    import pandas as pd
+    from sklearn.linear_model import PoissonRegressor
+
+    from sklearn_unlearn import UnlearnablePoissonRegressor
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(120, 3)), columns=["a", "b", "c"])
+    y = rng.poisson(np.exp(X.to_numpy() @ [0.3, -0.2, 0.1])).astype(float)
+    fitted = PoissonRegressor(alpha=0.1).fit(X, y)
+    bad = y.copy()
+    bad[7] = -5.0
+    with pytest.raises(ValueError, match="out of the valid range"):
+        UnlearnablePoissonRegressor.from_fitted(fitted, X, bad)
+    with pytest.raises(ValueError, match="one target per row"):
+        UnlearnablePoissonRegressor.from_fitted(fitted, X, np.c_[y, y])
+    swapped = [(X.iloc[i:i + 40][["b", "a", "c"]], y[i:i + 40]) for i in range(0, 120, 40)]
+    with pytest.raises(ValueError, match="not the feature names"):
+        UnlearnablePoissonRegressor.from_fitted(fitted, swapped)
+    model = UnlearnablePoissonRegressor.from_fitted(fitted, X, y)
+    with pytest.raises(ValueError, match="not the feature names"):
+        model.rebase_residual_bound(X[["b", "a", "c"]], y)
+    ordered = [(X.iloc[i:i + 40], y[i:i + 40]) for i in range(0, 120, 40)]
+    assert rel_dist(UnlearnablePoissonRegressor.from_fitted(fitted, ordered), model) < 1e-8

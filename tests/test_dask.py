@@ -280,3 +280,19 @@ def test_glm_chunks_with_targets_its_loss_refuses_are_refused(client, glm_data):
     with pytest.raises(ValueError, match="one target per row"):
         UnlearnablePoissonRegressor().fit(da.from_array(X, chunks=(150, 4)),
                                           da.from_array(np.c_[y, y], chunks=(150, 2)))
+
+
+def test_a_refused_dask_refit_leaves_the_model_as_it_was(client, glm_data):
+    """The fit by chunks sets the parameters, the feature count and names
+    before its passes; a chunk refused in a pass left a fitted model with
+    zero coefficients beside its old cache (its predictions changed)."""
+    X, y, w = glm_data
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    model = UnlearnablePoissonRegressor(alpha=0.1).fit(frame, y, sample_weight=w)
+    before = pickle.dumps(model)
+    bad = y.copy()
+    bad[500] = -1.0
+    with pytest.raises(ValueError, match="out of the valid range"):
+        model.fit(dd.from_pandas(frame.assign(e=1.0), npartitions=3),
+                  dd.from_pandas(pd.Series(bad), npartitions=3))
+    assert pickle.dumps(model) == before

@@ -44,9 +44,9 @@ class ChunkedFitMixin:
         """The parent's parameter attributes (zeros) of a fit by chunks."""
         raise NotImplementedError
 
-    def _check_chunk_targets(self, y):
-        """Refuse the targets of a chunk that the parent's fit would refuse
-        (it validates rows in memory itself)."""
+    def _check_targets_as_parent(self, y):
+        """Refuse targets the parent's fit would refuse, where it does not
+        see them (chunks, rows given to :meth:`from_fitted`)."""
 
     def _chunked_n_iter(self, n_iter):  # pragma: no cover
         """``n_iter_`` of a fit by ``n_iter`` Newton iterations, as the parent
@@ -115,7 +115,7 @@ class ChunkedFitMixin:
         if classes is not None:
             encoder.classes_ = classes
         chunk_pass = ChunkPass(encoder, objective, self.n_features_in_, n_groups,
-                               classes)
+                               classes, names=self.__dict__.get("feature_names_in_"))
         reduce = reducer(chunk_pass)
         if like is not None:
             reduce = same_rows(reduce, like)
@@ -247,5 +247,6 @@ class ChunkedFitMixin:
         classes = self.classes_ if self._chunked_classifier else None
         X, y, w = ChunkPass(None, None, self.n_features_in_, None,
                             classes).checked(X, y, sample_weight)
+        self._check_targets_as_parent(y)
         self._fit_unlearning_cache(X, y, w)
         return self

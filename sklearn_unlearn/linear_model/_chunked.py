@@ -36,16 +36,26 @@ class ChunkPass:
 
     ``encoder`` is an unfitted copy of the estimator with its ``classes_``
     (for a classifier), whose ``_unlearn_targets`` encodes the targets.
+    ``names``: the feature names the model was fitted with, which a chunk
+    given as a data frame must have, in that order.
     """
 
-    def __init__(self, encoder, objective, n_features, n_groups, classes=None):
+    def __init__(self, encoder, objective, n_features, n_groups, classes=None,
+                 names=None):
         self.encoder = encoder
         self.objective = objective
         self.n_features = n_features
         self.n_groups = n_groups
         self.classes = classes
+        self.names = names
 
     def checked(self, X, y, w):
+        if (self.names is not None and hasattr(X, "columns")
+                and list(X.columns) != list(self.names)):
+            raise ValueError(
+                f"The columns {list(X.columns)[:10]} of the rows given are not the "
+                "feature names the model was fitted with, in that order "
+                f"({list(self.names)[:10]}): give them as at fit.")
         X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
                         ensure_min_samples=0)
         if sp.issparse(X):
@@ -78,7 +88,7 @@ class ChunkPass:
 
     def __call__(self, X, y, w, theta, wanted):
         X, y, w = self.checked(X, y, w)
-        self.encoder._check_chunk_targets(y)
+        self.encoder._check_targets_as_parent(y)
         Y, S, row_weight, groups, _ = self.encoder._unlearn_targets(y, w)
         wanted = dict(wanted)
         key = wanted.pop("fingerprint_key", None)

@@ -84,10 +84,10 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
     def _chunked_n_iter(self, n_iter):
         return n_iter
 
-    def _check_chunk_targets(self, y):
+    def _check_targets_as_parent(self, y):
         if np.ndim(y) > 1 and np.shape(y)[1] != 1:
-            raise ValueError(f"{type(self).__name__} takes one target per row; a "
-                             f"chunk has targets of shape {np.shape(y)}.")
+            raise ValueError(f"{type(self).__name__} takes one target per row; got "
+                             f"targets of shape {np.shape(y)}.")
         self._check_target_range(y, "y")
 
     def _unlearn_tags(self):

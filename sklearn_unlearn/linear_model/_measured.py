@@ -89,7 +89,8 @@ class MeasuredResidualMixin:
             self._chunk_classes()       # refuses class weights chunks cannot take
         chunk_pass = ChunkPass(self, cache.objective, self.n_features_in_,
                                len(cache.counts),
-                               self.classes_ if is_classifier(self) else None)
+                               self.classes_ if is_classifier(self) else None,
+                               names=self.__dict__.get("feature_names_in_"))
         views = [None] if transform is None else [None, transform]
         if is_dask_collection(X):
             sums = [self._chunk_source(X, y, sample_weight, view)[0](chunk_pass)(cache.theta)
