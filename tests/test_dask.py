@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from dask.distributed import Client, LocalCluster
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
 
 from sklearn_unlearn import (UnlearnableGammaRegressor, UnlearnableLinearSVC,
                              UnlearnableLogisticRegression, UnlearnablePoissonRegressor,
@@ -296,3 +296,37 @@ def test_a_refused_dask_refit_leaves_the_model_as_it_was(client, glm_data):
         model.fit(dd.from_pandas(frame.assign(e=1.0), npartitions=3),
                   dd.from_pandas(pd.Series(bad), npartitions=3))
     assert pickle.dumps(model) == before
+
+
+@pytest.mark.parametrize("est, scale", [(UnlearnablePoissonRegressor(alpha=0.1), 1e12),
+                                        (UnlearnableGammaRegressor(alpha=0.1), 1e-12)])
+def test_a_glm_whose_optimum_is_far_from_zero_is_fitted_by_chunks(est, scale, client,
+                                                                  glm_data):
+    """From zero, a log link's exp(eta) overflowed in every step towards a
+    mean target of 1e10 or 1e-10: the fit stayed at zero (or near it) with
+    only a warning. It starts where the parent does, at the link of the
+    weighted mean target, and reaches the in-memory fit (1e-8)."""
+    X, y, w = glm_data
+    y = y * scale
+    ref = clone(est).fit(X, y, sample_weight=w)
+    model = clone(est).fit(da.from_array(X, chunks=(150, 4)), da.from_array(y, chunks=150),
+                           sample_weight=da.from_array(w, chunks=150))
+    assert rel_dist(model, ref) < 1e-8
+
+
+def test_dask_fits_take_a_scalar_weight_and_refuse_rows_without_weight(client, glm_data):
+    X, y, _ = glm_data
+    Xd, yd = da.from_array(X, chunks=(150, 4)), da.from_array(y, chunks=150)
+    ref = UnlearnablePoissonRegressor().fit(X, y, sample_weight=2.0)
+    assert rel_dist(UnlearnablePoissonRegressor().fit(Xd, yd, sample_weight=2.0), ref) < 1e-8
+    for est in (UnlearnablePoissonRegressor(), UnlearnableLogisticRegression()):
+        target = yd if isinstance(est, UnlearnablePoissonRegressor) else (yd > 1).astype(int)
+        with pytest.raises(ValueError, match="no weight"):
+            est.fit(Xd, target, sample_weight=da.zeros(len(y), chunks=150))
+    with pytest.raises(ValueError, match="no weight"):
+        UnlearnablePoissonRegressor.from_fitted(PoissonRegressor().fit(X, y), X, y,
+                                                sample_weight=np.zeros(len(y)))
+    with pytest.raises(ValueError, match="no finite minimum"):
+        UnlearnablePoissonRegressor().fit(Xd, da.zeros(len(y), chunks=150))
+    with pytest.raises(ValueError, match="one value per row"):
+        UnlearnablePoissonRegressor().fit(Xd, 1.0)

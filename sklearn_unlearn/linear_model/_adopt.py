@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._fingerprints import RowFingerprints, check_key, key_check
 from .._plausibility import LossProfile
-from ..solvers.fit._chunked_newton import cache_by_chunks
+from ..solvers.fit._chunked_newton import cache_by_chunks, check_weighted
 from ._chunked import (ChunkPass, MappedChunks, dask_arrays, dask_reducer,
                        is_dask_collection, iterable_reducer, same_rows)
 
@@ -44,6 +44,12 @@ class ChunkedFitMixin:
         """The parent's parameter attributes (zeros) of a fit by chunks."""
         raise NotImplementedError
 
+    def _chunked_start(self, theta, y, w):
+        """Where a fit of Dask arrays ``y``, ``w`` starts its Newton
+        iterations: ``theta`` (zeros) unless the objective is badly scaled
+        there."""
+        return theta
+
     def _check_targets_as_parent(self, y):
         """Refuse targets the parent's fit would refuse, where it does not
         see them (chunks, rows given to :meth:`from_fitted`)."""
@@ -73,8 +79,9 @@ class ChunkedFitMixin:
                                  f"the data, but the data contains only one class: "
                                  f"{self.classes_[0]!r}.")
         self._init_fitted_attributes(X.shape[1], y.shape)
-        theta = np.zeros((self.n_features_in_ + int(self.fit_intercept),
-                          self._unlearn_n_outputs(y.shape)))
+        theta = self._chunked_start(
+            np.zeros((self.n_features_in_ + int(self.fit_intercept),
+                      self._unlearn_n_outputs(y.shape))), y, w)
         n_iter = self._cache_from_chunks(functools.partial(dask_reducer, X, y, w),
                                          y.shape, theta, fingerprint_key)
         self.n_iter_ = self._chunked_n_iter(n_iter)
@@ -248,5 +255,6 @@ class ChunkedFitMixin:
         X, y, w = ChunkPass(None, None, self.n_features_in_, None,
                             classes).checked(X, y, sample_weight)
         self._check_targets_as_parent(y)
+        check_weighted(np.sum(w))
         self._fit_unlearning_cache(X, y, w)
         return self

@@ -235,6 +235,10 @@ def dask_arrays(X, y, sample_weight):
         X = X.compute_chunk_sizes()
     X = X.rechunk({1: -1})
     rows = X.chunks[0]
+    if (sample_weight is not None and not is_dask_collection(sample_weight)
+            and np.ndim(sample_weight) == 0):
+        # one weight for every row, as scikit-learn takes a scalar
+        sample_weight = np.full(X.shape[0], float(sample_weight))
 
     def aligned(v):
         if v is None:
@@ -242,6 +246,9 @@ def dask_arrays(X, y, sample_weight):
         if hasattr(v, "to_dask_array"):     # a Dask Series or DataFrame
             v = v.to_dask_array(lengths=True)
         if not isinstance(v, da.Array):
+            if np.ndim(v) == 0:
+                raise ValueError("y and sample_weight take one value per row of X; "
+                                 "got a scalar for y.")
             v = da.from_array(np.asarray(v), chunks=-1)
         if any(np.isnan(c) for c in v.chunks[0]):
             v = v.compute_chunk_sizes()

@@ -84,6 +84,30 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
     def _chunked_n_iter(self, n_iter):
         return n_iter
 
+    def _chunked_start(self, theta, y, w):
+        # the parent's start: the intercept at the link of the weighted mean
+        # target. From zero, a log link's exp(eta) overflows in every step
+        # towards a mean far from 1 (1e11, 1e-11), and the iterations stall.
+        if not self.fit_intercept or self._glm_loss().constant_curvature:
+            return theta            # the identity link: zero is as good a start
+        import dask
+        import dask.array as da
+
+        w = da.ones_like(y, dtype=np.float64) if w is None else w.reshape(y.shape)
+        total, weighted = (float(v) for v in dask.compute(w.sum(), (w * y).sum()))
+        if not total > 0:
+            return theta            # no weight: the first pass refuses the rows
+        mean = weighted / total
+        if not mean > 0:
+            raise ValueError(
+                f"The weighted mean of y is {mean:.3g}: with every target 0, the "
+                f"objective of {type(self).__name__} has no finite minimum (its "
+                "intercept goes to minus infinity).")
+        design = self._unlearn_objective(len(theta) - 1, 1).design
+        theta = theta.copy()
+        theta[-1] = np.log(mean) / design.intercept_value
+        return theta
+
     def _check_targets_as_parent(self, y):
         if np.ndim(y) > 1 and np.shape(y)[1] != 1:
             raise ValueError(f"{type(self).__name__} takes one target per row; got "

@@ -58,6 +58,16 @@ def _line_search(objective, reduce, theta, f, g, step, noise, floor, hessian):
     return None
 
 
+def check_weighted(total):
+    """``total``, the rows' total sample weight, as a float; refused when it
+    is not positive (no rows, or every weight zero)."""
+    total = float(total)
+    if not total > 0:
+        raise ValueError("The rows given have no weight (no rows, or every sample "
+                         "weight zero): there is nothing to fit.")
+    return total
+
+
 def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
                      bound=True, check=None):
     """Newton iterations from ``theta`` to the optimum, one pass per
@@ -79,7 +89,8 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
                   allowances=bool(objective.loss.constant_curvature))
     if check is not None:
         check(sums)
-    objective = objective.for_total_weight(float(sums.weight_totals.sum()))
+    total = check_weighted(sums.weight_totals.sum())
+    objective = objective.for_total_weight(total)
     grams = sums.bound_grams
     hessians, anchor = objective.assemble(sums.hessian_grams), theta
     f, g = objective.penalized(sums.value, sums.gradient, theta, noise)

@@ -165,8 +165,9 @@ def _checked_change(cache, scale, shift):
         )
     if cache.objective.loss.curvature_lipschitz is None:
         raise ValueError(
-            "A change of the features needs a loss whose curvature is continuous "
-            "(the squared hinge's jumps at the margin)."
+            "A change of the features needs a loss whose curvature has a Lipschitz "
+            "constant: the squared hinge's jumps at the margin, and a log link's "
+            "exp(eta) grows without bound. Refit with the columns zeroed instead."
         )
     scale = np.asarray(scale, dtype=np.float64)
     shift = np.asarray(shift, dtype=np.float64)
