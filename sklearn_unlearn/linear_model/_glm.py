@@ -122,7 +122,7 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
         # The log link's curvature exp(eta) has no Lipschitz constant: no
         # residual bound, so no certified removal (see the user guide).
         return UnlearnTags(certifiable=False, exact=exact, residual_bound=exact,
-                           methods=UNLEARN_METHODS)
+                           methods=UNLEARN_METHODS, feature_changes=True)
 
 
 _PARAMS_DOC = """\

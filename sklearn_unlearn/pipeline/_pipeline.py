@@ -353,7 +353,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                 f"was unlearned), and the final step {type(final).__name__} cannot "
                 "take such a change (its tags say feature_changes=False). Freeze "
                 "the scaler (frozen_steps or FrozenEstimator), or use a final step "
-                "that can (UnlearnableRidge, UnlearnableLogisticRegression)."
+                "that can (UnlearnableRidge, UnlearnableLogisticRegression, the GLMs)."
             )
         return change
 

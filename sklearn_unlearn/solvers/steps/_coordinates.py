@@ -163,11 +163,11 @@ def _checked_change(cache, scale, shift):
             "A change of the features needs a dense Hessian and no objective "
             "noise (hessian='dense', objective_noise=0)."
         )
-    if cache.objective.loss.curvature_lipschitz is None:
+    if cache.objective.loss.curvature_jumps:
         raise ValueError(
-            "A change of the features needs a loss whose curvature has a Lipschitz "
-            "constant: the squared hinge's jumps at the margin, and a log link's "
-            "exp(eta) grows without bound. Refit with the columns zeroed instead."
+            "A change of the features needs a loss whose curvature is continuous "
+            "(the squared hinge's jumps at the margin). Refit with the columns "
+            "zeroed instead."
         )
     scale = np.asarray(scale, dtype=np.float64)
     shift = np.asarray(shift, dtype=np.float64)
