@@ -11,6 +11,7 @@ from .._locks import fit_serialised, serialised
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
 from ._forget import ForgetColumnsMixin, _final_unlearns
 from ._report import PipelineRequestReport
+from ._statistics import dense_rows
 from ._walk import Walk, _transform, leaf_inputs, walk_chain
 
 
@@ -54,7 +55,9 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         Fitted steps to keep as they are in every request (named as in
         ``set_params``, ``"columntransformer__num__pca"``, or by their own
         name): their fitted state still depends on the rows removed, which
-        each report records in ``treated_as_frozen``.
+        each report records in ``treated_as_frozen``. A step kept as fitted
+        by one request is not unlearned by a later one (it has not followed
+        the rows meanwhile): that request is refused.
     transform_input, verbose
         As in :class:`~sklearn.pipeline.Pipeline`.
     memory : None
@@ -295,16 +298,24 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
 
     def _unlearned_state(self, request, **options):
         X_old, X_new, y_old, y_new, sample_weight = request
+        frozen_before = frozenset(name for r in self.unlearn_history_
+                                  for name in r.treated_as_frozen)
         walk = Walk(frozenset(self.frozen_steps or ()), self.unlearn_statistics_,
-                    dict(self.unlearn_statistics_))
+                    dict(self.unlearn_statistics_), frozen_before)
         prefix, change = walk_chain(self.steps[:-1], (), X_old, X_new, None, walk)
+        # the rows that leave, as the final step was trained on them (through
+        # the steps as they were: an imputer whose mean changes imputed them
+        # with the old one); the new ones through the new steps
         F_old, F_new = X_old, X_new
-        for _, step in prefix:
-            F_old, F_new = _transform(step, F_old), _transform(step, F_new)
+        for (_, before), (_, after) in zip(self.steps[:-1], prefix):
+            F_old, F_new = _transform(before, F_old), _transform(after, F_new)
         name, final = self.steps[-1]
         known = None if change is None else self._feature_change(change)
         if known is not None:
             options["feature_change"] = self._checked_change(final, known)
+            if F_old is not None:
+                # in the coordinates the change takes the final step to
+                F_old = dense_rows(F_old) * known[0] + known[1]
         plan = final.plan_unlearn(F_old, F_new, y_old, y_new, sample_weight=sample_weight,
                                   **options)
         report = PipelineRequestReport.of(plan.report, walk.kinds)

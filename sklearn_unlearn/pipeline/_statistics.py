@@ -123,15 +123,27 @@ def _as_seen(n, old):
 def unlearned_imputer(imputer, observed, removed, added):
     """A copy of a fitted mean SimpleImputer with the rows moved out and in,
     its new counts of observed values, and the columns whose statistic
-    changed."""
-    d = len(imputer.statistics_)
-    n, mean, _ = updated_moments(observed, imputer.statistics_, np.zeros(d),
-                                 removed, added)
-    if np.any(n == 0):
+    changed. Edited rows whose input did not change are left out (they
+    would move a mean by round-off alone); a column that had no observed
+    value at fit (dropped, or filled with 0) keeps its statistic."""
+    removed, added = without_unchanged_pairs(removed, added)
+    observed = np.asarray(observed, dtype=np.float64)
+    empty = observed == 0
+    stats = np.asarray(imputer.statistics_, dtype=np.float64)
+    n, mean, _ = updated_moments(observed, np.where(empty, 0.0, stats),
+                                 np.zeros(len(stats)), removed, added)
+    if np.any((n == 0) & ~empty):
         raise ValueError(
             "The request leaves a column of a SimpleImputer without any observed "
             "value; a refit would drop the column: retrain the pipeline."
         )
+    if np.any((n > 0) & empty):
+        raise ValueError(
+            "The request gives a value to a column in which a SimpleImputer had "
+            "no observed value at fit (it drops the column, or fills it with 0); a "
+            "refit would impute it: retrain the pipeline."
+        )
+    mean = np.where(empty, stats, mean)
     new = copy.copy(imputer)
     new.statistics_ = mean
-    return new, n, mean != imputer.statistics_
+    return new, n, ~empty & (mean != stats)

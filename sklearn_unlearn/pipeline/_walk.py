@@ -51,6 +51,9 @@ class Walk:
     frozen_steps: frozenset
     counts: dict
     new_counts: dict = field(default_factory=dict)
+    #: steps an earlier request kept as fitted: their statistics no longer
+    #: follow the rows, so they cannot be unlearned any more
+    frozen_before: frozenset = frozenset()
     kinds: dict = field(default_factory=dict)
 
     def opted_frozen(self, path):
@@ -121,6 +124,11 @@ def walk_step(step, path, Xo, Xn, change, w):
         return _walk_columns(step, path, Xo, Xn, change, w)
     incoming = change is not None and (np.any(change.scale != 1)
                                        or np.any(change.shift != 0))
+    if isinstance(step, FunctionTransformer) and step.func is None:
+        # the identity (a ColumnTransformer keeps "passthrough" as one): a
+        # change passes through it as it is
+        w.kinds[name] = "passed_through"
+        return step, change
     if isinstance(step, FrozenEstimator) or _is_stateless(step) or w.opted_frozen(path):
         w.kinds[name] = ("frozen" if isinstance(step, FrozenEstimator) else
                          "passed_through" if _is_stateless(step) else "treated_as_frozen")
@@ -141,6 +149,13 @@ def walk_step(step, path, Xo, Xn, change, w):
                     "the pipeline does not keep.")
         w.kinds[name] = "categories_kept"
         return step, None
+    if name in w.frozen_before and (isinstance(step, StandardScaler)
+                                    or _is_mean_imputer(step)):
+        raise ValueError(
+            f"Pipeline step {name!r} ({type(step).__name__}) was kept as fitted by an "
+            "earlier request (frozen_steps): its statistics no longer follow the "
+            "training rows, so it cannot be unlearned any more. Keep it in "
+            "frozen_steps, or refit the pipeline. Nothing was changed.")
     if isinstance(step, StandardScaler):
         new, scale_shift = unlearned_scaler(step, dense_rows(Xo), dense_rows(Xn))
         w.kinds[name] = "unlearned"
