@@ -74,6 +74,29 @@ def _stochastic_solver(est):
     return True
 
 
+def _partial_fit_doc(y_type, y_text, extra=""):
+    return f"""Update the model with a single iteration over the given data.
+
+        The parent's ``partial_fit``, holding the request lock: a request, a
+        copy or a file made meanwhile by another thread waits for it. The
+        kept rows do not change.
+
+        Parameters
+        ----------
+        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+            The input data.
+        y : {y_type}
+            {y_text}
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+{extra}
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+
+
 def _param_doc(extra=""):
     return f"""
     Parameters
@@ -229,33 +252,16 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
 
-    @available_if(_stochastic_solver)
-    @fit_serialised
     def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """Update the model with a single iteration over the given data.
+        return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
 
-        The parent's ``partial_fit``, holding the request lock: a request, a
-        copy or a file made meanwhile by another thread waits for it. The
-        kept rows do not change.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-        y : array-like of shape (n_samples,)
-            The target labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples.
+    partial_fit.__doc__ = _partial_fit_doc("array-like of shape (n_samples,)",
+                                           "The target labels.", """\
         classes : array of shape (n_classes,), default=None
             Classes across all calls to ``partial_fit``; required on the
             first call.
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-        """
-        return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
+""")
+    partial_fit = available_if(_stochastic_solver)(fit_serialised(partial_fit))
 
     def _stored_targets(self, y):
         y = np.asarray(y)
@@ -419,30 +425,12 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
 
-    @available_if(_stochastic_solver)
-    @fit_serialised
     def partial_fit(self, X, y, sample_weight=None):
-        """Update the model with a single iteration over the given data.
-
-        The parent's ``partial_fit``, holding the request lock: a request, a
-        copy or a file made meanwhile by another thread waits for it. The
-        kept rows do not change.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            The target values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples.
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-        """
         return super().partial_fit(X, y, sample_weight=sample_weight)
+
+    partial_fit.__doc__ = _partial_fit_doc(
+        "array-like of shape (n_samples,) or (n_samples, n_outputs)", "The target values.")
+    partial_fit = available_if(_stochastic_solver)(fit_serialised(partial_fit))
 
     def _unlearn_n_targets(self):
         # None: the model was fitted on one target (1-D y), as validate_request expects.
