@@ -363,3 +363,28 @@ def test_adopted_rows_are_checked_as_the_parent_checks_them():
         model.rebase_residual_bound(X[["b", "a", "c"]], y)
     ordered = [(X.iloc[i:i + 40], y[i:i + 40]) for i in range(0, 120, 40)]
     assert rel_dist(UnlearnablePoissonRegressor.from_fitted(fitted, ordered), model) < 1e-8
+
+
+def test_adopted_targets_must_have_the_models_shape():
+    """A two-target Ridge adopted from chunks of one target per row made its
+    second target's model a copy of the first; Dask and in-memory rows were
+    refused by a numpy reshape error, or accepted with two columns for one
+    target. Each is refused by name; a column of one target, and a scalar
+    sample weight, are taken as at fit."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 3))
+    y = X @ [0.5, -0.2, 0.1]
+    one, two = Ridge().fit(X, y), Ridge().fit(X, np.c_[y, 1 - y])
+
+    def chunks(Y):
+        return [(X[i:i + 80], Y[i:i + 80]) for i in range(0, 240, 80)]
+
+    for fitted, Y in ((one, np.c_[y, y]), (two, y)):
+        for rows in ((X, Y), (chunks(Y),)):
+            with pytest.raises(ValueError, match="per row. Give them as at fit"):
+                UnlearnableRidge.from_fitted(fitted, *rows)
+    assert rel_dist(UnlearnableRidge.from_fitted(two, chunks(np.c_[y, 1 - y])), two) < 1e-8
+    assert rel_dist(UnlearnableRidge.from_fitted(one, X, y[:, None]), one) < 1e-8
+    weighted = Ridge().fit(X, y, sample_weight=2.5)
+    assert rel_dist(UnlearnableRidge.from_fitted(weighted, X, y, sample_weight=2.5),
+                    weighted) < 1e-8

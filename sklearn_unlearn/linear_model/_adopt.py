@@ -12,8 +12,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._fingerprints import RowFingerprints, check_key, key_check
 from .._plausibility import LossProfile
 from ..solvers.fit._chunked_newton import cache_by_chunks, check_weighted
-from ._chunked import (ChunkPass, MappedChunks, dask_arrays, dask_reducer,
-                       is_dask_collection, iterable_reducer, same_rows)
+from ._chunked import (ChunkPass, MappedChunks, check_target_shape, dask_arrays,
+                       dask_reducer, is_dask_collection, iterable_reducer, same_rows)
 
 
 class ChunkedFitMixin:
@@ -43,6 +43,11 @@ class ChunkedFitMixin:
     def _init_fitted_attributes(self, n_features, y_shape):  # pragma: no cover
         """The parent's parameter attributes (zeros) of a fit by chunks."""
         raise NotImplementedError
+
+    def _published_dtype(self, X_dtype):
+        """The dtype of the parameters the parent fits on data of ``X_dtype``
+        (float32 data gives float32 parameters)."""
+        return np.float32 if X_dtype == np.float32 else np.float64
 
     def _chunked_start(self, theta, y, w):
         """Where a fit of Dask arrays ``y``, ``w`` starts its Newton
@@ -79,6 +84,12 @@ class ChunkedFitMixin:
                                  f"the data, but the data contains only one class: "
                                  f"{self.classes_[0]!r}.")
         self._init_fitted_attributes(X.shape[1], y.shape)
+        # the parameters in the dtype the parent publishes for such data: the
+        # cache's bound is about them
+        dtype = self._published_dtype(X.dtype)
+        self.coef_ = np.asarray(self.coef_, dtype=dtype)
+        if np.ndim(self.intercept_) or dtype != np.float64:
+            self.intercept_ = np.asarray(self.intercept_, dtype=dtype)[()]
         theta = self._chunked_start(
             np.zeros((self.n_features_in_ + int(self.fit_intercept),
                       self._unlearn_n_outputs(y.shape))), y, w)
@@ -122,7 +133,8 @@ class ChunkedFitMixin:
         if classes is not None:
             encoder.classes_ = classes
         chunk_pass = ChunkPass(encoder, objective, self.n_features_in_, n_groups,
-                               classes, names=self.__dict__.get("feature_names_in_"))
+                               classes, names=self.__dict__.get("feature_names_in_"),
+                               targets=tuple(y_shape[1:]))
         reduce = reducer(chunk_pass)
         if like is not None:
             reduce = same_rows(reduce, like)
@@ -140,6 +152,7 @@ class ChunkedFitMixin:
         if is_dask_collection(X):
             X, y, w, names = dask_arrays(X, y, sample_weight)
             self._check_adopted_names(names)
+            check_target_shape(y.shape, tuple(self._adopted_y_shape()[1:]))
             if transform is not None:
                 X = X.map_blocks(transform, dtype=np.float64)
             return functools.partial(dask_reducer, X, y, w), y.shape
@@ -252,8 +265,9 @@ class ChunkedFitMixin:
         validate_data(self, X, reset=False, accept_sparse="csr", dtype=None)
         # (in memory, class_weight="balanced" sees all of y)
         classes = self.classes_ if self._chunked_classifier else None
-        X, y, w = ChunkPass(None, None, self.n_features_in_, None,
-                            classes).checked(X, y, sample_weight)
+        X, y, w = ChunkPass(None, None, self.n_features_in_, None, classes,
+                            targets=tuple(self._adopted_y_shape()[1:])).checked(
+                                X, y, sample_weight)
         self._check_targets_as_parent(y)
         check_weighted(np.sum(w))
         self._fit_unlearning_cache(X, y, w)

@@ -30,6 +30,18 @@ def is_dask_collection(X):
     return hasattr(X, "__dask_graph__")
 
 
+def check_target_shape(shape, targets):
+    """Refuse targets of ``shape`` for a model that takes ``targets`` per row
+    (``()``: one, which a column of one also gives; ``(k,)``: ``k``)."""
+    given = tuple(shape[1:])
+    if given == tuple(targets) or (targets == () and given == (1,)):
+        return
+    raise ValueError(
+        f"The targets given have shape {tuple(shape)}; the model takes "
+        f"{'one target' if targets == () else targets[0]} per row. Give them as "
+        "at fit.")
+
+
 class ChunkPass:
     """Checks, encodes and sums one chunk of rows (picklable: it travels to
     the workers of a cluster).
@@ -37,17 +49,20 @@ class ChunkPass:
     ``encoder`` is an unfitted copy of the estimator with its ``classes_``
     (for a classifier), whose ``_unlearn_targets`` encodes the targets.
     ``names``: the feature names the model was fitted with, which a chunk
-    given as a data frame must have, in that order.
+    given as a data frame must have, in that order. ``targets``: the shape
+    of a row's targets, ``()`` for one (a column is taken as one), ``(k,)``
+    for ``k``; ``None`` for any.
     """
 
     def __init__(self, encoder, objective, n_features, n_groups, classes=None,
-                 names=None):
+                 names=None, targets=None):
         self.encoder = encoder
         self.objective = objective
         self.n_features = n_features
         self.n_groups = n_groups
         self.classes = classes
         self.names = names
+        self.targets = targets
 
     def checked(self, X, y, w):
         if (self.names is not None and hasattr(X, "columns")
@@ -74,10 +89,17 @@ class ChunkPass:
                     f"{self.classes.tolist()}).")
         else:
             y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_min_samples=0)
+            if self.targets is not None:
+                check_target_shape(y.shape, self.targets)
+                if self.targets == ():
+                    y = y.reshape(len(y))
         if len(y) != X.shape[0]:
             raise ValueError(f"A chunk has {X.shape[0]} rows and {len(y)} targets.")
         if w is None:
             w = np.ones(X.shape[0])
+        elif np.ndim(w) == 0:
+            # one weight for every row, as scikit-learn takes a scalar
+            w = np.full(X.shape[0], float(w))
         else:
             w = check_array(w, ensure_2d=False, dtype=np.float64,
                             ensure_min_samples=0).ravel()

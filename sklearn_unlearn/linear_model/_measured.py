@@ -90,7 +90,8 @@ class MeasuredResidualMixin:
         chunk_pass = ChunkPass(self, cache.objective, self.n_features_in_,
                                len(cache.counts),
                                self.classes_ if is_classifier(self) else None,
-                               names=self.__dict__.get("feature_names_in_"))
+                               names=self.__dict__.get("feature_names_in_"),
+                               targets=tuple(self._adopted_y_shape()[1:]))
         views = [None] if transform is None else [None, transform]
         if is_dask_collection(X):
             sums = [self._chunk_source(X, y, sample_weight, view)[0](chunk_pass)(cache.theta)

@@ -113,6 +113,9 @@ random_state, max_iter
     def _chunked_n_iter(self, n_iter):
         return int(n_iter)
 
+    def _published_dtype(self, X_dtype):
+        return np.float64           # liblinear's, whatever the data
+
     def _check_unlearnable(self):
         if self.penalty != "l2" or self.loss != "squared_hinge":
             raise ValueError(
