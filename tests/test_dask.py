@@ -18,7 +18,7 @@ from sklearn_unlearn import (UnlearnableGammaRegressor, UnlearnableLinearSVC,
                              UnlearnableRidge, UnlearnableTweedieRegressor)
 
 from ._chunked_reference import assert_bound_holds, assert_same_model
-from .conftest import exact_refit, rel_dist
+from .conftest import exact_refit, params_of, rel_dist
 
 
 @pytest.fixture(scope="module")
@@ -345,3 +345,18 @@ def test_a_dask_fit_of_float32_rows_publishes_float32_parameters(client, glm_dat
                                da.from_array(target, chunks=150))
         assert model.coef_.dtype == ref.coef_.dtype == np.float32
         assert_same_model(model, ref, rtol=1e-7)
+
+
+def test_gradients_of_tiny_entries_are_not_taken_for_zero(client, diabetes):
+    """The iterations judged their gradient by numpy's norm, whose squares
+    underflow below 1e-154: with targets scaled by 1e-200 the fit stopped
+    where it started (zero coefficients, no warning), in memory and by
+    chunks. The norm is the BLAS's scaled one: both reach scikit-learn's
+    refit (1e-8, relative)."""
+    X, y = diabetes
+    X = X[:300]
+    y = y[:300] * 1e-200
+    ref = params_of(Ridge(solver="cholesky").fit(X, y)) * 1e200
+    for rows in ((X, y), (da.from_array(X, chunks=(100, 10)), da.from_array(y, chunks=100))):
+        got = params_of(UnlearnableRidge().fit(*rows)) * 1e200
+        assert np.linalg.norm(got - ref) < 1e-8 * np.linalg.norm(ref)

@@ -19,7 +19,7 @@ from ._chunks import published_theta
 from ..hessian import _third
 from ..hessian._entry_sides import new_key
 from ..hessian._factored import NotPositiveDefiniteError
-from ._polish import unconverged_polish
+from ._polish import scaled_norm, unconverged_polish
 
 _EPS = np.finfo(float).eps
 
@@ -35,7 +35,7 @@ def _line_search(objective, reduce, theta, f, g, step, noise, floor, hessian):
     gradient and sums, or ``None`` if no step is accepted. A pass expected
     to be the last takes the allowances, and with the Hessian the third
     derivatives where the cache keeps them."""
-    gnorm = np.linalg.norm(g)
+    gnorm = scaled_norm(g)
     slope = float((g * step).sum())
     t = 1.0
     while t >= 1e-10:
@@ -50,7 +50,7 @@ def _line_search(objective, reduce, theta, f, g, step, noise, floor, hessian):
                       third=last and hessian and _third.keeps_third(objective, True))
         f_c, g_c = objective.penalized(sums.value, sums.gradient, cand, noise)
         if f_c <= f + 1e-4 * t * slope or (
-                gnorm <= 1e6 * floor and np.linalg.norm(g_c) < gnorm):
+                gnorm <= 1e6 * floor and scaled_norm(g_c) < gnorm):
             return cand, f_c, g_c, sums
         if gnorm <= 1e3 * floor:
             return None     # round-off level: no step resolves it further
@@ -96,9 +96,9 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
     f, g = objective.penalized(sums.value, sums.gradient, theta, noise)
     newton = False
     for it in range(max_newton):
-        gnorm = np.linalg.norm(g)
+        gnorm = scaled_norm(g)
         floor = 1e3 * _EPS * (sums.abs_coef
-                              + np.linalg.norm(objective.penalty[:, None] * theta))
+                              + scaled_norm(objective.penalty[:, None] * theta))
         logger.info("Newton iteration %d: gradient norm %.6g (round-off level %.3g)",
                     it, gnorm, floor)
         if gnorm <= floor:
@@ -109,7 +109,7 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
             return (objective, theta, g, sums, hessians, anchor, grams, it,
                     gnorm <= 1e3 * floor)
         theta, f, g_new, sums = found
-        ratio = np.linalg.norm(g_new) / gnorm
+        ratio = scaled_norm(g_new) / gnorm
         g = g_new
         if newton:
             hessians, anchor = objective.assemble(sums.hessian_grams), theta
@@ -121,10 +121,10 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
         # reach round-off: its pass takes the Hessian and the allowances
         # there, the work of a last pass at the optimum, which it saves
         newton = not objective.loss.constant_curvature and (
-            ratio > 0.05 or ratio * np.linalg.norm(g) <= floor)
-    floor = 1e3 * _EPS * (sums.abs_coef + np.linalg.norm(objective.penalty[:, None] * theta))
+            ratio > 0.05 or ratio * scaled_norm(g) <= floor)
+    floor = 1e3 * _EPS * (sums.abs_coef + scaled_norm(objective.penalty[:, None] * theta))
     return (objective, theta, g, sums, hessians, anchor, grams, max_newton,
-            np.linalg.norm(g) <= 1e6 * floor)
+            scaled_norm(g) <= 1e6 * floor)
 
 
 def cache_by_chunks(objective, reduce, theta, *, noise=None, bound=True,

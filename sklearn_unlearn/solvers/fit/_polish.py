@@ -6,6 +6,7 @@ import logging
 import warnings
 
 import numpy as np
+from scipy.linalg import blas
 from sklearn.exceptions import ConvergenceWarning
 
 from .._cg import conjugate_gradient
@@ -17,17 +18,25 @@ _EPS = np.finfo(float).eps
 logger = logging.getLogger("sklearn_unlearn")
 
 
+def scaled_norm(a):
+    """The Euclidean norm of every entry of ``a``, by the BLAS's scaled sum
+    of squares: no square underflows or overflows, so a gradient of entries
+    near 1e-200 or 1e200 has its norm (``numpy.linalg.norm`` gives 0 or
+    ``inf`` there, which stopped the iterations where they started)."""
+    return float(blas.dnrm2(np.ascontiguousarray(a, dtype=np.float64).ravel()))
+
+
 def unconverged_polish(g, noise):
     """Refuse a perturbed objective whose polish did not converge (with a
     linear noise term it may have no minimum), warn otherwise."""
     if noise is not None:
         raise NotPositiveDefiniteError(
             "The polish did not reach the optimum of the perturbed "
-            f"objective (gradient norm {np.linalg.norm(g):.3g})."
+            f"objective (gradient norm {scaled_norm(g):.3g})."
         )
     warnings.warn(
         "The Newton polish did not reach the optimum to round-off "
-        f"(gradient norm {np.linalg.norm(g):.3g}); unlearning starts from "
+        f"(gradient norm {scaled_norm(g):.3g}); unlearning starts from "
         "this residual, which the bound includes.",
         ConvergenceWarning,
     )
@@ -56,13 +65,13 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
     f, g, eta = start
     floor = 1e3 * _EPS * (
         np.abs(objective.gradient_coefficients(Y, S, eta)).sum(axis=1) @ row_norms
-        + np.linalg.norm(objective.penalty[:, None] * theta)
+        + scaled_norm(objective.penalty[:, None] * theta)
     )
     chord = all(isinstance(H, FactoredHessian) for H in hessians)
     far = False
     near = 0
     for it in range(max_newton):
-        gnorm = np.linalg.norm(g)
+        gnorm = scaled_norm(g)
         logger.info("Newton iteration %d: gradient norm %.6g (round-off level %.3g)",
                     it, gnorm, floor)
         if gnorm <= floor:
@@ -72,7 +81,7 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
             cand = theta + step
             f_c, g_c, eta_c = objective.value_and_gradient(X, Y, S, cand, noise,
                                                            return_predictor=True)
-            ratio = np.linalg.norm(g_c) / gnorm
+            ratio = scaled_norm(g_c) / gnorm
             if ratio <= 0.25 and (
                     f_c <= f + 1e-4 * float((g * step).sum()) or gnorm <= 1e6 * floor):
                 theta, g, f, eta = cand, g_c, f_c, eta_c
@@ -95,7 +104,7 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
         if found is None:
             break
         cand, f_c, g_c, eta_c = found
-        if np.linalg.norm(g_c) > 0.5 * gnorm:
+        if scaled_norm(g_c) > 0.5 * gnorm:
             far = True
             if noise is not None:
                 # slow: the preconditioner is the curvature of a far point (a
@@ -103,11 +112,11 @@ def polish(objective, X, Y, S, theta, noise, hessians, *, max_newton, row_norms,
                 # start); take the exact Hessian at the new point
                 hessians = _refreshed(objective, X, Y, S, cand, eta_c, hessians)
         theta, g, f, eta = cand, g_c, f_c, eta_c
-        if np.linalg.norm(g) <= 1e3 * floor:
+        if scaled_norm(g) <= 1e3 * floor:
             near += 1
             if near >= 3:
                 return theta, g, eta, far, True
-    return theta, g, eta, far, np.linalg.norm(g) <= 1e6 * floor
+    return theta, g, eta, far, scaled_norm(g) <= 1e6 * floor
 
 
 def _newton_step(objective, X, Y, S, theta, g, hessians, cg_tol, cg_max_iter):
@@ -132,7 +141,7 @@ def _solve_columns(hvp, H, g, tol, max_iter):
     out = np.zeros_like(columns)
     for j in range(columns.shape[1]):
         col = columns[:, j]
-        if not np.linalg.norm(col):
+        if not scaled_norm(col):
             continue
         out[:, j] = conjugate_gradient(
             hvp, col, tol=tol, max_iter=max_iter, precondition=precondition,
@@ -143,7 +152,7 @@ def _solve_columns(hvp, H, g, tol, max_iter):
 def _line_search(objective, X, Y, S, theta, f, g, step, noise, near_roundoff):
     """``(theta, value, gradient, predictor)`` at the accepted point along
     ``step``, or ``None`` when no step length is accepted."""
-    gnorm = np.linalg.norm(g)
+    gnorm = scaled_norm(g)
     slope = float((g * step).sum())
     t = 1.0
     while t >= 1e-10:
@@ -157,7 +166,7 @@ def _line_search(objective, X, Y, S, theta, f, g, step, noise, near_roundoff):
         # grows along the way): a test that a large objective's rounding
         # cannot hide.
         if f_c <= f + 1e-4 * t * slope or (
-            near_roundoff and np.linalg.norm(g_c) < gnorm
+            near_roundoff and scaled_norm(g_c) < gnorm
         ) or float((g_c * step).sum()) <= 1e-4 * slope:
             return cand, f_c, g_c, eta_c
         t *= 0.5
@@ -183,7 +192,7 @@ def anchored(objective, X, Y, S, theta, eta, held, anchor, eta_anchor, *, far,
     the polished ``theta`` when the polish moved far from where they were."""
     gamma = objective.loss.curvature_lipschitz
     hessians = held.pop()
-    moved = np.linalg.norm(theta - anchor) > 1e-9 * np.linalg.norm(theta)
+    moved = scaled_norm(theta - anchor) > 1e-9 * scaled_norm(theta)
     if objective.loss.constant_curvature:
         # the same Hessian at every theta: no drift to carry
         anchor, eta_anchor = theta, eta
