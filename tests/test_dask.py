@@ -330,6 +330,8 @@ def test_dask_fits_take_a_scalar_weight_and_refuse_rows_without_weight(client, g
         UnlearnablePoissonRegressor().fit(Xd, da.zeros(len(y), chunks=150))
     with pytest.raises(ValueError, match="one value per row"):
         UnlearnablePoissonRegressor().fit(Xd, 1.0)
+    with pytest.raises(ValueError, match="contains NaN"):
+        UnlearnablePoissonRegressor().fit(Xd, da.from_array(np.r_[np.nan, y[1:]], chunks=150))
 
 
 def test_a_dask_fit_of_float32_rows_publishes_float32_parameters(client, glm_data):

@@ -95,8 +95,8 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
 
         w = da.ones_like(y, dtype=np.float64) if w is None else w.reshape(y.shape)
         total, weighted = (float(v) for v in dask.compute(w.sum(), (w * y).sum()))
-        if not total > 0:
-            return theta            # no weight: the first pass refuses the rows
+        if not (total > 0 and np.isfinite(weighted)):
+            return theta            # the first pass refuses the rows by what is wrong
         mean = weighted / total
         if not mean > 0:
             raise ValueError(
