@@ -638,3 +638,16 @@ def test_a_passthrough_column_carries_a_scaler_change_and_an_empty_column_stays(
                 np.vstack([Xs[5:], Xs[5:6]]), np.r_[t[5:], t[5:6]])
         np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9,
                                    atol=1e-12)
+
+
+def test_rows_moved_by_a_scaler_change_keep_their_column_names():
+    """The removed rows are moved into the new coordinates of an unlearned
+    scaler; with pandas output they reached the final step as an array,
+    which warned that it was fitted with feature names."""
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).set_output(
+        transform="pandas").fit(X[NUM], T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        pipe.unlearn(X[NUM].iloc[ROWS], None, T[ROWS])
+    refit = make_pipeline(StandardScaler(), Ridge()).fit(X[NUM].iloc[KEEP], T[KEEP])
+    np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9)

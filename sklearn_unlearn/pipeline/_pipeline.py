@@ -314,8 +314,10 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         if known is not None:
             options["feature_change"] = self._checked_change(final, known)
             if F_old is not None:
-                # in the coordinates the change takes the final step to
-                F_old = dense_rows(F_old) * known[0] + known[1]
+                # in the coordinates the change takes the final step to (a
+                # data frame keeps its columns, which the final step checks)
+                rows = F_old if hasattr(F_old, "columns") else dense_rows(F_old)
+                F_old = rows * known[0] + known[1]
         plan = final.plan_unlearn(F_old, F_new, y_old, y_new, sample_weight=sample_weight,
                                   **options)
         report = PipelineRequestReport.of(plan.report, walk.kinds)
