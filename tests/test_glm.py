@@ -278,3 +278,22 @@ def test_log_link_glms_forget_features(model):
     before = distance(pipe[-1], ref)
     pipe.unlearn(raw[:30], None, y[:30])
     assert distance(pipe[-1], ref) < 1e-4 and distance(pipe[-1], ref) * 100 < before
+
+
+def test_all_zero_targets_are_refused_by_what_is_wrong():
+    """With every target 0, a log link's objective with an intercept has no
+    minimum (scikit-learn's intercept is -inf): the fit in memory and the
+    adoption were refused as a Hessian with non-finite entries."""
+    X, _ = diabetes_data()
+    y = np.zeros(len(X))
+    with pytest.raises(ValueError, match="no finite minimum"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            UnlearnablePoissonRegressor().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = PoissonRegressor().fit(X, y)
+    with pytest.raises(ValueError, match="no finite minimum"):
+        UnlearnablePoissonRegressor.from_fitted(fitted, X, y)
+    # without an intercept, the penalty keeps a minimum
+    UnlearnablePoissonRegressor(fit_intercept=False).fit(X, y)

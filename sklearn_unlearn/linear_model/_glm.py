@@ -98,15 +98,30 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
         if not (total > 0 and np.isfinite(weighted)):
             return theta            # the first pass refuses the rows by what is wrong
         mean = weighted / total
+        self._check_mean_target(mean)
+        design = self._unlearn_objective(len(theta) - 1, 1).design
+        theta = theta.copy()
+        theta[-1] = np.log(mean) / design.intercept_value
+        return theta
+
+    def _check_mean_target(self, mean):
+        """Refuse targets whose weighted mean is not positive, with a log link
+        and an intercept: every target is 0, and the intercept of the
+        objective's minimum would be minus infinity."""
         if not mean > 0:
             raise ValueError(
                 f"The weighted mean of y is {mean:.3g}: with every target 0, the "
                 f"objective of {type(self).__name__} has no finite minimum (its "
                 "intercept goes to minus infinity).")
-        design = self._unlearn_objective(len(theta) - 1, 1).design
-        theta = theta.copy()
-        theta[-1] = np.log(mean) / design.intercept_value
-        return theta
+
+    def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
+        if self.fit_intercept and not self._glm_loss().constant_curvature:
+            w = np.broadcast_to(1.0 if sample_weight is None else
+                                np.asarray(sample_weight, dtype=np.float64), np.shape(y))
+            if np.sum(w) > 0:
+                self._check_mean_target(np.sum(w * np.asarray(y, dtype=np.float64))
+                                        / np.sum(w))
+        super()._fit_unlearning_cache(X, y, sample_weight, hessians=hessians)
 
     def _check_targets_as_parent(self, y):
         if np.ndim(y) > 1 and np.shape(y)[1] != 1:
