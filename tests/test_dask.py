@@ -362,3 +362,20 @@ def test_gradients_of_tiny_entries_are_not_taken_for_zero(client, diabetes):
     for rows in ((X, y), (da.from_array(X, chunks=(100, 10)), da.from_array(y, chunks=100))):
         got = params_of(UnlearnableRidge().fit(*rows)) * 1e200
         assert np.linalg.norm(got - ref) < 1e-8 * np.linalg.norm(ref)
+
+
+def test_a_glm_without_intercept_whose_optimum_is_far_is_fitted_by_chunks(client):
+    """Without an intercept there is no mean to start from: the Newton step
+    from zero overshot by orders of magnitude, its halvings overflowed, and
+    the fit stopped at zero with only a warning (a mean target of 1e11
+    through a constant column). A log link's first trial now moves no
+    predictor by more than 30, and the fit reaches the in-memory one."""
+    rng = np.random.default_rng(5)
+    X = np.c_[rng.normal(size=(400, 3)), np.ones(400)]
+    w = rng.uniform(0.5, 2.0, 400)
+    y = np.exp(X @ [0.3, 0.1, -0.2, 0.0]) * 1e11 * rng.uniform(0.5, 1.5, 400)
+    est = UnlearnablePoissonRegressor(alpha=0.0, fit_intercept=False)
+    ref = clone(est).fit(X, y, sample_weight=w)
+    model = clone(est).fit(da.from_array(X, chunks=(100, 4)), da.from_array(y, chunks=100),
+                           sample_weight=da.from_array(w, chunks=100))
+    assert rel_dist(model, ref) < 1e-8

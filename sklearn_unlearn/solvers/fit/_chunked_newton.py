@@ -22,6 +22,9 @@ from ..hessian._factored import NotPositiveDefiniteError
 from ._polish import scaled_norm, unconverged_polish
 
 _EPS = np.finfo(float).eps
+#: Largest move of a predictor the first trial of a step may make, for a
+#: loss whose curvature grows without bound (exp(30) is 1e13).
+_MAX_MOVE = 30.0
 
 
 def _newton_step(objective, hessians, g):
@@ -29,16 +32,25 @@ def _newton_step(objective, hessians, g):
                                    for b, H in enumerate(hessians)])
 
 
-def _line_search(objective, reduce, theta, f, g, step, noise, floor, hessian):
+def _line_search(objective, reduce, theta, f, g, step, noise, floor, hessian,
+                 max_norm):
     """One accepted step from ``theta`` (Armijo; at round-off level a
     smaller gradient), one pass per trial. Returns the new point, its value,
     gradient and sums, or ``None`` if no step is accepted. A pass expected
     to be the last takes the allowances, and with the Hessian the third
-    derivatives where the cache keeps them."""
+    derivatives where the cache keeps them. A loss whose curvature grows
+    without bound (a log link's exp) first tries no longer a step than moves
+    a predictor (of a row of norm at most ``max_norm``) by ``_MAX_MOVE``:
+    its Newton step from far away overshoots by orders of magnitude, and the
+    halvings down to it overflow."""
     gnorm = scaled_norm(g)
     slope = float((g * step).sum())
     t = 1.0
-    while t >= 1e-10:
+    loss = objective.loss
+    if loss.curvature_lipschitz is None and not loss.curvature_jumps:
+        t = min(1.0, _MAX_MOVE / (max_norm * scaled_norm(step) or 1.0))
+    smallest = 1e-10 * t
+    while t >= smallest:
         cand = theta + t * step
         # the round-off allowances where the iterations may end: near the
         # optimum with the Hessian taken there, or after a Newton step of a
@@ -104,7 +116,8 @@ def newton_by_chunks(objective, reduce, theta, *, noise=None, max_newton=100,
         if gnorm <= floor:
             return objective, theta, g, sums, hessians, anchor, grams, it, True
         step = _newton_step(objective, hessians, g)
-        found = _line_search(objective, reduce, theta, f, g, step, noise, floor, newton)
+        found = _line_search(objective, reduce, theta, f, g, step, noise, floor, newton,
+                             sums.max_norm)
         if found is None:
             return (objective, theta, g, sums, hessians, anchor, grams, it,
                     gnorm <= 1e3 * floor)
