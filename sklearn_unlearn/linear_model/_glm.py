@@ -116,11 +116,11 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
 
     def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
         if self.fit_intercept and not self._glm_loss().constant_curvature:
+            targets = np.asarray(y, dtype=np.float64)
             w = np.broadcast_to(1.0 if sample_weight is None else
-                                np.asarray(sample_weight, dtype=np.float64), np.shape(y))
+                                np.asarray(sample_weight, dtype=np.float64), targets.shape)
             if np.sum(w) > 0:
-                self._check_mean_target(np.sum(w * np.asarray(y, dtype=np.float64))
-                                        / np.sum(w))
+                self._check_mean_target(np.sum(w * targets) / np.sum(w))
         super()._fit_unlearning_cache(X, y, sample_weight, hessians=hessians)
 
     def _check_targets_as_parent(self, y):
