@@ -60,9 +60,20 @@ def serialised(estimator, work):
 def fit_serialised(fit):
     """``fit`` run holding the estimator's request lock: a request, a copy
     or a file made meanwhile by another thread waits for the whole fit
-    (which sets the fitted attributes one by one)."""
+    (which sets the fitted attributes one by one). A fit that raises
+    (rows refused after the parent's solver ran, or in a later pass over
+    chunks) leaves the attributes as they were, not a mix of two fits."""
     @functools.wraps(fit)
     def locked(self, *args, **kwargs):
-        return serialised(self, lambda: fit(self, *args, **kwargs))
+        def whole():
+            before = dict(self.__dict__)
+            try:
+                return fit(self, *args, **kwargs)
+            except BaseException:
+                self.__dict__.clear()
+                self.__dict__.update(before)
+                raise
+
+        return serialised(self, whole)
 
     return locked

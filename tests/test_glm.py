@@ -11,6 +11,7 @@ them), targets corrected.
 """
 
 import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -297,3 +298,12 @@ def test_all_zero_targets_are_refused_by_what_is_wrong():
         UnlearnablePoissonRegressor.from_fitted(fitted, X, y)
     # without an intercept, the penalty keeps a minimum
     UnlearnablePoissonRegressor(fit_intercept=False).fit(X, y)
+    # a fitted model refit on them is refused after the parent's solver ran
+    # (it left an infinite intercept beside the old cache): it stays as it was
+    model = UnlearnablePoissonRegressor().fit(X, np.arange(len(X)) % 3)
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="no finite minimum"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X, y)
+    assert pickle.dumps(model) == before

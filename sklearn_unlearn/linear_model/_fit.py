@@ -66,16 +66,8 @@ class CachedFitMixin:
 
     def _fit_dask(self, X, y, sample_weight, fingerprint_key):
         """A fit by chunks of a Dask collection, with the rows' loss profile
-        and, given a key, their fingerprints from its last pass. A fit that
-        fails (a chunk refused in a later pass) leaves the estimator as it
-        was: the fit sets attributes before its passes."""
-        before = dict(self.__dict__)
-        try:
-            return self._fit_by_chunks(X, y, sample_weight, fingerprint_key)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(before)
-            raise
+        and, given a key, their fingerprints from its last pass."""
+        return self._fit_by_chunks(X, y, sample_weight, fingerprint_key)
 
     def _fit_parent(self, X, y, sample_weight):
         """The scikit-learn parent's own fit."""
