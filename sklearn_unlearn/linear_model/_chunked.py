@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
+from sklearn.utils.validation import _check_sample_weight
 
 from .._fingerprints import canonical_targets, row_digests
 from ..solvers.bounds._roundoff import gamma
@@ -95,17 +96,8 @@ class ChunkPass:
                     y = y.reshape(len(y))
         if len(y) != X.shape[0]:
             raise ValueError(f"A chunk has {X.shape[0]} rows and {len(y)} targets.")
-        if w is None:
-            w = np.ones(X.shape[0])
-        elif np.ndim(w) == 0:
-            # one weight for every row, as scikit-learn takes a scalar
-            w = np.full(X.shape[0], float(w))
-        else:
-            w = check_array(w, ensure_2d=False, dtype=np.float64,
-                            ensure_min_samples=0).ravel()
-            if len(w) != X.shape[0]:
-                raise ValueError(f"A chunk has {X.shape[0]} rows and {len(w)} "
-                                 "sample weights.")
+        # as scikit-learn takes them (none: ones; a scalar: one for every row)
+        w = _check_sample_weight(w, X, dtype=np.float64, allow_all_zero_weights=True)
         return X, y, w
 
     def __call__(self, X, y, w, theta, wanted):

@@ -17,6 +17,7 @@ from ..base import UnlearnTags
 from ..losses import HalfGammaLoss, HalfPoissonLoss, HalfSquaredError, HalfTweedieLoss
 from ..solvers import LinearDesign, LinearObjective
 from ._base import UnlearnableLinearMixin
+from ._chunked import check_target_shape
 
 
 class UnlearnableGLMMixin(UnlearnableLinearMixin):
@@ -72,9 +73,7 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
 
     # -- fit by chunks: one target, the parent's attributes --------------------
     def _unlearn_n_outputs(self, y_shape):
-        if len(y_shape) > 1 and y_shape[1] != 1:
-            raise ValueError(f"{type(self).__name__} takes one target per row; got "
-                             f"targets of shape {tuple(y_shape)}.")
+        check_target_shape(y_shape, ())
         return 1
 
     def _init_fitted_attributes(self, n_features, y_shape):
@@ -124,9 +123,7 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
         super()._fit_unlearning_cache(X, y, sample_weight, hessians=hessians)
 
     def _check_targets_as_parent(self, y):
-        if np.ndim(y) > 1 and np.shape(y)[1] != 1:
-            raise ValueError(f"{type(self).__name__} takes one target per row; got "
-                             f"targets of shape {np.shape(y)}.")
+        # their shape is the chunk pass's to check (one target per row)
         self._check_target_range(y, "y")
 
     def _unlearn_tags(self):
