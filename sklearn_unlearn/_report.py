@@ -56,6 +56,16 @@ class RequestReport:
         ``||G - H x|| / ||G||`` where they ended.
     seconds : float or None
         Wall time of the update's computation.
+    change_error : float or None
+        With a change of every row's features (a pipeline's scaler
+        unlearned, ``feature_change``, ``forget_features`` from the cache
+        alone): an upper estimate of the distance from the parameters after
+        the change to the optimum of the changed objective, from the size of
+        the cubic term along the step where the cache keeps it and it holds,
+        otherwise from the bound on how far the curvature can move (``inf``
+        where neither holds, ``None`` where the cache has neither). ``0`` for
+        a loss of constant curvature, whose step is exact. ``None`` for a
+        request that changes only its own rows.
 
     Notes
     -----
@@ -94,3 +104,4 @@ class RequestReport:
     cg_relative_residual: float | None = None
     seconds: float | None = None
     one_step_error: float | None = None
+    change_error: float | None = None

@@ -29,6 +29,7 @@ from sklearn_unlearn import (
     replace_features,
 )
 from sklearn_unlearn.pipeline import UnlearningPipeline, make_unlearning_pipeline
+from sklearn_unlearn.solvers import UnlearningWarning
 from sklearn_unlearn.pipeline._report import PipelineRequestReport
 from sklearn_unlearn.utils import parametrize_with_unlearning_checks
 
@@ -651,3 +652,36 @@ def test_rows_moved_by_a_scaler_change_keep_their_column_names():
         pipe.unlearn(X[NUM].iloc[ROWS], None, T[ROWS])
     refit = make_pipeline(StandardScaler(), Ridge()).fit(X[NUM].iloc[KEEP], T[KEEP])
     np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9)
+
+
+def test_a_scaler_change_the_final_step_cannot_follow_in_one_step_is_reported():
+    # An outlier set the column's scale; erasing it shrinks the scale, and
+    # the penalty on the column's weight changes 1e5-fold. One Newton step
+    # from the cache (all the final step has without the rows) lands 0.62 of
+    # the refit's norm away, against 1.65 without an update: the report
+    # says so (its step and the change's estimated error, an upper
+    # estimate), with a warning, where it said the step was exact.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 5))
+    y = (X @ np.array([2.0, -1.0, 0.5, 1.0, 0.0]) + 0.5 * rng.standard_normal(2000) > 0)
+    X[0, 0] = 1e3
+    pipe = make_unlearning_pipeline(StandardScaler(),
+                                    UnlearnableLogisticRegression()).fit(X, y)
+    with pytest.warns(UnlearningWarning, match="change_error"):
+        pipe.unlearn(X[:1], None, y[:1])
+    refit = make_pipeline(StandardScaler(), LogisticRegression(
+        tol=1e-12, max_iter=10_000)).fit(X[1:], y[1:])
+    theta = np.r_[pipe[-1].coef_.ravel(), pipe[-1].intercept_]
+    ref = np.r_[refit[-1].coef_.ravel(), refit[-1].intercept_]
+    report = pipe.unlearn_history_[-1]
+    assert report.change_error >= np.linalg.norm(theta - ref)
+    assert report.step_norm > 1.0
+    # a small change warns of nothing, and its estimate still covers the truth
+    X[0, 0] = 3.0
+    pipe = make_unlearning_pipeline(StandardScaler(),
+                                    UnlearnableLogisticRegression()).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlearningWarning)
+        pipe.unlearn(X[:20], None, y[:20])
+    report = pipe.unlearn_history_[-1]
+    assert 0.0 < report.change_error < 1e-3

@@ -2,6 +2,7 @@
 gathers their verbs, and the requests."""
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,7 +14,7 @@ from ..solvers import UnlearningWarning
 from ..solvers.steps._coordinates import changed_coordinates
 from ..solvers.steps._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
-from ._feature_change import check_feature_change
+from ._feature_change import check_feature_change, warn_inaccurate_change
 from ._fit import CachedFitMixin
 from ._forget import ForgetFeaturesMixin
 from ._measured import MeasuredResidualMixin
@@ -240,13 +241,21 @@ default=None
         without changing the estimator: the new cache and parameters."""
         self._unlearn_check_request(request)
         cache = self.unlearning_cache_
+        change = None
         if feature_change is not None:
-            cache, _ = changed_coordinates(cache, *feature_change)
+            cache, *change = changed_coordinates(cache, *feature_change)
         rows = self._encode_request(request)
         remaining = cache.remaining(rows)
         self._check_remaining_data(remaining.totals, remaining.counts)
         plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter,
                           remaining=remaining)
+        if change is not None:
+            # the change of every row's features is part of the request's step
+            change_step, change_error = change
+            warn_inaccurate_change(change_error, plan.theta, "The feature_change of this request",
+                                   stacklevel=6)
+            plan.report = replace(plan.report, step_norm=plan.report.step_norm + change_step,
+                                  change_error=change_error)
         new_cache = cache.committed(plan)
         attrs = self._theta_attributes(new_cache.theta, new_cache.objective.design)
         attrs["unlearning_cache_"] = new_cache

@@ -1,12 +1,39 @@
 """Validation of the ``feature_change`` option of a linear model's request."""
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
 
 from .._report import RequestReport
 from ..base import get_unlearn_tags
+from ..solvers import UnlearningWarning
 from ..solvers.steps._coordinates import changed_coordinates, forgotten_coordinates
+
+
+#: A change of every row's features whose estimated error
+#: (``RequestReport.change_error``) passes this fraction of ``||theta||``
+#: is warned about. The estimate is an upper one, several times the true
+#: distance where the step is accurate, hence a fraction above the 1e-3
+#: the updates are held to.
+CHANGE_RTOL = 1e-2
+
+
+def warn_inaccurate_change(error, theta, what, stacklevel):
+    """Warn when the estimated distance from the model after a change of
+    every row's features to the changed objective's optimum is more than
+    :data:`CHANGE_RTOL` of the parameters' norm."""
+    scale = float(np.linalg.norm(theta))
+    if error is None or not error > CHANGE_RTOL * scale:
+        return
+    warnings.warn(UnlearningWarning(
+        f"{what} changes every training row's features, and the model can land "
+        f"up to an estimated {error:.3g} from the optimum of the changed "
+        f"objective ({error / scale if scale else np.inf:.3g} of the parameters' "
+        "norm; report.change_error, an upper estimate): the cache's model of "
+        "the objective may not hold this far from the fitted model. Refit on "
+        "the corrected data for an exact model."
+    ), stacklevel=stacklevel)
 
 
 def check_feature_change(estimator, feature_change):
@@ -64,14 +91,14 @@ def forgotten_state(estimator, positions):
     zeroed = np.zeros(estimator.n_features_in_, dtype=bool)
     zeroed[positions] = True
     try:
-        new_cache, step, n_iter = forgotten_coordinates(cache, zeroed)
+        new_cache, step, error, n_iter = forgotten_coordinates(cache, zeroed)
     except ValueError as exc:
         raise ValueError(f"{type(estimator).__name__} cannot forget features: {exc}") from None
     report = RequestReport(
         method="forget_features", n_removed=0, n_added=0, tau=None, n_iter=n_iter,
         step_norm=step, gradient_norm=None,
         residual_estimate=float(np.linalg.norm(new_cache.residual)),
-        bound_increment=np.inf, residual_bound=np.inf)
+        bound_increment=np.inf, residual_bound=np.inf, change_error=error)
     return recorded_state(estimator, cache, new_cache, report), report
 
 

@@ -10,7 +10,8 @@ from .._fingerprints import fingerprints_replaced
 from .._plausibility import LossProfile
 from ..edits import zero_features
 from ._chunked import check_zeroed_view, is_dask_collection
-from ._feature_change import feature_positions, forgotten_state, recorded_state
+from ._feature_change import (feature_positions, forgotten_state, recorded_state,
+                              warn_inaccurate_change)
 from ._measured import check_current_gradient, check_current_rows
 
 
@@ -156,6 +157,9 @@ default=None
             check_current_gradient(old, old.measured(sums))
         attrs, report = forgotten_state(self, positions)
         if X is None:
+            warn_inaccurate_change(report.change_error, attrs["unlearning_cache_"].theta,
+                                   "Forgetting the features from the cache alone",
+                                   stacklevel=6)
             # the losses of the rows were taken with the forgotten values
             attrs["training_loss_profile_"] = None
             return attrs
@@ -182,7 +186,9 @@ default=None
         report = replace(
             report, step_norm=float(np.linalg.norm(cache.theta - old.theta)),
             residual_estimate=float(np.linalg.norm(cache.residual)),
-            bound_increment=cache.residual_error, residual_bound=cache.residual_bound)
+            bound_increment=cache.residual_error, residual_bound=cache.residual_bound,
+            # polished on the rows: what is left is measured, not estimated
+            change_error=None)
         attrs = recorded_state(self, old, cache, report)
         attrs["training_loss_profile_"] = profile
         return attrs

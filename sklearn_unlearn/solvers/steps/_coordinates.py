@@ -20,11 +20,13 @@ from dataclasses import replace
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from ..bounds._bound import bound_step
 from ..fit._chunks import published_theta
 from ..hessian import _third
 from ..hessian._factored import FactoredHessian
 from ..objective._blocks import matvec, solve
 from ._continuation import zeroed_on_cubic
+from ._request_rows import RequestRows
 
 #: Newton iterations on the cubic model (where the cache keeps its term).
 _CUBIC_ITER = 20
@@ -71,6 +73,9 @@ def changed_coordinates(cache, scale, shift):
         new optimum, with an infinite residual bound.
     step_norm : float
         The norm of the Newton step for the changed penalty.
+    error : float or None
+        An upper estimate of the distance from the new parameters to the
+        changed objective's optimum (:func:`change_error`).
 
     A zero scale forgets a feature in every row: its weight is set to zero on
     the cached quadratic model of the objective (which keeps every
@@ -115,7 +120,8 @@ def changed_coordinates(cache, scale, shift):
 
 def forgotten_coordinates(cache, zeroed):
     """The cache of the model refitted with the ``zeroed`` features zero in
-    every row, the step's norm and the Newton iterations: by continuation on
+    every row, the step's norm, its estimated error (:func:`change_error`)
+    and the Newton iterations: by continuation on
     the cubic model where the cache keeps it and the continuation holds
     (:mod:`~sklearn_unlearn.solvers.steps._continuation`), otherwise as
     :func:`changed_coordinates` with zero scales."""
@@ -132,9 +138,73 @@ def forgotten_coordinates(cache, zeroed):
     return (*changed_coordinates(cache, scale, np.zeros_like(scale)), 1)
 
 
+def change_error(cache, A, theta_start, theta_new):
+    """An upper estimate of the distance from ``theta_new`` to the optimum of
+    the objective after the change ``A`` of every row's features, or
+    ``None`` where the cache gives none.
+
+    Every row's predictor moves by ``x_i^T m`` with ``m = A^T theta_new -
+    theta`` (old coordinates). The gradient at ``theta_new`` is the cache's
+    quadratic model's, ``g_q``, plus what the curvature's change along
+    ``m`` adds. Where the cache keeps the cubic term and it holds over ``m``,
+    that is estimated by the term's size along ``m`` (what the quadratic
+    model misses: more than what the cubic one, which the step follows,
+    misses). Otherwise it is bounded: at most ``||A||`` times the bound of a
+    step ``m`` that no row enters or leaves
+    (:func:`~sklearn_unlearn.solvers.bounds._bound.bound_step`: the
+    Lipschitz curvature and the Gram matrices of the residual bound; far
+    above the truth where the curvature changes little). ``inf`` where the
+    cubic term does not hold and there is no bound. The distance is that
+    gradient over the gradient at ``theta_start``, times the step's length,
+    as ``method="auto"`` estimates it (a first-order estimate of the next
+    Newton step). A loss of constant curvature takes its exact step (0).
+    """
+    obj = cache.objective
+    if obj.loss.constant_curvature:
+        return 0.0
+    pen = obj.penalty[:, None]
+
+    def model_gradient(theta_prime):
+        move = A.T @ theta_prime - cache.theta
+        data = cache.residual + matvec(obj, cache.hessians, move) - pen * (cache.theta + move)
+        return A @ data + pen * theta_prime, move
+
+    g_start, _ = model_gradient(theta_start)
+    g_end, move = model_gradient(theta_new)
+    start_norm = float(np.linalg.norm(g_start))
+    if start_norm == 0.0:
+        return 0.0
+    m = cache.theta.shape[1]
+    if cache.third is not None:
+        cubic_term = _third.CubicTerm(obj, cache.third, cache.hessians)
+        if cubic_term.trusted(move):
+            # the size of the cubic term along the step: what the quadratic
+            # model misses, an upper estimate of what the cubic one misses
+            cubic = A @ cubic_term.gradient(move)
+            g = float(np.linalg.norm(g_end + cubic)) + float(np.linalg.norm(cubic))
+            return _estimate(g, start_norm, theta_new - theta_start)
+    _, curving = bound_step(
+        cache, RequestRows.none(obj.n_params, m), cache.hessians,
+        cache.drift.hessian_error, move, matvec(obj, cache.hessians, move),
+        np.zeros((0, m)), np.zeros((0, m)))
+    if np.isfinite(curving):
+        # ||A|| <= sqrt(||A||_1 ||A||_inf): no factorisation of A
+        a_norm = float(np.sqrt(np.abs(A).sum(axis=0).max() * np.abs(A).sum(axis=1).max()))
+        return _estimate(float(np.linalg.norm(g_end)) + a_norm * curving, start_norm,
+                         theta_new - theta_start)
+    # the cubic model does not hold over the step, or there is none
+    return np.inf if cache.third is not None else None
+
+
+def _estimate(g, start_norm, step):
+    """The next Newton step's length to first order, ``g / ||G|| ||step||``."""
+    estimate = g / start_norm * float(np.linalg.norm(step))
+    return estimate if np.isfinite(estimate) else np.inf
+
+
 def _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual, hessians, third):
     """The new cache at ``theta_new`` (``theta_moved``: the old parameters in
-    the new coordinates) and the step's norm."""
+    the new coordinates), the step's norm and its estimated error."""
     if not (np.all(np.isfinite(theta_new)) and np.all(np.isfinite(residual))):
         raise ValueError("The change of the features gives non-finite parameters.")
     # how far theta is from where the rows' curvature entered, in the new
@@ -152,7 +222,8 @@ def _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual, hessians,
         max_row_norm=np.inf,
         drift=drift, third=third,
     )
-    return new, float(np.linalg.norm(theta_new - theta_moved))
+    return (new, float(np.linalg.norm(theta_new - theta_moved)),
+            change_error(cache, A, theta_moved, theta_new))
 
 
 def _checked_change(cache, scale, shift):

@@ -104,6 +104,15 @@ class RequestRows:
         # the squared norms are shared by every term on these rows
         self.norms_old, self.norms_new = np.sqrt(self.squares_old), np.sqrt(self.squares_new)
 
+    @classmethod
+    def none(cls, n_params, n_outputs):
+        """A request of no rows: what a step along which every row keeps its
+        features leaves to bound (:func:`~sklearn_unlearn.solvers.bounds.
+        _bound.bound_step` of a change of every row's features)."""
+        Y, S = np.zeros((0, n_outputs)), np.zeros((0, 1))
+        w, g = np.zeros(0), np.zeros(0, dtype=int)
+        return cls(np.zeros((0, n_params)), 0, Y, S, w, g, Y, S, w, g)
+
     @property
     def R_new(self):
         """The rows as they should be (formed from an edit on first use)."""
