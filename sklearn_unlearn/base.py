@@ -431,6 +431,9 @@ class UnlearnerMixin:
         return self._state_plan(state, report)
 
     def _apply(self, plan, copy):
+        # a plan made before set_params would move the model towards a refit
+        # with the parameters it was fitted with, not those it now reports
+        self._check_fitted_params()
         if plan._base != self._state_name():
             raise ValueError(
                 "The plan was made on another state of this estimator (it was "

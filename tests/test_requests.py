@@ -169,6 +169,17 @@ def test_a_request_after_a_change_of_the_fitted_parameters_is_refused(
     # set back, or a change of how requests run only: served
     est.set_params(**{name if change == "penalty" else "fit_intercept": fitted})
     est.set_params(tol=1e-3).unlearn(X[:3], None, y[:3])
+    # a plan made before the change is refused when it is applied
+    plan = est.plan_unlearn(X[3:6], None, y[3:6])
+    if change == "penalty":
+        est.set_params(**{name: 10 * fitted})
+    else:
+        est.fit_intercept = not fitted
+    before = _state(est)
+    for copy in (False, True):
+        with pytest.raises(ValueError, match="changed since it was fitted"):
+            est.apply_unlearn(plan, copy=copy)
+    assert _state(est) == before
 
 
 @pytest.mark.parametrize("est", LINEAR, ids=lambda e: type(e).__name__)
