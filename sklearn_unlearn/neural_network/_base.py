@@ -189,8 +189,11 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         at the new parameters, so a later ``partial_fit`` continues from
         them with new moments, and early stopping's copy of the best
         parameters (the model before the request) becomes the new
-        parameters. ``loss_``, ``loss_curve_`` and the validation scores are
-        numbers that still describe the last fit. The parameters themselves
+        parameters. The record of the fit goes too: ``loss_curve_``,
+        ``best_loss_`` and the validation scores are those of a training
+        about to start (an empty curve), and ``loss_`` is ``None``, since
+        the fit's losses were sums over the erased rows, from which a
+        replay of the fit on the kept rows recovers one. The parameters themselves
         are the approximate update: they are not a refit and keep what the
         step cannot undo (see the class's *Limits*).
 

@@ -1,5 +1,6 @@
 """What the parent's training left of the old data, replaced after a request."""
 
+import numpy as np
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
 
@@ -13,8 +14,12 @@ def fresh_training_state(model, coefs, intercepts):
     velocity's columns are the last row itself, up to scale); the copy of
     the best parameters kept by early stopping is the model before the
     request, from which the erased rows' gradient can be read off the
-    kept rows. Both are replaced by what they would be at the start of a
-    training that begins at the new parameters.
+    kept rows. The record of the fit (``loss_``, ``loss_curve_``, the best
+    loss, the validation scores) holds the losses of the erased rows summed
+    with the others', epoch by epoch: replaying the fit on the kept rows
+    solves for an erased row from them. All are replaced by what they would
+    be at the start of a training that begins at the new parameters
+    (``loss_`` is ``None``: no epoch has run on the corrected data).
     """
     state = {}
     optimizer = model.__dict__.get("_optimizer")
@@ -33,6 +38,16 @@ def fresh_training_state(model, coefs, intercepts):
             f"Cannot reset the state of the optimiser {type(optimizer).__name__}: "
             "it may hold gradients of the rows to erase. Retrain instead."
         )
+    stopping = bool(model.early_stopping)
+    record = {
+        "loss_": None,
+        "loss_curve_": [],
+        "best_loss_": None if stopping else np.inf,
+        "validation_scores_": [] if stopping else None,
+        "best_validation_score_": -np.inf if stopping else None,
+        "_no_improvement_count": 0,
+    }
+    state.update({name: value for name, value in record.items() if name in model.__dict__})
     if "_best_coefs" in model.__dict__:
         state["_best_coefs"] = [c.copy() for c in coefs]
     if "_best_intercepts" in model.__dict__:
