@@ -7,7 +7,9 @@ from dataclasses import dataclass
 class RequestReport:
     """Figures of one unlearning request (an entry of ``unlearn_history_``).
 
-    Figures, never rows: a report holds nothing of the data a request erased.
+    Figures, never rows. The figures are functions of the request's rows:
+    with every other training row known, an erased value can be solved
+    for from them (see :ref:`persistence`).
 
     Attributes
     ----------

@@ -182,7 +182,8 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         **What stays.** When ``unlearn`` returns, the erased rows and the old
         values of edited rows are gone from every attribute: the kept rows
         are new arrays holding ``D~`` only (nothing is left pending), the
-        history records figures, never rows, and what the training on the
+        history records figures, never rows (functions of them, see
+        :ref:`persistence`), and what the training on the
         old data left beside the parameters is replaced: the stochastic
         optimiser (adam's moment estimates, sgd's velocities, running
         averages of mini-batch gradients of the erased rows) starts afresh
