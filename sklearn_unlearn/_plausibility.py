@@ -19,9 +19,11 @@ carry a loss that a fit pulls down, and are flagged when there are enough of
 them. A request that picks the worst-fitted rows on purpose (outliers) is
 not drawn uniformly, and may be flagged; the warning then only says so.
 
-After a request the scalars move with the rows (the removed rows' losses
-out, the new rows' in, at the parameters of the request), so they describe
-the corrected data up to the drift of the parameters since each row entered.
+A request that only inserts rows moves the scalars with them (the new rows'
+losses in, at the parameters of the request). A request that removes rows
+drops them: they summed the removed rows' losses at the fitted parameters,
+and moved they would keep a function of those rows and of the model they
+were part of; a measurement on the current rows takes them again.
 """
 
 from dataclasses import dataclass
@@ -88,6 +90,8 @@ class LossProfile:
             return np.inf
         mu = self.total / n
         var_row = self.total_sq / n - mu * mu
+        if -1e-12 * (self.total_sq / n) <= var_row < 0:
+            var_row = 0.0       # equal losses: their variance rounded below zero
         if not (np.isfinite(mu) and np.isfinite(var_row) and mu >= 0 and var_row >= 0):
             return np.inf
         var = k * var_row * (n - k) / (n - 1)
