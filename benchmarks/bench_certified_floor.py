@@ -84,7 +84,8 @@ def measure(X, y, n_requests, budget, seed=0):
             u = R[live] @ (cache.theta - before.theta).ravel()
             w = weights[live]
             q_true, q_r = float(w @ v**2), float(w @ u**2)
-            hessian_term = cache.drift.hessian_error * report.step_norm
+            hessian_term = cache.drift.hessian_error * float(
+                np.linalg.norm(cache.theta - before.theta))
             rows.append(dict(
                 true=float(np.linalg.norm(gradient)),
                 spent=model.certificate_.spent,

@@ -60,12 +60,14 @@ print(f"{len(rows)} of {len(y_train)} training labels poisoned")
 
 poisoned = UnlearnableLogisticRegression(C=C).fit(X_train, y_poisoned)
 
-repaired = {}
+repaired, reports = {}, {}
 for method in ["second_order", "refined"]:
     model = copy.deepcopy(poisoned)
-    model.unlearn(X_train[rows], X_train[rows], y_old=y_poisoned[rows],
-                  y_new=y_train[rows], method=method)
-    repaired[method] = model
+    # planned, then applied: the plan's report has every figure of the
+    # request (the history keeps only what it did)
+    plan = model.plan_unlearn(X_train[rows], X_train[rows], y_old=y_poisoned[rows],
+                              y_new=y_train[rows], method=method)
+    repaired[method], reports[method] = model.apply_unlearn(plan), plan.report
 
 refit = LogisticRegression(C=C).fit(X_train, y_train)
 print(f"test accuracy: poisoned {poisoned.score(X_test, y_test):.3f}, "
@@ -84,7 +86,7 @@ print(f"test accuracy: poisoned {poisoned.score(X_test, y_test):.3f}, "
 # for it.
 
 for method, model in repaired.items():
-    r = model.unlearn_history_[-1]
+    r = reports[method]
     print(f"{method:>12}: n_iter={r.n_iter}, |G|={r.gradient_norm:.3g}, "
           f"residual estimate={r.residual_estimate:.2g}, "
           f"bound={model.residual_bound_:.3g}")

@@ -1,6 +1,6 @@
 """The report of one unlearning request, the same for every estimator."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass
@@ -94,7 +94,7 @@ class RequestReport:
     n_added: int
     tau: float | None
     n_iter: int
-    step_norm: float
+    step_norm: float | None
     gradient_norm: float | None
     residual_estimate: float | None
     bound_increment: float
@@ -107,3 +107,31 @@ class RequestReport:
     seconds: float | None = None
     one_step_error: float | None = None
     change_error: float | None = None
+
+    #: Figures computed from the request's rows (and, for a removal, from the
+    #: model they were part of): :meth:`kept` leaves them out.
+    ROW_FIGURES = ("step_norm", "gradient_norm", "residual_estimate",
+                   "one_step_error", "change_error", "cg_relative_residual")
+
+    def kept(self):
+        """The report as a history keeps it: what the request did (its
+        method, rows, iterations, the residual bound it reached), without
+        the figures computed from its rows (:attr:`ROW_FIGURES`, ``None``).
+
+        One who knows every other training row and the hyper-parameters can
+        solve for an erased value from such a figure. The plan's report
+        (:meth:`~sklearn_unlearn.base.UnlearnerMixin.plan_unlearn`), which
+        the caller holds with the rows, keeps them.
+
+        Examples
+        --------
+        >>> from sklearn_unlearn.base import RequestReport
+        >>> report = RequestReport(method="second_order", n_removed=1, n_added=0,
+        ...                        tau=None, n_iter=1, step_norm=0.3, gradient_norm=2.0,
+        ...                        residual_estimate=1e-9, bound_increment=1e-6,
+        ...                        residual_bound=1e-6)
+        >>> kept = report.kept()
+        >>> kept.n_removed, kept.step_norm, kept.residual_bound
+        (1, None, 1e-06)
+        """
+        return replace(self, **dict.fromkeys(self.ROW_FIGURES))

@@ -327,9 +327,10 @@ def test_a_model_adopted_from_chunks_chooses_its_method_as_in_memory(breast_canc
     ref = UnlearnableLogisticRegression(C=0.5).fit(X, y)
     assert adopted.unlearning_cache_.third is not None
     assert_same_model(adopted, ref, rtol=1e-8)
-    for model in (adopted, ref):
-        model.unlearn(X[:10], X[:10], y[:10], 1 - y[:10])
-    a, r = adopted.unlearn_history_[-1], ref.unlearn_history_[-1]
+    a, r = [model.plan_unlearn(X[:10], X[:10], y[:10], 1 - y[:10]) for model in (adopted, ref)]
+    adopted.apply_unlearn(a)
+    ref.apply_unlearn(r)
+    a, r = a.report, r.report
     assert a.method == r.method == "refined"
     np.testing.assert_allclose(a.one_step_error, r.one_step_error, rtol=1e-6)
     assert rel_dist(adopted, ref) < 1e-8

@@ -39,8 +39,10 @@ def test_auto_refines_a_hard_request_and_lands_as_close_as_refined(breast_cancer
     ref = exact_refit(est, X_fixed, y)
     models = {m: copy.deepcopy(est).unlearn(X[rows], X_fixed[rows], y[rows], method=m)
               for m in ("second_order", "refined")}
-    auto = copy.deepcopy(est).unlearn(X[rows], X_fixed[rows], y[rows])
-    report = auto.unlearn_history_[-1]
+    auto = copy.deepcopy(est)
+    plan = auto.plan_unlearn(X[rows], X_fixed[rows], y[rows])
+    auto.apply_unlearn(plan)
+    report = plan.report
     assert report.method == "refined" and report.n_iter > 1
     # its estimate of one step's error is the size of the step it saved
     saved = np.linalg.norm(params_of(models["second_order"]) - params_of(auto))
@@ -66,8 +68,10 @@ def test_auto_takes_one_step_on_a_tiny_request(breast_cancer, monkeypatch):
         raise AssertionError("auto refined a tiny request")
 
     monkeypatch.setattr(phases_module, "refine", no_refinement)
-    auto = copy.deepcopy(est).unlearn(X[1:2], X_fixed[1:2], y[1:2])
-    report = auto.unlearn_history_[-1]
+    auto = copy.deepcopy(est)
+    plan = auto.plan_unlearn(X[1:2], X_fixed[1:2], y[1:2])
+    auto.apply_unlearn(plan)
+    report = plan.report
     assert (report.method, report.n_iter) == ("second_order", 1)
     assert report.one_step_error < 1e-6 * np.linalg.norm(params_of(auto))
     assert np.array_equal(params_of(auto), params_of(newton))
@@ -78,10 +82,12 @@ def test_ridge_auto_is_its_exact_step(diabetes):
     X, y = diabetes
     est = UnlearnableRidge(alpha=0.1).fit(X, y)
     X_fixed = _edited(X, slice(0, 40), [2, 3])
-    auto = copy.deepcopy(est).unlearn(X[:40], X_fixed[:40], y[:40])
+    auto = copy.deepcopy(est)
+    plan = auto.plan_unlearn(X[:40], X_fixed[:40], y[:40])
+    auto.apply_unlearn(plan)
+    report = plan.report
     newton = copy.deepcopy(est).unlearn(X[:40], X_fixed[:40], y[:40],
                                         method="second_order")
-    report = auto.unlearn_history_[-1]
     assert (report.method, report.n_iter, report.one_step_error) == ("second_order", 1, 0.0)
     assert np.array_equal(params_of(auto), params_of(newton))
     assert rel_dist(auto, exact_refit(est, X_fixed, y)) < 1e-10

@@ -1,6 +1,7 @@
 """forget_features: a column forgotten in every row, from the cache alone,
 against scikit-learn's refit with the column zeroed."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -293,7 +294,14 @@ def test_a_pipeline_forgets_raw_columns_through_its_steps():
 
     pipe = make_unlearning_pipeline(columns(), UnlearnableRidge()).fit(X, T)
     cats = list(pipe[0].named_transformers_["onehotencoder"].categories_)
+    # planned, then applied: the plan's report has the step's figures
+    planned = pickle.loads(pickle.dumps(pipe))
+    plan = planned.plan_forget_features(["bmi", "sex"])
+    assert plan.report.step_norm > 0 and plan.report.change_error == 0.0
+    planned.apply_unlearn(plan)
     pipe.forget_features(["bmi", "sex"])
+    np.testing.assert_array_equal(planned[-1].coef_, pipe[-1].coef_)
+    assert planned.unlearn_history_ == pipe.unlearn_history_
     X_zero = X.assign(bmi=0.0, sex=None)
     refit = make_pipeline(columns(cats), Ridge()).fit(X_zero, T)
     assert _distance(pipe[-1], refit[-1]) < 1e-8
@@ -450,13 +458,15 @@ def test_the_report_estimates_how_far_forgetting_without_rows_can_land():
         model = UnlearnableLogisticRegression(C=C).fit(X, y)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model.forget_features(cols)
+            plan = model.plan_forget_features(cols)
+        model.apply_unlearn(plan)
         refit = _tight_refit(C, zero_features(X, cols), y)
-        estimate = model.unlearn_history_[-1].change_error
-        assert estimate >= np.linalg.norm(_theta(model) - _theta(refit))
+        assert plan.report.change_error >= np.linalg.norm(_theta(model) - _theta(refit))
         flagged = [w for w in caught if "change_error" in str(w.message)]
         assert bool(flagged) == warns
+        # the history keeps what the request did, not the figures
+        assert model.unlearn_history_[-1] == plan.report.kept()
     # ridge's step is exact; with the rows, what is left is measured
-    assert UnlearnableRidge().fit(X, y).forget_features(0).unlearn_history_[-1].change_error == 0.0
-    model = UnlearnableLogisticRegression().fit(X, y).forget_features(0, X, y)
-    assert model.unlearn_history_[-1].change_error is None
+    assert UnlearnableRidge().fit(X, y).plan_forget_features(0).report.change_error == 0.0
+    assert UnlearnableLogisticRegression().fit(X, y).plan_forget_features(
+        0, X, y).report.change_error is None

@@ -22,6 +22,7 @@ what is planted, on hand-made states.
 """
 
 import copy
+import dataclasses
 import inspect
 import pickle
 import warnings
@@ -562,3 +563,38 @@ def test_the_largest_row_norm_does_not_outlive_its_row(make):
     deleted.rebase_residual_bound(np.delete(X, 7, axis=0), np.delete(y, 7))
     largest = np.linalg.norm(rest, axis=1).max()
     assert largest <= deleted.unlearning_cache_.max_row_norm <= largest * (1 + 1e-12)
+
+
+
+@pytest.mark.parametrize("make, target", [
+    (lambda: sklearn_unlearn.UnlearnableRidge(alpha=1.0), lambda t: t),
+    (lambda: sklearn_unlearn.UnlearnableLogisticRegression(), lambda t: (t > 0).astype(int)),
+    (lambda: sklearn_unlearn.UnlearnablePoissonRegressor(), lambda t: np.exp(t / 4)),
+], ids=["ridge", "logistic", "poisson"])
+def test_history_and_loss_profile_hold_no_figure_of_the_erased_row(make, target):
+    # The reports' step and gradient norms, and the loss profile's sums,
+    # were exact functions of the erased row: with the other rows known, a
+    # ridge row of one feature and its target were solved for from them to
+    # 6e-15. Two models that differ only in the erased row must keep the
+    # same history (but for the residual bound, a bound scalar the
+    # persistence guide lists), and no profile.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = X @ np.array([1.0, -0.5, 0.25]) + 0.1 * rng.standard_normal(60)
+    kept = []
+    for value in (4.2, -3.0):
+        Xv, yv = X.copy(), y.copy()
+        Xv[0, 1], yv[0] = value, value
+        yv = target(yv)
+        model = make().fit(Xv, yv)
+        plan = model.plan_unlearn(Xv[:1], None, yv[:1])
+        assert plan.report.step_norm > 0
+        model.apply_unlearn(plan)
+        assert model.training_loss_profile_ is None
+        kept.append(dataclasses.replace(model.unlearn_history_[-1], residual_bound=None,
+                                        bound_increment=None))
+    assert kept[0] == kept[1] and kept[0].step_norm is None
+    # the profile is taken again with the remaining rows
+    if not isinstance(model, sklearn_unlearn.UnlearnablePoissonRegressor):
+        model.rebase_residual_bound(Xv[1:], yv[1:])
+        assert model.training_loss_profile_.n_rows == 59

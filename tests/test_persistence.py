@@ -32,7 +32,6 @@ sio = pytest.importorskip("skops.io")
 # estimator of this package needs. All are plain containers of NumPy arrays
 # and numbers defined in this package; reviewed, not trusted wholesale.
 CACHE_TYPES = {
-    "sklearn_unlearn._plausibility.LossProfile",
     "sklearn_unlearn._report.RequestReport",
     "sklearn_unlearn.solvers._cache.UnlearningCache",
     "sklearn_unlearn.solvers.bounds._drift.Drift",
@@ -41,8 +40,10 @@ CACHE_TYPES = {
     "sklearn_unlearn.solvers.objective._objective.LinearObjective",
 }
 # Types a file holds only in some states: the bound's Gram matrices (logistic
-# regression) and the pending rows of requests not yet folded into them.
+# regression), the pending rows of requests not yet folded into them, and
+# the loss profile (dropped by a removal until a measurement takes it again).
 STATE_TYPES = {
+    "sklearn_unlearn._plausibility.LossProfile",
     "sklearn_unlearn.solvers.hessian._pending.PendingMatrix",
     "sklearn_unlearn.solvers.hessian._rows.RowCurvature",
 }
@@ -275,6 +276,9 @@ def test_certified_round_trip(fmt, tmp_path):
 # feature edit, after an insertion.
 DOC = pathlib.Path(__file__).resolve().parents[1] / "doc" / "persistence.rst"
 AFTER_REQUEST, PENDING = "after a request", "while rows are pending"
+#: named until a request removes rows (the loss profile), as a pending type
+#: is: a file may name it or not
+UNTIL_REMOVAL = "until a request removes rows"
 STATES = ("fitted", "after a deletion", "after a feature edit", "after an insertion")
 
 
@@ -359,11 +363,12 @@ def _reported_per_state(est, X, y, kw):
 
 def _expected(entries, conditions):
     """(always named, named after a request, may be named) for a configuration."""
-    applies = [(t, c - {AFTER_REQUEST, PENDING}, c) for t, c in entries]
+    states = {AFTER_REQUEST, PENDING, UNTIL_REMOVAL}
+    applies = [(t, c - states, c) for t, c in entries]
     applies = [(t, c) for t, static, c in applies if static <= conditions]
-    always = {t for t, c in applies if not c & {AFTER_REQUEST, PENDING}}
-    after = {t for t, c in applies if AFTER_REQUEST in c and PENDING not in c}
-    pending = {t for t, c in applies if PENDING in c}
+    always = {t for t, c in applies if not c & states}
+    after = {t for t, c in applies if AFTER_REQUEST in c and not c & {PENDING, UNTIL_REMOVAL}}
+    pending = {t for t, c in applies if c & {PENDING, UNTIL_REMOVAL}}
     return always, after, pending
 
 

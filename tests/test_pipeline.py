@@ -668,12 +668,13 @@ def test_a_scaler_change_the_final_step_cannot_follow_in_one_step_is_reported():
     pipe = make_unlearning_pipeline(StandardScaler(),
                                     UnlearnableLogisticRegression()).fit(X, y)
     with pytest.warns(UnlearningWarning, match="change_error"):
-        pipe.unlearn(X[:1], None, y[:1])
+        plan = pipe.plan_unlearn(X[:1], None, y[:1])
+    pipe.apply_unlearn(plan)
     refit = make_pipeline(StandardScaler(), LogisticRegression(
         tol=1e-12, max_iter=10_000)).fit(X[1:], y[1:])
     theta = np.r_[pipe[-1].coef_.ravel(), pipe[-1].intercept_]
     ref = np.r_[refit[-1].coef_.ravel(), refit[-1].intercept_]
-    report = pipe.unlearn_history_[-1]
+    report = plan.report
     assert report.change_error >= np.linalg.norm(theta - ref)
     assert report.step_norm > 1.0
     # a small change warns of nothing, and its estimate still covers the truth
@@ -682,6 +683,5 @@ def test_a_scaler_change_the_final_step_cannot_follow_in_one_step_is_reported():
                                     UnlearnableLogisticRegression()).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnlearningWarning)
-        pipe.unlearn(X[:20], None, y[:20])
-    report = pipe.unlearn_history_[-1]
+        report = pipe.plan_unlearn(X[:20], None, y[:20]).report
     assert 0.0 < report.change_error < 1e-3

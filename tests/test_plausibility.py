@@ -83,21 +83,30 @@ def test_deleting_rows_with_wrong_targets_is_flagged(diabetes):
 
 
 def test_the_profile_follows_the_requests(breast_cancer):
-    # after a deletion and an insertion the profile is that of the corrected
-    # rows at the parameters of the request
+    # an insertion moves the profile to the corrected rows at the parameters
+    # of the request; a deletion drops it (it summed the removed rows' losses
+    # at the fitted parameters), and a measurement on the rows takes it again
     X, y = breast_cancer
     model = UnlearnableLogisticRegression().fit(X[:400], y[:400])
     before = model.training_loss_profile_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.unlearn(X[:10], None, y[:10])
         model.unlearn(None, X[400:420], y_new=y[400:420])
     after = model.training_loss_profile_
-    assert after.n_rows == 410
-    fresh = clone(model).fit(np.vstack([X[10:400], X[400:420]]), np.r_[y[10:400], y[400:420]])
-    # the parameters moved by the requests: the sums agree to the drift
+    assert after.n_rows == 420 and after.total != before.total
+    fresh = clone(model).fit(X[:420], y[:420])
+    # the parameters moved by the request: the sums agree to the drift
     assert after.total == pytest.approx(fresh.training_loss_profile_.total, rel=0.05)
-    assert after.total != before.total
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.unlearn(X[:10], None, y[:10])
+    assert model.training_loss_profile_ is None
+    # no profile, no judgement: a request of implausible rows is not warned of
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.plan_unlearn(X[10:30], None, 1 - y[10:30])
+    model.rebase_residual_bound(X[10:420], y[10:420])
+    assert model.training_loss_profile_.n_rows == 410
 
 
 def test_cantelli_threshold_and_its_rate():

@@ -23,6 +23,7 @@ from sklearn_unlearn import (
 )
 
 from sklearn_unlearn._request import validate_request
+from sklearn_unlearn.base import RequestReport
 from sklearn_unlearn.solvers import UnlearningWarning
 
 from .conftest import exact_refit, params_of, rel_dist
@@ -328,13 +329,17 @@ def test_sparse_request_on_dense_model_and_back(digits):
 def test_report_figures(breast_cancer):
     X, y = breast_cancer
     est = UnlearnableLogisticRegression().fit(X, y)
-    est.unlearn(X[:8], None, y[:8], method="second_order")
+    plan = est.plan_unlearn(X[:8], None, y[:8], method="second_order")
+    est.apply_unlearn(plan)
     est.unlearn(X[8:12], X[8:12], y[8:12], 1 - y[8:12], method="refined")
     first, second = est.unlearn_history_
     assert (first.method, first.n_removed, first.n_added) == ("second_order", 8, 0)
     assert (second.method, second.n_removed, second.n_added) == ("refined", 4, 4)
     assert second.n_iter > 1
-    assert first.step_norm > 0 and np.isfinite(est.residual_bound_)
+    assert plan.report.step_norm > 0 and np.isfinite(est.residual_bound_)
+    # the history keeps what the requests did, not the figures of their rows
+    assert first == plan.report.kept() and first.step_norm is None
+    assert all(getattr(r, f) is None for r in (first, second) for f in RequestReport.ROW_FIGURES)
 
 
 def test_overshooting_second_order_step_warns():

@@ -72,7 +72,7 @@ def requested(model, X_old, X_new, y_old, y_new, sample_weight, method):
         void=void, void_reason=void_reason)
     return {"estimator_": estimator, "training_rows_": rows,
             "certificate_": certificate,
-            "unlearn_history_": [*model.unlearn_history_, report]}, report
+            "unlearn_history_": [*model.unlearn_history_, report.kept()]}, report
 
 
 def _measured(updated, rows, drop, request, budget, spent, over):
@@ -156,7 +156,7 @@ def retrained(model, final, rows, n_removed, n_added):
         residual_bound=bound)
     return {"estimator_": estimator, "training_rows_": rows,
             "certificate_": certificate, "noise_rng_": rng, "noise_seed_": seed,
-            "unlearn_history_": [*model.unlearn_history_, report]}, report
+            "unlearn_history_": [*model.unlearn_history_, report.kept()]}, report
 
 
 def corrected_chunks(rows, drop, request, size=4096):

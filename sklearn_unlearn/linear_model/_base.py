@@ -266,7 +266,8 @@ default=None
 
     def _judged_profile(self, profile, cache, rows):
         """Warn when the removed rows' losses are implausible for training
-        rows; return the profile with the request's rows moved."""
+        rows; return the profile with the added rows in (``None`` once rows
+        are removed)."""
         eta_old, eta_new = rows.predictors(cache.theta)
         v_old = row_losses(cache.objective, rows.Y_old, rows.S_old, eta_old)
         v_new = row_losses(cache.objective, rows.Y_new, rows.S_new, eta_new)
@@ -280,6 +281,11 @@ default=None
                 "(a wrong label or target, a missing weight) and that the rows were "
                 "trained on. Fit with fingerprint_key to have every row checked."
             ), stacklevel=4)
+        if len(v_old):
+            # the profile summed the removed rows' losses at the fitted
+            # parameters; moved, it would keep a function of them and of the
+            # model they were part of (rebase_residual_bound takes it again)
+            return None
         return profile.after(v_old, v_new)
 
     def _check_remaining_data(self, totals, counts):

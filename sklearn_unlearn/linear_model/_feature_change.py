@@ -105,7 +105,8 @@ def forgotten_state(estimator, positions):
 def recorded_state(estimator, old, cache, report):
     """The attributes of ``estimator`` at ``cache``, with ``report`` added
     to the history of ``old`` (the cache it replaces)."""
-    cache = replace(cache, n_requests=old.n_requests + 1, history=[*old.history, report])
+    cache = replace(cache, n_requests=old.n_requests + 1,
+                    history=[*old.history, report.kept()])
     attrs = estimator._theta_attributes(cache.theta, cache.objective.design)
     attrs["unlearning_cache_"] = cache
     return attrs

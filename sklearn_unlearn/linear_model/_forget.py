@@ -104,6 +104,37 @@ default=None
         return self._serialised(lambda: self._apply(self._plan_forget(
             positions, X, y, sample_weight, fingerprint_key), False))
 
+    def plan_forget_features(self, features, X=None, y=None, sample_weight=None, *,
+                             fingerprint_key=None):
+        """The plan of :meth:`forget_features`, computed without changing
+        anything (parameters as there).
+
+        Its report has every figure of the request; the history keeps fewer
+        (:meth:`~sklearn_unlearn.base.RequestReport.kept`). Apply it with
+        :meth:`apply_unlearn`, on the state it was planned on.
+
+        Returns
+        -------
+        plan : UnlearningPlan
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> from sklearn.preprocessing import scale
+        >>> from sklearn_unlearn import UnlearnableLogisticRegression
+        >>> X, y = load_breast_cancer(return_X_y=True)
+        >>> clf = UnlearnableLogisticRegression().fit(scale(X), y)
+        >>> plan = clf.plan_forget_features(0)
+        >>> round(plan.report.step_norm, 2), plan.report.change_error < 1e-3
+        (0.4, True)
+        >>> clf.apply_unlearn(plan).unlearn_history_[-1].change_error is None
+        True
+        """
+        self._check_forget(X, y, sample_weight, fingerprint_key)
+        positions = feature_positions(self, features)
+        return self._serialised(lambda: self._plan_forget(
+            positions, X, y, sample_weight, fingerprint_key))
+
     def _check_forget(self, X, y, sample_weight, fingerprint_key=None):
         """Refuse a :meth:`forget_features` this model cannot take: made on
         a model another one owns, after its parameters changed, or with rows
@@ -131,8 +162,9 @@ default=None
         """The plan of :meth:`forget_features` (rows checked by
         :meth:`_check_forget`), which it applies at once and a pipeline
         applies to its final step as it commits its own state."""
-        attrs = self._forgotten_attributes(positions, X, y, sample_weight, fingerprint_key)
-        return self._state_plan(attrs, attrs["unlearning_cache_"].history[-1])
+        attrs, report = self._forgotten_attributes(positions, X, y, sample_weight,
+                                                   fingerprint_key)
+        return self._state_plan(attrs, report)
 
     def _forgotten_attributes(self, positions, X, y, sample_weight, fingerprint_key):
         chunked = X is not None and (is_dask_collection(X) or y is None)
@@ -162,7 +194,7 @@ default=None
                                    stacklevel=6)
             # the losses of the rows were taken with the forgotten values
             attrs["training_loss_profile_"] = None
-            return attrs
+            return attrs, report
         theta = attrs["unlearning_cache_"].theta
         if chunked:
             cache, _, sums = self._chunked_cache(*source, theta, like=like)
@@ -170,17 +202,17 @@ default=None
         rows = validate_data(self, X, accept_sparse="csr", reset=False, dtype=np.float64)
         zeroed = zero_features(rows, positions)
         cache, profile = self._cache_of_rows(zeroed, y, sample_weight, theta=theta)
-        attrs = self._polished_state(report, cache, profile)
+        attrs, report = self._polished_state(report, cache, profile)
         if self.__dict__.get("row_fingerprints_") is not None or fingerprint_key is not None:
             attrs["row_fingerprints_"] = fingerprints_replaced(
                 self, rows, zeroed, y, sample_weight, fingerprint_key)
-        return attrs
+        return attrs, report
 
     def _polished_state(self, report, cache, profile):
         """The attributes of the model polished to the exact optimum on the
         training rows with the features zeroed (``cache``, made from them,
         and their loss ``profile``), from the update without data whose
-        ``report`` it completes."""
+        ``report`` it completes, and the completed report."""
         old = self.unlearning_cache_
         check_current_rows(old, cache)
         report = replace(
@@ -191,4 +223,4 @@ default=None
             change_error=None)
         attrs = recorded_state(self, old, cache, report)
         attrs["training_loss_profile_"] = profile
-        return attrs
+        return attrs, report

@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
+from .._plausibility import LossProfile
 from ._chunked import ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks, unpack_chunk
 
 
@@ -77,7 +78,10 @@ class MeasuredResidualMixin:
                 "overflow the arithmetic, or the loss's curvature is unbounded); "
                 "nothing was changed."
             )
-        return self._with_state({"unlearning_cache_": measured}, copy)
+        # the rows' losses at the model's parameters: the profile of the
+        # current data, which a removal dropped
+        return self._with_state({"unlearning_cache_": measured,
+                                 "training_loss_profile_": LossProfile.from_sums(sums)}, copy)
 
     def _current_sums(self, X, y, sample_weight, transform=None):
         """Sums over the rows ``X``, ``y`` (Dask collections, or an iterable

@@ -335,7 +335,7 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             "intercepts_": new_intercepts,
             "training_rows_": rows,
             "unlearning_weight_total_": float(weight_total),
-            "unlearn_history_": [*self.unlearn_history_, report],
+            "unlearn_history_": [*self.unlearn_history_, report.kept()],
         }
         state.update(fresh_training_state(self, new_coefs, new_intercepts))
         return state, report

@@ -94,9 +94,26 @@ class ForgetColumnsMixin:
         self._checked_options({})
         positions = _raw_positions(self, columns)
         rows = (X, y, sample_weight, fingerprint_key)
-        return self._serialised(lambda: self._forget(positions, rows))
+        return self._serialised(lambda: self._apply(self._plan_forget(positions, rows), False))
 
-    def _forget(self, positions, rows):
+    @available_if(_final_forgets)
+    def plan_forget_features(self, columns, X=None, y=None, sample_weight=None, *,
+                             fingerprint_key=None):
+        """The plan of :meth:`forget_features`, computed without changing
+        anything (parameters as there): its report has every figure of the
+        request, which the history keeps fewer of. Apply it with
+        :meth:`apply_unlearn`.
+
+        Returns
+        -------
+        plan : UnlearningPlan
+        """
+        self._checked_options({})
+        positions = _raw_positions(self, columns)
+        rows = (X, y, sample_weight, fingerprint_key)
+        return self._serialised(lambda: self._plan_forget(positions, rows))
+
+    def _plan_forget(self, positions, rows):
         def new_walk():
             return Walk(frozenset(), self.unlearn_statistics_,
                         dict(self.unlearn_statistics_))
@@ -124,9 +141,9 @@ class ForgetColumnsMixin:
         report = PipelineRequestReport.of(plan.report, walk.kinds)
         state = {"steps": [*steps, (name, final)],
                  "unlearn_statistics_": walk.new_counts,
-                 "unlearn_history_": [*self.unlearn_history_, report],
+                 "unlearn_history_": [*self.unlearn_history_, report.kept()],
                  "_final_plan": plan}
-        return self._apply(self._state_plan(state, report), False)
+        return self._state_plan(state, report)
 
 
 def _forgotten_steps(pipeline, positions, walk):

@@ -326,7 +326,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         # to it a caller holds, then see the same model as the pipeline
         return {"steps": [*prefix, (name, final)],
                 "unlearn_statistics_": walk.new_counts,
-                "unlearn_history_": [*self.unlearn_history_, report],
+                "unlearn_history_": [*self.unlearn_history_, report.kept()],
                 "_final_plan": plan}, report
 
     def _complete_unlearn(self, *, copied):

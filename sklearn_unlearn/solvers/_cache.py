@@ -452,7 +452,7 @@ class UnlearningCache:
             entry_sides=plan.entry_sides,
             third=plan.third,
             n_requests=self.n_requests + 1,
-            history=[*self.history, plan.report],
+            history=[*self.history, plan.report.kept()],
         )
 
 
