@@ -11,6 +11,25 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 UNLEARN_METHODS = ("auto", "second_order", "first_order", "refined")
 
 
+def check_training_weights(sample_weight, X, **kwargs):
+    """``sample_weight`` of training rows as scikit-learn takes it (none:
+    ones; a scalar: one for every row), refusing negative weights.
+
+    A row of negative weight takes curvature out of the objective, which
+    the residual bound's derivation assumes no row does (a bound then
+    under-reports), and no request could erase the row (requests take
+    non-negative weights, as here).
+    """
+    sw = _check_sample_weight(sample_weight, X, dtype=np.float64, **kwargs)
+    if np.any(sw < 0):
+        raise ValueError(
+            f"sample_weight has {int(np.sum(sw < 0))} negative values (smallest "
+            f"{float(sw.min()):.6g}): unlearning needs non-negative weights, for the "
+            "residual bound and for a request to erase every row. Drop those rows, "
+            "or give them weight 0.")
+    return sw
+
+
 @dataclass
 class Request:
     """A validated request: the rows as trained on and as they should be.
@@ -192,6 +211,5 @@ def validate_request(estimator, X_old, X_new, y_old, y_new, sample_weight):
     else:
         # rows trained with weight zero are training rows too: kept rows and
         # fingerprints hold them, so a request may take them alone
-        sw = _check_sample_weight(sample_weight, ref, ensure_non_negative=True,
-                                  allow_all_zero_weights=True)
+        sw = check_training_weights(sample_weight, ref, allow_all_zero_weights=True)
     return Request(X_old=Xo, y_old=yo, X_new=Xn, y_new=yn, sample_weight=sw)

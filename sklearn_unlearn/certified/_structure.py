@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array, get_tags
-from sklearn.utils.validation import _check_sample_weight
 
+from .._request import check_training_weights
 from .._training_rows import TrainingRows
 from ..base import get_unlearn_tags
 
@@ -140,5 +140,5 @@ def kept_rows(pre, X, y, sample_weight):
     """A copy of the training rows after the preprocessing steps ``pre``."""
     Xt = pre.transform(X) if pre is not None else X
     Xt = check_array(Xt, accept_sparse="csr", dtype=np.float64)
-    sw = _check_sample_weight(sample_weight, Xt)
+    sw = check_training_weights(sample_weight, Xt)
     return TrainingRows(Xt, np.asarray(y), sw)      # copies

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight
 
 from .._fingerprints import canonical_targets, row_digests
+from .._request import check_training_weights
 from ..solvers.bounds._roundoff import gamma
 from ..solvers.fit._chunks import row_sums
 
@@ -97,7 +97,7 @@ class ChunkPass:
         if len(y) != X.shape[0]:
             raise ValueError(f"A chunk has {X.shape[0]} rows and {len(y)} targets.")
         # as scikit-learn takes them (none: ones; a scalar: one for every row)
-        w = _check_sample_weight(w, X, dtype=np.float64, allow_all_zero_weights=True)
+        w = check_training_weights(w, X, allow_all_zero_weights=True)
         return X, y, w
 
     def __call__(self, X, y, w, theta, wanted):

@@ -9,6 +9,7 @@ from sklearn.utils import check_array
 
 from .._locks import fit_serialised
 from .._plausibility import LossProfile
+from .._request import check_training_weights
 from ..solvers import LowRankModeWarning, NotPositiveDefiniteError, UnlearningCache
 from ._chunked import is_dask_collection
 from ._noise import UNREACHED, check_noisy_minimum
@@ -93,12 +94,7 @@ class CachedFitMixin:
                         ensure_all_finite=False)
         if sp.issparse(X):
             X = X.tocsr()
-        if sample_weight is None:
-            sample_weight = np.ones(X.shape[0])
-        else:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64).ravel()
-            if sample_weight.shape[0] != X.shape[0]:
-                sample_weight = np.broadcast_to(sample_weight, X.shape[0]).copy()
+        sample_weight = check_training_weights(sample_weight, X)
         Y, S, row_weight, groups, n_groups = self._unlearn_targets(y, sample_weight)
         totals = np.bincount(groups, weights=row_weight, minlength=n_groups)
         self._check_class_totals(totals)

@@ -5,10 +5,10 @@ import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import validate_data
 
 from .._locks import fit_serialised
-from .._request import UNLEARN_METHODS
+from .._request import UNLEARN_METHODS, check_training_weights
 from ..base import UnlearnTags
 from ..losses import HalfSquaredError
 from ..solvers import LinearDesign, LinearObjective
@@ -170,7 +170,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
                 # float64 even for float32 rows (Ridge rounds them to float32):
                 # requests take weights as given, so a row leaves with the
                 # weight it entered with, and the bound is about those weights
-                sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+                sample_weight = check_training_weights(sample_weight, X)
             n_outputs = 1 if y.ndim == 1 else y.shape[1]
             objective = self._unlearn_objective(X.shape[1], n_outputs)
             if self._hessian_mode(objective) == "dense":

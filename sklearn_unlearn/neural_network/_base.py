@@ -41,10 +41,9 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight
 
 from .._report import RequestReport
-from .._request import check_method, check_tau
+from .._request import check_method, check_tau, check_training_weights
 from .._training_rows import KeptRowsMixin, TrainingRows
 from ..base import UnlearnerMixin, UnlearnTags
 from ._step import damped_step, remedy
@@ -69,7 +68,7 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         X = check_array(X, accept_sparse="csr", dtype=np.float64, copy=True)
         if sp.issparse(X):
             X = X.tocsr()
-        sw = np.array(_check_sample_weight(sample_weight, X, dtype=np.float64), copy=True)
+        sw = np.array(check_training_weights(sample_weight, X), copy=True)
         y = self._stored_targets(y)
         self.unlearning_weight_total_ = float(sw.sum())
         self.training_rows_ = (
