@@ -134,7 +134,8 @@ class ChunkedFitMixin:
             encoder.classes_ = classes
         chunk_pass = ChunkPass(encoder, objective, self.n_features_in_, n_groups,
                                classes, names=self.__dict__.get("feature_names_in_"),
-                               targets=tuple(y_shape[1:]))
+                               targets=tuple(y_shape[1:]),
+                               probe_seed=None if like is None else like.probe_seed)
         reduce = reducer(chunk_pass)
         if like is not None:
             reduce = same_rows(reduce, like)

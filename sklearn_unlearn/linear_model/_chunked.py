@@ -11,6 +11,7 @@ is imported only when a Dask collection is given.
 
 import functools
 import operator
+import secrets
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +20,9 @@ from sklearn.utils import check_array
 
 from .._fingerprints import canonical_targets, row_digests
 from .._request import check_training_weights
-from ..solvers.bounds._roundoff import gamma
+from ..solvers.bounds._roundoff import UNIT, gamma
 from ..solvers.fit._chunks import row_sums
+from ..solvers.hessian._rows import row_squares
 
 #: Chunk sums added per task of the reduction tree on the cluster.
 _FAN_IN = 8
@@ -52,11 +54,14 @@ class ChunkPass:
     ``names``: the feature names the model was fitted with, which a chunk
     given as a data frame must have, in that order. ``targets``: the shape
     of a row's targets, ``()`` for one (a column is taken as one), ``(k,)``
-    for ``k``; ``None`` for any.
+    for ``k``; ``None`` for any. ``probe_seed``: the seed of the rows' probe
+    (:func:`row_probe`), drawn from the system's entropy when not given (a
+    pass compared with an earlier one takes its seed).
     """
 
     def __init__(self, encoder, objective, n_features, n_groups, classes=None,
-                 names=None, targets=None):
+                 names=None, targets=None, probe_seed=None):
+        self.probe_seed = secrets.randbits(63) if probe_seed is None else probe_seed
         self.encoder = encoder
         self.objective = objective
         self.n_features = n_features
@@ -112,7 +117,39 @@ class ChunkPass:
         if key is not None:
             sums.fingerprints = row_digests(
                 X, canonical_targets(self.encoder, y, X.shape[0]), w, key)
+        sums.probe, sums.probe_abs, sums.probe_error = row_probe(X, Y, S, self.probe_seed)
+        sums.probe_seed = self.probe_seed
         return sums
+
+
+def row_probe(X, Y, S, seed):
+    """``(sum_i |s_i| cos(pi u_i), sum_i |s_i|, e)``: a sum over the rows of
+    a function of each row's direction and targets that no summary of
+    moments sees, and a bound ``e`` on its terms' rounding.
+
+    ``u_i = z^T [x_i, 1] / ||[x_i, 1]|| + c^T arctan(y_i)``, with ``z`` and
+    ``c`` standard normal from ``seed``, which the rows' source does not
+    know: rows changed so that their count, norms, weights per class and
+    target moment stay (rotated in pairs about their mean, say) change this
+    sum. Passes over the same rows agree on it to ``e + gamma(n + 1) sum_i
+    |s_i|`` each, in any order.
+    """
+    n, d = X.shape
+    rng = np.random.default_rng(seed)
+    z, c = rng.standard_normal(d + 1), rng.standard_normal(Y.shape[1])
+    norms = np.sqrt(row_squares(X) + 1.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        projection = np.asarray(X @ z[:d]).ravel() + z[d]
+    direction = np.divide(projection, norms, out=np.zeros(n), where=np.isfinite(norms))
+    u = direction + np.arctan(np.asarray(Y, dtype=np.float64)) @ c
+    s = np.abs(S[:, 0])
+    # the projection and the norm (each within gamma(d + 3)), the targets'
+    # term, times pi, and the cosine's own rounding
+    per_row = (np.pi * (2.0 * gamma(d + 3) * np.linalg.norm(z)
+                        + (gamma(Y.shape[1] + 2) + 4.0 * UNIT) * np.abs(c).sum() * np.pi / 2)
+               + 2.0 * UNIT)
+    total = float(s.sum())
+    return float(s @ np.cos(np.pi * u)), total, per_row * total
 
 
 def same_rows(reduce, like=None):
@@ -143,24 +180,33 @@ _OTHER_ROWS = ("The chunks gave other rows on a later pass than on the first: th
 @dataclass(frozen=True)
 class _PassSummary:
     """What a pass over rows sums whatever the parameters: their count and
-    weight per class, their norms (largest, and summed with the weights)
-    and the moment of their targets
-    (:attr:`~sklearn_unlearn.solvers.fit._chunks.RowSums.target_moment`)."""
+    weight per class, their norms (largest, and summed with the weights),
+    the moment of their targets
+    (:attr:`~sklearn_unlearn.solvers.fit._chunks.RowSums.target_moment`)
+    and their probe (:func:`row_probe`, with its seed: the same function
+    in both passes)."""
 
     counts: np.ndarray
     weights: np.ndarray
     norms: np.ndarray
     moment: np.ndarray
     moment_allowance: float
+    probe: float | None
+    probe_allowance: float | None
 
     @classmethod
     def of(cls, sums):
+        probe = allowance = None
+        if sums.probe is not None:
+            probe = sums.probe
+            allowance = sums.probe_error + gamma(sums.n_rows + 1) * sums.probe_abs
         return cls(np.r_[sums.n_rows, sums.counts], sums.weight_totals,
                    np.r_[sums.max_norm, sums.weight_norm2, sums.gram_norm2,
                          sums.gram_norm3],
                    sums.target_moment,
                    # the rounding of one pass's sums, in whatever order
-                   gamma(sums.n_rows + 1) * sums.target_moment_scale)
+                   gamma(sums.n_rows + 1) * sums.target_moment_scale,
+                   probe, allowance)
 
     def same_rows(self, other, columns=None):
         """Whether ``other`` is of the same rows; with ``columns``, of the
@@ -168,6 +214,9 @@ class _PassSummary:
         nor the moment's entries of those columns)."""
         keep = np.setdiff1d(np.arange(len(self.moment)), [] if columns is None else columns)
         gap = np.abs(self.moment[keep] - other.moment[keep])
+        if columns is None and self.probe is not None and other.probe is not None and not (
+                abs(self.probe - other.probe) <= self.probe_allowance + other.probe_allowance):
+            return False
         return bool(np.array_equal(self.counts, other.counts)
                     and np.allclose(self.weights, other.weights, rtol=1e-12, atol=0.0)
                     and (columns is not None
