@@ -552,4 +552,7 @@ def test_negative_training_weights_are_refused_at_fit(name):
     before = pickle.dumps(est)
     with pytest.raises(ValueError, match="negative values"):
         est.fit(X, np.exp(y) if name == "poisson" else y, sample_weight=w)
+    if name == "mlp":
+        with pytest.raises(ValueError, match="negative values"):
+            est.partial_fit(X, y, sample_weight=w)
     assert pickle.dumps(est) == before

@@ -190,10 +190,12 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         them with new moments, and early stopping's copy of the best
         parameters (the model before the request) becomes the new
         parameters. The record of the fit goes too: ``loss_curve_``,
-        ``best_loss_`` and the validation scores are those of a training
-        about to start (an empty curve), and ``loss_`` is ``None``, since
-        the fit's losses were sums over the erased rows, from which a
-        replay of the fit on the kept rows recovers one. The parameters themselves
+        ``best_loss_``, the validation scores, ``n_iter_``, ``t_`` and the
+        random state are those of a training about to start (an empty
+        curve, no iteration), and ``loss_`` is ``None``, since the fit's
+        losses were sums over the erased rows, from which a replay of the
+        fit on the kept rows recovers one (and the epochs it ran depend on
+        them). The parameters themselves
         are the approximate update: they are not a refit and keep what the
         step cannot undo (see the class's *Limits*).
 

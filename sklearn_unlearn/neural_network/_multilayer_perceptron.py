@@ -7,6 +7,7 @@ from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 
 from .._locks import fit_serialised
+from .._request import check_training_weights
 from ._base import UnlearnableMLPMixin
 
 _SHARED_DOC = """
@@ -253,6 +254,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         return self
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
+        check_training_weights(sample_weight, X)
         return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
 
     partial_fit.__doc__ = _partial_fit_doc("array-like of shape (n_samples,)",
@@ -426,6 +428,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         return self
 
     def partial_fit(self, X, y, sample_weight=None):
+        check_training_weights(sample_weight, X)
         return super().partial_fit(X, y, sample_weight=sample_weight)
 
     partial_fit.__doc__ = _partial_fit_doc(

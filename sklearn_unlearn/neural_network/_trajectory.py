@@ -1,5 +1,8 @@
 """What the parent's training left of the old data, replaced after a request."""
 
+import numbers
+import secrets
+
 import numpy as np
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
@@ -17,9 +20,13 @@ def fresh_training_state(model, coefs, intercepts):
     kept rows. The record of the fit (``loss_``, ``loss_curve_``, the best
     loss, the validation scores) holds the losses of the erased rows summed
     with the others', epoch by epoch: replaying the fit on the kept rows
-    solves for an erased row from them. All are replaced by what they would
-    be at the start of a training that begins at the new parameters
-    (``loss_`` is ``None``: no epoch has run on the corrected data).
+    solves for an erased row from them; the epochs it ran (``n_iter_``, the
+    samples seen ``t_``, the position of its random state) depend on when
+    the losses stopped falling. All are replaced by what they would be at
+    the start of a training that begins at the new parameters (``loss_`` is
+    ``None``: no epoch has run on the corrected data; the random state is
+    drawn again from ``random_state``, from the system's entropy when it is
+    ``None``; a ``RandomState`` the caller passed is the caller's and stays).
     """
     state = {}
     optimizer = model.__dict__.get("_optimizer")
@@ -46,7 +53,13 @@ def fresh_training_state(model, coefs, intercepts):
         "validation_scores_": [] if stopping else None,
         "best_validation_score_": -np.inf if stopping else None,
         "_no_improvement_count": 0,
+        "n_iter_": 0,
+        "t_": 0,
     }
+    seed = model.random_state
+    if seed is None or isinstance(seed, numbers.Integral):
+        record["_random_state"] = np.random.RandomState(
+            secrets.randbits(32) if seed is None else seed)
     state.update({name: value for name, value in record.items() if name in model.__dict__})
     if "_best_coefs" in model.__dict__:
         state["_best_coefs"] = [c.copy() for c in coefs]
