@@ -63,11 +63,13 @@ class RequestReport:
         unlearned, ``feature_change``, ``forget_features`` from the cache
         alone): an upper estimate of the distance from the parameters after
         the change to the optimum of the changed objective, from the size of
-        the cubic term along the step where the cache keeps it and it holds,
-        otherwise from the bound on how far the curvature can move (``inf``
-        where neither holds, ``None`` where the cache has neither). ``0`` for
-        a loss of constant curvature, whose step is exact. ``None`` for a
-        request that changes only its own rows.
+        the cubic term along the step where the cache keeps it and the
+        predictors move little (at most 1 in root mean square), otherwise
+        from the bound on how far the curvature can move (``inf`` where
+        neither holds, ``None`` where the cache has neither: a log-link GLM
+        of more than 32 parameters). ``0`` for a loss of constant curvature,
+        whose step is exact. ``None`` for a request that changes only its
+        own rows.
 
     Notes
     -----

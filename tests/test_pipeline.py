@@ -685,3 +685,48 @@ def test_a_scaler_change_the_final_step_cannot_follow_in_one_step_is_reported():
         warnings.simplefilter("error", UnlearningWarning)
         report = pipe.plan_unlearn(X[:20], None, y[:20]).report
     assert 0.0 < report.change_error < 1e-3
+
+
+@pytest.mark.parametrize("d", [2, 10, 20])
+def test_change_error_covers_a_change_that_moves_the_predictors_far(d):
+    # Three rows ten thousand times the others set the scale; the change of
+    # the features after erasing them moved the predictors by 1.2 to 1.4 in
+    # root mean square, where the cubic term estimated 18x to 51x less than
+    # the true distance. Beyond a unit move the estimate is the bound's.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, d))
+    X_all = X.copy()
+    X_all[:3] *= 1e4
+    y = (3 * X @ (rng.standard_normal(d) / np.sqrt(d)) + rng.logistic(size=400) > 0)[3:]
+    before, after = StandardScaler().fit(X_all), StandardScaler().fit(X_all[3:])
+    change = (before.scale_ / after.scale_, (before.mean_ - after.mean_) / after.scale_)
+    Z = before.transform(X_all[3:])
+    model = UnlearnableLogisticRegression(C=10).fit(Z, y)
+    with pytest.warns(UnlearningWarning, match="change_error"):
+        plan = model.plan_unlearn(Z[:1], Z[:1], y[:1], y[:1], feature_change=change)
+    model.apply_unlearn(plan)
+    refit = LogisticRegression(C=10, solver="newton-cholesky", tol=1e-12,
+                               max_iter=1000).fit(after.transform(X_all[3:]), y)
+    theta = np.r_[model.coef_.ravel(), model.intercept_]
+    ref = np.r_[refit.coef_.ravel(), refit.intercept_]
+    assert plan.report.change_error >= np.linalg.norm(theta - ref) > 0.5
+
+
+def test_a_change_the_cache_cannot_estimate_warns_by_its_step():
+    # A Poisson model of 40 features keeps no third derivatives and no
+    # bound: change_error is None, and a step of a quarter of the norm
+    # landed 0.25 of it from the refit without a word.
+    from sklearn_unlearn import UnlearnablePoissonRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 40))
+    X_all = X.copy()
+    X_all[:3] *= 1e3
+    y = rng.poisson(np.exp(0.3 * X[:, 0]))[3:]
+    before, after = StandardScaler().fit(X_all), StandardScaler().fit(X_all[3:])
+    change = (before.scale_ / after.scale_, (before.mean_ - after.mean_) / after.scale_)
+    Z = before.transform(X_all[3:])
+    model = UnlearnablePoissonRegressor().fit(Z, y)
+    with pytest.warns(UnlearningWarning, match="cannot estimate"):
+        plan = model.plan_unlearn(Z[:1], Z[:1], y[:1], y[:1], feature_change=change)
+    assert plan.report.change_error is None

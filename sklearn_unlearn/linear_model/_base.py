@@ -252,8 +252,8 @@ default=None
         if change is not None:
             # the change of every row's features is part of the request's step
             change_step, change_error = change
-            warn_inaccurate_change(change_error, plan.theta, "The feature_change of this request",
-                                   stacklevel=6)
+            warn_inaccurate_change(change_error, change_step, plan.theta,
+                                   "The feature_change of this request", stacklevel=6)
             plan.report = replace(plan.report, step_norm=plan.report.step_norm + change_step,
                                   change_error=change_error)
         new_cache = cache.committed(plan)

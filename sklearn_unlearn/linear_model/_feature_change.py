@@ -19,21 +19,33 @@ from ..solvers.steps._coordinates import changed_coordinates, forgotten_coordina
 CHANGE_RTOL = 1e-2
 
 
-def warn_inaccurate_change(error, theta, what, stacklevel):
+def warn_inaccurate_change(error, step, theta, what, stacklevel):
     """Warn when the estimated distance from the model after a change of
     every row's features to the changed objective's optimum is more than
-    :data:`CHANGE_RTOL` of the parameters' norm."""
+    :data:`CHANGE_RTOL` of the parameters' norm; where the cache gives no
+    estimate (``error`` is ``None``), when the change's ``step`` is."""
     scale = float(np.linalg.norm(theta))
-    if error is None or not error > CHANGE_RTOL * scale:
+    if error is None:
+        if not step > CHANGE_RTOL * scale:
+            return
+        message = (
+            f"{what} changes every training row's features and moves the model by "
+            f"{step:.3g} ({step / scale if scale else np.inf:.3g} of the parameters' "
+            "norm), and the cache cannot estimate how far from the changed "
+            "objective's optimum that lands (it keeps no third derivatives beyond "
+            "32 parameters, and no bound for this loss): report.change_error is "
+            "None.")
+    elif error > CHANGE_RTOL * scale:
+        message = (
+            f"{what} changes every training row's features, and the model can land "
+            f"up to an estimated {error:.3g} from the optimum of the changed "
+            f"objective ({error / scale if scale else np.inf:.3g} of the parameters' "
+            "norm; report.change_error, an upper estimate): the cache's model of "
+            "the objective may not hold this far from the fitted model.")
+    else:
         return
     warnings.warn(UnlearningWarning(
-        f"{what} changes every training row's features, and the model can land "
-        f"up to an estimated {error:.3g} from the optimum of the changed "
-        f"objective ({error / scale if scale else np.inf:.3g} of the parameters' "
-        "norm; report.change_error, an upper estimate): the cache's model of "
-        "the objective may not hold this far from the fitted model. Refit on "
-        "the corrected data for an exact model."
-    ), stacklevel=stacklevel)
+        message + " Refit on the corrected data for an exact model."), stacklevel=stacklevel)
 
 
 def check_feature_change(estimator, feature_change):

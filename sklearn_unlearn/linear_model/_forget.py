@@ -189,7 +189,8 @@ default=None
             check_current_gradient(old, old.measured(sums))
         attrs, report = forgotten_state(self, positions)
         if X is None:
-            warn_inaccurate_change(report.change_error, attrs["unlearning_cache_"].theta,
+            warn_inaccurate_change(report.change_error, report.step_norm,
+                                   attrs["unlearning_cache_"].theta,
                                    "Forgetting the features from the cache alone",
                                    stacklevel=6)
             # the losses of the rows were taken with the forgotten values

@@ -138,26 +138,29 @@ def forgotten_coordinates(cache, zeroed):
     return (*changed_coordinates(cache, scale, np.zeros_like(scale)), 1)
 
 
-def change_error(cache, A, theta_start, theta_new):
+def change_error(cache, A, theta_start, theta_new, hessians):
     """An upper estimate of the distance from ``theta_new`` to the optimum of
     the objective after the change ``A`` of every row's features, or
-    ``None`` where the cache gives none.
+    ``None`` where the cache gives none (``hessians``: that objective's
+    blocks, factored).
 
     Every row's predictor moves by ``x_i^T m`` with ``m = A^T theta_new -
     theta`` (old coordinates). The gradient at ``theta_new`` is the cache's
     quadratic model's, ``g_q``, plus what the curvature's change along
-    ``m`` adds. Where the cache keeps the cubic term and it holds over ``m``,
-    that is estimated by the term's size along ``m`` (what the quadratic
-    model misses: more than what the cubic one, which the step follows,
-    misses). Otherwise it is bounded: at most ``||A||`` times the bound of a
-    step ``m`` that no row enters or leaves
+    ``m`` adds. Where the cache keeps the cubic term, it holds over ``m``
+    and the predictors move by at most :data:`_CUBIC_REACH` in root mean
+    square, the distance is estimated as the Newton steps that the term's
+    size along ``m`` (what the quadratic model misses: more than what the
+    cubic one, which the step follows, misses) and the cubic model's own
+    residual call for. Otherwise the gradient is bounded: at most ``||A||``
+    times the bound of a step ``m`` that no row enters or leaves
     (:func:`~sklearn_unlearn.solvers.bounds._bound.bound_step`: the
     Lipschitz curvature and the Gram matrices of the residual bound; far
-    above the truth where the curvature changes little). ``inf`` where the
-    cubic term does not hold and there is no bound. The distance is that
-    gradient over the gradient at ``theta_start``, times the step's length,
-    as ``method="auto"`` estimates it (a first-order estimate of the next
-    Newton step). A loss of constant curvature takes its exact step (0).
+    above the truth where the curvature changes little), and the distance
+    is that over the gradient at ``theta_start`` times the step's length, as
+    ``method="auto"`` estimates it. ``inf`` where the cubic term does not
+    hold and there is no bound. A loss of constant curvature takes its exact
+    step (0).
     """
     obj = cache.objective
     if obj.loss.constant_curvature:
@@ -177,12 +180,13 @@ def change_error(cache, A, theta_start, theta_new):
     m = cache.theta.shape[1]
     if cache.third is not None:
         cubic_term = _third.CubicTerm(obj, cache.third, cache.hessians)
-        if cubic_term.trusted(move):
-            # the size of the cubic term along the step: what the quadratic
-            # model misses, an upper estimate of what the cubic one misses
+        if cubic_term.trusted(move) and _within_reach(cache, move):
+            # the size of the cubic term along the step (what the quadratic
+            # model misses, more than what the cubic one does) and what the
+            # cubic model still leaves, as the Newton steps they call for
             cubic = A @ cubic_term.gradient(move)
-            g = float(np.linalg.norm(g_end + cubic)) + float(np.linalg.norm(cubic))
-            return _estimate(g, start_norm, theta_new - theta_start)
+            return float(np.linalg.norm(solve(obj, hessians, cubic))
+                         + np.linalg.norm(solve(obj, hessians, g_end + cubic)))
     _, curving = bound_step(
         cache, RequestRows.none(obj.n_params, m), cache.hessians,
         cache.drift.hessian_error, move, matvec(obj, cache.hessians, move),
@@ -194,6 +198,23 @@ def change_error(cache, A, theta_start, theta_new):
                          theta_new - theta_start)
     # the cubic model does not hold over the step, or there is none
     return np.inf if cache.third is not None else None
+
+
+#: The root mean square move of the rows' predictors (weighted) beyond which
+#: the cubic term does not estimate what a step misses: over a unit move a
+#: logistic or log-link curvature changes by up to a factor e.
+_CUBIC_REACH = 1.0
+
+
+def _within_reach(cache, move):
+    """Whether the rows' predictors move by at most :data:`_CUBIC_REACH` in
+    root mean square along ``move`` (``sqrt(move^T K move / sum_i s_i)``,
+    with the Gram matrix of the residual bound; ``True`` without it)."""
+    if cache.gram is None:
+        return True
+    total = float(cache.weight_totals.sum())
+    form = cache.gram.quadratic_form(move)
+    return total > 0 and form <= _CUBIC_REACH**2 * total
 
 
 def _estimate(g, start_norm, step):
@@ -223,7 +244,7 @@ def _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual, hessians,
         drift=drift, third=third,
     )
     return (new, float(np.linalg.norm(theta_new - theta_moved)),
-            change_error(cache, A, theta_moved, theta_new))
+            change_error(cache, A, theta_moved, theta_new, hessians))
 
 
 def _checked_change(cache, scale, shift):
