@@ -219,7 +219,13 @@ class UnlearnerMixin:
 
     def _new_unlearn_state(self):
         self._unlearn_token = self._fitted_state_name(vars(self))
-        self._fitted_params = params_text(self, self._unlearn_free_params)
+        self._fitted_params = self._fitted_params_text()
+
+    def _fitted_params_text(self):
+        """The hyper-parameters that define the fitted model, as text (all
+        but :attr:`_unlearn_free_params`), which every request compares with
+        the fit's."""
+        return params_text(self, self._unlearn_free_params)
 
     def _check_fitted_params(self):
         """Refuse a request after a change of the hyper-parameters that
@@ -227,7 +233,7 @@ class UnlearnerMixin:
         fitted with, so the request would move it towards a refit with those,
         not with the parameters it now reports."""
         fitted = self.__dict__.get("_fitted_params")
-        if fitted is not None and fitted != params_text(self, self._unlearn_free_params):
+        if fitted is not None and fitted != self._fitted_params_text():
             raise ValueError(
                 f"The parameters of this {type(self).__name__} changed since it was "
                 "fitted (set_params or an assignment): its unlearning state is that "

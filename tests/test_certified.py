@@ -353,3 +353,30 @@ def test_low_rank_hessian_is_refused(breast_cancer):
     model = CertifiedRemoval(UnlearnableLogisticRegression(hessian="low_rank"))
     with pytest.raises(ValueError, match="hessian='dense'"):
         model.fit(X, y)
+
+
+@pytest.mark.parametrize("change", [{"epsilon": 0.5}, {"delta": 1e-9}, {"budget": 100.0},
+                                    {"estimator__C": 100.0}])
+def test_a_request_after_a_change_of_the_certified_parameters_is_refused(change):
+    # The noise was drawn for the fitted epsilon, delta and budget, and the
+    # certificate vouches for a model of the fitted estimator: a request
+    # after set_params was served under the fitted values while the
+    # estimator reported the new ones (a plan made before, likewise).
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 3))
+    y = (X[:, 0] + rng.logistic(size=300) > 0).astype(int)
+    model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=1.0,
+                             random_state=0).fit(X, y)
+    plan = model.plan_unlearn(X[:1], None, y[:1])
+    fitted = {name: model.get_params()[name] for name in change}
+    model.set_params(**change)
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="changed since it was fitted"):
+        model.unlearn(X[:1], None, y[:1])
+    with pytest.raises(ValueError, match="changed since it was fitted"):
+        model.apply_unlearn(plan)
+    assert pickle.dumps(model) == before
+    # set back, or a change of how requests run: served
+    model.set_params(**fitted, on_budget_exceeded="warn", measure_residual="never")
+    model.apply_unlearn(plan)
+    assert model.certificate_.n_requests == 1

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .._locks import request_lock
+from .._params import canonical
 from .._request import check_method
 from .._training_rows import KeptRowsMixin
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
@@ -252,6 +253,7 @@ class CertifiedRemoval(KeptRowsMixin, UnlearnerMixin, DelegatingMixin, MetaEstim
                  "estimator_": est, "training_rows_": rows,
                  "certificate_": certificate, "unlearn_history_": []}
         state["_unlearn_token"] = self._fitted_state_name(state)
+        state["_fitted_params"] = self._fitted_params_text()
         with request_lock(self):
             self.__dict__.update(state)        # one C call: all or nothing
         return self
@@ -325,6 +327,21 @@ class CertifiedRemoval(KeptRowsMixin, UnlearnerMixin, DelegatingMixin, MetaEstim
                                method=method)
 
     # -- the unlearning contract ---------------------------------------------------------
+    #: Read by every request (the policy, whether to measure) or by the next
+    #: fit only; epsilon, delta, the budget and the wrapped estimator's
+    #: parameters define the certificate and the model it vouches for.
+    _unlearn_free_params = frozenset(
+        {"on_budget_exceeded", "keep_data", "measure_residual", "allow_stateful_steps",
+         "random_state"})
+
+    def _fitted_params_text(self):
+        # the wrapped estimator's parameters too (estimator__C): its fitted
+        # copy, estimator_, was made with them (but for those of how it runs)
+        free = UnlearnerMixin._unlearn_free_params
+        nested = {name: value for name, value in self.estimator.get_params(deep=True).items()
+                  if name.rpartition("__")[2] not in free}
+        return super()._fitted_params_text() + canonical(nested)
+
     def _unlearn_options(self, method="second_order"):
         check_method(self, method, self._unlearn_tags().methods)
         return {"method": method}
