@@ -6,8 +6,9 @@ import numpy as np
 
 def canonical(value):
     """A text form of a hyper-parameter value that survives pickling and skops
-    (numpy scalars as Python numbers; objects by their type)."""
-    if value is None or type(value) in (bool, int, float, str):
+    (numpy scalars as Python numbers, a number by its value: ``1`` and
+    ``1.0`` alike; objects by their type)."""
+    if value is None or type(value) in (bool, str):
         return repr(value)
     if isinstance(value, dict):
         items = sorted((canonical(k), canonical(v)) for k, v in value.items())
@@ -15,10 +16,17 @@ def canonical(value):
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(canonical(v) for v in value) + "]"
     if isinstance(value, (np.generic, np.ndarray)):
-        return repr(value.tolist())
-    for base in (bool, int, float, str):                      # their subclasses
-        if isinstance(value, base):
-            return repr(base(value))
+        return canonical(value.tolist())
+    if isinstance(value, bool):                               # a subclass of int
+        return repr(bool(value))
+    if isinstance(value, int):
+        number = float(value)
+        # an integer too large for a float keeps its digits
+        return repr(number) if number == value else repr(int(value))
+    if isinstance(value, float):
+        return repr(float(value))
+    if isinstance(value, str):
+        return repr(str(value))
     return type(value).__qualname__
 
 

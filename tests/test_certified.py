@@ -380,3 +380,6 @@ def test_a_request_after_a_change_of_the_certified_parameters_is_refused(change)
     model.set_params(**fitted, on_budget_exceeded="warn", measure_residual="never")
     model.apply_unlearn(plan)
     assert model.certificate_.n_requests == 1
+    # the same values written otherwise (1 for 1.0) are the same parameters
+    model.set_params(epsilon=1, budget=1, estimator__C=1)
+    model.unlearn(X[1:2], None, y[1:2])
