@@ -56,12 +56,16 @@ class ChunkPass:
     of a row's targets, ``()`` for one (a column is taken as one), ``(k,)``
     for ``k``; ``None`` for any. ``probe_seed``: the seed of the rows' probe
     (:func:`row_probe`), drawn from the system's entropy when not given (a
-    pass compared with an earlier one takes its seed).
+    pass compared with an earlier one takes its seed). ``probe_view``: what
+    the probe is taken of, a function of the rows (their columns zeroed, to
+    compare a pass with one over the zeroed rows); the rows themselves when
+    ``None``.
     """
 
     def __init__(self, encoder, objective, n_features, n_groups, classes=None,
-                 names=None, targets=None, probe_seed=None):
+                 names=None, targets=None, probe_seed=None, probe_view=None):
         self.probe_seed = secrets.randbits(63) if probe_seed is None else probe_seed
+        self.probe_view = probe_view
         self.encoder = encoder
         self.objective = objective
         self.n_features = n_features
@@ -117,7 +121,8 @@ class ChunkPass:
         if key is not None:
             sums.fingerprints = row_digests(
                 X, canonical_targets(self.encoder, y, X.shape[0]), w, key)
-        sums.probe, sums.probe_abs, sums.probe_error = row_probe(X, Y, S, self.probe_seed)
+        probed = X if self.probe_view is None else self.probe_view(X)
+        sums.probe, sums.probe_abs, sums.probe_error = row_probe(probed, Y, S, self.probe_seed)
         sums.probe_seed = self.probe_seed
         return sums
 
@@ -211,10 +216,11 @@ class _PassSummary:
     def same_rows(self, other, columns=None):
         """Whether ``other`` is of the same rows; with ``columns``, of the
         same rows with those columns zeroed (the norms are then not compared,
-        nor the moment's entries of those columns)."""
+        nor the moment's entries of those columns; the probes, taken of the
+        zeroed rows in both, are)."""
         keep = np.setdiff1d(np.arange(len(self.moment)), [] if columns is None else columns)
         gap = np.abs(self.moment[keep] - other.moment[keep])
-        if columns is None and self.probe is not None and other.probe is not None and not (
+        if self.probe is not None and other.probe is not None and not (
                 abs(self.probe - other.probe) <= self.probe_allowance + other.probe_allowance):
             return False
         return bool(np.array_equal(self.counts, other.counts)

@@ -91,11 +91,14 @@ class MeasuredResidualMixin:
         cache = self.unlearning_cache_
         if y is None or is_dask_collection(X):
             self._chunk_classes()       # refuses class weights chunks cannot take
+        # with a transform, both views' probes are of its rows: a graph
+        # computed twice must give the same rows both times
         chunk_pass = ChunkPass(self, cache.objective, self.n_features_in_,
                                len(cache.counts),
                                self.classes_ if is_classifier(self) else None,
                                names=self.__dict__.get("feature_names_in_"),
-                               targets=tuple(self._adopted_y_shape()[1:]))
+                               targets=tuple(self._adopted_y_shape()[1:]),
+                               probe_view=transform)
         views = [None] if transform is None else [None, transform]
         if is_dask_collection(X):
             sums = [self._chunk_source(X, y, sample_weight, view)[0](chunk_pass)(cache.theta)
