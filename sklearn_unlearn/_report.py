@@ -61,7 +61,8 @@ class RequestReport:
     change_error : float or None
         With a change of every row's features (a pipeline's scaler
         unlearned, ``feature_change``, ``forget_features`` from the cache
-        alone): an upper estimate of the distance from the parameters after
+        alone): an estimate (not a bound: from half to 35 times the truth in
+        the tests) of the distance from the parameters after
         the change to the optimum of the changed objective, from the size of
         the cubic term along the step where the cache keeps it and the
         predictors move little (at most 1 in root mean square), otherwise

@@ -447,7 +447,7 @@ def test_rows_in_memory_of_a_balanced_model_are_weighed_by_all_labels():
 
 
 def test_the_report_estimates_how_far_forgetting_without_rows_can_land():
-    # change_error is an upper estimate of the distance to the refit with
+    # change_error estimates the distance to the refit with
     # the columns zeroed (measured 2.2x to 35x the true distance on these),
     # and the request warns only when it passes 1e-2 of the parameters'
     # norm (those that warn are truly 1.4e-3 to 4.0e-3 of it away)

@@ -659,7 +659,7 @@ def test_a_scaler_change_the_final_step_cannot_follow_in_one_step_is_reported():
     # the penalty on the column's weight changes 1e5-fold. One Newton step
     # from the cache (all the final step has without the rows) lands 0.62 of
     # the refit's norm away, against 1.65 without an update: the report
-    # says so (its step and the change's estimated error, an upper
+    # says so (its step and the change's estimated error, an
     # estimate), with a warning, where it said the step was exact.
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2000, 5))

@@ -74,7 +74,7 @@ def changed_coordinates(cache, scale, shift):
     step_norm : float
         The norm of the Newton step for the changed penalty.
     error : float or None
-        An upper estimate of the distance from the new parameters to the
+        An estimate of the distance from the new parameters to the
         changed objective's optimum (:func:`change_error`).
 
     A zero scale forgets a feature in every row: its weight is set to zero on
@@ -139,10 +139,12 @@ def forgotten_coordinates(cache, zeroed):
 
 
 def change_error(cache, A, theta_start, theta_new, hessians):
-    """An upper estimate of the distance from ``theta_new`` to the optimum of
+    """An estimate of the distance from ``theta_new`` to the optimum of
     the objective after the change ``A`` of every row's features, or
     ``None`` where the cache gives none (``hessians``: that objective's
-    blocks, factored).
+    blocks, factored). Not a bound: the tests measured it from 2.1 times
+    below the true distance (a multinomial model, a Tweedie one of little
+    penalty) to 35 times above.
 
     Every row's predictor moves by ``x_i^T m`` with ``m = A^T theta_new -
     theta`` (old coordinates). The gradient at ``theta_new`` is the cache's
@@ -208,13 +210,24 @@ _CUBIC_REACH = 1.0
 
 def _within_reach(cache, move):
     """Whether the rows' predictors move by at most :data:`_CUBIC_REACH` in
-    root mean square along ``move`` (``sqrt(move^T K move / sum_i s_i)``,
-    with the Gram matrix of the residual bound; ``True`` without it)."""
-    if cache.gram is None:
+    root mean square along ``move``: ``sqrt(move^T K move / sum_i s_i)``
+    with the Gram matrix of the residual bound, otherwise weighted by the
+    rows' curvature, ``sqrt(move^T H move / sum_i s_i a_i)`` with the data
+    part of the first Hessian block (whose intercept entry is ``sum_i s_i
+    a_i`` times the intercept's value squared; ``True`` without an
+    intercept)."""
+    if cache.gram is not None:
+        total = float(cache.weight_totals.sum())
+        return total > 0 and cache.gram.quadratic_form(move) <= _CUBIC_REACH**2 * total
+    obj = cache.objective
+    if not obj.design.fit_intercept:
         return True
-    total = float(cache.weight_totals.sum())
-    form = cache.gram.quadratic_form(move)
-    return total > 0 and form <= _CUBIC_REACH**2 * total
+    H = cache.hessians[0].matrix
+    data = H - np.diag(obj._block_penalty(0))
+    step = np.ravel(obj.to_block(move, 0))
+    last = obj.n_params - 1
+    total = float(data[last, last]) / obj.design.intercept_value**2
+    return total > 0 and float(step @ data @ step) <= _CUBIC_REACH**2 * total
 
 
 def _estimate(g, start_norm, step):
