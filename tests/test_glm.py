@@ -337,3 +337,28 @@ def test_a_glm_forgetting_a_column_far_from_its_cubic_model_warns():
     distance = np.linalg.norm(np.r_[model.coef_, model.intercept_]
                               - np.r_[refit.coef_, refit.intercept_])
     assert plan.report.change_error >= distance > 0.01
+
+
+def test_a_glm_request_that_moves_the_predictors_far_warns():
+    # Erasing three rows ten times the others from a Poisson model of little
+    # penalty: refined on the request's rows, it landed 0.22 from the refit
+    # (0.19 of its norm) with residual_estimate 1.8e-12 and no bound (the
+    # log link has none), silently. The rows' predictors move by more than
+    # 1 in root mean square: the request warns. An ordinary one does not.
+    import warnings
+
+    from sklearn_unlearn import UnlearnablePoissonRegressor
+    from sklearn_unlearn.solvers import UnlearningWarning
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 5))
+    y = rng.poisson(np.exp(np.clip(X @ (rng.standard_normal(5) / np.sqrt(5)), -4, 4)))
+    outliers = X.copy()
+    outliers[:3] *= 10.0
+    model = UnlearnablePoissonRegressor(alpha=1e-3).fit(outliers, y)
+    with pytest.warns(UnlearningWarning, match="predictors by more than 1"):
+        model.unlearn(outliers[:3], None, y[:3])
+    model = UnlearnablePoissonRegressor(alpha=1e-3).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlearningWarning)
+        model.unlearn(X[:20], None, y[:20])

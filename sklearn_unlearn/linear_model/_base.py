@@ -11,7 +11,7 @@ from .._plausibility import ALARM_RATE, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
 from ..solvers import UnlearningWarning
-from ..solvers.steps._coordinates import changed_coordinates
+from ..solvers.steps._coordinates import _CUBIC_REACH, changed_coordinates, within_reach
 from ..solvers.steps._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
 from ._feature_change import check_feature_change, warn_inaccurate_change
@@ -256,6 +256,16 @@ default=None
                                    "The feature_change of this request", stacklevel=6)
             plan.report = replace(plan.report, step_norm=plan.report.step_norm + change_step,
                                   change_error=change_error)
+        loss = cache.objective.loss
+        if (loss.curvature_lipschitz is None and not loss.constant_curvature
+                and not within_reach(cache, plan.theta - cache.theta)):
+            # no bound covers the remaining rows' curvature along the step
+            warnings.warn(UnlearningWarning(
+                "The request moves the training rows' predictors by more than "
+                f"{_CUBIC_REACH:g} in root mean square (weighted by their curvature): the "
+                "cache's model of the remaining rows' loss may not hold that far, and "
+                "this loss has no residual bound, so the model may be far from the "
+                "refit. Refit on the corrected data for an exact model."), stacklevel=6)
         new_cache = cache.committed(plan)
         attrs = self._theta_attributes(new_cache.theta, new_cache.objective.design)
         attrs["unlearning_cache_"] = new_cache

@@ -182,7 +182,7 @@ def change_error(cache, A, theta_start, theta_new, hessians):
     m = cache.theta.shape[1]
     if cache.third is not None:
         cubic_term = _third.CubicTerm(obj, cache.third, cache.hessians)
-        if cubic_term.trusted(move) and _within_reach(cache, move):
+        if cubic_term.trusted(move) and within_reach(cache, move):
             # the size of the cubic term along the step (what the quadratic
             # model misses, more than what the cubic one does) and what the
             # cubic model still leaves, as the Newton steps they call for
@@ -208,7 +208,7 @@ def change_error(cache, A, theta_start, theta_new, hessians):
 _CUBIC_REACH = 1.0
 
 
-def _within_reach(cache, move):
+def within_reach(cache, move):
     """Whether the rows' predictors move by at most :data:`_CUBIC_REACH` in
     root mean square along ``move``: ``sqrt(move^T K move / sum_i s_i)``
     with the Gram matrix of the residual bound, otherwise weighted by the
