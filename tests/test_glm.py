@@ -362,3 +362,19 @@ def test_a_glm_request_that_moves_the_predictors_far_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnlearningWarning)
         model.unlearn(X[:20], None, y[:20])
+
+
+def test_the_reach_of_a_step_is_judged_only_where_it_applies():
+    # The check of a step's reach reads dense Hessian blocks of a smooth
+    # curvature: a LinearSVC (whose curvature jumps) in low-rank mode raised
+    # MemoryError on every request when it read its block as a matrix.
+    import scipy.sparse as sp
+
+    from sklearn_unlearn import UnlearnableLinearSVC
+
+    rng = np.random.default_rng(0)
+    X = sp.random(200, 2**14, density=0.002, format="csr", random_state=0)
+    y = (rng.random(200) > 0.5).astype(int)
+    model = UnlearnableLinearSVC(hessian="low_rank").fit(X, y)
+    model.unlearn(X[:5], None, y[:5])
+    assert model.unlearn_history_[-1].n_removed == 5

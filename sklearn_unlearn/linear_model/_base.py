@@ -258,8 +258,10 @@ default=None
                                   change_error=change_error)
         loss = cache.objective.loss
         if (loss.curvature_lipschitz is None and not loss.constant_curvature
+                and not loss.curvature_jumps and cache.exact_hessian
                 and not within_reach(cache, plan.theta - cache.theta)):
-            # no bound covers the remaining rows' curvature along the step
+            # no bound covers the remaining rows' smooth curvature along the
+            # step (the squared hinge's jumps are documented apart)
             warnings.warn(UnlearningWarning(
                 "The request moves the training rows' predictors by more than "
                 f"{_CUBIC_REACH:g} in root mean square (weighted by their curvature): the "
