@@ -128,7 +128,7 @@ class CubicTerm:
 
     def __init__(self, obj, tensors, hessians):
         self.obj, self.tensors, self._hessians = obj, tensors, hessians
-        self._floors = {}
+        self._floors = None
 
     def value(self, d):
         """``1/6 T[d, d, d]``."""
@@ -138,14 +138,14 @@ class CubicTerm:
         """``1/2 T[d, d]``: the cubic term's share of the gradient after ``d``."""
         return 0.5 * _pairs(self.obj, self.tensors, d)
 
-    def trusted(self, d, share=0.5):
+    def trusted(self, d):
         """Whether the cubic model holds over ``d``: in every block, the change
-        of curvature ``T[d]`` it predicts is at most ``share`` (half) of the
-        curvature in every direction (``share H - T[d]`` and ``share H +
-        T[d]`` are positive definite: two Cholesky factorisations)."""
-        if share not in self._floors:
-            self._floors[share] = [share * H.matrix for H in self._hessians]
-        for b, (T, half) in enumerate(zip(self.tensors, self._floors[share])):
+        of curvature ``T[d]`` it predicts is at most half of the curvature
+        in every direction (``H / 2 - T[d]`` and ``H / 2 + T[d]`` are
+        positive definite: two Cholesky factorisations)."""
+        if self._floors is None:
+            self._floors = [0.5 * H.matrix for H in self._hessians]
+        for b, (T, half) in enumerate(zip(self.tensors, self._floors)):
             change = along(T, np.ravel(self.obj.to_block(d, b)))
             try:
                 cho_factor(half - change, lower=True)
