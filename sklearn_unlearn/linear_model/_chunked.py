@@ -22,7 +22,6 @@ from .._fingerprints import canonical_targets, row_digests
 from .._request import check_training_weights
 from ..solvers.bounds._roundoff import UNIT, gamma
 from ..solvers.fit._chunks import row_sums
-from ..solvers.hessian._rows import row_squares
 
 #: Chunk sums added per task of the reduction tree on the cluster.
 _FAN_IN = 8
@@ -115,24 +114,30 @@ class ChunkPass:
         Y, S, row_weight, groups, _ = self.encoder._unlearn_targets(y, w)
         wanted = dict(wanted)
         key = wanted.pop("fingerprint_key", None)
+        design = self.objective.design
+        norms = design.row_norms(X)
         sums = row_sums(self.objective, X, Y, S, theta, groups=groups,
                         n_groups=self.n_groups, row_weight=row_weight, target_moment=True,
-                        **wanted)
+                        row_norms=norms, **wanted)
         if key is not None:
             sums.fingerprints = row_digests(
                 X, canonical_targets(self.encoder, y, X.shape[0]), w, key)
-        probed = X if self.probe_view is None else self.probe_view(X)
-        sums.probe, sums.probe_abs, sums.probe_error = row_probe(probed, Y, S, self.probe_seed)
+        if self.probe_view is not None:
+            X = self.probe_view(X)
+            norms = design.row_norms(X)
+        sums.probe, sums.probe_abs, sums.probe_error = row_probe(
+            X, Y, S, self.probe_seed, design, norms)
         sums.probe_seed = self.probe_seed
         return sums
 
 
-def row_probe(X, Y, S, seed):
+def row_probe(X, Y, S, seed, design, norms):
     """``(sum_i |s_i| cos(pi u_i), sum_i |s_i|, e)``: a sum over the rows of
     a function of each row's direction and targets that no summary of
     moments sees, and a bound ``e`` on its terms' rounding.
 
-    ``u_i = z^T [x_i, 1] / ||[x_i, 1]|| + c^T arctan(y_i)``, with ``z`` and
+    ``u_i = z^T x_i / ||x_i|| + c^T arctan(y_i)`` for the augmented rows of
+    ``design`` (``norms``: their norms, which the pass has), with ``z`` and
     ``c`` standard normal from ``seed``, which the rows' source does not
     know: rows changed so that their count, norms, weights per class and
     target moment stay (rotated in pairs about their mean, say) change this
@@ -142,10 +147,12 @@ def row_probe(X, Y, S, seed):
     n, d = X.shape
     rng = np.random.default_rng(seed)
     z, c = rng.standard_normal(d + 1), rng.standard_normal(Y.shape[1])
-    norms = np.sqrt(row_squares(X) + 1.0)
     with np.errstate(invalid="ignore", over="ignore"):
-        projection = np.asarray(X @ z[:d]).ravel() + z[d]
-    direction = np.divide(projection, norms, out=np.zeros(n), where=np.isfinite(norms))
+        projection = np.asarray(X @ z[:d]).ravel()
+    if design.fit_intercept:
+        projection += design.intercept_value * z[d]
+    direction = np.divide(projection, norms, out=np.zeros(n),
+                          where=np.isfinite(norms) & (norms > 0))
     u = direction + np.arctan(np.asarray(Y, dtype=np.float64)) @ c
     s = np.abs(S[:, 0])
     # the projection and the norm (each within gamma(d + 3)), the targets'
