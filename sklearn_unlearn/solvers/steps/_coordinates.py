@@ -171,11 +171,12 @@ def change_error(cache, A, theta_start, theta_new, hessians):
 
     def model_gradient(theta_prime):
         move = A.T @ theta_prime - cache.theta
-        data = cache.residual + matvec(obj, cache.hessians, move) - pen * (cache.theta + move)
-        return A @ data + pen * theta_prime, move
+        H_move = matvec(obj, cache.hessians, move)
+        data = cache.residual + H_move - pen * (cache.theta + move)
+        return A @ data + pen * theta_prime, move, H_move
 
-    g_start, _ = model_gradient(theta_start)
-    g_end, move = model_gradient(theta_new)
+    g_start, _, _ = model_gradient(theta_start)
+    g_end, move, H_move = model_gradient(theta_new)
     start_norm = float(np.linalg.norm(g_start))
     if start_norm == 0.0:
         return 0.0
@@ -191,8 +192,7 @@ def change_error(cache, A, theta_start, theta_new, hessians):
                          + np.linalg.norm(solve(obj, hessians, g_end + cubic)))
     _, curving = bound_step(
         cache, RequestRows.none(obj.n_params, m), cache.hessians,
-        cache.drift.hessian_error, move, matvec(obj, cache.hessians, move),
-        np.zeros((0, m)), np.zeros((0, m)))
+        cache.drift.hessian_error, move, H_move, np.zeros((0, m)), np.zeros((0, m)))
     if np.isfinite(curving):
         # ||A|| <= sqrt(||A||_1 ||A||_inf): no factorisation of A
         a_norm = float(np.sqrt(np.abs(A).sum(axis=0).max() * np.abs(A).sum(axis=1).max()))
@@ -222,12 +222,12 @@ def within_reach(cache, move):
     obj = cache.objective
     if not obj.design.fit_intercept:
         return True
-    H = cache.hessians[0].matrix
-    data = H - np.diag(obj._block_penalty(0))
+    H, pen = cache.hessians[0].matrix, obj._block_penalty(0)
     step = np.ravel(obj.to_block(move, 0))
     last = obj.n_params - 1
-    total = float(data[last, last]) / obj.design.intercept_value**2
-    return total > 0 and float(step @ data @ step) <= _CUBIC_REACH**2 * total
+    total = float(H[last, last] - pen[last]) / obj.design.intercept_value**2
+    form = float(step @ (H @ step)) - float(pen @ step**2)
+    return total > 0 and form <= _CUBIC_REACH**2 * total
 
 
 def _estimate(g, start_norm, step):
