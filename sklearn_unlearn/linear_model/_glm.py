@@ -12,7 +12,7 @@ diagonal change of the Hessian and of the gradient (see
 import numpy as np
 from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
 
-from .._request import UNLEARN_METHODS
+from .._request import UNLEARN_METHODS, check_training_weights
 from ..base import UnlearnTags
 from ..losses import HalfGammaLoss, HalfPoissonLoss, HalfSquaredError, HalfTweedieLoss
 from ..solvers import LinearDesign, LinearObjective
@@ -115,9 +115,8 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
 
     def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
         if self.fit_intercept and not self._glm_loss().constant_curvature:
-            targets = np.asarray(y, dtype=np.float64)
-            w = np.broadcast_to(1.0 if sample_weight is None else
-                                np.asarray(sample_weight, dtype=np.float64), targets.shape)
+            targets = np.asarray(y, dtype=np.float64).ravel()
+            w = check_training_weights(sample_weight, targets)
             if np.sum(w) > 0:
                 self._check_mean_target(np.sum(w * targets) / np.sum(w))
         super()._fit_unlearning_cache(X, y, sample_weight, hessians=hessians)
