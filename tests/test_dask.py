@@ -412,3 +412,15 @@ def test_a_graph_that_gives_other_rows_to_forget_features_is_refused():
     # the same graph giving the same rows is taken
     honest = da.from_delayed(dask.delayed(lambda: X)(), shape=X.shape, dtype=float)
     model.forget_features([0], honest, da.from_array(y, chunks=400))
+
+
+def test_refresh_from_dask_equals_refresh_in_memory(client, classes_data):
+    X, y, w = classes_data
+    model = UnlearnableLogisticRegression(C=0.5).fit(X, y, sample_weight=w)
+    model.unlearn(X[:20], None, y[:20], sample_weight=w[:20])
+    in_memory = model.refresh_cache(X[20:], y[20:], w[20:], copy=True)
+    model.refresh_cache(da.from_array(X[20:], chunks=(100, 32)),
+                        da.from_array(y[20:], chunks=100),
+                        sample_weight=da.from_array(w[20:], chunks=100))
+    assert_same_model(model, in_memory, rtol=1e-9)
+    assert model.unlearn_history_ == []

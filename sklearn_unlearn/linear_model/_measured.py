@@ -1,4 +1,5 @@
-"""A linear model's residual measured on its current training rows."""
+"""What a linear model takes again from its current training rows: its
+residual, or its whole cache."""
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -9,7 +10,8 @@ from ._chunked import ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks, unpa
 
 
 class MeasuredResidualMixin:
-    """:meth:`rebase_residual_bound`, for the linear estimators (mixin of
+    """:meth:`rebase_residual_bound` and :meth:`refresh_cache`, for the
+    linear estimators (mixin of
     :class:`~sklearn_unlearn.linear_model.UnlearnableLinearMixin`)."""
 
     def rebase_residual_bound(self, X, y=None, sample_weight=None, *, copy=False):
@@ -82,6 +84,96 @@ class MeasuredResidualMixin:
         # current data, which a removal dropped
         return self._with_state({"unlearning_cache_": measured,
                                  "training_loss_profile_": LossProfile.from_sums(sums)}, copy)
+
+    def refresh_cache(self, X, y=None, sample_weight=None, *, copy=False):
+        """Make the model and its cache anew from the current training data,
+        as a fit on it would, so that they keep nothing of erased rows.
+
+        A request moves the model without the data. Outside ridge (and the
+        identity-link Tweedie model) the cached Hessian keeps the curvature
+        of the remaining rows where the parameters were when they entered
+        it, a point that the erased rows helped to choose; the parameters
+        differ from the refit's by an error that depends on the erased
+        rows; and the bounds' scalars grow with the rows each request takes
+        out. One who knows every other training row can solve for an erased
+        row from a saved model (see :ref:`persistence`). Given the current
+        rows, the parameters are polished to the exact optimum of the
+        corrected data by Newton steps from where they are (usually one or
+        two) and the cache is taken there: the model then equals a fit on
+        these rows, up to rounding, and its history starts anew (the
+        history's bounds are functions of the requests' rows). Do this
+        before sharing a model whose data has to go.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape \
+(n_samples, n_features) or iterable
+            The model's current training data: the fit's rows after every
+            request, checked as :meth:`rebase_residual_bound` checks them
+            (count, weight per class, and the gradient within the cached
+            residual's error bound). With ``y=None``, an iterable of
+            ``(X, y)`` or ``(X, y, sample_weight)`` chunks of them (read once
+            for the check, then once per Newton step).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            Their targets (``None`` with chunks).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Their weights.
+        copy : bool, default=False
+            Make the new state on a shallow copy and return it, leaving this
+            estimator as it is.
+
+        Returns
+        -------
+        self or a copy : object
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> from sklearn.preprocessing import scale
+        >>> from sklearn_unlearn import UnlearnableLogisticRegression
+        >>> X, y = load_breast_cancer(return_X_y=True)
+        >>> X = scale(X)
+        >>> clf = UnlearnableLogisticRegression().fit(X, y)
+        >>> clf = clf.unlearn(X[:20], None, y[:20])       # erase twenty rows
+        >>> clf = clf.refresh_cache(X[20:], y[20:])
+        >>> refit = UnlearnableLogisticRegression().fit(X[20:], y[20:])
+        >>> bool(np.allclose(clf.coef_, refit.coef_, rtol=1e-8, atol=1e-10))
+        True
+        >>> len(clf.unlearn_history_)
+        0
+        """
+        check_is_fitted(self, "unlearning_cache_")
+        if not copy:
+            self._check_not_owned()
+        return self._serialised(lambda: self._refreshed(X, y, sample_weight, copy))
+
+    def _refreshed(self, X, y, sample_weight, copy):
+        cache = self.unlearning_cache_
+        if cache.noise is not None:
+            raise ValueError(
+                "This model was trained with objective noise, which a cache made "
+                "anew would have to draw again: fit it again on the current rows. "
+                "Nothing was changed.")
+        sums = self._current_sums(X, y, sample_weight)
+        check_current_rows(cache, sums)
+        check_current_gradient(cache, cache.measured(sums))
+        source = self._chunk_source(X, y, sample_weight)
+        if source is None:
+            rows = ChunkPass(None, None, self.n_features_in_, None,
+                             self.classes_ if self._chunked_classifier else None,
+                             targets=tuple(self._adopted_y_shape()[1:])).checked(
+                                 X, y, sample_weight)
+            new, profile = self._cache_of_rows(*rows, theta=cache.theta)
+        else:
+            reducer, y_shape = source
+            new, _, last = self._chunked_cache(reducer, y_shape, cache.theta, like=sums)
+            profile = LossProfile.from_sums(last)
+        check_current_rows(cache, new)
+        return self._with_state({"unlearning_cache_": new,
+                                 "training_loss_profile_": profile,
+                                 **self._theta_attributes(new.theta, new.objective.design)},
+                                copy)
 
     def _current_sums(self, X, y, sample_weight, transform=None):
         """Sums over the rows ``X``, ``y`` (Dask collections, or an iterable

@@ -1,0 +1,224 @@
+"""A model made anew from its current rows (``refresh_cache``) keeps nothing
+of the rows erased before: every value it holds is that of a fit on those
+rows, whichever row was erased."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sklearn_unlearn import (
+    UnlearnableGammaRegressor,
+    UnlearnableLinearSVC,
+    UnlearnableLogisticRegression,
+    UnlearnablePoissonRegressor,
+    UnlearnableRidge,
+)
+from sklearn_unlearn.certified import CertifiedRemoval
+from sklearn_unlearn.utils._check_state import state_hash
+from sklearn_unlearn.utils._trace_scan._reach import walk
+
+#: Relative and absolute tolerance of two states equal up to rounding (the
+#: values are of order one; the cached residuals are of the order of 1e-15).
+RTOL, ATOL = 1e-9, 1e-10
+
+
+def _problem(kind, seed=0, n=120, d=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    z = X @ rng.standard_normal(d)
+    if kind in ("binary", "svc"):
+        y = (z + rng.standard_normal(n) > 0).astype(int)
+    elif kind == "multinomial":
+        y = np.digitize(z + rng.standard_normal(n), [-0.5, 0.5])
+    elif kind == "ridge":
+        y = z + rng.standard_normal(n)
+    elif kind == "poisson":
+        y = rng.poisson(np.exp(0.3 * z)).astype(float)
+    else:
+        y = rng.gamma(2.0, np.exp(0.2 * z) / 2.0)
+    return X, y, 2.0 * rng.standard_normal((2, d))
+
+
+CASES = {
+    "binary": lambda: UnlearnableLogisticRegression(),
+    "multinomial": lambda: UnlearnableLogisticRegression(),
+    "ridge": lambda: UnlearnableRidge(alpha=0.5),
+    "poisson": lambda: UnlearnablePoissonRegressor(alpha=0.1),
+    "gamma": lambda: UnlearnableGammaRegressor(alpha=0.1),
+    "svc": lambda: UnlearnableLinearSVC(),
+}
+
+
+def _values(model):
+    """Every float array and float reachable from ``model``, by path (a
+    float object reached twice is listed at its first path only)."""
+    reach = walk(model, "model")
+    return dict(reach.arrays), dict(reach.floats)
+
+
+def _differing(a, b):
+    """The paths whose values differ beyond rounding, or whose arrays one
+    of ``a``, ``b`` (pairs of :func:`_values`) lacks."""
+    out = sorted(a[0].keys() ^ b[0].keys())
+    a, b = {**a[0], **a[1]}, {**b[0], **b[1]}
+    for path in a.keys() & b.keys():
+        u, v = np.asarray(a[path], float), np.asarray(b[path], float)
+        if u.shape != v.shape or not np.allclose(u, v, rtol=RTOL, atol=ATOL, equal_nan=True):
+            out.append(path)
+    return sorted(out)
+
+
+def _erased(kind, secret, *, refresh):
+    """A model fitted with the row ``secret`` and unlearned of it (then made
+    anew from the other rows with ``refresh``)."""
+    X, y, _ = _problem(kind)
+    Xf, yf = np.vstack([X, secret]), np.append(y, y[:1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = CASES[kind]().fit(Xf, yf)
+        model.unlearn(secret[None], None, y[:1])
+        if refresh:
+            model.refresh_cache(X, y)
+    return model
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_refreshed_state_does_not_depend_on_the_erased_row(kind):
+    secrets = _problem(kind)[2]
+    refreshed = [_values(_erased(kind, s, refresh=True)) for s in secrets]
+    assert _differing(*refreshed) == []
+    # the test can fail: unlearned alone, the two models differ beyond
+    # rounding (the bounds' scalars, and outside ridge the Hessian's anchor)
+    unlearned = [_values(_erased(kind, s, refresh=False)) for s in secrets]
+    assert _differing(*unlearned)
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_refreshed_model_equals_a_fit_on_the_current_rows(kind):
+    X, y, secrets = _problem(kind)
+    model = _erased(kind, secrets[0], refresh=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = CASES[kind]().fit(X, y)
+    # polished to the optimum from either start: equal to its tolerance
+    np.testing.assert_allclose(model.coef_, fitted.coef_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(model.intercept_, fitted.intercept_, rtol=1e-7, atol=1e-9)
+    assert model.unlearn_history_ == []
+    assert _differing(_values(model), _values(fitted)) == []
+
+
+def test_hessian_of_an_unlearned_model_gives_back_the_erased_row():
+    """Why the method exists: from the cached Hessian of an unlearned
+    logistic model and the other rows, the erased row is solved for (the
+    Hessian's curvature is taken where the fit put the parameters); after
+    ``refresh_cache`` the same solve finds the refit's optimum, which
+    says nothing of it."""
+    from scipy.optimize import least_squares
+    from scipy.special import expit
+
+    X, y, secrets = _problem("binary")
+    n, d = X.shape
+    A = np.column_stack([X, np.ones(n)])
+
+    def hessian(t):
+        a = expit(A @ t) * (1 - expit(A @ t))
+        H = (A * a[:, None]).T @ A
+        H[np.arange(d), np.arange(d)] += 1.0
+        return H
+
+    def erased_gradient(model):
+        """The gradient of the erased row's loss, from the optimality of the
+        fit whose curvature the cached Hessian holds."""
+        H = model.unlearning_cache_.hessians[0].matrix
+        start = np.append(model.coef_.ravel(), model.intercept_)
+        iu = np.triu_indices(d + 1)
+        anchor = least_squares(lambda t: (hessian(t) - H)[iu], start, xtol=1e-15,
+                               ftol=1e-15, gtol=1e-15).x
+        g = A.T @ (expit(A @ anchor) - y)
+        g[:d] += anchor[:d]
+        return -g
+
+    secret = secrets[0]
+    # (sigma(x . theta) - y) [x, 1]: its last entry scales out
+    g = erased_gradient(_erased("binary", secret, refresh=False))
+    np.testing.assert_allclose(g[:d] / g[d], secret, rtol=1e-6)
+    # made anew, the anchor is the refit's optimum: nothing is left over
+    g = erased_gradient(_erased("binary", secret, refresh=True))
+    assert np.linalg.norm(g) < 1e-8
+
+
+def test_refresh_chooses_the_low_rank_sketch_s_columns_again():
+    rng = np.random.default_rng(0)
+    n, d = 300, 400
+    X = sp.random(n, d - 100, density=0.02, random_state=rng, format="csr")
+    X = sp.hstack([X, sp.csr_matrix((n, 100))], format="csr")
+    y = rng.integers(0, 2, n)
+    secret = sp.csr_matrix(([3.0], ([0], [d - 7])), shape=(1, d))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = UnlearnableLogisticRegression(hessian="low_rank").fit(
+            sp.vstack([X, secret], format="csr"), np.append(y, 1))
+        refit = UnlearnableLogisticRegression(hessian="low_rank").fit(X, y)
+    exact = lambda m: m.unlearning_cache_.hessians[0].sketch_core.J.tolist()
+    assert d - 7 in exact(model) and d - 7 not in exact(refit)
+    model.unlearn(secret, None, np.array([1]))
+    # the column only the erased row used stays among the sketch's ...
+    assert d - 7 in exact(model)
+    model.refresh_cache(X, y)
+    # ... until the model is made anew
+    assert exact(model) == exact(refit)
+    assert model.coef_[0, d - 7] == 0.0
+    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-7, atol=1e-9)
+
+
+def test_refresh_from_chunks_equals_refresh_in_memory():
+    X, y, secrets = _problem("multinomial")
+    in_memory = _erased("multinomial", secrets[0], refresh=True)
+    model = _erased("multinomial", secrets[0], refresh=False)
+    model.refresh_cache([(X[i:i + 25], y[i:i + 25]) for i in range(0, len(y), 25)])
+    np.testing.assert_allclose(model.coef_, in_memory.coef_, rtol=1e-9, atol=1e-12)
+    assert model.unlearn_history_ == []
+
+
+@pytest.mark.parametrize("rows", ["one row fewer", "other targets"])
+def test_refresh_refuses_rows_that_are_not_the_current_ones(rows):
+    X, y, secrets = _problem("binary")
+    model = _erased("binary", secrets[0], refresh=False)
+    before = state_hash(model)
+    if rows == "one row fewer":
+        X, y = X[1:], y[1:]
+    else:
+        y = y.copy()
+        y[:10], y[10:20] = y[10:20].copy(), y[:10].copy()
+        y[:2] = 1 - y[:2]
+        y[2:4] = 1 - y[2:4]
+    with pytest.raises(ValueError, match="current training"):
+        model.refresh_cache(X, y)
+    assert state_hash(model) == before
+
+
+def test_refresh_with_copy_leaves_the_model_as_it_was():
+    X, y, secrets = _problem("ridge")
+    model = _erased("ridge", secrets[0], refresh=False)
+    before = state_hash(model)
+    fresh = model.refresh_cache(X, y, copy=True)
+    assert state_hash(model) == before
+    assert fresh is not model and fresh.unlearn_history_ == []
+    # the copy stands alone: a file of it unlearns on
+    pickle.loads(pickle.dumps(fresh)).unlearn(X[:2], None, y[:2])
+
+
+def test_refresh_refuses_noisy_and_owned_models():
+    X, y, _ = _problem("binary")
+    noisy = UnlearnableLogisticRegression(objective_noise=0.1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="objective noise"):
+        noisy.refresh_cache(X, y)
+    certified = CertifiedRemoval(UnlearnableLogisticRegression(), epsilon=1.0,
+                                 random_state=0).fit(X, y)
+    before = state_hash(certified)
+    with pytest.raises(ValueError, match="ledger"):
+        certified.estimator_.refresh_cache(X, y)
+    assert state_hash(certified) == before
