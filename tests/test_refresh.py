@@ -59,14 +59,14 @@ def _values(model):
     return dict(reach.arrays), dict(reach.floats)
 
 
-def _differing(a, b):
+def _differing(a, b, atol=ATOL):
     """The paths whose values differ beyond rounding, or whose arrays one
     of ``a``, ``b`` (pairs of :func:`_values`) lacks."""
     out = sorted(a[0].keys() ^ b[0].keys())
     a, b = {**a[0], **a[1]}, {**b[0], **b[1]}
     for path in a.keys() & b.keys():
         u, v = np.asarray(a[path], float), np.asarray(b[path], float)
-        if u.shape != v.shape or not np.allclose(u, v, rtol=RTOL, atol=ATOL, equal_nan=True):
+        if u.shape != v.shape or not np.allclose(u, v, rtol=RTOL, atol=atol, equal_nan=True):
             out.append(path)
     return sorted(out)
 
@@ -108,6 +108,23 @@ def test_refreshed_model_equals_a_fit_on_the_current_rows(kind):
     np.testing.assert_allclose(model.intercept_, fitted.intercept_, rtol=1e-7, atol=1e-9)
     assert model.unlearn_history_ == []
     assert _differing(_values(model), _values(fitted)) == []
+
+
+@pytest.mark.parametrize("kind", ["ridge"])
+def test_an_exact_model_unlearned_differs_only_in_its_bounds_scalars(kind):
+    """What the persistence page says of ridge: unlearned of one row or of
+    another, everything it holds is equal up to rounding but the bounds'
+    scalars (the matrices' norm and rounding bounds, the residual bound)."""
+    secrets = _problem(kind)[2]
+    a, b = (_values(_erased(kind, s, refresh=False)) for s in secrets)
+    scalars = ("_abs_norm", "_factored_norm", ".error", "max_damping",
+               "hessian_error", "residual_error", "bound_increment", "residual_bound")
+    differing = _differing(a, b, atol=0.0)
+    # the cached residual is the rounding of a zero gradient
+    residual = "model.unlearning_cache_.residual"
+    np.testing.assert_allclose(a[0][residual], b[0][residual], rtol=0, atol=1e-12)
+    assert [p for p in differing if p != residual and not p.endswith(scalars)] == []
+    assert any(p.endswith("_abs_norm") for p in differing)
 
 
 def test_hessian_of_an_unlearned_model_gives_back_the_erased_row():
