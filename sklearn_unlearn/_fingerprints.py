@@ -268,10 +268,10 @@ def fingerprint_training_rows(estimator, X, y, sample_weight, key):
         return None
     key = check_key(key)
     return RowFingerprints.from_digests(
-        _training_digests(estimator, X, y, sample_weight, key), key_check(key))
+        training_digests(estimator, X, y, sample_weight, key), key_check(key))
 
 
-def _training_digests(estimator, X, y, sample_weight, key):
+def training_digests(estimator, X, y, sample_weight, key):
     X = check_array(X, accept_sparse="csr", dtype=np.float64, ensure_all_finite=False)
     n = X.shape[0]
     weights = np.ones(n) if sample_weight is None else np.broadcast_to(
@@ -279,7 +279,7 @@ def _training_digests(estimator, X, y, sample_weight, key):
     return row_digests(X, canonical_targets(estimator, y, n), weights, key)
 
 
-def _kept_fingerprints(estimator, key, what):
+def kept_fingerprints(estimator, key, what):
     """``(fingerprints, key)`` of an estimator that keeps fingerprints, the
     key checked against them; ``(None, None)`` for one that keeps none and
     no key. A key for an estimator without fingerprints, no key for one
@@ -313,7 +313,7 @@ def fingerprints_after(estimator, request, key):
     """The fingerprints after a validated request, or ``None`` when the
     estimator keeps none; a request without the key, with another key, or
     removing a row that is not held is refused (nothing changes)."""
-    kept, key = _kept_fingerprints(
+    kept, key = kept_fingerprints(
         estimator, key, "the request's rows can be checked against them")
     if kept is None:
         return None
@@ -338,20 +338,25 @@ def fingerprints_replaced(estimator, X, X_new, y, sample_weight, key):
     stays. ``None`` when the estimator keeps none and no key is given; a
     missing or wrong key, or rows that are not the training rows, are
     refused (nothing changes)."""
-    kept, key = _kept_fingerprints(
+    kept, key = kept_fingerprints(
         estimator, key, "the rows can be checked against them and fingerprinted "
         "again with the features zeroed")
     if kept is None:
         return None
-    old = _training_digests(estimator, X, y, sample_weight, key)
-    after, missing = kept.after(old, old[:0])
+    check_fingerprinted(kept, training_digests(estimator, X, y, sample_weight, key))
+    return fingerprint_training_rows(estimator, X_new, y, sample_weight, key)
+
+
+def check_fingerprinted(kept, digests):
+    """Refuse rows (their ``digests``) that are not exactly the multiset the
+    fingerprints ``kept`` hold."""
+    after, missing = kept.after(digests, digests[:0])
     if missing or after.n_rows:
         raise ValueError(
             f"The rows given are not this model's training rows: {len(missing)} of "
             f"them are not among its fingerprints, and {0 if after is None else after.n_rows} "
             "fingerprinted rows were not given. Pass the fit's rows after every "
             "request, with their targets and weights. Nothing was changed.")
-    return fingerprint_training_rows(estimator, X_new, y, sample_weight, key)
 
 
 def _missing_message(estimator, kept, request, key, missing):

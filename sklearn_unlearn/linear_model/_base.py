@@ -83,6 +83,14 @@ class UnlearnableLinearMixin(CachedFitMixin, ChunkedFitMixin, MeasuredResidualMi
                 attrs["intercept_"] = icpt.reshape(np.shape(self.intercept_))
         return attrs
 
+    def _moved_attributes(self, theta, design):
+        """:meth:`_theta_attributes`, with ``n_iter_`` of no iteration: the
+        parameters a request or a refresh sets are not the parent solver's,
+        whose count of iterations, taken with rows a request erased, would
+        tell such rows apart."""
+        return {**self._theta_attributes(theta, design),
+                "n_iter_": self._chunked_n_iter(0)}
+
     def _published_parameters(self, attributes):
         return [attributes["coef_"], attributes.get("intercept_", 0.0)]
 
@@ -269,7 +277,7 @@ default=None
                 "this loss has no residual bound, so the model may be far from the "
                 "refit. Refit on the corrected data for an exact model."), stacklevel=6)
         new_cache = cache.committed(plan)
-        attrs = self._theta_attributes(new_cache.theta, new_cache.objective.design)
+        attrs = self._moved_attributes(new_cache.theta, new_cache.objective.design)
         attrs["unlearning_cache_"] = new_cache
         profile = self.__dict__.get("training_loss_profile_")
         if profile is not None:

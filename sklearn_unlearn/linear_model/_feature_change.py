@@ -125,6 +125,6 @@ def recorded_state(estimator, old, cache, report):
     to the history of ``old`` (the cache it replaces)."""
     cache = replace(cache, n_requests=old.n_requests + 1,
                     history=[*old.history, report.kept()])
-    attrs = estimator._theta_attributes(cache.theta, cache.objective.design)
+    attrs = estimator._moved_attributes(cache.theta, cache.objective.design)
     attrs["unlearning_cache_"] = cache
     return attrs

@@ -85,10 +85,12 @@ class CachedFitMixin:
         self._set_theta(cache.theta, cache.objective.design)
         self._new_unlearn_state()
 
-    def _cache_of_rows(self, X, y, sample_weight, *, theta=None, hessians=None):
+    def _cache_of_rows(self, X, y, sample_weight, *, theta=None, hessians=None,
+                       at_optimum=False):
         """The cache of the rows ``X`` (polished from ``theta``, by default
-        the fitted parameters) and their loss profile; the estimator is not
-        changed."""
+        the fitted parameters; with ``at_optimum``, its Hessian taken at the
+        polished optimum, whatever the start) and their loss profile; the
+        estimator is not changed."""
         # the parent's fit (or the caller) has checked the values
         X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
                         ensure_all_finite=False)
@@ -112,6 +114,7 @@ class CachedFitMixin:
                 n_groups=n_groups, row_weight=row_weight, mode=mode,
                 bound=self._keeps_residual_bound(), hessians=hessians,
                 dtype=np.asarray(self.coef_).dtype, return_sums=True,
+                at_optimum=at_optimum,
             )
         except NotPositiveDefiniteError as exc:
             if noise is None:

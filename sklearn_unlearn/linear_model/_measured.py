@@ -5,7 +5,10 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
+from .._fingerprints import check_fingerprinted, kept_fingerprints, training_digests
 from .._plausibility import LossProfile
+from ..solvers.bounds._roundoff import gamma
+from ..solvers.fit._chunks import RowSums
 from ._chunked import ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks, unpack_chunk
 
 
@@ -85,7 +88,8 @@ class MeasuredResidualMixin:
         return self._with_state({"unlearning_cache_": measured,
                                  "training_loss_profile_": LossProfile.from_sums(sums)}, copy)
 
-    def refresh_cache(self, X, y=None, sample_weight=None, *, copy=False):
+    def refresh_cache(self, X, y=None, sample_weight=None, *, fingerprint_key=None,
+                      copy=False):
         """Make the model and its cache anew from the current training data,
         as a fit on it would, so that they keep nothing of erased rows.
 
@@ -110,14 +114,23 @@ class MeasuredResidualMixin:
 (n_samples, n_features) or iterable
             The model's current training data: the fit's rows after every
             request, checked as :meth:`rebase_residual_bound` checks them
-            (count, weight per class, and the gradient within the cached
-            residual's error bound). With ``y=None``, an iterable of
-            ``(X, y)`` or ``(X, y, sample_weight)`` chunks of them (read once
-            for the check, then once per Newton step).
+            (count, weight per class, the traces of the bound's Gram
+            matrices, and the gradient within the cached residual's error
+            bound), and against the model's fingerprints if it keeps them.
+            A model with neither a finite bound nor fingerprints (a linear
+            SVC, a log-link GLM, the low-rank mode) checks the count and
+            weights only: fit it with a ``fingerprint_key`` to have the
+            rows checked exactly. With ``y=None``, an iterable of ``(X, y)``
+            or ``(X, y, sample_weight)`` chunks of them (read once for the
+            check, then once per Newton step).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
             Their targets (``None`` with chunks).
         sample_weight : array-like of shape (n_samples,), default=None
             Their weights.
+        fingerprint_key : bytes, default=None
+            The key the model was fitted with, if it keeps fingerprints of its
+            training rows: the rows given must then be exactly the rows they
+            fingerprint (as a multiset, with targets and weights).
         copy : bool, default=False
             Make the new state on a shallow copy and return it, leaving this
             estimator as it is.
@@ -146,33 +159,46 @@ class MeasuredResidualMixin:
         check_is_fitted(self, "unlearning_cache_")
         if not copy:
             self._check_not_owned()
-        return self._serialised(lambda: self._refreshed(X, y, sample_weight, copy))
+        return self._serialised(
+            lambda: self._refreshed(X, y, sample_weight, fingerprint_key, copy))
 
-    def _refreshed(self, X, y, sample_weight, copy):
+    def _refreshed(self, X, y, sample_weight, fingerprint_key, copy):
         cache = self.unlearning_cache_
         if cache.noise is not None:
             raise ValueError(
                 "This model was trained with objective noise, which a cache made "
                 "anew would have to draw again: fit it again on the current rows. "
                 "Nothing was changed.")
+        kept, key = kept_fingerprints(
+            self, fingerprint_key, "the rows can be checked against them")
         sums = self._current_sums(X, y, sample_weight)
         check_current_rows(cache, sums)
-        check_current_gradient(cache, cache.measured(sums))
+        measured = cache.measured(sums)
+        if not np.all(np.isfinite(measured.residual)):
+            raise ValueError(_OVERFLOW)
+        check_current_gradient(cache, measured)
         source = self._chunk_source(X, y, sample_weight)
         if source is None:
             rows = ChunkPass(None, None, self.n_features_in_, None,
                              self.classes_ if self._chunked_classifier else None,
                              targets=tuple(self._adopted_y_shape()[1:])).checked(
                                  X, y, sample_weight)
-            new, profile = self._cache_of_rows(*rows, theta=cache.theta)
+            if kept is not None:
+                check_fingerprinted(kept, training_digests(self, *rows, key))
+            new, profile = self._cache_of_rows(*rows, theta=cache.theta, at_optimum=True)
         else:
             reducer, y_shape = source
-            new, _, last = self._chunked_cache(reducer, y_shape, cache.theta, like=sums)
+            new, _, last = self._chunked_cache(reducer, y_shape, cache.theta, key=key,
+                                               like=sums)
+            if kept is not None:
+                check_fingerprinted(kept, last.fingerprints)
             profile = LossProfile.from_sums(last)
         check_current_rows(cache, new)
+        if np.isfinite(cache.residual_bound) and not np.isfinite(new.residual_bound):
+            raise ValueError(_OVERFLOW)
         return self._with_state({"unlearning_cache_": new,
                                  "training_loss_profile_": profile,
-                                 **self._theta_attributes(new.theta, new.objective.design)},
+                                 **self._moved_attributes(new.theta, new.objective.design)},
                                 copy)
 
     def _current_sums(self, X, y, sample_weight, transform=None):
@@ -230,14 +256,25 @@ def check_current_gradient(cache, measured):
         )
 
 
+#: Why rows whose gradient or bound overflows are refused where the model's
+#: current rows give finite ones.
+_OVERFLOW = ("The rows given overflow float64 arithmetic (their gradient or its "
+             "bound is not finite), where the model's current training rows do "
+             "not: they are not its current rows. Nothing was changed.")
+
+
 def check_current_rows(cache, given):
     """Refuse rows that are not the model's current training rows: their
     count and total weight per class (``given``, sums over them such as a
     :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` or a cache made
-    from them; ``None`` for no rows) must be the cache's."""
+    from them; ``None`` for no rows) must be the cache's, and sums' weighted
+    squared and cubed row norms the traces of the bound's Gram matrices
+    (:func:`check_current_norms`)."""
     if (given is not None and np.array_equal(given.counts, cache.counts)
             and np.allclose(given.weight_totals, cache.weight_totals,
                             rtol=1e-9, atol=0.0)):
+        if isinstance(given, RowSums):
+            check_current_norms(cache, given)
         return
     n, total = ((0, 0.0) if given is None
                 else (int(given.counts.sum()), float(given.weight_totals.sum())))
@@ -248,3 +285,27 @@ def check_current_rows(cache, given):
         "must match too): pass the fit's rows after every request. Nothing was "
         "changed."
     )
+
+
+def check_current_norms(cache, sums):
+    """Refuse rows whose weighted squared and cubed norms (``sums``, a
+    :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`) are not the
+    traces of the bound's Gram matrices ``K`` and ``K_R``, sums over the
+    current rows whatever the parameters, within the traces' error bounds
+    and the rounding of the sums: rows scaled, or with a value changed, or
+    other rows of the same count and weights. A cache without the Gram
+    matrices checks nothing here."""
+    if cache.gram is None or sums.gram_norm2 is None:
+        return
+    n, p = sums.n_rows, cache.gram.shape[0]
+    for M, value in ((cache.gram, sums.gram_norm2), (cache.norm_gram, sums.gram_norm3)):
+        trace = M.trace()
+        # a trace that lost its precision checks nothing
+        allowed = (M.trace_bound() - trace) + gamma(2 * (n + p + 4)) * abs(value)
+        if not np.isfinite(value) or (np.isfinite(M.trace_bound())
+                                      and not abs(value - trace) <= allowed):
+            raise ValueError(
+                f"The rows given are not the model's current training rows: the sum "
+                f"of their weighted squared norms is {value:.6g}, where the current "
+                f"rows' is {trace:.6g} (within {allowed:.3g}). Pass the fit's rows "
+                "after every request. Nothing was changed.")

@@ -188,7 +188,8 @@ class UnlearningCache:
     @classmethod
     def from_fit(cls, objective, X, Y, S, theta, *, noise=None, groups, n_groups,
                  row_weight, max_newton=100, mode="dense", rank=None, bound=True,
-                 hessians=None, dtype=np.float64, return_sums=False):
+                 hessians=None, dtype=np.float64, return_sums=False,
+                 at_optimum=False):
         """Polish ``theta`` to the exact optimum and cache what unlearning needs.
 
         ``mode="dense"`` keeps factored ``p x p`` Hessian blocks and the Gram
@@ -210,6 +211,9 @@ class UnlearningCache:
         predicts. ``return_sums``: also return the
         :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` of the rows at the
         cached ``theta`` (the loss profile of the rows is among them).
+        ``at_optimum``: take the Hessian (a low-rank sketch included) at the
+        polished optimum whenever the polish moved, not only when it moved
+        far: the cache then depends on the rows alone, not on the start.
         """
         # a penalty that grows with the total weight takes the training data's
         objective = objective.for_total_weight(float(np.sum(row_weight)))
@@ -250,7 +254,8 @@ class UnlearningCache:
         held, hessians = [hessians], None
         hessians, anchor, eta_anchor = anchored(
             objective, X, Y, S, theta, eta, held, anchor, eta_anchor,
-            far=far, exact=exact, noisy=noise is not None, mode=mode, rank=rank)
+            far=far or at_optimum, exact=exact, noisy=noise is not None, mode=mode,
+            rank=rank)
         third = (_third.fit_tensors(objective, X, Y, S, eta_anchor)
                  if _third.keeps_third(objective, exact) else None)
         sums = row_sums(objective, X, Y, S, theta, groups=groups, n_groups=n_groups,
