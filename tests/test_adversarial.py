@@ -19,7 +19,8 @@ for ``on_budget_exceeded``; a NaN counts as over the budget).
 The data and requests are adversarial: far-out rows (norms up to 1e8),
 heavy sample weights (up to 1e12), uncentred features (offsets up to 1e6),
 exact fits (ridge with ``y = X w + c`` exactly, ``|w|`` up to 1e6), float32
-input, finite values whose squared norm overflows float64, long request
+input, finite values whose squared norm overflows float64, values whose
+products underflow (weights near 1e-310, features near 1e-160), long request
 streams (200+ requests), interleaved insertions and deletions of the same
 high-leverage rows, label flips of confidently classified rows, multinomial
 models of 3 to 5 classes, with and without intercept.
@@ -102,6 +103,7 @@ SHARES = {
     "far_row_deletion": 0.12,
     "interleaved": 0.08,
     "overflow": 0.10,
+    "underflow": 0.06,
     "long_stream": 0.02,
     "erasure_stream": 0.02,
 }
@@ -300,6 +302,9 @@ def training_set(data):
         sw = np.ones(N)
     elif data.weights == "uniform":
         sw = rng.uniform(0.5, 2.0, N)
+    elif data.weights == "tiny":
+        # every weight near the subnormals (``heavy`` holds it)
+        sw = data.heavy * rng.uniform(1.0, 4.0, N)
     else:
         sw = np.ones(N)
         sw[rng.random(N) < 0.1] = data.heavy
@@ -1010,6 +1015,31 @@ def test_overflowing_values():
     """Finite values whose squared norm overflows float64: the bound is then
     infinite or the request refused, never NaN or a small number."""
     run_property("overflow", overflow_cases(), examples=OVERFLOW_EXAMPLES)
+
+
+@st.composite
+def underflow_cases(draw):
+    """Values whose products underflow: features and targets near 1e-160
+    (their squares are subnormal), or every sample weight near 1e-310."""
+    model = draw(st.sampled_from(["logistic", "ridge"]))
+    tiny_weights = draw(st.booleans())
+    data = draw(logistic_data(n=(12, 80), d=(1, 5)) if model == "logistic"
+                else ridge_data(n=(12, 80), d=(1, 5)))
+    data = Data(**{**asdict(data),
+                   "scale": 1.0 if tiny_weights else 10.0 ** -draw(st.integers(150, 170)),
+                   "offset": 0.0, "exact": False, "float32": False, "noise": 0.0,
+                   "far_rows": 0, "signal": 1.0,
+                   "weights": "tiny" if tiny_weights else "unit",
+                   "heavy": 10.0 ** -draw(st.integers(300, 320))})
+    return Case(data=data, requests=draw(_requests(
+        ("delete", "insert", "reinsert", "edit_zero"), max_size=4)))
+
+
+def test_underflowing_values():
+    """Products that underflow (a subnormal result is off by an absolute
+    amount, which no relative rounding term covers): the bound still
+    covers the true residual."""
+    run_property("underflow", underflow_cases())
 
 
 @pytest.mark.parametrize("model", ["ridge", "logistic"])

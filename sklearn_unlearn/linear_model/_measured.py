@@ -7,7 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._fingerprints import check_fingerprinted, kept_fingerprints, training_digests
 from .._plausibility import LossProfile
-from ..solvers.bounds._roundoff import gamma
+from ..solvers.bounds._roundoff import TINY, gamma
 from ..solvers.fit._chunks import RowSums
 from ._chunked import ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks, unpack_chunk
 
@@ -300,8 +300,10 @@ def check_current_norms(cache, sums):
     n, p = sums.n_rows, cache.gram.shape[0]
     for M, value in ((cache.gram, sums.gram_norm2), (cache.norm_gram, sums.gram_norm3)):
         trace = M.trace()
-        # a trace that lost its precision checks nothing
-        allowed = (M.trace_bound() - trace) + gamma(2 * (n + p + 4)) * abs(value)
+        # a trace that lost its precision checks nothing; the last term is
+        # what underflow can take from the products of both sums
+        allowed = ((M.trace_bound() - trace) + gamma(2 * (n + p + 4)) * abs(value)
+                   + 4.0 * (n + 1) * (p + 1) * TINY)
         if not np.isfinite(value) or (np.isfinite(M.trace_bound())
                                       and not abs(value - trace) <= allowed):
             raise ValueError(

@@ -322,7 +322,7 @@ class UnlearningCache:
     @property
     def residual_bound(self):
         """Upper bound on ``||grad L(theta; current data)||``."""
-        return float(np.linalg.norm(self.residual) + self.residual_error)
+        return float(_roundoff.norm_up(self.residual) + self.residual_error)
 
     # -- a request -------------------------------------------------------------
     def plan(self, request, *, method="second_order", tau="auto", max_iter=10,
@@ -376,7 +376,7 @@ class UnlearningCache:
             gradient_norm=float(np.linalg.norm(g.G)),
             residual_estimate=float(np.linalg.norm(residual)),
             bound_increment=float(increment),
-            residual_bound=float(np.linalg.norm(residual)
+            residual_bound=float(_roundoff.norm_up(residual)
                                  + (self.residual_error + increment)),
         )
         plan = self._planned(r, g, c, after, residual, increment, drift, report)

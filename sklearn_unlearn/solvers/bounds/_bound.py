@@ -181,7 +181,8 @@ def bound_step(cache, r, hessians, hessian_error, step, H_rest_step, eta_new,
     loss = obj.loss
     gam = loss.curvature_lipschitz
     old = cache.drift
-    step_norm = float(np.linalg.norm(step))
+    # an upper bound, so that the drift's norm is one (no square underflows)
+    step_norm = _roundoff.norm_up(step)
     if not np.isfinite(hessian_error):
         # no Lipschitz curvature, or an approximate Hessian whose error
         # times the step the cache does not bound
@@ -243,7 +244,9 @@ def gradient_roundoff(objective, theta, gradient, sums, noise):
     pen_theta = np.linalg.norm(objective.penalty[:, None] * theta)
     noise_norm = np.linalg.norm(noise) if noise is not None else 0.0
     total = (sums.data_gradient_error(objective.n_params)
-             + _roundoff.sum_error(np.linalg.norm(gradient), pen_theta, noise_norm))
+             + _roundoff.sum_error(np.linalg.norm(gradient), pen_theta, noise_norm)
+             # the penalty's products may underflow
+             + _roundoff.product_underflow(1, theta.size))
     return float(total) if np.isfinite(total) else np.inf
 
 
@@ -257,8 +260,10 @@ def product_error(obj, old_hessians, hessians, change, delta, rounding, step, re
     the sum) or from a product with the old blocks and the removed rows."""
     if res is None:
         return rest_product_error(old_hessians, change.removed, step)
-    dnorm = np.linalg.norm(delta)
+    dnorm = _roundoff.norm_up(delta)
     out = (sum(H.rounding_scale() for H in hessians) * dnorm
+           + len(hessians) * _roundoff.matvec_underflow(obj.n_params, delta.size
+                                                        // obj.n_params)
            + _roundoff.gamma(obj.n_params + change.added[0].n_rows + 2)
            * _mass(change.added) * dnorm
            + _roundoff.sum_error(np.linalg.norm(res), np.linalg.norm(G)))
@@ -270,5 +275,10 @@ def product_error(obj, old_hessians, hessians, change, delta, rounding, step, re
 def rest_product_error(hessians, removed, v):
     """Bound on the rounding of the Hessian blocks plus ``removed`` times
     ``v``."""
+    p = hessians[0].shape[0]
     return float(sum(H.rounding_scale(t) for H, t in zip(hessians, removed))
-                 * np.linalg.norm(v))
+                 * _roundoff.norm_up(v)
+                 + sum(_roundoff.matvec_underflow(p, v.size // p)
+                       + _roundoff.fold_underflow(p, t.n_rows, t.abs_mass()) * (
+                           _roundoff.norm_up(v) + 1.0)
+                       for t in removed if t is not None))

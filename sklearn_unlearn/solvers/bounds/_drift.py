@@ -51,7 +51,9 @@ class Drift:
         coupled_factor = np.sqrt(obj.n_outputs) if obj.loss.coupled else 1.0
         # the rounding of the Hessian's sums and of its curvature weights
         error = float(_roundoff.gamma(n + 2) * obj.scale * kappa * coupled_factor
-                      * sums.weight_norm2 + sums.weight_error_norm2)
+                      * sums.weight_norm2 + sums.weight_error_norm2
+                      + coupled_factor * _roundoff.fold_underflow(
+                          obj.n_params, n, obj.scale * kappa * sums.weight_norm2))
         error += _roundoff.gamma(2) * float(np.max(obj.penalty, initial=0.0))
         if anchor is theta or not exact:
             return cls(hessian_error=error)

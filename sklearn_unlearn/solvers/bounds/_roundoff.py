@@ -10,6 +10,13 @@ most ``gamma(n) sum_i |a_i b_i|`` with ``gamma(n) = n u / (1 - n u)``
 bounds are worst cases over every summation order, so they hold for any BLAS;
 they are larger than typical errors by about ``sqrt(n)``. The user guide
 derives each one.
+
+With gradual underflow the model holds for sums and differences (exact when
+their result is subnormal), but a product, a quotient, a square root or an
+elementary function whose result is subnormal is off by up to half of
+:data:`TINY` (or a few of it) in absolute terms, which no relative term
+covers once the values are that small: each bound below adds that much per
+such operation.
 """
 
 import numpy as np
@@ -17,6 +24,10 @@ import scipy.sparse as sp
 
 #: Unit round-off of float64.
 UNIT = np.finfo(np.float64).eps / 2
+
+#: The smallest subnormal float64: what underflow can lose in one operation
+#: (twice its worst case, half of it).
+TINY = float(np.finfo(np.float64).smallest_subnormal)
 
 
 def gamma(n):
@@ -36,8 +47,29 @@ def absolute_predictor(design, X, theta):
 
 def upper_norms(norms, n_params):
     """Row norms computed as ``sqrt(sum of squares)`` raised by their own
-    rounding, so that they bound the exact norms."""
-    return norms * (1.0 + 2.0 * gamma(n_params + 2))
+    rounding, so that they bound the exact norms: a relative part, and the
+    square root of what the squares of entries near ``1e-162`` lose to
+    underflow."""
+    return norms * (1.0 + 2.0 * gamma(n_params + 2)) + np.sqrt((n_params + 2) * TINY)
+
+
+def norm_up(v):
+    """An upper bound on the exact Euclidean norm of the entries of ``v``: the
+    norm of ``v`` scaled by a power of two (exactly) towards one, so that no
+    square underflows or overflows, raised by its rounding (``inf`` for a
+    non-finite entry), as a NumPy float (whose arithmetic overflows to
+    ``inf`` rather than raising)."""
+    v = np.abs(np.asarray(v, dtype=np.float64)).ravel()
+    top = np.float64(v.max(initial=0.0))
+    if top == 0.0 or not np.isfinite(top):
+        return np.float64(0.0) if top == 0.0 else np.float64(np.inf)
+    exponent = int(np.frexp(top)[1])
+    scaled = np.ldexp(v, -exponent)
+    # entries that the scaling takes below the subnormals were each under
+    # 2**(exponent - 1074)
+    out = np.ldexp(float(np.linalg.norm(scaled)) * (1.0 + gamma(len(v) + 2))
+                   + np.sqrt(len(v)) * TINY, exponent)
+    return np.float64(out) + TINY
 
 
 def gradient_coefficient_error(obj, Y, S, eta, abs_eta, coef):
@@ -52,9 +84,12 @@ def gradient_coefficient_error(obj, Y, S, eta, abs_eta, coef):
     p = obj.n_params
     weight = obj.scale * np.abs(S)
     kappa = obj.loss.curvature_max
-    err = weight * (kappa * gamma(p + 1) * abs_eta
-                    + 8.0 * UNIT * (1.0 + kappa * np.abs(eta) + np.abs(Y)))
-    err = err + 8.0 * UNIT * np.abs(coef)
+    # underflow: of the predictor's p + 1 products, of the derivative's
+    # evaluation, and of its product with the weights, which the scale
+    # multiplies after it
+    err = weight * (kappa * (gamma(p + 1) * abs_eta + (p + 1) * TINY)
+                    + 8.0 * UNIT * (1.0 + kappa * np.abs(eta) + np.abs(Y)) + 8.0 * TINY)
+    err = err + 8.0 * UNIT * np.abs(coef) + 8.0 * (1.0 + abs(obj.scale)) * TINY
     return err.sum(axis=1)
 
 
@@ -67,8 +102,15 @@ def data_gradient_error(obj, Y, S, eta, abs_eta, norms, coef):
         return 0.0
     norms = upper_norms(norms, obj.n_params)
     coef_err = gradient_coefficient_error(obj, Y, S, eta, abs_eta, coef)
-    total = norms @ (coef_err + gamma(n + 1) * np.abs(coef).sum(axis=1))
+    total = (norms @ (coef_err + gamma(n + 1) * np.abs(coef).sum(axis=1))
+             + product_underflow(n, obj.n_params * coef.shape[1]))
     return float(total) if np.isfinite(total) else np.inf
+
+
+def product_underflow(n, entries):
+    """Bound on the norm of what underflow loses in ``entries`` sums of
+    ``n`` products each (a matrix times ``n`` columns' coefficients)."""
+    return float(n) * np.sqrt(entries) * TINY
 
 
 def curvature_weight_error(obj, S, abs_eta):
@@ -80,10 +122,28 @@ def curvature_weight_error(obj, S, abs_eta):
     gam = obj.loss.curvature_lipschitz or 0.0
     kappa = obj.loss.curvature_max
     weight = obj.scale * np.abs(S[:, :1])
-    return (weight * (gam * gamma(p + 1) * abs_eta.max(axis=1, keepdims=True)
-                      + 8.0 * UNIT * kappa)).ravel()
+    return (weight * (gam * (gamma(p + 1) * abs_eta.max(axis=1, keepdims=True)
+                             + (p + 1) * TINY)
+                      + 8.0 * UNIT * kappa + 8.0 * TINY)
+            + 8.0 * (1.0 + abs(obj.scale)) * TINY).ravel()
 
 
 def sum_error(*norms):
     """Bound on the rounding of a sum of vectors of the given norms."""
     return 2.0 * UNIT * float(sum(norms)) * max(len(norms), 1)
+
+
+def fold_underflow(p, n_rows, mass):
+    """Bound on the Frobenius norm of what underflow loses when ``n_rows``
+    weighted rows of total ``mass`` (``sum_i |w_i| ||x_i||^2``) are summed
+    into a ``p x p`` matrix as products of rows scaled by ``sqrt |w_i|``:
+    each product loses up to ``TINY / 2``, and each scaled entry's own loss
+    is multiplied by the entry it meets (``sum_i sqrt |w_i| ||x_i|| <=
+    sqrt(n mass)``); twice that, for an edit's column products."""
+    return 2.0 * p * (n_rows + np.sqrt(n_rows * mass)) * TINY
+
+
+def matvec_underflow(p, n_vectors=1):
+    """Bound on the norm of what underflow loses in the products of a
+    ``p x p`` matrix with ``n_vectors`` vectors (``p`` products an entry)."""
+    return 2.0 * p * np.sqrt(p * n_vectors) * TINY

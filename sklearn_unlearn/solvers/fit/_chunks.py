@@ -154,8 +154,10 @@ class RowSums:
         """Bounds on the rounding of ``K`` and ``K_R`` summed over the rows
         (``K_R``'s weights carry the rounding of the norms too)."""
         g = _roundoff.gamma(self.n_rows + 2)
-        return (g * self.gram_norm2,
-                (g + 2.0 * _roundoff.gamma(n_params + 2)) * self.gram_norm3)
+        n = self.n_rows
+        return (g * self.gram_norm2 + _roundoff.fold_underflow(n_params, n, self.gram_norm2),
+                (g + 2.0 * _roundoff.gamma(n_params + 2)) * self.gram_norm3
+                + _roundoff.fold_underflow(n_params, n, self.gram_norm3))
 
 
 def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
@@ -263,7 +265,9 @@ def _allowances(objective, X, Y, S, theta, eta, coef, norms, anchor, eta_anchor)
             curvature = float(a @ v_sq)
     coef_err = _roundoff.gradient_coefficient_error(objective, Y, S, eta, abs_eta, coef)
     weight_err = _roundoff.curvature_weight_error(objective, S, abs_anchor)
-    return float(norms @ coef_err), float(weight_err @ norms**2), form, curvature
+    return (float(norms @ coef_err) + _roundoff.product_underflow(len(norms), coef.size
+                                                                   // max(len(norms), 1) * p),
+            float(weight_err @ norms**2), form, curvature)
 
 
 def published_theta(obj, theta, dtype):

@@ -15,7 +15,8 @@ import numpy as np
 from scipy.linalg.blas import dsymm, dsymv
 
 from ._rows import RowCurvature
-from ..bounds._roundoff import UNIT, gamma
+from ..bounds._roundoff import (TINY, UNIT, fold_underflow, gamma, matvec_underflow,
+                                norm_up)
 
 #: Cost of a flop of a memory-bound matrix-vector product, in flops of a
 #: dense matrix product (measured 4-8 on a single core).
@@ -245,7 +246,16 @@ class PendingMatrix:
         zero; ``inf`` when the computed form is further below zero than
         rounding explains, which only lost precision can cause)."""
         value = self.quadratic_form(V, terms)
-        allowance = (self.error + self.rounding_scale(terms)) * float((V * V).sum())
+        size = norm_up(V)
+        # (V * V).sum() may underflow; the form's products lose up to TINY
+        # each, and those of the matrix with V meet V's entries
+        cols = V.reshape(len(V), -1).shape[1]
+        rows, mass = self.pending_rank, self._pending_mass
+        if terms is not None:
+            rows, mass = rows + terms.n_rows, mass + terms.abs_mass()
+        allowance = ((self.error + self.rounding_scale(terms)) * (size * size + TINY)
+                     + (matvec_underflow(self.shape[0], cols)
+                        + fold_underflow(self.shape[0], rows, mass)) * (size + 1.0))
         if not np.isfinite(value) or value < -2.0 * allowance:
             return np.inf
         return max(value + allowance, 0.0)
@@ -281,7 +291,8 @@ class PendingMatrix:
         shared with the matrix this one was corrected from), with the
         rounding of the sums that form it added to :attr:`error`."""
         if self._pending:
-            self.error += self.rounding_scale()
+            self.error += self.rounding_scale() + fold_underflow(
+                self.shape[0], self.pending_rank, self._pending_mass)
             # one copy of the base (the old one may be shared with the matrix
             # this one was corrected from), updated in place in its lower
             # triangle: no other p x p temporary, whose fresh memory is slow
