@@ -1020,17 +1020,23 @@ def test_overflowing_values():
 @st.composite
 def underflow_cases(draw):
     """Values whose products underflow: features and targets near 1e-160
-    (their squares are subnormal), or every sample weight near 1e-310."""
+    (their squares are subnormal), or every sample weight between 1e-165 and
+    1e-320, the penalty scaled with them or not."""
     model = draw(st.sampled_from(["logistic", "ridge"]))
     tiny_weights = draw(st.booleans())
     data = draw(logistic_data(n=(12, 80), d=(1, 5)) if model == "logistic"
                 else ridge_data(n=(12, 80), d=(1, 5)))
+    tiny = 10.0 ** -draw(st.integers(165, 320) if tiny_weights else st.just(300))
+    # the weights' scale undone by the penalty's (C = 1 / w, alpha = w): the
+    # same model as unit weights, whose sums of two weighted terms underflow
+    balanced = tiny_weights and tiny > 1e-300 and draw(st.booleans())
+    reg = data.reg if not balanced else (data.reg / tiny if model == "logistic"
+                                         else data.reg * tiny)
     data = Data(**{**asdict(data),
                    "scale": 1.0 if tiny_weights else 10.0 ** -draw(st.integers(150, 170)),
                    "offset": 0.0, "exact": False, "float32": False, "noise": 0.0,
-                   "far_rows": 0, "signal": 1.0,
-                   "weights": "tiny" if tiny_weights else "unit",
-                   "heavy": 10.0 ** -draw(st.integers(300, 320))})
+                   "far_rows": 0, "signal": 1.0, "reg": reg,
+                   "weights": "tiny" if tiny_weights else "unit", "heavy": tiny})
     return Case(data=data, requests=draw(_requests(
         ("delete", "insert", "reinsert", "edit_zero"), max_size=4)))
 

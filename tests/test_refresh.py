@@ -325,3 +325,25 @@ def test_requests_and_refreshes_report_no_solver_iterations(kind):
     X, y, _ = _problem(kind)
     model.refresh_cache(X, y)
     assert np.all(np.asarray(model.n_iter_ if model.n_iter_ is not None else 0) == 0)
+
+
+def test_refresh_of_a_model_an_update_took_far_out():
+    """Three far rows inserted and deleted again leave the update's model
+    far from the optimum (coefficients of 1e11 here), where every row's
+    curvature is saturated and the Hessian cannot be factored: the refresh
+    then fits anew from the parent's solver, and equals a fit."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(100, 4))
+    y = (X[:, 0] + rng.normal(size=100) > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = UnlearnableLogisticRegression().fit(X, y)
+        far, labels, weights = rng.normal(size=(3, 4)) * 1e3, rng.integers(0, 2, 3), np.full(3, 1e9)
+        model.unlearn(None, far, None, labels, sample_weight=weights)
+        model.unlearn(far[:2], None, labels[:2], sample_weight=weights[:2])
+        model.unlearn(far[2:], None, labels[2:], sample_weight=weights[2:])
+        assert np.abs(model.coef_).max() > 1e6
+        model.refresh_cache(X, y)
+        fitted = UnlearnableLogisticRegression().fit(X, y)
+    np.testing.assert_allclose(model.coef_, fitted.coef_, rtol=1e-7, atol=1e-9)
+    assert model.residual_bound_ < 1e-8

@@ -2,12 +2,13 @@
 residual, or its whole cache."""
 
 import numpy as np
-from sklearn.base import is_classifier
+from sklearn.base import clone, is_classifier
 from sklearn.utils.validation import check_is_fitted
 
 from .._fingerprints import check_fingerprinted, kept_fingerprints, training_digests
 from .._plausibility import LossProfile
 from ..solvers.bounds._roundoff import TINY, gamma
+from ..solvers import NotPositiveDefiniteError
 from ..solvers.fit._chunks import RowSums
 from ._chunked import ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks, unpack_chunk
 
@@ -185,7 +186,17 @@ class MeasuredResidualMixin:
                                  X, y, sample_weight)
             if kept is not None:
                 check_fingerprinted(kept, training_digests(self, *rows, key))
-            new, profile = self._cache_of_rows(*rows, theta=cache.theta, at_optimum=True)
+            try:
+                new, profile = self._cache_of_rows(*rows, theta=cache.theta,
+                                                   at_optimum=True)
+            except NotPositiveDefiniteError:
+                # no factorable curvature where the model is (an update that
+                # took it far out, every row saturated; or rows whose
+                # curvature is ill-conditioned there): a fit from the
+                # parent's solver starts where the polish can go on
+                fitted = clone(self)
+                fitted._fit_parent(*rows)
+                new, profile = fitted._cache_of_rows(*rows, at_optimum=True)
         else:
             reducer, y_shape = source
             new, _, last = self._chunked_cache(reducer, y_shape, cache.theta, key=key,

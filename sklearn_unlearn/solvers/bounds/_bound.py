@@ -121,7 +121,7 @@ def left_behind(cache, r, eta_old):
     # overflowing or undefined products (a zero norm times an infinite
     # drift) give no bound: nan is read as infinite below
     with np.errstate(invalid="ignore", over="ignore"):
-        spread = gam * np.sqrt(float(s_old @ norms**3) * old.form)
+        spread = gam * _roundoff.sqrt_product(float(s_old @ norms**3), old.form)
         capped = loss.curvature_cap * float(s_old @ norms**2)
         # >= |v_j| (a row of norm zero does not drift, whatever D is)
         reach = np.where(norms > 0, norms * old.norm, 0.0)
@@ -204,8 +204,8 @@ def bound_step(cache, r, hessians, hessian_error, step, H_rest_step, eta_new,
     qr = cache.norm_gram.quadratic_form_bound(step, norm_out)
     q = cache.gram.quadratic_form_bound(step, gram_out)
     trace = cache.gram.trace_bound(gram_out)
-    lipschitz = gam * (np.sqrt(qr * old.form) + 0.5 * qr)
-    best = obj.scale * min(lipschitz, cap * np.sqrt(q * trace))
+    lipschitz = gam * (_roundoff.sqrt_product(qr, old.form) + 0.5 * qr)
+    best = obj.scale * min(lipschitz, cap * _roundoff.sqrt_product(q, trace))
     # the new rows' predictors move by u along the step: their share
     # of the drift (their curvature entered at theta)
     U_new = np.abs(eta_new_after - eta_new) + _roundoff.gamma(p + 1) * (
@@ -222,7 +222,7 @@ def bound_step(cache, r, hessians, hessian_error, step, H_rest_step, eta_new,
         exponent = R_max * (step_norm + old.norm)
         if exponent < 50:
             concordant = np.exp(exponent) * R_max * (
-                np.sqrt(h_step * old.curvature) + 0.5 * h_step)
+                _roundoff.sqrt_product(h_step, old.curvature) + 0.5 * h_step)
             best = min(best, concordant)
         a_new = (obj.scale * s_new * loss.curvature(r.Y_new, eta_new)[:, 0]
                  if abs_new is not None else np.zeros(0))

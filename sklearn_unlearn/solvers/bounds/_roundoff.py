@@ -147,3 +147,12 @@ def matvec_underflow(p, n_vectors=1):
     """Bound on the norm of what underflow loses in the products of a
     ``p x p`` matrix with ``n_vectors`` vectors (``p`` products an entry)."""
     return 2.0 * p * np.sqrt(p * n_vectors) * TINY
+
+
+def sqrt_product(a, b):
+    """An upper bound on ``sqrt(a b)`` for ``a, b >= 0``, taken as ``sqrt(a)
+    sqrt(b)``: the product of two sums that each carry the sample weights
+    (near ``1e-170`` each) underflows to zero where this does not."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = np.sqrt(a) * np.sqrt(b) * (1.0 + 4.0 * UNIT)
+    return out if out == out else np.inf
