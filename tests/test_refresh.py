@@ -347,3 +347,36 @@ def test_refresh_of_a_model_an_update_took_far_out():
         fitted = UnlearnableLogisticRegression().fit(X, y)
     np.testing.assert_allclose(model.coef_, fitted.coef_, rtol=1e-7, atol=1e-9)
     assert model.residual_bound_ < 1e-8
+
+
+def test_refresh_of_a_pipeline_s_final_step():
+    """Through a pipeline, the final step is made anew from the current raw
+    rows passed through the fitted steps (whose scaler the pipeline
+    unlearned exactly): the pipeline then equals a fit of it on those rows,
+    and takes later requests."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from sklearn_unlearn.pipeline import make_unlearning_pipeline
+
+    rng = np.random.default_rng(0)
+    n = 200
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n) * 3 + 1,
+                       "c": rng.choice(["x", "y", "z"], n)})
+    y = (df.a + (df.c == "x") + rng.normal(size=n) > 0.5).astype(int).to_numpy()
+
+    def make():
+        return make_unlearning_pipeline(
+            ColumnTransformer([("num", StandardScaler(), ["a", "b"]),
+                               ("cat", OneHotEncoder(), ["c"])]),
+            UnlearnableLogisticRegression())
+
+    pipe = make().fit(df, y)
+    pipe.unlearn(df.iloc[:10], None, y[:10])
+    rest, y_rest = df.iloc[10:], y[10:]
+    pipe[-1].refresh_cache(pipe[:-1].transform(rest), y_rest)
+    fitted = make().fit(rest, y_rest)
+    np.testing.assert_allclose(pipe[-1].coef_, fitted[-1].coef_, rtol=1e-7, atol=1e-9)
+    pipe.unlearn(rest.iloc[:2], None, y_rest[:2])
+    assert len(pipe[-1].unlearn_history_) == 1
