@@ -216,8 +216,11 @@ def bound_step(cache, r, hessians, hessian_error, step, H_rest_step, eta_new,
     h_all = old.curvature
     if loss.self_concordant:
         pen = obj.penalty[:, None]
+        # the products with the step may underflow
         h_step = max(float((step * H_rest_step).sum() - (pen * step**2).sum())
-                     + total_e * step_norm**2, 0.0)
+                     + total_e * step_norm**2
+                     + _roundoff.matvec_underflow(p, step.size // p) * (step_norm + 1.0),
+                     0.0)
         R_max = cache.max_row_norm
         exponent = R_max * (step_norm + old.norm)
         if exponent < 50:

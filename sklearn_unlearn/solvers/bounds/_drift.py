@@ -59,5 +59,5 @@ class Drift:
             return cls(hessian_error=error)
         growth = 1.0 + _roundoff.gamma(n + 2)
         return cls(form=growth * sums.drift_form,
-                   norm=growth * float(np.linalg.norm(theta - anchor)),
+                   norm=growth * float(_roundoff.norm_up(theta - anchor)),
                    curvature=growth * sums.drift_curvature, hessian_error=error)
