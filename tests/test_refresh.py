@@ -380,3 +380,17 @@ def test_refresh_of_a_pipeline_s_final_step():
     np.testing.assert_allclose(pipe[-1].coef_, fitted[-1].coef_, rtol=1e-7, atol=1e-9)
     pipe.unlearn(rest.iloc[:2], None, y_rest[:2])
     assert len(pipe[-1].unlearn_history_) == 1
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-150, 1e-160])
+def test_current_rows_near_underflow_are_taken(scale):
+    """The rows' norms are raised by sqrt((p + 2) 2**-1074) to bound the
+    exact ones; near 1e-150 that is far more than their rounding, and the
+    check of their sums against the Gram traces must allow for it (the
+    fit's own rows were refused there)."""
+    X, y, _ = _problem("binary", n=40)
+    X = X * scale
+    model = UnlearnableLogisticRegression(fit_intercept=False).fit(X, y)
+    model.rebase_residual_bound(X, y, copy=True)
+    model.refresh_cache(X, y)
+    model.forget_features([0], X, y)

@@ -309,12 +309,19 @@ def check_current_norms(cache, sums):
     if cache.gram is None or sums.gram_norm2 is None:
         return
     n, p = sums.n_rows, cache.gram.shape[0]
-    for M, value in ((cache.gram, sums.gram_norm2), (cache.norm_gram, sums.gram_norm3)):
+    # the sums are of the rows' norms raised to bound the exact ones,
+    # by a factor 1 + a and by d (upper_norms): what that adds to them
+    a, d = 2.0 * gamma(p + 2), np.sqrt((p + 2) * TINY)
+    weight, v2, v3 = sums.gram_weight or 0.0, sums.gram_norm2, sums.gram_norm3
+    raised = (((1 + a)**2 - 1) * v2 + 2 * d * np.sqrt(weight * v2) + d * d * weight,
+              ((1 + a)**3 - 1) * v3 + 3 * d * v2 + 3 * d * d * np.sqrt(weight * v2)
+              + d**3 * weight)
+    for M, value, up in ((cache.gram, v2, raised[0]), (cache.norm_gram, v3, raised[1])):
         trace = M.trace()
-        # a trace that lost its precision checks nothing; the last term is
-        # what underflow can take from the products of both sums
+        # a trace that lost its precision checks nothing; the underflow
+        # term is what the products of both sums can lose
         allowed = ((M.trace_bound() - trace) + gamma(2 * (n + p + 4)) * abs(value)
-                   + 4.0 * (n + 1) * (p + 1) * TINY)
+                   + 4.0 * (n + 1) * (p + 1) * TINY + up)
         if not np.isfinite(value) or (np.isfinite(M.trace_bound())
                                       and not abs(value - trace) <= allowed):
             raise ValueError(

@@ -89,6 +89,10 @@ class RowSums:
         which passes over chunks compare.
     probe_seed : int or None
         The seed of that function (the same in every chunk).
+    gram_weight : float or None
+        ``sum_i |s_i0|``, the weight of ``K``'s terms: with it, what raising
+        the rows' norms (:func:`~sklearn_unlearn.solvers.bounds._roundoff.upper_norms`)
+        adds to ``gram_norm2`` and ``gram_norm3`` is bounded.
     """
 
     n_rows: int
@@ -120,6 +124,7 @@ class RowSums:
     probe_abs: float | None = None
     probe_error: float | None = None
     probe_seed: int | None = None
+    gram_weight: float | None = None
 
     def __add__(self, other):
         out = {}
@@ -227,6 +232,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         weight_error_norm2=errors[1],
         gram_norm2=float(s0 @ sq),
         gram_norm3=float(s0 @ (sq * norms)),
+        gram_weight=float(s0.sum()),
         drift_form=errors[2],
         drift_curvature=errors[3],
         weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
