@@ -67,8 +67,8 @@ class RequestReport:
         the cubic term along the step where the cache keeps it and the
         predictors move little (at most 1 in root mean square), otherwise
         from the bound on how far the curvature can move (``inf`` where
-        neither holds, ``None`` where the cache has neither: a log-link GLM
-        of more than 32 parameters). ``0`` for a loss of constant curvature,
+        neither holds, ``None`` for a log-link GLM, whose cubic model is no
+        guide and which has no bound). ``0`` for a loss of constant curvature,
         whose step is exact. ``None`` for a request that changes only its
         own rows.
 

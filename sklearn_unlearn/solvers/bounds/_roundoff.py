@@ -84,6 +84,9 @@ def gradient_coefficient_error(obj, Y, S, eta, abs_eta, coef):
     p = obj.n_params
     weight = obj.scale * np.abs(S)
     kappa = obj.loss.curvature_max
+    if not np.isfinite(kappa):
+        # an unbounded curvature bounds nothing (inf, not inf * 0)
+        return np.full(len(coef), np.inf)
     # underflow: of the predictor's p + 1 products, of the derivative's
     # evaluation, and of its product with the weights, which the scale
     # multiplies after it

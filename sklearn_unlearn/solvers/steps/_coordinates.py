@@ -161,12 +161,18 @@ def change_error(cache, A, theta_start, theta_new, hessians):
     above the truth where the curvature changes little), and the distance
     is that over the gradient at ``theta_start`` times the step's length, as
     ``method="auto"`` estimates it. ``inf`` where the cubic term does not
-    hold and there is no bound. A loss of constant curvature takes its exact
-    step (0).
+    hold and there is no bound; ``None`` for a loss of unbounded curvature
+    (a log link), whose cubic model is no guide. A loss of constant
+    curvature takes its exact step (0).
     """
     obj = cache.objective
     if obj.loss.constant_curvature:
         return 0.0
+    if obj.loss.curvature_lipschitz is None:
+        # an unbounded curvature (a log link): its cubic model missed the
+        # truth by a factor of 1e8 where the model moved 17% (Gamma, a
+        # scaler's change through a pipeline), and no bound holds
+        return None
     pen = obj.penalty[:, None]
 
     def model_gradient(theta_prime):
