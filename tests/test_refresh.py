@@ -394,3 +394,18 @@ def test_current_rows_near_underflow_are_taken(scale):
     model.rebase_residual_bound(X, y, copy=True)
     model.refresh_cache(X, y)
     model.forget_features([0], X, y)
+
+
+def test_a_linear_svc_checks_rows_against_its_entry_sides():
+    """A squared hinge keeps a keyed digest of every row it holds (with the
+    side it entered the Hessian on): a refresh with two labels swapped is
+    refused without a fingerprint key, nothing changed."""
+    X, y, secrets = _problem("svc")
+    model = _erased("svc", secrets[0], refresh=False)
+    before = state_hash(model)
+    wrong = y.copy()
+    first, second = np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]
+    wrong[[first, second]] = wrong[[second, first]]
+    with pytest.raises(ValueError, match="not this model's training rows"):
+        model.refresh_cache(X, wrong)
+    assert state_hash(model) == before

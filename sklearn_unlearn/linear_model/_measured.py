@@ -9,6 +9,7 @@ from .._fingerprints import check_fingerprinted, kept_fingerprints, training_dig
 from .._plausibility import LossProfile
 from ..solvers.bounds._roundoff import TINY, gamma
 from ..solvers import NotPositiveDefiniteError
+from ..solvers.hessian._entry_sides import side_digests
 from ..solvers.fit._chunks import RowSums
 from ._chunked import ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks, unpack_chunk
 
@@ -117,11 +118,11 @@ class MeasuredResidualMixin:
             request, checked as :meth:`rebase_residual_bound` checks them
             (count, weight per class, the traces of the bound's Gram
             matrices, and the gradient within the cached residual's error
-            bound), and against the model's fingerprints if it keeps them.
-            A model with neither a finite bound nor fingerprints (a linear
-            SVC, a log-link GLM, the low-rank mode) checks the count and
-            weights only: fit it with a ``fingerprint_key`` to have the
-            rows checked exactly. With ``y=None``, an iterable of ``(X, y)``
+            bound), and against the model's fingerprints if it keeps them
+            (a linear SVC in memory: against its rows' keyed digests). A
+            model with neither a finite bound nor digests (a log-link GLM,
+            the low-rank mode) checks the count and weights only: fit it
+            with a ``fingerprint_key`` to have the rows checked exactly. With ``y=None``, an iterable of ``(X, y)``
             or ``(X, y, sample_weight)`` chunks of them (read once for the
             check, then once per Newton step).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
@@ -186,6 +187,12 @@ class MeasuredResidualMixin:
                                  X, y, sample_weight)
             if kept is not None:
                 check_fingerprinted(kept, training_digests(self, *rows, key))
+            sides = cache.entry_sides
+            if sides is not None:
+                # a loss whose curvature jumps keeps a keyed digest of every
+                # row it holds, with its targets and weights: an exact check
+                Y, S, *_ = self._unlearn_targets(rows[1], rows[2])
+                check_fingerprinted(sides.store, side_digests(rows[0], Y, S, sides.key))
             try:
                 new, profile = self._cache_of_rows(*rows, theta=cache.theta,
                                                    at_optimum=True)
