@@ -518,3 +518,22 @@ def test_the_record_of_the_fit_goes_with_the_erased_row(params):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.set_params(warm_start=True, max_iter=5).fit(X[1:], y[1:])
     assert model.loss_ is not None
+
+
+def test_a_request_that_removes_a_whole_class_is_refused():
+    """The kept rows show a class left without rows: a refit would no longer
+    know it, and the network's output for it would keep the erased rows'
+    label. Refused, nothing changed (the linear models refuse it too)."""
+    from sklearn_unlearn import UnlearnableMLPClassifier
+    from sklearn_unlearn.utils._check_state import state_hash
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    y = np.repeat([0, 1, 2], 30)
+    model = UnlearnableMLPClassifier(hidden_layer_sizes=(5,), max_iter=50,
+                                     random_state=0).fit(X, y)
+    before = state_hash(model)
+    with pytest.raises(ValueError, match="every training row of class 2"):
+        model.unlearn(X[y == 2], None, y[y == 2])
+    assert state_hash(model) == before
+    model.unlearn(X[y == 2][:29], None, y[y == 2][:29])

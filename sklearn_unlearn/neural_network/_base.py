@@ -99,6 +99,10 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
     def _check_unlearn_targets(self, request):
         """Refuse corrected targets the loss does not accept."""
 
+    def _check_remaining_targets(self, y):
+        """Refuse kept rows after a request that the model cannot represent
+        (a classifier's class left without rows)."""
+
     # -- unlearn ---------------------------------------------------------------
     def unlearn(
         self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
@@ -372,6 +376,8 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
                 "The request removes all the training weight: the corrected "
                 "objective is empty. Retrain instead."
             )
+        if data is not None:
+            self._check_remaining_targets(data[1])
         return rows, data, weight_total
 
     def _corrected_gradient(self, layout, theta, request, data, weight_total):

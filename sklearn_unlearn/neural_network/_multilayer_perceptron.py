@@ -274,6 +274,17 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
     def _encode_targets(self, y):
         return np.asarray(self._label_binarizer.transform(y), dtype=np.float64)
 
+    def _check_remaining_targets(self, y):
+        # a refit would drop the class from classes_; the network keeps
+        # its output, which the erased rows' label would then name
+        missing = np.setdiff1d(self.classes_, np.unique(y))
+        if len(missing):
+            raise ValueError(
+                f"The request removes every training row of class "
+                f"{missing[0].tolist()!r}: a refit would no longer know the class, "
+                "and the model cannot drop it without retraining. Nothing was "
+                "changed.")
+
     def _check_unlearnable_model(self):
         if self._label_binarizer.y_type_ == "multilabel-indicator":
             raise ValueError(
