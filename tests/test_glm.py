@@ -409,3 +409,23 @@ def test_a_log_link_request_that_moves_the_model_far_warns(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnlearningWarning)
         model.unlearn(X[100:101], None, y[100:101])
+
+
+def test_an_insertion_refused_for_its_curvature_says_so():
+    """An insertion-only request whose heavy row takes the model where the
+    cached Hessian no longer describes the objective is refused, nothing
+    changed, with a message about the added rows (it blamed rows of X_old
+    never trained on)."""
+    from sklearn_unlearn import UnlearnablePoissonRegressor
+    from sklearn_unlearn.solvers import NotPositiveDefiniteError
+    from sklearn_unlearn.utils._check_state import state_hash
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((150, 3))
+    y = rng.poisson(np.exp(X @ [0.5, -0.3, 0.2])).astype(float)
+    model = UnlearnablePoissonRegressor(alpha=1e-3).fit(X, y)
+    row, target = 3 * rng.standard_normal((1, 3)), np.array([y.max() * 5])
+    before = state_hash(model)
+    with pytest.raises(NotPositiveDefiniteError, match="adds rows only"):
+        model.unlearn(None, row, None, target, sample_weight=[1e6])
+    assert state_hash(model) == before

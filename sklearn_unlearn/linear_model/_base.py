@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from .._plausibility import ALARM_RATE, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
-from ..solvers import UnlearningWarning
+from ..solvers import NotPositiveDefiniteError, UnlearningWarning
 from ..solvers.steps._coordinates import _CUBIC_REACH, changed_coordinates, within_reach
 from ..solvers.steps._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
@@ -260,8 +260,20 @@ default=None
         rows = self._encode_request(request)
         remaining = cache.remaining(rows)
         self._check_remaining_data(remaining.totals, remaining.counts)
-        plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter,
-                          remaining=remaining)
+        try:
+            plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter,
+                              remaining=remaining)
+        except NotPositiveDefiniteError as exc:
+            if rows.R_old.shape[0]:
+                raise
+            # the message of a fold blames removed rows; this request has none
+            raise NotPositiveDefiniteError(
+                "The request adds rows only, but its step leaves the cache's model "
+                "of the objective without positive curvature: the rows (their "
+                "weights, values or targets, large against the training data's) "
+                "move the model so far that the cached Hessian no longer "
+                "describes the objective there. Nothing was changed. Refit on "
+                "the corrected data.") from exc
         if change is not None:
             # the change of every row's features is part of the request's step
             change_step, change_error = change
