@@ -11,6 +11,7 @@ from .._plausibility import ALARM_RATE, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningWarning
+from ..solvers.hessian._factored import REMOVED_CURVATURE
 from ..solvers.steps._coordinates import _CUBIC_REACH, changed_coordinates, within_reach
 from ..solvers.steps._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
@@ -264,7 +265,7 @@ default=None
             plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter,
                               remaining=remaining)
         except NotPositiveDefiniteError as exc:
-            if rows.R_old.shape[0]:
+            if rows.R_old.shape[0] or not str(exc).startswith(REMOVED_CURVATURE):
                 raise
             # the message of a fold blames removed rows; this request has none
             raise NotPositiveDefiniteError(

@@ -14,6 +14,10 @@ from ._pending import BLAS2_COST, PendingMatrix, symmetric_product
 
 _EPS = np.finfo(float).eps
 
+#: How a fold's refusal for lost curvature starts (a request that removes no
+#: rows says it otherwise).
+REMOVED_CURVATURE = "The corrected Hessian is not positive definite."
+
 
 def _cholesky(M):
     """The lower Cholesky factor of ``M`` (its lower triangle read) and
@@ -209,7 +213,7 @@ class FactoredHessian(PendingMatrix):
                     "arithmetic. Nothing was changed. Rescale the data and "
                     "retrain.") from exc
             raise NotPositiveDefiniteError(
-                "The corrected Hessian is not positive definite. Taking rows "
+                REMOVED_CURVATURE + " Taking rows "
                 "of the training data out leaves at least the penalty's "
                 "curvature, so the request removes curvature the training "
                 "data does not have: most likely some rows of X_old were never "
