@@ -347,23 +347,34 @@ def test_a_glm_request_that_moves_the_predictors_far_warns():
     # (0.19 of its norm) with residual_estimate 1.8e-12 and no bound (the
     # log link has none), silently. The rows' predictors move by more than
     # 1 in root mean square: the request warns. An ordinary one does not.
-    import warnings
-
     from sklearn_unlearn import UnlearnablePoissonRegressor
-    from sklearn_unlearn.solvers import UnlearningWarning
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((400, 5))
     y = rng.poisson(np.exp(np.clip(X @ (rng.standard_normal(5) / np.sqrt(5)), -4, 4)))
     outliers = X.copy()
     outliers[:3] *= 10.0
-    model = UnlearnablePoissonRegressor(alpha=1e-3).fit(outliers, y)
-    with pytest.warns(UnlearningWarning, match="predictors by more than 1"):
-        model.unlearn(outliers[:3], None, y[:3])
-    model = UnlearnablePoissonRegressor(alpha=1e-3).fit(X, y)
+    _warns_on_far_not_on_ordinary(lambda: UnlearnablePoissonRegressor(alpha=1e-3),
+                                  (outliers, y, slice(0, 3)), (X, y, slice(0, 20)),
+                                  "predictors by more than 1")
+
+
+def _warns_on_far_not_on_ordinary(make, far, ordinary, match):
+    """A model fitted on ``far``'s rows warns (``match``) when its sliced rows
+    are erased; one fitted on ``ordinary``'s rows does not."""
+    import warnings
+
+    from sklearn_unlearn.solvers import UnlearningWarning
+
+    X, y, rows = far
+    model = make().fit(X, y)
+    with pytest.warns(UnlearningWarning, match=match):
+        model.unlearn(X[rows], None, y[rows])
+    X, y, rows = ordinary
+    model = make().fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnlearningWarning)
-        model.unlearn(X[:20], None, y[:20])
+        model.unlearn(X[rows], None, y[rows])
 
 
 def test_the_reach_of_a_step_is_judged_only_where_it_applies():
@@ -389,10 +400,7 @@ def test_a_log_link_request_that_moves_the_model_far_warns(name):
     the refit with residual_estimate 4e-15, silently: a log link has no
     bound and its cubic model no estimate, so a step past 1% of the norm
     warns. A single ordinary row's deletion does not."""
-    import warnings
-
     from sklearn_unlearn import UnlearnableGammaRegressor, UnlearnablePoissonRegressor
-    from sklearn_unlearn.solvers import UnlearningWarning
 
     rng = np.random.default_rng(1)
     X = rng.standard_normal((300, 3))
@@ -402,13 +410,8 @@ def test_a_log_link_request_that_moves_the_model_far_warns(name):
     X = (X - X.mean(0)) / X.std(0)
     cls, y = ((UnlearnablePoissonRegressor, y) if name == "poisson"
               else (UnlearnableGammaRegressor, y + 0.5))
-    model = cls(alpha=1e-3).fit(X, y)
-    with pytest.warns(UnlearningWarning, match="no bound or estimate"):
-        model.unlearn(X[:3], None, y[:3])
-    model = cls(alpha=1e-3).fit(X, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UnlearningWarning)
-        model.unlearn(X[100:101], None, y[100:101])
+    _warns_on_far_not_on_ordinary(lambda: cls(alpha=1e-3), (X, y, slice(0, 3)),
+                                  (X, y, slice(100, 101)), "no bound or estimate")
 
 
 def test_an_insertion_refused_for_its_curvature_says_so():
