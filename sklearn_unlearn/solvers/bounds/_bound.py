@@ -219,7 +219,7 @@ def bound_step(cache, r, hessians, hessian_error, step, H_rest_step, eta_new,
         # the products with the step may underflow
         h_step = max(float((step * H_rest_step).sum() - (pen * step**2).sum())
                      + total_e * step_norm**2
-                     + _roundoff.matvec_underflow(p, step.size // p) * (step_norm + 1.0),
+                     + _roundoff.product_underflow(p, step.size) * (step_norm + 1.0),
                      0.0)
         R_max = cache.max_row_norm
         exponent = R_max * (step_norm + old.norm)
@@ -265,8 +265,7 @@ def product_error(obj, old_hessians, hessians, change, delta, rounding, step, re
         return rest_product_error(old_hessians, change.removed, step)
     dnorm = _roundoff.norm_up(delta)
     out = (sum(H.rounding_scale() for H in hessians) * dnorm
-           + len(hessians) * _roundoff.matvec_underflow(obj.n_params, delta.size
-                                                        // obj.n_params)
+           + len(hessians) * _roundoff.product_underflow(obj.n_params, delta.size)
            + _roundoff.gamma(obj.n_params + change.added[0].n_rows + 2)
            * _mass(change.added) * dnorm
            + _roundoff.sum_error(np.linalg.norm(res), np.linalg.norm(G)))
@@ -279,9 +278,8 @@ def rest_product_error(hessians, removed, v):
     """Bound on the rounding of the Hessian blocks plus ``removed`` times
     ``v``."""
     p = hessians[0].shape[0]
-    return float(sum(H.rounding_scale(t) for H, t in zip(hessians, removed))
-                 * _roundoff.norm_up(v)
-                 + sum(_roundoff.matvec_underflow(p, v.size // p)
-                       + _roundoff.fold_underflow(p, t.n_rows, t.abs_mass()) * (
-                           _roundoff.norm_up(v) + 1.0)
+    size = _roundoff.norm_up(v)
+    return float(sum(H.rounding_scale(t) for H, t in zip(hessians, removed)) * size
+                 + sum(_roundoff.product_underflow(p, v.size)
+                       + _roundoff.fold_underflow(p, t.n_rows, t.abs_mass()) * (size + 1.0)
                        for t in removed if t is not None))

@@ -45,12 +45,19 @@ def absolute_predictor(design, X, theta):
     return design.predictor(np.abs(X), np.abs(theta))
 
 
+def norm_raise(n_params):
+    """``(a, d)``: a row norm computed as ``sqrt(sum of squares)`` over
+    ``n_params`` entries is at most ``(1 + a)`` times it plus ``d`` from the
+    exact one: its rounding, and the square root of what the squares of
+    entries near ``1e-162`` lose to underflow."""
+    return 2.0 * gamma(n_params + 2), np.sqrt((n_params + 2) * TINY)
+
+
 def upper_norms(norms, n_params):
-    """Row norms computed as ``sqrt(sum of squares)`` raised by their own
-    rounding, so that they bound the exact norms: a relative part, and the
-    square root of what the squares of entries near ``1e-162`` lose to
-    underflow."""
-    return norms * (1.0 + 2.0 * gamma(n_params + 2)) + np.sqrt((n_params + 2) * TINY)
+    """Row norms computed as ``sqrt(sum of squares)`` raised by
+    :func:`norm_raise`, so that they bound the exact norms."""
+    a, d = norm_raise(n_params)
+    return norms * (1.0 + a) + d
 
 
 def norm_up(v):
@@ -112,7 +119,9 @@ def data_gradient_error(obj, Y, S, eta, abs_eta, norms, coef):
 
 def product_underflow(n, entries):
     """Bound on the norm of what underflow loses in ``entries`` sums of
-    ``n`` products each (a matrix times ``n`` columns' coefficients)."""
+    ``n`` products each (a matrix times ``n`` columns' coefficients; a
+    ``p x p`` matrix times ``k`` vectors is ``p`` products in each of
+    ``p k`` entries)."""
     return float(n) * np.sqrt(entries) * TINY
 
 
@@ -145,11 +154,6 @@ def fold_underflow(p, n_rows, mass):
     sqrt(n mass)``); twice that, for an edit's column products."""
     return 2.0 * p * (n_rows + np.sqrt(n_rows * mass)) * TINY
 
-
-def matvec_underflow(p, n_vectors=1):
-    """Bound on the norm of what underflow loses in the products of a
-    ``p x p`` matrix with ``n_vectors`` vectors (``p`` products an entry)."""
-    return 2.0 * p * np.sqrt(p * n_vectors) * TINY
 
 
 def sqrt_product(a, b):

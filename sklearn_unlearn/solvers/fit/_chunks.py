@@ -271,8 +271,8 @@ def _allowances(objective, X, Y, S, theta, eta, coef, norms, anchor, eta_anchor)
             curvature = float(a @ v_sq)
     coef_err = _roundoff.gradient_coefficient_error(objective, Y, S, eta, abs_eta, coef)
     weight_err = _roundoff.curvature_weight_error(objective, S, abs_anchor)
-    return (float(norms @ coef_err) + _roundoff.product_underflow(len(norms), coef.size
-                                                                   // max(len(norms), 1) * p),
+    return (float(norms @ coef_err) + _roundoff.product_underflow(len(norms),
+                                                                   p * coef.shape[1]),
             float(weight_err @ norms**2), form, curvature)
 
 

@@ -15,8 +15,8 @@ import numpy as np
 from scipy.linalg.blas import dsymm, dsymv
 
 from ._rows import RowCurvature
-from ..bounds._roundoff import (TINY, UNIT, fold_underflow, gamma, matvec_underflow,
-                                norm_up)
+from ..bounds._roundoff import (TINY, UNIT, fold_underflow, gamma, norm_up,
+                                product_underflow)
 
 #: Cost of a flop of a memory-bound matrix-vector product, in flops of a
 #: dense matrix product (measured 4-8 on a single core).
@@ -254,7 +254,7 @@ class PendingMatrix:
         if terms is not None:
             rows, mass = rows + terms.n_rows, mass + terms.abs_mass()
         allowance = ((self.error + self.rounding_scale(terms)) * (size * size + TINY)
-                     + (matvec_underflow(self.shape[0], cols)
+                     + (product_underflow(self.shape[0], self.shape[0] * cols)
                         + fold_underflow(self.shape[0], rows, mass)) * (size + 1.0))
         if not np.isfinite(value) or value < -2.0 * allowance:
             return np.inf
