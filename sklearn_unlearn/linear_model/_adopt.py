@@ -263,6 +263,15 @@ class ChunkedFitMixin:
                              "was fitted with.")
 
     def _adopt_in_memory(self, X, y, sample_weight):
+        X, y, w = self._rows_in_memory(X, y, sample_weight)
+        check_weighted(np.sum(w))
+        self._fit_unlearning_cache(X, y, w)
+        return self
+
+    def _rows_in_memory(self, X, y, sample_weight):
+        """``(X, y, sample_weight)`` of the fitted model's training rows in
+        memory, checked as a pass over chunks checks them and as the parent
+        checks its targets."""
         validate_data(self, X, reset=False, accept_sparse="csr", dtype=None)
         # (in memory, class_weight="balanced" sees all of y)
         classes = self.classes_ if self._chunked_classifier else None
@@ -270,6 +279,4 @@ class ChunkedFitMixin:
                             targets=tuple(self._adopted_y_shape()[1:])).checked(
                                 X, y, sample_weight)
         self._check_targets_as_parent(y)
-        check_weighted(np.sum(w))
-        self._fit_unlearning_cache(X, y, w)
-        return self
+        return X, y, w

@@ -12,7 +12,7 @@ from ..edits import zero_features
 from ._chunked import check_zeroed_view, is_dask_collection
 from ._feature_change import (feature_positions, forgotten_state, recorded_state,
                               warn_inaccurate_change)
-from ._measured import check_current_gradient, check_current_rows
+from ._measured import check_current_rows, measured_current
 
 
 class ForgetFeaturesMixin:
@@ -185,8 +185,7 @@ default=None
                 check_zeroed_view(sums, like, positions)
             else:
                 sums = self._current_sums(X, y, sample_weight)
-            check_current_rows(old, sums)
-            check_current_gradient(old, old.measured(sums))
+            measured_current(old, sums)
         attrs, report = forgotten_state(self, positions)
         if X is None:
             warn_inaccurate_change(report.change_error, report.step_norm,

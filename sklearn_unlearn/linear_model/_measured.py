@@ -7,10 +7,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._fingerprints import check_fingerprinted, kept_fingerprints, training_digests
 from .._plausibility import LossProfile
-from ..solvers.bounds._roundoff import TINY, gamma
+from ..solvers.bounds._roundoff import TINY, gamma, norm_raise
 from ..solvers import NotPositiveDefiniteError
 from ..solvers.hessian._entry_sides import side_digests
-from ..solvers.fit._chunks import RowSums
 from ._chunked import ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks, unpack_chunk
 
 
@@ -76,9 +75,7 @@ class MeasuredResidualMixin:
     def _rebased(self, X, y, sample_weight, copy):
         cache = self.unlearning_cache_
         sums = self._current_sums(X, y, sample_weight)
-        check_current_rows(cache, sums)
-        measured = cache.measured(sums)
-        check_current_gradient(cache, measured)
+        measured = measured_current(cache, sums)
         if not np.isfinite(measured.residual_bound):
             raise ValueError(
                 "The measured residual has no finite rounding bound (the rows "
@@ -174,17 +171,10 @@ class MeasuredResidualMixin:
         kept, key = kept_fingerprints(
             self, fingerprint_key, "the rows can be checked against them")
         sums = self._current_sums(X, y, sample_weight)
-        check_current_rows(cache, sums)
-        measured = cache.measured(sums)
-        if not np.all(np.isfinite(measured.residual)):
-            raise ValueError(_OVERFLOW)
-        check_current_gradient(cache, measured)
+        measured_current(cache, sums)
         source = self._chunk_source(X, y, sample_weight)
         if source is None:
-            rows = ChunkPass(None, None, self.n_features_in_, None,
-                             self.classes_ if self._chunked_classifier else None,
-                             targets=tuple(self._adopted_y_shape()[1:])).checked(
-                                 X, y, sample_weight)
+            rows = self._rows_in_memory(X, y, sample_weight)
             if kept is not None:
                 check_fingerprinted(kept, training_digests(self, *rows, key))
             sides = cache.entry_sides
@@ -281,18 +271,31 @@ _OVERFLOW = ("The rows given overflow float64 arithmetic (their gradient or its 
              "not: they are not its current rows. Nothing was changed.")
 
 
+def measured_current(cache, sums):
+    """The cache with its residual measured on rows (``sums``, a
+    :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` over them at its
+    parameters) that are checked to be the model's current training rows:
+    their count and weight per class, their norms' sums against the Gram
+    traces, a gradient that does not overflow, and the gradient within the
+    error bounds. Others are refused (nothing changes)."""
+    check_current_rows(cache, sums)
+    check_current_norms(cache, sums)
+    measured = cache.measured(sums)
+    if not np.all(np.isfinite(measured.residual)):
+        # the gradient's check leaves such rows to the others
+        raise ValueError(_OVERFLOW)
+    check_current_gradient(cache, measured)
+    return measured
+
+
 def check_current_rows(cache, given):
     """Refuse rows that are not the model's current training rows: their
     count and total weight per class (``given``, sums over them such as a
     :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` or a cache made
-    from them; ``None`` for no rows) must be the cache's, and sums' weighted
-    squared and cubed row norms the traces of the bound's Gram matrices
-    (:func:`check_current_norms`)."""
+    from them; ``None`` for no rows) must be the cache's."""
     if (given is not None and np.array_equal(given.counts, cache.counts)
             and np.allclose(given.weight_totals, cache.weight_totals,
                             rtol=1e-9, atol=0.0)):
-        if isinstance(given, RowSums):
-            check_current_norms(cache, given)
         return
     n, total = ((0, 0.0) if given is None
                 else (int(given.counts.sum()), float(given.weight_totals.sum())))
@@ -318,7 +321,7 @@ def check_current_norms(cache, sums):
     n, p = sums.n_rows, cache.gram.shape[0]
     # the sums are of the rows' norms raised to bound the exact ones,
     # by a factor 1 + a and by d (upper_norms): what that adds to them
-    a, d = 2.0 * gamma(p + 2), np.sqrt((p + 2) * TINY)
+    a, d = norm_raise(p)
     weight, v2, v3 = sums.gram_weight or 0.0, sums.gram_norm2, sums.gram_norm3
     raised = (((1 + a)**2 - 1) * v2 + 2 * d * np.sqrt(weight * v2) + d * d * weight,
               ((1 + a)**3 - 1) * v3 + 3 * d * v2 + 3 * d * d * np.sqrt(weight * v2)
