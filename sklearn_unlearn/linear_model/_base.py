@@ -11,19 +11,20 @@ from .._plausibility import ALARM_RATE, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau
 from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningWarning
-from ..solvers.hessian._factored import REMOVED_CURVATURE
+from ..solvers.hessian._factored import LostCurvatureError
 from ..solvers.steps._coordinates import _CUBIC_REACH, changed_coordinates, within_reach
 from ..solvers.steps._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
 from ._feature_change import check_feature_change, warn_inaccurate_change
+from ._fit import CachedFitMixin
+from ._forget import ForgetFeaturesMixin
+from ._measured import MeasuredResidualMixin
 
 #: A request of a loss without a bound (a log link) warns when it moves the
 #: parameters by more than this share of their norm: no estimate says how
 #: far from the refit such a step lands.
 ROW_STEP_RTOL = 1e-2
-from ._fit import CachedFitMixin
-from ._forget import ForgetFeaturesMixin
-from ._measured import MeasuredResidualMixin
+
 
 class UnlearnableLinearMixin(CachedFitMixin, ChunkedFitMixin, MeasuredResidualMixin,
                              ForgetFeaturesMixin, UnlearnerMixin):
@@ -264,8 +265,8 @@ default=None
         try:
             plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter,
                               remaining=remaining)
-        except NotPositiveDefiniteError as exc:
-            if rows.R_old.shape[0] or not str(exc).startswith(REMOVED_CURVATURE):
+        except LostCurvatureError as exc:
+            if rows.R_old.shape[0]:
                 raise
             # the message of a fold blames removed rows; this request has none
             raise NotPositiveDefiniteError(

@@ -14,9 +14,6 @@ from ._pending import BLAS2_COST, PendingMatrix, symmetric_product
 
 _EPS = np.finfo(float).eps
 
-#: How a fold's refusal for lost curvature starts (a request that removes no
-#: rows says it otherwise).
-REMOVED_CURVATURE = "The corrected Hessian is not positive definite."
 
 
 def _cholesky(M):
@@ -47,6 +44,12 @@ class NotPositiveDefiniteError(ValueError):
     ...     print("refused:", str(exc)[:45])
     refused: The Hessian of the training objective is not
     """
+
+
+class LostCurvatureError(NotPositiveDefiniteError):
+    """A fold left the corrected Hessian without positive curvature (its
+    entries finite). Its message names removed rows, the likely cause; a
+    request that removes none says otherwise."""
 
 
 class FactoredHessian(PendingMatrix):
@@ -212,8 +215,8 @@ class FactoredHessian(PendingMatrix):
                     "rows, targets or weights are too large for float64 "
                     "arithmetic. Nothing was changed. Rescale the data and "
                     "retrain.") from exc
-            raise NotPositiveDefiniteError(
-                REMOVED_CURVATURE + " Taking rows "
+            raise LostCurvatureError(
+                "The corrected Hessian is not positive definite. Taking rows "
                 "of the training data out leaves at least the penalty's "
                 "curvature, so the request removes curvature the training "
                 "data does not have: most likely some rows of X_old were never "
