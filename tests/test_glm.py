@@ -309,6 +309,39 @@ def test_all_zero_targets_are_refused_by_what_is_wrong():
     assert pickle.dumps(model) == before
 
 
+@pytest.mark.filterwarnings("ignore::sklearn_unlearn.solvers.UnlearningWarning")
+@pytest.mark.parametrize("model", ["poisson", "tweedie-1.5"])
+def test_a_request_leaving_every_target_zero_is_refused(model):
+    """A fit refuses every target 0 (no finite minimum); a request that left
+    the remaining targets all 0 was accepted, as the cache kept no count of
+    the positive ones. It now keeps the rows' count and weight per zero and
+    positive target, exactly, and refuses such a request with nothing
+    changed, whether it deletes the last positive rows, zeroes their targets
+    or gives them no weight; with one positive row left, or without an
+    intercept (the penalty keeps a minimum), it is served."""
+    import joblib
+
+    est, _, params = MODELS[model]
+    X, _ = diabetes_data()
+    X = X[:60]
+    y = np.zeros(len(X))
+    y[:3] = [1.0, 2.0, 1.0]
+    fitted = est(alpha=0.1, **params).fit(X, y)
+    # a positive target of no weight keeps no minimum either
+    fitted.unlearn(None, X[3:4], None, np.array([5.0]), sample_weight=np.zeros(1))
+    before = joblib.hash(fitted)
+    for request in [(X[:3], None, y[:3], None), (X[:3], X[:3], y[:3], np.zeros(3))]:
+        with pytest.raises(ValueError, match="no row with a positive target"):
+            fitted.unlearn(*request)
+        assert joblib.hash(fitted) == before
+    served = copy.deepcopy(fitted).unlearn(X[:2], None, y[:2], None)
+    assert np.isfinite(served.intercept_)
+    copy.deepcopy(fitted).unlearn(X[:2], None, y[:2], None).unlearn(
+        None, X[:1], None, np.array([3.0])).unlearn(X[2:3], None, y[2:3], None)
+    est(alpha=0.1, fit_intercept=False, **params).fit(X, y).unlearn(
+        X[:3], None, y[:3], None)
+
+
 def test_a_glm_forgetting_a_column_far_from_its_cubic_model_warns():
     # Tweedie power 1.5, little penalty: forgetting one of two columns moves
     # the predictors by more than 1 in root mean square (curvature-weighted),

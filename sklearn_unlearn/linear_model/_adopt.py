@@ -40,6 +40,12 @@ class ChunkedFitMixin:
     def _unlearn_n_outputs(self, y_shape):  # pragma: no cover
         raise NotImplementedError
 
+    def _unlearn_n_groups(self, classes):
+        """How many groups ``_unlearn_targets`` puts the rows in (their
+        weights and counts are kept apart): one per class of a classifier
+        (``classes``), else one."""
+        return 1 if classes is None else len(classes)
+
     def _init_fitted_attributes(self, n_features, y_shape):  # pragma: no cover
         """The parent's parameter attributes (zeros) of a fit by chunks."""
         raise NotImplementedError
@@ -128,7 +134,7 @@ class ChunkedFitMixin:
                 f"{self.hessian!r}): fit wide data in memory with "
                 "hessian='low_rank'.")
         classes = self._chunk_classes()
-        n_groups = 1 if classes is None else len(classes)
+        n_groups = self._unlearn_n_groups(classes)
         encoder = clone(self)
         if classes is not None:
             encoder.classes_ = classes
@@ -143,7 +149,7 @@ class ChunkedFitMixin:
             objective, reduce, theta,
             noise=self._unlearn_noise(objective), bound=self._keeps_residual_bound(),
             dtype=np.asarray(self.coef_).dtype,
-            check=lambda sums: self._check_class_totals(sums.weight_totals),
+            check=lambda sums: self._check_group_totals(sums.weight_totals),
             last=None if key is None else {"fingerprint_key": key})
 
     def _chunk_source(self, X, y, sample_weight, transform=None):

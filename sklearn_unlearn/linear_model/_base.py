@@ -335,18 +335,29 @@ default=None
             return None
         return profile.after(v_old, v_new)
 
-    def _check_remaining_data(self, totals, counts):
+    def _group_names(self):
+        """What each group of the cache's weight totals is, for messages."""
+        names = getattr(self, "classes_", None)
+        if names is None:
+            return ["the training data"]
+        return [f"class {c.tolist()!r}" for c in names]
+
+    def _check_removed_weight(self, totals, counts):
+        """Refuse a request that takes from a group more than it holds."""
         cache = self.unlearning_cache_
         tol = 1e-9 * max(cache.weight_totals.sum(), 1.0)
-        names = getattr(self, "classes_", None)
-        for g in range(len(totals)):
-            what = f"class {names[g].tolist()!r}" if names is not None else "the training data"
+        for g, what in enumerate(self._group_names()):
             if totals[g] < -tol or counts[g] < 0:
                 raise ValueError(
                     f"The request removes more weight from {what} than the model "
                     f"was trained on ({cache.weight_totals[g]:.6g}). Check that the "
                     "rows, labels and sample_weight are those of the training data."
                 )
+
+    def _check_remaining_data(self, totals, counts):
+        self._check_removed_weight(totals, counts)
+        cache = self.unlearning_cache_
+        for g, what in enumerate(self._group_names()):
             if counts[g] == 0 and cache.counts[g] > 0:
                 raise ValueError(
                     f"The request removes every training row of {what}; the "

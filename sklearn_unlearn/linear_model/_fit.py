@@ -99,7 +99,7 @@ class CachedFitMixin:
         sample_weight = check_training_weights(sample_weight, X)
         Y, S, row_weight, groups, n_groups = self._unlearn_targets(y, sample_weight)
         totals = np.bincount(groups, weights=row_weight, minlength=n_groups)
-        self._check_class_totals(totals)
+        self._check_group_totals(totals)
         objective = self._unlearn_objective(X.shape[1], Y.shape[1])
         if theta is None:
             theta = self._get_theta(objective.design)
@@ -122,7 +122,7 @@ class CachedFitMixin:
             raise ValueError(UNREACHED) from exc
         return cache, LossProfile.from_sums(sums)
 
-    def _check_class_totals(self, totals):
+    def _check_group_totals(self, totals):
         """Refuse training data without weight on some class."""
         if len(totals) > 1 and np.any(totals <= 0):
             empty = np.asarray(self.classes_)[totals <= 0].tolist()

@@ -12,7 +12,7 @@ diagonal change of the Hessian and of the gradient (see
 import numpy as np
 from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
 
-from .._request import UNLEARN_METHODS, check_training_weights
+from .._request import UNLEARN_METHODS
 from ..base import UnlearnTags
 from ..losses import HalfGammaLoss, HalfPoissonLoss, HalfSquaredError, HalfTweedieLoss
 from ..solvers import LinearDesign, LinearObjective
@@ -52,10 +52,44 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
     def _hessian_mode(self, objective):
         return "dense"
 
+    def _needs_positive_target(self):
+        """Whether the objective has a minimum only while a row of positive
+        weight has a positive target: a log link with an intercept, whose
+        intercept goes to minus infinity when every target is 0."""
+        return self.fit_intercept and not self._glm_loss().constant_curvature
+
     def _unlearn_targets(self, y, sample_weight):
         Y = np.asarray(y, dtype=np.float64).reshape(-1, 1)
-        n = len(Y)
-        return Y, sample_weight[:, None], sample_weight, np.zeros(n, dtype=int), 1
+        if not self._needs_positive_target():
+            return Y, sample_weight[:, None], sample_weight, np.zeros(len(Y), dtype=int), 1
+        # the rows of target 0 and of positive target are counted and weighed
+        # apart, exactly (as a classifier's classes): a request that leaves
+        # no positive target is refused as a fit refuses such data
+        groups = (Y[:, 0] > 0).astype(int)
+        return Y, sample_weight[:, None], sample_weight, groups, 2
+
+    def _unlearn_n_groups(self, classes):
+        return 2 if self._needs_positive_target() else 1
+
+    def _group_names(self):
+        if len(self.unlearning_cache_.counts) == 1:
+            return super()._group_names()
+        return ["the rows of target 0", "the rows of positive target"]
+
+    def _check_remaining_data(self, totals, counts):
+        if len(totals) == 1:
+            super()._check_remaining_data(totals, counts)
+            return
+        self._check_removed_weight(totals, counts)
+        if not totals[1] > 0:
+            raise ValueError(
+                f"The request leaves the training data with {self._no_positive_target()}, "
+                "which a fit refuses. Nothing was changed.")
+
+    def _no_positive_target(self):
+        return ("no row with a positive target and a positive sample_weight: with "
+                f"no target above 0, the objective of {type(self).__name__} has no "
+                "finite minimum (its intercept goes to minus infinity)")
 
     def _unlearn_check_request(self, request):
         for name, y in (("y_old", request.y_old), ("y_new", request.y_new)):
@@ -97,29 +131,16 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
         if not (total > 0 and np.isfinite(weighted)):
             return theta            # the first pass refuses the rows by what is wrong
         mean = weighted / total
-        self._check_mean_target(mean)
+        if not mean > 0:
+            return theta            # the first pass refuses them (no positive target)
         design = self._unlearn_objective(len(theta) - 1, 1).design
         theta = theta.copy()
         theta[-1] = np.log(mean) / design.intercept_value
         return theta
 
-    def _check_mean_target(self, mean):
-        """Refuse targets whose weighted mean is not positive, with a log link
-        and an intercept: every target is 0, and the intercept of the
-        objective's minimum would be minus infinity."""
-        if not mean > 0:
-            raise ValueError(
-                f"The weighted mean of y is {mean:.3g}: with every target 0, the "
-                f"objective of {type(self).__name__} has no finite minimum (its "
-                "intercept goes to minus infinity).")
-
-    def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
-        if self.fit_intercept and not self._glm_loss().constant_curvature:
-            targets = np.asarray(y, dtype=np.float64).ravel()
-            w = check_training_weights(sample_weight, targets)
-            if np.sum(w) > 0:
-                self._check_mean_target(np.sum(w * targets) / np.sum(w))
-        super()._fit_unlearning_cache(X, y, sample_weight, hessians=hessians)
+    def _check_group_totals(self, totals):
+        if len(totals) > 1 and not totals[1] > 0:
+            raise ValueError(f"The training data has {self._no_positive_target()}.")
 
     def _check_targets_as_parent(self, y):
         # their shape is the chunk pass's to check (one target per row)
