@@ -349,6 +349,41 @@ def test_refresh_of_a_model_an_update_took_far_out():
     assert model.residual_bound_ < 1e-8
 
 
+def test_a_float32_model_refreshed_from_the_parent_s_fit_bounds_what_it_publishes(
+        monkeypatch):
+    """Where the cache cannot be factored at the model's parameters the
+    refresh fits from the parent's solver, on the rows as float64: the new
+    cache was made for the float64 parameters while the model published
+    their float32 rounding, and the bound described the former (1.3e-7
+    against a true 0.77). The cache is now made for what the model
+    publishes."""
+    from ._reference import residual_of
+
+    rng = np.random.default_rng(1)
+    n, d, K = 30, 3, 3
+    Z = rng.normal(size=(n, d))
+    X = (Z + 1e3).astype(np.float32)
+    y = (Z @ rng.normal(size=(d, K)) + rng.gumbel(size=(n, K))).argmax(1)
+    y[:2 * K] = np.arange(2 * K) % K
+    rows = [3, 7, 11]
+    edited = X[rows].copy()
+    edited[:, 0] = -10.0 ** 4.2
+    current = X.copy()
+    current[rows] = edited
+    parent_fits = []
+    fit_parent = UnlearnableLogisticRegression._fit_parent
+    monkeypatch.setattr(UnlearnableLogisticRegression, "_fit_parent",
+                        lambda self, *a: parent_fits.append(1) or fit_parent(self, *a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = UnlearnableLogisticRegression().fit(X, y)
+        model.unlearn(X[rows], edited, y[rows], method="second_order")
+        model.refresh_cache(current, y)
+    assert len(parent_fits) == 2 and model.coef_.dtype == np.float32
+    true = residual_of(model, current.astype(np.float64), y, np.ones(n))
+    assert model.residual_bound_ >= true.upper
+
+
 def test_refresh_of_a_pipeline_s_final_step():
     """Through a pipeline, the final step is made anew from the current raw
     rows passed through the fitted steps (whose scaler the pipeline

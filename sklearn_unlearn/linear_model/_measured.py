@@ -193,7 +193,10 @@ class MeasuredResidualMixin:
                 # parent's solver starts where the polish can go on
                 fitted = clone(self)
                 fitted._fit_parent(*rows)
-                new, profile = fitted._cache_of_rows(*rows, at_optimum=True)
+                # polished and published as this model publishes (the rows
+                # are float64 here: a float32 model's parameters are not)
+                start = fitted._get_theta(cache.objective.design)
+                new, profile = self._cache_of_rows(*rows, theta=start, at_optimum=True)
         else:
             reducer, y_shape = source
             new, _, last = self._chunked_cache(reducer, y_shape, cache.theta, key=key,
