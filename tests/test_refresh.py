@@ -384,6 +384,23 @@ def test_a_float32_model_refreshed_from_the_parent_s_fit_bounds_what_it_publishe
     assert model.residual_bound_ >= true.upper
 
 
+@pytest.mark.parametrize("change", [{"alpha": 50.0}, {"fit_intercept": False}])
+@pytest.mark.parametrize("verb", ["refresh_cache", "rebase_residual_bound"])
+def test_refresh_and_rebase_after_set_params_are_refused(verb, change):
+    """A refresh after set_params made the cache of the new parameters while
+    the model kept the fit's as its reference: a request after setting them
+    back moved a model of alpha=50 as one of alpha=1 (1.46 from the refit,
+    no warning). Both verbs refuse, as a request does, with nothing
+    changed."""
+    X, y, _ = _problem("ridge")
+    model = UnlearnableRidge(alpha=1.0).fit(X, y).unlearn(X[:5], None, y[:5])
+    model.set_params(**change)
+    before = state_hash(model)
+    with pytest.raises(ValueError, match="changed since it was fitted"):
+        getattr(model, verb)(X[5:], y[5:])
+    assert state_hash(model) == before
+
+
 def test_refresh_of_a_pipeline_s_final_step():
     """Through a pipeline, the final step is made anew from the current raw
     rows passed through the fitted steps (whose scaler the pipeline

@@ -68,6 +68,7 @@ class MeasuredResidualMixin:
         True
         """
         check_is_fitted(self, "unlearning_cache_")
+        self._check_fitted_params()
         if not copy:
             self._check_not_owned()
         return self._serialised(lambda: self._rebased(X, y, sample_weight, copy))
@@ -156,6 +157,10 @@ class MeasuredResidualMixin:
         0
         """
         check_is_fitted(self, "unlearning_cache_")
+        # the cache made anew would be that of the new parameters, under the
+        # fit's: a later request would then move a model of the one towards
+        # a refit with the other
+        self._check_fitted_params()
         if not copy:
             self._check_not_owned()
         return self._serialised(
