@@ -409,6 +409,47 @@ def test_the_gradient_check_checks_nothing_without_a_finite_bound():
     check_current_gradient(cache, replace(far, residual=np.full_like(far.residual, np.nan)))
 
 
+@pytest.mark.parametrize("make", [lambda: UnlearnableRidge(),
+                                  lambda: UnlearnableLogisticRegression()])
+def test_rows_holding_a_forgotten_feature_are_not_the_current_ones(make):
+    """Forgotten from the cache alone, a feature left no finite bound and no
+    Gram matrices to check rows against: refresh_cache with the rows as they
+    were, the feature not zeroed, was taken and brought it back (ridge's
+    weight 0.51, no warning), and the rebase took them too. The cache now
+    keeps which features every current row has zero; rows holding values
+    there are refused by every verb that takes the current rows, in memory
+    and in chunks, with nothing changed, until a row that holds one is
+    added."""
+    from sklearn_unlearn.utils._check_state import state_hash
+
+    X, y = load_diabetes(return_X_y=True)
+    if isinstance(make(), UnlearnableLogisticRegression):
+        X, y = scale(X), (y > np.median(y)).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make().fit(X, y).forget_features([4])
+    zeroed = zero_features(X, [4])
+    before = state_hash(model)
+    calls = [lambda m: m.refresh_cache(X, y), lambda m: m.rebase_residual_bound(X, y),
+             lambda m: m.refresh_cache([(X[:200], y[:200]), (X[200:], y[200:])]),
+             lambda m: m.forget_features([5], X, y)]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"forgot \(forget_features\)"):
+            call(model)
+        assert state_hash(model) == before
+    pickle.loads(pickle.dumps(model)).rebase_residual_bound(zeroed, y)
+    refreshed = pickle.loads(pickle.dumps(model)).refresh_cache(zeroed, y)
+    assert np.ravel(refreshed.coef_)[4] == 0.0
+    assert refreshed.unlearning_cache_.zero_features == (4,)
+    # a row zero there keeps the feature forgotten; one holding a value does not
+    model.unlearn(None, zeroed[:1], None, y[:1])
+    with pytest.raises(ValueError, match="forgot"):
+        model.refresh_cache(np.vstack([X, X[:1]]), np.r_[y, y[:1]])
+    model.unlearn(None, X[:1], None, y[:1])
+    assert model.unlearning_cache_.zero_features == ()
+    model.rebase_residual_bound(np.vstack([zeroed, zeroed[:1], X[:1]]), np.r_[y, y[:1], y[:1]])
+
+
 def test_chunks_of_a_balanced_model_are_refused_by_what_they_cannot_carry():
     """class_weight='balanced' weighs rows by the class counts of all rows,
     which a pass over chunks does not see: refused as such (the check

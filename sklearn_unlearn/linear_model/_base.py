@@ -304,6 +304,9 @@ default=None
                     "rows of 306 left a Poisson model 9% off). Refit, or refresh_cache "
                     "with the current rows, for an exact model."), stacklevel=6)
         new_cache = cache.committed(plan)
+        if cache.zero_features:
+            new_cache = replace(new_cache, zero_features=still_zero(
+                cache.zero_features, request.X_new))
         attrs = self._moved_attributes(new_cache.theta, new_cache.objective.design)
         attrs["unlearning_cache_"] = new_cache
         profile = self.__dict__.get("training_loss_profile_")
@@ -379,3 +382,14 @@ default=None
     def unlearn_history_(self):
         """The :class:`~sklearn_unlearn.base.RequestReport` of every request."""
         return self.unlearning_cache_.history
+
+
+def still_zero(features, X_new):
+    """The ``features`` (positions) that the rows ``X_new`` (dense or
+    sparse, or ``None``) leave zero in every row."""
+    if X_new is None or not X_new.shape[0]:
+        return features
+    part = X_new[:, list(features)]
+    mass = (np.asarray(abs(part).sum(axis=0)).ravel() if sp.issparse(part)
+            else np.abs(part).sum(axis=0))
+    return tuple(j for j, m in zip(features, mass) if m == 0)

@@ -164,6 +164,10 @@ default=None
         applies to its final step as it commits its own state."""
         attrs, report = self._forgotten_attributes(positions, X, y, sample_weight,
                                                    fingerprint_key)
+        # rows given as the current ones later must be zero there
+        zero = sorted({*self.unlearning_cache_.zero_features, *map(int, positions)})
+        attrs["unlearning_cache_"] = replace(attrs["unlearning_cache_"],
+                                             zero_features=tuple(zero))
         return self._state_plan(attrs, report)
 
     def _forgotten_attributes(self, positions, X, y, sample_weight, fingerprint_key):

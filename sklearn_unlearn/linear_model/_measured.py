@@ -1,6 +1,8 @@
 """What a linear model takes again from its current training rows: its
 residual, or its whole cache."""
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.utils.validation import check_is_fitted
@@ -212,6 +214,7 @@ class MeasuredResidualMixin:
         check_current_rows(cache, new)
         if np.isfinite(cache.residual_bound) and not np.isfinite(new.residual_bound):
             raise ValueError(_OVERFLOW)
+        new = replace(new, zero_features=cache.zero_features)
         return self._with_state({"unlearning_cache_": new,
                                  "training_loss_profile_": profile,
                                  **self._moved_attributes(new.theta, new.objective.design)},
@@ -287,6 +290,7 @@ def measured_current(cache, sums):
     traces, a gradient that does not overflow, and the gradient within the
     error bounds. Others are refused (nothing changes)."""
     check_current_rows(cache, sums)
+    check_current_zeros(cache, sums)
     check_current_norms(cache, sums)
     measured = cache.measured(sums)
     if not np.all(np.isfinite(measured.residual)):
@@ -314,6 +318,25 @@ def check_current_rows(cache, given):
         "must match too): pass the fit's rows after every request. Nothing was "
         "changed."
     )
+
+
+def check_current_zeros(cache, sums):
+    """Refuse rows with values in a feature the model forgot
+    (``forget_features``), which every current row has zero: their sums of
+    magnitudes per feature (``sums.column_mass``) must be zero there. The
+    other checks miss them once a feature is forgotten from the cache alone,
+    which leaves no finite bound and no Gram matrices to compare with."""
+    zero = list(cache.zero_features)
+    if not zero or sums.column_mass is None:
+        return
+    held = [j for j in zero if sums.column_mass[j] != 0]
+    if held:
+        raise ValueError(
+            f"The rows given are not the model's current training rows: they hold "
+            f"values in the feature(s) at {held}, which the model forgot "
+            "(forget_features), so that every current row is zero there. Zero "
+            "them (sklearn_unlearn.zero_features) and pass the rows again. Nothing "
+            "was changed.")
 
 
 def check_current_norms(cache, sums):

@@ -146,6 +146,10 @@ class UnlearningCache:
         blocks, and losses without a smooth curvature.
     history : list of RequestReport
         The report of every request.
+    zero_features : tuple of int
+        Features zero in every current row: those forgotten with
+        ``forget_features`` (see ``linear_model._forget``) that no row added
+        since holds. Rows given as the current ones must be zero there.
 
     Examples
     --------
@@ -183,6 +187,7 @@ class UnlearningCache:
     history: list = field(default_factory=list)
     third: list | None = None
     weight_residue: np.ndarray | None = None
+    zero_features: tuple = ()
 
     # -- construction --------------------------------------------------------
     @classmethod

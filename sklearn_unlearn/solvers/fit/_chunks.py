@@ -20,6 +20,7 @@ allowances are kept as their two parts (the sum of the absolute terms, and
 from dataclasses import dataclass, fields
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..._plausibility import row_losses
 from ..bounds import _roundoff
@@ -93,6 +94,11 @@ class RowSums:
         ``sum_i |s_i0|``, the weight of ``K``'s terms: with it, what raising
         the rows' norms (:func:`~sklearn_unlearn.solvers.bounds._roundoff.upper_norms`)
         adds to ``gram_norm2`` and ``gram_norm3`` is bounded.
+    column_mass : ndarray of shape (n_features,) or None
+        ``sum_i |x_ij|`` per feature, with ``target_moment``: zero exactly
+        when the feature is zero in every row (a sum of magnitudes cannot
+        cancel), which rows given as the current ones must be where the
+        model forgot a feature.
     """
 
     n_rows: int
@@ -125,6 +131,7 @@ class RowSums:
     probe_error: float | None = None
     probe_seed: int | None = None
     gram_weight: float | None = None
+    column_mass: np.ndarray | None = None
 
     def __add__(self, other):
         out = {}
@@ -246,7 +253,15 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         target_moment_scale=(None if weighted is None
                              else float(norms @ np.abs(weighted).sum(axis=1))),
         third=tensors,
+        column_mass=None if weighted is None else _column_mass(X),
     )
+
+
+def _column_mass(X):
+    """``sum_i |x_ij|`` per column of the dense or sparse ``X``."""
+    if sp.issparse(X):
+        return np.asarray(abs(X).sum(axis=0), dtype=np.float64).ravel()
+    return np.abs(X).sum(axis=0)
 
 
 def _allowances(objective, X, Y, S, theta, eta, coef, norms, anchor, eta_anchor):

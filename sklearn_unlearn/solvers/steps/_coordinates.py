@@ -114,8 +114,13 @@ def changed_coordinates(cache, scale, shift):
         # the model's gradient and Hessian at the new optimum
         residual = residual + cubic.gradient(theta_new - theta_moved)
         hessians = cubic.hessians_after(theta_new - theta_moved)
-    return _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual,
-                          hessians, third)
+    new, step, error = _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual,
+                                      hessians, third)
+    if cache.zero_features:
+        # a feature shifted is zero in no row
+        new = replace(new, zero_features=tuple(
+            j for j in cache.zero_features if shift[j] == 0))
+    return new, step, error
 
 
 def forgotten_coordinates(cache, zeroed):
