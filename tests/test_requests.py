@@ -220,6 +220,39 @@ def test_removing_more_weight_than_trained(breast_cancer):
         ridge.unlearn(X[:10], None, y[:10])
 
 
+@pytest.mark.parametrize("make", [UnlearnableRidge, UnlearnableLogisticRegression,
+                                  UnlearnableLinearSVC])
+def test_a_request_leaving_no_weight_is_refused(make):
+    """A deletion that left only rows of sample_weight 0 was served (a
+    meaningless model) where a fit on the corrected data refuses them; it is
+    refused, with nothing changed."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    y = (y > 0).astype(int) if make is not UnlearnableRidge else y
+    weights = np.r_[np.zeros(5), np.ones(15)]
+    est = make().fit(X, y, sample_weight=weights)
+    before = _state(est)
+    with pytest.raises(ValueError, match="without weight"):
+        est.unlearn(X[5:], None, y[5:], sample_weight=weights[5:])
+    assert _state(est) == before
+
+
+def test_labels_that_are_python_strings_are_named_in_messages():
+    """Labels of a pandas Series of str make an object ``classes_``, whose
+    items have no ``tolist``: every deletion crashed with AttributeError."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 2))
+    y = pd.Series(np.where(X[:, 0] > 0, "yes", "no"))
+    est = UnlearnableLogisticRegression().fit(X, y)
+    assert est.classes_.dtype == object
+    est.unlearn(X[:2], None, y[:2])
+    rows = np.flatnonzero(y.to_numpy() == "no")
+    rows = rows[rows >= 2]
+    with pytest.raises(ValueError, match="every training row of class 'no'"):
+        est.unlearn(X[rows], None, y[rows])
+
+
 def test_balanced_class_weight_is_refused(breast_cancer):
     X, y = breast_cancer
     est = UnlearnableLogisticRegression(class_weight="balanced").fit(X, y)

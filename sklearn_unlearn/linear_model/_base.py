@@ -338,19 +338,22 @@ default=None
             return None
         return profile.after(v_old, v_new)
 
-    def _group_names(self):
-        """What each group of the cache's weight totals is, for messages."""
+    def _group_name(self, g):
+        """What group ``g`` of the cache's weight totals is, for messages."""
         names = getattr(self, "classes_", None)
         if names is None:
-            return ["the training data"]
-        return [f"class {c.tolist()!r}" for c in names]
+            return "the training data"
+        label = names[g]
+        # a plain value, not np.int64(1); labels may be Python objects
+        return f"class {(label.item() if isinstance(label, np.generic) else label)!r}"
 
     def _check_removed_weight(self, totals, counts):
         """Refuse a request that takes from a group more than it holds."""
         cache = self.unlearning_cache_
         tol = 1e-9 * max(cache.weight_totals.sum(), 1.0)
-        for g, what in enumerate(self._group_names()):
+        for g in range(len(totals)):
             if totals[g] < -tol or counts[g] < 0:
+                what = self._group_name(g)
                 raise ValueError(
                     f"The request removes more weight from {what} than the model "
                     f"was trained on ({cache.weight_totals[g]:.6g}). Check that the "
@@ -360,11 +363,18 @@ default=None
     def _check_remaining_data(self, totals, counts):
         self._check_removed_weight(totals, counts)
         cache = self.unlearning_cache_
-        for g, what in enumerate(self._group_names()):
+        for g in range(len(totals)):
             if counts[g] == 0 and cache.counts[g] > 0:
                 raise ValueError(
-                    f"The request removes every training row of {what}; the "
-                    "model cannot represent that without retraining."
+                    f"The request removes every training row of {self._group_name(g)}; "
+                    "the model cannot represent that without retraining."
+                )
+            if not totals[g] > 0:
+                # the totals are exact: no rounding leaves a zero here
+                raise ValueError(
+                    f"The request leaves {self._group_name(g)} without weight (every row left "
+                    "has sample_weight 0), which a fit on the corrected data "
+                    "refuses. Nothing was changed."
                 )
 
     @property

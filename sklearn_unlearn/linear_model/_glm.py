@@ -71,10 +71,10 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
     def _unlearn_n_groups(self, classes):
         return 2 if self._needs_positive_target() else 1
 
-    def _group_names(self):
+    def _group_name(self, g):
         if len(self.unlearning_cache_.counts) == 1:
-            return super()._group_names()
-        return ["the rows of target 0", "the rows of positive target"]
+            return super()._group_name(g)
+        return ("the rows of target 0", "the rows of positive target")[g]
 
     def _check_remaining_data(self, totals, counts):
         if len(totals) == 1:
