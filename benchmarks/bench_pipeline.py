@@ -170,7 +170,7 @@ def _one_step(fitted, cols):
 
     scale = np.ones(fitted.n_features_in_)
     scale[cols] = 0.0
-    new, _ = changed_coordinates(fitted.unlearning_cache_, scale, np.zeros_like(scale))
+    new, *_ = changed_coordinates(fitted.unlearning_cache_, scale, np.zeros_like(scale))
     return new.theta[:, 0]
 
 

@@ -436,6 +436,40 @@ def test_mean_imputer_is_unlearned_and_a_change_under_other_rows_is_refused():
     assert pipe.unlearn_history_[-1].unlearned == ("simpleimputer",)
 
 
+def test_a_scaler_whose_erased_outlier_dominates_its_statistics_refuses():
+    """Chan's formula run backwards for an erased outlier cancels the
+    digits of what remains: a row of 1e9 left var_ 0.75 from the refit's
+    (1e8: 1.2e-2; 1e6: 3.9e-6), the ridge after it 0.74 off, with no word.
+    The cancellation is estimated from the sizes of the terms: a request is
+    served only where the scaler lands within DOWNDATE_RTOL of scikit-learn's
+    refit, and refused, with nothing changed, beyond; ordinary rows are
+    served."""
+    from sklearn_unlearn.pipeline._statistics import DOWNDATE_RTOL
+
+    rng = np.random.default_rng(0)
+    served = refused = 0
+    for big in 10.0 ** np.arange(2.0, 10.0, 0.5):
+        X = rng.normal(size=(200, 2))
+        y = X @ [1.0, -2.0] + rng.normal(0, 0.1, 200)
+        X[0, 0] = big
+        pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+        before = pickle.dumps(pipe)
+        refit = make_pipeline(StandardScaler(), Ridge()).fit(X[1:], y[1:])
+        try:
+            pipe.unlearn(X[:1], None, y[:1])
+        except ValueError as exc:
+            assert "dominate the mean or variance" in str(exc) and big > 1e4
+            assert pickle.dumps(pipe) == before
+            refused += 1
+            continue
+        served += 1
+        np.testing.assert_allclose(pipe[0].var_, refit[0].var_, rtol=DOWNDATE_RTOL)
+        np.testing.assert_allclose(pipe[0].mean_, refit[0].mean_, rtol=0,
+                                   atol=DOWNDATE_RTOL * refit[0].scale_.max())
+        np.testing.assert_allclose(pipe[-1].coef_, refit[-1].coef_, rtol=1e-6)
+    assert served >= 5 and refused >= 8
+
+
 def test_a_step_that_cannot_carry_an_unlearned_scaler_change_is_refused():
     """A stateless step after an unlearned scaler makes of its change
     something the final step cannot follow: the final step kept the other

@@ -7,6 +7,27 @@ import numpy as np
 import scipy.sparse as sp
 
 _EPS = np.finfo(np.float64).eps
+#: Largest estimated relative error of a scaler's variance after rows leave,
+#: and of its mean against its scale: beyond it the subtraction has cancelled
+#: the digits the remaining rows' statistics need, and the request is refused.
+DOWNDATE_RTOL = 1e-8
+
+
+class CancelledStatisticsError(ValueError):
+    """Rows that leave a fitted statistic dominate it (an outlier erased),
+    so that what remains cannot be computed from it in float64 arithmetic.
+
+    Attributes
+    ----------
+    columns : ndarray of int
+        The columns whose statistics lost their precision.
+    error : float
+        The largest estimated relative error among them.
+    """
+
+    def __init__(self, columns, error):
+        self.columns, self.error = columns, error
+        super().__init__(columns, error)
 
 
 def dense_rows(X):
@@ -37,9 +58,11 @@ def _moments(X):
     return n, mean, (dev**2).sum(axis=0)
 
 
-def updated_moments(n, mean, m2, removed, added):
+def updated_moments(n, mean, m2, removed, added, *, check=False):
     """``(n, mean, m2)`` after rows leave and enter (Chan's pairwise formulas,
-    run backwards for the rows that leave)."""
+    run backwards for the rows that leave). With ``check``, refuse rows
+    whose removal cancels the digits of what remains
+    (:class:`CancelledStatisticsError`)."""
     n, mean = np.asarray(n, dtype=np.float64), np.asarray(mean, dtype=np.float64)
     m2 = np.asarray(m2, dtype=np.float64)
     if removed is not None and len(removed):
@@ -53,9 +76,12 @@ def updated_moments(n, mean, m2, removed, added):
         mean_a = np.divide(n * mean - n_b * mean_b, n_a, out=np.zeros_like(mean),
                            where=n_a > 0)
         delta = mean_b - mean_a
-        m2 = m2 - m2_b - np.divide(delta**2 * n_a * n_b, n, out=np.zeros_like(m2),
-                                   where=n > 0)
-        n, mean, m2 = n_a, mean_a, np.maximum(m2, 0.0)
+        between = np.divide(delta**2 * n_a * n_b, n, out=np.zeros_like(m2), where=n > 0)
+        m2_a = m2 - m2_b - between
+        if check:
+            _check_downdate(n, mean, m2, n_b, mean_b, m2_b, n_a, mean_a,
+                            m2_a, between)
+        n, mean, m2 = n_a, mean_a, np.maximum(m2_a, 0.0)
     if added is not None and len(added):
         n_c, mean_c, m2_c = _moments(added)
         total = n + n_c
@@ -66,6 +92,30 @@ def updated_moments(n, mean, m2, removed, added):
                                    where=total > 0)
         n, mean = total, new_mean
     return n, mean, m2
+
+
+def _check_downdate(n, mean, m2, n_b, mean_b, m2_b, n_a, mean_a, m2_a, between):
+    """Refuse a removal whose subtractions cancel the remaining statistics'
+    digits. The errors are estimated from the sizes of the terms that
+    cancel: the fitted sums were rounded (pairwise, up to about ``log2 n``
+    units) and the downdate rounds a few times more. The sum of the values'
+    magnitudes, which a mean's rounding scales with, is at most ``n`` times
+    their root mean square (Cauchy-Schwarz). The mean is judged against the
+    scale the scaler divides by."""
+    units = (8.0 + 2.0 * np.log2(n + 1.0)) * _EPS
+    m2_error = units * (m2 + m2_b + between)
+    rms = np.sqrt(np.maximum(mean**2 + np.divide(m2, n, out=np.zeros_like(m2), where=n > 0), 0))
+    rms_b = np.sqrt(mean_b**2 + np.divide(m2_b, n_b, out=np.zeros_like(m2_b), where=n_b > 0))
+    mean_error = units * np.divide(n * rms + n_b * rms_b, n_a, out=np.zeros_like(rms),
+                                   where=n_a > 0)
+    var_a = np.divide(np.maximum(m2_a, 0.0), n_a, out=np.zeros_like(m2_a), where=n_a > 0)
+    scale_a = _scale_of(var_a, mean_a, n_a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.maximum(np.where(m2_error > 0, m2_error / np.maximum(m2_a, 0.0), 0.0),
+                           mean_error / scale_a)
+    lost = np.flatnonzero(~(error <= DOWNDATE_RTOL))
+    if len(lost):
+        raise CancelledStatisticsError(lost, float(np.max(error[lost])))
 
 
 def _scale_of(var, mean, n):
@@ -92,7 +142,8 @@ def unlearned_scaler(scaler, removed, added):
         new.n_samples_seen_ = _as_seen(n_new, scaler.n_samples_seen_)
         return new, None
     var = scaler.var_ if scaler.var_ is not None else np.zeros(d)
-    n_new, mean, m2 = updated_moments(n, scaler.mean_, var * n, removed, added)
+    n_new, mean, m2 = updated_moments(n, scaler.mean_, var * n, removed, added,
+                                      check=scaler.var_ is not None)
     new = copy.copy(scaler)
     state = {"n_samples_seen_": _as_seen(n_new, scaler.n_samples_seen_),
              "mean_": mean}

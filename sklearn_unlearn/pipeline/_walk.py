@@ -29,7 +29,8 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils import get_tags
 
-from ._statistics import dense_rows, unlearned_imputer, unlearned_scaler
+from ._statistics import (DOWNDATE_RTOL, CancelledStatisticsError, dense_rows,
+                          unlearned_imputer, unlearned_scaler)
 
 
 @dataclass
@@ -157,7 +158,17 @@ def walk_step(step, path, Xo, Xn, change, w):
             "training rows, so it cannot be unlearned any more. Keep it in "
             "frozen_steps, or refit the pipeline. Nothing was changed.")
     if isinstance(step, StandardScaler):
-        new, scale_shift = unlearned_scaler(step, dense_rows(Xo), dense_rows(Xn))
+        try:
+            new, scale_shift = unlearned_scaler(step, dense_rows(Xo), dense_rows(Xn))
+        except CancelledStatisticsError as exc:
+            raise ValueError(
+                f"Pipeline step {'__'.join(path)!r} (StandardScaler): the rows the "
+                f"request removes dominate the mean or variance of its column(s) at "
+                f"{exc.columns.tolist()} (an outlier), so that the statistics of the "
+                "rows that remain cannot be computed from them in float64 "
+                f"arithmetic (an estimated relative error of {exc.error:.2g}, above "
+                f"{DOWNDATE_RTOL:g}). Nothing was changed. Refit the pipeline on "
+                "the corrected data.") from None
         w.kinds[name] = "unlearned"
         if scale_shift is None:
             return new, None
