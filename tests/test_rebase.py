@@ -172,3 +172,17 @@ def test_a_heavy_row_inserted_and_deleted_leaves_the_weight_totals_as_they_were(
         with pytest.raises(ValueError, match="removes more weight"):
             est.unlearn(X[:1], None, y[:1], sample_weight=[3.0 * w.sum()])
         assert pickle.dumps(est) == state
+
+
+@pytest.mark.parametrize("verb", ["rebase_residual_bound", "refresh_cache"])
+def test_weights_beside_chunks_are_refused(verb, breast_cancer):
+    """Sample weights given beside chunks were dropped by the rebase (the
+    chunks' own weights were read, or none), which the refresh refused."""
+    from sklearn_unlearn.utils._check_state import state_hash
+
+    X, y = breast_cancer
+    est = UnlearnableLogisticRegression().fit(X, y)
+    before = state_hash(est)
+    with pytest.raises(ValueError, match="third element of every chunk"):
+        getattr(est, verb)([(X, y)], None, np.ones(len(y)))
+    assert state_hash(est) == before

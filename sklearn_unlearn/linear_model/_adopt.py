@@ -12,8 +12,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._fingerprints import RowFingerprints, check_key, key_check
 from .._plausibility import LossProfile
 from ..solvers.fit._chunked_newton import cache_by_chunks, check_weighted
-from ._chunked import (ChunkPass, MappedChunks, check_target_shape, dask_arrays,
-                       dask_reducer, is_dask_collection, iterable_reducer, same_rows)
+from ._chunked import (CHUNK_WEIGHTS, ChunkPass, MappedChunks, check_target_shape,
+                       dask_arrays, dask_reducer, is_dask_collection, iterable_reducer,
+                       same_rows)
 
 
 class ChunkedFitMixin:
@@ -166,8 +167,7 @@ class ChunkedFitMixin:
         if y is not None:
             return None
         if sample_weight is not None:
-            raise ValueError("With chunks, give the sample weights as the third "
-                             "element of every chunk.")
+            raise ValueError(CHUNK_WEIGHTS)
         chunks = X if transform is None else MappedChunks(X, transform)
         return functools.partial(iterable_reducer, chunks), self._adopted_y_shape()
 

@@ -184,6 +184,9 @@ def same_rows(reduce, like=None):
     return checked
 
 
+#: Why sample weights given beside chunks are refused: each chunk carries its own.
+CHUNK_WEIGHTS = ("With chunks, give the sample weights as the third element of every "
+                 "chunk. Nothing was changed.")
 _OTHER_ROWS = ("The chunks gave other rows on a later pass than on the first: the "
                "model reads them once per Newton iteration, and every pass must give "
                "the same rows, targets and weights.")

@@ -12,7 +12,8 @@ from .._plausibility import LossProfile
 from ..solvers.bounds._roundoff import TINY, gamma, norm_raise
 from ..solvers import NotPositiveDefiniteError
 from ..solvers.hessian._entry_sides import side_digests
-from ._chunked import ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks, unpack_chunk
+from ._chunked import (CHUNK_WEIGHTS, ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks,
+                       unpack_chunk)
 
 
 class MeasuredResidualMixin:
@@ -226,6 +227,8 @@ class MeasuredResidualMixin:
         pass. With ``transform``, also the sums over what it makes of every
         chunk's rows, from the same pass (a Dask graph is computed twice)."""
         cache = self.unlearning_cache_
+        if y is None and sample_weight is not None and not is_dask_collection(X):
+            raise ValueError(CHUNK_WEIGHTS)
         if y is None or is_dask_collection(X):
             self._chunk_classes()       # refuses class weights chunks cannot take
         # with a transform, both views' probes are of its rows: a graph
