@@ -278,6 +278,20 @@ def test_names_errors_and_all_or_nothing():
     assert isinstance(X, pd.DataFrame)
 
 
+@pytest.mark.parametrize("features", [[1.5], 0.9, [True], [np.float64(2.0)],
+                                      np.array([[2]]), None, [0, None]])
+def test_features_that_are_not_positions_or_names_are_refused(features):
+    """Floats and booleans were truncated to positions ([1.5] forgot
+    feature 1, [True] feature 1) and a 2-D array was taken; None raised a
+    TypeError of numpy's."""
+    X, y = load_diabetes(return_X_y=True)
+    model = UnlearnableRidge().fit(X, y)
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="position \\(an integer\\) or name"):
+        model.forget_features(features)
+    assert pickle.dumps(model) == before
+
+
 def test_a_pipeline_forgets_raw_columns_through_its_steps():
     from sklearn.compose import make_column_transformer
     from sklearn.pipeline import make_pipeline

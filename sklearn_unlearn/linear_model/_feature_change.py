@@ -84,6 +84,12 @@ def feature_positions(estimator, features):
     """Positions of ``features`` (names of ``feature_names_in_`` or positions)."""
     d = estimator.n_features_in_
     items = np.atleast_1d(np.asarray(features, dtype=object))
+    if items.ndim != 1 or not all(
+            isinstance(f, (str, int, np.integer)) and not isinstance(f, (bool, np.bool_))
+            for f in items):
+        raise ValueError(
+            "features must be a feature's position (an integer) or name, or a "
+            f"list of them; got {features!r}. Nothing was changed.")
     if any(isinstance(f, str) for f in items):
         names = getattr(estimator, "feature_names_in_", None)
         if names is None:
