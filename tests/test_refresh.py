@@ -458,6 +458,14 @@ def test_a_linear_svc_checks_rows_against_its_entry_sides():
     wrong = y.copy()
     first, second = np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]
     wrong[[first, second]] = wrong[[second, first]]
-    with pytest.raises(ValueError, match="not this model's training rows"):
-        model.refresh_cache(X, wrong)
-    assert state_hash(model) == before
+    for call in [lambda: model.refresh_cache(X, wrong),
+                 lambda: model.refresh_cache([(X[:50], wrong[:50]), (X[50:], wrong[50:])]),
+                 # the rebase checked counts and weights only: its bound
+                 # was then measured on other rows (101.7 for a true 0.31)
+                 lambda: model.rebase_residual_bound(X, wrong),
+                 lambda: model.rebase_residual_bound([(X, wrong)])]:
+        with pytest.raises(ValueError, match="not this model's training rows"):
+            call()
+        assert state_hash(model) == before
+    model.rebase_residual_bound([(X[:50], y[:50]), (X[50:], y[50:])])
+    assert np.isfinite(model.residual_bound_)

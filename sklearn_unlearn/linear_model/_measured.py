@@ -11,7 +11,6 @@ from .._fingerprints import check_fingerprinted, kept_fingerprints, training_dig
 from .._plausibility import LossProfile
 from ..solvers.bounds._roundoff import TINY, gamma, norm_raise
 from ..solvers import NotPositiveDefiniteError
-from ..solvers.hessian._entry_sides import side_digests
 from ._chunked import (CHUNK_WEIGHTS, ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks,
                        unpack_chunk)
 
@@ -185,12 +184,6 @@ class MeasuredResidualMixin:
             rows = self._rows_in_memory(X, y, sample_weight)
             if kept is not None:
                 check_fingerprinted(kept, training_digests(self, *rows, key))
-            sides = cache.entry_sides
-            if sides is not None:
-                # a loss whose curvature jumps keeps a keyed digest of every
-                # row it holds, with its targets and weights: an exact check
-                Y, S, *_ = self._unlearn_targets(rows[1], rows[2])
-                check_fingerprinted(sides.store, side_digests(rows[0], Y, S, sides.key))
             try:
                 new, profile = self._cache_of_rows(*rows, theta=cache.theta,
                                                    at_optimum=True)
@@ -240,9 +233,12 @@ class MeasuredResidualMixin:
                                targets=tuple(self._adopted_y_shape()[1:]),
                                probe_view=transform)
         views = [None] if transform is None else [None, transform]
+        # a loss whose curvature jumps keeps a keyed digest of every row it
+        # holds, with its targets and weights: the rows are checked exactly
+        wanted = {} if cache.entry_sides is None else {"sides_key": cache.entry_sides.key}
         if is_dask_collection(X):
-            sums = [self._chunk_source(X, y, sample_weight, view)[0](chunk_pass)(cache.theta)
-                    for view in views]
+            sums = [self._chunk_source(X, y, sample_weight, view)[0](chunk_pass)(
+                cache.theta, **wanted) for view in views]
         else:
             sums = [None] * len(views)
             whole = y is not None and not self._encodes_rows_alone()
@@ -252,7 +248,7 @@ class MeasuredResidualMixin:
                 rows, targets, weights = unpack_chunk(chunk)
                 for i, view in enumerate(views):
                     part = chunk_pass(rows if view is None else view(rows), targets,
-                                      weights, cache.theta, {})
+                                      weights, cache.theta, wanted)
                     sums[i] = part if sums[i] is None else sums[i] + part
         return sums[0] if transform is None else tuple(sums)
 
@@ -293,6 +289,8 @@ def measured_current(cache, sums):
     traces, a gradient that does not overflow, and the gradient within the
     error bounds. Others are refused (nothing changes)."""
     check_current_rows(cache, sums)
+    if cache.entry_sides is not None:
+        check_fingerprinted(cache.entry_sides.store, sums.side_digests)
     check_current_zeros(cache, sums)
     check_current_norms(cache, sums)
     measured = cache.measured(sums)
