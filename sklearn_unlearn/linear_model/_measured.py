@@ -37,11 +37,13 @@ class MeasuredResidualMixin:
         X : {array-like, sparse matrix} of shape (n_samples, n_features) or iterable
             The model's current training data: the fit's rows after every
             request. The bound is only as true as these rows are; their count
-            and total weight per class are checked against the cache's, and
-            their gradient against the cached residual (within its error
-            bound, when that is finite). With
-            ``y=None``, an iterable of ``(X, y)`` or ``(X, y, sample_weight)``
-            chunks of them (read once).
+            and total weight per class are checked against the cache's, their
+            norms against the traces of the bound's Gram matrices, their
+            gradient against the cached residual (within its error bound,
+            when that is finite), the features the model forgot against
+            zero, and a linear SVC's rows against its keyed digests of them.
+            With ``y=None``, an iterable of ``(X, y)`` or
+            ``(X, y, sample_weight)`` chunks of them (read once).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
             Their targets (``None`` with chunks).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -118,13 +120,14 @@ class MeasuredResidualMixin:
             request, checked as :meth:`rebase_residual_bound` checks them
             (count, weight per class, the traces of the bound's Gram
             matrices, and the gradient within the cached residual's error
-            bound), and against the model's fingerprints if it keeps them
-            (a linear SVC in memory: against its rows' keyed digests). A
-            model with neither a finite bound nor digests (a log-link GLM,
-            the low-rank mode) checks the count and weights only: fit it
-            with a ``fingerprint_key`` to have the rows checked exactly. With ``y=None``, an iterable of ``(X, y)``
-            or ``(X, y, sample_weight)`` chunks of them (read once for the
-            check, then once per Newton step).
+            bound, the forgotten features, a linear SVC's digests), and
+            against the model's fingerprints if it keeps them. A model with
+            neither a finite bound nor digests (a log-link GLM, the low-rank
+            mode) checks the count and weights only: fit it with a
+            ``fingerprint_key`` to have the rows checked exactly. With
+            ``y=None``, an iterable of ``(X, y)`` or ``(X, y, sample_weight)``
+            chunks of them (read once for the check, then once per Newton
+            step).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
             Their targets (``None`` with chunks).
         sample_weight : array-like of shape (n_samples,), default=None
