@@ -186,3 +186,32 @@ def test_weights_beside_chunks_are_refused(verb, breast_cancer):
     with pytest.raises(ValueError, match="third element of every chunk"):
         getattr(est, verb)([(X, y)], None, np.ones(len(y)))
     assert state_hash(est) == before
+
+
+@pytest.mark.parametrize("verb", ["rebase_residual_bound", "refresh_cache"])
+def test_weights_far_apart_leave_exact_totals_from_the_fit(verb):
+    """The weight per class of a fit was a rounded sum: rows of weights 1e6
+    and 1e-6 in one class left a total whose rounding stayed once the heavy
+    rows were deleted (relative 1e-4 of what remained), and the current rows
+    were refused as other rows. The fit, the refresh and every pass over
+    chunks now sum the weights exactly, as requests keep them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = (np.arange(30) % 2).astype(int)
+    weights = np.ones(30)
+    heavy, light = [1, 3], [5, 7, 9, 11, 13]
+    weights[heavy] = [1e6, 3e6 + 0.123]
+    weights[light] = 1e-6 * np.arange(1, 6)
+    keep = np.setdiff1d(np.flatnonzero(y == 1), [*heavy, *light])
+    rest = np.setdiff1d(np.arange(30), keep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = UnlearnableLogisticRegression(C=0.1).fit(X, y, sample_weight=weights)
+        est.unlearn(X[keep], None, y[keep], sample_weight=weights[keep])
+        # the heavy rows go; the light rows alone hold class 1
+        est.unlearn(X[heavy], None, y[heavy], sample_weight=weights[heavy])
+        current = np.setdiff1d(rest, heavy)
+        getattr(est, verb)(X[current], y[current], weights[current])
+        chunks = [(X[current[:9]], y[current[:9]], weights[current[:9]]),
+                  (X[current[9:]], y[current[9:]], weights[current[9:]])]
+        getattr(est, verb)(chunks)

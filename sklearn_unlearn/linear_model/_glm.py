@@ -139,7 +139,8 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
         return theta
 
     def _check_group_totals(self, totals):
-        if len(totals) > 1 and not totals[1] > 0:
+        # rows of no weight at all are refused as such, later
+        if len(totals) > 1 and totals.sum() > 0 and not totals[1] > 0:
             raise ValueError(f"The training data has {self._no_positive_target()}.")
 
     def _check_targets_as_parent(self, y):

@@ -11,6 +11,7 @@ from .._fingerprints import check_fingerprinted, kept_fingerprints, training_dig
 from .._plausibility import LossProfile
 from ..solvers.bounds._roundoff import TINY, gamma, norm_raise
 from ..solvers import NotPositiveDefiniteError
+from ..solvers._weight_totals import combined
 from ._chunked import (CHUNK_WEIGHTS, ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks,
                        unpack_chunk)
 
@@ -309,10 +310,12 @@ def check_current_rows(cache, given):
     count and total weight per class (``given``, sums over them such as a
     :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` or a cache made
     from them; ``None`` for no rows) must be the cache's."""
-    if (given is not None and np.array_equal(given.counts, cache.counts)
-            and np.allclose(given.weight_totals, cache.weight_totals,
-                            rtol=1e-9, atol=0.0)):
-        return
+    if given is not None and np.array_equal(given.counts, cache.counts):
+        # both exact sums: the rows' own weights give no gap at all
+        gap, _ = combined((given.weight_totals, given.weight_residue),
+                          (cache.weight_totals, cache.weight_residue), sign=-1.0)
+        if np.all(np.abs(gap) <= 1e-9 * np.abs(cache.weight_totals)):
+            return
     n, total = ((0, 0.0) if given is None
                 else (int(given.counts.sum()), float(given.weight_totals.sum())))
     raise ValueError(

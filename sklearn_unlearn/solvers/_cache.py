@@ -298,6 +298,7 @@ class UnlearningCache:
                        else PendingMatrix(grams[1], error=grams_error[1])),
             max_row_norm=sums.max_norm,
             weight_totals=sums.weight_totals,
+            weight_residue=sums.weight_residue,
             counts=sums.counts,
             drift=drift,
             dtype=np.dtype(dtype).type,

@@ -55,20 +55,48 @@ def exact_parts(values):
             "their sum with the model's overflows. Nothing was changed.") from None
 
 
+def _table(parts):
+    """``(totals, residue)`` of per-group exact parts (``residue`` ``None``
+    when every total is exact)."""
+    width = max((len(p) for p in parts), default=0)
+    table = np.zeros((len(parts), max(width, 1)))
+    for g, p in enumerate(parts):
+        table[g, :len(p)] = p
+    return table[:, 0], (table[:, 1:] if width > 1 else None)
+
+
+def _held(totals, residue, g):
+    return [float(totals[g]), *([] if residue is None else residue[g].tolist())]
+
+
+def summed(groups, weights, n_groups):
+    """``(totals, residue)``: the exact weight of the rows of every group, as
+    requests keep it (a sum of rows of weights far apart, 1e6 and 1e-6,
+    rounds, and its rounding would stay once the heavy rows leave)."""
+    if n_groups == 1:
+        return _table([exact_parts(weights.tolist())])
+    order = np.argsort(groups, kind="stable")
+    bounds = np.searchsorted(groups[order], np.arange(n_groups + 1))
+    w = weights[order]
+    return _table([exact_parts(w[bounds[g]:bounds[g + 1]].tolist())
+                   for g in range(n_groups)])
+
+
+def combined(a, b, sign=1.0):
+    """The exact ``a + sign * b`` of two ``(totals, residue)`` pairs."""
+    n = len(a[0])
+    return _table([exact_parts(_held(*a, g) + [sign * v for v in _held(*b, g)])
+                   for g in range(n)])
+
+
 def remaining(totals, residue, counts, g_old, w_old, g_new, w_new):
     """The :class:`Remaining` weight and count per group once the rows of
     groups ``g_old`` and weights ``w_old`` leave and those of ``g_new``,
     ``w_new`` enter, summed exactly."""
     n = len(totals)
-    parts = []
-    for g in range(n):
-        held = [float(totals[g]), *([] if residue is None else residue[g].tolist())]
-        parts.append(exact_parts(held + (-w_old[g_old == g]).tolist()
-                                 + w_new[g_new == g].tolist()))
-    width = max(len(p) for p in parts)
-    table = np.zeros((n, max(width, 1)))
-    for g, p in enumerate(parts):
-        table[g, :len(p)] = p
+    parts = [exact_parts(_held(totals, residue, g) + (-w_old[g_old == g]).tolist()
+                         + w_new[g_new == g].tolist()) for g in range(n)]
     counts = (counts - np.bincount(g_old, minlength=n)
               + np.bincount(g_new, minlength=n)).astype(float)
-    return Remaining(table[:, 0], counts, table[:, 1:] if width > 1 else None)
+    totals, residue = _table(parts)
+    return Remaining(totals, counts, residue)

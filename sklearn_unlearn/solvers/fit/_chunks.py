@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..._plausibility import row_losses
+from .. import _weight_totals
 from ..bounds import _roundoff
 from ..hessian import _third
 from ..hessian._entry_sides import packed_sides, side_digests
@@ -58,7 +59,12 @@ class RowSums:
         ``sum_i |s_i| ||x_i|| ||v_i||^2`` and ``sum_i a_i ||v_i||^2`` for the
         drift ``v_i`` of the predictors from the anchor (zero at the anchor).
     weight_totals, counts : ndarray of shape (n_groups,)
-        Weight and number of rows of every class.
+        Weight and number of rows of every class (the weight rounded from
+        its exact value).
+    weight_residue : ndarray of shape (n_groups, m) or None
+        What the exact weight of every class holds beyond ``weight_totals``
+        (``None`` when they are exact; see ``solvers._weight_totals``):
+        chunks add them exactly.
     side_digests, side_bits : ndarray or None
         For a loss whose curvature jumps, the rows' digests and the side each
         entered the Hessian on (:mod:`~sklearn_unlearn.solvers.hessian._entry_sides`):
@@ -117,6 +123,7 @@ class RowSums:
     drift_curvature: float | None
     weight_totals: np.ndarray
     counts: np.ndarray
+    weight_residue: np.ndarray | None = None
     side_digests: np.ndarray | None = None
     side_bits: np.ndarray | None = None
     sides_key: bytes | None = None
@@ -139,6 +146,11 @@ class RowSums:
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name == "max_norm":
                 out[f.name] = max(a, b)
+            elif f.name == "weight_totals":
+                out["weight_totals"], out["weight_residue"] = _weight_totals.combined(
+                    (a, self.weight_residue), (b, other.weight_residue))
+            elif f.name == "weight_residue":
+                continue
             elif (f.name in ("side_digests", "side_bits", "fingerprints")
                   and a is not None and b is not None):
                 out[f.name] = np.concatenate([a, b])
@@ -226,6 +238,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
             eta_anchor = design.predictor(X, anchor)
         at = eta if anchor is None or anchor is theta else eta_anchor
         tensors = np.stack(_third.fit_tensors(objective, X, Y, S, at))
+    totals, residue = _weight_totals.summed(groups, row_weight, n_groups)
     return RowSums(
         n_rows=len(row_norms),
         value=float(objective.loss_sum(Y, S, eta)),
@@ -242,7 +255,8 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         gram_weight=float(s0.sum()),
         drift_form=errors[2],
         drift_curvature=errors[3],
-        weight_totals=np.bincount(groups, weights=row_weight, minlength=n_groups),
+        weight_totals=totals,
+        weight_residue=residue,
         counts=np.bincount(groups, minlength=n_groups).astype(float),
         side_digests=digests,
         side_bits=sides,
