@@ -470,6 +470,33 @@ def test_a_scaler_whose_erased_outlier_dominates_its_statistics_refuses():
     assert served >= 5 and refused >= 8
 
 
+def test_a_pipeline_with_a_mean_imputer_names_numpy_dtype_in_skops_files():
+    """The persistence guide said scikit-learn's transformers add no type to
+    trust; a fitted SimpleImputer keeps its fit's dtype, which skops does
+    not trust by default: the guide names it, and nothing else appears."""
+    import skops.io as sio
+
+    from sklearn_unlearn.utils._check_state import TRUSTED_TYPES
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    X[::7, 1] = np.nan
+    y = np.nan_to_num(X) @ [1.0, 2.0, 3.0]
+    pipe = make_unlearning_pipeline(SimpleImputer(), StandardScaler(),
+                                    UnlearnableRidge()).fit(X, y)
+    edited = X[1:3].copy()
+    edited[:, 0] += 1.0
+    for step in (lambda: None, lambda: pipe.unlearn(X[1:3], edited, y[1:3]),
+                 lambda: pipe.forget_features([0])):
+        step()
+        blob = sio.dumps(pipe)
+        untrusted = set(sio.get_untrusted_types(data=blob))
+        assert "numpy.dtype" in untrusted
+        assert untrusted <= set(TRUSTED_TYPES) | {"numpy.dtype"}
+        loaded = sio.loads(blob, trusted=sorted(untrusted))
+        np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+
+
 def test_a_step_that_cannot_carry_an_unlearned_scaler_change_is_refused():
     """A stateless step after an unlearned scaler makes of its change
     something the final step cannot follow: the final step kept the other
