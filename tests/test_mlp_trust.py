@@ -453,6 +453,86 @@ def test_failing_requests_leave_the_state_exactly_as_it_was():
         assert _state(est) == snap
 
 
+def _overflow_model(kind, keep_data, dtype=np.float64):
+    X, y_cls, y_reg = _data(11)
+    X = X.astype(dtype)
+    if kind == "classifier":
+        est = UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=50, random_state=0,
+                                       keep_data=keep_data)
+        return _fit(est, X, y_cls), X, y_cls
+    est = UnlearnableMLPRegressor(hidden_layer_sizes=(4,), max_iter=50, random_state=0,
+                                  keep_data=keep_data)
+    return _fit(est, X, y_reg), X, y_reg
+
+
+def _refused_quietly(est, request, match):
+    """``request(est)`` raises a ValueError matching ``match``, emits no
+    warning (the overflow it meets is expected and checked) and leaves the
+    estimator exactly as it was."""
+    before = _state(est)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=match) as info:
+            request(est)
+    assert [str(w.message) for w in caught] == []
+    assert _state(est) == before
+    return str(info.value)
+
+
+@pytest.mark.parametrize("entry", ["unlearn", "plan_unlearn"])
+@pytest.mark.parametrize("tau", [1e200, 1e300])
+@pytest.mark.parametrize("keep_data", [True, False])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_a_step_whose_outputs_overflow_is_refused(kind, keep_data, tau, entry):
+    # Without kept rows nothing evaluated the network at the new parameters:
+    # a rate of 1e300 was accepted, with weights of 1e297 and predictions of
+    # +-inf. The request's rows show the overflow; refused as with the rows.
+    est, X, y = _overflow_model(kind, keep_data)
+    message = _refused_quietly(
+        est, lambda e: getattr(e, entry)(X[:2], None, y[:2], method="first_order", tau=tau),
+        "overflow|not finite|non-finite")
+    assert "unchanged" in message and "Lower tau" in message, message
+    # a rate the network survives is accepted, its step reported as taken
+    theta = np.concatenate([c.ravel() for c in est.coefs_ + est.intercepts_])
+    plan = est.plan_unlearn(X[:2], None, y[:2], method="first_order", tau=1e-2)
+    est.apply_unlearn(plan)
+    step = theta - np.concatenate([c.ravel() for c in est.coefs_ + est.intercepts_])
+    assert np.isfinite(plan.report.step_norm)
+    np.testing.assert_allclose(plan.report.step_norm, np.linalg.norm(step), rtol=1e-12)
+
+
+@pytest.mark.parametrize("tau", [1e36, 1e60])
+@pytest.mark.parametrize("keep_data", [True, False])
+def test_a_float32_network_is_checked_in_float32(keep_data, tau):
+    # The step is taken in float64 and published in the model's float32: a
+    # step finite in float64 overflowed in the cast (tau=1e60), or gave
+    # parameters whose float32 outputs overflow (tau=1e36); both were kept.
+    est, X, y = _overflow_model("regressor", keep_data, dtype=np.float32)
+    assert est.coefs_[0].dtype == np.float32
+    message = _refused_quietly(
+        est, lambda e: e.unlearn(X[:2], None, y[:2], method="first_order", tau=tau),
+        "overflow|not finite|non-finite")
+    assert "Lower tau" in message, message
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_a_newton_step_whose_outputs_overflow_is_refused(kind, monkeypatch):
+    # Conjugate gradients check their own products, not the network at the
+    # point they lead to: a solution that converged but whose parameters
+    # overflow the outputs (as a nearly singular Hessian gives) is refused.
+    from sklearn_unlearn.neural_network import _step
+    from sklearn_unlearn.solvers._cg import CGResult
+
+    def huge_solution(apply, b, **kwargs):
+        return CGResult(np.full_like(b, 1e200), 1, 0.0, "converged")
+
+    monkeypatch.setattr(_step, "conjugate_gradient", huge_solution)
+    est, X, y = _overflow_model(kind, keep_data=True)
+    message = _refused_quietly(est, lambda e: e.unlearn(X[:2], None, y[:2]),
+                               "not finite")
+    assert "Raise damping" in message and "tau" not in message, message
+
+
 def test_second_order_without_rows_names_what_applies():
     X, y, _ = _data(10)
     est = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0,

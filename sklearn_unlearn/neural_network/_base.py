@@ -48,7 +48,7 @@ from .._training_rows import KeptRowsMixin, TrainingRows
 from ..base import UnlearnerMixin, UnlearnTags
 from ._step import damped_step, remedy
 from ._trajectory import fresh_training_state
-from ._hvp import MeanObjective, MLPFunction, MLPLayout
+from ._hvp import MeanObjective, MLPFunction, MLPLayout, outputs_overflow
 
 MLP_UNLEARN_METHODS = ("second_order", "first_order")
 CURVATURES = ("gauss_newton", "exact")
@@ -292,41 +292,63 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         rows, data, weight_total = self._corrected_rows(request)
         objective, G = self._corrected_gradient(layout, theta, request, data,
                                                 weight_total)
-        step, tau_used, cg = damped_step(
-            objective, G, method=method, tau=tau, damping=damping,
-            gauss_newton=curvature == "gauss_newton", curvature=curvature,
-            cg_tol=cg_tol, cg_max_iter=cg_max_iter)
-        theta_new = theta - step
-        if not np.all(np.isfinite(theta_new)):
+        # a step too long overflows somewhere below: each result is checked
+        # and the request refused, so numpy need not warn of it
+        with np.errstate(over="ignore", invalid="ignore"):
+            step, tau_used, cg = damped_step(
+                objective, G, method=method, tau=tau, damping=damping,
+                gauss_newton=curvature == "gauss_newton", curvature=curvature,
+                cg_tol=cg_tol, cg_max_iter=cg_max_iter)
+            theta_new = theta - step
+            step_norm = _norm(step)
+            # the model publishes its parameters in its own dtype (float32
+            # overflows at about 3.4e38): those are the ones checked
+            coefs, intercepts = layout.unpack(theta_new)
+            new_coefs = [c.astype(old.dtype, copy=True)
+                         for c, old in zip(coefs, self.coefs_)]
+            new_intercepts = [b.astype(old.dtype, copy=True)
+                              for b, old in zip(intercepts, self.intercepts_)]
+        if not (np.isfinite(step_norm)
+                and all(np.isfinite(p).all() for p in new_coefs + new_intercepts)):
             raise ValueError(
                 "The update produced non-finite parameters; the model is "
                 f"unchanged. {remedy(method, tau)}"
             )
+        # Finite parameters may still overflow the network's outputs. With
+        # the rows kept they are checked on all of them; without, on the
+        # request's rows, the only ones at hand.
+        checked = ([data[0]] if data is not None else
+                   [X for X in (request.X_old, request.X_new) if X is not None])
+        if any(outputs_overflow(self.activation, self.out_activation_, X,
+                                new_coefs, new_intercepts) for X in checked):
+            where = "training rows" if data is not None else "rows of the request"
+            raise ValueError(
+                f"The network's outputs are not finite on the {where} at the "
+                f"updated parameters (they overflow); the model is unchanged. "
+                f"{remedy(method, tau)}"
+            )
         grad_after = None
         if data is not None:
-            after = MeanObjective(
-                self._network(layout, *data, theta_new),
-                self.alpha, weight_total,
-            )
-            grad_after = float(np.linalg.norm(after.gradient()))
+            theta_published = layout.pack(new_coefs, new_intercepts)
+            with np.errstate(over="ignore", invalid="ignore"):
+                after = MeanObjective(
+                    self._network(layout, *data, theta_published),
+                    self.alpha, weight_total,
+                )
+                grad_after = _norm(after.gradient())
             if not np.isfinite(grad_after):
                 raise ValueError(
                     "The corrected objective's gradient is not finite at the "
                     "updated parameters (an output overflows); the model is "
                     f"unchanged. {remedy(method, tau)}"
                 )
-        coefs, intercepts = layout.unpack(theta_new)
-        new_coefs = [c.astype(old.dtype, copy=True) for c, old in zip(coefs, self.coefs_)]
-        new_intercepts = [
-            b.astype(old.dtype, copy=True) for b, old in zip(intercepts, self.intercepts_)
-        ]
         matrix_free = method == "second_order" or tau == "auto"
         report = RequestReport(
             method=method,
             n_removed=0 if request.X_old is None else request.X_old.shape[0],
             n_added=0 if request.X_new is None else request.X_new.shape[0],
-            tau=tau_used, n_iter=1, step_norm=float(np.linalg.norm(step)),
-            gradient_norm=None if rows is None else float(np.linalg.norm(G)),
+            tau=tau_used, n_iter=1, step_norm=step_norm,
+            gradient_norm=None if rows is None else _norm(G),
             residual_estimate=grad_after, bound_increment=np.inf, residual_bound=np.inf,
             curvature=curvature if matrix_free else None,
             damping=damping if matrix_free else None,
@@ -384,22 +406,26 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         """The corrected objective (``None`` without kept rows) and its
         gradient at ``theta``."""
         sw = request.sample_weight
-        if data is not None:
-            objective = MeanObjective(
-                self._network(layout, *data, theta),
-                self.alpha, weight_total,
-            )
-            G = objective.gradient()
-        else:
-            # No rows kept: assume the fit was stationary on D, so that
-            # S~ grad J(theta; D~) = sum_{Z~} s grad loss - sum_Z s grad loss.
-            objective = None
-            G = np.zeros(layout.n_params)
-            if request.X_new is not None:
-                G += self._network(layout, request.X_new, request.y_new, sw, theta).gradient()
-            if request.X_old is not None:
-                G -= self._network(layout, request.X_old, request.y_old, sw, theta).gradient()
-            G /= weight_total
+        # rows of huge values overflow the products: G is checked below
+        with np.errstate(over="ignore", invalid="ignore"):
+            if data is not None:
+                objective = MeanObjective(
+                    self._network(layout, *data, theta),
+                    self.alpha, weight_total,
+                )
+                G = objective.gradient()
+            else:
+                # No rows kept: assume the fit was stationary on D, so that
+                # S~ grad J(theta; D~) = sum_{Z~} s grad loss - sum_Z s grad loss.
+                objective = None
+                G = np.zeros(layout.n_params)
+                if request.X_new is not None:
+                    G += self._network(layout, request.X_new, request.y_new, sw,
+                                       theta).gradient()
+                if request.X_old is not None:
+                    G -= self._network(layout, request.X_old, request.y_old, sw,
+                                       theta).gradient()
+                G /= weight_total
         if not np.all(np.isfinite(G)):
             raise ValueError(
                 "The gradient of the corrected objective is not finite (a value "
@@ -407,3 +433,12 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
                 "is unchanged. Scale the features, or retrain."
             )
         return objective, G
+
+
+def _norm(v):
+    """The Euclidean norm of ``v``, finite whenever it is representable
+    (``np.linalg.norm`` squares the entries, which overflow from ~1e154)."""
+    scale = float(np.max(np.abs(v), initial=0.0))
+    if not 0.0 < scale < np.inf:
+        return scale
+    return float(scale * np.linalg.norm(v / scale))

@@ -138,6 +138,41 @@ def _output_jvp(name, a_out, r):
     raise ValueError(f"Unknown output activation {name!r}.")
 
 
+def outputs_overflow(activation, out_activation, X, coefs, intercepts):
+    """Whether the network's forward pass overflows on the rows ``X``.
+
+    The pass is made as ``predict`` makes it, in the dtype of the parameters
+    (the rows cast to it): a float32 network overflows at about ``3.4e38``.
+    An overflow is a pre-activation of any layer, or an output, that is not
+    finite; a saturating activation would hide one of the pre-activation.
+    Every overflow is expected and checked: none is warned of.
+
+    Parameters
+    ----------
+    activation : str
+        Hidden activation, as scikit-learn's ``activation``.
+    out_activation : str
+        Output activation, as scikit-learn's ``out_activation_``.
+    X : {ndarray, sparse matrix} of shape (n, d)
+    coefs, intercepts : list of ndarray
+        The parameters as the model publishes them.
+
+    Returns
+    -------
+    overflows : bool
+    """
+    A = X.astype(coefs[0].dtype, copy=False)
+    last = len(coefs) - 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, (W, b) in enumerate(zip(coefs, intercepts)):
+            z = safe_sparse_dot(A, W) + b
+            if not np.isfinite(z).all():
+                return True
+            A = (_apply_hidden(activation, z) if i < last
+                 else _apply_output(out_activation, z))
+        return not np.isfinite(A).all()
+
+
 class MLPFunction:
     """The summed weighted loss of an MLP on fixed rows, its gradient and HVPs.
 
