@@ -56,6 +56,14 @@ _SHARED_DOC = """
     only ``method="first_order"`` with a numeric ``tau`` is available (its
     gradient then assumes the fit was stationary).
 
+    **Overflow.** A request fails closed: a step that is not finite, or
+    whose parameters are not finite in the model's dtype (a float32 network
+    overflows at about ``3.4e38``), or whose network's outputs overflow on
+    the kept rows is refused with a ``ValueError`` naming the setting that
+    shortens it, and the model is unchanged. Without kept rows the outputs
+    can be checked on the request's rows only: a ``tau`` they survive may
+    still overflow on other inputs.
+
     **Optimiser state.** The state of the stochastic optimiser (adam's first
     and second moment estimates, sgd's velocities) averages mini-batch
     gradients of the training rows, erased ones included: a request
