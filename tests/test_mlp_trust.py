@@ -533,6 +533,27 @@ def test_a_newton_step_whose_outputs_overflow_is_refused(kind, monkeypatch):
     assert "Raise damping" in message and "tau" not in message, message
 
 
+@pytest.mark.parametrize("keep_data", [True, False])
+def test_rows_the_network_overflows_on_are_refused_whatever_the_step(keep_data):
+    # Rows on which a hidden pre-activation overflows already: tanh saturates,
+    # so the gradient stays finite and the step is tiny, yet no tau helps and
+    # the refusal must not ask to lower it.
+    X, y, _ = _data(12)
+    est = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(4,), activation="tanh",
+                                        max_iter=50, random_state=0, keep_data=keep_data),
+               X, y)
+    W = est.coefs_[0]
+    unit = np.argmax(np.abs(W).sum(axis=0))
+    assert np.abs(W[:, unit]).sum() > 2.0      # 1e308 times it overflows
+    X_new = np.tile(1e308 * np.sign(W[:, unit]), (2, 1))
+    message = _refused_quietly(
+        est, lambda e: e.unlearn(None, X_new, None, y[:2], method="first_order",
+                                 tau=1e-12),
+        "not finite")
+    assert "current parameters" in message and "Scale the features" in message, message
+    assert "tau" not in message, message
+
+
 def test_second_order_without_rows_names_what_applies():
     X, y, _ = _data(10)
     est = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0,

@@ -280,6 +280,10 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             self._encode_targets(y), s, theta,
         )
 
+    def _outputs_overflow(self, X, coefs, intercepts):
+        return outputs_overflow(self.activation, self.out_activation_, X,
+                                coefs, intercepts)
+
     def _unlearned_state(
         self, request, *, method, tau, damping, curvature, cg_tol, cg_max_iter
     ):
@@ -319,9 +323,17 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         # request's rows, the only ones at hand.
         checked = ([data[0]] if data is not None else
                    [X for X in (request.X_old, request.X_new) if X is not None])
-        if any(outputs_overflow(self.activation, self.out_activation_, X,
-                                new_coefs, new_intercepts) for X in checked):
+        if any(self._outputs_overflow(X, new_coefs, new_intercepts) for X in checked):
             where = "training rows" if data is not None else "rows of the request"
+            # rows the current network overflows on (as its gradient can
+            # hide) are refused whatever the step: say so, not to shorten it
+            if any(self._outputs_overflow(X, self.coefs_, self.intercepts_)
+                   for X in checked):
+                raise ValueError(
+                    f"The network's outputs are not finite on the {where} (they "
+                    "overflow) at the current parameters already; the model is "
+                    "unchanged. Scale the features, or retrain."
+                )
             raise ValueError(
                 f"The network's outputs are not finite on the {where} at the "
                 f"updated parameters (they overflow); the model is unchanged. "
