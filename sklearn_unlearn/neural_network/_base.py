@@ -46,6 +46,7 @@ from .._report import RequestReport
 from .._request import check_method, check_tau, check_training_weights
 from .._training_rows import KeptRowsMixin, TrainingRows
 from ..base import UnlearnerMixin, UnlearnTags
+from ..solvers.bounds._roundoff import norm_up
 from ._step import damped_step, remedy
 from ._trajectory import fresh_training_state
 from ._hvp import MeanObjective, MLPFunction, MLPLayout, outputs_overflow
@@ -304,7 +305,7 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
                 gauss_newton=curvature == "gauss_newton", curvature=curvature,
                 cg_tol=cg_tol, cg_max_iter=cg_max_iter)
             theta_new = theta - step
-            step_norm = _norm(step)
+            step_norm = float(norm_up(step))
             # the model publishes its parameters in its own dtype (float32
             # overflows at about 3.4e38): those are the ones checked
             coefs, intercepts = layout.unpack(theta_new)
@@ -347,7 +348,7 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
                     self._network(layout, *data, theta_published),
                     self.alpha, weight_total,
                 )
-                grad_after = _norm(after.gradient())
+                grad_after = float(norm_up(after.gradient()))
             if not np.isfinite(grad_after):
                 raise ValueError(
                     "The corrected objective's gradient is not finite at the "
@@ -360,7 +361,7 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             n_removed=0 if request.X_old is None else request.X_old.shape[0],
             n_added=0 if request.X_new is None else request.X_new.shape[0],
             tau=tau_used, n_iter=1, step_norm=step_norm,
-            gradient_norm=None if rows is None else _norm(G),
+            gradient_norm=None if rows is None else float(norm_up(G)),
             residual_estimate=grad_after, bound_increment=np.inf, residual_bound=np.inf,
             curvature=curvature if matrix_free else None,
             damping=damping if matrix_free else None,
@@ -446,11 +447,3 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             )
         return objective, G
 
-
-def _norm(v):
-    """The Euclidean norm of ``v``, finite whenever it is representable
-    (``np.linalg.norm`` squares the entries, which overflow from ~1e154)."""
-    scale = float(np.max(np.abs(v), initial=0.0))
-    if not 0.0 < scale < np.inf:
-        return scale
-    return float(scale * np.linalg.norm(v / scale))
