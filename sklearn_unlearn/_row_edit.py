@@ -30,6 +30,7 @@ class RowEdit:
     n_rows: int             # live rows after the edit
     capacity: int           # buffer length the edit needs (dense rows)
     y_dtype: object         # the targets' dtype after the edit
+    X_dtype: object         # the features' dtype after the edit
     slots: np.ndarray       # slots written ...
     X_rows: object          # ... with these rows (dense), or the new CSR matrix
     y_rows: np.ndarray
@@ -41,7 +42,7 @@ class RowEdit:
 
     def apply(self, store):
         """Write the edit into ``store`` (a :class:`RowStore`); idempotent."""
-        store.reserve(self.capacity, self.y_dtype)
+        store.reserve(self.capacity, self.y_dtype, self.X_dtype)
         if store.sparse:
             store.X = self.X_rows
         else:
@@ -59,9 +60,9 @@ class RowEdit:
 
 
 def _as_format(X, sparse):
-    if sparse:
-        return sp.csr_matrix(X)
-    return X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    # float32 rows stay float32 (a fit takes them so), any other are float64
+    X = sp.csr_matrix(X) if sparse else (X.toarray() if sp.issparse(X) else np.asarray(X))
+    return X if X.dtype == np.float32 else X.astype(np.float64)
 
 
 def plan_edit(store, base, n, drop, X_new, y_new, w_new):
@@ -77,9 +78,10 @@ def plan_edit(store, base, n, drop, X_new, y_new, w_new):
     slots = np.asarray(holes + inserted, dtype=np.intp)
     moved = np.asarray(movers, dtype=np.intp)
     y_old = store.y[moved]
-    y_dtype = store.y.dtype
+    y_dtype, X_dtype = store.y.dtype, store.X.dtype
     if m:
         X_new = _as_format(X_new, store.sparse)
+        X_dtype = np.result_type(store.X, X_new)
         y_new = np.asarray(y_new).reshape((-1,) + store.y.shape[1:])
         y_dtype = np.result_type(store.y, y_new)
         y_rows = np.concatenate([y_old.astype(y_dtype), y_new.astype(y_dtype)])
@@ -106,6 +108,7 @@ def plan_edit(store, base, n, drop, X_new, y_new, w_new):
         if m:
             X_rows = np.concatenate([X_rows, X_new])
     return RowEdit(base=base, n_rows=end + m, capacity=capacity, y_dtype=y_dtype,
+                   X_dtype=X_dtype,
                    slots=slots, X_rows=X_rows, y_rows=y_rows, w_rows=w_rows,
                    keys=np.array(moved_keys + new_keys, dtype=np.int64),
                    cleared=np.arange(end + m, n, dtype=np.intp),

@@ -28,7 +28,8 @@ def canonical_rows(X):
         for i in range(X.shape[0]):
             lo, hi = X.indptr[i], X.indptr[i + 1]
             cols = X.indices[lo:hi].astype(np.int64)
-            out.append(cols.tobytes() + (X.data[lo:hi] + 0.0).tobytes())
+            out.append(cols.tobytes()
+                       + (X.data[lo:hi].astype(np.float64) + 0.0).tobytes())
         return out
     out = []
     for start in range(0, X.shape[0], BLOCK):

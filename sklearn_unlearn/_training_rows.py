@@ -78,11 +78,15 @@ class RowStore:
     def capacity(self):
         return self.w.shape[0]
 
-    def reserve(self, capacity, y_dtype):
-        """Grow the buffers to ``capacity`` rows and the targets to ``y_dtype``
-        (each step only if still needed; a replaced buffer is zeroed)."""
+    def reserve(self, capacity, y_dtype, X_dtype):
+        """Grow the buffers to ``capacity`` rows, the targets to ``y_dtype``
+        and the dense features to ``X_dtype`` (each step only if still
+        needed; a replaced buffer is zeroed)."""
         if self.y.dtype != y_dtype:
             self.y = self.y.astype(y_dtype)
+        if not self.sparse and self.X.dtype != X_dtype:
+            old, self.X = self.X, self.X.astype(X_dtype)
+            old.fill(0)
         for name in ("y", "w", "keys") if self.sparse else ("X", "y", "w", "keys"):
             old = getattr(self, name)
             if old.shape[0] < capacity:
@@ -121,7 +125,9 @@ class TrainingRows:
 
     Parameters
     ----------
-    X : ndarray or CSR matrix of shape (n, n_features), float64
+    X : ndarray or CSR matrix of shape (n, n_features), float64 or float32
+        As the estimator's fit took them (float32 rows are kept as such;
+        a request's float64 rows make them float64).
     y : ndarray of shape (n,) or (n, n_outputs)
         Targets as given to ``fit`` (class labels for a classifier).
     sample_weight : ndarray of shape (n,)
@@ -295,7 +301,8 @@ class TrainingRows:
         X = self._store.X
         if self._store.sparse:
             return rix.canonical_rows(X[p])[0] == canonical
-        return (X[p] + 0.0).tobytes() == canonical
+        # canonical bytes are float64 (float32 rows are kept as such)
+        return (X[p].astype(np.float64) + 0.0).tobytes() == canonical
 
     def locate(self, X_rows, y_rows, weights):
         """Indices of kept rows equal to the given rows (features, target, weight).

@@ -28,6 +28,8 @@ from sklearn_unlearn.certified import (
     noise_scale,
 )
 
+from .conftest import exact_refit, params_of
+
 
 def _state(model):
     return pickle.dumps(model.__dict__)
@@ -383,3 +385,54 @@ def test_a_request_after_a_change_of_the_certified_parameters_is_refused(change)
     # the same values written otherwise (1 for 1.0) are the same parameters
     model.set_params(epsilon=1, budget=1, estimator__C=1)
     model.unlearn(X[1:2], None, y[1:2])
+
+
+def _to_float32(X):
+    return np.asarray(X, dtype=np.float32)
+
+
+def test_a_retrain_fits_float32_rows_as_float32(diabetes):
+    # The kept rows are the rows as the final step was fitted on them: a
+    # retrain of a model fitted on float32 rows fits float32 rows, as a refit
+    # of the corrected rows does (it came back float64, 1.6e-3 away).
+    X, y = diabetes
+    X32 = X.astype(np.float32)
+    model = CertifiedRemoval(UnlearnableRidge(alpha=0.1), budget=1e-300).fit(X32, y)
+    model.unlearn(X32[:10], None, y[:10])
+    assert model.certificate_.ledger[-1].kind == "retrain"
+    assert model.training_rows_.X.dtype == np.float32
+    refit = exact_refit(model.estimator_, X32[10:], y[10:])
+    assert model.estimator_.coef_.dtype == refit.coef_.dtype == np.float32
+    # float32 arithmetic: both are within its round-off of the optimum
+    np.testing.assert_allclose(params_of(model.estimator_), params_of(refit),
+                               rtol=1e-4, atol=1e-4 * np.abs(refit.coef_).max())
+    # rows kept as float32 are found by requests given in float64
+    model.unlearn(X32[10:12].astype(np.float64), None, y[10:12])
+    assert model.training_rows_.n_rows == len(y) - 12
+
+
+def test_a_retrain_fits_the_rows_as_the_steps_hand_them_over(breast_cancer, frozen_scaler):
+    # A stateless cast to float32 before the final step: every retrain,
+    # after deletions and insertions, fits float32 rows with the fresh
+    # noise, as the final step fitted on the corrected rows does.
+    X, y = breast_cancer
+    model = CertifiedRemoval(
+        make_unlearning_pipeline(frozen_scaler, FunctionTransformer(_to_float32),
+                                 UnlearnableLogisticRegression()),
+        budget=1e-6, random_state=0).fit(X, y)
+    assert model.estimator_[-1].coef_.dtype == np.float32
+    model.unlearn(X[:5], None, y[:5])
+    model.unlearn(None, X[5:8], y_new=1 - y[5:8])
+    model.unlearn(X[8:10], X[8:10], y[8:10], 1 - y[8:10])
+    assert [e.kind for e in model.certificate_.ledger].count("retrain") == 3
+    rows = model.training_rows_
+    assert rows.X.dtype == np.float32 and rows.n_rows == len(y) - 2
+    final = model.estimator_[-1]
+    X_c = np.r_[X[5:], X[5:8]]
+    y_c = np.r_[y[5:8], 1 - y[8:10], y[10:], 1 - y[5:8]]
+    X_c = model.estimator_[:-1].transform(X_c)
+    refit = clone(final).set_params(random_state=model.noise_seed_).fit(X_c, y_c)
+    assert final.coef_.dtype == np.float32
+    np.testing.assert_allclose(params_of(final), params_of(refit), rtol=1e-6, atol=1e-7)
+    assert model.verify().parameter_distance <= 1e-6
+

@@ -13,16 +13,15 @@ from .._request import validate_request
 from ..base import get_unlearn_tags
 from ._certificate import LedgerEntry, as_bound
 from ._ledger import BudgetExceededError, certified, describe_bound, released_finite
-from ._structure import fit_final, split, transform, with_final
+from ._structure import fit_final, fit_rows, split, transform, with_final
 
 
 def requested(model, X_old, X_new, y_old, y_new, sample_weight, method):
     """The whole state of the meta-estimator ``model`` after a request, and
     the request's report, built without changing ``model``."""
     pre, final, _ = split(model.estimator_)
-    request = validate_request(final, transform(pre, X_old),
-                               transform(pre, X_new), y_old, y_new,
-                               sample_weight)
+    X_old, X_new = transform(pre, X_old), transform(pre, X_new)
+    request = validate_request(final, X_old, X_new, y_old, y_new, sample_weight)
     rows = model.training_rows_
     drop = np.array([], dtype=int)
     if rows is not None and request.X_old is not None:
@@ -53,8 +52,9 @@ def requested(model, X_old, X_new, y_old, y_new, sample_weight, method):
     if rows is not None:
         # the corrected rows as an edit of the kept ones, written in place
         # once the new state is swapped in (_complete_unlearn)
-        rows = rows.edited(drop, request.X_new, request.y_new,
-                           request.sample_weight)
+        # in the dtype the final step fits them in (validated as float64)
+        rows = rows.edited(drop, None if X_new is None else fit_rows(X_new),
+                           request.y_new, request.sample_weight)
     if over and model.on_budget_exceeded == "retrain":
         return retrained(model, final, rows, n_removed, n_added)
     void, void_reason = (_voided(cert, bound, finite) if over

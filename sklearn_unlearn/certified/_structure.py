@@ -136,9 +136,17 @@ def check_bounded(final):
         )
 
 
+def fit_rows(Xt):
+    """Rows ``Xt`` handed over by the preprocessing steps, in the dtype the
+    final step's fit takes them in: float32 rows stay float32, as
+    scikit-learn's linear models fit them (to float32 parameters); any
+    other are float64."""
+    return check_array(Xt, accept_sparse="csr", dtype=[np.float64, np.float32])
+
+
 def kept_rows(pre, X, y, sample_weight):
-    """A copy of the training rows after the preprocessing steps ``pre``."""
-    Xt = pre.transform(X) if pre is not None else X
-    Xt = check_array(Xt, accept_sparse="csr", dtype=np.float64)
+    """A copy of the training rows after the preprocessing steps ``pre``, as
+    the final step was fitted on them (a retraining fits them again)."""
+    Xt = fit_rows(transform(pre, X))
     sw = check_training_weights(sample_weight, Xt)
     return TrainingRows(Xt, np.asarray(y), sw)      # copies
