@@ -436,3 +436,47 @@ def test_a_retrain_fits_the_rows_as_the_steps_hand_them_over(breast_cancer, froz
     np.testing.assert_allclose(params_of(final), params_of(refit), rtol=1e-6, atol=1e-7)
     assert model.verify().parameter_distance <= 1e-6
 
+
+def _framed(breast_cancer):
+    pd = pytest.importorskip("pandas")
+    X, y = breast_cancer
+    X = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    scaler = FrozenEstimator(StandardScaler().set_output(transform="pandas")
+                             .fit(X.iloc[-100:]))
+    return X, y, scaler
+
+
+@pytest.mark.parametrize("budget, measure, kind", [(0.5, "always", "measured"),
+                                                   (1e-9, "never", "retrain")])
+def test_a_final_step_keeps_its_feature_names(breast_cancer, budget, measure, kind):
+    # set_output(transform="pandas"): the final step is fitted on a data
+    # frame. Measured requests and retrains keep its feature names, and
+    # nothing warns about names (every request warned, and a retrain
+    # dropped them: every later prediction warned).
+    pd = pytest.importorskip("pandas")
+    X, y, scaler = _framed(breast_cancer)
+    model = CertifiedRemoval(
+        make_unlearning_pipeline(scaler, UnlearnableLogisticRegression()),
+        budget=budget, measure_residual=measure, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, y)
+        for i in range(3):
+            model.unlearn(X.iloc[2 * i:2 * i + 2], None, y[2 * i:2 * i + 2])
+            assert model.certificate_.ledger[-1].kind == kind
+        model.unlearn(None, X.iloc[6:8], y_new=1 - y[6:8])    # over any budget
+        assert model.certificate_.ledger[-1].kind == "retrain"
+        model.predict(X)
+        verification = model.verify()
+    final = model.estimator_[-1]
+    np.testing.assert_array_equal(final.feature_names_in_,
+                                  scaler.get_feature_names_out())
+    # the fit of the final step on the corrected rows as handed over
+    X_c = scaler.transform(pd.concat([X.iloc[6:], X.iloc[6:8]]))
+    y_c = np.r_[y[6:], 1 - y[6:8]]
+    refit = clone(final).set_params(random_state=model.noise_seed_).fit(X_c, y_c)
+    np.testing.assert_array_equal(refit.feature_names_in_, final.feature_names_in_)
+    np.testing.assert_allclose(params_of(final), params_of(refit), rtol=1e-8, atol=1e-10)
+    assert verification.parameter_distance <= 1e-8
+
+

@@ -13,7 +13,8 @@ from .._request import validate_request
 from ..base import get_unlearn_tags
 from ._certificate import LedgerEntry, as_bound
 from ._ledger import BudgetExceededError, certified, describe_bound, released_finite
-from ._structure import fit_final, fit_rows, split, transform, with_final
+from ._structure import (fit_final, fit_rows, handed_over, split, transform,
+                         with_final)
 
 
 def requested(model, X_old, X_new, y_old, y_new, sample_weight, method):
@@ -26,7 +27,7 @@ def requested(model, X_old, X_new, y_old, y_new, sample_weight, method):
     drop = np.array([], dtype=int)
     if rows is not None and request.X_old is not None:
         drop = rows.locate(request.X_old, request.y_old, request.sample_weight)
-    updated, bound, report = updated_final(final, request, method)
+    updated, bound, report = updated_final(final, X_old, X_new, request, method)
     finite = released_finite(updated)
     cert = model.certificate_
     spent = max(cert.spent, bound)
@@ -107,15 +108,16 @@ def _voided(cert, bound, finite):
                   f"{describe_bound(bound)}, over the budget {cert.budget:.4g}")
 
 
-def updated_final(final, request, method):
-    """The final step after ``request``, as a new object, and its bound.
+def updated_final(final, X_old, X_new, request, method):
+    """The final step after ``request``, its rows ``X_old``, ``X_new`` as
+    the preprocessing steps hand them over (a data frame keeps the names
+    the step checks), as a new object, and its bound.
 
     The step in use is left as it was: the plan is applied to a shallow
     copy (a plan made on another state would be refused).
     """
-    plan = final.plan_unlearn(request.X_old, request.X_new, request.y_old,
-                              request.y_new, sample_weight=request.sample_weight,
-                              method=method)
+    plan = final.plan_unlearn(X_old, X_new, request.y_old, request.y_new,
+                              sample_weight=request.sample_weight, method=method)
     updated = final.apply_unlearn(plan, copy=True)
     bound = max(as_bound(plan.report.residual_bound),
                 as_bound(updated.residual_bound_))
@@ -127,8 +129,9 @@ def retrained(model, final, rows, n_removed, n_added):
     corrected rows with fresh noise (built without changing ``model``)."""
     rng = copy.deepcopy(model.noise_rng_)   # advanced only if swapped in
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    fresh = fit_final(clone(final), *rows.materialised(), seed, model.sigma_,
-                  type(model).__name__)
+    X, y, sample_weight = rows.materialised()
+    fresh = fit_final(clone(final), handed_over(final, X), y, sample_weight, seed,
+                      model.sigma_, type(model).__name__)
     bound = as_bound(fresh.residual_bound_)
     if not released_finite(fresh) or not np.isfinite(bound):
         raise ValueError(

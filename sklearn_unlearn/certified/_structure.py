@@ -4,7 +4,7 @@ step, which steps the certificate covers, and the final step's noisy fit."""
 import copy
 
 import numpy as np
-
+import scipy.sparse as sp
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array, get_tags
@@ -142,6 +142,20 @@ def fit_rows(Xt):
     scikit-learn's linear models fit them (to float32 parameters); any
     other are float64."""
     return check_array(Xt, accept_sparse="csr", dtype=[np.float64, np.float32])
+
+
+def handed_over(final, X):
+    """Kept rows ``X`` as the preprocessing steps hand them to ``final``: a
+    data frame of its feature names when it was fitted on one (its fit
+    keeps them, and its predictions warn about rows without them)."""
+    if not hasattr(final, "feature_names_in_"):
+        return X
+    import pandas as pd
+
+    names = final.feature_names_in_
+    if sp.issparse(X):
+        return pd.DataFrame.sparse.from_spmatrix(X, columns=names)
+    return pd.DataFrame(X, columns=names, copy=False)
 
 
 def kept_rows(pre, X, y, sample_weight):

@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 
 from ._certificate import Verification
+from ._structure import handed_over
 
 #: Default relative tolerance under which :meth:`CertifiedRemoval.verify`
 #: counts two regressors' predictions of a row as the same.
@@ -29,12 +30,14 @@ def measure(final, rows, cert, rtol):
             f"{cert.spent:.6g}: the bound under-reports, which is "
             "a defect of this library. Please report it."
         )
-    refit = clone(final).fit(rows.X, rows.y, sample_weight=rows.sample_weight)
+    refit = clone(final).fit(handed_over(final, rows.X), rows.y,
+                             sample_weight=rows.sample_weight)
     theta_refit = refit.unlearning_cache_.theta
     distance = float(np.linalg.norm(cache.theta - theta_refit)
                      / np.linalg.norm(theta_refit))
-    ours = np.concatenate([final.predict(X) for X, _, _ in rows.chunks()])
-    theirs = np.concatenate([refit.predict(X) for X, _, _ in rows.chunks()])
+    chunks = [handed_over(final, X) for X, _, _ in rows.chunks()]
+    ours = np.concatenate([final.predict(X) for X in chunks])
+    theirs = np.concatenate([refit.predict(X) for X in chunks])
     if is_classifier(final):
         same = ours == theirs
     else:
