@@ -480,3 +480,25 @@ def test_a_final_step_keeps_its_feature_names(breast_cancer, budget, measure, ki
     assert verification.parameter_distance <= 1e-8
 
 
+
+@pytest.mark.filterwarnings("ignore:.*fitted statistics:UserWarning")
+def test_requests_that_bypass_the_ledger_are_refused_as_such(breast_cancer):
+    # An owned pipeline's own verbs are refused with the ownership message,
+    # before anything changes: a plan that needs the scaler's change (it
+    # named feature_changes and advised freezing the scaler), forgetting
+    # features (which did not exist for a noisy final step).
+    X, y = breast_cancer
+    model = CertifiedRemoval(make_unlearning_pipeline(StandardScaler(),
+                                                      UnlearnableLogisticRegression()),
+                             allow_stateful_steps=True, random_state=0).fit(X, y)
+    pipe = model.estimator_
+    before = pickle.dumps(model)
+    for call in (lambda: pipe.plan_unlearn(X[:2], None, y[:2]),
+                 lambda: pipe.forget_features([0]),
+                 lambda: pipe.forget_features([0], X, y),
+                 lambda: pipe.plan_forget_features([0])):
+        with pytest.raises(ValueError, match="final step of a CertifiedRemoval"):
+            call()
+        assert pickle.dumps(model) == before
+    model.unlearn(X[:2], None, y[:2])
+    assert model.training_rows_.n_rows == len(y) - 2

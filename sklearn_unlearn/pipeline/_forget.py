@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils.metaestimators import available_if
 
-from ..base import get_unlearn_tags
+from ..base import UnlearnerMixin, get_unlearn_tags
 from ._columns import forget_columns
 from ._report import PipelineRequestReport
 from ._walk import Walk, _transform
@@ -18,8 +18,13 @@ def _final_unlearns(pipeline):
 
 def _final_forgets(pipeline):
     """Whether the final step can forget features (its tags say it takes a
-    change of its features)."""
-    return _final_unlearns(pipeline) and get_unlearn_tags(pipeline.steps[-1][1]).feature_changes
+    change of its features), or is owned by a meta-estimator: the verbs are
+    then there to refuse, as the other requests made past its ledger are."""
+    if not _final_unlearns(pipeline):
+        return False
+    final = pipeline.steps[-1][1]
+    owned = isinstance(final, UnlearnerMixin) and final._unlearn_owner is not None
+    return get_unlearn_tags(final).feature_changes or owned
 
 
 class ForgetColumnsMixin:
@@ -91,6 +96,7 @@ class ForgetColumnsMixin:
         >>> pipe.forget_features(["sex"])[-1].coef_.round(3).tolist()
         [0.664, 0.0, 0.0]
         """
+        self._check_not_owned()
         self._checked_options({})
         positions = _raw_positions(self, columns)
         rows = (X, y, sample_weight, fingerprint_key)
@@ -108,6 +114,8 @@ class ForgetColumnsMixin:
         -------
         plan : UnlearningPlan
         """
+        # a plan is made to be applied: one past the owner's ledger never is
+        self._check_not_owned()
         self._checked_options({})
         positions = _raw_positions(self, columns)
         rows = (X, y, sample_weight, fingerprint_key)

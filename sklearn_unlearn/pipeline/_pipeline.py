@@ -170,6 +170,10 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                      **options):
         """Compute the update of a request without applying it.
 
+        Refused (``ValueError``), as :meth:`unlearn` is, when the final step is
+        owned by a :class:`~sklearn_unlearn.certified.CertifiedRemoval`:
+        requests then go through its ledger.
+
         Parameters
         ----------
         X_old, X_new, y_old, y_new, sample_weight, **options
@@ -193,6 +197,9 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         (5, ('standardscaler',))
         >>> pipe = pipe.apply_unlearn(plan)
         """
+        # a plan is made to be applied: one past the owner's ledger never is
+        # (the owner plans on the final step itself)
+        self._check_not_owned()
         return UnlearnerMixin.plan_unlearn(self, X_old, X_new, y_old, y_new,
                                            sample_weight=sample_weight, **options)
 
