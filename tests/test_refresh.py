@@ -401,6 +401,71 @@ def test_refresh_and_rebase_after_set_params_are_refused(verb, change):
     assert state_hash(model) == before
 
 
+@pytest.mark.parametrize("make", [
+    lambda: UnlearnableLogisticRegression(hessian="low_rank"),
+    lambda: UnlearnableLogisticRegression(residual_bound=False),
+    lambda: UnlearnableLinearSVC()])
+def test_a_refresh_after_a_rebase_of_a_model_that_keeps_no_bound(make):
+    """A model of a kind that keeps no bound (the low-rank mode, no bound
+    asked for, a squared hinge) has a finite one after a rebase; the refresh
+    after it took the new cache's infinite bound for rows that overflow, and
+    refused the true rows."""
+    X, y, _ = _problem("binary")
+    model = make().fit(X, y)
+    model.rebase_residual_bound(X, y)
+    assert np.isfinite(model.residual_bound_)
+    model.refresh_cache(X, y)
+    fitted = make().fit(X, y)
+    assert model.residual_bound_ == fitted.residual_bound_
+
+
+def test_forget_features_with_rows_where_an_update_took_the_model_far_out():
+    """A request that relabels a row of weight 1e8 takes the model far out
+    (coefficients of 1e6), where every row's curvature underflows: the cache
+    of the rows with a feature zeroed, polished from there, could not be
+    factored and forget_features refused the true rows (in memory and in
+    chunks; a refresh by chunks too). It now polishes from the parent's fit
+    (from zero by chunks), and lands on scikit-learn's refit (relative
+    distance of the parameters 1e-5; lbfgs stops near 1e-6 with such
+    weights)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_unlearn import zero_features
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2))
+    y = (X @ [1.5, -1.0] + rng.logistic(size=20) > 0).astype(int)
+    y[:2] = [0, 1]
+    weights = np.ones(20)
+    weights[:2] = 1e8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = UnlearnableLogisticRegression(tol=1e-10, max_iter=1000).fit(
+            X, y, sample_weight=weights)
+        current = y.copy()
+        current[1] = 0
+        model.unlearn(X[[1]], X[[1]], y[[1]], current[[1]], sample_weight=weights[[1]],
+                      method="second_order")
+        assert np.abs(model.coef_).max() > 1e5
+        refit = LogisticRegression(tol=1e-12, max_iter=100000).fit(
+            zero_features(X, [1]), current, sample_weight=weights)
+        chunks = [(X[:8], current[:8], weights[:8]), (X[8:], current[8:], weights[8:])]
+        for forget in (lambda m: m.forget_features([1], X, current, weights),
+                       lambda m: m.forget_features([1], chunks)):
+            forgotten = forget(pickle.loads(pickle.dumps(model)))
+            assert _distance(forgotten, refit) < 1e-5
+        refreshed = pickle.loads(pickle.dumps(model)).refresh_cache(chunks)
+        refit = LogisticRegression(tol=1e-12, max_iter=100000).fit(
+            X, current, sample_weight=weights)
+        assert _distance(refreshed, refit) < 1e-5
+
+
+def _distance(model, reference):
+    theta = np.r_[np.ravel(model.coef_), np.ravel(model.intercept_)]
+    ref = np.r_[np.ravel(reference.coef_), np.ravel(reference.intercept_)]
+    return np.linalg.norm(theta - ref) / np.linalg.norm(ref)
+
+
 def test_refresh_of_a_pipeline_s_final_step():
     """Through a pipeline, the final step is made anew from the current raw
     rows passed through the fitted steps (whose scaler the pipeline

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._fingerprints import RowFingerprints, check_key, key_check
 from .._plausibility import LossProfile
+from ..solvers import NotPositiveDefiniteError
 from ..solvers.fit._chunked_newton import cache_by_chunks, check_weighted
 from ._chunked import (CHUNK_WEIGHTS, ChunkPass, MappedChunks, check_target_shape,
                        dask_arrays, dask_reducer, is_dask_collection, iterable_reducer,
@@ -146,12 +147,23 @@ class ChunkedFitMixin:
         reduce = reducer(chunk_pass)
         if like is not None:
             reduce = same_rows(reduce, like)
-        return cache_by_chunks(
-            objective, reduce, theta,
-            noise=self._unlearn_noise(objective), bound=self._keeps_residual_bound(),
-            dtype=np.asarray(self.coef_).dtype,
-            check=lambda sums: self._check_group_totals(sums.weight_totals),
-            last=None if key is None else {"fingerprint_key": key})
+
+        def polished(start):
+            return cache_by_chunks(
+                objective, reduce, start,
+                noise=self._unlearn_noise(objective), bound=self._keeps_residual_bound(),
+                dtype=np.asarray(self.coef_).dtype,
+                check=lambda sums: self._check_group_totals(sums.weight_totals),
+                last=None if key is None else {"fingerprint_key": key})
+
+        try:
+            return polished(theta)
+        except NotPositiveDefiniteError:
+            if not np.any(theta):
+                raise
+            # no factorable curvature where the model is (an update took it
+            # far out, every row's curvature saturated): from zero, as a fit
+            return polished(np.zeros_like(theta))
 
     def _chunk_source(self, X, y, sample_weight, transform=None):
         """``(reducer, y_shape)`` of training rows given as a Dask collection

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import _fit_context
+from sklearn.base import _fit_context, clone
 from sklearn.utils import check_array
 
 from .._locks import fit_serialised
@@ -121,6 +121,23 @@ class CachedFitMixin:
                 raise
             raise ValueError(UNREACHED) from exc
         return cache, LossProfile.from_sums(sums)
+
+    def _cache_polished_from(self, X, y, sample_weight, theta, *, at_optimum=False):
+        """:meth:`_cache_of_rows` polished from ``theta``, or, where the
+        curvature there cannot be factored (an update took the model far
+        out, every row's curvature saturated), from the parent's fit on the
+        rows, as a fit is; the estimator is not changed."""
+        try:
+            return self._cache_of_rows(X, y, sample_weight, theta=theta,
+                                       at_optimum=at_optimum)
+        except NotPositiveDefiniteError:
+            fitted = clone(self)
+            fitted._fit_parent(X, y, sample_weight)
+            # polished and published as this model publishes (a float32
+            # model's parameters are float32, the rows here float64)
+            start = fitted._get_theta(self.unlearning_cache_.objective.design)
+            return self._cache_of_rows(X, y, sample_weight, theta=start,
+                                       at_optimum=at_optimum)
 
     def _check_group_totals(self, totals):
         """Refuse training data without weight on some class."""

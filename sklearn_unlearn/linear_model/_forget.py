@@ -205,7 +205,7 @@ default=None
             return self._polished_state(report, cache, LossProfile.from_sums(sums))
         rows = validate_data(self, X, accept_sparse="csr", reset=False, dtype=np.float64)
         zeroed = zero_features(rows, positions)
-        cache, profile = self._cache_of_rows(zeroed, y, sample_weight, theta=theta)
+        cache, profile = self._cache_polished_from(zeroed, y, sample_weight, theta)
         attrs, report = self._polished_state(report, cache, profile)
         if self.__dict__.get("row_fingerprints_") is not None or fingerprint_key is not None:
             attrs["row_fingerprints_"] = fingerprints_replaced(

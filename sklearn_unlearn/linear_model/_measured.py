@@ -4,13 +4,13 @@ residual, or its whole cache."""
 from dataclasses import replace
 
 import numpy as np
-from sklearn.base import clone, is_classifier
+from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
 from .._fingerprints import check_fingerprinted, kept_fingerprints, training_digests
 from .._plausibility import LossProfile
 from ..solvers.bounds._roundoff import TINY, gamma, norm_raise
-from ..solvers import NotPositiveDefiniteError
+from ..solvers import UnlearningCache
 from ..solvers._weight_totals import combined
 from ._chunked import (CHUNK_WEIGHTS, ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks,
                        unpack_chunk)
@@ -188,20 +188,7 @@ class MeasuredResidualMixin:
             rows = self._rows_in_memory(X, y, sample_weight)
             if kept is not None:
                 check_fingerprinted(kept, training_digests(self, *rows, key))
-            try:
-                new, profile = self._cache_of_rows(*rows, theta=cache.theta,
-                                                   at_optimum=True)
-            except NotPositiveDefiniteError:
-                # no factorable curvature where the model is (an update that
-                # took it far out, every row saturated; or rows whose
-                # curvature is ill-conditioned there): a fit from the
-                # parent's solver starts where the polish can go on
-                fitted = clone(self)
-                fitted._fit_parent(*rows)
-                # polished and published as this model publishes (the rows
-                # are float64 here: a float32 model's parameters are not)
-                start = fitted._get_theta(cache.objective.design)
-                new, profile = self._cache_of_rows(*rows, theta=start, at_optimum=True)
+            new, profile = self._cache_polished_from(*rows, cache.theta, at_optimum=True)
         else:
             reducer, y_shape = source
             new, _, last = self._chunked_cache(reducer, y_shape, cache.theta, key=key,
@@ -210,7 +197,12 @@ class MeasuredResidualMixin:
                 check_fingerprinted(kept, last.fingerprints)
             profile = LossProfile.from_sums(last)
         check_current_rows(cache, new)
-        if np.isfinite(cache.residual_bound) and not np.isfinite(new.residual_bound):
+        # a cache of a kind that keeps no bound (the low-rank mode, a squared
+        # hinge, residual_bound=False) has an infinite one however finite
+        # the rows: after a rebase, its old bound is finite
+        if not np.all(np.isfinite(new.residual)) or (
+                not np.isfinite(new.residual_bound) and UnlearningCache.keeps_bound(
+                    new.objective, new.exact_hessian, self._keeps_residual_bound())):
             raise ValueError(_OVERFLOW)
         new = replace(new, zero_features=cache.zero_features)
         return self._with_state({"unlearning_cache_": new,

@@ -272,6 +272,16 @@ class UnlearningCache:
                               dtype=dtype, third=third)
         return (cache, sums) if return_sums else cache
 
+    @staticmethod
+    def keeps_bound(objective, exact, bound):
+        """Whether a cache of ``objective`` made from rows bounds its
+        residual's rounding (``residual_error`` finite for finite rows): a
+        loss whose curvature has a Lipschitz constant, exact Hessian blocks,
+        and ``bound`` asked for (or a constant curvature, which costs
+        nothing to bound)."""
+        gamma = objective.loss.curvature_lipschitz
+        return gamma is not None and exact and (bound or gamma == 0)
+
     @classmethod
     def from_sums(cls, objective, theta, gradient, sums, *, hessians, grams, noise,
                   anchor, exact, bound, dtype=np.float64, third=None):
@@ -280,10 +290,9 @@ class UnlearningCache:
         of one chunk or added over many): ``gradient`` of the objective
         there, the Hessian ``hessians`` with its curvature taken at
         ``anchor``, and ``grams`` (``K`` and ``K_R``, or ``None``)."""
-        gamma = objective.loss.curvature_lipschitz
         drift = Drift.from_sums(objective, sums, theta, anchor, exact)
         roundoff = np.inf
-        if gamma is not None and exact and (bound or gamma == 0):
+        if cls.keeps_bound(objective, exact, bound):
             roundoff = _bound.gradient_roundoff(objective, theta, gradient, sums, noise)
         grams_error = sums.gram_errors(objective.n_params)
         return cls(
