@@ -73,6 +73,10 @@ def _check_rows(estimator, X, name):
         )
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from exc
+    except TypeError as exc:        # values numpy cannot make numbers of (dates)
+        raise ValueError(
+            f"{name} cannot be read as numbers ({exc}). Pass the features as "
+            "the model was fitted on them. Nothing was changed.") from exc
 
 
 def _plain_targets(y):
@@ -99,6 +103,31 @@ def _labels_1d(y, name):
     return y
 
 
+def _known_labels(y, classes):
+    """Whether each label is one of ``classes``, for labels that do not sort
+    with them; a missing value (``pd.NA``, whose truth is undefined) is
+    none."""
+    try:
+        return np.isin(y, classes)
+    except TypeError:
+        pass
+    known = np.zeros(len(y), dtype=bool)
+    for i, label in enumerate(y):
+        try:
+            known[i] = any(bool(label == c) for c in classes)
+        except TypeError:
+            pass
+    return known
+
+
+def _distinct(labels):
+    """The distinct ``labels`` as plain values, for a message."""
+    try:
+        return np.unique(labels).tolist()
+    except TypeError:
+        return list(dict.fromkeys(map(repr, labels)))
+
+
 def _check_targets(estimator, y, n_rows, name, classifier):
     if classifier:
         y = _labels_1d(y, name)
@@ -108,11 +137,11 @@ def _check_targets(estimator, y, n_rows, name, classifier):
             pos = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
             known = np.asarray(classes[pos] == y, dtype=bool)
         except TypeError:            # labels not comparable with classes_
-            known = np.isin(y, classes)
+            known = _known_labels(y, classes)
         if not known.all():
-            unknown = np.unique(y[~known])
+            unknown = _distinct(y[~known])
             raise ValueError(
-                f"{name} contains labels {unknown.tolist()} that the model was not "
+                f"{name} contains labels {unknown} that the model was not "
                 f"trained on (classes_={estimator.classes_.tolist()}). A new class "
                 "changes the model's outputs and needs retraining; unlearning "
                 "only moves points between known classes."

@@ -589,3 +589,29 @@ def test_negative_training_weights_are_refused_at_fit(name):
         with pytest.raises(ValueError, match="negative values"):
             est.partial_fit(X, y, sample_weight=w)
     assert pickle.dumps(est) == before
+
+
+def test_unreadable_rows_labels_and_chunks_are_refused_by_what_is_wrong():
+    """A date column in X_old raised numpy's DTypePromotionError, a missing
+    label (pd.NA) ``TypeError: boolean value of NA is ambiguous``, and an
+    empty list of chunks an AttributeError: each is now a ValueError saying
+    what is wrong, with nothing changed."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    frame = pd.DataFrame(X, columns=list("abc"))
+    reg = UnlearnableRidge().fit(frame, y)
+    dated = frame.iloc[:3].copy()
+    dated["a"] = pd.to_datetime(["2020-01-01"] * 3)
+    clf = UnlearnableLogisticRegression().fit(X, np.where(y > 0, "pos", "neg"))
+    calls = [(reg, lambda: reg.unlearn(dated, None, y[:3]), "cannot be read as numbers"),
+             (clf, lambda: clf.unlearn(X[:3], None, pd.array(["pos", None, "neg"],
+                                                            dtype="string")),
+              "labels \\[<NA>\\]"),
+             (reg, lambda: reg.forget_features(0, [], None), "chunks is empty"),
+             (reg, lambda: reg.refresh_cache([]), "chunks is empty")]
+    for est, call, match in calls:
+        before = _state(est)
+        with pytest.raises(ValueError, match=match):
+            call()
+        assert _state(est) == before

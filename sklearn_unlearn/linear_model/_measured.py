@@ -246,6 +246,9 @@ class MeasuredResidualMixin:
                     part = chunk_pass(rows if view is None else view(rows), targets,
                                       weights, cache.theta, wanted)
                     sums[i] = part if sums[i] is None else sums[i] + part
+            if sums[0] is None:
+                raise ValueError("The iterable of chunks is empty: give the model's "
+                                 "current training rows. Nothing was changed.")
         return sums[0] if transform is None else tuple(sums)
 
 
