@@ -638,3 +638,34 @@ def test_a_request_that_removes_a_whole_class_is_refused():
         model.unlearn(X[y == 2], None, y[y == 2])
     assert state_hash(model) == before
     model.unlearn(X[y == 2][:29], None, y[y == 2][:29])
+
+
+@pytest.mark.parametrize("keep_data", [True, False])
+def test_a_classifier_without_kept_rows_refuses_to_empty_a_class(keep_data):
+    """Without its rows, an MLP classifier could not tell that a request
+    erased every row of a class (its output for it stays, and the erased
+    rows' label with it). It keeps the count and exact weight of every
+    class, as the linear models do, and refuses such a request, or one
+    that takes more weight from a class than it holds, with nothing
+    changed; labels that are Python strings are named."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = pd.Series(np.where(X[:, 0] > 0.8, "rare", "common"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=50,
+                                       random_state=0, keep_data=keep_data).fit(X, y)
+    rare = np.flatnonzero(y == "rare")
+    before = pickle.dumps(est.__dict__)
+    requests = [(X[rare], None, y[rare].to_numpy(), "every training row of class 'rare'"),
+                (X[rare[:1]], None, y[rare[:1]].to_numpy(), "more weight from class 'rare'")]
+    for X_old, X_new, y_old, match in requests:
+        weights = None if "every" in match else np.full(1, 50.0)
+        with pytest.raises(ValueError, match=match):
+            est.unlearn(X_old, X_new, y_old, sample_weight=weights,
+                        method="first_order", tau=1e-3)
+        assert pickle.dumps(est.__dict__) == before
+    est.unlearn(X[rare[1:]], None, y[rare[1:]].to_numpy(), method="first_order", tau=1e-3)
+    assert est.unlearning_group_counts_.tolist() == [len(y) - len(rare), 1.0]

@@ -46,6 +46,7 @@ from .._report import RequestReport
 from .._request import check_method, check_tau, check_training_weights
 from .._training_rows import KeptRowsMixin, TrainingRows
 from ..base import UnlearnerMixin, UnlearnTags
+from ..solvers._weight_totals import remaining, summed
 from ..solvers.bounds._roundoff import norm_up
 from ._step import damped_step, remedy
 from ._trajectory import fresh_training_state
@@ -72,6 +73,12 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         sw = np.array(check_training_weights(sample_weight, X), copy=True)
         y = self._stored_targets(y)
         self.unlearning_weight_total_ = float(sw.sum())
+        # the rows' count and exact weight per class (one group for a
+        # regressor), kept without the rows: what a request leaves is checked
+        groups, n_groups = self._target_groups(y)
+        totals, residue = summed(groups, sw, n_groups)
+        self.unlearning_group_weights_ = _parts_table(totals, residue)
+        self.unlearning_group_counts_ = np.bincount(groups, minlength=n_groups).astype(float)
         self.training_rows_ = (
             TrainingRows(X, y, sw) if self.keep_data else None
         )
@@ -93,6 +100,15 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
     def _encode_targets(self, y):  # pragma: no cover
         """Targets in the network's output encoding, float (n, n_outputs)."""
         raise NotImplementedError
+
+    def _target_groups(self, y):
+        """The group of each of the stored targets ``y`` (its class for a
+        classifier) and the number of groups."""
+        return np.zeros(len(y), dtype=np.intp), 1
+
+    def _group_name(self, g):
+        """What group ``g`` is, for messages."""
+        return "the training data"
 
     def _check_unlearnable_model(self):
         """Refuse models whose requests cannot be expressed (e.g. multilabel)."""
@@ -294,7 +310,7 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         start = time.perf_counter()
         layout = MLPLayout.from_coefs(self.coefs_)
         theta = layout.pack(self.coefs_, self.intercepts_)
-        rows, data, weight_total = self._corrected_rows(request)
+        rows, data, weight_total, groups = self._corrected_rows(request)
         objective, G = self._corrected_gradient(layout, theta, request, data,
                                                 weight_total)
         # a step too long overflows somewhere below: each result is checked
@@ -375,6 +391,8 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             "intercepts_": new_intercepts,
             "training_rows_": rows,
             "unlearning_weight_total_": float(weight_total),
+            "unlearning_group_weights_": groups[0],
+            "unlearning_group_counts_": groups[1],
             "unlearn_history_": [*self.unlearn_history_, report.kept()],
         }
         state.update(fresh_training_state(self, new_coefs, new_intercepts))
@@ -387,11 +405,8 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         sw = request.sample_weight
         n_old = 0 if request.X_old is None else request.X_old.shape[0]
         n_new = 0 if request.X_new is None else request.X_new.shape[0]
-        weight_total = (
-            self.unlearning_weight_total_
-            - (float(sw.sum()) if n_old else 0.0)
-            + (float(sw.sum()) if n_new else 0.0)
-        )
+        groups = self._remaining_groups(request, n_old, n_new)
+        weight_total = float(np.sum(groups[0]))
         kept = self.training_rows_
         rows = data = None
         if kept is not None:
@@ -406,14 +421,48 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             )
             data = rows.materialised()
             weight_total = float(np.sum(data[2]))
-        if not weight_total > 1e-12 * max(self.unlearning_weight_total_, 1.0):
+        if data is not None:
+            self._check_remaining_targets(data[1])
+        return rows, data, weight_total, groups
+
+    def _remaining_groups(self, request, n_old, n_new):
+        """The exact weight per group (a table of parts, see
+        :func:`~sklearn_unlearn.solvers._weight_totals.exact_parts`) and the
+        row count per group after the request, refused where it takes more
+        than a group holds or empties a class."""
+        sw = request.sample_weight
+        empty = np.zeros(0, dtype=np.intp)
+        g_old = (self._target_groups(self._stored_targets(request.y_old))[0]
+                 if n_old else empty)
+        g_new = (self._target_groups(self._stored_targets(request.y_new))[0]
+                 if n_new else empty)
+        weights = self.unlearning_group_weights_
+        counts = self.unlearning_group_counts_
+        after = remaining(weights[:, 0], weights[:, 1:] if weights.shape[1] > 1 else None,
+                          counts, g_old, sw if n_old else sw[:0], g_new,
+                          sw if n_new else sw[:0])
+        tol = 1e-9 * max(float(weights[:, 0].sum()), 1.0)
+        for g in range(len(counts)):
+            if after.totals[g] < -tol or after.counts[g] < 0:
+                raise ValueError(
+                    f"The request removes more weight from {self._group_name(g)} "
+                    f"than the model was trained on ({weights[g, 0]:.6g}). Check "
+                    "that the rows, targets and sample_weight are those of the "
+                    "training data. Nothing was changed.")
+        if not np.sum(after.totals) > 0:
             raise ValueError(
                 "The request removes all the training weight: the corrected "
                 "objective is empty. Retrain instead."
             )
-        if data is not None:
-            self._check_remaining_targets(data[1])
-        return rows, data, weight_total
+        for g in range(len(counts)):
+            if after.counts[g] == 0 and counts[g] > 0 and len(counts) > 1:
+                # a refit would drop the class from classes_; the network
+                # keeps its output, which the erased rows' label would name
+                raise ValueError(
+                    f"The request removes every training row of {self._group_name(g)}: "
+                    "a refit would no longer know the class, and the model cannot "
+                    "drop it without retraining. Nothing was changed.")
+        return _parts_table(after.totals, after.residue), after.counts
 
     def _corrected_gradient(self, layout, theta, request, data, weight_total):
         """The corrected objective (``None`` without kept rows) and its
@@ -447,3 +496,8 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             )
         return objective, G
 
+
+def _parts_table(totals, residue):
+    """The exact weight per group as one array: its rounding, then the
+    roundings of what is left (columns)."""
+    return totals[:, None] if residue is None else np.column_stack([totals, residue])

@@ -282,16 +282,27 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
     def _encode_targets(self, y):
         return np.asarray(self._label_binarizer.transform(y), dtype=np.float64)
 
+    def _target_groups(self, y):
+        if np.ndim(y) != 1:
+            # multilabel: its requests are refused (one label per row)
+            return np.zeros(len(y), dtype=np.intp), 1
+        return np.searchsorted(self.classes_, y), len(self.classes_)
+
+    def _group_name(self, g):
+        label = self.classes_[g]
+        # a plain value, not np.int64(1); labels may be Python objects
+        return f"class {(label.item() if isinstance(label, np.generic) else label)!r}"
+
     def _check_remaining_targets(self, y):
         # a refit would drop the class from classes_; the network keeps
         # its output, which the erased rows' label would then name
-        missing = np.setdiff1d(self.classes_, np.unique(y))
+        missing = np.flatnonzero(~np.isin(self.classes_, y))
         if len(missing):
             raise ValueError(
-                f"The request removes every training row of class "
-                f"{missing[0].tolist()!r}: a refit would no longer know the class, "
-                "and the model cannot drop it without retraining. Nothing was "
-                "changed.")
+                f"The request removes every training row of "
+                f"{self._group_name(missing[0])}: a refit would no longer know the "
+                "class, and the model cannot drop it without retraining. Nothing "
+                "was changed.")
 
     def _check_unlearnable_model(self):
         if self._label_binarizer.y_type_ == "multilabel-indicator":
