@@ -52,9 +52,11 @@ _SHARED_DOC = """
     rows (or the old values of edited rows) are in no attribute once
     :meth:`unlearn` returns, nor in a pickle, joblib or skops file or a deep
     copy made after it. With
-    ``keep_data=False`` only the total sample weight is kept and
-    only ``method="first_order"`` with a numeric ``tau`` is available (its
-    gradient then assumes the fit was stationary).
+    ``keep_data=False`` only the count and exact sample weight of every
+    class (of the data, for a regressor) are kept, by which a request that
+    would empty a class or take more weight than was trained on is refused,
+    and only ``method="first_order"`` with a numeric ``tau`` is available
+    (its gradient then assumes the fit was stationary).
 
     **Overflow.** A request fails closed: a step that is not finite, or
     whose parameters are not finite in the model's dtype (a float32 network
@@ -147,6 +149,9 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         ``keep_data=False``.
     unlearning_weight_total_ : float
         Total sample weight ``S`` of the current training data.
+    unlearning_group_weights_, unlearning_group_counts_ : ndarray
+        The exact sample weight of every class (its rounding, then the
+        roundings of what is left, in columns) and its row count.
     unlearn_history_ : list of :class:`~sklearn_unlearn.base.RequestReport`
         Figures of every request: method, conjugate-gradient iterations and
         stop reason, step norm, gradient norm before and after, time.
@@ -342,6 +347,9 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         with ``keep_data=False``.
     unlearning_weight_total_ : float
         Total sample weight ``S`` of the current training data.
+    unlearning_group_weights_, unlearning_group_counts_ : ndarray of shape (1, m), (1,)
+        The exact sample weight of the data (its rounding, then the
+        roundings of what is left) and its row count.
     unlearn_history_ : list of :class:`~sklearn_unlearn.base.RequestReport`
         Figures of every request.
 
