@@ -103,11 +103,17 @@ def _check_downdate(n, mean, m2, n_b, mean_b, m2_b, n_a, mean_a, m2_a, between):
     their root mean square (Cauchy-Schwarz). The mean is judged against the
     scale the scaler divides by."""
     units = (8.0 + 2.0 * np.log2(n + 1.0)) * _EPS
-    m2_error = units * (m2 + m2_b + between)
     rms = np.sqrt(np.maximum(mean**2 + np.divide(m2, n, out=np.zeros_like(m2), where=n > 0), 0))
     rms_b = np.sqrt(mean_b**2 + np.divide(m2_b, n_b, out=np.zeros_like(m2_b), where=n_b > 0))
     mean_error = units * np.divide(n * rms + n_b * rms_b, n_a, out=np.zeros_like(rms),
                                    where=n_a > 0)
+    # the term between the two parts squares the means' difference, and
+    # carries twice its relative error: an uncentred column's mean (1e6)
+    # rounds far more than its variance (1)
+    weight = np.divide(n_a * n_b, n, out=np.zeros_like(m2), where=n > 0)
+    delta_error = mean_error + units * np.abs(mean_b)
+    m2_error = (units * (m2 + m2_b + between)
+                + 2.0 * np.abs(mean_b - mean_a) * weight * delta_error)
     var_a = np.divide(np.maximum(m2_a, 0.0), n_a, out=np.zeros_like(m2_a), where=n_a > 0)
     scale_a = _scale_of(var_a, mean_a, n_a)
     with np.errstate(divide="ignore", invalid="ignore"):
