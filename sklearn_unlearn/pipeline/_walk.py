@@ -158,6 +158,12 @@ def walk_step(step, path, Xo, Xn, change, w):
             "training rows, so it cannot be unlearned any more. Keep it in "
             "frozen_steps, or refit the pipeline. Nothing was changed.")
     if isinstance(step, StandardScaler):
+        seen = np.asarray(step.n_samples_seen_, dtype=np.float64)
+        if np.any(seen != np.round(seen)):
+            # the sums of the weights, when fitted with sample_weight (integer
+            # weights escape this: they count as repeated rows)
+            _refuse(path, step, "was fitted with sample weights, whose sums the "
+                    "pipeline does not unlearn (it counts the rows).")
         try:
             new, scale_shift = unlearned_scaler(step, dense_rows(Xo), dense_rows(Xn))
         except CancelledStatisticsError as exc:
