@@ -220,3 +220,44 @@ def test_weights_far_apart_leave_exact_totals_from_the_fit(verb):
         chunks = [(X[current[:9]], y[current[:9]], weights[current[:9]]),
                   (X[current[9:]], y[current[9:]], weights[current[9:]])]
         getattr(est, verb)(chunks)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")     # the losses' squares overflow
+def test_weights_near_the_square_root_of_the_largest_float_are_served():
+    """Weights of 1e155 square past the largest float: a norm computed
+    without scaling overflowed (the matrices' norm bounds, the request's
+    gradient norm), and true rows a fit took were refused as too large."""
+    from sklearn_unlearn import UnlearnableRidge
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((200, 4))
+    y = X @ np.arange(1.0, 5.0) + rng.standard_normal(200)
+    w = rng.uniform(0.5, 2.0, 200) * 1e155
+    est = UnlearnableRidge().fit(X, y, sample_weight=w)
+    assert np.isfinite(est.residual_bound_)
+    est.unlearn(X[:3], None, y[:3], sample_weight=w[:3])
+    est.refresh_cache(X[3:], y[3:], w[3:])
+    assert np.isfinite(est.residual_bound_)
+
+
+def test_a_light_row_s_weight_changed_beside_a_heavy_one_is_refused():
+    """The weights were compared within 1e-9 of the total: beside a row of
+    weight 1e12, a light row's weight changed from 1 to 900 passed, and a
+    log-link GLM checks nothing else of the rows. The exact sums are now
+    compared exactly."""
+    from sklearn_unlearn import UnlearnablePoissonRegressor
+    from sklearn_unlearn.utils._check_state import state_hash
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 3))
+    y = rng.poisson(2.0, 100).astype(float)
+    w = np.ones(100)
+    w[0] = 1e12
+    est = UnlearnablePoissonRegressor().fit(X, y, sample_weight=w)
+    wrong = w.copy()
+    wrong[1] = 900.0
+    before = state_hash(est)
+    with pytest.raises(ValueError, match="total weight 1000000000998.0"):
+        est.refresh_cache(X, y, wrong)
+    assert state_hash(est) == before
+    est.refresh_cache(X, y, w)

@@ -201,7 +201,8 @@ class MeasuredResidualMixin:
         # hinge, residual_bound=False) has an infinite one however finite
         # the rows: after a rebase, its old bound is finite
         if not np.all(np.isfinite(new.residual)) or (
-                not np.isfinite(new.residual_bound) and UnlearningCache.keeps_bound(
+                np.isfinite(cache.residual_bound) and not np.isfinite(new.residual_bound)
+                and UnlearningCache.keeps_bound(
                     new.objective, new.exact_hessian, self._keeps_residual_bound())):
             raise ValueError(_OVERFLOW)
         new = replace(new, zero_features=cache.zero_features)
@@ -276,8 +277,9 @@ def check_current_gradient(cache, measured):
 #: Why rows whose gradient or bound overflows are refused where the model's
 #: current rows give finite ones.
 _OVERFLOW = ("The rows given overflow float64 arithmetic (their gradient or its "
-             "bound is not finite), where the model's current training rows do "
-             "not: they are not its current rows. Nothing was changed.")
+             "bound is not finite): they are not the model's current rows, or those "
+             "are too large for float64 arithmetic (rescale them and fit again). "
+             "Nothing was changed.")
 
 
 def measured_current(cache, sums):
@@ -306,19 +308,22 @@ def check_current_rows(cache, given):
     :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` or a cache made
     from them; ``None`` for no rows) must be the cache's."""
     if given is not None and np.array_equal(given.counts, cache.counts):
-        # both exact sums: the rows' own weights give no gap at all
+        # both exact sums: the rows' own weights give no gap at all (a slack
+        # would let a log-link GLM, which checks nothing else, take a light
+        # row's weight changed beside a heavy one)
         gap, _ = combined((given.weight_totals, given.weight_residue),
                           (cache.weight_totals, cache.weight_residue), sign=-1.0)
-        if np.all(np.abs(gap) <= 1e-9 * np.abs(cache.weight_totals)):
+        if not np.any(gap):
             return
     n, total = ((0, 0.0) if given is None
                 else (int(given.counts.sum()), float(given.weight_totals.sum())))
+    # every digit: the weights must match exactly
     raise ValueError(
-        f"The rows given are {n} of total weight {total:.6g}, but the model's "
+        f"The rows given are {n} of total weight {total!r}, but the model's "
         f"current training data has {int(cache.counts.sum())} rows of total weight "
-        f"{float(cache.weight_totals.sum()):.6g} (by class: counts and weights "
-        "must match too): pass the fit's rows after every request. Nothing was "
-        "changed."
+        f"{float(cache.weight_totals.sum())!r} (by class, or by zero and positive "
+        "target: counts and weights must match too): pass the fit's rows after "
+        "every request. Nothing was changed."
     )
 
 

@@ -388,7 +388,7 @@ class UnlearningCache:
             tau=info.tau,
             n_iter=info.n_iter,
             step_norm=float(np.linalg.norm(after.step)),
-            gradient_norm=float(np.linalg.norm(g.G)),
+            gradient_norm=float(_roundoff.norm_up(g.G)),
             residual_estimate=float(np.linalg.norm(residual)),
             bound_increment=float(increment),
             residual_bound=float(_roundoff.norm_up(residual)

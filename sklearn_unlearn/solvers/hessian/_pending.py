@@ -147,7 +147,7 @@ class PendingMatrix:
         #: and the exact sum it stands for (the rounding of every sum that
         #: formed it; what the caller passes for the matrix it gives).
         self.error = float(error)
-        self._abs_norm = float(np.linalg.norm(matrix))
+        self._abs_norm = float(norm_up(matrix))
         self._pending_mass = 0.0
 
     @property
