@@ -130,11 +130,13 @@ class ChunkedFitMixin:
         objective = self._unlearn_objective(self.n_features_in_,
                                             self._unlearn_n_outputs(y_shape))
         if self._hessian_mode(objective) != "dense":
+            why = ("it is set to hessian='low_rank'" if self.hessian == "low_rank"
+                   else f"this model's {objective.n_params} parameters make them "
+                   "too large")
             raise ValueError(
-                "A fit by chunks keeps dense Hessian blocks, which this model's "
-                f"{objective.n_params} parameters make too large (hessian="
-                f"{self.hessian!r}): fit wide data in memory with "
-                "hessian='low_rank'.")
+                f"A pass by chunks keeps dense Hessian blocks, and {why}: give "
+                "the rows in memory (wide data with hessian='low_rank'), or use "
+                "hessian='dense'. Nothing was changed.")
         classes = self._chunk_classes()
         n_groups = self._unlearn_n_groups(classes)
         encoder = clone(self)
