@@ -512,6 +512,31 @@ def test_a_pipeline_with_a_mean_imputer_names_numpy_dtype_in_skops_files():
         np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
 
 
+def test_a_mean_imputer_keeps_exact_sums_and_forgets_an_erased_outlier():
+    """The imputer's mean was downdated by a subtraction that cancelled the
+    digits of what remained: an erased 1e17 in a column of mean 5 left it 5%
+    off (1e18: 23%), an error of the size of the erased value's last digit.
+    The pipeline keeps the exact sum of every column's observed values: the
+    statistic is the rounding of the exact mean, whichever row was erased."""
+    clip = FunctionTransformer(np.clip, kw_args={"a_min": -50, "a_max": 50})
+
+    def build():
+        return make_unlearning_pipeline(
+            make_column_transformer((make_pipeline(SimpleImputer(), clip), [0]),
+                                    (StandardScaler(), [1])), UnlearnableRidge())
+
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.standard_normal(200) + 5.0, rng.standard_normal(200)]
+    y = X[:, 0] + X[:, 1]
+    statistics = []
+    for big in (1e8, 1e17, 1e18):
+        X[0, 0] = big
+        pipe = build().fit(X, y).unlearn(X[:1], None, y[:1])
+        statistics.append(pipe[0].named_transformers_["pipeline"][0].statistics_[0])
+    exact = float(np.mean(np.asarray(X[1:, 0], dtype=np.longdouble)))
+    assert statistics == [exact] * 3
+
+
 def test_a_scaler_fitted_with_sample_weights_is_refused():
     """A scaler fitted with sample weights was downdated by row counts (its
     n_samples_seen_ a sum of weights): mean_ 4.6e-3 and var_ 4.7e-2 from the

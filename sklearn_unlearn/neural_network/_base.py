@@ -46,7 +46,7 @@ from .._report import RequestReport
 from .._request import check_method, check_tau, check_training_weights
 from .._training_rows import KeptRowsMixin, TrainingRows
 from ..base import UnlearnerMixin, UnlearnTags
-from ..solvers._weight_totals import remaining, summed
+from ..solvers._weight_totals import remaining, stacked, summed
 from ..solvers.bounds._roundoff import norm_up
 from ._step import damped_step, remedy
 from ._trajectory import fresh_training_state
@@ -77,7 +77,7 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         # regressor), kept without the rows: what a request leaves is checked
         groups, n_groups = self._target_groups(y)
         totals, residue = summed(groups, sw, n_groups)
-        self.unlearning_group_weights_ = _parts_table(totals, residue)
+        self.unlearning_group_weights_ = stacked(totals, residue)
         self.unlearning_group_counts_ = np.bincount(groups, minlength=n_groups).astype(float)
         self.training_rows_ = (
             TrainingRows(X, y, sw) if self.keep_data else None
@@ -462,7 +462,7 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
                     f"The request removes every training row of {self._group_name(g)}: "
                     "a refit would no longer know the class, and the model cannot "
                     "drop it without retraining. Nothing was changed.")
-        return _parts_table(after.totals, after.residue), after.counts
+        return stacked(after.totals, after.residue), after.counts
 
     def _corrected_gradient(self, layout, theta, request, data, weight_total):
         """The corrected objective (``None`` without kept rows) and its
@@ -496,8 +496,3 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             )
         return objective, G
 
-
-def _parts_table(totals, residue):
-    """The exact weight per group as one array: its rounding, then the
-    roundings of what is left (columns)."""
-    return totals[:, None] if residue is None else np.column_stack([totals, residue])

@@ -80,11 +80,14 @@ def forget_columns(step, path, local, walk):
             "unlearned" if isinstance(step, (StandardScaler, SimpleImputer)) else
             "categories_kept" if isinstance(step, OrdinalEncoder) else "passed_through")
         if isinstance(step, SimpleImputer):
-            # a zero column has every value observed
-            observed, n_rows = walk.new_counts[name]
+            # a zero column has every value observed, and sums to zero
+            observed, n_rows, *sums = walk.new_counts[name]
             observed = observed.copy()
             observed[local] = n_rows
-            walk.new_counts[name] = (observed, n_rows)
+            if sums:
+                sums = [sums[0].copy()]
+                sums[0][local] = 0.0
+            walk.new_counts[name] = (observed, n_rows, *sums)
         return _zeroed(step, local), local
     if isinstance(step, OneHotEncoder) and step.min_frequency is None and (
             step.max_categories is None):

@@ -11,7 +11,7 @@ from .._locks import fit_serialised, serialised
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
 from ._forget import ForgetColumnsMixin, _final_unlearns
 from ._report import PipelineRequestReport
-from ._statistics import dense_rows
+from ._statistics import column_sums, dense_rows
 from ._walk import Walk, _transform, leaf_inputs, walk_chain
 
 
@@ -71,7 +71,10 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         The report of every request.
     unlearn_statistics_ : dict
         What the pipeline keeps beside its steps: for every mean imputer, the
-        number of observed values per column and of rows (counts, no values).
+        number of observed values per column and of rows, and the exact sum
+        of the observed values per column (as parts: the sum's rounding,
+        then what it left out), from which ``statistics_`` is the rounding
+        of the exact mean after every request.
 
     See Also
     --------
@@ -160,7 +163,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             for path, imputer, X_in in leaf_inputs(step, (name,), X):
                 X_in = np.asarray(X_in, dtype=np.float64).reshape(len(X_in), -1)
                 counts[path] = ((~np.isnan(X_in)).sum(axis=0).astype(np.float64),
-                                len(X_in))
+                                len(X_in), column_sums(X_in))
             X = _transform(step, X)
         return counts
 

@@ -2,9 +2,12 @@
 variances of a StandardScaler, the column means of a SimpleImputer."""
 
 import copy
+import math
 
 import numpy as np
 import scipy.sparse as sp
+
+from ..solvers._weight_totals import exact_parts, exact_table
 
 _EPS = np.finfo(np.float64).eps
 #: Largest estimated relative error of a scaler's variance after rows leave,
@@ -177,18 +180,55 @@ def _as_seen(n, old):
     return n.astype(np.int64)
 
 
-def unlearned_imputer(imputer, observed, removed, added):
+def column_sums(X):
+    """The exact sum of the observed (not NaN) values of every column of
+    ``X``, as a table of exact parts (see ``solvers._weight_totals``)."""
+    return exact_table([exact_parts(col[~np.isnan(col)].tolist()) for col in X.T])
+
+
+def _change_of_sums(removed, added, d):
+    """The exact change of every column's sum as rows leave and enter, as
+    lists of parts (empty where the sum does not change)."""
+    changes = []
+    for j in range(d):
+        values = []
+        for X, sign in ((removed, -1.0), (added, 1.0)):
+            if X is not None and len(X):
+                col = X[:, j]
+                values += (sign * col[~np.isnan(col)]).tolist()
+        changes.append(exact_parts(values))
+    return changes
+
+
+def unlearned_imputer(imputer, observed, removed, added, sums=None):
     """A copy of a fitted mean SimpleImputer with the rows moved out and in,
-    its new counts of observed values, and the columns whose statistic
-    changed. Edited rows whose input did not change are left out (they
-    would move a mean by round-off alone); a column that had no observed
-    value at fit (dropped, or filled with 0) keeps its statistic."""
+    its new counts of observed values, the columns whose statistic changed,
+    and the new exact column ``sums`` (given those of its current rows;
+    ``None`` without them). Edited rows whose input did not change are left
+    out (they would move a mean by round-off alone); a column that had no
+    observed value at fit (dropped, or filled with 0) keeps its statistic.
+
+    With the exact sums the mean is the rounding of the exact sum over the
+    count, whatever the rows taken out: a subtraction of an erased outlier
+    (1e17 in a column of mean 5) cancelled the digits of what remained (5%
+    off), and its error was a function of the erased value."""
     removed, added = without_unchanged_pairs(removed, added)
     observed = np.asarray(observed, dtype=np.float64)
     empty = observed == 0
     stats = np.asarray(imputer.statistics_, dtype=np.float64)
     n, mean, _ = updated_moments(observed, np.where(empty, 0.0, stats),
                                  np.zeros(len(stats)), removed, added)
+    if sums is not None:
+        changes = _change_of_sums(removed, added, len(stats))
+        sums = exact_table([exact_parts(held.tolist() + change)
+                            for held, change in zip(sums, changes)])
+        totals = np.array([math.fsum(row) for row in sums])
+        exact = np.divide(totals, n, out=np.zeros_like(totals), where=n > 0)
+        # a column whose count and sum the request leaves as they were keeps
+        # the fit's statistic (its own rounding of the same mean)
+        touched = (_count(removed, len(stats)) != _count(added, len(stats))) | np.array(
+            [bool(change) for change in changes])
+        mean = np.where(touched, exact, stats)
     if np.any((n == 0) & ~empty):
         raise ValueError(
             "The request leaves a column of a SimpleImputer without any observed "
@@ -203,4 +243,4 @@ def unlearned_imputer(imputer, observed, removed, added):
     mean = np.where(empty, stats, mean)
     new = copy.copy(imputer)
     new.statistics_ = mean
-    return new, n, ~empty & (mean != stats)
+    return new, n, ~empty & (mean != stats), sums

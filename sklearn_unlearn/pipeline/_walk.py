@@ -188,12 +188,15 @@ def walk_step(step, path, Xo, Xn, change, w):
 
 def _walk_imputer(step, path, Xo, Xn, w):
     name = "__".join(path)
-    observed, n_rows = w.counts[name]
+    # the observed values' count and exact sum per column, and the rows
+    observed, n_rows, *sums = w.counts[name]
     old, new_rows = dense_rows(Xo), dense_rows(Xn)
-    new, n_obs, changed = unlearned_imputer(step, observed, old, new_rows)
+    new, n_obs, changed, sums = unlearned_imputer(step, observed, old, new_rows,
+                                                  *sums)
     removed = 0 if old is None else len(old)
     added = 0 if new_rows is None else len(new_rows)
-    w.new_counts[name] = (n_obs, n_rows - removed + added)
+    w.new_counts[name] = (n_obs, n_rows - removed + added,
+                          *([] if sums is None else [sums]))
     w.kinds[name] = "unlearned"
     # rows outside the request that were imputed would see their value change
     missing_old = 0 if old is None else np.isnan(old).sum(axis=0)

@@ -65,6 +65,17 @@ def _table(parts):
     return table[:, 0], (table[:, 1:] if width > 1 else None)
 
 
+def stacked(totals, residue):
+    """The exact values as one array: their roundings, then the roundings of
+    what is left, in columns."""
+    return totals[:, None] if residue is None else np.column_stack([totals, residue])
+
+
+def exact_table(parts):
+    """:func:`stacked` of per-row exact parts (lists of floats)."""
+    return stacked(*_table(parts))
+
+
 def _held(totals, residue, g):
     return [float(totals[g]), *([] if residue is None else residue[g].tolist())]
 
