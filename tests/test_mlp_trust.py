@@ -667,5 +667,17 @@ def test_a_classifier_without_kept_rows_refuses_to_empty_a_class(keep_data):
             est.unlearn(X_old, X_new, y_old, sample_weight=weights,
                         method="first_order", tau=1e-3)
         assert pickle.dumps(est.__dict__) == before
+    # beside a heavy class, a light one was overdrawn within a relative slack
+    heavy = UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=50, random_state=0,
+                                     keep_data=keep_data)
+    weights = np.where(y == "rare", 1e-3, 1e6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        heavy.fit(X, y, sample_weight=weights)
+    state = pickle.dumps(heavy.__dict__)
+    with pytest.raises(ValueError, match="more weight from class 'rare'"):
+        heavy.unlearn(X[rare[:1]], None, y[rare[:1]].to_numpy(), sample_weight=[0.05],
+                      method="first_order", tau=1e-3)
+    assert pickle.dumps(heavy.__dict__) == state
     est.unlearn(X[rare[1:]], None, y[rare[1:]].to_numpy(), method="first_order", tau=1e-3)
     assert est.unlearning_group_counts_.tolist() == [len(y) - len(rare), 1.0]

@@ -441,9 +441,9 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         after = remaining(weights[:, 0], weights[:, 1:] if weights.shape[1] > 1 else None,
                           counts, g_old, sw if n_old else sw[:0], g_new,
                           sw if n_new else sw[:0])
-        tol = 1e-9 * max(float(weights[:, 0].sum()), 1.0)
+        # exact sums: no slack, which a heavy class would lend a light one
         for g in range(len(counts)):
-            if after.totals[g] < -tol or after.counts[g] < 0:
+            if after.totals[g] < 0 or after.counts[g] < 0:
                 raise ValueError(
                     f"The request removes more weight from {self._group_name(g)} "
                     f"than the model was trained on ({weights[g, 0]:.6g}). Check "
