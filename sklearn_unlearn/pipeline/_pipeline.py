@@ -147,8 +147,20 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                 "An UnlearningPipeline whose final step unlearns does not cache its "
                 "fitted transformers: memory keeps the transformed training rows in "
                 "files that unlearning cannot erase. Use memory=None.")
-        super().fit(X, y, **params)
-        self.unlearn_statistics_ = self._imputer_counts(X)
+        # scikit-learn refits the transformers into a new list of steps, which
+        # a failed fit's attributes put back, and the final step in place,
+        # which is put back here: the statistics kept stay those of the steps
+        final = self.steps[-1][1]
+        saved_final = dict(vars(final)) if hasattr(final, "__dict__") else None
+        try:
+            super().fit(X, y, **params)
+            statistics = self._imputer_counts(X)
+        except BaseException:
+            if saved_final is not None:
+                vars(final).clear()
+                vars(final).update(saved_final)
+            raise
+        self.unlearn_statistics_ = statistics
         self.unlearn_history_ = []
         self._final_plan = None
         if _final_unlearns(self):
@@ -161,7 +173,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         counts = {}
         for name, step in self.steps[:-1]:
             for path, imputer, X_in in leaf_inputs(step, (name,), X):
-                X_in = np.asarray(X_in, dtype=np.float64).reshape(len(X_in), -1)
+                X_in = dense_rows(X_in)
                 counts[path] = ((~np.isnan(X_in)).sum(axis=0).astype(np.float64),
                                 len(X_in), column_sums(X_in))
             X = _transform(step, X)

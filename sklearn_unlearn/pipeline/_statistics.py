@@ -2,10 +2,11 @@
 variances of a StandardScaler, the column means of a SimpleImputer."""
 
 import copy
-import math
+from fractions import Fraction
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import check_array
 
 from ..solvers._weight_totals import exact_parts, exact_table
 
@@ -34,12 +35,15 @@ class CancelledStatisticsError(ValueError):
 
 
 def dense_rows(X):
-    """Request rows as a float array (they are few)."""
+    """Rows as a 2-d float array, missing values (``pd.NA`` of a nullable
+    column too) as NaN."""
     if X is None:
         return None
     if sp.issparse(X):
         X = X.toarray()
-    return np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    X = check_array(X, dtype=np.float64, ensure_all_finite=False, ensure_2d=False,
+                    ensure_min_samples=0)
+    return X.reshape(len(X), -1)
 
 
 def without_unchanged_pairs(old, new):
@@ -196,6 +200,10 @@ def _change_of_sums(removed, added, d):
             if X is not None and len(X):
                 col = X[:, j]
                 values += (sign * col[~np.isnan(col)]).tolist()
+        if not np.all(np.isfinite(values)):
+            raise ValueError(
+                "The request's rows hold infinite values in a column of a mean "
+                "SimpleImputer, which a refit refuses. Nothing was changed.")
         changes.append(exact_parts(values))
     return changes
 
@@ -222,8 +230,9 @@ def unlearned_imputer(imputer, observed, removed, added, sums=None):
         changes = _change_of_sums(removed, added, len(stats))
         sums = exact_table([exact_parts(held.tolist() + change)
                             for held, change in zip(sums, changes)])
-        totals = np.array([math.fsum(row) for row in sums])
-        exact = np.divide(totals, n, out=np.zeros_like(totals), where=n > 0)
+        # the exact mean, rounded once (a float's Fraction is exact)
+        exact = np.array([float(sum(map(Fraction, row)) / int(k)) if k > 0 else 0.0
+                          for row, k in zip(sums.tolist(), n)])
         # a column whose count and sum the request leaves as they were keeps
         # the fit's statistic (its own rounding of the same mean)
         touched = (_count(removed, len(stats)) != _count(added, len(stats))) | np.array(

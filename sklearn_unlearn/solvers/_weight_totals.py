@@ -51,8 +51,9 @@ def exact_parts(values):
             values.append(-head)
     except OverflowError:
         raise ValueError(
-            "The request's sample weights are too large for float64 arithmetic: "
-            "their sum with the model's overflows. Nothing was changed.") from None
+            "The values are too large for float64 arithmetic: their exact sum "
+            "overflows on the way (sample weights, or the values of a mean "
+            "imputer's column). Rescale them. Nothing was changed.") from None
 
 
 def _table(parts):
