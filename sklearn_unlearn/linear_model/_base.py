@@ -256,6 +256,15 @@ default=None
         without changing the estimator: the new cache and parameters."""
         self._unlearn_check_request(request)
         cache = self.unlearning_cache_
+        held = held_features(cache.zero_features, request.X_old)
+        if held:
+            # rows as they were before the features were forgotten: taking
+            # them out would take out curvature and values no row has now
+            raise ValueError(
+                f"X_old holds values in the feature(s) at {list(held)}, which the "
+                "model forgot (forget_features): every training row is zero there "
+                "now. Give the rows as they are now (sklearn_unlearn.zero_features). "
+                "Nothing was changed.")
         change = None
         if feature_change is not None:
             cache, *change = changed_coordinates(cache, *feature_change)
@@ -305,8 +314,9 @@ default=None
                     "with the current rows, for an exact model."), stacklevel=6)
         new_cache = cache.committed(plan)
         if cache.zero_features:
-            new_cache = replace(new_cache, zero_features=still_zero(
-                cache.zero_features, request.X_new))
+            held = held_features(cache.zero_features, request.X_new)
+            new_cache = replace(new_cache, zero_features=tuple(
+                j for j in cache.zero_features if j not in held))
         attrs = self._moved_attributes(new_cache.theta, new_cache.objective.design)
         attrs["unlearning_cache_"] = new_cache
         profile = self.__dict__.get("training_loss_profile_")
@@ -394,12 +404,12 @@ default=None
         return self.unlearning_cache_.history
 
 
-def still_zero(features, X_new):
-    """The ``features`` (positions) that the rows ``X_new`` (dense or
-    sparse, or ``None``) leave zero in every row."""
-    if X_new is None or not X_new.shape[0]:
-        return features
-    part = X_new[:, list(features)]
+def held_features(features, X):
+    """The ``features`` (positions) in which some row of ``X`` (dense or
+    sparse, or ``None``) is not zero."""
+    if X is None or not X.shape[0] or not features:
+        return ()
+    part = X[:, list(features)]
     mass = (np.asarray(abs(part).sum(axis=0)).ravel() if sp.issparse(part)
             else np.abs(part).sum(axis=0))
-    return tuple(j for j, m in zip(features, mass) if m == 0)
+    return tuple(j for j, m in zip(features, mass) if m != 0)
