@@ -484,6 +484,23 @@ def test_a_scaler_whose_erased_outlier_dominates_its_statistics_refuses():
             assert "dominate the mean or variance" in str(exc)
             continue
         np.testing.assert_allclose(pipe[0].var_, refit.var_, rtol=DOWNDATE_RTOL)
+    # the error an erased outlier leaves is carried to the next request: two
+    # deletions each served left var_ 1.8e-5 from the refit's
+    rng = np.random.default_rng(0)
+    X = 3.0 + rng.normal(size=(202, 1))
+    X[:2, 0] = [6.078e6, 9153.0]
+    y = rng.normal(size=202)
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+    for erased in range(2):
+        try:
+            pipe.unlearn(X[erased:erased + 1], None, y[erased:erased + 1])
+        except ValueError as exc:
+            assert "now or in an earlier request" in str(exc)
+            break
+        refit = StandardScaler().fit(X[erased + 1:])
+        np.testing.assert_allclose(pipe[0].var_, refit.var_, rtol=DOWNDATE_RTOL)
+    else:
+        raise AssertionError("the second deletion cannot be served within 1e-8")
 
 
 def test_a_pipeline_with_a_mean_imputer_names_numpy_dtype_in_skops_files():
@@ -586,7 +603,7 @@ def test_a_failed_fit_leaves_no_statistics_of_the_last_fit():
     imputer, final = pipe[0], pickle.dumps(pipe[-1])
     with pytest.MonkeyPatch.context() as patch:
         # the statistics fail once every step is refitted (a pd.NA did)
-        patch.setattr(UnlearningPipeline, "_imputer_counts", lambda self, X: 1 / 0)
+        patch.setattr(UnlearningPipeline, "_kept_statistics", lambda self, *args: 1 / 0)
         with pytest.raises(ZeroDivisionError):
             pipe.fit(X - 95.0, y)
     assert pipe[0] is imputer and pickle.dumps(pipe[-1]) == final
@@ -608,6 +625,12 @@ def test_a_scaler_fitted_with_sample_weights_is_refused():
     with pytest.raises(ValueError, match="fitted with sample weights"):
         pipe.unlearn(X[:10], None, y[:10], sample_weight=w[:10])
     assert pickle.dumps(pipe) == before
+    # weights that sum to a whole number, or whole weights, are weights too
+    for w in (np.tile([0.5, 1.5], 50), np.r_[3.0, np.ones(99)]):
+        pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(
+            X, y, standardscaler__sample_weight=w, unlearnableridge__sample_weight=w)
+        with pytest.raises(ValueError, match="fitted with sample weights"):
+            pipe.unlearn(X[:10], None, y[:10], sample_weight=w[:10])
 
 
 def test_a_step_that_cannot_carry_an_unlearned_scaler_change_is_refused():

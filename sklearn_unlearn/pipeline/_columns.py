@@ -79,15 +79,17 @@ def forget_columns(step, path, local, walk):
         walk.kinds[name] = (
             "unlearned" if isinstance(step, (StandardScaler, SimpleImputer)) else
             "categories_kept" if isinstance(step, OrdinalEncoder) else "passed_through")
-        if isinstance(step, SimpleImputer):
-            # a zero column has every value observed, and sums to zero
-            observed, n_rows, *sums = walk.new_counts[name]
+        if name in walk.new_counts:
+            # a zero column has every value observed, sums to zero, and
+            # its statistics are exact (a refit's)
+            observed, n_rows, *rest = walk.new_counts[name]
             observed = observed.copy()
             observed[local] = n_rows
-            if sums:
-                sums = [sums[0].copy()]
-                sums[0][local] = 0.0
-            walk.new_counts[name] = (observed, n_rows, *sums)
+            rest = [r.copy() if isinstance(r, np.ndarray) else r for r in rest]
+            for r in rest:
+                if isinstance(r, np.ndarray):
+                    r[local] = 0.0
+            walk.new_counts[name] = (observed, n_rows, *rest)
         return _zeroed(step, local), local
     if isinstance(step, OneHotEncoder) and step.min_frequency is None and (
             step.max_categories is None):

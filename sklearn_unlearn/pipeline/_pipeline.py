@@ -5,13 +5,15 @@ from copy import copy as shallow_copy
 import numpy as np
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _num_samples
 
 from .._locks import fit_serialised, serialised
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
 from ._forget import ForgetColumnsMixin, _final_unlearns
 from ._report import PipelineRequestReport
-from ._statistics import column_sums, dense_rows
+from ._statistics import column_sums, dense_rows, observed_counts
 from ._walk import Walk, _transform, leaf_inputs, walk_chain
 
 
@@ -74,7 +76,9 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         number of observed values per column and of rows, and the exact sum
         of the observed values per column (as parts: the sum's rounding,
         then what it left out), from which ``statistics_`` is the rounding
-        of the exact mean after every request.
+        of the exact mean after every request; for every standard scaler,
+        the same counts and the estimated errors requests left in its mean
+        and sum of squared deviations per column (refused past ``1e-8``).
 
     See Also
     --------
@@ -154,7 +158,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         saved_final = dict(vars(final)) if hasattr(final, "__dict__") else None
         try:
             super().fit(X, y, **params)
-            statistics = self._imputer_counts(X)
+            statistics = self._kept_statistics(X, params)
         except BaseException:
             if saved_final is not None:
                 vars(final).clear()
@@ -167,17 +171,29 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             self._new_unlearn_state()
         return self
 
-    def _imputer_counts(self, X):
-        if not any(isinstance(v, SimpleImputer) for v in self.get_params().values()):
+    def _kept_statistics(self, X, params=None):
+        """What the pipeline keeps of its steps' inputs: per mean imputer, the
+        count and exact sum of every column's observed values and the row
+        count; per standard scaler, the counts, the errors requests leave in
+        its statistics (none after a fit) and whether the fit's ``params``
+        gave it sample weights."""
+        if not any(isinstance(v, (SimpleImputer, StandardScaler))
+                   for v in self.get_params().values()):
             return {}
-        counts = {}
+        kept = {}
         for name, step in self.steps[:-1]:
-            for path, imputer, X_in in leaf_inputs(step, (name,), X):
-                X_in = dense_rows(X_in)
-                counts[path] = ((~np.isnan(X_in)).sum(axis=0).astype(np.float64),
-                                len(X_in), column_sums(X_in))
+            for path, leaf, X_in in leaf_inputs(step, (name,), X):
+                if isinstance(leaf, SimpleImputer):
+                    X_in = dense_rows(X_in)
+                    kept[path] = (observed_counts(X_in, X_in.shape[1]), len(X_in),
+                                  column_sums(X_in))
+                else:
+                    observed = observed_counts(X_in, leaf.n_features_in_)
+                    zeros = np.zeros(len(observed))
+                    kept[path] = (observed, _num_samples(X_in), zeros, zeros.copy(),
+                                  _given_weights(leaf, path, params or {}))
             X = _transform(step, X)
-        return counts
+        return kept
 
     # -- the verbs, where the final step unlearns -----------------------------------
     @available_if(_final_unlearns)
@@ -491,3 +507,18 @@ def make_unlearning_pipeline(*steps, frozen_steps=None, transform_input=None, me
     return UnlearningPipeline(named, frozen_steps=frozen_steps,
                               transform_input=transform_input, memory=memory,
                               verbose=verbose)
+
+
+
+def _given_weights(leaf, path, params):
+    """Whether a fit with ``params`` gave the scaler ``leaf`` sample weights:
+    by name (``"<step>__sample_weight"``), or by metadata routing, which
+    gives them to a step that requests them. Its fitted statistics then
+    weigh the rows, which the pipeline's requests count."""
+    from sklearn import get_config
+
+    if params.get(f"{path}__sample_weight") is not None:
+        return True
+    return bool(get_config().get("enable_metadata_routing")
+                and params.get("sample_weight") is not None
+                and leaf.get_metadata_routing().consumes("fit", ["sample_weight"]))

@@ -65,11 +65,13 @@ def _moments(X):
     return n, mean, (dev**2).sum(axis=0)
 
 
-def updated_moments(n, mean, m2, removed, added, *, check=False):
-    """``(n, mean, m2)`` after rows leave and enter (Chan's pairwise formulas,
-    run backwards for the rows that leave). With ``check``, refuse rows
-    whose removal cancels the digits of what remains
-    (:class:`CancelledStatisticsError`)."""
+def updated_moments(n, mean, m2, removed, added, *, errors=None):
+    """``(n, mean, m2, errors)`` after rows leave and enter (Chan's pairwise
+    formulas, run backwards for the rows that leave). With ``errors``, the
+    estimated absolute errors ``(of mean, of m2)`` that earlier requests
+    left in them: rows whose removal cancels the digits of what remains are
+    refused (:class:`CancelledStatisticsError`), and the errors after the
+    request are returned (``None`` without)."""
     n, mean = np.asarray(n, dtype=np.float64), np.asarray(mean, dtype=np.float64)
     m2 = np.asarray(m2, dtype=np.float64)
     if removed is not None and len(removed):
@@ -85,9 +87,9 @@ def updated_moments(n, mean, m2, removed, added, *, check=False):
         delta = mean_b - mean_a
         between = np.divide(delta**2 * n_a * n_b, n, out=np.zeros_like(m2), where=n > 0)
         m2_a = m2 - m2_b - between
-        if check:
-            _check_downdate(n, mean, m2, n_b, mean_b, m2_b, n_a, mean_a,
-                            m2_a, between)
+        if errors is not None:
+            errors = _checked_downdate(errors, n, mean, m2, n_b, mean_b, m2_b, n_a,
+                                       mean_a, m2_a, between)
         n, mean, m2 = n_a, mean_a, np.maximum(m2_a, 0.0)
     if added is not None and len(added):
         n_c, mean_c, m2_c = _moments(added)
@@ -95,31 +97,63 @@ def updated_moments(n, mean, m2, removed, added, *, check=False):
         delta = mean_c - mean
         new_mean = np.divide(n * mean + n_c * mean_c, total, out=np.zeros_like(mean),
                              where=total > 0)
-        m2 = m2 + m2_c + np.divide(delta**2 * n * n_c, total, out=np.zeros_like(m2),
-                                   where=total > 0)
+        between = np.divide(delta**2 * n * n_c, total, out=np.zeros_like(m2),
+                            where=total > 0)
+        if errors is not None:
+            errors = _update_errors(errors, n, mean, m2, n_c, mean_c, m2_c, total,
+                                    between)
+        m2 = m2 + m2_c + between
         n, mean = total, new_mean
-    return n, mean, m2
+    return n, mean, m2, errors
 
 
-def _check_downdate(n, mean, m2, n_b, mean_b, m2_b, n_a, mean_a, m2_a, between):
-    """Refuse a removal whose subtractions cancel the remaining statistics'
-    digits. The errors are estimated from the sizes of the terms that
-    cancel: the fitted sums were rounded (pairwise, up to about ``log2 n``
-    units) and the downdate rounds a few times more. The sum of the values'
-    magnitudes, which a mean's rounding scales with, is at most ``n`` times
-    their root mean square (Cauchy-Schwarz). The mean is judged against the
-    scale the scaler divides by."""
-    units = (8.0 + 2.0 * np.log2(n + 1.0)) * _EPS
-    rms = np.sqrt(np.maximum(mean**2 + np.divide(m2, n, out=np.zeros_like(m2), where=n > 0), 0))
-    rms_b = np.sqrt(mean_b**2 + np.divide(m2_b, n_b, out=np.zeros_like(m2_b), where=n_b > 0))
-    mean_error = units * np.divide(n * rms + n_b * rms_b, n_a, out=np.zeros_like(rms),
-                                   where=n_a > 0)
+def _rounding_units(n):
+    """Units of round-off of a fitted sum over ``n`` rows (pairwise, up to
+    about ``log2 n``) and of the few operations of an update after it."""
+    return (8.0 + 2.0 * np.log2(n + 1.0)) * _EPS
+
+
+def _rms(mean, m2, n):
+    """Root mean square of values of ``mean`` and sum of squared deviations
+    ``m2``: their magnitudes sum to at most ``n`` times it (Cauchy-Schwarz)."""
+    return np.sqrt(np.maximum(mean**2 + np.divide(m2, n, out=np.zeros_like(m2),
+                                                  where=n > 0), 0.0))
+
+
+def _update_errors(errors, n, mean, m2, n_c, mean_c, m2_c, total, between):
+    """The errors ``(of mean, of m2)`` after rows are added: the earlier
+    ones, weighed as the rows that carry them, and this update's rounding
+    (adding cancels nothing)."""
+    mean_error, m2_error = errors
+    units = _rounding_units(total)
+    weight = np.divide(n * n_c, total, out=np.zeros_like(m2), where=total > 0)
+    new_mean_error = (np.divide(n * mean_error, total, out=np.zeros_like(m2), where=total > 0)
+                      + units * _rms(mean, m2, n) + units * _rms(mean_c, m2_c, n_c))
+    new_m2_error = (m2_error + units * (m2 + m2_c + between)
+                    + 2.0 * np.abs(mean_c - mean) * weight * (mean_error + units * np.abs(mean_c)))
+    return new_mean_error, new_m2_error
+
+
+def _checked_downdate(errors, n, mean, m2, n_b, mean_b, m2_b, n_a, mean_a, m2_a,
+                      between):
+    """The errors ``(of mean, of m2)`` after rows are removed, refused
+    (:class:`CancelledStatisticsError`) where they pass ``DOWNDATE_RTOL`` of
+    the variance, or of the scale for the mean. They are estimated from the
+    sizes of the terms that cancel, the rounding of the fitted sums and of
+    the downdate, and the errors earlier requests left (an erased outlier
+    leaves one of the size of its square's last digit, which a later
+    removal can make large against what remains)."""
+    carried_mean, carried_m2 = errors
+    units = _rounding_units(n)
+    mean_error = (units * np.divide(n * _rms(mean, m2, n) + n_b * _rms(mean_b, m2_b, n_b),
+                                    n_a, out=np.zeros_like(m2), where=n_a > 0)
+                  + np.divide(n * carried_mean, n_a, out=np.zeros_like(m2), where=n_a > 0))
     # the term between the two parts squares the means' difference, and
     # carries twice its relative error: an uncentred column's mean (1e6)
     # rounds far more than its variance (1)
     weight = np.divide(n_a * n_b, n, out=np.zeros_like(m2), where=n > 0)
     delta_error = mean_error + units * np.abs(mean_b)
-    m2_error = (units * (m2 + m2_b + between)
+    m2_error = (carried_m2 + units * (m2 + m2_b + between)
                 + 2.0 * np.abs(mean_b - mean_a) * weight * delta_error)
     var_a = np.divide(np.maximum(m2_a, 0.0), n_a, out=np.zeros_like(m2_a), where=n_a > 0)
     scale_a = _scale_of(var_a, mean_a, n_a)
@@ -129,6 +163,7 @@ def _check_downdate(n, mean, m2, n_b, mean_b, m2_b, n_a, mean_a, m2_a, between):
     lost = np.flatnonzero(~(error <= DOWNDATE_RTOL))
     if len(lost):
         raise CancelledStatisticsError(lost, float(np.max(error[lost])))
+    return mean_error, m2_error
 
 
 def _scale_of(var, mean, n):
@@ -140,23 +175,30 @@ def _scale_of(var, mean, n):
     return scale
 
 
-def unlearned_scaler(scaler, removed, added):
+def unlearned_scaler(scaler, removed, added, errors=None):
     """A copy of a fitted StandardScaler with the rows' inputs moved out and in,
-    and the change ``(scale, shift)`` of every other row's output
-    (``None`` when there is none)."""
+    the change ``(scale, shift)`` of every other row's output (``None``
+    when there is none), and the estimated errors ``(of mean_, of the sum
+    of squared deviations)`` after the request, given those before
+    (``errors``; zeros after a fit)."""
+    d = scaler.n_features_in_
+    if errors is None:
+        errors = (np.zeros(d), np.zeros(d))
     removed, added = without_unchanged_pairs(removed, added)
     if (removed is None or not len(removed)) and (added is None or not len(added)):
-        return scaler, None
-    d = scaler.n_features_in_
+        return scaler, None, errors
     n = np.broadcast_to(np.asarray(scaler.n_samples_seen_, dtype=np.float64), (d,))
     if scaler.mean_ is None:          # with_mean=False and with_std=False
-        n_new = n - _count(removed, d) + _count(added, d)
+        n_new = n - observed_counts(removed, d) + observed_counts(added, d)
         new = copy.copy(scaler)
         new.n_samples_seen_ = _as_seen(n_new, scaler.n_samples_seen_)
-        return new, None
+        return new, None, errors
     var = scaler.var_ if scaler.var_ is not None else np.zeros(d)
-    n_new, mean, m2 = updated_moments(n, scaler.mean_, var * n, removed, added,
-                                      check=scaler.var_ is not None)
+    # without a variance (with_std=False) there is no scale to judge by
+    n_new, mean, m2, after = updated_moments(
+        n, scaler.mean_, var * n, removed, added,
+        errors=errors if scaler.var_ is not None else None)
+    errors = errors if after is None else after
     new = copy.copy(scaler)
     state = {"n_samples_seen_": _as_seen(n_new, scaler.n_samples_seen_),
              "mean_": mean}
@@ -169,11 +211,19 @@ def unlearned_scaler(scaler, removed, added):
             old_scale, new_scale = scaler.scale_, state["scale_"]
     new.__dict__.update(state)
     shift = ((scaler.mean_ - mean) / new_scale if scaler.with_mean else np.zeros(d))
-    return new, (old_scale / new_scale, shift)
+    return new, (old_scale / new_scale, shift), errors
 
 
-def _count(X, d):
-    return np.zeros(d) if X is None else (~np.isnan(X)).sum(axis=0)
+def observed_counts(X, d):
+    """The values of every column of ``X`` (dense or sparse; ``None``: no
+    rows) that are not NaN, as floats."""
+    if X is None:
+        return np.zeros(d)
+    if sp.issparse(X):
+        data = X.tocoo()
+        missing = np.bincount(data.col[np.isnan(data.data)], minlength=d)
+        return (X.shape[0] - missing).astype(np.float64)
+    return (~np.isnan(np.asarray(X, dtype=np.float64))).sum(axis=0).astype(np.float64)
 
 
 def _as_seen(n, old):
@@ -224,8 +274,8 @@ def unlearned_imputer(imputer, observed, removed, added, sums=None):
     observed = np.asarray(observed, dtype=np.float64)
     empty = observed == 0
     stats = np.asarray(imputer.statistics_, dtype=np.float64)
-    n, mean, _ = updated_moments(observed, np.where(empty, 0.0, stats),
-                                 np.zeros(len(stats)), removed, added)
+    n, mean, *_ = updated_moments(observed, np.where(empty, 0.0, stats),
+                                  np.zeros(len(stats)), removed, added)
     if sums is not None:
         changes = _change_of_sums(removed, added, len(stats))
         sums = exact_table([exact_parts(held.tolist() + change)
@@ -235,8 +285,9 @@ def unlearned_imputer(imputer, observed, removed, added, sums=None):
                           for row, k in zip(sums.tolist(), n)])
         # a column whose count and sum the request leaves as they were keeps
         # the fit's statistic (its own rounding of the same mean)
-        touched = (_count(removed, len(stats)) != _count(added, len(stats))) | np.array(
-            [bool(change) for change in changes])
+        d = len(stats)
+        touched = ((observed_counts(removed, d) != observed_counts(added, d))
+                   | np.array([bool(change) for change in changes]))
         mean = np.where(touched, exact, stats)
     if np.any((n == 0) & ~empty):
         raise ValueError(

@@ -30,7 +30,7 @@ from sklearn.preprocessing import (
 from sklearn.utils import get_tags
 
 from ._statistics import (DOWNDATE_RTOL, CancelledStatisticsError, dense_rows,
-                          unlearned_imputer, unlearned_scaler)
+                          observed_counts, unlearned_imputer, unlearned_scaler)
 
 
 @dataclass
@@ -158,32 +158,52 @@ def walk_step(step, path, Xo, Xn, change, w):
             "training rows, so it cannot be unlearned any more. Keep it in "
             "frozen_steps, or refit the pipeline. Nothing was changed.")
     if isinstance(step, StandardScaler):
-        seen = np.asarray(step.n_samples_seen_, dtype=np.float64)
-        if np.any(seen != np.round(seen)):
-            # the sums of the weights, when fitted with sample_weight (integer
-            # weights escape this: they count as repeated rows)
-            _refuse(path, step, "was fitted with sample weights, whose sums the "
-                    "pipeline does not unlearn (it counts the rows).")
-        try:
-            new, scale_shift = unlearned_scaler(step, dense_rows(Xo), dense_rows(Xn))
-        except CancelledStatisticsError as exc:
-            raise ValueError(
-                f"Pipeline step {'__'.join(path)!r} (StandardScaler): the rows the "
-                f"request removes dominate the mean or variance of its column(s) at "
-                f"{exc.columns.tolist()} (an outlier), so that the statistics of the "
-                "rows that remain cannot be computed from them in float64 "
-                f"arithmetic (an estimated relative error of {exc.error:.2g}, above "
-                f"{DOWNDATE_RTOL:g}). Nothing was changed. Refit the pipeline on "
-                "the corrected data.") from None
-        w.kinds[name] = "unlearned"
-        if scale_shift is None:
-            return new, None
-        return new, Change(*scale_shift)
+        return _walk_scaler(step, path, Xo, Xn, w)
     if _is_mean_imputer(step):
         return _walk_imputer(step, path, Xo, Xn, w)
     _refuse(path, step, "is fitted on the training data and cannot be unlearned "
             "(the pipeline unlearns StandardScaler and SimpleImputer(strategy='mean') "
             "exactly and keeps the categories of OneHotEncoder and OrdinalEncoder).")
+
+
+def _walk_scaler(step, path, Xo, Xn, w):
+    name = "__".join(path)
+    old, new_rows = dense_rows(Xo), dense_rows(Xn)
+    seen = np.asarray(step.n_samples_seen_, dtype=np.float64)
+    # the observed values per column and the rows the pipeline counted, and
+    # the errors earlier requests left in the statistics (a pipeline fitted
+    # before it kept them has none)
+    kept = w.counts.get(name)
+    observed, n_rows, *errors, weighted = (kept if kept is not None
+                                           else (seen, 0, False))
+    if weighted or np.any(np.broadcast_to(seen, np.shape(observed)) != observed) or np.any(
+            seen != np.round(seen)):
+        # scikit-learn sums the weights there when fitted with sample_weight
+        _refuse(path, step, "was fitted with sample weights, whose sums the "
+                "pipeline does not unlearn (it counts the rows).")
+    try:
+        new, scale_shift, errors = unlearned_scaler(step, old, new_rows,
+                                                    tuple(errors) or None)
+    except CancelledStatisticsError as exc:
+        raise ValueError(
+            f"Pipeline step {name!r} (StandardScaler): the rows the request removes "
+            f"dominate the mean or variance of its column(s) at "
+            f"{exc.columns.tolist()} (an outlier, now or in an earlier request), so "
+            "that the statistics of the rows that remain cannot be computed from "
+            f"them in float64 arithmetic (an estimated relative error of "
+            f"{exc.error:.2g}, above {DOWNDATE_RTOL:g}). Nothing was changed. Refit "
+            "the pipeline on the corrected data.") from None
+    w.kinds[name] = "unlearned"
+    if kept is not None:
+        d = len(observed)
+        w.new_counts[name] = (
+            observed - observed_counts(old, d) + observed_counts(new_rows, d),
+            n_rows - (0 if old is None else len(old))
+            + (0 if new_rows is None else len(new_rows)), *errors, weighted)
+    if scale_shift is None:
+        return new, None
+    return new, Change(*scale_shift)
+
 
 
 def _walk_imputer(step, path, Xo, Xn, w):
@@ -251,7 +271,8 @@ def _walk_columns(ct, path, Xo, Xn, change, w):
 
 
 def leaf_inputs(step, path, X):
-    """``(name, step, input)`` of every mean imputer, for the counts a fit keeps."""
+    """``(name, step, input)`` of every mean imputer and standard scaler,
+    for the statistics a fit keeps of them."""
     if step is None or isinstance(step, str):
         return
     if isinstance(step, Pipeline):
@@ -263,5 +284,5 @@ def leaf_inputs(step, path, X):
             indices = step._transformer_to_input_indices.get(name, [])
             if len(indices) and not isinstance(trans, str):
                 yield from leaf_inputs(trans, (*path, name), _select(X, columns, indices))
-    elif _is_mean_imputer(step):
+    elif _is_mean_imputer(step) or isinstance(step, StandardScaler):
         yield "__".join(path), step, X
