@@ -468,6 +468,40 @@ def test_rows_holding_a_forgotten_feature_are_not_the_current_ones(make):
     model.rebase_residual_bound(np.vstack([zeroed, zeroed[:1], X[:1]]), np.r_[y, y[:1], y[:1]])
 
 
+def test_a_pipeline_takes_rows_as_they_are_after_forgetting_a_scaled_column():
+    """Through a pipeline, an edit restoring a forgotten scaled column was
+    refused (its rows were checked before the scaler's change, which shifts
+    the column); forgetting a scaled column that held missing values left
+    the scaler counting them, and every later request was refused as
+    fitted with sample weights."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_unlearn.pipeline import make_unlearning_pipeline
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X @ [1.0, 2.0, -1.0] + rng.normal(size=60)
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+    pipe.forget_features([0])
+    edited = zero_features(X[:1], [0]).copy()
+    restored = edited.copy()
+    restored[0, 0] = 3.0
+    pipe.unlearn(edited, restored, y[:1])
+    current = np.vstack([restored, zero_features(X[1:], [0])])
+    refit = Ridge().fit(StandardScaler().fit_transform(current), y)
+    np.testing.assert_allclose(pipe[-1].coef_, refit.coef_, rtol=1e-8)
+    X[::7, 2] = np.nan
+    pipe = make_unlearning_pipeline(
+        make_column_transformer((make_pipeline(SimpleImputer(), StandardScaler()), [2]),
+                                (StandardScaler(), [0, 1])), UnlearnableRidge()).fit(X, y)
+    pipe.forget_features([2])
+    zeroed = zero_features(X, [2])
+    pipe.unlearn(zeroed[1:2], None, y[1:2])
+
+
 def test_chunks_of_a_balanced_model_are_refused_by_what_they_cannot_carry():
     """class_weight='balanced' weighs rows by the class counts of all rows,
     which a pass over chunks does not see: refused as such (the check

@@ -611,6 +611,42 @@ def test_a_failed_fit_leaves_no_statistics_of_the_last_fit():
                                   column_sums(X))
 
 
+def test_a_scaler_serves_constant_columns_and_checks_insertions():
+    """A column constant at 0.1 (whose fitted mean is 0.10000000000000007)
+    made every deletion and edit refused as an outlier: its mean rounded
+    again made a spread of rounding. Rows of its value leave and enter it
+    as it was. Insertions are checked too: in a column of mean 1e8 and unit
+    spread, 150 insertions were served past 1e-8 of the refit."""
+    from sklearn_unlearn.pipeline._statistics import DOWNDATE_RTOL
+
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=200), np.full(200, 0.1)]
+    y = X[:, 0] + rng.normal(size=200)
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+    edited = X[5:6].copy()
+    edited[0, 0] += 1.0
+    pipe.unlearn(X[:1], None, y[:1]).unlearn(X[5:6], edited, y[5:6])
+    current = np.vstack([X[1:5], edited, X[6:]])
+    refit = StandardScaler().fit(current)
+    np.testing.assert_allclose(pipe[0].var_, refit.var_, rtol=DOWNDATE_RTOL, atol=0)
+    np.testing.assert_array_equal(pipe[0].scale_[1], 1.0)
+    X = 1e8 + rng.normal(size=(50, 1))
+    y = rng.normal(size=50)
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+    rows = X
+    for k in range(150):
+        new = 1e8 + rng.normal(size=(1, 1))
+        try:
+            pipe.unlearn(None, new, None, rng.normal(size=1))
+        except ValueError as exc:
+            assert "dominate the mean or variance" in str(exc)
+            break
+        rows = np.vstack([rows, new])
+        refit = StandardScaler().fit(rows)
+        np.testing.assert_allclose(pipe[0].var_, refit.var_, rtol=DOWNDATE_RTOL)
+        assert abs(pipe[0].mean_[0] - refit.mean_[0]) <= DOWNDATE_RTOL * refit.scale_[0]
+
+
 def test_a_scaler_fitted_with_sample_weights_is_refused():
     """A scaler fitted with sample weights was downdated by row counts (its
     n_samples_seen_ a sum of weights): mean_ 4.6e-3 and var_ 4.7e-2 from the
@@ -625,12 +661,22 @@ def test_a_scaler_fitted_with_sample_weights_is_refused():
     with pytest.raises(ValueError, match="fitted with sample weights"):
         pipe.unlearn(X[:10], None, y[:10], sample_weight=w[:10])
     assert pickle.dumps(pipe) == before
-    # weights that sum to a whole number, or whole weights, are weights too
+    # weights that sum to a whole number, or whole weights, are weights too,
+    # and so are weights routed by an alias
     for w in (np.tile([0.5, 1.5], 50), np.r_[3.0, np.ones(99)]):
         pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(
             X, y, standardscaler__sample_weight=w, unlearnableridge__sample_weight=w)
         with pytest.raises(ValueError, match="fitted with sample weights"):
             pipe.unlearn(X[:10], None, y[:10], sample_weight=w[:10])
+    import sklearn
+
+    w = np.tile([0.5, 1.5], 50)     # their sum is the count of rows
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_unlearning_pipeline(
+            StandardScaler().set_fit_request(sample_weight="sw"),
+            UnlearnableRidge().set_fit_request(sample_weight=False)).fit(X, y, sw=w)
+        with pytest.raises(ValueError, match="fitted with sample weights"):
+            pipe.unlearn(X[:10], None, y[:10])
 
 
 def test_a_step_that_cannot_carry_an_unlearned_scaler_change_is_refused():

@@ -256,6 +256,11 @@ default=None
         without changing the estimator: the new cache and parameters."""
         self._unlearn_check_request(request)
         cache = self.unlearning_cache_
+        change = None
+        if feature_change is not None:
+            # the rows are in the changed coordinates, where a feature shifted
+            # is zero in no row
+            cache, *change = changed_coordinates(cache, *feature_change)
         held = held_features(cache.zero_features, request.X_old)
         if held:
             # rows as they were before the features were forgotten: taking
@@ -265,9 +270,6 @@ default=None
                 "model forgot (forget_features): every training row is zero there "
                 "now. Give the rows as they are now (sklearn_unlearn.zero_features). "
                 "Nothing was changed.")
-        change = None
-        if feature_change is not None:
-            cache, *change = changed_coordinates(cache, *feature_change)
         rows = self._encode_request(request)
         remaining = cache.remaining(rows)
         self._check_remaining_data(remaining.totals, remaining.counts)

@@ -15,6 +15,8 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from ._statistics import as_seen
+
 
 def _cannot(path, step):
     raise ValueError(
@@ -79,6 +81,7 @@ def forget_columns(step, path, local, walk):
         walk.kinds[name] = (
             "unlearned" if isinstance(step, (StandardScaler, SimpleImputer)) else
             "categories_kept" if isinstance(step, OrdinalEncoder) else "passed_through")
+        new = _zeroed(step, local)
         if name in walk.new_counts:
             # a zero column has every value observed, sums to zero, and
             # its statistics are exact (a refit's)
@@ -90,7 +93,10 @@ def forget_columns(step, path, local, walk):
                 if isinstance(r, np.ndarray):
                     r[local] = 0.0
             walk.new_counts[name] = (observed, n_rows, *rest)
-        return _zeroed(step, local), local
+            if isinstance(step, StandardScaler):
+                # a refit counts every value of the zero column
+                new.n_samples_seen_ = as_seen(observed, step.n_samples_seen_)
+        return new, local
     if isinstance(step, OneHotEncoder) and step.min_frequency is None and (
             step.max_categories is None):
         walk.kinds[name] = "categories_kept"

@@ -519,6 +519,9 @@ def _given_weights(leaf, path, params):
 
     if params.get(f"{path}__sample_weight") is not None:
         return True
-    return bool(get_config().get("enable_metadata_routing")
-                and params.get("sample_weight") is not None
-                and leaf.get_metadata_routing().consumes("fit", ["sample_weight"]))
+    if not get_config().get("enable_metadata_routing"):
+        return False
+    # requested as sample_weight (True) or under an alias (its key)
+    request = leaf.get_metadata_routing().fit.requests.get("sample_weight")
+    key = "sample_weight" if request is True else request if isinstance(request, str) else None
+    return key is not None and params.get(key) is not None

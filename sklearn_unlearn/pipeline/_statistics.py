@@ -84,7 +84,11 @@ def updated_moments(n, mean, m2, removed, added, *, errors=None):
             )
         mean_a = np.divide(n * mean - n_b * mean_b, n_a, out=np.zeros_like(mean),
                            where=n_a > 0)
-        delta = mean_b - mean_a
+        # a constant column that rows of its value leave stays as it was
+        # (its mean rounded again would make a spread of rounding)
+        constant = _same_constant(m2, m2_b, mean, mean_b, n)
+        mean_a = np.where(constant, mean, mean_a)
+        delta = np.where(constant, 0.0, mean_b - mean_a)
         between = np.divide(delta**2 * n_a * n_b, n, out=np.zeros_like(m2), where=n > 0)
         m2_a = m2 - m2_b - between
         if errors is not None:
@@ -97,14 +101,30 @@ def updated_moments(n, mean, m2, removed, added, *, errors=None):
         delta = mean_c - mean
         new_mean = np.divide(n * mean + n_c * mean_c, total, out=np.zeros_like(mean),
                              where=total > 0)
+        constant = _same_constant(m2, m2_c, mean, mean_c, n)
+        new_mean = np.where(constant, mean, new_mean)
+        delta = np.where(constant, 0.0, delta)
         between = np.divide(delta**2 * n * n_c, total, out=np.zeros_like(m2),
                             where=total > 0)
         if errors is not None:
-            errors = _update_errors(errors, n, mean, m2, n_c, mean_c, m2_c, total,
-                                    between)
+            # rows of a constant column's value leave its errors as they were
+            errors = tuple(np.where(constant, before, after) for before, after in zip(
+                errors, _update_errors(errors, n, mean, m2, n_c, mean_c, m2_c, total,
+                                       between)))
         m2 = m2 + m2_c + between
         n, mean = total, new_mean
+        if errors is not None:
+            # what earlier requests left can pass the tolerance as rows come in
+            _check_errors(*errors, n, mean, m2)
     return n, mean, m2, errors
+
+
+def _same_constant(m2, m2_rows, mean, mean_rows, n):
+    """Whether a column the statistics hold as constant meets rows of that
+    same value (within the rounding of the fitted mean, whose sum of a
+    value like 0.1 does not give it back exactly)."""
+    return ((m2 == 0) & (m2_rows == 0)
+            & (np.abs(mean_rows - mean) <= _rounding_units(n) * np.abs(mean)))
 
 
 def _rounding_units(n):
@@ -155,15 +175,25 @@ def _checked_downdate(errors, n, mean, m2, n_b, mean_b, m2_b, n_a, mean_a, m2_a,
     delta_error = mean_error + units * np.abs(mean_b)
     m2_error = (carried_m2 + units * (m2 + m2_b + between)
                 + 2.0 * np.abs(mean_b - mean_a) * weight * delta_error)
-    var_a = np.divide(np.maximum(m2_a, 0.0), n_a, out=np.zeros_like(m2_a), where=n_a > 0)
-    scale_a = _scale_of(var_a, mean_a, n_a)
+    # a constant column left by rows of its value stays as it was
+    constant = _same_constant(m2, m2_b, mean, mean_b, n)
+    mean_error = np.where(constant, carried_mean, mean_error)
+    m2_error = np.where(constant, carried_m2, m2_error)
+    _check_errors(mean_error, m2_error, n_a, mean_a, m2_a)
+    return mean_error, m2_error
+
+
+def _check_errors(mean_error, m2_error, n, mean, m2):
+    """Refuse statistics whose estimated errors pass ``DOWNDATE_RTOL`` of the
+    variance, or of the scale for the mean."""
+    var = np.divide(np.maximum(m2, 0.0), n, out=np.zeros_like(m2), where=n > 0)
+    scale = _scale_of(var, mean, n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        error = np.maximum(np.where(m2_error > 0, m2_error / np.maximum(m2_a, 0.0), 0.0),
-                           mean_error / scale_a)
+        error = np.maximum(np.where(m2_error > 0, m2_error / np.maximum(m2, 0.0), 0.0),
+                           mean_error / scale)
     lost = np.flatnonzero(~(error <= DOWNDATE_RTOL))
     if len(lost):
         raise CancelledStatisticsError(lost, float(np.max(error[lost])))
-    return mean_error, m2_error
 
 
 def _scale_of(var, mean, n):
@@ -191,7 +221,7 @@ def unlearned_scaler(scaler, removed, added, errors=None):
     if scaler.mean_ is None:          # with_mean=False and with_std=False
         n_new = n - observed_counts(removed, d) + observed_counts(added, d)
         new = copy.copy(scaler)
-        new.n_samples_seen_ = _as_seen(n_new, scaler.n_samples_seen_)
+        new.n_samples_seen_ = as_seen(n_new, scaler.n_samples_seen_)
         return new, None, errors
     var = scaler.var_ if scaler.var_ is not None else np.zeros(d)
     # without a variance (with_std=False) there is no scale to judge by
@@ -200,7 +230,7 @@ def unlearned_scaler(scaler, removed, added, errors=None):
         errors=errors if scaler.var_ is not None else None)
     errors = errors if after is None else after
     new = copy.copy(scaler)
-    state = {"n_samples_seen_": _as_seen(n_new, scaler.n_samples_seen_),
+    state = {"n_samples_seen_": as_seen(n_new, scaler.n_samples_seen_),
              "mean_": mean}
     old_scale, new_scale = np.ones(d), np.ones(d)
     if scaler.var_ is not None:
@@ -226,12 +256,13 @@ def observed_counts(X, d):
     return (~np.isnan(np.asarray(X, dtype=np.float64))).sum(axis=0).astype(np.float64)
 
 
-def _as_seen(n, old):
-    """``n_samples_seen_`` in scikit-learn's form: an int when every column
-    counts the same rows."""
+def as_seen(n, old):
+    """``n_samples_seen_`` in the form of the fitted ``old``: one number when
+    every column counts the same rows, of the type scikit-learn gave."""
+    dtype = np.asarray(old).dtype
     if np.ndim(old) == 0 and np.all(n == n[0]):
-        return type(old)(n[0]) if isinstance(old, (int, np.integer)) else np.int64(n[0])
-    return n.astype(np.int64)
+        return type(old)(n[0]) if isinstance(old, (int, np.generic)) else dtype.type(n[0])
+    return np.asarray(n).astype(dtype)
 
 
 def column_sums(X):
