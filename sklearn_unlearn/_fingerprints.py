@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from sklearn.base import is_classifier
 from sklearn.utils import check_array
 
+from ._request import plain
 from ._row_index import canonical_rows
 
 #: Bytes of one digest.
@@ -383,15 +384,10 @@ def _likely_cause(estimator, kept, row, y, w, key):
     if is_classifier(estimator):
         for c in estimator.classes_:
             if c != y[0] and held(np.array([c]), w):
-                return (f"trained with the label {_plain(c)}, not {_plain(y[0])}; pass "
+                return (f"trained with the label {plain(c)}, not {plain(y[0])}; pass "
                         "the label it was trained on")
     if w[0] != 1.0 and held(y, np.ones(1)):
-        return f"trained with weight 1, not {_plain(w[0])}; pass its sample_weight"
+        return f"trained with weight 1, not {plain(w[0])}; pass its sample_weight"
     return ("never trained on with this target and weight, or deleted already (a "
             "row trained with a sample_weight needs it passed; another "
             "fingerprint_key finds no row either)")
-
-
-def _plain(value):
-    """A value as a user wrote it (no ``np.int64(...)``)."""
-    return value.item() if isinstance(value, np.generic) else value

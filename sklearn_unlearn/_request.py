@@ -45,6 +45,12 @@ class Request:
     sample_weight: np.ndarray
 
 
+def plain(value):
+    """A value as a user wrote it, for a message (no ``np.int64(...)``);
+    labels may be Python objects."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _plain_rows(estimator, X):
     """Whether ``X`` is a C-ordered float64 array of finite values and the
     fitted width, for an estimator fitted without feature names: what

@@ -8,9 +8,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._plausibility import ALARM_RATE, row_losses
-from .._request import UNLEARN_METHODS, check_method, check_tau
+from .._request import UNLEARN_METHODS, check_method, check_tau, plain
 from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningWarning
+from ..solvers.fit._chunks import column_mass
 from ..solvers.hessian._factored import LostCurvatureError
 from ..solvers.steps._coordinates import _CUBIC_REACH, changed_coordinates, within_reach
 from ..solvers.steps._request_rows import RequestRows, find_edit
@@ -355,16 +356,14 @@ default=None
         names = getattr(self, "classes_", None)
         if names is None:
             return "the training data"
-        label = names[g]
-        # a plain value, not np.int64(1); labels may be Python objects
-        return f"class {(label.item() if isinstance(label, np.generic) else label)!r}"
+        return f"class {plain(names[g])!r}"
 
     def _check_removed_weight(self, totals, counts):
         """Refuse a request that takes from a group more than it holds."""
         cache = self.unlearning_cache_
-        tol = 1e-9 * max(cache.weight_totals.sum(), 1.0)
+        # exact sums: no slack, which a heavy class would lend a light one
         for g in range(len(totals)):
-            if totals[g] < -tol or counts[g] < 0:
+            if totals[g] < 0 or counts[g] < 0:
                 what = self._group_name(g)
                 raise ValueError(
                     f"The request removes more weight from {what} than the model "
@@ -411,7 +410,5 @@ def held_features(features, X):
     sparse, or ``None``) is not zero."""
     if X is None or not X.shape[0] or not features:
         return ()
-    part = X[:, list(features)]
-    mass = (np.asarray(abs(part).sum(axis=0)).ravel() if sp.issparse(part)
-            else np.abs(part).sum(axis=0))
+    mass = column_mass(X[:, list(features)])
     return tuple(j for j, m in zip(features, mass) if m != 0)

@@ -8,7 +8,7 @@ import numpy as np
 from .._report import RequestReport
 from ..base import get_unlearn_tags
 from ..solvers import UnlearningWarning
-from ..solvers.steps._coordinates import changed_coordinates, forgotten_coordinates
+from ..solvers.steps._coordinates import forgotten_coordinates
 
 
 #: A change of every row's features whose estimated error

@@ -9,9 +9,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._fingerprints import check_fingerprinted, kept_fingerprints, training_digests
 from .._plausibility import LossProfile
-from ..solvers.bounds._roundoff import TINY, gamma, norm_raise
 from ..solvers import UnlearningCache
 from ..solvers._weight_totals import combined
+from ..solvers.bounds._roundoff import TINY, gamma, norm_raise
 from ._chunked import (CHUNK_WEIGHTS, ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks,
                        unpack_chunk)
 

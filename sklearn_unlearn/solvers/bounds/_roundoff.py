@@ -155,7 +155,6 @@ def fold_underflow(p, n_rows, mass):
     return 2.0 * p * (n_rows + np.sqrt(n_rows * mass)) * TINY
 
 
-
 def sqrt_product(a, b):
     """An upper bound on ``sqrt(a b)`` for ``a, b >= 0``, taken as ``sqrt(a)
     sqrt(b)``: the product of two sums that each carry the sample weights

@@ -267,12 +267,13 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         target_moment_scale=(None if weighted is None
                              else float(norms @ np.abs(weighted).sum(axis=1))),
         third=tensors,
-        column_mass=None if weighted is None else _column_mass(X),
+        column_mass=None if weighted is None else column_mass(X),
     )
 
 
-def _column_mass(X):
-    """``sum_i |x_ij|`` per column of the dense or sparse ``X``."""
+def column_mass(X):
+    """``sum_i |x_ij|`` per column of the dense or sparse ``X``: zero exactly
+    where the column is (a sum of magnitudes cannot cancel)."""
     if sp.issparse(X):
         return np.asarray(abs(X).sum(axis=0), dtype=np.float64).ravel()
     return np.abs(X).sum(axis=0)

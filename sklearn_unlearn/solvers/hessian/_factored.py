@@ -15,7 +15,6 @@ from ._pending import BLAS2_COST, PendingMatrix, symmetric_product
 _EPS = np.finfo(float).eps
 
 
-
 def _cholesky(M):
     """The lower Cholesky factor of ``M`` (its lower triangle read) and
     LAPACK's ``info``, which is also nonzero when the factor's diagonal is not
