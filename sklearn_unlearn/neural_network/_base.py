@@ -116,10 +116,6 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
     def _check_unlearn_targets(self, request):
         """Refuse corrected targets the loss does not accept."""
 
-    def _check_remaining_targets(self, y):
-        """Refuse kept rows after a request that the model cannot represent
-        (a classifier's class left without rows)."""
-
     # -- unlearn ---------------------------------------------------------------
     def unlearn(
         self, X_old, X_new, y_old=None, y_new=None, *, sample_weight=None,
@@ -421,8 +417,6 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             )
             data = rows.materialised()
             weight_total = float(np.sum(data[2]))
-        if data is not None:
-            self._check_remaining_targets(data[1])
         return rows, data, weight_total, groups
 
     def _remaining_groups(self, request, n_old, n_new):
@@ -495,4 +489,3 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
                 "is unchanged. Scale the features, or retrain."
             )
         return objective, G
-

@@ -7,7 +7,7 @@ from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 
 from .._locks import fit_serialised
-from .._request import check_training_weights
+from .._request import check_training_weights, plain
 from ._base import UnlearnableMLPMixin
 
 _SHARED_DOC = """
@@ -294,20 +294,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         return np.searchsorted(self.classes_, y), len(self.classes_)
 
     def _group_name(self, g):
-        label = self.classes_[g]
-        # a plain value, not np.int64(1); labels may be Python objects
-        return f"class {(label.item() if isinstance(label, np.generic) else label)!r}"
-
-    def _check_remaining_targets(self, y):
-        # a refit would drop the class from classes_; the network keeps
-        # its output, which the erased rows' label would then name
-        missing = np.flatnonzero(~np.isin(self.classes_, y))
-        if len(missing):
-            raise ValueError(
-                f"The request removes every training row of "
-                f"{self._group_name(missing[0])}: a refit would no longer know the "
-                "class, and the model cannot drop it without retraining. Nothing "
-                "was changed.")
+        return f"class {plain(self.classes_[g])!r}"
 
     def _check_unlearnable_model(self):
         if self._label_binarizer.y_type_ == "multilabel-indicator":
