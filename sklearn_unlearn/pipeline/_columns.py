@@ -82,20 +82,22 @@ def forget_columns(step, path, local, walk):
             "unlearned" if isinstance(step, (StandardScaler, SimpleImputer)) else
             "categories_kept" if isinstance(step, OrdinalEncoder) else "passed_through")
         new = _zeroed(step, local)
-        if name in walk.new_counts:
-            # a zero column has every value observed, sums to zero, and
-            # its statistics are exact (a refit's)
-            observed, n_rows, *rest = walk.new_counts[name]
-            observed = observed.copy()
-            observed[local] = n_rows
-            rest = [r.copy() if isinstance(r, np.ndarray) else r for r in rest]
-            for r in rest:
-                if isinstance(r, np.ndarray):
-                    r[local] = 0.0
-            walk.new_counts[name] = (observed, n_rows, *rest)
-            if isinstance(step, StandardScaler):
-                # a refit counts every value of the zero column
-                new.n_samples_seen_ = as_seen(observed, step.n_samples_seen_)
+        # a zero column has every value observed, sums to zero, and its
+        # statistics are exact (a refit's)
+        if isinstance(step, SimpleImputer):
+            observed, n_rows, sums = walk.new_counts[name]
+            observed, sums = observed.copy(), sums.copy()
+            observed[local], sums[local] = n_rows, 0.0
+            walk.new_counts[name] = (observed, n_rows, sums)
+        elif isinstance(step, StandardScaler):
+            n_rows, mean_error, m2_error, weighted = walk.new_counts[name]
+            mean_error, m2_error = mean_error.copy(), m2_error.copy()
+            mean_error[local] = m2_error[local] = 0.0
+            walk.new_counts[name] = (n_rows, mean_error, m2_error, weighted)
+            seen = np.broadcast_to(np.asarray(step.n_samples_seen_, dtype=np.float64),
+                                   (step.n_features_in_,)).copy()
+            seen[local] = n_rows
+            new.n_samples_seen_ = as_seen(seen, step.n_samples_seen_)
         return new, local
     if isinstance(step, OneHotEncoder) and step.min_frequency is None and (
             step.max_categories is None):

@@ -3,6 +3,7 @@
 from copy import copy as shallow_copy
 
 import numpy as np
+from sklearn import get_config
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -77,8 +78,9 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         of the observed values per column (as parts: the sum's rounding,
         then what it left out), from which ``statistics_`` is the rounding
         of the exact mean after every request; for every standard scaler,
-        the same counts and the estimated errors requests left in its mean
-        and sum of squared deviations per column (refused past ``1e-8``).
+        the number of rows, the estimated errors requests left in its mean
+        and sum of squared deviations per column (refused past ``1e-8``),
+        and whether its fit was given sample weights.
 
     See Also
     --------
@@ -174,9 +176,9 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
     def _kept_statistics(self, X, params=None):
         """What the pipeline keeps of its steps' inputs: per mean imputer, the
         count and exact sum of every column's observed values and the row
-        count; per standard scaler, the counts, the errors requests leave in
-        its statistics (none after a fit) and whether the fit's ``params``
-        gave it sample weights."""
+        count; per standard scaler, the row count, the errors requests leave
+        in its statistics (none after a fit) and whether the fit's
+        ``params`` gave it sample weights."""
         if not any(isinstance(v, (SimpleImputer, StandardScaler))
                    for v in self.get_params().values()):
             return {}
@@ -188,9 +190,9 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                     kept[path] = (observed_counts(X_in, X_in.shape[1]), len(X_in),
                                   column_sums(X_in))
                 else:
-                    observed = observed_counts(X_in, leaf.n_features_in_)
-                    zeros = np.zeros(len(observed))
-                    kept[path] = (observed, _num_samples(X_in), zeros, zeros.copy(),
+                    # its counts are its own n_samples_seen_
+                    zeros = np.zeros(leaf.n_features_in_)
+                    kept[path] = (_num_samples(X_in), zeros, zeros.copy(),
                                   _given_weights(leaf, path, params or {}))
             X = _transform(step, X)
         return kept
@@ -509,14 +511,11 @@ def make_unlearning_pipeline(*steps, frozen_steps=None, transform_input=None, me
                               verbose=verbose)
 
 
-
 def _given_weights(leaf, path, params):
     """Whether a fit with ``params`` gave the scaler ``leaf`` sample weights:
     by name (``"<step>__sample_weight"``), or by metadata routing, which
     gives them to a step that requests them. Its fitted statistics then
     weigh the rows, which the pipeline's requests count."""
-    from sklearn import get_config
-
     if params.get(f"{path}__sample_weight") is not None:
         return True
     if not get_config().get("enable_metadata_routing"):

@@ -43,7 +43,7 @@ def dense_rows(X):
         X = X.toarray()
     X = check_array(X, dtype=np.float64, ensure_all_finite=False, ensure_2d=False,
                     ensure_min_samples=0)
-    return X.reshape(len(X), -1)
+    return X if X.ndim == 2 else X.reshape(len(X), -1)
 
 
 def without_unchanged_pairs(old, new):
@@ -93,7 +93,7 @@ def updated_moments(n, mean, m2, removed, added, *, errors=None):
         m2_a = m2 - m2_b - between
         if errors is not None:
             errors = _checked_downdate(errors, n, mean, m2, n_b, mean_b, m2_b, n_a,
-                                       mean_a, m2_a, between)
+                                       mean_a, m2_a, between, constant)
         n, mean, m2 = n_a, mean_a, np.maximum(m2_a, 0.0)
     if added is not None and len(added):
         n_c, mean_c, m2_c = _moments(added)
@@ -155,14 +155,15 @@ def _update_errors(errors, n, mean, m2, n_c, mean_c, m2_c, total, between):
 
 
 def _checked_downdate(errors, n, mean, m2, n_b, mean_b, m2_b, n_a, mean_a, m2_a,
-                      between):
+                      between, constant):
     """The errors ``(of mean, of m2)`` after rows are removed, refused
     (:class:`CancelledStatisticsError`) where they pass ``DOWNDATE_RTOL`` of
     the variance, or of the scale for the mean. They are estimated from the
     sizes of the terms that cancel, the rounding of the fitted sums and of
     the downdate, and the errors earlier requests left (an erased outlier
     leaves one of the size of its square's last digit, which a later
-    removal can make large against what remains)."""
+    removal can make large against what remains; ``constant``: the columns
+    held constant that rows of their value leave, which stay as they were)."""
     carried_mean, carried_m2 = errors
     units = _rounding_units(n)
     mean_error = (units * np.divide(n * _rms(mean, m2, n) + n_b * _rms(mean_b, m2_b, n_b),
@@ -176,7 +177,6 @@ def _checked_downdate(errors, n, mean, m2, n_b, mean_b, m2_b, n_a, mean_a, m2_a,
     m2_error = (carried_m2 + units * (m2 + m2_b + between)
                 + 2.0 * np.abs(mean_b - mean_a) * weight * delta_error)
     # a constant column left by rows of its value stays as it was
-    constant = _same_constant(m2, m2_b, mean, mean_b, n)
     mean_error = np.where(constant, carried_mean, mean_error)
     m2_error = np.where(constant, carried_m2, m2_error)
     _check_errors(mean_error, m2_error, n_a, mean_a, m2_a)
@@ -205,15 +205,13 @@ def _scale_of(var, mean, n):
     return scale
 
 
-def unlearned_scaler(scaler, removed, added, errors=None):
+def unlearned_scaler(scaler, removed, added, errors):
     """A copy of a fitted StandardScaler with the rows' inputs moved out and in,
     the change ``(scale, shift)`` of every other row's output (``None``
     when there is none), and the estimated errors ``(of mean_, of the sum
     of squared deviations)`` after the request, given those before
     (``errors``; zeros after a fit)."""
     d = scaler.n_features_in_
-    if errors is None:
-        errors = (np.zeros(d), np.zeros(d))
     removed, added = without_unchanged_pairs(removed, added)
     if (removed is None or not len(removed)) and (added is None or not len(added)):
         return scaler, None, errors
@@ -253,7 +251,7 @@ def observed_counts(X, d):
         data = X.tocoo()
         missing = np.bincount(data.col[np.isnan(data.data)], minlength=d)
         return (X.shape[0] - missing).astype(np.float64)
-    return (~np.isnan(np.asarray(X, dtype=np.float64))).sum(axis=0).astype(np.float64)
+    return (~np.isnan(dense_rows(X))).sum(axis=0).astype(np.float64)
 
 
 def as_seen(n, old):
@@ -289,37 +287,40 @@ def _change_of_sums(removed, added, d):
     return changes
 
 
-def unlearned_imputer(imputer, observed, removed, added, sums=None):
+def unlearned_imputer(imputer, observed, removed, added, sums):
     """A copy of a fitted mean SimpleImputer with the rows moved out and in,
     its new counts of observed values, the columns whose statistic changed,
-    and the new exact column ``sums`` (given those of its current rows;
-    ``None`` without them). Edited rows whose input did not change are left
-    out (they would move a mean by round-off alone); a column that had no
-    observed value at fit (dropped, or filled with 0) keeps its statistic.
+    and the new exact column ``sums`` (given those of its current rows).
+    Edited rows whose input did not change are left out (they would move a
+    mean by round-off alone); a column that had no observed value at fit
+    (dropped, or filled with 0) keeps its statistic.
 
-    With the exact sums the mean is the rounding of the exact sum over the
-    count, whatever the rows taken out: a subtraction of an erased outlier
-    (1e17 in a column of mean 5) cancelled the digits of what remained (5%
-    off), and its error was a function of the erased value."""
+    The mean is the rounding of the exact sum over the count, whatever the
+    rows taken out: a subtraction of an erased outlier (1e17 in a column of
+    mean 5) cancelled the digits of what remained (5% off), and its error
+    was a function of the erased value."""
     removed, added = without_unchanged_pairs(removed, added)
     observed = np.asarray(observed, dtype=np.float64)
     empty = observed == 0
     stats = np.asarray(imputer.statistics_, dtype=np.float64)
-    n, mean, *_ = updated_moments(observed, np.where(empty, 0.0, stats),
-                                  np.zeros(len(stats)), removed, added)
-    if sums is not None:
-        changes = _change_of_sums(removed, added, len(stats))
-        sums = exact_table([exact_parts(held.tolist() + change)
-                            for held, change in zip(sums, changes)])
-        # the exact mean, rounded once (a float's Fraction is exact)
-        exact = np.array([float(sum(map(Fraction, row)) / int(k)) if k > 0 else 0.0
-                          for row, k in zip(sums.tolist(), n)])
-        # a column whose count and sum the request leaves as they were keeps
-        # the fit's statistic (its own rounding of the same mean)
-        d = len(stats)
-        touched = ((observed_counts(removed, d) != observed_counts(added, d))
-                   | np.array([bool(change) for change in changes]))
-        mean = np.where(touched, exact, stats)
+    d = len(stats)
+    entering = observed_counts(added, d) - observed_counts(removed, d)
+    n = observed + entering
+    if np.any(n < 0):
+        raise ValueError(
+            "The request removes more values from a column of a SimpleImputer "
+            "than it was fitted on: they are not the training rows. Nothing "
+            "was changed.")
+    changes = _change_of_sums(removed, added, d)
+    sums = exact_table([exact_parts(held.tolist() + change)
+                        for held, change in zip(sums, changes)])
+    # the exact mean, rounded once (a float's Fraction is exact)
+    exact = np.array([float(sum(map(Fraction, row)) / int(k)) if k > 0 else 0.0
+                      for row, k in zip(sums.tolist(), n)])
+    # a column whose count and sum the request leaves as they were keeps the
+    # fit's statistic (its own rounding of the same mean)
+    touched = (entering != 0) | np.array([bool(change) for change in changes])
+    mean = np.where(touched, exact, stats)
     if np.any((n == 0) & ~empty):
         raise ValueError(
             "The request leaves a column of a SimpleImputer without any observed "

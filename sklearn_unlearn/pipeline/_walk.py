@@ -30,7 +30,7 @@ from sklearn.preprocessing import (
 from sklearn.utils import get_tags
 
 from ._statistics import (DOWNDATE_RTOL, CancelledStatisticsError, dense_rows,
-                          observed_counts, unlearned_imputer, unlearned_scaler)
+                          unlearned_imputer, unlearned_scaler)
 
 
 @dataclass
@@ -169,21 +169,14 @@ def walk_step(step, path, Xo, Xn, change, w):
 def _walk_scaler(step, path, Xo, Xn, w):
     name = "__".join(path)
     old, new_rows = dense_rows(Xo), dense_rows(Xn)
-    seen = np.asarray(step.n_samples_seen_, dtype=np.float64)
-    # the observed values per column and the rows the pipeline counted, and
-    # the errors earlier requests left in the statistics (a pipeline fitted
-    # before it kept them has none)
-    kept = w.counts.get(name)
-    observed, n_rows, *errors, weighted = (kept if kept is not None
-                                           else (seen, 0, False))
-    if weighted or np.any(np.broadcast_to(seen, np.shape(observed)) != observed) or np.any(
-            seen != np.round(seen)):
-        # scikit-learn sums the weights there when fitted with sample_weight
+    # the rows the pipeline counted, the errors earlier requests left in the
+    # statistics, and whether the fit weighed the rows
+    n_rows, *errors, weighted = w.counts[name]
+    if weighted:
         _refuse(path, step, "was fitted with sample weights, whose sums the "
                 "pipeline does not unlearn (it counts the rows).")
     try:
-        new, scale_shift, errors = unlearned_scaler(step, old, new_rows,
-                                                    tuple(errors) or None)
+        new, scale_shift, errors = unlearned_scaler(step, old, new_rows, tuple(errors))
     except CancelledStatisticsError as exc:
         raise ValueError(
             f"Pipeline step {name!r} (StandardScaler): the rows the request removes "
@@ -194,29 +187,22 @@ def _walk_scaler(step, path, Xo, Xn, w):
             f"{exc.error:.2g}, above {DOWNDATE_RTOL:g}). Nothing was changed. Refit "
             "the pipeline on the corrected data.") from None
     w.kinds[name] = "unlearned"
-    if kept is not None:
-        d = len(observed)
-        w.new_counts[name] = (
-            observed - observed_counts(old, d) + observed_counts(new_rows, d),
-            n_rows - (0 if old is None else len(old))
-            + (0 if new_rows is None else len(new_rows)), *errors, weighted)
+    w.new_counts[name] = (n_rows - (0 if old is None else len(old))
+                          + (0 if new_rows is None else len(new_rows)), *errors, weighted)
     if scale_shift is None:
         return new, None
     return new, Change(*scale_shift)
 
 
-
 def _walk_imputer(step, path, Xo, Xn, w):
     name = "__".join(path)
     # the observed values' count and exact sum per column, and the rows
-    observed, n_rows, *sums = w.counts[name]
+    observed, n_rows, sums = w.counts[name]
     old, new_rows = dense_rows(Xo), dense_rows(Xn)
-    new, n_obs, changed, sums = unlearned_imputer(step, observed, old, new_rows,
-                                                  *sums)
+    new, n_obs, changed, sums = unlearned_imputer(step, observed, old, new_rows, sums)
     removed = 0 if old is None else len(old)
     added = 0 if new_rows is None else len(new_rows)
-    w.new_counts[name] = (n_obs, n_rows - removed + added,
-                          *([] if sums is None else [sums]))
+    w.new_counts[name] = (n_obs, n_rows - removed + added, sums)
     w.kinds[name] = "unlearned"
     # rows outside the request that were imputed would see their value change
     missing_old = 0 if old is None else np.isnan(old).sum(axis=0)
