@@ -85,6 +85,10 @@ def summed(groups, weights, n_groups):
     """``(totals, residue)``: the exact weight of the rows of every group, as
     requests keep it (a sum of rows of weights far apart, 1e6 and 1e-6,
     rounds, and its rounding would stay once the heavy rows leave)."""
+    if np.all(weights == 1.0):
+        # unweighted rows (the default): their counts are the exact sums
+        counts = np.bincount(groups, minlength=n_groups)
+        return _table([[float(c)] if c else [] for c in counts])
     if n_groups == 1:
         return _table([exact_parts(weights.tolist())])
     order = np.argsort(groups, kind="stable")
