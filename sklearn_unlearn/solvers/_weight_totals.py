@@ -12,6 +12,7 @@ function of the exact sum alone, not of the requests that led to it.
 """
 
 import math
+from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
@@ -50,10 +51,10 @@ def exact_parts(values):
             parts.append(head)
             values.append(-head)
     except OverflowError:
-        raise ValueError(
-            "The values are too large for float64 arithmetic: their exact sum "
-            "overflows on the way (sample weights, or the values of a mean "
-            "imputer's column). Rescale them. Nothing was changed.") from None
+        # a partial sum overflowed on the way (1e308 + 1e308 - 1e308): the
+        # exact sum in rationals, whatever the order
+        return _parts_of(sum(map(Fraction, values[:len(values) - len(parts)]),
+                             Fraction(0)))
 
 
 def _table(parts):
@@ -89,13 +90,7 @@ def summed(groups, weights, n_groups):
         # unweighted rows (the default): their counts are the exact sums
         counts = np.bincount(groups, minlength=n_groups)
         return _table([[float(c)] if c else [] for c in counts])
-    if n_groups == 1:
-        return _table([exact_parts(weights.tolist())])
-    order = np.argsort(groups, kind="stable")
-    bounds = np.searchsorted(groups[order], np.arange(n_groups + 1))
-    w = weights[order]
-    return _table([exact_parts(w[bounds[g]:bounds[g + 1]].tolist())
-                   for g in range(n_groups)])
+    return _table(grouped_parts(weights, groups, n_groups))
 
 
 def combined(a, b, sign=1.0):
@@ -116,3 +111,72 @@ def remaining(totals, residue, counts, g_old, w_old, g_new, w_new):
               + np.bincount(g_new, minlength=n)).astype(float)
     totals, residue = _table(parts)
     return Remaining(totals, counts, residue)
+
+
+#: Offset of a float64's binary exponent (as ``np.frexp`` gives it) in the
+#: bins of :func:`grouped_parts`: exponents run from -1073 to 1024.
+_EXPONENT_OFFSET = 1074
+_EXPONENT_BINS = 2099
+#: Values summed per pass of :func:`grouped_parts`: a bin's float64 sum of
+#: that many integers below ``2**27`` stays below ``2**53``, hence exact.
+_BIN_ROWS = 2**25
+
+
+def grouped_parts(values, groups, n_groups):
+    """The exact sum of the float ``values`` of every group (``groups``:
+    integers below ``n_groups``; NaN skipped, no infinite value), as lists
+    of exact parts: what :func:`exact_parts` gives group by group, without
+    its passes over a Python list.
+
+    Every float is ``m 2**(e - 53)`` with an integer ``|m| < 2**53``, split
+    into halves below ``2**27`` whose sums per group and exponent are exact
+    in float64; a group's exact sum is then assembled in integers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.solvers._weight_totals import grouped_parts
+    >>> grouped_parts(np.array([1e16, 0.5, 1.0, -1e16]), np.array([0, 1, 0, 0]), 3)
+    [[1.0], [0.5], []]
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    groups = np.asarray(groups, dtype=np.int64).ravel()
+    mantissa, exponent = np.frexp(np.where(np.isnan(values), 0.0, values))
+    m = np.ldexp(mantissa, 53).astype(np.int64)
+    halves = ((m >> 26).astype(np.float64), (m & (2**26 - 1)).astype(np.float64))
+    # one bin per group and exponent; only the occupied ones of many groups
+    key = exponent + _EXPONENT_OFFSET + _EXPONENT_BINS * groups
+    if n_groups * _EXPONENT_BINS <= 2**24:
+        keys, index, size = None, key, n_groups * _EXPONENT_BINS
+    else:
+        used = m != 0
+        halves = tuple(h[used] for h in halves)
+        keys, index = np.unique(key[used], return_inverse=True)
+        size = len(keys)
+    sums = [np.zeros(size), np.zeros(size)]
+    for start in range(0, len(index), _BIN_ROWS):
+        part = slice(start, start + _BIN_ROWS)
+        for total, half in zip(sums, halves):
+            total += np.bincount(index[part], weights=half[part], minlength=size)
+    exact = [Fraction(0)] * n_groups
+    for where in np.flatnonzero((sums[0] != 0) | (sums[1] != 0)):
+        group, e = divmod(int(where if keys is None else keys[where]), _EXPONENT_BINS)
+        whole = (int(sums[0][where]) << 26) + int(sums[1][where])
+        exact[group] += Fraction(whole) * Fraction(2) ** (e - _EXPONENT_OFFSET - 53)
+    return [_parts_of(value) for value in exact]
+
+
+def _parts_of(value):
+    """The exact parts of a rational ``value`` (see :func:`exact_parts`)."""
+    parts = []
+    try:
+        while value:
+            head = float(value)         # correctly rounded
+            parts.append(head)
+            value -= Fraction(head)
+    except OverflowError:
+        raise ValueError(
+            "The values are too large for float64 arithmetic: their exact sum "
+            "overflows (sample weights, or the values of a scaler's or a mean "
+            "imputer's column). Rescale them. Nothing was changed.") from None
+    return parts
