@@ -6,6 +6,8 @@ import copy
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sklearn_unlearn.solvers import (
     FactoredHessian,
@@ -578,3 +580,48 @@ def test_one_conjugate_gradient_split_preconditioned_and_stalled():
     assert stalled.relative_residual == pytest.approx(smallest)
     np.testing.assert_allclose(np.linalg.norm(b - A @ stalled.x) / np.linalg.norm(b),
                                smallest, rtol=1e-6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.floats(allow_nan=True, allow_infinity=False, width=64),
+                          st.integers(0, 3)), max_size=40))
+def test_exact_sums_by_group_are_the_exact_sums_rounded_part_by_part(pairs):
+    """The exact sum of every group by exponent bins, against the sum in
+    rationals: its rounding, then the rounding of what is left, and so on;
+    the same parts as ``exact_parts`` gives group by group where its partial
+    sums do not overflow. Values far apart (subnormals beside 1e308) and
+    cancelling ones included; a sum that overflows is refused."""
+    from fractions import Fraction
+
+    from sklearn_unlearn.solvers._weight_totals import exact_parts, grouped_parts
+
+    values = np.array([v for v, _ in pairs], dtype=np.float64)
+    groups = np.array([g for _, g in pairs], dtype=np.int64)
+    exact = []
+    for g in range(4):
+        total = sum((Fraction(v) for v in values[groups == g] if v == v), Fraction(0))
+        parts = []
+        try:
+            while total:
+                parts.append(float(total))
+                total -= Fraction(parts[-1])
+        except OverflowError:
+            parts = None
+        exact.append(parts)
+    if any(parts is None for parts in exact):
+        with pytest.raises(ValueError, match="too large for float64"):
+            grouped_parts(values, groups, 4)
+        return
+    assert grouped_parts(values, groups, 4) == exact
+    for g in range(4):
+        assert exact_parts([v for v in values[groups == g] if v == v]) == exact[g]
+
+
+def test_an_exact_sum_does_not_depend_on_the_order_of_its_values():
+    """fsum's partial sums overflowed for 1e308 + 1e308 - 1e308 and the
+    weights were refused, but not in another order."""
+    from sklearn_unlearn.solvers._weight_totals import exact_parts, grouped_parts
+
+    for order in ([1e308, 1e308, -1e308], [1e308, -1e308, 1e308], [-1e308, 1e308, 1e308]):
+        assert exact_parts(order) == [1e308]
+        assert grouped_parts(np.array(order), np.zeros(3, int), 1) == [[1e308]]
