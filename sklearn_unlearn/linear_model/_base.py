@@ -27,6 +27,52 @@ from ._measured import MeasuredResidualMixin
 ROW_STEP_RTOL = 1e-2
 
 
+def _warn_far_move(cache, plan):
+    """Flag a request whose step no bound or estimate covers and which moves
+    the training rows' predictors beyond the reach of the cache's model of
+    their loss.
+
+    A loss of unbounded curvature (a log link) has no bound on the remaining
+    rows' curvature along a step: a long step (past ``ROW_STEP_RTOL`` of the
+    parameters' norm) is flagged too. Any other smooth loss is flagged where
+    the request's bound is infinite (a change of every row's features, as a
+    pipeline's scaler makes) and the predictors move by more than
+    ``_CUBIC_REACH`` in root mean square. The figures are not in the message:
+    they are the request rows' (see the plan's report)."""
+    loss = cache.objective.loss
+    if loss.constant_curvature or loss.curvature_jumps or not cache.exact_hessian:
+        return
+    unbounded = loss.curvature_lipschitz is None
+    if not unbounded and np.isfinite(plan.report.residual_bound):
+        return
+    move = plan.theta - cache.theta
+    far = not within_reach(cache, move)
+    if unbounded:
+        far = far or (float(np.linalg.norm(move))
+                      > ROW_STEP_RTOL * float(np.linalg.norm(plan.theta)))
+    if not far:
+        return
+    if unbounded:
+        why = (f"moves the model by more than {ROW_STEP_RTOL:g} of the parameters' "
+               "norm, or the training rows' predictors by more than "
+               f"{_CUBIC_REACH:g} in root mean square (weighted by their curvature): "
+               "this loss's curvature is unbounded, so the cache's model of the "
+               "remaining rows' loss may not hold that far and no bound or estimate "
+               "says how far from the refit the model lands (deleting 3 outlying "
+               "rows of 306 left a Poisson model 9% off).")
+    else:
+        why = ("moves the training rows' predictors by more than "
+               f"{_CUBIC_REACH:g} in root mean square (weighted by their curvature), "
+               "and no bound covers it (it changes every row's features, as an "
+               "unlearned scaler of a pipeline does: report.residual_bound is inf): "
+               "the cache's model of the remaining rows' loss may not hold that far "
+               "(erasing an outlier of 30 through a scaler left a logistic model "
+               "25% off).")
+    warnings.warn(UnlearningWarning(
+        f"The request {why} Refit, or refresh_cache with the current rows, for an "
+        "exact model."), stacklevel=7)
+
+
 class UnlearnableLinearMixin(CachedFitMixin, ChunkedFitMixin, MeasuredResidualMixin,
                              ForgetFeaturesMixin, UnlearnerMixin):
     """Closed-form unlearning for a scikit-learn linear estimator (mixin).
@@ -295,26 +341,7 @@ default=None
                                    "The feature_change of this request", stacklevel=6)
             plan.report = replace(plan.report, step_norm=plan.report.step_norm + change_step,
                                   change_error=change_error)
-        loss = cache.objective.loss
-        if (loss.curvature_lipschitz is None and not loss.constant_curvature
-                and not loss.curvature_jumps and cache.exact_hessian):
-            # no bound covers the remaining rows' smooth curvature along the
-            # step (the squared hinge's jumps are documented apart), and no
-            # estimate: a long step, or one that moves the predictors far,
-            # is flagged
-            move = plan.theta - cache.theta
-            scale = float(np.linalg.norm(plan.theta))
-            moved = float(np.linalg.norm(move))
-            if not within_reach(cache, move) or moved > ROW_STEP_RTOL * scale:
-                warnings.warn(UnlearningWarning(
-                    f"The request moves the model by {moved:.3g} ({moved / scale if scale else np.inf:.3g} "
-                    "of the parameters' norm), or the training rows' predictors by more than "
-                    f"{_CUBIC_REACH:g} in root mean square (weighted by their curvature): "
-                    "this loss's curvature is unbounded, so the cache's model of the "
-                    "remaining rows' loss may not hold that far and no bound or estimate "
-                    "says how far from the refit the model lands (deleting 3 outlying "
-                    "rows of 306 left a Poisson model 9% off). Refit, or refresh_cache "
-                    "with the current rows, for an exact model."), stacklevel=6)
+        _warn_far_move(cache, plan)
         new_cache = cache.committed(plan)
         if cache.zero_features:
             held = held_features(cache.zero_features, request.X_new)

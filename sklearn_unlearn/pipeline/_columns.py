@@ -90,10 +90,12 @@ def forget_columns(step, path, local, walk):
             observed[local], sums[local] = n_rows, 0.0
             walk.new_counts[name] = (observed, n_rows, sums)
         elif isinstance(step, StandardScaler):
-            n_rows, mean_error, m2_error, weighted = walk.new_counts[name]
-            mean_error, m2_error = mean_error.copy(), m2_error.copy()
-            mean_error[local] = m2_error[local] = 0.0
-            walk.new_counts[name] = (n_rows, mean_error, m2_error, weighted)
+            n_rows, sums, squares, weighted = walk.new_counts[name]
+            sums, squares = (None if t is None else t.copy() for t in (sums, squares))
+            for t in (sums, squares):
+                if t is not None and np.ndim(t) == 2:
+                    t[local] = 0.0
+            walk.new_counts[name] = (n_rows, sums, squares, weighted)
             seen = np.broadcast_to(np.asarray(step.n_samples_seen_, dtype=np.float64),
                                    (step.n_features_in_,)).copy()
             seen[local] = n_rows

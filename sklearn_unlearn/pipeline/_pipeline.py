@@ -78,8 +78,9 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         of the observed values per column (as parts: the sum's rounding,
         then what it left out), from which ``statistics_`` is the rounding
         of the exact mean after every request; for every standard scaler,
-        the number of rows, the estimated errors requests left in its mean
-        and sum of squared deviations per column (refused past ``1e-8``),
+        the number of rows, the exact sums of every column's values and of
+        their squares (as parts), from which its ``mean_`` and ``var_`` are
+        the roundings of the exact mean and variance after every request,
         and whether its fit was given sample weights.
 
     See Also
@@ -176,8 +177,8 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
     def _kept_statistics(self, X, params=None):
         """What the pipeline keeps of its steps' inputs: per mean imputer, the
         count and exact sum of every column's observed values and the row
-        count; per standard scaler, the row count, the errors requests leave
-        in its statistics (none after a fit) and whether the fit's
+        count; per standard scaler, the row count, the exact sums of every
+        column's values and of their squares, and whether the fit's
         ``params`` gave it sample weights."""
         if not any(isinstance(v, (SimpleImputer, StandardScaler))
                    for v in self.get_params().values()):
@@ -190,10 +191,14 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                     kept[path] = (observed_counts(X_in, X_in.shape[1]), len(X_in),
                                   column_sums(X_in))
                 else:
-                    # its counts are its own n_samples_seen_
-                    zeros = np.zeros(leaf.n_features_in_)
-                    kept[path] = (_num_samples(X_in), zeros, zeros.copy(),
-                                  _given_weights(leaf, path, params or {}))
+                    # its counts are its own n_samples_seen_; a weighted fit's
+                    # sums are not kept (its requests are refused)
+                    weighted = _given_weights(leaf, path, params or {})
+                    exact = leaf.mean_ is not None and not weighted
+                    sums = column_sums(X_in, what="a StandardScaler") if exact else None
+                    squares = (column_sums(X_in, squared=True, what="a StandardScaler")
+                               if exact and leaf.var_ is not None else None)
+                    kept[path] = (_num_samples(X_in), sums, squares, weighted)
             X = _transform(step, X)
         return kept
 

@@ -29,8 +29,7 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils import get_tags
 
-from ._statistics import (DOWNDATE_RTOL, CancelledStatisticsError, dense_rows,
-                          unlearned_imputer, unlearned_scaler)
+from ._statistics import dense_rows, unlearned_imputer, unlearned_scaler
 
 
 @dataclass
@@ -169,26 +168,21 @@ def walk_step(step, path, Xo, Xn, change, w):
 def _walk_scaler(step, path, Xo, Xn, w):
     name = "__".join(path)
     old, new_rows = dense_rows(Xo), dense_rows(Xn)
-    # the rows the pipeline counted, the errors earlier requests left in the
-    # statistics, and whether the fit weighed the rows
-    n_rows, *errors, weighted = w.counts[name]
+    # the rows the pipeline counted, the exact sums of every column's values
+    # and of their squares, and whether the fit weighed the rows
+    n_rows, sums, squares, weighted = w.counts[name]
     if weighted:
         _refuse(path, step, "was fitted with sample weights, whose sums the "
                 "pipeline does not unlearn (it counts the rows).")
-    try:
-        new, scale_shift, errors = unlearned_scaler(step, old, new_rows, tuple(errors))
-    except CancelledStatisticsError as exc:
-        raise ValueError(
-            f"Pipeline step {name!r} (StandardScaler): the rows the request removes "
-            f"dominate the mean or variance of its column(s) at "
-            f"{exc.columns.tolist()} (an outlier, now or in an earlier request), so "
-            "that the statistics of the rows that remain cannot be computed from "
-            f"them in float64 arithmetic (an estimated relative error of "
-            f"{exc.error:.2g}, above {DOWNDATE_RTOL:g}). Nothing was changed. Refit "
-            "the pipeline on the corrected data.") from None
+    if step.mean_ is not None and (sums is None or np.ndim(sums) != 2):
+        _refuse(path, step, "was saved by a version of sklearn_unlearn that kept no "
+                "exact sums of its columns, from which it is unlearned. Refit the "
+                "pipeline.")
+    new, scale_shift, sums, squares = unlearned_scaler(step, old, new_rows, sums, squares)
     w.kinds[name] = "unlearned"
     w.new_counts[name] = (n_rows - (0 if old is None else len(old))
-                          + (0 if new_rows is None else len(new_rows)), *errors, weighted)
+                          + (0 if new_rows is None else len(new_rows)), sums, squares,
+                          weighted)
     if scale_shift is None:
         return new, None
     return new, Change(*scale_shift)
