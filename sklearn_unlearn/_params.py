@@ -1,7 +1,10 @@
 """Hyper-parameters as text that survives pickling and skops: what the
 ledger vouches for, and what a request checks against the fit's."""
 
+import hashlib
+
 import numpy as np
+import scipy.sparse as sp
 
 
 def canonical(value):
@@ -43,3 +46,52 @@ def params_text(estimator, free):
 
 #: The parameter names of each estimator class (no data).
 _PARAM_NAMES = {}
+
+
+def fitted_digest(estimators):
+    """A digest of the parameters and fitted attributes (public, with a
+    trailing underscore) of ``estimators`` and of every estimator nested in
+    them, which survives pickling and skops: a pipeline compares it with
+    the one its last fit or request left, so that a step changed, replaced
+    or refitted in between (``set_params``, an assignment) is noticed."""
+    digest = hashlib.sha256()
+    _feed(digest, list(estimators), set())
+    return digest.hexdigest()
+
+
+def _feed(digest, value, seen):
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        if id(value) in seen:
+            digest.update(b"<seen>")
+            return
+        seen.add(id(value))
+        digest.update(f"<{type(value).__qualname__}>".encode())
+        fitted = {k: v for k, v in vars(value).items()
+                  if k.endswith("_") and not k.startswith("_")}
+        for part in (value.get_params(deep=False), fitted):
+            for key in sorted(part):
+                digest.update(key.encode())
+                _feed(digest, part[key], seen)
+    elif isinstance(value, np.ndarray) and value.dtype != object:
+        digest.update(f"{value.dtype.str}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        digest.update(f"[{len(value)}".encode())
+        for item in (value.tolist() if isinstance(value, np.ndarray) else value):
+            _feed(digest, item, seen)
+        digest.update(b"]")
+    elif isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=repr):
+            digest.update(repr(key).encode())
+            _feed(digest, value[key], seen)
+        digest.update(b"}")
+    elif sp.issparse(value):
+        _feed(digest, [value.format, value.shape, *(
+            getattr(value, name) for name in ("data", "indices", "indptr", "row", "col")
+            if hasattr(value, name))], seen)
+    elif callable(value):
+        digest.update(f"<{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', type(value).__qualname__)}>".encode())
+    else:
+        digest.update(canonical(value).encode() if not isinstance(value, (slice, complex))
+                      else repr(value).encode())

@@ -147,7 +147,9 @@ class ForgetColumnsMixin:
         # commits (see _complete_unlearn), as it takes a request.
         plan = final._plan_forget(np.unique(local), X, y, sample_weight, fingerprint_key)
         report = PipelineRequestReport.of(plan.report, walk.kinds)
-        state = {"steps": [*steps, (name, final)],
+        steps = [*steps, (name, final)]
+        state = {"steps": steps,
+                 "_fitted_params": self._fitted_params_text(steps),
                  "unlearn_statistics_": walk.new_counts,
                  "unlearn_history_": [*self.unlearn_history_, report.kept()],
                  "_final_plan": plan}

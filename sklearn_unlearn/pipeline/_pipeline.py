@@ -11,6 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples
 
 from .._locks import fit_serialised, serialised
+from .._params import fitted_digest
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
 from ._forget import ForgetColumnsMixin, _final_unlearns
 from ._report import PipelineRequestReport
@@ -154,18 +155,17 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                 "An UnlearningPipeline whose final step unlearns does not cache its "
                 "fitted transformers: memory keeps the transformed training rows in "
                 "files that unlearning cannot erase. Use memory=None.")
-        # scikit-learn refits the transformers into a new list of steps, which
-        # a failed fit's attributes put back, and the final step in place,
-        # which is put back here: the statistics kept stay those of the steps
-        final = self.steps[-1][1]
-        saved_final = dict(vars(final)) if hasattr(final, "__dict__") else None
+        # scikit-learn refits the steps in place (without memory, it clones
+        # none): a fit that fails part way puts every one of them back, so
+        # that the steps and the statistics kept stay those of one fit
+        saved = [(step, dict(vars(step))) for step in _fitted_in_place(self)]
         try:
             super().fit(X, y, **params)
             statistics = self._kept_statistics(X, params)
         except BaseException:
-            if saved_final is not None:
-                vars(final).clear()
-                vars(final).update(saved_final)
+            for step, attributes in saved:
+                vars(step).clear()
+                vars(step).update(attributes)
             raise
         self.unlearn_statistics_ = statistics
         self.unlearn_history_ = []
@@ -369,7 +369,9 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         # the final step takes its plan in place as the pipeline commits (see
         # _complete_unlearn): a request made on it directly, and a reference
         # to it a caller holds, then see the same model as the pipeline
-        return {"steps": [*prefix, (name, final)],
+        steps = [*prefix, (name, final)]
+        return {"steps": steps,
+                "_fitted_params": self._fitted_params_text(steps),
                 "unlearn_statistics_": walk.new_counts,
                 "unlearn_history_": [*self.unlearn_history_, report.kept()],
                 "_final_plan": plan}, report
@@ -414,6 +416,24 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                 "that can (UnlearnableRidge, UnlearnableLogisticRegression, the GLMs)."
             )
         return change
+
+    def _fitted_params_text(self, steps=None):
+        # the steps before the final one, with their parameters and fitted
+        # statistics, as the last fit or request left them (the final step
+        # checks its own parameters, and the state its requests leave)
+        steps = self.steps if steps is None else steps
+        return super()._fitted_params_text() + fitted_digest(
+            step for _, step in steps[:-1])
+
+    def _check_fitted_params(self):
+        fitted = self.__dict__.get("_fitted_params")
+        if fitted is not None and fitted != self._fitted_params_text():
+            raise ValueError(
+                "The steps of this UnlearningPipeline changed since its last fit or "
+                "request (set_params of a step or of its parameters, a step replaced, "
+                "or refitted on its own): its statistics kept for unlearning are "
+                "those of the steps as they were. Set them back, or fit the pipeline "
+                "again. Nothing was changed.")
 
     #: The steps to freeze are chosen per request; a cache of transformers
     #: is never used after fit (the final step checks its own parameters).
@@ -529,3 +549,16 @@ def _given_weights(leaf, path, params):
     request = leaf.get_metadata_routing().fit.requests.get("sample_weight")
     key = "sample_weight" if request is True else request if isinstance(request, str) else None
     return key is not None and params.get(key) is not None
+
+
+def _fitted_in_place(pipeline):
+    """The steps of ``pipeline`` and every estimator nested in them, which a
+    fit without memory refits in place."""
+    found, seen = [], set()
+    for value in [step for _, step in pipeline.steps] + list(
+            pipeline.get_params(deep=True).values()):
+        if hasattr(value, "get_params") and hasattr(value, "__dict__") and (
+                not isinstance(value, type)) and id(value) not in seen:
+            seen.add(id(value))
+            found.append(value)
+    return found
