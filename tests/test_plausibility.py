@@ -122,3 +122,21 @@ def test_cantelli_threshold_and_its_rate():
         assert rate <= ALARM_RATE + 0.005, (k, rate)
     assert profile.threshold(2000) == np.inf
     assert LossProfile(10.0, -1.0, 0.0).threshold(2) == np.inf
+
+
+def test_the_flag_holds_no_figure_of_the_rows(breast_cancer):
+    """The warning printed the removed rows' summed loss (to 3 digits), a
+    figure of the rows that logs and Python's warnings registry keep after
+    they are gone: it names the threshold they pass, a figure of the
+    training profile."""
+    from sklearn.metrics import log_loss
+
+    X, y = breast_cancer
+    model = UnlearnableLogisticRegression().fit(X, y)
+    wrong = 1 - y[:3]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.plan_unlearn(X[:3], None, wrong)
+    (message,) = [str(w.message) for w in caught if "summed loss" in str(w.message)]
+    loss = log_loss(wrong, model.predict_proba(X[:3]), normalize=False, labels=[0, 1])
+    assert f"{loss:.3g}" not in message and "above" in message

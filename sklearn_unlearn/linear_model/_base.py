@@ -362,11 +362,12 @@ default=None
         v_old = row_losses(cache.objective, rows.Y_old, rows.S_old, eta_old)
         v_new = row_losses(cache.objective, rows.Y_new, rows.S_new, eta_new)
         if profile.flags(v_old):
+            # the rows' own figures stay out of the message, which logs and
+            # the warnings registry keep after the rows are gone
             warnings.warn(UnlearningWarning(
-                f"The {len(v_old)} rows of X_old have a summed loss of "
-                f"{v_old.sum():.3g} at the model's parameters, where as many "
-                "training rows drawn at random exceed "
-                f"{profile.threshold(len(v_old)):.3g} less than "
+                f"The {len(v_old)} rows of X_old have a summed loss above "
+                f"{profile.threshold(len(v_old)):.3g} at the model's parameters, "
+                "which as many training rows drawn at random exceed less than "
                 f"{ALARM_RATE:.0%} of the time: check y_old and sample_weight "
                 "(a wrong label or target, a missing weight) and that the rows were "
                 "trained on. Fit with fingerprint_key to have every row checked."
