@@ -54,8 +54,8 @@ def square_parts(X):
     rounded, by a function of the entry alone); ``hi`` is infinite where the
     square overflows."""
     X = np.asarray(X, dtype=np.float64)
-    hi = X * X
     with np.errstate(over="ignore", invalid="ignore"):
+        hi = X * X
         c = _SPLIT * X
         big = c - (c - X)
         small = X - big
