@@ -18,6 +18,7 @@ Meta-estimators decide by :func:`get_unlearn_tags`, never by class names.
 """
 
 import hashlib
+import secrets
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -52,18 +53,29 @@ def _shallow_copy(estimator):
     return new
 
 
-def _state_token(n_applied, parameters):
+def _state_token(n_applied, parameters, lineage):
     """The name of one unlearning state of an estimator: the number of plans
-    applied since the fit and a digest of the parameters the state publishes.
+    applied since the fit, a digest of the parameters the state publishes
+    and the name of the fit the state descends from (``lineage``).
 
     A plan applies only to a state of the name it was planned on (copies and
     unpickled files of that state included); equal states reached by equal
-    requests have equal names, and a name says nothing of earlier states.
+    requests from one fit have equal names, and a name says nothing of
+    earlier states (the lineage is drawn at random, see
+    :func:`_new_lineage`).
     """
     digest = hashlib.sha256()
     for array in parameters:
         digest.update(np.ascontiguousarray(array).tobytes())
-    return (n_applied, digest.hexdigest())
+    return (n_applied, digest.hexdigest(), lineage)
+
+
+def _new_lineage():
+    """A random name for a fit, drawn anew by every fit: two fits, even two
+    that make the same model, never share a state name, so a plan made
+    before a refit is refused after it (the refit has rows, fingerprints
+    and counts of its own, which the plan would replace)."""
+    return secrets.token_hex(16)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -73,8 +85,9 @@ class UnlearningPlan:
     Made by :meth:`UnlearnerMixin.plan_unlearn`; applied by
     :meth:`UnlearnerMixin.apply_unlearn` to the state it was planned on
     (once applied, or after any other change of the estimator's unlearning
-    state, it is stale and refused). The plan holds the new state only; drop
-    it when it is not applied.
+    state, a refit that makes the same model included, it is stale and
+    refused). The plan holds the new state only; drop it when it is not
+    applied.
 
     Attributes
     ----------
@@ -214,8 +227,9 @@ class UnlearnerMixin:
         return validate_request(self, X_old, X_new, y_old, y_new, sample_weight)
 
     def _fitted_state_name(self, attributes):
-        """The name of the state a fit with these attributes starts."""
-        return _state_token(0, self._published_parameters(attributes))
+        """The name of the state a fit with these attributes starts, of a
+        lineage of its own."""
+        return _state_token(0, self._published_parameters(attributes), _new_lineage())
 
     def _new_unlearn_state(self):
         self._unlearn_token = self._fitted_state_name(vars(self))
@@ -407,8 +421,10 @@ class UnlearnerMixin:
                               self._next_state_name(attributes))
 
     def _next_state_name(self, attributes):
-        return _state_token(self._unlearn_token[0] + 1,
-                            self._published_parameters({**vars(self), **attributes}))
+        n_applied, _, lineage = self._unlearn_token
+        return _state_token(n_applied + 1,
+                            self._published_parameters({**vars(self), **attributes}),
+                            lineage)
 
     def _checked_options(self, options):
         if "_unlearn_token" not in self.__dict__:

@@ -16,6 +16,7 @@ from sklearn_unlearn import (
     UnlearnableRidge,
 )
 from sklearn_unlearn.base import (
+    MissingRowsError,
     RequestReport,
     UnlearnerMixin,
     UnlearningPlan,
@@ -94,6 +95,45 @@ def test_a_stale_plan_is_refused(estimator, data):
     est.fit(X, y)
     with pytest.raises(ValueError, match="another state"):
         est.apply_unlearn(late)           # the model was refitted since
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(("estimator", "data"), ESTIMATORS, ids=IDS)
+def test_a_plan_made_before_a_refit_to_the_same_model_is_refused(estimator, data):
+    """A state was named by its count of requests and a digest of its
+    parameters, which a refit on the same rows made again: a plan made
+    before the refit was applied after it, replacing the refit's state (a
+    logistic regression refitted with a fingerprint key kept the
+    fingerprints of the five rows the plan took out, and the same five rows
+    were deleted a second time). Every fit names its state anew: the plan
+    is refused and the refit's state stays."""
+    est, X, y = _fitted(estimator, data)
+    predictions = est.predict(X)
+    plan = est.plan_unlearn(X[:5], None, y[:5])
+    est.fit(X, y)
+    # the refit made the same model: only its name tells the states apart
+    np.testing.assert_array_equal(est.predict(X), predictions)
+    state = pickle.dumps(est)
+    with pytest.raises(ValueError, match="another state"):
+        est.apply_unlearn(plan)
+    assert pickle.dumps(est) == state
+
+
+def test_a_plan_made_before_a_refit_with_a_key_leaves_the_fingerprints():
+    """The case above with fingerprints: the plan (made without them) was
+    applied to the refit that keeps them, which then kept the fingerprints
+    of all 400 rows, the 5 deleted ones included, and accepted deleting
+    them a second time. The plan is refused; the rows are deleted once."""
+    X, y = _classification()
+    key = b"k" * 32
+    est = UnlearnableLogisticRegression().fit(X, y)
+    plan = est.plan_unlearn(X[:5], None, y[:5])
+    est.fit(X, y, fingerprint_key=key)
+    with pytest.raises(ValueError, match="another state"):
+        est.apply_unlearn(plan)
+    est.unlearn(X[:5], None, y[:5], fingerprint_key=key)
+    with pytest.raises(MissingRowsError):
+        est.unlearn(X[:5], None, y[:5], fingerprint_key=key)
 
 
 @pytest.mark.parametrize(("estimator", "data"), ESTIMATORS[:3], ids=IDS[:3])

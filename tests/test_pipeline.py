@@ -227,6 +227,21 @@ def test_a_request_on_the_final_step_itself_voids_the_pipelines_plans():
     np.testing.assert_array_equal(pipe[-1].coef_, coef)
 
 
+def test_a_plan_made_before_a_refit_to_the_same_model_is_refused():
+    """The pipeline's state was named after its final step's, whose name an
+    identical refit made again: the plan was applied across the refit, and
+    the three rows left the refitted model. The plan is refused now, and
+    the refit's model stays."""
+    Xa = X[NUM].to_numpy()
+    pipe = make_unlearning_pipeline(FunctionTransformer(np.tanh), UnlearnableRidge())
+    coef = pipe.fit(Xa, T)[-1].coef_.copy()
+    plan = pipe.plan_unlearn(Xa[:3], None, T[:3])
+    np.testing.assert_array_equal(pipe.fit(Xa, T)[-1].coef_, coef)
+    with pytest.raises(ValueError, match="another state"):
+        pipe.apply_unlearn(plan)
+    np.testing.assert_array_equal(pipe[-1].coef_, coef)
+
+
 def _made_between_plan_and_commit(monkeypatch, request):
     """A started thread making ``request`` once the pipeline's next request
     has planned (its report is made, then it waits a while to commit)."""
