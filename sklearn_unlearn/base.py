@@ -235,6 +235,13 @@ class UnlearnerMixin:
         self._unlearn_token = self._fitted_state_name(vars(self))
         self._fitted_params = self._fitted_params_text()
 
+    def _rename_trained_state(self):
+        """Name the state anew after training changed it outside a request
+        (an MLP's ``partial_fit``): plans made before are refused. A model
+        without an unlearning state yet is left without one."""
+        if "_unlearn_token" in self.__dict__:
+            self._unlearn_token = self._fitted_state_name(vars(self))
+
     def _fitted_params_text(self):
         """The hyper-parameters that define the fitted model, as text (all
         but :attr:`_unlearn_free_params`), which every request compares with

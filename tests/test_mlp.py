@@ -6,6 +6,7 @@ busy the machine's other cores are.
 """
 
 import copy
+import pickle
 import time
 import warnings
 
@@ -431,6 +432,29 @@ def test_errors_leave_the_estimator_unchanged(small_data):
     with pytest.raises(ValueError, match="non-negative"):
         reg.unlearn(X[:2], X[:2], np.exp(y_reg[:2]), [-1.0, 1.0])
     _assert_unchanged(reg, snap)
+
+
+@pytest.mark.parametrize("make", [UnlearnableMLPClassifier, UnlearnableMLPRegressor])
+def test_a_plan_made_before_partial_fit_is_refused(small_data, make):
+    """``partial_fit`` changes the weights outside a request and kept the
+    state's name: a plan made before it was applied after it and put back
+    the weights of the plan, discarding ``partial_fit``'s update (the
+    weights moved back by 1.5 for the classifier here, 0.78 for the
+    regressor). ``partial_fit`` names the state anew: the plan is refused,
+    and a plan made after it applies."""
+    X, y_cls, y_reg = small_data
+    y = y_cls if make is UnlearnableMLPClassifier else y_reg
+    est = _fit_quiet(make(hidden_layer_sizes=(6,), max_iter=20, random_state=0), X[:60], y[:60])
+    plan = est.plan_unlearn(X[:3], None, y[:3])
+    est.partial_fit(X[60:], y[60:])
+    state = pickle.dumps(est)
+    with pytest.raises(ValueError, match="another state"):
+        est.apply_unlearn(plan)
+    assert pickle.dumps(est) == state
+    trained = [c.copy() for c in est.coefs_]
+    est.apply_unlearn(est.plan_unlearn(X[:3], None, y[:3]))
+    assert est.training_rows_.n_rows == 57
+    assert not all(np.array_equal(a, b) for a, b in zip(est.coefs_, trained))
 
 
 def test_multilabel_model_refuses_to_unlearn(small_data):

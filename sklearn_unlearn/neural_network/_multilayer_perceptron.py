@@ -90,7 +90,9 @@ def _partial_fit_doc(y_type, y_text, extra=""):
 
         The parent's ``partial_fit``, holding the request lock: a request, a
         copy or a file made meanwhile by another thread waits for it. The
-        kept rows do not change.
+        kept rows do not change. A call that returns names the state
+        anew, so that a plan made before it is refused (it would discard
+        this update).
 
         Parameters
         ----------
@@ -268,7 +270,9 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         check_training_weights(sample_weight, X)
-        return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
+        super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
+        self._rename_trained_state()
+        return self
 
     partial_fit.__doc__ = _partial_fit_doc("array-like of shape (n_samples,)",
                                            "The target labels.", """\
@@ -454,7 +458,9 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
 
     def partial_fit(self, X, y, sample_weight=None):
         check_training_weights(sample_weight, X)
-        return super().partial_fit(X, y, sample_weight=sample_weight)
+        super().partial_fit(X, y, sample_weight=sample_weight)
+        self._rename_trained_state()
+        return self
 
     partial_fit.__doc__ = _partial_fit_doc(
         "array-like of shape (n_samples,) or (n_samples, n_outputs)", "The target values.")
