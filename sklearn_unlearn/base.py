@@ -24,12 +24,12 @@ from dataclasses import dataclass, fields
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._fingerprints import (MissingRowsError, fingerprint_training_rows,
+from ._fingerprints import (MissingRowsError, check_key, fingerprint_training_rows,
                             fingerprints_after)
 from ._locks import serialised
 from ._params import params_text
 from ._report import RequestReport
-from ._request import validate_request
+from ._request import check_training_weights, validate_request
 from ._tags import UnlearnerTags, UnlearnTags, get_unlearn_tags
 
 __all__ = [
@@ -261,6 +261,16 @@ class UnlearnerMixin:
                 "of the parameters it was fitted with. Set them back, or fit again "
                 "with the new ones. Nothing was changed."
             )
+
+    def _check_fit_arguments(self, X, sample_weight, fingerprint_key):
+        """At the start of ``fit``, before the parent's solver: refuse what
+        the unlearning state would refuse after it (a key of the wrong size,
+        negative sample weights, which scikit-learn's solvers take), so that
+        a refused fit has not trained first."""
+        if fingerprint_key is not None:
+            check_key(fingerprint_key)
+        if sample_weight is not None:
+            check_training_weights(sample_weight, X)
 
     def _keep_row_fingerprints(self, X, y, sample_weight, fingerprint_key):
         """At the end of ``fit``: the keyed fingerprints of the training rows

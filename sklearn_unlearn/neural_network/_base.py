@@ -85,6 +85,21 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         self.unlearn_history_ = []
         self._new_unlearn_state()
 
+    def _train_on_copies(self):
+        """Give the parent's solver copies of the fitted state it updates in
+        place (a warm start's or ``partial_fit``'s weights, the optimiser's
+        moments, the loss curve), made at the start of a training call: the
+        attributes saved before the call (see
+        :func:`~sklearn_unlearn._locks.fit_serialised`) keep the originals,
+        so a call that fails leaves the network as it was, weights included.
+        The hyper-parameters (a caller's ``RandomState``) and what the solver
+        never writes (the kept rows, their fingerprints) are not copied."""
+        params = set(self._get_param_names())
+        trained = {k: v for k, v in vars(self).items()
+                   if k not in params and k not in ("training_rows_", "row_fingerprints_")}
+        # one deep copy: the optimiser's parameters stay the weights' copies
+        self.__dict__.update(copy.deepcopy(trained))
+
     def _detached_state(self, state):
         # training (partial_fit, a warm-started fit) updates the weights and
         # the optimiser's moments in place: a copy or a file takes its own,

@@ -90,9 +90,10 @@ def _partial_fit_doc(y_type, y_text, extra=""):
 
         The parent's ``partial_fit``, holding the request lock: a request, a
         copy or a file made meanwhile by another thread waits for it. The
-        kept rows do not change. A call that returns names the state
-        anew, so that a plan made before it is refused (it would discard
-        this update).
+        kept rows do not change. It trains copies of the weights and of the
+        optimiser's state, so a call that fails leaves the network as it
+        was; one that returns names the state anew, so that a plan made
+        before it is refused (it would discard this update).
 
         Parameters
         ----------
@@ -263,6 +264,8 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self : object
             The fitted estimator.
         """
+        self._check_fit_arguments(X, sample_weight, fingerprint_key)
+        self._train_on_copies()
         super().fit(X, y, sample_weight=sample_weight)
         self._fit_unlearning_state(X, y, sample_weight)
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
@@ -270,6 +273,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         check_training_weights(sample_weight, X)
+        self._train_on_copies()
         super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
         self._rename_trained_state()
         return self
@@ -451,6 +455,8 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self : object
             The fitted estimator.
         """
+        self._check_fit_arguments(X, sample_weight, fingerprint_key)
+        self._train_on_copies()
         super().fit(X, y, sample_weight=sample_weight)
         self._fit_unlearning_state(X, y, sample_weight)
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
@@ -458,6 +464,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
 
     def partial_fit(self, X, y, sample_weight=None):
         check_training_weights(sample_weight, X)
+        self._train_on_copies()
         super().partial_fit(X, y, sample_weight=sample_weight)
         self._rename_trained_state()
         return self
