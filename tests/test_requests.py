@@ -591,6 +591,32 @@ def test_negative_training_weights_are_refused_at_fit(name):
     assert pickle.dumps(est) == before
 
 
+@pytest.mark.parametrize("name", ["logistic", "ridge", "svc", "poisson"])
+@pytest.mark.parametrize("argument", ["negative weight", "short key"])
+def test_fit_arguments_are_refused_before_the_solver_runs(monkeypatch, name, argument):
+    """A fingerprint key of the wrong size, and negative sample weights
+    (which scikit-learn's solvers take), were refused after the parent's
+    solver and the cache had run on the rows (7 of these 8 cases; ridge's
+    direct solve checked its weights first): a whole fit, then nothing.
+    They are refused first; the parent's solver is not called."""
+    import sklearn_unlearn
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    make = {"logistic": UnlearnableLogisticRegression, "ridge": UnlearnableRidge,
+            "svc": UnlearnableLinearSVC,
+            "poisson": sklearn_unlearn.UnlearnablePoissonRegressor}[name]
+    trained = []
+    for hook in ("_fit_parent", "_fit_unlearning_cache"):
+        monkeypatch.setattr(make, hook, lambda *args, hook=hook, **kw: trained.append(hook))
+    kwargs = ({"sample_weight": np.r_[-1.0, np.ones(39)]} if argument == "negative weight"
+              else {"fingerprint_key": b"short"})
+    with pytest.raises(ValueError, match="negative values|16 to 64 bytes"):
+        make().fit(X, np.exp(y) if name == "poisson" else y, **kwargs)
+    assert trained == []
+
+
 def test_unreadable_rows_labels_and_chunks_are_refused_by_what_is_wrong():
     """A date column in X_old raised numpy's DTypePromotionError, a missing
     label (pd.NA) ``TypeError: boolean value of NA is ambiguous``, and an

@@ -60,6 +60,7 @@ class CachedFitMixin:
         self._check_unlearnable()
         if is_dask_collection(X):
             return self._fit_dask(X, y, sample_weight, fingerprint_key)
+        self._check_fit_arguments(X, sample_weight, fingerprint_key)
         self._fit_parent(X, y, sample_weight)
         self._fit_unlearning_cache(X, y, sample_weight)
         self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)

@@ -161,6 +161,7 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
         self._check_unlearnable()
         if is_dask_collection(X):
             return self._fit_dask(X, y, sample_weight, fingerprint_key)
+        self._check_fit_arguments(X, sample_weight, fingerprint_key)
         if self.solver in ("auto", "cholesky") and not sp.issparse(X):
             # the parent's checks, as in Ridge.fit
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
