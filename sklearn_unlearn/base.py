@@ -438,7 +438,8 @@ class UnlearnerMixin:
                               self._next_state_name(attributes))
 
     def _next_state_name(self, attributes):
-        n_applied, _, lineage = self._unlearn_token
+        # a state saved before names had a lineage keeps the empty one
+        n_applied, _, lineage = (*self._unlearn_token, "")[:3]
         return _state_token(n_applied + 1,
                             self._published_parameters({**vars(self), **attributes}),
                             lineage)
