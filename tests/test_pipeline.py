@@ -1077,6 +1077,10 @@ def test_a_step_changed_after_fit_is_refused():
             standardscaler=StandardScaler().fit(X[30:])),
         "unfitted": lambda pipe: pipe.set_params(standardscaler=StandardScaler()),
         "refitted in place": lambda pipe: pipe[0].fit(X[30:]),
+        # the final step replaced by one fitted on other rows (33 from the
+        # refit's predictions)
+        "final replaced": lambda pipe: pipe.set_params(
+            unlearnableridge=UnlearnableRidge().fit(X[:200], y[:200])),
     }
     for frozen in (None, ["standardscaler"]):
         for name, change in changes.items():

@@ -420,11 +420,14 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
 
     def _fitted_params_text(self, steps=None):
         # the steps before the final one, with their parameters and fitted
-        # statistics, as the last fit or request left them (the final step
-        # checks its own parameters, and the state its requests leave)
+        # statistics, as the last fit or request left them, and the fit the
+        # final step's state descends from (it checks its own parameters;
+        # its requests, the pipeline's or its own, keep that fit's lineage)
         steps = self.steps if steps is None else steps
-        return super()._fitted_params_text() + fitted_digest(
-            step for _, step in steps[:-1])
+        token = getattr(steps[-1][1], "__dict__", {}).get("_unlearn_token")
+        lineage = "" if token is None else (*token, "")[2]
+        return (super()._fitted_params_text() + lineage
+                + fitted_digest(step for _, step in steps[:-1]))
 
     def _check_fitted_params(self):
         fitted = self.__dict__.get("_fitted_params")
