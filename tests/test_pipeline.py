@@ -1134,3 +1134,45 @@ def test_a_prediction_during_a_pipeline_commit_sees_one_state(monkeypatch):
     request.join(10)
     reader.join(10)
     np.testing.assert_array_equal(seen[0], after)
+
+
+def test_a_column_of_tiny_spread_keeps_its_scale_as_a_refit_does():
+    """The unlearned scaler set scale_ to 1 where the standard deviation was
+    below 10 eps, a rule scikit-learn applies only without its constant
+    test: a column of spread 1e-16 got scale 1, its coefficient -2.4e-15
+    against the refit's 3.08 (predictions 11.2 off, no warning)."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=200), rng.normal(size=200) * 1e-16])
+    y = X[:, 0] + 3e16 * X[:, 1] + 0.1 * rng.normal(size=200)
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+    pipe.unlearn(X[:10], None, y[:10])
+    refit = make_pipeline(StandardScaler(), Ridge()).fit(X[10:], y[10:])
+    np.testing.assert_allclose(pipe[0].scale_, refit[0].scale_, rtol=1e-12)
+    np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9)
+
+
+def test_rows_holding_a_forgotten_column_s_values_are_refused_by_the_scaler():
+    """After forget_features, a request with the raw rows as the user holds
+    them (their values in the forgotten column) was taken: a scaled
+    feature shifted leaves the final step's zero features, so its check
+    did not see them; the scaler's exact sum of squares went negative and
+    was clamped, its mean_ gave the erased values' sum back, and the
+    column's weight came back (-2.88 where the refit has 0). A negative
+    exact sum of squared deviations proves the rows are not the current
+    ones: refused; the rows as they are now are exact."""
+    from sklearn_unlearn import zero_features
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(40, 10, 120), rng.normal(size=120),
+                         0.3 * rng.normal(size=120)])
+    y = X[:, 0] * 0.1 + X[:, 1] + 2 * X[:, 2] + rng.normal(size=120)
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+    pipe.forget_features([2])
+    before = pickle.dumps(pipe)
+    with pytest.raises(ValueError, match="negative sum of squared deviations"):
+        pipe.unlearn(X[[7, 9]], None, y[[7, 9]])
+    assert pickle.dumps(pipe) == before
+    pipe.unlearn(zero_features(X[[7, 9]], [2]), None, y[[7, 9]])
+    keep = np.setdiff1d(np.arange(120), [7, 9])
+    refit = make_pipeline(StandardScaler(), Ridge()).fit(zero_features(X, [2])[keep], y[keep])
+    np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9, atol=1e-12)

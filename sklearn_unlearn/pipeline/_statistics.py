@@ -21,6 +21,7 @@ from sklearn.utils import check_array
 from ..solvers._weight_totals import exact_parts, exact_table, grouped_parts
 
 _EPS = np.finfo(np.float64).eps
+_UNDERFLOW = float(np.finfo(np.float64).smallest_subnormal)
 #: Veltkamp's splitting constant, ``2**27 + 1``: it splits a float into two
 #: halves of 26 bits whose products are exact.
 _SPLIT = 134217729.0
@@ -134,7 +135,7 @@ def _scale_of(var, mean, n):
     constant up to round-off (scikit-learn's rule)."""
     constant = var <= n * _EPS * var + (n * mean * _EPS) ** 2
     scale = np.sqrt(var)
-    scale[constant | (scale < 10 * _EPS)] = 1.0
+    scale[constant] = 1.0
     return scale
 
 
@@ -173,8 +174,18 @@ def unlearned_scaler(scaler, removed, added, sums, squares):
         exact_mean = _exact(sums[j]) / count
         mean[j] = float(exact_mean)
         if var is not None:
-            # non-negative but where a square underflowed (its low part rounds)
-            var[j] = max(float(_exact(squares[j]) / count - exact_mean * exact_mean), 0.0)
+            exact_var = _exact(squares[j]) / count - exact_mean * exact_mean
+            # only a square that underflowed (its low part rounded, by at
+            # most the smallest subnormal) can make it negative
+            if exact_var * count < -_UNDERFLOW * (n[j] + count):
+                raise ValueError(
+                    f"The rows of X_old are not among the current rows: without them "
+                    f"the StandardScaler's column {j} would have a negative sum of "
+                    "squared deviations (rows that were never trained on, deleted "
+                    "already, or given with values the model forgot: pass the rows "
+                    "as they are now, sklearn_unlearn.zero_features for columns "
+                    "forgotten). Nothing was changed.")
+            var[j] = max(float(exact_var), 0.0)
     state = {"mean_": mean}
     old_scale, new_scale = np.ones(d), np.ones(d)
     if var is not None:
