@@ -158,12 +158,27 @@ def grouped_parts(values, groups, n_groups):
         part = slice(start, start + _BIN_ROWS)
         for total, half in zip(sums, halves):
             total += np.bincount(index[part], weights=half[part], minlength=size)
-    exact = [Fraction(0)] * n_groups
-    for where in np.flatnonzero((sums[0] != 0) | (sums[1] != 0)):
-        group, e = divmod(int(where if keys is None else keys[where]), _EXPONENT_BINS)
-        whole = (int(sums[0][where]) << 26) + int(sums[1][where])
-        exact[group] += Fraction(whole) * Fraction(2) ** (e - _EXPONENT_OFFSET - 53)
-    return [_parts_of(value) for value in exact]
+    occupied = np.flatnonzero((sums[0] != 0) | (sums[1] != 0))
+    group, e = np.divmod(occupied if keys is None else keys[occupied], _EXPONENT_BINS)
+    # a bin's two sums are integers below 2**53 times a power of two: floats
+    # exactly, unless they overflow (then that group is summed in rationals)
+    with np.errstate(over="ignore"):
+        bins = np.ldexp(np.stack([sums[0][occupied], sums[1][occupied]]),
+                        np.stack([e - _EXPONENT_OFFSET - 27, e - _EXPONENT_OFFSET - 53]))
+    starts = np.searchsorted(group, np.arange(n_groups + 1)).tolist()
+    overflowed = set(group[~np.all(np.isfinite(bins), axis=0)].tolist())
+    flat = bins.T.ravel().tolist()
+    parts = []
+    for g in range(n_groups):
+        start, stop = starts[g], starts[g + 1]
+        if g not in overflowed:
+            parts.append(exact_parts(flat[2 * start:2 * stop]) if stop > start else [])
+            continue
+        exact = sum((Fraction((int(sums[0][w]) << 26) + int(sums[1][w]))
+                     * Fraction(2) ** (int(b) - _EXPONENT_OFFSET - 53)
+                     for w, b in zip(occupied[start:stop], e[start:stop])), Fraction(0))
+        parts.append(_parts_of(exact))
+    return parts
 
 
 def _parts_of(value):
