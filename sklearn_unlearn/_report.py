@@ -114,7 +114,7 @@ class RequestReport:
     #: Figures computed from the request's rows (and, for a removal, from the
     #: model they were part of): :meth:`kept` leaves them out.
     ROW_FIGURES = ("step_norm", "gradient_norm", "residual_estimate",
-                   "one_step_error", "change_error", "cg_relative_residual")
+                   "one_step_error", "change_error", "cg_relative_residual", "tau")
 
     def kept(self):
         """The report as a history keeps it: what the request did (its

@@ -215,6 +215,7 @@ class MLPFunction:
                 A.append(_apply_hidden(self.activation, z))
             else:
                 A.append(_apply_output(self.out_activation, z))
+                self.z_out = z
         self.A = A
         d = [None] * (self.n_layers + 1)
         for i in range(1, self.n_layers):
@@ -226,6 +227,28 @@ class MLPFunction:
         for i in range(self.n_layers - 1, 0, -1):
             D[i] = (D[i + 1] @ self.coefs[i].T) * d[i][0]
         self.D = D
+
+    def value(self):
+        """``sum_i s_i loss_i`` at ``theta``: the loss whose derivative in the
+        output's pre-activation is ``s (a - y)``, as :meth:`gradient` takes
+        it (half the squared error summed over the outputs; the log-loss of
+        a logistic or a softmax output; the Poisson deviance's half of an
+        exponential one, up to a constant), from the pre-activation (no
+        probability is clipped)."""
+        z, Y = self.z_out, self.Y
+        if self.out_activation == "identity":
+            per_row = 0.5 * ((z - Y) ** 2).sum(axis=1)
+        elif self.out_activation == "logistic":
+            per_row = (np.logaddexp(0.0, z) - Y * z).sum(axis=1)
+        elif self.out_activation == "softmax":
+            top = z.max(axis=1, keepdims=True)
+            log_total = top[:, 0] + np.log(np.exp(z - top).sum(axis=1))
+            per_row = log_total - (Y * z).sum(axis=1)
+        elif self.out_activation == "exp":
+            per_row = (np.exp(z) - Y * z).sum(axis=1)
+        else:
+            raise ValueError(f"Unknown output activation {self.out_activation!r}.")
+        return float(self.s @ per_row)
 
     def gradient(self):
         """``sum_i s_i grad loss_i`` at ``theta`` (no penalty), packed."""
@@ -299,6 +322,12 @@ class MeanObjective:
         self.alpha = float(alpha)
         self.weight_total = float(weight_total)
         self.penalised = net.layout.coef_mask()
+
+    def value(self):
+        """``J`` at ``net.theta``."""
+        weights = self.penalised * self.net.theta
+        return (self.net.value() + 0.5 * self.alpha * float(weights @ weights)) / (
+            self.weight_total)
 
     def gradient(self):
         """``grad J`` at ``net.theta``."""

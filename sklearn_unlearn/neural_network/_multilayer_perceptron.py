@@ -18,9 +18,10 @@ _SHARED_DOC = """
     **No certificate.** The objective of a network is not convex, the
     update is an approximation of retraining, and nothing bounds its
     distance to a refit: there is no ``residual_bound_`` and the model
-    cannot be used for certified removal. ``unlearn_history_`` reports the
-    measured gradient norm of the corrected objective before and after each
-    request when the training rows are kept.
+    cannot be used for certified removal. With the training rows kept, a
+    request's step is shortened until it lowers the corrected objective on
+    them, and the report of ``plan_unlearn`` has the measured gradient norm
+    of the corrected objective before and after.
 
     **Objective and scaling.** As in scikit-learn,
     ``J(theta; D) = (1/S) [sum_i s_i loss_i + (alpha/2) sum_l ||W_l||^2]``
@@ -156,8 +157,10 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         The exact sample weight of every class (its rounding, then the
         roundings of what is left, in columns) and its row count.
     unlearn_history_ : list of :class:`~sklearn_unlearn.base.RequestReport`
-        Figures of every request: method, conjugate-gradient iterations and
-        stop reason, step norm, gradient norm before and after, time.
+        What every request did: method, rows removed and added,
+        conjugate-gradient iterations and stop reason, curvature, damping,
+        time (the figures computed from its rows are in the report of
+        ``plan_unlearn`` only).
 
     See Also
     --------
@@ -346,7 +349,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         The exact sample weight of the data (its rounding, then the
         roundings of what is left) and its row count.
     unlearn_history_ : list of :class:`~sklearn_unlearn.base.RequestReport`
-        Figures of every request.
+        What every request did (as the classifier's).
 
     See Also
     --------
