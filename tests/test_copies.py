@@ -42,8 +42,8 @@ def _summary(pipe):
             len(pipe[-1].unlearn_history_), pipe.__dict__.get("_final_plan"))
 
 
-def _pickled_while_held(monkeypatch, est, cls, name, work, when=None):
-    """A pickle of ``est`` made from a thread while ``work`` runs in another,
+def _read_while_held(monkeypatch, cls, name, work, read, when=None):
+    """What ``read()`` returns from a thread while ``work`` runs in another,
     held at the start of ``cls.name`` (where ``when(self)``); it must wait
     for ``work``."""
     entered, release = threading.Event(), threading.Event()
@@ -59,16 +59,42 @@ def _pickled_while_held(monkeypatch, est, cls, name, work, when=None):
     worker = threading.Thread(target=work)
     worker.start()
     assert entered.wait(10)
-    files = []
-    grab = threading.Thread(target=lambda: files.append(pickle.dumps(est)))
+    results = []
+    grab = threading.Thread(target=lambda: results.append(read()))
     grab.start()
     grab.join(0.3)
     waited = grab.is_alive()
     release.set()
     worker.join()
     grab.join()
-    assert waited, "the pickle did not wait"
-    return files[0]
+    assert waited, "the read did not wait"
+    return results[0]
+
+
+def _pickled_while_held(monkeypatch, est, cls, name, work, when=None):
+    """A pickle of ``est`` made while ``work`` is held (see
+    :func:`_read_while_held`)."""
+    return _read_while_held(monkeypatch, cls, name, work, lambda: pickle.dumps(est), when)
+
+
+def test_a_prediction_made_while_a_pipeline_request_commits_waits_for_it(monkeypatch):
+    """A request commits the pipeline's steps, then the final step's plan: a
+    prediction from another thread between the two passed the rows through
+    the new scaler into the old final step (0.27 from the prediction after
+    the request, and from the one before). Predictions hold the request
+    lock, and see the state before or after."""
+    rng = np.random.default_rng(0)
+    Xs = rng.standard_normal((40, 3)) * [1, 5, 2] + [0, 3, -1]
+    Xs[0] = [8.0, 30.0, 9.0]
+    ys = Xs[:, 0] - Xs[:, 1] + 0.1 * rng.standard_normal(40)
+    probe = rng.standard_normal((5, 3)) * 3
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(Xs, ys)
+    after = copy.deepcopy(pipe).unlearn(Xs[:1], None, ys[:1]).predict(probe)
+    seen = _read_while_held(
+        monkeypatch, UnlearningPipeline, "_complete_unlearn",
+        lambda: pipe.unlearn(Xs[:1], None, ys[:1]), lambda: pipe.predict(probe),
+        when=lambda self: self.__dict__.get("_final_plan") is not None)
+    np.testing.assert_array_equal(seen, after)
 
 
 def test_a_copy_made_while_a_request_commits_waits_for_it(monkeypatch):
