@@ -2,6 +2,7 @@
 of the rows erased before: every value it holds is that of a fit on those
 rows, whichever row was erased."""
 
+import copy
 import pickle
 import warnings
 
@@ -534,3 +535,80 @@ def test_a_linear_svc_checks_rows_against_its_entry_sides():
         assert state_hash(model) == before
     model.rebase_residual_bound([(X[:50], y[:50]), (X[50:], y[50:])])
     assert np.isfinite(model.residual_bound_)
+
+
+#: The verbs that take rows as the model's current training rows.
+VERBS = {
+    "refresh_cache": lambda m, X, y, w: m.refresh_cache(X, y, w),
+    "rebase_residual_bound": lambda m, X, y, w: m.rebase_residual_bound(X, y, w),
+    "forget_features": lambda m, X, y, w: m.forget_features([0], X, y, w),
+}
+
+
+def _current(kind, n=300, d=6):
+    """A model of ``kind`` fitted with weights, after a request that inserts
+    three rows and one that deletes five, and its current rows."""
+    X, y, _ = _problem(kind, n=n + 3, d=d)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, n + 3)
+    model = _make(kind).fit(X[:n], y[:n], sample_weight=w[:n])
+    model.unlearn(None, X[n:], None, y[n:], sample_weight=w[n:])
+    model.unlearn(X[:5], None, y[:5], sample_weight=w[:5])
+    return model, X[5:], y[5:], w[5:]
+
+
+def _same_gradient_targets(model, X, moved, y, w, rows):
+    """The targets of ridge's rows ``moved``, those of ``rows`` solved for
+    (a linear system) so that the gradient at the model's parameters is
+    that of the rows ``X``, ``y``."""
+    coef, intercept = model.coef_.ravel(), float(model.intercept_)
+    r = X[rows] @ coef + intercept - y[rows]
+    A = (w[rows, None] * np.c_[moved[rows], np.ones(len(rows))]).T
+    target = (w[rows, None] * np.c_[X[rows], np.ones(len(rows))]).T @ r
+    solved = r + np.linalg.lstsq(A, target - A @ r, rcond=None)[0]
+    out = y.copy()
+    out[rows] = moved[rows] @ coef + intercept - solved
+    return out
+
+
+def _moved(kind, model, X, y, w, change):
+    """Rows that are not ``X`` but have its count, weights per class and row
+    norms: twenty rows rotated by 0.01 radian in the plane of features 2 and
+    3, or the two features' values swapped in one row (where they differ by
+    about 0.1: the gradient moves little). Ridge's gradient check is exact,
+    so its targets of nine rows are solved to keep the gradient too."""
+    moved = X.copy()
+    if change == "rotated":
+        rows = np.arange(20)
+        a, b = X[rows, 2], X[rows, 3]
+        moved[rows, 2] = a * np.cos(0.01) - b * np.sin(0.01)
+        moved[rows, 3] = a * np.sin(0.01) + b * np.cos(0.01)
+    else:
+        rows = np.array([int(np.argmin(np.abs(np.abs(X[:, 2] - X[:, 3]) - 0.1)))])
+        moved[rows, 2], moved[rows, 3] = X[rows, 3], X[rows, 2]
+    if kind == "ridge":
+        solved = np.union1d(rows, np.arange(40, 49))
+        return moved, _same_gradient_targets(model, X, moved, y, w, solved)
+    return moved, y
+
+
+@pytest.mark.parametrize("verb", VERBS)
+@pytest.mark.parametrize("change", ["rotated", "swapped"])
+@pytest.mark.parametrize("kind", ["binary", "multinomial", "ridge"])
+def test_rows_moved_within_their_norms_are_refused(kind, change, verb):
+    """Rows with the current rows' count, weights per class and norms, and a
+    gradient at the model's parameters within the cached residual's error
+    bound (0.29 for binary, 3.8 for multinomial logistic regression after
+    two requests), were taken as the current rows: a refresh (or
+    forget_features) polished the model onto them and published a bound of
+    9e-12 to 3e-11 for a true residual of at least 0.1 to 0.22 on the
+    current rows. Ridge's rows, their targets solved to keep the gradient,
+    left after a later request a bound of 7e-11 for a true 5e-3 (after
+    forget_features, 4e-2). Their second moments along random directions
+    are now compared with the cache's Gram matrix (ridge: its Hessian): they
+    are refused, nothing changed."""
+    model, X, y, w = _current(kind)
+    moved, targets = _moved(kind, model, X, y, w, change)
+    before = state_hash(model)
+    with pytest.raises(ValueError, match="not the model's current training rows"):
+        VERBS[verb](model, moved, targets, w)
+    assert state_hash(model) == before

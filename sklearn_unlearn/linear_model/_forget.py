@@ -38,10 +38,12 @@ class ForgetFeaturesMixin:
         and the cache is made again from them, as a fit on them would make
         it (``residual_bound_`` then measured on them, as
         :meth:`rebase_residual_bound` measures it). Their count and total
-        weight per class are checked against the cache's, and their
-        gradient at the model's parameters against the cached residual
-        (within its error bound, when that is finite: rows with other
-        targets are refused); nothing of the rows is kept. Rows that do not
+        weight per class are checked against the cache's, their second
+        moments against its Gram matrices, and their gradient at the model's
+        parameters against the cached residual (within its error bound, when
+        that is finite: rows with other targets are refused), as
+        :meth:`rebase_residual_bound` checks them; nothing of the rows is
+        kept. Rows that do not
         fit in memory are read chunk by chunk, from a Dask array (reduced on
         its cluster) or an iterable of chunks: one pass for the check, then
         one per Newton step.

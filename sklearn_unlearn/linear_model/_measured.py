@@ -1,6 +1,7 @@
 """What a linear model takes again from its current training rows: its
 residual, or its whole cache."""
 
+import secrets
 from dataclasses import replace
 
 import numpy as np
@@ -11,7 +12,7 @@ from .._fingerprints import check_fingerprinted, kept_fingerprints, training_dig
 from .._plausibility import LossProfile
 from ..solvers import UnlearningCache
 from ..solvers._weight_totals import combined
-from ..solvers.bounds._roundoff import TINY, gamma, norm_raise
+from ..solvers.bounds._roundoff import TINY, UNIT, gamma, norm_raise, norm_up
 from ._chunked import (CHUNK_WEIGHTS, ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks,
                        unpack_chunk)
 
@@ -39,12 +40,16 @@ class MeasuredResidualMixin:
             The model's current training data: the fit's rows after every
             request. The bound is only as true as these rows are; their count
             and total weight per class are checked against the cache's, their
-            norms against the traces of the bound's Gram matrices, their
-            gradient against the cached residual (within its error bound,
-            when that is finite), the features the model forgot against
-            zero, and a linear SVC's rows against its keyed digests of them.
-            With ``y=None``, an iterable of ``(X, y)`` or
-            ``(X, y, sample_weight)`` chunks of them (read once).
+            norms against the traces of the bound's Gram matrices ``K`` and
+            ``K_R``, their second moments along random directions (drawn
+            anew at every call) against those matrices (ridge and the
+            identity-link Tweedie model: against the Hessian), their gradient
+            against the cached residual (within its error bound, when that
+            is finite), the features the model forgot against zero, and a
+            linear SVC's rows against its keyed digests of them. See the
+            notes for what that catches. With ``y=None``, an iterable of
+            ``(X, y)`` or ``(X, y, sample_weight)`` chunks of them (read
+            once).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
             Their targets (``None`` with chunks).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -56,6 +61,26 @@ class MeasuredResidualMixin:
         Returns
         -------
         self or a copy : object
+
+        Notes
+        -----
+        What the checks of the rows catch. The second moments refuse rows
+        rotated, rescaled, with values moved between columns or changed,
+        and other rows of the same count, weights and norms, down to the
+        cache's rounding of ``K`` (about the unit round-off times the
+        numbers of rows and parameters, relative to ``K``: one pair of
+        values swapped in one of 100,000 rows of 500 features is refused; a
+        row rotated by 1e-3 radian is not). They do not see the targets:
+        labels swapped between rows of equal weight change the gradient
+        alone, which its check sees only beyond the cached residual's error
+        bound, loose after requests. Where the cache keeps neither ``K`` nor
+        an exact Hessian of constant curvature (the low-rank mode, a squared
+        hinge, ``residual_bound=False``, a log-link GLM, a model after
+        ``forget_features`` without rows or a change of its features) the
+        moments are not checked. Where the rows must be verified exactly,
+        fit with a ``fingerprint_key`` and give the key to
+        :meth:`refresh_cache`, which checks the rows against the
+        fingerprints.
 
         Examples
         --------
@@ -120,15 +145,16 @@ class MeasuredResidualMixin:
             The model's current training data: the fit's rows after every
             request, checked as :meth:`rebase_residual_bound` checks them
             (count, weight per class, the traces of the bound's Gram
-            matrices, and the gradient within the cached residual's error
-            bound, the forgotten features, a linear SVC's digests), and
-            against the model's fingerprints if it keeps them. A model with
-            neither a finite bound nor digests (a log-link GLM, the low-rank
-            mode) checks the count and weights only: fit it with a
-            ``fingerprint_key`` to have the rows checked exactly. With
-            ``y=None``, an iterable of ``(X, y)`` or ``(X, y, sample_weight)``
-            chunks of them (read once for the check, then once per Newton
-            step).
+            matrices and the second moments along random directions, the
+            gradient within the cached residual's error bound, the forgotten
+            features, a linear SVC's digests; see its notes for what that
+            catches), and against the model's fingerprints if it keeps them.
+            A model with neither a finite bound nor digests (a log-link GLM,
+            the low-rank mode) checks the count and weights only: fit it
+            with a ``fingerprint_key`` to have the rows checked exactly (the
+            only exact check of values and targets). With ``y=None``, an
+            iterable of ``(X, y)`` or ``(X, y, sample_weight)`` chunks of
+            them (read once for the check, then once per Newton step).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
             Their targets (``None`` with chunks).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -233,9 +259,12 @@ class MeasuredResidualMixin:
         # a loss whose curvature jumps keeps a keyed digest of every row it
         # holds, with its targets and weights: the rows are checked exactly
         wanted = {} if cache.entry_sides is None else {"sides_key": cache.entry_sides.key}
+        # the rows themselves (not a view of them) are compared with the
+        # cache's second moments, along directions drawn for this pass
+        first = {**wanted, "directions": moment_directions(cache)}
         if is_dask_collection(X):
             sums = [self._chunk_source(X, y, sample_weight, view)[0](chunk_pass)(
-                cache.theta, **wanted) for view in views]
+                cache.theta, **(wanted if i else first)) for i, view in enumerate(views)]
         else:
             sums = [None] * len(views)
             whole = y is not None and not self._encodes_rows_alone()
@@ -245,7 +274,7 @@ class MeasuredResidualMixin:
                 rows, targets, weights = unpack_chunk(chunk)
                 for i, view in enumerate(views):
                     part = chunk_pass(rows if view is None else view(rows), targets,
-                                      weights, cache.theta, wanted)
+                                      weights, cache.theta, wanted if i else first)
                     sums[i] = part if sums[i] is None else sums[i] + part
             if sums[0] is None:
                 raise ValueError("The iterable of chunks is empty: give the model's "
@@ -294,6 +323,7 @@ def measured_current(cache, sums):
         check_fingerprinted(cache.entry_sides.store, sums.side_digests)
     check_current_zeros(cache, sums)
     check_current_norms(cache, sums)
+    check_current_moments(cache, sums)
     measured = cache.measured(sums)
     if not np.all(np.isfinite(measured.residual)):
         # the gradient's check leaves such rows to the others
@@ -376,4 +406,98 @@ def check_current_norms(cache, sums):
                 f"The rows given are not the model's current training rows: the sum "
                 f"of their weighted squared norms is {value:.6g}, where the current "
                 f"rows' is {trace:.6g} (within {allowed:.3g}). Pass the fit's rows "
+                "after every request. Nothing was changed.")
+
+
+#: Random directions along which rows given as the current ones are compared
+#: with the cache's second moments: each misses a change of the moments
+#: only where the direction is nearly a root of the change's quadratic form.
+N_DIRECTIONS = 8
+
+
+def _second_moments(cache):
+    """What the cache keeps of the current rows' second moments, as
+    ``(matrix, form, factor, penalty, error)``: ``matrix`` (a
+    :class:`~sklearn_unlearn.solvers.PendingMatrix`) is ``factor`` times the
+    ``form``-th moment of :meth:`RowSums.direction_forms` (``0``: ``K``,
+    ``1``: ``K_R``) plus ``diag(penalty)`` (or nothing), within its own
+    :attr:`error` and ``error`` more in operator norm. The bound's Gram
+    matrices, or the Hessian of a loss of constant curvature (ridge); none
+    for other caches (the low-rank mode, a squared hinge, a log link, a fit
+    without the bound)."""
+    if cache.gram is not None and cache.norm_gram is not None:
+        return [(cache.gram, 0, 1.0, None, 0.0), (cache.norm_gram, 1, 1.0, None, 0.0)]
+    obj = cache.objective
+    if (obj.loss.constant_curvature and not obj.loss.coupled and cache.exact_hessian
+            and len(cache.hessians) == 1 and cache.drift is not None
+            and np.isfinite(cache.drift.hessian_error)):
+        # the data part of the Hessian is scale * curvature * K
+        return [(cache.hessians[0], 0, obj.scale * obj.loss.curvature_max, obj.penalty,
+                 cache.drift.hessian_error)]
+    return []
+
+
+def moment_directions(cache):
+    """:data:`N_DIRECTIONS` unit directions drawn from the system's entropy
+    for one check of rows against ``cache`` (see
+    :func:`check_current_moments`), or ``None`` when it keeps nothing to
+    compare them with. Whoever prepares the rows does not know them."""
+    if not _second_moments(cache):
+        return None
+    rng = np.random.default_rng(secrets.randbits(128))
+    W = rng.standard_normal((cache.objective.n_params, N_DIRECTIONS))
+    return W / np.linalg.norm(W, axis=0)
+
+
+def check_current_moments(cache, sums):
+    """Refuse rows whose second moments along random directions are not the
+    cache's: ``sums`` (a :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`
+    with :attr:`direction_sums` along :attr:`directions`, fresh for this
+    check) give ``w^T K w = sum_i s_i (x_i^T w)^2`` (and ``K_R``'s) over the
+    rows, which must be the cache's form of ``K`` (of ``K_R``; of the
+    Hessian of a loss of constant curvature, less the penalty) within the
+    cache's error bound on the matrix, the form's rounding and the rows'
+    (:meth:`~sklearn_unlearn.solvers.fit._chunks.RowSums.direction_forms`).
+
+    Unlike the traces, a form sees a change that keeps every row's norm:
+    entries moved between columns, rows rotated, other rows of the same
+    count, weights and norms. A change ``E`` of ``K`` escapes a direction
+    ``w`` only where ``|w^T E w|`` is below the allowance (about the
+    unit round-off times the number of rows and of parameters, relative to
+    ``K``), so nearly never for a change above it: the directions are drawn
+    afresh for every check, unknown to whoever made the rows. Changes that
+    keep the second moments (the targets of rows swapped; rows replaced by
+    orthonormal mixtures of the same norm) are left to the gradient's
+    check."""
+    forms = sums.direction_forms()
+    if forms is None:
+        return
+    values, errors = forms
+    W = sums.directions
+    columns = [W[:, j] for j in range(W.shape[1])]
+    sizes = np.array([norm_up(w) for w in columns])
+    for M, k, factor, penalty, extra in _second_moments(cache):
+        cached = M.quadratic_forms([w[:, None] for w in columns])
+        allowance = np.array([M.quadratic_form_allowance(w) for w in columns])
+        allowance = allowance + extra * sizes * sizes
+        rows, rows_error = factor * values[k], abs(factor) * errors[k]
+        scale = np.abs(rows) + np.abs(cached)
+        if penalty is not None:
+            pen = (penalty[:, None] * W * W).sum(axis=0)
+            cached = cached - pen
+            # the penalty's form rounds as a sum of p + 1 terms
+            allowance = allowance + gamma(len(penalty) + 2) * pen
+            scale = scale + pen
+        gap = np.abs(rows - cached)
+        # the rounding of the comparison's own arithmetic
+        allowed = (rows_error + allowance) * (1.0 + 8.0 * UNIT) + 8.0 * UNIT * scale
+        bad = np.isfinite(gap) & np.isfinite(allowed) & (gap > allowed)
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"The rows given are not the model's current training rows: their "
+                f"weighted second moment along a random direction is {rows[j]:.9g}, "
+                f"where the current rows' is {cached[j]:.9g} (within {allowed[j]:.3g}). "
+                "Their values differ (entries moved between columns, rows rotated, or "
+                "other rows of the same count, weights and norms). Pass the fit's rows "
                 "after every request. Nothing was changed.")

@@ -105,6 +105,15 @@ class RowSums:
         when the feature is zero in every row (a sum of magnitudes cannot
         cancel), which rows given as the current ones must be where the
         model forgot a feature.
+    directions : ndarray of shape (n_params, r) or None
+        Unit directions ``w_j`` along which the rows' second moments are
+        summed (the same in every chunk).
+    direction_sums : ndarray of shape (4, r) or None
+        Along every direction, ``sum_i s_i0 P_ij`` and ``sum_i s_i0 n_i
+        P_ij`` with ``P_ij`` the computed ``(x_i^T w_j)^2`` and ``n_i`` the
+        computed row norms (``w_j^T K w_j`` and ``w_j^T K_R w_j`` over these
+        rows), then the same sums with ``|s_i0|`` (what bounds their
+        rounding: :meth:`direction_forms`).
     """
 
     n_rows: int
@@ -139,6 +148,8 @@ class RowSums:
     probe_seed: int | None = None
     gram_weight: float | None = None
     column_mass: np.ndarray | None = None
+    directions: np.ndarray | None = None
+    direction_sums: np.ndarray | None = None
 
     def __add__(self, other):
         out = {}
@@ -158,6 +169,10 @@ class RowSums:
                 if a != b:
                     raise ValueError(f"Chunk sums disagree on {f.name}.")
                 out[f.name] = a
+            elif f.name == "directions":
+                if (a is None) != (b is None) or not (a is b or np.array_equal(a, b)):
+                    raise ValueError(f"Chunk sums disagree on {f.name}.")
+                out[f.name] = a
             elif a is None or b is None:
                 if (a is None) != (b is None):
                     raise ValueError(f"Chunk sums disagree on {f.name}.")
@@ -174,6 +189,75 @@ class RowSums:
         total = self.coef_error + _roundoff.gamma(self.n_rows + 1) * self.abs_coef
         return float(total) if np.isfinite(total) else np.inf
 
+    def direction_forms(self):
+        """``(forms, allowances)``, arrays of shape ``(2, r)``: the rows'
+        ``w_j^T K w_j`` and ``w_j^T K_R w_j`` along every one of
+        :attr:`directions` (``K = sum_i s_i x_i x_i^T`` and ``K_R = sum_i
+        s_i ||x_i|| x_i x_i^T``, ``s_i`` the weights of ``K``, ``x_i`` the
+        augmented rows), and bounds on the difference, either way, between
+        each computed form and the exact one; ``None`` without directions.
+
+        Notes
+        -----
+        With ``e_i = x_i^T w`` exactly, the computed ``v_i`` is within
+        ``delta_i = gamma(p + 1) ||x_i|| ||w|| + (p + 1) TINY`` of it (``p``
+        products; ``|x_i|^T |w| <= ||x_i|| ||w||``). Its square ``P_i`` is
+        within ``u v_i^2 + TINY / 2``, and the sum of the products ``s_i
+        P_i`` within ``gamma(n) sum |s_i| P_i + n TINY / 2`` of theirs, so
+        that, with ``G = gamma(n + 4)``, ``a`` the computed ``sum |s_i|
+        P_i`` and ``A = (1 + G) (a + (n + W) TINY) >= sum |s_i| v_i^2``::
+
+            |q - sum s_i v_i^2| <= G A + (n + W) TINY.
+
+        Then ``|v_i^2 - e_i^2| <= delta_i (2 |v_i| + delta_i)``, and by
+        Cauchy-Schwarz and Minkowski over the weights ``|s_i|``::
+
+            |sum s_i (v_i^2 - e_i^2)| <= D (2 sqrt(A) + D),
+            D = gamma(p + 1) ||w|| sqrt(V2) + (p + 1) TINY sqrt(W),
+
+        with ``V2 >= sum |s_i| ||x_i||^2`` and ``W >= sum |s_i|`` (the sums
+        :attr:`gram_norm2` and :attr:`gram_weight`, of raised norms, times
+        ``1 + G``). ``K_R``'s form weighs every ``P_i`` by the computed norm
+        ``n_i`` first (one more rounding, and ``TINY / 2`` more per term,
+        ``sum |s_i| n_i <= sqrt(W V2)`` of it in all), which is within ``a'
+        N_i + d'`` of the exact norm, ``N_i = (1 + a') n_i + d'`` bounding
+        both (:func:`~sklearn_unlearn.solvers.bounds._roundoff.norm_raise`).
+        With ``a_R`` the computed ``sum |s_i| n_i P_i``, ``E = (n + W +
+        sqrt(W V2)) TINY`` and ``A_R = (1 + G) (a_R + E)``::
+
+            |q_R - sum s_i ||x_i|| e_i^2| <= G A_R + E + a' (1 + a') A_R
+                + d' (1 + a') A + D_R (2 B_R + D_R),
+            B_R^2 = (1 + a') A_R + d' A >= sum |s_i| N_i v_i^2,
+            D_R = gamma(p + 1) ||w|| sqrt(V3) + (p + 1) TINY (W V2)^(1/4)
+
+        (``V3 >= sum |s_i| N_i^3`` from :attr:`gram_norm3`; ``sum |s_i|
+        N_i <= sqrt(W V2)``).
+        """
+        if self.directions is None or self.direction_sums is None:
+            return None
+        n, p = self.n_rows, self.directions.shape[0]
+        q, q_r, a, a_r = self.direction_sums
+        big, tiny = _roundoff.gamma(n + 4), _roundoff.TINY
+        g, tau = _roundoff.gamma(p + 1), (p + 1) * tiny
+        raise_a, raise_d = _roundoff.norm_raise(p)
+        with np.errstate(over="ignore", invalid="ignore"):
+            w = np.array([_roundoff.norm_up(c) for c in self.directions.T])
+            v2, v3, weight = ((1.0 + big) * v for v in (self.gram_norm2, self.gram_norm3,
+                                                        self.gram_weight))
+            e = (n + weight) * tiny
+            e_r = e + np.sqrt(weight) * np.sqrt(v2) * tiny
+            A = (1.0 + big) * (a + e)
+            A_r = (1.0 + big) * (a_r + e_r)
+            D = g * w * np.sqrt(v2) + tau * np.sqrt(weight)
+            B_r = np.sqrt((1.0 + raise_a) * A_r + raise_d * A)
+            D_r = g * w * np.sqrt(v3) + tau * np.sqrt(np.sqrt(weight) * np.sqrt(v2))
+            errors = np.array([
+                big * A + e + D * (2.0 * np.sqrt(A) + D),
+                big * A_r + e_r + raise_a * (1.0 + raise_a) * A_r
+                + raise_d * (1.0 + raise_a) * A + D_r * (2.0 * B_r + D_r)])
+        errors[~np.isfinite(errors)] = np.inf
+        return np.array([q, q_r]), errors
+
     def gram_errors(self, n_params):
         """Bounds on the rounding of ``K`` and ``K_R`` summed over the rows
         (``K_R``'s weights carry the rounding of the norms too)."""
@@ -187,7 +271,7 @@ class RowSums:
 def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
              hessian=False, bound_grams=False, gradient=True, allowances=True,
              eta=None, row_norms=None, anchor=None, eta_anchor=None, sides_key=None,
-             target_moment=False, third=False):
+             target_moment=False, third=False, directions=None):
     """The :class:`RowSums` of one chunk of rows at ``theta``.
 
     ``hessian`` and ``bound_grams`` ask for the Gram matrices (one pass over
@@ -202,6 +286,10 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
     ``target_moment``: the moment of the targets, which passes over chunks
     compare (an in-memory fit reads its rows once and has no use for it).
     ``third``: the third derivatives of the loss at the anchor.
+    ``directions``: unit directions (shape ``(n_params, r)``) along which the
+    rows' second moments are summed (:attr:`RowSums.direction_sums`), which a
+    check of rows given as the current ones compares with the cache's Gram
+    matrices.
     """
     design = objective.design
     p = objective.n_params
@@ -268,7 +356,32 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
                              else float(norms @ np.abs(weighted).sum(axis=1))),
         third=tensors,
         column_mass=None if weighted is None else column_mass(X),
+        directions=directions,
+        direction_sums=(None if directions is None
+                        else direction_sums(design, X, S[:, 0], row_norms, directions)),
     )
+
+
+def direction_sums(design, X, s, row_norms, directions):
+    """:attr:`RowSums.direction_sums` of the rows ``X`` (augmented by
+    ``design``) with the weights ``s`` and computed norms ``row_norms``:
+    one product of ``X`` with the ``r`` directions, ``O(n p r)``, and two
+    of the squares with both weights, ``O(n r)``."""
+    d = X.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        if sp.issparse(X):
+            V = np.asarray(X @ directions[:d]).T
+        else:
+            # (r, n): a product whose large factor is read once, in the
+            # order its rows lie (half the time of X @ W for few directions)
+            V = directions[:d].T @ X.T
+        if design.fit_intercept:
+            V = V + design.intercept_value * directions[d][:, None]
+        P = V * V
+        weights = np.column_stack([s, np.abs(s)])
+        forms = P @ weights
+        weighted = (P * row_norms) @ weights
+    return np.array([forms[:, 0], weighted[:, 0], forms[:, 1], weighted[:, 1]])
 
 
 def column_mass(X):

@@ -246,6 +246,16 @@ class PendingMatrix:
         zero; ``inf`` when the computed form is further below zero than
         rounding explains, which only lost precision can cause)."""
         value = self.quadratic_form(V, terms)
+        allowance = self.quadratic_form_allowance(V, terms)
+        if not np.isfinite(value) or value < -2.0 * allowance:
+            return np.inf
+        return max(value + allowance, 0.0)
+
+    def quadratic_form_allowance(self, V, terms=None):
+        """A bound on the difference, either way, between the computed
+        :meth:`quadratic_form` of ``V`` and the exact form of the exact sum
+        the matrix stands for: the matrix's :attr:`error` and the form's
+        rounding, per unit of ``V``'s squared norm, and what underflow loses."""
         size = norm_up(V)
         # (V * V).sum() may underflow; the form's products lose up to TINY
         # each, and those of the matrix with V meet V's entries
@@ -253,12 +263,9 @@ class PendingMatrix:
         rows, mass = self.pending_rank, self._pending_mass
         if terms is not None:
             rows, mass = rows + terms.n_rows, mass + terms.abs_mass()
-        allowance = ((self.error + self.rounding_scale(terms)) * (size * size + TINY)
+        return float((self.error + self.rounding_scale(terms)) * (size * size + TINY)
                      + (product_underflow(self.shape[0], self.shape[0] * cols)
                         + fold_underflow(self.shape[0], rows, mass)) * (size + 1.0))
-        if not np.isfinite(value) or value < -2.0 * allowance:
-            return np.inf
-        return max(value + allowance, 0.0)
 
     def trace_bound(self, terms=None):
         """An upper bound on the exact trace of ``matrix + terms``."""
