@@ -612,3 +612,48 @@ def test_rows_moved_within_their_norms_are_refused(kind, change, verb):
     with pytest.raises(ValueError, match="not the model's current training rows"):
         VERBS[verb](model, moved, targets, w)
     assert state_hash(model) == before
+
+
+def _forms(form, X, y, w):
+    """``(X, y, sample_weight)`` of the rows in ``form``."""
+    if form == "array":
+        return X, y, w
+    if form in ("csr", "coo"):
+        return sp.csr_matrix(X) if form == "csr" else sp.coo_matrix(X), y, w
+    if form.startswith("chunks"):
+        chunks = [(X[i:i + 64], y[i:i + 64], w[i:i + 64]) for i in range(0, len(y), 64)]
+        if form.endswith("empty one"):
+            chunks.insert(2, (X[:0], y[:0], w[:0]))
+        return chunks, None, None
+    da = pytest.importorskip("dask.array")
+    sizes = (100, 0, len(y) - 100) if form.endswith("empty partition") else 100
+    return (da.from_array(X, chunks=(sizes, -1)), da.from_array(y, chunks=(sizes,)),
+            da.from_array(w, chunks=(sizes,)))
+
+
+@pytest.mark.parametrize("form", ["array", "csr", "coo", "chunks",
+                                  "chunks with an empty one", "dask",
+                                  "dask with an empty partition", "float32"])
+@pytest.mark.parametrize("kind", ["binary", "multinomial", "ridge"])
+def test_the_current_rows_are_taken_in_every_form(kind, form):
+    """The current rows pass every check, whatever their form, and give the
+    model of the rows in memory (to 1e-9). Rows of a COO matrix raised a
+    TypeError (the chunks sliced them), and an iterable of chunks with an
+    empty chunk (or a Dask array with an empty partition) was refused with
+    scikit-learn's "Found array with 0 sample(s)", which named no chunk; an
+    empty chunk now adds nothing."""
+    dask = pytest.importorskip("dask")
+    model, X, y, w = _current(kind)
+    if form == "float32":
+        X = X.astype(np.float32)
+        Xf, yf, _ = _problem(kind, n=303, d=6)
+        wf = np.random.default_rng(1).uniform(0.5, 2.0, 303)
+        model = _make(kind).fit(Xf[5:].astype(np.float32), yf[5:], sample_weight=wf[5:])
+    rows = _forms(form, X, y, w)
+    with dask.config.set(scheduler="synchronous"):
+        for verb, call in VERBS.items():
+            expected = call(copy.deepcopy(model), X, y, w)
+            given = call(copy.deepcopy(model), *rows)
+            np.testing.assert_allclose(given.coef_, expected.coef_, rtol=1e-9, atol=1e-12)
+            assert given.residual_bound_ == pytest.approx(expected.residual_bound_,
+                                                          rel=1e-6, abs=1e-12)

@@ -10,7 +10,6 @@ is imported only when a Dask collection is given.
 """
 
 import functools
-import operator
 import secrets
 from dataclasses import dataclass
 
@@ -58,7 +57,10 @@ class ChunkPass:
     pass compared with an earlier one takes its seed). ``probe_view``: what
     the probe is taken of, a function of the rows (their columns zeroed, to
     compare a pass with one over the zeroed rows); the rows themselves when
-    ``None``.
+    ``None``.    ``None``.
+
+    A call sums one chunk (:class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`),
+    or gives ``None`` for a chunk of no rows: :func:`added` adds them.
     """
 
     def __init__(self, encoder, objective, n_features, n_groups, classes=None,
@@ -104,12 +106,19 @@ class ChunkPass:
                     y = y.reshape(len(y))
         if len(y) != X.shape[0]:
             raise ValueError(f"A chunk has {X.shape[0]} rows and {len(y)} targets.")
+        if X.shape[0] == 0 and np.ndim(w) and np.size(w):
+            raise ValueError(f"A chunk has 0 rows and {np.size(w)} sample weights.")
+        if X.shape[0] == 0:
+            return X, y, np.zeros(0)
         # as scikit-learn takes them (none: ones; a scalar: one for every row)
         w = check_training_weights(w, X, allow_all_zero_weights=True)
         return X, y, w
 
     def __call__(self, X, y, w, theta, wanted):
         X, y, w = self.checked(X, y, w)
+        if X.shape[0] == 0:
+            # an empty chunk (a Dask partition a filter emptied) adds nothing
+            return None
         self.encoder._check_targets_as_parent(y)
         Y, S, row_weight, groups, _ = self.encoder._unlearn_targets(y, w)
         wanted = dict(wanted)
@@ -286,17 +295,28 @@ def iterable_reducer(chunks, chunk_pass):
     def reduce(theta, **wanted):
         total = None
         for chunk in chunks:
-            part = chunk_pass(*unpack_chunk(chunk), theta, wanted)
-            total = part if total is None else total + part
+            total = added(total, chunk_pass(*unpack_chunk(chunk), theta, wanted))
         if total is None:
-            raise ValueError("The iterable of chunks is empty.")
+            raise ValueError(_NO_ROWS)
         return total
 
     return same_rows(reduce)
 
 
+def added(total, part):
+    """``total + part`` of two chunks' sums, either ``None`` for no rows."""
+    if total is None or part is None:
+        return part if total is None else total
+    return total + part
+
+
 def _add_all(*parts):
-    return functools.reduce(operator.add, parts)
+    return functools.reduce(added, parts, None)
+
+
+#: Why chunks that hold no row at all are refused.
+_NO_ROWS = ("The chunks are empty (no chunk holds a row): give the training rows. "
+            "Nothing was changed.")
 
 
 def dask_arrays(X, y, sample_weight):
@@ -356,7 +376,10 @@ def dask_reducer(X, y, w, chunk_pass):
         while len(parts) > 1:
             parts = [delayed(_add_all, pure=True)(*parts[i:i + _FAN_IN])
                      for i in range(0, len(parts), _FAN_IN)]
-        return dask.compute(parts[0])[0]
+        total = dask.compute(parts[0])[0]
+        if total is None:
+            raise ValueError(_NO_ROWS)
+        return total
 
     return same_rows(reduce)
 
@@ -367,8 +390,11 @@ ROW_CHUNK = 16384
 
 def row_chunks(X, y, sample_weight=None, size=ROW_CHUNK):
     """``(X, y, sample_weight)`` in chunks of ``size`` rows (views of
-    arrays; data frames and lists are converted once); ``size=None``: all
-    rows in one."""
+    arrays; data frames, lists and sparse matrices of a format that cannot
+    slice rows are converted once); ``size=None``: all rows in one."""
+    if sp.issparse(X) and X.format != "csr":
+        # COO and DIA matrices cannot be sliced; the chunks are read as CSR
+        X = X.tocsr()
     rows = X.iloc if hasattr(X, "iloc") else X      # a data frame keeps its names
     if not hasattr(rows, "__getitem__") or not hasattr(X, "shape"):
         X = rows = np.asarray(X)

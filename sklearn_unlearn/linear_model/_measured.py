@@ -13,8 +13,8 @@ from .._plausibility import LossProfile
 from ..solvers import UnlearningCache
 from ..solvers._weight_totals import combined
 from ..solvers.bounds._roundoff import TINY, UNIT, gamma, norm_raise, norm_up
-from ._chunked import (CHUNK_WEIGHTS, ROW_CHUNK, ChunkPass, is_dask_collection, row_chunks,
-                       unpack_chunk)
+from ._chunked import (CHUNK_WEIGHTS, ROW_CHUNK, ChunkPass, added, is_dask_collection,
+                       row_chunks, unpack_chunk)
 
 
 class MeasuredResidualMixin:
@@ -49,7 +49,7 @@ class MeasuredResidualMixin:
             linear SVC's rows against its keyed digests of them. See the
             notes for what that catches. With ``y=None``, an iterable of
             ``(X, y)`` or ``(X, y, sample_weight)`` chunks of them (read
-            once).
+            once; a chunk of no rows adds nothing).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
             Their targets (``None`` with chunks).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -154,7 +154,8 @@ class MeasuredResidualMixin:
             with a ``fingerprint_key`` to have the rows checked exactly (the
             only exact check of values and targets). With ``y=None``, an
             iterable of ``(X, y)`` or ``(X, y, sample_weight)`` chunks of
-            them (read once for the check, then once per Newton step).
+            them (read once for the check, then once per Newton step; a
+            chunk of no rows adds nothing).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
             Their targets (``None`` with chunks).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -273,12 +274,13 @@ class MeasuredResidualMixin:
             for chunk in chunks:
                 rows, targets, weights = unpack_chunk(chunk)
                 for i, view in enumerate(views):
-                    part = chunk_pass(rows if view is None else view(rows), targets,
-                                      weights, cache.theta, wanted if i else first)
-                    sums[i] = part if sums[i] is None else sums[i] + part
+                    sums[i] = added(sums[i], chunk_pass(
+                        rows if view is None else view(rows), targets, weights,
+                        cache.theta, wanted if i else first))
             if sums[0] is None:
-                raise ValueError("The iterable of chunks is empty: give the model's "
-                                 "current training rows. Nothing was changed.")
+                raise ValueError("The iterable of chunks is empty (no chunk holds a row): "
+                                 "give the model's current training rows. Nothing was "
+                                 "changed.")
         return sums[0] if transform is None else tuple(sums)
 
 
