@@ -136,11 +136,13 @@ def test_refreshed_model_equals_a_fit_on_the_current_rows(kind):
 def test_an_exact_model_unlearned_differs_only_in_its_bounds_scalars(kind):
     """What the persistence page says of ridge: unlearned of one row or of
     another, everything it holds is equal up to rounding but the bounds'
-    scalars (the matrices' norm and rounding bounds, the residual bound)."""
+    scalars (the matrices' norm and rounding bounds, the residual bound, the
+    rounding bound of the targets' moment)."""
     secrets = _problem(kind)[2]
     a, b = (_values(_erased(kind, s, refresh=False)) for s in secrets)
     scalars = ("_abs_norm", "_factored_norm", ".error", "max_damping",
-               "hessian_error", "residual_error", "bound_increment", "residual_bound")
+               "hessian_error", "residual_error", "bound_increment", "residual_bound",
+               "target_moment_error")
     differing = _differing(a, b, atol=0.0)
     # the cached residual is the rounding of a zero gradient
     residual = "model.unlearning_cache_.residual"
@@ -612,6 +614,46 @@ def test_rows_moved_within_their_norms_are_refused(kind, change, verb):
     with pytest.raises(ValueError, match="not the model's current training rows"):
         VERBS[verb](model, moved, targets, w)
     assert state_hash(model) == before
+
+
+def _close_pair(kind, gap=0.05):
+    """A model of ``kind`` fitted on rows two of which, of other classes
+    and the same weight, lie ``gap`` apart, after two requests; its current
+    rows, and their labels with those two swapped."""
+    X, y, _ = _problem(kind, n=303, d=6)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, 303)
+    a, b = 20, 20 + int(np.flatnonzero(y[20:] != y[20])[0])
+    X[b] = X[a] + gap * np.random.default_rng(2).standard_normal(6) / np.sqrt(6)
+    w[b] = w[a]
+    model = _make(kind).fit(X[:300], y[:300], sample_weight=w[:300])
+    model.unlearn(None, X[300:], None, y[300:], sample_weight=w[300:])
+    model.unlearn(X[:5], None, y[:5], sample_weight=w[:5])
+    swapped = y[5:].copy()
+    swapped[[a - 5, b - 5]] = swapped[[b - 5, a - 5]]
+    return model, X[5:], y[5:], w[5:], swapped
+
+
+@pytest.mark.parametrize("verb", VERBS)
+@pytest.mark.parametrize("kind", ["binary", "multinomial"])
+def test_labels_swapped_between_close_rows_are_refused(kind, verb):
+    """Two rows of other classes and the same weight, 0.05 apart, with
+    their labels swapped: count, weights per class and every moment of the
+    rows alone stay, and the gradient moves by less than the cached
+    residual's error bound (0.28 or 3.7 after two requests). A refresh (or
+    forget_features) published 1e-11 for a true residual of 0.11 on the
+    current rows (a multinomial one 4e-11 for 0.16). The cache now keeps
+    the targets' moment sum_i s_i x_i y_i^T, updated by every request, and
+    refuses them, nothing changed; a cache without it (saved before it was
+    kept) takes the current rows."""
+    model, X, y, w, swapped = _close_pair(kind)
+    before = state_hash(model)
+    with pytest.raises(ValueError, match="moment of their targets"):
+        VERBS[verb](model, X, swapped, w)
+    assert state_hash(model) == before
+    VERBS[verb](copy.deepcopy(model), X, y, w)
+    older = copy.deepcopy(model)
+    del older.unlearning_cache_.target_moment, older.unlearning_cache_.target_moment_error
+    VERBS[verb](older, X, y, w)
 
 
 def _forms(form, X, y, w):

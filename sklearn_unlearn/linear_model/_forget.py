@@ -39,7 +39,8 @@ class ForgetFeaturesMixin:
         it (``residual_bound_`` then measured on them, as
         :meth:`rebase_residual_bound` measures it). Their count and total
         weight per class are checked against the cache's, their second
-        moments against its Gram matrices, and their gradient at the model's
+        moments against its Gram matrices, the moment of their targets
+        against its own, and their gradient at the model's
         parameters against the cached residual (within its error bound, when
         that is finite: rows with other targets are refused), as
         :meth:`rebase_residual_bound` checks them; nothing of the rows is

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._fingerprints import check_fingerprinted, kept_fingerprints, training_digests
 from .._plausibility import LossProfile
 from ..solvers import UnlearningCache
+from ..solvers._target_moment import moment_rounding
 from ..solvers._weight_totals import combined
 from ..solvers.bounds._roundoff import TINY, UNIT, gamma, norm_raise, norm_up
 from ._chunked import (CHUNK_WEIGHTS, ROW_CHUNK, ChunkPass, added, is_dask_collection,
@@ -43,11 +44,13 @@ class MeasuredResidualMixin:
             norms against the traces of the bound's Gram matrices ``K`` and
             ``K_R``, their second moments along random directions (drawn
             anew at every call) against those matrices (ridge and the
-            identity-link Tweedie model: against the Hessian), their gradient
-            against the cached residual (within its error bound, when that
-            is finite), the features the model forgot against zero, and a
-            linear SVC's rows against its keyed digests of them. See the
-            notes for what that catches. With ``y=None``, an iterable of
+            identity-link Tweedie model: against the Hessian), the moment
+            of their targets ``sum_i s_i x_i y_i^T`` against the one every
+            request keeps up to date, their gradient against the cached
+            residual (within its error bound, when that is finite), the
+            features the model forgot against zero, and a linear SVC's rows
+            against its keyed digests of them. See the notes for what that
+            catches. With ``y=None``, an iterable of
             ``(X, y)`` or ``(X, y, sample_weight)`` chunks of them (read
             once; a chunk of no rows adds nothing).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
@@ -70,17 +73,23 @@ class MeasuredResidualMixin:
         cache's rounding of ``K`` (about the unit round-off times the
         numbers of rows and parameters, relative to ``K``: one pair of
         values swapped in one of 100,000 rows of 500 features is refused; a
-        row rotated by 1e-3 radian is not). They do not see the targets:
-        labels swapped between rows of equal weight change the gradient
-        alone, which its check sees only beyond the cached residual's error
-        bound, loose after requests. Where the cache keeps neither ``K`` nor
-        an exact Hessian of constant curvature (the low-rank mode, a squared
-        hinge, ``residual_bound=False``, a log-link GLM, a model after
-        ``forget_features`` without rows or a change of its features) the
-        moments are not checked. Where the rows must be verified exactly,
-        fit with a ``fingerprint_key`` and give the key to
-        :meth:`refresh_cache`, which checks the rows against the
-        fingerprints.
+        row rotated by 1e-3 radian is not). The targets' moment refuses
+        other targets, labels swapped between two rows of equal weight
+        included, down to its own rounding (about the unit round-off times
+        the number of rows, relative to it). What passes them is left to
+        the gradient's check, which sees only what lies beyond the cached
+        residual's error bound, loose after requests: changes below those
+        roundings, and rows replaced by others with the same count, weights,
+        second moments and moment of their targets. Where the cache keeps
+        neither ``K`` nor an exact Hessian of constant curvature (the
+        low-rank mode, a squared hinge, ``residual_bound=False``, a log-link
+        GLM, a model after ``forget_features`` without rows or a change of
+        its features) the second moments are not checked; after a change of
+        every row's features other than zeroing some (a pipeline whose
+        scaler a request updated), nor is the targets' moment. Where the
+        rows must be verified exactly, fit with a ``fingerprint_key`` and
+        give the key to :meth:`refresh_cache`, which checks the rows against
+        the fingerprints.
 
         Examples
         --------
@@ -146,13 +155,14 @@ class MeasuredResidualMixin:
             request, checked as :meth:`rebase_residual_bound` checks them
             (count, weight per class, the traces of the bound's Gram
             matrices and the second moments along random directions, the
-            gradient within the cached residual's error bound, the forgotten
-            features, a linear SVC's digests; see its notes for what that
-            catches), and against the model's fingerprints if it keeps them.
-            A model with neither a finite bound nor digests (a log-link GLM,
-            the low-rank mode) checks the count and weights only: fit it
-            with a ``fingerprint_key`` to have the rows checked exactly (the
-            only exact check of values and targets). With ``y=None``, an
+            moment of the targets, the gradient within the cached residual's
+            error bound, the forgotten features, a linear SVC's digests; see
+            its notes for what that catches), and against the model's
+            fingerprints if it keeps them. A model with neither a finite
+            bound nor digests (a log-link GLM, the low-rank mode) checks the
+            count, the weights and the targets' moment only: fit it with a
+            ``fingerprint_key`` to have the rows checked exactly (the only
+            exact check of values and targets). With ``y=None``, an
             iterable of ``(X, y)`` or ``(X, y, sample_weight)`` chunks of
             them (read once for the check, then once per Newton step; a
             chunk of no rows adds nothing).
@@ -326,6 +336,7 @@ def measured_current(cache, sums):
     check_current_zeros(cache, sums)
     check_current_norms(cache, sums)
     check_current_moments(cache, sums)
+    check_current_targets(cache, sums)
     measured = cache.measured(sums)
     if not np.all(np.isfinite(measured.residual)):
         # the gradient's check leaves such rows to the others
@@ -468,9 +479,8 @@ def check_current_moments(cache, sums):
     unit round-off times the number of rows and of parameters, relative to
     ``K``), so nearly never for a change above it: the directions are drawn
     afresh for every check, unknown to whoever made the rows. Changes that
-    keep the second moments (the targets of rows swapped; rows replaced by
-    orthonormal mixtures of the same norm) are left to the gradient's
-    check."""
+    keep the second moments (the targets of rows swapped, say) are left to
+    :func:`check_current_targets` and the gradient's check."""
     forms = sums.direction_forms()
     if forms is None:
         return
@@ -503,3 +513,33 @@ def check_current_moments(cache, sums):
                 "Their values differ (entries moved between columns, rows rotated, or "
                 "other rows of the same count, weights and norms). Pass the fit's rows "
                 "after every request. Nothing was changed.")
+
+
+def check_current_targets(cache, sums):
+    """Refuse rows whose targets' moment ``sum_i x_i (s_i y_i)^T`` (``sums``,
+    a :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`) is not the
+    cache's, within the bounds on both sums' rounding (every entry): rows
+    with other targets, labels swapped between two rows of the same weight
+    included, which no Gram matrix sees and the gradient's check sees only
+    beyond the cached residual's error bound. A cache without the moment
+    (saved before it was kept, or after a change of every row's features)
+    checks nothing here."""
+    kept, given = cache.target_moment, sums.target_moment
+    if kept is None or given is None or kept.shape != given.shape:
+        return
+    allowance = cache.target_moment_error + moment_rounding(
+        sums.n_rows, sums.target_moment_scale, sums.max_norm)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gap = np.abs(given - kept)
+        # the rounding of the comparison's own arithmetic
+        allowed = allowance * (1.0 + 4.0 * UNIT) + 4.0 * UNIT * (np.abs(given) + np.abs(kept))
+        bad = np.isfinite(gap) & np.isfinite(allowed) & (gap > allowed)
+    if bad.any():
+        j, k = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"The rows given are not the model's current training rows: the moment "
+            f"of their targets, sum_i s_i x_i y_i, is {given[j, k]:.9g} in the entry of "
+            f"parameter {j} (output {k}), where the current rows' is {kept[j, k]:.9g} "
+            f"(within {allowed[j, k]:.3g}). Their targets or values differ (labels "
+            "swapped between rows, say). Pass the fit's rows after every request. "
+            "Nothing was changed.")

@@ -29,6 +29,7 @@ from .hessian import _third
 from .fit._chunks import published_theta, row_sums
 from .hessian._entry_sides import EntrySides, new_key
 from .bounds._drift import Drift
+from ._target_moment import moment_after, moment_rounding
 from .fit._polish import anchored, polish, unconverged_polish
 
 logger = logging.getLogger("sklearn_unlearn")
@@ -51,6 +52,8 @@ class _Plan:
     entry_sides: object = None
     third: list | None = None
     weight_residue: np.ndarray | None = None
+    target_moment: np.ndarray | None = None
+    target_moment_error: float | None = None
 
     @property
     def finite(self):
@@ -150,6 +153,15 @@ class UnlearningCache:
         Features zero in every current row: those forgotten with
         ``forget_features`` (see ``linear_model._forget``) that no row added
         since holds. Rows given as the current ones must be zero there.
+    target_moment : ndarray of shape (n_params, n_outputs) or None
+        ``sum_i x_i (s_i y_i)^T`` over the current rows (augmented rows,
+        encoded targets, weights), which every request updates and rows
+        given as the current ones must have (see ``solvers._target_moment``);
+        ``None`` in a cache saved before it was kept, or after a change of
+        every row's features other than zeroing some.
+    target_moment_error : float or None
+        A bound on every entry's difference between ``target_moment`` and
+        the exact sum over the current rows.
 
     Examples
     --------
@@ -188,6 +200,8 @@ class UnlearningCache:
     third: list | None = None
     weight_residue: np.ndarray | None = None
     zero_features: tuple = ()
+    target_moment: np.ndarray | None = None
+    target_moment_error: float | None = None
 
     # -- construction --------------------------------------------------------
     @classmethod
@@ -266,7 +280,8 @@ class UnlearningCache:
         sums = row_sums(objective, X, Y, S, theta, groups=groups, n_groups=n_groups,
                         row_weight=row_weight, gradient=False, eta=eta,
                         row_norms=row_norms, anchor=anchor, eta_anchor=eta_anchor,
-                        sides_key=new_key() if objective.loss.curvature_jumps else None)
+                        sides_key=new_key() if objective.loss.curvature_jumps else None,
+                        target_moment=True, column_masses=False)
         cache = cls.from_sums(objective, theta, g, sums, hessians=hessians, grams=grams,
                               noise=noise, anchor=anchor, exact=exact, bound=bound,
                               dtype=dtype, third=third)
@@ -313,6 +328,9 @@ class UnlearningCache:
             dtype=np.dtype(dtype).type,
             entry_sides=EntrySides.from_sums(sums, objective.n_outputs),
             third=third,
+            target_moment=sums.target_moment,
+            target_moment_error=(None if sums.target_moment is None else moment_rounding(
+                sums.n_rows, sums.target_moment_scale, sums.max_norm)),
         )
 
     def measured(self, sums):
@@ -402,6 +420,8 @@ class UnlearningCache:
     def _planned(self, r, g, c, after, residual, increment, drift, report):
         """The :class:`_Plan` of a request from its phases."""
         obj = self.objective
+        moment, moment_error = moment_after(self.target_moment, self.target_moment_error,
+                                            r, obj.n_params)
         third, hessians, drift = _third.after_request(
             obj, c.cubic, r, g.eta_new, c.hessians, after.step, drift,
             # after a change of the features (a loss of unbounded curvature
@@ -426,6 +446,8 @@ class UnlearningCache:
             report=report,
             entry_sides=g.entry_sides,
             third=third,
+            target_moment=moment,
+            target_moment_error=moment_error,
         )
 
     def remaining(self, r):
@@ -471,6 +493,8 @@ class UnlearningCache:
             drift=plan.drift,
             entry_sides=plan.entry_sides,
             third=plan.third,
+            target_moment=plan.target_moment,
+            target_moment_error=plan.target_moment_error,
             n_requests=self.n_requests + 1,
             history=[*self.history, plan.report.kept()],
         )

@@ -81,7 +81,9 @@ class RowSums:
     target_moment : ndarray of shape (n_params, n_outputs) or None
         ``sum_i x_i (s_i y_i)^T`` of the encoded targets: with the counts,
         weights and norms above, what passes over the same rows must agree
-        on whatever the parameters (it sees their targets).
+        on whatever the parameters (it sees their targets), and what the
+        cache keeps to check rows given as the current ones
+        (``solvers._target_moment``).
     target_moment_scale : float or None
         ``sum_i ||x_i|| |s_i y_i|_1``, which bounds what summing the same
         rows in another order changes the moment by (times ``gamma(n + 1)``).
@@ -271,7 +273,7 @@ class RowSums:
 def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
              hessian=False, bound_grams=False, gradient=True, allowances=True,
              eta=None, row_norms=None, anchor=None, eta_anchor=None, sides_key=None,
-             target_moment=False, third=False, directions=None):
+             target_moment=False, third=False, directions=None, column_masses=True):
     """The :class:`RowSums` of one chunk of rows at ``theta``.
 
     ``hessian`` and ``bound_grams`` ask for the Gram matrices (one pass over
@@ -284,7 +286,8 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
     ``sides_key``: the key of the rows' digests, for a loss whose curvature
     jumps (the side each row entered the Hessian on is taken at the anchor).
     ``target_moment``: the moment of the targets, which passes over chunks
-    compare (an in-memory fit reads its rows once and has no use for it).
+    compare and the cache keeps, and (unless ``column_masses`` is false) the
+    rows' sums of magnitudes per feature.
     ``third``: the third derivatives of the loss at the anchor.
     ``directions``: unit directions (shape ``(n_params, r)``) along which the
     rows' second moments are summed (:attr:`RowSums.direction_sums`), which a
@@ -355,7 +358,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
         target_moment_scale=(None if weighted is None
                              else float(norms @ np.abs(weighted).sum(axis=1))),
         third=tensors,
-        column_mass=None if weighted is None else column_mass(X),
+        column_mass=None if weighted is None or not column_masses else column_mass(X),
         directions=directions,
         direction_sums=(None if directions is None
                         else direction_sums(design, X, S[:, 0], row_norms, directions)),

@@ -258,6 +258,14 @@ def _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual, hessians,
             np.linalg.norm(np.linalg.inv(A), 2) * cache.drift.norm
             + float(np.linalg.norm(theta_new - theta_moved)))
     drift = replace(cache.drift, hessian_error=np.inf, norm=norm)
+    moment = cache.target_moment
+    if moment is not None:
+        # features zeroed leave every other entry of the targets' moment
+        # exact; other changes are rounded in every row as it is changed,
+        # which the moment does not follow
+        kept = np.diag(A)
+        zeroing = np.array_equal(A, np.diag(kept)) and np.all((kept == 0) | (kept == 1))
+        moment = kept[:, None] * moment if zeroing else None
     new = replace(
         cache, theta=theta_new, hessians=hessians, residual=residual,
         residual_error=np.inf, gram=None, norm_gram=None,
@@ -265,7 +273,8 @@ def _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual, hessians,
         # residual from here (the Gram matrices are gone); a bound from the
         # old norms would keep the size of the values forgotten
         max_row_norm=np.inf,
-        drift=drift, third=third,
+        drift=drift, third=third, target_moment=moment,
+        target_moment_error=None if moment is None else cache.target_moment_error,
     )
     return (new, float(np.linalg.norm(theta_new - theta_moved)),
             change_error(cache, A, theta_moved, theta_new, hessians))
