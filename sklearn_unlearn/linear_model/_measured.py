@@ -328,8 +328,11 @@ def measured_current(cache, sums):
     :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` over them at its
     parameters) that are checked to be the model's current training rows:
     their count and weight per class, their norms' sums against the Gram
-    traces, a gradient that does not overflow, and the gradient within the
-    error bounds. Others are refused (nothing changes)."""
+    traces, their second moments along random directions against the Gram
+    matrices (:func:`check_current_moments`), their targets' moment against
+    the cache's (:func:`check_current_targets`), a gradient that does not
+    overflow, and the gradient within the error bounds. Others are refused
+    (nothing changes)."""
     check_current_rows(cache, sums)
     if cache.entry_sides is not None:
         check_fingerprinted(cache.entry_sides.store, sums.side_digests)
