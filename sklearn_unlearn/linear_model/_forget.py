@@ -8,6 +8,7 @@ from sklearn.utils.validation import validate_data
 
 from .._fingerprints import fingerprints_replaced
 from .._plausibility import LossProfile
+from .._report import RequestReport
 from ..edits import zero_features
 from ._chunked import check_zeroed_view, is_dask_collection
 from ._feature_change import (feature_positions, forgotten_state, recorded_state,
@@ -192,8 +193,18 @@ default=None
                 check_zeroed_view(sums, like, positions)
             else:
                 sums = self._current_sums(X, y, sample_weight)
-            measured_current(old, sums)
-        attrs, report = forgotten_state(self, positions)
+            fingerprinted = not chunked and (
+                self.__dict__.get("row_fingerprints_") is not None)
+            measured_current(old, sums, fingerprinted)
+        try:
+            attrs, report = forgotten_state(self, positions)
+        except ValueError:
+            if X is None:
+                raise
+            # the cache cannot take the step without the rows (its curvature
+            # is not positive definite); the rows polish from the current
+            # parameters with the features' weights at zero
+            attrs, report = self._unstepped_forget(positions)
         if X is None:
             warn_inaccurate_change(report.change_error, report.step_norm,
                                    attrs["unlearning_cache_"].theta,
@@ -214,6 +225,19 @@ default=None
             attrs["row_fingerprints_"] = fingerprints_replaced(
                 self, rows, zeroed, y, sample_weight, fingerprint_key)
         return attrs, report
+
+    def _unstepped_forget(self, positions):
+        """The attributes and report of forgetting ``positions`` before the
+        rows polish it: the current parameters with the features' weights at
+        zero, no step from the cache."""
+        cache = self.unlearning_cache_
+        theta = cache.theta.copy()
+        theta[np.asarray(positions, dtype=int)] = 0.0
+        report = RequestReport(
+            method="forget_features", n_removed=0, n_added=0, tau=None, n_iter=0,
+            step_norm=None, gradient_norm=None, residual_estimate=None,
+            bound_increment=np.inf, residual_bound=np.inf, change_error=None)
+        return {"unlearning_cache_": replace(cache, theta=theta)}, report
 
     def _polished_state(self, report, cache, profile):
         """The attributes of the model polished to the exact optimum on the

@@ -219,7 +219,7 @@ class MeasuredResidualMixin:
         kept, key = kept_fingerprints(
             self, fingerprint_key, "the rows can be checked against them")
         sums = self._current_sums(X, y, sample_weight)
-        measured_current(cache, sums)
+        measured_current(cache, sums, fingerprinted=kept is not None)
         source = self._chunk_source(X, y, sample_weight)
         if source is None:
             rows = self._rows_in_memory(X, y, sample_weight)
@@ -323,7 +323,7 @@ _OVERFLOW = ("The rows given overflow float64 arithmetic (their gradient or its 
              "Nothing was changed.")
 
 
-def measured_current(cache, sums):
+def measured_current(cache, sums, fingerprinted=False):
     """The cache with its residual measured on rows (``sums``, a
     :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` over them at its
     parameters) that are checked to be the model's current training rows:
@@ -332,13 +332,16 @@ def measured_current(cache, sums):
     matrices (:func:`check_current_moments`), their targets' moment against
     the cache's (:func:`check_current_targets`), a gradient that does not
     overflow, and the gradient within the error bounds. Others are refused
-    (nothing changes)."""
+    (nothing changes). Unless the rows are checked against their keyed
+    fingerprints too (``fingerprinted``), a cache that keeps its second
+    moments to less than :data:`MOMENT_RESOLUTION` refuses them all: it
+    cannot tell them from others (see :func:`check_current_moments`)."""
     check_current_rows(cache, sums)
     if cache.entry_sides is not None:
         check_fingerprinted(cache.entry_sides.store, sums.side_digests)
     check_current_zeros(cache, sums)
     check_current_norms(cache, sums)
-    check_current_moments(cache, sums)
+    check_current_moments(cache, sums, fingerprinted)
     check_current_targets(cache, sums)
     measured = cache.measured(sums)
     if not np.all(np.isfinite(measured.residual)):
@@ -430,6 +433,17 @@ def check_current_norms(cache, sums):
 #: only where the direction is nearly a root of the change's quadratic form.
 N_DIRECTIONS = 8
 
+#: The relative precision to which a cache must hold its second moments for
+#: rows given as the current ones to be checked against them: beyond it
+#: (an erased row that dominated the Gram matrix leaves an error bound of
+#: 14-30% of it), rows that are not the current ones pass every check and
+#: a refresh on them published a bound of 1e-11 for a true residual of
+#: 382, so such rows are refused unless fingerprints check them.
+MOMENT_RESOLUTION = 1e-6
+#: Second moments below which a form's precision is judged absolutely, not
+#: relatively: near the subnormals (2**-960, about 1e-289).
+_NORMAL_FORMS = 2.0 ** -960
+
 
 def _second_moments(cache):
     """What the cache keeps of the current rows' second moments, as
@@ -465,7 +479,7 @@ def moment_directions(cache):
     return W / np.linalg.norm(W, axis=0)
 
 
-def check_current_moments(cache, sums):
+def check_current_moments(cache, sums, fingerprinted=False):
     """Refuse rows whose second moments along random directions are not the
     cache's: ``sums`` (a :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`
     with :attr:`direction_sums` along :attr:`directions`, fresh for this
@@ -483,7 +497,14 @@ def check_current_moments(cache, sums):
     ``K``), so nearly never for a change above it: the directions are drawn
     afresh for every check, unknown to whoever made the rows. Changes that
     keep the second moments (the targets of rows swapped, say) are left to
-    :func:`check_current_targets` and the gradient's check."""
+    :func:`check_current_targets` and the gradient's check.
+
+    Where the error bound of ``K`` (ridge: of its Hessian) passes
+    :data:`MOMENT_RESOLUTION` of the form, the cache holds too little of
+    the rows to tell them from others
+    (the underflow of rows near 1e-150 is not counted): they are
+    refused, unless ``fingerprinted`` (their keyed fingerprints check them
+    exactly)."""
     forms = sums.direction_forms()
     if forms is None:
         return
@@ -506,6 +527,25 @@ def check_current_moments(cache, sums):
         gap = np.abs(rows - cached)
         # the rounding of the comparison's own arithmetic
         allowed = (rows_error + allowance) * (1.0 + 8.0 * UNIT) + 8.0 * UNIT * scale
+        # what the matrix's own error makes of the form (its underflow,
+        # absolute, is left to the allowance)
+        imprecision = (M.error + M.rounding_scale() + extra) * sizes * sizes
+        # forms in the range of underflow (rows near 1e-150) have no relative
+        # precision to speak of: their allowance is absolute
+        judged = scale >= _NORMAL_FORMS
+        # judged on K (ridge: its Hessian), the rows' second moments; K_R
+        # weighs them by their norms, and an erased row of 4e3 among rows of
+        # unit norm leaves 1e-4 of it to its rounding
+        if k == 0 and not fingerprinted and not np.all(
+                imprecision[judged] <= MOMENT_RESOLUTION * scale[judged]):
+            raise ValueError(
+                "The model's cache no longer holds its rows' second moments precisely "
+                f"enough to check rows against them (to {np.max(imprecision / scale):.2g} of "
+                "their size: rows that dominated them were erased): rows near the "
+                "current ones would pass for them, and the bound made from them "
+                "would not hold for the current rows. Fit the model anew on the "
+                "current rows (fit), or fit it with fingerprint_key to have rows "
+                "checked exactly. Nothing was changed.")
         bad = np.isfinite(gap) & np.isfinite(allowed) & (gap > allowed)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
