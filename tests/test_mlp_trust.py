@@ -35,6 +35,7 @@ import sklearn_unlearn
 from sklearn_unlearn import _locks
 from sklearn_unlearn import UnlearnableMLPClassifier, UnlearnableMLPRegressor, zero_features
 from sklearn_unlearn.base import RequestReport
+from sklearn_unlearn.solvers import UnlearningWarning
 
 sio = pytest.importorskip("skops.io")
 
@@ -699,7 +700,8 @@ def test_a_request_with_kept_rows_never_raises_the_corrected_objective():
     to 27.1 and its accuracy from 0.97 to 0.22, silently; a target edited
     to 1e20 raised the corrected gradient from 5.5e18 to 9.2e55. With the
     rows kept, the step is shortened until the corrected objective falls
-    (Armijo); where no length lowers it, the request is refused."""
+    (Armijo); where no length lowers it, the network stays, with a warning
+    (the kept rows are corrected all the same)."""
     from sklearn.datasets import load_digits, make_regression
 
     X, y = load_digits(return_X_y=True)
@@ -720,10 +722,37 @@ def test_a_request_with_kept_rows_never_raises_the_corrected_objective():
         warnings.simplefilter("ignore")
         net = UnlearnableMLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs",
                                       max_iter=30, random_state=0).fit(Xr, yr)
-    snap = _state(net)
-    with pytest.raises(ValueError, match="No length of the request's step"):
+    coefs = [W.copy() for W in net.coefs_]
+    with pytest.warns(UnlearningWarning, match="left where it was"):
         net.unlearn(Xr[:2], Xr[:2], yr[:2], np.array([1e20, 1.0]))
-    assert _state(net) == snap
+    for W, old in zip(net.coefs_, coefs):
+        np.testing.assert_array_equal(W, old)
+    assert 1e20 in net.training_rows_.y
+
+
+def test_a_request_at_a_kink_of_relu_units_leaves_the_network():
+    """A relu network fitted tight by lbfgs sits on kinks of its units: no
+    length of a no-op request's step (X_old equal to X_new) lowered the
+    objective down to 2**-19, and the request was refused; a full step
+    that overflowed the outputs was refused before a shorter one was
+    tried. The network stays where it is, with a warning, and a shorter
+    step is taken where it keeps the outputs finite."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(400, 8))
+    y = (X[:, 0] + 0.5 * X[:, 1] + 0.3 * rng.normal(size=400) > 0).astype(int)
+    refused = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = UnlearnableMLPClassifier(hidden_layer_sizes=(8,), activation="relu",
+                                       solver="lbfgs", alpha=1e-4, max_iter=2000,
+                                       tol=1e-10, random_state=0).fit(X, y)
+        for request in ((X[:3], X[:3], y[:3], y[:3]), (X[:1], None, y[:1], None)):
+            try:
+                copy.deepcopy(net).unlearn(*request)
+            except ValueError:
+                refused += 1
+    assert refused == 0
+
 
 
 def test_the_history_keeps_no_rate_computed_from_the_rows():
@@ -740,3 +769,41 @@ def test_the_history_keeps_no_rate_computed_from_the_rows():
     assert plan.report.tau is not None
     model.apply_unlearn(plan)
     assert model.unlearn_history_[-1].tau is None
+
+
+def test_a_step_whose_full_length_overflows_is_shortened_first(monkeypatch):
+    """A full step that overflowed an exponential output was refused before
+    a shorter one was tried (a label edit of 5 rows; a step of 1/16 of it
+    lowered the objective from 3.43 to 1.94 with finite outputs). The
+    lengths are tried first; a full step 1e3 times too long is taken at
+    the length that lowers the corrected objective."""
+    from sklearn_unlearn.neural_network import _step
+    from sklearn_unlearn.neural_network._hvp import MeanObjective, MLPLayout
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = rng.poisson(np.exp(0.5 * X[:, 0])).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = UnlearnableMLPRegressor(loss="poisson", hidden_layer_sizes=(6,),
+                                      solver="lbfgs", max_iter=500,
+                                      random_state=0).fit(X, y)
+    solve = _step.conjugate_gradient
+
+    def overshooting(apply, b, **kwargs):
+        result = solve(apply, b, **kwargs)
+        return dataclasses.replace(result, x=result.x * 1e3)
+
+    monkeypatch.setattr(_step, "conjugate_gradient", overshooting)
+    corrected = y.copy()
+    corrected[:5] += 1.0
+    layout = MLPLayout.from_coefs(net.coefs_)
+
+    def objective(model):
+        theta = layout.pack(model.coefs_, model.intercepts_)
+        return MeanObjective(model._network(layout, X, corrected, np.ones(60), theta),
+                             model.alpha, 60.0).value()
+
+    before = objective(net)
+    net.unlearn(X[:5], X[:5], y[:5], corrected[:5])
+    assert np.all(np.isfinite(net.predict(X))) and objective(net) < before

@@ -36,6 +36,7 @@ solver stops), so the step also finishes that part of the optimisation.
 
 import copy
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -46,6 +47,7 @@ from .._report import RequestReport
 from .._request import check_method, check_tau, check_training_weights
 from .._training_rows import KeptRowsMixin, TrainingRows
 from ..base import UnlearnerMixin, UnlearnTags
+from ..solvers import UnlearningWarning
 from ..solvers._weight_totals import remaining, stacked, summed
 from ..solvers.bounds._roundoff import norm_up
 from ._step import damped_step, remedy
@@ -59,7 +61,7 @@ CURVATURES = ("gauss_newton", "exact")
 
 #: Halvings of a request's step tried before the network is left where it
 #: was, and Armijo's fraction of the decrease the slope promises.
-_HALVINGS = 20
+_HALVINGS = 30
 _ARMIJO = 1e-4
 
 class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
@@ -153,8 +155,8 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         certificate**, and there is no ``residual_bound_``. With the training
         rows kept (``keep_data=True``) a step of the method's own length
         (second order, or ``tau="auto"``) is shortened by halves until it
-        lowers the corrected objective on them (Armijo's condition; the
-        request is refused, nothing changed, when no length does), and
+        lowers the corrected objective on them (Armijo's condition; when no
+        length does, the network is left where it was, with a warning), and
         the report of :meth:`plan_unlearn` has the measured gradient norm of
         the corrected objective before and after (the history keeps what the
         request did, not figures computed from its rows: see
@@ -343,8 +345,16 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
                 objective, G, method=method, tau=tau, damping=damping,
                 gauss_newton=curvature == "gauss_newton", curvature=curvature,
                 cg_tol=cg_tol, cg_max_iter=cg_max_iter)
-            theta_new = theta - step
-            step_norm = float(norm_up(step))
+            # a step of the method's own length (a numeric tau is the
+            # caller's) is shortened until it lowers the corrected objective:
+            # tried first, as a shorter step can keep the outputs finite
+            searched = own_length = objective is not None and (
+                method == "second_order" or tau == "auto")
+            if own_length:
+                searched = self._descending(layout, data, weight_total, objective,
+                                            theta, step, G)
+            theta_new = theta - step if searched is None or not own_length else searched
+            step_norm = float(norm_up(theta - theta_new))
             # the model publishes its parameters in its own dtype (float32
             # overflows at about 3.4e38): those are the ones checked
             coefs, intercepts = layout.unpack(theta_new)
@@ -379,19 +389,19 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
                 f"updated parameters (they overflow); the model is unchanged. "
                 f"{remedy(method, tau)}"
             )
-        if objective is not None and (method == "second_order" or tau == "auto"):
-            # a step of the method's own length (a numeric tau is the
-            # caller's), shortened until it lowers the corrected objective
-            with np.errstate(over="ignore", invalid="ignore"):
-                theta_new = self._descending(layout, data, weight_total, objective,
-                                             theta, theta - layout.pack(new_coefs,
-                                                                        new_intercepts), G)
-            step_norm = float(norm_up(theta - theta_new))
-            coefs, intercepts = layout.unpack(theta_new)
-            new_coefs = [c.astype(old.dtype, copy=True)
-                         for c, old in zip(coefs, self.coefs_)]
-            new_intercepts = [b.astype(old.dtype, copy=True)
-                              for b, old in zip(intercepts, self.intercepts_)]
+        if own_length and searched is None:
+            # no length lowers it, and the full step is finite: the network
+            # stays where it is (at a kink of relu units, say, or for a
+            # request that changes nothing)
+            warnings.warn(UnlearningWarning(
+                f"No length of the request's step, down to 2**-{_HALVINGS - 1} of "
+                "it, lowers the corrected objective on the kept rows: the network "
+                "is left where it was (the request's rows are taken out of, or "
+                "into, the kept rows all the same). Retrain on the corrected data "
+                "if the request should move it."), stacklevel=6)
+            step_norm = 0.0
+            new_coefs = [c.copy() for c in self.coefs_]
+            new_intercepts = [b.copy() for b in self.intercepts_]
         grad_after = None
         if data is not None:
             theta_published = layout.pack(new_coefs, new_intercepts)
@@ -437,10 +447,10 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
     def _descending(self, layout, data, weight_total, objective, theta, step, G):
         """The published parameters ``theta - t step`` for the first of ``t =
         1, 1/2, ...`` that lowers the corrected objective (Armijo's condition
-        along the slope ``G . step``, up to the objective's rounding): a full
-        step overshot, and a label repair of 20 rows took a network from 0.44
-        to 27.1 (its accuracy from 0.97 to 0.22), silently. Refused when no
-        length of it lowers the objective."""
+        along the slope ``G . step``, up to the objective's rounding), or
+        ``None`` when none of :data:`_HALVINGS` lengths does: a full step can
+        overshoot far (a label repair of 20 rows took a network from 0.44 to
+        27.1, its accuracy from 0.97 to 0.22, silently)."""
         start = objective.value()
         slope = float(G @ step)
         allowance = 64 * np.finfo(np.float64).eps * abs(start)
@@ -455,11 +465,7 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             if value <= start - _ARMIJO * t * max(slope, 0.0) + allowance:
                 return candidate
             t /= 2
-        raise ValueError(
-            f"No length of the request's step, down to 2**-{_HALVINGS} of it, lowers "
-            "the corrected objective on the kept rows: the step does not lead "
-            "towards a retrained model. Nothing was changed. Retrain on the "
-            "corrected data, or try another method or curvature. Raise damping.")
+        return None
 
     def _corrected_rows(self, request):
         """The kept rows after the request (``None`` when none are kept), as
