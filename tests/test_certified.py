@@ -505,3 +505,22 @@ def test_requests_that_bypass_the_ledger_are_refused_as_such(breast_cancer):
         assert pickle.dumps(model) == before
     model.unlearn(X[:2], None, y[:2])
     assert model.training_rows_.n_rows == len(y) - 2
+
+
+def test_the_kept_rows_are_measured_where_the_cache_cannot_check_rows():
+    """Rows given to rebase_residual_bound are refused where the cache's K
+    lost its precision (an erased row that dominated it); the rows a
+    certified removal keeps are the current ones by construction, and its
+    measurement of them goes on: a request erasing a row of norm 1e8 was
+    refused by that check."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = X @ rng.standard_normal(5) + rng.standard_normal(300)
+    far = 1e8 * rng.standard_normal((1, 5)) / np.sqrt(5)
+    model = CertifiedRemoval(UnlearnableRidge(), budget=1e6, measure_residual="always",
+                             random_state=0).fit(np.vstack([X, far]), np.append(y, 0.0))
+    model.unlearn(far, None, [0.0])
+    assert model.certificate_.ledger[-1].kind == "measured"
+    model.verify()
+    with pytest.raises(ValueError, match="no longer holds"):
+        model.estimator_.rebase_residual_bound(X, y, copy=True)

@@ -80,8 +80,7 @@ def _measured(updated, rows, drop, request, budget, spent, over):
     """``(updated, bound)`` with the released model's residual measured on
     the corrected rows, when it fits the budget and beats what is spent
     (``None`` otherwise)."""
-    rebased = updated.rebase_residual_bound(corrected_chunks(rows, drop, request),
-                                            copy=True)
+    rebased = updated._rebased_on_kept_rows(corrected_chunks(rows, drop, request))
     value = as_bound(rebased.residual_bound_)
     if value <= budget and (over or value < spent):
         return rebased, value

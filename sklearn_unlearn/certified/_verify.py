@@ -22,7 +22,7 @@ def measure(final, rows, cert, rtol):
     cache = final.unlearning_cache_
     # the gradient over the kept rows in chunks, read in place: the final
     # step's own measurement (on a copy; its residual is that gradient)
-    measured = final.rebase_residual_bound(rows.chunks(), copy=True)
+    measured = final._rebased_on_kept_rows(rows.chunks())
     true = float(np.linalg.norm(measured.unlearning_cache_.residual))
     if true > cert.spent:
         raise RuntimeError(

@@ -195,7 +195,7 @@ default=None
                 sums = self._current_sums(X, y, sample_weight)
             fingerprinted = not chunked and (
                 self.__dict__.get("row_fingerprints_") is not None)
-            measured_current(old, sums, fingerprinted)
+            measured_current(old, sums, verified=fingerprinted)
         try:
             attrs, report = forgotten_state(self, positions)
         except ValueError:

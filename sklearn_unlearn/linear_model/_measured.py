@@ -112,10 +112,19 @@ class MeasuredResidualMixin:
             self._check_not_owned()
         return self._serialised(lambda: self._rebased(X, y, sample_weight, copy))
 
-    def _rebased(self, X, y, sample_weight, copy):
+    def _rebased_on_kept_rows(self, chunks):
+        """:meth:`rebase_residual_bound` of a copy, on the rows a
+        meta-estimator keeps for this model (its current rows by
+        construction: they need no check of what the cache can tell apart;
+        see :func:`measured_current`)."""
+        self._check_fitted_params()
+        return self._serialised(lambda: self._rebased(chunks, None, None, True,
+                                                      verified=True))
+
+    def _rebased(self, X, y, sample_weight, copy, verified=False):
         cache = self.unlearning_cache_
         sums = self._current_sums(X, y, sample_weight)
-        measured = measured_current(cache, sums)
+        measured = measured_current(cache, sums, verified)
         if not np.isfinite(measured.residual_bound):
             raise ValueError(
                 "The measured residual has no finite rounding bound (the rows "
@@ -219,7 +228,7 @@ class MeasuredResidualMixin:
         kept, key = kept_fingerprints(
             self, fingerprint_key, "the rows can be checked against them")
         sums = self._current_sums(X, y, sample_weight)
-        measured_current(cache, sums, fingerprinted=kept is not None)
+        measured_current(cache, sums, verified=kept is not None)
         source = self._chunk_source(X, y, sample_weight)
         if source is None:
             rows = self._rows_in_memory(X, y, sample_weight)
@@ -323,7 +332,7 @@ _OVERFLOW = ("The rows given overflow float64 arithmetic (their gradient or its 
              "Nothing was changed.")
 
 
-def measured_current(cache, sums, fingerprinted=False):
+def measured_current(cache, sums, verified=False):
     """The cache with its residual measured on rows (``sums``, a
     :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums` over them at its
     parameters) that are checked to be the model's current training rows:
@@ -332,8 +341,9 @@ def measured_current(cache, sums, fingerprinted=False):
     matrices (:func:`check_current_moments`), their targets' moment against
     the cache's (:func:`check_current_targets`), a gradient that does not
     overflow, and the gradient within the error bounds. Others are refused
-    (nothing changes). Unless the rows are checked against their keyed
-    fingerprints too (``fingerprinted``), a cache that keeps its second
+    (nothing changes). Unless the rows are known otherwise to be the current
+    ones (``verified``: checked against their keyed fingerprints, or kept by
+    a meta-estimator), a cache that keeps its second
     moments to less than :data:`MOMENT_RESOLUTION` refuses them all: it
     cannot tell them from others (see :func:`check_current_moments`)."""
     check_current_rows(cache, sums)
@@ -341,7 +351,7 @@ def measured_current(cache, sums, fingerprinted=False):
         check_fingerprinted(cache.entry_sides.store, sums.side_digests)
     check_current_zeros(cache, sums)
     check_current_norms(cache, sums)
-    check_current_moments(cache, sums, fingerprinted)
+    check_current_moments(cache, sums, verified)
     check_current_targets(cache, sums)
     measured = cache.measured(sums)
     if not np.all(np.isfinite(measured.residual)):
@@ -479,7 +489,7 @@ def moment_directions(cache):
     return W / np.linalg.norm(W, axis=0)
 
 
-def check_current_moments(cache, sums, fingerprinted=False):
+def check_current_moments(cache, sums, verified=False):
     """Refuse rows whose second moments along random directions are not the
     cache's: ``sums`` (a :class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`
     with :attr:`direction_sums` along :attr:`directions`, fresh for this
@@ -503,7 +513,7 @@ def check_current_moments(cache, sums, fingerprinted=False):
     :data:`MOMENT_RESOLUTION` of the form, the cache holds too little of
     the rows to tell them from others
     (the underflow of rows near 1e-150 is not counted): they are
-    refused, unless ``fingerprinted`` (their keyed fingerprints check them
+    refused, unless ``verified`` (their keyed fingerprints check them, or a
     exactly)."""
     forms = sums.direction_forms()
     if forms is None:
@@ -536,7 +546,7 @@ def check_current_moments(cache, sums, fingerprinted=False):
         # judged on K (ridge: its Hessian), the rows' second moments; K_R
         # weighs them by their norms, and an erased row of 4e3 among rows of
         # unit norm leaves 1e-4 of it to its rounding
-        if k == 0 and not fingerprinted and not np.all(
+        if k == 0 and not verified and not np.all(
                 imprecision[judged] <= MOMENT_RESOLUTION * scale[judged]):
             raise ValueError(
                 "The model's cache no longer holds its rows' second moments precisely "
