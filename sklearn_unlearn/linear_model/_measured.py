@@ -87,6 +87,9 @@ class MeasuredResidualMixin:
         its features) the second moments are not checked; after a change of
         every row's features other than zeroing some (a pipeline whose
         scaler a request updated), nor is the targets' moment. Where the
+        cache's ``K`` lost its precision (a row that dominated it was
+        erased: its error bound passes ``1e-6`` of it), no rows can be told
+        apart, and all are refused: fit anew. Where the
         rows must be verified exactly, fit with a ``fingerprint_key`` and
         give the key to :meth:`refresh_cache`, which checks the rows against
         the fingerprints.
