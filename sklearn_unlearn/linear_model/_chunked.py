@@ -57,7 +57,7 @@ class ChunkPass:
     pass compared with an earlier one takes its seed). ``probe_view``: what
     the probe is taken of, a function of the rows (their columns zeroed, to
     compare a pass with one over the zeroed rows); the rows themselves when
-    ``None``.    ``None``.
+    ``None``.
 
     A call sums one chunk (:class:`~sklearn_unlearn.solvers.fit._chunks.RowSums`),
     or gives ``None`` for a chunk of no rows: :func:`added` adds them.

@@ -516,8 +516,8 @@ def check_current_moments(cache, sums, verified=False):
     :data:`MOMENT_RESOLUTION` of the form, the cache holds too little of
     the rows to tell them from others
     (the underflow of rows near 1e-150 is not counted): they are
-    refused, unless ``verified`` (their keyed fingerprints check them, or a
-    exactly)."""
+    refused, unless ``verified`` (their keyed fingerprints check them
+    exactly, or a meta-estimator keeps them)."""
     forms = sums.direction_forms()
     if forms is None:
         return

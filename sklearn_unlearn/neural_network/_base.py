@@ -57,12 +57,11 @@ from ._hvp import MeanObjective, MLPFunction, MLPLayout, outputs_overflow
 MLP_UNLEARN_METHODS = ("second_order", "first_order")
 CURVATURES = ("gauss_newton", "exact")
 
-
-
 #: Halvings of a request's step tried before the network is left where it
 #: was, and Armijo's fraction of the decrease the slope promises.
 _HALVINGS = 30
 _ARMIJO = 1e-4
+
 
 class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
     """Approximate unlearning for scikit-learn's multilayer perceptrons (mixin).

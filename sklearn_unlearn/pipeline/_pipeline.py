@@ -509,7 +509,6 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         return Pipeline.__sklearn_tags__(self)
 
 
-
 def _read_under_lock(name):
     """Pipeline's ``name`` run holding the request lock: a request commits
     the pipeline's steps and then its final step's plan, and a prediction

@@ -65,8 +65,8 @@ def square_parts(X):
 
 
 def _checked_values(X, what):
-    """``X``'s observed values, refused where infinite (a refit refuses
-    them) or where their squares overflow (``what`` the statistic)."""
+    """Refuse infinite values in ``X`` (a refit refuses them; NaN are
+    missing values), naming the statistic ``what``."""
     finite = np.isfinite(X) | np.isnan(X)
     if not finite.all():
         raise ValueError(
