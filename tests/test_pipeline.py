@@ -1138,3 +1138,29 @@ def test_rows_holding_a_forgotten_column_s_values_are_refused_by_the_scaler():
     keep = np.setdiff1d(np.arange(120), [7, 9])
     refit = make_pipeline(StandardScaler(), Ridge()).fit(zero_features(X, [2])[keep], y[keep])
     np.testing.assert_allclose(_theta(pipe[-1]), _theta(refit[-1]), rtol=1e-9, atol=1e-12)
+
+
+def test_a_mean_imputer_s_sums_are_taken_from_a_sparse_input_as_it_is():
+    """The fit made a mean imputer's sparse input dense to keep its counts
+    and exact sums: 2.56 GB at its peak for 2,000 rows of 20,000 columns
+    (40,000 stored values), 9.9 MB read by its stored values; the same
+    counts and sums as the dense input's."""
+    import tracemalloc
+
+    from sklearn_unlearn.pipeline._statistics import column_sums
+
+    X = sp.random(2000, 20000, density=1e-3, format="csr", random_state=0)
+    X.data[::7] = np.nan
+    y = np.random.default_rng(0).normal(size=2000)
+    tracemalloc.start()
+    try:
+        pipe = UnlearningPipeline([("impute", SimpleImputer()), ("ridge", Ridge())]).fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100e6, peak
+    observed, n_rows, sums = pipe.unlearn_statistics_["impute"]
+    dense = X.toarray()
+    np.testing.assert_array_equal(sums, column_sums(dense))
+    np.testing.assert_array_equal(observed, (~np.isnan(dense)).sum(axis=0))
+    assert n_rows == 2000

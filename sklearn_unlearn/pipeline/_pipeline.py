@@ -4,6 +4,7 @@ import functools
 from copy import copy as shallow_copy
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -188,8 +189,9 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         for name, step in self.steps[:-1]:
             for path, leaf, X_in in leaf_inputs(step, (name,), X):
                 if isinstance(leaf, SimpleImputer):
-                    X_in = dense_rows(X_in)
-                    kept[path] = (observed_counts(X_in, X_in.shape[1]), len(X_in),
+                    # a sparse input is read by its stored values, not made dense
+                    X_in = X_in if sp.issparse(X_in) else dense_rows(X_in)
+                    kept[path] = (observed_counts(X_in, X_in.shape[1]), _num_samples(X_in),
                                   column_sums(X_in))
                 else:
                     # its counts are its own n_samples_seen_; a weighted fit's
