@@ -70,6 +70,12 @@ def _state_token(n_applied, parameters, lineage):
     return (n_applied, digest.hexdigest(), lineage)
 
 
+def state_lineage(token):
+    """The lineage of the state named ``token`` (the empty one for a state
+    saved before names had a lineage)."""
+    return (*token, "")[2]
+
+
 def _new_lineage():
     """A random name for a fit, drawn anew by every fit: two fits, even two
     that make the same model, never share a state name, so a plan made
@@ -255,12 +261,15 @@ class UnlearnerMixin:
         not with the parameters it now reports."""
         fitted = self.__dict__.get("_fitted_params")
         if fitted is not None and fitted != self._fitted_params_text():
-            raise ValueError(
-                f"The parameters of this {type(self).__name__} changed since it was "
+            raise ValueError(self._params_changed_message())
+
+    def _params_changed_message(self):
+        """Why a request after :meth:`_check_fitted_params` found a change is
+        refused."""
+        return (f"The parameters of this {type(self).__name__} changed since it was "
                 "fitted (set_params or an assignment): its unlearning state is that "
                 "of the parameters it was fitted with. Set them back, or fit again "
-                "with the new ones. Nothing was changed."
-            )
+                "with the new ones. Nothing was changed.")
 
     def _check_fit_arguments(self, X, sample_weight, fingerprint_key):
         """At the start of ``fit``, before the parent's solver: refuse what
@@ -438,11 +447,9 @@ class UnlearnerMixin:
                               self._next_state_name(attributes))
 
     def _next_state_name(self, attributes):
-        # a state saved before names had a lineage keeps the empty one
-        n_applied, _, lineage = (*self._unlearn_token, "")[:3]
-        return _state_token(n_applied + 1,
+        return _state_token(self._unlearn_token[0] + 1,
                             self._published_parameters({**vars(self), **attributes}),
-                            lineage)
+                            state_lineage(self._unlearn_token))
 
     def _checked_options(self, options):
         if "_unlearn_token" not in self.__dict__:

@@ -14,7 +14,7 @@ from sklearn.utils.validation import _num_samples
 
 from .._locks import fit_serialised, serialised
 from .._params import fitted_digest
-from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags
+from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags, state_lineage
 from ._forget import ForgetColumnsMixin, _final_unlearns
 from ._report import PipelineRequestReport
 from ._statistics import column_sums, dense_rows, observed_counts
@@ -427,15 +427,12 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         # its requests, the pipeline's or its own, keep that fit's lineage)
         steps = self.steps if steps is None else steps
         token = getattr(steps[-1][1], "__dict__", {}).get("_unlearn_token")
-        lineage = "" if token is None else (*token, "")[2]
+        lineage = "" if token is None else state_lineage(token)
         return (super()._fitted_params_text() + lineage
                 + fitted_digest(step for _, step in steps[:-1]))
 
-    def _check_fitted_params(self):
-        fitted = self.__dict__.get("_fitted_params")
-        if fitted is not None and fitted != self._fitted_params_text():
-            raise ValueError(
-                "The steps of this UnlearningPipeline changed since its last fit or "
+    def _params_changed_message(self):
+        return ("The steps of this UnlearningPipeline changed since its last fit or "
                 "request (set_params of a step or of its parameters, a step replaced, "
                 "or refitted on its own): its statistics kept for unlearning are "
                 "those of the steps as they were. Set them back, or fit the pipeline "
@@ -581,8 +578,8 @@ def _fitted_in_place(pipeline):
     """The steps of ``pipeline`` and every estimator nested in them, which a
     fit without memory refits in place."""
     found, seen = [], set()
-    for value in [step for _, step in pipeline.steps] + list(
-            pipeline.get_params(deep=True).values()):
+    # the deep parameters name every step, and every estimator in them
+    for value in pipeline.get_params(deep=True).values():
         if hasattr(value, "get_params") and hasattr(value, "__dict__") and (
                 not isinstance(value, type)) and id(value) not in seen:
             seen.add(id(value))
