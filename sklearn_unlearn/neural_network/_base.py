@@ -347,12 +347,12 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             # a step of the method's own length (a numeric tau is the
             # caller's) is shortened until it lowers the corrected objective:
             # tried first, as a shorter step can keep the outputs finite
-            searched = own_length = objective is not None and (
+            own_length = objective is not None and (
                 method == "second_order" or tau == "auto")
-            if own_length:
-                searched = self._descending(layout, data, weight_total, objective,
-                                            theta, step, G)
-            theta_new = theta - step if searched is None or not own_length else searched
+            # the parameters taken and the corrected objective there
+            found = (self._descending(layout, data, weight_total, objective, theta,
+                                      step, G) if own_length else None)
+            theta_new = theta - step if found is None else found[0]
             step_norm = float(norm_up(theta - theta_new))
             # the model publishes its parameters in its own dtype (float32
             # overflows at about 3.4e38): those are the ones checked
@@ -388,7 +388,7 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
                 f"updated parameters (they overflow); the model is unchanged. "
                 f"{remedy(method, tau)}"
             )
-        if own_length and searched is None:
+        if own_length and found is None:
             # no length lowers it, and the full step is finite: the network
             # stays where it is (at a kink of relu units, say, or for a
             # request that changes nothing)
@@ -401,12 +401,13 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             step_norm = 0.0
             new_coefs = [c.copy() for c in self.coefs_]
             new_intercepts = [b.copy() for b in self.intercepts_]
+            found = (theta, objective)
         grad_after = None
         if data is not None:
-            theta_published = layout.pack(new_coefs, new_intercepts)
             with np.errstate(over="ignore", invalid="ignore"):
-                after = MeanObjective(
-                    self._network(layout, *data, theta_published),
+                # the line search's objective where it stopped, if any
+                after = found[1] if found is not None else MeanObjective(
+                    self._network(layout, *data, layout.pack(new_coefs, new_intercepts)),
                     self.alpha, weight_total,
                 )
                 grad_after = float(norm_up(after.gradient()))
@@ -446,10 +447,11 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
     def _descending(self, layout, data, weight_total, objective, theta, step, G):
         """The published parameters ``theta - t step`` for the first of ``t =
         1, 1/2, ...`` that lowers the corrected objective (Armijo's condition
-        along the slope ``G . step``, up to the objective's rounding), or
-        ``None`` when none of :data:`_HALVINGS` lengths does: a full step can
-        overshoot far (a label repair of 20 rows took a network from 0.44 to
-        27.1, its accuracy from 0.97 to 0.22, silently)."""
+        along the slope ``G . step``, up to the objective's rounding), with
+        the objective there, or ``None`` when none of :data:`_HALVINGS`
+        lengths does: a full step can overshoot far (a label repair of 20
+        rows took a network from 0.44 to 27.1, its accuracy from 0.97 to
+        0.22, silently)."""
         start = objective.value()
         slope = float(G @ step)
         allowance = 64 * np.finfo(np.float64).eps * abs(start)
@@ -459,10 +461,10 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             candidate = layout.pack(
                 [c.astype(old.dtype) for c, old in zip(coefs, self.coefs_)],
                 [b.astype(old.dtype) for b, old in zip(intercepts, self.intercepts_)])
-            value = MeanObjective(self._network(layout, *data, candidate), self.alpha,
-                                  weight_total).value()
-            if value <= start - _ARMIJO * t * max(slope, 0.0) + allowance:
-                return candidate
+            there = MeanObjective(self._network(layout, *data, candidate), self.alpha,
+                                  weight_total)
+            if there.value() <= start - _ARMIJO * t * max(slope, 0.0) + allowance:
+                return candidate, there
             t /= 2
         return None
 

@@ -22,6 +22,8 @@ Parameters are packed into one vector as ``[W_0.ravel(), ..., W_{L-1}.ravel(),
 b_0, ..., b_{L-1}]`` (row-major), the order scikit-learn uses.
 """
 
+import functools
+
 import numpy as np
 from sklearn.utils.extmath import safe_sparse_dot
 
@@ -217,16 +219,24 @@ class MLPFunction:
                 A.append(_apply_output(self.out_activation, z))
                 self.z_out = z
         self.A = A
+
+    # the derivatives and the backward pass are made on first use: a line
+    # search reads only the loss's value
+    @functools.cached_property
+    def _deriv(self):
         d = [None] * (self.n_layers + 1)
         for i in range(1, self.n_layers):
-            d[i] = _DERIVATIVES[self.activation](A[i])
-        self._deriv = d
-        # backward pass of the gradient: D[i] = dF/dz_i (weighted)
+            d[i] = _DERIVATIVES[self.activation](self.A[i])
+        return d
+
+    @functools.cached_property
+    def D(self):
+        """The backward pass of the gradient: ``D[i] = dF/dz_i`` (weighted)."""
         D = [None] * (self.n_layers + 1)
-        D[-1] = self.s[:, None] * (A[-1] - self.Y)
+        D[-1] = self.s[:, None] * (self.A[-1] - self.Y)
         for i in range(self.n_layers - 1, 0, -1):
-            D[i] = (D[i + 1] @ self.coefs[i].T) * d[i][0]
-        self.D = D
+            D[i] = (D[i + 1] @ self.coefs[i].T) * self._deriv[i][0]
+        return D
 
     def value(self):
         """``sum_i s_i loss_i`` at ``theta``: the loss whose derivative in the
