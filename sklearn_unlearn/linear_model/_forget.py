@@ -13,7 +13,7 @@ from ..edits import zero_features
 from ._chunked import check_zeroed_view, is_dask_collection
 from ._feature_change import (feature_positions, forgotten_state, recorded_state,
                               warn_inaccurate_change)
-from ._measured import check_current_rows, measured_current
+from ._measured import check_current_rows, measured_current, unverified_allowance
 
 
 class ForgetFeaturesMixin:
@@ -195,7 +195,7 @@ default=None
                 sums = self._current_sums(X, y, sample_weight)
             fingerprinted = not chunked and (
                 self.__dict__.get("row_fingerprints_") is not None)
-            measured_current(old, sums, verified=fingerprinted)
+            measured = measured_current(old, sums, verified=fingerprinted)
         try:
             attrs, report = forgotten_state(self, positions)
         except ValueError:
@@ -214,13 +214,23 @@ default=None
             attrs["training_loss_profile_"] = None
             return attrs, report
         theta = attrs["unlearning_cache_"].theta
+
+        def unverified(cache):
+            # with the features' weights at zero, the gradient with their
+            # columns zeroed is the one without, less those entries
+            if fingerprinted:
+                return cache
+            return replace(cache, residual_error=cache.residual_error + unverified_allowance(
+                old, measured, sums, cache.theta))
+
         if chunked:
-            cache, _, sums = self._chunked_cache(*source, theta, like=like)
-            return self._polished_state(report, cache, LossProfile.from_sums(sums))
+            cache, _, last = self._chunked_cache(*source, theta, like=like)
+            return self._polished_state(report, unverified(cache),
+                                        LossProfile.from_sums(last))
         rows = validate_data(self, X, accept_sparse="csr", reset=False, dtype=np.float64)
         zeroed = zero_features(rows, positions)
         cache, profile = self._cache_polished_from(zeroed, y, sample_weight, theta)
-        attrs, report = self._polished_state(report, cache, profile)
+        attrs, report = self._polished_state(report, unverified(cache), profile)
         if self.__dict__.get("row_fingerprints_") is not None or fingerprint_key is not None:
             attrs["row_fingerprints_"] = fingerprints_replaced(
                 self, rows, zeroed, y, sample_weight, fingerprint_key)

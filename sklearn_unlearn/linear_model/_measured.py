@@ -23,7 +23,8 @@ class MeasuredResidualMixin:
     linear estimators (mixin of
     :class:`~sklearn_unlearn.linear_model.UnlearnableLinearMixin`)."""
 
-    def rebase_residual_bound(self, X, y=None, sample_weight=None, *, copy=False):
+    def rebase_residual_bound(self, X, y=None, sample_weight=None, *, fingerprint_key=None,
+                              copy=False):
         """Measure the gradient residual on the current training data and
         start ``residual_bound_`` again from it.
 
@@ -32,8 +33,11 @@ class MeasuredResidualMixin:
         measured: ``g``, the gradient of the corrected objective at the
         current parameters, computed in one pass over ``X`` in chunks, and
         ``a``, a bound on the rounding of that computation (the one the fit
-        uses). The bound becomes ``||g|| + a``, and later requests add to
-        that. The parameters do not change.
+        uses). The bound becomes ``||g|| + a`` where the rows are verified
+        (by the model's fingerprints, with ``fingerprint_key``), and later
+        requests add to that. Rows not verified add what the model knew of
+        the current rows' gradient (see the notes): the bound then never
+        falls below the one it had. The parameters do not change.
 
         Parameters
         ----------
@@ -57,6 +61,10 @@ class MeasuredResidualMixin:
             Their targets (``None`` with chunks).
         sample_weight : array-like of shape (n_samples,), default=None
             Their weights.
+        fingerprint_key : bytes, default=None
+            The key the model was fitted with, if it keeps fingerprints of its
+            training rows: the rows given are then checked to be exactly the
+            rows they fingerprint, and the bound is measured on them alone.
         copy : bool, default=False
             Measure into a shallow copy and return it, leaving this estimator
             as it is.
@@ -80,7 +88,14 @@ class MeasuredResidualMixin:
         the gradient's check, which sees only what lies beyond the cached
         residual's error bound, loose after requests: changes below those
         roundings, and rows replaced by others with the same count, weights,
-        second moments and moment of their targets. Where the cache keeps
+        second moments and moment of their targets (a few rows rotated, and
+        the rest fitted to these sums, passed them all). So that such rows
+        cannot lower the bound, rows that fingerprints do not verify add the
+        cached residual's error bound and their gradient's distance from the
+        cached residual to the measured bound: the current rows' gradient is
+        within the first of the cached residual, and the rows' within the
+        second. The measured bound is then never below the one the model
+        had; it is tighter only with rows verified. Where the cache keeps
         neither ``K`` nor an exact Hessian of constant curvature (the
         low-rank mode, a squared hinge, ``residual_bound=False``, a log-link
         GLM, a model after ``forget_features`` without rows or a change of
@@ -102,10 +117,12 @@ class MeasuredResidualMixin:
         >>> X, y = load_breast_cancer(return_X_y=True)
         >>> X = scale(X)
         >>> clf = UnlearnableLogisticRegression().fit(X, y)
+        >>> key = b"a key of at least sixteen bytes"
+        >>> clf = UnlearnableLogisticRegression().fit(X, y, fingerprint_key=key)
         >>> for i in range(0, 100, 10):
-        ...     clf = clf.unlearn(X[i:i + 10], None, y[i:i + 10])
+        ...     clf = clf.unlearn(X[i:i + 10], None, y[i:i + 10], fingerprint_key=key)
         >>> accumulated = clf.residual_bound_
-        >>> clf = clf.rebase_residual_bound(X[100:], y[100:])
+        >>> clf = clf.rebase_residual_bound(X[100:], y[100:], fingerprint_key=key)
         >>> bool(clf.residual_bound_ < accumulated)
         True
         """
@@ -113,7 +130,8 @@ class MeasuredResidualMixin:
         self._check_fitted_params()
         if not copy:
             self._check_not_owned()
-        return self._serialised(lambda: self._rebased(X, y, sample_weight, copy))
+        return self._serialised(
+            lambda: self._rebased(X, y, sample_weight, copy, fingerprint_key=fingerprint_key))
 
     def _rebased_on_kept_rows(self, chunks):
         """:meth:`rebase_residual_bound` of a copy, on the rows a
@@ -124,10 +142,14 @@ class MeasuredResidualMixin:
         return self._serialised(lambda: self._rebased(chunks, None, None, True,
                                                       verified=True))
 
-    def _rebased(self, X, y, sample_weight, copy, verified=False):
+    def _rebased(self, X, y, sample_weight, copy, verified=False, fingerprint_key=None):
         cache = self.unlearning_cache_
-        sums = self._current_sums(X, y, sample_weight)
-        measured = measured_current(cache, sums, verified)
+        kept, key = (None, None) if fingerprint_key is None else kept_fingerprints(
+            self, fingerprint_key, "the rows can be checked against them")
+        sums = self._current_sums(X, y, sample_weight, key=key)
+        if kept is not None:
+            check_fingerprinted(kept, sums.fingerprints)
+        measured = measured_current(cache, sums, verified or kept is not None)
         if not np.isfinite(measured.residual_bound):
             raise ValueError(
                 "The measured residual has no finite rounding bound (the rows "
@@ -174,7 +196,12 @@ class MeasuredResidualMixin:
             bound nor digests (a log-link GLM, the low-rank mode) checks the
             count, the weights and the targets' moment only: fit it with a
             ``fingerprint_key`` to have the rows checked exactly (the only
-            exact check of values and targets). With ``y=None``, an
+            exact check of values and targets). Rows the fingerprints do not
+            verify leave in the new bound what the checks cannot tell of the
+            current rows' gradient: the cached residual's error bound, the
+            rows' gradient's distance from the cached residual, and what
+            the two sets of rows' curvatures can differ by along the move
+            to the new parameters. With ``y=None``, an
             iterable of ``(X, y)`` or ``(X, y, sample_weight)`` chunks of
             them (read once for the check, then once per Newton step; a
             chunk of no rows adds nothing).
@@ -231,7 +258,7 @@ class MeasuredResidualMixin:
         kept, key = kept_fingerprints(
             self, fingerprint_key, "the rows can be checked against them")
         sums = self._current_sums(X, y, sample_weight)
-        measured_current(cache, sums, verified=kept is not None)
+        measured = measured_current(cache, sums, verified=kept is not None)
         source = self._chunk_source(X, y, sample_weight)
         if source is None:
             rows = self._rows_in_memory(X, y, sample_weight)
@@ -255,16 +282,20 @@ class MeasuredResidualMixin:
                     new.objective, new.exact_hessian, self._keeps_residual_bound())):
             raise ValueError(_OVERFLOW)
         new = replace(new, zero_features=cache.zero_features)
+        if kept is None:
+            new = replace(new, residual_error=new.residual_error + unverified_allowance(
+                cache, measured, sums, new.theta))
         return self._with_state({"unlearning_cache_": new,
                                  "training_loss_profile_": profile,
                                  **self._moved_attributes(new.theta, new.objective.design)},
                                 copy)
 
-    def _current_sums(self, X, y, sample_weight, transform=None):
+    def _current_sums(self, X, y, sample_weight, transform=None, key=None):
         """Sums over the rows ``X``, ``y`` (Dask collections, or an iterable
         of chunks of them with ``y=None``) at the cache's parameters, in one
-        pass. With ``transform``, also the sums over what it makes of every
-        chunk's rows, from the same pass (a Dask graph is computed twice)."""
+        pass, with their fingerprints under ``key`` if given. With
+        ``transform``, also the sums over what it makes of every chunk's
+        rows, from the same pass (a Dask graph is computed twice)."""
         cache = self.unlearning_cache_
         if y is None and sample_weight is not None and not is_dask_collection(X):
             raise ValueError(CHUNK_WEIGHTS)
@@ -285,6 +316,8 @@ class MeasuredResidualMixin:
         # the rows themselves (not a view of them) are compared with the
         # cache's second moments, along directions drawn for this pass
         first = {**wanted, "directions": moment_directions(cache)}
+        if key is not None:
+            first["fingerprint_key"] = key
         if is_dask_collection(X):
             sums = [self._chunk_source(X, y, sample_weight, view)[0](chunk_pass)(
                 cache.theta, **(wanted if i else first)) for i, view in enumerate(views)]
@@ -312,8 +345,10 @@ def check_current_gradient(cache, measured):
     cache's residual than the error bounds of both allow: rows that are not
     the current ones although their count and weights are (wrong targets,
     say). A cache whose error bound is infinite checks nothing, nor do rows
-    whose gradient overflows (refused later, for that)."""
-    gap = float(np.linalg.norm(measured.residual - cache.residual))
+    whose gradient overflows (refused later, for that). Returns a bound on
+    the distance between the two gradients."""
+    # the exact difference is within a unit round-off of the computed one
+    gap = float(norm_up(measured.residual - cache.residual)) * (1.0 + 2.0 * UNIT)
     # a relative slack for the rounding of the difference and its norm
     allowed = (cache.residual_error + measured.residual_error) * (1.0 + 1e-6) + 1e-12 * (
         np.linalg.norm(measured.residual) + np.linalg.norm(cache.residual))
@@ -325,6 +360,7 @@ def check_current_gradient(cache, measured):
             "and weight per class match: are the targets or values changed?). "
             "Pass the fit's rows after every request. Nothing was changed."
         )
+    return gap
 
 
 #: Why rows whose gradient or bound overflows are refused where the model's
@@ -348,7 +384,14 @@ def measured_current(cache, sums, verified=False):
     ones (``verified``: checked against their keyed fingerprints, or kept by
     a meta-estimator), a cache that keeps its second
     moments to less than :data:`MOMENT_RESOLUTION` refuses them all: it
-    cannot tell them from others (see :func:`check_current_moments`)."""
+    cannot tell them from others (see :func:`check_current_moments`).
+
+    The checks see sums over the rows; rows made to those sums pass them.
+    Unless ``verified``, the measured residual's error bound therefore also
+    covers rows that are not the current ones: the current rows' gradient
+    is within the cache's error bound of its residual, and the rows' is
+    within the gradient check's gap of it, so the bound adds both (a rebase
+    on unverified rows never publishes less than what the cache knew)."""
     check_current_rows(cache, sums)
     if cache.entry_sides is not None:
         check_fingerprinted(cache.entry_sides.store, sums.side_digests)
@@ -360,8 +403,44 @@ def measured_current(cache, sums, verified=False):
     if not np.all(np.isfinite(measured.residual)):
         # the gradient's check leaves such rows to the others
         raise ValueError(_OVERFLOW)
-    check_current_gradient(cache, measured)
-    return measured
+    gap = check_current_gradient(cache, measured)
+    if verified:
+        return measured
+    # rows made to the cache's sums pass every check above without being the
+    # current ones (a rotation of a few rows, fitted to K, K_R and the
+    # targets' moment, did): what the current rows' gradient is, the cache
+    # knows to within its error bound, and the rows' to within the gap
+    return replace(measured, residual_error=(
+        measured.residual_error + cache.residual_error + gap) * (1.0 + 4.0 * UNIT))
+
+
+def unverified_allowance(cache, measured, sums, theta):
+    """What rows checked by :func:`measured_current` but not verified leave
+    unknown of the current rows' gradient at ``theta``, where a cache made
+    from them puts the model: their gradients differ by at most the
+    measured residual's error bound at the cache's parameters (``measured``,
+    unverified), and along the move to ``theta`` by at most the largest
+    difference of the data parts of the two Hessians, positive
+    semidefinite, each at most ``scale kappa sum_i s_i ||x_i||^2`` (the
+    rows' ``sums``; the current rows': the trace of ``K``, or the cached
+    Hessian of a constant curvature) in operator norm."""
+    move = float(norm_up(theta - cache.theta)) * (1.0 + 2.0 * UNIT)
+    if move == 0.0:
+        return measured.residual_error
+    obj = cache.objective
+    kappa = obj.scale * obj.loss.curvature_max * (
+        np.sqrt(obj.n_outputs) if obj.loss.coupled else 1.0)
+    rows = kappa * sums.weight_norm2 * (1.0 + gamma(sums.n_rows + 2))
+    if cache.gram is not None:
+        current = kappa * cache.gram.trace_bound()
+    elif obj.loss.constant_curvature and cache.exact_hessian:
+        current = (sum(H.norm_bound() for H in cache.hessians)
+                   + cache.drift.hessian_error)
+    else:
+        current = np.inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = max(rows, current) * move
+    return float(measured.residual_error + spread) * (1.0 + 4.0 * UNIT)
 
 
 def check_current_rows(cache, given):
