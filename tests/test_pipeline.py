@@ -31,7 +31,7 @@ from sklearn_unlearn import (
     replace_features,
 )
 from sklearn_unlearn.pipeline import UnlearningPipeline, make_unlearning_pipeline
-from sklearn_unlearn.solvers import UnlearningWarning
+from sklearn_unlearn.solvers import NotPositiveDefiniteError, UnlearningWarning
 from sklearn_unlearn.pipeline._report import PipelineRequestReport
 from sklearn_unlearn.utils import parametrize_with_unlearning_checks
 
@@ -1164,3 +1164,50 @@ def test_a_mean_imputer_s_sums_are_taken_from_a_sparse_input_as_it_is():
     np.testing.assert_array_equal(sums, column_sums(dense))
     np.testing.assert_array_equal(observed, (~np.isnan(dense)).sum(axis=0))
     assert n_rows == 2000
+
+
+@pytest.mark.parametrize("with_std", [True, False])
+@pytest.mark.parametrize("outlier", [1e10, 1e20, 1e50])
+def test_an_erased_outlier_whose_rounding_the_scaler_magnifies_is_refused(with_std, outlier):
+    """Erasing an outlier of 1e20 to 1e150 through a scaler was served with
+    ridge 94% from the refit and no warning: the other rows' curvature was
+    lost below the outlier's rounding in the cached Hessian, and the
+    scaler's change mapped the matrix without its error bound. The bound now
+    goes through the map, and the request is refused, nothing changed."""
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(200, 2)), rng.normal(size=200)
+    X[0, 0] = outlier
+    pipe = make_unlearning_pipeline(StandardScaler(with_std=with_std),
+                                    UnlearnableRidge(alpha=1.0)).fit(X, y)
+    before = pickle.dumps(pipe)
+    with pytest.raises(NotPositiveDefiniteError):
+        pipe.unlearn(X[:1], None, y[:1])
+    assert pickle.dumps(pipe) == before
+
+
+@pytest.mark.parametrize("offset, served", [(1e4, True), (1e7, False)])
+def test_an_uncentred_column_is_served_while_its_rounding_allows(offset, served):
+    """Under ``with_mean=False`` a column whose mean is far above its spread
+    is nearly parallel to the intercept. Deleting 10 of 200 rows landed
+    2.4e-3 from the refit at 1e7 times the spread, with no warning; it is
+    now refused. At 1e4 times the request lands within 1e-8 of the refit,
+    without a warning: the precision is judged in the coordinates where
+    the Hessian's diagonal is one, not against its smallest curvature
+    (which refused it)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) + [0.0, offset, 0.0]
+    y = rng.normal(size=200) + X[:, 0]
+    pipe = make_unlearning_pipeline(StandardScaler(with_mean=False),
+                                    UnlearnableRidge(alpha=1.0)).fit(X, y)
+    if not served:
+        with pytest.raises(NotPositiveDefiniteError, match="lost its precision"):
+            pipe.unlearn(X[:10], None, y[:10])
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlearningWarning)
+        pipe.unlearn(X[:10], None, y[:10])
+    ref = make_pipeline(StandardScaler(with_mean=False),
+                        Ridge(alpha=1.0, solver="cholesky")).fit(X[10:], y[10:])
+    theta = np.r_[pipe[-1].coef_, pipe[-1].intercept_]
+    expected = np.r_[ref[-1].coef_, ref[-1].intercept_]
+    assert np.linalg.norm(theta - expected) <= 1e-8 * np.linalg.norm(expected)

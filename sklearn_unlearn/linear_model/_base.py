@@ -12,11 +12,12 @@ from .._request import UNLEARN_METHODS, check_method, check_tau, plain
 from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningWarning
 from ..solvers.fit._chunks import column_mass
-from ..solvers.hessian._factored import LostCurvatureError
-from ..solvers.steps._coordinates import _CUBIC_REACH, changed_coordinates, within_reach
+from ..solvers.hessian._factored import FactoredHessian, LostCurvatureError
+from ..solvers.steps._coordinates import (_CUBIC_REACH, changed_coordinates, step_error,
+                                          within_reach)
 from ..solvers.steps._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
-from ._feature_change import check_feature_change, warn_inaccurate_change
+from ._feature_change import CHANGE_RTOL, check_feature_change, warn_inaccurate_change
 from ._fit import CachedFitMixin
 from ._forget import ForgetFeaturesMixin
 from ._measured import MeasuredResidualMixin
@@ -27,31 +28,37 @@ from ._measured import MeasuredResidualMixin
 ROW_STEP_RTOL = 1e-2
 
 
-def _warn_far_move(cache, plan):
-    """Flag a request whose step no bound or estimate covers and which moves
-    the training rows' predictors beyond the reach of the cache's model of
-    their loss.
+def _judged_step(cache, plan):
+    """The estimated distance from the plan's model to the corrected data's
+    optimum where the cache keeps the cubic term of a loss of bounded
+    curvature (:func:`~sklearn_unlearn.solvers.steps._coordinates.step_error`;
+    ``None`` otherwise), and a warning where no estimate exists and the
+    step may land far from it.
 
-    A loss of unbounded curvature (a log link) has no bound on the remaining
-    rows' curvature along a step: a long step (past ``ROW_STEP_RTOL`` of the
-    parameters' norm) is flagged too. Any other smooth loss is flagged where
-    the request's bound is infinite (a change of every row's features, as a
-    pipeline's scaler makes) and the predictors move by more than
-    ``_CUBIC_REACH`` in root mean square. The figures are not in the message:
+    Without the term, a step that no bound covers is flagged where it moves
+    the training rows' predictors beyond the reach of the cache's model of
+    their loss: by more than ``_CUBIC_REACH`` in root mean square where the
+    request's bound is infinite (a change of every row's features, as a
+    pipeline's scaler makes). A loss of unbounded curvature (a log link)
+    has no bound on the remaining rows' curvature along a step, and its
+    cubic model is no guide: a long step (past ``ROW_STEP_RTOL`` of the
+    parameters' norm) is flagged too. The figures are not in the messages:
     they are the request rows' (see the plan's report)."""
     loss = cache.objective.loss
     if loss.constant_curvature or loss.curvature_jumps or not cache.exact_hessian:
-        return
-    unbounded = loss.curvature_lipschitz is None
-    if not unbounded and np.isfinite(plan.report.residual_bound):
-        return
+        return None
     move = plan.theta - cache.theta
+    unbounded = loss.curvature_lipschitz is None
+    if not unbounded:
+        error = step_error(cache, plan.hessians, plan.third, move, plan.residual)
+        if error is not None or np.isfinite(plan.report.residual_bound):
+            return error
     far = not within_reach(cache, move)
     if unbounded:
         far = far or (float(np.linalg.norm(move))
                       > ROW_STEP_RTOL * float(np.linalg.norm(plan.theta)))
     if not far:
-        return
+        return None
     if unbounded:
         why = (f"moves the model by more than {ROW_STEP_RTOL:g} of the parameters' "
                "norm, or the training rows' predictors by more than "
@@ -68,9 +75,39 @@ def _warn_far_move(cache, plan):
                "the cache's model of the remaining rows' loss may not hold that far "
                "(erasing an outlier of 30 through a scaler left a logistic model "
                "25% off).")
+    _warn_step(why)
+    return None
+
+
+def _precision_error(plan, step):
+    """Where no bound covers the plan (``residual_bound`` is ``inf``), an
+    estimate of how far the rounding its Hessian blocks carry can move a
+    step of length ``step``: ``r step / (1 - r)``, ``r`` the blocks'
+    :meth:`~sklearn_unlearn.solvers.FactoredHessian.precision_ratio` of
+    their error bounds (see
+    :func:`~sklearn_unlearn.solvers.steps._coordinates._mapped_blocks`).
+    A rounding that may be as large as the curvature in some direction
+    (``r >= 1``) leaves the step anywhere: refused."""
+    if np.isfinite(plan.report.residual_bound) or not all(
+            isinstance(H, FactoredHessian) for H in plan.hessians):
+        return 0.0
+    drift = plan.drift.hessian_error
+    carried = drift if np.isfinite(drift) else 0.0
+    ratio = max(H.precision_ratio(H.error + carried) for H in plan.hessians)
+    if not ratio < 1.0:
+        raise LostCurvatureError(
+            "The request's update has lost its precision: the rounding its Hessian "
+            "carries may be as large as the curvature left in some direction (a row "
+            "that dominated the training data was erased, or a scaler's change "
+            "magnified what rows that left behind), so its step could land "
+            "anywhere. Nothing was changed. Refit on the corrected data.")
+    return ratio / (1.0 - ratio) * step
+
+
+def _warn_step(why, stacklevel=8):
     warnings.warn(UnlearningWarning(
         f"The request {why} Refit, or refresh_cache with the current rows, for an "
-        "exact model."), stacklevel=7)
+        "exact model."), stacklevel=stacklevel)
 
 
 class UnlearnableLinearMixin(CachedFitMixin, ChunkedFitMixin, MeasuredResidualMixin,
@@ -334,14 +371,33 @@ default=None
                 "move the model so far that the cached Hessian no longer "
                 "describes the objective there. Nothing was changed. Refit on "
                 "the corrected data.") from exc
+        error = _judged_step(cache, plan)
         if change is not None:
             # the change of every row's features is part of the request's step
             change_step, change_error = change
-            warn_inaccurate_change(change_error, change_step, plan.theta,
-                                   "The feature_change of this request", stacklevel=6)
-            plan.report = replace(plan.report, step_norm=plan.report.step_norm + change_step,
-                                  change_error=change_error)
-        _warn_far_move(cache, plan)
+            if change_error is None:
+                warn_inaccurate_change(None, change_step, plan.theta,
+                                       "The feature_change of this request", stacklevel=6)
+            # the estimates of the change and of the step add up; a change
+            # without one leaves the whole without one
+            error = (None if change_error is None
+                     else change_error + (0.0 if error is None else error))
+            plan.report = replace(plan.report, step_norm=plan.report.step_norm + change_step)
+        precision = _precision_error(plan, plan.report.step_norm or 0.0)
+        if error is not None:
+            error += precision
+            # a certified removal accounts for the step with its bound, and
+            # measures or retrains as that asks
+            if (self._unlearn_owner is None
+                    and error > CHANGE_RTOL * float(np.linalg.norm(plan.theta))):
+                _warn_step("may land far from the refit: the estimate of its distance "
+                           "(the plan's report.change_error) passes "
+                           f"{CHANGE_RTOL:g} of the parameters' norm, as the cache's "
+                           "model of the remaining rows' loss may not hold over its "
+                           "step or its Hessian carries too much rounding (a feature "
+                           "edit of a tenth of the rows left a logistic model 9% off).",
+                           stacklevel=7)
+        plan.report = replace(plan.report, change_error=error)
         new_cache = cache.committed(plan)
         if cache.zero_features:
             held = held_features(cache.zero_features, request.X_new)
