@@ -1211,3 +1211,43 @@ def test_an_uncentred_column_is_served_while_its_rounding_allows(offset, served)
     theta = np.r_[pipe[-1].coef_, pipe[-1].intercept_]
     expected = np.r_[ref[-1].coef_, ref[-1].intercept_]
     assert np.linalg.norm(theta - expected) <= 1e-8 * np.linalg.norm(expected)
+
+
+def _assert_same_statistics(pipe, refit):
+    """The statistics two pipelines keep for unlearning are the same, table
+    by table, to the shape."""
+    assert pipe.unlearn_statistics_.keys() == refit.unlearn_statistics_.keys()
+    for name, kept in pipe.unlearn_statistics_.items():
+        for a, b in zip(kept, refit.unlearn_statistics_[name]):
+            assert np.shape(a) == np.shape(b), name
+            np.testing.assert_array_equal(a, b)
+
+
+def test_forget_features_leaves_the_exact_sums_a_fit_on_the_current_rows_keeps():
+    """forget_features zeroed the forgotten column's row of every table of
+    exact sums (an imputer's, a scaler's values and squares) but kept the
+    table's width, the number of float parts the forgotten values' sums
+    needed: (3, 3) where a fit on the current rows keeps (3, 1), so two
+    pipelines with the same current rows told the forgotten values apart.
+    The tables are now those of a fit on the rows with the column zeroed,
+    as are the steps' statistics."""
+    from sklearn_unlearn import zero_features
+
+    rng = np.random.default_rng(11)
+    X = rng.integers(-5, 5, size=(60, 3)).astype(float)
+    y = X[:, 1] + rng.normal(size=60)
+    # values whose exact sums need several parts, and small integers
+    wide, narrow = X.copy(), X.copy()
+    wide[:, 0] = rng.normal(size=60) * 1e-20 + 1e20 * (rng.random(60) < 0.1) + 1.0
+    narrow[:, 0] = rng.integers(0, 3, size=60)
+
+    def pipeline():
+        return make_unlearning_pipeline(SimpleImputer(), StandardScaler(), UnlearnableRidge())
+
+    refit = pipeline().fit(zero_features(X, [0]), y)
+    for rows in (wide, narrow):
+        pipe = pipeline().fit(rows, y).forget_features([0], X=rows, y=y)
+        _assert_same_statistics(pipe, refit)
+        for step, ref in zip(pipe[:-1], refit[:-1]):
+            assert pickle.dumps(step) == pickle.dumps(ref)
+

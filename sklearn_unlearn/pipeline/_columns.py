@@ -15,7 +15,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from ._statistics import as_seen
+from ._statistics import as_seen, without_columns
 
 
 def _cannot(path, step):
@@ -83,18 +83,19 @@ def forget_columns(step, path, local, walk):
             "categories_kept" if isinstance(step, OrdinalEncoder) else "passed_through")
         new = _zeroed(step, local)
         # a zero column has every value observed, sums to zero, and its
-        # statistics are exact (a refit's)
+        # statistics are exact (a refit's); its sums' tables are rebuilt as
+        # a fit on the current rows leaves them (as wide as the other
+        # columns need: the width the forgotten values needed would stay)
         if isinstance(step, SimpleImputer):
             observed, n_rows, sums = walk.new_counts[name]
-            observed, sums = observed.copy(), sums.copy()
-            observed[local], sums[local] = n_rows, 0.0
-            walk.new_counts[name] = (observed, n_rows, sums)
+            observed = observed.copy()
+            observed[local] = n_rows
+            walk.new_counts[name] = (observed, n_rows, without_columns(sums, local))
         elif isinstance(step, StandardScaler):
             n_rows, sums, squares, weighted = walk.new_counts[name]
-            sums, squares = (None if t is None else t.copy() for t in (sums, squares))
-            for t in (sums, squares):
-                if t is not None and np.ndim(t) == 2:
-                    t[local] = 0.0
+            sums, squares = (without_columns(t, local)
+                             if t is not None and np.ndim(t) == 2 else t
+                             for t in (sums, squares))
             walk.new_counts[name] = (n_rows, sums, squares, weighted)
             seen = np.broadcast_to(np.asarray(step.n_samples_seen_, dtype=np.float64),
                                    (step.n_features_in_,)).copy()

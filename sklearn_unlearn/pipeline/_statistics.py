@@ -219,6 +219,15 @@ def as_seen(n, old):
     return np.asarray(n).astype(dtype)
 
 
+def without_columns(table, columns):
+    """The table of exact parts ``table`` (per column; see
+    :func:`column_sums`) with the sums of ``columns`` zero, as wide as a fit
+    on such a column leaves it: as the other columns' parts need."""
+    zero = set(np.asarray(columns, dtype=int).tolist())
+    return exact_table([[] if j in zero else row[row != 0].tolist()
+                        for j, row in enumerate(table)])
+
+
 def unlearned_imputer(imputer, observed, removed, added, sums):
     """A copy of a fitted mean SimpleImputer with the rows moved out and in,
     its new counts of observed values, the columns whose statistic changed,
