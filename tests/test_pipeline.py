@@ -1251,3 +1251,39 @@ def test_forget_features_leaves_the_exact_sums_a_fit_on_the_current_rows_keeps()
         for step, ref in zip(pipe[:-1], refit[:-1]):
             assert pickle.dumps(step) == pickle.dumps(ref)
 
+
+def test_n_samples_seen_takes_scikit_learn_s_form_after_a_request():
+    """Erasing the only row with a missing value in a scaler's input left
+    n_samples_seen_ per column (array([50., 50., 50.])) where a fit on the
+    current rows gives one number (np.float64(50.0)): the state told that
+    the erased row had a missing value. It now takes scikit-learn's form
+    and dtype, after unlearn as after forget_features."""
+    from sklearn.compose import ColumnTransformer
+
+    from sklearn_unlearn import zero_features
+
+    rng = np.random.default_rng(2)
+    D, yD = rng.normal(size=(50, 3)), rng.normal(size=50)
+    row, y_row = np.array([[np.nan, 1.5, 2.0]]), np.array([1.0])
+    for with_mean, with_std in ((True, True), (False, False)):
+        def pipeline():
+            return make_unlearning_pipeline(
+                StandardScaler(with_mean=with_mean, with_std=with_std),
+                ColumnTransformer([("d", "drop", [0]), ("k", "passthrough", [1, 2])]),
+                UnlearnableRidge())
+
+        pipe = pipeline().fit(np.r_[D, row], np.r_[yD, y_row]).unlearn(row, None, y_row)
+        seen, fresh = pipe[0].n_samples_seen_, pipeline().fit(D, yD)[0].n_samples_seen_
+        assert type(seen) is type(fresh) and seen == fresh, (seen, fresh)
+
+    # forget_features of the only column with a missing value
+    X = np.r_[D, row]
+    y = np.r_[yD, y_row]
+
+    def pipeline():
+        return make_unlearning_pipeline(StandardScaler(), SimpleImputer(), UnlearnableRidge())
+
+    pipe = pipeline().fit(X, y).forget_features([0])
+    seen = pipe[0].n_samples_seen_
+    fresh = pipeline().fit(zero_features(X, [0]), y)[0].n_samples_seen_
+    assert type(seen) is type(fresh) and seen == fresh, (seen, fresh)

@@ -211,12 +211,14 @@ def observed_counts(X, d):
 
 
 def as_seen(n, old):
-    """``n_samples_seen_`` in the form of the fitted ``old``: one number when
-    every column counts the same rows, of the type scikit-learn gave."""
-    dtype = np.asarray(old).dtype
-    if np.ndim(old) == 0 and np.all(n == n[0]):
-        return type(old)(n[0]) if isinstance(old, (int, np.generic)) else dtype.type(n[0])
-    return np.asarray(n).astype(dtype)
+    """``n_samples_seen_`` counting ``n`` rows per column, in scikit-learn's
+    form: one number when every column counts the same rows (no value
+    missing), else one per column; of the dtype of the fitted ``old`` (which
+    a scaler's parameters decide, not its missing values)."""
+    n = np.asarray(n).astype(np.asarray(old).dtype)
+    if not np.all(n == n[0]):
+        return n
+    return type(old)(n[0]) if isinstance(old, (int, float)) else n[0]
 
 
 def without_columns(table, columns):
