@@ -524,3 +524,33 @@ def test_the_kept_rows_are_measured_where_the_cache_cannot_check_rows():
     model.verify()
     with pytest.raises(ValueError, match="no longer holds"):
         model.estimator_.rebase_residual_bound(X, y, copy=True)
+
+
+def test_verify_on_an_edited_cache_names_the_cache_not_the_caller():
+    """A loaded model whose cache was edited (its Hessian doubled in the
+    file, outside the digest), after a request, made verify() raise the final step's
+    ValueError for rows a caller passes ("The rows given are not the
+    model's current training rows ... Pass the fit's rows after every
+    request"), though verify() takes no rows. The kept rows are the
+    current ones by construction: verify() now raises
+    LedgerIntegrityError (a RuntimeError, as documented), saying the kept
+    rows do not match the model's cache, and changes nothing."""
+    from sklearn_unlearn.certified import LedgerIntegrityError
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 4))
+    y = (X[:, 0] + rng.logistic(size=3000) > 0).astype(int)
+    model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=100.0,
+                             random_state=0, measure_residual="never").fit(X, y)
+    model = pickle.loads(pickle.dumps(model))
+    for block in vars(model.estimator_.unlearning_cache_.hessians[0]).values():
+        if isinstance(block, np.ndarray) and block.ndim == 2:
+            block *= 2.0
+    big = np.argsort(-np.linalg.norm(X, axis=1))[:10]
+    model.unlearn(X[big], None, y[big])      # taken: the cache vouches for it
+    before = _state(model)
+    with pytest.raises(LedgerIntegrityError,
+                       match="kept rows|keeps do not match its model's cache") as info:
+        model.verify()
+    assert "Pass the fit's rows" not in str(info.value)
+    assert _state(model) == before

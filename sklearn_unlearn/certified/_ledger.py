@@ -18,9 +18,10 @@ class LedgerIntegrityError(RuntimeError):
     Raised by :meth:`CertifiedRemoval.unlearn` and
     :meth:`CertifiedRemoval.verify` when the fitted model was changed other
     than by the meta-estimator itself (``coef_`` set or edited, ``estimator_``
-    refitted or replaced, a hyper-parameter of the final step set): the
-    ledger cannot account for such a change, so nothing is done until the
-    model is restored or fitted again.
+    refitted or replaced, a hyper-parameter of the final step set; for
+    :meth:`~CertifiedRemoval.verify`, a cache its kept rows no longer match,
+    edited in a saved file, say): the ledger cannot account for such a
+    change, so nothing is done until the model is restored or fitted again.
 
     Examples
     --------

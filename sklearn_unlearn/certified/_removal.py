@@ -396,7 +396,11 @@ class CertifiedRemoval(KeptRowsMixin, UnlearnerMixin, DelegatingMixin, MetaEstim
         Raises
         ------
         LedgerIntegrityError
-            When the model was changed other than by this meta-estimator.
+            When the model was changed other than by this meta-estimator: its
+            parameters, or its cache (the kept rows then fail the cache's
+            checks of the current rows; a saved file edited, say).
+        RuntimeError
+            When the true residual exceeds the certified bound (a defect).
         """
         check_is_fitted(self)
         if not (isinstance(rtol, Real) and np.isfinite(rtol) and rtol >= 0):

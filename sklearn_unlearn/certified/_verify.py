@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 
 from ._certificate import Verification
+from ._ledger import LedgerIntegrityError
 from ._structure import handed_over
 
 #: Default relative tolerance under which :meth:`CertifiedRemoval.verify`
@@ -17,12 +18,27 @@ def measure(final, rows, cert, rtol):
     kept ``rows`` and the certificate ``cert``.
 
     Raises ``RuntimeError`` when the true gradient residual exceeds the
-    certified bound: the bound would under-report.
+    certified bound: the bound would under-report; and
+    :class:`LedgerIntegrityError` when the kept rows fail the cache's checks
+    of the current rows (they are those rows by construction: the cache was
+    changed).
     """
     cache = final.unlearning_cache_
     # the gradient over the kept rows in chunks, read in place: the final
     # step's own measurement (on a copy; its residual is that gradient)
-    measured = final._rebased_on_kept_rows(rows.chunks())
+    try:
+        measured = final._rebased_on_kept_rows(rows.chunks())
+    except ValueError as exc:
+        # the rows are the model's by construction: its refusal of them
+        # (worded for rows a caller passes, kept as the cause) says the
+        # cache is not theirs
+        raise LedgerIntegrityError(
+            "The training rows this CertifiedRemoval keeps do not match its "
+            "model's cache, so the true residual cannot be measured on them: the "
+            "model or its cache was changed other than by sklearn_unlearn (an "
+            "attribute of the cache set, or a saved file edited). Its certificate "
+            "cannot be trusted; nothing was done. Fit again to open a new "
+            "ledger.") from exc
     true = float(np.linalg.norm(measured.unlearning_cache_.residual))
     if true > cert.spent:
         raise RuntimeError(
