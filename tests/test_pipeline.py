@@ -1310,3 +1310,55 @@ def test_the_readme_quotes_the_pipeline_s_accuracy_as_the_guide_gives_it():
         assert figure in paragraph, figure
     for old in ("4e-5", "7e-4", "1.1e-4", "1.4e-3"):
         assert old not in paragraph, old
+
+
+def _days(X):
+    return ((X - pd.Timestamp("2020-01-01")) / pd.Timedelta(days=1)).astype(float)
+
+
+def _dated_frame():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"age": rng.normal(40, 10, 200), "x": rng.lognormal(0, 1, 200),
+                      "when": pd.to_datetime("2020-01-01")
+                      + pd.to_timedelta(rng.integers(0, 1000, 200), unit="D")})
+    y = ((X["age"] - 40) / 10 + np.log1p(X["x"]) + rng.logistic(size=200) > 0.5)
+    return X, y.astype(int).to_numpy()
+
+
+def _dated_pipeline():
+    return make_unlearning_pipeline(
+        make_column_transformer(
+            (StandardScaler(), ["age"]),
+            (FunctionTransformer(np.log1p, feature_names_out="one-to-one"), ["x"]),
+            (make_pipeline(FunctionTransformer(_days, feature_names_out="one-to-one"),
+                           StandardScaler()), ["when"])),
+        UnlearnableLogisticRegression())
+
+
+def test_missing_values_out_of_the_steps_are_refused_by_the_pipeline():
+    """zero_features gives a datetime column NaT, which a FunctionTransformer
+    turns into NaN: the request was refused by the final step's own check
+    ("UnlearnableLogisticRegression does not accept missing values encoded
+    as NaN natively ..."), which says nothing of the pipeline. The pipeline
+    refuses it first, saying the missing values come out of its steps from
+    a missing raw value and what to do; nothing changes, for unlearn as for
+    forget_features with the rows."""
+    from sklearn_unlearn import zero_features
+
+    X, y = _dated_frame()
+    pipe = _dated_pipeline().fit(X, y)
+    before = pickle.dumps(pipe)
+    new = zero_features(X.iloc[:10], ["when"])
+    with pytest.raises(ValueError, match="X_new, passed through the pipeline's steps, "
+                       "hold missing values.*NaT.*replace_features"):
+        pipe.unlearn(X.iloc[:10], new, y[:10])
+    assert pickle.dumps(pipe) == before
+    numbers = X[["age", "x"]].to_numpy().copy()
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(numbers, y)
+    before = pickle.dumps(pipe)
+    numbers[3, 1] = np.nan
+    with pytest.raises(ValueError, match="The rows X, passed through the pipeline's "
+                       r"steps, hold missing values in 1 of the features .* \(\[1\]\)"):
+        pipe.forget_features([0], X=numbers, y=y)
+    assert pickle.dumps(pipe) == before
+

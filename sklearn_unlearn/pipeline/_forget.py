@@ -6,7 +6,7 @@ from sklearn.utils.metaestimators import available_if
 from ..base import UnlearnerMixin, get_unlearn_tags
 from ._columns import forget_columns
 from ._report import PipelineRequestReport
-from ._walk import Walk, _transform
+from ._walk import Walk, _transform, refuse_missing
 
 
 def _final_unlearns(pipeline):
@@ -143,6 +143,7 @@ class ForgetColumnsMixin:
         if X is not None:
             for _, step in self.steps[:-1]:
                 X = _transform(step, X)
+            refuse_missing(final, {"The rows X": X})
         # The final step takes its new state in place as the pipeline
         # commits (see _complete_unlearn), as it takes a request.
         plan = final._plan_forget(np.unique(local), X, y, sample_weight, fingerprint_key)

@@ -18,7 +18,7 @@ from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags, state_lineage
 from ._forget import ForgetColumnsMixin, _final_unlearns
 from ._report import PipelineRequestReport
 from ._statistics import column_sums, dense_rows, observed_counts
-from ._walk import Walk, _transform, leaf_inputs, walk_chain
+from ._walk import Walk, _transform, leaf_inputs, refuse_missing, walk_chain
 
 
 class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
@@ -358,6 +358,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         for (_, before), (_, after) in zip(self.steps[:-1], prefix):
             F_old, F_new = _transform(before, F_old), _transform(after, F_new)
         name, final = self.steps[-1]
+        refuse_missing(final, {"X_old": F_old, "X_new": F_new})
         known = None if change is None else self._feature_change(change)
         if known is not None:
             options["feature_change"] = self._checked_change(final, known)

@@ -211,6 +211,51 @@ def _walk_imputer(step, path, Xo, Xn, w):
     return new, None
 
 
+def _missing_features(F):
+    """Positions of the features of ``F`` (rows as the final step takes
+    them) that hold a missing value (NaN, or ``None`` in a data frame)."""
+    if F is None:
+        return np.zeros(0, dtype=int)
+    if hasattr(F, "isna"):
+        return np.flatnonzero(F.isna().to_numpy().any(axis=0))
+    if sp.issparse(F):
+        F = sp.csc_array(F)
+        columns = np.repeat(np.arange(F.shape[1]), np.diff(F.indptr))
+        data = F.data
+    else:
+        F = np.asarray(F)
+        data = F.reshape(len(F), -1)
+        columns = np.broadcast_to(np.arange(data.shape[1]), data.shape)
+    if data.dtype.kind not in "fc":
+        # not numbers: the final step says what it makes of them
+        return np.zeros(0, dtype=int)
+    return np.unique(columns[np.isnan(data)])
+
+
+def refuse_missing(final, rows):
+    """Refuse request rows (``rows``: ``{name: rows through the steps}``)
+    with a missing value where the final step takes none, naming where it
+    comes from: the final step's own refusal speaks of its input alone."""
+    if get_tags(final).input_tags.allow_nan:
+        return
+    for name, F in rows.items():
+        where = _missing_features(F)
+        if len(where):
+            names = getattr(F, "columns", None)
+            shown = (where if names is None else np.asarray(names)[where])[:5].tolist()
+            raise ValueError(
+                f"{name}, passed through the pipeline's steps, hold missing values in "
+                f"{len(where)} of the features of the final step "
+                f"{type(final).__name__} ({shown}{', ...' if len(where) > 5 else ''}), "
+                "which takes none. They come out of the steps: a raw value that is "
+                "missing (NaN, None, pd.NA, or NaT, which "
+                "sklearn_unlearn.zero_features gives a datetime column) passed on by a "
+                "step that does not impute it (a FunctionTransformer, say). Give those "
+                "raw columns values the steps make numbers of (sklearn_unlearn."
+                "replace_features), or add an imputer before the final step and fit "
+                "the pipeline again. Nothing was changed.")
+
+
 def _select(X, columns, indices):
     if X is None:
         return None
