@@ -16,15 +16,28 @@ from sklearn.preprocessing import (
 )
 
 from ._statistics import as_seen, without_columns
+from ._walk import _is_stateless
 
 
 def _cannot(path, step):
+    if isinstance(step, FrozenEstimator) or _is_stateless(step):
+        # requests pass such a step: the columns can be zeroed row by row
+        instead = (
+            "Forget them by a request instead: unlearn every current row with the "
+            "columns zeroed, pipe.unlearn(X, sklearn_unlearn.zero_features(X, "
+            "columns), y) (for a column whose zero the steps cannot take, a date "
+            "say, sklearn_unlearn.replace_features with one value they take: a "
+            "StandardScaler after the step then makes it zero), or fit the "
+            "pipeline again on the rows with the columns zeroed.")
+    else:
+        instead = ("Fit the pipeline again on the rows with the columns zeroed "
+                   "(sklearn_unlearn.zero_features).")
     raise ValueError(
         f"Cannot tell which output columns of step {'__'.join(path)!r} "
         f"({type(step).__name__}) come from the forgotten columns: forget_features "
         "follows columns through ColumnTransformers, pipelines, 'passthrough', "
         "StandardScaler, SimpleImputer (without indicator), OneHotEncoder and "
-        "OrdinalEncoder."
+        f"OrdinalEncoder. {instead} Nothing was changed."
     )
 
 
