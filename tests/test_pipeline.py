@@ -1389,3 +1389,31 @@ def test_forget_features_past_a_function_transformer_says_what_to_do_instead():
                                                max_iter=10_000)).fit(new, y)
         a, b = _theta(pipe[-1]), _theta(refit[-1])
         assert np.linalg.norm(a - b) <= rtol * np.linalg.norm(b), column
+
+
+@pytest.mark.parametrize("value", [1e200, 2e154])
+def test_a_fit_whose_scaler_variance_overflows_says_so(value):
+    """A scaler input of 1e200 made the scaler's variance overflow, and the
+    fit failed in the final step with scikit-learn's "Input X contains NaN"
+    naming UnlearnableRidge (2e154: a Hessian with non-finite entries).
+    The fit now raises the pipeline's documented refusal of values whose
+    squares overflow, naming the scaler, and leaves the pipeline as it was:
+    unfitted, or as its last fit left it."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=50)
+    big = X.copy()
+    big[3, 1] = value
+    overflow = ("squares overflow float64 .* the StandardScaler "
+                "'columntransformer__standardscaler'")
+    for fitted in (False, True):
+        pipe = make_unlearning_pipeline(
+            make_column_transformer((StandardScaler(), [0, 1]), remainder="passthrough"),
+            UnlearnableRidge())
+        if fitted:
+            pipe.fit(X, y)
+        before = pickle.dumps(pipe)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            with pytest.raises(ValueError, match=overflow):
+                pipe.fit(big, y)
+        assert pickle.dumps(pipe) == before

@@ -17,7 +17,7 @@ from .._params import fitted_digest
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags, state_lineage
 from ._forget import ForgetColumnsMixin, _final_unlearns
 from ._report import PipelineRequestReport
-from ._statistics import column_sums, dense_rows, observed_counts
+from ._statistics import column_sums, dense_rows, observed_counts, squares_overflow
 from ._walk import Walk, _transform, leaf_inputs, refuse_missing, walk_chain
 
 
@@ -164,10 +164,16 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         try:
             super().fit(X, y, **params)
             statistics = self._kept_statistics(X, params)
-        except BaseException:
+        except BaseException as exc:
+            # a scaler whose variance overflowed makes a later step fail
+            # on NaN or infinite features: say what the statistics would
+            overflowed = self._overflowed_scaler() if isinstance(exc, Exception) else None
             for step, attributes in saved:
                 vars(step).clear()
                 vars(step).update(attributes)
+            if overflowed is not None:
+                what = f"the StandardScaler {overflowed!r}"
+                raise ValueError(squares_overflow(what)) from exc
             raise
         self.unlearn_statistics_ = statistics
         self.unlearn_history_ = []
@@ -204,6 +210,23 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                     kept[path] = (_num_samples(X_in), sums, squares, weighted)
             X = _transform(step, X)
         return kept
+
+    def _overflowed_scaler(self):
+        """The name of a fitted StandardScaler of the steps whose mean or
+        variance is not finite (its input's squares overflowed), or
+        ``None``. Read after a failed fit: a fit that succeeded keeps none
+        (its statistics refuse such input)."""
+        try:
+            for name, step in self.steps[:-1]:
+                for path, leaf, _ in leaf_inputs(step, (name,), None):
+                    if isinstance(leaf, StandardScaler) and any(
+                            value is not None and not np.all(np.isfinite(value))
+                            for value in (getattr(leaf, "mean_", None),
+                                          getattr(leaf, "var_", None))):
+                        return path
+        except Exception:           # steps left unfitted by the failure
+            return None
+        return None
 
     # -- the verbs, where the final step unlearns -----------------------------------
     @available_if(_final_unlearns)

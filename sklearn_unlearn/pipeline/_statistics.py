@@ -74,6 +74,13 @@ def _checked_values(X, what):
             "refuses. Nothing was changed.")
 
 
+def squares_overflow(what):
+    """Why rows are refused whose squares overflow in a column of ``what``."""
+    return (f"The rows hold values whose squares overflow float64 (above 1.3e154 in "
+            f"magnitude) in a column of {what}: its variance is not finite. Rescale "
+            "the column. Nothing was changed.")
+
+
 def _exact_columns(values, columns, d, squared, what):
     """Per column (``columns``: the column of every value, below ``d``),
     the exact sum of the observed ``values`` (``squared``: of their
@@ -82,10 +89,7 @@ def _exact_columns(values, columns, d, squared, what):
     if squared:
         hi, lo = square_parts(values)
         if not (np.isfinite(hi) | np.isnan(hi)).all():
-            raise ValueError(
-                f"The rows hold values whose squares overflow float64 (above 1.3e154 "
-                f"in magnitude) in a column of {what}: its variance is not finite. "
-                "Rescale the column. Nothing was changed.")
+            raise ValueError(squares_overflow(what))
         values, columns = np.concatenate([hi, lo]), np.concatenate([columns, columns])
     return grouped_parts(values, columns, d)
 
