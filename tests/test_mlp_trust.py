@@ -622,6 +622,50 @@ def test_the_record_of_the_fit_goes_with_the_erased_row(params):
     assert model.loss_ is not None
 
 
+def test_a_callers_random_state_keeps_no_count_of_the_epochs():
+    """A ``RandomState`` passed as ``random_state`` was the parent's stream:
+    the fit left it at a position that counted the epochs it ran, which
+    depend on every row, erased ones included, and a file saved it as the
+    parameter after the request (a replay of fits on dummy rows read 358
+    epochs off it). The fit now draws its stream's seed from it: two fits
+    differing in the erased row run 452 and 566 epochs and leave it, and
+    the model's random state after the request, the same, one draw on.
+    Successive fits still differ, as with the parent, and a fit that fails
+    puts the object back."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    epochs, states = [], []
+    for value in (0.3, -8.0):
+        Xv = X.copy()
+        Xv[0, 0] = value
+        model = _fit(UnlearnableMLPClassifier(
+            hidden_layer_sizes=(4,), learning_rate_init=0.01, max_iter=1000,
+            random_state=np.random.RandomState(0)), Xv, y)
+        epochs.append(model.n_iter_)
+        model.unlearn(Xv[:1], None, y[:1])
+        states.append([pickle.dumps(model.random_state.get_state()),
+                       pickle.dumps(model._random_state.get_state())])
+    assert epochs[0] != epochs[1] and states[0] == states[1]
+    one_draw = np.random.RandomState(0)
+    one_draw.randint(np.iinfo(np.int32).max)
+    assert states[0][0] == pickle.dumps(one_draw.get_state())
+
+    given = np.random.RandomState(0)
+    model = UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=5,
+                                     random_state=given)
+    first = _fit(model, X, y).coefs_[0].copy()
+    assert model.random_state is given
+    assert not np.array_equal(_fit(model, X, y).coefs_[0], first)
+    position = pickle.dumps(given.get_state())
+    with pytest.raises(ValueError):
+        model.fit(X, np.full(len(y), np.nan))
+    with pytest.raises(ValueError):
+        model.partial_fit(X[:, :2], y)
+    assert model.random_state is given
+    assert pickle.dumps(given.get_state()) == position
+
+
 def test_a_request_that_removes_a_whole_class_is_refused():
     """The kept rows show a class left without rows: a refit would no longer
     know it, and the network's output for it would keep the erased rows'

@@ -9,9 +9,12 @@ from sklearn.utils.metaestimators import available_if
 from .._locks import fit_serialised
 from .._request import check_training_weights, plain
 from ._base import UnlearnableMLPMixin
+from ._random_state import one_draw_per_training
 
 _SHARED_DOC = """
-    The fitted network is exactly the parent's (same solver, same result).
+    The fitted network is exactly the parent's (same solver, same result)
+    for an integer or ``None`` ``random_state``; a ``RandomState`` is drawn
+    from once per training call (see the parameter).
     :meth:`unlearn` then takes one first- or second-order step on the
     corrected training objective; see :meth:`unlearn` for the update.
 
@@ -121,7 +124,12 @@ learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state, \
 tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping, \
 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
         As in the parent. With ``early_stopping=True`` the parent trains on
-        a split of the rows; the unlearning objective covers all of them.
+        a split of the rows; the unlearning objective covers all of them. A
+        ``numpy.random.RandomState`` as ``random_state`` gives ``fit`` and
+        ``partial_fit`` one seed each, drawn from it, for a generator of
+        their own: the object moves by one draw a call, not by the epochs
+        the training ran (which depend on rows a request may erase), and
+        a call that fails puts it back.
     keep_data : bool, default=True
         Whether ``fit`` keeps a copy of the training rows for the Hessian-
         vector products of the second-order update (see above).
@@ -268,17 +276,19 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
             The fitted estimator.
         """
         self._check_fit_arguments(X, sample_weight, fingerprint_key)
-        self._train_on_copies()
-        super().fit(X, y, sample_weight=sample_weight)
-        self._fit_unlearning_state(X, y, sample_weight)
-        self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
+        with one_draw_per_training(self):
+            self._train_on_copies()
+            super().fit(X, y, sample_weight=sample_weight)
+            self._fit_unlearning_state(X, y, sample_weight)
+            self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         check_training_weights(sample_weight, X)
-        self._train_on_copies()
-        super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
-        self._rename_trained_state()
+        with one_draw_per_training(self):
+            self._train_on_copies()
+            super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
+            self._rename_trained_state()
         return self
 
     partial_fit.__doc__ = _partial_fit_doc("array-like of shape (n_samples,)",
@@ -459,17 +469,19 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
             The fitted estimator.
         """
         self._check_fit_arguments(X, sample_weight, fingerprint_key)
-        self._train_on_copies()
-        super().fit(X, y, sample_weight=sample_weight)
-        self._fit_unlearning_state(X, y, sample_weight)
-        self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
+        with one_draw_per_training(self):
+            self._train_on_copies()
+            super().fit(X, y, sample_weight=sample_weight)
+            self._fit_unlearning_state(X, y, sample_weight)
+            self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
         return self
 
     def partial_fit(self, X, y, sample_weight=None):
         check_training_weights(sample_weight, X)
-        self._train_on_copies()
-        super().partial_fit(X, y, sample_weight=sample_weight)
-        self._rename_trained_state()
+        with one_draw_per_training(self):
+            self._train_on_copies()
+            super().partial_fit(X, y, sample_weight=sample_weight)
+            self._rename_trained_state()
         return self
 
     partial_fit.__doc__ = _partial_fit_doc(

@@ -1,10 +1,13 @@
 """What the parent's training left of the old data, replaced after a request."""
 
+import copy
 import numbers
 import secrets
 
 import numpy as np
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+
+from ._random_state import drawn_stream
 
 
 def fresh_training_state(model, coefs, intercepts):
@@ -25,8 +28,10 @@ def fresh_training_state(model, coefs, intercepts):
     the losses stopped falling. All are replaced by what they would be at
     the start of a training that begins at the new parameters (``loss_`` is
     ``None``: no epoch has run on the corrected data; the random state is
-    drawn again from ``random_state``, from the system's entropy when it is
-    ``None``; a ``RandomState`` the caller passed is the caller's and stays).
+    the one a training would start with: seeded by an integer
+    ``random_state``, from the system's entropy when it is ``None``, by the
+    next draw from a caller's ``RandomState``, read off a copy so that the
+    caller's object does not move; the fit moved it by one draw alone).
     """
     state = {}
     optimizer = model.__dict__.get("_optimizer")
@@ -57,7 +62,9 @@ def fresh_training_state(model, coefs, intercepts):
         "t_": 0,
     }
     seed = model.random_state
-    if seed is None or isinstance(seed, numbers.Integral):
+    if isinstance(seed, np.random.RandomState):
+        record["_random_state"] = drawn_stream(copy.deepcopy(seed))
+    elif seed is None or isinstance(seed, numbers.Integral):
         record["_random_state"] = np.random.RandomState(
             secrets.randbits(32) if seed is None else seed)
     state.update({name: value for name, value in record.items() if name in model.__dict__})
