@@ -134,9 +134,33 @@ def _distinct(labels):
         return list(dict.fromkeys(map(repr, labels)))
 
 
+def _complex_entries(y):
+    """Which entries of ``y`` are complex numbers (a mask; ``None`` when
+    ``y`` is not an array numpy can make, which other checks refuse)."""
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError):
+        return None
+    if y.dtype.kind == "c":
+        return np.ones(y.shape, dtype=bool)
+    if y.dtype != object:
+        return np.zeros(y.shape, dtype=bool)
+    return np.array([isinstance(v, (complex, np.complexfloating)) for v in y.ravel()],
+                    dtype=bool).reshape(y.shape)
+
+
 def _check_targets(estimator, y, n_rows, name, classifier):
     if classifier:
         y = _labels_1d(y, name)
+        complex_ = _complex_entries(y)
+        if complex_.any():
+            # scikit-learn fits no complex target; 1+0j == 1 would pass
+            # for a class here and fail in the model's label encoding
+            raise ValueError(
+                f"{name} contains complex labels {_distinct(y[complex_])}: the model "
+                f"was trained on real ones (classes_={estimator.classes_.tolist()}). "
+                "Nothing was changed."
+            )
         classes = estimator.classes_
         try:
             # classes_ is sorted: a label is known iff it sits where it sorts
@@ -154,8 +178,18 @@ def _check_targets(estimator, y, n_rows, name, classifier):
             )
     else:
         if not _plain_targets(y):
-            y = check_array(y, ensure_2d=False, dtype=np.float64,
-                            ensure_all_finite=True, input_name=name)
+            try:
+                y = check_array(y, ensure_2d=False, dtype=np.float64,
+                                ensure_all_finite=True, input_name=name)
+            except (TypeError, ValueError):
+                # a complex target fails there with the whole array in
+                # the message, or a TypeError from float()
+                complex_ = _complex_entries(y)
+                if complex_ is not None and complex_.any():
+                    raise ValueError(
+                        f"{name} has complex values: the model was trained on "
+                        "real targets. Nothing was changed.") from None
+                raise
         n_targets = estimator._unlearn_n_targets()
         if n_targets is None:
             if y.ndim == 2 and y.shape[1] == 1:

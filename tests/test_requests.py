@@ -641,3 +641,44 @@ def test_unreadable_rows_labels_and_chunks_are_refused_by_what_is_wrong():
         with pytest.raises(ValueError, match=match):
             call()
         assert _state(est) == before
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name", ["logistic", "svc", "mlp_classifier", "ridge",
+                                  "mlp_regressor"])
+@pytest.mark.parametrize("targets", [np.array([1 + 0j]), [1 + 0j],
+                                     np.array([1 + 0j], dtype=object)],
+                         ids=["complex array", "list", "object array"])
+def test_complex_targets_are_refused_by_what_is_wrong(name, targets):
+    """A complex label equal to a class (``1+0j == 1``) passed for it: the
+    linear classifiers took it as class 1 (or raised a TypeError from a
+    sort, for an object array), the perceptron failed in scikit-learn's
+    label encoding with ``Complex data not supported`` and a 675-character
+    message listing every kept label; a regressor raised a TypeError from
+    ``float()``, or a message holding the whole array. Each is now a short
+    ValueError that names the complex values, with nothing changed, and the
+    next request is served."""
+    from sklearn_unlearn import UnlearnableMLPClassifier, UnlearnableMLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 3))
+    y = np.digitize(X[:, 0], [-0.3, 0.3])
+    make = {
+        "logistic": UnlearnableLogisticRegression,
+        "svc": UnlearnableLinearSVC,
+        "mlp_classifier": lambda: UnlearnableMLPClassifier(
+            hidden_layer_sizes=(4,), solver="lbfgs", max_iter=50, random_state=0),
+        "ridge": UnlearnableRidge,
+        "mlp_regressor": lambda: UnlearnableMLPRegressor(
+            hidden_layer_sizes=(4,), solver="lbfgs", max_iter=50, random_state=0),
+    }[name]
+    classifier = "mlp_regressor" != name != "ridge"
+    y = y if classifier else X[:, 0]
+    est = make().fit(X, y)
+    before = _state(est)
+    match = (r"^y_new contains complex labels \[\(1\+0j\)\]: .{0,80}Nothing was changed\.$"
+             if classifier else r"^y_new has complex values: .{0,60}Nothing was changed\.$")
+    with pytest.raises(ValueError, match=match):
+        est.unlearn(None, X[:1] + 1, None, targets)
+    assert _state(est) == before
+    est.unlearn(X[:2], None, y[:2])
