@@ -555,6 +555,42 @@ def test_rows_the_network_overflows_on_are_refused_whatever_the_step(keep_data):
     assert "tau" not in message, message
 
 
+@pytest.mark.parametrize("kw", [{"damping": 1e-2}, {"damping": 1e300},
+                                {"curvature": "exact"},
+                                {"method": "first_order", "tau": "auto"}])
+def test_an_objective_out_of_float64_range_is_refused_as_such(kw):
+    """A finite target of 1e160 makes the corrected objective's value and
+    the square of its gradient's norm overflow: the refusal said a
+    Hessian-vector product overflowed after 0 conjugate-gradient
+    iterations, "Scale the features, or raise damping" (tau='auto': "or
+    pass a numeric tau"), and no damping up to 1e300 helped. It now says
+    what is too large and that no setting helps."""
+    X, _, _ = _data(13)
+    y = X @ np.arange(1.0, N_FEATURES + 1)
+    est = _fit(UnlearnableMLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs",
+                                       max_iter=200, random_state=0), X, y)
+    message = _refused_quietly(
+        est, lambda e: e.unlearn(X[:2], X[:2], y[:2], np.array([1e160, 1.0]), **kw),
+        "too large for float64")
+    assert "its value and the squared norm of its gradient" in message, message
+    assert "no damping or step length changes that" in message, message
+    assert "request's values" in message, message
+    assert "aise damping" not in message and "tau" not in message, message
+
+
+def test_a_first_product_that_overflows_does_not_ask_for_damping():
+    """Conjugate gradients' first product is the damped Hessian's along the
+    gradient, which more damping only makes larger: its overflow asked to
+    raise damping all the same."""
+    X, y, _ = _data(9)
+    clf = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0),
+               X, y)
+    message = _refused_quietly(
+        clf, lambda e: e.unlearn(None, X[:2] * 1e150, y_new=y[:2], curvature="exact"),
+        "overflowed after 0 conjugate-gradient iterations")
+    assert "Scale the features" in message and "damping" not in message, message
+
+
 def test_second_order_without_rows_names_what_applies():
     X, y, _ = _data(10)
     est = _fit(UnlearnableMLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0,

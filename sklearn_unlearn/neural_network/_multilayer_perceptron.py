@@ -66,7 +66,11 @@ _SHARED_DOC = """
     whose parameters are not finite in the model's dtype (a float32 network
     overflows at about ``3.4e38``), or whose network's outputs overflow on
     the kept rows is refused with a ``ValueError`` naming the setting that
-    shortens it, and the model is unchanged. Without kept rows the outputs
+    shortens it, and the model is unchanged. A corrected objective whose
+    value or squared gradient norm overflows float64 at the current
+    parameters (a target of ``1e160``), which conjugate gradients,
+    ``tau="auto"`` and the line search all need, is refused as such: no
+    setting helps. Without kept rows the outputs
     can be checked on the request's rows only: a ``tau`` they survive may
     still overflow on other inputs.
 
