@@ -101,6 +101,7 @@ def test_logistic_forgets_columns_to_the_refit_with_the_rows():
     # cache alone lands 1.4e-3 to 5.8e-2 away for these columns).
     X, y = load_breast_cancer(return_X_y=True)
     X = scale(X)
+    key = b"0123456789abcdef"
     for C in (0.1, 1.0):
         for cols in ([0, 5, 10], [20, 21, 22, 23]):
             model = UnlearnableLogisticRegression(C=C).fit(X, y)
@@ -108,10 +109,16 @@ def test_logistic_forgets_columns_to_the_refit_with_the_rows():
             refit = _tight_refit(C, zero_features(X, cols), y)
             assert _distance(model, refit) < 1e-8
             report = model.unlearn_history_[-1]
-            # the bound is measured on the rows: finite, and it holds
-            assert report.residual_bound == model.residual_bound_ < 1e-8
+            # rows no fingerprints verify give no bound of the current rows
+            assert report.residual_bound == model.residual_bound_ == np.inf
             assert report.method == "forget_features"
             assert len(model.unlearn_history_) == 1
+            # verified by them, the bound is measured on the rows, and holds
+            verified = UnlearnableLogisticRegression(C=C).fit(X, y, fingerprint_key=key)
+            verified.forget_features(cols, X, y, fingerprint_key=key)
+            assert _distance(verified, refit) < 1e-8
+            assert (verified.unlearn_history_[-1].residual_bound
+                    == verified.residual_bound_ < 1e-8)
     # requests go on from the new cache: 20 rows deleted, to 1e-4 of the refit
     # (one request of 20 rows from the refit's own optimum)
     X0 = zero_features(X, [20, 21, 22, 23])
@@ -404,7 +411,8 @@ def test_a_pipeline_forgets_raw_columns_to_the_refit_with_its_rows():
     # an update: the columns carry more than the model's norm)
     assert _distance(pipe[-1], refit[-1]) < 1e-8
     assert _distance(without[-1], refit[-1]) > 1e-6
-    assert pipe.unlearn_history_[-1].residual_bound < 1e-8
+    # the rows are not verified (no fingerprints): no bound of the current rows
+    assert pipe.unlearn_history_[-1].residual_bound == np.inf
 
 
 def test_the_gradient_check_checks_nothing_without_a_finite_bound():
@@ -455,7 +463,11 @@ def test_rows_holding_a_forgotten_feature_are_not_the_current_ones(make):
             call(model)
         assert state_hash(model) == before
     pickle.loads(pickle.dumps(model)).unlearn(zeroed[:3], None, y[:3])
-    pickle.loads(pickle.dumps(model)).rebase_residual_bound(zeroed, y)
+    pickle.loads(pickle.dumps(model)).refresh_cache(zeroed, y)
+    # the model has no bound, and unverified rows cannot give it one
+    with pytest.raises(ValueError, match="cannot give it one"):
+        model.rebase_residual_bound(zeroed, y)
+    assert state_hash(model) == before
     refreshed = pickle.loads(pickle.dumps(model)).refresh_cache(zeroed, y)
     assert np.ravel(refreshed.coef_)[4] == 0.0
     assert refreshed.unlearning_cache_.zero_features == (4,)
@@ -465,7 +477,7 @@ def test_rows_holding_a_forgotten_feature_are_not_the_current_ones(make):
         model.refresh_cache(np.vstack([X, X[:1]]), np.r_[y, y[:1]])
     model.unlearn(None, X[:1], None, y[:1])
     assert model.unlearning_cache_.zero_features == ()
-    model.rebase_residual_bound(np.vstack([zeroed, zeroed[:1], X[:1]]), np.r_[y, y[:1], y[:1]])
+    model.refresh_cache(np.vstack([zeroed, zeroed[:1], X[:1]]), np.r_[y, y[:1], y[:1]])
 
 
 def test_a_pipeline_takes_rows_as_they_are_after_forgetting_a_scaled_column():

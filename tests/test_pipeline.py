@@ -500,7 +500,11 @@ def test_a_scaler_s_statistics_are_exact_whichever_outlier_was_erased():
         try:
             pipe.unlearn(X[:1], None, y[:1])
         except ValueError as exc:       # the ridge's Gram matrix cancels, not the scaler
-            assert "not positive definite" in str(exc) and big >= 1e9
+            # (from 1e8 the rounding the outlier left in it, magnified by the
+            # scaler's change, passes the curvature left: 9.4e-3 and 0.37
+            # from the refit at 1e8 and 1e9 were served)
+            assert ("not positive definite" in str(exc)
+                    or "lost its precision" in str(exc)) and big >= 1e8
             continue
         for j in range(2):
             assert (pipe[0].mean_[j], pipe[0].var_[j]) == _exact_moments(X[1:, j].tolist())
@@ -512,7 +516,9 @@ def test_a_scaler_s_statistics_are_exact_whichever_outlier_was_erased():
     D = rng.normal(size=(150, 3)) * [1.0, 1e3, 1e-3] + [0.0, 1e6, 5.0]
     y = rng.normal(size=151)
     states = []
-    for extra in (rng.normal(size=(1, 3)) * 1e5, rng.normal(size=(1, 3))):
+    # (an extra row of 1e5 is 1e8 spreads from the third column's mean: its
+    # erasure lost ridge's precision, and is refused)
+    for extra in (rng.normal(size=(1, 3)) * 1e2, rng.normal(size=(1, 3))):
         X = np.vstack([extra, D])
         pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
         pipe.unlearn(X[:1], None, y[:1])

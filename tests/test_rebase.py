@@ -107,15 +107,18 @@ def test_rebased_bound_never_under_reports(problem):
 
 
 def test_rebase_tightens_the_bound_and_keeps_the_parameters(breast_cancer):
+    # (rows verified by the model's fingerprints: unverified ones never
+    # lower the bound, see test_refresh)
     X, y = breast_cancer
-    clf = UnlearnableLogisticRegression().fit(X, y)
+    key = b"0123456789abcdef"
+    clf = UnlearnableLogisticRegression().fit(X, y, fingerprint_key=key)
     for i in range(0, 200, 20):
-        clf.unlearn(X[i:i + 20], None, y[i:i + 20])
+        clf.unlearn(X[i:i + 20], None, y[i:i + 20], fingerprint_key=key)
     before, coef = clf.residual_bound_, clf.coef_.copy()
-    plan = clf.plan_unlearn(X[300:301], None, y[300:301])
-    other = clf.rebase_residual_bound(X[200:], y[200:], copy=True)
+    plan = clf.plan_unlearn(X[300:301], None, y[300:301], fingerprint_key=key)
+    other = clf.rebase_residual_bound(X[200:], y[200:], fingerprint_key=key, copy=True)
     assert clf.residual_bound_ == before           # a copy: this one unchanged
-    clf.rebase_residual_bound(X[200:], y[200:])
+    clf.rebase_residual_bound(X[200:], y[200:], fingerprint_key=key)
     truth = residual_of(clf, X[200:], y[200:], np.ones(len(y) - 200))
     # the measured bound is the true residual up to its rounding allowance
     assert truth.lower <= clf.residual_bound_ <= 1.01 * float(truth.upper) < before

@@ -130,7 +130,13 @@ def test_refreshed_model_equals_a_fit_on_the_current_rows(kind):
     np.testing.assert_allclose(model.coef_, fitted.coef_, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(model.intercept_, fitted.intercept_, rtol=1e-7, atol=1e-9)
     assert model.unlearn_history_ == []
-    assert _differing(_values(model), _values(fitted)) == []
+    # rows no fingerprints verify give no bound of the current rows where
+    # the checks do not fix the gradient (outside ridge and the digests of a
+    # linear SVC; the log-link GLMs and the squared hinge keep none)
+    unverified = kind in ("binary", "multinomial")
+    assert _differing(_values(model), _values(fitted)) == (
+        ["model.unlearning_cache_.residual_error"] if unverified else [])
+    assert (model.residual_bound_ == np.inf) == (unverified or kind in ("poisson", "gamma", "svc"))
 
 
 @pytest.mark.parametrize("kind", ["ridge"])
@@ -424,10 +430,12 @@ def test_a_refresh_after_a_rebase_of_a_model_that_keeps_no_bound(make):
     after it took the new cache's infinite bound for rows that overflow, and
     refused the true rows."""
     X, y, _ = _problem("binary")
-    model = make().fit(X, y)
-    model.rebase_residual_bound(X, y)
+    key = b"0123456789abcdef"
+    model = make().fit(X, y, fingerprint_key=key)
+    # (rows no fingerprints verify cannot give a model a bound)
+    model.rebase_residual_bound(X, y, fingerprint_key=key)
     assert np.isfinite(model.residual_bound_)
-    model.refresh_cache(X, y)
+    model.refresh_cache(X, y, fingerprint_key=key)
     fitted = make().fit(X, y)
     assert model.residual_bound_ == fitted.residual_bound_
 
@@ -824,7 +832,8 @@ def test_rows_made_to_the_cache_s_sums_do_not_lower_the_bound(kind, verb):
     current = X if verb != "forget_features" else zero_features(X, [0])
     truth = residual_of(out, current, y, np.ones(len(y)))
     assert out.residual_bound_ >= truth.upper
-    if verb == "rebase_residual_bound":
+    if verb == "rebase_residual_bound" and kind == "binary":
+        # (ridge's gradient is made of the sums the checks compare)
         assert out.residual_bound_ >= before
     if kind == "binary" and verb != "rebase_residual_bound":
         # the case is one where the rows' own bound would not hold

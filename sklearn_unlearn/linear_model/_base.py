@@ -79,8 +79,9 @@ def _judged_step(cache, plan):
     return None
 
 
-def _precision_error(plan, step):
-    """Where no bound covers the plan (``residual_bound`` is ``inf``), an
+def _precision_error(cache, plan, step):
+    """Where the cache keeps no bound (after a change of every row's features,
+    or for a model that keeps none) and none covers the plan, an
     estimate of how far the rounding its Hessian blocks carry can move a
     step of length ``step``: ``r step / (1 - r)``, ``r`` the blocks'
     :meth:`~sklearn_unlearn.solvers.FactoredHessian.precision_ratio` of
@@ -88,8 +89,10 @@ def _precision_error(plan, step):
     :func:`~sklearn_unlearn.solvers.steps._coordinates._mapped_blocks`).
     A rounding that may be as large as the curvature in some direction
     (``r >= 1``) leaves the step anywhere: refused."""
-    if np.isfinite(plan.report.residual_bound) or not all(
-            isinstance(H, FactoredHessian) for H in plan.hessians):
+    if (np.isfinite(cache.residual_bound) or np.isfinite(plan.report.residual_bound)
+            or not all(isinstance(H, FactoredHessian) for H in plan.hessians)):
+        # a bound that holds, or one the request made infinite (it grows: a
+        # certified removal takes it as over any budget)
         return 0.0
     drift = plan.drift.hessian_error
     carried = drift if np.isfinite(drift) else 0.0
@@ -383,7 +386,7 @@ default=None
             error = (None if change_error is None
                      else change_error + (0.0 if error is None else error))
             plan.report = replace(plan.report, step_norm=plan.report.step_norm + change_step)
-        precision = _precision_error(plan, plan.report.step_norm or 0.0)
+        precision = _precision_error(cache, plan, plan.report.step_norm or 0.0)
         if error is not None:
             error += precision
             # a certified removal accounts for the step with its bound, and

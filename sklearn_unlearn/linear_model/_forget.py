@@ -13,7 +13,7 @@ from ..edits import zero_features
 from ._chunked import check_zeroed_view, is_dask_collection
 from ._feature_change import (feature_positions, forgotten_state, recorded_state,
                               warn_inaccurate_change)
-from ._measured import check_current_rows, measured_current, unverified_allowance
+from ._measured import check_current_rows, measured_current, rows_verified
 
 
 class ForgetFeaturesMixin:
@@ -60,7 +60,10 @@ iterable, default=None
             zeroed here), of shape ``(n_samples, n_features)``, or a
             re-iterable (e.g. a list) of chunks ``(X_chunk, y_chunk)`` or
             ``(X_chunk, y_chunk, sample_weight_chunk)`` whose rows together
-            are those rows; ``None`` forgets from the cache alone.
+            are those rows; ``None`` forgets from the cache alone. The
+            rows are checked as :meth:`refresh_cache` checks them, and the
+            bound measured on them likewise only where they are verified
+            (fingerprints; ridge), ``inf`` otherwise.
         y : array-like of shape (n_samples,) or (n_samples, n_targets), \
 default=None
             Their targets (needed with ``X`` unless it is an iterable of
@@ -195,7 +198,8 @@ default=None
                 sums = self._current_sums(X, y, sample_weight)
             fingerprinted = not chunked and (
                 self.__dict__.get("row_fingerprints_") is not None)
-            measured = measured_current(old, sums, verified=fingerprinted)
+            measured_current(old, sums, verified=fingerprinted)
+            verified = rows_verified(old, fingerprinted)
         try:
             attrs, report = forgotten_state(self, positions)
         except ValueError:
@@ -216,12 +220,9 @@ default=None
         theta = attrs["unlearning_cache_"].theta
 
         def unverified(cache):
-            # with the features' weights at zero, the gradient with their
-            # columns zeroed is the one without, less those entries
-            if fingerprinted:
-                return cache
-            return replace(cache, residual_error=cache.residual_error + unverified_allowance(
-                old, measured, sums, cache.theta))
+            # a bound of the rows given, which no check makes the current
+            # ones' (see refresh_cache)
+            return cache if verified else replace(cache, residual_error=np.inf)
 
         if chunked:
             cache, _, last = self._chunked_cache(*source, theta, like=like)

@@ -149,7 +149,14 @@ class MeasuredResidualMixin:
         sums = self._current_sums(X, y, sample_weight, key=key)
         if kept is not None:
             check_fingerprinted(kept, sums.fingerprints)
-        measured = measured_current(cache, sums, verified or kept is not None)
+        verified = verified or kept is not None
+        measured = measured_current(cache, sums, verified)
+        if not rows_verified(cache, verified) and not np.isfinite(cache.residual_error):
+            raise ValueError(
+                "The model has no finite bound, and rows that its fingerprints do not "
+                "verify cannot give it one: rows made to the sums it checks would pass "
+                "for the current ones. Fit the model with fingerprint_key and pass the "
+                "key here, or fit it anew on the current rows. Nothing was changed.")
         if not np.isfinite(measured.residual_bound):
             raise ValueError(
                 "The measured residual has no finite rounding bound (the rows "
@@ -196,12 +203,13 @@ class MeasuredResidualMixin:
             bound nor digests (a log-link GLM, the low-rank mode) checks the
             count, the weights and the targets' moment only: fit it with a
             ``fingerprint_key`` to have the rows checked exactly (the only
-            exact check of values and targets). Rows the fingerprints do not
-            verify leave in the new bound what the checks cannot tell of the
-            current rows' gradient: the cached residual's error bound, the
-            rows' gradient's distance from the cached residual, and what
-            the two sets of rows' curvatures can differ by along the move
-            to the new parameters. With ``y=None``, an
+            exact check of values and targets). The checks compare sums,
+            which rows made to them pass: the new cache's bound is measured
+            on the rows only where they are verified (the fingerprints; a
+            linear SVC's digests; ridge's gradient, made of the sums the
+            checks compare), and is ``inf`` otherwise (a bound from what the
+            old cache knew would keep a trace of the requests). With
+            ``y=None``, an
             iterable of ``(X, y)`` or ``(X, y, sample_weight)`` chunks of
             them (read once for the check, then once per Newton step; a
             chunk of no rows adds nothing).
@@ -258,7 +266,7 @@ class MeasuredResidualMixin:
         kept, key = kept_fingerprints(
             self, fingerprint_key, "the rows can be checked against them")
         sums = self._current_sums(X, y, sample_weight)
-        measured = measured_current(cache, sums, verified=kept is not None)
+        measured_current(cache, sums, verified=kept is not None)
         source = self._chunk_source(X, y, sample_weight)
         if source is None:
             rows = self._rows_in_memory(X, y, sample_weight)
@@ -282,9 +290,11 @@ class MeasuredResidualMixin:
                     new.objective, new.exact_hessian, self._keeps_residual_bound())):
             raise ValueError(_OVERFLOW)
         new = replace(new, zero_features=cache.zero_features)
-        if kept is None:
-            new = replace(new, residual_error=new.residual_error + unverified_allowance(
-                cache, measured, sums, new.theta))
+        if not rows_verified(cache, kept is not None):
+            # the cache made from them is of these rows; of the current ones,
+            # what the checks cannot tell bounds nothing without the history
+            # the new cache must not keep (see measured_current)
+            new = replace(new, residual_error=np.inf)
         return self._with_state({"unlearning_cache_": new,
                                  "training_loss_profile_": profile,
                                  **self._moved_attributes(new.theta, new.objective.design)},
@@ -404,7 +414,7 @@ def measured_current(cache, sums, verified=False):
         # the gradient's check leaves such rows to the others
         raise ValueError(_OVERFLOW)
     gap = check_current_gradient(cache, measured)
-    if verified:
+    if rows_verified(cache, verified):
         return measured
     # rows made to the cache's sums pass every check above without being the
     # current ones (a rotation of a few rows, fitted to K, K_R and the
@@ -414,33 +424,19 @@ def measured_current(cache, sums, verified=False):
         measured.residual_error + cache.residual_error + gap) * (1.0 + 4.0 * UNIT))
 
 
-def unverified_allowance(cache, measured, sums, theta):
-    """What rows checked by :func:`measured_current` but not verified leave
-    unknown of the current rows' gradient at ``theta``, where a cache made
-    from them puts the model: their gradients differ by at most the
-    measured residual's error bound at the cache's parameters (``measured``,
-    unverified), and along the move to ``theta`` by at most the largest
-    difference of the data parts of the two Hessians, positive
-    semidefinite, each at most ``scale kappa sum_i s_i ||x_i||^2`` (the
-    rows' ``sums``; the current rows': the trace of ``K``, or the cached
-    Hessian of a constant curvature) in operator norm."""
-    move = float(norm_up(theta - cache.theta)) * (1.0 + 2.0 * UNIT)
-    if move == 0.0:
-        return measured.residual_error
+def rows_verified(cache, verified):
+    """Whether rows given as the current ones (and passing
+    :func:`measured_current`'s checks) are known to give the current rows'
+    gradient: ``verified`` (checked against the model's keyed fingerprints,
+    or kept by a meta-estimator); checked exactly by the keyed digests a
+    linear SVC's cache keeps of every row; or, for a loss of constant
+    curvature (ridge), checked in all its gradient is made of, the second
+    moments (the Hessian's data part, to the precision the checks ask) and
+    the targets' moment."""
     obj = cache.objective
-    kappa = obj.scale * obj.loss.curvature_max * (
-        np.sqrt(obj.n_outputs) if obj.loss.coupled else 1.0)
-    rows = kappa * sums.weight_norm2 * (1.0 + gamma(sums.n_rows + 2))
-    if cache.gram is not None:
-        current = kappa * cache.gram.trace_bound()
-    elif obj.loss.constant_curvature and cache.exact_hessian:
-        current = (sum(H.norm_bound() for H in cache.hessians)
-                   + cache.drift.hessian_error)
-    else:
-        current = np.inf
-    with np.errstate(over="ignore", invalid="ignore"):
-        spread = max(rows, current) * move
-    return float(measured.residual_error + spread) * (1.0 + 4.0 * UNIT)
+    return bool(verified or cache.entry_sides is not None or (
+        obj.loss.constant_curvature and cache.target_moment is not None
+        and _second_moments(cache)))
 
 
 def check_current_rows(cache, given):

@@ -349,9 +349,12 @@ def _mapped_blocks(obj, blocks, A, carried=0.0):
         Ab = _block_map(obj, A, len(M))
         data = M - np.diag(pen_b)
         M = Ab @ data @ Ab.T + np.diag(pen_b)
-        # ||Ab||_F^2 bounds ||Ab||_2^2, and each entry of the products sums
-        # at most 2p + 6 rounded terms
-        a2, pen = float(np.sum(Ab * Ab)), float(np.linalg.norm(pen_b))
+        # ||Ab||_1 ||Ab||_inf bounds ||Ab||_2^2 (and |Ab|'s), near 1 for a
+        # map near the identity; each entry of the products sums at most
+        # 2p + 6 rounded terms
+        absolute = np.abs(Ab)
+        a2 = float(absolute.sum(axis=0).max() * absolute.sum(axis=1).max())
+        pen = float(np.linalg.norm(pen_b))
         error = (a2 * (H.error + carried) + gamma(2 * len(M) + 6)
                  * (a2 * (float(np.linalg.norm(data)) + pen) + pen))
         hessians.append(FactoredHessian(0.5 * (M + M.T), H.null_basis, error=error))
