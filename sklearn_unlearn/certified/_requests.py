@@ -3,11 +3,11 @@ and its bound, spent or measured against the budget, refused, warned about
 or replaced by a retraining; built whole, without changing the model."""
 
 import copy
-import warnings
 
 import numpy as np
 from sklearn.base import clone
 
+from .._warnings import warn_caller
 from .._report import RequestReport
 from .._request import validate_request
 from ..base import get_unlearn_tags
@@ -96,7 +96,7 @@ def _voided(cert, bound, finite):
             "rows overflow the arithmetic); nothing was changed. Check the "
             "rows, or use on_budget_exceeded='retrain'."
         )
-    warnings.warn(
+    warn_caller(
         f"The request raises the residual bound to {describe_bound(bound)}, "
         f"over the budget {cert.budget:.4g}: the certificate is void.",
         UserWarning,

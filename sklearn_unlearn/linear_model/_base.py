@@ -1,7 +1,6 @@
 """Closed-form unlearning shared by the linear estimators: the mixin that
 gathers their verbs, and the requests."""
 
-import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -9,109 +8,19 @@ import scipy.sparse as sp
 
 from .._plausibility import ALARM_RATE, row_losses
 from .._request import UNLEARN_METHODS, check_method, check_tau, plain
+from .._warnings import warn_caller
 from ..base import UnlearnerMixin
 from ..solvers import NotPositiveDefiniteError, UnlearningWarning
 from ..solvers.fit._chunks import column_mass
-from ..solvers.hessian._factored import FactoredHessian, LostCurvatureError
-from ..solvers.steps._coordinates import (_CUBIC_REACH, changed_coordinates, step_error,
-                                          within_reach)
+from ..solvers.hessian._factored import LostCurvatureError
+from ..solvers.steps._coordinates import changed_coordinates
 from ..solvers.steps._request_rows import RequestRows, find_edit
 from ._adopt import ChunkedFitMixin
-from ._feature_change import CHANGE_RTOL, check_feature_change, warn_inaccurate_change
+from ._feature_change import check_feature_change
 from ._fit import CachedFitMixin
 from ._forget import ForgetFeaturesMixin
+from ._landing import judged_landing
 from ._measured import MeasuredResidualMixin
-
-#: A request of a loss without a bound (a log link) warns when it moves the
-#: parameters by more than this share of their norm: no estimate says how
-#: far from the refit such a step lands.
-ROW_STEP_RTOL = 1e-2
-
-
-def _judged_step(cache, plan):
-    """The estimated distance from the plan's model to the corrected data's
-    optimum where the cache keeps the cubic term of a loss of bounded
-    curvature (:func:`~sklearn_unlearn.solvers.steps._coordinates.step_error`;
-    ``None`` otherwise), and a warning where no estimate exists and the
-    step may land far from it.
-
-    Without the term, a step that no bound covers is flagged where it moves
-    the training rows' predictors beyond the reach of the cache's model of
-    their loss: by more than ``_CUBIC_REACH`` in root mean square where the
-    request's bound is infinite (a change of every row's features, as a
-    pipeline's scaler makes). A loss of unbounded curvature (a log link)
-    has no bound on the remaining rows' curvature along a step, and its
-    cubic model is no guide: a long step (past ``ROW_STEP_RTOL`` of the
-    parameters' norm) is flagged too. The figures are not in the messages:
-    they are the request rows' (see the plan's report)."""
-    loss = cache.objective.loss
-    if loss.constant_curvature or loss.curvature_jumps or not cache.exact_hessian:
-        return None
-    move = plan.theta - cache.theta
-    unbounded = loss.curvature_lipschitz is None
-    if not unbounded:
-        error = step_error(cache, plan.hessians, plan.third, move, plan.residual)
-        if error is not None or np.isfinite(plan.report.residual_bound):
-            return error
-    far = not within_reach(cache, move)
-    if unbounded:
-        far = far or (float(np.linalg.norm(move))
-                      > ROW_STEP_RTOL * float(np.linalg.norm(plan.theta)))
-    if not far:
-        return None
-    if unbounded:
-        why = (f"moves the model by more than {ROW_STEP_RTOL:g} of the parameters' "
-               "norm, or the training rows' predictors by more than "
-               f"{_CUBIC_REACH:g} in root mean square (weighted by their curvature): "
-               "this loss's curvature is unbounded, so the cache's model of the "
-               "remaining rows' loss may not hold that far and no bound or estimate "
-               "says how far from the refit the model lands (deleting 3 outlying "
-               "rows of 306 left a Poisson model 9% off).")
-    else:
-        why = ("moves the training rows' predictors by more than "
-               f"{_CUBIC_REACH:g} in root mean square (weighted by their curvature), "
-               "and no bound covers it (it changes every row's features, as an "
-               "unlearned scaler of a pipeline does: report.residual_bound is inf): "
-               "the cache's model of the remaining rows' loss may not hold that far "
-               "(erasing an outlier of 30 through a scaler left a logistic model "
-               "25% off).")
-    _warn_step(why)
-    return None
-
-
-def _precision_error(cache, plan, step):
-    """Where the cache keeps no bound (after a change of every row's features,
-    or for a model that keeps none) and none covers the plan, an
-    estimate of how far the rounding its Hessian blocks carry can move a
-    step of length ``step``: ``r step / (1 - r)``, ``r`` the blocks'
-    :meth:`~sklearn_unlearn.solvers.FactoredHessian.precision_ratio` of
-    their error bounds (see
-    :func:`~sklearn_unlearn.solvers.steps._coordinates._mapped_blocks`).
-    A rounding that may be as large as the curvature in some direction
-    (``r >= 1``) leaves the step anywhere: refused."""
-    if (np.isfinite(cache.residual_bound) or np.isfinite(plan.report.residual_bound)
-            or not all(isinstance(H, FactoredHessian) for H in plan.hessians)):
-        # a bound that holds, or one the request made infinite (it grows: a
-        # certified removal takes it as over any budget)
-        return 0.0
-    drift = plan.drift.hessian_error
-    carried = drift if np.isfinite(drift) else 0.0
-    ratio = max(H.precision_ratio(H.error + carried) for H in plan.hessians)
-    if not ratio < 1.0:
-        raise LostCurvatureError(
-            "The request's update has lost its precision: the rounding its Hessian "
-            "carries may be as large as the curvature left in some direction (a row "
-            "that dominated the training data was erased, or a scaler's change "
-            "magnified what rows that left behind), so its step could land "
-            "anywhere. Nothing was changed. Refit on the corrected data.")
-    return ratio / (1.0 - ratio) * step
-
-
-def _warn_step(why, stacklevel=8):
-    warnings.warn(UnlearningWarning(
-        f"The request {why} Refit, or refresh_cache with the current rows, for an "
-        "exact model."), stacklevel=stacklevel)
-
 
 class UnlearnableLinearMixin(CachedFitMixin, ChunkedFitMixin, MeasuredResidualMixin,
                              ForgetFeaturesMixin, UnlearnerMixin):
@@ -374,33 +283,14 @@ default=None
                 "move the model so far that the cached Hessian no longer "
                 "describes the objective there. Nothing was changed. Refit on "
                 "the corrected data.") from exc
-        error = _judged_step(cache, plan)
         if change is not None:
             # the change of every row's features is part of the request's step
-            change_step, change_error = change
-            if change_error is None:
-                warn_inaccurate_change(None, change_step, plan.theta,
-                                       "The feature_change of this request", stacklevel=6)
-            # the estimates of the change and of the step add up; a change
-            # without one leaves the whole without one
-            error = (None if change_error is None
-                     else change_error + (0.0 if error is None else error))
-            plan.report = replace(plan.report, step_norm=plan.report.step_norm + change_step)
-        precision = _precision_error(cache, plan, plan.report.step_norm or 0.0)
-        if error is not None:
-            error += precision
-            # a certified removal accounts for the step with its bound, and
-            # measures or retrains as that asks
-            if (self._unlearn_owner is None
-                    and error > CHANGE_RTOL * float(np.linalg.norm(plan.theta))):
-                _warn_step("may land far from the refit: the estimate of its distance "
-                           "(the plan's report.change_error) passes "
-                           f"{CHANGE_RTOL:g} of the parameters' norm, as the cache's "
-                           "model of the remaining rows' loss may not hold over its "
-                           "step or its Hessian carries too much rounding (a feature "
-                           "edit of a tenth of the rows left a logistic model 9% off).",
-                           stacklevel=7)
-        plan.report = replace(plan.report, change_error=error)
+            plan.report = replace(plan.report,
+                                  step_norm=plan.report.step_norm + change[0])
+        # a certified removal accounts for the step with its bound, and
+        # measures or retrains as that asks
+        plan.report = replace(plan.report, change_error=judged_landing(
+            cache, plan, change, warn=self._unlearn_owner is None))
         new_cache = cache.committed(plan)
         if cache.zero_features:
             held = held_features(cache.zero_features, request.X_new)
@@ -423,14 +313,13 @@ default=None
         if profile.flags(v_old):
             # the rows' own figures stay out of the message, which logs and
             # the warnings registry keep after the rows are gone
-            warnings.warn(UnlearningWarning(
+            warn_caller(UnlearningWarning(
                 f"The {len(v_old)} rows of X_old have a summed loss above "
                 f"{profile.threshold(len(v_old)):.3g} at the model's parameters, "
                 "which as many training rows drawn at random exceed less than "
                 f"{ALARM_RATE:.0%} of the time: check y_old and sample_weight "
                 "(a wrong label or target, a missing weight) and that the rows were "
-                "trained on. Fit with fingerprint_key to have every row checked."
-            ), stacklevel=4)
+                "trained on. Fit with fingerprint_key to have every row checked."))
         if len(v_old):
             # the profile summed the removed rows' losses at the fitted
             # parameters; moved, it would keep a function of them and of the

@@ -1,11 +1,11 @@
 """Validation of the ``feature_change`` option of a linear model's request."""
 
-import warnings
 from dataclasses import replace
 
 import numpy as np
 
 from .._report import RequestReport
+from .._warnings import warn_caller
 from ..base import get_unlearn_tags
 from ..solvers import UnlearningWarning
 from ..solvers.steps._coordinates import forgotten_coordinates
@@ -24,7 +24,7 @@ CHANGE_RTOL = 1e-2
 STEP_RTOL = 1e-3
 
 
-def warn_inaccurate_change(error, step, theta, what, stacklevel):
+def warn_inaccurate_change(error, step, theta, what):
     """Warn when the estimated distance from the model after a change of
     every row's features to the changed objective's optimum is more than
     :data:`CHANGE_RTOL` of the parameters' norm; where the cache gives no
@@ -50,8 +50,8 @@ def warn_inaccurate_change(error, step, theta, what, stacklevel):
             "the objective may not hold this far from the fitted model.")
     else:
         return
-    warnings.warn(UnlearningWarning(
-        message + " Refit on the corrected data for an exact model."), stacklevel=stacklevel)
+    warn_caller(UnlearningWarning(
+        message + " Refit on the corrected data for an exact model."))
 
 
 def check_feature_change(estimator, feature_change):

@@ -1,12 +1,12 @@
 """The fit of the linear estimators: the parent's solver, then the cache."""
 
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context, clone
 from sklearn.utils import check_array
 
+from .._warnings import warn_caller
 from .._locks import fit_serialised
 from .._plausibility import LossProfile
 from .._request import check_training_weights
@@ -108,7 +108,7 @@ class CachedFitMixin:
         check_noisy_minimum(objective, noise, totals)
         mode = self._hessian_mode(objective)
         if mode == "low_rank" and self.hessian == "auto":
-            warnings.warn(LowRankModeWarning.of(objective), stacklevel=5)
+            warn_caller(LowRankModeWarning.of(objective))
         try:
             cache, sums = UnlearningCache.from_fit(
                 objective, X, Y, S, theta, noise=noise, groups=groups,

@@ -212,8 +212,7 @@ default=None
         if X is None:
             warn_inaccurate_change(report.change_error, report.step_norm,
                                    attrs["unlearning_cache_"].theta,
-                                   "Forgetting the features from the cache alone",
-                                   stacklevel=6)
+                                   "Forgetting the features from the cache alone")
             # the losses of the rows were taken with the forgotten values
             attrs["training_loss_profile_"] = None
             return attrs, report

@@ -36,13 +36,13 @@ solver stops), so the step also finishes that part of the optimisation.
 
 import copy
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 
+from .._warnings import warn_caller
 from .._report import RequestReport
 from .._request import check_method, check_tau, check_training_weights
 from .._training_rows import KeptRowsMixin, TrainingRows
@@ -392,12 +392,12 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
             # no length lowers it, and the full step is finite: the network
             # stays where it is (at a kink of relu units, say, or for a
             # request that changes nothing)
-            warnings.warn(UnlearningWarning(
+            warn_caller(UnlearningWarning(
                 f"No length of the request's step, down to 2**-{_HALVINGS - 1} of "
                 "it, lowers the corrected objective on the kept rows: the network "
                 "is left where it was (the request's rows are taken out of, or "
                 "into, the kept rows all the same). Retrain on the corrected data "
-                "if the request should move it."), stacklevel=6)
+                "if the request should move it."))
             step_norm = 0.0
             new_coefs = [c.copy() for c in self.coefs_]
             new_intercepts = [b.copy() for b in self.intercepts_]

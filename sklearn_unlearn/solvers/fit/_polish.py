@@ -3,12 +3,12 @@ optimum of the objective (with its noise), to the round-off of the
 gradient's sum, and the conjugate gradients they solve with."""
 
 import logging
-import warnings
 
 import numpy as np
 from scipy.linalg import blas
 from sklearn.exceptions import ConvergenceWarning
 
+from ..._warnings import warn_caller
 from .._cg import conjugate_gradient
 from ..objective._blocks import solve
 from ..hessian._factored import FactoredHessian, NotPositiveDefiniteError
@@ -34,7 +34,7 @@ def unconverged_polish(g, noise):
             "The polish did not reach the optimum of the perturbed "
             f"objective (gradient norm {scaled_norm(g):.3g})."
         )
-    warnings.warn(
+    warn_caller(
         "The Newton polish did not reach the optimum to round-off "
         f"(gradient norm {scaled_norm(g):.3g}); unlearning starts from "
         "this residual, which the bound includes.",

@@ -4,11 +4,11 @@ the cached matrices, the step of the method and what follows it. Functions
 of the cache the request is planned on; the cache gathers them into a plan.
 """
 
-import warnings
 from typing import NamedTuple
 
 import numpy as np
 
+from ..._warnings import warn_caller
 from ..bounds import _bound
 from ..hessian import _third
 from ._auto import auto_method
@@ -263,11 +263,11 @@ def warn_on_overshoot(obj, r, G_rest, step, H_rest_step, eta_new, eta_new_after)
     after = linear + quadratic + obj.loss_sum(r.Y_new, r.S_new, eta_new_after)
     scale = max(abs(before), abs(after), abs(linear), abs(quadratic))
     if after > before + 1e-12 * scale:
-        warnings.warn(
+        warn_caller(
             "The second-order step increases the cached model of the "
             "corrected objective: the request moves the optimum too far "
             "for one Newton step (typical of many flipped labels on nearly "
             "separable data). method='refined' (or the default, 'auto') "
             "iterates with a line search; retraining is safest.",
-            UnlearningWarning, stacklevel=2,
+            UnlearningWarning,
         )
