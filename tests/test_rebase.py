@@ -244,10 +244,12 @@ def test_weights_near_the_square_root_of_the_largest_float_are_served():
     X = rng.standard_normal((200, 4))
     y = X @ np.arange(1.0, 5.0) + rng.standard_normal(200)
     w = rng.uniform(0.5, 2.0, 200) * 1e155
-    est = UnlearnableRidge().fit(X, y, sample_weight=w)
+    key = b"0123456789abcdef"
+    est = UnlearnableRidge().fit(X, y, sample_weight=w, fingerprint_key=key)
     assert np.isfinite(est.residual_bound_)
-    est.unlearn(X[:3], None, y[:3], sample_weight=w[:3])
-    est.refresh_cache(X[3:], y[3:], w[3:])
+    est.unlearn(X[:3], None, y[:3], sample_weight=w[:3], fingerprint_key=key)
+    # (rows verified: unverified ones give no bound, see test_refresh)
+    est.refresh_cache(X[3:], y[3:], w[3:], fingerprint_key=key)
     assert np.isfinite(est.residual_bound_)
 
 

@@ -130,10 +130,10 @@ def test_refreshed_model_equals_a_fit_on_the_current_rows(kind):
     np.testing.assert_allclose(model.coef_, fitted.coef_, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(model.intercept_, fitted.intercept_, rtol=1e-7, atol=1e-9)
     assert model.unlearn_history_ == []
-    # rows no fingerprints verify give no bound of the current rows where
-    # the checks do not fix the gradient (outside ridge and the digests of a
-    # linear SVC; the log-link GLMs and the squared hinge keep none)
-    unverified = kind in ("binary", "multinomial")
+    # rows no fingerprints verify give no bound of the current rows (the
+    # digests check a linear SVC's, but the squared hinge keeps no bound,
+    # nor do the log-link GLMs)
+    unverified = kind in ("binary", "multinomial", "ridge")
     assert _differing(_values(model), _values(fitted)) == (
         ["model.unlearning_cache_.residual_error"] if unverified else [])
     assert (model.residual_bound_ == np.inf) == (unverified or kind in ("poisson", "gamma", "svc"))
@@ -871,3 +871,70 @@ def test_rows_verified_by_fingerprints_give_the_measured_bound(verb):
     with pytest.raises(ValueError, match="not th(is|e) model's (current )?training rows"):
         call(moved, y[100:], fingerprint_key=key)
     assert state_hash(model) == before
+
+
+def test_ridge_rows_that_pass_the_checks_are_not_verified_by_them():
+    """Ridge's gradient is made of the sums the checks compare, but only
+    within their allowances: after a row of norm 1e5 was erased, rows with
+    one target off by 1.4e-5 passed, and a refresh published 3e-10 for a
+    true residual of 1.4e-4 (forget_features likewise). Rows no
+    fingerprints verify now leave no bound."""
+    from sklearn_unlearn import zero_features
+
+    from ._reference import residual_of
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((2000, 8))
+    beta = rng.standard_normal(8)
+    y = X @ beta + 0.1 * rng.standard_normal(2000)
+    big = rng.standard_normal(8)
+    big *= 1e5 / np.linalg.norm(big)
+    model = UnlearnableRidge().fit(np.vstack([X, big]), np.r_[y, big @ beta + 1.0])
+    model.unlearn(big[None], None, [big @ beta + 1.0])
+    # a target moved by less than the gradient's check allows
+    i = int(np.argmax(np.abs(X).max(axis=1)))
+    off = y.copy()
+    off[i] += 0.8 * model.unlearning_cache_.residual_error / (2 * np.linalg.norm(np.r_[X[i], 1.0]))
+    for verb in ("refresh_cache", "forget_features"):
+        out = copy.deepcopy(model)
+        if verb == "refresh_cache":
+            out.refresh_cache(X, off)
+            current = X
+        else:
+            out.forget_features([0], X, off)
+            current = zero_features(X, [0])
+        truth = residual_of(out, current, y, np.ones(len(y)))
+        assert truth.lower > 1e-6 and out.residual_bound_ >= truth.upper
+
+
+def test_forget_features_with_rows_keeps_no_report_of_earlier_requests():
+    """Made from the rows as a fit makes it, the cache kept the reports of
+    the requests before it (rows removed, their bounds): two models with
+    the same current rows and other erased rows held other histories. It
+    starts anew, as after refresh_cache."""
+    key = b"0123456789abcdef"
+    X, y, secrets = _problem("binary", n=200, d=4)
+    histories = []
+    for n_erased in (3, 7):
+        extra = np.vstack([secrets[:1]] * n_erased) + np.arange(n_erased)[:, None]
+        Xf, yf = np.vstack([X, extra]), np.r_[y, y[:n_erased]]
+        model = UnlearnableLogisticRegression().fit(Xf, yf, fingerprint_key=key)
+        model.unlearn(extra, None, y[:n_erased], fingerprint_key=key)
+        model.forget_features([1], X, y, fingerprint_key=key)
+        histories.append(model.unlearn_history_)
+        assert len(model.unlearn_history_) == model.unlearning_cache_.n_requests == 1
+    # the same report, up to the rounding of the polish's start
+    first, second = histories[0][0], histories[1][0]
+    assert (first.method, first.n_removed, first.n_iter) == (
+        second.method, second.n_removed, second.n_iter)
+    assert first.residual_bound == pytest.approx(second.residual_bound, abs=1e-10)
+
+
+def test_a_log_link_rebase_is_refused_for_its_loss_not_for_its_rows():
+    """A Poisson model has no finite rounding bound whatever the rows: the
+    refusal said to fit with fingerprint_key and pass the key, which was
+    refused again. It names the loss."""
+    X, y, _ = _problem("poisson")
+    model = UnlearnablePoissonRegressor(alpha=0.1).fit(X, y)
+    with pytest.raises(ValueError, match="curvature is unbounded"):
+        model.rebase_residual_bound(X, y)

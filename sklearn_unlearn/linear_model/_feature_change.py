@@ -128,9 +128,12 @@ def forgotten_state(estimator, positions):
 
 def recorded_state(estimator, old, cache, report):
     """The attributes of ``estimator`` at ``cache``, with ``report`` added
-    to the history of ``old`` (the cache it replaces)."""
-    cache = replace(cache, n_requests=old.n_requests + 1,
-                    history=[*old.history, report.kept()])
+    to the history of ``old`` (the cache it replaces; ``None`` for a cache
+    made from the current rows as a fit makes it, whose history starts with
+    ``report``: the earlier reports' bounds are functions of their rows)."""
+    history = [] if old is None else old.history
+    cache = replace(cache, n_requests=len(history) + 1 if old is None else old.n_requests + 1,
+                    history=[*history, report.kept()])
     attrs = estimator._moved_attributes(cache.theta, cache.objective.design)
     attrs["unlearning_cache_"] = cache
     return attrs

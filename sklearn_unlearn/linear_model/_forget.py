@@ -62,8 +62,8 @@ iterable, default=None
             ``(X_chunk, y_chunk, sample_weight_chunk)`` whose rows together
             are those rows; ``None`` forgets from the cache alone. The
             rows are checked as :meth:`refresh_cache` checks them, and the
-            bound measured on them likewise only where they are verified
-            (fingerprints; ridge), ``inf`` otherwise.
+            bound measured on them likewise only where the model's
+            fingerprints verify them, ``inf`` otherwise.
         y : array-like of shape (n_samples,) or (n_samples, n_targets), \
 default=None
             Their targets (needed with ``X`` unless it is an iterable of
@@ -262,6 +262,8 @@ default=None
             bound_increment=cache.residual_error, residual_bound=cache.residual_bound,
             # polished on the rows: what is left is measured, not estimated
             change_error=None)
-        attrs = recorded_state(self, old, cache, report)
+        # made from the rows as a fit makes it: nothing of the earlier
+        # requests stays, their reports included (as after refresh_cache)
+        attrs = recorded_state(self, None, cache, report)
         attrs["training_loss_profile_"] = profile
         return attrs, report
