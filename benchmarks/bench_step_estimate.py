@@ -4,7 +4,9 @@ estimate (``report.change_error``) and the warning it gives.
     python benchmarks/bench_step_estimate.py [--per-case 12]
 
 Logistic regression (C = 0.1, 1 and 10) on breast cancer and wine (class 1
-against the rest), standardised, and 600 generated rows of 6 features:
+against the rest), standardised, and 600 generated rows of 6 features
+(binary: the estimate from the cubic term), and on wine's and iris's three
+classes (multinomial: the estimate from the request's bound):
 from a fresh fit each time, one request of a kind (deletion; two features
 zeroed; rows inserted near existing ones; labels flipped) on 0.5 to 20% of
 the rows. The distance is the relative distance of all parameters from
@@ -20,7 +22,7 @@ import itertools
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -36,6 +38,9 @@ def data_sets():
     yield "breast cancer", StandardScaler().fit_transform(X), y
     X, y = load_wine(return_X_y=True)
     yield "wine", StandardScaler().fit_transform(X), (y == 1).astype(int)
+    yield "wine, 3 classes", StandardScaler().fit_transform(X), y
+    X, y = load_iris(return_X_y=True)
+    yield "iris, 3 classes", StandardScaler().fit_transform(X), y
     rng = np.random.default_rng(0)
     X = rng.standard_normal((600, 6))
     yield "generated", X, (X @ rng.standard_normal(6) + rng.logistic(size=600) > 0).astype(int)
@@ -55,13 +60,19 @@ def request(kind, X, y, rows, rng):
     if kind == "insertion":
         new = X[rows] + 0.5 * rng.standard_normal((len(rows), X.shape[1]))
         return (None, new, None, y[rows]), (np.r_[X, new], np.r_[y, y[rows]])
+    flipped = (y[rows] + 1) % (y.max() + 1)
     yc = y.copy()
-    yc[rows] = 1 - y[rows]
-    return (X[rows], X[rows], y[rows], 1 - y[rows]), (X, yc)
+    yc[rows] = flipped
+    return (X[rows], X[rows], y[rows], flipped), (X, yc)
 
 
 def params(model):
-    return np.r_[model.coef_.ravel(), model.intercept_]
+    """Coefficients and intercepts; a multinomial model's intercepts centred
+    (its objective does not change when one constant is added to all)."""
+    intercept = np.ravel(model.intercept_)
+    if len(intercept) > 1:
+        intercept = intercept - intercept.mean()
+    return np.r_[model.coef_.ravel(), intercept]
 
 
 def main(per_case):
@@ -94,7 +105,7 @@ def main(per_case):
           f"{max(c[5] for c in cases if not c[4]):.3g}")
     print("farthest requests (data, C, kind, share of rows, warned, distance, estimate):")
     for case in sorted(cases, key=lambda c: -c[5])[:8]:
-        print("  %-13s C=%-4g %-10s %5.1f%%  %-5s %.3g  %.3g" % (
+        print("  %-15s C=%-4g %-10s %5.1f%%  %-5s %.3g  %.3g" % (
             case[0], case[1], case[2], 100 * case[3], case[4], case[5], case[6]))
 
 

@@ -65,15 +65,17 @@ class RequestReport:
         where the cache keeps it (a smooth loss of at most 32 parameters)
         and the predictors move little (at most 1 in root mean square;
         ``inf`` where they move further or the cubic model does not hold
-        over the step), and, for a change of every row's features (a
+        over the step), otherwise from the request's bound increment (the
+        next Newton step's length with it as the gradient after the step);
+        and, for a change of every row's features (a
         pipeline's scaler unlearned, ``feature_change``,
         ``forget_features`` from the cache alone), the change's own: the
         same, or the bound on how far the curvature can move (``None`` for
         a log-link GLM, whose cubic model is no guide and which has no
         bound; ``0`` for a loss of constant curvature, whose step is exact).
         Where no bound covers the request, what the Hessian's rounding can
-        move the step by is added. From half to 200 times the truth in the
-        tests; of this request's step only (what earlier requests left is
+        move the step by is added. From half to 2,000 times the truth in
+        the tests; of this request's step only (what earlier requests left is
         not in it). ``None`` where the cache gives no estimate.
 
     Notes

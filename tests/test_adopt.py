@@ -442,3 +442,22 @@ def test_adopted_targets_must_have_the_models_shape():
     weighted = Ridge().fit(X, y, sample_weight=2.5)
     assert rel_dist(UnlearnableRidge.from_fitted(weighted, X, y, sample_weight=2.5),
                     weighted) < 1e-8
+
+
+def test_a_source_spent_after_one_pass_is_named_as_such(breast_cancer):
+    """A source whose ``__iter__`` hands back one iterator passes the check
+    for one-shot iterators and gives no rows on its second pass: it was
+    refused as "empty", which it is not."""
+    X, y = breast_cancer
+    chunks = [(X[i:i + 100], y[i:i + 100]) for i in range(0, len(y), 100)]
+
+    class Spent:
+        def __init__(self):
+            self.rows = iter(chunks)
+
+        def __iter__(self):
+            return self.rows
+
+    parent = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="spent after one pass"):
+        UnlearnableLogisticRegression.from_fitted(parent, Spent())

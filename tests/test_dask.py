@@ -90,6 +90,20 @@ def test_dask_dataframe_keeps_the_feature_names(client, breast_cancer):
     assert rel_dist(model, ref) < 1e-6
 
 
+def test_columns_of_mixed_name_types_are_refused_as_scikit_learn_refuses_them(
+        client, breast_cancer):
+    """A Dask frame whose columns mix strings and integers was fitted, its
+    names silently dropped, where scikit-learn's fit (and one in memory)
+    refuses it."""
+    X, y = breast_cancer
+    df = pd.DataFrame(X[:, :4], columns=[0, 1, "c", "d"])
+    with pytest.raises(TypeError, match="all input features have string names"):
+        UnlearnableLogisticRegression().fit(df, y)
+    with pytest.raises(TypeError, match="all input features have string names"):
+        UnlearnableLogisticRegression().fit(dd.from_pandas(df, npartitions=2),
+                                            dd.from_pandas(pd.Series(y), npartitions=2))
+
+
 def test_a_request_on_the_dask_model_equals_the_refit(client, diabetes):
     X, y = diabetes
     model = UnlearnableRidge(alpha=0.1).fit(da.from_array(X, chunks=100),

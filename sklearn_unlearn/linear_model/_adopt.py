@@ -78,6 +78,13 @@ class ChunkedFitMixin:
         over the chunks per iteration, reduced by Dask (the key, if any,
         travels to the workers with the last pass's tasks)."""
         X, y, w, names = dask_arrays(X, y, sample_weight)
+        if names is not None and len({isinstance(c, str) for c in names}) > 1:
+            # as scikit-learn's fit refuses them
+            raise TypeError(
+                "Feature names are only supported if all input features have string "
+                "names, but the data frame's columns mix strings with other types. "
+                "Convert them all to strings (X.columns = X.columns.astype(str)), or "
+                "all to another type.")
         self.n_features_in_ = X.shape[1]
         if names is not None and all(isinstance(c, str) for c in names):
             self.feature_names_in_ = names

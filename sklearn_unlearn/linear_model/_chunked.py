@@ -292,15 +292,28 @@ def iterable_reducer(chunks, chunk_pass):
     """``reduce`` over a re-iterable of ``(X, y[, w])`` chunks, in this process."""
     check_reiterable(chunks)
 
+    passes = []
+
     def reduce(theta, **wanted):
         total = None
         for chunk in chunks:
             total = added(total, chunk_pass(*unpack_chunk(chunk), theta, wanted))
         if total is None:
-            raise ValueError(_NO_ROWS)
+            # a source whose __iter__ hands back one iterator is spent after
+            # the first pass
+            raise ValueError(_NO_ROWS if not passes else _SPENT)
+        passes.append(True)
         return total
 
     return same_rows(reduce)
+
+
+#: Why a source that gave rows once and none on a later pass is refused.
+_SPENT = ("The chunks gave rows on the first pass and none on a later one: the "
+          "source is spent after one pass (its __iter__ hands back the same "
+          "iterator). The fit reads the rows once per Newton iteration: pass a "
+          "list, or an object whose __iter__ starts a new pass over the data each "
+          "time. Nothing was changed.")
 
 
 def added(total, part):

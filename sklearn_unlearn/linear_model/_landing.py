@@ -7,7 +7,8 @@ import numpy as np
 from .._warnings import warn_caller
 from ..solvers import UnlearningWarning
 from ..solvers.hessian._factored import FactoredHessian, LostCurvatureError
-from ..solvers.steps._coordinates import _CUBIC_REACH, step_error, within_reach
+from ..solvers.steps._coordinates import (_CUBIC_REACH, bounded_step_error, step_error,
+                                          within_reach)
 from ._feature_change import CHANGE_RTOL, warn_inaccurate_change
 
 
@@ -54,10 +55,11 @@ ROW_STEP_RTOL = 1e-2
 
 def _judged_step(cache, plan):
     """The estimated distance from the plan's model to the corrected data's
-    optimum where the cache keeps the cubic term of a loss of bounded
-    curvature (:func:`~sklearn_unlearn.solvers.steps._coordinates.step_error`;
-    ``None`` otherwise), and a warning where no estimate exists and the
-    step may land far from it.
+    optimum for a loss of bounded curvature: from the cubic term where the
+    cache keeps it (:func:`~sklearn_unlearn.solvers.steps._coordinates.step_error`),
+    otherwise from the request's bound (:func:`~sklearn_unlearn.solvers.steps.
+    _coordinates.bounded_step_error`); ``None`` without either. A warning
+    where no estimate exists and the step may land far from it.
 
     Without the term, a step that no bound covers is flagged where it moves
     the training rows' predictors beyond the reach of the cache's model of
@@ -75,6 +77,8 @@ def _judged_step(cache, plan):
     unbounded = loss.curvature_lipschitz is None
     if not unbounded:
         error = step_error(cache, plan.hessians, plan.third, move, plan.residual)
+        if error is None:
+            error = bounded_step_error(plan.report, move)
         if error is not None or np.isfinite(plan.report.residual_bound):
             return error
     far = not within_reach(cache, move)

@@ -266,6 +266,22 @@ def step_error(cache, hessians, third, move, residual):
     return _newton_lengths(obj, hessians, cubic.gradient(move), residual)
 
 
+def bounded_step_error(report, move):
+    """An estimate (not a bound) of a request's distance to the corrected
+    data's optimum where the cache keeps no cubic term but bounds the
+    request (a multinomial model, more than 32 parameters): the next Newton
+    step's length to first order (:func:`_estimate`), with the gradient
+    after the step taken as the residual estimate plus the request's bound
+    increment. ``None`` without a finite bound or a gradient to scale by
+    (a request that changes nothing). Far above the truth where the bound
+    is loose (a median 100 times in the tests), never below it there."""
+    g = report.residual_estimate
+    if (not report.gradient_norm or g is None
+            or not np.isfinite(report.bound_increment)):
+        return None
+    return _estimate(g + report.bound_increment, report.gradient_norm, move)
+
+
 def _newton_lengths(obj, hessians, *gradients):
     """The summed lengths of the Newton steps the ``gradients`` call for."""
     return float(sum(np.linalg.norm(solve(obj, hessians, g)) for g in gradients))
