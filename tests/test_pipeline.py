@@ -1423,3 +1423,20 @@ def test_a_fit_whose_scaler_variance_overflows_says_so(value):
             with pytest.raises(ValueError, match=overflow):
                 pipe.fit(big, y)
         assert pickle.dumps(pipe) == before
+
+
+def test_forget_features_with_rows_starts_the_pipeline_s_history_anew():
+    """With the rows, the final step's cache is made from them and its
+    history starts anew (the earlier reports' bounds are functions of their
+    rows); the pipeline's kept every earlier report."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X @ [1.0, -1.0, 0.5] + rng.logistic(size=200) > 0).astype(int)
+    pipe = make_unlearning_pipeline(FunctionTransformer(), UnlearnableLogisticRegression())
+    pipe.fit(X, y)
+    pipe.unlearn(X[:5], None, y[:5])
+    pipe.unlearn(X[5:7], X[5:7] * 0.5, y[5:7])
+    assert len(pipe.unlearn_history_) == 2
+    pipe.forget_features([1], np.r_[X[5:7] * 0.5, X[7:]], y[5:])
+    assert [r.method for r in pipe.unlearn_history_] == ["forget_features"]
+    assert [r.method for r in pipe[-1].unlearn_history_] == ["forget_features"]

@@ -7,9 +7,9 @@ import copy
 import numpy as np
 from sklearn.base import clone
 
-from .._warnings import warn_caller
 from .._report import RequestReport
 from .._request import validate_request
+from .._warnings import warn_caller
 from ..base import get_unlearn_tags
 from ._certificate import LedgerEntry, as_bound
 from ._ledger import BudgetExceededError, certified, describe_bound, released_finite

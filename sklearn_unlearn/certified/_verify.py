@@ -36,9 +36,11 @@ def measure(final, rows, cert, rtol):
             "The training rows this CertifiedRemoval keeps do not match its "
             "model's cache, so the true residual cannot be measured on them: the "
             "model or its cache was changed other than by sklearn_unlearn (an "
-            "attribute of the cache set, or a saved file edited). Its certificate "
-            "cannot be trusted; nothing was done. Fit again to open a new "
-            "ledger.") from exc
+            "attribute of the cache set, or a saved file edited), or, if neither, "
+            "the cache's error bounds under-report, a defect of this library "
+            "(please report it; the cause below says which check failed). Its "
+            "certificate cannot be trusted; nothing was done. Fit again to open "
+            "a new ledger.") from exc
     true = float(np.linalg.norm(measured.unlearning_cache_.residual))
     if true > cert.spent:
         raise RuntimeError(

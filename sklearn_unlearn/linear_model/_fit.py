@@ -1,15 +1,14 @@
 """The fit of the linear estimators: the parent's solver, then the cache."""
 
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context, clone
 from sklearn.utils import check_array
 
-from .._warnings import warn_caller
 from .._locks import fit_serialised
 from .._plausibility import LossProfile
 from .._request import check_training_weights
+from .._warnings import warn_caller
 from ..solvers import LowRankModeWarning, NotPositiveDefiniteError, UnlearningCache
 from ._chunked import is_dask_collection
 from ._noise import UNREACHED, check_noisy_minimum

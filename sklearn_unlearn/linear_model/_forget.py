@@ -13,7 +13,8 @@ from ..edits import zero_features
 from ._chunked import check_zeroed_view, is_dask_collection
 from ._feature_change import (feature_positions, forgotten_state, recorded_state,
                               warn_inaccurate_change)
-from ._measured import check_current_rows, measured_current, rows_verified
+from ._measured import (bound_kept_if_verified, check_current_rows, measured_current,
+                        rows_verified)
 
 
 class ForgetFeaturesMixin:
@@ -217,20 +218,15 @@ default=None
             attrs["training_loss_profile_"] = None
             return attrs, report
         theta = attrs["unlearning_cache_"].theta
-
-        def unverified(cache):
-            # a bound of the rows given, which no check makes the current
-            # ones' (see refresh_cache)
-            return cache if verified else replace(cache, residual_error=np.inf)
-
         if chunked:
             cache, _, last = self._chunked_cache(*source, theta, like=like)
-            return self._polished_state(report, unverified(cache),
+            return self._polished_state(report, bound_kept_if_verified(cache, verified),
                                         LossProfile.from_sums(last))
         rows = validate_data(self, X, accept_sparse="csr", reset=False, dtype=np.float64)
         zeroed = zero_features(rows, positions)
         cache, profile = self._cache_polished_from(zeroed, y, sample_weight, theta)
-        attrs, report = self._polished_state(report, unverified(cache), profile)
+        attrs, report = self._polished_state(
+            report, bound_kept_if_verified(cache, verified), profile)
         if self.__dict__.get("row_fingerprints_") is not None or fingerprint_key is not None:
             attrs["row_fingerprints_"] = fingerprints_replaced(
                 self, rows, zeroed, y, sample_weight, fingerprint_key)

@@ -23,17 +23,18 @@ def judged_landing(cache, plan, change, *, warn):
     estimate passes :data:`CHANGE_RTOL` of the parameters' norm is warned
     about; the figures are not in the messages (they are the request rows',
     see the plan's report)."""
-    error = _judged_step(cache, plan)
+    # refused first: a refused request warns of nothing
+    precision = _precision_error(cache, plan, plan.report.step_norm or 0.0)
+    error = _judged_step(cache, plan, warn)
     if change is not None:
         change_error = change[1]
-        if change_error is None:
+        if change_error is None and warn:
             warn_inaccurate_change(None, change[0], plan.theta,
                                    "The feature_change of this request")
         # the estimates of the change and of the step add up; a change
         # without one leaves the whole without one
         error = (None if change_error is None
                  else change_error + (0.0 if error is None else error))
-    precision = _precision_error(cache, plan, plan.report.step_norm or 0.0)
     if error is None:
         return None
     error += precision
@@ -53,7 +54,7 @@ def judged_landing(cache, plan, change, *, warn):
 ROW_STEP_RTOL = 1e-2
 
 
-def _judged_step(cache, plan):
+def _judged_step(cache, plan, warn=True):
     """The estimated distance from the plan's model to the corrected data's
     optimum for a loss of bounded curvature: from the cubic term where the
     cache keeps it (:func:`~sklearn_unlearn.solvers.steps._coordinates.step_error`),
@@ -85,7 +86,7 @@ def _judged_step(cache, plan):
     if unbounded:
         far = far or (float(np.linalg.norm(move))
                       > ROW_STEP_RTOL * float(np.linalg.norm(plan.theta)))
-    if not far:
+    if not far or not warn:
         return None
     if unbounded:
         why = (f"moves the model by more than {ROW_STEP_RTOL:g} of the parameters' "
@@ -122,6 +123,10 @@ def _precision_error(cache, plan, step):
         # a bound that holds, or one the request made infinite (it grows: a
         # certified removal takes it as over any budget)
         return 0.0
+    # what the cache bounds the blocks' data part to miss, beside their own
+    # rounding: after a change of every row's features it is inf (the
+    # change carried its finite part into the blocks' own error bounds, see
+    # _mapped_blocks), and an estimate counts none
     drift = plan.drift.hessian_error
     carried = drift if np.isfinite(drift) else 0.0
     ratio = max(H.precision_ratio(H.error + carried) for H in plan.hessians)

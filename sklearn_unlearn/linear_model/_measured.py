@@ -116,7 +116,6 @@ class MeasuredResidualMixin:
         >>> from sklearn_unlearn import UnlearnableLogisticRegression
         >>> X, y = load_breast_cancer(return_X_y=True)
         >>> X = scale(X)
-        >>> clf = UnlearnableLogisticRegression().fit(X, y)
         >>> key = b"a key of at least sixteen bytes"
         >>> clf = UnlearnableLogisticRegression().fit(X, y, fingerprint_key=key)
         >>> for i in range(0, 100, 10):
@@ -292,11 +291,7 @@ class MeasuredResidualMixin:
                     new.objective, new.exact_hessian, self._keeps_residual_bound())):
             raise ValueError(_OVERFLOW)
         new = replace(new, zero_features=cache.zero_features)
-        if not rows_verified(cache, kept is not None):
-            # the cache made from them is of these rows; of the current ones,
-            # what the checks cannot tell bounds nothing without the history
-            # the new cache must not keep (see measured_current)
-            new = replace(new, residual_error=np.inf)
+        new = bound_kept_if_verified(new, rows_verified(cache, kept is not None))
         return self._with_state({"unlearning_cache_": new,
                                  "training_loss_profile_": profile,
                                  **self._moved_attributes(new.theta, new.objective.design)},
@@ -435,6 +430,15 @@ def rows_verified(cache, verified):
     allowances (a target off by 1.4e-5 passed, and a refresh published
     3e-10 for a true residual of 1.4e-4)."""
     return bool(verified or cache.entry_sides is not None)
+
+
+def bound_kept_if_verified(cache, verified):
+    """``cache``, made anew from rows given as the current ones, with its
+    bound where they are ``verified`` (:func:`rows_verified`) and ``inf``
+    otherwise: the bound is the rows', and of the current rows what the
+    checks cannot tell bounds nothing without the history that the new
+    cache must not keep (see :func:`measured_current`)."""
+    return cache if verified else replace(cache, residual_error=np.inf)
 
 
 def check_current_rows(cache, given):

@@ -42,17 +42,17 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 
-from .._warnings import warn_caller
 from .._report import RequestReport
 from .._request import check_method, check_tau, check_training_weights
 from .._training_rows import KeptRowsMixin, TrainingRows
+from .._warnings import warn_caller
 from ..base import UnlearnerMixin, UnlearnTags
 from ..solvers import UnlearningWarning
 from ..solvers._weight_totals import remaining, stacked, summed
 from ..solvers.bounds._roundoff import norm_up
+from ._hvp import MeanObjective, MLPFunction, MLPLayout, outputs_overflow
 from ._step import damped_step, remedy
 from ._trajectory import fresh_training_state
-from ._hvp import MeanObjective, MLPFunction, MLPLayout, outputs_overflow
 
 MLP_UNLEARN_METHODS = ("second_order", "first_order")
 CURVATURES = ("gauss_newton", "exact")

@@ -149,10 +149,14 @@ class ForgetColumnsMixin:
         plan = final._plan_forget(np.unique(local), X, y, sample_weight, fingerprint_key)
         report = PipelineRequestReport.of(plan.report, walk.kinds)
         steps = [*steps, (name, final)]
+        # with the rows the final step's cache is made from them, its history
+        # anew (the earlier reports' bounds are functions of their rows): the
+        # pipeline's as well
+        history = [] if X is not None else self.unlearn_history_
         state = {"steps": steps,
                  "_fitted_params": self._fitted_params_text(steps),
                  "unlearn_statistics_": walk.new_counts,
-                 "unlearn_history_": [*self.unlearn_history_, report.kept()],
+                 "unlearn_history_": [*history, report.kept()],
                  "_final_plan": plan}
         return self._state_plan(state, report)
 

@@ -10,8 +10,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..._warnings import warn_caller
 from .._cg import conjugate_gradient
-from ..objective._blocks import solve
 from ..hessian._factored import FactoredHessian, NotPositiveDefiniteError
+from ..objective._blocks import solve
 
 _EPS = np.finfo(float).eps
 

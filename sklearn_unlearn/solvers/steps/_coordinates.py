@@ -274,7 +274,8 @@ def bounded_step_error(report, move):
     after the step taken as the residual estimate plus the request's bound
     increment. ``None`` without a finite bound or a gradient to scale by
     (a request that changes nothing). Far above the truth where the bound
-    is loose (a median 100 times in the tests), never below it there."""
+    is loose (a median 100 times in the tests; not below it there beyond
+    the reference's own precision)."""
     g = report.residual_estimate
     if (not report.gradient_norm or g is None
             or not np.isfinite(report.bound_increment)):

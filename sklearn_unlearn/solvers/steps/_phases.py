@@ -10,14 +10,14 @@ import numpy as np
 
 from ..._warnings import warn_caller
 from ..bounds import _bound
-from ..hessian import _third
-from ._auto import auto_method
-from ..objective._blocks import apply_all, corrected, matvec, solve
 from ..fit._chunks import published_theta
+from ..hessian import _third
 from ..hessian._entry_sides import packed_sides
+from ..hessian._rows_dense import prepare_fold
+from ..objective._blocks import apply_all, corrected, matvec, solve
+from ._auto import auto_method
 from ._refine import refine
 from ._request_change import RequestChange
-from ..hessian._rows_dense import prepare_fold
 
 
 class UnlearningWarning(UserWarning):
