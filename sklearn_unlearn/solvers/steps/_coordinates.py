@@ -276,11 +276,17 @@ def bounded_step_error(report, move):
     (a request that changes nothing). Far above the truth where the bound
     is loose (a median 100 times in the tests; not below it there beyond
     the reference's own precision)."""
-    g = report.residual_estimate
-    if (not report.gradient_norm or g is None
-            or not np.isfinite(report.bound_increment)):
+    g, start = report.residual_estimate, report.gradient_norm
+    if not start or g is None or not np.isfinite(report.bound_increment):
         return None
-    return _estimate(g + report.bound_increment, report.gradient_norm, move)
+    # the steps that would follow shrink the gradient as this one did, by
+    # g / ||G|| each: their lengths add up to 1 / (1 - g / ||G||) of the
+    # next one's (infinite where the step did not shrink it: a stalled or
+    # first-order step)
+    shrink = g / start
+    if not shrink < 1.0:
+        return np.inf
+    return _estimate(g + report.bound_increment, start, move) / (1.0 - shrink)
 
 
 def _newton_lengths(obj, hessians, *gradients):
