@@ -34,6 +34,7 @@ of the gradient on ``D`` (``grad J(theta; D)`` is not zero after a stochastic
 solver stops), so the step also finishes that part of the optimisation.
 """
 
+import contextlib
 import copy
 import time
 from numbers import Integral, Real
@@ -51,6 +52,7 @@ from ..solvers import UnlearningWarning
 from ..solvers._weight_totals import remaining, stacked, summed
 from ..solvers.bounds._roundoff import norm_up
 from ._hvp import MeanObjective, MLPFunction, MLPLayout, outputs_overflow
+from ._random_state import one_draw_per_training
 from ._step import damped_step, remedy
 from ._trajectory import fresh_training_state
 
@@ -73,6 +75,25 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
     """
 
     # -- fit -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _training(self):
+        """A call of the parent's solver: one draw of a caller's random state
+        (:func:`~._random_state.one_draw_per_training`), on copies of the
+        fitted state it updates in place (:meth:`_train_on_copies`)."""
+        with one_draw_per_training(self):
+            self._train_on_copies()
+            yield
+
+    def _fit_unlearnable(self, parent_fit, X, y, sample_weight, fingerprint_key):
+        """``fit``: the parent's (``parent_fit``), then the unlearning state
+        and the rows' fingerprints."""
+        self._check_fit_arguments(X, sample_weight, fingerprint_key)
+        with self._training():
+            parent_fit(X, y, sample_weight=sample_weight)
+            self._fit_unlearning_state(X, y, sample_weight)
+            self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
+        return self
+
     def _fit_unlearning_state(self, X, y, sample_weight):
         X = check_array(X, accept_sparse="csr", dtype=np.float64, copy=True)
         if sp.issparse(X):

@@ -9,7 +9,6 @@ from sklearn.utils.metaestimators import available_if
 from .._locks import fit_serialised
 from .._request import check_training_weights, plain
 from ._base import UnlearnableMLPMixin
-from ._random_state import one_draw_per_training
 
 _SHARED_DOC = """
     The fitted network is exactly the parent's (same solver, same result)
@@ -279,18 +278,11 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self : object
             The fitted estimator.
         """
-        self._check_fit_arguments(X, sample_weight, fingerprint_key)
-        with one_draw_per_training(self):
-            self._train_on_copies()
-            super().fit(X, y, sample_weight=sample_weight)
-            self._fit_unlearning_state(X, y, sample_weight)
-            self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
-        return self
+        return self._fit_unlearnable(super().fit, X, y, sample_weight, fingerprint_key)
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         check_training_weights(sample_weight, X)
-        with one_draw_per_training(self):
-            self._train_on_copies()
+        with self._training():
             super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
             self._rename_trained_state()
         return self
@@ -472,18 +464,11 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
         self : object
             The fitted estimator.
         """
-        self._check_fit_arguments(X, sample_weight, fingerprint_key)
-        with one_draw_per_training(self):
-            self._train_on_copies()
-            super().fit(X, y, sample_weight=sample_weight)
-            self._fit_unlearning_state(X, y, sample_weight)
-            self._keep_row_fingerprints(X, y, sample_weight, fingerprint_key)
-        return self
+        return self._fit_unlearnable(super().fit, X, y, sample_weight, fingerprint_key)
 
     def partial_fit(self, X, y, sample_weight=None):
         check_training_weights(sample_weight, X)
-        with one_draw_per_training(self):
-            self._train_on_copies()
+        with self._training():
             super().partial_fit(X, y, sample_weight=sample_weight)
             self._rename_trained_state()
         return self
