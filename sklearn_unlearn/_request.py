@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, validate_data
@@ -69,9 +70,63 @@ def _plain_rows(estimator, X):
         return bool(np.isfinite(X.sum()))
 
 
+def check_sparse_structure(X, name):
+    """Refuse a sparse matrix whose index arrays do not describe its shape:
+    a column or row index out of range, or row pointers that decrease or
+    pass the stored entries.
+
+    SciPy's conversions and scikit-learn's checks read the index arrays
+    without checking them (SciPy's ``check_format(full_check=True)`` does,
+    but may rewrite them), so such a matrix reads and writes memory outside
+    its arrays: a request changed the model, and the process could abort
+    later. The check reads the index arrays once and changes nothing.
+    """
+    if not sp.issparse(X) or X.format not in ("csr", "csc", "bsr", "coo"):
+        return        # the other formats keep their entries in checked containers
+    if X.format == "coo":
+        coords = X.coords if hasattr(X, "coords") else (X.row, X.col)
+        problem = next((f"an index of axis {axis} is out of range"
+                        for axis, (index, size) in enumerate(zip(coords, X.shape))
+                        if len(index) and not (0 <= index.min() and index.max() < size)),
+                       None)
+        if problem is None and any(len(index) != len(X.data) for index in coords):
+            problem = "its index arrays and its values differ in length"
+    else:
+        major, minor = (X.shape if X.format != "csc" else X.shape[::-1])
+        if X.format == "bsr":
+            major, minor = major // X.blocksize[0], minor // X.blocksize[1]
+        problem = _compressed_problem(X.indptr, X.indices, len(X.data), major, minor,
+                                      "column" if X.format == "csc" else "row")
+    if problem is not None:
+        raise ValueError(
+            f"{name} is a sparse {X.format.upper()} matrix whose structure is invalid: "
+            f"{problem}. Build it again from its entries (scipy.sparse's "
+            "check_format(full_check=True) says what is wrong). Nothing was changed.")
+
+
+def _compressed_problem(indptr, indices, n_values, major, minor, axis):
+    """What is wrong with the pointers and indices of a compressed sparse
+    matrix of ``major`` lines (``axis``: rows, or columns for CSC; blocks
+    for BSR) of ``minor`` entries each, or ``None``."""
+    other = "column" if axis == "row" else "row"
+    if indptr.ndim != 1 or len(indptr) != major + 1:
+        return f"it has {len(indptr)} {axis} pointers for {major} {axis}s"
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0):
+        return f"its {axis} pointers do not start at 0 and increase"
+    end = indptr[-1]
+    if end > len(indices) or end > n_values:
+        return (f"its {axis} pointers end at {end}, past its "
+                f"{min(len(indices), n_values)} entries")
+    used = indices[:end]
+    if len(used) and not (0 <= used.min() and used.max() < minor):
+        return f"a {other} index is out of range [0, {minor})"
+    return None
+
+
 def _check_rows(estimator, X, name):
     if _plain_rows(estimator, X):
         return X
+    check_sparse_structure(X, name)
     try:
         return validate_data(
             estimator, X, reset=False, accept_sparse="csr", dtype=np.float64,

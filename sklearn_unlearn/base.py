@@ -29,7 +29,7 @@ from ._fingerprints import (MissingRowsError, check_key, fingerprint_training_ro
 from ._locks import serialised
 from ._params import params_text
 from ._report import RequestReport
-from ._request import check_training_weights, validate_request
+from ._request import check_sparse_structure, check_training_weights, validate_request
 from ._tags import UnlearnerTags, UnlearnTags, get_unlearn_tags
 
 __all__ = [
@@ -274,8 +274,11 @@ class UnlearnerMixin:
     def _check_fit_arguments(self, X, sample_weight, fingerprint_key):
         """At the start of ``fit``, before the parent's solver: refuse what
         the unlearning state would refuse after it (a key of the wrong size,
-        negative sample weights, which scikit-learn's solvers take), so that
-        a refused fit has not trained first."""
+        negative sample weights, which scikit-learn's solvers take, a sparse
+        matrix whose index arrays do not describe its shape, which they
+        would read beyond its arrays), so that a refused fit has not trained
+        first."""
+        check_sparse_structure(X, "X")
         if fingerprint_key is not None:
             check_key(fingerprint_key)
         if sample_weight is not None:

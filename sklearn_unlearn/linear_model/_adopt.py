@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._fingerprints import RowFingerprints, check_key, key_check
 from .._plausibility import LossProfile
+from .._request import check_sparse_structure
 from ..solvers import NotPositiveDefiniteError
 from ..solvers.fit._chunked_newton import cache_by_chunks, check_weighted
 from ._chunked import (CHUNK_WEIGHTS, ChunkPass, MappedChunks, check_target_shape,
@@ -299,6 +300,7 @@ class ChunkedFitMixin:
         """``(X, y, sample_weight)`` of the fitted model's training rows in
         memory, checked as a pass over chunks checks them and as the parent
         checks its targets."""
+        check_sparse_structure(X, "X")
         validate_data(self, X, reset=False, accept_sparse="csr", dtype=None)
         # (in memory, class_weight="balanced" sees all of y)
         classes = self.classes_ if self._chunked_classifier else None

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 
 from .._fingerprints import canonical_targets, row_digests
-from .._request import check_training_weights
+from .._request import check_sparse_structure, check_training_weights
 from ..solvers.bounds._roundoff import UNIT, gamma
 from ..solvers.fit._chunks import row_sums
 
@@ -82,6 +82,7 @@ class ChunkPass:
                 f"The columns {list(X.columns)[:10]} of the rows given are not the "
                 "feature names the model was fitted with, in that order "
                 f"({list(self.names)[:10]}): give them as at fit.")
+        check_sparse_structure(X, "A chunk of rows")
         X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
                         ensure_min_samples=0)
         if sp.issparse(X):
@@ -405,6 +406,8 @@ def row_chunks(X, y, sample_weight=None, size=ROW_CHUNK):
     """``(X, y, sample_weight)`` in chunks of ``size`` rows (views of
     arrays; data frames, lists and sparse matrices of a format that cannot
     slice rows are converted once); ``size=None``: all rows in one."""
+    # slicing and converting read a sparse matrix's index arrays unchecked
+    check_sparse_structure(X, "X")
     if sp.issparse(X) and X.format != "csr":
         # COO and DIA matrices cannot be sliced; the chunks are read as CSR
         X = X.tocsr()

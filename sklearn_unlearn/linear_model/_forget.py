@@ -9,6 +9,7 @@ from sklearn.utils.validation import validate_data
 from .._fingerprints import fingerprints_replaced
 from .._plausibility import LossProfile
 from .._report import RequestReport
+from .._request import check_sparse_structure
 from ..edits import zero_features
 from ._chunked import check_zeroed_view, is_dask_collection
 from ._feature_change import (feature_positions, forgotten_state, recorded_state,
@@ -222,6 +223,7 @@ default=None
             cache, _, last = self._chunked_cache(*source, theta, like=like)
             return self._polished_state(report, bound_kept_if_verified(cache, verified),
                                         LossProfile.from_sums(last))
+        check_sparse_structure(X, "X")
         rows = validate_data(self, X, accept_sparse="csr", reset=False, dtype=np.float64)
         zeroed = zero_features(rows, positions)
         cache, profile = self._cache_polished_from(zeroed, y, sample_weight, theta)

@@ -14,6 +14,7 @@ from sklearn.utils.validation import _num_samples
 
 from .._locks import fit_serialised, serialised
 from .._params import fitted_digest
+from .._request import check_sparse_structure
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags, state_lineage
 from ._forget import ForgetColumnsMixin, _final_unlearns
 from ._report import PipelineRequestReport
@@ -157,6 +158,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                 "An UnlearningPipeline whose final step unlearns does not cache its "
                 "fitted transformers: memory keeps the transformed training rows in "
                 "files that unlearning cannot erase. Use memory=None.")
+        check_sparse_structure(X, "X")
         # scikit-learn refits the steps in place (without memory, it clones
         # none): a fit that fails part way puts every one of them back, so
         # that the steps and the statistics kept stay those of one fit
@@ -359,6 +361,8 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             raise ValueError("Nothing to unlearn: pass X_old and/or X_new.")
         n = getattr(self, "n_features_in_", None)
         for name, X in (("X_old", X_old), ("X_new", X_new)):
+            # the steps' own conversions read a sparse matrix's index arrays
+            check_sparse_structure(X, name)
             shape = () if X is None else np.shape(X)
             if n is not None and len(shape) == 2 and shape[1] != n:
                 raise ValueError(
