@@ -22,7 +22,7 @@ import numpy as np
 from .._report import RequestReport
 from .hessian._factored import FactoredHessian
 from .hessian._pending import PendingMatrix
-from . import _weight_totals
+from . import _feature_counts, _weight_totals
 from .bounds import _bound, _roundoff
 from .steps import _phases
 from .hessian import _third
@@ -54,6 +54,7 @@ class _Plan:
     weight_residue: np.ndarray | None = None
     target_moment: np.ndarray | None = None
     target_moment_error: float | None = None
+    feature_counts: np.ndarray | None = None
 
     @property
     def finite(self):
@@ -162,6 +163,12 @@ class UnlearningCache:
     target_moment_error : float or None
         A bound on every entry's difference between ``target_moment`` and
         the exact sum over the current rows.
+    feature_counts : ndarray of shape (n_features,) or None
+        The number of current rows whose value in each feature is not zero
+        (``-1``: unknown); a feature whose count a request takes to zero is
+        taken out of the cache as a refit would not have it
+        (:meth:`without_features`). ``None`` in a cache saved before it was
+        kept.
 
     Examples
     --------
@@ -202,6 +209,7 @@ class UnlearningCache:
     zero_features: tuple = ()
     target_moment: np.ndarray | None = None
     target_moment_error: float | None = None
+    feature_counts: np.ndarray | None = None
 
     # -- construction --------------------------------------------------------
     @classmethod
@@ -331,6 +339,7 @@ class UnlearningCache:
             target_moment=sums.target_moment,
             target_moment_error=(None if sums.target_moment is None else moment_rounding(
                 sums.n_rows, sums.target_moment_scale, sums.max_norm)),
+            feature_counts=sums.column_counts,
         )
 
     def measured(self, sums):
@@ -376,6 +385,10 @@ class UnlearningCache:
         pending beside the matrices; they belong to the corrected data.
         """
         r = request
+        # refused before any work: rows holding a feature more often than the
+        # current data does were not trained on
+        counts = _feature_counts.counts_after(self.feature_counts, r,
+                                              self.objective.n_features)
         g = _phases.gradients(self, r, remaining)
         c = _phases.changed(self, r, g)
         requested = method
@@ -413,6 +426,7 @@ class UnlearningCache:
                                  + (self.residual_error + increment)),
         )
         plan = self._planned(r, g, c, after, residual, increment, drift, report)
+        plan.feature_counts = counts
         if not plan.finite:
             raise ValueError(_TOO_LARGE)
         return plan
@@ -475,9 +489,11 @@ class UnlearningCache:
         """The cache after a plan computed by :meth:`plan`, as a new object.
 
         This one is unchanged, so a caller can build the whole new state of
-        an estimator first and swap it in with one assignment.
+        an estimator first and swap it in with one assignment. Features the
+        plan leaves in no current row are taken out
+        (:meth:`without_features`).
         """
-        return replace(
+        new = replace(
             self,
             objective=plan.objective,
             hessians=plan.hessians,
@@ -497,7 +513,85 @@ class UnlearningCache:
             target_moment_error=plan.target_moment_error,
             n_requests=self.n_requests + 1,
             history=[*self.history, plan.report.kept()],
+            feature_counts=plan.feature_counts,
         )
+        gone = _feature_counts.gone(self.feature_counts, plan.feature_counts)
+        return new.without_features(gone, before=self) if len(gone) else new
+
+    def without_features(self, features, before=None):
+        """The cache with the ``features`` that no current row holds taken
+        out as a fit on the current rows would have them, as a new object
+        (this one is unchanged).
+
+        The objective is separable in such a feature's weights: the data
+        term does not depend on them, so their optimum is where the penalty
+        meets the noise (``-b_j / lambda_j``; zero without noise), and
+        setting them there changes no other weight's gradient. The gradient
+        there is the penalty's and the noise's alone, the Hessian blocks'
+        lines hold only the penalty, and the Gram matrices, the cubic term
+        and the targets' moment are zero on them: exact values, where the
+        rows that left had left the difference between the curvature they
+        entered with and the one they left with, in their other features.
+        The drift bound grows by the weights' move (the rows' predictors do
+        not change with them). ``before``: the cache this one was committed
+        from, whose arrays stay as they are; this one's arrays that it does
+        not share may change in place (this one must not be used after).
+        """
+        obj = self.objective
+        features = np.asarray(features, dtype=np.intp)
+        pen = obj.penalty[features]
+        theta = self.theta.copy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theta[features] = (0.0 if self.noise is None else
+                               np.where(pen[:, None] > 0,
+                                        -self.noise[features] / pen[:, None], 0.0))
+        theta = published_theta(obj, theta, self.dtype)
+        residual = self.residual.copy()
+        residual[features] = pen[:, None] * theta[features]
+        error = self.residual_error
+        if self.noise is not None:
+            residual[features] += self.noise[features]
+            # the penalty's product and the sum, each rounded once
+            error += 2.0 * _roundoff.UNIT * float(np.linalg.norm(
+                np.abs(pen[:, None] * theta[features]) + np.abs(self.noise[features])))
+        lines = [_block_lines(obj, features, b) for b in range(len(self.hessians))]
+        old = [None] * len(lines) if before is None else before.hessians
+        hessians = [H.with_lines(*line, beside=B)
+                    for H, line, B in zip(self.hessians, lines, old)]
+        third = None
+        if self.third is not None:
+            third = []
+            for T, (lines_b, _) in zip(self.third, lines):
+                T = T.copy()
+                T[lines_b], T[:, lines_b], T[:, :, lines_b] = 0.0, 0.0, 0.0
+                third.append(T)
+        moment = self.target_moment
+        if moment is not None:
+            moment = moment.copy()
+            moment[features] = 0.0
+        moved = float(np.linalg.norm(theta - self.theta))
+        return replace(
+            self, theta=theta, residual=residual, residual_error=error,
+            hessians=hessians, third=third, target_moment=moment,
+            gram=None if self.gram is None else self.gram.with_lines(features, 0.0),
+            norm_gram=(None if self.norm_gram is None
+                       else self.norm_gram.with_lines(features, 0.0)),
+            drift=replace(self.drift, norm=self.drift.norm + moved * (1.0 + 4.0 * _roundoff.UNIT)))
+
+
+def _block_lines(obj, features, b):
+    """The lines of Hessian block ``b`` that hold the weights of
+    ``features``, and the penalty on their diagonal: a coupled block holds
+    every output's weight of a feature (ordered output by output), another
+    block one line per feature for the outputs it serves."""
+    full = np.zeros((obj.n_params, obj.n_outputs), dtype=bool)
+    full[features] = True
+    mask = obj.to_block(full, b)
+    if mask.ndim == 2:
+        return features, obj.penalty[features]
+    lines = np.flatnonzero(mask)
+    penalties = np.repeat(obj.penalty[:, None], obj.n_outputs, axis=1)
+    return lines, obj.to_block(penalties, b)[lines]
 
 
 #: The name of :class:`~._drift.Drift` in files saved before it had a module

@@ -107,6 +107,10 @@ class RowSums:
         when the feature is zero in every row (a sum of magnitudes cannot
         cancel), which rows given as the current ones must be where the
         model forgot a feature.
+    column_counts : ndarray of shape (n_features,) or None
+        With ``target_moment``, the number of rows whose value in each feature is not zero: a
+        feature no row holds any more has left the data (see
+        :meth:`~sklearn_unlearn.solvers.UnlearningCache.without_features`).
     directions : ndarray of shape (n_params, r) or None
         Unit directions ``w_j`` along which the rows' second moments are
         summed (the same in every chunk).
@@ -150,6 +154,7 @@ class RowSums:
     probe_seed: int | None = None
     gram_weight: float | None = None
     column_mass: np.ndarray | None = None
+    column_counts: np.ndarray | None = None
     directions: np.ndarray | None = None
     direction_sums: np.ndarray | None = None
 
@@ -286,8 +291,9 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
     ``sides_key``: the key of the rows' digests, for a loss whose curvature
     jumps (the side each row entered the Hessian on is taken at the anchor).
     ``target_moment``: the moment of the targets, which passes over chunks
-    compare and the cache keeps, and (unless ``column_masses`` is false) the
-    rows' sums of magnitudes per feature.
+    compare and the cache keeps, the rows' count of values that are not zero
+    per feature, and (unless ``column_masses`` is false) their sums of
+    magnitudes per feature.
     ``third``: the third derivatives of the loss at the anchor.
     ``directions``: unit directions (shape ``(n_params, r)``) along which the
     rows' second moments are summed (:attr:`RowSums.direction_sums`), which a
@@ -359,6 +365,7 @@ def row_sums(objective, X, Y, S, theta, *, groups, n_groups, row_weight,
                              else float(norms @ np.abs(weighted).sum(axis=1))),
         third=tensors,
         column_mass=None if weighted is None or not column_masses else column_mass(X),
+        column_counts=nonzero_counts(X) if target_moment else None,
         directions=directions,
         direction_sums=(None if directions is None
                         else direction_sums(design, X, S[:, 0], row_norms, directions)),
@@ -385,6 +392,20 @@ def direction_sums(design, X, s, row_norms, directions):
         forms = P @ weights
         weighted = (P * row_norms) @ weights
     return np.array([forms[:, 0], weighted[:, 0], forms[:, 1], weighted[:, 1]])
+
+
+def nonzero_counts(X):
+    """The number of rows of the dense or sparse ``X`` whose value in each
+    column is not zero (a stored zero, or duplicates that add up to zero,
+    count as zero)."""
+    if not sp.issparse(X):
+        return np.count_nonzero(X, axis=0).astype(np.int64)
+    X = X.tocsr()
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    used = X.indices[:X.indptr[-1]][X.data[:X.indptr[-1]] != 0]
+    return np.bincount(used, minlength=X.shape[1]).astype(np.int64)
 
 
 def column_mass(X):

@@ -269,6 +269,11 @@ class FactoredHessian(PendingMatrix):
         new._refactor()
         return new
 
+    def _changed_lines(self, old_diagonal):
+        # a principal part of a positive definite matrix, the penalty beside
+        # it: positive definite where the matrix was
+        self._refactor()
+
     def _fold_price(self):
         p = self._base.shape[0]
         return super()._fold_price() + p**3 / 3.0

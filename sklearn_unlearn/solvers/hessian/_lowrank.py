@@ -340,6 +340,40 @@ class LowRankHessian(FoldMixin):
         new._capacitance = None
         return new
 
+    def with_lines(self, index, diagonal, beside=None):
+        """The matrix with the rows and columns ``index`` set to zero but for
+        ``diagonal`` on the diagonal, folded, as a new object (this one is
+        unchanged): the lines of features that no current row holds.
+
+        A fit's sketch is made again for the data part projected off those
+        lines (:meth:`SketchCore.projected`); another factor has its rows
+        there zeroed. The diagonal and the class blocks stay the remainder
+        of the changed matrix, as in a fold.
+
+        ``beside``: the matrix this one was corrected from, whose arrays
+        must stay as they are. A factor that shares no memory with that
+        one's (a fold's new one) is changed in place, and this object must
+        not be used after; otherwise a new factor is made.
+        """
+        H = self.folded() if self.pending_rank else self
+        index = np.asarray(index, dtype=np.intp)
+        core = H.sketch_core
+        if core is not None and len(core.L) == H.W.shape[1] and np.all(H.w_signs == 1):
+            own = H is not self or (isinstance(beside, LowRankHessian)
+                                    and not np.may_share_memory(H.W, beside.W))
+            W, core = core.projected(H.W, index, in_place=own)
+        else:
+            W, core = H.W.copy(), None
+            W[index] = 0.0
+        full_diag, remainder, cross = H._folded_remainder(W, H.w_signs)
+        full_diag = full_diag.copy()
+        full_diag[index] = diagonal
+        remainder[index] = diagonal
+        if cross is not None:
+            cross[np.unique(index % cross.shape[0])] = 0.0
+        return H._with_factor(W, H.w_signs, None, full_diag, 0.0, remainder, cross,
+                              sketch_core=core)
+
     def _capacitance_lu(self):
         """LU of ``diag(signs)^-1 + U^T B^-1 U``, ``B`` the matrix at construction.
 

@@ -330,6 +330,39 @@ class PendingMatrix:
         self._pending_mass = 0.0
         self._rent = 0.0
 
+    def with_lines(self, index, diagonal, beside=None):
+        """The matrix with the rows and columns ``index`` set to zero but for
+        ``diagonal`` on the diagonal, as a new object with its pending rows
+        folded (this one is unchanged): the lines of features that no
+        current row holds, set to what the rows' sum has there (see
+        ``solvers._feature_counts``).
+
+        The entries set are exact, so the difference from the exact sum the
+        matrix stands for loses those lines: :attr:`error` still bounds it.
+        (``beside``, the matrix this one was corrected from, is not read:
+        the base is copied.)
+        """
+        new = self._copy()
+        if new._pending:
+            PendingMatrix._fold(new)
+        index = np.asarray(index, dtype=np.intp)
+        diagonal = np.broadcast_to(np.asarray(diagonal, dtype=np.float64), index.shape)
+        base = np.array(new._base, order="F")
+        old = base[index, index].copy()
+        # a base from an older file may hold the whole matrix: both halves
+        base[index, :] = 0.0
+        base[:, index] = 0.0
+        base[index, index] = diagonal
+        new._base = base
+        new._trace = float(np.trace(base))
+        new._abs_norm = (new._abs_norm + float(np.linalg.norm(diagonal))) * (1.0 + 4.0 * UNIT)
+        new._changed_lines(old)
+        return new
+
+    def _changed_lines(self, old_diagonal):
+        """After :meth:`with_lines` set the base (``old_diagonal``: the
+        diagonal entries it replaced)."""
+
     def corrected(self, terms=None, fold=False):
         """The matrix plus ``terms`` (a RowCurvature), as a new object.
 

@@ -39,6 +39,9 @@ except ImportError:
 #: Passes over the data (blocks of test vectors) that one sketch takes.
 PASSES = 8
 
+#: Rows of a factor multiplied at a time where it is updated in place.
+_ROW_BLOCK = 4096
+
 
 def sketch(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
     """``W`` of shape ``(p, s)`` with ``0 <= W W^T <= A`` and ``W W^T`` exact
@@ -141,6 +144,43 @@ class SketchCore:
             G = _sign_vectors(U.shape[0], self.J, self.seed, e, s, rows=live)
             out[e:] = G.T @ rows_of(live)
         return out
+
+    def projected(self, W, lines, in_place=False):
+        """``(W', core')`` of ``P A P`` from ``W`` of ``A``, ``P`` the projection
+        off the coordinates ``lines`` (features no row holds any more).
+
+        With ``O`` the rows ``lines`` of ``Omega`` and ``Y_F = W_F L^T`` those
+        of ``Y``, the core ``Omega^T P A P Omega`` is ``C - O^T Y_F - Y_F^T O
+        + O^T A_FF O`` and ``Y' = P (Y - A_{:F} O)``: exact but for ``A``'s
+        entries in the lines, taken from the sketch (``W W_F^T``; exact on
+        the columns ``J``). ``O(p s^2)``, as a fold. ``in_place``: ``W`` is
+        overwritten with ``W'`` a block of rows at a time (no second factor
+        in memory)."""
+        lines = np.asarray(lines, dtype=np.intp)
+        units = sp.csr_matrix((np.ones(len(lines)), (lines, np.arange(len(lines)))),
+                              shape=(W.shape[0], len(lines)))
+        O = self.test_products(units, lines).T
+        W_F = W[lines]
+        Y_F = W_F @ self.L.T
+        reach = W_F.T @ O                    # W_F^T O: A's lines through the sketch
+        core = self.L @ self.L.T - self.nu * np.eye(len(self.L))
+        core = core - O.T @ Y_F - Y_F.T @ O + reach.T @ reach
+        if not np.all(np.isfinite(core)):
+            raise NotPositiveDefiniteError(
+                "The corrected Hessian's sketch has non-finite entries; retrain on "
+                "the corrected data instead.")
+        L_new, nu_new = _shifted_cholesky(0.5 * (core + core.T))
+        # W' = P W (L^T - W_F^T O) L'^{-T}
+        T = solve_triangular(L_new, (self.L.T - reach).T, lower=True).T
+        if in_place:
+            W_new = W
+            for start in range(0, len(W), _ROW_BLOCK):
+                W[start:start + _ROW_BLOCK] = W[start:start + _ROW_BLOCK] @ T
+        else:
+            with ordinary_pages():      # fresh memory, written once
+                W_new = W @ T
+        W_new[lines] = 0.0
+        return W_new, SketchCore(L_new, nu_new, self.J, self.minus, self.seed)
 
     def updated(self, W, U, signs):
         """``(W', core')`` of ``A + U diag(signs) U^T`` from ``W`` of ``A``:

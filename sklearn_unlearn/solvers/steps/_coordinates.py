@@ -328,9 +328,24 @@ def _changed_cache(cache, A, zeroed, theta_new, theta_moved, residual, hessians,
         max_row_norm=np.inf,
         drift=drift, third=third, target_moment=moment,
         target_moment_error=None if moment is None else cache.target_moment_error,
+        feature_counts=_counts_after_change(cache, A, zeroed),
     )
     return (new, float(np.linalg.norm(theta_new - theta_moved)),
             change_error(cache, A, theta_moved, theta_new, hessians))
+
+
+def _counts_after_change(cache, A, zeroed):
+    """The count of rows holding each feature after the change ``A``: zero
+    for a zeroed feature, unknown (``-1``) for a shifted one, whose zeros
+    move; a feature only scaled keeps its count."""
+    counts = cache.feature_counts
+    if counts is None:
+        return None
+    counts = np.where(zeroed, 0, counts)
+    d = cache.objective.n_features
+    if cache.objective.design.fit_intercept:
+        counts = np.where(A[:d, d] != 0, -1, counts)
+    return counts.astype(np.int64)
 
 
 def _checked_change(cache, scale, shift):
