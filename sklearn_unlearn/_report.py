@@ -66,7 +66,9 @@ class RequestReport:
         and the predictors move little (at most 1 in root mean square;
         ``inf`` where they move further or the cubic model does not hold
         over the step), otherwise from the request's bound increment (the
-        next Newton step's length with it as the gradient after the step);
+        next Newton step's length with it as the gradient after the step,
+        scaled by the smaller of the curvatures along ``G`` to first order
+        and of the remaining rows along the step);
         and, for a change of every row's features (a
         pipeline's scaler unlearned, ``feature_change``,
         ``forget_features`` from the cache alone), the change's own: the

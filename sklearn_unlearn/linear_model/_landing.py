@@ -79,7 +79,7 @@ def _judged_step(cache, plan, warn=True):
     if not unbounded:
         error = step_error(cache, plan.hessians, plan.third, move, plan.residual)
         if error is None:
-            error = bounded_step_error(plan.report, move)
+            error = bounded_step_error(plan.report, move, plan.step_curvature)
         if error is not None or np.isfinite(plan.report.residual_bound):
             return error
     far = not within_reach(cache, move)

@@ -55,6 +55,9 @@ class _Plan:
     target_moment: np.ndarray | None = None
     target_moment_error: float | None = None
     feature_counts: np.ndarray | None = None
+    #: ``step^T H_rest step / ||step||^2``: the curvature of the cache's model
+    #: of the remaining rows' objective along the step (``None`` for no step)
+    step_curvature: float | None = None
 
     @property
     def finite(self):
@@ -90,6 +93,13 @@ def _largest_norm_after(largest, r, n_params):
                          * (1.0 + _NORM_MATCH) >= after):
         return np.inf
     return after
+
+
+def _curvature_along(step, H_step):
+    """``step^T H step / ||step||^2`` from ``H step`` (``None`` for a zero
+    step)."""
+    squared = float((step * step).sum())
+    return float((step * H_step).sum()) / squared if squared > 0.0 else None
 
 
 #: Relative rounding by which two computations of a row's norm (at fit and in
@@ -462,6 +472,7 @@ class UnlearningCache:
             third=third,
             target_moment=moment,
             target_moment_error=moment_error,
+            step_curvature=_curvature_along(after.step, after.H_rest_step),
         )
 
     def remaining(self, r):
