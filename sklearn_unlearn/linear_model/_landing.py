@@ -65,14 +65,15 @@ def _judged_step(cache, plan, warn=True):
     Without the term, a step that no bound covers is flagged where it moves
     the training rows' predictors beyond the reach of the cache's model of
     their loss: by more than ``_CUBIC_REACH`` in root mean square where the
-    request's bound is infinite (a change of every row's features, as a
-    pipeline's scaler makes). A loss of unbounded curvature (a log link)
+    request's bound is infinite (a model that keeps none, as in the low-rank
+    mode, or a change of every row's features, as a pipeline's scaler
+    makes). A loss of unbounded curvature (a log link)
     has no bound on the remaining rows' curvature along a step, and its
     cubic model is no guide: a long step (past ``ROW_STEP_RTOL`` of the
     parameters' norm) is flagged too. The figures are not in the messages:
     they are the request rows' (see the plan's report)."""
     loss = cache.objective.loss
-    if loss.constant_curvature or loss.curvature_jumps or not cache.exact_hessian:
+    if loss.constant_curvature or loss.curvature_jumps:
         return None
     move = plan.theta - cache.theta
     unbounded = loss.curvature_lipschitz is None
@@ -99,11 +100,13 @@ def _judged_step(cache, plan, warn=True):
     else:
         why = ("moves the training rows' predictors by more than "
                f"{_CUBIC_REACH:g} in root mean square (weighted by their curvature), "
-               "and no bound covers it (it changes every row's features, as an "
-               "unlearned scaler of a pipeline does: report.residual_bound is inf): "
-               "the cache's model of the remaining rows' loss may not hold that far "
-               "(erasing an outlier of 30 through a scaler left a logistic model "
-               "25% off).")
+               "and no bound covers it (report.residual_bound is inf: the model "
+               "keeps none, as in hessian='low_rank' or with residual_bound=False, "
+               "or the request changes every row's features, as an unlearned "
+               "scaler of a pipeline does): the cache's model of the remaining "
+               "rows' loss may not hold that far (erasing an outlier of 30 through "
+               "a scaler left a logistic model 25% off, erasing all but one row of "
+               "a class a low-rank one 58% off).")
     _warn_step(why)
     return None
 

@@ -227,18 +227,25 @@ def within_reach(cache, move):
     rows' curvature, ``sqrt(move^T H move / sum_i s_i a_i)`` with the data
     part of the first Hessian block (whose intercept entry is ``sum_i s_i
     a_i`` times the intercept's value squared; ``True`` without an
-    intercept)."""
+    intercept). A low-rank block gives its product and its diagonal
+    (exact on the intercept's entry), one product with ``p (r + k)``
+    operations, never the dense matrix."""
     if cache.gram is not None:
         total = float(cache.weight_totals.sum())
         return total > 0 and cache.gram.quadratic_form(move) <= _CUBIC_REACH**2 * total
     obj = cache.objective
     if not obj.design.fit_intercept:
         return True
-    H, pen = cache.hessians[0].matrix, obj._block_penalty(0)
+    H, pen = cache.hessians[0], obj._block_penalty(0)
     step = np.ravel(obj.to_block(move, 0))
     last = obj.n_params - 1
-    total = float(H[last, last] - pen[last]) / obj.design.intercept_value**2
-    form = float(step @ (H @ step)) - float(pen @ step**2)
+    if isinstance(H, FactoredHessian):
+        H = H.matrix
+        entry, product = H[last, last], H @ step
+    else:
+        entry, product = H.diag()[last], H.matvec(step)
+    total = float(entry - pen[last]) / obj.design.intercept_value**2
+    form = float(step @ product) - float(pen @ step**2)
     return total > 0 and form <= _CUBIC_REACH**2 * total
 
 
