@@ -1440,3 +1440,80 @@ def test_forget_features_with_rows_starts_the_pipeline_s_history_anew():
     pipe.forget_features([1], np.r_[X[5:7] * 0.5, X[7:]], y[5:])
     assert [r.method for r in pipe.unlearn_history_] == ["forget_features"]
     assert [r.method for r in pipe[-1].unlearn_history_] == ["forget_features"]
+
+
+def _documents(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    docs = [" ".join(rng.choice([f"w{i}" for i in range(40)], 8)) for _ in range(n)]
+    return docs, rng.integers(0, 3, n)
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "count_frozen", "count", "hashing"])
+def test_forget_features_through_a_vectorizer_is_refused_by_name(kind):
+    """forget_features on a pipeline over a text vectorizer failed with
+    AttributeError ('TfidfVectorizer' object has no attribute
+    'n_features_in_'). It is refused by name, with what to do instead, and
+    the pipeline is unchanged."""
+    from sklearn.feature_extraction.text import (
+        CountVectorizer,
+        HashingVectorizer,
+        TfidfVectorizer,
+    )
+
+    vectorizer, frozen, instead = {
+        "tfidf": (TfidfVectorizer(), ["tfidfvectorizer"], "request instead.*still lists"),
+        "count_frozen": (CountVectorizer(), ["countvectorizer"], "request instead"),
+        "count": (CountVectorizer(), None, "Fit the pipeline again"),
+        "hashing": (HashingVectorizer(n_features=256), None, "request instead"),
+    }[kind]
+    docs, y = _documents()
+    pipe = make_unlearning_pipeline(vectorizer, UnlearnableLogisticRegression(),
+                                    frozen_steps=frozen).fit(docs, y)
+    before = pickle.dumps(pipe)
+    name = type(vectorizer).__name__
+    for verb in (pipe.forget_features, pipe.plan_forget_features):
+        for columns in (["w1"], [0]):
+            with pytest.raises(ValueError, match=rf"step '{name.lower()}' \({name}\): "
+                               rf"it takes no columns.*{instead}"):
+                verb(columns)
+            assert pickle.dumps(pipe) == before
+
+
+def test_forgetting_a_word_past_a_hashing_vectorizer_by_a_request():
+    """What the refusal above says to do instead works: the documents that
+    hold a word, unlearned with it taken out, land on scikit-learn's refit
+    on the edited documents (a ridge model: within 1e-8)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    docs, y = _documents()
+    y = y.astype(float)
+    pipe = make_unlearning_pipeline(HashingVectorizer(n_features=256),
+                                    UnlearnableRidge()).fit(docs, y)
+    holding = [i for i, d in enumerate(docs) if "w1" in d.split()]
+    edited = [" ".join(w for w in docs[i].split() if w != "w1") for i in holding]
+    pipe.unlearn([docs[i] for i in holding], edited, y[holding], y[holding])
+    rows = list(docs)
+    for i, d in zip(holding, edited):
+        rows[i] = d
+    Z = HashingVectorizer(n_features=256).transform(rows).toarray()
+    refit = Ridge(solver="cholesky").fit(Z, y)
+    a = np.r_[pipe[-1].coef_, pipe[-1].intercept_]
+    b = np.r_[refit.coef_, refit.intercept_]
+    assert np.linalg.norm(a - b) <= 1e-8 * np.linalg.norm(b)
+
+
+def test_forget_features_past_a_leading_passthrough():
+    """A pipeline whose first step is 'passthrough' failed forget_features
+    with AttributeError ('str' object has no attribute 'n_features_in_');
+    its columns are counted at the first fitted step, and it forgets as the
+    pipeline without the passthrough does (the same parameters)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 4))
+    y = X @ np.ones(4)
+    with_pass = UnlearningPipeline([("a", "passthrough"), ("s", StandardScaler()),
+                                    ("r", UnlearnableRidge())]).fit(X, y)
+    plain = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge()).fit(X, y)
+    with_pass.forget_features([0])
+    plain.forget_features([0])
+    np.testing.assert_array_equal(with_pass[-1].coef_, plain[-1].coef_)
+    assert with_pass[-1].coef_[0] == 0.0

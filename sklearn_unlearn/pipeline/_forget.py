@@ -1,12 +1,13 @@
 """Raw columns forgotten in every row, through the pipeline's fitted steps."""
 
 import numpy as np
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.metaestimators import available_if
 
 from ..base import UnlearnerMixin, get_unlearn_tags
 from ._columns import forget_columns
 from ._report import PipelineRequestReport
-from ._walk import Walk, _transform, refuse_missing
+from ._walk import Walk, _is_stateless, _transform, refuse_missing
 
 
 def _final_unlearns(pipeline):
@@ -174,7 +175,7 @@ def _forgotten_steps(pipeline, positions, walk):
 def _raw_positions(pipeline, columns):
     """Positions of raw ``columns`` in the pipeline's input."""
     items = np.atleast_1d(np.asarray(columns, dtype=object))
-    n = pipeline.n_features_in_
+    n = _input_width(pipeline)
     if any(isinstance(c, str) for c in items):
         names = list(getattr(pipeline, "feature_names_in_", []))
         unknown = [str(c) for c in items if c not in names]
@@ -187,3 +188,36 @@ def _raw_positions(pipeline, columns):
         raise ValueError(f"Column positions {positions.tolist()} out of range for {n} "
                          "columns (give at least one).")
     return positions % n
+
+
+def _input_width(pipeline):
+    """The number of raw columns the pipeline takes: its first step's
+    (``'passthrough'`` passes them on). A step that takes no columns (a
+    text vectorizer takes documents, a ``DictVectorizer`` mappings) leaves
+    none to name: refused by name."""
+    for name, step in pipeline.steps:
+        if step is None or (isinstance(step, str) and step == "passthrough"):
+            continue
+        n = getattr(step, "n_features_in_", None)
+        if n is not None:
+            return n
+        if _is_stateless(step):
+            instead = ("Forget them by a request instead: unlearn every current row "
+                       "that holds them, edited, pipe.unlearn(X, X_edited, y) "
+                       "(documents with the words taken out, say)")
+        elif isinstance(step, FrozenEstimator) or name in (pipeline.frozen_steps or ()):
+            instead = ("Forget them by a request instead: unlearn every current row "
+                       "that holds them, edited, pipe.unlearn(X, X_edited, y) "
+                       "(documents with the words taken out, say); the step, kept "
+                       "as fitted, still lists them (its vocabulary), which only a "
+                       "refit without them takes out")
+        else:
+            instead = ("Fit the pipeline again on the rows edited (documents with "
+                       "the words taken out, say)")
+        raise ValueError(
+            f"Cannot forget columns through step {name!r} ({type(step).__name__}): "
+            "it takes no columns (a vectorizer takes documents or mappings, and "
+            "recorded no n_features_in_), so there are none to name, and which of "
+            "its output columns a word or key becomes cannot be traced. "
+            f"{instead}. Nothing was changed.")
+    raise ValueError("The pipeline has no step that takes its columns.")
