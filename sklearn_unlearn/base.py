@@ -20,6 +20,7 @@ Meta-estimators decide by :func:`get_unlearn_tags`, never by class names.
 import hashlib
 import secrets
 from dataclasses import dataclass, fields
+from inspect import Parameter, signature
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -130,7 +131,8 @@ class UnlearnerMixin:
     """The unlearning verbs, defined once for every unlearnable estimator.
 
     Subclasses implement ``_unlearn_options(**options)`` (returns the checked
-    options, ``method`` among them), ``_unlearned_state(request, **options)``
+    options, ``method`` among them; the verbs refuse a keyword its signature
+    does not name, naming themselves), ``_unlearned_state(request, **options)``
     (returns the attributes of the new state and its report, changing
     nothing) and ``_unlearn_tags()``; they call ``_new_unlearn_state()`` at
     the end of ``fit``. Estimators that keep rows updated in place also
@@ -172,6 +174,27 @@ class UnlearnerMixin:
     # -- hooks -------------------------------------------------------------------
     def _unlearn_options(self, **options):  # pragma: no cover
         raise NotImplementedError
+
+    def _unlearn_option_names(self):
+        """The keywords of a request's options: those ``_unlearn_options``
+        names (a meta-estimator that passes them on gives its inner
+        estimator's)."""
+        kinds = (Parameter.POSITIONAL_OR_KEYWORD, Parameter.KEYWORD_ONLY)
+        return [name for name, p in signature(self._unlearn_options).parameters.items()
+                if p.kind in kinds]
+
+    def _unknown_option_hint(self, name):
+        """What to do instead of passing ``name`` to a request: a parameter
+        of the estimator (or, nested, of one of its parts) is set with
+        ``set_params``; ``""`` otherwise."""
+        params = [key for key in self.get_params(deep=True)
+                  if key == name or key.endswith("__" + name)]
+        if not params:
+            return ""
+        owner = "" if params[0] == name else "a step of "
+        return (f" {name!r} is a parameter of {owner}the {type(self).__name__}, not "
+                f"of a request: set it with set_params({params[0]}=...) (a request "
+                "takes the parameters as they are).")
 
     def _unlearned_state(self, request, **options):  # pragma: no cover
         raise NotImplementedError
@@ -324,7 +347,7 @@ class UnlearnerMixin:
         -------
         plan : UnlearningPlan
         """
-        options = self._checked_options(options)
+        options = self._checked_options(options, "plan_unlearn")
         return self._serialised(lambda: self._plan(
             X_old, X_new, y_old, y_new, sample_weight, options, fingerprint_key))
 
@@ -454,7 +477,10 @@ class UnlearnerMixin:
                             self._published_parameters({**vars(self), **attributes}),
                             state_lineage(self._unlearn_token))
 
-    def _checked_options(self, options):
+    def _checked_options(self, options, verb="unlearn"):
+        """The request's options, checked (``verb``: the public method that
+        took them, which a refusal names)."""
+        self._refuse_unknown_options(options, verb)
         if "_unlearn_token" not in self.__dict__:
             check_is_fitted(self)
         self._check_fitted_params()
@@ -465,6 +491,22 @@ class UnlearnerMixin:
                 "fit) before making requests."
             )
         return options
+
+    def _refuse_unknown_options(self, options, verb):
+        """A keyword that is no option of a request is refused as Python
+        refuses one, naming the public method, with the options there are
+        (``**options`` would otherwise reach a hook that names itself)."""
+        names = self._unlearn_option_names()
+        unknown = [name for name in options if name not in names]
+        if not unknown:
+            return
+        listed = ", ".join(repr(name) for name in unknown)
+        hints = "".join(self._unknown_option_hint(name) for name in unknown)
+        which = ("unexpected keyword arguments" if len(unknown) > 1
+                 else "an unexpected keyword argument")
+        raise TypeError(
+            f"{type(self).__name__}.{verb}() got {which} {listed}.{hints} Besides the rows, sample_weight and fingerprint_key, a "
+            f"request takes the options {', '.join(names)}. Nothing was changed.")
 
     def _plan(self, X_old, X_new, y_old, y_new, sample_weight, options,
               fingerprint_key=None):

@@ -733,3 +733,43 @@ def test_sparse_rows_whose_indices_leave_their_shape_are_refused(fault, where):
                                          r"invalid: .*Nothing was changed\."):
         call()
     assert pickle.dumps(est) == before
+
+
+def _unknown_keyword_cases():
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_unlearn.certified import CertifiedRemoval
+    from sklearn_unlearn.pipeline import make_unlearning_pipeline
+
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableLogisticRegression())
+    return [
+        (pipe, "unlearn", {"frozen_steps": ["standardscaler"]},
+         r".*set_params\(frozen_steps=\.\.\.\).*options method, tau, max_iter\."),
+        (pipe, "plan_unlearn", {"C": 2.0},
+         r".*set_params\(unlearnablelogisticregression__C=\.\.\.\)"),
+        (pipe, "unlearn", {"feature_change": None}, ".*computed by the pipeline"),
+        (UnlearnableLogisticRegression(), "plan_unlearn", {"C": 2.0, "foo": 1},
+         r"s 'C', 'foo'.*set_params\(C=\.\.\.\).*method, tau, max_iter, "
+         "feature_change"),
+        (CertifiedRemoval(UnlearnableLogisticRegression(), epsilon=1.0), "plan_unlearn",
+         {"tau": 1.0}, r".*options method\."),
+    ]
+
+
+@pytest.mark.parametrize("est, verb, keywords, match", _unknown_keyword_cases())
+def test_an_unknown_keyword_is_refused_naming_the_public_method(
+        est, verb, keywords, match, breast_cancer):
+    """A keyword that is no option of a request (frozen_steps, a pipeline's
+    parameter, given to its unlearn) failed with "TypeError:
+    UnlearnableLinearMixin._unlearn_options() got an unexpected keyword
+    argument", naming a private method; a plain estimator's plan_unlearn
+    did the same. The TypeError names the public method and the keyword,
+    lists the options, says a parameter is set with set_params, and the
+    estimator is unchanged."""
+    X, y = breast_cancer
+    est = clone(est).fit(X[:200], y[:200])
+    before = pickle.dumps(est)
+    with pytest.raises(TypeError, match=rf"^{type(est).__name__}\.{verb}\(\) got "
+                       rf"(an )?unexpected keyword argument{match}"):
+        getattr(est, verb)(X[:2], None, y[:2], **keywords)
+    assert pickle.dumps(est) == before

@@ -348,10 +348,19 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                                       sample_weight=sample_weight, **options)
 
     # -- the unlearning contract --------------------------------------------------------
+    def _unlearn_option_names(self):
+        # the final step's, but for the change of features the pipeline
+        # computes from its unlearned steps
+        return [name for name in self.steps[-1][1]._unlearn_option_names()
+                if name != "feature_change"]
+
+    def _unknown_option_hint(self, name):
+        if name == "feature_change":
+            return (" feature_change is computed by the pipeline from its unlearned "
+                    "steps; it is not an option of its requests.")
+        return super()._unknown_option_hint(name)
+
     def _unlearn_options(self, **options):
-        if "feature_change" in options:
-            raise ValueError("feature_change is computed by the pipeline from its "
-                             "unlearned steps; it is not an option of its requests.")
         if "unlearn_statistics_" not in self.__dict__:
             raise ValueError("Fit this UnlearningPipeline with fit before requests.")
         return options
