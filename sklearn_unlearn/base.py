@@ -505,8 +505,9 @@ class UnlearnerMixin:
         which = ("unexpected keyword arguments" if len(unknown) > 1
                  else "an unexpected keyword argument")
         raise TypeError(
-            f"{type(self).__name__}.{verb}() got {which} {listed}.{hints} Besides the rows, sample_weight and fingerprint_key, a "
-            f"request takes the options {', '.join(names)}. Nothing was changed.")
+            f"{type(self).__name__}.{verb}() got {which} {listed}.{hints} Besides "
+            "the rows, sample_weight and fingerprint_key, a request takes the "
+            f"options {', '.join(names)}. Nothing was changed.")
 
     def _plan(self, X_old, X_new, y_old, y_new, sample_weight, options,
               fingerprint_key=None):

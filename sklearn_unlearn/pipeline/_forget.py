@@ -201,16 +201,15 @@ def _input_width(pipeline):
         n = getattr(step, "n_features_in_", None)
         if n is not None:
             return n
-        if _is_stateless(step):
+        kept = isinstance(step, FrozenEstimator) or name in (pipeline.frozen_steps or ())
+        if _is_stateless(step) or kept:
+            # requests pass such a step
             instead = ("Forget them by a request instead: unlearn every current row "
                        "that holds them, edited, pipe.unlearn(X, X_edited, y) "
                        "(documents with the words taken out, say)")
-        elif isinstance(step, FrozenEstimator) or name in (pipeline.frozen_steps or ()):
-            instead = ("Forget them by a request instead: unlearn every current row "
-                       "that holds them, edited, pipe.unlearn(X, X_edited, y) "
-                       "(documents with the words taken out, say); the step, kept "
-                       "as fitted, still lists them (its vocabulary), which only a "
-                       "refit without them takes out")
+            if kept and not _is_stateless(step):
+                instead += ("; the step, kept as fitted, still lists them (its "
+                            "vocabulary), which only a refit without them takes out")
         else:
             instead = ("Fit the pipeline again on the rows edited (documents with "
                        "the words taken out, say)")
