@@ -44,6 +44,62 @@ def block_diagonal(blocks):
     return np.diagonal(blocks, axis1=1, axis2=2).T.ravel()
 
 
+def floored(d, cross, floor):
+    """``diag(d) + cross`` with every feature's block (or, without
+    ``cross``, every diagonal entry) raised to at least ``floor`` in the
+    Loewner order: the eigenvalues of a block below its feature's floor set
+    to it, every other block left exactly as it was.
+
+    Parameters
+    ----------
+    d : ndarray of shape (p,)
+    cross : ndarray of shape (q, K, K) or None
+    floor : ndarray of shape (p,)
+        The least curvature of each coordinate; a block's floor is the
+        smallest of its classes'.
+
+    Returns
+    -------
+    d, cross : the raised diagonal and class blocks (new arrays where any
+        is raised; the given ones otherwise).
+    raised : float
+        The largest amount any block was raised by: the operator norm of the
+        change.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cross = np.array([[[0.0, 2.0], [2.0, 0.0]]])
+    >>> d, cross, raised = floored(np.array([1.0, 1.0]), cross, np.ones(2))
+    >>> BlockDiagonal.dense(d, cross), raised
+    (array([[2., 1.],
+           [1., 2.]]), 2.0)
+    """
+    if cross is None:
+        low = d < floor
+        if not low.any():
+            return d, cross, 0.0
+        return np.where(low, floor, d), cross, float(np.max(floor[low] - d[low]))
+    K, q = cross.shape[1], cross.shape[0]
+    blocks = cross.copy()
+    blocks[:, np.arange(K), np.arange(K)] = d.reshape(K, q).T
+    least = floor.reshape(K, q).min(axis=0)
+    lam, V = np.linalg.eigh(blocks)
+    low = np.flatnonzero(lam[:, 0] < least)
+    if not len(low):
+        return d, cross, 0.0
+    raised = float(np.max(least[low] - lam[low, 0]))
+    lam = np.maximum(lam[low], least[low, None])
+    blocks[low] = np.einsum("jkl,jl,jml->jkm", V[low], lam, V[low])
+    d = d.copy()
+    d.reshape(K, q)[:, low] = np.diagonal(blocks[low], axis1=1, axis2=2).T
+    cross = cross.copy()
+    sub = blocks[low]
+    sub[:, np.arange(K), np.arange(K)] = 0.0
+    cross[low] = 0.5 * (sub + sub.transpose(0, 2, 1))
+    return d, cross, raised
+
+
 class BlockDiagonal:
     """``diag(d) + cross``: solves, products and the factor's scaled Gram
     matrix with it, dense or sparse operands alike.

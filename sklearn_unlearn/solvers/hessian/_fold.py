@@ -3,9 +3,9 @@
 import numpy as np
 import scipy.sparse as sp
 
-from ._blockdiag import block_diagonal, feature_blocks
+from ._blockdiag import block_diagonal, feature_blocks, floored
 from ._columns import signed_squares
-from ._factored import NotPositiveDefiniteError
+from ._factored import LostCurvatureError, NotPositiveDefiniteError
 from ._sketch import ordinary_pages
 
 
@@ -39,6 +39,10 @@ class FoldMixin:
         ||u_p|| ||u_o|| + ||u_o||^2`` per column for its part ``u_o`` outside
         the span, joins ``fold_error`` (the low-rank mode has no residual
         bound; this keeps the approximation measured).
+
+        Either way the remainder is raised to the penalty where the rows'
+        drift took it below (see :meth:`_folded_remainder`); the amount
+        joins ``fold_error`` too.
 
         Returns
         -------
@@ -88,8 +92,8 @@ class FoldMixin:
                 "The corrected Hessian has non-finite entries; retrain on the "
                 "corrected data instead."
             )
-        full_diag, diagonal, cross = self._folded_remainder(W_new, w_signs)
-        return self._with_factor(W_new, w_signs, None, full_diag, dropped,
+        full_diag, diagonal, cross, raised = self._folded_remainder(W_new, w_signs)
+        return self._with_factor(W_new, w_signs, None, full_diag, dropped + raised,
                                  diagonal, cross)
 
     def _sketched_again(self):
@@ -99,9 +103,9 @@ class FoldMixin:
         row leaves it as it leaves the data."""
         W_new, core = self.sketch_core.updated(self.W, self._U, self._signs)
         w_signs = np.ones(W_new.shape[1])
-        full_diag, diagonal, cross = self._folded_remainder(W_new, w_signs)
-        return self._with_factor(W_new, w_signs, None, full_diag, 0.0, diagonal, cross,
-                                 sketch_core=core)
+        full_diag, diagonal, cross, raised = self._folded_remainder(W_new, w_signs)
+        return self._with_factor(W_new, w_signs, None, full_diag, raised, diagonal,
+                                 cross, sketch_core=core)
 
     def _folded_remainder(self, W_new, w_signs):
         """The diagonal and the class blocks after a fold to ``W_new``.
@@ -115,10 +119,20 @@ class FoldMixin:
         outside the sketch, which anyone holding the remaining rows could
         read off. Returns the corrected matrix's diagonal (which the fold
         does not change) too.
+
+        The rows leave with their curvature at the current parameters, which
+        may exceed the curvature they entered with (the dense mode bounds
+        that drift and damps by it): the remainder can then fall below the
+        penalty, the least curvature the objective has, or lose positive
+        definiteness. Blocks (entries) below the penalty are raised to it
+        (:func:`~._blockdiag.floored`), and the amount, the operator norm of
+        the change, is returned last (it joins ``fold_error``).
         """
         if self.cross is None:
             full_diag = self.diag()
-            return full_diag, full_diag - signed_squares(W_new, w_signs), None
+            diagonal, _, raised = self._floored(
+                full_diag - signed_squares(W_new, w_signs), None)
+            return full_diag, diagonal, None, raised
         K = self.cross.shape[1]
         # each factor's entries between a feature's classes, its diagonal
         # included, in one pass over it
@@ -134,7 +148,16 @@ class FoldMixin:
         # common shift, and so is the difference only as a whole; a
         # diagonal alone would give the folded matrix curvature along the
         # shift, which its solves project out (see _diagonal_shift)
-        return full_diag, full_diag - block_diagonal(new), cross
+        diagonal, cross, raised = self._floored(full_diag - block_diagonal(new), cross)
+        return full_diag, diagonal, cross, raised
+
+    def _floored(self, diagonal, cross):
+        """The remainder raised to the penalty where it fell below (see
+        :meth:`_folded_remainder`); a matrix saved without its penalty is
+        left as it is."""
+        if self.penalty is None:
+            return diagonal, cross, 0.0
+        return floored(diagonal, cross, self.penalty)
 
     def _with_factor(self, W, w_signs, gram_w, full_diag, dropped, diagonal=None,
                      cross=None, sketch_core=None):
@@ -144,13 +167,26 @@ class FoldMixin:
         (``None``: its folds project) and no pending corrections."""
         new = object.__new__(type(self))
         new.null_basis = self.null_basis
+        new.penalty = self.penalty
         new.diagonal = self.diagonal if diagonal is None else diagonal
         new.cross = self.cross if diagonal is None else cross
         new.W = W
         new.w_signs = w_signs
         new.sketch_core = sketch_core
         new.fold_error = self.fold_error + float(dropped)
-        new._set_base(full_diag, gram_w=None if gram_w is None
-                      else 0.5 * (gram_w + gram_w.T))
+        try:
+            new._set_base(full_diag, gram_w=None if gram_w is None
+                          else 0.5 * (gram_w + gram_w.T))
+        except NotPositiveDefiniteError as exc:
+            # not the penalty's fault: the matrix had it at fit
+            raise LostCurvatureError(
+                "The corrected Hessian is not positive definite: the request "
+                "removes more curvature than its rows hold in the cached "
+                "Hessian. Most likely the model has moved so far since the fit "
+                "that the rows' curvature has grown past what they entered "
+                "with, or some rows of X_old were never trained on or were "
+                "deleted already. Nothing was changed. Refit on the corrected "
+                "data, or use hessian='dense', which bounds that drift."
+            ) from exc
         new._clear_pending()
         return new

@@ -27,7 +27,11 @@ from which a row, or the old factor, can be read off. The span, and so the
 rank, then stays the sketch's; what lies outside it is counted in
 ``fold_error``. The diagonal and the class blocks take the rows' own entries
 out exactly and the factor's change in: they stay the remainder of the
-corrected matrix.
+corrected matrix. Rows leave with their curvature at the current
+parameters, which can exceed what they entered with (the drift the dense
+mode bounds and damps by): where that takes a block of the remainder below
+the penalty, the least curvature of the objective, the fold raises the
+block to it, and counts the amount in ``fold_error``.
 """
 
 import numpy as np
@@ -89,6 +93,12 @@ class LowRankHessian(FoldMixin):
     squares : ndarray of shape (p,), default=None
         The diagonal of ``W diag(w_signs) W^T``, if the caller has it (a
         sketch takes it with the class blocks); computed otherwise.
+    penalty : ndarray of shape (p,), default=None
+        The penalty's part of ``diagonal``: the least curvature the matrix
+        has in each coordinate. A fold raises the remainder (``diagonal``
+        with ``cross``) to it where the rows' curvature, which they leave
+        with at the current parameters, took it below (see
+        :meth:`~._fold.FoldMixin.folded`). ``None``: nothing is raised.
 
     Attributes
     ----------
@@ -98,7 +108,8 @@ class LowRankHessian(FoldMixin):
     fold_error : float
         Bound, in the operator norm, on the difference between the stored
         matrix and the exact sum of its changes: the parts of folded
-        corrections outside the span of ``W``.
+        corrections outside the span of ``W``, and what folds raised the
+        remainder by to keep it at the penalty.
 
     Examples
     --------
@@ -155,13 +166,15 @@ class LowRankHessian(FoldMixin):
     cross = None
     _base_inv = _base_half = None
     sketch_core = None
+    penalty = None
 
     def __init__(self, diagonal, W, w_signs, null_basis=None, cross=None,
-                 sketch_core=None, squares=None):
+                 sketch_core=None, squares=None, penalty=None):
         diagonal = np.asarray(diagonal, dtype=np.float64)
         W = np.asarray(W, dtype=np.float64)
         w_signs = np.asarray(w_signs, dtype=np.float64)
         self.null_basis = null_basis
+        self.penalty = None if penalty is None else np.asarray(penalty, dtype=np.float64)
         self.diagonal = diagonal
         self.cross = None if cross is None else np.asarray(cross, dtype=np.float64)
         self.W = W
@@ -256,7 +269,8 @@ class LowRankHessian(FoldMixin):
         """Bytes held by the arrays of this object."""
         arrays = [self.diagonal, self.W, self.w_signs, self._base_diag,
                   self._extra, self._U, self._FtDU, self._signs, self._gram,
-                  self._base_cap[0], self.cross, self._base_inv, self._base_half]
+                  self._base_cap[0], self.cross, self._base_inv, self._base_half,
+                  self.penalty]
         if self.sketch_core is not None:
             arrays += [self.sketch_core.L, self.sketch_core.J, self.sketch_core.minus]
         return int(sum(stored_bytes(a) for a in arrays if a is not None))
@@ -365,13 +379,13 @@ class LowRankHessian(FoldMixin):
         else:
             W, core = H.W.copy(), None
             W[index] = 0.0
-        full_diag, remainder, cross = H._folded_remainder(W, H.w_signs)
+        full_diag, remainder, cross, raised = H._folded_remainder(W, H.w_signs)
         full_diag = full_diag.copy()
         full_diag[index] = diagonal
         remainder[index] = diagonal
         if cross is not None:
             cross[np.unique(index % cross.shape[0])] = 0.0
-        return H._with_factor(W, H.w_signs, None, full_diag, 0.0, remainder, cross,
+        return H._with_factor(W, H.w_signs, None, full_diag, raised, remainder, cross,
                               sketch_core=core)
 
     def _capacitance_lu(self):

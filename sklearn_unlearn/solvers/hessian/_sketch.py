@@ -325,14 +325,23 @@ def _shifted_cholesky(C):
     """Lower Cholesky factor of ``C + nu I`` and ``nu``, the shift from the
     round-off of ``C``'s trace upwards until the factorisation succeeds (the
     core of a rank-deficient block, e.g. the multinomial intercepts' common
-    shift, is singular)."""
+    shift, is singular).
+
+    A core with a negative eigenvalue ``lam`` beyond round-off (a corrected
+    matrix whose removed rows left with more curvature than they entered
+    with) is shifted by at least ``2 |lam|``: a shift just past ``|lam|``
+    would leave ``C + nu I`` nearly singular, and the factor ``Y L^{-T}``
+    as large as that makes it (blocks of ``1e5`` where the data's are
+    ``10``)."""
     s = C.shape[0]
     nu = np.finfo(float).eps * max(float(np.trace(C)), 1e-300)
-    for _ in range(12):
+    for attempt in range(12):
         try:
             return np.linalg.cholesky(C + nu * np.eye(s)), nu
         except LinAlgError:
             nu *= 100.0
+            if not attempt and np.all(np.isfinite(C)):
+                nu = max(nu, -2.0 * float(np.linalg.eigvalsh(C)[0]))
     raise NotPositiveDefiniteError(
         "The sketch of the Hessian could not be factored (its core matrix "
         "is far from positive semi-definite)."

@@ -281,9 +281,10 @@ class LinearObjective(MatrixFreeMixin):
         else:
             squares = signed_squares(W, signs)
         remainder = np.maximum(diag - squares, 0.0)
-        return LowRankHessian(remainder + self._block_penalty(b), W, signs,
+        penalty = self._block_penalty(b)
+        return LowRankHessian(remainder + penalty, W, signs,
                               self.null_basis, cross=cross, sketch_core=core,
-                              squares=squares)
+                              squares=squares, penalty=penalty)
 
     def data_grams(self, X, Y, S, theta, *, gram_weights=None, eta=None,
                    curvature=True):
