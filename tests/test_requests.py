@@ -495,6 +495,70 @@ def test_refined_stops_when_it_stagnates(breast_cancer):
     assert plan.report.n_iter < 200
 
 
+def _drifted_multinomial():
+    """A 3-class model (120 sparse rows, 25 features, six of them held by
+    one to three rows) that inserted two rows of large values, and the
+    second of them, to be deleted: it leaves with more curvature than it
+    entered with, and the corrected Hessian is not positive definite."""
+    rng = np.random.default_rng(11)
+    n, d = 120, 25
+    X = (rng.random((n, d)) < 0.25) * rng.standard_normal((n, d))
+    for j in range(d - 6, d):
+        X[:, j] = 0
+        k = rng.integers(1, 3)
+        X[rng.choice(n, k, replace=False), j] = rng.standard_normal(k)
+    score = X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n)
+    y = np.digitize(score, np.quantile(score, [1 / 3, 2 / 3]))
+    est = UnlearnableLogisticRegression().fit(X, y)
+    rng.choice(6)
+    new = (rng.random((2, d)) < 0.25) * rng.standard_normal((2, d))
+    rng.random()
+    labels = rng.integers(0, 3, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        est.unlearn(None, new, None, labels)
+    X_now, y_now = np.vstack([X, new]), np.r_[y, labels]
+    return est, X_now, y_now, 121
+
+
+def test_refined_iterations_return_their_best_iterate():
+    """Where the corrected Hessian is not positive definite (a row deleted
+    right after it was inserted with large values, at parameters that had
+    moved), the model of the remaining rows is not convex: the refined
+    iterations (the default chose them) ran off along a direction of
+    negative curvature, the model's gradient from 1.6 after the plain step
+    to 34, and the model landed 2.0 away from scikit-learn's refit (0.16
+    with no update, 0.14 with the plain step); the next ten requests took
+    it to 1.7e5. They return the iterate whose model gradient is smallest
+    now: here the plain step."""
+    est, X, y, row = _drifted_multinomial()
+    keep = np.setdiff1d(np.arange(len(X)), [row])
+    refit = exact_refit(est, X[keep], y[keep])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        plain = est.plan_unlearn(X[row:row + 1], None, y[row:row + 1],
+                                 method="second_order")
+        plan = est.plan_unlearn(X[row:row + 1], None, y[row:row + 1])
+    assert plan.report.method == "refined"
+    assert plan.report.residual_estimate <= plain.report.residual_estimate * (1 + 1e-9)
+    before = rel_dist(est, refit)
+    est.apply_unlearn(plan)
+    assert rel_dist(est, refit) < before
+
+
+def test_a_step_of_zero_has_no_estimate():
+    """A first-order request whose rate came out zero (no curvature along
+    the gradient of a model that is not convex) left the model where it was,
+    16% from the refit, with an estimated distance of 0 and no warning: a
+    step of zero measures nothing of the distance. Its estimate is
+    unbounded now, and it warns."""
+    est, X, y, row = _drifted_multinomial()
+    with pytest.warns(UnlearningWarning, match="may land far from the refit"):
+        plan = est.plan_unlearn(X[row:row + 1], None, y[row:row + 1],
+                                method="first_order")
+    assert plan.report.step_norm == 0.0 and plan.report.change_error == np.inf
+
+
 def test_removing_curvature_the_data_never_had_names_the_likely_rows(diabetes):
     # Taking training rows out leaves at least the penalty's curvature: a
     # corrected Hessian that is not positive definite points at rows that

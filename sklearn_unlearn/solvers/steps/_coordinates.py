@@ -312,7 +312,10 @@ def bounded_step_error(report, move, curvature):
     # next one's (infinite where the step did not shrink it: a stalled or
     # first-order step)
     shrink = g / start
-    if not shrink < 1.0:
+    if not shrink < 1.0 or not float(np.linalg.norm(move)) > 0.0:
+        # (a step of zero, a first-order rate of zero along a direction
+        # without curvature, measures nothing of the distance its gradient
+        # calls for)
         return np.inf
     error = g + report.bound_increment
     first_order = _estimate(error, start, move)

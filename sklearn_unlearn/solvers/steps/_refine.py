@@ -16,7 +16,15 @@ def refine(cache, r, theta, G_rest, removed, delta, *, max_iter, tol,
     ``hessians``: the cached blocks under the corrected data's penalty,
     if it changed, to which the ``removed`` rows' terms are added (see
     :func:`~._phases.rest_model`). Returns the step, the iterations and the cubic term
-    the steps were taken on (``None`` for the quadratic model)."""
+    the steps were taken on (``None`` for the quadratic model).
+
+    The step returned is the iterate whose model gradient is smallest: where
+    the model is not convex (rows that left with more curvature than they
+    entered with, the blocks then damped by their error bound), a line
+    search on its value can run off along a direction of negative
+    curvature, the gradient growing (a model gradient from 1.6 after the
+    plain step to 34 after ten iterations, 2.0 away from the refit where
+    the plain step lands 0.14 away)."""
     obj = cache.objective
     hessians = cache.hessians if hessians is None else hessians
     start = delta
@@ -29,9 +37,12 @@ def refine(cache, r, theta, G_rest, removed, delta, *, max_iter, tol,
     f = model.value(delta)
     n_iter = 1
     best_gnorm, since_best = np.inf, 0
+    smallest, best = np.inf, delta
     for _ in range(max_iter - 1):
         g = model.gradient(delta)
         gnorm = np.linalg.norm(g)
+        if gnorm < smallest:
+            smallest, best = gnorm, delta
         if gnorm <= tol * scale:
             break
         # stagnation: the gradient has not halved in thirty iterations
@@ -63,6 +74,8 @@ def refine(cache, r, theta, G_rest, removed, delta, *, max_iter, tol,
         n_iter += 1
         if flat:
             break
+    if delta is not best and not np.linalg.norm(model.gradient(delta)) <= smallest:
+        delta = best
     if cubic is not None and not cubic.trusted(delta):
         # the steps went where the cubic model does not hold
         return refine(cache, r, theta, G_rest, removed, start, max_iter=max_iter,
