@@ -15,25 +15,13 @@ from sklearn_unlearn.solvers.hessian._blockdiag import BlockDiagonal
 from sklearn_unlearn.solvers.hessian._factored import LostCurvatureError
 from sklearn_unlearn.solvers.hessian._sketch import _shifted_cholesky
 
-
-def _data(seed, n=120, d=25, n_classes=3):
-    """Rows with a quarter of their entries set, six rare features held by
-    one or two rows each, three balanced classes."""
-    rng = np.random.default_rng(seed)
-    X = (rng.random((n, d)) < 0.25) * rng.standard_normal((n, d))
-    for j in range(d - 6, d):
-        X[:, j] = 0
-        k = rng.integers(1, 3)
-        X[rng.choice(n, k, replace=False), j] = rng.standard_normal(k)
-    score = X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n)
-    y = np.digitize(score, np.quantile(score, np.linspace(0, 1, n_classes + 1)[1:-1]))
-    return X, y, rng
+from ._rare_features import rare_feature_rows
 
 
 def _requests(seed, weighted, n_ops):
     """Deletions, insertions, edits of rare features and of labels, drawn at
     random; yields ``(args, kwargs, rows after)``."""
-    X, y, rng = _data(seed)
+    X, y, rng = rare_feature_rows(seed)
     n, d = X.shape
     w = rng.choice([0.0, 0.5, 1.0, 2.0], n) if weighted else np.ones(n)
     yield (X, y), {"sample_weight": w if weighted else None}, None

@@ -26,6 +26,7 @@ from sklearn_unlearn._request import validate_request
 from sklearn_unlearn.base import RequestReport
 from sklearn_unlearn.solvers import UnlearningWarning
 
+from ._rare_features import rare_feature_rows
 from .conftest import exact_refit, params_of, rel_dist
 
 LINEAR = [
@@ -500,15 +501,8 @@ def _drifted_multinomial():
     one to three rows) that inserted two rows of large values, and the
     second of them, to be deleted: it leaves with more curvature than it
     entered with, and the corrected Hessian is not positive definite."""
-    rng = np.random.default_rng(11)
-    n, d = 120, 25
-    X = (rng.random((n, d)) < 0.25) * rng.standard_normal((n, d))
-    for j in range(d - 6, d):
-        X[:, j] = 0
-        k = rng.integers(1, 3)
-        X[rng.choice(n, k, replace=False), j] = rng.standard_normal(k)
-    score = X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n)
-    y = np.digitize(score, np.quantile(score, [1 / 3, 2 / 3]))
+    X, y, rng = rare_feature_rows(11)
+    d = X.shape[1]
     est = UnlearnableLogisticRegression().fit(X, y)
     rng.choice(6)
     new = (rng.random((2, d)) < 0.25) * rng.standard_normal((2, d))
