@@ -360,3 +360,35 @@ def test_accurate_requests_without_the_cubic_term_do_not_warn():
                 accurate += 1
                 assert not any("may land far" in str(w.message) for w in caught)
     assert accurate >= 6
+
+
+def test_a_linear_svc_request_that_moves_far_warns(breast_cancer):
+    """The squared hinge's curvature jumps where a row crosses the margin:
+    the cache's model holds only while none does, and no bound or estimate
+    says how far a request lands. One label flipped on standardised breast
+    cancer moved a linear SVC by 80% of its norm and left it 50% from
+    scikit-learn's refit (0.37 and 0.18 for two other rows), with no
+    warning. A step past 1e-2 of the parameters' norm, or beyond the cached
+    model's reach, warns now; small deletions stay silent."""
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    from sklearn_unlearn import UnlearnableLinearSVC
+
+    X, y = breast_cancer
+    X = StandardScaler().fit_transform(X)
+    est = UnlearnableLinearSVC(C=1.0).fit(X, y)
+    flipped = y.copy()
+    flipped[42] = 1 - y[42]
+    with pytest.warns(UnlearningWarning, match="crosses the margin"):
+        plan = est.plan_unlearn(X[[42]], X[[42]], y[[42]], flipped[[42]])
+    refit = LinearSVC(C=1.0, tol=1e-12, max_iter=10**6).fit(X, flipped)
+    assert plan.report.step_norm > 1e-2 * np.linalg.norm(est.unlearning_cache_.theta)
+    est.apply_unlearn(plan)
+    assert np.linalg.norm(np.r_[est.coef_.ravel(), est.intercept_]
+                          - np.r_[refit.coef_.ravel(), refit.intercept_]) > 0.1 * np.linalg.norm(
+        np.r_[refit.coef_.ravel(), refit.intercept_])
+    quiet = UnlearnableLinearSVC(C=0.1).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlearningWarning)
+        quiet.unlearn(X[[3]], None, y[[3]])

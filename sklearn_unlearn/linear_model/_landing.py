@@ -70,13 +70,17 @@ def _judged_step(cache, plan, warn=True):
     makes). A loss of unbounded curvature (a log link)
     has no bound on the remaining rows' curvature along a step, and its
     cubic model is no guide: a long step (past ``ROW_STEP_RTOL`` of the
-    parameters' norm) is flagged too. The figures are not in the messages:
-    they are the request rows' (see the plan's report)."""
+    parameters' norm) is flagged too, and so is one of a loss whose
+    curvature jumps (the squared hinge, where a row crosses the margin): its
+    model holds only while no remaining row crosses, which nothing the cache
+    keeps tells. The figures are not in the messages: they are the request
+    rows' (see the plan's report)."""
     loss = cache.objective.loss
-    if loss.constant_curvature or loss.curvature_jumps:
+    if loss.constant_curvature:
         return None
     move = plan.theta - cache.theta
-    unbounded = loss.curvature_lipschitz is None
+    jumps = loss.curvature_jumps
+    unbounded = jumps or loss.curvature_lipschitz is None
     if not unbounded:
         error = step_error(cache, plan.hessians, plan.third, move, plan.residual)
         if error is None:
@@ -89,7 +93,15 @@ def _judged_step(cache, plan, warn=True):
                       > ROW_STEP_RTOL * float(np.linalg.norm(plan.theta)))
     if not far or not warn:
         return None
-    if unbounded:
+    if jumps:
+        why = (f"moves the model by more than {ROW_STEP_RTOL:g} of the parameters' "
+               "norm, or the training rows' predictors by more than "
+               f"{_CUBIC_REACH:g} in root mean square (weighted by their curvature): "
+               "this loss's curvature jumps where a row crosses the margin, so the "
+               "cache's model of the remaining rows' loss holds only while none "
+               "crosses, and no bound or estimate says how far from the refit the "
+               "model lands (one label flipped left a linear SVC 50% off).")
+    elif unbounded:
         why = (f"moves the model by more than {ROW_STEP_RTOL:g} of the parameters' "
                "norm, or the training rows' predictors by more than "
                f"{_CUBIC_REACH:g} in root mean square (weighted by their curvature): "
