@@ -31,6 +31,7 @@ from .hessian._entry_sides import EntrySides, new_key
 from .bounds._drift import Drift
 from ._target_moment import moment_after, moment_rounding
 from .fit._polish import anchored, polish, unconverged_polish
+from .objective._blocks import feature_lines
 
 logger = logging.getLogger("sklearn_unlearn")
 
@@ -400,7 +401,9 @@ class UnlearningCache:
         counts = _feature_counts.counts_after(self.feature_counts, r,
                                               self.objective.n_features)
         g = _phases.gradients(self, r, remaining)
-        c = _phases.changed(self, r, g)
+        # the Hessian blocks take out the features the request leaves in no
+        # row in the fold that takes its rows out (see without_features)
+        c = _phases.changed(self, r, g, _feature_counts.gone(self.feature_counts, counts))
         requested = method
         method, after, info = _phases.stepped(self, r, g, c, method, tau, max_iter, tol)
         residual = g.G_rest + after.H_rest_step + after.grad_new_after
@@ -527,9 +530,10 @@ class UnlearningCache:
             feature_counts=plan.feature_counts,
         )
         gone = _feature_counts.gone(self.feature_counts, plan.feature_counts)
-        return new.without_features(gone, before=self) if len(gone) else new
+        return (new.without_features(gone, before=self, hessians=False) if len(gone)
+                else new)
 
-    def without_features(self, features, before=None):
+    def without_features(self, features, before=None, hessians=True):
         """The cache with the ``features`` that no current row holds taken
         out as a fit on the current rows would have them, as a new object
         (this one is unchanged).
@@ -547,6 +551,8 @@ class UnlearningCache:
         not change with them). ``before``: the cache this one was committed
         from, whose arrays stay as they are; this one's arrays that it does
         not share may change in place (this one must not be used after).
+        ``hessians=False``: the Hessian blocks have their lines already (a
+        request sets them in its fold).
         """
         obj = self.objective
         features = np.asarray(features, dtype=np.intp)
@@ -565,10 +571,12 @@ class UnlearningCache:
             # the penalty's product and the sum, each rounded once
             error += 2.0 * _roundoff.UNIT * float(np.linalg.norm(
                 np.abs(pen[:, None] * theta[features]) + np.abs(self.noise[features])))
-        lines = [_block_lines(obj, features, b) for b in range(len(self.hessians))]
+        lines = [feature_lines(obj, features, b) for b in range(len(self.hessians))]
         old = [None] * len(lines) if before is None else before.hessians
-        hessians = [H.with_lines(*line, beside=B)
-                    for H, line, B in zip(self.hessians, lines, old)]
+        blocks = self.hessians
+        if hessians:
+            blocks = [H.with_lines(*line, beside=B)
+                      for H, line, B in zip(self.hessians, lines, old)]
         third = None
         if self.third is not None:
             third = []
@@ -583,26 +591,11 @@ class UnlearningCache:
         moved = float(np.linalg.norm(theta - self.theta))
         return replace(
             self, theta=theta, residual=residual, residual_error=error,
-            hessians=hessians, third=third, target_moment=moment,
+            hessians=blocks, third=third, target_moment=moment,
             gram=None if self.gram is None else self.gram.with_lines(features, 0.0),
             norm_gram=(None if self.norm_gram is None
                        else self.norm_gram.with_lines(features, 0.0)),
             drift=replace(self.drift, norm=self.drift.norm + moved * (1.0 + 4.0 * _roundoff.UNIT)))
-
-
-def _block_lines(obj, features, b):
-    """The lines of Hessian block ``b`` that hold the weights of
-    ``features``, and the penalty on their diagonal: a coupled block holds
-    every output's weight of a feature (ordered output by output), another
-    block one line per feature for the outputs it serves."""
-    full = np.zeros((obj.n_params, obj.n_outputs), dtype=bool)
-    full[features] = True
-    mask = obj.to_block(full, b)
-    if mask.ndim == 2:
-        return features, obj.penalty[features]
-    lines = np.flatnonzero(mask)
-    penalties = np.repeat(obj.penalty[:, None], obj.n_outputs, axis=1)
-    return lines, obj.to_block(penalties, b)[lines]
 
 
 #: The name of :class:`~._drift.Drift` in files saved before it had a module

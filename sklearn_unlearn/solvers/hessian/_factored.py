@@ -200,10 +200,16 @@ class FactoredHessian(PendingMatrix):
         self._set_factored_norm()
         return True
 
-    def _fold(self):
+    def _fold(self, lines=None):
         terms = self._pending
         super()._fold()
-        if terms and self._updated(terms):
+        if lines is not None:
+            # set in the base the fold just made (a copy where nothing was
+            # pending), and factored once with it
+            if not terms:
+                self._base = np.array(self._base, order="F")
+            PendingMatrix._set_lines(self, *lines)
+        elif terms and self._updated(terms):
             return
         try:
             self._refactor()
@@ -227,7 +233,7 @@ class FactoredHessian(PendingMatrix):
                 "Nothing was changed."
             ) from exc
 
-    def corrected(self, terms=None, fold=False, max_damping=0.0):
+    def corrected(self, terms=None, fold=False, max_damping=0.0, lines=None):
         """The matrix plus ``terms``, as a new object (see
         :meth:`PendingMatrix.corrected`).
 
@@ -236,10 +242,18 @@ class FactoredHessian(PendingMatrix):
         matrix plus that much times the identity. Solves are then damped
         Newton steps, and :meth:`solve` still returns the residual of the
         undamped system, so an estimate built on it stays honest.
+
+        ``lines`` (``(index, diagonal)``, with ``fold``): the rows and
+        columns of features no current row holds, set to ``diagonal`` on the
+        diagonal alone in the folded base before it is factored (see
+        :meth:`~PendingMatrix.with_lines`): one factorisation.
         """
         new = self._copy()
         new.max_damping = float(max_damping)
-        new = PendingMatrix.corrected(new, terms, fold=fold)
+        if lines is None or not fold:
+            return PendingMatrix.corrected(new, terms, fold=fold)
+        new = PendingMatrix.corrected(new, terms)
+        new._fold(lines)
         return new
 
     def shifted(self, diagonal):
@@ -269,7 +283,7 @@ class FactoredHessian(PendingMatrix):
         new._refactor()
         return new
 
-    def _changed_lines(self, old_diagonal):
+    def _changed_lines(self):
         # a principal part of a positive definite matrix, the penalty beside
         # it: positive definite where the matrix was
         self._refactor()

@@ -13,8 +13,11 @@ class FoldMixin:
     """:meth:`folded` for :class:`~._lowrank.LowRankHessian`, whose state
     (the factor, the diagonal, the capacitance's small matrices) it reads."""
 
-    def folded(self):
-        """The matrix with its pending corrections merged into the factor.
+    def folded(self, lines=None):
+        """The matrix with its pending corrections merged into the factor
+        (and with ``lines``, ``(index, diagonal)``, the rows and columns of
+        features no current row holds set to ``diagonal`` on the diagonal
+        alone, in the same pass: see :meth:`LowRankHessian.with_lines`).
 
         A fit's sketch (``sketch_core`` kept) is made again for the corrected
         matrix, with the same test vectors, from the factor, its core and the
@@ -58,9 +61,10 @@ class FoldMixin:
         (``W^T D^-1 W``, ``W^T D^-1 U``).
         """
         if not self.pending_rank:
-            return self.with_columns(None, None)
+            new = self.with_columns(None, None)
+            return new if lines is None else new.with_lines(*lines)
         if self.sketch_core is not None and len(self.sketch_core.L) == self.W.shape[1]:
-            return self._sketched_again()
+            return self._sketched_again(lines)
         W, U, signs = self.W, self._U, self._signs
         m = W.shape[1]
         base = self.base
@@ -93,17 +97,22 @@ class FoldMixin:
                 "corrected data instead."
             )
         full_diag, diagonal, cross, raised = self._folded_remainder(W_new, w_signs)
-        return self._with_factor(W_new, w_signs, None, full_diag, dropped + raised,
-                                 diagonal, cross)
+        new = self._with_factor(W_new, w_signs, None, full_diag, dropped + raised,
+                                diagonal, cross)
+        return new if lines is None else new.with_lines(*lines)
 
-    def _sketched_again(self):
+    def _sketched_again(self, lines=None):
         """The fold of a fit's sketch: the sketch of the corrected matrix with
         the same test vectors (:meth:`SketchCore.updated`), with nothing
         dropped. Its span is that of the corrected matrix's sketch: a removed
         row leaves it as it leaves the data."""
-        W_new, core = self.sketch_core.updated(self.W, self._U, self._signs)
+        index = None if lines is None else lines[0]
+        W_new, core = self.sketch_core.updated(self.W, self._U, self._signs, index)
         w_signs = np.ones(W_new.shape[1])
         full_diag, diagonal, cross, raised = self._folded_remainder(W_new, w_signs)
+        if lines is not None:
+            full_diag, diagonal, cross = _with_lines_set(full_diag, diagonal, cross,
+                                                         *lines)
         return self._with_factor(W_new, w_signs, None, full_diag, raised, diagonal,
                                  cross, sketch_core=core)
 
@@ -190,3 +199,14 @@ class FoldMixin:
             ) from exc
         new._clear_pending()
         return new
+
+
+def _with_lines_set(full_diag, remainder, cross, index, diagonal):
+    """The diagonal, remainder and class blocks of a factor with no entry in
+    the rows ``index``, whose lines hold ``diagonal`` alone."""
+    full_diag = full_diag.copy()
+    full_diag[index] = diagonal
+    remainder[index] = diagonal
+    if cross is not None:
+        cross[np.unique(np.asarray(index) % cross.shape[0])] = 0.0
+    return full_diag, remainder, cross

@@ -48,7 +48,7 @@ from ._columns import (
     transposed_product,
 )
 from ._factored import NotPositiveDefiniteError
-from ._fold import FoldMixin
+from ._fold import FoldMixin, _with_lines_set
 from ._sketch import nystrom  # noqa: F401  (the sketch as eigenpairs)
 
 #: Rank of the Nystrom sketch when none is given.
@@ -306,7 +306,7 @@ class LowRankHessian(FoldMixin):
         """``D^-1 U`` for the shifted diagonal ``D``, dense or sparse as ``U``."""
         return self.base.divided(U)
 
-    def corrected(self, terms=None, fold=False):
+    def corrected(self, terms=None, fold=False, lines=None):
         """The matrix plus ``terms`` (a RowCurvature), ready to solve.
 
         Parameters
@@ -320,6 +320,10 @@ class LowRankHessian(FoldMixin):
             rows of ``terms`` as given. ``True``: the change and every pending
             correction are merged into a new factor (see :meth:`folded`); the
             new object holds no pending rows.
+        lines : tuple (index, diagonal), default=None
+            With ``fold``: the rows and columns of features no current row
+            holds, set to ``diagonal`` on the diagonal alone in the same
+            fold (see :meth:`with_lines`).
 
         Returns
         -------
@@ -330,7 +334,7 @@ class LowRankHessian(FoldMixin):
             new = self.with_columns(None, None)
         else:
             new = self.with_columns(*terms.columns())
-        return new.folded() if fold else new
+        return new.folded(lines) if fold else new
 
     def with_columns(self, U, signs):
         """The matrix plus ``U diag(signs) U^T``, ready to solve.
@@ -380,11 +384,8 @@ class LowRankHessian(FoldMixin):
             W, core = H.W.copy(), None
             W[index] = 0.0
         full_diag, remainder, cross, raised = H._folded_remainder(W, H.w_signs)
-        full_diag = full_diag.copy()
-        full_diag[index] = diagonal
-        remainder[index] = diagonal
-        if cross is not None:
-            cross[np.unique(index % cross.shape[0])] = 0.0
+        full_diag, remainder, cross = _with_lines_set(full_diag, remainder, cross,
+                                                      index, diagonal)
         return H._with_factor(W, H.w_signs, None, full_diag, raised, remainder, cross,
                               sketch_core=core)
 

@@ -345,23 +345,27 @@ class PendingMatrix:
         new = self._copy()
         if new._pending:
             PendingMatrix._fold(new)
+        new._base = np.array(new._base, order="F")
+        PendingMatrix._set_lines(new, index, diagonal)
+        new._changed_lines()
+        return new
+
+    def _set_lines(self, index, diagonal):
+        """:meth:`with_lines` on this object's base, in place (a base that
+        this object alone holds: one a fold just made, or a copy)."""
         index = np.asarray(index, dtype=np.intp)
         diagonal = np.broadcast_to(np.asarray(diagonal, dtype=np.float64), index.shape)
-        base = np.array(new._base, order="F")
-        old = base[index, index].copy()
+        base = self._base
         # a base from an older file may hold the whole matrix: both halves
         base[index, :] = 0.0
         base[:, index] = 0.0
         base[index, index] = diagonal
-        new._base = base
-        new._trace = float(np.trace(base))
-        new._abs_norm = (new._abs_norm + float(np.linalg.norm(diagonal))) * (1.0 + 4.0 * UNIT)
-        new._changed_lines(old)
-        return new
+        self._trace = float(np.trace(base))
+        self._abs_norm = ((self._abs_norm + float(np.linalg.norm(diagonal)))
+                          * (1.0 + 4.0 * UNIT))
 
-    def _changed_lines(self, old_diagonal):
-        """After :meth:`with_lines` set the base (``old_diagonal``: the
-        diagonal entries it replaced)."""
+    def _changed_lines(self):
+        """After :meth:`with_lines` set the base."""
 
     def corrected(self, terms=None, fold=False):
         """The matrix plus ``terms`` (a RowCurvature), as a new object.

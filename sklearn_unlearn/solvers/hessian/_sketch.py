@@ -147,47 +147,27 @@ class SketchCore:
 
     def projected(self, W, lines, in_place=False):
         """``(W', core')`` of ``P A P`` from ``W`` of ``A``, ``P`` the projection
-        off the coordinates ``lines`` (features no row holds any more).
+        off the coordinates ``lines`` (features no row holds any more): see
+        :meth:`updated`. ``in_place``: ``W`` is overwritten with ``W'`` a
+        block of rows at a time (no second factor in memory)."""
+        return self.updated(W, np.zeros((W.shape[0], 0)), np.zeros(0), lines,
+                            in_place=in_place)
 
-        With ``O`` the rows ``lines`` of ``Omega`` and ``Y_F = W_F L^T`` those
-        of ``Y``, the core ``Omega^T P A P Omega`` is ``C - O^T Y_F - Y_F^T O
-        + O^T A_FF O`` and ``Y' = P (Y - A_{:F} O)``: exact but for ``A``'s
-        entries in the lines, taken from the sketch (``W W_F^T``; exact on
-        the columns ``J``). ``O(p s^2)``, as a fold. ``in_place``: ``W`` is
-        overwritten with ``W'`` a block of rows at a time (no second factor
-        in memory)."""
-        lines = np.asarray(lines, dtype=np.intp)
-        units = sp.csr_matrix((np.ones(len(lines)), (lines, np.arange(len(lines)))),
-                              shape=(W.shape[0], len(lines)))
-        O = self.test_products(units, lines).T
-        W_F = W[lines]
-        Y_F = W_F @ self.L.T
-        reach = W_F.T @ O                    # W_F^T O: A's lines through the sketch
-        core = self.L @ self.L.T - self.nu * np.eye(len(self.L))
-        core = core - O.T @ Y_F - Y_F.T @ O + reach.T @ reach
-        if not np.all(np.isfinite(core)):
-            raise NotPositiveDefiniteError(
-                "The corrected Hessian's sketch has non-finite entries; retrain on "
-                "the corrected data instead.")
-        L_new, nu_new = _shifted_cholesky(0.5 * (core + core.T))
-        # W' = P W (L^T - W_F^T O) L'^{-T}
-        T = solve_triangular(L_new, (self.L.T - reach).T, lower=True).T
-        if in_place:
-            W_new = W
-            for start in range(0, len(W), _ROW_BLOCK):
-                W[start:start + _ROW_BLOCK] = W[start:start + _ROW_BLOCK] @ T
-        else:
-            with ordinary_pages():      # fresh memory, written once
-                W_new = W @ T
-        W_new[lines] = 0.0
-        return W_new, SketchCore(L_new, nu_new, self.J, self.minus, self.seed)
-
-    def updated(self, W, U, signs):
-        """``(W', core')`` of ``A + U diag(signs) U^T`` from ``W`` of ``A``:
+    def updated(self, W, U, signs, lines=None, in_place=False):
+        """``(W', core')`` of ``A' = A + U diag(signs) U^T`` from ``W`` of ``A``:
         ``Y' = W L^T + U diag(signs) U^T Omega`` and ``W' = Y' L'^{-T}``, with
         ``L'`` the shifted Cholesky factor of the new core. ``O(p s^2)``
         (one product of ``W`` with an ``s x s`` matrix), and ``O(nnz(U) s)``
-        for the rows."""
+        for the rows.
+
+        With ``lines`` (features no row holds any more), the sketch of ``P A'
+        P``, ``P`` the projection off them, in the same product: with ``O``
+        the rows ``lines`` of ``Omega`` and ``Y'_F`` those of ``Y'``, its core
+        is ``C' - O^T Y'_F - Y'_F^T O + O^T A'_FF O`` and its ``Y'' = P (Y' -
+        A'_{:F} O)``, exact but for ``A'``'s entries in the lines, taken from
+        the sketch (``W' W'_F^T``, so ``A'_{:F} O = Y' M``; exact on the
+        columns ``J``). ``in_place``: ``W`` is overwritten with the new
+        factor a block of rows at a time."""
         if sp.issparse(U):
             U = sp.csr_matrix(U)
             live = np.unique(U.nonzero()[0])
@@ -204,18 +184,45 @@ class SketchCore:
                 "The corrected Hessian has non-finite entries; retrain on the "
                 "corrected data instead.")
         L_new, nu_new = _shifted_cholesky(0.5 * (core + core.T))
-        # W' = W (L^T L'^{-T}) + U diag(signs) (L'^{-1} Omega^T U)^T
-        T = solve_triangular(L_new, self.L, lower=True).T
-        rows = (solve_triangular(L_new, OtU, lower=True) * signs[None, :]).T
+        # W' = W (L^T X) + U diag(signs) (Omega^T U)^T X with X = L'^{-T}, or
+        # X = (I - M) L''^{-T} for the projection
+        left, right = self.L.T, (OtU * signs[None, :]).T
+        if lines is not None and len(lines):
+            lines = np.asarray(lines, dtype=np.intp)
+            units = sp.csr_matrix((np.ones(len(lines)), (lines, np.arange(len(lines)))),
+                                  shape=(W.shape[0], len(lines)))
+            O = self.test_products(units, lines).T
+            U_F = U[lines].toarray() if sp.issparse(U) else U[lines]
+            Y_F = W[lines] @ left + U_F @ right
+            reach = solve_triangular(L_new, Y_F.T, lower=True) @ O
+            M = solve_triangular(L_new, reach, lower=True, trans="T")
+            core = core - O.T @ Y_F - Y_F.T @ O + reach.T @ reach
+            if not np.all(np.isfinite(core)):
+                raise NotPositiveDefiniteError(
+                    "The corrected Hessian's sketch has non-finite entries; retrain "
+                    "on the corrected data instead.")
+            L_new, nu_new = _shifted_cholesky(0.5 * (core + core.T))
+            keep = np.eye(len(M)) - M
+            left, right = left @ keep, right @ keep
+        T = solve_triangular(L_new, left.T, lower=True).T
+        rows = solve_triangular(L_new, right.T, lower=True).T
         if not (np.all(np.isfinite(T)) and np.all(np.isfinite(rows))):
             # (finite small matrices give a finite factor, up to an overflow
             # that the new diagonal's check refuses)
             raise NotPositiveDefiniteError(
                 "The corrected Hessian's sketch could not be factored; retrain "
                 "on the corrected data instead.")
-        with ordinary_pages():      # fresh memory, written once
-            W_new = W @ T
-        W_new[live] += np.asarray(U[live] @ rows)
+        if in_place:
+            W_new = W
+            for start in range(0, len(W), _ROW_BLOCK):
+                W[start:start + _ROW_BLOCK] = W[start:start + _ROW_BLOCK] @ T
+        else:
+            with ordinary_pages():      # fresh memory, written once
+                W_new = W @ T
+        if len(live):
+            W_new[live] += np.asarray(U[live] @ rows)
+        if lines is not None and len(lines):
+            W_new[lines] = 0.0
         return W_new, SketchCore(L_new, nu_new, self.J, self.minus, self.seed)
 
 

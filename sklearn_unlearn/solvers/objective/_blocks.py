@@ -47,11 +47,27 @@ def matvec(obj, hessians, v, terms=None):
     ])
 
 
-def corrected(H, terms, fold, error):
+def corrected(H, terms, fold, error, lines=None):
     """``H.corrected``; a factored block may be damped by up to ``error``
-    (the cache's bound on its operator-norm error) plus its own rounding."""
+    (the cache's bound on its operator-norm error) plus its own rounding.
+    ``lines`` (:func:`feature_lines`): set in the same fold."""
     if isinstance(H, FactoredHessian):
         # no damping where the error is not bounded (the squared hinge)
         damping = error + H.error if np.isfinite(error) else 0.0
-        return H.corrected(terms, fold=fold, max_damping=damping)
-    return H.corrected(terms, fold=fold)
+        return H.corrected(terms, fold=fold, max_damping=damping, lines=lines)
+    return H.corrected(terms, fold=fold, lines=lines)
+
+
+def feature_lines(obj, features, b):
+    """``(index, diagonal)``: the lines of Hessian block ``b`` that hold the
+    weights of ``features``, and the penalty on their diagonal. A coupled
+    block holds every output's weight of a feature (ordered output by
+    output), another block one line per feature for the outputs it serves."""
+    full = np.zeros((obj.n_params, obj.n_outputs), dtype=bool)
+    full[features] = True
+    mask = obj.to_block(full, b)
+    if mask.ndim == 2:
+        return features, obj.penalty[features]
+    lines = np.flatnonzero(mask)
+    penalties = np.repeat(obj.penalty[:, None], obj.n_outputs, axis=1)
+    return lines, obj.to_block(penalties, b)[lines]

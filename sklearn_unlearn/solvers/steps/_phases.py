@@ -14,7 +14,7 @@ from ..fit._chunks import published_theta
 from ..hessian import _third
 from ..hessian._entry_sides import packed_sides
 from ..hessian._rows_dense import prepare_fold
-from ..objective._blocks import apply_all, corrected, matvec, solve
+from ..objective._blocks import apply_all, corrected, feature_lines, matvec, solve
 from ._auto import auto_method
 from ._refine import refine
 from ._request_change import RequestChange
@@ -133,11 +133,12 @@ def gradients(cache, r, remaining):
                       G_rest + grad_new, shift_theta, new_obj, rest, remaining,
                       entry_sides, inside_old)
 
-def changed(cache, r, g):
+def changed(cache, r, g, gone=()):
     """How the request changes the cached matrices, and the Hessian blocks
     of the corrected data (solved here, adopted on commit): removed rows
-    folded, the bound on their error, the cubic term of the rows that
-    stay (see :class:`Changed`)."""
+    folded, with the lines of the features ``gone`` (that the request leaves
+    in no row) set to the penalty alone in the same fold, the bound on their
+    error, the cubic term of the rows that stay (see :class:`Changed`)."""
     obj = cache.objective
     fold = r.R_old.shape[0] > 0
     change = RequestChange(obj, r, cache.theta, g.eta_old, g.eta_new,
@@ -148,8 +149,11 @@ def changed(cache, r, g):
         # scaled rows, the edited columns' products by one pass over them
         prepare_fold((change.hessian if cache.exact_hessian else [])
                      + [change.gram, change.norm_gram])
-    hessians = [corrected(H, t, fold, hessian_error)
-                for H, t in zip(g.rest, change.hessian)]
+    # (the penalty of the corrected data, which the blocks in g.rest carry)
+    lines = ([feature_lines(g.new_obj, gone, b) for b in range(len(g.rest))] if len(gone)
+             else [None] * len(g.rest))
+    hessians = [corrected(H, t, fold, hessian_error, line)
+                for H, t, line in zip(g.rest, change.hessian, lines)]
     cubic = None if cache.third is None else _third.CubicTerm(obj, _third.changed(
         obj, cache.third, r.R_old, r.Y_old, r.S_old, g.eta_old, -1.0), hessians)
     return Changed(change, hessians, hessian_error, cubic, fold)
