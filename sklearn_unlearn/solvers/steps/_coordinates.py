@@ -227,10 +227,10 @@ def within_reach(cache, move):
     rows' curvature, ``sqrt(move^T H move / sum_i s_i a_i)`` with the data
     part of the first Hessian block (whose intercept entry is ``sum_i s_i
     a_i`` times the intercept's value squared; ``True`` without an
-    intercept). A low-rank block gives its products with the step and
-    with the intercept's unit vector (its entry is exact: the sketch keeps
-    the intercept's column), one pass of ``O(p (r + k))`` operations,
-    never the dense matrix."""
+    intercept). The block's products with the step and with the
+    intercept's unit vector give both (a low-rank block's entry is exact:
+    the sketch keeps the intercept's column), in one pass over the block;
+    never a dense copy of it."""
     if cache.gram is not None:
         total = float(cache.weight_totals.sum())
         return total > 0 and cache.gram.quadratic_form(move) <= _CUBIC_REACH**2 * total
@@ -240,15 +240,10 @@ def within_reach(cache, move):
     H, pen = cache.hessians[0], obj._block_penalty(0)
     step = np.ravel(obj.to_block(move, 0))
     last = obj.n_params - 1
-    if isinstance(H, FactoredHessian):
-        H = H.matrix
-        entry, product = H[last, last], H @ step
-    else:
-        # the step and the intercept's unit vector in one pass over the factor
-        V = np.zeros((len(step), 2))
-        V[:, 0], V[last, 1] = step, 1.0
-        both = H.matvec(V)
-        entry, product = both[last, 1], both[:, 0]
+    V = np.zeros((len(step), 2))
+    V[:, 0], V[last, 1] = step, 1.0
+    both = H.matvec(V)
+    entry, product = both[last, 1], both[:, 0]
     total = float(entry - pen[last]) / obj.design.intercept_value**2
     form = float(step @ product) - float(pen @ step**2)
     return total > 0 and form <= _CUBIC_REACH**2 * total
