@@ -447,6 +447,8 @@ class UnlearningCache:
     def _planned(self, r, g, c, after, residual, increment, drift, report):
         """The :class:`_Plan` of a request from its phases."""
         obj = self.objective
+        # the bound's Gram matrices set the gone features' lines in their fold
+        lines = (c.gone, 0.0) if len(c.gone) else None
         moment, moment_error = moment_after(self.target_moment, self.target_moment_error,
                                             r, obj.n_params)
         third, hessians, drift = _third.after_request(
@@ -462,9 +464,10 @@ class UnlearningCache:
             error_increment=increment,
             hessians=hessians,
             gram=(None if self.gram is None
-                  else self.gram.corrected(c.change.gram, fold=c.fold)),
+                  else self.gram.corrected(c.change.gram, fold=c.fold, lines=lines)),
             norm_gram=(None if self.norm_gram is None
-                       else self.norm_gram.corrected(c.change.norm_gram, fold=c.fold)),
+                       else self.norm_gram.corrected(c.change.norm_gram, fold=c.fold,
+                                                     lines=lines)),
             weight_totals=g.remaining.totals,
             counts=g.remaining.counts,
             weight_residue=g.remaining.residue,
@@ -530,29 +533,26 @@ class UnlearningCache:
             feature_counts=plan.feature_counts,
         )
         gone = _feature_counts.gone(self.feature_counts, plan.feature_counts)
-        return (new.without_features(gone, before=self, hessians=False) if len(gone)
-                else new)
+        return new.without_features(gone) if len(gone) else new
 
-    def without_features(self, features, before=None, hessians=True):
+    def without_features(self, features):
         """The cache with the ``features`` that no current row holds taken
         out as a fit on the current rows would have them, as a new object
-        (this one is unchanged).
+        (this one is unchanged): the weights, the residual, the cubic term
+        and the targets' moment. (The request that left them in no row set
+        their lines in the Hessian blocks and the Gram matrices as it folded
+        its rows out: the penalty alone, and zero.)
 
         The objective is separable in such a feature's weights: the data
         term does not depend on them, so their optimum is where the penalty
         meets the noise (``-b_j / lambda_j``; zero without noise), and
         setting them there changes no other weight's gradient. The gradient
-        there is the penalty's and the noise's alone, the Hessian blocks'
-        lines hold only the penalty, and the Gram matrices, the cubic term
-        and the targets' moment are zero on them: exact values, where the
-        rows that left had left the difference between the curvature they
-        entered with and the one they left with, in their other features.
-        The drift bound grows by the weights' move (the rows' predictors do
-        not change with them). ``before``: the cache this one was committed
-        from, whose arrays stay as they are; this one's arrays that it does
-        not share may change in place (this one must not be used after).
-        ``hessians=False``: the Hessian blocks have their lines already (a
-        request sets them in its fold).
+        there is the penalty's and the noise's alone, and the cubic term and
+        the targets' moment are zero on them: exact values, where the rows
+        that left had left the difference between the curvature they entered
+        with and the one they left with, in their other features. The drift
+        bound grows by the weights' move (the rows' predictors do not change
+        with them).
         """
         obj = self.objective
         features = np.asarray(features, dtype=np.intp)
@@ -569,20 +569,15 @@ class UnlearningCache:
         if self.noise is not None:
             residual[features] += self.noise[features]
             # the penalty's product and the sum, each rounded once
-            error += 2.0 * _roundoff.UNIT * float(np.linalg.norm(
+            error += 2.0 * _roundoff.UNIT * float(_roundoff.norm_up(
                 np.abs(pen[:, None] * theta[features]) + np.abs(self.noise[features])))
-        lines = [feature_lines(obj, features, b) for b in range(len(self.hessians))]
-        old = [None] * len(lines) if before is None else before.hessians
-        blocks = self.hessians
-        if hessians:
-            blocks = [H.with_lines(*line, beside=B)
-                      for H, line, B in zip(self.hessians, lines, old)]
         third = None
         if self.third is not None:
             third = []
-            for T, (lines_b, _) in zip(self.third, lines):
+            for b, T in enumerate(self.third):
+                lines, _ = feature_lines(obj, features, b)
                 T = T.copy()
-                T[lines_b], T[:, lines_b], T[:, :, lines_b] = 0.0, 0.0, 0.0
+                T[lines], T[:, lines], T[:, :, lines] = 0.0, 0.0, 0.0
                 third.append(T)
         moment = self.target_moment
         if moment is not None:
@@ -590,11 +585,8 @@ class UnlearningCache:
             moment[features] = 0.0
         moved = float(np.linalg.norm(theta - self.theta))
         return replace(
-            self, theta=theta, residual=residual, residual_error=error,
-            hessians=blocks, third=third, target_moment=moment,
-            gram=None if self.gram is None else self.gram.with_lines(features, 0.0),
-            norm_gram=(None if self.norm_gram is None
-                       else self.norm_gram.with_lines(features, 0.0)),
+            self, theta=theta, residual=residual, residual_error=error, third=third,
+            target_moment=moment,
             drift=replace(self.drift, norm=self.drift.norm + moved * (1.0 + 4.0 * _roundoff.UNIT)))
 
 

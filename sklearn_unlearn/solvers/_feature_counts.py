@@ -14,7 +14,6 @@ moves their zeros), and such a feature is never taken out.
 """
 
 import numpy as np
-import scipy.sparse as sp
 
 from .fit._chunks import nonzero_counts
 
@@ -31,17 +30,14 @@ def counts_after(counts, r, n_features):
     if counts is None:
         return None
     if r.edit is None:
-        change = (_row_counts(r.R_new, n_features)
-                  - _row_counts(r.R_old, n_features))
+        change = (nonzero_counts(r.R_new) - nonzero_counts(r.R_old))[:n_features]
         where = slice(None)
     else:
         cols, _ = r.edit
         where = cols[cols < n_features]
         if not len(where):
             return counts
-        old = r.R_old[:, where]
-        new = r.R_new[:, where]
-        change = _dense_counts(new) - _dense_counts(old)
+        change = nonzero_counts(r.R_new[:, where]) - nonzero_counts(r.R_old[:, where])
     known = counts[where] >= 0
     after = counts[where] + change
     if np.any(known & (after < 0)):
@@ -64,14 +60,3 @@ def gone(before, after):
         return np.zeros(0, dtype=np.intp)
     return np.flatnonzero((after == 0) & (before > 0))
 
-
-def _row_counts(R, n_features):
-    if R.shape[0] == 0:
-        return np.zeros(n_features, dtype=np.int64)
-    return nonzero_counts(R)[:n_features]
-
-
-def _dense_counts(values):
-    if sp.issparse(values):
-        return nonzero_counts(values)
-    return np.count_nonzero(values, axis=0).astype(np.int64)

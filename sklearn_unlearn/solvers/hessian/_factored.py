@@ -202,14 +202,9 @@ class FactoredHessian(PendingMatrix):
 
     def _fold(self, lines=None):
         terms = self._pending
-        super()._fold()
-        if lines is not None:
-            # set in the base the fold just made (a copy where nothing was
-            # pending), and factored once with it
-            if not terms:
-                self._base = np.array(self._base, order="F")
-            PendingMatrix._set_lines(self, *lines)
-        elif terms and self._updated(terms):
+        super()._fold(lines)
+        # set lines are factored with the rows, once
+        if lines is None and terms and self._updated(terms):
             return
         try:
             self._refactor()
@@ -246,15 +241,11 @@ class FactoredHessian(PendingMatrix):
         ``lines`` (``(index, diagonal)``, with ``fold``): the rows and
         columns of features no current row holds, set to ``diagonal`` on the
         diagonal alone in the folded base before it is factored (see
-        :meth:`~PendingMatrix.with_lines`): one factorisation.
+        :meth:`~PendingMatrix._fold`): one factorisation.
         """
         new = self._copy()
         new.max_damping = float(max_damping)
-        if lines is None or not fold:
-            return PendingMatrix.corrected(new, terms, fold=fold)
-        new = PendingMatrix.corrected(new, terms)
-        new._fold(lines)
-        return new
+        return PendingMatrix.corrected(new, terms, fold=fold, lines=lines)
 
     def shifted(self, diagonal):
         """The matrix plus ``diag(diagonal)``, factored anew, as a new object
@@ -282,11 +273,6 @@ class FactoredHessian(PendingMatrix):
         new._abs_norm = (self._abs_norm + shift) * (1.0 + 4.0 * UNIT)
         new._refactor()
         return new
-
-    def _changed_lines(self):
-        # a principal part of a positive definite matrix, the penalty beside
-        # it: positive definite where the matrix was
-        self._refactor()
 
     def _fold_price(self):
         p = self._base.shape[0]

@@ -358,36 +358,31 @@ class LowRankHessian(FoldMixin):
         new._capacitance = None
         return new
 
-    def with_lines(self, index, diagonal, beside=None):
+    def with_lines(self, index, diagonal):
         """The matrix with the rows and columns ``index`` set to zero but for
         ``diagonal`` on the diagonal, folded, as a new object (this one is
         unchanged): the lines of features that no current row holds.
 
         A fit's sketch is made again for the data part projected off those
-        lines (:meth:`SketchCore.projected`); another factor has its rows
+        lines (:meth:`SketchCore.updated`); another factor has its rows
         there zeroed. The diagonal and the class blocks stay the remainder
         of the changed matrix, as in a fold.
-
-        ``beside``: the matrix this one was corrected from, whose arrays
-        must stay as they are. A factor that shares no memory with that
-        one's (a fold's new one) is changed in place, and this object must
-        not be used after; otherwise a new factor is made.
         """
-        H = self.folded() if self.pending_rank else self
+        if self.pending_rank:
+            return self.folded((index, diagonal))
         index = np.asarray(index, dtype=np.intp)
-        core = H.sketch_core
-        if core is not None and len(core.L) == H.W.shape[1] and np.all(H.w_signs == 1):
-            own = H is not self or (isinstance(beside, LowRankHessian)
-                                    and not np.may_share_memory(H.W, beside.W))
-            W, core = core.projected(H.W, index, in_place=own)
+        core = self.sketch_core
+        if core is not None and len(core.L) == self.W.shape[1] and np.all(self.w_signs == 1):
+            W, core = core.updated(self.W, np.zeros((self.W.shape[0], 0)), np.zeros(0),
+                                   index)
         else:
-            W, core = H.W.copy(), None
+            W, core = self.W.copy(), None
             W[index] = 0.0
-        full_diag, remainder, cross, raised = H._folded_remainder(W, H.w_signs)
+        full_diag, remainder, cross, raised = self._folded_remainder(W, self.w_signs)
         full_diag, remainder, cross = _with_lines_set(full_diag, remainder, cross,
                                                       index, diagonal)
-        return H._with_factor(W, H.w_signs, None, full_diag, raised, remainder, cross,
-                              sketch_core=core)
+        return self._with_factor(W, self.w_signs, None, full_diag, raised, remainder,
+                                 cross, sketch_core=core)
 
     def _capacitance_lu(self):
         """LU of ``diag(signs)^-1 + U^T B^-1 U``, ``B`` the matrix at construction.

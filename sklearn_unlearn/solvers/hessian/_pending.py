@@ -293,11 +293,18 @@ class PendingMatrix:
         new._pending = list(self._pending)
         return new
 
-    def _fold(self):
+    def _fold(self, lines=None):
         """Add the pending rows to the base (a new array: the old base may be
         shared with the matrix this one was corrected from), with the
-        rounding of the sums that form it added to :attr:`error`."""
-        if self._pending:
+        rounding of the sums that form it added to :attr:`error`; with
+        ``lines`` (``(index, diagonal)``), then set the rows and columns
+        ``index`` to zero but for ``diagonal`` on the diagonal: the lines of
+        features that no current row holds, set to what the rows' sum has
+        there (see ``solvers._feature_counts``). The entries set are exact,
+        so the difference from the exact sum the matrix stands for loses
+        those lines: :attr:`error` still bounds it."""
+        folding = bool(self._pending)
+        if folding:
             self.error += self.rounding_scale() + fold_underflow(
                 self.shape[0], self.pending_rank, self._pending_mass)
             # one copy of the base (the old one may be shared with the matrix
@@ -329,30 +336,14 @@ class PendingMatrix:
         self._pending_trace = 0.0 if self.keeps_trace else None
         self._pending_mass = 0.0
         self._rent = 0.0
-
-    def with_lines(self, index, diagonal, beside=None):
-        """The matrix with the rows and columns ``index`` set to zero but for
-        ``diagonal`` on the diagonal, as a new object with its pending rows
-        folded (this one is unchanged): the lines of features that no
-        current row holds, set to what the rows' sum has there (see
-        ``solvers._feature_counts``).
-
-        The entries set are exact, so the difference from the exact sum the
-        matrix stands for loses those lines: :attr:`error` still bounds it.
-        (``beside``, the matrix this one was corrected from, is not read:
-        the base is copied.)
-        """
-        new = self._copy()
-        if new._pending:
-            PendingMatrix._fold(new)
-        new._base = np.array(new._base, order="F")
-        PendingMatrix._set_lines(new, index, diagonal)
-        new._changed_lines()
-        return new
+        if lines is not None:
+            if not folding:
+                # the base may be shared with the matrix this one came from
+                self._base = np.array(self._base, order="F")
+            self._set_lines(*lines)
 
     def _set_lines(self, index, diagonal):
-        """:meth:`with_lines` on this object's base, in place (a base that
-        this object alone holds: one a fold just made, or a copy)."""
+        """The lines of :meth:`_fold`, on this object's own base."""
         index = np.asarray(index, dtype=np.intp)
         diagonal = np.broadcast_to(np.asarray(diagonal, dtype=np.float64), index.shape)
         base = self._base
@@ -364,17 +355,15 @@ class PendingMatrix:
         self._abs_norm = ((self._abs_norm + float(np.linalg.norm(diagonal)))
                           * (1.0 + 4.0 * UNIT))
 
-    def _changed_lines(self):
-        """After :meth:`with_lines` set the base."""
-
-    def corrected(self, terms=None, fold=False):
+    def corrected(self, terms=None, fold=False, lines=None):
         """The matrix plus ``terms`` (a RowCurvature), as a new object.
 
         This one is unchanged; the base is shared. The pending rows are
         folded first when their use has cost as much as folding them. With
         ``fold``, every row, pending or new, is folded into a new base
         before returning: the result holds no row of ``terms`` (rows that
-        leave the data must not stay beside the matrix they left).
+        leave the data must not stay beside the matrix they left), and
+        ``lines`` are set in it (see :meth:`_fold`).
         """
         new = self._copy()
         if new._pending and new._rent >= new._fold_price() and not fold:
@@ -393,8 +382,8 @@ class PendingMatrix:
                    and pending[-1].n_rows >= pending[-2].n_rows):
                 pending[-2:] = [RowCurvature.concat(pending[-2:])]
             new._pending = pending
-        if fold and new._pending:
-            new._fold()
+        if fold and (new._pending or lines is not None):
+            new._fold(lines)
         elif not fold:
             new._charge_request()
         return new

@@ -39,9 +39,6 @@ except ImportError:
 #: Passes over the data (blocks of test vectors) that one sketch takes.
 PASSES = 8
 
-#: Rows of a factor multiplied at a time where it is updated in place.
-_ROW_BLOCK = 4096
-
 
 def sketch(apply, p, exact_columns=(), n_random=0, seed=0, minus=None):
     """``W`` of shape ``(p, s)`` with ``0 <= W W^T <= A`` and ``W W^T`` exact
@@ -145,15 +142,7 @@ class SketchCore:
             out[e:] = G.T @ rows_of(live)
         return out
 
-    def projected(self, W, lines, in_place=False):
-        """``(W', core')`` of ``P A P`` from ``W`` of ``A``, ``P`` the projection
-        off the coordinates ``lines`` (features no row holds any more): see
-        :meth:`updated`. ``in_place``: ``W`` is overwritten with ``W'`` a
-        block of rows at a time (no second factor in memory)."""
-        return self.updated(W, np.zeros((W.shape[0], 0)), np.zeros(0), lines,
-                            in_place=in_place)
-
-    def updated(self, W, U, signs, lines=None, in_place=False):
+    def updated(self, W, U, signs, lines=None):
         """``(W', core')`` of ``A' = A + U diag(signs) U^T`` from ``W`` of ``A``:
         ``Y' = W L^T + U diag(signs) U^T Omega`` and ``W' = Y' L'^{-T}``, with
         ``L'`` the shifted Cholesky factor of the new core. ``O(p s^2)``
@@ -166,8 +155,7 @@ class SketchCore:
         is ``C' - O^T Y'_F - Y'_F^T O + O^T A'_FF O`` and its ``Y'' = P (Y' -
         A'_{:F} O)``, exact but for ``A'``'s entries in the lines, taken from
         the sketch (``W' W'_F^T``, so ``A'_{:F} O = Y' M``; exact on the
-        columns ``J``). ``in_place``: ``W`` is overwritten with the new
-        factor a block of rows at a time."""
+        columns ``J``)."""
         if sp.issparse(U):
             U = sp.csr_matrix(U)
             live = np.unique(U.nonzero()[0])
@@ -212,13 +200,8 @@ class SketchCore:
             raise NotPositiveDefiniteError(
                 "The corrected Hessian's sketch could not be factored; retrain "
                 "on the corrected data instead.")
-        if in_place:
-            W_new = W
-            for start in range(0, len(W), _ROW_BLOCK):
-                W[start:start + _ROW_BLOCK] = W[start:start + _ROW_BLOCK] @ T
-        else:
-            with ordinary_pages():      # fresh memory, written once
-                W_new = W @ T
+        with ordinary_pages():      # fresh memory, written once
+            W_new = W @ T
         if len(live):
             W_new[live] += np.asarray(U[live] @ rows)
         if lines is not None and len(lines):

@@ -89,13 +89,15 @@ class Gradients(NamedTuple):
 class Changed(NamedTuple):
     """How a request changes the cached matrices, the corrected Hessian
     blocks, the bound on their error, the cubic term of the rows that stay
-    (``None`` where not kept) and whether rows are folded out."""
+    (``None`` where not kept), whether rows are folded out, and the features
+    the request leaves in no row (their lines set in the folds)."""
 
     change: object
     hessians: list
     hessian_error: float
     cubic: object
     fold: bool
+    gone: np.ndarray
 
 
 class StepInfo(NamedTuple):
@@ -156,7 +158,7 @@ def changed(cache, r, g, gone=()):
                 for H, t, line in zip(g.rest, change.hessian, lines)]
     cubic = None if cache.third is None else _third.CubicTerm(obj, _third.changed(
         obj, cache.third, r.R_old, r.Y_old, r.S_old, g.eta_old, -1.0), hessians)
-    return Changed(change, hessians, hessian_error, cubic, fold)
+    return Changed(change, hessians, hessian_error, cubic, fold, np.asarray(gone))
 
 def stepped(cache, r, g, c, method, tau, max_iter, tol):
     """The step of ``method`` (``"auto"`` choosing by the request's own
