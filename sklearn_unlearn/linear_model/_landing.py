@@ -7,8 +7,8 @@ import numpy as np
 from .._warnings import warn_caller
 from ..solvers import UnlearningWarning
 from ..solvers.hessian._factored import FactoredHessian, LostCurvatureError
-from ..solvers.steps._coordinates import (_CUBIC_REACH, bounded_step_error, step_error,
-                                          within_reach)
+from ..solvers.steps._coordinates import (_CUBIC_REACH, bounded_step_error,
+                                          newton_lengths, step_error, within_reach)
 from ._feature_change import CHANGE_RTOL, warn_inaccurate_change
 
 
@@ -59,8 +59,11 @@ def _judged_step(cache, plan, warn=True):
     optimum for a loss of bounded curvature: from the cubic term where the
     cache keeps it (:func:`~sklearn_unlearn.solvers.steps._coordinates.step_error`),
     otherwise from the request's bound (:func:`~sklearn_unlearn.solvers.steps.
-    _coordinates.bounded_step_error`); ``None`` without either. A warning
-    where no estimate exists and the step may land far from it.
+    _coordinates.bounded_step_error`); ``None`` without either. A
+    first-order step adds how far it stopped from the model's own optimum
+    (:func:`_stopped_short`), which is the whole distance for a quadratic
+    loss (ridge). A warning where no estimate exists and the step may land
+    far from it.
 
     Without the term, a step that no bound covers is flagged where it moves
     the training rows' predictors beyond the reach of the cache's model of
@@ -77,14 +80,16 @@ def _judged_step(cache, plan, warn=True):
     rows' (see the plan's report)."""
     loss = cache.objective.loss
     if loss.constant_curvature:
-        return None
+        # the model is the objective: only a first-order step stops short
+        return _stopped_short(cache, plan) if plan.report.method == "first_order" else None
     move = plan.theta - cache.theta
     jumps = loss.curvature_jumps
     unbounded = jumps or loss.curvature_lipschitz is None
     if not unbounded:
         error = step_error(cache, plan.hessians, plan.third, move, plan.residual)
         if error is None:
-            error = bounded_step_error(plan.report, move, plan.step_curvature)
+            error = bounded_step_error(plan.report, move, plan.step_curvature,
+                                       _stopped_short(cache, plan))
         if error is not None or np.isfinite(plan.report.residual_bound):
             return error
     far = not within_reach(cache, move)
@@ -121,6 +126,15 @@ def _judged_step(cache, plan, warn=True):
                "a class a low-rank one 58% off).")
     _warn_step(why)
     return None
+
+
+def _stopped_short(cache, plan):
+    """How far a first-order step stopped from the cache's model's own
+    optimum: the Newton step its gradient after the step calls for (zero
+    for a step that solved the model)."""
+    if plan.report.method != "first_order":
+        return 0.0
+    return newton_lengths(cache.objective, plan.hessians, plan.residual)
 
 
 def _precision_error(cache, plan, step):
