@@ -69,6 +69,15 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
     --------
     sklearn.linear_model.Ridge : The parent estimator.
 
+    Notes
+    -----
+    ``n_iter_`` is ``None`` for the direct solvers, as in the parent, which
+    scikit-learn's ``check_estimator`` exempts from
+    ``check_non_transformer_estimators_n_iter`` by its name. Run the checks
+    on this class with that one expected to fail:
+    ``check_estimator(UnlearnableRidge(), expected_failed_checks={
+    "check_non_transformer_estimators_n_iter": "n_iter_ is None"})``.
+
     Examples
     --------
     >>> import numpy as np
