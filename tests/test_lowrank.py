@@ -429,3 +429,22 @@ def test_low_rank_small_deletions_stay_silent(k):
             est.unlearn(X[erase], None, y[erase])
         dist = np.linalg.norm(_centred(est) - _centred(ref)) / np.linalg.norm(_centred(ref))
         assert dist < 5e-3
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_forms_equal_those_of_the_dense_matrix(sparse):
+    """``forms(V)`` (``V^T H V``, the reach check's one pass over the
+    factor) against the dense matrix, with pending corrections and a unit
+    column, which reads one row of the factor."""
+    rng = np.random.default_rng(2)
+    p, m = 120, 7
+    H = LowRankHessian(rng.uniform(0.5, 2.0, p), rng.standard_normal((p, m)), np.ones(m))
+    U = rng.standard_normal((p, 3)) * (rng.random((p, 3)) < 0.2)
+    H = H.with_columns(sp.csc_matrix(U) if sparse else U, np.array([1.0, -1.0, 1.0]))
+    V = np.zeros((p, 3))
+    V[:, 0] = rng.standard_normal(p)
+    V[p - 1, 1] = 1.0
+    V[:5, 2] = rng.standard_normal(5)
+    dense = H.to_dense()
+    np.testing.assert_allclose(H.forms(V), V.T @ dense @ V, rtol=1e-12,
+                               atol=1e-12 * np.abs(dense).max())

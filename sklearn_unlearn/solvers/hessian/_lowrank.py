@@ -438,6 +438,17 @@ class LowRankHessian(FoldMixin):
             out = out + terms.apply(v)
         return out
 
+    def forms(self, V):
+        """``V^T matrix V`` for ``V`` of shape (p, c) with a few columns: one
+        product of the factor's transpose with ``V`` (a column with few
+        values reads only those rows), half of what :meth:`matvec` reads."""
+        out = V.T @ self.base.matvec(V, self.diagonal)
+        for A, s in ((self.W, self.w_signs), (self._U, self._signs)):
+            if A is not None and A.shape[1]:
+                Z = transposed_product(A, V)
+                out = out + (Z * s[:, None]).T @ Z
+        return 0.5 * (out + out.T)
+
     def diag(self):
         """The diagonal of the matrix."""
         return (self.diagonal + signed_squares(self.W, self.w_signs)

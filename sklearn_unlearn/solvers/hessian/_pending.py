@@ -194,6 +194,11 @@ class PendingMatrix:
             out = out + terms.apply(v)
         return out
 
+    def forms(self, V):
+        """``V^T matrix V`` for ``V`` of shape (p, c): one product with the
+        matrix."""
+        return V.T @ self.matvec(V)
+
     def quadratic_form(self, V, terms=None):
         """``sum_j V_j^T (matrix + terms) V_j`` over the columns of ``V``."""
         return float(self.quadratic_forms([V], terms)[0])

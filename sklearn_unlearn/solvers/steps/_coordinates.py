@@ -229,8 +229,8 @@ def within_reach(cache, move):
     a_i`` times the intercept's value squared; ``True`` without an
     intercept). The block's products with the step and with the
     intercept's unit vector give both (a low-rank block's entry is exact:
-    the sketch keeps the intercept's column), in one pass over the block;
-    never a dense copy of it."""
+    the sketch keeps the intercept's column), from one pass over the block
+    (:meth:`forms`); never a dense copy of it."""
     if cache.gram is not None:
         total = float(cache.weight_totals.sum())
         return total > 0 and cache.gram.quadratic_form(move) <= _CUBIC_REACH**2 * total
@@ -242,10 +242,9 @@ def within_reach(cache, move):
     last = obj.n_params - 1
     V = np.zeros((len(step), 2))
     V[:, 0], V[last, 1] = step, 1.0
-    both = H.matvec(V)
-    entry, product = both[last, 1], both[:, 0]
-    total = float(entry - pen[last]) / obj.design.intercept_value**2
-    form = float(step @ product) - float(pen @ step**2)
+    forms = H.forms(V)
+    total = float(forms[1, 1] - pen[last]) / obj.design.intercept_value**2
+    form = float(forms[0, 0]) - float(pen @ step**2)
     return total > 0 and form <= _CUBIC_REACH**2 * total
 
 
