@@ -421,3 +421,36 @@ def test_a_sketch_update_that_overflows_is_refused_and_changes_nothing():
         H.corrected(huge, fold=True)
     np.testing.assert_array_equal(H.to_dense(), before)
     assert H.pending_rank == 0 and H.sketch_core is core
+
+
+def test_a_sketch_update_multiplies_by_a_triangular_matrix(monkeypatch):
+    """The update's product ``W T`` with ``T = L^T L'^-T`` takes the BLAS's
+    triangular product (half the flops) where ``T`` is triangular, which it
+    is unless features are projected out; the general product otherwise.
+    Both equal the plain product to round-off."""
+    from sklearn_unlearn.solvers.hessian import _sketch
+
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((300, 12))
+    upper = np.triu(rng.standard_normal((12, 12)))
+    full = rng.standard_normal((12, 12))
+    for T in (upper, full):
+        np.testing.assert_allclose(_sketch._times(W, T), W @ T, rtol=0,
+                                   atol=1e-14 * np.abs(W).sum(axis=1).max()
+                                   * np.abs(T).max())
+    from scipy.linalg.blas import dtrmm
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return dtrmm(*args, **kwargs)
+
+    monkeypatch.setattr(_sketch, "dtrmm", counted)
+    p, n = 40, 90
+    X = rng.standard_normal((n, p)) * (rng.random((n, p)) < 0.3)
+    W0, core = _sketch_of(X.T @ X, [3, 7], None, 8, seed=1)
+    core.updated(W0, X[:2].T, -np.ones(2))
+    assert calls == [1]
+    core.updated(W0, X[:2].T, -np.ones(2), lines=[5])
+    assert calls == [1]
