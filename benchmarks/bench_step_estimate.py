@@ -160,8 +160,10 @@ def _recording(seen):
     """``bounded_step_error`` that keeps the figures it is computed from."""
     bounded = _landing.bounded_step_error
 
-    def recorded(report, move, curvature=None):
-        error = bounded(report, move, curvature)
+    def recorded(report, move, curvature=None, left=0.0):
+        # (left: a first-order step's own distance; the requests here are
+        # second-order, where it is zero)
+        error = bounded(report, move, curvature, left)
         seen.append((report, float(np.linalg.norm(move)), curvature, error))
         return error
     return recorded
