@@ -318,6 +318,29 @@ def test_a_first_order_ridge_step_estimates_its_distance(diabetes):
     assert est.unlearn(X[:3], None, y[:3], None).unlearn_history_[-1].change_error is None
 
 
+def test_a_long_refined_step_counts_what_the_cubic_term_leaves():
+    """One row inserted far out among uncentred columns (25 parameters: the
+    cache keeps the cubic term): the refined steps moved the model by a
+    large part of its norm, and it landed 3.7e-2 from the refit with an
+    estimate of 8e-3, unwarned. The terms beyond the cubic one grow with
+    it, and the data flattens along the step (the Newton step at its end
+    is the longer): both now enter the estimate, which is above the
+    distance, and the request warns."""
+    rng = np.random.default_rng(511)
+    X = rng.standard_normal((190, 24)) + rng.uniform(-30, 30, 24)
+    beta = rng.standard_normal(24) / np.sqrt(24)
+    y = ((X - X.mean(axis=0)) @ beta * 2 + rng.logistic(size=190) > 0).astype(int)
+    far = X.mean(axis=0) + rng.uniform(3, 20) * rng.standard_normal((1, 24))
+    y_far = np.array([rng.integers(2)])
+    est = UnlearnableLogisticRegression(C=3.0, max_iter=5000).fit(X, y)
+    with pytest.warns(UnlearningWarning, match="may land far from the refit"):
+        plan = est.plan_unlearn(None, far, None, y_far, method="refined")
+    est.apply_unlearn(plan)
+    ref = exact_refit(est, np.r_[X, far], np.r_[y, y_far])
+    distance = np.linalg.norm(params_of(est) - params_of(ref))
+    assert plan.report.change_error >= distance > 1e-2 * np.linalg.norm(params_of(est))
+
+
 def test_a_stalled_update_has_no_small_estimate():
     """Refined iterations that stalled (a step of 1e-9 for a gradient of
     1.4e4) left a multinomial model 67% from the refit, and the estimate
