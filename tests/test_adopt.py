@@ -228,6 +228,52 @@ def test_chunks_whose_passes_differ_are_refused(breast_cancer, change):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("cls, parent", [
+    (UnlearnableLogisticRegression, LogisticRegression(fit_intercept=False)),
+    (UnlearnableRidge, Ridge(fit_intercept=False, solver="sag", tol=1e-1, max_iter=2)),
+])
+def test_rows_stretched_along_their_directions_are_refused(cls, parent):
+    """Three pairs of rows of one label, ``x_b = -c x_a``, stretched along
+    their own directions on the later passes so that the count, weights,
+    largest norm, summed squared and cubed norms and the target moment all
+    stay (each pair's shifts cancel in the moment): the probe saw only the
+    rows' directions, and took them. Ridge's cache then mixed the passes'
+    rows, with a residual_bound_ of 3e-11 against a true residual of 0.44.
+    The probe now sees each row's norm too."""
+    from scipy.optimize import fsolve
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 4))
+    y = X @ [1.0, -1.0, 0.5, 0.0] + rng.normal(size=200)
+    if cls is UnlearnableLogisticRegression:
+        y = (y > 0).astype(int)
+    X[10] *= 4                              # the largest row, left alone
+    for k in range(3):
+        X[2 * k + 1] = -rng.uniform(0.5, 1.5) * X[2 * k]
+        y[2 * k + 1] = y[2 * k]
+    r = np.linalg.norm(X[:6], axis=1)
+
+    def stretched(shifts):
+        out = r.copy()
+        for k, shift in enumerate(shifts):
+            out[2 * k: 2 * k + 2] += shift
+        return out
+
+    rest = fsolve(lambda D: [np.sum(stretched(np.r_[-0.15, D])**m) - np.sum(r**m)
+                             for m in (2, 3)], [-0.1, -0.1], xtol=1e-15)
+    X_later = X.copy()
+    X_later[:6] *= (stretched(np.r_[-0.15, rest]) / r)[:, None]
+    np.testing.assert_allclose([np.sum(np.linalg.norm(X_later, axis=1)**m) for m in (2, 3)],
+                               [np.sum(np.linalg.norm(X, axis=1)**m) for m in (2, 3)],
+                               rtol=1e-14)
+    chunks = [(X[:100], y[:100]), (X[100:], y[100:])]
+    later = [(X_later[:100], y[:100]), (X_later[100:], y[100:])]
+    parent.fit(X, y)
+    with pytest.raises(ValueError, match="other rows on a later pass"):
+        cls.from_fitted(parent, _Drifting(chunks, lambda _: later))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_chunks_of_the_same_rows_in_another_order_are_taken(breast_cancer):
     """The probe is a sum over rows: the same rows in other chunks, in
     another order on every pass, give the same model as the rows at once."""

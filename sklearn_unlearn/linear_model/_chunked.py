@@ -143,35 +143,43 @@ class ChunkPass:
 
 def row_probe(X, Y, S, seed, design, norms):
     """``(sum_i |s_i| cos(pi u_i), sum_i |s_i|, e)``: a sum over the rows of
-    a function of each row's direction and targets that no summary of
-    moments sees, and a bound ``e`` on its terms' rounding.
+    a function of each row's direction, norm and targets that no summary
+    of moments sees, and a bound ``e`` on its terms' rounding.
 
-    ``u_i = z^T x_i / ||x_i|| + c^T arctan(y_i)`` for the augmented rows of
-    ``design`` (``norms``: their norms, which the pass has), with ``z`` and
-    ``c`` standard normal from ``seed``, which the rows' source does not
-    know: rows changed so that their count, norms, weights per class and
-    target moment stay (rotated in pairs about their mean, say) change this
-    sum. Passes over the same rows agree on it to ``e + gamma(n + 1) sum_i
-    |s_i|`` each, in any order.
+    ``u_i = z^T x_i / ||x_i|| + a arctan(log ||x_i||) + c^T arctan(y_i)``
+    for the augmented rows of ``design`` (``norms``: their norms, which the
+    pass has), with ``z``, ``a`` and ``c`` standard normal from ``seed``,
+    which the rows' source does not know: rows changed so that their
+    count, norms, weights per class and target moment stay (rotated in
+    pairs about their mean, or stretched along their own directions in
+    pairs whose shifts cancel) change this sum. Passes over the same rows
+    agree on it to ``e + gamma(n + 1) sum_i |s_i|`` each, in any order.
     """
     n, d = X.shape
     rng = np.random.default_rng(seed)
     z, c = rng.standard_normal(d + 1), rng.standard_normal(Y.shape[1])
+    a = rng.standard_normal()
     with np.errstate(invalid="ignore", over="ignore"):
         projection = np.asarray(X @ z[:d]).ravel()
     if design.fit_intercept:
         projection += design.intercept_value * z[d]
-    direction = np.divide(projection, norms, out=np.zeros(n),
-                          where=np.isfinite(norms) & (norms > 0))
-    u = direction + np.arctan(np.asarray(Y, dtype=np.float64)) @ c
+    held = np.isfinite(norms) & (norms > 0)
+    direction = np.divide(projection, norms, out=np.zeros(n), where=held)
+    log_norm = np.log(norms, out=np.zeros(n), where=held)
+    u = (direction + a * np.arctan(log_norm)
+         + np.arctan(np.asarray(Y, dtype=np.float64)) @ c)
     s = np.abs(S[:, 0])
-    # the projection and the norm (each within gamma(d + 3)), the targets'
-    # term, times pi, and the cosine's own rounding
+    # the projection and the norm (each within gamma(d + 3)); the norm's
+    # logarithm (the norm's error, twice, and two units of it), its
+    # arctangent's own rounding; the targets' term; times pi, and the
+    # cosine's own rounding
     per_row = (np.pi * (2.0 * gamma(d + 3) * np.linalg.norm(z)
+                        + abs(a) * (2.0 * gamma(d + 3) + 2.0 * UNIT * np.abs(log_norm)
+                                    + np.pi * UNIT)
                         + (gamma(Y.shape[1] + 2) + 4.0 * UNIT) * np.abs(c).sum() * np.pi / 2)
                + 2.0 * UNIT)
     total = float(s.sum())
-    return float(s @ np.cos(np.pi * u)), total, per_row * total
+    return float(s @ np.cos(np.pi * u)), total, float(s @ per_row)
 
 
 def same_rows(reduce, like=None):
