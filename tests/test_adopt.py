@@ -273,6 +273,43 @@ def test_rows_stretched_along_their_directions_are_refused(cls, parent):
         cls.from_fitted(parent, _Drifting(chunks, lambda _: later))
 
 
+def test_weights_moved_below_a_rounded_sum_s_allowance_are_refused():
+    """Later passes put 1 + 1e-9 on rows and 1 - 1e-9 on their twins turned
+    by 90 degrees (the same norms and targets): every moment stays, and the
+    probe moved by less than the worst rounding of a sum of 50,000 terms,
+    which its allowance was. A ridge cache then took its Hessian from one
+    pass and its model from another (11 to 14 times the bound at 200,000
+    rows and 1e-8). The probe is now summed exactly: its allowance is the
+    terms' own rounding."""
+    rng = np.random.default_rng(1)
+    m, K = 10_000, 6
+    phi, r = rng.uniform(-np.pi / 4, np.pi / 4, m), rng.uniform(1, 5, m)
+    targets = np.tan(rng.uniform(-1.4, 1.4, (m, K)))
+    along = np.column_stack([r * np.cos(phi), r * np.sin(phi)])
+    turned = np.column_stack([-r * np.sin(phi), r * np.cos(phi)])
+    signal = rng.normal(0, 2, (m, 2))
+    X = np.vstack([along, -along, turned, -turned, signal])
+    y = np.vstack([targets] * 4 + [signal @ rng.normal(0, 2, (2, K))
+                                   + rng.normal(0, 0.5, (m, K))])
+    first = np.ones(len(y))
+    later = first.copy()
+    later[:4 * m] += 1e-9 * np.r_[np.ones(2 * m), -np.ones(2 * m)]
+    order = rng.permutation(len(y))
+    X, y, first, later = X[order], y[order], first[order], later[order]
+
+    def chunks(w):
+        return [(X[i:i + 20_000], y[i:i + 20_000], w[i:i + 20_000])
+                for i in range(0, len(y), 20_000)]
+
+    start = Ridge(alpha=1.0).fit(X[:1000], y[:1000])   # not the optimum
+    with pytest.raises(ValueError, match="other rows on a later pass"):
+        UnlearnableRidge.from_fitted(start, _Drifting(chunks(first), lambda _: chunks(later)))
+    # the same rows, chunked otherwise on every pass, are taken
+    shuffled = [(X[order[i:i + 7_000]], y[order[i:i + 7_000]], first[order[i:i + 7_000]])
+                for i in range(0, len(y), 7_000)]
+    UnlearnableRidge.from_fitted(start, _Drifting(chunks(first), lambda _: shuffled))
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_chunks_of_the_same_rows_in_another_order_are_taken(breast_cancer):
     """The probe is a sum over rows: the same rows in other chunks, in

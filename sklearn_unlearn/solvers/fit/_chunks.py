@@ -91,11 +91,13 @@ class RowSums:
         The third derivatives of the rows' loss at the Hessian's anchor, one
         tensor per Hessian block (the cubic term of the cache's model, see
         :mod:`~sklearn_unlearn.solvers.hessian._third`).
-    probe, probe_abs, probe_error : float or None
+    probe : tuple of float or None
         A sum over the rows of a secret nonlinear function of each row and
-        its targets, the sum of its terms' bounds and a bound on its terms'
-        rounding (:func:`~sklearn_unlearn.linear_model._chunked.row_probe`),
+        its targets, exact: floats whose exact sum it is (chunks combine
+        them exactly; :func:`~sklearn_unlearn.linear_model._chunked.row_probe`),
         which passes over chunks compare.
+    probe_error : float or None
+        A bound on the rounding of the probe's terms.
     probe_seed : int or None
         The seed of that function (the same in every chunk).
     gram_weight : float or None
@@ -148,8 +150,7 @@ class RowSums:
     target_moment: np.ndarray | None = None
     target_moment_scale: float | None = None
     third: np.ndarray | None = None
-    probe: float | None = None
-    probe_abs: float | None = None
+    probe: tuple | None = None
     probe_error: float | None = None
     probe_seed: int | None = None
     gram_weight: float | None = None
@@ -172,6 +173,8 @@ class RowSums:
             elif (f.name in ("side_digests", "side_bits", "fingerprints")
                   and a is not None and b is not None):
                 out[f.name] = np.concatenate([a, b])
+            elif f.name == "probe" and a is not None and b is not None:
+                out["probe"] = tuple(_weight_totals.exact_parts([*a, *b]))
             elif f.name in ("sides_key", "probe_seed"):
                 if a != b:
                     raise ValueError(f"Chunk sums disagree on {f.name}.")
