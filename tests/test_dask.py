@@ -441,3 +441,43 @@ def test_refresh_from_dask_equals_refresh_in_memory(client, classes_data):
                         sample_weight=da.from_array(w[20:], chunks=100))
     assert_same_model(model, in_memory, rtol=1e-9)
     assert model.unlearn_history_ == []
+
+
+def test_certified_removal_refuses_kept_rows_that_are_not_the_fitted_ones():
+    """A CertifiedRemoval keeps its rows by reading the data once more after
+    the fit: a graph that gave other rows on that read (25 labels flipped)
+    was kept as the training rows with a valid certificate, and verify()
+    then blamed a tampered model. The kept rows are now checked against the
+    model's cache at fit, and such a fit is refused."""
+    import dask
+
+    from sklearn_unlearn.certified import CertifiedRemoval
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1000, 5))
+    y = (X @ rng.standard_normal(5) + rng.standard_normal(1000) > 0).astype(float)
+    flipped = y.copy()
+    flipped[:25] = 1.0 - flipped[:25]
+    computes = {"n": 0, "from": None}
+
+    def labels():
+        computes["n"] += 1
+        changed = computes["from"] is not None and computes["n"] >= computes["from"]
+        return flipped if changed else y
+
+    def fitted():
+        computes["n"] = 0
+        y_graph = da.from_delayed(dask.delayed(labels, pure=False)(), shape=y.shape,
+                                  dtype=float)
+        return CertifiedRemoval(UnlearnableLogisticRegression(), epsilon=1.0, delta=1e-4,
+                                budget=0.5, random_state=0).fit(
+            da.from_array(X, chunks=250), y_graph)
+
+    with dask.config.set(scheduler="threads"):
+        honest = fitted()
+        assert honest.verify().true_residual <= honest.certificate_.spent
+        # the same graph, flipping the labels from its last compute on: the
+        # one that read the rows to keep
+        computes["from"] = computes["n"]
+        with pytest.raises(ValueError, match="read again to be kept, are not the rows"):
+            fitted()

@@ -245,7 +245,7 @@ class CertifiedRemoval(KeptRowsMixin, UnlearnerMixin, DelegatingMixin, MetaEstim
         est = fit_final(est, X, y, sample_weight, seed, sigma, type(self).__name__)
         pre, final, _ = split(est)
         check_bounded(final)
-        rows = kept_rows(pre, X, y, sample_weight) if self.keep_data else None
+        rows = kept_rows(pre, final, X, y, sample_weight) if self.keep_data else None
         certificate = opened(est, final, epsilon=self.epsilon, delta=self.delta,
                              sigma=sigma, budget=self.budget, exact=exact,
                              uncovered=uncovered, n_rows=_num_samples(X))

@@ -158,9 +158,25 @@ def handed_over(final, X):
     return pd.DataFrame(X, columns=names, copy=False)
 
 
-def kept_rows(pre, X, y, sample_weight):
+def kept_rows(pre, final, X, y, sample_weight):
     """A copy of the training rows after the preprocessing steps ``pre``, as
-    the final step was fitted on them (a retraining fits them again)."""
+    the fitted ``final`` step was fitted on them (a retraining fits them
+    again), checked to be those rows: ``X`` is read again to keep them, and
+    a Dask graph computed anew, or chunks read anew, can give other rows
+    (a sample drawn without a seed). Later measurements trust the kept
+    rows as the model's own; they pass the cache's checks of the current
+    rows here (one pass over them), or the fit is refused."""
     Xt = fit_rows(transform(pre, X))
     sw = check_training_weights(sample_weight, Xt)
-    return TrainingRows(Xt, np.asarray(y), sw)      # copies
+    rows = TrainingRows(Xt, np.asarray(y), sw)      # copies
+    try:
+        final._rebased_on_kept_rows(rows.chunks())
+    except ValueError as exc:
+        raise ValueError(
+            "The training rows, read again to be kept, are not the rows the model "
+            "was fitted on: the data gives other rows each time it is computed or "
+            "read (a Dask graph that samples or shuffles without a seed, chunks "
+            "that change between reads; the cause below says which check failed). "
+            "Compute the data once (dask's persist, or arrays in memory) and fit "
+            "again. Nothing was changed.") from exc
+    return rows

@@ -456,14 +456,30 @@ def check_current_rows(cache, given):
             return
     n, total = ((0, 0.0) if given is None
                 else (int(given.counts.sum()), float(given.weight_totals.sum())))
+    n_cache, total_cache = int(cache.counts.sum()), float(cache.weight_totals.sum())
     # every digit: the weights must match exactly
-    raise ValueError(
-        f"The rows given are {n} of total weight {total!r}, but the model's "
-        f"current training data has {int(cache.counts.sum())} rows of total weight "
-        f"{float(cache.weight_totals.sum())!r} (by class, or by zero and positive "
-        "target: counts and weights must match too): pass the fit's rows after "
-        "every request. Nothing was changed."
-    )
+    if given is not None and (n, total) == (n_cache, total_cache):
+        # the same in all: the groups differ (labels moved between classes)
+        what = (f"The rows given have {_plain(given.counts, int)} rows per class (or "
+                f"by zero and positive target) of weights "
+                f"{_plain(given.weight_totals)}, but the model's current training data "
+                f"has {_plain(cache.counts, int)} of weights "
+                f"{_plain(cache.weight_totals)}")
+    else:
+        what = (f"The rows given are {n} of total weight {total!r}, but the model's "
+                f"current training data has {n_cache} rows of total weight "
+                f"{total_cache!r} (by class, or by zero and positive target: counts "
+                "and weights must match too)")
+    raise ValueError(f"{what}: pass the fit's rows after every request. Nothing was "
+                     "changed.")
+
+
+def _plain(values, kind=float):
+    """An array's values as plain numbers of ``kind`` for a message (at most
+    ten)."""
+    listed = np.asarray(values).astype(kind).tolist()
+    return (str(listed) if len(listed) <= 10
+            else str(listed[:10])[:-1] + f", ... ({len(listed)} in all)]")
 
 
 def check_current_zeros(cache, sums):
