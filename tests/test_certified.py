@@ -554,3 +554,15 @@ def test_verify_on_an_edited_cache_names_the_cache_not_the_caller():
         model.verify()
     assert "Pass the fit's rows" not in str(info.value)
     assert _state(model) == before
+
+
+def test_kept_rows_of_balanced_class_weights_are_measured_whole(breast_cancer):
+    """The kept rows are measured in chunks, and balanced class weights read
+    every label at once: verify() on such a model raised
+    LedgerIntegrityError (blaming a tampered model), and the check of the
+    kept rows at fit refused them. They are now measured as one block."""
+    X, y = breast_cancer
+    cr = CertifiedRemoval(UnlearnableLogisticRegression(class_weight="balanced"),
+                          epsilon=1.0, delta=1e-5, budget=0.5, random_state=0).fit(X, y)
+    report = cr.verify()
+    assert report.true_residual <= report.bound

@@ -315,3 +315,20 @@ def test_rows_rotated_to_shrink_the_gradient_are_refused():
     assert joblib.hash(model) == before
     model.rebase_residual_bound(X, y, w)
     assert model.residual_bound_ >= residual_of(model, X, y, w).lower
+
+
+def test_rows_whose_norms_overflow_the_sums_are_taken_back():
+    """Ten rows of norm 1e150: the sums of the rows' cubed norms overflow,
+    for the cache's trace as for the rows given, and inf against inf was
+    read as other rows, refusing the fit's own rows (and with them a
+    CertifiedRemoval's fit). A trace that overflowed tells nothing apart,
+    as one that lost its precision."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    y = (X[:, 0] + 0.5 * rng.standard_normal(300) > 0).astype(int)
+    X[:10] *= 1e150
+    model = UnlearnableLogisticRegression(fit_intercept=False).fit(X, y)
+    rebased = model.rebase_residual_bound(X, y, copy=True)
+    assert np.isfinite(rebased.residual_bound_)
+    with pytest.raises(ValueError, match="not the model's current training rows"):
+        model.rebase_residual_bound(X[::-1] * [1.0, 1.0, 1.0, 2.0], y[::-1])

@@ -5,6 +5,7 @@ import secrets
 from dataclasses import replace
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
@@ -136,9 +137,18 @@ class MeasuredResidualMixin:
         """:meth:`rebase_residual_bound` of a copy, on the rows a
         meta-estimator keeps for this model (its current rows by
         construction: they need no check of what the cache can tell apart;
-        see :func:`measured_current`)."""
+        see :func:`measured_current`), given in chunks; as one block where
+        a row's encoding reads every label (``class_weight="balanced"``)."""
         self._check_fitted_params()
-        return self._serialised(lambda: self._rebased(chunks, None, None, True,
+        X, y, sample_weight = chunks, None, None
+        if not self._encodes_rows_alone():
+            parts = list(chunks)
+            blocks = [part[0] for part in parts]
+            X = (sp.vstack(blocks, format="csr") if any(sp.issparse(b) for b in blocks)
+                 else np.concatenate(blocks))
+            y = np.concatenate([part[1] for part in parts])
+            sample_weight = np.concatenate([part[2] for part in parts])
+        return self._serialised(lambda: self._rebased(X, y, sample_weight, True,
                                                       verified=True))
 
     def _rebased(self, X, y, sample_weight, copy, verified=False, fingerprint_key=None):
@@ -525,8 +535,9 @@ def check_current_norms(cache, sums):
         # term is what the products of both sums can lose
         allowed = ((M.trace_bound() - trace) + gamma(2 * (n + p + 4)) * abs(value)
                    + 4.0 * (n + 1) * (p + 1) * TINY + up)
-        if not np.isfinite(value) or (np.isfinite(M.trace_bound())
-                                      and not abs(value - trace) <= allowed):
+        # (rows whose norms overflow the sums are told apart only from a
+        # trace that does not: the current rows' overflowed too)
+        if np.isfinite(M.trace_bound()) and not abs(value - trace) <= allowed:
             raise ValueError(
                 f"The rows given are not the model's current training rows: the sum "
                 f"of their weighted squared norms is {value:.6g}, where the current "
