@@ -544,3 +544,20 @@ def test_a_source_spent_after_one_pass_is_named_as_such(breast_cancer):
     parent = LogisticRegression().fit(X, y)
     with pytest.raises(ValueError, match="spent after one pass"):
         UnlearnableLogisticRegression.from_fitted(parent, Spent())
+
+
+def test_passes_differing_in_their_target_moment_alone_are_told_apart():
+    """The summaries of two passes compare the target moment whatever the
+    probe says (a variable shared by both comparisons once let the probe's
+    gap stand for the moment's)."""
+    from sklearn_unlearn.linear_model._chunked import _PassSummary
+
+    def summary(moment):
+        return _PassSummary(np.array([10, 5, 5]), np.array([5.0, 5.0]),
+                            np.array([2.0, 10.0, 10.0, 20.0]), moment, np.float64(1e-12),
+                            (3.5,), 1e-12)
+
+    first = summary(np.array([[1.0], [2.0]]))
+    assert first.same_rows(summary(np.array([[1.0], [2.0]])))
+    assert not first.same_rows(summary(np.array([[1.0], [2.5]])))
+    assert not first.same_rows(_PassSummary(**{**vars(first), "probe": (3.6,)}))

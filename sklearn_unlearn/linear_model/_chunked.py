@@ -184,7 +184,14 @@ def row_probe(X, Y, S, seed, design, norms):
                         + (gamma(Y.shape[1] + 2) + 4.0 * UNIT) * np.abs(c).sum() * np.pi / 2)
                + 3.0 * UNIT)
     terms = s * np.cos(np.pi * u)
-    return tuple(exact_parts(terms.tolist())), float(s @ per_row) * (1.0 + gamma(n + 1))
+    error = float(s @ per_row) * (1.0 + gamma(n + 1))
+    # a row whose projection overflows (a norm near the largest float) has
+    # no term: anything within its weight
+    lost = ~np.isfinite(terms)
+    if lost.any():
+        terms[lost] = 0.0
+        error += float(s[lost].sum()) * (1.0 + gamma(n + 1))
+    return tuple(exact_parts(terms.tolist())), error
 
 
 def same_rows(reduce, like=None):
@@ -256,9 +263,9 @@ class _PassSummary:
             # the exact difference, rounded once, against the allowances
             # (summed over the chunks in floating point: within gamma of
             # their count, at most the rows')
-            gap = exact_parts([*self.probe, *(-v for v in other.probe)])
+            probe_gap = exact_parts([*self.probe, *(-v for v in other.probe)])
             rows = int(self.counts[0]) + int(other.counts[0])
-            if not abs(gap[0] if gap else 0.0) <= (
+            if not abs(probe_gap[0] if probe_gap else 0.0) <= (
                     (self.probe_allowance + other.probe_allowance) * (1.0 + gamma(rows + 4))):
                 return False
         return bool(np.array_equal(self.counts, other.counts)

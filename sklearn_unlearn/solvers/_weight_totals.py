@@ -48,8 +48,14 @@ def exact_parts(values):
             head = math.fsum(values)      # the exact sum, rounded once
             if head == 0.0:
                 return parts
+            if not math.isfinite(head):
+                # an infinite or undefined value: no finite parts to follow
+                return parts + [head]
             parts.append(head)
             values.append(-head)
+    except ValueError:
+        # infinities of both signs: undefined
+        return [math.nan]
     except OverflowError:
         # a partial sum overflowed on the way (1e308 + 1e308 - 1e308): the
         # exact sum in rationals, whatever the order
@@ -189,6 +195,9 @@ def _parts_of(value):
             head = float(value)         # correctly rounded
             parts.append(head)
             value -= Fraction(head)
+    except ValueError:
+        # infinities of both signs: undefined
+        return [math.nan]
     except OverflowError:
         raise ValueError(
             "The values are too large for float64 arithmetic: their exact sum "
