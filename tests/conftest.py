@@ -57,6 +57,16 @@ def params_of(model):
     return np.r_[np.ravel(model.coef_), np.ravel(model.intercept_)]
 
 
+def identified_params(model):
+    """:func:`params_of`, with a multinomial model's intercepts less their
+    mean: nothing penalises their common shift, which the data does not
+    identify (a fit may land anywhere along it)."""
+    intercept = np.ravel(model.intercept_)
+    if len(getattr(model, "classes_", ())) > 2:
+        intercept = intercept - intercept.mean()
+    return np.r_[np.ravel(model.coef_), intercept]
+
+
 def rel_dist(a, b):
     return np.linalg.norm(params_of(a) - params_of(b)) / np.linalg.norm(params_of(b))
 
@@ -105,4 +115,4 @@ def synthetic_regression():
     return X, y
 
 
-__all__ = ["clone", "exact_refit", "params_of", "rel_dist"]
+__all__ = ["clone", "exact_refit", "identified_params", "params_of", "rel_dist"]
