@@ -127,6 +127,11 @@ class UnlearningPlan:
         return f"UnlearningPlan(report={self.report!r})"
 
 
+#: The option names of each ``_unlearn_options`` hook (read once: a request
+#: checks its keywords against them every time).
+_OPTION_NAMES = {}
+
+
 class UnlearnerMixin:
     """The unlearning verbs, defined once for every unlearnable estimator.
 
@@ -179,9 +184,14 @@ class UnlearnerMixin:
         """The keywords of a request's options: those ``_unlearn_options``
         names (a meta-estimator that passes them on gives its inner
         estimator's)."""
-        kinds = (Parameter.POSITIONAL_OR_KEYWORD, Parameter.KEYWORD_ONLY)
-        return [name for name, p in signature(self._unlearn_options).parameters.items()
+        hook = type(self)._unlearn_options
+        names = _OPTION_NAMES.get(hook)
+        if names is None:
+            kinds = (Parameter.POSITIONAL_OR_KEYWORD, Parameter.KEYWORD_ONLY)
+            names = _OPTION_NAMES[hook] = [
+                name for name, p in signature(self._unlearn_options).parameters.items()
                 if p.kind in kinds]
+        return list(names)
 
     def _unknown_option_hint(self, name):
         """What to do instead of passing ``name`` to a request: a parameter
