@@ -122,6 +122,7 @@ class UnlearningPlan:
     _state: dict
     _base: tuple
     _name: tuple
+    _settings: dict
 
     def __repr__(self):
         return f"UnlearningPlan(report={self.report!r})"
@@ -480,7 +481,14 @@ class UnlearnerMixin:
         does, when applied (a meta-estimator commits it with its own
         state)."""
         return UnlearningPlan(report, attributes, self._state_name(),
-                              self._next_state_name(attributes))
+                              self._next_state_name(attributes),
+                              self._plan_settings(attributes))
+
+    def _plan_settings(self, attributes):
+        """The parameters outside the fitted state that decided what the
+        plan of ``attributes`` holds (a meta-estimator's budget policy, once
+        a request passed the budget): it is applied only under those."""
+        return {}
 
     def _next_state_name(self, attributes):
         return _state_token(self._unlearn_token[0] + 1,
@@ -543,6 +551,13 @@ class UnlearnerMixin:
                 "applied already, or the model was refitted or changed by another "
                 "request since): plan the request again."
             )
+        settings = self._plan_settings(plan._state)
+        changed = [f"{k}={plan._settings[k]!r} (now {v!r})" for k, v in settings.items()
+                   if plan._settings.get(k) != v]
+        if changed:
+            raise ValueError(
+                f"The plan was made under {', '.join(changed)}, which decided what "
+                "it does: plan the request again. Nothing was changed.")
         target = _shallow_copy(self) if copy else self
         state = {**self._applicable_state(plan._state), "_unlearn_token": plan._name}
         failure = None

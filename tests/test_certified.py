@@ -566,3 +566,34 @@ def test_kept_rows_of_balanced_class_weights_are_measured_whole(breast_cancer):
                           epsilon=1.0, delta=1e-5, budget=0.5, random_state=0).fit(X, y)
     report = cr.verify()
     assert report.true_residual <= report.bound
+
+
+@pytest.mark.parametrize("planned", ["warn", "retrain"])
+def test_a_plan_over_the_budget_is_applied_only_under_its_policy(planned):
+    # A plan made under "warn" (or "retrain") and applied after a switch to
+    # "raise" went in over the budget: voided (or retrained) where the
+    # policy now says the request changes nothing.
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(150, 4))
+    y = (X[:, 0] + rng.normal(size=150) > 0).astype(int)
+    model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=0.05,
+                             measure_residual="never", on_budget_exceeded=planned,
+                             random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        plan = model.plan_unlearn(X[:20], None, y[:20])
+    model.set_params(on_budget_exceeded="raise")
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match=f"on_budget_exceeded='{planned}' "
+                                         r"\(now 'raise'\).*plan the request again"):
+        model.apply_unlearn(plan)
+    assert pickle.dumps(model) == before
+    with pytest.raises(BudgetExceededError):
+        model.unlearn(X[:20], None, y[:20])
+    # under its own policy again, the plan goes in
+    model.set_params(on_budget_exceeded=planned)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.apply_unlearn(plan)
+    cert = model.certificate_
+    assert cert.void if planned == "warn" else cert.n_retrains == 1

@@ -342,6 +342,15 @@ class CertifiedRemoval(KeptRowsMixin, UnlearnerMixin, DelegatingMixin, MetaEstim
                   if name.rpartition("__")[2] not in free}
         return super()._fitted_params_text() + canonical(nested)
 
+    def _plan_settings(self, attributes):
+        # a request over the budget was retrained or voided by the policy
+        # it was planned under; within the budget, the policy plays no part
+        cert = attributes.get("certificate_", self.certificate_)
+        if (cert.n_retrains > self.certificate_.n_retrains
+                or not cert.spent <= cert.budget):
+            return {"on_budget_exceeded": self.on_budget_exceeded}
+        return {}
+
     def _unlearn_options(self, method="second_order"):
         check_method(self, method, self._unlearn_tags().methods)
         return {"method": method}
