@@ -673,6 +673,62 @@ def test_a_feature_no_row_holds_any_more_leaves_the_cache(make, classes, mode):
         assert true.upper <= est.residual_bound_
 
 
+def _exact_features(est):
+    """The features a low-rank cache's sketches take exactly."""
+    cache = est.unlearning_cache_
+    obj = cache.objective
+    rows = np.repeat(np.arange(obj.n_params)[:, None], obj.n_outputs, axis=1)
+    out = set()
+    for b, H in enumerate(cache.hessians):
+        feature = obj.to_block(rows, b)
+        feature = feature[:, 0] if feature.ndim == 2 else feature
+        core = H.sketch_core
+        out |= set(feature[np.r_[core.J, core.minus[core.minus >= 0]]].tolist())
+    return out
+
+
+@pytest.mark.parametrize("make, classes", [
+    (sklearn_unlearn.UnlearnableLogisticRegression, 2),
+    (sklearn_unlearn.UnlearnableLogisticRegression, 3),
+    (sklearn_unlearn.UnlearnableRidge, 1),
+    (sklearn_unlearn.UnlearnableLinearSVC, 2),
+], ids=["logistic", "multinomial", "ridge", "svc"])
+def test_a_sketch_names_no_column_that_only_erased_rows_held(make, classes):
+    """A low-rank sketch takes the columns of largest curvature exactly, and
+    kept their indices as the fit chose them: after erasing the only row
+    holding a column (a 3-word document's rare word in hashed text), the
+    pickle still named it, a column no current row holds, which a fit on
+    the remaining rows never names. The emptied exact column is renamed to
+    an empty column drawn at random, and the fit's exact columns come in an
+    order of fresh entropy (in index order, the renamed one's place would
+    tell where the erased column lay). The renamed sketch stays the
+    sketch of the same matrix: the row inserted back lands where the fit
+    on all rows is (1e-8, relative)."""
+    rng = np.random.default_rng(0)
+    X = (rng.random((200, 60)) < 0.25) * rng.standard_normal((200, 60))
+    X[:, 40:] = 0.0             # held by no row
+    X[:, 7] = 0.0
+    X[5, 7] = 3.0               # held by row 5 alone
+    score = X @ rng.standard_normal(60)
+    y = (score if make is sklearn_unlearn.UnlearnableRidge else
+         np.digitize(score, np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1])))
+    est = make(hessian="low_rank").fit(X, y)
+    fitted = _exact_features(est)
+    assert 7 in fitted
+    order = est.unlearning_cache_.hessians[0].sketch_core.J
+    assert np.any(np.diff(order[order < 40]) < 0)      # not in index order
+    est.unlearn(X[5:6], None, y[5:6])
+    for model in (est, pickle.loads(pickle.dumps(est))):
+        exact = _exact_features(model)
+        assert 7 not in exact
+        renamed = exact - fitted
+        assert len(renamed) == 1 and renamed <= set(range(40, 60))
+    est.unlearn(None, X[5:6], None, y[5:6])
+    refit = make(hessian="low_rank").fit(X, y)
+    np.testing.assert_allclose(est.coef_, refit.coef_, rtol=0,
+                               atol=1e-8 * np.abs(refit.coef_).max())
+
+
 @pytest.mark.parametrize("mode", ["dense", "low_rank"])
 def test_rows_holding_a_feature_more_often_than_the_data_are_refused(mode):
     """A request whose rows hold a feature in more rows than the current

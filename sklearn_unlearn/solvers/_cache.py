@@ -31,7 +31,7 @@ from .hessian._entry_sides import EntrySides, new_key
 from .bounds._drift import Drift
 from ._target_moment import moment_after, moment_rounding
 from .fit._polish import anchored, polish, unconverged_polish
-from .objective._blocks import feature_lines
+from .objective._blocks import exact_columns_spared, feature_lines
 
 logger = logging.getLogger("sklearn_unlearn")
 
@@ -584,8 +584,13 @@ class UnlearningCache:
             moment = moment.copy()
             moment[features] = 0.0
         moved = float(np.linalg.norm(theta - self.theta))
+        hessians = self.hessians
+        if self.feature_counts is not None:
+            hessians = exact_columns_spared(obj, hessians, features,
+                                            np.flatnonzero(self.feature_counts == 0))
         return replace(
             self, theta=theta, residual=residual, residual_error=error, third=third,
+            hessians=hessians,
             target_moment=moment,
             drift=replace(self.drift, norm=self.drift.norm + moved * (1.0 + 4.0 * _roundoff.UNIT)))
 

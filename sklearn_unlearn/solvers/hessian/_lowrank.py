@@ -34,6 +34,8 @@ the penalty, the least curvature of the objective, the fold raises the
 block to it, and counts the amount in ``fold_error``.
 """
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lu_solve
@@ -357,6 +359,14 @@ class LowRankHessian(FoldMixin):
         new._FtDU = np.hstack([self._FtDU, FtDU])
         new._capacitance = None
         return new
+
+    def with_exact_renamed(self, old, new):
+        """This matrix, as a new object, with its sketch's exact coordinates
+        ``old`` named ``new`` (:meth:`SketchCore.renamed`: coordinates no
+        row holds, which the sketch gives the same products)."""
+        out = copy.copy(self)
+        out.sketch_core = self.sketch_core.renamed(old, new)
+        return out
 
     def with_lines(self, index, diagonal):
         """The matrix with the rows and columns ``index`` set to zero but for

@@ -123,6 +123,21 @@ class SketchCore:
         self.minus = np.asarray(minus, dtype=np.intp)
         self.seed = int(seed)
 
+    def renamed(self, old, new):
+        """The core with the exact coordinates ``old`` (and their pairs)
+        named ``new`` instead, in the same places.
+
+        Both must be coordinates where the sketched matrix is zero (no row
+        holds them): their unit vectors then give the same products, zero,
+        and the random signs, zero on the exact coordinates, change only
+        where the matrix is zero, so the factor and core stand as they are
+        for the renamed test vectors."""
+        J, minus = self.J.copy(), self.minus.copy()
+        for a, b in zip(np.asarray(old, dtype=np.intp), np.asarray(new, dtype=np.intp)):
+            J[self.J == a] = b
+            minus[self.minus == a] = b
+        return SketchCore(self.L, self.nu, J, minus, self.seed)
+
     def test_products(self, U, live):
         """``Omega^T U`` of shape ``(s, k)`` for ``U`` of shape ``(p, k)`` (an
         array or a CSR matrix) whose rows ``live`` hold its nonzeros: the

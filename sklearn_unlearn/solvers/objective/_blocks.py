@@ -71,3 +71,40 @@ def feature_lines(obj, features, b):
     lines = np.flatnonzero(mask)
     penalties = np.repeat(obj.penalty[:, None], obj.n_outputs, axis=1)
     return lines, obj.to_block(penalties, b)[lines]
+
+
+def exact_columns_spared(obj, hessians, gone, empty):
+    """The Hessian blocks with every exact coordinate of a sketch (a unit
+    test vector, :class:`~..hessian._sketch.SketchCore`) on a feature of
+    ``gone``, which the request left in no row, renamed to a feature drawn
+    at random (fresh entropy) among those no row holds (``empty``, ``gone``
+    among them) that are not exact already.
+
+    A fit takes the coordinates of largest curvature exactly; one that no
+    row holds any more would name a column only the erased rows held (a
+    word of an erased document). Renamed to any empty feature, with
+    ``gone`` as likely as any other, it tells only that an exact column was
+    emptied, which the sketch's rank, one test vector of no product, tells
+    as well. Where ``gone`` are the only empty features, they stay."""
+    rng = np.random.default_rng()
+    rows = np.repeat(np.arange(obj.n_params)[:, None], obj.n_outputs, axis=1)
+    out = []
+    for b, H in enumerate(hessians):
+        core = None if isinstance(H, FactoredHessian) else H.sketch_core
+        if core is None:
+            out.append(H)
+            continue
+        # the feature of each coordinate of the block
+        feature = obj.to_block(rows, b)
+        feature = feature[:, 0] if feature.ndim == 2 else feature
+        exact = np.unique(feature[np.r_[core.J, core.minus[core.minus >= 0]]])
+        vacated = np.intersect1d(exact, gone)
+        if not len(vacated):
+            out.append(H)
+            continue
+        spare = np.union1d(np.setdiff1d(empty, exact), vacated)
+        chosen = rng.choice(spare, size=len(vacated), replace=False)
+        old = np.concatenate([np.flatnonzero(feature == f) for f in vacated])
+        new = np.concatenate([np.flatnonzero(feature == f) for f in chosen])
+        out.append(H.with_exact_renamed(old, new))
+    return out
