@@ -6,6 +6,7 @@ Every assertion compares with the parent estimator refit to its optimum
 """
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -259,6 +260,31 @@ def test_float32_input(breast_cancer):
     ref = exact_refit(est, X32[10:].astype(np.float64), y[10:])
     assert rel_dist(est, ref) <= MAX_REL_DIST
     assert est.predict(X32).shape == y.shape
+
+
+@pytest.mark.parametrize("scale, alpha", [(4e5, 1.0), (4.5e-9, 1e-16)])
+def test_a_parent_solution_that_is_not_finite_is_polished_from_zero(scale, alpha):
+    """scikit-learn's sparse_cg gives NaN parameters on these float32 CSR
+    rows (finite, ordinary values); the fit published them, with a residual
+    bound of inf, and every request and refresh was refused after. The
+    polish now starts from zero, as the same rows dense or in float64 fit
+    (float32's precision, 1e-5)."""
+    rng = np.random.default_rng(10)
+    X = (rng.standard_normal((150, 10)) * (rng.random((150, 10)) < 0.4)
+         * scale).astype(np.float32)
+    y = X.astype(np.float64) @ rng.standard_normal(10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # scikit-learn's solver
+        est = UnlearnableRidge(alpha=alpha).fit(sp.csr_matrix(X), y)
+        assert not np.all(np.isfinite(Ridge(alpha=alpha).fit(sp.csr_matrix(X), y).coef_))
+    ref = Ridge(alpha=alpha, solver="svd").fit(X.astype(np.float64), y)
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0,
+                               atol=1e-5 * np.abs(ref.coef_).max())
+    assert np.isfinite(est.residual_bound_)
+    est.unlearn(sp.csr_matrix(X[:3]), None, y[:3])
+    ref = Ridge(alpha=alpha, solver="svd").fit(X[3:].astype(np.float64), y[3:])
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0,
+                               atol=1e-5 * np.abs(ref.coef_).max())
 
 
 def test_fit_polishes_to_the_parent_optimum(breast_cancer, digits):

@@ -79,7 +79,11 @@ class _Plan:
 #: Why a request whose arithmetic overflows is refused.
 _TOO_LARGE = ("The request gives non-finite parameters, gradients or cached "
               "matrices: its rows, targets or weights are too large for float64 "
-              "arithmetic. Nothing was changed. Rescale the data and retrain.")
+              "arithmetic, or its step goes so far that the predictions overflow "
+              "(a log-link model whose cached curvature is tiny where it stands, "
+              "as a Poisson model of targets almost all zero, an intercept of -19, "
+              "when one target goes from 0 to 1). Nothing was changed. Rescale "
+              "the data, or refit on the corrected data.")
 
 
 def _largest_norm_after(largest, r, n_params):
@@ -258,6 +262,11 @@ class UnlearningCache:
         gamma = objective.loss.curvature_lipschitz
         exact = mode == "dense"
         theta = theta.copy()
+        if not np.all(np.isfinite(theta)):
+            # the parent's solver failed (scikit-learn's sparse_cg gives NaN
+            # on some float32 sparse rows): the polish reaches the optimum of
+            # a strongly convex objective from any start
+            theta = np.zeros_like(theta)
         row_norms = objective.design.row_norms(X)
         gram_weights = None
         if exact and bound and gamma is not None and gamma > 0:

@@ -77,21 +77,19 @@ def stored_bytes(A):
 
 
 def factored_capacitance(capacitance, what):
+    message = (
+        f"{what} is singular, or too ill-conditioned to solve with: the request "
+        "removes (almost) all the curvature the model was trained with, or its "
+        "rows hold curvature many orders of magnitude above the other rows' (an "
+        "inserted value of 1e8 among rows of unit norm). Nothing was changed. "
+        "Retrain on the corrected data instead.")
     try:
         if not np.all(np.isfinite(capacitance)):
             raise ValueError("non-finite capacitance")
         lu = lu_factor(capacitance, check_finite=False)
     except (LinAlgError, ValueError) as exc:
-        raise NotPositiveDefiniteError(
-            f"{what} is singular: the request removes (almost) all the "
-            "curvature the model was trained with. Retrain on the corrected "
-            "data instead."
-        ) from exc
+        raise NotPositiveDefiniteError(message) from exc
     piv = np.abs(np.diag(lu[0]))
     if piv.min(initial=1.0) <= 1e-14 * piv.max(initial=1.0):
-        raise NotPositiveDefiniteError(
-            f"{what} is singular: the request removes (almost) all the "
-            "curvature the model was trained with. Retrain on the corrected "
-            "data instead."
-        )
+        raise NotPositiveDefiniteError(message)
     return lu

@@ -34,8 +34,6 @@ the penalty, the least curvature of the objective, the fold raises the
 block to it, and counts the amount in ``fold_error``.
 """
 
-import copy
-
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lu_solve
@@ -52,6 +50,7 @@ from ._columns import (
 from ._factored import NotPositiveDefiniteError
 from ._fold import FoldMixin, _with_lines_set
 from ._sketch import nystrom  # noqa: F401  (the sketch as eigenpairs)
+from ._sketch import ordinary_pages
 
 #: Rank of the Nystrom sketch when none is given.
 DEFAULT_RANK = 200
@@ -360,13 +359,18 @@ class LowRankHessian(FoldMixin):
         new._capacitance = None
         return new
 
-    def with_exact_renamed(self, old, new):
+    def with_exact_renamed(self, old, new, order):
         """This matrix, as a new object, with its sketch's exact coordinates
-        ``old`` named ``new`` (:meth:`SketchCore.renamed`: coordinates no
-        row holds, which the sketch gives the same products)."""
-        out = copy.copy(self)
-        out.sketch_core = self.sketch_core.renamed(old, new)
-        return out
+        ``old`` named ``new`` and taken in ``order``
+        (:meth:`SketchCore.renamed`: coordinates no row holds, which the
+        sketch gives the same products; the same matrix up to rounding, a
+        product of the factor with an ``s x s`` matrix)."""
+        core, T = self.sketch_core.renamed(old, new, order)
+        with ordinary_pages():      # fresh memory, written once
+            W = self.W @ T
+        full_diag, remainder, cross, raised = self._folded_remainder(W, self.w_signs)
+        return self._with_factor(W, self.w_signs, None, full_diag, raised, remainder,
+                                 cross, sketch_core=core)
 
     def with_lines(self, index, diagonal):
         """The matrix with the rows and columns ``index`` set to zero but for

@@ -123,20 +123,29 @@ class SketchCore:
         self.minus = np.asarray(minus, dtype=np.intp)
         self.seed = int(seed)
 
-    def renamed(self, old, new):
-        """The core with the exact coordinates ``old`` (and their pairs)
-        named ``new`` instead, in the same places.
+    def renamed(self, old, new, order):
+        """``(core, T)``: the core with the exact coordinates ``old`` (and
+        their pairs) named ``new``, the exact test vectors then taken in
+        ``order`` (a permutation of their positions), and the ``s x s``
+        matrix ``T`` that takes the factor to the new core's, ``W' = W T``.
 
-        Both must be coordinates where the sketched matrix is zero (no row
-        holds them): their unit vectors then give the same products, zero,
-        and the random signs, zero on the exact coordinates, change only
-        where the matrix is zero, so the factor and core stand as they are
-        for the renamed test vectors."""
+        Both ``old`` and ``new`` must be coordinates where the sketched
+        matrix is zero (no row holds them): their unit vectors give the same
+        products, zero, and the random signs, zero on the exact coordinates,
+        change only where the matrix is zero. Taking the test vectors in
+        another order ``P`` takes ``Y`` to ``Y P`` and the shifted core to
+        ``P^T L L^T P = L' L'^T``; ``T = L^T P L'^{-T}`` is orthogonal, so
+        ``W' W'^T = W W^T``."""
         J, minus = self.J.copy(), self.minus.copy()
         for a, b in zip(np.asarray(old, dtype=np.intp), np.asarray(new, dtype=np.intp)):
             J[self.J == a] = b
             minus[self.minus == a] = b
-        return SketchCore(self.L, self.nu, J, minus, self.seed)
+        order = np.asarray(order, dtype=np.intp)
+        perm = np.r_[order, np.arange(len(order), len(self.L))]
+        B = self.L[perm]
+        L_new = np.linalg.cholesky(B @ B.T)
+        T = solve_triangular(L_new, B, lower=True).T
+        return SketchCore(L_new, self.nu, J[order], minus[order], self.seed), T
 
     def test_products(self, U, live):
         """``Omega^T U`` of shape ``(s, k)`` for ``U`` of shape ``(p, k)`` (an

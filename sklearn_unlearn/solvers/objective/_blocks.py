@@ -78,20 +78,24 @@ def exact_columns_spared(obj, hessians, gone, empty):
     test vector, :class:`~..hessian._sketch.SketchCore`) on a feature of
     ``gone``, which the request left in no row, renamed to a feature drawn
     at random (fresh entropy) among those no row holds (``empty``, ``gone``
-    among them) that are not exact already.
+    among them) that are not exact already, and the exact coordinates put
+    back in the order a fit takes them (the intercepts, then by feature).
 
     A fit takes the coordinates of largest curvature exactly; one that no
     row holds any more would name a column only the erased rows held (a
     word of an erased document). Renamed to any empty feature, with
-    ``gone`` as likely as any other, it tells only that an exact column was
-    emptied, which the sketch's rank, one test vector of no product, tells
-    as well. Where ``gone`` are the only empty features, they stay."""
+    ``gone`` as likely as any other, and in a fit's order, it tells only
+    that an exact column was emptied, which the sketch's rank, one test
+    vector of no product, tells as well. Where ``gone`` are the only empty
+    features, they stay. Costs a product of the factor with an ``s x s``
+    matrix, on the requests that empty an exact column only."""
     rng = np.random.default_rng()
     rows = np.repeat(np.arange(obj.n_params)[:, None], obj.n_outputs, axis=1)
+    intercept = obj.n_params - 1 if obj.design.fit_intercept else -1
     out = []
     for b, H in enumerate(hessians):
         core = None if isinstance(H, FactoredHessian) else H.sketch_core
-        if core is None:
+        if core is None or H.pending_rank:
             out.append(H)
             continue
         # the feature of each coordinate of the block
@@ -106,5 +110,9 @@ def exact_columns_spared(obj, hessians, gone, empty):
         chosen = rng.choice(spare, size=len(vacated), replace=False)
         old = np.concatenate([np.flatnonzero(feature == f) for f in vacated])
         new = np.concatenate([np.flatnonzero(feature == f) for f in chosen])
-        out.append(H.with_exact_renamed(old, new))
+        J = core.J.copy()
+        for a, c in zip(old, new):
+            J[core.J == a] = c
+        order = np.lexsort((J, feature[J], feature[J] != intercept))
+        out.append(H.with_exact_renamed(old, new, order))
     return out

@@ -22,10 +22,7 @@ class MatrixFreeMixin:
         if not n_more:
             return always
         top = np.argpartition(weight, len(weight) - n_more)[len(weight) - n_more:]
-        # in an order of fresh entropy: a column that an erasure empties is
-        # later renamed where it stands (SketchCore.renamed), and in index
-        # order its place would tell where the erased rows' column lay
-        return always + np.random.default_rng().permutation(top).tolist()
+        return always + np.sort(top).tolist()
 
     def _exact_vectors(self, b, diag, count):
         """About ``count`` test vectors of block ``b``'s sketch that make it
