@@ -465,3 +465,27 @@ def test_an_insertion_refused_for_its_curvature_says_so():
     with pytest.raises(NotPositiveDefiniteError, match="adds rows only"):
         model.unlearn(None, row, None, target, sample_weight=[1e6])
     assert state_hash(model) == before
+
+
+def test_a_refusal_of_verified_rows_does_not_blame_the_rows():
+    """A Poisson row inserted and deleted again (its predictor moved from
+    -0.07 to 1.32 in between) leaves the Hessian without positive
+    curvature; the refusal named rows never trained on as the likely cause
+    even where the fingerprints had verified them."""
+    from sklearn_unlearn.solvers import NotPositiveDefiniteError
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 3)).round(2) + 1.0
+    y = rng.poisson(np.exp(0.3 * X[:, 0] - 0.5)).astype(float)
+    sw = rng.uniform(0.5, 2, size=80).round(3)
+    x = np.array([[1.2345678912345, -2.7182818284591, 0.5772156649015]])
+    key = b"a key of at least sixteen bytes!"
+    est = UnlearnablePoissonRegressor(alpha=0.01).fit(X, y, sample_weight=sw,
+                                                       fingerprint_key=key)
+    est.unlearn(None, x, None, [7.123456789], sample_weight=[1.75], fingerprint_key=key)
+    before = pickle.dumps(est)
+    with pytest.raises(NotPositiveDefiniteError, match=r"training rows \(their "
+                       r"fingerprints match\).*Nothing was changed") as caught:
+        est.unlearn(x, None, [7.123456789], sample_weight=[1.75], fingerprint_key=key)
+    assert "never trained on" not in str(caught.value)
+    assert pickle.dumps(est) == before

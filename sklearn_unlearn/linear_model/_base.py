@@ -273,8 +273,20 @@ default=None
             plan = cache.plan(rows, method=method, tau=tau, max_iter=max_iter,
                               remaining=remaining)
         except LostCurvatureError as exc:
-            if rows.R_old.shape[0]:
+            if rows.R_old.shape[0] and self.__dict__.get("row_fingerprints_") is None:
                 raise
+            if rows.R_old.shape[0]:
+                # the rows matched the fit's fingerprints: the message's
+                # first cause is ruled out
+                raise LostCurvatureError(
+                    "The corrected Hessian is not positive definite, and the rows "
+                    "of X_old are training rows (their fingerprints match): the "
+                    "model has moved so far since their curvature entered the "
+                    "cache that taking it out where the model stands removes more "
+                    "than the other rows hold (a Poisson row inserted and then "
+                    "deleted, its predictor moved from -0.07 to 1.32). Nothing was "
+                    "changed. Refit on the corrected data, or call refresh_cache "
+                    "with the current rows first.") from exc
             # the message of a fold blames removed rows; this request has none
             raise NotPositiveDefiniteError(
                 "The request adds rows only, but its step leaves the cache's model "
