@@ -178,8 +178,14 @@ class SketchCore:
         the rows ``lines`` of ``Omega`` and ``Y'_F`` those of ``Y'``, its core
         is ``C' - O^T Y'_F - Y'_F^T O + O^T A'_FF O`` and its ``Y'' = P (Y' -
         A'_{:F} O)``, exact but for ``A'``'s entries in the lines, taken from
-        the sketch (``W' W'_F^T``, so ``A'_{:F} O = Y' M``; exact on the
-        columns ``J``)."""
+        the Nystrom form ``Y' C'^+ Y'^T`` of the unshifted core (exact on the
+        columns ``J``): ``A'_{:F} O = Y' M`` with ``M = C'^+ Y'_F^T O``. Then
+        ``Omega^T Y'' = (C' - O^T Y'_F)(I - M)`` is the core exactly (the
+        range of ``Y'_F^T O`` is ``C'``'s). The factor's form ``W' W'^T``
+        would take the shift ``nu`` in: where the fold shifted the core far
+        (a row leaving with more curvature than it entered with), the core
+        and ``Omega^T Y''`` then differed along the lines' random signs,
+        which named a multinomial model's emptied column."""
         if sp.issparse(U):
             U = sp.csr_matrix(U)
             live = np.unique(U.nonzero()[0])
@@ -206,9 +212,9 @@ class SketchCore:
             O = self.test_products(units, lines).T
             U_F = U[lines].toarray() if sp.issparse(U) else U[lines]
             Y_F = W[lines] @ left + U_F @ right
-            reach = solve_triangular(L_new, Y_F.T, lower=True) @ O
-            M = solve_triangular(L_new, reach, lower=True, trans="T")
-            core = core - O.T @ Y_F - Y_F.T @ O + reach.T @ reach
+            cross = Y_F.T @ O
+            M = _pseudo_inverse(0.5 * (core + core.T)) @ cross
+            core = core - cross.T - cross + cross.T @ M
             if not np.all(np.isfinite(core)):
                 raise NotPositiveDefiniteError(
                     "The corrected Hessian's sketch has non-finite entries; retrain "
@@ -349,6 +355,14 @@ def _sketch_columns(apply, p, J, minus, seed, s):
         C[e:c1, c0:c1] = part.T
         del G
     return Y, C
+
+
+def _pseudo_inverse(C):
+    """The pseudo-inverse of the symmetric ``C``, its eigenvalues below the
+    round-off of its largest taken as zero."""
+    lam, V = np.linalg.eigh(C)
+    keep = np.abs(lam) > len(C) * np.finfo(float).eps * np.abs(lam).max(initial=0.0)
+    return (V[:, keep] / lam[keep]) @ V[:, keep].T
 
 
 def _shifted_cholesky(C):
