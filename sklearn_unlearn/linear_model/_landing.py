@@ -28,8 +28,12 @@ def judged_landing(cache, plan, change, *, warn):
     error = _judged_step(cache, plan, warn, changed=change is not None)
     if change is not None:
         change_error = change[1]
-        if change_error is None and warn:
-            warn_inaccurate_change(None, change[0], plan.theta,
+        if warn and (change_error is None or error is None):
+            # the change's own estimate (or, without one, its step) is
+            # judged alone where the whole has none: a 3-class model's
+            # change estimated at 8 times the parameters' norm was dropped
+            # with the step's missing one, and the request served 39% off
+            warn_inaccurate_change(change_error, change[0], plan.theta,
                                    "The feature_change of this request")
         # the estimates of the change and of the step add up; either
         # without one leaves the whole without one (a step after a change
