@@ -887,3 +887,53 @@ def test_a_step_whose_full_length_overflows_is_shortened_first(monkeypatch):
     before = objective(net)
     net.unlearn(X[:5], X[:5], y[:5], corrected[:5])
     assert np.all(np.isfinite(net.predict(X))) and objective(net) < before
+
+
+@pytest.mark.parametrize("seed, warned", [(7, "larger than before"),
+                                          (11, "longer than the parameters' norm"),
+                                          (4, None)])
+def test_a_label_repair_that_leaves_the_model_s_region_warns(seed, warned):
+    """Label repairs on an lbfgs network of nearly separable rows: the
+    line search took steps that lowered the objective but halved the
+    accuracy on the corrected rows (0.93 to 0.49 and 0.61; a refit from the
+    same start 0.93-0.95), silently. A step that leaves the gradient larger
+    than before it, or is longer than the parameters' norm, warns; an
+    accurate repair (seed 4: 0.987, the refit 1.0) does not."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-1, 1, (150, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    K = rng.choice(150, [1, 3, 5, 10][seed % 4], replace=False)
+    fixed = y.copy()
+    fixed[K] = 1 - y[K]
+    est = UnlearnableMLPClassifier(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=300,
+                                   tol=1e-8, random_state=seed).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.unlearn(X[K], X[K], y[K], fixed[K])
+    messages = [str(w.message) for w in caught if issubclass(w.category, UnlearningWarning)]
+    if warned is None:
+        assert messages == [] and est.score(X, fixed) > 0.98
+    else:
+        assert any(warned in m for m in messages)
+        assert est.score(X, fixed) < 0.65
+
+
+@pytest.mark.parametrize("keep_data", [True, False])
+def test_a_classifier_s_total_weight_that_overflows_is_refused(keep_data):
+    """Two rows of weight 1e308, one per class: each class's total is
+    finite, their sum is not; the request was served, the total weight
+    published as inf and every row's share of the objective 0."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (80, 4))
+    y = (X[:, 0] > 0).astype(int)
+    rows = [np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]]
+    options = {} if keep_data else {"method": "first_order", "tau": 0.1}
+    est = UnlearnableMLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=50,
+                                   random_state=0, keep_data=keep_data).fit(X, y)
+    before = pickle.dumps(est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="total sample weight overflows"):
+            est.unlearn(None, X[rows], None, y[rows], sample_weight=[1e308, 1e308],
+                        **options)
+    assert pickle.dumps(est) == before
