@@ -26,7 +26,7 @@ GROWTH = 1.5
 
 @dataclass(frozen=True, eq=False)
 class RowEdit:
-    base: int               # the version of the rows the edit was computed on
+    base: int               # the name of the rows' version the edit was computed on
     n_rows: int             # live rows after the edit
     capacity: int           # buffer length the edit needs (dense rows)
     y_dtype: object         # the targets' dtype after the edit

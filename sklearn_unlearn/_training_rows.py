@@ -11,12 +11,18 @@ rest of its state, then writes the edit into the store
 the start, by the next use of the rows.
 """
 
+import itertools
+
 import numpy as np
 import scipy.sparse as sp
 
 from . import _row_index as rix
 from ._locks import serialised
 from ._row_edit import _read_only_csr, plan_edit
+
+#: Names of versions of kept rows: one per store and per edit, never reused
+#: in a process (a store's copy keeps its name: it holds the same rows).
+_VERSIONS = itertools.count()
 
 def _same_target(a, b):
     if np.ndim(a) == 0 and np.ndim(b) == 0:
@@ -72,7 +78,7 @@ class RowStore:
         keys = rix.row_keys(X, w)
         self.keys = np.array(keys, dtype=np.int64)     # the key of each slot
         self.index = rix.build_index(keys)
-        self.version = 0        # the number of edits written since
+        self.version = next(_VERSIONS)      # that of the rows written
 
     @property
     def capacity(self):
@@ -201,7 +207,10 @@ class TrainingRows:
         out._edit = plan_edit(self._store, self._version, self._n, drop,
                               X_new, y_new, w_new)
         out._n = out._edit.n_rows
-        out._version = self._version + 1
+        # a name of its own: two plans made on one version are two versions
+        # (numbered, both were the next one, and a copy that took one plan
+        # read the rows the other had written into its store)
+        out._version = next(_VERSIONS)
         return out
 
     def committed(self, *, fork=False):
@@ -249,6 +258,13 @@ class TrainingRows:
         is written into that object's rows."""
         if current is None or self._store is current._store:
             return self
+        edit = self._edit
+        if edit is not None and self._store.version not in (edit.base, self._version):
+            raise ValueError(
+                "The plan was made on another object of this estimator's state, "
+                "whose kept rows a later request has changed since: its rows can "
+                "no longer be read. Plan the request again on this estimator. "
+                "Nothing was changed.")
         return self.committed(fork=True)
 
     # -- reading -------------------------------------------------------------

@@ -308,8 +308,15 @@ def _state(obj, seen=None):
     if isinstance(obj, np.random.RandomState):
         return ("RandomState", _state(obj.get_state()))
     if hasattr(obj, "__dict__"):
-        return (type(obj).__qualname__, _state(vars(obj)))
+        # kept rows' versions are names, one per edit, not content
+        names = _VERSION_NAMES.get(type(obj).__qualname__, ())
+        return (type(obj).__qualname__,
+                _state({k: v for k, v in vars(obj).items() if k not in names}))
     raise TypeError(f"no image for {type(obj)}")
+
+
+_VERSION_NAMES = {"TrainingRows": ("_version",), "RowStore": ("version",),
+                  "RowEdit": ("base",)}
 
 
 def _interrupt_at(n):

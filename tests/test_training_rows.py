@@ -314,3 +314,41 @@ def test_verify_sums_the_gradient_block_by_block():
     report = model.verify()
     assert report.true_residual == pytest.approx(np.linalg.norm(whole), rel=1e-9,
                                                  abs=1e-12)
+
+
+@pytest.mark.parametrize("make", ["certified", "mlp"])
+def test_a_plan_whose_rows_another_plan_replaced_is_refused_on_a_copy(make):
+    """Plans A (rows 0-3) and B (rows 4-5) made on one state; the estimator
+    applies B, a copy taken before applies A. Both plans' rows were version
+    base + 1, so the copy read the rows B had written into the store as A's:
+    its model and ledger were A's, its kept rows B's (rows 0-3 still held,
+    their bytes in its pickle; rows 4-5 gone), and rows 0-3 could be erased
+    again. Versions are named one by one now: the copy refuses A, unchanged,
+    and takes the request planned on itself."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 5))
+    y = (X @ rng.standard_normal(5) > 0).astype(int)
+    if make == "certified":
+        est = CertifiedRemoval(UnlearnableLogisticRegression(), budget=5.0,
+                               random_state=0).fit(X, y)
+    else:
+        est = UnlearnableMLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs",
+                                       max_iter=50, random_state=0).fit(X, y)
+    copied = copy.deepcopy(est)
+    plan_a = est.plan_unlearn(X[:4], None, y[:4])
+    plan_b = est.plan_unlearn(X[4:6], None, y[4:6])
+    est.apply_unlearn(plan_b)
+    before = pickle.dumps(copied)
+    with pytest.raises(ValueError, match="another object of this estimator's state.*"
+                                         "Plan the request again"):
+        copied.apply_unlearn(plan_a)
+    assert pickle.dumps(copied) == before
+    copied.unlearn(X[:4], None, y[:4])
+    kept = {tuple(r) for r in np.asarray(copied.training_rows_.X)}
+    assert not any(tuple(X[i]) in kept for i in range(4))
+    assert all(tuple(X[i]) in kept for i in range(4, 6))
+    # a plan applied to a copy of the state it was made on still goes in
+    other = copy.deepcopy(est)
+    plan = est.plan_unlearn(X[10:12], None, y[10:12])
+    other.apply_unlearn(plan)
+    assert other.training_rows_.n_rows == 300 - 4
