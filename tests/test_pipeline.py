@@ -1577,3 +1577,28 @@ def test_a_change_estimated_far_is_warned_about_where_the_step_has_none(classes,
         C=0.01, solver="newton-cg", tol=1e-13, max_iter=100_000)).fit(X[1:], y[1:])
     a, b = identified_params(pipe[-1]), identified_params(refit[-1])
     assert np.linalg.norm(a - b) > 0.2 * np.linalg.norm(b)
+
+
+def test_a_plan_applied_to_a_copy_leaves_the_pipeline_it_was_made_on():
+    """A pipeline's plan applied to a copy of the state it was made on moved
+    the original's final step in place (its scaler and history unchanged,
+    its predictions 0.04 off its own state), and the two shared one final
+    step from then on."""
+    import copy
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 5)) * [1, 2, 3, 4, 5] + 1
+    y = (X @ rng.standard_normal(5) > 0).astype(int)
+    pipe = make_unlearning_pipeline(StandardScaler(), UnlearnableLogisticRegression()).fit(X, y)
+    before = pickle.dumps(pipe)
+    copied, sequential = copy.deepcopy(pipe), copy.deepcopy(pipe)
+    plan = pipe.plan_unlearn(X[:4], None, y[:4])
+    copied.apply_unlearn(plan)
+    assert pickle.dumps(pipe) == before
+    assert copied[-1] is not pipe[-1] and copied[0] is not pipe[0]
+    sequential.unlearn(X[:4], None, y[:4])
+    np.testing.assert_array_equal(copied[-1].coef_, sequential[-1].coef_)
+    np.testing.assert_array_equal(copied[0].mean_, sequential[0].mean_)
+    pipe.apply_unlearn(plan)
+    np.testing.assert_array_equal(pipe[-1].coef_, sequential[-1].coef_)
+    assert copied[-1] is not pipe[-1]

@@ -1,5 +1,6 @@
 """A scikit-learn Pipeline that unlearns rows given in its input space."""
 
+import copy
 import functools
 from copy import copy as shallow_copy
 
@@ -515,6 +516,19 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             snapshot.__dict__["_unlearn_snapshot"] = True
             state["steps"] = [*state["steps"][:-1], (state["steps"][-1][0], snapshot)]
         return state
+
+    def _applicable_state(self, state):
+        # a plan made on another pipeline of this state (a copy, a file)
+        # names that pipeline's steps: this one takes its own final step,
+        # which the plan's final part then moves, and copies of the rest
+        # (a plan's final step moved in place the pipeline it was made on,
+        # which then shared its final step with this one)
+        name, planned = state["steps"][-1]
+        own = self.steps[-1][1]
+        if planned is own:
+            return state
+        steps = [(n, copy.deepcopy(step)) for n, step in state["steps"][:-1]]
+        return {**state, "steps": [*steps, (name, own)]}
 
     def __setstate__(self, state):
         super().__setstate__(state)
