@@ -59,3 +59,39 @@ def test_an_interrupt_at_any_line_leaves_the_lock_as_it_found_it(nested):
         if not interrupted:
             break
     assert n > 2
+
+
+@pytest.mark.parametrize("call", ["verify", "fit"])
+def test_an_interrupt_in_a_certified_removal_s_verify_or_fit_frees_the_lock(call):
+    """verify() and fit() took the lock in a ``with`` block: an interrupt at
+    its exit (the line event of the ``with`` as it leaves) skipped the
+    release, and every later request, copy or file from another thread
+    waited for good. They hold it through ``serialised`` now."""
+    import numpy as np
+
+    from sklearn_unlearn import UnlearnableLogisticRegression
+    from sklearn_unlearn.certified import CertifiedRemoval
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 3))
+    y = (X[:, 0] > 0).astype(int)
+    model = CertifiedRemoval(UnlearnableLogisticRegression(), budget=5.0,
+                             random_state=0).fit(X, y)
+    run = (model.verify if call == "verify" else lambda: model.fit(X, y))
+    n = 0
+    while True:
+        n += 1
+        tracer, _ = _interrupting(n, names=("_locks.py", "_removal.py"))
+        sys.settrace(tracer)
+        try:
+            run()
+            interrupted = False
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            sys.settrace(None)
+        assert _free_for_another_thread(request_lock(model)), (
+            f"an interrupt at line {n} left the lock taken")
+        if not interrupted:
+            break
+    assert n > 3

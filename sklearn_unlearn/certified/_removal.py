@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .._locks import request_lock
+from .._locks import serialised
 from .._params import canonical
 from .._request import check_method
 from .._training_rows import KeptRowsMixin
@@ -254,8 +254,9 @@ class CertifiedRemoval(KeptRowsMixin, UnlearnerMixin, DelegatingMixin, MetaEstim
                  "certificate_": certificate, "unlearn_history_": []}
         state["_unlearn_token"] = self._fitted_state_name(state)
         state["_fitted_params"] = self._fitted_params_text()
-        with request_lock(self):
-            self.__dict__.update(state)        # one C call: all or nothing
+        # one C call: all or nothing (serialised: an interrupt at the lock's
+        # exit releases it)
+        serialised(self, lambda: self.__dict__.update(state))
         return self
 
     # -- unlearn -----------------------------------------------------------------------
@@ -414,7 +415,7 @@ class CertifiedRemoval(KeptRowsMixin, UnlearnerMixin, DelegatingMixin, MetaEstim
         check_is_fitted(self)
         if not (isinstance(rtol, Real) and np.isfinite(rtol) and rtol >= 0):
             raise ValueError(f"rtol must be a non-negative number, got {rtol!r}.")
-        with request_lock(self):
+        def measured():
             # requests edit the kept rows in place: measure before the next one
             rows = self.training_rows_
             if rows is None:
@@ -423,3 +424,5 @@ class CertifiedRemoval(KeptRowsMixin, UnlearnerMixin, DelegatingMixin, MetaEstim
             self._check_ledger()
             return measure(split(self.estimator_)[1], rows,
                            self.certificate_, rtol)
+
+        return serialised(self, measured)
