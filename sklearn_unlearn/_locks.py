@@ -77,3 +77,15 @@ def fit_serialised(fit):
         return serialised(self, whole)
 
     return locked
+
+
+def held_read(read):
+    """The estimator method ``read`` (a parent's prediction) run holding the
+    estimator's request lock: a request swaps the fitted attributes in
+    together, and a prediction reading them one by one meanwhile mixed two
+    states (``X @ coef_`` of one, ``intercept_`` of the next)."""
+    @functools.wraps(read)
+    def held(self, *args, **kwargs):
+        return serialised(self, lambda: read(self, *args, **kwargs))
+
+    return held

@@ -1,9 +1,11 @@
 """Target encoding of the linear classifiers."""
 
 import numpy as np
+from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.utils import column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
+from .._locks import held_read
 from ._base import UnlearnableLinearMixin
 
 
@@ -13,6 +15,9 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
     # "multinomial" (coupled softmax) or "ovr" (one binary problem per class)
     _multiclass_scheme = "multinomial"
     _chunked_classifier = True
+
+    # every prediction reads coef_ and intercept_ through it
+    decision_function = held_read(LinearClassifierMixin.decision_function)
 
     def _encodes_rows_alone(self):
         return not isinstance(self.class_weight, str)

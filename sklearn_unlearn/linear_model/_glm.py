@@ -11,7 +11,9 @@ diagonal change of the Hessian and of the gradient (see
 
 import numpy as np
 from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
+from sklearn.linear_model._glm.glm import _GeneralizedLinearRegressor
 
+from .._locks import held_read
 from .._request import UNLEARN_METHODS
 from ..base import UnlearnTags
 from ..losses import HalfGammaLoss, HalfPoissonLoss, HalfSquaredError, HalfTweedieLoss
@@ -35,6 +37,9 @@ class UnlearnableGLMMixin(UnlearnableLinearMixin):
     >>> issubclass(UnlearnablePoissonRegressor, UnlearnableGLMMixin)
     True
     """
+
+    # predict reads coef_ and intercept_ through it
+    _linear_predictor = held_read(_GeneralizedLinearRegressor._linear_predictor)
 
     def _glm_loss(self):  # pragma: no cover
         raise NotImplementedError

@@ -7,7 +7,7 @@ from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
-from .._locks import fit_serialised
+from .._locks import fit_serialised, held_read
 from .._request import UNLEARN_METHODS, check_training_weights
 from ..base import UnlearnTags
 from ..losses import HalfSquaredError
@@ -91,6 +91,9 @@ class UnlearnableRidge(UnlearnableLinearMixin, Ridge):
     >>> bool(np.allclose(reg.coef_, refit.coef_))
     True
     """
+
+    # predict reads coef_ and intercept_ through it
+    _decision_function = held_read(Ridge._decision_function)
 
     _parameter_constraints: dict = {
         **Ridge._parameter_constraints,

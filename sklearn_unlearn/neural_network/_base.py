@@ -41,8 +41,10 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.neural_network._multilayer_perceptron import BaseMultilayerPerceptron
 from sklearn.utils import check_array
 
+from .._locks import held_read
 from .._report import RequestReport
 from .._request import check_method, check_tau, check_training_weights
 from .._training_rows import KeptRowsMixin, TrainingRows
@@ -77,6 +79,9 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
     solver; :meth:`unlearn` moves the parameters to approximate a refit on
     the corrected data. No certificate exists: the objective is not convex.
     """
+
+    # every prediction reads coefs_ and intercepts_ through it
+    _forward_pass_fast = held_read(BaseMultilayerPerceptron._forward_pass_fast)
 
     # -- fit -------------------------------------------------------------------
     @contextlib.contextmanager
