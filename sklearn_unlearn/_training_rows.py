@@ -259,7 +259,8 @@ class TrainingRows:
         if current is None or self._store is current._store:
             return self
         edit = self._edit
-        if edit is not None and self._store.version not in (edit.base, self._version):
+        readable = (self._version,) if edit is None else (edit.base, self._version)
+        if self._store.version not in readable:
             raise ValueError(
                 "The plan was made on another object of this estimator's state, "
                 "whose kept rows a later request has changed since: its rows can "

@@ -1602,3 +1602,34 @@ def test_a_plan_applied_to_a_copy_leaves_the_pipeline_it_was_made_on():
     pipe.apply_unlearn(plan)
     np.testing.assert_array_equal(pipe[-1].coef_, sequential[-1].coef_)
     assert copied[-1] is not pipe[-1]
+
+
+@pytest.mark.parametrize("change", ["refit", "frozen_step_set_params"])
+def test_a_plan_whose_steps_changed_since_is_refused_on_a_copy(change):
+    """The steps a request leaves as they were are the plan's pipeline's own
+    objects. Changed in place there after the plan (a refit of the pipeline,
+    set_params and a fit of a frozen step), a copy that took the plan took
+    the changed steps: predictions 140-167 off the sequential result,
+    accepted silently."""
+    import copy
+
+    X, y = load_diabetes(return_X_y=True)
+    pipe = UnlearningPipeline(
+        [("s", StandardScaler()), ("r", UnlearnableRidge())],
+        frozen_steps=["s"] if change != "refit" else None).fit(X, y)
+    copied = copy.deepcopy(pipe)
+    plan = pipe.plan_unlearn(X[:5], None, y[:5])
+    if change == "refit":
+        pipe.apply_unlearn(plan)
+        pipe.fit(np.random.default_rng(0).normal(size=X.shape) * 7 + 3, y)
+    else:
+        pipe[0].set_params(with_mean=False).fit(X * 100)
+    before = pickle.dumps(copied)
+    with pytest.raises(ValueError, match="whose steps were changed since"):
+        copied.apply_unlearn(plan)
+    assert pickle.dumps(copied) == before
+    copied.unlearn(X[:5], None, y[:5])
+    scaler = StandardScaler().fit(X if change != "refit" else X[5:])
+    refit = Ridge().fit(scaler.transform(X[5:]), y[5:])
+    np.testing.assert_allclose(copied.predict(X), refit.predict(scaler.transform(X)),
+                               rtol=0, atol=1e-8)

@@ -352,3 +352,25 @@ def test_a_plan_whose_rows_another_plan_replaced_is_refused_on_a_copy(make):
     plan = est.plan_unlearn(X[10:12], None, y[10:12])
     other.apply_unlearn(plan)
     assert other.training_rows_.n_rows == 300 - 4
+
+
+@pytest.mark.parametrize("make", ["certified", "mlp"])
+def test_a_plan_applied_and_then_overtaken_is_refused_on_an_older_copy(make):
+    """A plan applied to its estimator, which then took another request: a
+    copy of the state the plan was made on got a RuntimeError about rows
+    "replaced by a later request" instead of the refusal of a stale plan."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((100, 4))
+    y = (X[:, 0] > 0).astype(int)
+    est = (CertifiedRemoval(UnlearnableLogisticRegression(), budget=5.0, random_state=0)
+           if make == "certified" else
+           UnlearnableMLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs",
+                                    max_iter=50, random_state=0)).fit(X, y)
+    copied = copy.deepcopy(est)
+    plan = est.plan_unlearn(X[:2], None, y[:2])
+    est.apply_unlearn(plan)
+    est.unlearn(X[2:4], None, y[2:4])
+    before = pickle.dumps(copied)
+    with pytest.raises(ValueError, match="Plan the request again"):
+        copied.apply_unlearn(plan)
+    assert pickle.dumps(copied) == before

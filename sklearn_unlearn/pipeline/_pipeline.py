@@ -527,6 +527,13 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         own = self.steps[-1][1]
         if planned is own:
             return state
+        # the steps the request left as they were are the other pipeline's
+        # own, which it may have changed in place since (set_params, a fit)
+        if self._fitted_params_text(state["steps"]) != state["_fitted_params"]:
+            raise ValueError(
+                "The plan was made on another pipeline of this state, whose steps "
+                "were changed since (set_params or a fit): plan the request again "
+                "on this pipeline. Nothing was changed.")
         steps = [(n, copy.deepcopy(step)) for n, step in state["steps"][:-1]]
         return {**state, "steps": [*steps, (name, own)]}
 
