@@ -67,6 +67,10 @@ _HALVINGS = 30
 _ARMIJO = 1e-4
 
 
+#: A step that grows the corrected objective's gradient warns when it moves
+#: the parameters by more than this share of their norm.
+_STEP_RTOL = 1e-2
+
 #: Why a request whose corrected rows' total sample weight overflows is refused.
 _WEIGHT_OVERFLOW = ("The corrected training rows' total sample weight overflows "
                     "float64: the model is unchanged. Rescale the sample weights.")
@@ -447,8 +451,12 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
                     "updated parameters (an output overflows); the model is "
                     f"unchanged. {remedy(method, tau)}"
                 )
-        grew = grad_after is not None and rows is not None and grad_after > float(norm_up(G))
-        if grew or step_norm > float(norm_up(theta)):
+        size = float(norm_up(theta))
+        # (a negligible step that grows the gradient is no sign: a network
+        # fitted short of its optimum, or one row of 1,000 deleted)
+        grew = (grad_after is not None and rows is not None
+                and grad_after > float(norm_up(G)) and step_norm > _STEP_RTOL * size)
+        if grew or step_norm > size:
             # the objective fell, but the step left the region its model of
             # the loss holds in (label repairs of 10 rows of 150 took a
             # network's accuracy from 0.93 to 0.49 and 0.61, with its gradient
