@@ -24,6 +24,7 @@ from ._row_edit import _read_only_csr, plan_edit
 #: in a process (a store's copy keeps its name: it holds the same rows).
 _VERSIONS = itertools.count()
 
+
 def _same_target(a, b):
     if np.ndim(a) == 0 and np.ndim(b) == 0:
         return bool(a == b)

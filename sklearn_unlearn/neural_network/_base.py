@@ -75,6 +75,7 @@ _STEP_RTOL = 1e-2
 _WEIGHT_OVERFLOW = ("The corrected training rows' total sample weight overflows "
                     "float64: the model is unchanged. Rescale the sample weights.")
 
+
 class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
     """Approximate unlearning for scikit-learn's multilayer perceptrons (mixin).
 

@@ -359,13 +359,13 @@ class LowRankHessian(FoldMixin):
         new._capacitance = None
         return new
 
-    def with_exact_renamed(self, old, new, order):
+    def with_exact_renamed(self, old, new, rank):
         """This matrix, as a new object, with its sketch's exact coordinates
-        ``old`` named ``new`` and taken in ``order``
+        ``old`` named ``new`` and taken in a fit's order (by ``rank``)
         (:meth:`SketchCore.renamed`: coordinates no row holds, which the
         sketch gives the same products; the same matrix up to rounding, a
         product of the factor with an ``s x s`` matrix)."""
-        core, T = self.sketch_core.renamed(old, new, order)
+        core, T = self.sketch_core.renamed(old, new, rank)
         with ordinary_pages():      # fresh memory, written once
             W = self.W @ T
         full_diag, remainder, cross, raised = self._folded_remainder(W, self.w_signs)

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import LinAlgError, solve_triangular
+from scipy.linalg import LinAlgError, pinvh, solve_triangular
 from scipy.linalg.blas import dtrmm, dtrsm
 
 from ._factored import NotPositiveDefiniteError
@@ -123,11 +123,12 @@ class SketchCore:
         self.minus = np.asarray(minus, dtype=np.intp)
         self.seed = int(seed)
 
-    def renamed(self, old, new, order):
+    def renamed(self, old, new, rank):
         """``(core, T)``: the core with the exact coordinates ``old`` (and
-        their pairs) named ``new``, the exact test vectors then taken in
-        ``order`` (a permutation of their positions), and the ``s x s``
-        matrix ``T`` that takes the factor to the new core's, ``W' = W T``.
+        their pairs) named ``new``, the exact test vectors then taken in the
+        order a fit takes them (increasing ``rank``, given for every
+        coordinate), and the ``s x s`` matrix ``T`` that takes the factor to
+        the new core's, ``W' = W T``.
 
         Both ``old`` and ``new`` must be coordinates where the sketched
         matrix is zero (no row holds them): their unit vectors give the same
@@ -140,7 +141,7 @@ class SketchCore:
         for a, b in zip(np.asarray(old, dtype=np.intp), np.asarray(new, dtype=np.intp)):
             J[self.J == a] = b
             minus[self.minus == a] = b
-        order = np.asarray(order, dtype=np.intp)
+        order = np.argsort(np.asarray(rank)[J], kind="stable")
         perm = np.r_[order, np.arange(len(order), len(self.L))]
         B = self.L[perm]
         L_new = np.linalg.cholesky(B @ B.T)
@@ -213,7 +214,8 @@ class SketchCore:
             U_F = U[lines].toarray() if sp.issparse(U) else U[lines]
             Y_F = W[lines] @ left + U_F @ right
             cross = Y_F.T @ O
-            M = _pseudo_inverse(0.5 * (core + core.T)) @ cross
+            # (its eigenvalues below the round-off of the largest as zero)
+            M = pinvh(0.5 * (core + core.T), check_finite=False) @ cross
             core = core - cross.T - cross + cross.T @ M
             if not np.all(np.isfinite(core)):
                 raise NotPositiveDefiniteError(
@@ -355,14 +357,6 @@ def _sketch_columns(apply, p, J, minus, seed, s):
         C[e:c1, c0:c1] = part.T
         del G
     return Y, C
-
-
-def _pseudo_inverse(C):
-    """The pseudo-inverse of the symmetric ``C``, its eigenvalues below the
-    round-off of its largest taken as zero."""
-    lam, V = np.linalg.eigh(C)
-    keep = np.abs(lam) > len(C) * np.finfo(float).eps * np.abs(lam).max(initial=0.0)
-    return (V[:, keep] / lam[keep]) @ V[:, keep].T
 
 
 def _shifted_cholesky(C):

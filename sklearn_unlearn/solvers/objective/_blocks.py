@@ -110,9 +110,9 @@ def exact_columns_spared(obj, hessians, gone, empty):
         chosen = rng.choice(spare, size=len(vacated), replace=False)
         old = np.concatenate([np.flatnonzero(feature == f) for f in vacated])
         new = np.concatenate([np.flatnonzero(feature == f) for f in chosen])
-        J = core.J.copy()
-        for a, c in zip(old, new):
-            J[core.J == a] = c
-        order = np.lexsort((J, feature[J], feature[J] != intercept))
-        out.append(H.with_exact_renamed(old, new, order))
+        # a fit's order: the intercepts, then by feature, then by coordinate
+        rank = np.empty(len(feature), dtype=np.intp)
+        rank[np.lexsort((np.arange(len(feature)), feature, feature != intercept))] = (
+            np.arange(len(feature)))
+        out.append(H.with_exact_renamed(old, new, rank))
     return out
