@@ -343,11 +343,13 @@ class TrainingRows:
                           and self._row_equals(p, wanted[j])), -1)
             if match < 0:
                 raise ValueError(
-                    f"Row {j} of X_old, with its target {y_rows[j]!r} and sample "
-                    f"weight {weights[j]:g}, is not among the training rows the "
-                    "model keeps (or is asked for more often than it was trained "
-                    "on). Pass the affected rows exactly as they were trained on "
-                    "(after earlier requests), with their targets and weights."
+                    # the row's own values stay out of the message, which logs
+                    # keep after the rows are gone
+                    f"Row {j} of X_old, with its target and sample weight, is not "
+                    "among the training rows the model keeps (or is asked for "
+                    "more often than it was trained on). Pass the affected rows "
+                    "exactly as they were trained on (after earlier requests), "
+                    "with their targets and weights."
                 )
             used.add(match)
             found[j] = match

@@ -106,6 +106,14 @@ def test_a_row_is_matched_on_features_target_and_weight():
             rows.locate(np.array([x]), np.array(y_old), np.array(w_old))
 
 
+def test_a_row_not_found_is_not_repeated_in_the_message():
+    # logs keep a refusal's message after the rows are gone
+    rows = TrainingRows(np.array([[1.0, 2.0]]), np.array([41.8273]), np.ones(1))
+    with pytest.raises(ValueError, match="not among the training rows") as exc:
+        rows.locate(np.array([[1.0, 2.5]]), np.array([41.8273]), np.array([3.25]))
+    assert "41.8" not in str(exc.value) and "3.25" not in str(exc.value)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_freed_slots_hold_zeros_and_the_index_no_erased_row(sparse):
     rng = np.random.default_rng(1)
