@@ -1,5 +1,6 @@
 """Certified removal: noise, budget, ledger, refusal, retraining, verification."""
 
+from functools import partial
 import pickle
 import warnings
 
@@ -358,6 +359,25 @@ def test_low_rank_hessian_is_refused(breast_cancer):
     model = CertifiedRemoval(UnlearnableLogisticRegression(hessian="low_rank"))
     with pytest.raises(ValueError, match="hessian='dense'"):
         model.fit(X, y)
+
+
+def test_a_request_after_a_step_function_changed_is_refused():
+    # a function was known by its type alone: one partial for another of
+    # other arguments went unnoticed, while estimator__C was refused
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 3))
+    y = (X[:, 0] + rng.logistic(size=300) > 0).astype(int)
+    model = CertifiedRemoval(make_pipeline(FunctionTransformer(partial(np.multiply, 1.0)),
+                                           UnlearnableLogisticRegression()),
+                             budget=5.0, random_state=0).fit(X, y)
+    model.set_params(estimator__functiontransformer__func=partial(np.multiply, 1.3))
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="changed since it was fitted"):
+        model.unlearn(X[:1], None, y[:1])
+    assert pickle.dumps(model) == before
+    model.set_params(estimator__functiontransformer__func=partial(np.multiply, 1.0))
+    model.unlearn(X[:1], None, y[:1])
+    assert model.certificate_.n_requests == 1
 
 
 @pytest.mark.parametrize("change", [{"epsilon": 0.5}, {"delta": 1e-9}, {"budget": 100.0},
