@@ -32,6 +32,7 @@ from ._params import params_text
 from ._report import RequestReport
 from ._request import check_sparse_structure, check_training_weights, validate_request
 from ._tags import UnlearnerTags, UnlearnTags, get_unlearn_tags
+from ._warnings import warn_caller
 
 __all__ = [
     "MissingRowsError",
@@ -422,6 +423,9 @@ class UnlearnerMixin:
         -------
         self : object
             The updated estimator; on any error it is left exactly as it was.
+            The one exception is an interrupt (``KeyboardInterrupt``) that
+            arrives after the new state is swapped in: it is raised once the
+            request is complete, with a note that it was applied.
 
         Examples
         --------
@@ -560,16 +564,29 @@ class UnlearnerMixin:
                 "it does: plan the request again. Nothing was changed.")
         target = _shallow_copy(self) if copy else self
         state = {**self._applicable_state(plan._state), "_unlearn_token": plan._name}
-        failure = None
+        failure, complete = None, False
         for _ in range(3):
             try:
                 target.__dict__.update(state)   # one C call: the commit point
                 target._complete_unlearn(copied=copy)
+                complete = True
                 break
             except BaseException as exc:        # noqa: B036 - re-raised below
                 # the state is in: complete it (both steps are idempotent),
                 # then raise what interrupted it
                 failure = exc if failure is None else failure
-        if failure is not None:
-            raise failure
-        return target
+        if failure is None:
+            return target
+        if complete and isinstance(failure, Exception):
+            # an error recovered from: raising it would tell the caller the
+            # request failed, and its retry would be refused (rows erased)
+            warn_caller(RuntimeWarning(
+                f"Completing this request met a {type(failure).__name__} after its "
+                "commit point and was retried: the request was applied in full."))
+            return target
+        # an interrupt is the caller's to see; the request is in all the same
+        if hasattr(failure, "add_note"):
+            failure.add_note(
+                "The request was applied" + ("." if complete else ": its kept rows "
+                                             "are written at their next use."))
+        raise failure

@@ -263,6 +263,58 @@ def test_an_interrupted_certified_request_is_completed_before_it_is_raised():
     assert outcomes == {"done", "interrupted"}
 
 
+@pytest.mark.parametrize("make", ["mlp", "certified"])
+@pytest.mark.parametrize("error", [MemoryError, KeyboardInterrupt])
+def test_an_error_after_the_commit_point_is_recovered_or_raised_applied(make, error,
+                                                                        monkeypatch):
+    """A MemoryError in writing the kept rows' edit, recovered by the retry,
+    was raised all the same: the caller saw a failed request that had been
+    applied in full, and its retry was refused (the rows were gone). It is
+    now a warning; an interrupt is still raised, noting that the request
+    was applied."""
+    from sklearn_unlearn._training_rows import RowStore
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    model = (UnlearnableMLPClassifier(hidden_layer_sizes=(5,), max_iter=300, random_state=0)
+             if make == "mlp" else
+             CertifiedRemoval(UnlearnableLogisticRegression(), budget=5.0, random_state=0))
+    model.fit(X, y)
+    clear, calls = RowStore.clear, []
+
+    def counted(self, slots):
+        calls.append(1)
+        return clear(self, slots)
+
+    monkeypatch.setattr(RowStore, "clear", counted)
+    done = pickle.loads(pickle.dumps(model)).unlearn(X[:3], None, y[:3])
+    last = len(calls)       # the erased slots' zeroing: after the commit
+
+    def fails_once(self, slots):
+        calls.append(1)
+        if len(calls) == 2 * last:
+            raise error("injected")
+        return clear(self, slots)
+
+    monkeypatch.setattr(RowStore, "clear", fails_once)
+    if error is MemoryError:
+        with pytest.warns(RuntimeWarning, match="MemoryError after its commit point"):
+            assert model.unlearn(X[:3], None, y[:3]) is model
+    else:
+        with pytest.raises(KeyboardInterrupt) as info:
+            model.unlearn(X[:3], None, y[:3])
+        assert "The request was applied." in info.value.__notes__
+    monkeypatch.undo()
+    assert len(calls) == 2 * last + 1      # retried once
+    got, expected = model.training_rows_, done.training_rows_
+    for name in ("X", "y", "sample_weight"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+    np.testing.assert_array_equal(model.predict_proba(X), done.predict_proba(X))
+    with pytest.raises(ValueError, match="not among the training rows"):
+        model.unlearn(X[:3], None, y[:3])
+
+
 @pytest.mark.filterwarnings("ignore:The request raises the residual bound")
 def test_a_plan_applied_to_a_copy_leaves_the_original_rows():
     X, y = make_classification(n_samples=50, n_features=4, random_state=1)

@@ -254,7 +254,9 @@ class UnlearnableMLPMixin(KeptRowsMixin, UnlearnerMixin):
         self : object
             The updated estimator. On any error (a KeyboardInterrupt
             included) it is left exactly as it was: the new state is built
-            first and swapped in with one update of the attributes.
+            first and swapped in with one update of the attributes. An
+            interrupt that arrives after that is raised once the request is
+            complete, with a note that it was applied.
 
         Notes
         -----
