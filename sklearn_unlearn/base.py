@@ -302,9 +302,10 @@ class UnlearnerMixin:
         """Why a request after :meth:`_check_fitted_params` found a change is
         refused."""
         return (f"The parameters of this {type(self).__name__} changed since it was "
-                "fitted (set_params or an assignment): its unlearning state is that "
-                "of the parameters it was fitted with. Set them back, or fit again "
-                "with the new ones. Nothing was changed.")
+                "fitted (set_params or an assignment; or a function among them "
+                "computes otherwise: its code, or data it reads, changed): its "
+                "unlearning state is that of the parameters it was fitted with. Set "
+                "them back, or fit again with the new ones. Nothing was changed.")
 
     def _check_fit_arguments(self, X, sample_weight, fingerprint_key):
         """At the start of ``fit``, before the parent's solver: refuse what

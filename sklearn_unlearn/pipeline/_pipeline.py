@@ -472,9 +472,12 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
     def _params_changed_message(self):
         return ("The steps of this UnlearningPipeline changed since its last fit or "
                 "request (set_params of a step or of its parameters, a step replaced, "
-                "or refitted on its own): its statistics kept for unlearning are "
-                "those of the steps as they were. Set them back, or fit the pipeline "
-                "again. Nothing was changed.")
+                "or refitted on its own; or a function of a step computes otherwise: "
+                "its code, or data it reads, changed): its statistics kept for "
+                "unlearning are those of the steps as they were. Set them back, or "
+                "fit the pipeline again. A function that changes what it holds as it "
+                "runs (a counter, a cache) is refused at every request: rows cannot "
+                "be unlearned through it. Nothing was changed.")
 
     #: The steps to freeze are chosen per request; a cache of transformers
     #: is never used after fit (the final step checks its own parameters).
