@@ -5,20 +5,24 @@ object's class and state), so that a step changed after fit is refused,
 while a library's function is known by its name and an equal function
 made anew, in this process or another, is the same step."""
 
+import datetime
 from functools import partial
 import os
 import pickle
 import subprocess
 import sys
+import types
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.preprocessing import FunctionTransformer
 from scipy import stats
 
 from sklearn_unlearn import UnlearnableRidge
-from sklearn_unlearn._params import canonical, fitted_digest
+from sklearn_unlearn._digest import fitted_digest
+from sklearn_unlearn._params import canonical
 from sklearn_unlearn.pipeline import make_unlearning_pipeline
 
 from . import _step_functions as config
@@ -171,7 +175,7 @@ def test_a_step_function_has_one_digest_in_every_process():
     into the digest: a pipeline saved in one process was refused in the
     next."""
     code = ("from sklearn.preprocessing import FunctionTransformer;"
-            "from sklearn_unlearn._params import fitted_digest;"
+            "from sklearn_unlearn._digest import fitted_digest;"
             "from tests import _step_functions as f;"
             "print(fitted_digest([FunctionTransformer(f.by_name)]))")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -180,3 +184,70 @@ def test_a_step_function_has_one_digest_in_every_process():
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
                for seed in ("1", "2", "3")}
     assert digests == {fitted_digest([FunctionTransformer(config.by_name)])}
+
+
+class _AttrDict(dict):
+    __getattr__ = dict.__getitem__
+
+
+class _Refuses:
+    def __getstate__(self):
+        raise pickle.PicklingError("not this one")
+
+
+def _reads(X, data=None):
+    return X
+
+
+@pytest.mark.parametrize("data", [
+    _AttrDict(scale=1.0),                                   # KeyError on hasattr
+    np.array(["2020-01-01", "2021-06-30"], dtype="datetime64[D]"),   # no buffer
+    np.timedelta64(3, "D"),
+    memoryview(np.arange(12.0))[::2],                       # not contiguous
+    _Refuses(),
+    "cycle", "deep"], ids=lambda d: type(d).__name__ if not isinstance(d, str) else d)
+def test_what_a_step_holds_never_stops_a_fit(data):
+    """The digest raised inside fit, where a scikit-learn Pipeline fits:
+    an attribute dict, datetime arrays, a dict that holds itself, nesting
+    1,200 deep, an object whose __getstate__ refuses, a memoryview with
+    strides."""
+    if isinstance(data, str) and data == "cycle":
+        data = {"name": "tree"}
+        data["parent"] = data
+    elif isinstance(data, str):
+        data = []
+        for _ in range(1200):
+            data = [data]
+    pipe, Xd, yd = _pipe(_reads, kw_args={"data": data})
+    pipe.unlearn(Xd[:5], None, yd[:5])
+
+
+def _weights(X, w=pd.Series([1.0, 2.0], index=["a", "b"])):
+    return X * w["a"]
+
+
+def test_labels_dates_and_shared_functions_count():
+    """A Series known by its values only, dates by their type: relabelling
+    the index or moving a date went unnoticed. And the same function met
+    twice counts as it does once: cloudpickle's loading puts an equal copy
+    of a class's methods in the class, and the digest of a method bound
+    earlier changed with it."""
+    pipe, Xd, yd = _pipe(_weights)
+    _weights.__defaults__[0].index = ["b", "a"]
+    with pytest.raises(ValueError, match=CHANGED):
+        pipe.unlearn(Xd[:5], None, yd[:5])
+    day = {"day": datetime.date(2020, 1, 1)}
+    pipe, Xd, yd = _pipe(_reads, kw_args={"data": day})
+    day["day"] = datetime.date(2021, 1, 1)
+    with pytest.raises(ValueError, match=CHANGED):
+        pipe.unlearn(Xd[:5], None, yd[:5])
+
+    class Step:
+        def __call__(self, X):
+            return X
+
+    pipe, Xd, yd = _pipe(Step().__call__)
+    call = Step.__call__
+    Step.__call__ = types.FunctionType(call.__code__, call.__globals__, call.__name__,
+                                       call.__defaults__, call.__closure__)
+    pipe.unlearn(Xd[:5], None, yd[:5])

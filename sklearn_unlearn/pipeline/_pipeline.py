@@ -14,7 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples
 
 from .._locks import fit_serialised, serialised
-from .._params import fitted_digest
+from .._digest import fitted_digest
 from .._request import check_sparse_structure
 from ..base import UnlearnerMixin, UnlearnTags, get_unlearn_tags, state_lineage
 from ._forget import ForgetColumnsMixin, _final_unlearns
