@@ -58,7 +58,10 @@ def value_text(value):
     if isinstance(value, bool):                               # a subclass of int
         return repr(bool(value))
     if isinstance(value, int):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return repr(int(value))
         # an integer too large for a float keeps its digits
         return repr(number) if number == value else repr(int(value))
     if isinstance(value, float):
@@ -127,10 +130,15 @@ def _feed(digest, value, walk):
     cls = type(value)
     if not isinstance(value, type) and callable(getattr(cls, "get_params", None)):
         _once(digest, value, walk, _feed_estimator)
-    elif isinstance(value, np.ndarray) and value.dtype.kind in "biufcmMSV":
+    elif (isinstance(value, np.ndarray) and value.dtype.kind in "biufcmMSV"
+          and not value.dtype.hasobject):
         digest.update(f"<{value.dtype.str}{value.shape}>".encode())
         if value.dtype.kind in "mM":     # no buffer: their counts as int64
             value = value.view(np.int64)
+        elif value.dtype in (np.longdouble, np.clongdouble) and value.itemsize > 8:
+            # padding bytes hold anything: its value as two doubles
+            head = value.astype(np.complex128 if value.dtype.kind == "c" else np.float64)
+            value = np.stack([head, (value - head).astype(head.dtype)])
         digest.update(np.ascontiguousarray(value).tobytes())
     elif isinstance(value, (bytes, bytearray, memoryview, array.array)):
         view = memoryview(value)
@@ -150,6 +158,10 @@ def _feed(digest, value, walk):
             digest.update("\0".join(texts).encode())
         else:
             _once(digest, value, walk, _feed_container)
+    elif isinstance(value, property):
+        _feed(digest, ["<property>", value.fget, value.fset, value.fdel], walk)
+    elif isinstance(value, (classmethod, staticmethod)):
+        _feed(digest, [f"<{cls.__name__}>", value.__func__], walk)
     elif callable(value) and not isinstance(value, type):
         _once(digest, value, walk, _feed_callable)
     elif isinstance(value, type):
@@ -163,11 +175,17 @@ def _feed(digest, value, walk):
 def _feed_held(digest, value, walk):
     cls = type(value)
     digest.update(f"<{cls.__module__}.{cls.__qualname__}>".encode())
-    if hasattr(cls, "__array__"):
-        # a pandas object: its values and its labels
-        _feed(digest, [np.asarray(value), *(
-            np.asarray(getattr(value, name)) for name in ("index", "columns")
-            if hasattr(cls, name))], walk)
+    if hasattr(cls, "columns") and hasattr(cls, "items"):
+        # a DataFrame: its labels, then column by column (a column of
+        # strings in one pass, not a table of objects row by row)
+        _feed(digest, [value.columns, value.index,
+                       *(column for _, column in value.items())], walk)
+    elif hasattr(cls, "__array__"):
+        # an array object (a pandas Series, Index, Categorical): its values
+        # and its labels
+        values = np.asarray(value)
+        _feed(digest, [values.tolist() if values.dtype.hasobject else values, *(
+            getattr(value, name) for name in ("index",) if hasattr(cls, name))], walk)
     else:
         if not _in_library(cls.__module__):
             _feed_class(digest, cls, walk)
@@ -177,19 +195,19 @@ def _feed_held(digest, value, walk):
 def _feed_container(digest, value, walk):
     cls = type(value)
     digest.update(f"<{cls.__name__} {len(value)}>".encode())
-    if isinstance(value, (dict, types.MappingProxyType)) and len(value) > _BULK:
-        # a long table in its order, which pickling keeps (sorting a million
-        # keys took most of a second, at every request)
-        texts = (list(value) if all(type(k) is str for k in value)
-                 else [_key_text(key) for key in value])
-        items = list(value.values())
-    elif isinstance(value, (dict, types.MappingProxyType)):
-        keys = {_key_text(key): key for key in value}
-        texts = sorted(keys)
-        items = [value[keys[t]] for t in texts]
+    if isinstance(value, (dict, types.MappingProxyType)):
+        # sorted: a table built from a set has its order from string
+        # hashing, which changes between processes
+        if all(type(k) is str for k in value):
+            texts = sorted(value)
+            items = [value[k] for k in texts]
+        else:
+            keys = {_key_text(key, walk): key for key in value}
+            texts = sorted(keys)
+            items = [value[keys[t]] for t in texts]
     elif isinstance(value, (set, frozenset)):
         texts = (sorted(value) if all(type(v) is str for v in value)
-                 else sorted(_key_text(v) for v in value))
+                 else sorted(_key_text(v, walk) for v in value))
         items = []
     else:
         texts, items = [], value.tolist() if isinstance(value, np.ndarray) else list(value)
@@ -216,12 +234,16 @@ def _bulk(items):
     return f"n{numbers.dtype.str}{numbers.shape}".encode() + numbers.tobytes()
 
 
-def _key_text(key):
+def _key_text(key, walk):
     """A dict key or set element as text: its type and its value, a digest
-    for anything but a scalar (``repr`` of a function holds its address)."""
+    for anything but a scalar (``repr`` of a function holds its address),
+    taken in the same walk (a key that refers back to its table is a
+    cycle, and what keys share is fed once)."""
     text = value_text(key)
     if text is None:
-        text = digest_of(key)
+        own = hashlib.sha256()
+        _feed(own, key, walk)
+        text = own.hexdigest()
     return f"{type(key).__name__}:{text}"
 
 

@@ -13,11 +13,13 @@ def _key():
 
 
 TABLE = {_key: 1.0, "b": 2.0}
+# longer than a short table, in an order that string hashing sets
+WEIGHTS = {word: 1.0 for word in {f"word{i}" for i in range(100)}}
 
 
 def by_name(X, how="tanh"):
     if how in {"tanh", "th", "hyperbolic", "t"}:
-        return np.tanh(X) * TABLE[_key]
+        return np.tanh(X) * TABLE[_key] * WEIGHTS["word1"]
     return X
 
 

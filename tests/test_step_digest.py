@@ -104,6 +104,19 @@ class _Settings:
         return X * self.SCALE
 
 
+class _Config:
+    @property
+    def scale(self):
+        return 1.0
+
+
+_CONFIG = _Config()
+
+
+def _configured(X):
+    return X * _CONFIG.scale
+
+
 class _Box:
     def __init__(self):
         self.v = 1.0
@@ -129,7 +142,7 @@ def _pipe(func, **kwargs):
 
 
 @pytest.mark.parametrize("case", ["module global", "module attribute", "class attribute",
-                                  "object argument"])
+                                  "object argument", "property"])
 def test_what_a_function_reads_changed_after_fit_is_refused(case, monkeypatch):
     """Modules were skipped, other objects known by their type: a module's
     SCALE, a class's attribute read by a bound method, or an object passed
@@ -145,6 +158,8 @@ def test_what_a_function_reads_changed_after_fit_is_refused(case, monkeypatch):
                             lambda: monkeypatch.setattr(_Settings, "SCALE", 3.0)),
         "object argument": (_boxed, {"kw_args": {"box": box}},
                             lambda: setattr(box, "v", 3.0)),
+        "property": (_configured, {}, lambda: monkeypatch.setattr(
+            _Config, "scale", property(lambda self: 3.0))),
     }[case]
     pipe, Xd, yd = _pipe(func, **kwargs)
     change()
@@ -190,6 +205,13 @@ class _AttrDict(dict):
     __getattr__ = dict.__getitem__
 
 
+class _Registered:
+    registry = {}
+
+    def __init__(self):
+        _Registered.registry[self] = self       # a key that refers back
+
+
 class _Refuses:
     def __getstate__(self):
         raise pickle.PicklingError("not this one")
@@ -205,12 +227,16 @@ def _reads(X, data=None):
     np.timedelta64(3, "D"),
     memoryview(np.arange(12.0))[::2],                       # not contiguous
     _Refuses(),
+    _Registered(), 2**1279 - 1,                             # RecursionError, OverflowError
+    np.array([("a", 1.0)], dtype=[("name", object), ("w", float)]),
     "cycle", "deep"], ids=lambda d: type(d).__name__ if not isinstance(d, str) else d)
 def test_what_a_step_holds_never_stops_a_fit(data):
     """The digest raised inside fit, where a scikit-learn Pipeline fits:
     an attribute dict, datetime arrays, a dict that holds itself, nesting
     1,200 deep, an object whose __getstate__ refuses, a memoryview with
-    strides."""
+    strides, an object that is a key of a table it refers to, an integer
+    beyond the floats. Records with an object field were digested by their
+    addresses: refused after a round trip."""
     if isinstance(data, str) and data == "cycle":
         data = {"name": "tree"}
         data["parent"] = data
@@ -220,6 +246,8 @@ def test_what_a_step_holds_never_stops_a_fit(data):
             data = [data]
     pipe, Xd, yd = _pipe(_reads, kw_args={"data": data})
     pipe.unlearn(Xd[:5], None, yd[:5])
+    if isinstance(data, (int, np.ndarray)):
+        pickle.loads(pickle.dumps(pipe)).unlearn(Xd[5:10], None, yd[5:10])
 
 
 def _weights(X, w=pd.Series([1.0, 2.0], index=["a", "b"])):

@@ -477,7 +477,9 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                 "unlearning are those of the steps as they were. Set them back, or "
                 "fit the pipeline again. A function that changes what it holds as it "
                 "runs (a counter, a cache) is refused at every request: rows cannot "
-                "be unlearned through it. Nothing was changed.")
+                "be unlearned through it; one that fills a value on first use (a "
+                "lazy loader) is refused until it has run in this process (a predict "
+                "fills it). Nothing was changed.")
 
     #: The steps to freeze are chosen per request; a cache of transformers
     #: is never used after fit (the final step checks its own parameters).
