@@ -9,8 +9,9 @@ and what it reads. Code installed as a library (the standard library,
 site-packages, this package) counts by its name, as pickle stores it: it
 changes with a new version only, and feeding it whole reached into its
 caches (state that moves as it runs) and sets (whose order changes between
-processes); a library's other objects (a logger, a lock, a random
-generator) count by their type, for the same reason.
+processes); a library's callable objects count by their state, its other
+objects (a logger, a lock, a random generator) by their type, for the same
+reason.
 """
 
 import argparse
@@ -61,7 +62,7 @@ def value_text(value):
         try:
             number = float(value)
         except OverflowError:
-            return repr(int(value))
+            return hex(int(value))      # (no limit on the digits, as repr has)
         # an integer too large for a float keeps its digits
         return repr(number) if number == value else repr(int(value))
     if isinstance(value, float):
@@ -128,7 +129,13 @@ def _feed(digest, value, walk):
         digest.update(text.encode())
         return
     cls = type(value)
-    if not isinstance(value, type) and callable(getattr(cls, "get_params", None)):
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        _feed(digest, [f"<0d {value.dtype.str}>", value.item()], walk)
+    elif hasattr(cls, "__dask_graph__"):
+        # a lazy collection: by its name, a token of its graph (its values
+        # would be computed at every request)
+        digest.update(f"<{cls.__qualname__} {getattr(value, 'name', '')}>".encode())
+    elif not isinstance(value, type) and callable(getattr(cls, "get_params", None)):
         _once(digest, value, walk, _feed_estimator)
     elif (isinstance(value, np.ndarray) and value.dtype.kind in "biufcmMSV"
           and not value.dtype.hasobject):
@@ -175,11 +182,11 @@ def _feed(digest, value, walk):
 def _feed_held(digest, value, walk):
     cls = type(value)
     digest.update(f"<{cls.__module__}.{cls.__qualname__}>".encode())
-    if hasattr(cls, "columns") and hasattr(cls, "items"):
-        # a DataFrame: its labels, then column by column (a column of
-        # strings in one pass, not a table of objects row by row)
-        _feed(digest, [value.columns, value.index,
-                       *(column for _, column in value.items())], walk)
+    rows = _pandas_hashes(value)
+    if rows is not None:
+        # a pandas object, hashed row by row by pandas (values and index, of
+        # any type, in one pass), with its column labels
+        _feed(digest, [rows, getattr(value, "columns", None)], walk)
     elif hasattr(cls, "__array__"):
         # an array object (a pandas Series, Index, Categorical): its values
         # and its labels
@@ -192,6 +199,20 @@ def _feed_held(digest, value, walk):
         _feed(digest, _state(value), walk)
 
 
+def _pandas_hashes(value):
+    """pandas' hash of each row of a Series, DataFrame or Index (its values
+    and index; a hash with a fixed key, the same in every process), or
+    ``None`` for another object or one pandas cannot hash."""
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(value, (pd.Series, pd.DataFrame, pd.Index)):
+        return None
+    try:
+        return pd.util.hash_pandas_object(value, index=not isinstance(value, pd.Index)
+                                          ).to_numpy()
+    except (TypeError, ValueError):     # values it cannot hash (lists)
+        return None
+
+
 def _feed_container(digest, value, walk):
     cls = type(value)
     digest.update(f"<{cls.__name__} {len(value)}>".encode())
@@ -201,6 +222,12 @@ def _feed_container(digest, value, walk):
         if all(type(k) is str for k in value):
             texts = sorted(value)
             items = [value[k] for k in texts]
+        elif len(value) > _BULK and all(type(k) is int for k in value):
+            # integer keys: sorted, in one pass
+            keys = sorted(value)
+            items = [value[k] for k in keys]
+            bulk = _bulk(keys)
+            texts = [bulk.hex() if bulk is not None else ",".join(map(hex, keys))]
         else:
             keys = {_key_text(key, walk): key for key in value}
             texts = sorted(keys)

@@ -228,6 +228,8 @@ def _reads(X, data=None):
     memoryview(np.arange(12.0))[::2],                       # not contiguous
     _Refuses(),
     _Registered(), 2**1279 - 1,                             # RecursionError, OverflowError
+    3**9100,                                                # past repr's 4,300 digits
+    np.array("log"), np.array({"a": 1.0}, dtype=object),    # 0-d: len() of unsized object
     np.array([("a", 1.0)], dtype=[("name", object), ("w", float)]),
     "cycle", "deep"], ids=lambda d: type(d).__name__ if not isinstance(d, str) else d)
 def test_what_a_step_holds_never_stops_a_fit(data):
@@ -235,8 +237,9 @@ def test_what_a_step_holds_never_stops_a_fit(data):
     an attribute dict, datetime arrays, a dict that holds itself, nesting
     1,200 deep, an object whose __getstate__ refuses, a memoryview with
     strides, an object that is a key of a table it refers to, an integer
-    beyond the floats. Records with an object field were digested by their
-    addresses: refused after a round trip."""
+    beyond the floats or of 4,300 digits, a 0-d array. Records with an
+    object field were digested by their addresses: refused after a round
+    trip."""
     if isinstance(data, str) and data == "cycle":
         data = {"name": "tree"}
         data["parent"] = data
@@ -278,4 +281,17 @@ def test_labels_dates_and_shared_functions_count():
     call = Step.__call__
     Step.__call__ = types.FunctionType(call.__code__, call.__globals__, call.__name__,
                                        call.__defaults__, call.__closure__)
+    pipe.unlearn(Xd[:5], None, yd[:5])
+
+
+def test_a_dask_collection_a_step_reads_counts_by_its_graph():
+    """A dask DataFrame raised in fit (its index has no index); a dask array
+    was computed at every digest."""
+    dd = pytest.importorskip("dask.dataframe")
+    table = dd.from_pandas(pd.DataFrame({"w": np.arange(10.0)}), npartitions=2)
+
+    def reads(X):
+        return X + 0 * len(table.columns)
+
+    pipe, Xd, yd = _pipe(reads)
     pipe.unlearn(Xd[:5], None, yd[:5])
