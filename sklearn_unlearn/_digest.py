@@ -113,7 +113,7 @@ def _once(digest, value, walk, feed):
     finally:
         walk.depth -= 1
     walk.done[id(value)] = (value, own.digest())
-    digest.update(walk.done[id(value)][1])
+    digest.update(own.digest())
 
 
 #: Objects nested deeper than this count by their type.
@@ -188,11 +188,12 @@ def _feed_held(digest, value, walk):
         # any type, in one pass), with its column labels
         _feed(digest, [rows, getattr(value, "columns", None)], walk)
     elif hasattr(cls, "__array__"):
-        # an array object (a pandas Series, Index, Categorical): its values
-        # and its labels
+        # another array object (a Categorical), or a pandas object pandas
+        # cannot hash (a Series of lists): its values, and a Series's index
         values = np.asarray(value)
-        _feed(digest, [values.tolist() if values.dtype.hasobject else values, *(
-            getattr(value, name) for name in ("index",) if hasattr(cls, name))], walk)
+        index = getattr(value, "index", None)
+        _feed(digest, [values.tolist() if values.dtype.hasobject else values,
+                       None if callable(index) else index], walk)
     else:
         if not _in_library(cls.__module__):
             _feed_class(digest, cls, walk)

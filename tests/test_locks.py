@@ -6,10 +6,13 @@ free otherwise)."""
 import sys
 import threading
 
+import numpy as np
 import pytest
 
-from sklearn_unlearn import UnlearnableRidge
+from sklearn_unlearn import (UnlearnableLogisticRegression, UnlearnableMLPClassifier,
+                             UnlearnableRidge)
 from sklearn_unlearn._locks import request_lock, serialised
+from sklearn_unlearn.certified import CertifiedRemoval
 
 from .test_training_rows import _interrupting
 
@@ -67,11 +70,6 @@ def test_an_interrupt_in_a_certified_removal_s_verify_or_fit_frees_the_lock(call
     its exit (the line event of the ``with`` as it leaves) skipped the
     release, and every later request, copy or file from another thread
     waited for good. They hold it through ``serialised`` now."""
-    import numpy as np
-
-    from sklearn_unlearn import UnlearnableLogisticRegression
-    from sklearn_unlearn.certified import CertifiedRemoval
-
     rng = np.random.default_rng(0)
     X = rng.standard_normal((120, 3))
     y = (X[:, 0] > 0).astype(int)
@@ -104,11 +102,6 @@ def test_a_prediction_during_another_thread_s_request_reads_one_state(make):
     4 of 45 ridge predictions were ``X @ coef_`` of one state plus
     ``intercept_`` of the next (an MLP's probabilities up to 0.73 off any
     state). The predictions hold the request lock now, as a pipeline's do."""
-    import numpy as np
-
-    from sklearn_unlearn import (UnlearnableLogisticRegression,
-                                 UnlearnableMLPClassifier)
-
     rng = np.random.default_rng(0)
     X = rng.standard_normal((3000, 10))
     score = X @ rng.standard_normal(10) + 3

@@ -61,7 +61,6 @@ def test_a_step_function_changed_after_fit_is_refused(monkeypatch):
     residual of 53.6). A function is known by its code, defaults, closure
     and the globals it reads; a partial by its arguments; an object by its
     state."""
-    Xd, yd = load_diabetes(return_X_y=True)
     cases = {
         "lambda": (lambda X: X * 1.0, lambda X: X * 1.3),
         "closure": (_times_closure(1.0), _times_closure(1.3)),
@@ -70,28 +69,25 @@ def test_a_step_function_changed_after_fit_is_refused(monkeypatch):
         "method": (_Scale(1.0).__call__, _Scale(1.3).__call__),
     }
     for name, (fitted, other) in cases.items():
-        pipe = make_unlearning_pipeline(FunctionTransformer(fitted),
-                                        UnlearnableRidge()).fit(Xd, yd)
+        pipe, Xd, yd = _pipe(fitted)
         pipe.unlearn(Xd[:5], None, yd[:5])
         pipe.set_params(functiontransformer__func=other)
         coef = pipe[-1].coef_.copy()
-        with pytest.raises(ValueError, match="steps of this UnlearningPipeline changed"):
+        with pytest.raises(ValueError, match=CHANGED):
             pipe.unlearn(Xd[5:10], None, yd[5:10])
         np.testing.assert_array_equal(pipe[-1].coef_, coef, err_msg=name)
         pipe.set_params(functiontransformer__func=fitted)       # set back: served
         pipe.unlearn(Xd[5:10], None, yd[5:10])
     # a global the function reads, changed after fit
-    pipe = make_unlearning_pipeline(FunctionTransformer(_times_global),
-                                    UnlearnableRidge()).fit(Xd, yd)
+    pipe, Xd, yd = _pipe(_times_global)
     monkeypatch.setattr(f"{__name__}._SCALE", 1.3)
-    with pytest.raises(ValueError, match="steps of this UnlearningPipeline changed"):
+    with pytest.raises(ValueError, match=CHANGED):
         pipe.unlearn(Xd[:5], None, yd[:5])
     # an equal function made anew is the same step, and a pickled pipeline
     # keeps its requests
     for fitted, anew in [(partial(_times, s=2.0), partial(_times, s=2.0)),
                          (_Scale(2.0), _Scale(2.0)), (np.tanh, np.tanh)]:
-        pipe = make_unlearning_pipeline(FunctionTransformer(fitted),
-                                        UnlearnableRidge()).fit(Xd, yd)
+        pipe, Xd, yd = _pipe(fitted)
         pipe = pickle.loads(pickle.dumps(pipe))
         pipe.unlearn(Xd[:5], None, yd[:5])
         pipe.set_params(functiontransformer__func=anew).unlearn(Xd[5:10], None, yd[5:10])
