@@ -20,6 +20,7 @@ from sklearn_unlearn import (
     UnlearnableLogisticRegression,
     UnlearnableMLPClassifier,
     UnlearnableRidge,
+    zero_features,
 )
 from sklearn_unlearn.pipeline import make_unlearning_pipeline
 from sklearn_unlearn.certified import (
@@ -586,6 +587,24 @@ def test_kept_rows_of_balanced_class_weights_are_measured_whole(breast_cancer):
                           epsilon=1.0, delta=1e-5, budget=0.5, random_state=0).fit(X, y)
     report = cr.verify()
     assert report.true_residual <= report.bound
+
+
+def test_balanced_class_weights_certify_feature_edits_and_refuse_deletions(breast_cancer):
+    """An edit of features leaves the balanced weights as the fit set them:
+    served and accounted for (the true residual measured on the kept rows
+    within the bound); a deletion reweighs every row: refused, unchanged."""
+    X, y = breast_cancer
+    cr = CertifiedRemoval(UnlearnableLogisticRegression(class_weight="balanced"),
+                          epsilon=1.0, delta=1e-5, budget=0.5, random_state=0,
+                          on_budget_exceeded="retrain").fit(X, y)
+    cr.unlearn(X[:20], zero_features(X[:20], [3]), y[:20])
+    assert cr.certificate_.valid and cr.certificate_.spent > 0
+    report = cr.verify()
+    assert report.true_residual <= report.bound
+    before = pickle.dumps(cr)
+    with pytest.raises(ValueError, match="only edits of features"):
+        cr.unlearn(X[30:32], None, y[30:32])
+    assert pickle.dumps(cr) == before
 
 
 @pytest.mark.parametrize("planned", ["warn", "retrain"])

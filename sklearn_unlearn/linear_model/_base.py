@@ -51,6 +51,12 @@ class UnlearnableLinearMixin(CachedFitMixin, ChunkedFitMixin, MeasuredResidualMi
         groups (n,) and the number of groups."""
         raise NotImplementedError
 
+    def _request_targets(self, y, sample_weight):
+        """:meth:`_unlearn_targets` of a request's rows, weighed as the fit
+        weighed them (a classifier's "balanced" weights read the fit's labels,
+        not the request's)."""
+        return self._unlearn_targets(y, sample_weight)
+
     def _unlearn_check_request(self, request):
         """Refuse requests the cache cannot handle exactly."""
 
@@ -231,7 +237,7 @@ default=None
             if X is None:
                 return (np.zeros((0, m)), np.zeros((0, 1)), np.zeros(0),
                         np.zeros(0, dtype=int))
-            return self._unlearn_targets(y, sw)[:4]
+            return self._request_targets(y, sw)[:4]
 
         sw = request.sample_weight
         old = targets(request.X_old, request.y_old, sw)

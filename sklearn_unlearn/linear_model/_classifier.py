@@ -6,6 +6,7 @@ from sklearn.utils import column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 
 from .._locks import held_read
+from .._request import check_training_weights
 from ._base import UnlearnableLinearMixin
 
 
@@ -37,18 +38,37 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
         if self.class_weight is None:
             return np.ones(len(self.classes_))
         if isinstance(self.class_weight, str):
-            # "balanced": the weights of the fitted model, from the classes'
-            # sample weights as the parent takes them, kept fixed
+            # "balanced": from the classes' sample weights as the parent takes
+            # them, over every row given (the training rows)
             return compute_class_weight(
                 self.class_weight, classes=np.arange(len(self.classes_)), y=y_index,
                 sample_weight=sample_weight)
         return np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
 
-    def _unlearn_targets(self, y, sample_weight):
+    def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
+        super()._fit_unlearning_cache(X, y, sample_weight, hessians=hessians)
+        if self._encodes_rows_alone():
+            self.__dict__.pop("_fitted_class_weight", None)
+            return
+        # "balanced" reads every label: the fit's weights, which a request
+        # that leaves every class's weight as it is (an edit of features)
+        # keeps, are those its rows are encoded with
+        index = np.searchsorted(self.classes_, column_or_1d(y, warn=False))
+        self._fitted_class_weight = self._class_weights(
+            index, check_training_weights(sample_weight, X))
+
+    def _request_targets(self, y, sample_weight):
+        if self._encodes_rows_alone():
+            return self._unlearn_targets(y, sample_weight)
+        return self._unlearn_targets(y, sample_weight,
+                                     class_weight=self._fitted_class_weight)
+
+    def _unlearn_targets(self, y, sample_weight, class_weight=None):
         if not (isinstance(y, np.ndarray) and y.ndim == 1):     # validated already
             y = column_or_1d(y, warn=False)
         idx = np.searchsorted(self.classes_, y)
-        cw = self._class_weights(idx, sample_weight)
+        cw = (self._class_weights(idx, sample_weight) if class_weight is None
+              else class_weight)
         n, K = len(y), len(self.classes_)
         row_weight = sample_weight * cw[idx]
         if K == 2:
@@ -65,11 +85,24 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
         return Y, S, row_weight, idx, K
 
     def _unlearn_check_request(self, request):
-        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+        if self._encodes_rows_alone():
+            return
+        edit = (request.X_old is not None and request.X_new is not None
+                and np.array_equal(request.y_old, request.y_new))
+        if not edit:
             raise ValueError(
                 "class_weight='balanced' makes every sample's weight depend on the "
-                "class counts, so any deletion or label change reweights the whole "
-                "training set and cannot be undone from the cache. Fit with the "
-                "weights fixed instead, e.g. class_weight=dict(zip(classes, "
-                "compute_class_weight('balanced', classes=classes, y=y))), or retrain."
+                "class counts, so a deletion, an insertion or a label change "
+                "reweights the whole training set and cannot be undone from the "
+                "cache; only edits of features (the same labels in y_old and "
+                "y_new) can. Nothing was changed. Fit with the weights fixed "
+                "instead, e.g. class_weight=dict(zip(classes, "
+                "compute_class_weight('balanced', classes=classes, y=y))), or "
+                "retrain."
             )
+        if self.__dict__.get("_fitted_class_weight") is None:
+            raise ValueError(
+                "This model with class_weight='balanced' was saved without the "
+                "class weights it was fitted with (by an older version of "
+                "sklearn-unlearn), which its requests need. Nothing was changed. "
+                "Fit it again.")

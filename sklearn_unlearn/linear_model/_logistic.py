@@ -34,8 +34,10 @@ class UnlearnableLogisticRegression(UnlearnableClassifierMixin, LogisticRegressi
     C, l1_ratio, dual, tol, fit_intercept, intercept_scaling, class_weight, \
 solver, max_iter, verbose, warm_start, n_jobs
         As in :class:`~sklearn.linear_model.LogisticRegression`.
-        ``class_weight="balanced"`` fits, but cannot be unlearned (every
-        weight depends on the class counts): fix the weights with a dict.
+        With ``class_weight="balanced"`` only edits of features are
+        unlearned (every weight depends on the class counts, which a
+        deletion, an insertion or a label change moves): fix the weights
+        with a dict for the others.
     random_state : int, RandomState instance or None, default=None
         Seeds the solver as in the parent, and the objective noise.
     objective_noise : float, default=0.0

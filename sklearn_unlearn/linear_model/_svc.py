@@ -33,7 +33,9 @@ class UnlearnableLinearSVC(UnlearnableClassifierMixin, LinearSVC):
         Only the squared hinge is differentiable.
     dual, tol, C, fit_intercept, intercept_scaling, class_weight, verbose, \
 random_state, max_iter
-        As in :class:`~sklearn.svm.LinearSVC`.
+        As in :class:`~sklearn.svm.LinearSVC`. With
+        ``class_weight="balanced"`` only edits of features are unlearned,
+        as in :class:`~sklearn_unlearn.UnlearnableLogisticRegression`.
     multi_class : {"ovr"}, default="ovr"
         Crammer-Singer is not supported.
     hessian : {"auto", "dense", "low_rank"}, default="auto"
