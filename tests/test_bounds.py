@@ -297,3 +297,32 @@ def test_erased_rows_leave_by_their_own_norm():
         if old.form > 0:
             shares.append(added / (gam * np.sqrt(norm**3 * old.form)))
     assert max(shares) < 0.5, shares
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_an_edit_whose_difference_rounds_is_bounded_as_the_rows_given(sparse):
+    """A value of 1e8 + 0.12 replaced by 0.3: ``X_new - X_old`` rounds, and
+    the edit stood for the row ``X_old + delta`` (0.3 + 4.7e-11), not for
+    ``X_new``. With the row's weight 1e-14 and its new target 1e14, the
+    bound was 420 times below the true residual (1.4e-11 against 6.0e-9),
+    the model 1.7e-12 from the refit. Such rows are taken whole: the bound
+    holds, and the model is scikit-learn's refit on the rows given."""
+    import scipy.sparse as sp
+    from sklearn.linear_model import Ridge
+
+    from ._reference import residual_of
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(size=40)
+    w = np.ones(40)
+    X[0, 1], w[0] = 1e8 + 0.123456789, 1e-14
+    model = UnlearnableRidge(alpha=1.0).fit(X, y, sample_weight=w)
+    Z, t = X.copy(), y.copy()
+    Z[0, 1], t[0] = 0.3, 1e14
+    form = sp.csr_matrix if sparse else np.asarray
+    model.unlearn(form(X[:1]), form(Z[:1]), y[:1], t[:1], sample_weight=w[:1])
+    true = residual_of(model, Z, t, w)
+    assert model.residual_bound_ >= true.upper
+    refit = Ridge(alpha=1.0, solver="cholesky").fit(Z, t, sample_weight=w)
+    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=0, atol=1e-13)

@@ -514,20 +514,28 @@ def test_a_pipeline_takes_rows_as_they_are_after_forgetting_a_scaled_column():
     pipe.unlearn(zeroed[1:2], None, y[1:2])
 
 
-def test_chunks_of_a_balanced_model_are_refused_by_what_they_cannot_carry():
-    """class_weight='balanced' weighs rows by the class counts of all rows,
-    which a pass over chunks does not see: refused as such (the check
-    weighed every chunk by its own counts, and refused the true rows as
-    not the model's)."""
+def test_chunks_of_a_balanced_model_are_weighed_as_the_fit_weighed_them():
+    """class_weight='balanced' weighs rows by the class counts of all rows
+    at fit; passes over the current rows weigh them with the fit's weights,
+    so chunks are taken, and give what the rows in one block give. (The
+    weights were computed again from the rows given: refused in chunks,
+    and, with sample weights, refused in another order, their sums rounded
+    otherwise.)"""
     X, y = load_breast_cancer(return_X_y=True)
     X = scale(X)
-    model = UnlearnableLogisticRegression(class_weight="balanced").fit(X, y)
-    chunks = [(X[i:i + 100], y[i:i + 100]) for i in range(0, len(y), 100)]
-    for call in (lambda: model.forget_features([0], chunks),
-                 lambda: model.rebase_residual_bound(chunks)):
-        with pytest.raises(ValueError, match="balanced' depends on the class counts"):
-            call()
-    model.forget_features([0], X, y)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    model = UnlearnableLogisticRegression(class_weight="balanced").fit(X, y, sample_weight=w)
+    order = np.random.default_rng(1).permutation(len(y))
+    chunks = [(X[order[i:i + 100]], y[order[i:i + 100]], w[order[i:i + 100]])
+              for i in range(0, len(y), 100)]
+    in_chunks = model.rebase_residual_bound(chunks, copy=True)
+    whole = model.rebase_residual_bound(X[order], y[order], w[order], copy=True)
+    assert in_chunks.residual_bound_ == pytest.approx(whole.residual_bound_, rel=1e-9)
+    model.forget_features([0], chunks)
+    Z = X.copy()
+    Z[:, 0] = 0.0
+    ref = LogisticRegression(class_weight="balanced", tol=1e-10).fit(Z, y, sample_weight=w)
+    assert _distance(model, ref) < 1e-6
 
 
 def test_rows_in_memory_of_a_balanced_model_are_weighed_by_all_labels():

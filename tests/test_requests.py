@@ -326,7 +326,7 @@ def test_a_balanced_model_saved_without_its_class_weights_is_refused(breast_canc
     est = UnlearnableLogisticRegression(class_weight="balanced").fit(X, y)
     del est._fitted_class_weight
     before = _state(est)
-    with pytest.raises(ValueError, match="without the class weights it was fitted"):
+    with pytest.raises(ValueError, match="holds no class weights from a fit"):
         est.unlearn(X[:3], zero_features(X[:3], [0]), y[:3])
     assert _state(est) == before
 

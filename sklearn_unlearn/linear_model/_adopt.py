@@ -29,16 +29,21 @@ class ChunkedFitMixin:
     _chunked_classifier = False
 
     # -- hooks (the classifier and the ridge mixins say how) ----------------
-    def _chunk_classes(self):
+    def _chunk_classes(self, current=False):
         """``classes_`` of a classifier (``None`` for a regressor); refuses
-        what a fit by chunks cannot encode chunk by chunk."""
+        what a pass by chunks cannot encode chunk by chunk: in a fit, or,
+        with ``current``, over the model's current rows (encoded as its fit
+        weighs them)."""
         return None
 
-    def _encodes_rows_alone(self):
-        """Whether a row's encoding (its targets and weight) depends on that
-        row alone, so rows in memory can be encoded chunk by chunk; not with
-        ``class_weight="balanced"``, whose weights read every label."""
-        return True
+    def _chunk_encoder(self, classes, current=False):
+        """A copy of the estimator without its fitted state (it travels to
+        a cluster's workers) that encodes the chunks' targets (see
+        :class:`~._chunked.ChunkPass`)."""
+        encoder = clone(self)
+        if classes is not None:
+            encoder.classes_ = classes
+        return encoder
 
     def _unlearn_n_outputs(self, y_shape):  # pragma: no cover
         raise NotImplementedError
@@ -133,8 +138,9 @@ class ChunkedFitMixin:
         """The cache polished from ``theta`` by passes over the chunks, the
         number of Newton iterations and the sums of the last pass (with the
         rows' digests under ``key``); the estimator is not changed. With
-        ``like``, the sums of a pass made before, every pass must read the
-        rows that one read."""
+        ``like``, the sums of a pass made before over the same rows, every
+        pass must read the rows that one read: the model's current rows,
+        encoded as its fit weighs them; without, the rows of a fit."""
         objective = self._unlearn_objective(self.n_features_in_,
                                             self._unlearn_n_outputs(y_shape))
         if self._hessian_mode(objective) != "dense":
@@ -145,12 +151,10 @@ class ChunkedFitMixin:
                 f"A pass by chunks keeps dense Hessian blocks, and {why}: give "
                 "the rows in memory (wide data with hessian='low_rank'), or use "
                 "hessian='dense'. Nothing was changed.")
-        classes = self._chunk_classes()
+        current = like is not None
+        classes = self._chunk_classes(current)
         n_groups = self._unlearn_n_groups(classes)
-        encoder = clone(self)
-        if classes is not None:
-            encoder.classes_ = classes
-        chunk_pass = ChunkPass(encoder, objective, self.n_features_in_, n_groups,
+        chunk_pass = ChunkPass(self._chunk_encoder(classes, current), objective, self.n_features_in_, n_groups,
                                classes, names=self.__dict__.get("feature_names_in_"),
                                targets=tuple(y_shape[1:]),
                                probe_seed=None if like is None else like.probe_seed)

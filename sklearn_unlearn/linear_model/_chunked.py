@@ -48,8 +48,9 @@ class ChunkPass:
     """Checks, encodes and sums one chunk of rows (picklable: it travels to
     the workers of a cluster).
 
-    ``encoder`` is an unfitted copy of the estimator with its ``classes_``
-    (for a classifier), whose ``_unlearn_targets`` encodes the targets.
+    ``encoder`` is the fitted estimator, or an unfitted copy of it with its
+    ``classes_`` (for a classifier), whose ``_request_targets`` encodes the
+    targets as its fit weighs them.
     ``names``: the feature names the model was fitted with, which a chunk
     given as a data frame must have, in that order. ``targets``: the shape
     of a row's targets, ``()`` for one (a column is taken as one), ``(k,)``
@@ -122,7 +123,7 @@ class ChunkPass:
             # an empty chunk (a Dask partition a filter emptied) adds nothing
             return None
         self.encoder._check_targets_as_parent(y)
-        Y, S, row_weight, groups, _ = self.encoder._unlearn_targets(y, w)
+        Y, S, row_weight, groups, _ = self.encoder._request_targets(y, w)
         wanted = dict(wanted)
         key = wanted.pop("fingerprint_key", None)
         design = self.objective.design

@@ -20,16 +20,22 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
     # every prediction reads coef_ and intercept_ through it
     decision_function = held_read(LinearClassifierMixin.decision_function)
 
-    def _encodes_rows_alone(self):
-        return not isinstance(self.class_weight, str)
+    def _balanced(self):
+        return isinstance(self.class_weight, str)
 
-    def _chunk_classes(self):
-        if not self._encodes_rows_alone():
+    def _chunk_classes(self, current=False):
+        if self._balanced() and not current:
             raise ValueError(
                 "class_weight='balanced' depends on the class counts of the whole "
                 "data, which a fit by chunks does not see at once: fix the weights "
                 "with a dict (see sklearn.utils.class_weight.compute_class_weight).")
         return self.classes_
+
+    def _chunk_encoder(self, classes, current=False):
+        encoder = super()._chunk_encoder(classes, current)
+        if current and self._balanced():
+            encoder._fitted_class_weight = self._request_targets_weights()
+        return encoder
 
     def _unlearn_n_outputs(self, y_shape):
         return 1 if len(self.classes_) == 2 else len(self.classes_)
@@ -47,21 +53,33 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
 
     def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
         super()._fit_unlearning_cache(X, y, sample_weight, hessians=hessians)
-        if self._encodes_rows_alone():
+        if not self._balanced():
             self.__dict__.pop("_fitted_class_weight", None)
             return
         # "balanced" reads every label: the fit's weights, which a request
         # that leaves every class's weight as it is (an edit of features)
-        # keeps, are those its rows are encoded with
+        # keeps, are those a request's rows and the current rows (whatever
+        # their order: the weights are sums over them) are encoded with
         index = np.searchsorted(self.classes_, column_or_1d(y, warn=False))
         self._fitted_class_weight = self._class_weights(
             index, check_training_weights(sample_weight, X))
 
     def _request_targets(self, y, sample_weight):
-        if self._encodes_rows_alone():
+        if not self._balanced():
             return self._unlearn_targets(y, sample_weight)
         return self._unlearn_targets(y, sample_weight,
-                                     class_weight=self._fitted_class_weight)
+                                     class_weight=self._request_targets_weights())
+
+    def _request_targets_weights(self):
+        """The balanced class weights of the fit."""
+        fitted = self.__dict__.get("_fitted_class_weight")
+        if fitted is None:
+            raise ValueError(
+                "This model with class_weight='balanced' holds no class weights "
+                "from a fit (saved by an older version of sklearn-unlearn), which "
+                "its requests and the passes over its rows need. Nothing was "
+                "changed. Fit it again.")
+        return fitted
 
     def _unlearn_targets(self, y, sample_weight, class_weight=None):
         if not (isinstance(y, np.ndarray) and y.ndim == 1):     # validated already
@@ -85,7 +103,7 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
         return Y, S, row_weight, idx, K
 
     def _unlearn_check_request(self, request):
-        if self._encodes_rows_alone():
+        if not self._balanced():
             return
         edit = (request.X_old is not None and request.X_new is not None
                 and np.array_equal(request.y_old, request.y_new))
@@ -100,9 +118,3 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
                 "compute_class_weight('balanced', classes=classes, y=y))), or "
                 "retrain."
             )
-        if self.__dict__.get("_fitted_class_weight") is None:
-            raise ValueError(
-                "This model with class_weight='balanced' was saved without the "
-                "class weights it was fitted with (by an older version of "
-                "sklearn-unlearn), which its requests need. Nothing was changed. "
-                "Fit it again.")

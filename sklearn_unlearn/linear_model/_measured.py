@@ -5,7 +5,6 @@ import secrets
 from dataclasses import replace
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
@@ -137,18 +136,9 @@ class MeasuredResidualMixin:
         """:meth:`rebase_residual_bound` of a copy, on the rows a
         meta-estimator keeps for this model (its current rows by
         construction: they need no check of what the cache can tell apart;
-        see :func:`measured_current`), given in chunks; as one block where
-        a row's encoding reads every label (``class_weight="balanced"``)."""
+        see :func:`measured_current`), given in chunks."""
         self._check_fitted_params()
-        X, y, sample_weight = chunks, None, None
-        if not self._encodes_rows_alone():
-            parts = list(chunks)
-            blocks = [part[0] for part in parts]
-            X = (sp.vstack(blocks, format="csr") if any(sp.issparse(b) for b in blocks)
-                 else np.concatenate(blocks))
-            y = np.concatenate([part[1] for part in parts])
-            sample_weight = np.concatenate([part[2] for part in parts])
-        return self._serialised(lambda: self._rebased(X, y, sample_weight, True,
+        return self._serialised(lambda: self._rebased(chunks, None, None, True,
                                                       verified=True))
 
     def _rebased(self, X, y, sample_weight, copy, verified=False, fingerprint_key=None):
@@ -316,8 +306,6 @@ class MeasuredResidualMixin:
         cache = self.unlearning_cache_
         if y is None and sample_weight is not None and not is_dask_collection(X):
             raise ValueError(CHUNK_WEIGHTS)
-        if y is None or is_dask_collection(X):
-            self._chunk_classes()       # refuses class weights chunks cannot take
         # with a transform, both views' probes are of its rows: a graph
         # computed twice must give the same rows both times
         chunk_pass = ChunkPass(self, cache.objective, self.n_features_in_,
@@ -340,9 +328,7 @@ class MeasuredResidualMixin:
                 cache.theta, **(wanted if i else first)) for i, view in enumerate(views)]
         else:
             sums = [None] * len(views)
-            whole = y is not None and not self._encodes_rows_alone()
-            chunks = (X if y is None else
-                      row_chunks(X, y, sample_weight, size=None if whole else ROW_CHUNK))
+            chunks = X if y is None else row_chunks(X, y, sample_weight, size=ROW_CHUNK)
             for chunk in chunks:
                 rows, targets, weights = unpack_chunk(chunk)
                 for i, view in enumerate(views):
