@@ -23,6 +23,7 @@ from sklearn_unlearn import (
     zero_features,
 )
 from sklearn_unlearn.pipeline import make_unlearning_pipeline
+from sklearn_unlearn.solvers import UnlearningWarning
 from sklearn_unlearn.certified import (
     BudgetExceededError,
     CertifiedRemoval,
@@ -605,6 +606,29 @@ def test_balanced_class_weights_certify_feature_edits_and_refuse_deletions(breas
     with pytest.raises(ValueError, match="only edits of features"):
         cr.unlearn(X[30:32], None, y[30:32])
     assert pickle.dumps(cr) == before
+
+
+@pytest.mark.parametrize("measure", ["always", "over_budget"])
+def test_balanced_weighted_rows_are_measured_after_edits(measure, breast_cancer):
+    """With sample weights, the kept rows' balanced weights were computed
+    again from the rows, which an edit had reordered: their sums rounded
+    otherwise and the library's own rows were refused as not the model's
+    (at the first edit, or at the first measurement over the budget). They
+    are weighed with the fit's weights: every edit is measured or served."""
+    X, y = breast_cancer
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
+    cr = CertifiedRemoval(UnlearnableLogisticRegression(class_weight="balanced"),
+                          epsilon=1.0, delta=1e-5, budget=0.5, random_state=0,
+                          measure_residual=measure, on_budget_exceeded="retrain")
+    cr.fit(X, y, sample_weight=w)
+    for i in range(8):
+        rows = slice(10 * i, 10 * i + 10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnlearningWarning)
+            cr.unlearn(X[rows], zero_features(X[rows], [i]), y[rows], sample_weight=w[rows])
+    assert cr.certificate_.valid
+    report = cr.verify()
+    assert report.true_residual <= report.bound
 
 
 @pytest.mark.parametrize("planned", ["warn", "retrain"])
