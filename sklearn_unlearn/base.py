@@ -588,6 +588,7 @@ class UnlearnerMixin:
         # an interrupt is the caller's to see; the request is in all the same
         if hasattr(failure, "add_note"):
             failure.add_note(
-                "The request was applied" + ("." if complete else ": its kept rows "
-                                             "are written at their next use."))
+                "The request was applied" + ("." if complete else ": what it writes "
+                                             "in place (kept rows, a pipeline's final "
+                                             "step) is written at its next use."))
         raise failure

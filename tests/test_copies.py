@@ -97,6 +97,52 @@ def test_a_prediction_made_while_a_pipeline_request_commits_waits_for_it(monkeyp
     np.testing.assert_array_equal(seen, after)
 
 
+def test_a_final_step_changed_between_plan_and_commit_leaves_the_pipeline_as_it_was(
+        monkeypatch):
+    """Another thread's ``set_params`` on the final step, landing between the
+    pipeline's plan and its commit: the pipeline's steps went in, the final
+    step then refused its part, and predictions passed rows through the new
+    scaler into the old model (0.06 off both states), with an error saying
+    the request was applied. The pipeline checks the final step's parameters
+    before its commit: refused, unchanged."""
+    pipe = _pipe()
+    before = pickle.dumps(pipe)
+    plan = UnlearnableRidge.plan_unlearn
+
+    def plan_then_changed(self, *args, **kwargs):
+        out = plan(self, *args, **kwargs)
+        self.set_params(alpha=2.0)
+        return out
+
+    monkeypatch.setattr(UnlearnableRidge, "plan_unlearn", plan_then_changed)
+    with pytest.raises(ValueError, match="parameters of this UnlearnableRidge changed"):
+        pipe.unlearn(X[:3], None, y[:3])
+    pipe[-1].set_params(alpha=1.0)
+    assert pickle.dumps(pipe) == before
+
+
+def test_a_final_step_that_cannot_take_its_part_leaves_no_mixed_prediction(monkeypatch):
+    """The final step's part of the commit failing every time (memory): the
+    pipeline's steps are in, the final step's not. A prediction then
+    completes the commit first, or raises; once the final step can take its
+    part, the pipeline is the one the request makes."""
+    pipe = _pipe()
+    after = copy.deepcopy(pipe).unlearn(X[:3], None, y[:3])
+
+    def out_of_memory(self, *args, **kwargs):
+        raise MemoryError
+
+    with monkeypatch.context() as patched:
+        patched.setattr(UnlearnableRidge, "apply_unlearn", out_of_memory)
+        with pytest.raises(MemoryError) as info:
+            pipe.unlearn(X[:3], None, y[:3])
+        assert "final step" in " ".join(getattr(info.value, "__notes__", []))
+        with pytest.raises(MemoryError):
+            pipe.predict(X[:5])
+    np.testing.assert_array_equal(pipe.predict(X[:5]), after.predict(X[:5]))
+    assert _summary(pipe)[:4] == _summary(after)[:4]
+
+
 def test_a_copy_made_while_a_request_commits_waits_for_it(monkeypatch):
     """The request is held between the pipeline's swap and its final step's
     part; a pickle made then waits, and holds the state after the request

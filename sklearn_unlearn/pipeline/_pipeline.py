@@ -469,6 +469,16 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         return (super()._fitted_params_text() + lineage
                 + fitted_digest(step for _, step in steps[:-1]))
 
+    def _check_fitted_params(self):
+        # and the final step's own, which its part of the commit checks: a
+        # change found there, after the pipeline's steps are in, left the new
+        # preprocessing before the old final step (predictions 0.06 off both
+        # states)
+        super()._check_fitted_params()
+        final = self._unlearning_final()
+        if final is not None and "_unlearn_token" in vars(final):
+            final._check_fitted_params()
+
     def _params_changed_message(self):
         return ("The steps of this UnlearningPipeline changed since its last fit or "
                 "request (set_params of a step or of its parameters, a step replaced, "
@@ -572,16 +582,22 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
 
 
 def _read_under_lock(name):
-    """Pipeline's ``name`` run holding the request lock: a request commits
-    the pipeline's steps and then its final step's plan, and a prediction
-    between the two would pass rows through the new preprocessing into the
-    old final step (2.8 from both the prediction before and the one after,
-    in a test). Available exactly when Pipeline's is."""
+    """Pipeline's ``name`` run holding the request lock, once a commit cut
+    short is completed: a request commits the pipeline's steps and then its
+    final step's plan, and a prediction between the two would pass rows
+    through the new preprocessing into the old final step (2.8 from both the
+    prediction before and the one after, in a test). A completion that
+    fails raises: no prediction mixes the two. Available exactly when
+    Pipeline's is."""
     inherited = Pipeline.__dict__[name]
 
     @functools.wraps(inherited.fn)
     def read(self, *args, **kwargs):
-        return serialised(self, lambda: inherited.fn(self, *args, **kwargs))
+        def completed_first():
+            self._complete_pending()
+            return inherited.fn(self, *args, **kwargs)
+
+        return serialised(self, completed_first)
 
     return available_if(inherited.check)(read)
 
