@@ -546,7 +546,8 @@ class UnlearnerMixin:
             state = {**state, "row_fingerprints_": fingerprints}
         return self._state_plan(state, report)
 
-    def _apply(self, plan, copy):
+    def _check_applicable(self, plan):
+        """Refuse a plan this state cannot take, before anything changes."""
         # a plan made before set_params would move the model towards a refit
         # with the parameters it was fitted with, not those it now reports
         self._check_fitted_params()
@@ -563,6 +564,9 @@ class UnlearnerMixin:
             raise ValueError(
                 f"The plan was made under {', '.join(changed)}, which decided what "
                 "it does: plan the request again. Nothing was changed.")
+
+    def _apply(self, plan, copy):
+        self._check_applicable(plan)
         target = _shallow_copy(self) if copy else self
         state = {**self._applicable_state(plan._state), "_unlearn_token": plan._name}
         failure, complete = None, False

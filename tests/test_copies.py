@@ -455,3 +455,66 @@ def test_a_state_taken_before_training_goes_on_is_not_changed_by_it(solver):
     assert pickle.dumps(state) == saved
     copied = pickle.loads(saved)
     assert copied["t_"] != est.t_       # training went on meanwhile
+
+
+def _nested():
+    from sklearn.impute import SimpleImputer
+
+    inner = make_unlearning_pipeline(StandardScaler(), UnlearnableRidge())
+    return make_unlearning_pipeline(SimpleImputer(), inner).fit(X, y)
+
+
+def test_a_pipeline_whose_final_step_is_a_pipeline_takes_requests():
+    """The final step's part was applied only when its token equalled the
+    plan's base, which for a pipeline is its own state name (with its
+    final step's): never, so every request on such a pipeline committed
+    its steps alone and then refused every later call. Both levels take
+    it, and the model is scikit-learn's refit of the whole chain."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    pipe = _nested()
+    pipe.unlearn(X[:3], None, y[:3])
+    assert (len(pipe.unlearn_history_), len(pipe[-1].unlearn_history_),
+            len(pipe[-1][-1].unlearn_history_)) == (1, 1, 1)
+    ref = make_pipeline(SimpleImputer(), StandardScaler(), Ridge()).fit(X[3:], y[3:])
+    np.testing.assert_allclose(pipe.predict(X[:5]), ref.predict(X[:5]), rtol=0, atol=1e-9)
+
+
+def test_a_request_on_a_nested_final_step_refuses_an_older_plan_unchanged():
+    """A request made on the innermost final step between a plan of the
+    outer pipeline and its apply: the outer state name covered one level,
+    so the plan went in over it. Refused, with nothing changed."""
+    pipe = _nested()
+    plan = pipe.plan_unlearn(X[:5], None, y[:5])
+    ridge = pipe[-1][-1]
+    ridge.unlearn(pipe[-1][:-1].transform(pipe[:-1].transform(X[10:12])), None, y[10:12])
+    before = pickle.dumps(pipe)
+    with pytest.raises(ValueError, match="another state"):
+        pipe.apply_unlearn(plan)
+    assert pickle.dumps(pipe) == before
+
+
+def test_a_final_certified_removal_refuses_a_plan_of_another_policy_before_the_commit():
+    """A certified removal as the final step, its budget policy changed
+    between the pipeline's plan and its apply: the refusal came from the
+    final step's part, after the pipeline's steps were in ("Nothing was
+    changed", with the imputer moved); the next prediction then applied
+    the plan once the policy was set back. Refused before the commit."""
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(0)
+    Xc = rng.normal(size=(150, 4))
+    yc = (Xc @ [1.0, -1.0, 0.5, 2.0] + 0.5 * rng.normal(size=150) > 0).astype(int)
+    removal = CertifiedRemoval(UnlearnableLogisticRegression(), budget=1e-9, epsilon=1.0,
+                               on_budget_exceeded="retrain", random_state=0)
+    pipe = make_unlearning_pipeline(SimpleImputer(), removal).fit(Xc, yc)
+    plan = pipe.plan_unlearn(Xc[3:8], None, yc[3:8])
+    pipe.set_params(certifiedremoval__on_budget_exceeded="warn")
+    before = pickle.dumps(pipe)
+    with pytest.raises(ValueError, match="plan the request again"):
+        pipe.apply_unlearn(plan)
+    assert pickle.dumps(pipe) == before
+    pipe.set_params(certifiedremoval__on_budget_exceeded="retrain")
+    pipe.predict_proba(Xc[:5])
+    assert len(pipe[-1].unlearn_history_) == 0

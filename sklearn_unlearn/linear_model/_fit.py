@@ -86,18 +86,20 @@ class CachedFitMixin:
         self._new_unlearn_state()
 
     def _cache_of_rows(self, X, y, sample_weight, *, theta=None, hessians=None,
-                       at_optimum=False):
+                       at_optimum=False, current=False):
         """The cache of the rows ``X`` (polished from ``theta``, by default
         the fitted parameters; with ``at_optimum``, its Hessian taken at the
         polished optimum, whatever the start) and their loss profile; the
-        estimator is not changed."""
+        estimator is not changed. With ``current``, the rows are the model's
+        current rows, weighed as its fit weighs them (else, a fit's)."""
         # the parent's fit (or the caller) has checked the values
         X = check_array(X, accept_sparse="csr", dtype=np.float64, order="C",
                         ensure_all_finite=False)
         if sp.issparse(X):
             X = X.tocsr()
         sample_weight = check_training_weights(sample_weight, X)
-        Y, S, row_weight, groups, n_groups = self._unlearn_targets(y, sample_weight)
+        encode = self._request_targets if current else self._unlearn_targets
+        Y, S, row_weight, groups, n_groups = encode(y, sample_weight)
         totals = np.bincount(groups, weights=row_weight, minlength=n_groups)
         self._check_group_totals(totals)
         objective = self._unlearn_objective(X.shape[1], Y.shape[1])
@@ -123,13 +125,14 @@ class CachedFitMixin:
         return cache, LossProfile.from_sums(sums)
 
     def _cache_polished_from(self, X, y, sample_weight, theta, *, at_optimum=False):
-        """:meth:`_cache_of_rows` polished from ``theta``, or, where the
-        curvature there cannot be factored (an update took the model far
-        out, every row's curvature saturated), from the parent's fit on the
-        rows, as a fit is; the estimator is not changed."""
+        """:meth:`_cache_of_rows` of the model's current rows polished from
+        ``theta``, or, where the curvature there cannot be factored (an
+        update took the model far out, every row's curvature saturated),
+        from the parent's fit on the rows, as a fit is; the estimator is not
+        changed."""
         try:
             return self._cache_of_rows(X, y, sample_weight, theta=theta,
-                                       at_optimum=at_optimum)
+                                       at_optimum=at_optimum, current=True)
         except NotPositiveDefiniteError:
             fitted = clone(self)
             fitted._fit_parent(X, y, sample_weight)
@@ -137,7 +140,7 @@ class CachedFitMixin:
             # model's parameters are float32, the rows here float64)
             start = fitted._get_theta(self.unlearning_cache_.objective.design)
             return self._cache_of_rows(X, y, sample_weight, theta=start,
-                                       at_optimum=at_optimum)
+                                       at_optimum=at_optimum, current=True)
 
     def _check_group_totals(self, totals):
         """Refuse training data without weight on some class."""

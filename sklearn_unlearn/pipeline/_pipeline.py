@@ -422,13 +422,12 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         if plan is None:
             return
         name, final = self.steps[-1]
-        token = vars(final).get("_unlearn_token")
-        if token == plan._base:
+        if final._state_name() == plan._base:
             # a copy of the pipeline gets a final step of its own
             updated = final.apply_unlearn(plan, copy=copied)
             if copied:
                 self.steps = [*self.steps[:-1], (name, updated)]
-        elif token != plan._name:
+        elif vars(final).get("_unlearn_token") != plan._name:
             # neither before nor after the plan (applied already when a
             # completion was cut short after it): changed in between
             raise ValueError(
@@ -478,6 +477,15 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         final = self._unlearning_final()
         if final is not None and "_unlearn_token" in vars(final):
             final._check_fitted_params()
+
+    def _check_applicable(self, plan):
+        # and whether the final step takes its part: what it refuses (a
+        # certified removal's policy changed since the plan) is refused
+        # before the pipeline's steps go in
+        super()._check_applicable(plan)
+        final, part = self._unlearning_final(), plan._state.get("_final_plan")
+        if final is not None and part is not None:
+            final._check_applicable(part)
 
     def _params_changed_message(self):
         return ("The steps of this UnlearningPipeline changed since its last fit or "
@@ -559,9 +567,11 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
             final.__dict__.pop("_unlearn_snapshot", None)
 
     def _state_name(self):
-        # a request made on the final step itself changes the state too
+        # a request made on the final step itself changes the state too (on
+        # a final pipeline's own final step, at any depth)
+        final = self._unlearning_final()
         return (self.__dict__.get("_unlearn_token"),
-                vars(self.steps[-1][1]).get("_unlearn_token"))
+                None if final is None else final._state_name())
 
     def _published_parameters(self, attributes):
         # the final step's state: the one its pending plan makes, if any
