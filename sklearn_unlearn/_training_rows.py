@@ -127,8 +127,11 @@ class TrainingRows:
     overwriting them (with a live row moved from the end, the freed slots
     zeroed), inserts rows after the live ones and keeps an index of where
     each row is, at a cost of O(k d) for k rows of d features, whatever the
-    number of rows kept. A view read before a request shows the rows after
-    it; copy what must outlive a request.
+    number of rows kept. A view of dense rows read before a request shows
+    the rows after it; sparse rows are a new matrix after each request, and
+    a matrix read before it keeps the rows it held, erased ones included
+    (the caller's object: the estimator and its files do not hold it). Copy
+    what must outlive a request, and drop what must not.
 
     Parameters
     ----------

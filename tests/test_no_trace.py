@@ -782,3 +782,60 @@ def test_rows_holding_a_feature_more_often_than_the_data_are_refused(mode):
                                          r"current training data.*Nothing was changed"):
         est.unlearn(X[5:6], None, y[5:6])
     assert pickle.dumps(est) == before
+
+
+def _first_order_candidates(model, d):
+    """The attack on a first-order step's residual ``r = (tau H - I) g``:
+    every ``tau`` with ``tau = g.g / g.H.g`` for ``g = (tau H - I)^-1 r``
+    gives a candidate row ``g[:d] / g[d]`` (``g`` the erased row's gradient,
+    a multiple of the row and its intercept's 1), from the saved model
+    alone."""
+    from scipy.optimize import brentq
+
+    cache = pickle.loads(pickle.dumps(model)).unlearning_cache_
+    r, H = np.ravel(cache.residual), np.asarray(cache.hessians[0].matrix)
+    eye = np.eye(len(r))
+
+    def f(t):
+        g = np.linalg.solve(t * H - eye, r)
+        return t - (g @ g) / (g @ H @ g)
+
+    ev = np.linalg.eigvalsh(H)
+    grid = np.linspace(0.999 / ev.max(), 1.001 / ev.min(), 2000)
+    out = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for a, b in zip(grid[:-1], grid[1:]):
+            if np.any((1 / ev > a) & (1 / ev < b)):
+                continue
+            fa, fb = f(a), f(b)
+            if np.isfinite(fa) and np.isfinite(fb) and np.sign(fa) != np.sign(fb):
+                g = np.linalg.solve(brentq(f, a, b) * H - eye, r)
+                out.append(g[:d] / g[d])
+    return out
+
+
+@pytest.mark.parametrize("method", ["first_order", "second_order", "refined"])
+def test_no_residual_vector_of_a_request_is_kept(method):
+    """The cache kept the residual a request's step left: a first-order
+    step's is ``(tau H - I) g``, and ``tau`` solved for, the saved model
+    alone gave a single erased row back to 1e-10 (5 of 5 trials). A
+    request's residual, and one measured after requests (parallel to an
+    erased row, in a test), go into the error bound: the cache keeps a
+    zero residual, the bound holds, and the attack finds nothing."""
+    from sklearn_unlearn import UnlearnableRidge
+
+    from ._reference import residual_of
+
+    rng = np.random.default_rng(0)
+    n, d = 80, 6
+    X = rng.standard_normal((n + 1, d))
+    X[n] = [1.2345678, -1.3960443, 0.7, 1.1, -0.9, 1.6]
+    y = X @ rng.standard_normal(d) + rng.standard_normal(n + 1)
+    model = UnlearnableRidge().fit(X, y)
+    model.unlearn(X[[n]], None, y[[n]], method=method)
+    assert not np.any(model.unlearning_cache_.residual)
+    assert model.residual_bound_ >= residual_of(model, X[:n], y[:n], np.ones(n)).upper
+    found = [c for c in _first_order_candidates(model, d) if np.max(np.abs(c - X[n])) < 1e-3]
+    assert not found
+    model.rebase_residual_bound(X[:n], y[:n])
+    assert not np.any(model.unlearning_cache_.residual)

@@ -342,13 +342,22 @@ def test_requests_and_refreshes_report_no_solver_iterations(kind):
     assert np.all(np.asarray(model.n_iter_ if model.n_iter_ is not None else 0) == 0)
 
 
-def test_refresh_of_a_model_an_update_took_far_out():
+def test_refresh_of_a_model_an_update_took_far_out(monkeypatch):
     """Three far rows inserted and deleted again leave the update's model
-    far from the optimum (coefficients of 1e11 here), where every row's
-    curvature is saturated and the Hessian cannot be factored: the refresh
-    then fits anew from the parent's solver, and equals a fit. The heavy
-    rows' rounding leaves the cache's second moments too imprecise to check
-    rows against: the refresh needs the rows' fingerprints."""
+    far from the optimum, where every row's curvature is saturated and the
+    Hessian cannot be factored: the refresh then fits anew from the
+    parent's solver, and equals a fit. The heavy rows' rounding leaves the
+    cache's second moments too imprecise to check rows against: the
+    refresh needs the rows' fingerprints."""
+    from sklearn_unlearn.linear_model import _fit
+
+    polished = []
+    cache_of_rows = _fit.CachedFitMixin._cache_of_rows
+
+    def counted(self, *args, **kwargs):
+        polished.append(kwargs.get("theta") is not None)
+        return cache_of_rows(self, *args, **kwargs)
+
     rng = np.random.default_rng(6)
     X = rng.normal(size=(100, 4))
     y = (X[:, 0] + rng.normal(size=100) > 0).astype(int)
@@ -356,18 +365,21 @@ def test_refresh_of_a_model_an_update_took_far_out():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = UnlearnableLogisticRegression().fit(X, y, fingerprint_key=key)
-        far, labels, weights = rng.normal(size=(3, 4)) * 1e3, rng.integers(0, 2, 3), np.full(3, 1e9)
+        far, labels, weights = rng.normal(size=(3, 4)) * 1e3, rng.integers(0, 2, 3), np.full(3, 1e12)
         model.unlearn(None, far, None, labels, sample_weight=weights, fingerprint_key=key)
         model.unlearn(far[:2], None, labels[:2], sample_weight=weights[:2],
                       fingerprint_key=key)
         model.unlearn(far[2:], None, labels[2:], sample_weight=weights[2:],
                       fingerprint_key=key)
-        assert np.abs(model.coef_).max() > 1e6
         unkeyed = copy.deepcopy(model)
         unkeyed.row_fingerprints_ = None
         with pytest.raises(ValueError, match="no longer holds"):
             unkeyed.refresh_cache(X, y)
-        model.refresh_cache(X, y, fingerprint_key=key)
+        with monkeypatch.context() as patched:
+            patched.setattr(_fit.CachedFitMixin, "_cache_of_rows", counted)
+            model.refresh_cache(X, y, fingerprint_key=key)
+        # polished from the model's parameters, refused, then from a fit
+        assert polished == [True, True]
         fitted = UnlearnableLogisticRegression().fit(X, y)
     np.testing.assert_allclose(model.coef_, fitted.coef_, rtol=1e-7, atol=1e-9)
     assert model.residual_bound_ < 1e-8
