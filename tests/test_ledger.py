@@ -505,10 +505,8 @@ def test_prediction_agreement_of_a_regressor_has_a_tolerance():
 
 
 def test_spent_never_decreases_and_no_entry_is_negative():
-    # a first-order step's residual goes into the bound, which later
-    # requests only raise (the cache keeps no residual of a request for a
-    # refined one to lower: it gave an erased row back); spent follows the
-    # largest bound and no entry is negative
+    # a first-order step leaves a residual that a refined request then
+    # lowers: the bound goes down, spent does not
     X, y = _classification()
     model = _logistic(budget=5.0).fit(X, y)
     bounds = [model.estimator_.residual_bound_]
@@ -518,6 +516,7 @@ def test_spent_never_decreases_and_no_entry_is_negative():
         bounds.append(model.estimator_.residual_bound_)
         spent.append(model.certificate_.spent)
     cert = model.certificate_
+    assert np.any(np.diff(bounds) < 0)          # a request that lowered the bound
     assert np.all(np.diff(spent) >= 0)
     assert np.all(np.asarray(spent) >= np.maximum.accumulate(bounds))
     assert all(entry.spent >= 0 for entry in cert.ledger)

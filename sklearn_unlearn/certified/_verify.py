@@ -27,7 +27,7 @@ def measure(final, rows, cert, rtol):
     # the gradient over the kept rows in chunks, read in place: the final
     # step's own measurement (on a copy; its residual is that gradient)
     try:
-        measured = final._rebased_on_kept_rows(rows.chunks(), keep_residual=True)
+        measured = final._rebased_on_kept_rows(rows.chunks())
     except ValueError as exc:
         # the rows are the model's by construction: its refusal of them
         # (worded for rows a caller passes, kept as the cause) says the

@@ -140,7 +140,9 @@ class UnlearnableLinearMixin(CachedFitMixin, ChunkedFitMixin, MeasuredResidualMi
         method : {"auto", "second_order", "first_order", "refined"}, default="auto"
             ``"second_order"``: one Newton step with the Hessian of the
             corrected data. ``"first_order"``: a gradient step of rate
-            ``tau``. ``"refined"``: Newton iterations on the exact loss of the
+            ``tau``; no erasure: the residual it leaves, which the cache
+            keeps, gives the removed rows back (see :ref:`persistence`).
+            ``"refined"``: Newton iterations on the exact loss of the
             new rows plus the cached quadratic model of the others; its first
             iteration is the second-order step. ``"auto"``: the second-order
             step, followed by refined iterations when the gradient the

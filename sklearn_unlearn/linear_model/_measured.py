@@ -132,20 +132,16 @@ class MeasuredResidualMixin:
         return self._serialised(
             lambda: self._rebased(X, y, sample_weight, copy, fingerprint_key=fingerprint_key))
 
-    def _rebased_on_kept_rows(self, chunks, keep_residual=False):
+    def _rebased_on_kept_rows(self, chunks):
         """:meth:`rebase_residual_bound` of a copy, on the rows a
         meta-estimator keeps for this model (its current rows by
         construction: they need no check of what the cache can tell apart;
-        see :func:`measured_current`), given in chunks. With
-        ``keep_residual``, the copy's cache keeps the measured gradient (to
-        be read, not released: see
-        :meth:`~sklearn_unlearn.solvers.UnlearningCache.residual_folded`)."""
+        see :func:`measured_current`), given in chunks."""
         self._check_fitted_params()
-        return self._serialised(lambda: self._rebased(
-            chunks, None, None, True, verified=True, fold=not keep_residual))
+        return self._serialised(lambda: self._rebased(chunks, None, None, True,
+                                                      verified=True))
 
-    def _rebased(self, X, y, sample_weight, copy, verified=False, fingerprint_key=None,
-                 fold=True):
+    def _rebased(self, X, y, sample_weight, copy, verified=False, fingerprint_key=None):
         cache = self.unlearning_cache_
         kept, key = (None, None) if fingerprint_key is None else kept_fingerprints(
             self, fingerprint_key, "the rows can be checked against them")
@@ -170,8 +166,6 @@ class MeasuredResidualMixin:
             )
         # the rows' losses at the model's parameters: the profile of the
         # current data, which a removal dropped
-        if fold:
-            measured = measured.residual_folded()
         return self._with_state({"unlearning_cache_": measured,
                                  "training_loss_profile_": LossProfile.from_sums(sums)}, copy)
 

@@ -11,10 +11,7 @@ Conventions (see the user guide for the derivations):
   Hessian, reveal the rows a request removed.
 - ``residual`` is an estimate of the gradient of the current objective at
   ``theta``; ``residual_error`` bounds its distance to the true gradient.
-  ``||residual|| + residual_error`` bounds the true gradient residual. A
-  fit keeps its own gradient there; after a request or a measurement it is
-  zero, its norm in ``residual_error`` (``residual_folded``): a
-  request's residual is a function of the rows it took out.
+  ``||residual|| + residual_error`` bounds the true gradient residual.
 """
 
 import logging
@@ -545,24 +542,7 @@ class UnlearningCache:
             feature_counts=plan.feature_counts,
         )
         gone = _feature_counts.gone(self.feature_counts, plan.feature_counts)
-        new = new.without_features(gone) if len(gone) else new
-        return new.residual_folded()
-
-    def residual_folded(self):
-        """The cache with its residual taken into its error bound: a zero
-        residual, the error grown by the residual's norm (the bound stays).
-
-        A residual a request leaves is a function of the rows it took out
-        (a first-order step's, ``(tau H - I) g``, gave a single erased row
-        back to 1e-10 from the file alone, with ``tau`` solved for), and one
-        measured after requests carries the model's own error along them
-        (parallel to an erased row, in a test): the cache keeps neither.
-        Later requests then start from a zero estimate of the gradient, its
-        norm carried in the bound."""
-        error = (self.residual_error + float(_roundoff.norm_up(self.residual))) * (
-            1.0 + 4.0 * _roundoff.UNIT)
-        return replace(self, residual=np.zeros_like(self.residual),
-                       residual_error=error if error == error else np.inf)
+        return new.without_features(gone) if len(gone) else new
 
     def without_features(self, features):
         """The cache with the ``features`` that no current row holds taken
