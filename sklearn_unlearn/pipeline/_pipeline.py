@@ -468,20 +468,12 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
         return (super()._fitted_params_text() + lineage
                 + fitted_digest(step for _, step in steps[:-1]))
 
-    def _check_fitted_params(self):
-        # and the final step's own, which its part of the commit checks: a
-        # change found there, after the pipeline's steps are in, left the new
-        # preprocessing before the old final step (predictions 0.06 off both
-        # states)
-        super()._check_fitted_params()
-        final = self._unlearning_final()
-        if final is not None and "_unlearn_token" in vars(final):
-            final._check_fitted_params()
-
     def _check_applicable(self, plan):
-        # and whether the final step takes its part: what it refuses (a
-        # certified removal's policy changed since the plan) is refused
-        # before the pipeline's steps go in
+        # and whether the final step takes its part: what it refuses (its
+        # parameters changed since the plan, a certified removal's policy) is
+        # refused before the pipeline's steps go in (found after them, it
+        # left the new preprocessing before the old final step, predictions
+        # 0.06 off both states)
         super()._check_applicable(plan)
         final, part = self._unlearning_final(), plan._state.get("_final_plan")
         if final is not None and part is not None:

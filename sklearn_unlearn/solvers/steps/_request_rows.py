@@ -31,13 +31,13 @@ def find_edit(X_old, X_new, n_params):
     if X_old is None or X_new is None or X_old.shape != X_new.shape or not X_old.shape[0]:
         return None
     if sp.issparse(X_old) or sp.issparse(X_new):
-        diff = sp.csr_matrix(X_new, dtype=np.float64) - sp.csr_matrix(X_old, dtype=np.float64)
+        new, old = (sp.csr_matrix(X, dtype=np.float64) for X in (X_new, X_old))
+        diff = new - old
         diff.eliminate_zeros()
         cols = np.unique(diff.indices)
         if len(cols) > n_params // 2:
             return None
-        new, old = (sp.csr_matrix(X, dtype=np.float64)[:, cols].toarray()
-                    for X in (X_new, X_old))
+        new, old = new[:, cols].toarray(), old[:, cols].toarray()
     else:
         cols = np.flatnonzero((X_new != X_old).any(axis=0))
         if len(cols) > n_params // 2:
