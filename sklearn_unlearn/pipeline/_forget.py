@@ -19,11 +19,14 @@ def _final_unlearns(pipeline):
 
 def _final_forgets(pipeline):
     """Whether the final step can forget features (its tags say it takes a
-    change of its features), or is owned by a meta-estimator: the verbs are
-    then there to refuse, as the other requests made past its ledger are."""
+    change of its features, or it is a pipeline whose final step can), or is
+    owned by a meta-estimator: the verbs are then there to refuse, as the
+    other requests made past its ledger are."""
     if not _final_unlearns(pipeline):
         return False
     final = pipeline.steps[-1][1]
+    if isinstance(final, ForgetColumnsMixin):
+        return _final_forgets(final)
     owned = isinstance(final, UnlearnerMixin) and final._unlearn_owner is not None
     return get_unlearn_tags(final).feature_changes or owned
 
@@ -97,11 +100,10 @@ class ForgetColumnsMixin:
         >>> pipe.forget_features(["sex"])[-1].coef_.round(3).tolist()
         [0.664, 0.0, 0.0]
         """
-        self._check_not_owned()
-        self._checked_options({})
+        self._check_forget(X, y, sample_weight, fingerprint_key)
         positions = _raw_positions(self, columns)
-        rows = (X, y, sample_weight, fingerprint_key)
-        return self._serialised(lambda: self._apply(self._plan_forget(positions, rows), False))
+        return self._serialised(lambda: self._apply(self._plan_forget(
+            positions, X, y, sample_weight, fingerprint_key), False))
 
     @available_if(_final_forgets)
     def plan_forget_features(self, columns, X=None, y=None, sample_weight=None, *,
@@ -116,13 +118,24 @@ class ForgetColumnsMixin:
         plan : UnlearningPlan
         """
         # a plan is made to be applied: one past the owner's ledger never is
+        self._check_forget(X, y, sample_weight, fingerprint_key)
+        positions = _raw_positions(self, columns)
+        return self._serialised(lambda: self._plan_forget(
+            positions, X, y, sample_weight, fingerprint_key))
+
+    def _check_forget(self, X, y, sample_weight, fingerprint_key=None):
+        """Refuse a :meth:`forget_features` the pipeline cannot take: made past
+        an owner's ledger, after its steps changed, or one its final step
+        refuses (a final pipeline checks its own steps and final step)."""
         self._check_not_owned()
         self._checked_options({})
-        positions = _raw_positions(self, columns)
-        rows = (X, y, sample_weight, fingerprint_key)
-        return self._serialised(lambda: self._plan_forget(positions, rows))
+        self.steps[-1][1]._check_forget(X, y, sample_weight, fingerprint_key)
 
-    def _plan_forget(self, positions, rows):
+    def _plan_forget(self, positions, X=None, y=None, sample_weight=None,
+                     fingerprint_key=None):
+        """The plan of :meth:`forget_features` of the raw columns at
+        ``positions`` (checked by :meth:`_check_forget`); a pipeline whose
+        final step this one is makes it with its own rows transformed."""
         def new_walk():
             return Walk(frozenset(), self.unlearn_statistics_,
                         dict(self.unlearn_statistics_))
@@ -139,8 +152,6 @@ class ForgetColumnsMixin:
                 "pipeline's steps drop them, so its model holds nothing of them to "
                 "forget. Name only columns the model uses. Nothing was changed.")
         name, final = self.steps[-1]
-        X, y, sample_weight, fingerprint_key = rows
-        final._check_forget(X, y, sample_weight, fingerprint_key)
         if X is not None:
             for _, step in self.steps[:-1]:
                 X = _transform(step, X)
@@ -148,7 +159,7 @@ class ForgetColumnsMixin:
         # The final step takes its new state in place as the pipeline
         # commits (see _complete_unlearn), as it takes a request.
         plan = final._plan_forget(np.unique(local), X, y, sample_weight, fingerprint_key)
-        report = PipelineRequestReport.of(plan.report, walk.kinds)
+        report = PipelineRequestReport.of(plan.report, walk.kinds, name)
         steps = [*steps, (name, final)]
         # with the rows the final step's cache is made from them, its history
         # anew (the earlier reports' bounds are functions of their rows): the

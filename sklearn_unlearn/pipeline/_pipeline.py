@@ -406,7 +406,7 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
                 F_old = rows * known[0] + known[1]
         plan = final.plan_unlearn(F_old, F_new, y_old, y_new, sample_weight=sample_weight,
                                   **options)
-        report = PipelineRequestReport.of(plan.report, walk.kinds)
+        report = PipelineRequestReport.of(plan.report, walk.kinds, name)
         # the final step takes its plan in place as the pipeline commits (see
         # _complete_unlearn): a request made on it directly, and a reference
         # to it a caller holds, then see the same model as the pipeline

@@ -54,10 +54,16 @@ class PipelineRequestReport(RequestReport):
     unlearned: tuple = ()
 
     @classmethod
-    def of(cls, final_report, kinds):
-        """The pipeline's report from the final step's and the walk's."""
+    def of(cls, final_report, kinds, final_name):
+        """The pipeline's report from the final step's and the walk's; a
+        final pipeline's steps under ``final_name``, as ``set_params`` names
+        them."""
         base = {f.name: getattr(final_report, f.name) for f in fields(RequestReport)}
-        named = {kind: tuple(name for name, k in kinds.items() if k == kind)
-                 for kind in ("passed_through", "frozen", "treated_as_frozen",
-                              "categories_kept", "unlearned")}
+        named = {}
+        for kind in ("passed_through", "frozen", "treated_as_frozen",
+                     "categories_kept", "unlearned"):
+            inner = (getattr(final_report, kind)
+                     if isinstance(final_report, PipelineRequestReport) else ())
+            named[kind] = (tuple(name for name, k in kinds.items() if k == kind)
+                           + tuple(f"{final_name}__{name}" for name in inner))
         return cls(**base, **named)
