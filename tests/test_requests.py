@@ -19,6 +19,7 @@ from sklearn_unlearn import (
     UnlearnableLinearSVC,
     UnlearnableLogisticRegression,
     UnlearnableRidge,
+    UnlearnableTweedieRegressor,
     replace_features,
     zero_features,
 )
@@ -900,3 +901,22 @@ def test_an_unknown_keyword_is_refused_naming_the_public_method(
                        rf"(an )?unexpected keyword argument{match}"):
         getattr(est, verb)(X[:2], None, y[:2], **keywords)
     assert pickle.dumps(est) == before
+
+
+@pytest.mark.parametrize("model", [UnlearnableRidge(alpha=1.0),
+                                   UnlearnableTweedieRegressor(power=0, alpha=1.0)])
+def test_an_insertion_among_rows_of_tiny_weight_lands_on_the_refit(model):
+    """Every weight 1e-170: the squares of the solve's residual underflowed
+    in the convergence tests, which took the start (a solve that left the
+    inserted row out) as converged. Ridge landed 0.21 from the refit and a
+    Tweedie model 0.07, unwarned (their bounds said so, at 1e-169). The
+    tests' norms are scaled sums of squares now: scikit-learn's refit on the
+    same weighted rows, to 1e-10."""
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
+    tiny = 1e-170
+    model = clone(model).fit(X, y, sample_weight=np.full(30, tiny))
+    new = np.array([[3.0, -2.0, 1.0]])
+    model.unlearn(None, new, None, [10.0], sample_weight=[tiny])
+    refit = exact_refit(model, np.r_[X, new], np.r_[y, 10.0], np.full(31, tiny))
+    assert rel_dist(model, refit) <= 1e-10

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._norms import scaled_norm
+
 
 @dataclass
 class CGResult:
@@ -85,7 +87,7 @@ def conjugate_gradient(apply, b, *, max_iter, tol=0.0, atol=0.0, precondition=No
     ('converged', 2, True)
     """
     b = np.asarray(b, dtype=np.float64)
-    b_norm = float(np.linalg.norm(b))
+    b_norm = scaled_norm(b)
     if not np.isfinite(b_norm):
         x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=np.float64)
         return CGResult(x, 0, float("nan"), "non_finite")
@@ -94,7 +96,7 @@ def conjugate_gradient(apply, b, *, max_iter, tol=0.0, atol=0.0, precondition=No
     d = z.copy()
     Md = r.copy() if split else None
     rz = float(r @ z)
-    rnorm = best_norm = float(np.linalg.norm(r))
+    rnorm = best_norm = scaled_norm(r)
     best = x.copy() if keep_best else None
     target = max(tol * b_norm, atol)
     n_iter = since = 0
@@ -114,7 +116,7 @@ def conjugate_gradient(apply, b, *, max_iter, tol=0.0, atol=0.0, precondition=No
         x += alpha * d
         r -= alpha * Ad
         n_iter += 1
-        rnorm = float(np.linalg.norm(r))
+        rnorm = scaled_norm(r)
         if not (np.isfinite(rnorm) and np.all(np.isfinite(x))):
             rnorm = np.inf
             continue

@@ -19,7 +19,8 @@ from ._chunks import published_theta
 from ..hessian import _third
 from ..hessian._entry_sides import new_key
 from ..hessian._factored import NotPositiveDefiniteError
-from ._polish import scaled_norm, unconverged_polish
+from .._norms import scaled_norm
+from ._polish import unconverged_polish
 
 _EPS = np.finfo(float).eps
 #: Largest move of a predictor the first trial of a step may make, for a

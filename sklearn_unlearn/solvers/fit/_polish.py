@@ -10,20 +10,13 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..._warnings import warn_caller
 from .._cg import conjugate_gradient
+from .._norms import scaled_norm
 from ..hessian._factored import FactoredHessian, NotPositiveDefiniteError
 from ..objective._blocks import solve
 
 _EPS = np.finfo(float).eps
 
 logger = logging.getLogger("sklearn_unlearn")
-
-
-def scaled_norm(a):
-    """The Euclidean norm of every entry of ``a``, by the BLAS's scaled sum
-    of squares: no square underflows or overflows, so a gradient of entries
-    near 1e-200 or 1e200 has its norm (``numpy.linalg.norm`` gives 0 or
-    ``inf`` there, which stopped the iterations where they started)."""
-    return float(blas.dnrm2(np.ascontiguousarray(a, dtype=np.float64).ravel()))
 
 
 def unconverged_polish(g, noise):
