@@ -843,3 +843,64 @@ def test_a_second_order_step_s_residual_gives_no_row_back(model):
     assert recovered("first_order")
     for method in ("second_order", "auto", "refined"):
         assert not recovered(method)
+
+
+def _far_row_then_moved(seed):
+    """A logistic model on 1,500 rows and one of norm 300 (orthogonal to the
+    true coefficients), moved by a deletion of 15 rows along that row before
+    it is erased: the setting in which its curvature changes most between
+    fit and erasure."""
+    from sklearn_unlearn import UnlearnableLogisticRegression
+
+    rng = np.random.default_rng(seed)
+    n, d = 1500, 5
+    X = rng.standard_normal((n, d))
+    beta = rng.standard_normal(d)
+    y = (X @ beta + rng.logistic(size=n) > 0).astype(int)
+    far = rng.standard_normal(d)
+    far -= (far @ beta) / (beta @ beta) * beta
+    far *= 300.0 / np.linalg.norm(far)
+    X[0], y[0] = far, 1
+    model = UnlearnableLogisticRegression().fit(X, y)
+    moved = np.flatnonzero((X[1:] @ far > 150.0) & (y[1:] == 1))[:15] + 1
+    model.unlearn(X[moved], None, y[moved])
+    keep = np.setdiff1d(np.arange(1, n), moved)
+    return model, X, y, keep
+
+
+def _outlying_cosine(model, row):
+    """|cos| of the Hessian's most outlying eigenvector with ``[row, 1]``."""
+    values, vectors = np.linalg.eigh(model.unlearning_cache_.hessians[0].matrix)
+    v = vectors[:, np.argmax(np.abs(values - np.median(values)))]
+    x = np.r_[row, 1.0]
+    return abs(v @ x) / np.linalg.norm(x)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_far_row_erased_after_the_model_moved_is_warned_of_and_refreshed_out(seed):
+    """A row enters the cached Hessian with its curvature where it entered
+    and leaves with the one where it leaves: a far row erased after the
+    model moved left their difference along itself, an eigenvalue of -3152
+    among others of 187 to 313 whose eigenvector was the erased row's
+    direction (|cos| 0.99999), read from the saved model alone and not
+    warned of. Such a request now warns, and refresh_cache with the
+    current rows takes it out (|cos| below 0.2, as a fit without the row
+    shows). Ordinary deletions that moved the model do not warn."""
+    from sklearn_unlearn import UnlearnableLogisticRegression
+
+    model, X, y, keep = _far_row_then_moved(seed)
+    control = UnlearnableLogisticRegression().fit(X[keep], y[keep])
+    assert _outlying_cosine(control, X[0]) < 0.2
+    with pytest.warns(UserWarning, match="stands out in it along their direction"):
+        model.unlearn(X[[0]], None, y[[0]])
+    assert _outlying_cosine(model, X[0]) > 0.999
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.refresh_cache(X[keep], y[keep])
+    assert _outlying_cosine(model, X[0]) < 0.2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(20):
+            rows = keep[10 * i:10 * i + 10]
+            model.unlearn(X[rows], None, y[rows])
+    assert not [w for w in caught if "stands out" in str(w.message)]

@@ -7,6 +7,7 @@ of the cache the request is planned on; the cache gathers them into a plan.
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..._warnings import warn_caller
 from ..bounds import _bound
@@ -156,9 +157,68 @@ def changed(cache, r, g, gone=()):
              else [None] * len(g.rest))
     hessians = [corrected(H, t, fold, hessian_error, line)
                 for H, t, line in zip(g.rest, change.hessian, lines)]
+    if fold and cache.exact_hessian and np.isfinite(hessian_error):
+        warn_on_left_curvature(cache, r, g, hessians)
     cubic = None if cache.third is None else _third.CubicTerm(obj, _third.changed(
         obj, cache.third, r.R_old, r.Y_old, r.S_old, g.eta_old, -1.0), hessians)
     return Changed(change, hessians, hessian_error, cubic, fold, np.asarray(gone))
+
+#: What removed rows may leave in the cached Hessian, as a share of its mean
+#: curvature (its trace over its dimension), below which it is not examined.
+LEFT_CURVATURE_RTOL = 1e-2
+
+#: A removed row's direction stands out of the corrected Hessian when it is
+#: this close to one of its eigenvectors (the residual of its Rayleigh
+#: quotient against the quotient's distance from the mean curvature).
+STANDS_OUT_RTOL = 0.1
+
+
+def warn_on_left_curvature(cache, r, g, hessians):
+    """Warn when a removed row's direction may be read from the corrected
+    Hessian alone. Each removed row leaves its curvature where it entered
+    (at the fit's parameters, or a later request's) minus the one where it
+    leaves, along itself (:func:`~sklearn_unlearn.solvers.bounds._bound.
+    left_behind` bounds it). A row far out, erased once the model had
+    moved, left an eigenvalue of -3152 among others of 187 to 313, its
+    eigenvector the erased row's direction (cosine 0.99999). Where the
+    bound is a sizable share of the mean curvature, each removed row
+    ``x`` is checked: is it nearly an eigenvector (``||H x - q x|| <=``
+    :data:`STANDS_OUT_RTOL` ``|q - mean|``, ``q = x^T H x`` for unit
+    ``x``) of a curvature away from the rest? Only the rows themselves (a
+    refresh of the cache from the current rows) take it out. A check of
+    outlying directions, not a proof that nothing is left: a share of the
+    curvature the row left behind that mixes with the others' is not
+    seen. The message holds no figure (they are the rows')."""
+    left = _bound.left_behind(cache, r, g.eta_old)
+    R = r.R_old.toarray() if sp.issparse(r.R_old) else np.asarray(r.R_old)
+    norms = np.linalg.norm(R, axis=1)
+    if not len(R) or not np.all(norms > 0):
+        return
+    U = (R / norms[:, None]).T
+    for H in hessians:
+        dim, p = H.shape[0], U.shape[0]
+        mean = H.trace() / dim
+        if left <= LEFT_CURVATURE_RTOL * abs(mean):
+            continue
+        # a row's direction in each class's block of a coupled Hessian
+        V = np.zeros((dim, U.shape[1] * (dim // p)))
+        for k in range(dim // p):
+            V[k * p:(k + 1) * p, k * U.shape[1]:(k + 1) * U.shape[1]] = U
+        HV = H.matvec(V)
+        q = np.einsum("ij,ij->j", V, HV)
+        off = np.linalg.norm(HV - q * V, axis=0)
+        if np.any(off <= STANDS_OUT_RTOL * np.abs(q - mean)):
+            warn_caller(
+                "The rows this request removes changed their curvature since they "
+                "entered the cached Hessian (the model has moved since), and what "
+                "they leave there stands out in it along their direction: the "
+                "saved model shows it. refresh_cache with the current training "
+                "rows takes it out (the Hessian is then formed from them alone); "
+                "or refit.",
+                UnlearningWarning,
+            )
+            return
+
 
 def stepped(cache, r, g, c, method, tau, max_iter, tol):
     """The step of ``method`` (``"auto"`` choosing by the request's own
