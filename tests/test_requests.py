@@ -920,3 +920,23 @@ def test_an_insertion_among_rows_of_tiny_weight_lands_on_the_refit(model):
     model.unlearn(None, new, None, [10.0], sample_weight=[tiny])
     refit = exact_refit(model, np.r_[X, new], np.r_[y, 10.0], np.full(31, tiny))
     assert rel_dist(model, refit) <= 1e-10
+
+
+@pytest.mark.parametrize("model", [UnlearnableLogisticRegression(class_weight="balanced"),
+                                   UnlearnableLinearSVC(class_weight="balanced")])
+def test_balanced_weights_of_a_class_with_no_sample_weight_are_refused_by_name(model):
+    """A class whose rows all have sample weight 0 gets an infinite balanced
+    weight: the fit failed with NotPositiveDefiniteError, 'non-finite
+    entries... Check the data for infinities', of finite data. It names the
+    class and what to do, and leaves a fitted model as it was."""
+    rng = np.random.default_rng(18)
+    X = rng.normal(size=(150, 3))
+    y = rng.choice(3, 150, p=[0.6, 0.3, 0.1])
+    sample_weight = np.where(y == 2, 0.0, 1.0)
+    model = clone(model).fit(X, y)
+    before = pickle.dumps(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # the parent's 1 / 0 and lbfgs's stop
+        with pytest.raises(ValueError, match=r"classes \[2\] an infinite weight"):
+            model.fit(X, y, sample_weight=sample_weight)
+    assert pickle.dumps(model) == before

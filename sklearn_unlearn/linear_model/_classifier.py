@@ -46,9 +46,17 @@ class UnlearnableClassifierMixin(UnlearnableLinearMixin):
         if isinstance(self.class_weight, str):
             # "balanced": from the classes' sample weights as the parent takes
             # them, over every row given (the training rows)
-            return compute_class_weight(
+            weights = compute_class_weight(
                 self.class_weight, classes=np.arange(len(self.classes_)), y=y_index,
                 sample_weight=sample_weight)
+            if not np.all(np.isfinite(weights)):
+                empty = self.classes_[~np.isfinite(weights)].tolist()
+                raise ValueError(
+                    f"class_weight='balanced' gives the classes {empty} an infinite "
+                    "weight: their rows have a total sample weight of 0. Give them "
+                    "positive weights, leave their rows out, or set class_weight "
+                    "to a dict.")
+            return weights
         return np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
 
     def _fit_unlearning_cache(self, X, y, sample_weight, hessians=None):
