@@ -262,7 +262,9 @@ class UnlearnableTweedieRegressor(UnlearnableGLMMixin, TweedieRegressor):
 
     - ``power=0`` with the identity link (the default): half the squared
       error, quadratic, so an update equals a refit up to round-off and
-      ``residual_bound_`` is finite (``exact`` in the tags);
+      ``residual_bound_`` is finite (``exact`` in the tags): a bound on the
+      gradient of the objective the cache keeps, ``W`` times scikit-learn's
+      mean (``W`` the total sample weight);
     - ``1 <= power <= 2`` with the log link (Poisson to Gamma, compound
       Poisson-Gamma between): no residual bound, as for Poisson.
 
