@@ -481,3 +481,33 @@ def test_certified_removal_refuses_kept_rows_that_are_not_the_fitted_ones():
         computes["from"] = computes["n"]
         with pytest.raises(ValueError, match="read again to be kept, are not the rows"):
             fitted()
+
+
+def test_a_noise_the_data_cannot_balance_is_refused_as_in_memory(client):
+    """Certified removal draws noise for the unpenalised intercept beyond
+    what the classes' weights can balance: in memory the fit is refused by
+    name ('no finite minimum', with the range); on a Dask array the passes
+    diverged and were refused as a Hessian that cannot be factored ('Use a
+    stronger L2 penalty'). The first pass's class totals now decide it
+    there too, with the same message."""
+    from sklearn_unlearn.certified import CertifiedRemoval
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1200, 10)) + 2.0
+    X[6:9] *= 30.0
+    y = ((X[:, 0] + rng.standard_normal(1200)) > 2.0).astype(int)
+    w = rng.uniform(0.5, 5.0, 1200)
+
+    def fit(*data, sample_weight):
+        return CertifiedRemoval(UnlearnableLogisticRegression(), epsilon=1.0, delta=1e-5,
+                                budget=1e6, random_state=0).fit(
+            *data, sample_weight=sample_weight)
+
+    messages = []
+    for data, weights in (((X, y), w), ((da.from_array(X, chunks=(300, 10)),
+                                         da.from_array(y, chunks=300)),
+                                        da.from_array(w, chunks=300))):
+        with pytest.raises(ValueError, match="no finite minimum") as info:
+            fit(*data, sample_weight=weights)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]

@@ -17,6 +17,7 @@ from ..solvers.fit._chunked_newton import cache_by_chunks, check_weighted
 from ._chunked import (CHUNK_WEIGHTS, ChunkPass, MappedChunks, check_target_shape,
                        dask_arrays, dask_reducer, is_dask_collection, iterable_reducer,
                        same_rows)
+from ._noise import check_noisy_minimum
 
 
 class ChunkedFitMixin:
@@ -162,12 +163,21 @@ class ChunkedFitMixin:
         if like is not None:
             reduce = same_rows(reduce, like)
 
+        noise = self._unlearn_noise(objective)
+
+        def check(sums):
+            # the classes' totals, from the first pass: a noise the data
+            # cannot balance is refused as in memory, before any iteration
+            # (the iterations diverged, and were refused as a Hessian that
+            # cannot be factored)
+            self._check_group_totals(sums.weight_totals)
+            check_noisy_minimum(objective, noise, sums.weight_totals)
+
         def polished(start):
             return cache_by_chunks(
-                objective, reduce, start,
-                noise=self._unlearn_noise(objective), bound=self._keeps_residual_bound(),
-                dtype=np.asarray(self.coef_).dtype,
-                check=lambda sums: self._check_group_totals(sums.weight_totals),
+                objective, reduce, start, noise=noise,
+                bound=self._keeps_residual_bound(),
+                dtype=np.asarray(self.coef_).dtype, check=check,
                 last=None if key is None else {"fingerprint_key": key})
 
         try:
