@@ -481,6 +481,48 @@ def test_a_pipeline_whose_final_step_is_a_pipeline_takes_requests():
     np.testing.assert_allclose(pipe.predict(X[:5]), ref.predict(X[:5]), rtol=0, atol=1e-9)
 
 
+def test_a_request_on_the_innermost_model_waits_for_a_nested_pipeline_s_request():
+    """The outer pipeline held its own lock and its final step's (the inner
+    pipeline), not the innermost model's: a request made on that model
+    while the outer one sat before its commit went through, the outer
+    steps then took their part and the inner ones refused theirs ('Refit
+    the pipeline'), for good. It waits now, and lands after."""
+    pipe = _nested()
+    innermost = pipe[-1][-1]
+    rows = pipe[-1][:-1].transform(pipe[:-1].transform(X[10:12]))
+    paused, release = threading.Event(), threading.Event()
+    check = pipe._check_applicable
+
+    def held(plan):
+        check(plan)
+        paused.set()
+        release.wait(10)
+
+    pipe._check_applicable = held
+    outer = threading.Thread(target=lambda: pipe.unlearn(X[:3], None, y[:3]))
+    outer.start()
+    assert paused.wait(10)
+    errors = []
+
+    def direct():
+        try:
+            innermost.unlearn(rows, None, y[10:12])
+        except Exception as exc:        # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    inner = threading.Thread(target=direct)
+    inner.start()
+    inner.join(0.5)
+    assert inner.is_alive()             # waiting for the outer request
+    release.set()
+    outer.join(10)
+    inner.join(10)
+    del pipe._check_applicable
+    assert not errors
+    assert len(pipe.unlearn_history_) == 1 and len(innermost.unlearn_history_) == 2
+    pipe.predict(X[:5])                 # a whole state, not a mixed one
+
+
 def test_a_request_on_a_nested_final_step_refuses_an_older_plan_unchanged():
     """A request made on the innermost final step between a plan of the
     outer pipeline and its apply: the outer state name covered one level,

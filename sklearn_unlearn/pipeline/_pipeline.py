@@ -498,11 +498,14 @@ class UnlearningPipeline(ForgetColumnsMixin, UnlearnerMixin, Pipeline):
 
     def _holding_locks(self, work):
         # a request made on the final step itself holds that step's lock:
-        # none then falls between this request's plan and its commit
+        # none then falls between this request's plan and its commit. A
+        # final pipeline holds its own final step's too, at every depth (a
+        # request on the innermost model between the two levels' commits
+        # left the outer steps changed and the inner ones not)
         final = self._unlearning_final()
         if final is None:
             return serialised(self, work)
-        return serialised(self, lambda: serialised(final, work))
+        return serialised(self, lambda: final._holding_locks(work))
 
     def _check_not_owned(self):
         # the final step takes the pipeline's requests in place: a final step
