@@ -1568,6 +1568,25 @@ def test_forget_features_through_a_pipeline_whose_final_step_is_a_pipeline(
                                                    "unlearningpipeline__standardscaler")
 
 
+def test_a_column_a_nested_pipeline_drops_is_refused_by_its_raw_name():
+    """A raw column the inner pipeline's steps drop was refused by its
+    position in the inner pipeline's input ('The columns [3]'), which the
+    caller never named. It is named as given, and nothing changes."""
+    from sklearn.compose import ColumnTransformer
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 4)), columns=list("abcd"))
+    y = X.to_numpy() @ [1.0, 2.0, 3.0, 4.0]
+    outer = ColumnTransformer([("imp", SimpleImputer(), ["d", "c", "b", "a"])])
+    inner = make_unlearning_pipeline(
+        ColumnTransformer([("s", StandardScaler(), [0, 1, 2])]), UnlearnableRidge())
+    pipe = make_unlearning_pipeline(outer, inner).fit(X, y)
+    before = pickle.dumps(pipe)
+    with pytest.raises(ValueError, match=r"The columns \['a'\] reach no feature"):
+        pipe.forget_features(["a"])
+    assert pickle.dumps(pipe) == before
+
+
 def test_a_nested_pipeline_s_forget_features_is_refused_unchanged_when_its_final_step_changed():
     """The inner final step's parameters changed after fit: the outer
     pipeline's forget_features (and its plan) is refused before anything

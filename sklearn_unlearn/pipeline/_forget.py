@@ -136,14 +136,9 @@ class ForgetColumnsMixin:
         """The plan of :meth:`forget_features` of the raw columns at
         ``positions`` (checked by :meth:`_check_forget`); a pipeline whose
         final step this one is makes it with its own rows transformed."""
-        def new_walk():
-            return Walk(frozenset(), self.unlearn_statistics_,
-                        dict(self.unlearn_statistics_))
-
-        walk = new_walk()
+        walk = _new_walk(self)
         steps, local = _forgotten_steps(self, positions, walk)
-        unused = [j for j in positions
-                  if not len(_forgotten_steps(self, [j], new_walk())[1])]
+        unused = [j for j in positions if not _reaches_final(self, [j])]
         if unused:
             names = getattr(self, "feature_names_in_", None)
             given = (np.array(unused) if names is None else names[unused]).tolist()
@@ -171,6 +166,22 @@ class ForgetColumnsMixin:
                  "unlearn_history_": [*history, report.kept()],
                  "_final_plan": plan}
         return self._state_plan(state, report)
+
+
+def _new_walk(pipeline):
+    return Walk(frozenset(), pipeline.unlearn_statistics_,
+                dict(pipeline.unlearn_statistics_))
+
+
+def _reaches_final(pipeline, positions):
+    """Whether the raw columns at ``positions`` reach a feature of the
+    innermost final step (through a final pipeline's steps too: one that
+    drops them is named by the raw columns of the outermost)."""
+    local = _forgotten_steps(pipeline, positions, _new_walk(pipeline))[1]
+    final = pipeline.steps[-1][1]
+    if len(local) and isinstance(final, ForgetColumnsMixin):
+        return _reaches_final(final, np.unique(local))
+    return bool(len(local))
 
 
 def _forgotten_steps(pipeline, positions, walk):
