@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.lapack import dpotrf
 
 from ..._warnings import warn_caller
 from ..bounds import _bound
@@ -158,66 +159,76 @@ def changed(cache, r, g, gone=()):
     hessians = [corrected(H, t, fold, hessian_error, line)
                 for H, t, line in zip(g.rest, change.hessian, lines)]
     if fold and cache.exact_hessian and np.isfinite(hessian_error):
-        warn_on_left_curvature(cache, r, g, hessians)
+        warn_on_left_curvature(cache, r, g, change, hessians)
     cubic = None if cache.third is None else _third.CubicTerm(obj, _third.changed(
         obj, cache.third, r.R_old, r.Y_old, r.S_old, g.eta_old, -1.0), hessians)
     return Changed(change, hessians, hessian_error, cubic, fold, np.asarray(gone))
 
 #: What removed rows may leave in the cached Hessian, as a share of its mean
-#: curvature (its trace over its dimension), below which it is not examined.
+#: curvature (its trace over its dimension), below which it is not looked
+#: for, and by which it must pass what any rows could give to be warned of.
 LEFT_CURVATURE_RTOL = 1e-2
 
-#: A removed row's direction stands out of the corrected Hessian when it is
-#: this close to one of its eigenvectors (the residual of its Rayleigh
-#: quotient against the quotient's distance from the mean curvature).
-STANDS_OUT_RTOL = 0.1
 
-
-def warn_on_left_curvature(cache, r, g, hessians):
-    """Warn when a removed row's direction may be read from the corrected
-    Hessian alone. Each removed row leaves its curvature where it entered
-    (at the fit's parameters, or a later request's) minus the one where it
-    leaves, along itself (:func:`~sklearn_unlearn.solvers.bounds._bound.
-    left_behind` bounds it). A row far out, erased once the model had
-    moved, left an eigenvalue of -3152 among others of 187 to 313, its
-    eigenvector the erased row's direction (cosine 0.99999). Where the
-    bound is a sizable share of the mean curvature, each removed row
-    ``x`` is checked: is it nearly an eigenvector (``||H x - q x|| <=``
-    :data:`STANDS_OUT_RTOL` ``|q - mean|``, ``q = x^T H x`` for unit
-    ``x``) of a curvature away from the rest? Only the rows themselves (a
-    refresh of the cache from the current rows) take it out. A check of
-    outlying directions, not a proof that nothing is left: a share of the
-    curvature the row left behind that mixes with the others' is not
-    seen. The message holds no figure (they are the rows')."""
-    left = _bound.left_behind(cache, r, g.eta_old)
-    R = r.R_old.toarray() if sp.issparse(r.R_old) else np.asarray(r.R_old)
-    norms = np.linalg.norm(R, axis=1)
-    if not len(R) or not np.all(norms > 0):
+def warn_on_left_curvature(cache, r, g, change, hessians):
+    """Warn when the removed rows leave in the corrected Hessian what no
+    training rows give: each leaves its curvature where it entered (at the
+    fit's parameters, or a later request's) minus the one where it leaves,
+    along itself (:func:`~sklearn_unlearn.solvers.bounds._bound.left_behind`
+    bounds it). The rows that stay give a data part ``H - P`` (``P`` the
+    penalty) between 0 and ``c a_max K``, ``K`` the Gram matrix of the
+    bound (which the rows leave exactly) and ``a_max`` the largest
+    curvature of the loss (times the identity of the classes, for a
+    coupled one). A leftover that takes it out of those bounds does so
+    along the removed rows, and the saved model shows them there: a row far
+    out, erased once the model had moved, left an eigenvalue of -3152 among
+    others of 187 to 313, its eigenvector the row's direction (cosine
+    0.99999). The bounds are checked on the span of the removed rows, with
+    a margin of :data:`LEFT_CURVATURE_RTOL` of the mean curvature and the
+    matrices' rounding; a leftover within them (curvature lowered but not
+    below zero, raised but within the rows' bound) is not seen. The message
+    holds no figure (they are the rows')."""
+    obj = cache.objective
+    if len(hessians) != 1 or cache.gram is None or not np.isfinite(obj.loss.curvature_max):
+        # one-vs-rest blocks weigh their rows by class (K holds one weight)
         return
-    U = (R / norms[:, None]).T
-    for H in hessians:
-        dim, p = H.shape[0], U.shape[0]
-        mean = H.trace() / dim
-        if left <= LEFT_CURVATURE_RTOL * abs(mean):
-            continue
-        # a row's direction in each class's block of a coupled Hessian
-        V = np.zeros((dim, U.shape[1] * (dim // p)))
-        for k in range(dim // p):
-            V[k * p:(k + 1) * p, k * U.shape[1]:(k + 1) * U.shape[1]] = U
-        HV = H.matvec(V)
-        q = np.einsum("ij,ij->j", V, HV)
-        off = np.linalg.norm(HV - q * V, axis=0)
-        if np.any(off <= STANDS_OUT_RTOL * np.abs(q - mean)):
-            warn_caller(
-                "The rows this request removes changed their curvature since they "
-                "entered the cached Hessian (the model has moved since), and what "
-                "they leave there stands out in it along their direction: the "
-                "saved model shows it. refresh_cache with the current training "
-                "rows takes it out (the Hessian is then formed from them alone); "
-                "or refit.",
-                UnlearningWarning,
-            )
-            return
+    H = hessians[0]
+    dim = H.shape[0]
+    margin = LEFT_CURVATURE_RTOL * abs(H.trace()) / dim
+    if not _bound.left_behind(cache, r, g.eta_old) > margin:
+        return
+    R = r.R_old.toarray() if sp.issparse(r.R_old) else np.asarray(r.R_old)
+    V, _ = np.linalg.qr(R.T)
+    p, K = V.shape[0], dim // V.shape[0]
+    W = np.kron(np.eye(K), V) if K > 1 else V
+    data = W.T @ (H.matvec(W) - obj._block_penalty(0)[:, None] * W)
+    gram = V.T @ cache.gram.matvec(V, terms=change.gram)
+    upper = obj.scale * obj.loss.curvature_max * (np.kron(np.eye(K), gram) if K > 1
+                                                   else gram)
+    slack = (margin + H.error + H.rounding_scale()
+             + obj.scale * obj.loss.curvature_max * K * (cache.gram.error
+                                                         + cache.gram.rounding_scale()))
+    eye = slack * np.eye(len(data))
+    below = not _positive_semidefinite(data + eye)
+    above = not _positive_semidefinite(upper - data + eye)
+    if below or above:
+        warn_caller(
+            "The rows this request removes changed their curvature since they "
+            "entered the cached Hessian (the model has moved since), and what "
+            "they leave there takes it "
+            + ("below zero" if below else "above what the training rows can give")
+            + " along their span: the saved model shows their direction. "
+            "refresh_cache with the current training rows takes it out (the "
+            "Hessian is then formed from them alone); or refit.",
+            UnlearningWarning,
+        )
+
+
+def _positive_semidefinite(M):
+    """Whether the symmetric ``M`` factors (LAPACK's Cholesky, its lower
+    triangle read), with a finite diagonal."""
+    L, info = dpotrf(0.5 * (M + M.T), lower=1, clean=0)
+    return info == 0 and bool(np.all(np.isfinite(np.diagonal(L))))
 
 
 def stepped(cache, r, g, c, method, tau, max_iter, tol):
