@@ -174,7 +174,14 @@ def _precision_error(cache, plan, step):
     # _mapped_blocks), and an estimate counts none
     drift = plan.drift.hessian_error
     carried = drift if np.isfinite(drift) else 0.0
-    ratio = max(H.precision_ratio(H.error + carried) for H in plan.hessians)
+    # refused for the rounding alone: the drift's bound (what removed rows
+    # left) assumes every row's worst alignment, and refused the second
+    # deletion of 10 ordinary rows after a refresh of a multinomial model
+    # (17 times its allowance); it weighs in the estimate
+    ratio = max(H.precision_ratio(H.error) for H in plan.hessians)
+    if ratio < 1.0 and carried:
+        ratio = max(H.precision_ratio(H.error + carried) for H in plan.hessians)
+        return ratio / (1.0 - ratio) * step if ratio < 1.0 else np.inf
     if not ratio < 1.0:
         raise LostCurvatureError(
             "The request's update has lost its precision: the rounding its Hessian "
