@@ -212,6 +212,10 @@ class PendingMatrix:
             vals += t.quadratic_forms(S, len(Vs))
         return vals
 
+    def base_diagonal(self):
+        """The diagonal of the base (the pending rows left out)."""
+        return np.diagonal(self._base)
+
     def trace(self, terms=None):
         """Trace of ``matrix + terms``."""
         kept = getattr(self, "_pending_trace", None)

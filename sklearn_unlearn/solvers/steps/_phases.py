@@ -164,9 +164,9 @@ def changed(cache, r, g, gone=()):
         obj, cache.third, r.R_old, r.Y_old, r.S_old, g.eta_old, -1.0), hessians)
     return Changed(change, hessians, hessian_error, cubic, fold, np.asarray(gone))
 
-#: What removed rows may leave in the cached Hessian, as a share of its mean
-#: curvature (its trace over its dimension), below which it is not looked
-#: for, and by which it must pass what any rows could give to be warned of.
+#: What removed rows may leave in the cached Hessian, as a share of the
+#: curvature the remaining rows can give along them, by which it must pass
+#: those rows' bounds to be warned of (and below which it is not looked for).
 LEFT_CURVATURE_RTOL = 1e-2
 
 
@@ -176,41 +176,50 @@ def warn_on_left_curvature(cache, r, g, change, hessians):
     fit's parameters, or a later request's) minus the one where it leaves,
     along itself (:func:`~sklearn_unlearn.solvers.bounds._bound.left_behind`
     bounds it). The rows that stay give a data part ``H - P`` (``P`` the
-    penalty) between 0 and ``c a_max K``, ``K`` the Gram matrix of the
+    penalty) between 0 and ``U = c a_max K``, ``K`` the Gram matrix of the
     bound (which the rows leave exactly) and ``a_max`` the largest
     curvature of the loss (times the identity of the classes, for a
     coupled one). A leftover that takes it out of those bounds does so
     along the removed rows, and the saved model shows them there: a row far
     out, erased once the model had moved, left an eigenvalue of -3152 among
     others of 187 to 313, its eigenvector the row's direction (cosine
-    0.99999). The bounds are checked on the span of the removed rows, with
-    a margin of :data:`LEFT_CURVATURE_RTOL` of the mean curvature and the
-    matrices' rounding; a leftover within them (curvature lowered but not
-    below zero, raised but within the rows' bound) is not seen. The message
-    holds no figure (they are the rows')."""
+    0.99999). The bounds are checked on the span of the removed rows,
+    scaled to the unit diagonal of ``U`` there (a column a hundred times
+    the others', or a penalty that fills the trace, then hides nothing),
+    with a margin of :data:`LEFT_CURVATURE_RTOL` and the matrices'
+    rounding; a leftover within them (curvature lowered but not below
+    zero, raised but within the rows' bound) is not seen. Nothing is
+    looked for where the bound on the leftover is below that share of the
+    curvature ``K``'s diagonal gives the removed row of least (the cost of
+    the check, about a request's own, is then spared). The message holds
+    no figure (they are the rows')."""
     obj = cache.objective
     if len(hessians) != 1 or cache.gram is None or not np.isfinite(obj.loss.curvature_max):
         # one-vs-rest blocks weigh their rows by class (K holds one weight)
         return
-    H = hessians[0]
-    dim = H.shape[0]
-    margin = LEFT_CURVATURE_RTOL * abs(H.trace()) / dim
-    if not _bound.left_behind(cache, r, g.eta_old) > margin:
-        return
     R = r.R_old.toarray() if sp.issparse(r.R_old) else np.asarray(r.R_old)
+    norms = np.linalg.norm(R, axis=1)
+    if not np.all(norms > 0):
+        return
+    curving = obj.scale * obj.loss.curvature_max
+    along = curving * ((R / norms[:, None]) ** 2 @ cache.gram.base_diagonal())
+    if not _bound.left_behind(cache, r, g.eta_old) > LEFT_CURVATURE_RTOL * along.min():
+        return
+    H = hessians[0]
     V, _ = np.linalg.qr(R.T)
-    p, K = V.shape[0], dim // V.shape[0]
+    K = H.shape[0] // V.shape[0]
     W = np.kron(np.eye(K), V) if K > 1 else V
     data = W.T @ (H.matvec(W) - obj._block_penalty(0)[:, None] * W)
     gram = V.T @ cache.gram.matvec(V, terms=change.gram)
-    upper = obj.scale * obj.loss.curvature_max * (np.kron(np.eye(K), gram) if K > 1
-                                                   else gram)
-    slack = (margin + H.error + H.rounding_scale()
-             + obj.scale * obj.loss.curvature_max * K * (cache.gram.error
-                                                         + cache.gram.rounding_scale()))
-    eye = slack * np.eye(len(data))
-    below = not _positive_semidefinite(data + eye)
-    above = not _positive_semidefinite(upper - data + eye)
+    upper = curving * (np.kron(np.eye(K), gram) if K > 1 else gram)
+    rounding = (H.error + H.rounding_scale()
+                + curving * K * (cache.gram.error + cache.gram.rounding_scale()))
+    scale = np.diagonal(upper).copy()
+    scale = np.sqrt(np.maximum(scale, 1e-12 * scale.max(initial=0.0) + rounding))
+    outer = np.outer(scale, scale)
+    slack = np.diag(LEFT_CURVATURE_RTOL + rounding / scale**2)
+    below = not _positive_semidefinite(data / outer + slack)
+    above = not _positive_semidefinite((upper - data) / outer + slack)
     if below or above:
         warn_caller(
             "The rows this request removes changed their curvature since they "
