@@ -845,7 +845,7 @@ def test_a_second_order_step_s_residual_gives_no_row_back(model):
         assert not recovered(method)
 
 
-def _far_row_then_moved(seed, n_classes=2):
+def _far_row_then_moved(seed, n_classes=2, big=None):
     """A logistic model on 1,500 rows and one of norm 300 (orthogonal to
     the true coefficients), moved by a deletion of 15 rows along it before
     it is erased: the setting in which its curvature changes most between
@@ -872,6 +872,10 @@ def _far_row_then_moved(seed, n_classes=2):
         label, reach = 0, 37.5
     X[0] = far * 300.0 / np.linalg.norm(far)
     y[0] = label
+    if big is not None:
+        # an uninformative column of another scale, zero in the far row
+        X = np.column_stack([X, big * rng.standard_normal(n)])
+        X[0, -1] = 0.0
     model = UnlearnableLogisticRegression().fit(X, y)
     moved = np.flatnonzero((X[1:] @ X[0] > reach * np.linalg.norm(X[0]) / 300.0)
                            & (y[1:] == label))[:15] + 1
@@ -893,15 +897,18 @@ def _outlying_cosine(model, rows):
     return best
 
 
-@pytest.mark.parametrize("seed, n_classes", [(0, 2), (2, 2), (0, 3)])
+@pytest.mark.parametrize("seed, n_classes, big", [(0, 2, None), (2, 2, None),
+                                                 (0, 3, None), (0, 2, 100.0)])
 def test_a_far_row_erased_after_the_model_moved_is_warned_of_and_refreshed_out(
-        seed, n_classes):
+        seed, n_classes, big):
     """A row enters the cached Hessian with its curvature where it entered
     and leaves with the one where it leaves: far rows erased after the
     model moved left their difference along themselves, an eigenvalue of
     -3152 among others of 187 to 313 whose eigenvector was the erased row's
     direction (|cos| 0.99999; in one class block of a multinomial model),
-    read from the saved model alone and not warned of.
+    read from the saved model alone and not warned of (nor, by a margin
+    taken from the whole matrix's mean curvature, beside a column of scale
+    100).
     What they leave takes the Hessian's data part out of the bounds the
     rows that stay give it (below zero, or above the loss's largest
     curvature times their Gram matrix): such a request now warns, and
@@ -910,7 +917,7 @@ def test_a_far_row_erased_after_the_model_moved_is_warned_of_and_refreshed_out(
     do not warn."""
     from sklearn_unlearn import UnlearnableLogisticRegression
 
-    model, X, y, keep = _far_row_then_moved(seed, n_classes)
+    model, X, y, keep = _far_row_then_moved(seed, n_classes, big)
     far = X[:1]
     control = UnlearnableLogisticRegression().fit(X[keep], y[keep])
     level = _outlying_cosine(control, far) + 0.1
