@@ -189,24 +189,34 @@ def warn_on_left_curvature(cache, r, g, change, hessians):
     with a margin of :data:`LEFT_CURVATURE_RTOL` and the matrices'
     rounding; a leftover within them (curvature lowered but not below
     zero, raised but within the rows' bound) is not seen. Nothing is
-    looked for where the bound on the leftover is below that share of the
-    curvature ``K``'s diagonal gives the removed row of least (the cost of
-    the check, about a request's own, is then spared). The message holds
-    no figure (they are the rows')."""
+    looked for where no removed row's own leftover can pass that share of
+    the curvature ``K``'s diagonal gives it (``c s ||x||^2`` times the
+    largest change of its curvature over the drift, as in ``left_behind``;
+    the check's products, about a request's own cost, are then spared:
+    every request of a stream of edits undone and done again paid them).
+    The message holds no figure (they are the rows')."""
     obj = cache.objective
     if len(hessians) != 1 or cache.gram is None or not np.isfinite(obj.loss.curvature_max):
         # one-vs-rest blocks weigh their rows by class (K holds one weight)
+        return
+    loss = obj.loss
+    if loss.curvature_lipschitz is None:
         return
     R = r.R_old.toarray() if sp.issparse(r.R_old) else np.asarray(r.R_old)
     norms = np.linalg.norm(R, axis=1)
     if not np.all(norms > 0):
         return
-    curving = obj.scale * obj.loss.curvature_max
+    curving = obj.scale * loss.curvature_max
     along = curving * ((R / norms[:, None]) ** 2 @ cache.gram.base_diagonal())
-    if not _bound.left_behind(cache, r, g.eta_old) > LEFT_CURVATURE_RTOL * along.min():
+    change_bound = np.fmin(loss.curvature_lipschitz * norms * cache.drift.norm,
+                           loss.curvature_cap)
+    own = obj.scale * np.abs(r.S_old).max(axis=1) * change_bound * norms**2
+    if not np.any(own > LEFT_CURVATURE_RTOL * along):
         return
     H = hessians[0]
-    V, _ = np.linalg.qr(R.T)
+    # the removed rows, of unit norm: the bounds hold on their span if their
+    # forms with the rows hold (no orthogonal basis needed)
+    V = (R / norms[:, None]).T
     K = H.shape[0] // V.shape[0]
     W = np.kron(np.eye(K), V) if K > 1 else V
     data = W.T @ (H.matvec(W) - obj._block_penalty(0)[:, None] * W)
