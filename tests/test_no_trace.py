@@ -934,3 +934,36 @@ def test_a_far_row_erased_after_the_model_moved_is_warned_of_and_refreshed_out(
             rows = keep[10 * i:10 * i + 10]
             model.unlearn(X[rows], None, y[rows])
     assert not [w for w in caught if "what they leave there" in str(w.message)]
+
+
+def test_many_rows_near_one_direction_erased_after_the_model_moved_are_warned_of():
+    """A hundred rows near one direction (norm 10) of one label, erased
+    after the hundred beside them of the other label moved the model: each
+    leaves a little, together an eigenvalue of 1241 above what the rows that
+    stay can give (their spectrum 200 to 1620) along their direction
+    (|cos| 0.99998). A gate that weighed each row's leftover alone let it
+    pass unwarned; the rows checked are those whose leftover can be the
+    largest, and a few of them span the direction."""
+    from sklearn_unlearn import UnlearnableLogisticRegression
+
+    rng = np.random.default_rng(0)
+    n, d, k = 1500, 5, 100
+    X = rng.standard_normal((n, d))
+    beta = rng.standard_normal(d)
+    beta[0] = 0.0
+    y = (X @ beta + rng.logistic(size=n) > 0).astype(int)
+    A = 10.0 * np.eye(d)[0] + 0.05 * rng.standard_normal((k, d))
+    B = 10.0 * np.eye(d)[0] + 0.05 * rng.standard_normal((k, d))
+    model = UnlearnableLogisticRegression().fit(np.vstack([X, A, B]),
+                                                np.r_[y, np.ones(k, int), np.zeros(k, int)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.unlearn(B, None, np.zeros(k, int))
+    with pytest.warns(UserWarning, match="what they leave there takes it above"):
+        model.unlearn(A, None, np.ones(k, int))
+    H = model.unlearning_cache_.hessians[0].matrix
+    K = model.unlearning_cache_.gram.matrix
+    values, vectors = np.linalg.eigh(H - np.diag(model.unlearning_cache_.objective.penalty)
+                                     - 0.25 * K)
+    u = np.r_[np.eye(d)[0], 0.0]
+    assert values[-1] > 100.0 and abs(vectors[:, -1] @ u) > 0.99

@@ -166,8 +166,12 @@ def changed(cache, r, g, gone=()):
 
 #: What removed rows may leave in the cached Hessian, as a share of the
 #: curvature the remaining rows can give along them, by which it must pass
-#: those rows' bounds to be warned of (and below which it is not looked for).
+#: those rows' bounds to be warned of.
 LEFT_CURVATURE_RTOL = 1e-2
+
+#: The removed rows whose span the bounds are checked on: those whose own
+#: leftover can be the largest against the curvature along them.
+LEFT_CURVATURE_ROWS = 16
 
 
 def warn_on_left_curvature(cache, r, g, change, hessians):
@@ -183,18 +187,20 @@ def warn_on_left_curvature(cache, r, g, change, hessians):
     along the removed rows, and the saved model shows them there: a row far
     out, erased once the model had moved, left an eigenvalue of -3152 among
     others of 187 to 313, its eigenvector the row's direction (cosine
-    0.99999). The bounds are checked on the span of the removed rows,
-    scaled to the unit diagonal of ``U`` there (a column a hundred times
-    the others', or a penalty that fills the trace, then hides nothing),
-    with a margin of :data:`LEFT_CURVATURE_RTOL` and the matrices'
-    rounding; a leftover within them (curvature lowered but not below
-    zero, raised but within the rows' bound) is not seen. Nothing is
-    looked for where no removed row's own leftover can pass that share of
-    the curvature ``K``'s diagonal gives it (``c s ||x||^2`` times the
-    largest change of its curvature over the drift, as in ``left_behind``;
-    the check's products, about a request's own cost, are then spared:
-    every request of a stream of edits undone and done again paid them).
-    The message holds no figure (they are the rows')."""
+    0.99999). The bounds are checked on the span of the
+    :data:`LEFT_CURVATURE_ROWS` removed rows whose own leftover bound
+    (``c s ||x||^2`` times the largest change of their curvature over the
+    drift, as in ``left_behind``) is the largest against the curvature
+    ``K``'s diagonal gives them (a hundred rows near one direction span it
+    with a few of them; all of them cost a request's own products), scaled
+    to the unit diagonal of ``U`` there (a column a hundred times the
+    others', or a penalty that fills the trace, then hides nothing), with a
+    margin of :data:`LEFT_CURVATURE_RTOL` and the matrices' rounding. A
+    leftover within the bounds (curvature lowered but not below zero,
+    raised but within the rows' bound) is not seen, nor one along rows
+    outside those checked. Nothing is looked for while the model has not
+    moved since its rows entered (no leftover). The message holds no figure
+    (they are the rows')."""
     obj = cache.objective
     if len(hessians) != 1 or cache.gram is None or not np.isfinite(obj.loss.curvature_max):
         # one-vs-rest blocks weigh their rows by class (K holds one weight)
@@ -211,12 +217,16 @@ def warn_on_left_curvature(cache, r, g, change, hessians):
     change_bound = np.fmin(loss.curvature_lipschitz * norms * cache.drift.norm,
                            loss.curvature_cap)
     own = obj.scale * np.abs(r.S_old).max(axis=1) * change_bound * norms**2
-    if not np.any(own > LEFT_CURVATURE_RTOL * along):
+    if not np.any(own > 0):
         return
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(along > 0, own / along, np.inf)
+    top = np.argsort(ratio)[-LEFT_CURVATURE_ROWS:]
+    R, norms = R[top], norms[top]
     H = hessians[0]
     # the removed rows, of unit norm: the bounds hold on their span if their
     # forms with the rows hold (no orthogonal basis needed)
-    V = (R / norms[:, None]).T
+    V = np.ascontiguousarray((R / norms[:, None]).T)
     K = H.shape[0] // V.shape[0]
     W = np.kron(np.eye(K), V) if K > 1 else V
     data = W.T @ (H.matvec(W) - obj._block_penalty(0)[:, None] * W)
