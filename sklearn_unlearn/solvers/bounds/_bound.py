@@ -105,41 +105,49 @@ def left_behind(cache, r, eta_old):
     (where ``||theta - theta_j|| <= D``) minus the one it leaves with.
 
     The smallest of: ``gamma sqrt(tr K_R(Z) Q)`` (Cauchy-Schwarz over the
-    removed rows, ``Q`` the drift bound of all rows), and the sum over the
-    removed rows of ``c s_j ||x_j||^2`` times the smallest of ``gamma
-    ||x_j|| D`` (``|v_j| <= ||x_j|| D``), ``cap`` and, for a
-    self-concordant curvature, ``(a_j + e_j) expm1(||x_j|| D)`` (the
-    curvature changes by at most a factor ``exp(|v_j|)``; ``a_j`` its
-    computed value at ``theta``, ``e_j`` that value's rounding).
+    removed rows, ``Q`` the drift bound of all rows), ``cap sum_j s_j
+    ||x_j||^2``, and the sum of :func:`rows_left_behind`.
     """
     obj = cache.objective
     loss = obj.loss
-    gam = loss.curvature_lipschitz
-    old = cache.drift
     norms = _roundoff.upper_norms(r.norms_old, obj.n_params)
     s_old = np.abs(r.S_old).max(axis=1)
     # overflowing or undefined products (a zero norm times an infinite
     # drift) give no bound: nan is read as infinite below
     with np.errstate(invalid="ignore", over="ignore"):
-        spread = gam * _roundoff.sqrt_product(float(s_old @ norms**3), old.form)
+        spread = loss.curvature_lipschitz * _roundoff.sqrt_product(
+            float(s_old @ norms**3), cache.drift.form)
         capped = loss.curvature_cap * float(s_old @ norms**2)
+        forms = (obj.scale * spread, obj.scale * capped,
+                 float(np.sum(rows_left_behind(cache, r, eta_old))))
+    forms = [f if f == f else np.inf for f in forms]
+    # the products above round down by a few units at most
+    return (1.0 + 16.0 * _roundoff.UNIT) * min(forms)
+
+
+def rows_left_behind(cache, r, eta_old):
+    """Bound on what each removed row leaves in the cached Hessian along
+    itself: ``c s_j ||x_j||^2`` times the smallest of ``gamma ||x_j|| D``
+    (``|v_j| <= ||x_j|| D``), ``cap`` and, for a self-concordant
+    curvature, ``(a_j + e_j) expm1(||x_j|| D)`` (the curvature changes by at
+    most a factor ``exp(|v_j|)``; ``a_j`` its computed value at ``theta``,
+    ``e_j`` that value's rounding). ``nan`` where a product is undefined."""
+    obj = cache.objective
+    loss = obj.loss
+    norms = _roundoff.upper_norms(r.norms_old, obj.n_params)
+    s_old = np.abs(r.S_old).max(axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
         # >= |v_j| (a row of norm zero does not drift, whatever D is)
-        reach = np.where(norms > 0, norms * old.norm, 0.0)
-        per_row = np.fmin(gam * reach, loss.curvature_cap)
+        reach = np.where(norms > 0, norms * cache.drift.norm, 0.0)
+        per_row = obj.scale * s_old * np.fmin(loss.curvature_lipschitz * reach,
+                                              loss.curvature_cap)
         if loss.self_concordant and not loss.coupled:
             weight = obj.scale * np.abs(r.S_old) * loss.curvature(r.Y_old, eta_old)
             weight = weight.max(axis=1) + _roundoff.curvature_weight_error(
                 obj, r.S_old, r.abs_predictor("old", cache.theta))
             # the weights hold c s_j already
-            per_row = np.fmin(obj.scale * s_old * per_row,
-                              weight * np.expm1(np.minimum(reach, 700.0)))
-            rowwise = float(per_row @ norms**2)
-        else:
-            rowwise = obj.scale * float((s_old * per_row) @ norms**2)
-        forms = (obj.scale * spread, obj.scale * capped, rowwise)
-    forms = [f if f == f else np.inf for f in forms]
-    # the products above round down by a few units at most
-    return (1.0 + 16.0 * _roundoff.UNIT) * min(forms)
+            per_row = np.fmin(per_row, weight * np.expm1(np.minimum(reach, 700.0)))
+        return per_row * norms**2
 
 
 def bound_step(cache, r, hessians, hessian_error, step, H_rest_step, eta_new,

@@ -189,8 +189,8 @@ def warn_on_left_curvature(cache, r, g, change, hessians):
     others of 187 to 313, its eigenvector the row's direction (cosine
     0.99999). The bounds are checked on the span of the
     :data:`LEFT_CURVATURE_ROWS` removed rows whose own leftover bound
-    (``c s ||x||^2`` times the largest change of their curvature over the
-    drift, as in ``left_behind``) is the largest against the curvature
+    (:func:`~sklearn_unlearn.solvers.bounds._bound.rows_left_behind`) is
+    the largest against the curvature
     ``K``'s diagonal gives them (a hundred rows near one direction span it
     with a few of them; all of them cost a request's own products), scaled
     to the unit diagonal of ``U`` there (a column a hundred times the
@@ -208,21 +208,21 @@ def warn_on_left_curvature(cache, r, g, change, hessians):
     loss = obj.loss
     if loss.curvature_lipschitz is None:
         return
-    R = r.R_old.toarray() if sp.issparse(r.R_old) else np.asarray(r.R_old)
-    norms = np.linalg.norm(R, axis=1)
+    R, norms = r.R_old, r.norms_old
     if not np.all(norms > 0):
         return
-    curving = obj.scale * loss.curvature_max
-    along = curving * ((R / norms[:, None]) ** 2 @ cache.gram.base_diagonal())
-    change_bound = np.fmin(loss.curvature_lipschitz * norms * cache.drift.norm,
-                           loss.curvature_cap)
-    own = obj.scale * np.abs(r.S_old).max(axis=1) * change_bound * norms**2
+    own = _bound.rows_left_behind(cache, r, g.eta_old)
     if not np.any(own > 0):
         return
+    curving = obj.scale * loss.curvature_max
+    squares = R.multiply(R) if sp.issparse(R) else R**2
+    along = curving * np.asarray(squares @ cache.gram.base_diagonal()).ravel() / norms**2
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(along > 0, own / along, np.inf)
+    # nan (an undefined bound) sorts last: checked
     top = np.argsort(ratio)[-LEFT_CURVATURE_ROWS:]
-    R, norms = R[top], norms[top]
+    R = R[top].toarray() if sp.issparse(R) else R[top]
+    norms = norms[top]
     H = hessians[0]
     # the removed rows, of unit norm: the bounds hold on their span if their
     # forms with the rows hold (no orthogonal basis needed)
